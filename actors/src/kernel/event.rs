@@ -1,0 +1,213 @@
+//! Supervision events and the bus that delivers them.
+//!
+//! Every event gets a sequence number from one counter, assigned under the bus lock,
+//! so every subscriber sees events in strictly increasing `seq` order. The counter
+//! starts where the caller says (the journal continues it across daemon restarts).
+//!
+//! Limits: each subscriber has a bounded queue; when a subscriber does not keep up,
+//! new events for it are dropped and counted in [`Subscription::dropped`] (the
+//! publisher, which may be a supervisor on the hot path, never waits). The bus keeps
+//! the last `recent_capacity` events for late readers.
+
+use serde::{Deserialize, Serialize};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+use tokio::sync::mpsc;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    /// A child was started for the first time.
+    Started,
+    /// A child failed: panic (with its message), hang, unexpected stop, or give-up.
+    Failed,
+    /// A child was started again after a failure (or as a sibling under
+    /// `one_for_all` / `rest_for_one`).
+    Restarted,
+    /// A supervisor passed its failure to its parent (or, for the root, to the
+    /// process, which exits with status 1).
+    Escalated,
+    /// A supervisor exceeded its restart intensity and stopped its children.
+    GaveUp,
+    /// A child stopped and will not be restarted (shutdown, operator, or its restart
+    /// type says so).
+    Stopped,
+    /// A fault was injected into an actor.
+    FaultInjected,
+}
+
+impl EventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Started => "started",
+            EventKind::Failed => "failed",
+            EventKind::Restarted => "restarted",
+            EventKind::Escalated => "escalated",
+            EventKind::GaveUp => "gave_up",
+            EventKind::Stopped => "stopped",
+            EventKind::FaultInjected => "fault_injected",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    pub seq: u64,
+    /// Wall-clock time of publication, milliseconds since the Unix epoch.
+    pub at_ms: u64,
+    pub kind: EventKind,
+    pub path: String,
+    pub detail: String,
+}
+
+struct Subscriber {
+    tx: mpsc::Sender<Event>,
+    dropped: Arc<AtomicU64>,
+}
+
+struct BusInner {
+    next_seq: u64,
+    subscribers: Vec<Subscriber>,
+    recent: VecDeque<Event>,
+}
+
+/// The event bus. Cheap to share (`Arc` inside the kernel).
+pub struct EventBus {
+    inner: Mutex<BusInner>,
+    recent_capacity: usize,
+}
+
+/// A subscriber's end: a bounded queue of events plus its drop counter.
+pub struct Subscription {
+    pub rx: mpsc::Receiver<Event>,
+    dropped: Arc<AtomicU64>,
+}
+
+impl Subscription {
+    /// Events this subscriber missed because its queue was full.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+}
+
+impl EventBus {
+    /// `first_seq`: the sequence number of the first event published.
+    pub fn new(first_seq: u64, recent_capacity: usize) -> Self {
+        Self {
+            inner: Mutex::new(BusInner {
+                next_seq: first_seq,
+                subscribers: Vec::new(),
+                recent: VecDeque::with_capacity(recent_capacity.min(4096)),
+            }),
+            recent_capacity,
+        }
+    }
+
+    /// Subscribes with a queue of at most `capacity` undelivered events.
+    pub fn subscribe(&self, capacity: usize) -> Subscription {
+        let (tx, rx) = mpsc::channel(capacity.max(1));
+        let dropped = Arc::new(AtomicU64::new(0));
+        self.lock().subscribers.push(Subscriber { tx, dropped: dropped.clone() });
+        Subscription { rx, dropped }
+    }
+
+    /// Publishes an event; returns its sequence number.
+    pub fn publish(&self, kind: EventKind, path: &str, detail: impl Into<String>) -> u64 {
+        let at_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        let mut inner = self.lock();
+        let seq = inner.next_seq;
+        inner.next_seq += 1;
+        let event = Event { seq, at_ms, kind, path: path.to_owned(), detail: detail.into() };
+        tracing::debug!(seq, kind = kind.as_str(), path, detail = %event.detail, "kernel event");
+        inner.subscribers.retain(|s| match s.tx.try_send(event.clone()) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                s.dropped.fetch_add(1, Ordering::Relaxed);
+                true
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        });
+        if self.recent_capacity > 0 {
+            if inner.recent.len() == self.recent_capacity {
+                inner.recent.pop_front();
+            }
+            inner.recent.push_back(event);
+        }
+        seq
+    }
+
+    /// The retained events with `seq > since`, oldest first, at most `limit`.
+    pub fn recent(&self, since: u64, limit: usize) -> Vec<Event> {
+        let inner = self.lock();
+        inner.recent.iter().filter(|e| e.seq > since).take(limit).cloned().collect()
+    }
+
+    /// The sequence number the next event will get.
+    pub fn next_seq(&self) -> u64 {
+        self.lock().next_seq
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BusInner> {
+        // A panic while holding this lock cannot leave the bus inconsistent (each
+        // step is a complete push or pop), so a poisoned lock is safe to reuse.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seq_starts_where_told_and_strictly_increases() {
+        let bus = EventBus::new(41, 16);
+        let mut sub = bus.subscribe(16);
+        for _ in 0..5 {
+            bus.publish(EventKind::Started, "master/a", "");
+        }
+        let seqs: Vec<u64> = (0..5).map(|_| sub.rx.try_recv().unwrap().seq).collect();
+        assert_eq!(seqs, vec![41, 42, 43, 44, 45]);
+        assert_eq!(bus.next_seq(), 46);
+    }
+
+    #[test]
+    fn slow_subscriber_loses_new_events_and_counts_them_without_blocking() {
+        let bus = EventBus::new(1, 0);
+        let mut slow = bus.subscribe(2);
+        let mut fast = bus.subscribe(100);
+        for _ in 0..10 {
+            bus.publish(EventKind::Failed, "x", "boom");
+        }
+        assert_eq!(slow.dropped(), 8);
+        assert_eq!(slow.rx.try_recv().unwrap().seq, 1);
+        assert_eq!(slow.rx.try_recv().unwrap().seq, 2);
+        assert!(slow.rx.try_recv().is_err());
+        assert_eq!(fast.dropped(), 0);
+        assert_eq!((0..10).filter(|_| fast.rx.try_recv().is_ok()).count(), 10);
+    }
+
+    #[test]
+    fn closed_subscribers_are_removed() {
+        let bus = EventBus::new(1, 0);
+        drop(bus.subscribe(1));
+        bus.publish(EventKind::Started, "x", "");
+        assert!(bus.lock().subscribers.is_empty());
+    }
+
+    #[test]
+    fn recent_is_bounded_and_filtered() {
+        let bus = EventBus::new(1, 3);
+        for _ in 0..10 {
+            bus.publish(EventKind::Started, "x", "");
+        }
+        let seqs: Vec<u64> = bus.recent(0, 100).iter().map(|e| e.seq).collect();
+        assert_eq!(seqs, vec![8, 9, 10]);
+        assert_eq!(bus.recent(8, 1).len(), 1);
+        assert_eq!(bus.recent(8, 1)[0].seq, 9);
+    }
+}

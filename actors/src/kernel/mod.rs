@@ -1,0 +1,240 @@
+//! The supervision kernel: OTP-grade supervision over actix.
+//!
+//! This module knows nothing about trading and imports nothing else of the project.
+//!
+//! - [`SupervisorSpec`] / [`ChildSpec`]: a tree of supervisors and workers, with
+//!   strategies (`one_for_one`, `one_for_all`, `rest_for_one`), restart types
+//!   (`permanent`, `transient`, `temporary`), restart intensity, backoff, liveness
+//!   probes and shutdown timeouts.
+//! - [`Worker`] / [`Handles`]: the user's actor logic; the kernel's [`Cell`] runs it
+//!   and turns every panic into a supervised failure.
+//! - [`Handle`]: a stable address that reaches the current instance across restarts.
+//! - [`Kernel`]: the shared event bus, the registry of the live tree (paths, states,
+//!   restarts), and fault injection by path.
+//! - [`Root`]: starts a tree, shuts it down in order, and reports how it ended.
+//!
+//! Message delivery across restarts (the contract):
+//! - a panic caught in a handler, hook or timer restarts the worker *in place*: the
+//!   message that panicked is answered with [`CallError::Panicked`], every message
+//!   queued behind it is delivered to the successor;
+//! - when an instance is *re-created* (hang, panic in a spawned future, stop), asks
+//!   queued in the dead mailbox are answered with [`CallError::Lost`], and asks and
+//!   tells sent before the successor is up fail at once with `Restarting` (a tell
+//!   gives its message back). Nothing is dropped without its sender being told.
+
+mod cell;
+mod event;
+mod fault;
+mod intensity;
+mod registry;
+mod spawn;
+mod spec;
+mod supervisor;
+
+pub use cell::{CallError, Cell, Ctx, Envelope, Handle, Handles, TellError, Worker};
+pub use event::{Event, EventBus, EventKind, Subscription};
+pub use fault::{Fault, FaultKind, MAX_FAULT_COUNT, MAX_FAULT_MS};
+pub use intensity::{Backoff, Intensity, RestartWindow, SplitMix64};
+pub use registry::{NodeInfo, NodeKind, NodeState, NodeStats, Registry};
+pub use spec::{ChildSpec, Restart, Strategy, SupervisorConfig, SupervisorSpec, DEFAULT_MAILBOX};
+pub use supervisor::Supervisor;
+
+use actix::{Addr, Arbiter, Message};
+use spawn::{ExitCause, KillSwitch, Reporter};
+use std::sync::Arc;
+use tokio::sync::oneshot;
+
+/// The kernel's own messages to every supervised actor. They bypass the mailbox
+/// capacity (they are few: one probe per interval at most).
+pub enum Control {
+    Probe(oneshot::Sender<()>),
+    Stop,
+    Fault(Fault),
+    Child(ChildOp, String, oneshot::Sender<Result<(), String>>),
+}
+
+impl Message for Control {
+    type Result = ();
+}
+
+/// Operations on a supervisor's child, by name (OTP's terminate/restart/delete).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChildOp {
+    /// Stop it and keep it stopped (also cancels a pending restart).
+    Stop,
+    /// Start a stopped child again.
+    Restart,
+    /// Stop it and forget it.
+    Remove,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KernelError {
+    #[error("unknown actor path {0:?}: GET /v1/tree lists every path")]
+    UnknownPath(String),
+    #[error("invalid fault: {0}")]
+    InvalidFault(String),
+    #[error("{0} is not running")]
+    NotRunning(String),
+    #[error("{0}")]
+    Refused(String),
+}
+
+struct KernelInner {
+    events: EventBus,
+    registry: Registry,
+}
+
+/// The shared part of a tree: its event bus and registry. Cheap to clone.
+#[derive(Clone)]
+pub struct Kernel(Arc<KernelInner>);
+
+/// Events kept in memory for late readers of [`EventBus::recent`].
+pub const RECENT_EVENTS: usize = 10_000;
+
+impl Kernel {
+    /// `first_seq`: the sequence number of the first event (the journal continues
+    /// it across restarts of the process).
+    pub fn new(first_seq: u64) -> Self {
+        Kernel(Arc::new(KernelInner { events: EventBus::new(first_seq, RECENT_EVENTS), registry: Registry::default() }))
+    }
+
+    pub fn events(&self) -> &EventBus {
+        &self.0.events
+    }
+
+    pub fn registry(&self) -> &Registry {
+        &self.0.registry
+    }
+
+    /// Every node of the tree, parents before children.
+    pub fn tree(&self) -> Vec<NodeInfo> {
+        self.0.registry.snapshot()
+    }
+
+    /// Injects `fault` into the actor at `path` (e.g. `master/engines/KC/analyzer`).
+    pub fn inject(&self, path: &str, fault: Fault) -> Result<(), KernelError> {
+        fault.validate().map_err(KernelError::InvalidFault)?;
+        let (kind, _state, control) =
+            self.0.registry.control(path).ok_or_else(|| KernelError::UnknownPath(path.to_owned()))?;
+        if kind == NodeKind::Supervisor && matches!(fault.kind, FaultKind::Error | FaultKind::Slow) {
+            return Err(KernelError::InvalidFault(format!(
+                "{path} is a supervisor: it accepts panic, hang and stop; {} applies to workers",
+                fault.kind.as_str()
+            )));
+        }
+        let control = control.ok_or_else(|| KernelError::NotRunning(path.to_owned()))?;
+        self.0.events.publish(EventKind::FaultInjected, path, fault.to_string());
+        control.do_send(Control::Fault(fault));
+        Ok(())
+    }
+
+    /// Asks the parent of `path` to stop, restart or remove that child.
+    pub async fn child_op(&self, path: &str, op: ChildOp) -> Result<(), KernelError> {
+        let (parent, name) =
+            path.rsplit_once('/').ok_or_else(|| KernelError::Refused(format!("{path} has no parent")))?;
+        if self.0.registry.node(path).is_none() {
+            return Err(KernelError::UnknownPath(path.to_owned()));
+        }
+        let (_, _, control) =
+            self.0.registry.control(parent).ok_or_else(|| KernelError::UnknownPath(parent.to_owned()))?;
+        let control = control.ok_or_else(|| KernelError::NotRunning(parent.to_owned()))?;
+        let (tx, rx) = oneshot::channel();
+        control.do_send(Control::Child(op, name.to_owned(), tx));
+        match rx.await {
+            Ok(r) => r.map_err(KernelError::Refused),
+            Err(_) => Err(KernelError::NotRunning(parent.to_owned())),
+        }
+    }
+}
+
+/// How a tree ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RootExit {
+    /// Shut down on request, every child stopped in order.
+    Stopped,
+    /// The root supervisor gave up (restart intensity exceeded), or died.
+    GaveUp(String),
+}
+
+impl RootExit {
+    /// The process exit status for this ending: 0 after a clean shutdown, 1 when
+    /// the root gave up.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            RootExit::Stopped => 0,
+            RootExit::GaveUp(_) => 1,
+        }
+    }
+}
+
+/// A running tree.
+pub struct Root {
+    addr: Addr<Supervisor>,
+    // Dropping the root's kill switch kills the tree: keep it as long as the Root.
+    _kill: KillSwitch,
+    exited: Option<oneshot::Receiver<ExitCause>>,
+    kernel: Kernel,
+    path: String,
+}
+
+impl Root {
+    /// Starts the tree on the current arbiter (subtrees that ask for their own
+    /// arbiter get one). Must be called inside an actix system.
+    pub fn start(spec: SupervisorSpec, kernel: &Kernel) -> Root {
+        let path: Arc<str> = spec.name.clone();
+        let (tx, rx) = oneshot::channel();
+        let reporter = Reporter::new(move |cause| {
+            let _ = tx.send(cause);
+        });
+        kernel.events().publish(EventKind::Started, &path, "root supervisor");
+        let (addr, kill) =
+            supervisor::spawn_supervisor(Arc::new(spec), path.clone(), &Arbiter::current(), kernel.clone(), reporter, true);
+        Root { addr, _kill: kill, exited: Some(rx), kernel: kernel.clone(), path: path.to_string() }
+    }
+
+    pub fn kernel(&self) -> &Kernel {
+        &self.kernel
+    }
+
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// Starts an orderly shutdown (children in reverse start order, each within its
+    /// shutdown timeout); [`Root::wait`] resolves when it is done.
+    pub fn begin_shutdown(&self) {
+        self.addr.do_send(Control::Stop);
+    }
+
+    /// Waits until the tree has ended, and says how.
+    pub async fn wait(&mut self) -> RootExit {
+        let Some(rx) = self.exited.take() else {
+            return RootExit::GaveUp("the root's end was already reported".to_owned());
+        };
+        let exit = match rx.await {
+            Ok(ExitCause::Normal) => RootExit::Stopped,
+            Ok(ExitCause::Failed(r)) => RootExit::GaveUp(r),
+            Ok(ExitCause::Panicked(r)) => RootExit::GaveUp(format!("the root supervisor panicked: {r}")),
+            Ok(ExitCause::Killed) | Ok(ExitCause::Lost) | Err(_) => {
+                RootExit::GaveUp("the root supervisor's task was lost".to_owned())
+            }
+        };
+        let kind = match &exit {
+            RootExit::Stopped => EventKind::Stopped,
+            RootExit::GaveUp(_) => EventKind::Failed,
+        };
+        let detail = match &exit {
+            RootExit::Stopped => "root supervisor stopped".to_owned(),
+            RootExit::GaveUp(r) => r.clone(),
+        };
+        self.kernel.events().publish(kind, &self.path, detail);
+        exit
+    }
+
+    /// Shuts down and waits for the end.
+    pub async fn shutdown(mut self) -> RootExit {
+        self.begin_shutdown();
+        self.wait().await
+    }
+}

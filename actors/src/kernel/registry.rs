@@ -1,0 +1,129 @@
+//! The live map of the tree: one entry per supervised actor, keyed by path.
+//!
+//! Supervisors write it as their children change state; readers (the operator API,
+//! metrics, fault injection) take snapshots. It is the one shared view of the tree:
+//! nobody reaches into a supervisor's own state.
+
+use super::spec::Strategy;
+use super::Control;
+use actix::Recipient;
+use dashmap::DashMap;
+use serde::{Deserialize, Serialize};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeKind {
+    Supervisor,
+    Worker,
+}
+
+/// The states of the operator contract (`GET /v1/tree`). The kernel itself uses all
+/// but `paused`, which belongs to the actors that can be paused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeState {
+    Starting,
+    Running,
+    Restarting,
+    Paused,
+    Stopped,
+    Failed,
+}
+
+/// A snapshot of one node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeInfo {
+    pub path: String,
+    pub kind: NodeKind,
+    pub state: NodeState,
+    /// The strategy of a supervisor; `None` for workers.
+    pub strategy: Option<Strategy>,
+    pub restarts: u64,
+    pub last_failure: Option<String>,
+    pub children: Vec<String>,
+    /// Messages handled (workers) since the daemon started.
+    pub messages: u64,
+}
+
+/// Counters an actor updates itself, without a round trip through its supervisor.
+#[derive(Debug, Default)]
+pub struct NodeStats {
+    pub messages: AtomicU64,
+}
+
+pub(crate) struct NodeEntry {
+    pub(crate) kind: NodeKind,
+    pub(crate) state: NodeState,
+    pub(crate) strategy: Option<Strategy>,
+    pub(crate) restarts: u64,
+    pub(crate) last_failure: Option<String>,
+    pub(crate) children: Vec<String>,
+    pub(crate) control: Option<Recipient<Control>>,
+    pub(crate) stats: Arc<NodeStats>,
+}
+
+#[derive(Default)]
+pub struct Registry {
+    nodes: DashMap<String, NodeEntry>,
+}
+
+impl Registry {
+    pub(crate) fn upsert(&self, path: &str, kind: NodeKind, strategy: Option<Strategy>) -> Arc<NodeStats> {
+        self.nodes
+            .entry(path.to_owned())
+            .or_insert_with(|| NodeEntry {
+                kind,
+                state: NodeState::Starting,
+                strategy,
+                restarts: 0,
+                last_failure: None,
+                children: Vec::new(),
+                control: None,
+                stats: Arc::new(NodeStats::default()),
+            })
+            .stats
+            .clone()
+    }
+
+    pub(crate) fn update(&self, path: &str, f: impl FnOnce(&mut NodeEntry)) {
+        if let Some(mut e) = self.nodes.get_mut(path) {
+            f(&mut e);
+        }
+    }
+
+    pub(crate) fn remove_subtree(&self, path: &str) {
+        let prefix = format!("{path}/");
+        self.nodes.retain(|k, _| k != path && !k.starts_with(&prefix));
+    }
+
+    pub(crate) fn control(&self, path: &str) -> Option<(NodeKind, NodeState, Option<Recipient<Control>>)> {
+        self.nodes.get(path).map(|e| (e.kind, e.state, e.control.clone()))
+    }
+
+    /// One node, or `None` for an unknown path.
+    pub fn node(&self, path: &str) -> Option<NodeInfo> {
+        self.nodes.get(path).map(|e| info(e.key(), &e))
+    }
+
+    /// Every node, sorted by path (parents before their children).
+    pub fn snapshot(&self) -> Vec<NodeInfo> {
+        let mut all: Vec<NodeInfo> = self.nodes.iter().map(|e| info(e.key(), &e)).collect();
+        all.sort_by(|a, b| a.path.cmp(&b.path));
+        all
+    }
+}
+
+fn info(path: &str, e: &NodeEntry) -> NodeInfo {
+    NodeInfo {
+        path: path.to_owned(),
+        kind: e.kind,
+        state: e.state,
+        strategy: e.strategy,
+        restarts: e.restarts,
+        last_failure: e.last_failure.clone(),
+        children: e.children.clone(),
+        messages: e.stats.messages.load(Ordering::Relaxed),
+    }
+}

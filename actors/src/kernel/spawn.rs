@@ -1,0 +1,174 @@
+//! Spawning a supervised actix actor so that the kernel sees every way it can end.
+//!
+//! The kernel builds the actor's mailbox and context itself (as actix's
+//! `start_in_arbiter` does) and spawns one task per actor that
+//! - polls the actor's context future inside `catch_unwind`, so a panic that escapes
+//!   the actor (an async part of a handler, a spawned future, a supervisor's own code)
+//!   becomes an exit report instead of a silent death;
+//! - watches a kill switch: sending on it, or dropping it, drops the actor at once.
+//!   Dropping it is how a dying supervisor takes its children with it (OTP links);
+//! - reports exactly one [`ExitCause`] when the task ends, even if the task is
+//!   dropped without completing (its arbiter stopped) or was never spawned.
+
+use actix::dev::channel;
+use actix::{Actor, Addr, ArbiterHandle, Context};
+use std::any::Any;
+use std::future::Future;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context as TaskContext, Poll};
+use tokio::sync::oneshot;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ExitCause {
+    /// The actor stopped (by itself, or because it was asked to).
+    Normal,
+    /// The actor stopped after recording a failure in its exit note (a supervisor
+    /// that gave up).
+    Failed(String),
+    /// A panic escaped the actor; the message is the panic payload.
+    Panicked(String),
+    /// The kill switch fired.
+    Killed,
+    /// The task vanished without finishing (its arbiter was stopped, or could not
+    /// take the spawn).
+    Lost,
+}
+
+/// Written by an actor before it stops to say that the stop is a failure.
+#[derive(Clone, Default)]
+pub(crate) struct ExitNote(Arc<Mutex<Option<String>>>);
+
+impl ExitNote {
+    pub(crate) fn fail(&self, reason: String) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(reason);
+    }
+    fn take(&self) -> Option<String> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+}
+
+/// Sending on it (or dropping it) kills the actor.
+pub(crate) struct KillSwitch(Option<oneshot::Sender<()>>);
+
+impl KillSwitch {
+    pub(crate) fn kill(&mut self) {
+        if let Some(tx) = self.0.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// Delivers the exit report exactly once; if never used, reports `Lost` on drop.
+pub(crate) struct Reporter(Option<Box<dyn FnOnce(ExitCause) + Send>>);
+
+impl Reporter {
+    pub(crate) fn new(f: impl FnOnce(ExitCause) + Send + 'static) -> Self {
+        Reporter(Some(Box::new(f)))
+    }
+    fn report(mut self, cause: ExitCause) {
+        if let Some(f) = self.0.take() {
+            f(cause);
+        }
+    }
+}
+
+impl Drop for Reporter {
+    fn drop(&mut self) {
+        if let Some(f) = self.0.take() {
+            f(ExitCause::Lost);
+        }
+    }
+}
+
+/// Turns a panic payload into the message operators read.
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&'static str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "panic with a non-string payload".to_owned()
+    }
+}
+
+/// Spawns `make`'s actor on `arbiter` with a mailbox of `capacity` messages.
+/// Returns its address at once; the actor starts when the arbiter runs the spawn.
+pub(crate) fn spawn_supervised<A, F>(
+    arbiter: &ArbiterHandle,
+    capacity: usize,
+    make: F,
+    note: ExitNote,
+    reporter: Reporter,
+) -> (Addr<A>, KillSwitch)
+where
+    A: Actor<Context = Context<A>>,
+    F: FnOnce(&mut Context<A>) -> A + Send + 'static,
+{
+    let (tx, rx) = channel::channel::<A>(capacity);
+    let (kill_tx, kill_rx) = oneshot::channel();
+    // If the arbiter is gone the closure (and the reporter in it) is dropped, which
+    // reports `Lost`.
+    arbiter.spawn_fn(move || {
+        let mut ctx = Context::with_receiver(rx);
+        match catch_unwind(AssertUnwindSafe(|| make(&mut ctx))) {
+            Ok(actor) => {
+                let fut = ctx.into_future(actor);
+                actix_rt::spawn(Watched { fut: Some(Box::pin(fut)), kill: kill_rx, reporter: Some(reporter), note });
+            }
+            Err(payload) => reporter.report(ExitCause::Panicked(panic_message(&*payload))),
+        }
+    });
+    (Addr::new(tx), KillSwitch(Some(kill_tx)))
+}
+
+struct Watched<F> {
+    fut: Option<Pin<Box<F>>>,
+    kill: oneshot::Receiver<()>,
+    reporter: Option<Reporter>,
+    note: ExitNote,
+}
+
+impl<F> Watched<F> {
+    fn finish(&mut self, cause: ExitCause) -> Poll<()> {
+        // Dropping the actor runs user Drop impls; a panic there must not take the
+        // arbiter's other tasks down either.
+        let fut = self.fut.take();
+        let _ = catch_unwind(AssertUnwindSafe(move || drop(fut)));
+        if let Some(r) = self.reporter.take() {
+            r.report(cause);
+        }
+        Poll::Ready(())
+    }
+}
+
+impl<F: Future<Output = ()>> Future for Watched<F> {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<()> {
+        let this = &mut *self;
+        if this.fut.is_none() {
+            return Poll::Ready(());
+        }
+        // A fired or dropped kill switch both mean: die now.
+        if Pin::new(&mut this.kill).poll(cx).is_ready() {
+            return this.finish(ExitCause::Killed);
+        }
+        let fut = this.fut.as_mut().expect("checked above");
+        match catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx))) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(())) => {
+                let cause = match this.note.take() {
+                    Some(reason) => ExitCause::Failed(reason),
+                    None => ExitCause::Normal,
+                };
+                this.finish(cause)
+            }
+            Err(payload) => {
+                let msg = panic_message(&*payload);
+                this.finish(ExitCause::Panicked(msg))
+            }
+        }
+    }
+}

@@ -1,0 +1,222 @@
+//! What a supervisor is told: its strategy, limits and children.
+
+use super::cell::{Handle, Worker, WorkerStarter};
+use super::intensity::{Backoff, Intensity};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Which children a supervisor restarts when one fails (OTP's vocabulary).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Strategy {
+    /// Only the failed child.
+    OneForOne,
+    /// Every child: the others are stopped in reverse start order, then all start.
+    OneForAll,
+    /// The failed child and every child started after it.
+    RestForOne,
+}
+
+impl Strategy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Strategy::OneForOne => "one_for_one",
+            Strategy::OneForAll => "one_for_all",
+            Strategy::RestForOne => "rest_for_one",
+        }
+    }
+}
+
+impl std::str::FromStr for Strategy {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "one_for_one" => Ok(Strategy::OneForOne),
+            "one_for_all" => Ok(Strategy::OneForAll),
+            "rest_for_one" => Ok(Strategy::RestForOne),
+            other => Err(format!(
+                "unknown strategy {other:?}: use one_for_one, one_for_all or rest_for_one"
+            )),
+        }
+    }
+}
+
+/// When a child is restarted (OTP's vocabulary).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Restart {
+    /// Always: after a failure and after a normal exit.
+    Permanent,
+    /// Only after a failure (panic, hang, give-up), not after a normal exit.
+    Transient,
+    /// Never.
+    Temporary,
+}
+
+impl Restart {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Restart::Permanent => "permanent",
+            Restart::Transient => "transient",
+            Restart::Temporary => "temporary",
+        }
+    }
+}
+
+/// A supervisor's own settings. Defaults follow `config/default.toml`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SupervisorConfig {
+    pub strategy: Strategy,
+    pub intensity: Intensity,
+    pub backoff: Backoff,
+    /// How often every running child is probed for liveness.
+    pub probe_interval: Duration,
+    /// A child that has not answered a probe within this is hung: it is killed and
+    /// counted as failed.
+    pub probe_timeout: Duration,
+    /// How long a child may take to stop before it is killed.
+    pub shutdown_timeout: Duration,
+    /// Seed of the jitter generator (same seed, same restart schedule).
+    pub seed: u64,
+}
+
+impl Default for SupervisorConfig {
+    fn default() -> Self {
+        SupervisorConfig {
+            strategy: Strategy::OneForOne,
+            intensity: Intensity { max_restarts: 10, period: Duration::from_secs(60) },
+            backoff: Backoff { min: Duration::from_millis(5), max: Duration::from_secs(30) },
+            probe_interval: Duration::from_secs(1),
+            probe_timeout: Duration::from_secs(3),
+            shutdown_timeout: Duration::from_secs(5),
+            seed: 0x5eed,
+        }
+    }
+}
+
+/// Mailbox capacity of a worker unless its spec says otherwise.
+pub const DEFAULT_MAILBOX: usize = 1024;
+
+/// A supervisor: its name (the path segment), settings and children in start order.
+#[derive(Clone)]
+pub struct SupervisorSpec {
+    pub(crate) name: Arc<str>,
+    pub(crate) config: SupervisorConfig,
+    pub(crate) children: Vec<ChildSpec>,
+    pub(crate) own_arbiter: bool,
+}
+
+impl SupervisorSpec {
+    pub fn new(name: &str, config: SupervisorConfig) -> Self {
+        check_name(name);
+        SupervisorSpec { name: name.into(), config, children: Vec::new(), own_arbiter: false }
+    }
+
+    /// Adds a child; children start in the order they are added.
+    pub fn child(mut self, child: ChildSpec) -> Self {
+        assert!(
+            self.children.iter().all(|c| c.name != child.name),
+            "supervisor {:?} already has a child named {:?}",
+            self.name,
+            child.name
+        );
+        self.children.push(child);
+        self
+    }
+
+    /// Runs this subtree on an arbiter (thread) of its own, created afresh at every
+    /// start, so that code that blocks in it cannot stall the rest of the tree, and
+    /// a restart after a hang does not land on the wedged thread.
+    pub fn on_own_arbiter(mut self) -> Self {
+        self.own_arbiter = true;
+        self
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+pub(crate) enum ChildKind {
+    Worker(Arc<dyn WorkerStarter>),
+    Supervisor(Arc<SupervisorSpec>),
+}
+
+impl Clone for ChildKind {
+    fn clone(&self) -> Self {
+        match self {
+            ChildKind::Worker(w) => ChildKind::Worker(w.clone()),
+            ChildKind::Supervisor(s) => ChildKind::Supervisor(s.clone()),
+        }
+    }
+}
+
+/// One child of a supervisor.
+#[derive(Clone)]
+pub struct ChildSpec {
+    pub(crate) name: Arc<str>,
+    pub(crate) restart: Restart,
+    pub(crate) shutdown_timeout: Option<Duration>,
+    pub(crate) mailbox: usize,
+    pub(crate) kind: ChildKind,
+}
+
+impl ChildSpec {
+    /// A worker built by `factory` at every (re)start and reachable through `handle`
+    /// (create it with [`Handle::new`] first, so that siblings' factories can capture
+    /// it). A handle belongs to exactly one spec.
+    pub fn worker<W, F>(name: &str, handle: &Handle<W>, factory: F) -> ChildSpec
+    where
+        W: Worker,
+        F: Fn() -> W + Send + Sync + 'static,
+    {
+        check_name(name);
+        ChildSpec {
+            name: name.into(),
+            restart: Restart::Permanent,
+            shutdown_timeout: None,
+            mailbox: DEFAULT_MAILBOX,
+            kind: ChildKind::Worker(handle.bind(Arc::new(factory))),
+        }
+    }
+
+    /// A child supervisor (a subtree).
+    pub fn supervisor(spec: SupervisorSpec) -> ChildSpec {
+        ChildSpec {
+            name: spec.name.clone(),
+            restart: Restart::Permanent,
+            shutdown_timeout: None,
+            mailbox: 64,
+            kind: ChildKind::Supervisor(Arc::new(spec)),
+        }
+    }
+
+    pub fn restart(mut self, restart: Restart) -> Self {
+        self.restart = restart;
+        self
+    }
+
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.shutdown_timeout = Some(timeout);
+        self
+    }
+
+    /// Mailbox capacity: tells beyond it are refused with `TellError::Full`, asks
+    /// wait for room.
+    pub fn mailbox(mut self, capacity: usize) -> Self {
+        self.mailbox = capacity.max(1);
+        self
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+fn check_name(name: &str) {
+    assert!(
+        !name.is_empty() && !name.contains('/'),
+        "actor names are non-empty path segments without '/', got {name:?}"
+    );
+}
