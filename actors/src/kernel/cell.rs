@@ -25,7 +25,7 @@ use super::Control;
 use actix::dev::SendError;
 use actix::fut::{wrap_future, ActorFutureExt};
 use actix::{
-    Actor, ActorContext, ActorResponse, Addr, ArbiterHandle, AsyncContext, Context, Handler,
+    Actor, ActorContext, ActorResponse, Addr, AsyncContext, Context, Handler,
     MailboxError, Message, Recipient, Running, SpawnHandle,
 };
 use std::fmt;
@@ -267,7 +267,6 @@ pub(crate) struct Link {
 
 pub(crate) struct StartEnv {
     pub(crate) path: Arc<str>,
-    pub(crate) arbiter: ArbiterHandle,
     pub(crate) mailbox: usize,
     pub(crate) link: Link,
     pub(crate) stats: Arc<NodeStats>,
@@ -292,8 +291,9 @@ impl<W: Worker> WorkerStarter for Starter<W> {
         let myself = Handle { slot: self.slot.clone() };
         let factory = self.factory.clone();
         let (path, link, stats) = (env.path, env.link, env.stats);
+        // Workers run on their supervisor's thread, which is the current one.
         let (addr, kill) = spawn_supervised(
-            &env.arbiter,
+            None,
             env.mailbox,
             move |_ctx| Cell {
                 worker: None,

@@ -39,7 +39,7 @@ pub use registry::{NodeInfo, NodeKind, NodeState, NodeStats, Registry};
 pub use spec::{ChildSpec, Restart, Strategy, SupervisorConfig, SupervisorSpec, DEFAULT_MAILBOX};
 pub use supervisor::Supervisor;
 
-use actix::{Addr, Arbiter, Message};
+use actix::{Addr, Message};
 use spawn::{ExitCause, KillSwitch, Reporter};
 use std::sync::Arc;
 use tokio::sync::oneshot;
@@ -189,7 +189,7 @@ impl Root {
         });
         kernel.events().publish(EventKind::Started, &path, "root supervisor");
         let (addr, kill) =
-            supervisor::spawn_supervisor(Arc::new(spec), path.clone(), &Arbiter::current(), kernel.clone(), reporter, true);
+            supervisor::spawn_supervisor(Arc::new(spec), path.clone(), kernel.clone(), reporter, true);
         Root { addr, _kill: kill, exited: Some(rx), kernel: kernel.clone(), path: path.to_string() }
     }
 

@@ -4,6 +4,7 @@
 //! metrics, fault injection) take snapshots. It is the one shared view of the tree:
 //! nobody reaches into a supervisor's own state.
 
+use super::cell::WorkerStarter;
 use super::spec::Strategy;
 use super::Control;
 use actix::Recipient;
@@ -62,6 +63,9 @@ pub(crate) struct NodeEntry {
     pub(crate) children: Vec<String>,
     pub(crate) control: Option<Recipient<Control>>,
     pub(crate) stats: Arc<NodeStats>,
+    /// For workers: to mark their handles unavailable when their subtree is
+    /// killed.
+    pub(crate) starter: Option<Arc<dyn WorkerStarter>>,
 }
 
 #[derive(Default)]
@@ -82,6 +86,7 @@ impl Registry {
                 children: Vec::new(),
                 control: None,
                 stats: Arc::new(NodeStats::default()),
+                starter: None,
             })
             .stats
             .clone()
@@ -90,6 +95,21 @@ impl Registry {
     pub(crate) fn update(&self, path: &str, f: impl FnOnce(&mut NodeEntry)) {
         if let Some(mut e) = self.nodes.get_mut(path) {
             f(&mut e);
+        }
+    }
+
+    /// Everything below `path` is gone with its (killed) supervisor: handles to its
+    /// workers say `Restarting` instead of queueing into mailboxes nobody reads.
+    pub(crate) fn invalidate_below(&self, path: &str) {
+        let prefix = format!("{path}/");
+        for mut e in self.nodes.iter_mut() {
+            if e.key().starts_with(&prefix) {
+                if let Some(s) = &e.starter {
+                    s.unavailable(false);
+                }
+                e.state = NodeState::Restarting;
+                e.control = None;
+            }
         }
     }
 

@@ -93,10 +93,13 @@ pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
     }
 }
 
-/// Spawns `make`'s actor on `arbiter` with a mailbox of `capacity` messages.
-/// Returns its address at once; the actor starts when the arbiter runs the spawn.
+/// Spawns `make`'s actor with a mailbox of `capacity` messages: on `arbiter`, or on
+/// the current thread when `arbiter` is `None`. A spawn on the current thread is
+/// queued behind the tasks already woken there, so siblings started one after the
+/// other run their `started` hooks in that order.
+/// Returns its address at once; the actor starts when its task first runs.
 pub(crate) fn spawn_supervised<A, F>(
-    arbiter: &ArbiterHandle,
+    arbiter: Option<&ArbiterHandle>,
     capacity: usize,
     make: F,
     note: ExitNote,
@@ -108,9 +111,7 @@ where
 {
     let (tx, rx) = channel::channel::<A>(capacity);
     let (kill_tx, kill_rx) = oneshot::channel();
-    // If the arbiter is gone the closure (and the reporter in it) is dropped, which
-    // reports `Lost`.
-    arbiter.spawn_fn(move || {
+    let run = move || {
         let mut ctx = Context::with_receiver(rx);
         match catch_unwind(AssertUnwindSafe(|| make(&mut ctx))) {
             Ok(actor) => {
@@ -119,7 +120,15 @@ where
             }
             Err(payload) => reporter.report(ExitCause::Panicked(panic_message(&*payload))),
         }
-    });
+    };
+    match arbiter {
+        // If the arbiter is gone the closure (and the reporter in it) is dropped,
+        // which reports `Lost`.
+        Some(arbiter) => {
+            arbiter.spawn_fn(run);
+        }
+        None => run(),
+    }
     (Addr::new(tx), KillSwitch(Some(kill_tx)))
 }
 

@@ -136,6 +136,13 @@ impl SupervisorSpec {
     pub fn name(&self) -> &str {
         &self.name
     }
+
+    /// The longest an orderly shutdown of this subtree can take: each child gets
+    /// its timeout, then as long again to report its exit after being killed.
+    pub fn worst_shutdown(&self) -> Duration {
+        let per_child = |c: &ChildSpec| c.shutdown_timeout.unwrap_or(self.config.shutdown_timeout) * 2;
+        self.children.iter().map(per_child).sum::<Duration>() + Duration::from_millis(100)
+    }
 }
 
 pub(crate) enum ChildKind {
@@ -181,12 +188,14 @@ impl ChildSpec {
         }
     }
 
-    /// A child supervisor (a subtree).
+    /// A child supervisor (a subtree). Its shutdown timeout defaults to the longest
+    /// its own ordered shutdown can take, so that a parent does not kill a subtree
+    /// that is still stopping its children in order.
     pub fn supervisor(spec: SupervisorSpec) -> ChildSpec {
         ChildSpec {
             name: spec.name.clone(),
             restart: Restart::Permanent,
-            shutdown_timeout: None,
+            shutdown_timeout: Some(spec.worst_shutdown()),
             mailbox: 64,
             kind: ChildKind::Supervisor(Arc::new(spec)),
         }

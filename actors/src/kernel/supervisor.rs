@@ -17,7 +17,7 @@ use super::spawn::{spawn_supervised, ExitCause, ExitNote, KillSwitch, Reporter};
 use super::spec::{ChildKind, ChildSpec, Restart, Strategy, SupervisorSpec};
 use super::{ChildOp, Control, Kernel};
 use actix::fut::{wrap_future, ActorFutureExt};
-use actix::{Actor, ActorContext, Addr, Arbiter, ArbiterHandle, AsyncContext, Context, Handler, Message, Recipient, Running};
+use actix::{Actor, ActorContext, Addr, Arbiter, AsyncContext, Context, Handler, Message, Recipient, Running};
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
@@ -60,7 +60,7 @@ struct Instance {
 }
 
 impl Instance {
-    fn kill(mut self) {
+    fn kill(&mut self) {
         self._kill.kill();
     }
 }
@@ -72,8 +72,9 @@ enum ChildState {
     /// Failed, waiting for its restart. `inst` is still alive when the failure was
     /// caught in place (its mailbox waits for `decision`).
     Failed { inst: Option<Instance>, decision: Option<oneshot::Sender<Decision>> },
-    /// Asked to stop; `then_restart` when the stop is part of a group restart.
-    Stopping { inst: Instance, then_restart: bool },
+    /// Asked to stop; `then_restart` when the stop is part of a group restart;
+    /// `killed` once its shutdown timeout passed and it was killed.
+    Stopping { inst: Instance, then_restart: bool, killed: bool },
 }
 
 struct Child {
@@ -125,36 +126,29 @@ pub struct Supervisor {
     queue: VecDeque<usize>,
     op: Option<Op>,
     next_op: u64,
-    arbiter: ArbiterHandle,
     own_arbiter: Option<Arbiter>,
     note: ExitNote,
     is_root: bool,
 }
 
 /// Spawns a supervisor for `spec` at `path`: on a fresh arbiter of its own if the
-/// spec asks for one, else on `arbiter`.
+/// spec asks for one, else on the current thread.
 pub(crate) fn spawn_supervisor(
     spec: Arc<SupervisorSpec>,
     path: Arc<str>,
-    arbiter: &ArbiterHandle,
     kernel: Kernel,
     reporter: Reporter,
     is_root: bool,
 ) -> (Addr<Supervisor>, KillSwitch) {
-    let (handle, own) = if spec.own_arbiter {
-        let a = Arbiter::new();
-        (a.handle(), Some(a))
-    } else {
-        (arbiter.clone(), None)
-    };
+    let own = spec.own_arbiter.then(Arbiter::new);
+    let handle = own.as_ref().map(|a| a.handle());
     kernel.registry().upsert(&path, NodeKind::Supervisor, Some(spec.config.strategy));
     let note = ExitNote::default();
     let note2 = note.clone();
-    let child_arbiter = handle.clone();
     spawn_supervised(
-        &handle,
+        handle.as_ref(),
         64,
-        move |_ctx| Supervisor::new(spec, path, kernel, child_arbiter, own, note2, is_root),
+        move |_ctx| Supervisor::new(spec, path, kernel, own, note2, is_root),
         note,
         reporter,
     )
@@ -165,7 +159,6 @@ impl Supervisor {
         spec: Arc<SupervisorSpec>,
         path: Arc<str>,
         kernel: Kernel,
-        arbiter: ArbiterHandle,
         own_arbiter: Option<Arbiter>,
         note: ExitNote,
         is_root: bool,
@@ -197,7 +190,6 @@ impl Supervisor {
             queue: VecDeque::new(),
             op: None,
             next_op: 0,
-            arbiter,
             own_arbiter,
             note,
             is_root,
@@ -238,9 +230,10 @@ impl Supervisor {
         let (control, kill) = match &child.spec.kind {
             ChildKind::Worker(starter) => {
                 let stats = self.kernel.registry().upsert(&child.path, NodeKind::Worker, None);
+                let s = starter.clone();
+                self.kernel.registry().update(&child.path, |e| e.starter = Some(s));
                 starter.start(StartEnv {
                     path: child.path.clone(),
-                    arbiter: self.arbiter.clone(),
                     mailbox: child.spec.mailbox,
                     link: Link { supervisor: me, idx, instance: id },
                     stats,
@@ -249,7 +242,7 @@ impl Supervisor {
             }
             ChildKind::Supervisor(spec) => {
                 let (addr, kill) =
-                    spawn_supervisor(spec.clone(), child.path.clone(), &self.arbiter, self.kernel.clone(), reporter, false);
+                    spawn_supervisor(spec.clone(), child.path.clone(), self.kernel.clone(), reporter, false);
                 (addr.recipient(), kill)
             }
         };
@@ -292,8 +285,9 @@ impl Supervisor {
             // sender is dropped).
             drop(decision);
             self.children[idx].held = true;
+            self.set_node(idx, NodeState::Failed);
             self.children[idx].state = match inst {
-                Some(inst) => ChildState::Stopping { inst, then_restart: false },
+                Some(inst) => ChildState::Stopping { inst, then_restart: false, killed: false },
                 None => ChildState::Stopped,
             };
             if matches!(self.children[idx].state, ChildState::Stopped) {
@@ -315,7 +309,7 @@ impl Supervisor {
             // The failed child is stopped with the rest.
             drop(decision);
             self.children[idx].state = match inst {
-                Some(inst) => ChildState::Stopping { inst, then_restart: false },
+                Some(inst) => ChildState::Stopping { inst, then_restart: false, killed: false },
                 None => ChildState::Stopped,
             };
             self.give_up(why, ctx);
@@ -323,6 +317,9 @@ impl Supervisor {
         }
         if inst.is_none() {
             self.unavailable(idx, false);
+            if let ChildKind::Supervisor(_) = self.children[idx].spec.kind {
+                self.kernel.registry().invalidate_below(&path);
+            }
         }
         self.children[idx].state = ChildState::Failed { inst, decision };
         self.set_node(idx, NodeState::Restarting);
@@ -387,9 +384,10 @@ impl Supervisor {
             if op.waiting.is_some() || op.in_backoff {
                 return;
             }
-            let then_restart = matches!(op.then, Then::Restart { .. });
             let op_id = op.id;
             if let Some(j) = op.stop.pop() {
+                // Siblings that will not be restarted (temporary ones) stop for good.
+                let then_restart = matches!(&op.then, Then::Restart { restart, .. } if restart.contains(&j));
                 let child = &mut self.children[j];
                 let state = std::mem::replace(&mut child.state, ChildState::Stopped);
                 match state {
@@ -461,7 +459,7 @@ impl Supervisor {
 
     fn stopping(&mut self, j: usize, inst: Instance, then_restart: bool, op_id: u64, ctx: &mut Context<Self>) {
         let id = inst.id;
-        self.children[j].state = ChildState::Stopping { inst, then_restart };
+        self.children[j].state = ChildState::Stopping { inst, then_restart, killed: false };
         self.op.as_mut().expect("op").waiting = Some(j);
         let timeout = self.children[j].spec.shutdown_timeout.unwrap_or(self.spec.config.shutdown_timeout);
         ctx.run_later(timeout, move |sup, ctx| sup.stop_timed_out(j, id, op_id, timeout, ctx));
@@ -469,14 +467,22 @@ impl Supervisor {
 
     fn stop_timed_out(&mut self, j: usize, id: u64, _op_id: u64, timeout: Duration, ctx: &mut Context<Self>) {
         let child = &mut self.children[j];
-        match std::mem::replace(&mut child.state, ChildState::Stopped) {
-            ChildState::Stopping { inst, then_restart } if inst.id == id => {
+        match &mut child.state {
+            ChildState::Stopping { inst, killed, .. } if inst.id == id && !*killed => {
+                // Kill it, and still wait for its exit report (one more timeout), so
+                // that stops stay in order.
                 inst.kill();
-                let detail = format!("killed: did not stop within {timeout:?}");
+                *killed = true;
+                ctx.run_later(timeout, move |sup, ctx| sup.stop_timed_out(j, id, _op_id, timeout, ctx));
+            }
+            ChildState::Stopping { inst, then_restart, .. } if inst.id == id => {
+                // Killed and still no exit: its thread is wedged. Abandon it.
+                let then_restart = *then_restart;
+                let detail = format!("abandoned: killed after {timeout:?} and its thread does not respond");
                 self.stopped(j, then_restart, &detail);
                 self.advance_if_waiting(j, ctx);
             }
-            other => self.children[j].state = other,
+            _ => {}
         }
     }
 
@@ -579,7 +585,7 @@ impl Supervisor {
     fn hung(&mut self, j: usize, id: u64, timeout: Duration, ctx: &mut Context<Self>) {
         let child = &mut self.children[j];
         match std::mem::replace(&mut child.state, ChildState::Stopped) {
-            ChildState::Running(inst) if inst.id == id => {
+            ChildState::Running(mut inst) if inst.id == id => {
                 inst.kill();
                 let reason = format!("hung: no answer to the liveness probe within {timeout:?}");
                 self.on_failure(j, None, None, reason, ctx);
@@ -613,14 +619,14 @@ impl Supervisor {
                     ChildState::Running(inst) => {
                         inst.control.do_send(Control::Stop);
                         let id = inst.id;
-                        child.state = ChildState::Stopping { inst, then_restart: false };
+                        child.state = ChildState::Stopping { inst, then_restart: false, killed: false };
                         let timeout = child.spec.shutdown_timeout.unwrap_or(self.spec.config.shutdown_timeout);
                         ctx.run_later(timeout, move |sup, ctx| sup.stop_timed_out(j, id, 0, timeout, ctx));
                     }
                     ChildState::Failed { inst, decision } => {
                         // Stopped during its backoff: it never comes back.
                         drop(decision);
-                        if let Some(inst) = inst {
+                        if let Some(mut inst) = inst {
                             inst.kill();
                         }
                         self.stopped(j, false, "stopped by request during its restart backoff");
@@ -717,9 +723,10 @@ impl Handler<ChildExited> for Supervisor {
                 };
                 self.on_failure(idx, None, None, reason, ctx);
             }
-            ChildState::Stopping { inst, then_restart } if inst.id == instance => {
+            ChildState::Stopping { inst, then_restart, killed } if inst.id == instance => {
                 drop(inst);
                 let detail = match cause {
+                    _ if killed => "killed: did not stop within its shutdown timeout".to_owned(),
                     ExitCause::Normal | ExitCause::Killed => "stopped".to_owned(),
                     ExitCause::Failed(r) | ExitCause::Panicked(r) => format!("stopped with a failure: {r}"),
                     ExitCause::Lost => "stopped (task lost)".to_owned(),

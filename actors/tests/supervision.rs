@@ -1,0 +1,545 @@
+//! Every supervision semantic of the kernel, each with a test that fails without it.
+//! Time is paused tokio time throughout (actix-rt runs current-thread tokio).
+
+mod common;
+
+use common::*;
+use commodore_actors::kernel::*;
+use std::time::Duration;
+use tokio::time::Instant;
+
+fn tree(name: &str, config: SupervisorConfig, children: Vec<ChildSpec>) -> SupervisorSpec {
+    children.into_iter().fold(SupervisorSpec::new(name, config), |s, c| s.child(c))
+}
+
+#[actix_rt::test]
+async fn panic_in_a_handler_restarts_in_place_and_keeps_queued_messages() {
+    tokio::time::pause();
+    let log = Log::default();
+    let (a, h) = counter("a", &log);
+    let k = Kernel::new(1);
+    let root = start(tree("root", cfg(Strategy::OneForOne), vec![a]), &k).await;
+    idle(ms(1)).await;
+    assert_eq!(h.ask(Incr).await, Ok(1));
+    assert_eq!(h.ask(Incr).await, Ok(2));
+
+    // Queue three messages behind each other; the first panics.
+    let t0 = Instant::now();
+    let boom = h.ask(Boom);
+    let incr = h.ask(Incr);
+    let get = h.ask(Get);
+    match boom.await {
+        Err(CallError::Panicked { path, reason }) => {
+            assert_eq!(path, "root/a");
+            assert_eq!(reason, "boom in a");
+        }
+        other => panic!("expected Panicked, got {other:?}"),
+    }
+    // Delivered to the successor (fresh state), not lost.
+    assert_eq!(incr.await, Ok(1));
+    assert_eq!(get.await, Ok(1));
+    // Not before the first backoff step (min 10 ms, jitter keeps at least half).
+    assert!(t0.elapsed() >= ms(5), "restarted after {:?}", t0.elapsed());
+
+    let n = node(&k, "root/a");
+    assert_eq!((n.state, n.restarts), (NodeState::Running, 1));
+    assert_eq!(n.last_failure.as_deref(), Some("boom in a"));
+    assert_eq!(kinds_at(&k, "root/a"), vec![EventKind::Started, EventKind::Failed, EventKind::Restarted]);
+    let failed = events(&k).into_iter().find(|e| e.0 == EventKind::Failed).unwrap();
+    assert_eq!(failed.2, "boom in a", "the failed event carries the panic message");
+    assert_eq!(log.take(), vec!["start a", "start a"]);
+    assert_eq!(root.shutdown().await, RootExit::Stopped);
+}
+
+struct FlakyStart {
+    starts: std::sync::Arc<std::sync::atomic::AtomicU32>,
+}
+
+impl Worker for FlakyStart {
+    fn started(&mut self, ctx: &mut Ctx<'_, Self>) {
+        let n = self.starts.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if n == 0 {
+            panic!("cannot start the first time");
+        }
+        if n == 1 {
+            // The second instance fails from a timer callback.
+            ctx.run_later(ms(100), |_, _| panic!("timer boom"));
+        }
+    }
+}
+
+impl Handles<Get> for FlakyStart {
+    fn handle(&mut self, _: Get, _: &mut Ctx<'_, Self>) -> u64 {
+        self.starts.load(std::sync::atomic::Ordering::SeqCst) as u64
+    }
+}
+
+#[actix_rt::test]
+async fn panics_in_lifecycle_hooks_and_timers_are_failures_of_that_actor() {
+    tokio::time::pause();
+    let starts = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let h = Handle::new();
+    let s2 = starts.clone();
+    let spec = ChildSpec::worker("flaky", &h, move || FlakyStart { starts: s2.clone() });
+    let log = Log::default();
+    let (other, other_h) = counter("other", &log);
+    let k = Kernel::new(1);
+    let root = start(tree("root", cfg(Strategy::OneForOne), vec![spec, other]), &k).await;
+    assert_eq!(other_h.ask(Incr).await, Ok(1));
+    idle(Duration::from_secs(2)).await;
+    assert_eq!(h.ask(Get).await, Ok(3));
+    let failures: Vec<String> =
+        events(&k).into_iter().filter(|e| e.0 == EventKind::Failed).map(|e| e.2).collect();
+    assert_eq!(failures, vec!["cannot start the first time", "timer boom"]);
+    assert_eq!(node(&k, "root/flaky").restarts, 2);
+    // The sibling was not touched (one_for_one).
+    assert_eq!(other_h.ask(Get).await, Ok(1));
+    assert_eq!(node(&k, "root/other").restarts, 0);
+    root.shutdown().await;
+}
+
+#[actix_rt::test]
+async fn panic_in_a_spawned_future_recreates_the_actor_behind_the_same_handle() {
+    tokio::time::pause();
+    let log = Log::default();
+    let (a, h) = counter("a", &log);
+    let k = Kernel::new(1);
+    let root = start(tree("root", cfg(Strategy::OneForOne), vec![a]), &k).await;
+    assert_eq!(h.ask(Incr).await, Ok(1));
+    assert_eq!(h.ask(BoomLater).await, Ok(()));
+    idle(Duration::from_secs(2)).await;
+    assert_eq!(h.ask(Get).await, Ok(0), "a fresh instance answers through the old handle");
+    let failed = events(&k).into_iter().find(|e| e.0 == EventKind::Failed).unwrap();
+    assert_eq!(failed.2, "async boom");
+    assert_eq!(node(&k, "root/a").restarts, 1);
+    root.shutdown().await;
+}
+
+#[actix_rt::test]
+async fn one_for_all_stops_the_others_in_reverse_then_starts_all_in_order() {
+    tokio::time::pause();
+    let log = Log::default();
+    let (a, ha) = counter("a", &log);
+    let (b, hb) = counter("b", &log);
+    let (c, hc) = counter("c", &log);
+    let k = Kernel::new(1);
+    let root = start(tree("root", cfg(Strategy::OneForAll), vec![a, b, c]), &k).await;
+    for h in [&ha, &hb, &hc] {
+        assert_eq!(h.ask(Incr).await, Ok(1));
+    }
+    log.take();
+    let _ = hb.ask(Boom).await;
+    idle(Duration::from_secs(2)).await;
+    assert_eq!(log.take(), vec!["stop c", "stop a", "start a", "start b", "start c"]);
+    for h in [&ha, &hb, &hc] {
+        assert_eq!(h.ask(Get).await, Ok(0), "every child restarted with fresh state");
+    }
+    for p in ["root/a", "root/b", "root/c"] {
+        assert_eq!(node(&k, p).restarts, 1, "{p}");
+    }
+    root.shutdown().await;
+}
+
+#[actix_rt::test]
+async fn rest_for_one_restarts_the_failed_child_and_those_started_after_it() {
+    tokio::time::pause();
+    let log = Log::default();
+    let (a, ha) = counter("a", &log);
+    let (b, hb) = counter("b", &log);
+    let (c, hc) = counter("c", &log);
+    let k = Kernel::new(1);
+    let root = start(tree("root", cfg(Strategy::RestForOne), vec![a, b, c]), &k).await;
+    for h in [&ha, &hb, &hc] {
+        assert_eq!(h.ask(Incr).await, Ok(1));
+    }
+    log.take();
+    let _ = hb.ask(Boom).await;
+    idle(Duration::from_secs(2)).await;
+    assert_eq!(log.take(), vec!["stop c", "start b", "start c"]);
+    assert_eq!(ha.ask(Get).await, Ok(1), "a started before b: untouched");
+    assert_eq!(hb.ask(Get).await, Ok(0));
+    assert_eq!(hc.ask(Get).await, Ok(0));
+    assert_eq!(node(&k, "root/a").restarts, 0);
+    root.shutdown().await;
+}
+
+#[actix_rt::test]
+async fn restart_types_decide_what_comes_back() {
+    tokio::time::pause();
+    let log = Log::default();
+    let (p, hp) = counter("perm", &log);
+    let (t, ht) = counter("trans", &log);
+    let (t2, ht2) = counter("trans2", &log);
+    let (tmp, htmp) = counter("temp", &log);
+    let k = Kernel::new(1);
+    let spec = tree(
+        "root",
+        cfg(Strategy::OneForOne),
+        vec![p, t.restart(Restart::Transient), t2.restart(Restart::Transient), tmp.restart(Restart::Temporary)],
+    );
+    let root = start(spec, &k).await;
+    idle(ms(1)).await;
+
+    // permanent: back after a normal stop.
+    k.inject("root/perm", Fault::stop()).unwrap();
+    // transient: not back after a normal stop ...
+    k.inject("root/trans", Fault::stop()).unwrap();
+    // ... but back after a failure.
+    let _ = ht2.ask(Boom).await;
+    // temporary: never back.
+    let _ = htmp.ask(Boom).await;
+    idle(Duration::from_secs(2)).await;
+
+    assert_eq!(hp.ask(Get).await, Ok(0));
+    assert_eq!(node(&k, "root/perm").restarts, 1);
+    assert!(matches!(ht.ask(Get).await, Err(CallError::Stopped { .. })));
+    assert_eq!(node(&k, "root/trans").state, NodeState::Stopped);
+    assert_eq!(ht2.ask(Get).await, Ok(0));
+    assert_eq!(node(&k, "root/trans2").restarts, 1);
+    assert!(matches!(htmp.ask(Get).await, Err(CallError::Stopped { .. })));
+    assert_eq!(node(&k, "root/temp").state, NodeState::Failed);
+    assert_eq!(node(&k, "root/temp").restarts, 0);
+    root.shutdown().await;
+}
+
+#[actix_rt::test]
+async fn exceeding_intensity_stops_children_in_reverse_and_escalates_to_the_parent() {
+    tokio::time::pause();
+    let log = Log::default();
+    let (a, ha) = counter("a", &log);
+    let (b, _hb) = counter("b", &log);
+    let (c, hc) = counter("c", &log);
+    let mut sub_cfg = cfg(Strategy::OneForOne);
+    sub_cfg.intensity = Intensity { max_restarts: 2, period: Duration::from_secs(10) };
+    let sub = tree("engine", sub_cfg, vec![a, b, c]);
+    let k = Kernel::new(1);
+    let root = start(tree("root", cfg(Strategy::OneForOne), vec![ChildSpec::supervisor(sub)]), &k).await;
+    assert_eq!(ha.ask(Incr).await, Ok(1));
+
+    for _ in 0..2 {
+        let _ = hc.ask(Boom).await;
+        idle(Duration::from_secs(2)).await;
+    }
+    log.take();
+    let _ = hc.ask(Boom).await; // the third within 10 s: too many
+    idle(Duration::from_secs(3)).await;
+
+    // c died in the panic (no stop hook); b and a stop in reverse start order, then
+    // the root restarts the whole subtree in order.
+    assert_eq!(log.take(), vec!["stop b", "stop a", "start a", "start b", "start c"]);
+    let at_engine = kinds_at(&k, "root/engine");
+    let tail: Vec<_> = at_engine.iter().rev().take(4).rev().copied().collect();
+    assert_eq!(tail, vec![EventKind::GaveUp, EventKind::Escalated, EventKind::Failed, EventKind::Restarted]);
+    let failed = events(&k).into_iter().filter(|e| e.0 == EventKind::Failed && e.1 == "root/engine").last().unwrap();
+    assert!(failed.2.contains("restart intensity exceeded"), "{}", failed.2);
+    assert_eq!(ha.ask(Get).await, Ok(0), "the subtree restarted with fresh children");
+    assert_eq!(node(&k, "root/engine").restarts, 1);
+    root.shutdown().await;
+}
+
+#[actix_rt::test]
+async fn the_root_giving_up_ends_the_tree_with_exit_status_1() {
+    tokio::time::pause();
+    let log = Log::default();
+    let (a, ha) = counter("a", &log);
+    let (b, _hb) = counter("b", &log);
+    let mut c = cfg(Strategy::OneForOne);
+    c.intensity = Intensity { max_restarts: 1, period: Duration::from_secs(60) };
+    let k = Kernel::new(1);
+    let mut root = start(tree("root", c, vec![a, b]), &k).await;
+    let _ = ha.ask(Boom).await;
+    idle(Duration::from_secs(1)).await;
+    log.take();
+    let _ = ha.ask(Boom).await;
+    let exit = root.wait().await;
+    assert!(matches!(&exit, RootExit::GaveUp(r) if r.contains("restart intensity exceeded")), "{exit:?}");
+    assert_eq!(exit.exit_code(), 1);
+    assert_eq!(log.take(), vec!["stop b"]);
+    let esc = events(&k).into_iter().find(|e| e.0 == EventKind::Escalated).unwrap();
+    assert!(esc.2.contains("exits with status 1"));
+    assert_eq!(node(&k, "root").state, NodeState::Failed);
+}
+
+#[actix_rt::test]
+async fn backoff_grows_exponentially_with_jitter_between_restarts_of_one_child() {
+    tokio::time::pause();
+    let log = Log::default();
+    let (a, ha) = counter("a", &log);
+    let mut c = cfg(Strategy::OneForOne);
+    c.intensity = Intensity { max_restarts: 100, period: Duration::from_secs(3600) };
+    c.backoff = Backoff { min: ms(100), max: ms(1000) };
+    let k = Kernel::new(1);
+    let root = start(tree("root", c, vec![a]), &k).await;
+    idle(ms(1)).await;
+    let mut delays = Vec::new();
+    for _ in 0..6 {
+        let t0 = Instant::now();
+        let boom = ha.ask(Boom);
+        let get = ha.ask(Get);
+        let _ = boom.await;
+        assert_eq!(get.await, Ok(0));
+        delays.push(t0.elapsed());
+    }
+    let ceilings = [100, 200, 400, 800, 1000, 1000];
+    for (d, c) in delays.iter().zip(ceilings) {
+        assert!(*d >= ms(c / 2) && *d <= ms(c) + ms(1), "delay {d:?} outside [{}, {c}] ms", c / 2);
+    }
+    root.shutdown().await;
+}
+
+#[actix_rt::test]
+async fn a_child_stopped_or_removed_during_its_backoff_never_comes_back() {
+    tokio::time::pause();
+    let log = Log::default();
+    let (a, ha) = counter("a", &log);
+    let (b, hb) = counter("b", &log);
+    let mut c = cfg(Strategy::OneForOne);
+    c.backoff = Backoff { min: Duration::from_secs(10), max: Duration::from_secs(10) };
+    let k = Kernel::new(1);
+    let root = start(tree("root", c, vec![a, b]), &k).await;
+    idle(ms(1)).await;
+    let _ = ha.ask(Boom).await;
+    let _ = hb.ask(Boom).await;
+    idle(ms(100)).await;
+    assert_eq!(node(&k, "root/a").state, NodeState::Restarting);
+    k.child_op("root/a", ChildOp::Stop).await.unwrap();
+    k.child_op("root/b", ChildOp::Remove).await.unwrap();
+    idle(Duration::from_secs(120)).await;
+    assert!(matches!(ha.ask(Get).await, Err(CallError::Stopped { .. })));
+    assert!(matches!(hb.ask(Get).await, Err(CallError::Stopped { .. })));
+    assert_eq!(node(&k, "root/a").state, NodeState::Stopped);
+    assert_eq!(node(&k, "root/a").restarts, 0);
+    assert!(k.registry().node("root/b").is_none(), "removed from the tree");
+    assert_eq!(node(&k, "root").children, vec!["root/a".to_owned()]);
+    assert!(!events(&k).iter().any(|e| e.0 == EventKind::Restarted));
+    // An operator can bring a stopped child back.
+    k.child_op("root/a", ChildOp::Restart).await.unwrap();
+    assert_eq!(ha.ask(Get).await, Ok(0));
+    assert!(matches!(k.child_op("root/zz", ChildOp::Stop).await, Err(KernelError::UnknownPath(_))));
+    root.shutdown().await;
+}
+
+#[actix_rt::test]
+async fn a_hung_child_fails_its_probe_and_is_recreated_behind_the_same_handle() {
+    tokio::time::pause();
+    let log = Log::default();
+    let (a, ha) = counter("a", &log);
+    let mut c = cfg(Strategy::OneForOne);
+    c.backoff = Backoff { min: Duration::from_secs(1), max: Duration::from_secs(1) };
+    let k = Kernel::new(1);
+    let root = start(tree("root", c, vec![a]), &k).await;
+    assert_eq!(ha.ask(Incr).await, Ok(1));
+    k.inject("root/a", Fault::hang(60_000)).unwrap();
+    let queued = ha.ask(Get); // stuck in the hung mailbox
+    // Probe every 1 s, timeout 3 s: failed by t = 4 s, restarted 0.5-1 s later.
+    idle(ms(4100)).await;
+    assert_eq!(node(&k, "root/a").state, NodeState::Restarting);
+    assert!(matches!(queued.await, Err(CallError::Lost { .. })), "queued asks get a clear error");
+    assert!(matches!(ha.ask(Get).await, Err(CallError::Restarting { .. })));
+    match ha.tell(Incr) {
+        Err(TellError::Restarting(Incr)) => {}
+        other => panic!("expected the message back, got {:?}", other.map_err(|e| e.to_string())),
+    }
+    idle(Duration::from_secs(2)).await;
+    assert_eq!(ha.ask(Get).await, Ok(0));
+    let failed = events(&k).into_iter().find(|e| e.0 == EventKind::Failed).unwrap();
+    assert!(failed.2.starts_with("hung: no answer to the liveness probe within 3s"), "{}", failed.2);
+    root.shutdown().await;
+}
+
+#[actix_rt::test]
+async fn a_short_hang_within_the_probe_timeout_is_not_a_failure() {
+    tokio::time::pause();
+    let log = Log::default();
+    let (a, ha) = counter("a", &log);
+    let k = Kernel::new(1);
+    let root = start(tree("root", cfg(Strategy::OneForOne), vec![a]), &k).await;
+    assert_eq!(ha.ask(Incr).await, Ok(1));
+    k.inject("root/a", Fault::hang(2_000)).unwrap();
+    let t0 = Instant::now();
+    assert_eq!(ha.ask(Get).await, Ok(1));
+    assert!(t0.elapsed() >= ms(2000), "hang must stop the mailbox");
+    idle(Duration::from_secs(10)).await;
+    assert_eq!(node(&k, "root/a").restarts, 0);
+    root.shutdown().await;
+}
+
+#[actix_rt::test]
+async fn shutdown_runs_in_reverse_start_order_and_kills_a_child_past_its_timeout() {
+    tokio::time::pause();
+    let log = Log::default();
+    let (a, _ha) = counter("a", &log);
+    let (b, _hb) = counter("b", &log);
+    let (c, _hc) = counter("c", &log);
+    let sub = tree("sub", cfg(Strategy::OneForOne), vec![b, c]);
+    let k = Kernel::new(1);
+    let root = start(tree("root", cfg(Strategy::OneForOne), vec![a, ChildSpec::supervisor(sub)]), &k).await;
+    idle(ms(10)).await;
+    log.take();
+    // b will not process its stop for a minute: it is killed after 1 s.
+    k.inject("root/sub/b", Fault::hang(60_000)).unwrap();
+    idle(ms(10)).await;
+    let t0 = Instant::now();
+    assert_eq!(root.shutdown().await, RootExit::Stopped);
+    assert!(t0.elapsed() < Duration::from_secs(3), "took {:?}", t0.elapsed());
+    // actix runs the stopping hook of a killed actor's context once, best effort, as
+    // it drops it; the kill is waited for, so the order holds.
+    assert_eq!(log.take(), vec!["stop c", "stop b", "stop a"]);
+    let stops: Vec<(String, String)> =
+        events(&k).into_iter().filter(|e| e.0 == EventKind::Stopped).map(|e| (e.1, e.2)).collect();
+    let paths: Vec<&str> = stops.iter().map(|s| s.0.as_str()).collect();
+    assert_eq!(paths, vec!["root/sub/c", "root/sub/b", "root/sub", "root/a", "root"]);
+    assert!(stops[1].1.starts_with("killed: did not stop within"), "{}", stops[1].1);
+}
+
+#[actix_rt::test]
+async fn faults_by_path_error_slow_and_validation() {
+    tokio::time::pause();
+    let log = Log::default();
+    let (a, ha) = counter("a", &log);
+    let k = Kernel::new(1);
+    let root = start(tree("root", cfg(Strategy::OneForOne), vec![a]), &k).await;
+    assert_eq!(ha.ask(Incr).await, Ok(1));
+
+    k.inject("root/a", Fault::error(2)).unwrap();
+    assert!(matches!(ha.ask(Incr).await, Err(CallError::Injected { .. })));
+    assert!(matches!(ha.ask(Incr).await, Err(CallError::Injected { .. })));
+    assert_eq!(ha.ask(Incr).await, Ok(2), "errors are answers, not restarts: state kept");
+
+    k.inject("root/a", Fault::slow(500, 2)).unwrap();
+    let t0 = Instant::now();
+    let (x, y, z) = (ha.ask(Get), ha.ask(Get), ha.ask(Get));
+    assert_eq!((x.await, y.await, z.await), (Ok(2), Ok(2), Ok(2)));
+    let took = t0.elapsed();
+    assert!(took >= ms(1000) && took < ms(1100), "two slow messages of 500 ms each, one normal: {took:?}");
+
+    k.inject("root/a", Fault::panic().with_count(2)).unwrap();
+    idle(ms(100)).await;
+    assert!(matches!(ha.ask(Get).await, Err(CallError::Panicked { .. })));
+    assert_eq!(ha.ask(Get).await, Ok(0));
+    assert_eq!(node(&k, "root/a").restarts, 2);
+
+    assert!(matches!(k.inject("root/nope", Fault::panic()), Err(KernelError::UnknownPath(_))));
+    assert!(matches!(k.inject("root/a", Fault::hang(0)), Err(KernelError::InvalidFault(_))));
+    assert!(matches!(k.inject("root", Fault::error(1)), Err(KernelError::InvalidFault(_))));
+    let injected = events(&k).into_iter().filter(|e| e.0 == EventKind::FaultInjected).count();
+    assert_eq!(injected, 3);
+    root.shutdown().await;
+}
+
+#[actix_rt::test]
+async fn a_panicking_supervisor_takes_its_subtree_down_and_is_restarted_with_it() {
+    tokio::time::pause();
+    let log = Log::default();
+    let (b, hb) = counter("b", &log);
+    let sub = tree("sub", cfg(Strategy::OneForOne), vec![b]);
+    let k = Kernel::new(1);
+    let root = start(tree("root", cfg(Strategy::OneForOne), vec![ChildSpec::supervisor(sub)]), &k).await;
+    assert_eq!(hb.ask(Incr).await, Ok(1));
+    k.inject("root/sub", Fault::panic()).unwrap();
+    idle(Duration::from_secs(1)).await;
+    assert_eq!(hb.ask(Get).await, Ok(0), "the child was killed with its supervisor and started anew");
+    assert_eq!(node(&k, "root/sub").restarts, 1);
+    let failed = events(&k).into_iter().find(|e| e.0 == EventKind::Failed).unwrap();
+    assert_eq!((failed.1.as_str(), failed.2.as_str()), ("root/sub", "injected fault: panic"));
+    root.shutdown().await;
+}
+
+#[actix_rt::test]
+async fn a_full_mailbox_refuses_tells_and_gives_the_message_back() {
+    tokio::time::pause();
+    let log = Log::default();
+    let h = Handle::new();
+    let l2 = log.clone();
+    let spec = ChildSpec::worker("a", &h, move || Counter::new("a", &l2)).mailbox(4);
+    let k = Kernel::new(1);
+    let root = start(tree("root", cfg(Strategy::OneForOne), vec![spec]), &k).await;
+    idle(ms(1)).await;
+    // Nothing runs between these tells (one thread): the mailbox fills up.
+    let mut accepted = 0;
+    let mut refused = 0;
+    for _ in 0..100 {
+        match h.tell(Incr) {
+            Ok(()) => accepted += 1,
+            Err(TellError::Full(Incr)) => refused += 1,
+            Err(e) => panic!("unexpected {e}"),
+        }
+    }
+    assert!((4..=6).contains(&accepted), "accepted {accepted}");
+    assert_eq!(refused, 100 - accepted);
+    assert_eq!(h.refused_full(), refused as u64);
+    assert_eq!(h.ask(Get).await, Ok(accepted as u64), "every accepted tell was handled");
+    assert!(h.tell(Incr).is_ok(), "room again once drained");
+    root.shutdown().await;
+}
+
+#[actix_rt::test]
+async fn events_have_strictly_increasing_seq_from_the_given_start_and_reach_subscribers() {
+    tokio::time::pause();
+    let log = Log::default();
+    let (a, ha) = counter("a", &log);
+    let k = Kernel::new(1000);
+    let mut sub = k.events().subscribe(1024);
+    let root = start(tree("root", cfg(Strategy::OneForOne), vec![a]), &k).await;
+    let _ = ha.ask(Boom).await;
+    idle(ms(100)).await;
+    root.shutdown().await;
+    let mut got = Vec::new();
+    while let Ok(e) = sub.rx.try_recv() {
+        got.push(e);
+    }
+    assert_eq!(got[0].seq, 1000);
+    assert!(got.windows(2).all(|w| w[1].seq == w[0].seq + 1));
+    let kinds: Vec<&str> = got.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(kinds, vec!["started", "started", "failed", "restarted", "stopped", "stopped"]);
+    assert_eq!(sub.dropped(), 0);
+}
+
+#[actix_rt::test]
+async fn a_blocked_thread_in_an_isolated_subtree_stalls_neither_the_root_nor_its_restart() {
+    tokio::time::pause();
+    let log = Log::default();
+    let (risk, h_risk) = counter("risk", &log);
+    let (eng, h_eng) = counter("analyzer", &log);
+    let mut sub_cfg = cfg(Strategy::OneForOne);
+    // The subtree's own timers run on its own (unpaused) runtime: keep them quiet.
+    sub_cfg.probe_interval = Duration::from_secs(3600);
+    let sub = tree("KC", sub_cfg, vec![eng]).on_own_arbiter();
+    let mut root_cfg = cfg(Strategy::OneForOne);
+    root_cfg.backoff = Backoff::NONE;
+    let k = Kernel::new(1);
+    let root = start(tree("root", root_cfg, vec![risk, ChildSpec::supervisor(sub)]), &k).await;
+    let real = RealWait::new();
+    assert_eq!(until_started(&h_eng).await, Ok(1));
+    real.finish().await;
+    let (release, blocked) = std::sync::mpsc::channel::<()>();
+    h_eng.tell(BlockThread(blocked)).map_err(|e| e.to_string()).unwrap();
+    // The engine's thread is now blocked; the root's arbiter is not.
+    assert_eq!(h_risk.ask(Incr).await, Ok(1));
+    assert_eq!(h_risk.ask(Incr).await, Ok(2));
+    // The root's probe of the subtree times out; it is killed and started again on
+    // a fresh arbiter, while the old thread is still blocked.
+    idle(ms(4100)).await;
+    let failed = events(&k).into_iter().find(|e| e.0 == EventKind::Failed).unwrap();
+    assert_eq!(failed.1, "root/KC");
+    assert!(failed.2.starts_with("hung"), "{}", failed.2);
+    let real = RealWait::new();
+    assert_eq!(until_started(&h_eng).await, Ok(1), "the successor runs on a new thread");
+    real.finish().await;
+    drop(release);
+    assert_eq!(node(&k, "root/risk").restarts, 0);
+    let real = RealWait::new();
+    assert_eq!(root.shutdown().await, RootExit::Stopped);
+    real.finish().await;
+}
+
+/// Asks `Incr` until the worker (on another thread) is up. Bounded.
+async fn until_started(h: &Handle<Counter>) -> Result<u64, CallError> {
+    for _ in 0..1_000_000 {
+        match h.ask(Incr).await {
+            Err(CallError::Restarting { .. }) | Err(CallError::Lost { .. }) => tokio::task::yield_now().await,
+            other => return other,
+        }
+    }
+    Err(CallError::Restarting { path: h.path() })
+}
