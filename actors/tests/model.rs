@@ -5,7 +5,8 @@ mod common;
 
 use common::*;
 use commodore_actors::kernel::*;
-use proptest::prelude::*;
+use proptest::prelude::{prop_assert_eq, prop_oneof, proptest, Just, ProptestConfig};
+use proptest::strategy::Strategy as _;
 use std::time::Duration;
 
 const N: usize = 3;
@@ -134,7 +135,7 @@ fn op() -> impl proptest::strategy::Strategy<Value = Op> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
     #[test]
     fn supervision_matches_the_model(

@@ -308,10 +308,16 @@ impl Supervisor {
             );
             // The failed child is stopped with the rest.
             drop(decision);
-            self.children[idx].state = match inst {
-                Some(inst) => ChildState::Stopping { inst, then_restart: false, killed: false },
-                None => ChildState::Stopped,
-            };
+            self.set_node(idx, NodeState::Failed);
+            match inst {
+                Some(inst) => {
+                    self.children[idx].state = ChildState::Stopping { inst, then_restart: false, killed: false }
+                }
+                None => {
+                    self.children[idx].state = ChildState::Stopped;
+                    self.unavailable(idx, true);
+                }
+            }
             self.give_up(why, ctx);
             return;
         }
