@@ -98,7 +98,7 @@ fn run_real(case: &Case) -> Model {
                     let _ = handles[i].ask(Boom).await;
                 }
                 Op::Stop(i) => {
-                    let _ = k.inject(&format!("root/{}", names[i]), Fault::stop());
+                    let _ = k.inject(&format!("root/{}", names[i]), Fault::stop()).await;
                 }
             }
             // Longer than any backoff in `cfg` (10 ms .. 1 s, jittered).

@@ -181,9 +181,9 @@ async fn restart_types_decide_what_comes_back() {
     idle(ms(1)).await;
 
     // permanent: back after a normal stop.
-    k.inject("root/perm", Fault::stop()).unwrap();
+    k.inject("root/perm", Fault::stop()).await.unwrap();
     // transient: not back after a normal stop ...
-    k.inject("root/trans", Fault::stop()).unwrap();
+    k.inject("root/trans", Fault::stop()).await.unwrap();
     // ... but back after a failure.
     let _ = ht2.ask(Boom).await;
     // temporary: never back.
@@ -329,7 +329,7 @@ async fn a_hung_child_fails_its_probe_and_is_recreated_behind_the_same_handle() 
     let k = Kernel::new(1);
     let root = start(tree("root", c, vec![a]), &k).await;
     assert_eq!(ha.ask(Incr).await, Ok(1));
-    k.inject("root/a", Fault::hang(60_000)).unwrap();
+    k.inject("root/a", Fault::hang(60_000)).await.unwrap();
     let queued = ha.ask(Get); // stuck in the hung mailbox
     // Probe every 1 s, timeout 3 s: failed by t = 4 s, restarted 0.5-1 s later.
     idle(ms(4100)).await;
@@ -355,7 +355,7 @@ async fn a_short_hang_within_the_probe_timeout_is_not_a_failure() {
     let k = Kernel::new(1);
     let root = start(tree("root", cfg(Strategy::OneForOne), vec![a]), &k).await;
     assert_eq!(ha.ask(Incr).await, Ok(1));
-    k.inject("root/a", Fault::hang(2_000)).unwrap();
+    k.inject("root/a", Fault::hang(2_000)).await.unwrap();
     let t0 = Instant::now();
     assert_eq!(ha.ask(Get).await, Ok(1));
     assert!(t0.elapsed() >= ms(2000), "hang must stop the mailbox");
@@ -377,7 +377,7 @@ async fn shutdown_runs_in_reverse_start_order_and_kills_a_child_past_its_timeout
     idle(ms(10)).await;
     log.take();
     // b will not process its stop for a minute: it is killed after 1 s.
-    k.inject("root/sub/b", Fault::hang(60_000)).unwrap();
+    k.inject("root/sub/b", Fault::hang(60_000)).await.unwrap();
     idle(ms(10)).await;
     let t0 = Instant::now();
     assert_eq!(root.shutdown().await, RootExit::Stopped);
@@ -401,27 +401,27 @@ async fn faults_by_path_error_slow_and_validation() {
     let root = start(tree("root", cfg(Strategy::OneForOne), vec![a]), &k).await;
     assert_eq!(ha.ask(Incr).await, Ok(1));
 
-    k.inject("root/a", Fault::error(2)).unwrap();
+    k.inject("root/a", Fault::error(2)).await.unwrap();
     assert!(matches!(ha.ask(Incr).await, Err(CallError::Injected { .. })));
     assert!(matches!(ha.ask(Incr).await, Err(CallError::Injected { .. })));
     assert_eq!(ha.ask(Incr).await, Ok(2), "errors are answers, not restarts: state kept");
 
-    k.inject("root/a", Fault::slow(500, 2)).unwrap();
+    k.inject("root/a", Fault::slow(500, 2)).await.unwrap();
     let t0 = Instant::now();
     let (x, y, z) = (ha.ask(Get), ha.ask(Get), ha.ask(Get));
     assert_eq!((x.await, y.await, z.await), (Ok(2), Ok(2), Ok(2)));
     let took = t0.elapsed();
     assert!(took >= ms(1000) && took < ms(1100), "two slow messages of 500 ms each, one normal: {took:?}");
 
-    k.inject("root/a", Fault::panic().with_count(2)).unwrap();
+    k.inject("root/a", Fault::panic().with_count(2)).await.unwrap();
     idle(ms(100)).await;
     assert!(matches!(ha.ask(Get).await, Err(CallError::Panicked { .. })));
     assert_eq!(ha.ask(Get).await, Ok(0));
     assert_eq!(node(&k, "root/a").restarts, 2);
 
-    assert!(matches!(k.inject("root/nope", Fault::panic()), Err(KernelError::UnknownPath(_))));
-    assert!(matches!(k.inject("root/a", Fault::hang(0)), Err(KernelError::InvalidFault(_))));
-    assert!(matches!(k.inject("root", Fault::error(1)), Err(KernelError::InvalidFault(_))));
+    assert!(matches!(k.inject("root/nope", Fault::panic()).await, Err(KernelError::UnknownPath(_))));
+    assert!(matches!(k.inject("root/a", Fault::hang(0)).await, Err(KernelError::InvalidFault(_))));
+    assert!(matches!(k.inject("root", Fault::error(1)).await, Err(KernelError::InvalidFault(_))));
     let injected = events(&k).into_iter().filter(|e| e.0 == EventKind::FaultInjected).count();
     assert_eq!(injected, 3);
     root.shutdown().await;
@@ -436,7 +436,7 @@ async fn a_panicking_supervisor_takes_its_subtree_down_and_is_restarted_with_it(
     let k = Kernel::new(1);
     let root = start(tree("root", cfg(Strategy::OneForOne), vec![ChildSpec::supervisor(sub)]), &k).await;
     assert_eq!(hb.ask(Incr).await, Ok(1));
-    k.inject("root/sub", Fault::panic()).unwrap();
+    k.inject("root/sub", Fault::panic()).await.unwrap();
     idle(Duration::from_secs(1)).await;
     assert_eq!(hb.ask(Get).await, Ok(0), "the child was killed with its supervisor and started anew");
     assert_eq!(node(&k, "root/sub").restarts, 1);

@@ -26,7 +26,7 @@ use actix::dev::SendError;
 use actix::fut::{wrap_future, ActorFutureExt};
 use actix::{
     Actor, ActorContext, ActorResponse, Addr, AsyncContext, Context, Handler,
-    MailboxError, Message, Recipient, Running, SpawnHandle,
+    MailboxError, Message, Recipient, Running, SpawnHandle, WeakAddr,
 };
 use std::fmt;
 use std::future::Future;
@@ -260,7 +260,7 @@ impl<W: Worker> Handle<W> {
 /// Where a cell reports to: its supervisor, its index there, and its instance id.
 #[derive(Clone)]
 pub(crate) struct Link {
-    pub(crate) supervisor: Addr<Supervisor>,
+    pub(crate) supervisor: WeakAddr<Supervisor>,
     pub(crate) idx: usize,
     pub(crate) instance: u64,
 }
@@ -454,7 +454,9 @@ impl<W: Worker> Cell<W> {
         tracing::warn!(actor = %self.core.path, %reason, "worker panicked");
         let (tx, rx) = oneshot::channel();
         let link = &self.core.link;
-        link.supervisor.do_send(ChildFailed { idx: link.idx, instance: link.instance, reason, decision: tx });
+        if let Some(supervisor) = link.supervisor.upgrade() {
+            supervisor.do_send(ChildFailed { idx: link.idx, instance: link.instance, reason, decision: tx });
+        }
         actx.wait(wrap_future(rx).map(|decision, cell: &mut Self, actx| match decision {
             Ok(Decision::Restart) => cell.start_worker(actx),
             // Told to stop, or the supervisor is gone: stop without reporting again.

@@ -24,8 +24,9 @@ pub struct RestartWindow {
 
 impl RestartWindow {
     pub fn new(limit: Intensity) -> Self {
-        let cap = limit.max_restarts as usize + 1;
-        Self { limit, at: VecDeque::with_capacity(cap.min(1024)) }
+        // No preallocation: most children never restart, and a supervisor may
+        // hold many thousands of them.
+        Self { limit, at: VecDeque::new() }
     }
 
     /// Records a restart at `now`; returns `false` when this restart exceeds the

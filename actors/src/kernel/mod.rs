@@ -40,7 +40,7 @@ pub use spec::{ChildSpec, Restart, Strategy, SupervisorConfig, SupervisorSpec, D
 pub use supervisor::Supervisor;
 
 use actix::{Addr, Message};
-use spawn::{ExitCause, KillSwitch, Reporter};
+use spawn::{ExitCause, KillSwitch, ReportTo, Reporter};
 use std::sync::Arc;
 use tokio::sync::oneshot;
 
@@ -60,6 +60,8 @@ impl Message for Control {
 /// Operations on a supervisor's child, by name (OTP's terminate/restart/delete).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChildOp {
+    /// Deliver a fault to it (how faults reach workers).
+    Inject(Fault),
     /// Stop it and keep it stopped (also cancels a pending restart).
     Stop,
     /// Start a stopped child again.
@@ -113,9 +115,11 @@ impl Kernel {
     }
 
     /// Injects `fault` into the actor at `path` (e.g. `master/engines/KC/analyzer`).
-    pub fn inject(&self, path: &str, fault: Fault) -> Result<(), KernelError> {
+    /// When this returns, the fault is in the actor's mailbox: whatever the caller
+    /// sends it afterwards meets the fault.
+    pub async fn inject(&self, path: &str, fault: Fault) -> Result<(), KernelError> {
         fault.validate().map_err(KernelError::InvalidFault)?;
-        let (kind, _state, control) =
+        let (kind, state, control) =
             self.0.registry.control(path).ok_or_else(|| KernelError::UnknownPath(path.to_owned()))?;
         if kind == NodeKind::Supervisor && matches!(fault.kind, FaultKind::Error | FaultKind::Slow) {
             return Err(KernelError::InvalidFault(format!(
@@ -123,10 +127,23 @@ impl Kernel {
                 fault.kind.as_str()
             )));
         }
-        let control = control.ok_or_else(|| KernelError::NotRunning(path.to_owned()))?;
-        self.0.events.publish(EventKind::FaultInjected, path, fault.to_string());
-        control.do_send(Control::Fault(fault));
-        Ok(())
+        if state != NodeState::Running {
+            return Err(KernelError::NotRunning(path.to_owned()));
+        }
+        match kind {
+            NodeKind::Supervisor => {
+                let control = control.ok_or_else(|| KernelError::NotRunning(path.to_owned()))?;
+                self.0.events.publish(EventKind::FaultInjected, path, fault.to_string());
+                control.do_send(Control::Fault(fault));
+                Ok(())
+            }
+            // A worker is reached through its supervisor, which forwards the fault
+            // into the worker's mailbox before it answers.
+            NodeKind::Worker => {
+                self.0.events.publish(EventKind::FaultInjected, path, fault.to_string());
+                self.child_op(path, ChildOp::Inject(fault)).await
+            }
+        }
     }
 
     /// Asks the parent of `path` to stop, restart or remove that child.
@@ -184,9 +201,7 @@ impl Root {
     pub fn start(spec: SupervisorSpec, kernel: &Kernel) -> Root {
         let path: Arc<str> = spec.name.clone();
         let (tx, rx) = oneshot::channel();
-        let reporter = Reporter::new(move |cause| {
-            let _ = tx.send(cause);
-        });
+        let reporter = Reporter::new(ReportTo::Root(tx));
         kernel.events().publish(EventKind::Started, &path, "root supervisor");
         let (addr, kill) =
             supervisor::spawn_supervisor(Arc::new(spec), path.clone(), kernel.clone(), reporter, true);

@@ -60,7 +60,6 @@ pub(crate) struct NodeEntry {
     pub(crate) strategy: Option<Strategy>,
     pub(crate) restarts: u64,
     pub(crate) last_failure: Option<String>,
-    pub(crate) children: Vec<String>,
     pub(crate) control: Option<Recipient<Control>>,
     pub(crate) stats: Arc<NodeStats>,
     /// For workers: to mark their handles unavailable when their subtree is
@@ -83,7 +82,6 @@ impl Registry {
                 strategy,
                 restarts: 0,
                 last_failure: None,
-                children: Vec::new(),
                 control: None,
                 stats: Arc::new(NodeStats::default()),
                 starter: None,
@@ -124,15 +122,40 @@ impl Registry {
 
     /// One node, or `None` for an unknown path.
     pub fn node(&self, path: &str) -> Option<NodeInfo> {
-        self.nodes.get(path).map(|e| info(e.key(), &e))
+        let mut node = self.nodes.get(path).map(|e| info(e.key(), &e))?;
+        let mut children: Vec<String> =
+            self.nodes.iter().filter(|e| parent(e.key()) == Some(path)).map(|e| e.key().clone()).collect();
+        children.sort();
+        node.children = children;
+        Some(node)
     }
 
     /// Every node, sorted by path (parents before their children).
     pub fn snapshot(&self) -> Vec<NodeInfo> {
         let mut all: Vec<NodeInfo> = self.nodes.iter().map(|e| info(e.key(), &e)).collect();
         all.sort_by(|a, b| a.path.cmp(&b.path));
+        let index: std::collections::HashMap<String, usize> =
+            all.iter().enumerate().map(|(i, n)| (n.path.clone(), i)).collect();
+        for i in 0..all.len() {
+            if let Some(&p) = parent(&all[i].path).and_then(|p| index.get(p)) {
+                let child = all[i].path.clone();
+                all[p].children.push(child);
+            }
+        }
         all
     }
+
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+}
+
+fn parent(path: &str) -> Option<&str> {
+    path.rsplit_once('/').map(|(p, _)| p)
 }
 
 fn info(path: &str, e: &NodeEntry) -> NodeInfo {
@@ -143,7 +166,7 @@ fn info(path: &str, e: &NodeEntry) -> NodeInfo {
         strategy: e.strategy,
         restarts: e.restarts,
         last_failure: e.last_failure.clone(),
-        children: e.children.clone(),
+        children: Vec::new(),
         messages: e.stats.messages.load(Ordering::Relaxed),
     }
 }

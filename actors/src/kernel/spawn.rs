@@ -11,7 +11,8 @@
 //!   dropped without completing (its arbiter stopped) or was never spawned.
 
 use actix::dev::channel;
-use actix::{Actor, Addr, ArbiterHandle, Context};
+use super::supervisor::{ChildExited, Supervisor};
+use actix::{Actor, Addr, ArbiterHandle, Context, WeakAddr};
 use std::any::Any;
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -36,16 +37,22 @@ pub(crate) enum ExitCause {
     Lost,
 }
 
-/// Written by an actor before it stops to say that the stop is a failure.
+/// Written by an actor before it stops to say that the stop is a failure
+/// (supervisors use it; workers have none).
 #[derive(Clone, Default)]
-pub(crate) struct ExitNote(Arc<Mutex<Option<String>>>);
+pub(crate) struct ExitNote(Option<Arc<Mutex<Option<String>>>>);
 
 impl ExitNote {
+    pub(crate) fn new() -> Self {
+        ExitNote(Some(Arc::default()))
+    }
     pub(crate) fn fail(&self, reason: String) {
-        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(reason);
+        if let Some(n) = &self.0 {
+            *n.lock().unwrap_or_else(|e| e.into_inner()) = Some(reason);
+        }
     }
     fn take(&self) -> Option<String> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).take()
+        self.0.as_ref().and_then(|n| n.lock().unwrap_or_else(|e| e.into_inner()).take())
     }
 }
 
@@ -60,25 +67,42 @@ impl KillSwitch {
     }
 }
 
+/// Where an exit report goes.
+pub(crate) enum ReportTo {
+    /// To a supervisor, about its child `idx`, instance `instance`. Weak, so that
+    /// a report never keeps a dead supervisor's mailbox alive.
+    Child { supervisor: WeakAddr<Supervisor>, idx: usize, instance: u64 },
+    /// To whoever waits for the root.
+    Root(oneshot::Sender<ExitCause>),
+}
+
 /// Delivers the exit report exactly once; if never used, reports `Lost` on drop.
-pub(crate) struct Reporter(Option<Box<dyn FnOnce(ExitCause) + Send>>);
+/// No boxed closure: it exists once per supervised actor.
+pub(crate) struct Reporter(Option<ReportTo>);
 
 impl Reporter {
-    pub(crate) fn new(f: impl FnOnce(ExitCause) + Send + 'static) -> Self {
-        Reporter(Some(Box::new(f)))
+    pub(crate) fn new(to: ReportTo) -> Self {
+        Reporter(Some(to))
     }
-    fn report(mut self, cause: ExitCause) {
-        if let Some(f) = self.0.take() {
-            f(cause);
+
+    fn report(&mut self, cause: ExitCause) {
+        match self.0.take() {
+            Some(ReportTo::Child { supervisor, idx, instance }) => {
+                if let Some(s) = supervisor.upgrade() {
+                    s.do_send(ChildExited { idx, instance, cause });
+                }
+            }
+            Some(ReportTo::Root(tx)) => {
+                let _ = tx.send(cause);
+            }
+            None => {}
         }
     }
 }
 
 impl Drop for Reporter {
     fn drop(&mut self) {
-        if let Some(f) = self.0.take() {
-            f(ExitCause::Lost);
-        }
+        self.report(ExitCause::Lost);
     }
 }
 
@@ -118,7 +142,10 @@ where
                 let fut = ctx.into_future(actor);
                 actix_rt::spawn(Watched { fut: Some(Box::pin(fut)), kill: kill_rx, reporter: Some(reporter), note });
             }
-            Err(payload) => reporter.report(ExitCause::Panicked(panic_message(&*payload))),
+            Err(payload) => {
+                let mut reporter = reporter;
+                reporter.report(ExitCause::Panicked(panic_message(&*payload)))
+            }
         }
     };
     match arbiter {
@@ -145,7 +172,7 @@ impl<F> Watched<F> {
         // arbiter's other tasks down either.
         let fut = self.fut.take();
         let _ = catch_unwind(AssertUnwindSafe(move || drop(fut)));
-        if let Some(r) = self.reporter.take() {
+        if let Some(mut r) = self.reporter.take() {
             r.report(cause);
         }
         Poll::Ready(())

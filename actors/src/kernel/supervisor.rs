@@ -13,7 +13,7 @@ use super::event::EventKind;
 use super::fault::FaultKind;
 use super::intensity::{Intensity, RestartWindow, SplitMix64};
 use super::registry::{NodeKind, NodeState};
-use super::spawn::{spawn_supervised, ExitCause, ExitNote, KillSwitch, Reporter};
+use super::spawn::{spawn_supervised, ExitCause, ExitNote, KillSwitch, ReportTo, Reporter};
 use super::spec::{ChildKind, ChildSpec, Restart, Strategy, SupervisorSpec};
 use super::{ChildOp, Control, Kernel};
 use actix::fut::{wrap_future, ActorFutureExt};
@@ -44,9 +44,9 @@ pub(crate) enum Decision {
 
 /// The end of a child's task, from its watcher.
 pub(crate) struct ChildExited {
-    idx: usize,
-    instance: u64,
-    cause: ExitCause,
+    pub(crate) idx: usize,
+    pub(crate) instance: u64,
+    pub(crate) cause: ExitCause,
 }
 
 impl Message for ChildExited {
@@ -143,7 +143,7 @@ pub(crate) fn spawn_supervisor(
     let own = spec.own_arbiter.then(Arbiter::new);
     let handle = own.as_ref().map(|a| a.handle());
     kernel.registry().upsert(&path, NodeKind::Supervisor, Some(spec.config.strategy));
-    let note = ExitNote::default();
+    let note = ExitNote::new();
     let note2 = note.clone();
     spawn_supervised(
         handle.as_ref(),
@@ -203,7 +203,11 @@ impl Supervisor {
     fn set_node(&self, idx: usize, state: NodeState) {
         let c = &self.children[idx];
         let restarts = c.restarts;
+        // Only supervisors are reached directly; a worker is reached through its
+        // supervisor (one mailbox address less per worker).
+        let is_sup = matches!(c.spec.kind, ChildKind::Supervisor(_));
         let control = match &c.state {
+            _ if !is_sup => None,
             ChildState::Running(i) | ChildState::Stopping { inst: i, .. } => Some(i.control.clone()),
             ChildState::Failed { inst: Some(i), .. } => Some(i.control.clone()),
             _ => None,
@@ -215,18 +219,12 @@ impl Supervisor {
         });
     }
 
-    fn publish_children(&self) {
-        let names: Vec<String> = self.children.iter().filter(|c| !c.removed).map(|c| c.path.to_string()).collect();
-        self.kernel.registry().update(&self.path, |e| e.children = names);
-    }
-
     fn start_child(&mut self, idx: usize, ctx: &mut Context<Self>, restarted: bool) {
-        let me = ctx.address();
+        let me = ctx.address().downgrade();
         let child = &mut self.children[idx];
         child.next_instance += 1;
         let id = child.next_instance;
-        let me2 = me.clone();
-        let reporter = Reporter::new(move |cause| me2.do_send(ChildExited { idx, instance: id, cause }));
+        let reporter = Reporter::new(ReportTo::Child { supervisor: me.clone(), idx, instance: id });
         let (control, kill) = match &child.spec.kind {
             ChildKind::Worker(starter) => {
                 let stats = self.kernel.registry().upsert(&child.path, NodeKind::Worker, None);
@@ -605,6 +603,13 @@ impl Supervisor {
             return Err(format!("{} has no child named {name:?}", self.path));
         };
         match op {
+            ChildOp::Inject(fault) => match &self.children[j].state {
+                ChildState::Running(inst) => {
+                    inst.control.do_send(Control::Fault(fault));
+                    Ok(())
+                }
+                _ => Err(format!("{}/{name} is not running", self.path)),
+            },
             ChildOp::Restart => {
                 if !matches!(self.children[j].state, ChildState::Stopped) {
                     return Err(format!("{}/{name} is not stopped", self.path));
@@ -642,7 +647,6 @@ impl Supervisor {
                 if op == ChildOp::Remove {
                     self.children[j].removed = true;
                     self.kernel.registry().remove_subtree(&path);
-                    self.publish_children();
                 }
                 Ok(())
             }
@@ -665,7 +669,6 @@ impl Actor for Supervisor {
             e.strategy = Some(strategy);
             e.control = Some(control);
         });
-        self.publish_children();
         for j in 0..self.children.len() {
             self.start_child(j, ctx, false);
         }

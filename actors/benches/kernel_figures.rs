@@ -1,0 +1,179 @@
+//! Figures criterion cannot give: the restart latency distribution and memory per
+//! idle actor, each next to a bare-actix baseline measured in the same run.
+//! Prints one JSON object per figure on stdout; `scripts/bench.sh` makes the table.
+
+use actix::prelude::*;
+use commodore_actors::kernel::{
+    Backoff, ChildSpec, Ctx, Handle, Handles, Intensity, Kernel, Root, Strategy, SupervisorConfig, SupervisorSpec,
+    Worker,
+};
+use std::alloc::{GlobalAlloc, Layout, System as SysAlloc};
+use std::sync::atomic::{AtomicIsize, Ordering};
+use std::time::{Duration, Instant};
+
+struct Counting;
+static LIVE_BYTES: AtomicIsize = AtomicIsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        LIVE_BYTES.fetch_add(l.size() as isize, Ordering::Relaxed);
+        SysAlloc.alloc(l)
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        LIVE_BYTES.fetch_sub(l.size() as isize, Ordering::Relaxed);
+        SysAlloc.dealloc(p, l)
+    }
+    unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
+        LIVE_BYTES.fetch_add(new as isize - l.size() as isize, Ordering::Relaxed);
+        SysAlloc.realloc(p, l, new)
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+#[derive(Message)]
+#[rtype(result = "u64")]
+struct Get;
+
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Boom;
+
+#[derive(Default)]
+struct W {
+    n: u64,
+}
+impl Worker for W {}
+impl Handles<Get> for W {
+    fn handle(&mut self, _: Get, _: &mut Ctx<'_, Self>) -> u64 {
+        self.n
+    }
+}
+impl Handles<Boom> for W {
+    fn handle(&mut self, _: Boom, _: &mut Ctx<'_, Self>) {
+        panic!("bench boom")
+    }
+}
+
+#[derive(Default)]
+struct Bare {
+    n: u64,
+}
+impl Actor for Bare {
+    type Context = Context<Self>;
+}
+impl Handler<Get> for Bare {
+    type Result = u64;
+    fn handle(&mut self, _: Get, _: &mut Context<Self>) -> u64 {
+        self.n
+    }
+}
+
+fn config() -> SupervisorConfig {
+    SupervisorConfig {
+        strategy: Strategy::OneForOne,
+        // Never give up during the run; the window forgets after 1 ms.
+        intensity: Intensity { max_restarts: 1000, period: Duration::from_millis(1) },
+        backoff: Backoff::NONE,
+        probe_interval: Duration::from_secs(3600),
+        ..SupervisorConfig::default()
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i].as_nanos() as f64 / 1000.0
+}
+
+fn figure(name: &str, value: f64, unit: &str, baseline: f64, target: &str) {
+    println!(
+        "{{\"figure\":\"{name}\",\"value\":{value:.3},\"unit\":\"{unit}\",\"baseline\":{baseline:.3},\"target\":\"{target}\"}}"
+    );
+}
+
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1).and_then(|p| p.parse::<u64>().ok()))
+        .map(|pages| pages * 4)
+        .unwrap_or(0)
+}
+
+const RESTARTS: usize = 20_000;
+const ACTORS: usize = 100_000;
+
+fn main() {
+    // Thousands of panics: keep the default hook from printing each one.
+    std::panic::set_hook(Box::new(|_| {}));
+    let sys = System::new();
+
+    // Restart latency: panic in a handler -> successor answers an ask.
+    let (mut supervised, mut baseline) = (Vec::with_capacity(RESTARTS), Vec::with_capacity(RESTARTS));
+    sys.block_on(async {
+        let h = Handle::new();
+        let spec = SupervisorSpec::new("bench", config()).child(ChildSpec::worker("w", &h, W::default));
+        let root = Root::start(spec, &Kernel::new(1));
+        while h.ask(Get).await.is_err() {
+            tokio::task::yield_now().await;
+        }
+        for _ in 0..RESTARTS {
+            let t0 = Instant::now();
+            let boom = h.ask(Boom);
+            let get = h.ask(Get);
+            let _ = boom.await;
+            get.await.expect("successor answers");
+            supervised.push(t0.elapsed());
+        }
+        // Baseline: what the same takes by hand with bare actix: catch the panic,
+        // start a new actor (new address), ask it.
+        for _ in 0..RESTARTS {
+            let t0 = Instant::now();
+            let _ = std::panic::catch_unwind(|| panic!("bench boom"));
+            let addr = Bare::default().start();
+            addr.send(Get).await.unwrap();
+            baseline.push(t0.elapsed());
+        }
+        root.shutdown().await;
+    });
+    supervised.sort();
+    baseline.sort();
+    figure("restart_latency_p50", percentile(&supervised, 0.5), "us", percentile(&baseline, 0.5), "<= 20 us");
+    figure("restart_latency_p99", percentile(&supervised, 0.99), "us", percentile(&baseline, 0.99), "<= 200 us");
+
+    // Memory per idle actor: 100,000 supervised workers under one supervisor vs
+    // 100,000 bare actix actors.
+    // Bare first, so that neither reuses pages the other freed (RSS).
+    let (bare_bytes, bare_rss) = sys.block_on(async {
+        let before = LIVE_BYTES.load(Ordering::Relaxed);
+        let rss0 = rss_kib();
+        let addrs: Vec<Addr<Bare>> = (0..ACTORS).map(|_| Bare::default().start()).collect();
+        addrs[ACTORS - 1].send(Get).await.unwrap();
+        let bytes = (LIVE_BYTES.load(Ordering::Relaxed) - before) as f64 / ACTORS as f64;
+        let rss = (rss_kib().saturating_sub(rss0)) as f64 * 1024.0 / ACTORS as f64;
+        drop(addrs);
+        (bytes, rss)
+    });
+    let (sup_bytes, sup_rss) = sys.block_on(async {
+        let before = LIVE_BYTES.load(Ordering::Relaxed);
+        let rss0 = rss_kib();
+        let mut spec = SupervisorSpec::new("mem", config());
+        let mut handles = Vec::with_capacity(ACTORS);
+        for i in 0..ACTORS {
+            let h = Handle::new();
+            spec = spec.child(ChildSpec::worker(&format!("w{i}"), &h, W::default));
+            handles.push(h);
+        }
+        let k = Kernel::new(1);
+        let root = Root::start(spec, &k);
+        while handles[ACTORS - 1].ask(Get).await.is_err() {
+            tokio::task::yield_now().await;
+        }
+        let bytes = (LIVE_BYTES.load(Ordering::Relaxed) - before) as f64 / ACTORS as f64;
+        let rss = (rss_kib().saturating_sub(rss0)) as f64 * 1024.0 / ACTORS as f64;
+        root.shutdown().await;
+        (bytes, rss)
+    });
+    figure("heap_per_idle_actor", sup_bytes, "B", bare_bytes, "<= 2048 B");
+    figure("rss_per_idle_actor", sup_rss, "B", bare_rss, "<= 2048 B");
+}
