@@ -1,1 +1,54 @@
-fn main(){}
+//! The `commodore` binary: the daemon and its operator face.
+
+mod config;
+mod daemon;
+mod demo;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "commodore", version, about = "A supervised, multi-commodity trading daemon")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the daemon in the foreground until SIGINT/SIGTERM.
+    Run {
+        /// Config files applied over the embedded defaults, in order.
+        #[arg(long = "config", value_name = "FILE")]
+        config: Vec<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Run { config } => {
+            let cfg = match config::Config::load(&config) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::from(2);
+                }
+            };
+            init_logging(&cfg.log);
+            let code = actix_rt::System::new().block_on(daemon::run(cfg));
+            ExitCode::from(code as u8)
+        }
+    }
+}
+
+fn init_logging(log: &config::Log) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&log.level));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match log.format {
+        config::LogFormat::Json => builder.json().init(),
+        config::LogFormat::Pretty => builder.init(),
+    }
+}

@@ -185,6 +185,16 @@ impl RootExit {
     }
 }
 
+/// Starts the orderly shutdown of a tree; calling it again changes nothing.
+#[derive(Clone)]
+pub struct ShutdownHandle(Addr<Supervisor>);
+
+impl ShutdownHandle {
+    pub fn begin(&self) {
+        self.0.do_send(Control::Stop);
+    }
+}
+
 /// A running tree.
 pub struct Root {
     addr: Addr<Supervisor>,
@@ -220,6 +230,12 @@ impl Root {
     /// shutdown timeout); [`Root::wait`] resolves when it is done.
     pub fn begin_shutdown(&self) {
         self.addr.do_send(Control::Stop);
+    }
+
+    /// A cloneable, `Send` way to start the shutdown from elsewhere (a signal
+    /// handler, the operator API).
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        ShutdownHandle(self.addr.clone())
     }
 
     /// Waits until the tree has ended, and says how.

@@ -3,6 +3,7 @@
 use super::cell::{Handle, Worker, WorkerStarter};
 use super::intensity::{Backoff, Intensity};
 use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -105,18 +106,19 @@ pub struct SupervisorSpec {
     pub(crate) config: SupervisorConfig,
     pub(crate) children: Vec<ChildSpec>,
     pub(crate) own_arbiter: bool,
+    names: HashSet<Arc<str>>,
 }
 
 impl SupervisorSpec {
     pub fn new(name: &str, config: SupervisorConfig) -> Self {
         check_name(name);
-        SupervisorSpec { name: name.into(), config, children: Vec::new(), own_arbiter: false }
+        SupervisorSpec { name: name.into(), config, children: Vec::new(), own_arbiter: false, names: HashSet::new() }
     }
 
     /// Adds a child; children start in the order they are added.
     pub fn child(mut self, child: ChildSpec) -> Self {
         assert!(
-            self.children.iter().all(|c| c.name != child.name),
+            self.names.insert(child.name.clone()),
             "supervisor {:?} already has a child named {:?}",
             self.name,
             child.name
