@@ -120,6 +120,11 @@ impl Registry {
         self.nodes.get(path).map(|e| (e.kind, e.state, e.control.clone()))
     }
 
+    /// The state of one node (cheap: no children listed).
+    pub fn state(&self, path: &str) -> Option<NodeState> {
+        self.nodes.get(path).map(|e| e.state)
+    }
+
     /// One node, or `None` for an unknown path.
     pub fn node(&self, path: &str) -> Option<NodeInfo> {
         let mut node = self.nodes.get(path).map(|e| info(e.key(), &e))?;

@@ -500,7 +500,7 @@ impl Supervisor {
         } else {
             self.children[j].state = ChildState::Stopped;
             self.unavailable(j, true);
-            let failed = self.kernel.registry().node(&path).map(|n| n.state) == Some(NodeState::Failed);
+            let failed = self.kernel.registry().state(&path) == Some(NodeState::Failed);
             self.set_node(j, if failed { NodeState::Failed } else { NodeState::Stopped });
         }
         self.emit(EventKind::Stopped, &path, detail);

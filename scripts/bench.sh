@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Runs the benchmarks and prints one table: every figure next to its baseline
+# measured in the same run, with the ratio and the target.
+#
+#   scripts/bench.sh            # everything (a few minutes on 2 cores)
+#
+# Figures:
+#   tell throughput   supervised Handle::tell vs bare actix try_send (criterion)
+#   ask round trip    supervised Handle::ask vs bare actix send (criterion)
+#   restart latency   panic in a handler -> successor answers an ask, p50 / p99,
+#                     vs catching a panic + starting a new bare actor + ask
+#   memory per actor  100,000 idle supervised workers vs 100,000 bare actors
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+
+cargo bench -p commodore-actors --bench kernel -- --noplot >"$out/criterion.txt" 2>&1 || {
+  cat "$out/criterion.txt"; exit 1; }
+cargo bench -p commodore-actors --bench kernel_figures 2>/dev/null | grep '^{"figure"' >"$out/figures.jsonl"
+
+python3 - "$out/figures.jsonl" <<'PY'
+import json, os, sys, platform
+
+def estimate(group, name):
+    p = os.path.join("target", "criterion", group, name, "new", "estimates.json")
+    with open(p) as f:
+        e = json.load(f)
+    return e["median"]["point_estimate"]  # ns per iteration
+
+BATCH = 257  # 256 tells + 1 flushing ask per iteration (see actors/benches/kernel.rs)
+rows = []
+bare, sup = estimate("tell", "bare"), estimate("tell", "supervised")
+rows.append(("tell throughput", f"{BATCH / sup * 1e3:.2f} M msg/s", f"{BATCH / bare * 1e3:.2f} M msg/s", bare / sup, ">= 0.9x bare"))
+bare, sup = estimate("ask", "bare"), estimate("ask", "supervised")
+rows.append(("ask round trip", f"{sup / 1e3:.2f} us", f"{bare / 1e3:.2f} us", sup / bare, "<= 1.1x bare"))
+for line in open(sys.argv[1]):
+    f = json.loads(line)
+    ratio = f["value"] / f["baseline"] if f["baseline"] else float("nan")
+    rows.append((f["figure"].replace("_", " "), f'{f["value"]:.2f} {f["unit"]}', f'{f["baseline"]:.2f} {f["unit"]}', ratio, f["target"]))
+
+print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {platform.platform()}")
+w = max(len(r[0]) for r in rows)
+print(f"{'figure':<{w}}  {'commodore':>16}  {'baseline':>16}  {'ratio':>7}  target")
+for name, v, b, r, t in rows:
+    print(f"{name:<{w}}  {v:>16}  {b:>16}  {r:>6.2f}x  {t}")
+PY
