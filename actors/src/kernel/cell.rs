@@ -127,6 +127,11 @@ enum SlotState<W: Worker> {
 }
 
 pub(crate) struct Slot<W: Worker> {
+    /// The first instance's address, read without a lock for as long as that
+    /// instance's mailbox is the current one (in-place restarts keep it). Once an
+    /// instance has been re-created, `state` is the only truth.
+    first: OnceLock<Addr<Cell<W>>>,
+    recreated: AtomicBool,
     state: RwLock<SlotState<W>>,
     path: OnceLock<Arc<str>>,
     bound: AtomicBool,
@@ -138,7 +143,24 @@ impl<W: Worker> Slot<W> {
         self.path.get().map(|p| p.to_string()).unwrap_or_else(|| "<not started>".to_owned())
     }
     fn set(&self, s: SlotState<W>) {
-        *self.state.write().unwrap_or_else(|e| e.into_inner()) = s;
+        let mut state = self.state.write().unwrap_or_else(|e| e.into_inner());
+        if !matches!(*state, SlotState::Unstarted) || !matches!(s, SlotState::Running(_)) {
+            // Anything but the very first start: the lock-free path is over.
+            self.recreated.store(true, Ordering::Release);
+        } else if let SlotState::Running(addr) = &s {
+            let _ = self.first.set(addr.clone());
+        }
+        *state = s;
+    }
+
+    /// The first instance's address while it is current.
+    #[inline]
+    fn fast(&self) -> Option<&Addr<Cell<W>>> {
+        if self.recreated.load(Ordering::Acquire) {
+            None
+        } else {
+            self.first.get()
+        }
     }
 }
 
@@ -167,6 +189,8 @@ impl<W: Worker> Handle<W> {
     pub fn new() -> Self {
         Handle {
             slot: Arc::new(Slot {
+                first: OnceLock::new(),
+                recreated: AtomicBool::new(false),
                 state: RwLock::new(SlotState::Unstarted),
                 path: OnceLock::new(),
                 bound: AtomicBool::new(false),
@@ -193,19 +217,30 @@ impl<W: Worker> Handle<W> {
         M: Message + Send + 'static,
         M::Result: Send,
     {
+        let msg = match self.slot.fast() {
+            Some(addr) => match addr.try_send(Envelope(msg)) {
+                Ok(()) => return Ok(()),
+                Err(SendError::Full(Envelope(m))) => return Err(self.full(m)),
+                // Closed: stopped or being re-created; the slot says which.
+                Err(SendError::Closed(Envelope(m))) => m,
+            },
+            None => msg,
+        };
         let state = self.slot.state.read().unwrap_or_else(|e| e.into_inner());
         match &*state {
             SlotState::Running(addr) => match addr.try_send(Envelope(msg)) {
                 Ok(()) => Ok(()),
-                Err(SendError::Full(Envelope(m))) => {
-                    self.slot.refused_full.fetch_add(1, Ordering::Relaxed);
-                    Err(TellError::Full(m))
-                }
+                Err(SendError::Full(Envelope(m))) => Err(self.full(m)),
                 Err(SendError::Closed(Envelope(m))) => Err(TellError::Restarting(m)),
             },
             SlotState::Unstarted | SlotState::Restarting => Err(TellError::Restarting(msg)),
             SlotState::Stopped => Err(TellError::Stopped(msg)),
         }
+    }
+
+    fn full<M>(&self, m: M) -> TellError<M> {
+        self.slot.refused_full.fetch_add(1, Ordering::Relaxed);
+        TellError::Full(m)
     }
 
     /// Sends and waits for the answer. When the mailbox is full the ask waits for
@@ -217,10 +252,13 @@ impl<W: Worker> Handle<W> {
         M::Result: Send,
     {
         let slot = self.slot.clone();
-        let target = match &*self.slot.state.read().unwrap_or_else(|e| e.into_inner()) {
-            SlotState::Running(addr) if addr.connected() => Ok(addr.send(Envelope(msg))),
-            SlotState::Stopped => Err(false),
-            _ => Err(true),
+        let target = match self.slot.fast() {
+            Some(addr) if addr.connected() => Ok(addr.send(Envelope(msg))),
+            _ => match &*self.slot.state.read().unwrap_or_else(|e| e.into_inner()) {
+                SlotState::Running(addr) if addr.connected() => Ok(addr.send(Envelope(msg))),
+                SlotState::Stopped => Err(false),
+                _ => Err(true),
+            },
         };
         async move {
             match target {
@@ -291,6 +329,8 @@ impl<W: Worker> WorkerStarter for Starter<W> {
         let myself = Handle { slot: self.slot.clone() };
         let factory = self.factory.clone();
         let (path, link, stats) = (env.path, env.link, env.stats);
+        // A re-created instance goes on counting where the last one stopped.
+        let handled = stats.messages.load(Ordering::Relaxed);
         // Workers run on their supervisor's thread, which is the current one.
         let (addr, kill) = spawn_supervised(
             None,
@@ -304,6 +344,7 @@ impl<W: Worker> WorkerStarter for Starter<W> {
                     link,
                     stats,
                     armed: Armed::default(),
+                    handled,
                     incarnation: 0,
                     intervals: Vec::new(),
                     stopping: false,
@@ -330,6 +371,9 @@ pub struct Core<W: Worker> {
     link: Link,
     stats: Arc<NodeStats>,
     armed: Armed,
+    /// Messages handled; this cell is the only writer of `stats.messages`, so a
+    /// plain store publishes it (no read-modify-write on the hot path).
+    handled: u64,
     /// Bumped at every new worker instance: callbacks registered by an earlier
     /// instance become no-ops.
     incarnation: u64,
@@ -507,7 +551,8 @@ where
     type Result = ActorResponse<Self, Result<M::Result, CallError>>;
 
     fn handle(&mut self, Envelope(msg): Envelope<M>, actx: &mut Context<Self>) -> Self::Result {
-        self.core.stats.messages.fetch_add(1, Ordering::Relaxed);
+        self.core.handled += 1;
+        self.core.stats.messages.store(self.core.handled, Ordering::Relaxed);
         match self.core.armed.next_message() {
             OnMessage::Handle => ActorResponse::reply(self.dispatch(msg, actx)),
             OnMessage::Error => ActorResponse::reply(Err(CallError::Injected { path: self.core.path.to_string() })),

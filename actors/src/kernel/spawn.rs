@@ -140,7 +140,13 @@ where
         match catch_unwind(AssertUnwindSafe(|| make(&mut ctx))) {
             Ok(actor) => {
                 let fut = ctx.into_future(actor);
-                actix_rt::spawn(Watched { fut: Some(Box::pin(fut)), kill: kill_rx, reporter: Some(reporter), note });
+                actix_rt::spawn(Watched {
+                    fut: Some(Box::pin(fut)),
+                    kill: kill_rx,
+                    kill_armed: false,
+                    reporter: Some(reporter),
+                    note,
+                });
             }
             Err(payload) => {
                 let mut reporter = reporter;
@@ -162,6 +168,8 @@ where
 struct Watched<F> {
     fut: Option<Pin<Box<F>>>,
     kill: oneshot::Receiver<()>,
+    /// The kill receiver's waker is registered once; later polls only peek.
+    kill_armed: bool,
     reporter: Option<Reporter>,
     note: ExitNote,
 }
@@ -187,8 +195,16 @@ impl<F: Future<Output = ()>> Future for Watched<F> {
         if this.fut.is_none() {
             return Poll::Ready(());
         }
-        // A fired or dropped kill switch both mean: die now.
-        if Pin::new(&mut this.kill).poll(cx).is_ready() {
+        // A fired or dropped kill switch both mean: die now. Register the waker on
+        // the first poll only (it stays valid for this task); afterwards a cheap
+        // peek, keeping the hot path free of the receiver's bookkeeping.
+        let killed = if this.kill_armed {
+            !matches!(this.kill.try_recv(), Err(oneshot::error::TryRecvError::Empty))
+        } else {
+            this.kill_armed = true;
+            Pin::new(&mut this.kill).poll(cx).is_ready()
+        };
+        if killed {
             return this.finish(ExitCause::Killed);
         }
         let fut = this.fut.as_mut().expect("checked above");
