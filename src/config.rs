@@ -72,14 +72,20 @@ impl Config {
     /// Loads the defaults, then `files` in order, then the environment.
     pub fn load(files: &[PathBuf]) -> Result<Config> {
         use config::{Environment, File, FileFormat};
-        let mut b = config::Config::builder().add_source(File::from_str(DEFAULT_TOML, FileFormat::Toml));
+        let mut b =
+            config::Config::builder().add_source(File::from_str(DEFAULT_TOML, FileFormat::Toml));
         for f in files {
             if !f.exists() {
                 return Err(anyhow!("error: {}: the file does not exist", f.display()));
             }
             b = b.add_source(File::from(f.as_path()).format(FileFormat::Toml));
         }
-        b = b.add_source(Environment::with_prefix("COMMODORE").prefix_separator("__").separator("__").try_parsing(true));
+        b = b.add_source(
+            Environment::with_prefix("COMMODORE")
+                .prefix_separator("__")
+                .separator("__")
+                .try_parsing(true),
+        );
         let raw = b.build().map_err(|e| anyhow!("error: {e}"))?;
         let cfg: Config = raw.try_deserialize().map_err(|e| anyhow!("error: {e}"))?;
         cfg.validate()?;
@@ -89,15 +95,22 @@ impl Config {
     fn validate(&self) -> Result<()> {
         let s = &self.supervision;
         if s.probe_timeout.is_zero() || s.probe_interval.is_zero() {
-            return Err(anyhow!("error: supervision.probe_interval and probe_timeout must be above zero"));
+            return Err(anyhow!(
+                "error: supervision.probe_interval and probe_timeout must be above zero"
+            ));
         }
         if s.backoff_max < s.backoff_min {
-            return Err(anyhow!("error: supervision.backoff_max must be at least backoff_min"));
+            return Err(anyhow!(
+                "error: supervision.backoff_max must be at least backoff_min"
+            ));
         }
         let mut seen = std::collections::HashSet::new();
         for e in &self.engines {
             if e.id.is_empty() || e.id.contains('/') {
-                return Err(anyhow!("error: engines.id: {:?} is not a valid id (non-empty, no '/')", e.id));
+                return Err(anyhow!(
+                    "error: engines.id: {:?} is not a valid id (non-empty, no '/')",
+                    e.id
+                ));
             }
             if !seen.insert(&e.id) {
                 return Err(anyhow!("error: engines.id: {:?} appears twice", e.id));
@@ -111,8 +124,14 @@ impl Config {
         let s = &self.supervision;
         SupervisorConfig {
             strategy: Strategy::OneForOne,
-            intensity: Intensity { max_restarts: s.max_restarts, period: s.period },
-            backoff: Backoff { min: s.backoff_min, max: s.backoff_max },
+            intensity: Intensity {
+                max_restarts: s.max_restarts,
+                period: s.period,
+            },
+            backoff: Backoff {
+                min: s.backoff_min,
+                max: s.backoff_max,
+            },
             probe_interval: s.probe_interval,
             probe_timeout: s.probe_timeout,
             shutdown_timeout: s.shutdown_timeout,
@@ -126,7 +145,10 @@ impl Config {
         let e = &self.engine_supervision;
         SupervisorConfig {
             strategy: e.strategy,
-            intensity: Intensity { max_restarts: e.max_restarts, period: e.period },
+            intensity: Intensity {
+                max_restarts: e.max_restarts,
+                period: e.period,
+            },
             ..self.root_supervision()
         }
     }
@@ -137,7 +159,9 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
-    let n: u64 = num.parse().map_err(|_| format!("{s:?} is not a duration: use a number and a unit, like \"250ms\", \"60s\", \"5m\""))?;
+    let n: u64 = num.parse().map_err(|_| {
+        format!("{s:?} is not a duration: use a number and a unit, like \"250ms\", \"60s\", \"5m\"")
+    })?;
     let d = match unit {
         "ms" => Duration::from_millis(n),
         "s" => Duration::from_secs(n),
@@ -163,13 +187,18 @@ mod tests {
         assert_eq!(parse_duration("60s"), Ok(Duration::from_secs(60)));
         assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
         assert!(parse_duration("5").unwrap_err().contains("unknown unit"));
-        assert!(parse_duration("fast").unwrap_err().contains("not a duration"));
+        assert!(parse_duration("fast")
+            .unwrap_err()
+            .contains("not a duration"));
     }
 
     #[test]
     fn embedded_defaults_load() {
         let c = Config::load(&[]).unwrap();
-        assert_eq!(c.engines.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(), vec!["KC", "CC"]);
+        assert_eq!(
+            c.engines.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(),
+            vec!["KC", "CC"]
+        );
         assert_eq!(c.engine_supervision().strategy, Strategy::RestForOne);
         assert_eq!(c.root_supervision().intensity.max_restarts, 10);
     }

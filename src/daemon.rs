@@ -12,7 +12,12 @@ use std::sync::Arc;
 pub fn tree(cfg: &Config) -> SupervisorSpec {
     let engines = cfg.engines.iter().fold(
         SupervisorSpec::new("engines", cfg.root_supervision()),
-        |s, e| s.child(ChildSpec::supervisor(demo::engine(&e.id, cfg.engine_supervision()))),
+        |s, e| {
+            s.child(ChildSpec::supervisor(demo::engine(
+                &e.id,
+                cfg.engine_supervision(),
+            )))
+        },
     );
     SupervisorSpec::new("master", cfg.root_supervision()).child(ChildSpec::supervisor(engines))
 }
@@ -43,7 +48,10 @@ pub async fn run(cfg: Config) -> i32 {
 
     let exit = root.wait().await;
     // Events published after the logger's last turn.
-    for e in kernel.events().recent(logged.load(Ordering::Relaxed), usize::MAX) {
+    for e in kernel
+        .events()
+        .recent(logged.load(Ordering::Relaxed), usize::MAX)
+    {
         log_event(&e);
     }
     match &exit {

@@ -3,7 +3,9 @@
 //! watch the supervision tree run, restart and stop.
 
 use actix::Message;
-use commodore_actors::kernel::{ChildSpec, Ctx, Handle, Handles, SupervisorConfig, SupervisorSpec, Worker};
+use commodore_actors::kernel::{
+    ChildSpec, Ctx, Handle, Handles, SupervisorConfig, SupervisorSpec, Worker,
+};
 use std::time::Duration;
 
 #[derive(Message)]
@@ -44,7 +46,11 @@ impl Worker for Feed {
             // A full or restarting analyzer loses this tick: the next one is fresher.
             if feed.analyzer.tell(Tick).is_err() {
                 feed.dropped += 1;
-                tracing::debug!(actor = ctx.path(), dropped = feed.dropped, "tick not delivered");
+                tracing::debug!(
+                    actor = ctx.path(),
+                    dropped = feed.dropped,
+                    "tick not delivered"
+                );
             }
         });
     }
@@ -55,7 +61,10 @@ pub fn engine(id: &str, config: SupervisorConfig) -> SupervisorSpec {
     let analyzer = Handle::<Analyzer>::new();
     let a2 = analyzer.clone();
     SupervisorSpec::new(id, config)
-        .child(ChildSpec::worker("feed", &Handle::new(), move || Feed { analyzer: a2.clone(), dropped: 0 }))
+        .child(ChildSpec::worker("feed", &Handle::new(), move || Feed {
+            analyzer: a2.clone(),
+            dropped: 0,
+        }))
         .child(ChildSpec::worker("analyzer", &analyzer, Analyzer::default))
         .on_own_arbiter()
 }

@@ -9,7 +9,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "commodore", version, about = "A supervised, multi-commodity trading daemon")]
+#[command(
+    name = "commodore",
+    version,
+    about = "A supervised, multi-commodity trading daemon"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -46,7 +50,9 @@ fn main() -> ExitCode {
 fn init_logging(log: &config::Log) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&log.level));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match log.format {
         config::LogFormat::Json => builder.json().init(),
         config::LogFormat::Pretty => builder.init(),

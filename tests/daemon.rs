@@ -45,7 +45,11 @@ fn wait_for(rx: &mpsc::Receiver<String>, needle: &str, seen: &mut Vec<String>) -
 
 #[test]
 fn run_starts_the_tree_and_stops_cleanly_on_sigint() {
-    let mut child = commodore().arg("run").stderr(Stdio::piped()).spawn().expect("start commodore");
+    let mut child = commodore()
+        .arg("run")
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start commodore");
     let rx = stderr_lines(&mut child);
     let mut seen = Vec::new();
     assert!(
@@ -53,19 +57,38 @@ fn run_starts_the_tree_and_stops_cleanly_on_sigint() {
         "the engines' children never started:\n{}",
         seen.join("\n")
     );
-    let kill = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(kill.success());
-    assert!(wait_for(&rx, "stopped cleanly", &mut seen), "no clean stop:\n{}", seen.join("\n"));
+    assert!(
+        wait_for(&rx, "stopped cleanly", &mut seen),
+        "no clean stop:\n{}",
+        seen.join("\n")
+    );
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(0), "{}", seen.join("\n"));
-    let stops: Vec<&String> = seen.iter().filter(|l| l.contains("kind=\"stopped\"") || l.contains("kind=stopped")).collect();
+    let stops: Vec<&String> = seen
+        .iter()
+        .filter(|l| l.contains("kind=\"stopped\"") || l.contains("kind=stopped"))
+        .collect();
     let order: Vec<&str> = stops
         .iter()
-        .filter_map(|l| l.split("path=").nth(1).and_then(|p| p.split_whitespace().next()))
+        .filter_map(|l| {
+            l.split("path=")
+                .nth(1)
+                .and_then(|p| p.split_whitespace().next())
+        })
         .collect();
     // Reverse start order: CC before KC, an engine's analyzer before its feed,
     // engines before master.
-    let pos = |p: &str| order.iter().position(|x| *x == p).unwrap_or_else(|| panic!("{p} not stopped: {order:?}"));
+    let pos = |p: &str| {
+        order
+            .iter()
+            .position(|x| *x == p)
+            .unwrap_or_else(|| panic!("{p} not stopped: {order:?}"))
+    };
     assert!(pos("master/engines/CC/analyzer") < pos("master/engines/CC/feed"));
     assert!(pos("master/engines/CC") < pos("master/engines/KC"));
     assert!(pos("master/engines") < pos("master"));
@@ -77,11 +100,18 @@ fn a_config_error_exits_2_before_anything_starts() {
     std::fs::create_dir_all(&dir).unwrap();
     let bad = dir.join("bad.toml");
     std::fs::write(&bad, "[supervision]\nmax_restartz = 3\n").unwrap();
-    let out = commodore().args(["run", "--config"]).arg(&bad).output().unwrap();
+    let out = commodore()
+        .args(["run", "--config"])
+        .arg(&bad)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("max_restartz"), "names the key: {err}");
-    let out = commodore().args(["run", "--config", "/nonexistent/commodore.toml"]).output().unwrap();
+    let out = commodore()
+        .args(["run", "--config", "/nonexistent/commodore.toml"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("does not exist"));
     let _ = std::fs::remove_dir_all(&dir);

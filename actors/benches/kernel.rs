@@ -5,7 +5,9 @@
 //! with one ask, so neither side is measured on a mailbox that grows without bound.
 
 use actix::prelude::*;
-use commodore_actors::kernel::{ChildSpec, Ctx, Handle, Handles, Kernel, Root, SupervisorConfig, SupervisorSpec, Worker};
+use commodore_actors::kernel::{
+    ChildSpec, Ctx, Handle, Handles, Kernel, Root, SupervisorConfig, SupervisorSpec, Worker,
+};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use std::time::{Duration, Instant};
 
@@ -68,7 +70,10 @@ impl Handles<Get> for Supervised {
 }
 
 fn quiet_config() -> SupervisorConfig {
-    SupervisorConfig { probe_interval: Duration::from_secs(3600), ..SupervisorConfig::default() }
+    SupervisorConfig {
+        probe_interval: Duration::from_secs(3600),
+        ..SupervisorConfig::default()
+    }
 }
 
 fn supervised(sys: &SystemRunner) -> (Root, Handle<Supervised>) {
@@ -110,7 +115,9 @@ fn tell(c: &mut Criterion) {
                 let t0 = Instant::now();
                 for _ in 0..iters {
                     for _ in 0..BATCH {
-                        h.tell(Tick).map_err(|e| e.to_string()).expect("room in the mailbox");
+                        h.tell(Tick)
+                            .map_err(|e| e.to_string())
+                            .expect("room in the mailbox");
                     }
                     h.ask(Get).await.unwrap();
                 }

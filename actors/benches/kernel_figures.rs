@@ -4,8 +4,8 @@
 
 use actix::prelude::*;
 use commodore_actors::kernel::{
-    Backoff, ChildSpec, Ctx, Handle, Handles, Intensity, Kernel, Root, Strategy, SupervisorConfig, SupervisorSpec,
-    Worker,
+    Backoff, ChildSpec, Ctx, Handle, Handles, Intensity, Kernel, Root, Strategy, SupervisorConfig,
+    SupervisorSpec, Worker,
 };
 use std::alloc::{GlobalAlloc, Layout, System as SysAlloc};
 use std::sync::atomic::{AtomicIsize, Ordering};
@@ -74,7 +74,10 @@ fn config() -> SupervisorConfig {
     SupervisorConfig {
         strategy: Strategy::OneForOne,
         // Never give up during the run; the window forgets after 1 ms.
-        intensity: Intensity { max_restarts: 1000, period: Duration::from_millis(1) },
+        intensity: Intensity {
+            max_restarts: 1000,
+            period: Duration::from_millis(1),
+        },
         backoff: Backoff::NONE,
         probe_interval: Duration::from_secs(3600),
         ..SupervisorConfig::default()
@@ -95,7 +98,11 @@ fn figure(name: &str, value: f64, unit: &str, baseline: f64, target: &str) {
 fn rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/statm")
         .ok()
-        .and_then(|s| s.split_whitespace().nth(1).and_then(|p| p.parse::<u64>().ok()))
+        .and_then(|s| {
+            s.split_whitespace()
+                .nth(1)
+                .and_then(|p| p.parse::<u64>().ok())
+        })
         .map(|pages| pages * 4)
         .unwrap_or(0)
 }
@@ -109,10 +116,12 @@ fn main() {
     let sys = System::new();
 
     // Restart latency: panic in a handler -> successor answers an ask.
-    let (mut supervised, mut baseline) = (Vec::with_capacity(RESTARTS), Vec::with_capacity(RESTARTS));
+    let (mut supervised, mut baseline) =
+        (Vec::with_capacity(RESTARTS), Vec::with_capacity(RESTARTS));
     sys.block_on(async {
         let h = Handle::new();
-        let spec = SupervisorSpec::new("bench", config()).child(ChildSpec::worker("w", &h, W::default));
+        let spec =
+            SupervisorSpec::new("bench", config()).child(ChildSpec::worker("w", &h, W::default));
         let root = Root::start(spec, &Kernel::new(1));
         while h.ask(Get).await.is_err() {
             tokio::task::yield_now().await;
@@ -138,8 +147,20 @@ fn main() {
     });
     supervised.sort();
     baseline.sort();
-    figure("restart_latency_p50", percentile(&supervised, 0.5), "us", percentile(&baseline, 0.5), "<= 20 us");
-    figure("restart_latency_p99", percentile(&supervised, 0.99), "us", percentile(&baseline, 0.99), "<= 200 us");
+    figure(
+        "restart_latency_p50",
+        percentile(&supervised, 0.5),
+        "us",
+        percentile(&baseline, 0.5),
+        "<= 20 us",
+    );
+    figure(
+        "restart_latency_p99",
+        percentile(&supervised, 0.99),
+        "us",
+        percentile(&baseline, 0.99),
+        "<= 200 us",
+    );
 
     // Memory per idle actor: 100,000 supervised workers under one supervisor vs
     // 100,000 bare actix actors.
@@ -174,6 +195,12 @@ fn main() {
         root.shutdown().await;
         (bytes, rss)
     });
-    figure("heap_per_idle_actor", sup_bytes, "B", bare_bytes, "<= 2048 B");
+    figure(
+        "heap_per_idle_actor",
+        sup_bytes,
+        "B",
+        bare_bytes,
+        "<= 2048 B",
+    );
     figure("rss_per_idle_actor", sup_rss, "B", bare_rss, "<= 2048 B");
 }

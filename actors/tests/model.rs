@@ -3,8 +3,8 @@
 
 mod common;
 
-use common::*;
 use commodore_actors::kernel::*;
+use common::*;
 use proptest::prelude::{prop_assert_eq, prop_oneof, proptest, Just, ProptestConfig};
 use proptest::strategy::Strategy as _;
 use std::time::Duration;
@@ -37,7 +37,10 @@ struct Model {
 
 impl Model {
     fn run(case: &Case) -> Model {
-        let mut m = Model { alive: [true; N], ..Model::default() };
+        let mut m = Model {
+            alive: [true; N],
+            ..Model::default()
+        };
         for op in &case.ops {
             let (i, abnormal) = match *op {
                 Op::Panic(i) => (i, true),
@@ -81,7 +84,10 @@ fn run_real(case: &Case) -> Model {
         let log = Log::default();
         let names = ["c0", "c1", "c2"];
         let mut config = cfg(case.strategy);
-        config.intensity = Intensity { max_restarts: case.max_restarts, period: Duration::from_secs(3600) };
+        config.intensity = Intensity {
+            max_restarts: case.max_restarts,
+            period: Duration::from_secs(3600),
+        };
         let mut spec = SupervisorSpec::new("root", config);
         let mut handles = Vec::new();
         for (j, name) in names.iter().enumerate() {
@@ -110,7 +116,12 @@ fn run_real(case: &Case) -> Model {
             real.restarts[j] = n.restarts;
             real.alive[j] = n.state == NodeState::Running;
             let answer = handles[j].ask(Get).await;
-            assert_eq!(answer.is_ok(), real.alive[j], "{name}: {answer:?} while {:?}", n.state);
+            assert_eq!(
+                answer.is_ok(),
+                real.alive[j],
+                "{name}: {answer:?} while {:?}",
+                n.state
+            );
         }
         real.gave_up = node(&k, "root").state == NodeState::Failed;
         if real.gave_up {
@@ -123,11 +134,19 @@ fn run_real(case: &Case) -> Model {
 }
 
 fn strategy() -> impl proptest::strategy::Strategy<Value = Strategy> {
-    prop_oneof![Just(Strategy::OneForOne), Just(Strategy::OneForAll), Just(Strategy::RestForOne)]
+    prop_oneof![
+        Just(Strategy::OneForOne),
+        Just(Strategy::OneForAll),
+        Just(Strategy::RestForOne)
+    ]
 }
 
 fn restart() -> impl proptest::strategy::Strategy<Value = Restart> {
-    prop_oneof![Just(Restart::Permanent), Just(Restart::Transient), Just(Restart::Temporary)]
+    prop_oneof![
+        Just(Restart::Permanent),
+        Just(Restart::Transient),
+        Just(Restart::Temporary)
+    ]
 }
 
 fn op() -> impl proptest::strategy::Strategy<Value = Op> {

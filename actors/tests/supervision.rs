@@ -3,13 +3,15 @@
 
 mod common;
 
-use common::*;
 use commodore_actors::kernel::*;
+use common::*;
 use std::time::Duration;
 use tokio::time::Instant;
 
 fn tree(name: &str, config: SupervisorConfig, children: Vec<ChildSpec>) -> SupervisorSpec {
-    children.into_iter().fold(SupervisorSpec::new(name, config), |s, c| s.child(c))
+    children
+        .into_iter()
+        .fold(SupervisorSpec::new(name, config), |s, c| s.child(c))
 }
 
 #[actix_rt::test]
@@ -44,9 +46,18 @@ async fn panic_in_a_handler_restarts_in_place_and_keeps_queued_messages() {
     let n = node(&k, "root/a");
     assert_eq!((n.state, n.restarts), (NodeState::Running, 1));
     assert_eq!(n.last_failure.as_deref(), Some("boom in a"));
-    assert_eq!(kinds_at(&k, "root/a"), vec![EventKind::Started, EventKind::Failed, EventKind::Restarted]);
-    let failed = events(&k).into_iter().find(|e| e.0 == EventKind::Failed).unwrap();
-    assert_eq!(failed.2, "boom in a", "the failed event carries the panic message");
+    assert_eq!(
+        kinds_at(&k, "root/a"),
+        vec![EventKind::Started, EventKind::Failed, EventKind::Restarted]
+    );
+    let failed = events(&k)
+        .into_iter()
+        .find(|e| e.0 == EventKind::Failed)
+        .unwrap();
+    assert_eq!(
+        failed.2, "boom in a",
+        "the failed event carries the panic message"
+    );
     assert_eq!(log.take(), vec!["start a", "start a"]);
     assert_eq!(root.shutdown().await, RootExit::Stopped);
 }
@@ -57,7 +68,9 @@ struct FlakyStart {
 
 impl Worker for FlakyStart {
     fn started(&mut self, ctx: &mut Ctx<'_, Self>) {
-        let n = self.starts.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let n = self
+            .starts
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         if n == 0 {
             panic!("cannot start the first time");
         }
@@ -84,12 +97,19 @@ async fn panics_in_lifecycle_hooks_and_timers_are_failures_of_that_actor() {
     let log = Log::default();
     let (other, other_h) = counter("other", &log);
     let k = Kernel::new(1);
-    let root = start(tree("root", cfg(Strategy::OneForOne), vec![spec, other]), &k).await;
+    let root = start(
+        tree("root", cfg(Strategy::OneForOne), vec![spec, other]),
+        &k,
+    )
+    .await;
     assert_eq!(other_h.ask(Incr).await, Ok(1));
     idle(Duration::from_secs(2)).await;
     assert_eq!(h.ask(Get).await, Ok(3));
-    let failures: Vec<String> =
-        events(&k).into_iter().filter(|e| e.0 == EventKind::Failed).map(|e| e.2).collect();
+    let failures: Vec<String> = events(&k)
+        .into_iter()
+        .filter(|e| e.0 == EventKind::Failed)
+        .map(|e| e.2)
+        .collect();
     assert_eq!(failures, vec!["cannot start the first time", "timer boom"]);
     assert_eq!(node(&k, "root/flaky").restarts, 2);
     // The sibling was not touched (one_for_one).
@@ -108,8 +128,15 @@ async fn panic_in_a_spawned_future_recreates_the_actor_behind_the_same_handle() 
     assert_eq!(h.ask(Incr).await, Ok(1));
     assert_eq!(h.ask(BoomLater).await, Ok(()));
     idle(Duration::from_secs(2)).await;
-    assert_eq!(h.ask(Get).await, Ok(0), "a fresh instance answers through the old handle");
-    let failed = events(&k).into_iter().find(|e| e.0 == EventKind::Failed).unwrap();
+    assert_eq!(
+        h.ask(Get).await,
+        Ok(0),
+        "a fresh instance answers through the old handle"
+    );
+    let failed = events(&k)
+        .into_iter()
+        .find(|e| e.0 == EventKind::Failed)
+        .unwrap();
     assert_eq!(failed.2, "async boom");
     assert_eq!(node(&k, "root/a").restarts, 1);
     root.shutdown().await;
@@ -130,9 +157,16 @@ async fn one_for_all_stops_the_others_in_reverse_then_starts_all_in_order() {
     log.take();
     let _ = hb.ask(Boom).await;
     idle(Duration::from_secs(2)).await;
-    assert_eq!(log.take(), vec!["stop c", "stop a", "start a", "start b", "start c"]);
+    assert_eq!(
+        log.take(),
+        vec!["stop c", "stop a", "start a", "start b", "start c"]
+    );
     for h in [&ha, &hb, &hc] {
-        assert_eq!(h.ask(Get).await, Ok(0), "every child restarted with fresh state");
+        assert_eq!(
+            h.ask(Get).await,
+            Ok(0),
+            "every child restarted with fresh state"
+        );
     }
     for p in ["root/a", "root/b", "root/c"] {
         assert_eq!(node(&k, p).restarts, 1, "{p}");
@@ -175,7 +209,12 @@ async fn restart_types_decide_what_comes_back() {
     let spec = tree(
         "root",
         cfg(Strategy::OneForOne),
-        vec![p, t.restart(Restart::Transient), t2.restart(Restart::Transient), tmp.restart(Restart::Temporary)],
+        vec![
+            p,
+            t.restart(Restart::Transient),
+            t2.restart(Restart::Transient),
+            tmp.restart(Restart::Temporary),
+        ],
     );
     let root = start(spec, &k).await;
     idle(ms(1)).await;
@@ -196,7 +235,10 @@ async fn restart_types_decide_what_comes_back() {
     assert_eq!(node(&k, "root/trans").state, NodeState::Stopped);
     assert_eq!(ht2.ask(Get).await, Ok(0));
     assert_eq!(node(&k, "root/trans2").restarts, 1);
-    assert!(matches!(htmp.ask(Get).await, Err(CallError::Stopped { .. })));
+    assert!(matches!(
+        htmp.ask(Get).await,
+        Err(CallError::Stopped { .. })
+    ));
     assert_eq!(node(&k, "root/temp").state, NodeState::Failed);
     assert_eq!(node(&k, "root/temp").restarts, 0);
     root.shutdown().await;
@@ -210,10 +252,21 @@ async fn exceeding_intensity_stops_children_in_reverse_and_escalates_to_the_pare
     let (b, _hb) = counter("b", &log);
     let (c, hc) = counter("c", &log);
     let mut sub_cfg = cfg(Strategy::OneForOne);
-    sub_cfg.intensity = Intensity { max_restarts: 2, period: Duration::from_secs(10) };
+    sub_cfg.intensity = Intensity {
+        max_restarts: 2,
+        period: Duration::from_secs(10),
+    };
     let sub = tree("engine", sub_cfg, vec![a, b, c]);
     let k = Kernel::new(1);
-    let root = start(tree("root", cfg(Strategy::OneForOne), vec![ChildSpec::supervisor(sub)]), &k).await;
+    let root = start(
+        tree(
+            "root",
+            cfg(Strategy::OneForOne),
+            vec![ChildSpec::supervisor(sub)],
+        ),
+        &k,
+    )
+    .await;
     assert_eq!(ha.ask(Incr).await, Ok(1));
 
     for _ in 0..2 {
@@ -226,13 +279,35 @@ async fn exceeding_intensity_stops_children_in_reverse_and_escalates_to_the_pare
 
     // c died in the panic (no stop hook); b and a stop in reverse start order, then
     // the root restarts the whole subtree in order.
-    assert_eq!(log.take(), vec!["stop b", "stop a", "start a", "start b", "start c"]);
+    assert_eq!(
+        log.take(),
+        vec!["stop b", "stop a", "start a", "start b", "start c"]
+    );
     let at_engine = kinds_at(&k, "root/engine");
     let tail: Vec<_> = at_engine.iter().rev().take(4).rev().copied().collect();
-    assert_eq!(tail, vec![EventKind::GaveUp, EventKind::Escalated, EventKind::Failed, EventKind::Restarted]);
-    let failed = events(&k).into_iter().filter(|e| e.0 == EventKind::Failed && e.1 == "root/engine").last().unwrap();
-    assert!(failed.2.contains("restart intensity exceeded"), "{}", failed.2);
-    assert_eq!(ha.ask(Get).await, Ok(0), "the subtree restarted with fresh children");
+    assert_eq!(
+        tail,
+        vec![
+            EventKind::GaveUp,
+            EventKind::Escalated,
+            EventKind::Failed,
+            EventKind::Restarted
+        ]
+    );
+    let failed = events(&k)
+        .into_iter()
+        .rfind(|e| e.0 == EventKind::Failed && e.1 == "root/engine")
+        .unwrap();
+    assert!(
+        failed.2.contains("restart intensity exceeded"),
+        "{}",
+        failed.2
+    );
+    assert_eq!(
+        ha.ask(Get).await,
+        Ok(0),
+        "the subtree restarted with fresh children"
+    );
     assert_eq!(node(&k, "root/engine").restarts, 1);
     root.shutdown().await;
 }
@@ -244,7 +319,10 @@ async fn the_root_giving_up_ends_the_tree_with_exit_status_1() {
     let (a, ha) = counter("a", &log);
     let (b, _hb) = counter("b", &log);
     let mut c = cfg(Strategy::OneForOne);
-    c.intensity = Intensity { max_restarts: 1, period: Duration::from_secs(60) };
+    c.intensity = Intensity {
+        max_restarts: 1,
+        period: Duration::from_secs(60),
+    };
     let k = Kernel::new(1);
     let mut root = start(tree("root", c, vec![a, b]), &k).await;
     let _ = ha.ask(Boom).await;
@@ -252,10 +330,16 @@ async fn the_root_giving_up_ends_the_tree_with_exit_status_1() {
     log.take();
     let _ = ha.ask(Boom).await;
     let exit = root.wait().await;
-    assert!(matches!(&exit, RootExit::GaveUp(r) if r.contains("restart intensity exceeded")), "{exit:?}");
+    assert!(
+        matches!(&exit, RootExit::GaveUp(r) if r.contains("restart intensity exceeded")),
+        "{exit:?}"
+    );
     assert_eq!(exit.exit_code(), 1);
     assert_eq!(log.take(), vec!["stop b"]);
-    let esc = events(&k).into_iter().find(|e| e.0 == EventKind::Escalated).unwrap();
+    let esc = events(&k)
+        .into_iter()
+        .find(|e| e.0 == EventKind::Escalated)
+        .unwrap();
     assert!(esc.2.contains("exits with status 1"));
     assert_eq!(node(&k, "root").state, NodeState::Failed);
 }
@@ -266,8 +350,14 @@ async fn backoff_grows_exponentially_with_jitter_between_restarts_of_one_child()
     let log = Log::default();
     let (a, ha) = counter("a", &log);
     let mut c = cfg(Strategy::OneForOne);
-    c.intensity = Intensity { max_restarts: 100, period: Duration::from_secs(3600) };
-    c.backoff = Backoff { min: ms(100), max: ms(1000) };
+    c.intensity = Intensity {
+        max_restarts: 100,
+        period: Duration::from_secs(3600),
+    };
+    c.backoff = Backoff {
+        min: ms(100),
+        max: ms(1000),
+    };
     let k = Kernel::new(1);
     let root = start(tree("root", c, vec![a]), &k).await;
     idle(ms(1)).await;
@@ -282,7 +372,11 @@ async fn backoff_grows_exponentially_with_jitter_between_restarts_of_one_child()
     }
     let ceilings = [100, 200, 400, 800, 1000, 1000];
     for (d, c) in delays.iter().zip(ceilings) {
-        assert!(*d >= ms(c / 2) && *d <= ms(c) + ms(1), "delay {d:?} outside [{}, {c}] ms", c / 2);
+        assert!(
+            *d >= ms(c / 2) && *d <= ms(c) + ms(1),
+            "delay {d:?} outside [{}, {c}] ms",
+            c / 2
+        );
     }
     root.shutdown().await;
 }
@@ -294,7 +388,10 @@ async fn a_child_stopped_or_removed_during_its_backoff_never_comes_back() {
     let (a, ha) = counter("a", &log);
     let (b, hb) = counter("b", &log);
     let mut c = cfg(Strategy::OneForOne);
-    c.backoff = Backoff { min: Duration::from_secs(10), max: Duration::from_secs(10) };
+    c.backoff = Backoff {
+        min: Duration::from_secs(10),
+        max: Duration::from_secs(10),
+    };
     let k = Kernel::new(1);
     let root = start(tree("root", c, vec![a, b]), &k).await;
     idle(ms(1)).await;
@@ -309,13 +406,19 @@ async fn a_child_stopped_or_removed_during_its_backoff_never_comes_back() {
     assert!(matches!(hb.ask(Get).await, Err(CallError::Stopped { .. })));
     assert_eq!(node(&k, "root/a").state, NodeState::Stopped);
     assert_eq!(node(&k, "root/a").restarts, 0);
-    assert!(k.registry().node("root/b").is_none(), "removed from the tree");
+    assert!(
+        k.registry().node("root/b").is_none(),
+        "removed from the tree"
+    );
     assert_eq!(node(&k, "root").children, vec!["root/a".to_owned()]);
     assert!(!events(&k).iter().any(|e| e.0 == EventKind::Restarted));
     // An operator can bring a stopped child back.
     k.child_op("root/a", ChildOp::Restart).await.unwrap();
     assert_eq!(ha.ask(Get).await, Ok(0));
-    assert!(matches!(k.child_op("root/zz", ChildOp::Stop).await, Err(KernelError::UnknownPath(_))));
+    assert!(matches!(
+        k.child_op("root/zz", ChildOp::Stop).await,
+        Err(KernelError::UnknownPath(_))
+    ));
     root.shutdown().await;
 }
 
@@ -325,25 +428,46 @@ async fn a_hung_child_fails_its_probe_and_is_recreated_behind_the_same_handle() 
     let log = Log::default();
     let (a, ha) = counter("a", &log);
     let mut c = cfg(Strategy::OneForOne);
-    c.backoff = Backoff { min: Duration::from_secs(1), max: Duration::from_secs(1) };
+    c.backoff = Backoff {
+        min: Duration::from_secs(1),
+        max: Duration::from_secs(1),
+    };
     let k = Kernel::new(1);
     let root = start(tree("root", c, vec![a]), &k).await;
     assert_eq!(ha.ask(Incr).await, Ok(1));
     k.inject("root/a", Fault::hang(60_000)).await.unwrap();
     let queued = ha.ask(Get); // stuck in the hung mailbox
-    // Probe every 1 s, timeout 3 s: failed by t = 4 s, restarted 0.5-1 s later.
+                              // Probe every 1 s, timeout 3 s: failed by t = 4 s, restarted 0.5-1 s later.
     idle(ms(4100)).await;
     assert_eq!(node(&k, "root/a").state, NodeState::Restarting);
-    assert!(matches!(queued.await, Err(CallError::Lost { .. })), "queued asks get a clear error");
-    assert!(matches!(ha.ask(Get).await, Err(CallError::Restarting { .. })));
+    assert!(
+        matches!(queued.await, Err(CallError::Lost { .. })),
+        "queued asks get a clear error"
+    );
+    assert!(matches!(
+        ha.ask(Get).await,
+        Err(CallError::Restarting { .. })
+    ));
     match ha.tell(Incr) {
         Err(TellError::Restarting(Incr)) => {}
-        other => panic!("expected the message back, got {:?}", other.map_err(|e| e.to_string())),
+        other => panic!(
+            "expected the message back, got {:?}",
+            other.map_err(|e| e.to_string())
+        ),
     }
     idle(Duration::from_secs(2)).await;
     assert_eq!(ha.ask(Get).await, Ok(0));
-    let failed = events(&k).into_iter().find(|e| e.0 == EventKind::Failed).unwrap();
-    assert!(failed.2.starts_with("hung: no answer to the liveness probe within 3s"), "{}", failed.2);
+    let failed = events(&k)
+        .into_iter()
+        .find(|e| e.0 == EventKind::Failed)
+        .unwrap();
+    assert!(
+        failed
+            .2
+            .starts_with("hung: no answer to the liveness probe within 3s"),
+        "{}",
+        failed.2
+    );
     root.shutdown().await;
 }
 
@@ -373,7 +497,15 @@ async fn shutdown_runs_in_reverse_start_order_and_kills_a_child_past_its_timeout
     let (c, _hc) = counter("c", &log);
     let sub = tree("sub", cfg(Strategy::OneForOne), vec![b, c]);
     let k = Kernel::new(1);
-    let root = start(tree("root", cfg(Strategy::OneForOne), vec![a, ChildSpec::supervisor(sub)]), &k).await;
+    let root = start(
+        tree(
+            "root",
+            cfg(Strategy::OneForOne),
+            vec![a, ChildSpec::supervisor(sub)],
+        ),
+        &k,
+    )
+    .await;
     idle(ms(10)).await;
     log.take();
     // b will not process its stop for a minute: it is killed after 1 s.
@@ -381,15 +513,29 @@ async fn shutdown_runs_in_reverse_start_order_and_kills_a_child_past_its_timeout
     idle(ms(10)).await;
     let t0 = Instant::now();
     assert_eq!(root.shutdown().await, RootExit::Stopped);
-    assert!(t0.elapsed() < Duration::from_secs(3), "took {:?}", t0.elapsed());
+    assert!(
+        t0.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        t0.elapsed()
+    );
     // actix runs the stopping hook of a killed actor's context once, best effort, as
     // it drops it; the kill is waited for, so the order holds.
     assert_eq!(log.take(), vec!["stop c", "stop b", "stop a"]);
-    let stops: Vec<(String, String)> =
-        events(&k).into_iter().filter(|e| e.0 == EventKind::Stopped).map(|e| (e.1, e.2)).collect();
+    let stops: Vec<(String, String)> = events(&k)
+        .into_iter()
+        .filter(|e| e.0 == EventKind::Stopped)
+        .map(|e| (e.1, e.2))
+        .collect();
     let paths: Vec<&str> = stops.iter().map(|s| s.0.as_str()).collect();
-    assert_eq!(paths, vec!["root/sub/c", "root/sub/b", "root/sub", "root/a", "root"]);
-    assert!(stops[1].1.starts_with("killed: did not stop within"), "{}", stops[1].1);
+    assert_eq!(
+        paths,
+        vec!["root/sub/c", "root/sub/b", "root/sub", "root/a", "root"]
+    );
+    assert!(
+        stops[1].1.starts_with("killed: did not stop within"),
+        "{}",
+        stops[1].1
+    );
 }
 
 #[actix_rt::test]
@@ -402,27 +548,54 @@ async fn faults_by_path_error_slow_and_validation() {
     assert_eq!(ha.ask(Incr).await, Ok(1));
 
     k.inject("root/a", Fault::error(2)).await.unwrap();
-    assert!(matches!(ha.ask(Incr).await, Err(CallError::Injected { .. })));
-    assert!(matches!(ha.ask(Incr).await, Err(CallError::Injected { .. })));
-    assert_eq!(ha.ask(Incr).await, Ok(2), "errors are answers, not restarts: state kept");
+    assert!(matches!(
+        ha.ask(Incr).await,
+        Err(CallError::Injected { .. })
+    ));
+    assert!(matches!(
+        ha.ask(Incr).await,
+        Err(CallError::Injected { .. })
+    ));
+    assert_eq!(
+        ha.ask(Incr).await,
+        Ok(2),
+        "errors are answers, not restarts: state kept"
+    );
 
     k.inject("root/a", Fault::slow(500, 2)).await.unwrap();
     let t0 = Instant::now();
     let (x, y, z) = (ha.ask(Get), ha.ask(Get), ha.ask(Get));
     assert_eq!((x.await, y.await, z.await), (Ok(2), Ok(2), Ok(2)));
     let took = t0.elapsed();
-    assert!(took >= ms(1000) && took < ms(1100), "two slow messages of 500 ms each, one normal: {took:?}");
+    assert!(
+        took >= ms(1000) && took < ms(1100),
+        "two slow messages of 500 ms each, one normal: {took:?}"
+    );
 
-    k.inject("root/a", Fault::panic().with_count(2)).await.unwrap();
+    k.inject("root/a", Fault::panic().with_count(2))
+        .await
+        .unwrap();
     idle(ms(100)).await;
     assert!(matches!(ha.ask(Get).await, Err(CallError::Panicked { .. })));
     assert_eq!(ha.ask(Get).await, Ok(0));
     assert_eq!(node(&k, "root/a").restarts, 2);
 
-    assert!(matches!(k.inject("root/nope", Fault::panic()).await, Err(KernelError::UnknownPath(_))));
-    assert!(matches!(k.inject("root/a", Fault::hang(0)).await, Err(KernelError::InvalidFault(_))));
-    assert!(matches!(k.inject("root", Fault::error(1)).await, Err(KernelError::InvalidFault(_))));
-    let injected = events(&k).into_iter().filter(|e| e.0 == EventKind::FaultInjected).count();
+    assert!(matches!(
+        k.inject("root/nope", Fault::panic()).await,
+        Err(KernelError::UnknownPath(_))
+    ));
+    assert!(matches!(
+        k.inject("root/a", Fault::hang(0)).await,
+        Err(KernelError::InvalidFault(_))
+    ));
+    assert!(matches!(
+        k.inject("root", Fault::error(1)).await,
+        Err(KernelError::InvalidFault(_))
+    ));
+    let injected = events(&k)
+        .into_iter()
+        .filter(|e| e.0 == EventKind::FaultInjected)
+        .count();
     assert_eq!(injected, 3);
     root.shutdown().await;
 }
@@ -434,14 +607,32 @@ async fn a_panicking_supervisor_takes_its_subtree_down_and_is_restarted_with_it(
     let (b, hb) = counter("b", &log);
     let sub = tree("sub", cfg(Strategy::OneForOne), vec![b]);
     let k = Kernel::new(1);
-    let root = start(tree("root", cfg(Strategy::OneForOne), vec![ChildSpec::supervisor(sub)]), &k).await;
+    let root = start(
+        tree(
+            "root",
+            cfg(Strategy::OneForOne),
+            vec![ChildSpec::supervisor(sub)],
+        ),
+        &k,
+    )
+    .await;
     assert_eq!(hb.ask(Incr).await, Ok(1));
     k.inject("root/sub", Fault::panic()).await.unwrap();
     idle(Duration::from_secs(1)).await;
-    assert_eq!(hb.ask(Get).await, Ok(0), "the child was killed with its supervisor and started anew");
+    assert_eq!(
+        hb.ask(Get).await,
+        Ok(0),
+        "the child was killed with its supervisor and started anew"
+    );
     assert_eq!(node(&k, "root/sub").restarts, 1);
-    let failed = events(&k).into_iter().find(|e| e.0 == EventKind::Failed).unwrap();
-    assert_eq!((failed.1.as_str(), failed.2.as_str()), ("root/sub", "injected fault: panic"));
+    let failed = events(&k)
+        .into_iter()
+        .find(|e| e.0 == EventKind::Failed)
+        .unwrap();
+    assert_eq!(
+        (failed.1.as_str(), failed.2.as_str()),
+        ("root/sub", "injected fault: panic")
+    );
     root.shutdown().await;
 }
 
@@ -468,7 +659,11 @@ async fn a_full_mailbox_refuses_tells_and_gives_the_message_back() {
     assert!((4..=6).contains(&accepted), "accepted {accepted}");
     assert_eq!(refused, 100 - accepted);
     assert_eq!(h.refused_full(), refused as u64);
-    assert_eq!(h.ask(Get).await, Ok(accepted as u64), "every accepted tell was handled");
+    assert_eq!(
+        h.ask(Get).await,
+        Ok(accepted as u64),
+        "every accepted tell was handled"
+    );
     assert!(h.tell(Incr).is_ok(), "room again once drained");
     root.shutdown().await;
 }
@@ -491,7 +686,17 @@ async fn events_have_strictly_increasing_seq_from_the_given_start_and_reach_subs
     assert_eq!(got[0].seq, 1000);
     assert!(got.windows(2).all(|w| w[1].seq == w[0].seq + 1));
     let kinds: Vec<&str> = got.iter().map(|e| e.kind.as_str()).collect();
-    assert_eq!(kinds, vec!["started", "started", "failed", "restarted", "stopped", "stopped"]);
+    assert_eq!(
+        kinds,
+        vec![
+            "started",
+            "started",
+            "failed",
+            "restarted",
+            "stopped",
+            "stopped"
+        ]
+    );
     assert_eq!(sub.dropped(), 0);
 }
 
@@ -508,27 +713,41 @@ async fn a_blocked_thread_in_an_isolated_subtree_stalls_neither_the_root_nor_its
     let mut root_cfg = cfg(Strategy::OneForOne);
     root_cfg.backoff = Backoff::NONE;
     let k = Kernel::new(1);
-    let root = start(tree("root", root_cfg, vec![risk, ChildSpec::supervisor(sub)]), &k).await;
-    let real = RealWait::new();
+    let root = start(
+        tree("root", root_cfg, vec![risk, ChildSpec::supervisor(sub)]),
+        &k,
+    )
+    .await;
+    let real = RealWait::begin();
     assert_eq!(until_started(&h_eng).await, Ok(1));
     real.finish().await;
     let (release, blocked) = std::sync::mpsc::channel::<()>();
-    h_eng.tell(BlockThread(blocked)).map_err(|e| e.to_string()).unwrap();
+    h_eng
+        .tell(BlockThread(blocked))
+        .map_err(|e| e.to_string())
+        .unwrap();
     // The engine's thread is now blocked; the root's arbiter is not.
     assert_eq!(h_risk.ask(Incr).await, Ok(1));
     assert_eq!(h_risk.ask(Incr).await, Ok(2));
     // The root's probe of the subtree times out; it is killed and started again on
     // a fresh arbiter, while the old thread is still blocked.
     idle(ms(4100)).await;
-    let failed = events(&k).into_iter().find(|e| e.0 == EventKind::Failed).unwrap();
+    let failed = events(&k)
+        .into_iter()
+        .find(|e| e.0 == EventKind::Failed)
+        .unwrap();
     assert_eq!(failed.1, "root/KC");
     assert!(failed.2.starts_with("hung"), "{}", failed.2);
-    let real = RealWait::new();
-    assert_eq!(until_started(&h_eng).await, Ok(1), "the successor runs on a new thread");
+    let real = RealWait::begin();
+    assert_eq!(
+        until_started(&h_eng).await,
+        Ok(1),
+        "the successor runs on a new thread"
+    );
     real.finish().await;
     drop(release);
     assert_eq!(node(&k, "root/risk").restarts, 0);
-    let real = RealWait::new();
+    let real = RealWait::begin();
     assert_eq!(root.shutdown().await, RootExit::Stopped);
     real.finish().await;
 }
@@ -537,7 +756,9 @@ async fn a_blocked_thread_in_an_isolated_subtree_stalls_neither_the_root_nor_its
 async fn until_started(h: &Handle<Counter>) -> Result<u64, CallError> {
     for _ in 0..1_000_000 {
         match h.ask(Incr).await {
-            Err(CallError::Restarting { .. }) | Err(CallError::Lost { .. }) => tokio::task::yield_now().await,
+            Err(CallError::Restarting { .. }) | Err(CallError::Lost { .. }) => {
+                tokio::task::yield_now().await
+            }
             other => return other,
         }
     }

@@ -25,8 +25,8 @@ use super::Control;
 use actix::dev::SendError;
 use actix::fut::{wrap_future, ActorFutureExt};
 use actix::{
-    Actor, ActorContext, ActorResponse, Addr, AsyncContext, Context, Handler,
-    MailboxError, Message, Recipient, Running, SpawnHandle, WeakAddr,
+    Actor, ActorContext, ActorResponse, Addr, AsyncContext, Context, Handler, MailboxError,
+    Message, Recipient, Running, SpawnHandle, WeakAddr,
 };
 use std::fmt;
 use std::future::Future;
@@ -140,7 +140,10 @@ pub(crate) struct Slot<W: Worker> {
 
 impl<W: Worker> Slot<W> {
     fn path(&self) -> String {
-        self.path.get().map(|p| p.to_string()).unwrap_or_else(|| "<not started>".to_owned())
+        self.path
+            .get()
+            .map(|p| p.to_string())
+            .unwrap_or_else(|| "<not started>".to_owned())
     }
     fn set(&self, s: SlotState<W>) {
         let mut state = self.state.write().unwrap_or_else(|e| e.into_inner());
@@ -172,7 +175,9 @@ pub struct Handle<W: Worker> {
 
 impl<W: Worker> Clone for Handle<W> {
     fn clone(&self) -> Self {
-        Handle { slot: self.slot.clone() }
+        Handle {
+            slot: self.slot.clone(),
+        }
     }
 }
 
@@ -245,7 +250,10 @@ impl<W: Worker> Handle<W> {
 
     /// Sends and waits for the answer. When the mailbox is full the ask waits for
     /// room (back-pressure). The future does not borrow the handle.
-    pub fn ask<M>(&self, msg: M) -> impl Future<Output = Result<M::Result, CallError>> + Send + 'static
+    pub fn ask<M>(
+        &self,
+        msg: M,
+    ) -> impl Future<Output = Result<M::Result, CallError>> + Send + 'static
     where
         W: Handles<M>,
         M: Message + Send + 'static,
@@ -265,7 +273,10 @@ impl<W: Worker> Handle<W> {
                 Ok(request) => match request.await {
                     Ok(answer) => answer,
                     Err(MailboxError::Closed) => Err(CallError::Lost { path: slot.path() }),
-                    Err(MailboxError::Timeout) => Err(CallError::Timeout { path: slot.path(), after_ms: 0 }),
+                    Err(MailboxError::Timeout) => Err(CallError::Timeout {
+                        path: slot.path(),
+                        after_ms: 0,
+                    }),
                 },
                 Err(true) => Err(CallError::Restarting { path: slot.path() }),
                 Err(false) => Err(CallError::Stopped { path: slot.path() }),
@@ -282,7 +293,10 @@ impl<W: Worker> Handle<W> {
     {
         match tokio::time::timeout(timeout, self.ask(msg)).await {
             Ok(r) => r,
-            Err(_) => Err(CallError::Timeout { path: self.path(), after_ms: timeout.as_millis() as u64 }),
+            Err(_) => Err(CallError::Timeout {
+                path: self.path(),
+                after_ms: timeout.as_millis() as u64,
+            }),
         }
     }
 
@@ -291,7 +305,10 @@ impl<W: Worker> Handle<W> {
             !self.slot.bound.swap(true, Ordering::SeqCst),
             "a Handle belongs to exactly one ChildSpec; create a new Handle for each child"
         );
-        Arc::new(Starter { slot: self.slot.clone(), factory })
+        Arc::new(Starter {
+            slot: self.slot.clone(),
+            factory,
+        })
     }
 }
 
@@ -326,7 +343,9 @@ struct Starter<W: Worker> {
 impl<W: Worker> WorkerStarter for Starter<W> {
     fn start(&self, env: StartEnv) -> (Recipient<Control>, KillSwitch) {
         let _ = self.slot.path.set(env.path.clone());
-        let myself = Handle { slot: self.slot.clone() };
+        let myself = Handle {
+            slot: self.slot.clone(),
+        };
         let factory = self.factory.clone();
         let (path, link, stats) = (env.path, env.link, env.stats);
         // A re-created instance goes on counting where the last one stopped.
@@ -358,7 +377,11 @@ impl<W: Worker> WorkerStarter for Starter<W> {
     }
 
     fn unavailable(&self, stopped: bool) {
-        self.slot.set(if stopped { SlotState::Stopped } else { SlotState::Restarting });
+        self.slot.set(if stopped {
+            SlotState::Stopped
+        } else {
+            SlotState::Restarting
+        });
     }
 }
 
@@ -406,7 +429,11 @@ impl<W: Worker> Ctx<'_, W> {
 
     /// Calls `f` every `every`, starting after one period, for as long as this
     /// worker instance lives. Panics in `f` are failures of the worker.
-    pub fn run_interval(&mut self, every: Duration, mut f: impl FnMut(&mut W, &mut Ctx<'_, W>) + 'static) {
+    pub fn run_interval(
+        &mut self,
+        every: Duration,
+        mut f: impl FnMut(&mut W, &mut Ctx<'_, W>) + 'static,
+    ) {
         let incarnation = self.core.incarnation;
         let h = self.actx.run_interval(every, move |cell, actx| {
             if cell.core.incarnation == incarnation {
@@ -417,7 +444,11 @@ impl<W: Worker> Ctx<'_, W> {
     }
 
     /// Calls `f` once after `after`, unless this worker instance is gone by then.
-    pub fn run_later(&mut self, after: Duration, f: impl FnOnce(&mut W, &mut Ctx<'_, W>) + 'static) {
+    pub fn run_later(
+        &mut self,
+        after: Duration,
+        f: impl FnOnce(&mut W, &mut Ctx<'_, W>) + 'static,
+    ) {
         let incarnation = self.core.incarnation;
         self.actx.run_later(after, move |cell, actx| {
             if cell.core.incarnation == incarnation {
@@ -446,7 +477,10 @@ impl<W: Worker> Cell<W> {
         f: impl FnOnce(&mut W, &mut Ctx<'_, W>) -> R,
     ) -> Result<R, NotAnswered> {
         let worker = self.worker.as_mut().ok_or(NotAnswered::NoWorker)?;
-        let mut ctx = Ctx { actx, core: &mut self.core };
+        let mut ctx = Ctx {
+            actx,
+            core: &mut self.core,
+        };
         match catch_unwind(AssertUnwindSafe(|| f(worker, &mut ctx))) {
             Ok(r) => Ok(r),
             Err(payload) => {
@@ -471,7 +505,8 @@ impl<W: Worker> Cell<W> {
         M: Message + Send + 'static,
         M::Result: Send,
     {
-        self.call(actx, |w, c| w.handle(msg, c)).map_err(|why| self.call_error(why))
+        self.call(actx, |w, c| w.handle(msg, c))
+            .map_err(|why| self.call_error(why))
     }
 
     fn start_worker(&mut self, actx: &mut Context<Self>) {
@@ -481,7 +516,10 @@ impl<W: Worker> Cell<W> {
                 self.worker = Some(worker);
                 let _ = self.call(actx, |w, c| w.started(c));
             }
-            Err(payload) => self.fail(actx, format!("factory panicked: {}", panic_message(&*payload))),
+            Err(payload) => self.fail(
+                actx,
+                format!("factory panicked: {}", panic_message(&*payload)),
+            ),
         }
     }
 
@@ -499,16 +537,23 @@ impl<W: Worker> Cell<W> {
         let (tx, rx) = oneshot::channel();
         let link = &self.core.link;
         if let Some(supervisor) = link.supervisor.upgrade() {
-            supervisor.do_send(ChildFailed { idx: link.idx, instance: link.instance, reason, decision: tx });
+            supervisor.do_send(ChildFailed {
+                idx: link.idx,
+                instance: link.instance,
+                reason,
+                decision: tx,
+            });
         }
-        actx.wait(wrap_future(rx).map(|decision, cell: &mut Self, actx| match decision {
-            Ok(Decision::Restart) => cell.start_worker(actx),
-            // Told to stop, or the supervisor is gone: stop without reporting again.
-            Ok(Decision::Stop) | Err(_) => {
-                cell.core.stopping = true;
-                actx.stop();
-            }
-        }));
+        actx.wait(
+            wrap_future(rx).map(|decision, cell: &mut Self, actx| match decision {
+                Ok(Decision::Restart) => cell.start_worker(actx),
+                // Told to stop, or the supervisor is gone: stop without reporting again.
+                Ok(Decision::Stop) | Err(_) => {
+                    cell.core.stopping = true;
+                    actx.stop();
+                }
+            }),
+        );
     }
 }
 
@@ -552,21 +597,31 @@ where
 
     fn handle(&mut self, Envelope(msg): Envelope<M>, actx: &mut Context<Self>) -> Self::Result {
         self.core.handled += 1;
-        self.core.stats.messages.store(self.core.handled, Ordering::Relaxed);
+        self.core
+            .stats
+            .messages
+            .store(self.core.handled, Ordering::Relaxed);
         match self.core.armed.next_message() {
             OnMessage::Handle => ActorResponse::reply(self.dispatch(msg, actx)),
-            OnMessage::Error => ActorResponse::reply(Err(CallError::Injected { path: self.core.path.to_string() })),
+            OnMessage::Error => ActorResponse::reply(Err(CallError::Injected {
+                path: self.core.path.to_string(),
+            })),
             OnMessage::Panic => {
-                let why = self.call(actx, |_, _| injected_panic()).err().unwrap_or(NotAnswered::NoWorker);
+                let why = self
+                    .call(actx, |_, _| injected_panic())
+                    .err()
+                    .unwrap_or(NotAnswered::NoWorker);
                 ActorResponse::reply(Err(self.call_error(why)))
             }
             OnMessage::Delay(delay) => {
                 // `wait` keeps the whole mailbox behind this message: the actor is
                 // slow, not merely this answer.
                 let (tx, rx) = oneshot::channel();
-                actx.wait(wrap_future(tokio::time::sleep(delay)).map(move |(), cell: &mut Self, actx| {
-                    let _ = tx.send(cell.dispatch(msg, actx));
-                }));
+                actx.wait(wrap_future(tokio::time::sleep(delay)).map(
+                    move |(), cell: &mut Self, actx| {
+                        let _ = tx.send(cell.dispatch(msg, actx));
+                    },
+                ));
                 let path = self.core.path.to_string();
                 ActorResponse::r#async(
                     wrap_future(rx).map(move |r, _, _| r.unwrap_or(Err(CallError::Lost { path }))),
@@ -604,7 +659,10 @@ impl<W: Worker> Handler<Control> for Cell<W> {
                 FaultKind::Stop => actx.stop(),
             },
             Control::Child(_, name, reply) => {
-                let _ = reply.send(Err(format!("{} is a worker: it has no child {name:?}", self.core.path)));
+                let _ = reply.send(Err(format!(
+                    "{} is a worker: it has no child {name:?}",
+                    self.core.path
+                )));
             }
         }
     }

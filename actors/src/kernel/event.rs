@@ -109,7 +109,10 @@ impl EventBus {
     pub fn subscribe(&self, capacity: usize) -> Subscription {
         let (tx, rx) = mpsc::channel(capacity.max(1));
         let dropped = Arc::new(AtomicU64::new(0));
-        self.lock().subscribers.push(Subscriber { tx, dropped: dropped.clone() });
+        self.lock().subscribers.push(Subscriber {
+            tx,
+            dropped: dropped.clone(),
+        });
         Subscription { rx, dropped }
     }
 
@@ -122,16 +125,24 @@ impl EventBus {
         let mut inner = self.lock();
         let seq = inner.next_seq;
         inner.next_seq += 1;
-        let event = Event { seq, at_ms, kind, path: path.to_owned(), detail: detail.into() };
+        let event = Event {
+            seq,
+            at_ms,
+            kind,
+            path: path.to_owned(),
+            detail: detail.into(),
+        };
         tracing::debug!(seq, kind = kind.as_str(), path, detail = %event.detail, "kernel event");
-        inner.subscribers.retain(|s| match s.tx.try_send(event.clone()) {
-            Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                s.dropped.fetch_add(1, Ordering::Relaxed);
-                true
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
-        });
+        inner
+            .subscribers
+            .retain(|s| match s.tx.try_send(event.clone()) {
+                Ok(()) => true,
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    s.dropped.fetch_add(1, Ordering::Relaxed);
+                    true
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => false,
+            });
         if self.recent_capacity > 0 {
             if inner.recent.len() == self.recent_capacity {
                 inner.recent.pop_front();
@@ -144,7 +155,13 @@ impl EventBus {
     /// The retained events with `seq > since`, oldest first, at most `limit`.
     pub fn recent(&self, since: u64, limit: usize) -> Vec<Event> {
         let inner = self.lock();
-        inner.recent.iter().filter(|e| e.seq > since).take(limit).cloned().collect()
+        inner
+            .recent
+            .iter()
+            .filter(|e| e.seq > since)
+            .take(limit)
+            .cloned()
+            .collect()
     }
 
     /// The sequence number the next event will get.

@@ -78,22 +78,36 @@ fn one() -> u32 {
 
 impl Fault {
     pub fn new(kind: FaultKind) -> Self {
-        Fault { kind, count: 1, ms: 0 }
+        Fault {
+            kind,
+            count: 1,
+            ms: 0,
+        }
     }
     pub fn panic() -> Self {
         Fault::new(FaultKind::Panic)
     }
     pub fn error(count: u32) -> Self {
-        Fault { count, ..Fault::new(FaultKind::Error) }
+        Fault {
+            count,
+            ..Fault::new(FaultKind::Error)
+        }
     }
     pub fn hang(ms: u64) -> Self {
-        Fault { ms, ..Fault::new(FaultKind::Hang) }
+        Fault {
+            ms,
+            ..Fault::new(FaultKind::Hang)
+        }
     }
     pub fn stop() -> Self {
         Fault::new(FaultKind::Stop)
     }
     pub fn slow(ms: u64, count: u32) -> Self {
-        Fault { kind: FaultKind::Slow, count, ms }
+        Fault {
+            kind: FaultKind::Slow,
+            count,
+            ms,
+        }
     }
     pub fn with_count(self, count: u32) -> Self {
         Fault { count, ..self }
@@ -105,12 +119,19 @@ impl Fault {
     /// Checks the values; the error says what to change.
     pub fn validate(&self) -> Result<(), String> {
         if self.count == 0 || self.count > MAX_FAULT_COUNT {
-            return Err(format!("count must be between 1 and {MAX_FAULT_COUNT}, got {}", self.count));
+            return Err(format!(
+                "count must be between 1 and {MAX_FAULT_COUNT}, got {}",
+                self.count
+            ));
         }
         match self.kind {
-            FaultKind::Hang | FaultKind::Slow if self.ms == 0 || self.ms > MAX_FAULT_MS => Err(
-                format!("{} needs ms between 1 and {MAX_FAULT_MS}, got {}", self.kind.as_str(), self.ms),
-            ),
+            FaultKind::Hang | FaultKind::Slow if self.ms == 0 || self.ms > MAX_FAULT_MS => {
+                Err(format!(
+                    "{} needs ms between 1 and {MAX_FAULT_MS}, got {}",
+                    self.kind.as_str(),
+                    self.ms
+                ))
+            }
             _ => Ok(()),
         }
     }
@@ -145,12 +166,18 @@ pub(crate) enum OnMessage {
 
 impl Armed {
     pub(crate) fn arm(&mut self, fault: Fault) {
-        *self = Armed { kind: Some(fault.kind), remaining: fault.count, ms: fault.ms };
+        *self = Armed {
+            kind: Some(fault.kind),
+            remaining: fault.count,
+            ms: fault.ms,
+        };
     }
 
     /// Consumes one unit of the armed fault for the next message.
     pub(crate) fn next_message(&mut self) -> OnMessage {
-        let Some(kind) = self.kind else { return OnMessage::Handle };
+        let Some(kind) = self.kind else {
+            return OnMessage::Handle;
+        };
         self.remaining = self.remaining.saturating_sub(1);
         if self.remaining == 0 {
             self.kind = None;
@@ -170,11 +197,17 @@ mod tests {
 
     #[test]
     fn validation_names_the_problem() {
-        assert!(Fault::hang(0).validate().unwrap_err().contains("hang needs ms"));
+        assert!(Fault::hang(0)
+            .validate()
+            .unwrap_err()
+            .contains("hang needs ms"));
         assert!(Fault::slow(10, 0).validate().unwrap_err().contains("count"));
         assert!(Fault::hang(MAX_FAULT_MS + 1).validate().is_err());
         assert!(Fault::panic().validate().is_ok());
-        assert!("explode".parse::<FaultKind>().unwrap_err().contains("panic, error"));
+        assert!("explode"
+            .parse::<FaultKind>()
+            .unwrap_err()
+            .contains("panic, error"));
     }
 
     #[test]

@@ -26,7 +26,10 @@ impl RestartWindow {
     pub fn new(limit: Intensity) -> Self {
         // No preallocation: most children never restart, and a supervisor may
         // hold many thousands of them.
-        Self { limit, at: VecDeque::new() }
+        Self {
+            limit,
+            at: VecDeque::new(),
+        }
     }
 
     /// Records a restart at `now`; returns `false` when this restart exceeds the
@@ -67,7 +70,10 @@ pub struct Backoff {
 }
 
 impl Backoff {
-    pub const NONE: Backoff = Backoff { min: Duration::ZERO, max: Duration::ZERO };
+    pub const NONE: Backoff = Backoff {
+        min: Duration::ZERO,
+        max: Duration::ZERO,
+    };
 
     /// The upper bound of the delay before restart number `attempt` (0-based).
     pub fn ceiling(&self, attempt: u32) -> Duration {
@@ -132,17 +138,26 @@ mod tests {
     #[test]
     fn window_allows_max_restarts_then_refuses() {
         let t0 = Instant::now();
-        let mut w = RestartWindow::new(Intensity { max_restarts: 3, period: ms(1000) });
+        let mut w = RestartWindow::new(Intensity {
+            max_restarts: 3,
+            period: ms(1000),
+        });
         assert!(w.record(t0));
         assert!(w.record(t0 + ms(10)));
         assert!(w.record(t0 + ms(20)));
-        assert!(!w.record(t0 + ms(30)), "the 4th restart within the period must be refused");
+        assert!(
+            !w.record(t0 + ms(30)),
+            "the 4th restart within the period must be refused"
+        );
     }
 
     #[test]
     fn window_forgets_restarts_older_than_period() {
         let t0 = Instant::now();
-        let mut w = RestartWindow::new(Intensity { max_restarts: 2, period: ms(100) });
+        let mut w = RestartWindow::new(Intensity {
+            max_restarts: 2,
+            period: ms(100),
+        });
         assert!(w.record(t0));
         assert!(w.record(t0 + ms(50)));
         // t0 falls out exactly at t0 + period.
@@ -153,14 +168,20 @@ mod tests {
 
     #[test]
     fn zero_max_restarts_refuses_the_first() {
-        let mut w = RestartWindow::new(Intensity { max_restarts: 0, period: ms(100) });
+        let mut w = RestartWindow::new(Intensity {
+            max_restarts: 0,
+            period: ms(100),
+        });
         assert!(!w.record(Instant::now()));
     }
 
     #[test]
     fn window_stays_bounded() {
         let t0 = Instant::now();
-        let mut w = RestartWindow::new(Intensity { max_restarts: 2, period: ms(1_000_000) });
+        let mut w = RestartWindow::new(Intensity {
+            max_restarts: 2,
+            period: ms(1_000_000),
+        });
         for i in 0..10_000 {
             w.record(t0 + ms(i));
         }
@@ -169,7 +190,10 @@ mod tests {
 
     #[test]
     fn backoff_doubles_and_caps() {
-        let b = Backoff { min: ms(5), max: ms(30) };
+        let b = Backoff {
+            min: ms(5),
+            max: ms(30),
+        };
         assert_eq!(b.ceiling(0), ms(5));
         assert_eq!(b.ceiling(1), ms(10));
         assert_eq!(b.ceiling(2), ms(20));
@@ -180,7 +204,10 @@ mod tests {
 
     #[test]
     fn jitter_stays_within_half_to_full_ceiling_and_varies() {
-        let b = Backoff { min: ms(100), max: ms(10_000) };
+        let b = Backoff {
+            min: ms(100),
+            max: ms(10_000),
+        };
         let mut rng = SplitMix64::new(42);
         let mut seen = std::collections::HashSet::new();
         for attempt in 0..8 {
@@ -196,7 +223,10 @@ mod tests {
 
     #[test]
     fn same_seed_same_schedule() {
-        let b = Backoff { min: ms(5), max: ms(30_000) };
+        let b = Backoff {
+            min: ms(5),
+            max: ms(30_000),
+        };
         let run = |seed| {
             let mut r = SplitMix64::for_path(seed, "master/engines/KC");
             (0..10).map(|a| b.delay(a, &mut r)).collect::<Vec<_>>()

@@ -98,7 +98,10 @@ impl Kernel {
     /// `first_seq`: the sequence number of the first event (the journal continues
     /// it across restarts of the process).
     pub fn new(first_seq: u64) -> Self {
-        Kernel(Arc::new(KernelInner { events: EventBus::new(first_seq, RECENT_EVENTS), registry: Registry::default() }))
+        Kernel(Arc::new(KernelInner {
+            events: EventBus::new(first_seq, RECENT_EVENTS),
+            registry: Registry::default(),
+        }))
     }
 
     pub fn events(&self) -> &EventBus {
@@ -119,9 +122,13 @@ impl Kernel {
     /// sends it afterwards meets the fault.
     pub async fn inject(&self, path: &str, fault: Fault) -> Result<(), KernelError> {
         fault.validate().map_err(KernelError::InvalidFault)?;
-        let (kind, state, control) =
-            self.0.registry.control(path).ok_or_else(|| KernelError::UnknownPath(path.to_owned()))?;
-        if kind == NodeKind::Supervisor && matches!(fault.kind, FaultKind::Error | FaultKind::Slow) {
+        let (kind, state, control) = self
+            .0
+            .registry
+            .control(path)
+            .ok_or_else(|| KernelError::UnknownPath(path.to_owned()))?;
+        if kind == NodeKind::Supervisor && matches!(fault.kind, FaultKind::Error | FaultKind::Slow)
+        {
             return Err(KernelError::InvalidFault(format!(
                 "{path} is a supervisor: it accepts panic, hang and stop; {} applies to workers",
                 fault.kind.as_str()
@@ -133,14 +140,18 @@ impl Kernel {
         match kind {
             NodeKind::Supervisor => {
                 let control = control.ok_or_else(|| KernelError::NotRunning(path.to_owned()))?;
-                self.0.events.publish(EventKind::FaultInjected, path, fault.to_string());
+                self.0
+                    .events
+                    .publish(EventKind::FaultInjected, path, fault.to_string());
                 control.do_send(Control::Fault(fault));
                 Ok(())
             }
             // A worker is reached through its supervisor, which forwards the fault
             // into the worker's mailbox before it answers.
             NodeKind::Worker => {
-                self.0.events.publish(EventKind::FaultInjected, path, fault.to_string());
+                self.0
+                    .events
+                    .publish(EventKind::FaultInjected, path, fault.to_string());
                 self.child_op(path, ChildOp::Inject(fault)).await
             }
         }
@@ -148,13 +159,17 @@ impl Kernel {
 
     /// Asks the parent of `path` to stop, restart or remove that child.
     pub async fn child_op(&self, path: &str, op: ChildOp) -> Result<(), KernelError> {
-        let (parent, name) =
-            path.rsplit_once('/').ok_or_else(|| KernelError::Refused(format!("{path} has no parent")))?;
+        let (parent, name) = path
+            .rsplit_once('/')
+            .ok_or_else(|| KernelError::Refused(format!("{path} has no parent")))?;
         if self.0.registry.node(path).is_none() {
             return Err(KernelError::UnknownPath(path.to_owned()));
         }
-        let (_, _, control) =
-            self.0.registry.control(parent).ok_or_else(|| KernelError::UnknownPath(parent.to_owned()))?;
+        let (_, _, control) = self
+            .0
+            .registry
+            .control(parent)
+            .ok_or_else(|| KernelError::UnknownPath(parent.to_owned()))?;
         let control = control.ok_or_else(|| KernelError::NotRunning(parent.to_owned()))?;
         let (tx, rx) = oneshot::channel();
         control.do_send(Control::Child(op, name.to_owned(), tx));
@@ -212,10 +227,23 @@ impl Root {
         let path: Arc<str> = spec.name.clone();
         let (tx, rx) = oneshot::channel();
         let reporter = Reporter::new(ReportTo::Root(tx));
-        kernel.events().publish(EventKind::Started, &path, "root supervisor");
-        let (addr, kill) =
-            supervisor::spawn_supervisor(Arc::new(spec), path.clone(), kernel.clone(), reporter, true);
-        Root { addr, _kill: kill, exited: Some(rx), kernel: kernel.clone(), path: path.to_string() }
+        kernel
+            .events()
+            .publish(EventKind::Started, &path, "root supervisor");
+        let (addr, kill) = supervisor::spawn_supervisor(
+            Arc::new(spec),
+            path.clone(),
+            kernel.clone(),
+            reporter,
+            true,
+        );
+        Root {
+            addr,
+            _kill: kill,
+            exited: Some(rx),
+            kernel: kernel.clone(),
+            path: path.to_string(),
+        }
     }
 
     pub fn kernel(&self) -> &Kernel {
@@ -246,7 +274,9 @@ impl Root {
         let exit = match rx.await {
             Ok(ExitCause::Normal) => RootExit::Stopped,
             Ok(ExitCause::Failed(r)) => RootExit::GaveUp(r),
-            Ok(ExitCause::Panicked(r)) => RootExit::GaveUp(format!("the root supervisor panicked: {r}")),
+            Ok(ExitCause::Panicked(r)) => {
+                RootExit::GaveUp(format!("the root supervisor panicked: {r}"))
+            }
             Ok(ExitCause::Killed) | Ok(ExitCause::Lost) | Err(_) => {
                 RootExit::GaveUp("the root supervisor's task was lost".to_owned())
             }

@@ -73,7 +73,12 @@ pub struct Registry {
 }
 
 impl Registry {
-    pub(crate) fn upsert(&self, path: &str, kind: NodeKind, strategy: Option<Strategy>) -> Arc<NodeStats> {
+    pub(crate) fn upsert(
+        &self,
+        path: &str,
+        kind: NodeKind,
+        strategy: Option<Strategy>,
+    ) -> Arc<NodeStats> {
         self.nodes
             .entry(path.to_owned())
             .or_insert_with(|| NodeEntry {
@@ -113,11 +118,17 @@ impl Registry {
 
     pub(crate) fn remove_subtree(&self, path: &str) {
         let prefix = format!("{path}/");
-        self.nodes.retain(|k, _| k != path && !k.starts_with(&prefix));
+        self.nodes
+            .retain(|k, _| k != path && !k.starts_with(&prefix));
     }
 
-    pub(crate) fn control(&self, path: &str) -> Option<(NodeKind, NodeState, Option<Recipient<Control>>)> {
-        self.nodes.get(path).map(|e| (e.kind, e.state, e.control.clone()))
+    pub(crate) fn control(
+        &self,
+        path: &str,
+    ) -> Option<(NodeKind, NodeState, Option<Recipient<Control>>)> {
+        self.nodes
+            .get(path)
+            .map(|e| (e.kind, e.state, e.control.clone()))
     }
 
     /// The state of one node (cheap: no children listed).
@@ -128,8 +139,12 @@ impl Registry {
     /// One node, or `None` for an unknown path.
     pub fn node(&self, path: &str) -> Option<NodeInfo> {
         let mut node = self.nodes.get(path).map(|e| info(e.key(), &e))?;
-        let mut children: Vec<String> =
-            self.nodes.iter().filter(|e| parent(e.key()) == Some(path)).map(|e| e.key().clone()).collect();
+        let mut children: Vec<String> = self
+            .nodes
+            .iter()
+            .filter(|e| parent(e.key()) == Some(path))
+            .map(|e| e.key().clone())
+            .collect();
         children.sort();
         node.children = children;
         Some(node)
@@ -139,8 +154,11 @@ impl Registry {
     pub fn snapshot(&self) -> Vec<NodeInfo> {
         let mut all: Vec<NodeInfo> = self.nodes.iter().map(|e| info(e.key(), &e)).collect();
         all.sort_by(|a, b| a.path.cmp(&b.path));
-        let index: std::collections::HashMap<String, usize> =
-            all.iter().enumerate().map(|(i, n)| (n.path.clone(), i)).collect();
+        let index: std::collections::HashMap<String, usize> = all
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.path.clone(), i))
+            .collect();
         for i in 0..all.len() {
             if let Some(&p) = parent(&all[i].path).and_then(|p| index.get(p)) {
                 let child = all[i].path.clone();

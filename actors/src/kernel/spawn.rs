@@ -10,8 +10,8 @@
 //! - reports exactly one [`ExitCause`] when the task ends, even if the task is
 //!   dropped without completing (its arbiter stopped) or was never spawned.
 
-use actix::dev::channel;
 use super::supervisor::{ChildExited, Supervisor};
+use actix::dev::channel;
 use actix::{Actor, Addr, ArbiterHandle, Context, WeakAddr};
 use std::any::Any;
 use std::future::Future;
@@ -52,7 +52,9 @@ impl ExitNote {
         }
     }
     fn take(&self) -> Option<String> {
-        self.0.as_ref().and_then(|n| n.lock().unwrap_or_else(|e| e.into_inner()).take())
+        self.0
+            .as_ref()
+            .and_then(|n| n.lock().unwrap_or_else(|e| e.into_inner()).take())
     }
 }
 
@@ -71,7 +73,11 @@ impl KillSwitch {
 pub(crate) enum ReportTo {
     /// To a supervisor, about its child `idx`, instance `instance`. Weak, so that
     /// a report never keeps a dead supervisor's mailbox alive.
-    Child { supervisor: WeakAddr<Supervisor>, idx: usize, instance: u64 },
+    Child {
+        supervisor: WeakAddr<Supervisor>,
+        idx: usize,
+        instance: u64,
+    },
     /// To whoever waits for the root.
     Root(oneshot::Sender<ExitCause>),
 }
@@ -87,9 +93,17 @@ impl Reporter {
 
     fn report(&mut self, cause: ExitCause) {
         match self.0.take() {
-            Some(ReportTo::Child { supervisor, idx, instance }) => {
+            Some(ReportTo::Child {
+                supervisor,
+                idx,
+                instance,
+            }) => {
                 if let Some(s) = supervisor.upgrade() {
-                    s.do_send(ChildExited { idx, instance, cause });
+                    s.do_send(ChildExited {
+                        idx,
+                        instance,
+                        cause,
+                    });
                 }
             }
             Some(ReportTo::Root(tx)) => {
@@ -199,7 +213,10 @@ impl<F: Future<Output = ()>> Future for Watched<F> {
         // the first poll only (it stays valid for this task); afterwards a cheap
         // peek, keeping the hot path free of the receiver's bookkeeping.
         let killed = if this.kill_armed {
-            !matches!(this.kill.try_recv(), Err(oneshot::error::TryRecvError::Empty))
+            !matches!(
+                this.kill.try_recv(),
+                Err(oneshot::error::TryRecvError::Empty)
+            )
         } else {
             this.kill_armed = true;
             Pin::new(&mut this.kill).poll(cx).is_ready()

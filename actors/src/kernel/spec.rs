@@ -86,8 +86,14 @@ impl Default for SupervisorConfig {
     fn default() -> Self {
         SupervisorConfig {
             strategy: Strategy::OneForOne,
-            intensity: Intensity { max_restarts: 10, period: Duration::from_secs(60) },
-            backoff: Backoff { min: Duration::from_millis(5), max: Duration::from_secs(30) },
+            intensity: Intensity {
+                max_restarts: 10,
+                period: Duration::from_secs(60),
+            },
+            backoff: Backoff {
+                min: Duration::from_millis(5),
+                max: Duration::from_secs(30),
+            },
             probe_interval: Duration::from_secs(1),
             probe_timeout: Duration::from_secs(3),
             shutdown_timeout: Duration::from_secs(5),
@@ -112,7 +118,13 @@ pub struct SupervisorSpec {
 impl SupervisorSpec {
     pub fn new(name: &str, config: SupervisorConfig) -> Self {
         check_name(name);
-        SupervisorSpec { name: name.into(), config, children: Vec::new(), own_arbiter: false, names: HashSet::new() }
+        SupervisorSpec {
+            name: name.into(),
+            config,
+            children: Vec::new(),
+            own_arbiter: false,
+            names: HashSet::new(),
+        }
     }
 
     /// Adds a child; children start in the order they are added.
@@ -142,7 +154,8 @@ impl SupervisorSpec {
     /// The longest an orderly shutdown of this subtree can take: each child gets
     /// its timeout, then as long again to report its exit after being killed.
     pub fn worst_shutdown(&self) -> Duration {
-        let per_child = |c: &ChildSpec| c.shutdown_timeout.unwrap_or(self.config.shutdown_timeout) * 2;
+        let per_child =
+            |c: &ChildSpec| c.shutdown_timeout.unwrap_or(self.config.shutdown_timeout) * 2;
         self.children.iter().map(per_child).sum::<Duration>() + Duration::from_millis(100)
     }
 }

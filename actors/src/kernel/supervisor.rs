@@ -17,7 +17,9 @@ use super::spawn::{spawn_supervised, ExitCause, ExitNote, KillSwitch, ReportTo, 
 use super::spec::{ChildKind, ChildSpec, Restart, Strategy, SupervisorSpec};
 use super::{ChildOp, Control, Kernel};
 use actix::fut::{wrap_future, ActorFutureExt};
-use actix::{Actor, ActorContext, Addr, Arbiter, AsyncContext, Context, Handler, Message, Recipient, Running};
+use actix::{
+    Actor, ActorContext, Addr, Arbiter, AsyncContext, Context, Handler, Message, Recipient, Running,
+};
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
@@ -71,10 +73,17 @@ enum ChildState {
     Running(Instance),
     /// Failed, waiting for its restart. `inst` is still alive when the failure was
     /// caught in place (its mailbox waits for `decision`).
-    Failed { inst: Option<Instance>, decision: Option<oneshot::Sender<Decision>> },
+    Failed {
+        inst: Option<Instance>,
+        decision: Option<oneshot::Sender<Decision>>,
+    },
     /// Asked to stop; `then_restart` when the stop is part of a group restart;
     /// `killed` once its shutdown timeout passed and it was killed.
-    Stopping { inst: Instance, then_restart: bool, killed: bool },
+    Stopping {
+        inst: Instance,
+        then_restart: bool,
+        killed: bool,
+    },
 }
 
 struct Child {
@@ -142,7 +151,9 @@ pub(crate) fn spawn_supervisor(
 ) -> (Addr<Supervisor>, KillSwitch) {
     let own = spec.own_arbiter.then(Arbiter::new);
     let handle = own.as_ref().map(|a| a.handle());
-    kernel.registry().upsert(&path, NodeKind::Supervisor, Some(spec.config.strategy));
+    kernel
+        .registry()
+        .upsert(&path, NodeKind::Supervisor, Some(spec.config.strategy));
     let note = ExitNote::new();
     let note2 = note.clone();
     spawn_supervised(
@@ -173,7 +184,10 @@ impl Supervisor {
                 state: ChildState::Stopped,
                 next_instance: 0,
                 restarts: 0,
-                recent: RestartWindow::new(Intensity { max_restarts: 64, period: cfg.intensity.period }),
+                recent: RestartWindow::new(Intensity {
+                    max_restarts: 64,
+                    period: cfg.intensity.period,
+                }),
                 probing: false,
                 held: false,
                 removed: false,
@@ -208,7 +222,9 @@ impl Supervisor {
         let is_sup = matches!(c.spec.kind, ChildKind::Supervisor(_));
         let control = match &c.state {
             _ if !is_sup => None,
-            ChildState::Running(i) | ChildState::Stopping { inst: i, .. } => Some(i.control.clone()),
+            ChildState::Running(i) | ChildState::Stopping { inst: i, .. } => {
+                Some(i.control.clone())
+            }
             ChildState::Failed { inst: Some(i), .. } => Some(i.control.clone()),
             _ => None,
         };
@@ -224,27 +240,49 @@ impl Supervisor {
         let child = &mut self.children[idx];
         child.next_instance += 1;
         let id = child.next_instance;
-        let reporter = Reporter::new(ReportTo::Child { supervisor: me.clone(), idx, instance: id });
+        let reporter = Reporter::new(ReportTo::Child {
+            supervisor: me.clone(),
+            idx,
+            instance: id,
+        });
         let (control, kill) = match &child.spec.kind {
             ChildKind::Worker(starter) => {
-                let stats = self.kernel.registry().upsert(&child.path, NodeKind::Worker, None);
+                let stats = self
+                    .kernel
+                    .registry()
+                    .upsert(&child.path, NodeKind::Worker, None);
                 let s = starter.clone();
-                self.kernel.registry().update(&child.path, |e| e.starter = Some(s));
+                self.kernel
+                    .registry()
+                    .update(&child.path, |e| e.starter = Some(s));
                 starter.start(StartEnv {
                     path: child.path.clone(),
                     mailbox: child.spec.mailbox,
-                    link: Link { supervisor: me, idx, instance: id },
+                    link: Link {
+                        supervisor: me,
+                        idx,
+                        instance: id,
+                    },
                     stats,
                     reporter,
                 })
             }
             ChildKind::Supervisor(spec) => {
-                let (addr, kill) =
-                    spawn_supervisor(spec.clone(), child.path.clone(), self.kernel.clone(), reporter, false);
+                let (addr, kill) = spawn_supervisor(
+                    spec.clone(),
+                    child.path.clone(),
+                    self.kernel.clone(),
+                    reporter,
+                    false,
+                );
                 (addr.recipient(), kill)
             }
         };
-        child.state = ChildState::Running(Instance { id, control, _kill: kill });
+        child.state = ChildState::Running(Instance {
+            id,
+            control,
+            _kill: kill,
+        });
         child.probing = false;
         if restarted {
             child.restarts += 1;
@@ -252,7 +290,11 @@ impl Supervisor {
         let path = child.path.clone();
         self.set_node(idx, NodeState::Running);
         if restarted {
-            self.emit(EventKind::Restarted, &path, format!("restart #{}", self.children[idx].restarts));
+            self.emit(
+                EventKind::Restarted,
+                &path,
+                format!("restart #{}", self.children[idx].restarts),
+            );
         } else {
             self.emit(EventKind::Started, &path, "");
         }
@@ -275,24 +317,35 @@ impl Supervisor {
     ) {
         let path = self.children[idx].path.clone();
         self.emit(EventKind::Failed, &path, reason.clone());
-        self.kernel.registry().update(&path, |e| e.last_failure = Some(reason.clone()));
+        self.kernel
+            .registry()
+            .update(&path, |e| e.last_failure = Some(reason.clone()));
         tracing::warn!(actor = %path, %reason, "child failed");
         let restart = self.children[idx].spec.restart;
-        if self.phase != Phase::Running || restart == Restart::Temporary || self.children[idx].held {
+        if self.phase != Phase::Running || restart == Restart::Temporary || self.children[idx].held
+        {
             // Not restarted: let it go (a live in-place cell stops when its decision
             // sender is dropped).
             drop(decision);
             self.children[idx].held = true;
             self.set_node(idx, NodeState::Failed);
             self.children[idx].state = match inst {
-                Some(inst) => ChildState::Stopping { inst, then_restart: false, killed: false },
+                Some(inst) => ChildState::Stopping {
+                    inst,
+                    then_restart: false,
+                    killed: false,
+                },
                 None => ChildState::Stopped,
             };
             if matches!(self.children[idx].state, ChildState::Stopped) {
                 self.unavailable(idx, true);
                 self.set_node(idx, NodeState::Failed);
                 if self.phase == Phase::Running {
-                    self.emit(EventKind::Stopped, &path, format!("{} child is not restarted", restart.as_str()));
+                    self.emit(
+                        EventKind::Stopped,
+                        &path,
+                        format!("{} child is not restarted", restart.as_str()),
+                    );
                 }
                 self.advance_if_waiting(idx, ctx);
             }
@@ -309,7 +362,11 @@ impl Supervisor {
             self.set_node(idx, NodeState::Failed);
             match inst {
                 Some(inst) => {
-                    self.children[idx].state = ChildState::Stopping { inst, then_restart: false, killed: false }
+                    self.children[idx].state = ChildState::Stopping {
+                        inst,
+                        then_restart: false,
+                        killed: false,
+                    }
                 }
                 None => {
                     self.children[idx].state = ChildState::Stopped;
@@ -340,7 +397,9 @@ impl Supervisor {
         match self.spec.config.strategy {
             Strategy::OneForOne => vec![idx],
             Strategy::OneForAll => (0..self.children.len()).filter(|&j| affected(j)).collect(),
-            Strategy::RestForOne => (idx..self.children.len()).filter(|&j| affected(j)).collect(),
+            Strategy::RestForOne => (idx..self.children.len())
+                .filter(|&j| affected(j))
+                .collect(),
         }
     }
 
@@ -361,14 +420,27 @@ impl Supervisor {
                 .copied()
                 .filter(|&j| j == idx || self.children[j].spec.restart != Restart::Temporary)
                 .collect();
-            self.begin(stop, Then::Restart { restart, failed: idx }, ctx);
+            self.begin(
+                stop,
+                Then::Restart {
+                    restart,
+                    failed: idx,
+                },
+                ctx,
+            );
             return;
         }
     }
 
     fn begin(&mut self, stop: Vec<usize>, then: Then, ctx: &mut Context<Self>) {
         self.next_op += 1;
-        self.op = Some(Op { id: self.next_op, stop, waiting: None, then, in_backoff: false });
+        self.op = Some(Op {
+            id: self.next_op,
+            stop,
+            waiting: None,
+            then,
+            in_backoff: false,
+        });
         self.advance(ctx);
     }
 
@@ -391,7 +463,8 @@ impl Supervisor {
             let op_id = op.id;
             if let Some(j) = op.stop.pop() {
                 // Siblings that will not be restarted (temporary ones) stop for good.
-                let then_restart = matches!(&op.then, Then::Restart { restart, .. } if restart.contains(&j));
+                let then_restart =
+                    matches!(&op.then, Then::Restart { restart, .. } if restart.contains(&j));
                 let child = &mut self.children[j];
                 let state = std::mem::replace(&mut child.state, ChildState::Stopped);
                 match state {
@@ -400,7 +473,10 @@ impl Supervisor {
                         self.stopping(j, inst, then_restart, op_id, ctx);
                         return;
                     }
-                    ChildState::Failed { inst: Some(inst), decision } => {
+                    ChildState::Failed {
+                        inst: Some(inst),
+                        decision,
+                    } => {
                         if let Some(d) = decision {
                             let _ = d.send(Decision::Stop);
                         }
@@ -412,9 +488,15 @@ impl Supervisor {
                         self.op.as_mut().expect("op").waiting = Some(j);
                         return;
                     }
-                    ChildState::Failed { inst: None, decision } => {
+                    ChildState::Failed {
+                        inst: None,
+                        decision,
+                    } => {
                         if then_restart {
-                            child.state = ChildState::Failed { inst: None, decision };
+                            child.state = ChildState::Failed {
+                                inst: None,
+                                decision,
+                            };
                         } else {
                             self.unavailable(j, true);
                             self.set_node(j, NodeState::Stopped);
@@ -430,8 +512,12 @@ impl Supervisor {
                 Then::Restart { failed, .. } => {
                     op.in_backoff = true;
                     let failed = *failed;
-                    let attempt = self.children[failed].recent.recent(Instant::now().into_std());
-                    self.children[failed].recent.record(Instant::now().into_std());
+                    let attempt = self.children[failed]
+                        .recent
+                        .recent(Instant::now().into_std());
+                    self.children[failed]
+                        .recent
+                        .record(Instant::now().into_std());
                     let delay = self.spec.config.backoff.delay(attempt, &mut self.rng);
                     if delay.is_zero() {
                         self.restart_now(op_id, ctx);
@@ -441,7 +527,9 @@ impl Supervisor {
                 }
                 Then::Shutdown => {
                     self.op = None;
-                    self.kernel.registry().update(&self.path, |e| e.state = NodeState::Stopped);
+                    self.kernel
+                        .registry()
+                        .update(&self.path, |e| e.state = NodeState::Stopped);
                     ctx.stop();
                 }
                 Then::GiveUp(reason) => {
@@ -461,15 +549,38 @@ impl Supervisor {
         }
     }
 
-    fn stopping(&mut self, j: usize, inst: Instance, then_restart: bool, op_id: u64, ctx: &mut Context<Self>) {
+    fn stopping(
+        &mut self,
+        j: usize,
+        inst: Instance,
+        then_restart: bool,
+        op_id: u64,
+        ctx: &mut Context<Self>,
+    ) {
         let id = inst.id;
-        self.children[j].state = ChildState::Stopping { inst, then_restart, killed: false };
+        self.children[j].state = ChildState::Stopping {
+            inst,
+            then_restart,
+            killed: false,
+        };
         self.op.as_mut().expect("op").waiting = Some(j);
-        let timeout = self.children[j].spec.shutdown_timeout.unwrap_or(self.spec.config.shutdown_timeout);
-        ctx.run_later(timeout, move |sup, ctx| sup.stop_timed_out(j, id, op_id, timeout, ctx));
+        let timeout = self.children[j]
+            .spec
+            .shutdown_timeout
+            .unwrap_or(self.spec.config.shutdown_timeout);
+        ctx.run_later(timeout, move |sup, ctx| {
+            sup.stop_timed_out(j, id, op_id, timeout, ctx)
+        });
     }
 
-    fn stop_timed_out(&mut self, j: usize, id: u64, _op_id: u64, timeout: Duration, ctx: &mut Context<Self>) {
+    fn stop_timed_out(
+        &mut self,
+        j: usize,
+        id: u64,
+        _op_id: u64,
+        timeout: Duration,
+        ctx: &mut Context<Self>,
+    ) {
         let child = &mut self.children[j];
         match &mut child.state {
             ChildState::Stopping { inst, killed, .. } if inst.id == id && !*killed => {
@@ -477,12 +588,17 @@ impl Supervisor {
                 // that stops stay in order.
                 inst.kill();
                 *killed = true;
-                ctx.run_later(timeout, move |sup, ctx| sup.stop_timed_out(j, id, _op_id, timeout, ctx));
+                ctx.run_later(timeout, move |sup, ctx| {
+                    sup.stop_timed_out(j, id, _op_id, timeout, ctx)
+                });
             }
-            ChildState::Stopping { inst, then_restart, .. } if inst.id == id => {
+            ChildState::Stopping {
+                inst, then_restart, ..
+            } if inst.id == id => {
                 // Killed and still no exit: its thread is wedged. Abandon it.
                 let then_restart = *then_restart;
-                let detail = format!("abandoned: killed after {timeout:?} and its thread does not respond");
+                let detail =
+                    format!("abandoned: killed after {timeout:?} and its thread does not respond");
                 self.stopped(j, then_restart, &detail);
                 self.advance_if_waiting(j, ctx);
             }
@@ -494,14 +610,24 @@ impl Supervisor {
     fn stopped(&mut self, j: usize, then_restart: bool, detail: &str) {
         let path = self.children[j].path.clone();
         if then_restart {
-            self.children[j].state = ChildState::Failed { inst: None, decision: None };
+            self.children[j].state = ChildState::Failed {
+                inst: None,
+                decision: None,
+            };
             self.unavailable(j, false);
             self.set_node(j, NodeState::Restarting);
         } else {
             self.children[j].state = ChildState::Stopped;
             self.unavailable(j, true);
             let failed = self.kernel.registry().state(&path) == Some(NodeState::Failed);
-            self.set_node(j, if failed { NodeState::Failed } else { NodeState::Stopped });
+            self.set_node(
+                j,
+                if failed {
+                    NodeState::Failed
+                } else {
+                    NodeState::Stopped
+                },
+            );
         }
         self.emit(EventKind::Stopped, &path, detail);
     }
@@ -511,21 +637,34 @@ impl Supervisor {
         if op.id != op_id || !op.in_backoff {
             return; // superseded by a shutdown or give-up
         }
-        let Some(Op { then: Then::Restart { restart, .. }, .. }) = self.op.take() else { return };
+        let Some(Op {
+            then: Then::Restart { restart, .. },
+            ..
+        }) = self.op.take()
+        else {
+            return;
+        };
         for j in restart {
             let child = &mut self.children[j];
             if child.removed || child.held {
                 continue;
             }
             match std::mem::replace(&mut child.state, ChildState::Stopped) {
-                ChildState::Failed { inst: Some(inst), decision: Some(d) } => {
+                ChildState::Failed {
+                    inst: Some(inst),
+                    decision: Some(d),
+                } => {
                     if d.send(Decision::Restart).is_ok() {
                         child.state = ChildState::Running(inst);
                         child.restarts += 1;
                         child.probing = false;
                         let (path, n) = (child.path.clone(), child.restarts);
                         self.set_node(j, NodeState::Running);
-                        self.emit(EventKind::Restarted, &path, format!("restart #{n} (in place)"));
+                        self.emit(
+                            EventKind::Restarted,
+                            &path,
+                            format!("restart #{n} (in place)"),
+                        );
                     } else {
                         drop(inst);
                         self.start_child(j, ctx, true);
@@ -568,7 +707,9 @@ impl Supervisor {
         let timeout = self.spec.config.probe_timeout;
         for j in 0..self.children.len() {
             let child = &mut self.children[j];
-            let ChildState::Running(inst) = &child.state else { continue };
+            let ChildState::Running(inst) = &child.state else {
+                continue;
+            };
             if child.probing {
                 continue;
             }
@@ -576,13 +717,15 @@ impl Supervisor {
             let (tx, rx) = oneshot::channel();
             inst.control.do_send(Control::Probe(tx));
             let id = inst.id;
-            ctx.spawn(wrap_future(tokio::time::timeout(timeout, rx)).map(move |res, sup: &mut Self, ctx| {
-                sup.children[j].probing = false;
-                // `Ok(Err(_))`: the child died; its exit report tells why.
-                if res.is_err() {
-                    sup.hung(j, id, timeout, ctx);
-                }
-            }));
+            ctx.spawn(wrap_future(tokio::time::timeout(timeout, rx)).map(
+                move |res, sup: &mut Self, ctx| {
+                    sup.children[j].probing = false;
+                    // `Ok(Err(_))`: the child died; its exit report tells why.
+                    if res.is_err() {
+                        sup.hung(j, id, timeout, ctx);
+                    }
+                },
+            ));
         }
     }
 
@@ -599,7 +742,11 @@ impl Supervisor {
     }
 
     fn child_op(&mut self, op: ChildOp, name: &str, ctx: &mut Context<Self>) -> Result<(), String> {
-        let Some(j) = self.children.iter().position(|c| &*c.spec.name == name && !c.removed) else {
+        let Some(j) = self
+            .children
+            .iter()
+            .position(|c| &*c.spec.name == name && !c.removed)
+        else {
             return Err(format!("{} has no child named {name:?}", self.path));
         };
         match op {
@@ -630,9 +777,18 @@ impl Supervisor {
                     ChildState::Running(inst) => {
                         inst.control.do_send(Control::Stop);
                         let id = inst.id;
-                        child.state = ChildState::Stopping { inst, then_restart: false, killed: false };
-                        let timeout = child.spec.shutdown_timeout.unwrap_or(self.spec.config.shutdown_timeout);
-                        ctx.run_later(timeout, move |sup, ctx| sup.stop_timed_out(j, id, 0, timeout, ctx));
+                        child.state = ChildState::Stopping {
+                            inst,
+                            then_restart: false,
+                            killed: false,
+                        };
+                        let timeout = child
+                            .spec
+                            .shutdown_timeout
+                            .unwrap_or(self.spec.config.shutdown_timeout);
+                        ctx.run_later(timeout, move |sup, ctx| {
+                            sup.stop_timed_out(j, id, 0, timeout, ctx)
+                        });
                     }
                     ChildState::Failed { inst, decision } => {
                         // Stopped during its backoff: it never comes back.
@@ -695,7 +851,12 @@ impl Handler<ChildFailed> for Supervisor {
     type Result = ();
 
     fn handle(&mut self, msg: ChildFailed, ctx: &mut Context<Self>) {
-        let ChildFailed { idx, instance, reason, decision } = msg;
+        let ChildFailed {
+            idx,
+            instance,
+            reason,
+            decision,
+        } = msg;
         let child = &mut self.children[idx];
         match std::mem::replace(&mut child.state, ChildState::Stopped) {
             ChildState::Running(inst) if inst.id == instance => {
@@ -711,7 +872,11 @@ impl Handler<ChildExited> for Supervisor {
     type Result = ();
 
     fn handle(&mut self, msg: ChildExited, ctx: &mut Context<Self>) {
-        let ChildExited { idx, instance, cause } = msg;
+        let ChildExited {
+            idx,
+            instance,
+            cause,
+        } = msg;
         let child = &mut self.children[idx];
         match std::mem::replace(&mut child.state, ChildState::Stopped) {
             ChildState::Running(inst) if inst.id == instance => {
@@ -719,11 +884,19 @@ impl Handler<ChildExited> for Supervisor {
                 let restart = child.spec.restart;
                 let reason = match cause {
                     ExitCause::Normal if restart == Restart::Permanent => {
-                        "stopped by itself (normal exit); permanent children are restarted".to_owned()
+                        "stopped by itself (normal exit); permanent children are restarted"
+                            .to_owned()
                     }
                     ExitCause::Normal => {
                         child.held = true;
-                        self.stopped(idx, false, &format!("exited normally; {} child is not restarted", restart.as_str()));
+                        self.stopped(
+                            idx,
+                            false,
+                            &format!(
+                                "exited normally; {} child is not restarted",
+                                restart.as_str()
+                            ),
+                        );
                         return;
                     }
                     ExitCause::Failed(r) | ExitCause::Panicked(r) => r,
@@ -732,22 +905,34 @@ impl Handler<ChildExited> for Supervisor {
                 };
                 self.on_failure(idx, None, None, reason, ctx);
             }
-            ChildState::Stopping { inst, then_restart, killed } if inst.id == instance => {
+            ChildState::Stopping {
+                inst,
+                then_restart,
+                killed,
+            } if inst.id == instance => {
                 drop(inst);
                 let detail = match cause {
                     _ if killed => "killed: did not stop within its shutdown timeout".to_owned(),
                     ExitCause::Normal | ExitCause::Killed => "stopped".to_owned(),
-                    ExitCause::Failed(r) | ExitCause::Panicked(r) => format!("stopped with a failure: {r}"),
+                    ExitCause::Failed(r) | ExitCause::Panicked(r) => {
+                        format!("stopped with a failure: {r}")
+                    }
                     ExitCause::Lost => "stopped (task lost)".to_owned(),
                 };
                 self.stopped(idx, then_restart, &detail);
                 self.advance_if_waiting(idx, ctx);
             }
-            ChildState::Failed { inst: Some(inst), decision } if inst.id == instance => {
+            ChildState::Failed {
+                inst: Some(inst),
+                decision,
+            } if inst.id == instance => {
                 // Died while waiting for its in-place restart: it will be re-created.
                 drop(inst);
                 drop(decision);
-                self.children[idx].state = ChildState::Failed { inst: None, decision: None };
+                self.children[idx].state = ChildState::Failed {
+                    inst: None,
+                    decision: None,
+                };
                 self.unavailable(idx, false);
             }
             other => self.children[idx].state = other,

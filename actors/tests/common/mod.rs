@@ -14,8 +14,14 @@ pub fn ms(n: u64) -> Duration {
 pub fn cfg(strategy: Strategy) -> SupervisorConfig {
     SupervisorConfig {
         strategy,
-        intensity: Intensity { max_restarts: 5, period: Duration::from_secs(60) },
-        backoff: Backoff { min: ms(10), max: Duration::from_secs(1) },
+        intensity: Intensity {
+            max_restarts: 5,
+            period: Duration::from_secs(60),
+        },
+        backoff: Backoff {
+            min: ms(10),
+            max: Duration::from_secs(1),
+        },
         probe_interval: Duration::from_secs(1),
         probe_timeout: Duration::from_secs(3),
         shutdown_timeout: Duration::from_secs(1),
@@ -66,7 +72,11 @@ pub struct Counter {
 
 impl Counter {
     pub fn new(name: &'static str, log: &Log) -> Self {
-        Counter { name, n: 0, log: log.clone() }
+        Counter {
+            name,
+            n: 0,
+            log: log.clone(),
+        }
     }
 }
 
@@ -114,7 +124,10 @@ impl Handles<BlockThread> for Counter {
 pub fn counter(name: &'static str, log: &Log) -> (ChildSpec, Handle<Counter>) {
     let h = Handle::new();
     let log = log.clone();
-    (ChildSpec::worker(name, &h, move || Counter::new(name, &log)), h)
+    (
+        ChildSpec::worker(name, &h, move || Counter::new(name, &log)),
+        h,
+    )
 }
 
 /// Lets every ready task run and every timer up to `d` of paused time fire.
@@ -124,15 +137,25 @@ pub async fn idle(d: Duration) {
 
 /// `(kind, path, detail)` of every retained event, oldest first.
 pub fn events(k: &Kernel) -> Vec<(EventKind, String, String)> {
-    k.events().recent(0, usize::MAX).into_iter().map(|e| (e.kind, e.path, e.detail)).collect()
+    k.events()
+        .recent(0, usize::MAX)
+        .into_iter()
+        .map(|e| (e.kind, e.path, e.detail))
+        .collect()
 }
 
 pub fn kinds_at(k: &Kernel, path: &str) -> Vec<EventKind> {
-    events(k).into_iter().filter(|(_, p, _)| p == path).map(|(kind, _, _)| kind).collect()
+    events(k)
+        .into_iter()
+        .filter(|(_, p, _)| p == path)
+        .map(|(kind, _, _)| kind)
+        .collect()
 }
 
 pub fn node(k: &Kernel, path: &str) -> NodeInfo {
-    k.registry().node(path).unwrap_or_else(|| panic!("no node {path}"))
+    k.registry()
+        .node(path)
+        .unwrap_or_else(|| panic!("no node {path}"))
 }
 
 /// Until [`RealWait::finish`], paused tokio time does not auto-advance: for waits on
@@ -143,7 +166,7 @@ pub struct RealWait {
 }
 
 impl RealWait {
-    pub fn new() -> Self {
+    pub fn begin() -> Self {
         let (release, rx) = std::sync::mpsc::channel::<()>();
         let task = tokio::task::spawn_blocking(move || {
             let _ = rx.recv();
