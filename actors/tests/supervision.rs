@@ -455,8 +455,14 @@ async fn a_hung_child_fails_its_probe_and_is_recreated_behind_the_same_handle() 
             other.map_err(|e| e.to_string())
         ),
     }
+    let handled_before = node(&k, "root/a").messages;
     idle(Duration::from_secs(2)).await;
     assert_eq!(ha.ask(Get).await, Ok(0));
+    assert_eq!(
+        node(&k, "root/a").messages,
+        handled_before + 1,
+        "the count goes on across instances"
+    );
     let failed = events(&k)
         .into_iter()
         .find(|e| e.0 == EventKind::Failed)

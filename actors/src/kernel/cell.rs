@@ -249,17 +249,15 @@ impl<W: Worker> Handle<W> {
     }
 
     /// Sends and waits for the answer. When the mailbox is full the ask waits for
-    /// room (back-pressure). The future does not borrow the handle.
-    pub fn ask<M>(
-        &self,
-        msg: M,
-    ) -> impl Future<Output = Result<M::Result, CallError>> + Send + 'static
+    /// room (back-pressure). The message is queued when `ask` is called; the future
+    /// borrows the handle (clone the handle into a task that outlives it).
+    pub fn ask<M>(&self, msg: M) -> impl Future<Output = Result<M::Result, CallError>> + Send + '_
     where
         W: Handles<M>,
         M: Message + Send + 'static,
         M::Result: Send,
     {
-        let slot = self.slot.clone();
+        let slot = &self.slot;
         let target = match self.slot.fast() {
             Some(addr) if addr.connected() => Ok(addr.send(Envelope(msg))),
             _ => match &*self.slot.state.read().unwrap_or_else(|e| e.into_inner()) {
