@@ -40,6 +40,10 @@ struct Get;
 #[rtype(result = "()")]
 struct Boom;
 
+#[derive(Message)]
+#[rtype(result = "u64")]
+struct Tick;
+
 #[derive(Default)]
 struct W {
     n: u64,
@@ -50,6 +54,13 @@ impl Handles<Get> for W {
         self.n
     }
 }
+impl Handles<Tick> for W {
+    fn handle(&mut self, _: Tick, _: &mut Ctx<'_, Self>) -> u64 {
+        self.n += 1;
+        self.n
+    }
+}
+
 impl Handles<Boom> for W {
     fn handle(&mut self, _: Boom, _: &mut Ctx<'_, Self>) {
         panic!("bench boom")
@@ -63,6 +74,14 @@ struct Bare {
 impl Actor for Bare {
     type Context = Context<Self>;
 }
+impl Handler<Tick> for Bare {
+    type Result = u64;
+    fn handle(&mut self, _: Tick, _: &mut Context<Self>) -> u64 {
+        self.n += 1;
+        self.n
+    }
+}
+
 impl Handler<Get> for Bare {
     type Result = u64;
     fn handle(&mut self, _: Get, _: &mut Context<Self>) -> u64 {
@@ -110,10 +129,81 @@ fn rss_kib() -> u64 {
 const RESTARTS: usize = 20_000;
 const ACTORS: usize = 100_000;
 
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
+
+const ROUNDS: usize = 31;
+const BATCH: usize = 256;
+const BATCHES: usize = 200;
+const ASKS: usize = 20_000;
+
+/// Tell throughput and ask round trip, supervised vs bare, interleaved round by
+/// round so that a noisy neighbour slows both sides alike; medians over rounds.
+fn interleaved(sys: &SystemRunner) {
+    sys.block_on(async {
+        let bare = Bare::default().start();
+        let h = Handle::new();
+        let spec =
+            SupervisorSpec::new("bench", config()).child(ChildSpec::worker("w", &h, W::default));
+        let root = Root::start(spec, &Kernel::new(1));
+        while h.ask(Get).await.is_err() {
+            tokio::task::yield_now().await;
+        }
+        let (mut tell_sup, mut tell_bare, mut ask_sup, mut ask_bare) =
+            (vec![], vec![], vec![], vec![]);
+        for _ in 0..ROUNDS {
+            let t0 = Instant::now();
+            for _ in 0..BATCHES {
+                for _ in 0..BATCH {
+                    bare.try_send(Tick).expect("room");
+                }
+                bare.send(Get).await.unwrap();
+            }
+            tell_bare.push((BATCHES * (BATCH + 1)) as f64 / t0.elapsed().as_secs_f64() / 1e6);
+            let t0 = Instant::now();
+            for _ in 0..BATCHES {
+                for _ in 0..BATCH {
+                    h.tell(Tick).map_err(|e| e.to_string()).expect("room");
+                }
+                h.ask(Get).await.unwrap();
+            }
+            tell_sup.push((BATCHES * (BATCH + 1)) as f64 / t0.elapsed().as_secs_f64() / 1e6);
+            let t0 = Instant::now();
+            for _ in 0..ASKS {
+                bare.send(Tick).await.unwrap();
+            }
+            ask_bare.push(t0.elapsed().as_nanos() as f64 / ASKS as f64 / 1000.0);
+            let t0 = Instant::now();
+            for _ in 0..ASKS {
+                h.ask(Tick).await.unwrap();
+            }
+            ask_sup.push(t0.elapsed().as_nanos() as f64 / ASKS as f64 / 1000.0);
+        }
+        figure(
+            "tell_throughput",
+            median(tell_sup),
+            "M msg/s",
+            median(tell_bare),
+            ">= 0.9x bare",
+        );
+        figure(
+            "ask_round_trip",
+            median(ask_sup),
+            "us",
+            median(ask_bare),
+            "<= 1.1x bare",
+        );
+        root.shutdown().await;
+    });
+}
+
 fn main() {
     // Thousands of panics: keep the default hook from printing each one.
     std::panic::set_hook(Box::new(|_| {}));
     let sys = System::new();
+    interleaved(&sys);
 
     // Restart latency: panic in a handler -> successor answers an ask.
     let (mut supervised, mut baseline) =
