@@ -470,7 +470,7 @@ impl Supervisor {
                 match state {
                     ChildState::Running(inst) => {
                         inst.control.do_send(Control::Stop);
-                        self.stopping(j, inst, then_restart, op_id, ctx);
+                        self.stopping(j, inst, then_restart, ctx);
                         return;
                     }
                     ChildState::Failed {
@@ -480,7 +480,7 @@ impl Supervisor {
                         if let Some(d) = decision {
                             let _ = d.send(Decision::Stop);
                         }
-                        self.stopping(j, inst, then_restart, op_id, ctx);
+                        self.stopping(j, inst, then_restart, ctx);
                         return;
                     }
                     s @ ChildState::Stopping { .. } => {
@@ -554,7 +554,6 @@ impl Supervisor {
         j: usize,
         inst: Instance,
         then_restart: bool,
-        op_id: u64,
         ctx: &mut Context<Self>,
     ) {
         let id = inst.id;
@@ -569,7 +568,7 @@ impl Supervisor {
             .shutdown_timeout
             .unwrap_or(self.spec.config.shutdown_timeout);
         ctx.run_later(timeout, move |sup, ctx| {
-            sup.stop_timed_out(j, id, op_id, timeout, ctx)
+            sup.stop_timed_out(j, id, timeout, ctx)
         });
     }
 
@@ -577,7 +576,6 @@ impl Supervisor {
         &mut self,
         j: usize,
         id: u64,
-        _op_id: u64,
         timeout: Duration,
         ctx: &mut Context<Self>,
     ) {
@@ -589,7 +587,7 @@ impl Supervisor {
                 inst.kill();
                 *killed = true;
                 ctx.run_later(timeout, move |sup, ctx| {
-                    sup.stop_timed_out(j, id, _op_id, timeout, ctx)
+                    sup.stop_timed_out(j, id, timeout, ctx)
                 });
             }
             ChildState::Stopping {
@@ -787,7 +785,7 @@ impl Supervisor {
                             .shutdown_timeout
                             .unwrap_or(self.spec.config.shutdown_timeout);
                         ctx.run_later(timeout, move |sup, ctx| {
-                            sup.stop_timed_out(j, id, 0, timeout, ctx)
+                            sup.stop_timed_out(j, id, timeout, ctx)
                         });
                     }
                     ChildState::Failed { inst, decision } => {
