@@ -73,6 +73,10 @@ struct Bare {
 }
 impl Actor for Bare {
     type Context = Context<Self>;
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        // The same capacity as a supervised worker's default mailbox.
+        ctx.set_mailbox_capacity(commodore_actors::kernel::DEFAULT_MAILBOX);
+    }
 }
 impl Handler<Tick> for Bare {
     type Result = u64;
@@ -200,10 +204,20 @@ fn interleaved(sys: &SystemRunner) {
 }
 
 fn main() {
-    // Thousands of panics: keep the default hook from printing each one.
-    std::panic::set_hook(Box::new(|_| {}));
     let sys = System::new();
     interleaved(&sys);
+    // Thousands of panics follow: keep the default hook from printing each one
+    // (only "bench boom" ones; anything else still reports).
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let boom = info
+            .payload()
+            .downcast_ref::<&str>()
+            .is_some_and(|s| *s == "bench boom");
+        if !boom {
+            default_hook(info);
+        }
+    }));
 
     // Restart latency: panic in a handler -> successor answers an ask.
     let (mut supervised, mut baseline) =

@@ -22,11 +22,11 @@ use super::registry::NodeStats;
 use super::spawn::{panic_message, spawn_supervised, ExitNote, KillSwitch, Reporter};
 use super::supervisor::{ChildFailed, Decision, Supervisor};
 use super::Control;
-use actix::dev::SendError;
+use actix::dev::{MessageResponse, OneshotSender, SendError};
 use actix::fut::{wrap_future, ActorFutureExt};
 use actix::{
-    Actor, ActorContext, ActorResponse, Addr, AsyncContext, Context, Handler, MailboxError,
-    Message, Recipient, Running, SpawnHandle, WeakAddr,
+    Actor, ActorContext, Addr, AsyncContext, Context, Handler, MailboxError, Message, Recipient,
+    Running, SpawnHandle, WeakAddr,
 };
 use std::fmt;
 use std::future::Future;
@@ -585,13 +585,49 @@ impl<W: Worker> Actor for Cell<W> {
     }
 }
 
+/// A cell's answer: now, or later (after an injected `slow` delay). Lighter than
+/// actix's `ActorResponse` on the hot path: a tell's answer is dropped at once.
+pub enum CellReply<T> {
+    Now(Result<T, CallError>),
+    Later(oneshot::Receiver<Result<T, CallError>>, Arc<str>),
+}
+
+impl<W, M> MessageResponse<Cell<W>, Envelope<M>> for CellReply<M::Result>
+where
+    W: Handles<M>,
+    M: Message + Send + 'static,
+    M::Result: Send,
+{
+    fn handle(
+        self,
+        actx: &mut Context<Cell<W>>,
+        tx: Option<OneshotSender<Result<M::Result, CallError>>>,
+    ) {
+        let Some(tx) = tx else { return };
+        match self {
+            CellReply::Now(answer) => {
+                let _ = tx.send(answer);
+            }
+            CellReply::Later(rx, path) => {
+                actx.spawn(wrap_future(rx).map(move |r, _, _| {
+                    let _ = tx.send(r.unwrap_or_else(|_| {
+                        Err(CallError::Lost {
+                            path: path.to_string(),
+                        })
+                    }));
+                }));
+            }
+        }
+    }
+}
+
 impl<W, M> Handler<Envelope<M>> for Cell<W>
 where
     W: Handles<M>,
     M: Message + Send + 'static,
     M::Result: Send,
 {
-    type Result = ActorResponse<Self, Result<M::Result, CallError>>;
+    type Result = CellReply<M::Result>;
 
     fn handle(&mut self, Envelope(msg): Envelope<M>, actx: &mut Context<Self>) -> Self::Result {
         self.core.handled += 1;
@@ -600,8 +636,8 @@ where
             .messages
             .store(self.core.handled, Ordering::Relaxed);
         match self.core.armed.next_message() {
-            OnMessage::Handle => ActorResponse::reply(self.dispatch(msg, actx)),
-            OnMessage::Error => ActorResponse::reply(Err(CallError::Injected {
+            OnMessage::Handle => CellReply::Now(self.dispatch(msg, actx)),
+            OnMessage::Error => CellReply::Now(Err(CallError::Injected {
                 path: self.core.path.to_string(),
             })),
             OnMessage::Panic => {
@@ -609,7 +645,7 @@ where
                     .call(actx, |_, _| injected_panic())
                     .err()
                     .unwrap_or(NotAnswered::NoWorker);
-                ActorResponse::reply(Err(self.call_error(why)))
+                CellReply::Now(Err(self.call_error(why)))
             }
             OnMessage::Delay(delay) => {
                 // `wait` keeps the whole mailbox behind this message: the actor is
@@ -620,10 +656,7 @@ where
                         let _ = tx.send(cell.dispatch(msg, actx));
                     },
                 ));
-                let path = self.core.path.to_string();
-                ActorResponse::r#async(
-                    wrap_future(rx).map(move |r, _, _| r.unwrap_or(Err(CallError::Lost { path }))),
-                )
+                CellReply::Later(rx, self.core.path.clone())
             }
         }
     }

@@ -31,7 +31,7 @@ mod spawn;
 mod spec;
 mod supervisor;
 
-pub use cell::{CallError, Cell, Ctx, Envelope, Handle, Handles, TellError, Worker};
+pub use cell::{CallError, Cell, CellReply, Ctx, Envelope, Handle, Handles, TellError, Worker};
 pub use event::{Event, EventBus, EventKind, Subscription};
 pub use fault::{Fault, FaultKind, MAX_FAULT_COUNT, MAX_FAULT_MS};
 pub use intensity::{Backoff, Intensity, RestartWindow, SplitMix64};

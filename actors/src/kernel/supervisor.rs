@@ -549,13 +549,7 @@ impl Supervisor {
         }
     }
 
-    fn stopping(
-        &mut self,
-        j: usize,
-        inst: Instance,
-        then_restart: bool,
-        ctx: &mut Context<Self>,
-    ) {
+    fn stopping(&mut self, j: usize, inst: Instance, then_restart: bool, ctx: &mut Context<Self>) {
         let id = inst.id;
         self.children[j].state = ChildState::Stopping {
             inst,
@@ -572,13 +566,7 @@ impl Supervisor {
         });
     }
 
-    fn stop_timed_out(
-        &mut self,
-        j: usize,
-        id: u64,
-        timeout: Duration,
-        ctx: &mut Context<Self>,
-    ) {
+    fn stop_timed_out(&mut self, j: usize, id: u64, timeout: Duration, ctx: &mut Context<Self>) {
         let child = &mut self.children[j];
         match &mut child.state {
             ChildState::Stopping { inst, killed, .. } if inst.id == id && !*killed => {
