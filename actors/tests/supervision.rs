@@ -758,9 +758,11 @@ async fn a_blocked_thread_in_an_isolated_subtree_stalls_neither_the_root_nor_its
     real.finish().await;
 }
 
-/// Asks `Incr` until the worker (on another thread) is up. Bounded.
+/// Asks `Incr` until the worker (on another thread) is up. Bounded by a generous
+/// wall-clock deadline (a bound on a busy machine, not a sleep).
 async fn until_started(h: &Handle<Counter>) -> Result<u64, CallError> {
-    for _ in 0..1_000_000 {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while std::time::Instant::now() < deadline {
         match h.ask(Incr).await {
             Err(CallError::Restarting { .. }) | Err(CallError::Lost { .. }) => {
                 tokio::task::yield_now().await
