@@ -17,6 +17,9 @@ enum Op {
     Panic(usize),
     /// An injected `stop` (normal exit).
     Stop(usize),
+    /// An injected `hang` longer than the probe timeout (a failure found by the
+    /// liveness probe; the instance is re-created, not restarted in place).
+    Hang(usize),
 }
 
 #[derive(Debug, Clone)]
@@ -43,7 +46,7 @@ impl Model {
         };
         for op in &case.ops {
             let (i, abnormal) = match *op {
-                Op::Panic(i) => (i, true),
+                Op::Panic(i) | Op::Hang(i) => (i, true),
                 Op::Stop(i) => (i, false),
             };
             if m.gave_up || !m.alive[i] {
@@ -99,16 +102,25 @@ fn run_real(case: &Case) -> Model {
         let mut root = start(spec, &k).await;
         idle(ms(1)).await;
         for op in &case.ops {
-            match *op {
+            let settle = match *op {
                 Op::Panic(i) => {
                     let _ = handles[i].ask(Boom).await;
+                    Duration::from_secs(2)
                 }
                 Op::Stop(i) => {
                     let _ = k.inject(&format!("root/{}", names[i]), Fault::stop()).await;
+                    Duration::from_secs(2)
                 }
-            }
+                Op::Hang(i) => {
+                    let _ = k
+                        .inject(&format!("root/{}", names[i]), Fault::hang(600_000))
+                        .await;
+                    // Probe interval 1 s + timeout 3 s, then the backoff.
+                    Duration::from_secs(6)
+                }
+            };
             // Longer than any backoff in `cfg` (10 ms .. 1 s, jittered).
-            idle(Duration::from_secs(2)).await;
+            idle(settle).await;
         }
         let mut real = Model::default();
         for (j, name) in names.iter().enumerate() {
@@ -150,7 +162,11 @@ fn restart() -> impl proptest::strategy::Strategy<Value = Restart> {
 }
 
 fn op() -> impl proptest::strategy::Strategy<Value = Op> {
-    prop_oneof![3 => (0..N).prop_map(Op::Panic), 1 => (0..N).prop_map(Op::Stop)]
+    prop_oneof![
+        3 => (0..N).prop_map(Op::Panic),
+        1 => (0..N).prop_map(Op::Stop),
+        1 => (0..N).prop_map(Op::Hang),
+    ]
 }
 
 proptest! {
