@@ -3,13 +3,14 @@
 //! Prints one JSON object per figure on stdout; `scripts/bench.sh` makes the table.
 
 use actix::prelude::*;
-use commodore_actors::kernel::{
-    Backoff, ChildSpec, Ctx, Handle, Handles, Intensity, Kernel, Root, Strategy, SupervisorConfig,
-    SupervisorSpec, Worker,
-};
+use commodore_actors::kernel::{ChildSpec, Handle, Kernel, Root, SupervisorSpec};
 use std::alloc::{GlobalAlloc, Layout, System as SysAlloc};
 use std::sync::atomic::{AtomicIsize, Ordering};
 use std::time::{Duration, Instant};
+
+mod common;
+
+use common::{config, Bare, Boom, Get, Supervised as W, Tick};
 
 struct Counting;
 static LIVE_BYTES: AtomicIsize = AtomicIsize::new(0);
@@ -31,81 +32,6 @@ unsafe impl GlobalAlloc for Counting {
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
-
-#[derive(Message)]
-#[rtype(result = "u64")]
-struct Get;
-
-#[derive(Message)]
-#[rtype(result = "()")]
-struct Boom;
-
-#[derive(Message)]
-#[rtype(result = "u64")]
-struct Tick;
-
-#[derive(Default)]
-struct W {
-    n: u64,
-}
-impl Worker for W {}
-impl Handles<Get> for W {
-    fn handle(&mut self, _: Get, _: &mut Ctx<'_, Self>) -> u64 {
-        self.n
-    }
-}
-impl Handles<Tick> for W {
-    fn handle(&mut self, _: Tick, _: &mut Ctx<'_, Self>) -> u64 {
-        self.n += 1;
-        self.n
-    }
-}
-
-impl Handles<Boom> for W {
-    fn handle(&mut self, _: Boom, _: &mut Ctx<'_, Self>) {
-        panic!("bench boom")
-    }
-}
-
-#[derive(Default)]
-struct Bare {
-    n: u64,
-}
-impl Actor for Bare {
-    type Context = Context<Self>;
-    fn started(&mut self, ctx: &mut Context<Self>) {
-        // The same capacity as a supervised worker's default mailbox.
-        ctx.set_mailbox_capacity(commodore_actors::kernel::DEFAULT_MAILBOX);
-    }
-}
-impl Handler<Tick> for Bare {
-    type Result = u64;
-    fn handle(&mut self, _: Tick, _: &mut Context<Self>) -> u64 {
-        self.n += 1;
-        self.n
-    }
-}
-
-impl Handler<Get> for Bare {
-    type Result = u64;
-    fn handle(&mut self, _: Get, _: &mut Context<Self>) -> u64 {
-        self.n
-    }
-}
-
-fn config() -> SupervisorConfig {
-    SupervisorConfig {
-        strategy: Strategy::OneForOne,
-        // Never give up during the run; the window forgets after 1 ms.
-        intensity: Intensity {
-            max_restarts: 1000,
-            period: Duration::from_millis(1),
-        },
-        backoff: Backoff::NONE,
-        probe_interval: Duration::from_secs(3600),
-        ..SupervisorConfig::default()
-    }
-}
 
 fn percentile(sorted: &[Duration], p: f64) -> f64 {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
@@ -148,13 +74,7 @@ const ASKS: usize = 20_000;
 fn interleaved(sys: &SystemRunner) {
     sys.block_on(async {
         let bare = Bare::default().start();
-        let h = Handle::new();
-        let spec =
-            SupervisorSpec::new("bench", config()).child(ChildSpec::worker("w", &h, W::default));
-        let root = Root::start(spec, &Kernel::new(1));
-        while h.ask(Get).await.is_err() {
-            tokio::task::yield_now().await;
-        }
+        let (root, h) = common::supervised().await;
         let (mut tell_sup, mut tell_bare, mut ask_sup, mut ask_bare) =
             (vec![], vec![], vec![], vec![]);
         for _ in 0..ROUNDS {
@@ -223,13 +143,7 @@ fn main() {
     let (mut supervised, mut baseline) =
         (Vec::with_capacity(RESTARTS), Vec::with_capacity(RESTARTS));
     sys.block_on(async {
-        let h = Handle::new();
-        let spec =
-            SupervisorSpec::new("bench", config()).child(ChildSpec::worker("w", &h, W::default));
-        let root = Root::start(spec, &Kernel::new(1));
-        while h.ask(Get).await.is_err() {
-            tokio::task::yield_now().await;
-        }
+        let (root, h) = common::supervised().await;
         for _ in 0..RESTARTS {
             let t0 = Instant::now();
             let boom = h.ask(Boom);
