@@ -1,122 +1,333 @@
 //! Configuration: the embedded `config/default.toml`, then each `--config FILE`,
 //! then `COMMODORE__SECTION__KEY` environment variables. Typed and strict: an
 //! unknown key is an error, so a typo never silently changes nothing.
+//!
+//! Every error names where it came from and what to do:
+//! `error: <file>: <key>: <what is wrong>`. To know the file, each file is first
+//! checked on its own over the (valid) defaults; whatever fails only once all
+//! sources are merged comes from the environment.
 
-use anyhow::{anyhow, Result};
 use commodore_actors::kernel::{Backoff, Intensity, Strategy, SupervisorConfig};
-use serde::{Deserialize, Deserializer};
-use std::path::PathBuf;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
+const DEFAULT_NAME: &str = "config/default.toml (embedded)";
+const ENV_NAME: &str = "environment (COMMODORE__*)";
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     pub data_dir: PathBuf,
+    pub control: Control,
     pub log: Log,
     pub supervision: Supervision,
     pub engine_supervision: EngineSupervision,
     #[serde(default)]
     pub engines: Vec<Engine>,
+    pub feed: Feed,
+    pub pipeline: Pipeline,
+    pub breaker: Breaker,
+    pub notifier: Notifier,
+    pub broker: Broker,
+    pub faults: Faults,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Control {
+    pub listen: SocketAddr,
+    /// Empty: `<data_dir>/control.token`.
+    pub token_file: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Log {
     pub level: String,
     pub format: LogFormat,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LogFormat {
     Pretty,
     Json,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Supervision {
     pub max_restarts: u32,
-    #[serde(deserialize_with = "duration")]
+    #[serde(with = "duration")]
     pub period: Duration,
-    #[serde(deserialize_with = "duration")]
+    #[serde(with = "duration")]
     pub backoff_min: Duration,
-    #[serde(deserialize_with = "duration")]
+    #[serde(with = "duration")]
     pub backoff_max: Duration,
-    #[serde(deserialize_with = "duration")]
+    #[serde(with = "duration")]
     pub probe_interval: Duration,
-    #[serde(deserialize_with = "duration")]
+    #[serde(with = "duration")]
     pub probe_timeout: Duration,
-    #[serde(deserialize_with = "duration")]
+    #[serde(with = "duration")]
     pub shutdown_timeout: Duration,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct EngineSupervision {
     pub strategy: Strategy,
     pub max_restarts: u32,
-    #[serde(deserialize_with = "duration")]
+    #[serde(with = "duration")]
     pub period: Duration,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Engine {
     pub id: String,
 }
 
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Feed {
+    /// Replay speed of the bundled data in `run` (1.0 = real time).
+    pub speed: f64,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pipeline {
+    pub immediate_threshold: f64,
+    #[serde(with = "duration")]
+    pub batch_interval: Duration,
+    pub min_consensus: f64,
+    pub max_buffer: usize,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Breaker {
+    pub failure_threshold: u32,
+    #[serde(with = "duration")]
+    pub cooldown: Duration,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Notifier {
+    #[serde(default)]
+    pub webhooks: Vec<Webhook>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Webhook {
+    pub kind: WebhookKind,
+    /// The URL itself (a secret: it carries the webhook's credentials).
+    #[serde(default)]
+    pub url: Option<Secret>,
+    /// Or the name of an environment variable holding it.
+    #[serde(default)]
+    pub url_env: Option<String>,
+    /// Event kinds to send; empty = all.
+    #[serde(default)]
+    pub events: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WebhookKind {
+    Discord,
+    Slack,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Broker {
+    pub kind: BrokerKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BrokerKind {
+    Paper,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Faults {
+    pub enabled: bool,
+}
+
+/// A value that must never be printed: `Debug`, `Display` and serialization show
+/// `<redacted>`.
+#[derive(Clone, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str("<redacted>")
+    }
+}
+
+/// Event kinds a webhook may filter on.
+pub const NOTIFY_EVENTS: &[&str] = &[
+    "trade",
+    "risk",
+    "breaker",
+    "mode_transition",
+    "error",
+    "recovery",
+    "milestone",
+];
+
+/// A configuration error, already worded for the operator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError(pub String);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn error(origin: &str, key: &str, what: impl fmt::Display) -> ConfigError {
+    ConfigError(format!("error: {origin}: {key}: {what}"))
+}
+
 impl Config {
     /// Loads the defaults, then `files` in order, then the environment.
-    pub fn load(files: &[PathBuf]) -> Result<Config> {
-        use config::{Environment, File, FileFormat};
-        let mut b =
-            config::Config::builder().add_source(File::from_str(DEFAULT_TOML, FileFormat::Toml));
+    pub fn load(files: &[PathBuf]) -> Result<Config, ConfigError> {
+        // Each file on its own over the defaults: its errors are its own.
         for f in files {
-            if !f.exists() {
-                return Err(anyhow!("error: {}: the file does not exist", f.display()));
+            if !f.is_file() {
+                return Err(error(
+                    &f.display().to_string(),
+                    "-",
+                    "the file does not exist or is not a file",
+                ));
             }
-            b = b.add_source(File::from(f.as_path()).format(FileFormat::Toml));
+            let name = f.display().to_string();
+            build(&[f.as_path()], false)
+                .map_err(|e| reword(e, &name))?
+                .validate(&name)?;
         }
-        b = b.add_source(
-            Environment::with_prefix("COMMODORE")
-                .prefix_separator("__")
-                .separator("__")
-                .try_parsing(true),
-        );
-        let raw = b.build().map_err(|e| anyhow!("error: {e}"))?;
-        let cfg: Config = raw.try_deserialize().map_err(|e| anyhow!("error: {e}"))?;
-        cfg.validate()?;
+        let refs: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
+        let cfg = build(&refs, true).map_err(|e| reword(e, ENV_NAME))?;
+        let origin = if files.is_empty() && !env_is_set() {
+            DEFAULT_NAME
+        } else {
+            ENV_NAME
+        };
+        cfg.validate(origin)?;
         Ok(cfg)
     }
 
-    fn validate(&self) -> Result<()> {
+    /// Values that parse but make no sense; the error names the key.
+    fn validate(&self, origin: &str) -> Result<(), ConfigError> {
         let s = &self.supervision;
-        if s.probe_timeout.is_zero() || s.probe_interval.is_zero() {
-            return Err(anyhow!(
-                "error: supervision.probe_interval and probe_timeout must be above zero"
-            ));
+        let e = |key: &str, what: &str| Err(error(origin, key, what));
+        if s.probe_interval.is_zero() {
+            return e("supervision.probe_interval", "must be above zero");
+        }
+        if s.probe_timeout.is_zero() {
+            return e("supervision.probe_timeout", "must be above zero");
         }
         if s.backoff_max < s.backoff_min {
-            return Err(anyhow!(
-                "error: supervision.backoff_max must be at least backoff_min"
-            ));
+            return e(
+                "supervision.backoff_max",
+                "must be at least supervision.backoff_min",
+            );
+        }
+        if s.max_restarts > 10_000 || self.engine_supervision.max_restarts > 10_000 {
+            return e("supervision.max_restarts", "must be at most 10000");
         }
         let mut seen = std::collections::HashSet::new();
-        for e in &self.engines {
-            if e.id.is_empty() || e.id.contains('/') {
-                return Err(anyhow!(
-                    "error: engines.id: {:?} is not a valid id (non-empty, no '/')",
-                    e.id
-                ));
+        for en in &self.engines {
+            if en.id.is_empty() || en.id.contains('/') || en.id.len() > 32 {
+                return e(
+                    "engines.id",
+                    &format!("{:?} is not a valid id: 1 to 32 characters, no '/'", en.id),
+                );
             }
-            if !seen.insert(&e.id) {
-                return Err(anyhow!("error: engines.id: {:?} appears twice", e.id));
+            if !seen.insert(&en.id) {
+                return e("engines.id", &format!("{:?} appears twice", en.id));
+            }
+        }
+        if !(self.feed.speed > 0.0 && self.feed.speed <= 1_000_000.0) {
+            return e("feed.speed", "must be above 0 and at most 1000000");
+        }
+        let p = &self.pipeline;
+        if !(0.0..=1.0).contains(&p.immediate_threshold) {
+            return e("pipeline.immediate_threshold", "must be between 0 and 1");
+        }
+        if !(0.0..=1.0).contains(&p.min_consensus) {
+            return e("pipeline.min_consensus", "must be between 0 and 1");
+        }
+        if p.max_buffer == 0 || p.max_buffer > 1_000_000 {
+            return e("pipeline.max_buffer", "must be between 1 and 1000000");
+        }
+        if p.batch_interval.is_zero() {
+            return e("pipeline.batch_interval", "must be above zero");
+        }
+        if self.breaker.failure_threshold == 0 {
+            return e("breaker.failure_threshold", "must be at least 1");
+        }
+        for w in &self.notifier.webhooks {
+            match (&w.url, &w.url_env) {
+                (Some(url), None)
+                    if !(url.0.starts_with("https://") || url.0.starts_with("http://")) =>
+                {
+                    return e(
+                        "notifier.webhooks.url",
+                        "must start with https:// or http://",
+                    )
+                }
+                (Some(_), Some(_)) => {
+                    return e("notifier.webhooks.url", "set url or url_env, not both")
+                }
+                (None, None) => {
+                    return e(
+                        "notifier.webhooks.url",
+                        "set url, or url_env naming a variable that holds it",
+                    )
+                }
+                _ => {}
+            }
+            if let Some(bad) = w
+                .events
+                .iter()
+                .find(|k| !NOTIFY_EVENTS.contains(&k.as_str()))
+            {
+                return e(
+                    "notifier.webhooks.events",
+                    &format!(
+                        "unknown event kind {bad:?}: use {}",
+                        NOTIFY_EVENTS.join(", ")
+                    ),
+                );
             }
         }
         Ok(())
+    }
+
+    /// The resolved configuration as TOML, secrets redacted (`check-config`).
+    pub fn to_redacted_toml(&self) -> String {
+        toml::to_string(self).unwrap_or_else(|e| format!("# cannot print the configuration: {e}\n"))
     }
 
     /// The root supervisor's settings.
@@ -154,6 +365,103 @@ impl Config {
     }
 }
 
+fn env_is_set() -> bool {
+    std::env::vars_os().any(|(k, _)| k.to_string_lossy().starts_with("COMMODORE__"))
+}
+
+fn build(files: &[&Path], with_env: bool) -> Result<Config, config::ConfigError> {
+    use config::{Environment, File, FileFormat};
+    let mut b =
+        config::Config::builder().add_source(File::from_str(DEFAULT_TOML, FileFormat::Toml));
+    for f in files {
+        b = b.add_source(File::from(*f).format(FileFormat::Toml));
+    }
+    if with_env {
+        b = b.add_source(
+            Environment::with_prefix("COMMODORE")
+                .prefix_separator("__")
+                .separator("__")
+                .try_parsing(true),
+        );
+    }
+    b.build()?.try_deserialize()
+}
+
+/// Turns the `config` crate's error into `error: <origin>: <key>: <what>`.
+fn reword(e: config::ConfigError, origin: &str) -> ConfigError {
+    use config::ConfigError as E;
+    match e {
+        E::FileParse { cause, .. } => {
+            // The crate's uri is a shortened path; ours is the path as given.
+            let what = cause.to_string().lines().next().unwrap_or("").to_owned();
+            error(origin, "-", format!("not valid TOML: {what}"))
+        }
+        E::Type {
+            unexpected,
+            expected,
+            key,
+            ..
+        } => {
+            let key = key.unwrap_or_else(|| "-".to_owned());
+            error(
+                &origin_for(origin, &key),
+                &key,
+                format!("expected {expected}, found {unexpected}"),
+            )
+        }
+        // The crate's origin is a shortened path; ours is the path as given.
+        E::At {
+            error: inner, key, ..
+        } => {
+            let what = match *inner {
+                E::Message(m) => m,
+                other => other.to_string(),
+            };
+            let (key, what) = unknown_key(key.as_deref().unwrap_or(""), &what);
+            error(&origin_for(origin, &key), &key, what)
+        }
+        E::Message(m) => {
+            let (key, what) = unknown_key("", &m);
+            error(origin, &key, what)
+        }
+        other => error(origin, "-", other),
+    }
+}
+
+/// For the environment, name the variable that holds `key`.
+fn origin_for(origin: &str, key: &str) -> String {
+    if origin == ENV_NAME && key != "-" {
+        format!(
+            "environment (COMMODORE__{})",
+            key.to_uppercase().replace('.', "__")
+        )
+    } else {
+        origin.to_owned()
+    }
+}
+
+/// serde's "unknown field `x`, expected one of ..." → key `section.x` and a message
+/// that says what to do.
+fn unknown_key(section: &str, msg: &str) -> (String, String) {
+    if let Some(rest) = msg.strip_prefix("unknown field `") {
+        if let Some((field, expected)) = rest.split_once('`') {
+            let key = if section.is_empty() {
+                field.to_owned()
+            } else {
+                format!("{section}.{field}")
+            };
+            let known = expected.trim_start_matches(", ").replace('`', "");
+            return (key, format!("unknown key ({known})"));
+        }
+    }
+    let key = if section.is_empty() {
+        "-".to_owned()
+    } else {
+        section.to_owned()
+    };
+    (key, msg.to_owned())
+}
+
 /// Parses `"250ms"`, `"60s"`, `"5m"`, `"1h"`.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
@@ -165,16 +473,38 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let d = match unit {
         "ms" => Duration::from_millis(n),
         "s" => Duration::from_secs(n),
-        "m" => Duration::from_secs(n * 60),
-        "h" => Duration::from_secs(n * 3600),
-        _ => return Err(format!("{s:?} has an unknown unit: use ms, s, m or h")),
+        "m" => Duration::from_secs(n.saturating_mul(60)),
+        "h" => Duration::from_secs(n.saturating_mul(3600)),
+        _ => return Err(format!("{s:?} has no known unit: use ms, s, m or h")),
     };
     Ok(d)
 }
 
-fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-    let s = String::deserialize(d)?;
-    parse_duration(&s).map_err(serde::de::Error::custom)
+/// Formats a duration the way the config writes them.
+pub fn format_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms % 3_600_000 == 0 && ms > 0 {
+        format!("{}h", ms / 3_600_000)
+    } else if ms % 60_000 == 0 && ms > 0 {
+        format!("{}m", ms / 60_000)
+    } else if ms % 1000 == 0 {
+        format!("{}s", ms / 1000)
+    } else {
+        format!("{ms}ms")
+    }
+}
+
+mod duration {
+    use super::*;
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let s = String::deserialize(d)?;
+        parse_duration(&s).map_err(serde::de::Error::custom)
+    }
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format_duration(*d))
+    }
 }
 
 #[cfg(test)]
@@ -182,24 +512,57 @@ mod tests {
     use super::*;
 
     #[test]
-    fn durations() {
+    fn durations_round_trip() {
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
         assert_eq!(parse_duration("60s"), Ok(Duration::from_secs(60)));
         assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
-        assert!(parse_duration("5").unwrap_err().contains("unknown unit"));
+        assert!(parse_duration("5").unwrap_err().contains("no known unit"));
         assert!(parse_duration("fast")
             .unwrap_err()
             .contains("not a duration"));
+        for s in ["250ms", "1s", "90s", "5m", "2h"] {
+            assert_eq!(format_duration(parse_duration(s).unwrap()), s);
+        }
     }
 
     #[test]
-    fn embedded_defaults_load() {
-        let c = Config::load(&[]).unwrap();
+    fn embedded_defaults_load_and_validate() {
+        let c = build(&[], false).unwrap();
+        c.validate(DEFAULT_NAME).unwrap();
         assert_eq!(
             c.engines.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(),
             vec!["KC", "CC"]
         );
         assert_eq!(c.engine_supervision().strategy, Strategy::RestForOne);
         assert_eq!(c.root_supervision().intensity.max_restarts, 10);
+        assert_eq!(c.control.listen, "127.0.0.1:7421".parse().unwrap());
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let w = Webhook {
+            kind: WebhookKind::Slack,
+            url: Some(Secret("https://hooks.example/T000/B000/XXXX".into())),
+            url_env: None,
+            events: vec![],
+        };
+        assert!(!format!("{w:?}").contains("XXXX"));
+        let mut c = build(&[], false).unwrap();
+        c.notifier.webhooks.push(w);
+        let out = c.to_redacted_toml();
+        assert!(out.contains("<redacted>") && !out.contains("XXXX"), "{out}");
+    }
+
+    #[test]
+    fn unknown_key_wording() {
+        let (k, w) = unknown_key(
+            "supervision",
+            "unknown field `max_restartz`, expected one of `max_restarts`, `period`",
+        );
+        assert_eq!(k, "supervision.max_restartz");
+        assert!(
+            w.starts_with("unknown key (expected one of max_restarts, period"),
+            "{w}"
+        );
     }
 }

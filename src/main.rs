@@ -27,19 +27,32 @@ enum Command {
         #[arg(long = "config", value_name = "FILE")]
         config: Vec<PathBuf>,
     },
+    /// Load and validate the configuration; print it resolved, secrets redacted.
+    CheckConfig {
+        /// Config files applied over the embedded defaults, in order.
+        #[arg(long = "config", value_name = "FILE")]
+        config: Vec<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let files = match &cli.command {
+        Command::Run { config } | Command::CheckConfig { config } => config,
+    };
+    let cfg = match config::Config::load(files) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
     match cli.command {
-        Command::Run { config } => {
-            let cfg = match config::Config::load(&config) {
-                Ok(c) => c,
-                Err(e) => {
-                    eprintln!("{e}");
-                    return ExitCode::from(2);
-                }
-            };
+        Command::CheckConfig { .. } => {
+            print!("{}", cfg.to_redacted_toml());
+            ExitCode::SUCCESS
+        }
+        Command::Run { .. } => {
             init_logging(&cfg.log);
             let code = actix_rt::System::new().block_on(daemon::run(cfg));
             ExitCode::from(code as u8)

@@ -93,26 +93,3 @@ fn run_starts_the_tree_and_stops_cleanly_on_sigint() {
     assert!(pos("master/engines/CC") < pos("master/engines/KC"));
     assert!(pos("master/engines") < pos("master"));
 }
-
-#[test]
-fn a_config_error_exits_2_before_anything_starts() {
-    let dir = std::env::temp_dir().join(format!("commodore-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let bad = dir.join("bad.toml");
-    std::fs::write(&bad, "[supervision]\nmax_restartz = 3\n").unwrap();
-    let out = commodore()
-        .args(["run", "--config"])
-        .arg(&bad)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("max_restartz"), "names the key: {err}");
-    let out = commodore()
-        .args(["run", "--config", "/nonexistent/commodore.toml"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("does not exist"));
-    let _ = std::fs::remove_dir_all(&dir);
-}

@@ -1,0 +1,198 @@
+//! Black-box tests of `commodore check-config` and config errors (exit 2).
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn commodore(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_commodore"));
+    c.args(args);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("COMMODORE__") {
+            c.env_remove(k);
+        }
+    }
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().expect("run commodore")
+}
+
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> Self {
+        let p = std::env::temp_dir().join(format!("commodore-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+    fn file(&self, name: &str, body: &str) -> String {
+        let p = self.0.join(name);
+        std::fs::write(&p, body).unwrap();
+        p.display().to_string()
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn check_config_prints_the_resolved_defaults_and_exits_0() {
+    let out = commodore(&["check-config"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    for needle in [
+        "[supervision]",
+        "max_restarts = 10",
+        "[engine_supervision]",
+        "strategy = \"rest_for_one\"",
+        "id = \"KC\"",
+        "id = \"CC\"",
+        "listen = \"127.0.0.1:7421\"",
+        "kind = \"paper\"",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in\n{text}");
+    }
+}
+
+#[test]
+fn later_files_and_the_environment_override_earlier_ones() {
+    let dir = TempDir::new("override");
+    let a = dir.file(
+        "a.toml",
+        "[supervision]\nmax_restarts = 3\nperiod = \"10s\"\n",
+    );
+    let b = dir.file("b.toml", "[supervision]\nmax_restarts = 4\n");
+    let out = commodore(&["check-config", "--config", &a, "--config", &b], &[]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("max_restarts = 4") && text.contains("period = \"10s\""),
+        "{text}"
+    );
+    let out = commodore(
+        &["check-config", "--config", &a],
+        &[("COMMODORE__SUPERVISION__MAX_RESTARTS", "7")],
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("max_restarts = 7"));
+}
+
+#[test]
+fn secrets_are_redacted() {
+    let dir = TempDir::new("secret");
+    let f = dir.file(
+        "hooks.toml",
+        "[[notifier.webhooks]]\nkind = \"discord\"\nurl = \"https://discord.example/api/webhooks/1/SECRET-TOKEN\"\nevents = [\"risk\"]\n",
+    );
+    let out = commodore(&["check-config", "--config", &f], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("url = \"<redacted>\""), "{text}");
+    assert!(!text.contains("SECRET-TOKEN") && !stderr(&out).contains("SECRET-TOKEN"));
+}
+
+#[test]
+fn every_kind_of_config_error_exits_2_naming_file_and_key() {
+    let dir = TempDir::new("errors");
+    let cases = [
+        (
+            "unknown.toml",
+            "[supervision]\nmax_restartz = 3\n",
+            "supervision.max_restartz: unknown key",
+        ),
+        (
+            "type.toml",
+            "[supervision]\nmax_restarts = \"many\"\n",
+            "supervision.max_restarts: expected an integer",
+        ),
+        (
+            "range.toml",
+            "[pipeline]\nmin_consensus = 1.5\n",
+            "pipeline.min_consensus: must be between 0 and 1",
+        ),
+        (
+            "duration.toml",
+            "[breaker]\ncooldown = \"soon\"\n",
+            "breaker.cooldown",
+        ),
+        (
+            "strategy.toml",
+            "[engine_supervision]\nstrategy = \"all_for_one\"\n",
+            "engine_supervision.strategy",
+        ),
+        ("toplevel.toml", "dta_dir = \"x\"\n", "dta_dir: unknown key"),
+        ("syntax.toml", "data_dir = \n", "not valid TOML"),
+        (
+            "dup.toml",
+            "[[engines]]\nid = \"KC\"\n[[engines]]\nid = \"KC\"\n",
+            "engines.id: \"KC\" appears twice",
+        ),
+        (
+            "hook.toml",
+            "[[notifier.webhooks]]\nkind = \"slack\"\n",
+            "notifier.webhooks.url: set url",
+        ),
+        (
+            "event.toml",
+            "[[notifier.webhooks]]\nkind = \"json\"\nurl_env = \"X\"\nevents = [\"trades\"]\n",
+            "unknown event kind \"trades\"",
+        ),
+    ];
+    for (name, body, expect) in cases {
+        let f = dir.file(name, body);
+        for cmd in ["check-config", "run"] {
+            let out = commodore(&[cmd, "--config", &f], &[]);
+            assert_eq!(out.status.code(), Some(2), "{cmd} {name}: {}", stderr(&out));
+            let err = stderr(&out);
+            assert!(
+                err.starts_with(&format!("error: {f}: ")),
+                "{cmd} {name}: names the file: {err}"
+            );
+            assert!(
+                err.contains(expect),
+                "{cmd} {name}: expected {expect:?} in {err}"
+            );
+            assert!(
+                out.stdout.is_empty(),
+                "nothing starts or prints before the error"
+            );
+        }
+    }
+    let out = commodore(
+        &["check-config", "--config", "/nonexistent/commodore.toml"],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("/nonexistent/commodore.toml: -: the file does not exist"));
+}
+
+#[test]
+fn environment_errors_name_the_variable() {
+    let out = commodore(
+        &["check-config"],
+        &[("COMMODORE__SUPERVISION__MAX_RESTARTS", "lots")],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.starts_with(
+            "error: environment (COMMODORE__SUPERVISION__MAX_RESTARTS): supervision.max_restarts:"
+        ),
+        "{err}"
+    );
+    let out = commodore(
+        &["check-config"],
+        &[("COMMODORE__SUPERVISION__PROBE_TIMEOUT", "0s")],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("supervision.probe_timeout: must be above zero"),
+        "{}",
+        stderr(&out)
+    );
+}
