@@ -38,6 +38,24 @@ pub enum EventKind {
     FaultInjected,
 }
 
+impl std::str::FromStr for EventKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        [
+            EventKind::Started,
+            EventKind::Failed,
+            EventKind::Restarted,
+            EventKind::Escalated,
+            EventKind::GaveUp,
+            EventKind::Stopped,
+            EventKind::FaultInjected,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+        .ok_or_else(|| format!("unknown event kind {s:?}"))
+    }
+}
+
 impl EventKind {
     pub fn as_str(self) -> &'static str {
         match self {

@@ -1,0 +1,79 @@
+//! The `journal` worker: copies kernel events into the store in batches.
+//!
+//! It pulls from the kernel's retained events (the last 10,000) every
+//! `FLUSH_INTERVAL`, at most `MAX_BATCH` per commit, so the publishers never wait on
+//! the disk. A write error is a panic: the supervisor restarts the worker, whose
+//! factory reopens the file and goes on from the last seq it holds (crash-only).
+//! If it ever falls more than the retained window behind, the gap is logged and
+//! counted, never papered over.
+
+use super::store::Store;
+use crate::kernel::{Ctx, Kernel, Worker};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub const FLUSH_INTERVAL: Duration = Duration::from_millis(100);
+pub const MAX_BATCH: usize = 4096;
+
+pub struct Journal {
+    store: Store,
+    kernel: Kernel,
+    written: u64,
+    gaps: u64,
+}
+
+impl Journal {
+    /// Opens the journal at `path`; panics (a supervised failure) if it cannot.
+    pub fn open(path: &Path, kernel: Kernel) -> Journal {
+        let store = Store::open(path).unwrap_or_else(|e| panic!("{e}"));
+        let written = store.last_seq().unwrap_or_else(|e| panic!("{e}"));
+        Journal {
+            store,
+            kernel,
+            written,
+            gaps: 0,
+        }
+    }
+
+    /// The factory for a `ChildSpec`.
+    pub fn factory(path: PathBuf, kernel: Kernel) -> impl Fn() -> Journal + Send + Sync + 'static {
+        move || Journal::open(&path, kernel.clone())
+    }
+
+    /// Writes every retained event not yet written.
+    pub fn flush(&mut self) {
+        loop {
+            let batch = self.kernel.events().recent(self.written, MAX_BATCH);
+            let Some(first) = batch.first() else { return };
+            if first.seq > self.written + 1 {
+                self.gaps += first.seq - self.written - 1;
+                tracing::error!(
+                    from = self.written + 1,
+                    to = first.seq - 1,
+                    total_missing = self.gaps,
+                    "journal fell behind the retained events; these events are not journaled"
+                );
+            }
+            let n = self
+                .store
+                .append_events(&batch)
+                .unwrap_or_else(|e| panic!("{e}"));
+            self.written = batch.last().map(|e| e.seq).unwrap_or(self.written);
+            tracing::debug!(events = n, up_to_seq = self.written, "journal wrote");
+            if batch.len() < MAX_BATCH {
+                return;
+            }
+        }
+    }
+}
+
+impl Worker for Journal {
+    fn started(&mut self, ctx: &mut Ctx<'_, Self>) {
+        self.flush();
+        ctx.run_interval(FLUSH_INTERVAL, |j, _| j.flush());
+    }
+
+    fn stopping(&mut self, _ctx: &mut Ctx<'_, Self>) {
+        self.flush();
+    }
+}

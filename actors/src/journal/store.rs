@@ -1,0 +1,371 @@
+//! The journal file: SQLite through rusqlite (bundled), WAL, versioned schema.
+
+use crate::kernel::{Event, EventKind};
+use rusqlite::{params, Connection, OptionalExtension};
+use std::path::{Path, PathBuf};
+
+/// Schema migrations, applied in order; `PRAGMA user_version` is the number
+/// applied. Append only: never edit a migration that has shipped.
+const MIGRATIONS: &[&str] = &[
+    // 1: events and durable key/value state.
+    "CREATE TABLE events (
+        seq    INTEGER PRIMARY KEY,
+        at_ms  INTEGER NOT NULL,
+        kind   TEXT    NOT NULL,
+        path   TEXT    NOT NULL,
+        detail TEXT    NOT NULL
+     );
+     CREATE TABLE state (
+        key    TEXT PRIMARY KEY,
+        value  TEXT    NOT NULL,
+        reason TEXT    NOT NULL,
+        at_ms  INTEGER NOT NULL
+     );",
+];
+
+pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
+
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    #[error(
+        "journal {path}: {source}; check that the directory is writable and the disk is not full"
+    )]
+    Sqlite {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error("journal {path}: cannot create its directory: {source}")]
+    Dir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("journal {path}: schema version {found} is newer than this commodore knows ({known}); run a newer commodore")]
+    TooNew {
+        path: PathBuf,
+        found: u32,
+        known: u32,
+    },
+    #[error("journal {path}: corrupt: {what}")]
+    Corrupt { path: PathBuf, what: String },
+}
+
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+fn sqlite_at(path: &Path) -> impl Fn(rusqlite::Error) -> JournalError + '_ {
+    move |source| JournalError::Sqlite {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+impl Store {
+    /// Opens (creating if needed) and migrates the journal at `path`.
+    pub fn open(path: &Path) -> Result<Store, JournalError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| JournalError::Dir {
+                path: path.to_owned(),
+                source,
+            })?;
+        }
+        let conn = Connection::open(path).map_err(|source| JournalError::Sqlite {
+            path: path.to_owned(),
+            source,
+        })?;
+        let mut store = Store {
+            conn,
+            path: path.to_owned(),
+        };
+        store.setup()?;
+        Ok(store)
+    }
+
+    fn sql<T>(&self, r: rusqlite::Result<T>) -> Result<T, JournalError> {
+        r.map_err(|source| JournalError::Sqlite {
+            path: self.path.clone(),
+            source,
+        })
+    }
+
+    fn setup(&mut self) -> Result<(), JournalError> {
+        // WAL: readers never block the writer. NORMAL is durable across process
+        // crashes in WAL mode; changes that must survive power loss use `durable`.
+        let r = self.conn.execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;",
+        );
+        self.sql(r)?;
+        let found: u32 = {
+            let r = self
+                .conn
+                .query_row("PRAGMA user_version", [], |row| row.get(0));
+            self.sql(r)?
+        };
+        if found > SCHEMA_VERSION {
+            return Err(JournalError::TooNew {
+                path: self.path.clone(),
+                found,
+                known: SCHEMA_VERSION,
+            });
+        }
+        let path = self.path.clone();
+        for (i, m) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+            let tx = self.conn.transaction().map_err(sqlite_at(&path))?;
+            let r = tx
+                .execute_batch(m)
+                .and_then(|_| tx.pragma_update(None, "user_version", (i + 1) as u32));
+            r.and_then(|_| tx.commit()).map_err(sqlite_at(&path))?;
+        }
+        Ok(())
+    }
+
+    /// The highest event sequence number written, 0 for a new journal.
+    pub fn last_seq(&self) -> Result<u64, JournalError> {
+        let r = self
+            .conn
+            .query_row("SELECT MAX(seq) FROM events", [], |row| {
+                row.get::<_, Option<i64>>(0)
+            });
+        Ok(self.sql(r)?.unwrap_or(0) as u64)
+    }
+
+    /// Appends events in one transaction (one commit for the batch). Events at or
+    /// below the last written seq are skipped (a replay after a restart).
+    /// Returns how many were written.
+    pub fn append_events(&mut self, events: &[Event]) -> Result<usize, JournalError> {
+        let last = self.last_seq()?;
+        // Invariant, checked before writing: strictly increasing seq.
+        if let Some(w) = events.windows(2).find(|w| w[1].seq <= w[0].seq) {
+            return Err(JournalError::Corrupt {
+                path: self.path.clone(),
+                what: format!("events out of order: seq {} after {}", w[1].seq, w[0].seq),
+            });
+        }
+        let path = self.path.clone();
+        let tx = self.conn.transaction().map_err(sqlite_at(&path))?;
+        let mut written = 0;
+        {
+            let stmt = tx.prepare_cached(
+                "INSERT INTO events (seq, at_ms, kind, path, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
+            );
+            let mut stmt = stmt.map_err(sqlite_at(&path))?;
+            for e in events.iter().filter(|e| e.seq > last) {
+                stmt.execute(params![
+                    e.seq as i64,
+                    e.at_ms as i64,
+                    e.kind.as_str(),
+                    e.path,
+                    e.detail
+                ])
+                .map_err(sqlite_at(&path))?;
+                written += 1;
+            }
+        }
+        tx.commit().map_err(sqlite_at(&path))?;
+        Ok(written)
+    }
+
+    /// Events with `seq > since`, oldest first, at most `limit`.
+    pub fn events_since(&self, since: u64, limit: usize) -> Result<Vec<Event>, JournalError> {
+        let mut stmt = {
+            let r = self.conn.prepare_cached("SELECT seq, at_ms, kind, path, detail FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2");
+            self.sql(r)?
+        };
+        let rows = stmt.query_map(
+            params![since as i64, limit.min(i64::MAX as usize) as i64],
+            |row| {
+                Ok((
+                    row.get::<_, i64>(0)?,
+                    row.get::<_, i64>(1)?,
+                    row.get::<_, String>(2)?,
+                    row.get(3)?,
+                    row.get(4)?,
+                ))
+            },
+        );
+        let rows = rows.map_err(|source| JournalError::Sqlite {
+            path: self.path.clone(),
+            source,
+        })?;
+        let mut out: Vec<Event> = Vec::new();
+        for row in rows {
+            let (seq, at_ms, kind, path, detail) = row.map_err(|source| JournalError::Sqlite {
+                path: self.path.clone(),
+                source,
+            })?;
+            let kind: EventKind = kind.parse().map_err(|what: String| JournalError::Corrupt {
+                path: self.path.clone(),
+                what,
+            })?;
+            // Invariant, checked after reading: strictly increasing seq.
+            if out.last().is_some_and(|e| e.seq >= seq as u64) {
+                return Err(JournalError::Corrupt {
+                    path: self.path.clone(),
+                    what: format!("seq {seq} out of order"),
+                });
+            }
+            out.push(Event {
+                seq: seq as u64,
+                at_ms: at_ms as u64,
+                kind,
+                path,
+                detail,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Writes a state value with `synchronous = FULL`: it survives power loss, not
+    /// only a crash of the process. For risk level, mode and order changes.
+    pub fn put_state_durable(
+        &mut self,
+        key: &str,
+        value: &str,
+        reason: &str,
+        at_ms: u64,
+    ) -> Result<(), JournalError> {
+        let r = self.conn.execute_batch("PRAGMA synchronous = FULL");
+        self.sql(r)?;
+        let r = self.conn.execute(
+            "INSERT INTO state (key, value, reason, at_ms) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT(key) DO UPDATE SET value = excluded.value, reason = excluded.reason, at_ms = excluded.at_ms",
+            params![key, value, reason, at_ms as i64],
+        );
+        let result = self.sql(r).map(|_| ());
+        let r = self.conn.execute_batch("PRAGMA synchronous = NORMAL");
+        self.sql(r)?;
+        result
+    }
+
+    /// A state value and its reason, if set.
+    pub fn state(&self, key: &str) -> Result<Option<(String, String)>, JournalError> {
+        let r = self
+            .conn
+            .query_row(
+                "SELECT value, reason FROM state WHERE key = ?1",
+                params![key],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .optional();
+        self.sql(r)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp(name: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("commodore-journal-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir.join("journal.sqlite")
+    }
+
+    fn ev(seq: u64) -> Event {
+        Event {
+            seq,
+            at_ms: 1_000 + seq,
+            kind: EventKind::Started,
+            path: format!("master/a{seq}"),
+            detail: "d".into(),
+        }
+    }
+
+    #[test]
+    fn a_new_journal_is_migrated_and_empty() {
+        let p = temp("new");
+        let s = Store::open(&p).unwrap();
+        assert_eq!(s.last_seq().unwrap(), 0);
+        let v: u32 = s
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, SCHEMA_VERSION);
+        let mode: String = s
+            .conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+    }
+
+    #[test]
+    fn events_survive_reopening_and_replays_are_skipped() {
+        let p = temp("events");
+        let mut s = Store::open(&p).unwrap();
+        assert_eq!(s.append_events(&[ev(1), ev(2), ev(3)]).unwrap(), 3);
+        drop(s);
+        let mut s = Store::open(&p).unwrap();
+        assert_eq!(s.last_seq().unwrap(), 3);
+        assert_eq!(
+            s.append_events(&[ev(2), ev(3), ev(4)]).unwrap(),
+            1,
+            "2 and 3 are already there"
+        );
+        let back = s.events_since(1, 10).unwrap();
+        assert_eq!(
+            back.iter().map(|e| e.seq).collect::<Vec<_>>(),
+            vec![2, 3, 4]
+        );
+        assert_eq!(back[0], ev(2));
+        assert_eq!(s.events_since(0, 2).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn out_of_order_batches_are_refused_before_writing() {
+        let p = temp("order");
+        let mut s = Store::open(&p).unwrap();
+        assert!(matches!(
+            s.append_events(&[ev(2), ev(1)]),
+            Err(JournalError::Corrupt { .. })
+        ));
+        assert_eq!(s.last_seq().unwrap(), 0);
+    }
+
+    #[test]
+    fn a_journal_from_a_newer_commodore_is_refused() {
+        let p = temp("newer");
+        drop(Store::open(&p).unwrap());
+        Connection::open(&p)
+            .unwrap()
+            .pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+            .unwrap();
+        let err = Store::open(&p).err().unwrap().to_string();
+        assert!(err.contains("newer than this commodore knows"), "{err}");
+    }
+
+    #[test]
+    fn a_corrupt_kind_is_reported_not_guessed() {
+        let p = temp("corrupt");
+        let mut s = Store::open(&p).unwrap();
+        s.append_events(&[ev(1)]).unwrap();
+        s.conn
+            .execute("UPDATE events SET kind = 'exploded'", [])
+            .unwrap();
+        assert!(matches!(
+            s.events_since(0, 10),
+            Err(JournalError::Corrupt { .. })
+        ));
+    }
+
+    #[test]
+    fn durable_state_round_trips() {
+        let p = temp("state");
+        let mut s = Store::open(&p).unwrap();
+        assert_eq!(s.state("risk").unwrap(), None);
+        s.put_state_durable("risk", "HALT", "drawdown 6%", 1)
+            .unwrap();
+        s.put_state_durable("risk", "PANIC", "operator", 2).unwrap();
+        drop(s);
+        let s = Store::open(&p).unwrap();
+        assert_eq!(
+            s.state("risk").unwrap(),
+            Some(("PANIC".into(), "operator".into()))
+        );
+    }
+}
