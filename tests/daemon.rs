@@ -1,6 +1,7 @@
 //! Black-box tests of the real `commodore` binary.
 
 use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -22,10 +23,20 @@ impl Drop for Reap {
     }
 }
 
-/// Lines of the child's stderr, read on a thread so the test can wait with a bound.
-fn stderr_lines(child: &mut Child) -> mpsc::Receiver<String> {
+/// Starts `commodore run` with its own data directory; returns the process and the
+/// lines of its stderr, read on a thread so the test can wait with a bound.
+fn start(data_dir: &Path, rust_log: &str) -> (Reap, mpsc::Receiver<String>) {
+    let mut child = Reap(
+        commodore()
+            .arg("run")
+            .env("COMMODORE__DATA_DIR", data_dir)
+            .env("RUST_LOG", rust_log)
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start commodore"),
+    );
     let (tx, rx) = mpsc::channel();
-    let err = child.stderr.take().expect("piped stderr");
+    let err = child.0.stderr.take().expect("piped stderr");
     std::thread::spawn(move || {
         for line in BufReader::new(err).lines().map_while(Result::ok) {
             if tx.send(line).is_err() {
@@ -33,10 +44,21 @@ fn stderr_lines(child: &mut Child) -> mpsc::Receiver<String> {
             }
         }
     });
-    rx
+    (child, rx)
 }
 
-/// Waits (bounded) for a line containing `needle`; returns every line read so far.
+fn signal(child: &Reap, sig: libc::c_int) {
+    // SAFETY: sending a signal to our own child process.
+    assert_eq!(unsafe { libc::kill(child.0.id() as libc::pid_t, sig) }, 0);
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("commodore-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+/// Waits (bounded) for a line containing `needle`; every line read goes to `seen`.
 fn wait_for(rx: &mpsc::Receiver<String>, needle: &str, seen: &mut Vec<String>) -> bool {
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
@@ -54,59 +76,6 @@ fn wait_for(rx: &mpsc::Receiver<String>, needle: &str, seen: &mut Vec<String>) -
     false
 }
 
-#[test]
-fn run_starts_the_tree_and_stops_cleanly_on_sigint() {
-    let mut child = Reap(
-        commodore()
-            .arg("run")
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start commodore"),
-    );
-    let rx = stderr_lines(&mut child.0);
-    let mut seen = Vec::new();
-    assert!(
-        wait_for(&rx, "path=master/engines/CC/analyzer", &mut seen),
-        "the engines' children never started:\n{}",
-        seen.join("\n")
-    );
-    let kill = Command::new("kill")
-        .args(["-INT", &child.0.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
-    assert!(
-        wait_for(&rx, "stopped cleanly", &mut seen),
-        "no clean stop:\n{}",
-        seen.join("\n")
-    );
-    let status = child.0.wait().unwrap();
-    assert_eq!(status.code(), Some(0), "{}", seen.join("\n"));
-    let stops: Vec<&String> = seen
-        .iter()
-        .filter(|l| l.contains("kind=\"stopped\"") || l.contains("kind=stopped"))
-        .collect();
-    let order: Vec<&str> = stops
-        .iter()
-        .filter_map(|l| {
-            l.split("path=")
-                .nth(1)
-                .and_then(|p| p.split_whitespace().next())
-        })
-        .collect();
-    // Reverse start order: CC before KC, an engine's analyzer before its feed,
-    // engines before master.
-    let pos = |p: &str| {
-        order
-            .iter()
-            .position(|x| *x == p)
-            .unwrap_or_else(|| panic!("{p} not stopped: {order:?}"))
-    };
-    assert!(pos("master/engines/CC/analyzer") < pos("master/engines/CC/feed"));
-    assert!(pos("master/engines/CC") < pos("master/engines/KC"));
-    assert!(pos("master/engines") < pos("master"));
-}
-
 fn seq_of(line: &str) -> u64 {
     line.split("seq=")
         .nth(1)
@@ -115,7 +84,7 @@ fn seq_of(line: &str) -> u64 {
         .unwrap_or(0)
 }
 
-fn journal_seqs(db: &std::path::Path) -> Vec<u64> {
+fn journal_seqs(db: &Path) -> Vec<u64> {
     let c = rusqlite::Connection::open(db).unwrap();
     let mut stmt = c.prepare("SELECT seq FROM events ORDER BY seq").unwrap();
     let seqs = stmt
@@ -127,22 +96,58 @@ fn journal_seqs(db: &std::path::Path) -> Vec<u64> {
 }
 
 #[test]
-fn after_sigkill_the_event_sequence_continues_from_the_journal() {
-    let dir = std::env::temp_dir().join(format!("commodore-kill9-{}", std::process::id()));
+fn run_starts_the_tree_and_stops_cleanly_on_sigint() {
+    let dir = temp_dir("sigint");
+    let (mut child, rx) = start(&dir, "info");
+    let mut seen = Vec::new();
+    assert!(
+        wait_for(&rx, "path=master/engines/CC/analyzer", &mut seen),
+        "the engines' children never started:\n{}",
+        seen.join("\n")
+    );
+    signal(&child, libc::SIGINT);
+    assert!(
+        wait_for(&rx, "stopped cleanly", &mut seen),
+        "no clean stop:\n{}",
+        seen.join("\n")
+    );
+    assert_eq!(
+        child.0.wait().unwrap().code(),
+        Some(0),
+        "{}",
+        seen.join("\n")
+    );
+    let order: Vec<&str> = seen
+        .iter()
+        .filter(|l| l.contains("kind=\"stopped\""))
+        .filter_map(|l| {
+            l.split("path=")
+                .nth(1)
+                .and_then(|p| p.split_whitespace().next())
+        })
+        .collect();
+    // Reverse start order: CC before KC, an engine's analyzer before its feed,
+    // engines before the journal, the journal before master.
+    let pos = |p: &str| {
+        order
+            .iter()
+            .position(|x| *x == p)
+            .unwrap_or_else(|| panic!("{p} not stopped: {order:?}"))
+    };
+    assert!(pos("master/engines/CC/analyzer") < pos("master/engines/CC/feed"));
+    assert!(pos("master/engines/CC") < pos("master/engines/KC"));
+    assert!(pos("master/engines") < pos("master/journal"));
+    assert!(pos("master/journal") < pos("master"));
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn after_sigkill_the_event_sequence_continues_from_the_journal() {
+    let dir = temp_dir("kill9");
     let db = dir.join("journal.sqlite");
 
     // Run 1: up, journaled at least the start events, then SIGKILL.
-    let mut child = Reap(
-        commodore()
-            .arg("run")
-            .env("COMMODORE__DATA_DIR", &dir)
-            .env("RUST_LOG", "info,commodore_actors::journal=debug")
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    let rx = stderr_lines(&mut child.0);
+    let (mut child, rx) = start(&dir, "info,commodore_actors::journal=debug");
     let mut seen = Vec::new();
     assert!(
         wait_for(&rx, "path=master/engines/CC/analyzer", &mut seen),
@@ -150,7 +155,6 @@ fn after_sigkill_the_event_sequence_continues_from_the_journal() {
         seen.join("\n")
     );
     let analyzer_seq = seq_of(seen.last().unwrap());
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
     loop {
         assert!(
             wait_for(&rx, "journal wrote", &mut seen),
@@ -165,30 +169,18 @@ fn after_sigkill_the_event_sequence_continues_from_the_journal() {
             .unwrap()
             .parse()
             .unwrap();
-        if up_to >= analyzer_seq || std::time::Instant::now() > deadline {
+        if up_to >= analyzer_seq {
             break;
         }
     }
-    // SAFETY: sending a signal to our own child process.
-    assert_eq!(
-        unsafe { libc::kill(child.0.id() as libc::pid_t, libc::SIGKILL) },
-        0
-    );
+    signal(&child, libc::SIGKILL);
     child.0.wait().unwrap();
     let before = journal_seqs(&db);
     assert!(before.len() as u64 >= analyzer_seq, "journaled {before:?}");
     let last = *before.last().unwrap();
 
     // Run 2: continues at last + 1, stops cleanly.
-    let mut child = Reap(
-        commodore()
-            .arg("run")
-            .env("COMMODORE__DATA_DIR", &dir)
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    let rx = stderr_lines(&mut child.0);
+    let (mut child, rx) = start(&dir, "info");
     let mut seen = Vec::new();
     assert!(
         wait_for(&rx, "kind=\"started\" path=master ", &mut seen),
@@ -201,11 +193,7 @@ fn after_sigkill_the_event_sequence_continues_from_the_journal() {
         "the sequence continues"
     );
     assert!(wait_for(&rx, "path=master/engines/CC/analyzer", &mut seen));
-    // SAFETY: as above.
-    assert_eq!(
-        unsafe { libc::kill(child.0.id() as libc::pid_t, libc::SIGINT) },
-        0
-    );
+    signal(&child, libc::SIGINT);
     assert_eq!(child.0.wait().unwrap().code(), Some(0));
     let after = journal_seqs(&db);
     assert!(
