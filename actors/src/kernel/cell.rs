@@ -147,11 +147,12 @@ impl<W: Worker> Slot<W> {
     }
     fn set(&self, s: SlotState<W>) {
         let mut state = self.state.write().unwrap_or_else(|e| e.into_inner());
-        if !matches!(*state, SlotState::Unstarted) || !matches!(s, SlotState::Running(_)) {
+        match (&*state, &s) {
+            (SlotState::Unstarted, SlotState::Running(addr)) => {
+                let _ = self.first.set(addr.clone());
+            }
             // Anything but the very first start: the lock-free path is over.
-            self.recreated.store(true, Ordering::Release);
-        } else if let SlotState::Running(addr) = &s {
-            let _ = self.first.set(addr.clone());
+            _ => self.recreated.store(true, Ordering::Release),
         }
         *state = s;
     }

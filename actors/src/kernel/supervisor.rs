@@ -18,7 +18,7 @@ use super::spec::{ChildKind, ChildSpec, Restart, Strategy, SupervisorSpec};
 use super::{ChildOp, Control, Kernel};
 use actix::fut::{wrap_future, ActorFutureExt};
 use actix::{
-    Actor, ActorContext, Addr, Arbiter, AsyncContext, Context, Handler, Message, Recipient, Running,
+    Actor, ActorContext, Addr, Arbiter, AsyncContext, Context, Handler, Message, Recipient,
 };
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -471,6 +471,7 @@ impl Supervisor {
                     ChildState::Running(inst) => {
                         inst.control.do_send(Control::Stop);
                         self.stopping(j, inst, then_restart, ctx);
+                        self.op.as_mut().expect("op").waiting = Some(j);
                         return;
                     }
                     ChildState::Failed {
@@ -481,6 +482,7 @@ impl Supervisor {
                             let _ = d.send(Decision::Stop);
                         }
                         self.stopping(j, inst, then_restart, ctx);
+                        self.op.as_mut().expect("op").waiting = Some(j);
                         return;
                     }
                     s @ ChildState::Stopping { .. } => {
@@ -549,6 +551,8 @@ impl Supervisor {
         }
     }
 
+    /// Marks child `j` as stopping (it has been asked to) and arms its shutdown
+    /// timeout.
     fn stopping(&mut self, j: usize, inst: Instance, then_restart: bool, ctx: &mut Context<Self>) {
         let id = inst.id;
         self.children[j].state = ChildState::Stopping {
@@ -556,7 +560,6 @@ impl Supervisor {
             then_restart,
             killed: false,
         };
-        self.op.as_mut().expect("op").waiting = Some(j);
         let timeout = self.children[j]
             .spec
             .shutdown_timeout
@@ -762,19 +765,7 @@ impl Supervisor {
                 match std::mem::replace(&mut child.state, ChildState::Stopped) {
                     ChildState::Running(inst) => {
                         inst.control.do_send(Control::Stop);
-                        let id = inst.id;
-                        child.state = ChildState::Stopping {
-                            inst,
-                            then_restart: false,
-                            killed: false,
-                        };
-                        let timeout = child
-                            .spec
-                            .shutdown_timeout
-                            .unwrap_or(self.spec.config.shutdown_timeout);
-                        ctx.run_later(timeout, move |sup, ctx| {
-                            sup.stop_timed_out(j, id, timeout, ctx)
-                        });
+                        self.stopping(j, inst, false, ctx);
                     }
                     ChildState::Failed { inst, decision } => {
                         // Stopped during its backoff: it never comes back.
@@ -815,10 +806,6 @@ impl Actor for Supervisor {
             self.start_child(j, ctx, false);
         }
         ctx.run_interval(self.spec.config.probe_interval, |sup, ctx| sup.probe(ctx));
-    }
-
-    fn stopping(&mut self, _ctx: &mut Context<Self>) -> Running {
-        Running::Stop
     }
 }
 
