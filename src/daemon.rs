@@ -1,18 +1,46 @@
-//! `commodore run`: build the tree from the config, run it until a signal or the
-//! root gives up, and turn the ending into the process exit status.
+//! `commodore run`: rebuild the state from the journal, build the tree from the
+//! config, serve the control API, run until a signal, `POST /v1/shutdown` or the
+//! root giving up, and turn the ending into the process exit status.
+//!
+//! Crash-only: a first start, a restart after a clean stop and a restart after
+//! `kill -9` are one code path; everything that matters is read back from the
+//! journal (event sequence, risk level, mode, paused engines).
 
-use crate::config::Config;
-use crate::demo;
-use commodore_actors::journal::{Journal, Store};
+use crate::api::{self, ApiState};
+use crate::config::{BrokerKind, Config};
+use crate::{demo, token};
+use commodore_actors::control::{self, Control, Lifecycle};
+use commodore_actors::journal::{Journal, JournalError, Store};
 use commodore_actors::kernel::{ChildSpec, Handle, Kernel, Root, RootExit, SupervisorSpec};
+use commodore_actors::mode::{self, ModeActor};
+use commodore_actors::model::now_ms;
+use commodore_actors::notifier::{self, Notifier};
+use commodore_actors::risk::{self, PortfolioRisk};
+use commodore_actors::view::StatusView;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
-/// The supervision tree of ARCHITECTURE.md, as far as it exists yet: `master` with
-/// `journal` (started first, stopped last) and `engines`, one subtree per
-/// `[[engines]]` entry.
-pub fn tree(cfg: &Config, kernel: &Kernel) -> SupervisorSpec {
+/// The handles of the master's workers that the API talks to.
+pub struct Handles {
+    pub risk: Handle<PortfolioRisk>,
+    pub mode: Handle<ModeActor>,
+    pub control: Handle<Control>,
+}
+
+/// The supervision tree of ARCHITECTURE.md: `master` with, in start order,
+/// `journal` (so it stops last), `notifier`, `portfolio_risk`, `mode`, `shared`,
+/// `control` and `engines` (one subtree per `[[engines]]`, each on its own
+/// arbiter).
+pub fn tree(
+    cfg: &Config,
+    kernel: &Kernel,
+    view: &Arc<StatusView>,
+    lifecycle: &Arc<Lifecycle>,
+    h: &Handles,
+) -> SupervisorSpec {
+    let journal = journal_path(cfg);
     let engines = cfg.engines.iter().fold(
         SupervisorSpec::new("engines", cfg.root_supervision()),
         |s, e| {
@@ -22,13 +50,39 @@ pub fn tree(cfg: &Config, kernel: &Kernel) -> SupervisorSpec {
             )))
         },
     );
-    let journal = ChildSpec::worker(
-        "journal",
-        &Handle::new(),
-        Journal::factory(journal_path(cfg), kernel.clone()),
-    );
+    let ids: Vec<String> = cfg.engines.iter().map(|e| e.id.clone()).collect();
     SupervisorSpec::new("master", cfg.root_supervision())
-        .child(journal)
+        .child(ChildSpec::worker(
+            "journal",
+            &Handle::new(),
+            Journal::factory(journal.clone(), kernel.clone()),
+        ))
+        .child(ChildSpec::worker(
+            "notifier",
+            &Handle::new(),
+            Notifier::factory(kernel.clone()),
+        ))
+        .child(ChildSpec::worker(
+            "portfolio_risk",
+            &h.risk,
+            PortfolioRisk::factory(journal.clone(), kernel.clone(), view.clone()),
+        ))
+        .child(ChildSpec::worker(
+            "mode",
+            &h.mode,
+            ModeActor::factory(journal.clone(), kernel.clone(), view.clone()),
+        ))
+        // Budget guard, LLM limiter, macro cache and equity arrive with the
+        // issues that use them; the supervisor is their place in the tree.
+        .child(ChildSpec::supervisor(SupervisorSpec::new(
+            "shared",
+            cfg.root_supervision(),
+        )))
+        .child(ChildSpec::worker(
+            "control",
+            &h.control,
+            Control::factory(journal, kernel.clone(), lifecycle.clone(), ids),
+        ))
         .child(ChildSpec::supervisor(engines))
 }
 
@@ -36,21 +90,76 @@ pub fn journal_path(cfg: &Config) -> PathBuf {
     cfg.data_dir.join("journal.sqlite")
 }
 
-/// Runs the daemon; returns the process exit status (0 clean, 1 root gave up or
-/// the journal cannot be opened).
+/// What the last run left in the journal, read and checked before anything
+/// starts (the actors read it again themselves when they start).
+struct Recovered {
+    last_seq: u64,
+    risk: commodore_actors::model::RiskState,
+    mode: commodore_actors::model::ModeState,
+    paused: Vec<String>,
+}
+
+fn recover(path: &Path) -> Result<Recovered, JournalError> {
+    let store = Store::open(path)?;
+    Ok(Recovered {
+        last_seq: store.last_seq()?,
+        risk: risk::load(&store)?,
+        mode: mode::load(&store)?,
+        paused: control::load_paused(&store)?.into_iter().collect(),
+    })
+}
+
+fn faults_policy(cfg: &Config) -> Result<(), String> {
+    if cfg.broker.kind != BrokerKind::Paper {
+        return Err("fault injection is refused unless the broker is the paper broker".into());
+    }
+    if !cfg.faults.enabled {
+        return Err(
+            "fault injection is disabled: set faults.enabled = true (paper broker only)".into(),
+        );
+    }
+    Ok(())
+}
+
+/// Runs the daemon; returns the process exit status (0 clean, 1 the root gave up
+/// or the journal is unusable, 2 the control token or address is unusable).
 pub async fn run(cfg: Config) -> i32 {
-    // Crash-only: whatever the last run left in the journal is where this one
-    // continues. For now: the event sequence.
+    let t0 = Instant::now();
     let path = journal_path(&cfg);
-    let last_seq = match Store::open(&path).and_then(|s| s.last_seq()) {
-        Ok(seq) => seq,
+    let rec = match recover(&path) {
+        Ok(r) => r,
         Err(e) => {
             tracing::error!("{e}");
             eprintln!("error: {e}");
             return 1;
         }
     };
-    let kernel = Kernel::new(last_seq + 1);
+    let token = match token::for_daemon(&cfg) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: control.token_file: {e}");
+            return 2;
+        }
+    };
+    let listener = match std::net::TcpListener::bind(cfg.control.listen) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!(
+                "error: control.listen: cannot listen on {}: {e}; is another commodore running? choose another address",
+                cfg.control.listen
+            );
+            return 2;
+        }
+    };
+    tracing::info!(
+        last_seq = rec.last_seq,
+        risk = %rec.risk.level,
+        mode = %rec.mode.encode(),
+        paused = ?rec.paused,
+        "recovered from the journal"
+    );
+
+    let kernel = Kernel::new(rec.last_seq + 1);
     let logged = Arc::new(AtomicU64::new(0));
     let mut events = kernel.events().subscribe(4096);
     let logged2 = logged.clone();
@@ -61,18 +170,72 @@ pub async fn run(cfg: Config) -> i32 {
         }
     });
 
-    let mut root = Root::start(tree(&cfg, &kernel), &kernel);
-    let ids: Vec<&str> = cfg.engines.iter().map(|e| e.id.as_str()).collect();
-    tracing::info!(engines = ?ids, data_dir = %cfg.data_dir.display(), "commodore started; Ctrl-C stops it in order");
+    let view = Arc::new(StatusView::new(rec.risk, rec.mode));
+    let lifecycle = Arc::new(Lifecycle::new(now_ms()));
+    let handles = Handles {
+        risk: Handle::new(),
+        mode: Handle::new(),
+        control: Handle::new(),
+    };
+    let mut root = Root::start(tree(&cfg, &kernel, &view, &lifecycle, &handles), &kernel);
+    lifecycle.set_root(root.shutdown_handle());
 
-    let stop = root.shutdown_handle();
+    let state = Arc::new(ApiState {
+        kernel: kernel.clone(),
+        view,
+        lifecycle: lifecycle.clone(),
+        token,
+        risk: handles.risk,
+        mode: handles.mode,
+        control: handles.control,
+        engines: cfg.engines.iter().map(|e| e.id.clone()).collect(),
+        faults: faults_policy(&cfg),
+        journal_path: path.clone(),
+        journal: Mutex::new(None),
+    });
+    let token_source = state.token.source.to_string();
+    let server = match api::serve(state, listener) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!(
+                "error: control.listen: cannot serve on {}: {e}",
+                cfg.control.listen
+            );
+            lifecycle.begin_shutdown();
+            root.wait().await;
+            final_flush(&path, &kernel);
+            return 2;
+        }
+    };
+    let server_handle = server.handle();
+    actix_rt::spawn(server);
+
+    let ids: Vec<&str> = cfg.engines.iter().map(|e| e.id.as_str()).collect();
+    tracing::info!(
+        engines = ?ids,
+        data_dir = %cfg.data_dir.display(),
+        listen = %cfg.control.listen,
+        token = %token_source,
+        start_ms = t0.elapsed().as_secs_f64() * 1000.0,
+        "commodore started; Ctrl-C or POST /v1/shutdown stops it in order"
+    );
+
+    let lc = lifecycle.clone();
     actix_rt::spawn(async move {
-        wait_for_signal().await;
-        tracing::info!("signal received: stopping in reverse start order");
-        stop.begin();
+        loop {
+            wait_for_signal().await;
+            if lc.begin_shutdown() {
+                tracing::info!("signal received: stopping in reverse start order");
+            } else {
+                tracing::info!("signal received: the shutdown is already under way");
+            }
+        }
     });
 
     let exit = root.wait().await;
+    // The API answers until the tree is down (readyz says "shutting down"); then
+    // it stops taking requests.
+    server_handle.stop(true).await;
     // Events published after the logger's last turn.
     for e in kernel
         .events()
@@ -102,8 +265,14 @@ fn final_flush(path: &Path, kernel: &Kernel) {
     }
 }
 
+/// Every event goes to the log; the ones the notifier reports loudly are logged
+/// there instead of twice.
 fn log_event(e: &commodore_actors::kernel::Event) {
-    tracing::info!(seq = e.seq, kind = e.kind.as_str(), path = %e.path, detail = %e.detail, "event");
+    if notifier::notable(e).is_none() {
+        tracing::info!(seq = e.seq, kind = e.kind.as_str(), path = %e.path, detail = %e.detail, "event");
+    } else {
+        tracing::debug!(seq = e.seq, kind = e.kind.as_str(), path = %e.path, detail = %e.detail, "event");
+    }
 }
 
 async fn wait_for_signal() {

@@ -1,8 +1,12 @@
 //! The `commodore` binary: the daemon and its operator face.
 
+mod api;
 mod config;
+mod ctl;
 mod daemon;
 mod demo;
+mod metrics;
+mod token;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -33,12 +37,28 @@ enum Command {
         #[arg(long = "config", value_name = "FILE")]
         config: Vec<PathBuf>,
     },
+    /// Talk to a running daemon over its HTTP control API.
+    Ctl {
+        /// Config files (to find control.listen and the token), in order.
+        #[arg(long = "config", value_name = "FILE", global = true)]
+        config: Vec<PathBuf>,
+        /// Print the raw JSON answer.
+        #[arg(long, global = true)]
+        json: bool,
+        /// The API's base URL (default: from control.listen).
+        #[arg(long, global = true, value_name = "URL")]
+        url: Option<String>,
+        #[command(subcommand)]
+        verb: ctl::Verb,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let files = match &cli.command {
-        Command::Run { config } | Command::CheckConfig { config } => config,
+        Command::Run { config } | Command::CheckConfig { config } | Command::Ctl { config, .. } => {
+            config
+        }
     };
     let cfg = match config::Config::load(files) {
         Ok(c) => c,
@@ -52,6 +72,9 @@ fn main() -> ExitCode {
             print!("{}", cfg.to_redacted_toml());
             ExitCode::SUCCESS
         }
+        Command::Ctl {
+            json, url, verb, ..
+        } => ExitCode::from(ctl::run(&cfg, &verb, json, url.as_deref())),
         Command::Run { .. } => {
             init_logging(&cfg.log);
             let code = actix_rt::System::new().block_on(daemon::run(cfg));

@@ -1,2 +1,15 @@
+//! commodore's actor system: the supervision kernel and the actors built on it.
+//!
+//! Dependency direction: every component folder may use `kernel`, `model`,
+//! `events`, `view` and `journal`; `kernel` uses nothing else of the project;
+//! `model` uses nothing but std and serde.
+
+pub mod control;
+pub mod events;
 pub mod journal;
 pub mod kernel;
+pub mod mode;
+pub mod model;
+pub mod notifier;
+pub mod risk;
+pub mod view;

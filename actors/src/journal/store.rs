@@ -49,6 +49,15 @@ pub enum JournalError {
     Corrupt { path: PathBuf, what: String },
 }
 
+/// One row of durable state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateEntry {
+    pub key: String,
+    pub value: String,
+    pub reason: String,
+    pub at_ms: u64,
+}
+
 pub struct Store {
     conn: Connection,
     path: PathBuf,
@@ -194,10 +203,13 @@ impl Store {
                 path: self.path.clone(),
                 source,
             })?;
-            let kind: EventKind = kind.parse().map_err(|what: String| JournalError::Corrupt {
-                path: self.path.clone(),
-                what,
-            })?;
+            let kind: EventKind = kind
+                .parse()
+                .or_else(|e| crate::events::domain_kind(&kind).ok_or(e))
+                .map_err(|what: String| JournalError::Corrupt {
+                    path: self.path.clone(),
+                    what,
+                })?;
             // Invariant, checked after reading: strictly increasing seq.
             if out.last().is_some_and(|e| e.seq >= seq as u64) {
                 return Err(JournalError::Corrupt {
@@ -236,6 +248,53 @@ impl Store {
         let r = self.conn.execute_batch("PRAGMA synchronous = NORMAL");
         self.sql(r)?;
         result
+    }
+
+    /// A state value with its reason and time, if set.
+    pub fn state_entry(&self, key: &str) -> Result<Option<StateEntry>, JournalError> {
+        let r = self
+            .conn
+            .query_row(
+                "SELECT value, reason, at_ms FROM state WHERE key = ?1",
+                params![key],
+                |row| {
+                    Ok(StateEntry {
+                        key: key.to_owned(),
+                        value: row.get(0)?,
+                        reason: row.get(1)?,
+                        at_ms: row.get::<_, i64>(2)? as u64,
+                    })
+                },
+            )
+            .optional();
+        self.sql(r)
+    }
+
+    /// Every state entry whose key starts with `prefix`, by key.
+    pub fn state_prefixed(&self, prefix: &str) -> Result<Vec<StateEntry>, JournalError> {
+        let mut stmt = {
+            let r = self.conn.prepare_cached(
+                "SELECT key, value, reason, at_ms FROM state WHERE substr(key, 1, length(?1)) = ?1 ORDER BY key",
+            );
+            self.sql(r)?
+        };
+        let rows = stmt.query_map(params![prefix], |row| {
+            Ok(StateEntry {
+                key: row.get(0)?,
+                value: row.get(1)?,
+                reason: row.get(2)?,
+                at_ms: row.get::<_, i64>(3)? as u64,
+            })
+        });
+        let rows = rows.map_err(|source| JournalError::Sqlite {
+            path: self.path.clone(),
+            source,
+        })?;
+        rows.collect::<Result<Vec<_>, _>>()
+            .map_err(|source| JournalError::Sqlite {
+                path: self.path.clone(),
+                source,
+            })
     }
 
     /// A state value and its reason, if set.
@@ -361,11 +420,22 @@ mod tests {
         s.put_state_durable("risk", "HALT", "drawdown 6%", 1)
             .unwrap();
         s.put_state_durable("risk", "PANIC", "operator", 2).unwrap();
+        s.put_state_durable("engine.KC.paused", "true", "r", 3)
+            .unwrap();
+        s.put_state_durable("engine_x", "false", "not mine", 4)
+            .unwrap();
         drop(s);
         let s = Store::open(&p).unwrap();
         assert_eq!(
             s.state("risk").unwrap(),
             Some(("PANIC".into(), "operator".into()))
+        );
+        assert_eq!(s.state_entry("risk").unwrap().unwrap().at_ms, 2);
+        let paused = s.state_prefixed("engine.").unwrap();
+        assert_eq!(paused.len(), 1, "{paused:?}");
+        assert_eq!(
+            (paused[0].key.as_str(), paused[0].value.as_str()),
+            ("engine.KC.paused", "true")
         );
     }
 }

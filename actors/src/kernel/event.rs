@@ -9,15 +9,14 @@
 //! publisher, which may be a supervisor on the hot path, never waits). The bus keeps
 //! the last `recent_capacity` events for late readers.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::sync::mpsc;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum EventKind {
     /// A child was started for the first time.
     Started,
@@ -36,8 +35,19 @@ pub enum EventKind {
     Stopped,
     /// A fault was injected into an actor.
     FaultInjected,
+    /// An event of the actors built on the kernel (`risk_changed`, `mode_changed`,
+    /// `operator`, ...), named by them in snake_case. The kernel only carries it.
+    Other(&'static str),
 }
 
+impl Serialize for EventKind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// Parses the kernel's own kinds; callers that know more kinds (the journal) look
+/// those up themselves.
 impl std::str::FromStr for EventKind {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
@@ -66,11 +76,12 @@ impl EventKind {
             EventKind::GaveUp => "gave_up",
             EventKind::Stopped => "stopped",
             EventKind::FaultInjected => "fault_injected",
+            EventKind::Other(name) => name,
         }
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Event {
     pub seq: u64,
     /// Wall-clock time of publication, milliseconds since the Unix epoch.

@@ -70,6 +70,9 @@ pub(crate) struct NodeEntry {
 #[derive(Default)]
 pub struct Registry {
     nodes: DashMap<String, NodeEntry>,
+    /// Paths paused on purpose (by the operator). Kept apart from the nodes: a
+    /// pause outlives restarts of the node and may be set before it first starts.
+    paused: DashMap<String, ()>,
 }
 
 impl Registry {
@@ -131,14 +134,40 @@ impl Registry {
             .map(|e| (e.kind, e.state, e.control.clone()))
     }
 
-    /// The state of one node (cheap: no children listed).
+    /// The state of one node (cheap: no children listed). A running node that is
+    /// paused on purpose reads `paused`.
     pub fn state(&self, path: &str) -> Option<NodeState> {
-        self.nodes.get(path).map(|e| e.state)
+        let state = self.nodes.get(path).map(|e| e.state)?;
+        Some(self.overlay(path, state))
+    }
+
+    /// Marks `path` paused on purpose (or not). The kernel stops nothing: the actor
+    /// reads [`Registry::is_paused`] and behaves accordingly; the tree shows a
+    /// running node as `paused`.
+    pub fn set_paused(&self, path: &str, paused: bool) {
+        if paused {
+            self.paused.insert(path.to_owned(), ());
+        } else {
+            self.paused.remove(path);
+        }
+    }
+
+    pub fn is_paused(&self, path: &str) -> bool {
+        self.paused.contains_key(path)
+    }
+
+    fn overlay(&self, path: &str, state: NodeState) -> NodeState {
+        if state == NodeState::Running && self.is_paused(path) {
+            NodeState::Paused
+        } else {
+            state
+        }
     }
 
     /// One node, or `None` for an unknown path.
     pub fn node(&self, path: &str) -> Option<NodeInfo> {
         let mut node = self.nodes.get(path).map(|e| info(e.key(), &e))?;
+        node.state = self.overlay(path, node.state);
         let mut children: Vec<String> = self
             .nodes
             .iter()
@@ -153,6 +182,9 @@ impl Registry {
     /// Every node, sorted by path (parents before their children).
     pub fn snapshot(&self) -> Vec<NodeInfo> {
         let mut all: Vec<NodeInfo> = self.nodes.iter().map(|e| info(e.key(), &e)).collect();
+        for n in &mut all {
+            n.state = self.overlay(&n.path, n.state);
+        }
         all.sort_by(|a, b| a.path.cmp(&b.path));
         let index: std::collections::HashMap<String, usize> = all
             .iter()

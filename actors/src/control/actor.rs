@@ -1,0 +1,180 @@
+use super::lifecycle::Lifecycle;
+use super::messages::{ControlError, EngineOutcome, PauseEngine, ResumeEngine, Shutdown};
+use crate::events::OPERATOR;
+use crate::journal::{JournalError, Store};
+use crate::kernel::{Ctx, Handles, Kernel, NodeState, Worker};
+use crate::model::now_ms;
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Journal keys `engine.<id>.paused`, value `true` or `false`.
+pub const PAUSED_PREFIX: &str = "engine.";
+const PAUSED_SUFFIX: &str = ".paused";
+
+/// An engine's path in the tree.
+pub fn engine_path(id: &str) -> String {
+    format!("master/engines/{id}")
+}
+
+/// The engines paused on purpose, from the journal (first start, worker restart
+/// and process restart are one path).
+pub fn load_paused(store: &Store) -> Result<BTreeSet<String>, JournalError> {
+    let mut paused = BTreeSet::new();
+    for e in store.state_prefixed(PAUSED_PREFIX)? {
+        let Some(id) = e
+            .key
+            .strip_prefix(PAUSED_PREFIX)
+            .and_then(|k| k.strip_suffix(PAUSED_SUFFIX))
+        else {
+            continue;
+        };
+        match e.value.as_str() {
+            "true" => {
+                paused.insert(id.to_owned());
+            }
+            "false" => {}
+            other => {
+                return Err(JournalError::Corrupt {
+                    path: store.path().to_owned(),
+                    what: format!("{}: {other:?} is neither true nor false", e.key),
+                })
+            }
+        }
+    }
+    Ok(paused)
+}
+
+pub struct Control {
+    store: Store,
+    kernel: Kernel,
+    lifecycle: Arc<Lifecycle>,
+    engines: Arc<[String]>,
+    paused: BTreeSet<String>,
+}
+
+impl Control {
+    pub fn factory(
+        journal: PathBuf,
+        kernel: Kernel,
+        lifecycle: Arc<Lifecycle>,
+        engines: Vec<String>,
+    ) -> impl Fn() -> Control + Send + Sync + 'static {
+        let engines: Arc<[String]> = engines.into();
+        move || {
+            let store = Store::open(&journal).unwrap_or_else(|e| panic!("{e}"));
+            let paused = load_paused(&store).unwrap_or_else(|e| panic!("{e}"));
+            Control {
+                store,
+                kernel: kernel.clone(),
+                lifecycle: lifecycle.clone(),
+                engines: engines.clone(),
+                paused,
+            }
+        }
+    }
+
+    fn known(&self, engine: &str) -> Result<(), ControlError> {
+        if self.engines.iter().any(|e| e == engine) {
+            Ok(())
+        } else {
+            Err(ControlError::UnknownEngine {
+                engine: engine.to_owned(),
+                known: self.engines.join(", "),
+            })
+        }
+    }
+
+    fn set(
+        &mut self,
+        engine: &str,
+        paused: bool,
+        reason: &str,
+        path: &str,
+    ) -> Result<EngineOutcome, ControlError> {
+        let changed = self.paused.contains(engine) != paused;
+        if changed {
+            self.store
+                .put_state_durable(
+                    &format!("{PAUSED_PREFIX}{engine}{PAUSED_SUFFIX}"),
+                    if paused { "true" } else { "false" },
+                    reason,
+                    now_ms(),
+                )
+                .map_err(|e| ControlError::Journal(e.to_string()))?;
+            if paused {
+                self.paused.insert(engine.to_owned());
+            } else {
+                self.paused.remove(engine);
+            }
+            self.kernel
+                .registry()
+                .set_paused(&engine_path(engine), paused);
+            let verb = if paused { "paused" } else { "resumed" };
+            tracing::info!(actor = path, engine, %reason, "engine {verb}");
+            self.kernel.events().publish(
+                OPERATOR,
+                path,
+                format!("engine {engine} {verb}: {reason}"),
+            );
+        }
+        Ok(EngineOutcome {
+            engine: engine.to_owned(),
+            paused,
+            changed,
+        })
+    }
+}
+
+impl Worker for Control {
+    fn started(&mut self, _ctx: &mut Ctx<'_, Self>) {
+        // The registry is the tree's view of "paused"; make it match the journal.
+        for id in self.engines.iter() {
+            self.kernel
+                .registry()
+                .set_paused(&engine_path(id), self.paused.contains(id));
+        }
+    }
+}
+
+impl Handles<PauseEngine> for Control {
+    fn handle(
+        &mut self,
+        m: PauseEngine,
+        ctx: &mut Ctx<'_, Self>,
+    ) -> Result<EngineOutcome, ControlError> {
+        self.known(&m.engine)?;
+        self.set(&m.engine, true, &m.reason, ctx.path())
+    }
+}
+
+impl Handles<ResumeEngine> for Control {
+    fn handle(
+        &mut self,
+        m: ResumeEngine,
+        ctx: &mut Ctx<'_, Self>,
+    ) -> Result<EngineOutcome, ControlError> {
+        self.known(&m.engine)?;
+        if self.kernel.registry().state(&engine_path(&m.engine)) == Some(NodeState::Failed) {
+            return Err(ControlError::EngineFailed(m.engine));
+        }
+        self.set(&m.engine, false, &m.reason, ctx.path())
+    }
+}
+
+impl Handles<Shutdown> for Control {
+    fn handle(&mut self, m: Shutdown, ctx: &mut Ctx<'_, Self>) -> Result<(), ControlError> {
+        if self.lifecycle.is_stopping() {
+            return Err(ControlError::ShuttingDown);
+        }
+        tracing::info!(actor = ctx.path(), reason = %m.reason, "shutdown asked by the operator");
+        self.kernel
+            .events()
+            .publish(OPERATOR, ctx.path(), format!("shutdown: {}", m.reason));
+        if self.lifecycle.begin_shutdown() {
+            Ok(())
+        } else {
+            Err(ControlError::ShuttingDown)
+        }
+    }
+}

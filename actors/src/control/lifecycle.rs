@@ -1,0 +1,42 @@
+use crate::kernel::ShutdownHandle;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::OnceLock;
+
+/// When the daemon started and whether it is stopping; the one way to begin the
+/// shutdown (signals, `POST /v1/shutdown`), so that it begins once.
+pub struct Lifecycle {
+    pub started_at_ms: u64,
+    stopping: AtomicBool,
+    root: OnceLock<ShutdownHandle>,
+}
+
+impl Lifecycle {
+    pub fn new(started_at_ms: u64) -> Lifecycle {
+        Lifecycle {
+            started_at_ms,
+            stopping: AtomicBool::new(false),
+            root: OnceLock::new(),
+        }
+    }
+
+    /// Set once, right after the tree is started.
+    pub fn set_root(&self, root: ShutdownHandle) {
+        let _ = self.root.set(root);
+    }
+
+    pub fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
+    }
+
+    /// Begins the ordered shutdown; `false` when it had already begun.
+    pub fn begin_shutdown(&self) -> bool {
+        if self.stopping.swap(true, Ordering::SeqCst) {
+            return false;
+        }
+        match self.root.get() {
+            Some(root) => root.begin(),
+            None => tracing::warn!("shutdown asked before the tree was up"),
+        }
+        true
+    }
+}

@@ -1,0 +1,43 @@
+use actix::Message;
+
+/// Stop opening positions in one engine; its data keeps flowing.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<EngineOutcome, ControlError>")]
+pub struct PauseEngine {
+    pub engine: String,
+    pub reason: String,
+}
+
+/// Let a paused engine open positions again.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<EngineOutcome, ControlError>")]
+pub struct ResumeEngine {
+    pub engine: String,
+    pub reason: String,
+}
+
+/// Drain the tree in reverse start order, flush the journal, exit 0.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<(), ControlError>")]
+pub struct Shutdown {
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EngineOutcome {
+    pub engine: String,
+    pub paused: bool,
+    pub changed: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ControlError {
+    #[error("unknown engine {engine:?}: the engines are {known}")]
+    UnknownEngine { engine: String, known: String },
+    #[error("engine {0} has failed (its supervisor gave up); it cannot be resumed: restart the daemon after fixing the cause")]
+    EngineFailed(String),
+    #[error("a shutdown is already under way")]
+    ShuttingDown,
+    #[error("nothing was changed: {0}")]
+    Journal(String),
+}

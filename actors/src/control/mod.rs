@@ -1,0 +1,14 @@
+//! `control`: carries out the operator's commands that change the daemon itself
+//! (pause and resume an engine, shut down), journaled before they take effect.
+//! Risk and mode commands go to the actors that own that state.
+//!
+//! - `messages.rs`: what it accepts.
+//! - `actor.rs`: the worker; `lifecycle.rs`: the daemon's started/stopping facts.
+
+mod actor;
+mod lifecycle;
+mod messages;
+
+pub use actor::{engine_path, load_paused, Control, PAUSED_PREFIX};
+pub use lifecycle::Lifecycle;
+pub use messages::{ControlError, EngineOutcome, PauseEngine, ResumeEngine, Shutdown};

@@ -1,0 +1,46 @@
+//! The event kinds of the actors built on the kernel (the kernel has its own:
+//! `started`, `failed`, ...). Names are the operator contract's (`GET /v1/events`).
+
+use crate::kernel::EventKind;
+
+/// The portfolio risk level changed (escalation or operator reset).
+pub const RISK_CHANGED: EventKind = EventKind::Other("risk_changed");
+/// The capital-tier mode changed.
+pub const MODE_CHANGED: EventKind = EventKind::Other("mode_changed");
+/// An operator command that changed something (pause, resume, shutdown, ...).
+pub const OPERATOR: EventKind = EventKind::Other("operator");
+
+/// Every kind this project publishes besides the kernel's, plus the contract's
+/// kinds that later components publish, so the journal can read them all back.
+const DOMAIN_KINDS: &[&str] = &[
+    "risk_changed",
+    "mode_changed",
+    "operator",
+    "breaker_opened",
+    "breaker_half_open",
+    "breaker_closed",
+    "order_submitted",
+    "order_filled",
+    "order_rejected",
+];
+
+/// Looks up a domain kind by name (for the journal reading events back).
+pub fn domain_kind(name: &str) -> Option<EventKind> {
+    DOMAIN_KINDS
+        .iter()
+        .find(|k| **k == name)
+        .map(|k| EventKind::Other(k))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_constant_is_readable_back() {
+        for k in [RISK_CHANGED, MODE_CHANGED, OPERATOR] {
+            assert_eq!(domain_kind(k.as_str()), Some(k));
+        }
+        assert_eq!(domain_kind("exploded"), None);
+    }
+}

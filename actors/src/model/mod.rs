@@ -1,0 +1,15 @@
+//! Plain domain types: no actors, no I/O. Imports nothing but std and serde.
+
+mod mode;
+mod risk;
+
+pub use mode::{ModeChoice, ModeState, Tier};
+pub use risk::{RiskLevel, RiskState};
+
+/// Milliseconds since the Unix epoch, the journal's time unit.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}

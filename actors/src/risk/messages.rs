@@ -1,0 +1,36 @@
+use crate::model::{RiskLevel, RiskState};
+use actix::Message;
+
+/// Raise the level (a guard or the operator). At or below the current level it
+/// changes nothing and says so.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<RiskOutcome, RiskError>")]
+pub struct Escalate {
+    pub level: RiskLevel,
+    pub reason: String,
+    /// Who asks: `operator`, or the path of the guard.
+    pub source: String,
+}
+
+/// Set the level to any value, the only way down. Operator only; journaled with
+/// its reason before it takes effect.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<RiskOutcome, RiskError>")]
+pub struct ResetRisk {
+    pub level: RiskLevel,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RiskOutcome {
+    pub changed: bool,
+    pub risk: RiskState,
+    /// One line for the operator: what happened.
+    pub message: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RiskError {
+    #[error("the risk level was not changed: {0}")]
+    Journal(String),
+}

@@ -1,0 +1,390 @@
+//! `commodore ctl`: the HTTP API's client. Human output by default, `--json` for
+//! the raw answer. Exit 0 on success, 1 on an API error, 2 on a usage error (clap),
+//! 3 when the daemon cannot be reached (or no token exists yet).
+
+use crate::config::Config;
+use crate::token;
+use clap::Subcommand;
+use reqwest::blocking::{Client, RequestBuilder};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+pub const EXIT_API_ERROR: u8 = 1;
+pub const EXIT_UNREACHABLE: u8 = 3;
+
+#[derive(Subcommand, Debug)]
+pub enum Verb {
+    /// Risk, mode and engines at a glance.
+    Status,
+    /// The supervision tree with every actor's state and restarts.
+    Tree,
+    /// Journaled events after a sequence number.
+    Events {
+        /// Show events with seq greater than this.
+        #[arg(long, default_value_t = 0)]
+        since: u64,
+        /// At most this many (1 to 1000).
+        #[arg(long)]
+        limit: Option<usize>,
+    },
+    /// Stop an engine opening positions (its data keeps flowing).
+    Pause {
+        engine: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Let a paused engine open positions again.
+    Resume {
+        engine: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Raise the portfolio risk level (NORMAL, WARNING, HALT, PANIC).
+    Escalate {
+        level: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Set the risk level to any value: the only way to lower it.
+    ResetRisk {
+        level: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Fix the capital tier (NANO, MICRO, MINI, BALANCED) or hand it to `auto`.
+    Mode {
+        mode: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Inject a fault (needs faults.enabled = true and the paper broker).
+    Fault {
+        /// Actor path, e.g. master/engines/KC/analyzer (`ctl tree` lists them).
+        path: String,
+        /// panic, error, hang, stop or slow.
+        kind: String,
+        #[arg(long)]
+        count: Option<u32>,
+        #[arg(long)]
+        ms: Option<u64>,
+    },
+    /// Drain in reverse start order, flush the journal, exit 0.
+    Shutdown {
+        #[arg(long)]
+        reason: Option<String>,
+    },
+}
+
+/// The API's base URL for a listen address (a wildcard address is reached on
+/// loopback).
+pub fn base_url(listen: SocketAddr) -> String {
+    let ip = match listen.ip() {
+        std::net::IpAddr::V4(v4) if v4.is_unspecified() => std::net::Ipv4Addr::LOCALHOST.into(),
+        std::net::IpAddr::V6(v6) if v6.is_unspecified() => std::net::Ipv6Addr::LOCALHOST.into(),
+        ip => ip,
+    };
+    format!("http://{}", SocketAddr::new(ip, listen.port()))
+}
+
+fn request(verb: &Verb) -> (Method, String, Option<Value>) {
+    match verb {
+        Verb::Status => (Method::GET, "/v1/status".into(), None),
+        Verb::Tree => (Method::GET, "/v1/tree".into(), None),
+        Verb::Events { since, limit } => {
+            let mut p = format!("/v1/events?since={since}");
+            if let Some(l) = limit {
+                p.push_str(&format!("&limit={l}"));
+            }
+            (Method::GET, p, None)
+        }
+        Verb::Pause { engine, reason } => (
+            Method::POST,
+            format!("/v1/engines/{}/pause", path_segment(engine)),
+            Some(json!({ "reason": reason })),
+        ),
+        Verb::Resume { engine, reason } => (
+            Method::POST,
+            format!("/v1/engines/{}/resume", path_segment(engine)),
+            Some(json!({ "reason": reason })),
+        ),
+        Verb::Escalate { level, reason } => (
+            Method::POST,
+            "/v1/risk/escalate".into(),
+            Some(json!({ "level": level, "reason": reason })),
+        ),
+        Verb::ResetRisk { level, reason } => (
+            Method::POST,
+            "/v1/risk/reset".into(),
+            Some(json!({ "level": level, "reason": reason })),
+        ),
+        Verb::Mode { mode, reason } => (
+            Method::POST,
+            "/v1/mode".into(),
+            Some(json!({ "mode": mode, "reason": reason })),
+        ),
+        Verb::Fault {
+            path,
+            kind,
+            count,
+            ms,
+        } => {
+            let mut b = json!({ "path": path, "kind": kind });
+            if let Some(c) = count {
+                b["count"] = json!(c);
+            }
+            if let Some(m) = ms {
+                b["ms"] = json!(m);
+            }
+            (Method::POST, "/v1/faults".into(), Some(b))
+        }
+        Verb::Shutdown { reason } => (
+            Method::POST,
+            "/v1/shutdown".into(),
+            Some(json!({ "reason": reason })),
+        ),
+    }
+}
+
+/// Engine ids are checked by the daemon; only what would break the URL is
+/// escaped here.
+fn path_segment(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Runs one verb; returns the exit status.
+pub fn run(cfg: &Config, verb: &Verb, json_out: bool, url: Option<&str>) -> u8 {
+    let base = url.map_or_else(
+        || base_url(cfg.control.listen),
+        |u| u.trim_end_matches('/').to_owned(),
+    );
+    let token = match token::for_client(cfg) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_UNREACHABLE;
+        }
+    };
+    let client = match Client::builder()
+        .connect_timeout(Duration::from_secs(3))
+        .timeout(Duration::from_secs(30))
+        .build()
+    {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: cannot build the HTTP client: {e}");
+            return EXIT_API_ERROR;
+        }
+    };
+    let (method, path, body) = request(verb);
+    let mut req: RequestBuilder = client
+        .request(method, format!("{base}{path}"))
+        .bearer_auth(&token.value);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let resp = match req.send() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!(
+                "error: commodore is not reachable at {base} ({e}); is `commodore run` running with this config? (check control.listen, or pass --url)"
+            );
+            return EXIT_UNREACHABLE;
+        }
+    };
+    let status = resp.status();
+    let text = resp.text().unwrap_or_default();
+    let value: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    if !status.is_success() {
+        let message = value["error"]["message"]
+            .as_str()
+            .map(str::to_owned)
+            .unwrap_or_else(|| value.to_string());
+        if json_out {
+            println!("{value}");
+        }
+        if status == StatusCode::UNAUTHORIZED {
+            eprintln!(
+                "error: the daemon refused the token that ctl read from {}: give ctl the daemon's token (the same --config, so the same control.token_file, or the same COMMODORE_CONTROL_TOKEN)",
+                token.source
+            );
+        } else {
+            eprintln!("error: {message} (HTTP {})", status.as_u16());
+        }
+        return EXIT_API_ERROR;
+    }
+    if json_out {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&value).unwrap_or_else(|_| value.to_string())
+        );
+    } else {
+        print!("{}", human(verb, &value));
+    }
+    0
+}
+
+fn s(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => "-".into(),
+        other => other.to_string(),
+    }
+}
+
+fn risk_line(r: &Value) -> String {
+    format!(
+        "risk {} since {} ({})",
+        s(&r["level"]),
+        s(&r["since"]),
+        s(&r["reason"])
+    )
+}
+
+fn mode_line(m: &Value) -> String {
+    let how = if m["auto"].as_bool() == Some(true) {
+        "auto"
+    } else {
+        "fixed by the operator"
+    };
+    format!("mode {} ({how}) since {}", s(&m["current"]), s(&m["since"]))
+}
+
+/// The human form of an answer.
+pub fn human(verb: &Verb, v: &Value) -> String {
+    let mut out = String::new();
+    let mut line = |l: String| {
+        out.push_str(&l);
+        out.push('\n');
+    };
+    match verb {
+        Verb::Status => {
+            line(format!(
+                "commodore {}, up {}s (started {})",
+                s(&v["version"]),
+                s(&v["uptime_s"]),
+                s(&v["started_at"])
+            ));
+            line(risk_line(&v["risk"]));
+            line(mode_line(&v["mode"]));
+            line(format!(
+                "equity {}, drawdown {}",
+                s(&v["equity"]),
+                s(&v["drawdown"])
+            ));
+            for e in v["engines"].as_array().into_iter().flatten() {
+                line(format!(
+                    "engine {:<8} {:<10} restarts {:<4} positions {:<3} realized {} breaker {}",
+                    s(&e["id"]),
+                    s(&e["state"]),
+                    s(&e["restarts"]),
+                    e["positions"].as_array().map_or(0, Vec::len),
+                    s(&e["realized_pnl"]),
+                    s(&e["breaker"]["state"]),
+                ));
+            }
+        }
+        Verb::Tree => {
+            for n in v["nodes"].as_array().into_iter().flatten() {
+                let path = s(&n["path"]);
+                let depth = path.matches('/').count();
+                let name = path.rsplit('/').next().unwrap_or(&path).to_owned();
+                let mut l = format!(
+                    "{}{name:<w$} {:<10} restarts {}",
+                    "  ".repeat(depth),
+                    s(&n["state"]),
+                    s(&n["restarts"]),
+                    w = 24usize.saturating_sub(2 * depth),
+                );
+                if let Some(f) = n["last_failure"].as_str() {
+                    l.push_str(&format!("  last failure: {f}"));
+                }
+                line(l);
+            }
+        }
+        Verb::Events { .. } => {
+            for e in v["events"].as_array().into_iter().flatten() {
+                line(format!(
+                    "{:>6} {} {:<14} {} {}",
+                    s(&e["seq"]),
+                    s(&e["at"]),
+                    s(&e["kind"]),
+                    s(&e["path"]),
+                    s(&e["detail"])
+                ));
+            }
+            line(format!("next: {}", s(&v["next"])));
+        }
+        Verb::Pause { .. } | Verb::Resume { .. } => {
+            let e = &v["engine"];
+            let what = if e["paused"].as_bool() == Some(true) {
+                "paused"
+            } else {
+                "not paused"
+            };
+            let changed = if v["changed"].as_bool() == Some(true) {
+                "now"
+            } else {
+                "already"
+            };
+            line(format!(
+                "engine {} {changed} {what} (state {})",
+                s(&e["id"]),
+                s(&e["state"])
+            ));
+        }
+        Verb::Escalate { .. } | Verb::ResetRisk { .. } => {
+            line(s(&v["message"]));
+            line(risk_line(&v["risk"]));
+        }
+        Verb::Mode { .. } => {
+            if v["changed"].as_bool() != Some(true) {
+                line("mode unchanged".into());
+            }
+            line(mode_line(&v["mode"]));
+        }
+        Verb::Fault { .. } => {
+            let i = &v["injected"];
+            line(format!(
+                "injected {} into {} (count {}, ms {})",
+                s(&i["kind"]),
+                s(&i["path"]),
+                s(&i["count"]),
+                s(&i["ms"])
+            ));
+        }
+        Verb::Shutdown { .. } => {
+            line("shutdown under way: the daemon drains in order and exits".into())
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wildcard_listen_addresses_are_reached_on_loopback() {
+        assert_eq!(
+            base_url("0.0.0.0:7421".parse().unwrap()),
+            "http://127.0.0.1:7421"
+        );
+        assert_eq!(base_url("[::]:80".parse().unwrap()), "http://[::1]:80");
+        assert_eq!(base_url("10.1.2.3:9".parse().unwrap()), "http://10.1.2.3:9");
+    }
+
+    #[test]
+    fn engine_ids_cannot_break_the_url() {
+        assert_eq!(path_segment("KC"), "KC");
+        assert_eq!(path_segment("a/b c"), "a%2Fb%20c");
+    }
+}

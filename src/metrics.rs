@@ -1,0 +1,177 @@
+//! `/metrics` in the Prometheus text exposition format (version 0.0.4).
+//!
+//! Rendered from the registry and the status view at scrape time: the kernel
+//! already counts restarts and messages per actor, so there is no second set of
+//! counters to keep in step (and no exporter crate to build).
+
+use commodore_actors::kernel::{NodeInfo, NodeState};
+use commodore_actors::model::RiskState;
+use std::fmt::Write;
+
+pub struct Snapshot {
+    pub tree: Vec<NodeInfo>,
+    pub risk: RiskState,
+    pub engines: Vec<(String, NodeState)>,
+    pub uptime_s: u64,
+    pub ready: bool,
+}
+
+const STATES: [(NodeState, &str); 6] = [
+    (NodeState::Starting, "starting"),
+    (NodeState::Running, "running"),
+    (NodeState::Restarting, "restarting"),
+    (NodeState::Paused, "paused"),
+    (NodeState::Stopped, "stopped"),
+    (NodeState::Failed, "failed"),
+];
+
+/// A label value with `\`, `"` and newlines escaped, as the format requires.
+fn label(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+pub fn render(s: &Snapshot) -> String {
+    let mut out = String::with_capacity(256 + s.tree.len() * 200);
+    family(
+        &mut out,
+        "commodore_actor_restarts_total",
+        "counter",
+        "Restarts of the actor since the daemon started.",
+    );
+    for n in &s.tree {
+        let _ = writeln!(
+            out,
+            "commodore_actor_restarts_total{{path=\"{}\"}} {}",
+            label(&n.path),
+            n.restarts
+        );
+    }
+    family(
+        &mut out,
+        "commodore_actor_messages_total",
+        "counter",
+        "Messages handled by the actor (workers) since the daemon started.",
+    );
+    for n in &s.tree {
+        let _ = writeln!(
+            out,
+            "commodore_actor_messages_total{{path=\"{}\"}} {}",
+            label(&n.path),
+            n.messages
+        );
+    }
+    family(
+        &mut out,
+        "commodore_actor_up",
+        "gauge",
+        "1 when the actor is running (or paused on purpose), else 0.",
+    );
+    for n in &s.tree {
+        let up = matches!(n.state, NodeState::Running | NodeState::Paused);
+        let _ = writeln!(
+            out,
+            "commodore_actor_up{{path=\"{}\"}} {}",
+            label(&n.path),
+            u8::from(up)
+        );
+    }
+    family(
+        &mut out,
+        "commodore_risk_level",
+        "gauge",
+        "Portfolio risk level: 0 NORMAL, 1 WARNING, 2 HALT, 3 PANIC.",
+    );
+    let _ = writeln!(out, "commodore_risk_level {}", s.risk.level.rank());
+    family(
+        &mut out,
+        "commodore_engine_state",
+        "gauge",
+        "1 for the engine's current state, 0 for the others.",
+    );
+    for (id, state) in &s.engines {
+        for (st, name) in STATES {
+            let _ = writeln!(
+                out,
+                "commodore_engine_state{{engine=\"{}\",state=\"{name}\"}} {}",
+                label(id),
+                u8::from(*state == st)
+            );
+        }
+    }
+    family(
+        &mut out,
+        "commodore_ready",
+        "gauge",
+        "1 when /readyz answers 200.",
+    );
+    let _ = writeln!(out, "commodore_ready {}", u8::from(s.ready));
+    family(
+        &mut out,
+        "commodore_uptime_seconds",
+        "gauge",
+        "Seconds since the daemon started.",
+    );
+    let _ = writeln!(out, "commodore_uptime_seconds {}", s.uptime_s);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use commodore_actors::kernel::NodeKind;
+    use commodore_actors::model::RiskLevel;
+
+    fn node(path: &str, state: NodeState, restarts: u64) -> NodeInfo {
+        NodeInfo {
+            path: path.into(),
+            kind: NodeKind::Worker,
+            state,
+            strategy: None,
+            restarts,
+            last_failure: None,
+            children: vec![],
+            messages: 7,
+        }
+    }
+
+    #[test]
+    fn renders_every_family_with_escaped_labels() {
+        let text = render(&Snapshot {
+            tree: vec![
+                node("master/engines/KC/feed", NodeState::Running, 2),
+                node("odd\"path", NodeState::Failed, 0),
+            ],
+            risk: RiskState {
+                level: RiskLevel::Halt,
+                since_ms: 0,
+                reason: "r".into(),
+            },
+            engines: vec![("KC".into(), NodeState::Paused)],
+            uptime_s: 12,
+            ready: true,
+        });
+        assert!(
+            text.contains("commodore_actor_restarts_total{path=\"master/engines/KC/feed\"} 2\n")
+        );
+        assert!(
+            text.contains("commodore_actor_messages_total{path=\"master/engines/KC/feed\"} 7\n")
+        );
+        assert!(text.contains("commodore_actor_up{path=\"odd\\\"path\"} 0\n"));
+        assert!(text.contains("commodore_risk_level 2\n"));
+        assert!(text.contains("commodore_engine_state{engine=\"KC\",state=\"paused\"} 1\n"));
+        assert!(text.contains("commodore_engine_state{engine=\"KC\",state=\"running\"} 0\n"));
+        assert!(text.contains("commodore_uptime_seconds 12\n"));
+        // Every sample line belongs to a declared family.
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            let name = line.split(['{', ' ']).next().unwrap();
+            assert!(text.contains(&format!("# TYPE {name} ")), "{line}");
+        }
+    }
+}
