@@ -14,17 +14,25 @@
 #   restart latency   panic in a handler -> successor answers an ask, p50 / p99,
 #                     vs catching a panic + starting a new bare actor + ask
 #   memory per actor  100,000 idle supervised workers vs 100,000 bare actors
+#   daemon start      `commodore run` -> /readyz 200 vs `commodore check-config`
+#   daemon idle RSS   2 s after ready vs check-config's peak (scripts/daemon_figures.py)
+#
+#   scripts/bench.sh daemon     # only the daemon figures (under a minute)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 
+cargo build --release --locked 2>/dev/null
+python3 scripts/daemon_figures.py target/release/commodore >"$out/figures.jsonl"
+if [ "${1:-}" != "daemon" ]; then
 cargo bench -p commodore-actors --bench kernel -- --noplot >"$out/criterion.txt" 2>&1 || {
   cat "$out/criterion.txt"; exit 1; }
-cargo bench -p commodore-actors --bench kernel_figures 2>/dev/null | grep '^{"figure"' >"$out/figures.jsonl"
+cargo bench -p commodore-actors --bench kernel_figures 2>/dev/null | grep '^{"figure"' >>"$out/figures.jsonl"
+fi
 
-python3 - "$out/figures.jsonl" <<'PY'
+python3 - "$out/figures.jsonl" "${1:-all}" <<'PY'
 import json, os, sys, platform
 
 def estimate(group, name):
@@ -40,10 +48,11 @@ for line in open(sys.argv[1]):
     ratio = f["value"] / f["baseline"] if f["baseline"] else float("nan")
     rows.append((f["figure"].replace("_", " "), f'{f["value"]:.2f} {f["unit"]}', f'{f["baseline"]:.2f} {f["unit"]}', ratio, f["target"]))
 
-bare, sup = estimate("tell", "bare"), estimate("tell", "supervised")
-rows.append(("tell throughput (criterion)", f"{BATCH / sup * 1e3:.2f} M msg/s", f"{BATCH / bare * 1e3:.2f} M msg/s", sup and bare / sup, ">= 0.9x bare"))
-bare, sup = estimate("ask", "bare"), estimate("ask", "supervised")
-rows.append(("ask round trip (criterion)", f"{sup / 1e3:.2f} us", f"{bare / 1e3:.2f} us", sup / bare, "<= 1.1x bare"))
+if sys.argv[2] != "daemon":
+    bare, sup = estimate("tell", "bare"), estimate("tell", "supervised")
+    rows.append(("tell throughput (criterion)", f"{BATCH / sup * 1e3:.2f} M msg/s", f"{BATCH / bare * 1e3:.2f} M msg/s", sup and bare / sup, ">= 0.9x bare"))
+    bare, sup = estimate("ask", "bare"), estimate("ask", "supervised")
+    rows.append(("ask round trip (criterion)", f"{sup / 1e3:.2f} us", f"{bare / 1e3:.2f} us", sup / bare, "<= 1.1x bare"))
 
 print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {platform.platform()}")
 w = max(len(r[0]) for r in rows)

@@ -1,0 +1,73 @@
+#!/usr/bin/env python3
+"""Start time and idle memory of the real daemon (release build), as JSON lines in
+the format of the kernel figures: {"figure", "value", "baseline", "unit", "target"}.
+
+start to ready: spawn `commodore run` -> first 200 from GET /readyz (every engine
+                running), median of RUNS; baseline: spawn -> exit of
+                `commodore check-config` (process start + config load, the floor).
+idle RSS:       VmRSS of the daemon 2 s after ready; baseline: peak RSS of
+                `commodore check-config` (the binary and its config, nothing run).
+"""
+import http.client, json, os, resource, shutil, signal, socket, statistics, subprocess, sys, tempfile, time
+
+BIN = sys.argv[1] if len(sys.argv) > 1 else "target/release/commodore"
+RUNS = 10
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+def ready(port):
+    try:
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+        c.request("GET", "/readyz")
+        return c.getresponse().status == 200
+    except OSError:
+        return False
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+env = dict(os.environ, NO_COLOR="1", RUST_LOG="warn")
+starts, rsses, floors = [], [], []
+for _ in range(RUNS):
+    t = time.perf_counter()
+    subprocess.run([BIN, "check-config"], env=env, stdout=subprocess.DEVNULL, check=True)
+    floors.append(time.perf_counter() - t)
+
+    data = tempfile.mkdtemp(prefix="commodore-figures-")
+    port = free_port()
+    e = dict(env, COMMODORE__DATA_DIR=data, COMMODORE__CONTROL__LISTEN=f"127.0.0.1:{port}")
+    t = time.perf_counter()
+    p = subprocess.Popen([BIN, "run"], env=e, stderr=subprocess.DEVNULL)
+    deadline = t + 30
+    while not ready(port):
+        if time.perf_counter() > deadline:
+            p.kill()
+            sys.exit("the daemon did not become ready within 30 s")
+        time.sleep(0.001)
+    starts.append(time.perf_counter() - t)
+    time.sleep(2)
+    rsses.append(rss_kib(p.pid))
+    p.send_signal(signal.SIGINT)
+    p.wait(timeout=30)
+    shutil.rmtree(data, ignore_errors=True)
+
+# ru_maxrss over this process's children includes the daemons: measure
+# check-config alone, from a fresh child.
+probe = subprocess.run(
+    [sys.executable, "-c",
+     "import resource,subprocess,sys;subprocess.run([sys.argv[1],'check-config'],stdout=subprocess.DEVNULL);"
+     "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)", BIN],
+    env=env, capture_output=True, text=True, check=True)
+floor_rss = int(probe.stdout.strip())
+
+print(json.dumps({"figure": "daemon start to ready (median of 10)", "value": statistics.median(starts) * 1e3,
+                  "baseline": statistics.median(floors) * 1e3, "unit": "ms", "target": "<= 100 ms"}))
+print(json.dumps({"figure": "daemon idle RSS (median of 10)", "value": statistics.median(rsses) / 1024,
+                  "baseline": floor_rss / 1024, "unit": "MiB", "target": "<= 32 MiB"}))
