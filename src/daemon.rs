@@ -125,6 +125,16 @@ fn faults_policy(cfg: &Config) -> Result<(), String> {
 /// or the journal is unusable, 2 the control token or address is unusable).
 pub async fn run(cfg: Config) -> i32 {
     let t0 = Instant::now();
+    // Listen for SIGINT/SIGTERM before anything starts: a signal that arrives
+    // while the tree starts is kept, and handled once it is up (an ordered stop,
+    // never the default "die at once").
+    let signals = match Signals::listen() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: cannot listen for SIGINT/SIGTERM: {e}");
+            return 1;
+        }
+    };
     let path = journal_path(&cfg);
     let rec = match recover(&path) {
         Ok(r) => r,
@@ -222,8 +232,9 @@ pub async fn run(cfg: Config) -> i32 {
 
     let lc = lifecycle.clone();
     actix_rt::spawn(async move {
+        let mut signals = signals;
         loop {
-            wait_for_signal().await;
+            signals.next().await;
             if lc.begin_shutdown() {
                 tracing::info!("signal received: stopping in reverse start order");
             } else {
@@ -275,25 +286,30 @@ fn log_event(e: &commodore_actors::kernel::Event) {
     }
 }
 
-async fn wait_for_signal() {
-    use std::future::Future;
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot listen for SIGTERM; Ctrl-C still works");
-            let _ = tokio::signal::ctrl_c().await;
-            return;
-        }
-    };
-    let ctrl_c = tokio::signal::ctrl_c();
-    tokio::pin!(ctrl_c);
-    std::future::poll_fn(|cx| {
-        if term.poll_recv(cx).is_ready() || ctrl_c.as_mut().poll(cx).is_ready() {
-            std::task::Poll::Ready(())
-        } else {
-            std::task::Poll::Pending
-        }
-    })
-    .await;
+/// SIGINT and SIGTERM, registered when created.
+struct Signals {
+    int: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn listen() -> std::io::Result<Signals> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Signals {
+            int: signal(SignalKind::interrupt())?,
+            term: signal(SignalKind::terminate())?,
+        })
+    }
+
+    /// The next SIGINT or SIGTERM (including one received before this call).
+    async fn next(&mut self) {
+        std::future::poll_fn(|cx| {
+            if self.int.poll_recv(cx).is_ready() || self.term.poll_recv(cx).is_ready() {
+                std::task::Poll::Ready(())
+            } else {
+                std::task::Poll::Pending
+            }
+        })
+        .await;
+    }
 }

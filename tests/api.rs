@@ -327,6 +327,24 @@ fn an_injected_fault_shows_as_a_restart_in_the_tree_events_and_metrics() {
         "{m}"
     );
 
+    // A panic in portfolio_risk: its successor reads the level back from the
+    // journal (crash-only), so the level is where it was.
+    d.post(
+        "/v1/risk/escalate",
+        r#"{"level":"WARNING","reason":"before the panic"}"#,
+    );
+    d.post(
+        "/v1/faults",
+        r#"{"path":"master/portfolio_risk","kind":"panic"}"#,
+    );
+    d.expect("kind=\"restarted\" path=master/portfolio_risk");
+    let v = d.post(
+        "/v1/risk/escalate",
+        r#"{"level":"WARNING","reason":"again"}"#,
+    );
+    assert_eq!(v["changed"], false, "the successor knows WARNING: {v}");
+    assert_eq!(v["risk"]["reason"], "before the panic");
+
     // Fault errors: unknown path 404, bad kind 422, out-of-range values 422.
     let (s, v) = d.call(
         "POST",

@@ -103,6 +103,33 @@ fn after_sigkill_the_event_sequence_continues_from_the_journal() {
 }
 
 #[test]
+fn log_format_json_writes_one_json_object_per_line() {
+    let dir = temp_dir("json-log");
+    let mut d = Daemon::spawn(
+        &dir,
+        common::free_port(),
+        &[("COMMODORE__LOG__FORMAT", "json")],
+    );
+    let line = d.seen.last().unwrap().clone();
+    let v: serde_json::Value =
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+    assert_eq!(v["level"], "INFO", "{v}");
+    assert!(
+        v["fields"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("commodore started"),
+        "{v}"
+    );
+    d.signal(libc::SIGTERM);
+    assert_eq!(d.exit_code(), Some(0));
+    for line in &d.seen {
+        serde_json::from_str::<serde_json::Value>(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn a_taken_control_address_is_a_start_error_naming_the_key() {
     let dir = temp_dir("port-taken");
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

@@ -62,6 +62,13 @@ impl Daemon {
     }
 
     pub fn start_on(dir: &Path, port: u16, env: &[(&str, &str)]) -> Daemon {
+        let mut d = Daemon::spawn(dir, port, env);
+        d.expect("path=master/engines/CC/analyzer");
+        d
+    }
+
+    /// Starts `commodore run` and waits for its "started" log line only.
+    pub fn spawn(dir: &Path, port: u16, env: &[(&str, &str)]) -> Daemon {
         let mut cmd = commodore();
         cmd.arg("run")
             .env("COMMODORE__DATA_DIR", dir)
@@ -93,7 +100,6 @@ impl Daemon {
                 .unwrap(),
         };
         d.expect("commodore started");
-        d.expect("path=master/engines/CC/analyzer");
         d
     }
 
@@ -133,7 +139,11 @@ impl Daemon {
                 .and_then(|s| s.parse().ok())
                 .unwrap_or(0)
         };
-        if self.seen.iter().any(|l| l.contains("journal wrote") && up_to(l) >= seq) {
+        if self
+            .seen
+            .iter()
+            .any(|l| l.contains("journal wrote") && up_to(l) >= seq)
+        {
             return;
         }
         loop {

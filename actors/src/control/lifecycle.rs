@@ -19,9 +19,14 @@ impl Lifecycle {
         }
     }
 
-    /// Set once, right after the tree is started.
+    /// Set once, right after the tree is started. A shutdown asked before that
+    /// begins now.
     pub fn set_root(&self, root: ShutdownHandle) {
-        let _ = self.root.set(root);
+        if self.root.set(root).is_ok() && self.is_stopping() {
+            if let Some(root) = self.root.get() {
+                root.begin();
+            }
+        }
     }
 
     pub fn is_stopping(&self) -> bool {
@@ -33,9 +38,9 @@ impl Lifecycle {
         if self.stopping.swap(true, Ordering::SeqCst) {
             return false;
         }
-        match self.root.get() {
-            Some(root) => root.begin(),
-            None => tracing::warn!("shutdown asked before the tree was up"),
+        // Before the tree is up, `set_root` begins it.
+        if let Some(root) = self.root.get() {
+            root.begin();
         }
         true
     }
