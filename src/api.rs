@@ -35,6 +35,8 @@ pub const MAX_EVENTS_LIMIT: usize = 1000;
 pub const MAX_REASON_CHARS: usize = 1000;
 /// How long a command waits for the actor that carries it out.
 pub const ASK_TIMEOUT: Duration = Duration::from_secs(5);
+/// Connections served at once; more wait in the listen backlog.
+pub const MAX_CONNECTIONS: usize = 64;
 
 /// Everything the handlers use; shared by every request.
 pub struct ApiState {
@@ -140,6 +142,7 @@ pub fn serve(
             .default_service(web::to(unknown_route))
     })
     .workers(1)
+    .max_connections(MAX_CONNECTIONS)
     .disable_signals()
     .shutdown_timeout(2)
     .listen(listener)?
@@ -332,6 +335,7 @@ fn engine_json(st: &ApiState, id: &str) -> Value {
 async fn status(req: HttpRequest, st: web::Data<ApiState>) -> Answer {
     authorize(&req, &st)?;
     let engines: Vec<Value> = st.engines.iter().map(|id| engine_json(&st, id)).collect();
+    let portfolio = st.view.portfolio();
     Ok(HttpResponse::Ok().json(json!({
         "version": env!("CARGO_PKG_VERSION"),
         "started_at": rfc3339(st.lifecycle.started_at_ms),
@@ -339,9 +343,8 @@ async fn status(req: HttpRequest, st: web::Data<ApiState>) -> Answer {
         "risk": risk_json(&st.view.risk()),
         "mode": mode_json(&st.view.mode()),
         "engines": engines,
-        // Portfolio figures come from the engines (engines issue); none yet.
-        "equity": "0",
-        "drawdown": "0",
+        "equity": portfolio.equity,
+        "drawdown": portfolio.drawdown,
     })))
 }
 
@@ -430,21 +433,7 @@ async fn pause(
     id: web::Path<String>,
     payload: web::Payload,
 ) -> Answer {
-    authorize(&req, &st)?;
-    let b: ReasonBody = body(payload).await?.unwrap_or_default();
-    let m = PauseEngine {
-        engine: id.into_inner(),
-        reason: reason(b.reason, false)?,
-    };
-    let out = st
-        .control
-        .ask_timeout(m, ASK_TIMEOUT)
-        .await?
-        .map_err(control_error)?;
-    Ok(HttpResponse::Ok().json(json!({
-        "engine": engine_json(&st, &out.engine),
-        "changed": out.changed,
-    })))
+    engine_command(req, st, id, payload, true).await
 }
 
 async fn resume(
@@ -453,17 +442,30 @@ async fn resume(
     id: web::Path<String>,
     payload: web::Payload,
 ) -> Answer {
+    engine_command(req, st, id, payload, false).await
+}
+
+/// Pause (`pause = true`) or resume one engine through `control`.
+async fn engine_command(
+    req: HttpRequest,
+    st: web::Data<ApiState>,
+    id: web::Path<String>,
+    payload: web::Payload,
+    pause: bool,
+) -> Answer {
     authorize(&req, &st)?;
     let b: ReasonBody = body(payload).await?.unwrap_or_default();
-    let m = ResumeEngine {
-        engine: id.into_inner(),
-        reason: reason(b.reason, false)?,
+    let (engine, reason) = (id.into_inner(), reason(b.reason, false)?);
+    let asked = if pause {
+        st.control
+            .ask_timeout(PauseEngine { engine, reason }, ASK_TIMEOUT)
+            .await
+    } else {
+        st.control
+            .ask_timeout(ResumeEngine { engine, reason }, ASK_TIMEOUT)
+            .await
     };
-    let out = st
-        .control
-        .ask_timeout(m, ASK_TIMEOUT)
-        .await?
-        .map_err(control_error)?;
+    let out = asked?.map_err(control_error)?;
     Ok(HttpResponse::Ok().json(json!({
         "engine": engine_json(&st, &out.engine),
         "changed": out.changed,

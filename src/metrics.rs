@@ -39,48 +39,31 @@ fn family(out: &mut String, name: &str, kind: &str, help: &str) {
 
 pub fn render(s: &Snapshot) -> String {
     let mut out = String::with_capacity(256 + s.tree.len() * 200);
-    family(
-        &mut out,
-        "commodore_actor_restarts_total",
-        "counter",
-        "Restarts of the actor since the daemon started.",
-    );
-    for n in &s.tree {
-        let _ = writeln!(
-            out,
-            "commodore_actor_restarts_total{{path=\"{}\"}} {}",
-            label(&n.path),
-            n.restarts
-        );
-    }
-    family(
-        &mut out,
-        "commodore_actor_messages_total",
-        "counter",
-        "Messages handled by the actor (workers) since the daemon started.",
-    );
-    for n in &s.tree {
-        let _ = writeln!(
-            out,
-            "commodore_actor_messages_total{{path=\"{}\"}} {}",
-            label(&n.path),
-            n.messages
-        );
-    }
-    family(
-        &mut out,
-        "commodore_actor_up",
-        "gauge",
-        "1 when the actor is running (or paused on purpose), else 0.",
-    );
-    for n in &s.tree {
-        let up = matches!(n.state, NodeState::Running | NodeState::Paused);
-        let _ = writeln!(
-            out,
-            "commodore_actor_up{{path=\"{}\"}} {}",
-            label(&n.path),
-            u8::from(up)
-        );
+    let per_actor: [(&str, &str, &str, fn(&NodeInfo) -> u64); 3] = [
+        (
+            "commodore_actor_restarts_total",
+            "counter",
+            "Restarts of the actor since the daemon started.",
+            |n| n.restarts,
+        ),
+        (
+            "commodore_actor_messages_total",
+            "counter",
+            "Messages handled by the actor (workers) since the daemon started.",
+            |n| n.messages,
+        ),
+        (
+            "commodore_actor_up",
+            "gauge",
+            "1 when the actor is running (or paused on purpose), else 0.",
+            |n| u64::from(matches!(n.state, NodeState::Running | NodeState::Paused)),
+        ),
+    ];
+    for (name, kind, help, value) in per_actor {
+        family(&mut out, name, kind, help);
+        for n in &s.tree {
+            let _ = writeln!(out, "{name}{{path=\"{}\"}} {}", label(&n.path), value(n));
+        }
     }
     family(
         &mut out,

@@ -181,6 +181,13 @@ fn every_error_of_the_contract_has_its_status_and_body() {
     let st = d.get("/v1/status");
     assert_eq!(st["risk"]["level"], "NORMAL");
     assert_eq!(st["mode"]["current"], "NANO");
+    // Money is a decimal string, never a float.
+    assert_eq!(
+        (st["equity"].as_str(), st["drawdown"].as_str()),
+        (Some("0"), Some("0")),
+        "{st}"
+    );
+    assert_eq!(st["engines"][0]["realized_pnl"], "0", "{st}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 

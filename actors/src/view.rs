@@ -6,26 +6,27 @@
 
 use crate::model::{ModeState, RiskState};
 use dashmap::DashMap;
+use rust_decimal::Decimal;
 use serde::Serialize;
-use std::sync::RwLock;
+use std::sync::{Mutex, RwLock};
 
 /// What an engine publishes about itself. Engines write it from the engines issue
 /// on; until an engine has written anything, it has no positions and no PnL.
+/// Money as `Decimal`, serialized as a decimal string (the API's rule).
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct EngineFigures {
     pub positions: Vec<PositionView>,
-    /// Decimal strings, as in the API.
-    pub realized_pnl: String,
-    pub equity: String,
+    pub realized_pnl: Decimal,
+    pub equity: Decimal,
     pub breaker: BreakerView,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct PositionView {
     pub symbol: String,
-    pub qty: String,
-    pub avg_price: String,
-    pub unrealized_pnl: String,
+    pub qty: Decimal,
+    pub avg_price: Decimal,
+    pub unrealized_pnl: Decimal,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -50,6 +51,16 @@ pub struct StatusView {
     risk: RwLock<RiskState>,
     mode: RwLock<ModeState>,
     engines: DashMap<String, EngineFigures>,
+    /// The highest portfolio equity seen since the daemon started.
+    peak_equity: Mutex<Decimal>,
+}
+
+/// Portfolio figures derived from the engines'.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Portfolio {
+    pub equity: Decimal,
+    /// From the peak, as a fraction (0.05 = 5 %), 0 before any equity.
+    pub drawdown: Decimal,
 }
 
 impl StatusView {
@@ -58,6 +69,7 @@ impl StatusView {
             risk: RwLock::new(risk),
             mode: RwLock::new(mode),
             engines: DashMap::new(),
+            peak_equity: Mutex::new(Decimal::ZERO),
         }
     }
 
@@ -79,20 +91,68 @@ impl StatusView {
         *self.mode.write().unwrap_or_else(|e| e.into_inner()) = s;
     }
 
-    /// An engine's figures (defaults until the engine has published any).
+    /// An engine's figures (zero until the engine has published any).
     pub fn engine(&self, id: &str) -> EngineFigures {
-        self.engines
-            .get(id)
-            .map(|e| e.clone())
-            .unwrap_or_else(|| EngineFigures {
-                realized_pnl: "0".to_owned(),
-                equity: "0".to_owned(),
-                ..EngineFigures::default()
-            })
+        self.engines.get(id).map(|e| e.clone()).unwrap_or_default()
     }
 
     /// For engine `id` only.
     pub fn set_engine(&self, id: &str, figures: EngineFigures) {
         self.engines.insert(id.to_owned(), figures);
+        let equity = self.equity();
+        let mut peak = self.peak_equity.lock().unwrap_or_else(|e| e.into_inner());
+        *peak = (*peak).max(equity);
+    }
+
+    fn equity(&self) -> Decimal {
+        self.engines.iter().map(|e| e.equity).sum()
+    }
+
+    pub fn portfolio(&self) -> Portfolio {
+        let equity = self.equity();
+        let peak = *self.peak_equity.lock().unwrap_or_else(|e| e.into_inner());
+        let drawdown = if peak > Decimal::ZERO {
+            ((peak - equity) / peak).round_dp(6)
+        } else {
+            Decimal::ZERO
+        };
+        Portfolio { equity, drawdown }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{ModeState, RiskState};
+
+    fn figures(equity: i64) -> EngineFigures {
+        EngineFigures {
+            equity: Decimal::from(equity),
+            ..EngineFigures::default()
+        }
+    }
+
+    #[test]
+    fn portfolio_equity_is_the_engines_sum_and_drawdown_is_from_its_peak() {
+        let v = StatusView::new(RiskState::initial(0), ModeState::initial(0));
+        assert_eq!(
+            v.portfolio(),
+            Portfolio {
+                equity: Decimal::ZERO,
+                drawdown: Decimal::ZERO
+            }
+        );
+        assert_eq!(v.engine("KC").equity, Decimal::ZERO, "no figures yet: zero");
+        v.set_engine("KC", figures(600));
+        v.set_engine("CC", figures(400));
+        assert_eq!(v.portfolio().equity, Decimal::from(1000));
+        v.set_engine("KC", figures(500));
+        let p = v.portfolio();
+        assert_eq!(
+            (p.equity, p.drawdown),
+            (Decimal::from(900), Decimal::new(1, 1))
+        );
+        v.set_engine("KC", figures(700));
+        assert_eq!(v.portfolio().drawdown, Decimal::ZERO, "a new peak");
     }
 }
