@@ -39,7 +39,13 @@ fn family(out: &mut String, name: &str, kind: &str, help: &str) {
 
 pub fn render(s: &Snapshot) -> String {
     let mut out = String::with_capacity(256 + s.tree.len() * 200);
-    let per_actor: [(&str, &str, &str, fn(&NodeInfo) -> u64); 3] = [
+    type PerActor = (
+        &'static str,
+        &'static str,
+        &'static str,
+        fn(&NodeInfo) -> u64,
+    );
+    let per_actor: [PerActor; 3] = [
         (
             "commodore_actor_restarts_total",
             "counter",

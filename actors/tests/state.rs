@@ -1,0 +1,273 @@
+//! The owners of durable state (portfolio_risk, mode, control) against a real
+//! SQLite journal: journaled before effect, read back by every new instance, and
+//! what happens when the journal refuses a write.
+
+mod common;
+
+use commodore_actors::control::{
+    self, Control, ControlError, Lifecycle, PauseEngine, ResumeEngine,
+};
+use commodore_actors::journal::Store;
+use commodore_actors::kernel::*;
+use commodore_actors::mode::{self, ModeActor, ModeError, SetMode};
+use commodore_actors::model::{ModeChoice, ModeState, RiskLevel, RiskState, Tier};
+use commodore_actors::risk::{self, Escalate, PortfolioRisk, ResetRisk, RiskError};
+use commodore_actors::view::StatusView;
+use common::*;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+struct Owners {
+    kernel: Kernel,
+    view: Arc<StatusView>,
+    risk: Handle<PortfolioRisk>,
+    mode: Handle<ModeActor>,
+    control: Handle<Control>,
+    _root: Root,
+}
+
+fn journal(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("commodore-state-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir.join("journal.sqlite")
+}
+
+async fn owners(path: &Path) -> Owners {
+    let kernel = Kernel::new(1);
+    let view = Arc::new(StatusView::new(
+        RiskState::initial(0),
+        ModeState::initial(0),
+    ));
+    let (risk, mode, control) = (Handle::new(), Handle::new(), Handle::new());
+    let spec = SupervisorSpec::new("master", cfg(Strategy::OneForOne))
+        .child(ChildSpec::worker(
+            "portfolio_risk",
+            &risk,
+            PortfolioRisk::factory(path.to_owned(), kernel.clone(), view.clone()),
+        ))
+        .child(ChildSpec::worker(
+            "mode",
+            &mode,
+            ModeActor::factory(path.to_owned(), kernel.clone(), view.clone()),
+        ))
+        .child(ChildSpec::worker(
+            "control",
+            &control,
+            Control::factory(
+                path.to_owned(),
+                kernel.clone(),
+                Arc::new(Lifecycle::new(0)),
+                vec!["KC".into(), "CC".into()],
+            ),
+        ));
+    let root = start(spec, &kernel).await;
+    Owners {
+        kernel,
+        view,
+        risk,
+        mode,
+        control,
+        _root: root,
+    }
+}
+
+fn escalate(level: RiskLevel, reason: &str) -> Escalate {
+    Escalate {
+        level,
+        reason: reason.into(),
+        source: "test".into(),
+    }
+}
+
+/// Makes every later write of durable state fail, as a full or broken disk would.
+fn refuse_state_writes(path: &Path) {
+    rusqlite::Connection::open(path)
+        .unwrap()
+        .execute_batch(
+            "CREATE TRIGGER no_insert BEFORE INSERT ON state BEGIN SELECT RAISE(FAIL, 'disk says no'); END;
+             CREATE TRIGGER no_update BEFORE UPDATE ON state BEGIN SELECT RAISE(FAIL, 'disk says no'); END;",
+        )
+        .unwrap();
+}
+
+#[actix_rt::test]
+async fn risk_is_journaled_before_effect_and_read_back_by_a_successor() {
+    tokio::time::pause();
+    let path = journal("risk");
+    let o = owners(&path).await;
+    let out = o
+        .risk
+        .ask(escalate(RiskLevel::Halt, "drawdown"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(out.changed);
+    assert_eq!(o.view.risk().level, RiskLevel::Halt, "the view follows");
+    let store = Store::open(&path).unwrap();
+    assert_eq!(
+        risk::load(&store).unwrap().level,
+        RiskLevel::Halt,
+        "journaled"
+    );
+
+    let out = o
+        .risk
+        .ask(escalate(RiskLevel::Warning, "lower"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!out.changed);
+    assert_eq!(out.risk.level, RiskLevel::Halt);
+
+    // A panic: the successor reads HALT back from the journal.
+    o.kernel
+        .inject("master/portfolio_risk", Fault::panic())
+        .await
+        .unwrap();
+    idle(ms(50)).await;
+    let out = o
+        .risk
+        .ask(escalate(RiskLevel::Halt, "again"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!out.changed, "the successor knows HALT: {out:?}");
+
+    let out = o
+        .risk
+        .ask(ResetRisk {
+            level: RiskLevel::Normal,
+            reason: "reviewed".into(),
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(out.risk.level, RiskLevel::Normal);
+    let back = risk::load(&store).unwrap();
+    assert_eq!(
+        (back.level, back.reason.as_str()),
+        (RiskLevel::Normal, "reviewed")
+    );
+    let kinds: Vec<String> = events(&o.kernel)
+        .into_iter()
+        .filter(|e| e.0.as_str() == "risk_changed")
+        .map(|e| e.2)
+        .collect();
+    assert_eq!(kinds.len(), 2, "{kinds:?}");
+}
+
+#[actix_rt::test]
+async fn when_the_journal_refuses_escalation_still_applies_and_lowering_does_not() {
+    tokio::time::pause();
+    let path = journal("refuse-risk");
+    let o = owners(&path).await;
+    refuse_state_writes(&path);
+
+    let out = o
+        .risk
+        .ask(escalate(RiskLevel::Panic, "venue down"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(out.changed, "higher is the safe side: {out:?}");
+    assert!(
+        out.message.contains("not journaled"),
+        "and it says so: {}",
+        out.message
+    );
+    assert_eq!(o.view.risk().level, RiskLevel::Panic);
+
+    let r = o
+        .risk
+        .ask(ResetRisk {
+            level: RiskLevel::Normal,
+            reason: "ops".into(),
+        })
+        .await
+        .unwrap();
+    assert!(matches!(r, Err(RiskError::Journal(_))), "{r:?}");
+    assert_eq!(
+        o.view.risk().level,
+        RiskLevel::Panic,
+        "a reset that is not journaled does not happen"
+    );
+}
+
+#[actix_rt::test]
+async fn mode_and_pause_are_journaled_or_refused() {
+    tokio::time::pause();
+    let path = journal("mode-pause");
+    let o = owners(&path).await;
+    let out = o
+        .mode
+        .ask(SetMode {
+            choice: ModeChoice::Fixed(Tier::Mini),
+            reason: "desk".into(),
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(out.changed);
+    assert_eq!(o.view.mode().current, Tier::Mini);
+    let store = Store::open(&path).unwrap();
+    assert_eq!(mode::load(&store).unwrap().current, Tier::Mini);
+
+    let out = o
+        .control
+        .ask(PauseEngine {
+            engine: "CC".into(),
+            reason: "roll".into(),
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(out.paused && out.changed);
+    assert!(o.kernel.registry().is_paused("master/engines/CC"));
+    assert!(control::load_paused(&store).unwrap().contains("CC"));
+    let r = o
+        .control
+        .ask(PauseEngine {
+            engine: "ZZ".into(),
+            reason: "x".into(),
+        })
+        .await
+        .unwrap();
+    assert!(
+        matches!(r, Err(ControlError::UnknownEngine { .. })),
+        "{r:?}"
+    );
+
+    // A restarted control re-applies the journal's pauses.
+    o.kernel.registry().set_paused("master/engines/CC", false);
+    o.kernel
+        .inject("master/control", Fault::panic())
+        .await
+        .unwrap();
+    idle(ms(50)).await;
+    assert!(o.kernel.registry().is_paused("master/engines/CC"));
+
+    refuse_state_writes(&path);
+    let r = o
+        .mode
+        .ask(SetMode {
+            choice: ModeChoice::Auto,
+            reason: "x".into(),
+        })
+        .await
+        .unwrap();
+    assert!(matches!(r, Err(ModeError::Journal(_))), "{r:?}");
+    assert!(!o.view.mode().auto, "unchanged");
+    let r = o
+        .control
+        .ask(ResumeEngine {
+            engine: "CC".into(),
+            reason: "x".into(),
+        })
+        .await
+        .unwrap();
+    assert!(matches!(r, Err(ControlError::Journal(_))), "{r:?}");
+    assert!(
+        o.kernel.registry().is_paused("master/engines/CC"),
+        "still paused"
+    );
+}
