@@ -11,7 +11,8 @@ use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer, ResponseError};
 use commodore_actors::control::{
     engine_path, Control, ControlError, Lifecycle, PauseEngine, ResumeEngine, Shutdown,
 };
-use commodore_actors::journal::Store;
+use commodore_actors::events::OPERATOR;
+use commodore_actors::journal::{Flush, Journal, Store};
 use commodore_actors::kernel::{
     CallError, Event, Fault, FaultKind, Handle, Kernel, KernelError, NodeState,
 };
@@ -47,6 +48,7 @@ pub struct ApiState {
     pub risk: Handle<PortfolioRisk>,
     pub mode: Handle<ModeActor>,
     pub control: Handle<Control>,
+    pub journal_worker: Handle<Journal>,
     pub engines: Vec<String>,
     /// `Err(why)` when `POST /v1/faults` is refused by policy.
     pub faults: Result<(), String>,
@@ -126,19 +128,19 @@ pub fn serve(
     Ok(HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
-            .route("/healthz", web::get().to(healthz))
-            .route("/readyz", web::get().to(readyz))
-            .route("/metrics", web::get().to(metrics_text))
-            .route("/v1/status", web::get().to(status))
-            .route("/v1/tree", web::get().to(tree))
-            .route("/v1/events", web::get().to(events))
-            .route("/v1/engines/{id}/pause", web::post().to(pause))
-            .route("/v1/engines/{id}/resume", web::post().to(resume))
-            .route("/v1/risk/escalate", web::post().to(escalate))
-            .route("/v1/risk/reset", web::post().to(reset))
-            .route("/v1/mode", web::post().to(mode))
-            .route("/v1/faults", web::post().to(faults))
-            .route("/v1/shutdown", web::post().to(shutdown))
+            .service(resource("/healthz").route(web::get().to(healthz)))
+            .service(resource("/readyz").route(web::get().to(readyz)))
+            .service(resource("/metrics").route(web::get().to(metrics_text)))
+            .service(resource("/v1/status").route(web::get().to(status)))
+            .service(resource("/v1/tree").route(web::get().to(tree)))
+            .service(resource("/v1/events").route(web::get().to(events)))
+            .service(resource("/v1/engines/{id}/pause").route(web::post().to(pause)))
+            .service(resource("/v1/engines/{id}/resume").route(web::post().to(resume)))
+            .service(resource("/v1/risk/escalate").route(web::post().to(escalate)))
+            .service(resource("/v1/risk/reset").route(web::post().to(reset)))
+            .service(resource("/v1/mode").route(web::post().to(mode)))
+            .service(resource("/v1/faults").route(web::post().to(faults)))
+            .service(resource("/v1/shutdown").route(web::post().to(shutdown)))
             .default_service(web::to(unknown_route))
     })
     .workers(1)
@@ -156,11 +158,13 @@ fn authorize(req: &HttpRequest, st: &ApiState) -> Result<(), ApiError> {
             "missing `Authorization: Bearer <token>` header; the token is in control.token_file (default <data_dir>/control.token) or COMMODORE_CONTROL_TOKEN".into(),
         ));
     };
+    // The scheme name is case-insensitive (RFC 7235).
     let given = value
         .to_str()
         .ok()
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, t)| t.trim())
         .ok_or_else(|| unauthorized("the Authorization header must be `Bearer <token>`".into()))?;
     if token::matches(&st.token.value, given) {
         Ok(())
@@ -248,6 +252,23 @@ fn engine_state(st: &ApiState, id: &str) -> NodeState {
         .registry()
         .state(&engine_path(id))
         .unwrap_or(NodeState::Starting)
+}
+
+/// A path of the API; another method on it answers 405 in the contract's shape.
+fn resource(path: &str) -> actix_web::Resource {
+    web::resource(path).default_service(web::to(method_not_allowed))
+}
+
+async fn method_not_allowed(req: HttpRequest) -> Answer {
+    Err(ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!(
+            "{} is not allowed on {}; see OPERATOR_API.md",
+            req.method(),
+            req.path()
+        ),
+    ))
 }
 
 async fn unknown_route(req: HttpRequest) -> Answer {
@@ -364,8 +385,24 @@ fn event_json(e: &Event) -> Value {
     json!({"seq": e.seq, "at": rfc3339(e.at_ms), "kind": e.kind.as_str(), "path": e.path, "detail": e.detail})
 }
 
-/// Events after `since`: from the journal, then from the kernel's retained events
-/// for what the journal has not written yet (it writes every 100 ms).
+/// Events after `since`, from the journal only: an event is served once it is
+/// journaled, so a `seq` a client has seen can never be given to another event
+/// after a crash. The journal is asked to write what it has first, so the answer
+/// is current; if it cannot (restarting), the answer is what it has written.
+async fn journaled_events(
+    st: web::Data<ApiState>,
+    since: u64,
+    limit: usize,
+) -> Result<Vec<Event>, ApiError> {
+    if let Err(e) = st.journal_worker.ask_timeout(Flush, ASK_TIMEOUT).await {
+        tracing::warn!(error = %e, "journal did not flush before an events read");
+    }
+    // SQLite reads block: off the API's only worker thread.
+    web::block(move || read_events(&st, since, limit))
+        .await
+        .map_err(|e| ApiError::unavailable(format!("cannot read the journal: {e}")))?
+}
+
 fn read_events(st: &ApiState, since: u64, limit: usize) -> Result<Vec<Event>, ApiError> {
     let mut guard = st.journal.lock().unwrap_or_else(|e| e.into_inner());
     if guard.is_none() {
@@ -375,20 +412,15 @@ fn read_events(st: &ApiState, since: u64, limit: usize) -> Result<Vec<Event>, Ap
         );
     }
     let store = guard.as_ref().expect("opened above");
-    let mut out = match store.events_since(since, limit) {
-        Ok(v) => v,
+    match store.events_since(since, limit) {
+        Ok(v) => Ok(v),
         Err(e) => {
             *guard = None; // reopen next time
-            return Err(ApiError::unavailable(format!(
+            Err(ApiError::unavailable(format!(
                 "cannot read the journal: {e}"
-            )));
+            )))
         }
-    };
-    if out.len() < limit {
-        let after = out.last().map_or(since, |e| e.seq);
-        out.extend(st.kernel.events().recent(after, limit - out.len()));
     }
-    Ok(out)
 }
 
 async fn events(req: HttpRequest, st: web::Data<ApiState>) -> Answer {
@@ -405,7 +437,7 @@ async fn events(req: HttpRequest, st: web::Data<ApiState>) -> Answer {
             "limit must be between 1 and {MAX_EVENTS_LIMIT}, got {limit}"
         )));
     }
-    let list = read_events(&st, since, limit)?;
+    let list = journaled_events(st, since, limit).await?;
     let next = list.last().map_or(since, |e| e.seq);
     let events: Vec<Value> = list.iter().map(event_json).collect();
     Ok(HttpResponse::Ok().json(json!({"events": events, "next": next})))
@@ -427,35 +459,25 @@ fn control_error(e: ControlError) -> ApiError {
     }
 }
 
-async fn pause(
-    req: HttpRequest,
-    st: web::Data<ApiState>,
-    id: web::Path<String>,
-    payload: web::Payload,
-) -> Answer {
-    engine_command(req, st, id, payload, true).await
+async fn pause(req: HttpRequest, st: web::Data<ApiState>, payload: web::Payload) -> Answer {
+    engine_command(req, st, payload, true).await
 }
 
-async fn resume(
-    req: HttpRequest,
-    st: web::Data<ApiState>,
-    id: web::Path<String>,
-    payload: web::Payload,
-) -> Answer {
-    engine_command(req, st, id, payload, false).await
+async fn resume(req: HttpRequest, st: web::Data<ApiState>, payload: web::Payload) -> Answer {
+    engine_command(req, st, payload, false).await
 }
 
 /// Pause (`pause = true`) or resume one engine through `control`.
 async fn engine_command(
     req: HttpRequest,
     st: web::Data<ApiState>,
-    id: web::Path<String>,
     payload: web::Payload,
     pause: bool,
 ) -> Answer {
     authorize(&req, &st)?;
     let b: ReasonBody = body(payload).await?.unwrap_or_default();
-    let (engine, reason) = (id.into_inner(), reason(b.reason, false)?);
+    let engine = req.match_info().get("id").unwrap_or_default().to_owned();
+    let reason = reason(b.reason, false)?;
     let asked = if pause {
         st.control
             .ask_timeout(PauseEngine { engine, reason }, ASK_TIMEOUT)
@@ -595,10 +617,15 @@ async fn shutdown(req: HttpRequest, st: web::Data<ApiState>, payload: web::Paylo
     {
         Ok(r) => r.map_err(control_error)?,
         Err(e) => {
+            // Not stopping when this request began: if it is now, `control`
+            // handled this very request late. Either way the shutdown is under way.
             tracing::warn!(error = %e, "control did not answer; beginning the shutdown directly");
-            if !st.lifecycle.begin_shutdown() {
-                return Err(control_error(ControlError::ShuttingDown));
-            }
+            st.lifecycle.begin_shutdown();
+            st.kernel.events().publish(
+                OPERATOR,
+                "master/control",
+                format!("shutdown: {reason} (begun by the API: control did not answer)"),
+            );
         }
     }
     Ok(HttpResponse::Accepted().json(json!({"shutting_down": true, "reason": reason})))

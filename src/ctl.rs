@@ -1,6 +1,7 @@
 //! `commodore ctl`: the HTTP API's client. Human output by default, `--json` for
-//! the raw answer. Exit 0 on success, 1 on an API error, 2 on a usage error (clap),
-//! 3 when the daemon cannot be reached (or no token exists yet).
+//! the raw answer. Exit 0 on success, 1 on an API error, 2 on a usage error (clap,
+//! a bad `--url`, an unusable token), 3 when the daemon cannot be reached (or no
+//! token exists yet: the daemon has not run with this config).
 
 use crate::config::Config;
 use crate::token;
@@ -12,6 +13,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 pub const EXIT_API_ERROR: u8 = 1;
+pub const EXIT_USAGE: u8 = 2;
 pub const EXIT_UNREACHABLE: u8 = 3;
 
 #[derive(Subcommand, Debug)]
@@ -166,11 +168,22 @@ pub fn run(cfg: &Config, verb: &Verb, json_out: bool, url: Option<&str>) -> u8 {
         || base_url(cfg.control.listen),
         |u| u.trim_end_matches('/').to_owned(),
     );
+    match reqwest::Url::parse(&base) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") => {}
+        _ => {
+            eprintln!("error: --url {base:?} is not an http:// or https:// URL");
+            return EXIT_USAGE;
+        }
+    }
     let token = match token::for_client(cfg) {
         Ok(t) => t,
-        Err(e) => {
+        Err(token::ClientTokenError::Missing(e)) => {
             eprintln!("error: {e}");
             return EXIT_UNREACHABLE;
+        }
+        Err(token::ClientTokenError::Unusable(e)) => {
+            eprintln!("error: {e}");
+            return EXIT_USAGE;
         }
     };
     let client = match Client::builder()
@@ -201,7 +214,13 @@ pub fn run(cfg: &Config, verb: &Verb, json_out: bool, url: Option<&str>) -> u8 {
         }
     };
     let status = resp.status();
-    let text = resp.text().unwrap_or_default();
+    let text = match resp.text() {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: the answer could not be read ({e}); the command may or may not have been carried out: check with `commodore ctl status`");
+            return EXIT_API_ERROR;
+        }
+    };
     let value: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
     if !status.is_success() {
         let message = value["error"]["message"]

@@ -11,7 +11,9 @@ use crate::config::{BrokerKind, Config};
 use crate::{demo, token};
 use commodore_actors::control::{self, Control, Lifecycle};
 use commodore_actors::journal::{Journal, JournalError, Store};
-use commodore_actors::kernel::{ChildSpec, Handle, Kernel, Root, RootExit, SupervisorSpec};
+use commodore_actors::kernel::{
+    ChildSpec, Handle, Kernel, Restart, Root, RootExit, SupervisorSpec,
+};
 use commodore_actors::mode::{self, ModeActor};
 use commodore_actors::model::now_ms;
 use commodore_actors::notifier::{self, Notifier};
@@ -24,6 +26,7 @@ use std::time::Instant;
 
 /// The handles of the master's workers that the API talks to.
 pub struct Handles {
+    pub journal: Handle<Journal>,
     pub risk: Handle<PortfolioRisk>,
     pub mode: Handle<ModeActor>,
     pub control: Handle<Control>,
@@ -41,20 +44,23 @@ pub fn tree(
     h: &Handles,
 ) -> SupervisorSpec {
     let journal = journal_path(cfg);
+    // An engine that gives up (its own restart intensity exceeded) stays failed:
+    // `temporary` under `engines`, so the other engines keep trading, the failure
+    // is notified, /readyz says which engine, and resuming it is refused (409).
     let engines = cfg.engines.iter().fold(
         SupervisorSpec::new("engines", cfg.root_supervision()),
         |s, e| {
-            s.child(ChildSpec::supervisor(demo::engine(
-                &e.id,
-                cfg.engine_supervision(),
-            )))
+            s.child(
+                ChildSpec::supervisor(demo::engine(&e.id, cfg.engine_supervision()))
+                    .restart(Restart::Temporary),
+            )
         },
     );
     let ids: Vec<String> = cfg.engines.iter().map(|e| e.id.clone()).collect();
     SupervisorSpec::new("master", cfg.root_supervision())
         .child(ChildSpec::worker(
             "journal",
-            &Handle::new(),
+            &h.journal,
             Journal::factory(journal.clone(), kernel.clone()),
         ))
         .child(ChildSpec::worker(
@@ -183,6 +189,7 @@ pub async fn run(cfg: Config) -> i32 {
     let view = Arc::new(StatusView::new(rec.risk, rec.mode));
     let lifecycle = Arc::new(Lifecycle::new(now_ms()));
     let handles = Handles {
+        journal: Handle::new(),
         risk: Handle::new(),
         mode: Handle::new(),
         control: Handle::new(),
@@ -198,6 +205,7 @@ pub async fn run(cfg: Config) -> i32 {
         risk: handles.risk,
         mode: handles.mode,
         control: handles.control,
+        journal_worker: handles.journal,
         engines: cfg.engines.iter().map(|e| e.id.clone()).collect(),
         faults: faults_policy(&cfg),
         journal_path: path.clone(),

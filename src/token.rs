@@ -56,9 +56,10 @@ fn from_env() -> Result<Option<Token>, String> {
 }
 
 fn checked(v: &str, source: &Source) -> Result<String, String> {
-    if v.len() > MAX_TOKEN_LEN || v.chars().any(|c| c.is_control() || c == ' ') {
+    // Visible ASCII only: it travels in an HTTP header.
+    if v.len() > MAX_TOKEN_LEN || !v.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(format!(
-            "the token in {source} is not usable: at most {MAX_TOKEN_LEN} printable characters without spaces"
+            "the token in {source} is not usable: at most {MAX_TOKEN_LEN} visible ASCII characters, no spaces"
         ));
     }
     Ok(v.to_owned())
@@ -76,8 +77,14 @@ fn read(path: &Path) -> Result<Option<String>, String> {
         }
     };
     if let Ok(meta) = f.metadata() {
-        if meta.permissions().mode() & 0o077 != 0 {
-            tracing::warn!(file = %path.display(), "the control token file is readable by others: chmod 600 it");
+        let mode = meta.permissions().mode();
+        if mode & 0o077 != 0 {
+            // As ssh does with private keys: a token others can read is no secret.
+            return Err(format!(
+                "the control token file {} is accessible by others (mode {:o}): chmod 600 it",
+                path.display(),
+                mode & 0o777
+            ));
         }
     }
     let mut s = String::new();
@@ -144,20 +151,29 @@ pub fn for_daemon(cfg: &Config) -> Result<Token, String> {
 }
 
 /// The client's token: the environment's or the file's; never creates one.
-pub fn for_client(cfg: &Config) -> Result<Token, String> {
-    if let Some(t) = from_env()? {
+/// Why the client has no token.
+#[derive(Debug)]
+pub enum ClientTokenError {
+    /// None anywhere: the daemon has not run with this config.
+    Missing(String),
+    /// One exists but cannot be used (unreadable, empty, bad characters, mode).
+    Unusable(String),
+}
+
+pub fn for_client(cfg: &Config) -> Result<Token, ClientTokenError> {
+    if let Some(t) = from_env().map_err(ClientTokenError::Unusable)? {
         return Ok(t);
     }
     let path = token_path(cfg);
-    match read(&path)? {
+    match read(&path).map_err(ClientTokenError::Unusable)? {
         Some(v) => Ok(Token {
             value: v,
             source: Source::File(path),
         }),
-        None => Err(format!(
+        None => Err(ClientTokenError::Missing(format!(
             "no control token: {ENV} is not set and {} does not exist; start the daemon once (it writes the file) or set {ENV}",
             path.display()
-        )),
+        ))),
     }
 }
 

@@ -50,10 +50,42 @@ fn tokens_are_required_and_the_token_file_is_private() {
         Some(r#"{"level":"PANIC","reason":"x"}"#),
     );
     assert_eq!(s, 401, "{v}");
+    // The scheme name is case-insensitive.
+    let r = reqwest::blocking::Client::new()
+        .get(d.url("/v1/status"))
+        .header("authorization", format!("bearer {}", d.token()))
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
     assert_eq!(
         d.get("/v1/status")["risk"]["level"],
         "NORMAL",
         "nothing changed without a token"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_token_file_others_can_read_is_refused() {
+    let dir = temp_dir("api-token-mode");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("control.token");
+    std::fs::write(&file, "a-token-everybody-can-read-0123456789\n").unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = common::commodore()
+        .arg("run")
+        .env("COMMODORE__DATA_DIR", &dir)
+        .env(
+            "COMMODORE__CONTROL__LISTEN",
+            format!("127.0.0.1:{}", common::free_port()),
+        )
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("control.token_file") && err.contains("chmod 600"),
+        "{err}"
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -150,6 +182,16 @@ fn every_error_of_the_contract_has_its_status_and_body() {
         ("POST", "/v1/engines/ZZ/pause", Some("{}"), 404, "not_found"),
         ("POST", "/v1/engines/ZZ/resume", None, 404, "not_found"),
         ("GET", "/v1/nothing", None, 404, "not_found"),
+        // 405: a known path, another method; still the contract's body.
+        ("POST", "/v1/status", Some("{}"), 405, "method_not_allowed"),
+        ("GET", "/v1/shutdown", None, 405, "method_not_allowed"),
+        (
+            "DELETE",
+            "/v1/engines/KC/pause",
+            None,
+            405,
+            "method_not_allowed",
+        ),
         // 403: faults are disabled by default.
         (
             "POST",
@@ -322,6 +364,21 @@ fn an_injected_fault_shows_as_a_restart_in_the_tree_events_and_metrics() {
         pos("fault_injected") < pos("failed") && pos("failed") < pos("restarted"),
         "{kinds:?}"
     );
+    // Only journaled events are served: a seq a client saw survives a crash.
+    let served = events(&d, 0).last().unwrap()["seq"].as_u64().unwrap();
+    let c = rusqlite::Connection::open(dir.join("journal.sqlite")).unwrap();
+    let journaled: i64 = c
+        .query_row("SELECT MAX(seq) FROM events", [], |r| r.get(0))
+        .unwrap();
+    assert!(
+        journaled as u64 >= served,
+        "served {served}, journaled {journaled}"
+    );
+    let v = d.get(&format!("/v1/events?since={}", u64::MAX));
+    assert_eq!(
+        (v["events"].as_array().unwrap().len(), v["next"].as_u64()),
+        (0, Some(u64::MAX))
+    );
 
     let m = d.call("GET", "/metrics", None).1;
     let m = m.as_str().unwrap();
@@ -371,6 +428,65 @@ fn an_injected_fault_shows_as_a_restart_in_the_tree_events_and_metrics() {
         Some(r#"{"path":"master/mode","kind":"hang"}"#),
     );
     assert_eq!((s, code(&v)), (422, "invalid_value"), "hang needs ms: {v}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn an_engine_that_gives_up_stays_failed_and_the_others_keep_running() {
+    let dir = temp_dir("api-engine-failed");
+    let mut d = Daemon::start(
+        &dir,
+        &[
+            FAULTS_ON,
+            ("COMMODORE__ENGINE_SUPERVISION__MAX_RESTARTS", "1"),
+        ],
+    );
+    let fault = r#"{"path":"master/engines/KC/analyzer","kind":"panic"}"#;
+    d.post("/v1/faults", fault);
+    d.expect("kind=\"restarted\" path=master/engines/KC/analyzer");
+    d.post("/v1/faults", fault); // the second failure within the period: KC gives up
+    d.expect("kind=\"stopped\" path=master/engines/KC ");
+
+    let st = d.get("/v1/status");
+    let engines = st["engines"].as_array().unwrap();
+    let state = |id: &str| engines.iter().find(|e| e["id"] == id).unwrap()["state"].clone();
+    assert_eq!(
+        (state("KC"), state("CC")),
+        (Value::from("failed"), Value::from("running")),
+        "{st}"
+    );
+    let (s, v) = d.call_as(None, "GET", "/readyz", None);
+    assert_eq!((s, code(&v)), (503, "not_ready"), "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("engine KC is failed"),
+        "{v}"
+    );
+    let (s, v) = d.call("POST", "/v1/engines/KC/resume", Some(r#"{"reason":"try"}"#));
+    assert_eq!((s, code(&v)), (409, "conflict"), "{v}");
+    let (s, v) = d.call("POST", "/v1/faults", Some(fault));
+    assert_eq!(s, 409, "a failed actor takes no faults: {v}");
+    let kinds: Vec<String> = events(&d, 0)
+        .iter()
+        .filter(|e| e["path"] == "master/engines/KC")
+        .map(|e| e["kind"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        kinds.contains(&"gave_up".to_owned()) && kinds.contains(&"escalated".to_owned()),
+        "{kinds:?}"
+    );
+    let m = d.call("GET", "/metrics", None).1;
+    assert!(
+        m.as_str()
+            .unwrap()
+            .contains("commodore_engine_state{engine=\"KC\",state=\"failed\"} 1\n"),
+        "{m}"
+    );
+    // CC still works.
+    let v = d.post("/v1/engines/CC/pause", "{}");
+    assert_eq!(v["engine"]["state"], "paused");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -542,6 +658,9 @@ fn ctl_speaks_every_verb_with_the_contract_exit_codes() {
         "--reason is required"
     );
     assert_eq!(d.ctl(&["frobnicate"], &[]).status.code(), Some(2));
+    // 2: a URL that is none.
+    let o = d.ctl(&["--url", "localhost:7421", "status"], &[]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     // 3: nobody listens there.
     let o = d.ctl(
         &[

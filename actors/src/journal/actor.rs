@@ -8,7 +8,8 @@
 //! counted, never papered over.
 
 use super::store::Store;
-use crate::kernel::{Ctx, Kernel, Worker};
+use crate::kernel::{Ctx, Handles, Kernel, Worker};
+use actix::Message;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -64,6 +65,20 @@ impl Journal {
                 return;
             }
         }
+    }
+}
+
+/// Write everything published so far, now; answers the last `seq` written. For
+/// readers that must see every event up to this moment, and only journaled ones
+/// (an event served before it is journaled could lose its `seq` to a crash).
+#[derive(Debug, Message)]
+#[rtype(result = "u64")]
+pub struct Flush;
+
+impl Handles<Flush> for Journal {
+    fn handle(&mut self, _: Flush, _: &mut Ctx<'_, Self>) -> u64 {
+        self.flush();
+        self.written
     }
 }
 

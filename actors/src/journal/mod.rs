@@ -8,5 +8,5 @@
 mod actor;
 mod store;
 
-pub use actor::{Journal, FLUSH_INTERVAL, MAX_BATCH};
+pub use actor::{Flush, Journal, FLUSH_INTERVAL, MAX_BATCH};
 pub use store::{JournalError, StateEntry, Store, SCHEMA_VERSION};

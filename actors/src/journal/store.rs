@@ -182,7 +182,10 @@ impl Store {
             self.sql(r)?
         };
         let rows = stmt.query_map(
-            params![since as i64, limit.min(i64::MAX as usize) as i64],
+            params![
+                since.min(i64::MAX as u64) as i64,
+                limit.min(i64::MAX as usize) as i64
+            ],
             |row| {
                 Ok((
                     row.get::<_, i64>(0)?,

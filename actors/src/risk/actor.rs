@@ -126,7 +126,14 @@ impl Handles<ResetRisk> for PortfolioRisk {
         Ok(RiskOutcome {
             changed,
             risk: self.state.clone(),
-            message: format!("risk level reset to {}", self.state.level),
+            message: if changed {
+                format!("risk level reset to {}", self.state.level)
+            } else {
+                format!(
+                    "risk level stays {}; the reset and its reason are journaled",
+                    self.state.level
+                )
+            },
         })
     }
 }
