@@ -9,4 +9,4 @@ mod actor;
 mod store;
 
 pub use actor::{Flush, Journal, FLUSH_INTERVAL, MAX_BATCH};
-pub use store::{JournalError, StateEntry, Store, SCHEMA_VERSION};
+pub use store::{JournalError, OutcomeRow, StateEntry, Store, SCHEMA_VERSION};

@@ -1,6 +1,8 @@
 //! The journal file: SQLite through rusqlite (bundled), WAL, versioned schema.
 
 use crate::kernel::{Event, EventKind};
+use crate::model::{Fill, Order, Outcome, Side};
+use rust_decimal::Decimal;
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::{Path, PathBuf};
 
@@ -20,6 +22,42 @@ const MIGRATIONS: &[&str] = &[
         value  TEXT    NOT NULL,
         reason TEXT    NOT NULL,
         at_ms  INTEGER NOT NULL
+     );",
+    // 2: orders, fills and decision outcomes, namespaced by engine.
+    "CREATE TABLE orders (
+        client_order_id TEXT PRIMARY KEY,
+        engine          TEXT    NOT NULL,
+        strategy        TEXT    NOT NULL,
+        decision_seq    INTEGER NOT NULL,
+        symbol          TEXT    NOT NULL,
+        side            TEXT    NOT NULL,
+        qty             TEXT    NOT NULL,
+        ref_price       TEXT    NOT NULL,
+        status          TEXT    NOT NULL,
+        detail          TEXT    NOT NULL DEFAULT '',
+        at_ms           INTEGER NOT NULL
+     );
+     CREATE INDEX orders_engine ON orders (engine, status);
+     CREATE TABLE fills (
+        client_order_id TEXT PRIMARY KEY REFERENCES orders (client_order_id),
+        engine          TEXT    NOT NULL,
+        symbol          TEXT    NOT NULL,
+        side            TEXT    NOT NULL,
+        qty             TEXT    NOT NULL,
+        price           TEXT    NOT NULL,
+        commission      TEXT    NOT NULL,
+        at_ms           INTEGER NOT NULL
+     );
+     CREATE INDEX fills_engine ON fills (engine, at_ms);
+     CREATE TABLE outcomes (
+        engine       TEXT    NOT NULL,
+        decision_seq INTEGER NOT NULL,
+        symbol       TEXT    NOT NULL,
+        strategy     TEXT    NOT NULL,
+        outcome      TEXT    NOT NULL,
+        detail       TEXT    NOT NULL,
+        at_ms        INTEGER NOT NULL,
+        PRIMARY KEY (engine, decision_seq)
      );",
 ];
 
@@ -316,6 +354,258 @@ impl Store {
     pub fn path(&self) -> &Path {
         &self.path
     }
+
+    /// Runs `f` in one transaction committed with `synchronous = FULL`.
+    fn durable<T>(
+        &mut self,
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<T>,
+    ) -> Result<T, JournalError> {
+        let r = self.conn.execute_batch("PRAGMA synchronous = FULL");
+        self.sql(r)?;
+        let result = self
+            .conn
+            .transaction()
+            .and_then(|tx| f(&tx).and_then(|v| tx.commit().map(|_| v)));
+        let reset = self.conn.execute_batch("PRAGMA synchronous = NORMAL");
+        let v = self.sql(result)?;
+        self.sql(reset)?;
+        Ok(v)
+    }
+
+    /// Journals an order as `pending` before it is sent (durable). A second call
+    /// with the same client order id is refused: the id is the order's identity.
+    pub fn insert_order(&mut self, o: &Order) -> Result<(), JournalError> {
+        // Invariant, checked before writing: a positive quantity and price.
+        if o.qty <= Decimal::ZERO || o.ref_price <= Decimal::ZERO {
+            return Err(JournalError::Corrupt {
+                path: self.path.clone(),
+                what: format!("order {} with qty {} at {}", o.client_order_id, o.qty, o.ref_price),
+            });
+        }
+        self.durable(|tx| {
+            tx.execute(
+                "INSERT INTO orders (client_order_id, engine, strategy, decision_seq, symbol, side, qty, ref_price, status, at_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', ?9)",
+                params![
+                    o.client_order_id,
+                    o.engine,
+                    o.strategy,
+                    o.decision_seq as i64,
+                    o.symbol,
+                    o.side.as_str(),
+                    o.qty.to_string(),
+                    o.ref_price.to_string(),
+                    o.at_ms as i64
+                ],
+            )
+        })
+        .map(|_| ())
+    }
+
+    /// Journals a fill and marks its order `filled`, in one durable transaction.
+    /// Returns `false` (and writes nothing) when the order already has its fill.
+    pub fn record_fill(&mut self, f: &Fill) -> Result<bool, JournalError> {
+        self.durable(|tx| {
+            let n = tx.execute(
+                "UPDATE orders SET status = 'filled' WHERE client_order_id = ?1 AND status = 'pending'",
+                params![f.client_order_id],
+            )?;
+            if n == 0 {
+                return Ok(false);
+            }
+            tx.execute(
+                "INSERT INTO fills (client_order_id, engine, symbol, side, qty, price, commission, at_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    f.client_order_id,
+                    f.engine,
+                    f.symbol,
+                    f.side.as_str(),
+                    f.qty.to_string(),
+                    f.price.to_string(),
+                    f.commission.to_string(),
+                    f.at_ms as i64
+                ],
+            )?;
+            Ok(true)
+        })
+    }
+
+    /// Marks a pending order `rejected` with the broker's reason (durable).
+    pub fn reject_order(&mut self, client_order_id: &str, why: &str) -> Result<(), JournalError> {
+        self.durable(|tx| {
+            tx.execute(
+                "UPDATE orders SET status = 'rejected', detail = ?2 WHERE client_order_id = ?1 AND status = 'pending'",
+                params![client_order_id, why],
+            )
+        })
+        .map(|_| ())
+    }
+
+    fn decimal(&self, s: &str, what: &str) -> Result<Decimal, JournalError> {
+        s.parse().map_err(|e| JournalError::Corrupt {
+            path: self.path.clone(),
+            what: format!("{what} {s:?}: {e}"),
+        })
+    }
+
+    fn side(&self, s: &str) -> Result<Side, JournalError> {
+        s.parse().map_err(|what| JournalError::Corrupt {
+            path: self.path.clone(),
+            what,
+        })
+    }
+
+    /// Orders of `engine` journaled but not acknowledged (neither filled nor
+    /// rejected): to re-drive after a restart. Oldest first.
+    pub fn pending_orders(&self, engine: &str) -> Result<Vec<Order>, JournalError> {
+        let mut stmt = {
+            let r = self.conn.prepare_cached(
+                "SELECT client_order_id, strategy, decision_seq, symbol, side, qty, ref_price, at_ms
+                 FROM orders WHERE engine = ?1 AND status = 'pending' ORDER BY decision_seq",
+            );
+            self.sql(r)?
+        };
+        let rows = stmt.query_map(params![engine], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, String>(5)?,
+                r.get::<_, String>(6)?,
+                r.get::<_, i64>(7)?,
+            ))
+        });
+        let rows: Vec<_> = self
+            .sql(rows)?
+            .collect::<Result<_, _>>()
+            .map_err(sqlite_at(&self.path))?;
+        rows.into_iter()
+            .map(|(id, strategy, seq, symbol, side, qty, price, at)| {
+                Ok(Order {
+                    client_order_id: id,
+                    engine: engine.to_owned(),
+                    strategy,
+                    decision_seq: seq as u64,
+                    symbol,
+                    side: self.side(&side)?,
+                    qty: self.decimal(&qty, "qty")?,
+                    ref_price: self.decimal(&price, "ref_price")?,
+                    at_ms: at as u64,
+                })
+            })
+            .collect()
+    }
+
+    /// Every fill of `engine`, in the order they happened: positions and PnL are
+    /// rebuilt from these.
+    pub fn fills(&self, engine: &str) -> Result<Vec<Fill>, JournalError> {
+        let mut stmt = {
+            let r = self.conn.prepare_cached(
+                "SELECT client_order_id, symbol, side, qty, price, commission, at_ms
+                 FROM fills WHERE engine = ?1 ORDER BY at_ms, rowid",
+            );
+            self.sql(r)?
+        };
+        let rows = stmt.query_map(params![engine], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, String>(5)?,
+                r.get::<_, i64>(6)?,
+            ))
+        });
+        let rows: Vec<_> = self
+            .sql(rows)?
+            .collect::<Result<_, _>>()
+            .map_err(sqlite_at(&self.path))?;
+        rows.into_iter()
+            .map(|(id, symbol, side, qty, price, commission, at)| {
+                Ok(Fill {
+                    client_order_id: id,
+                    engine: engine.to_owned(),
+                    symbol,
+                    side: self.side(&side)?,
+                    qty: self.decimal(&qty, "qty")?,
+                    price: self.decimal(&price, "price")?,
+                    commission: self.decimal(&commission, "commission")?,
+                    at_ms: at as u64,
+                })
+            })
+            .collect()
+    }
+
+    /// The highest decision sequence `engine` has used (orders and outcomes), 0 if
+    /// none: the next decision continues after it.
+    pub fn last_decision_seq(&self, engine: &str) -> Result<u64, JournalError> {
+        let r = self.conn.query_row(
+            "SELECT MAX(s) FROM (SELECT MAX(decision_seq) AS s FROM orders WHERE engine = ?1
+                                 UNION ALL SELECT MAX(decision_seq) FROM outcomes WHERE engine = ?1)",
+            params![engine],
+            |row| row.get::<_, Option<i64>>(0),
+        );
+        Ok(self.sql(r)?.unwrap_or(0) as u64)
+    }
+
+    /// Appends decision outcomes in one transaction (batched, not durable: a crash
+    /// may lose the last batch, never an order or a fill).
+    pub fn append_outcomes(&mut self, rows: &[OutcomeRow]) -> Result<(), JournalError> {
+        let path = self.path.clone();
+        let tx = self.conn.transaction().map_err(sqlite_at(&path))?;
+        {
+            let mut stmt = tx
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO outcomes (engine, decision_seq, symbol, strategy, outcome, detail, at_ms)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                )
+                .map_err(sqlite_at(&path))?;
+            for o in rows {
+                stmt.execute(params![
+                    o.engine,
+                    o.decision_seq as i64,
+                    o.symbol,
+                    o.strategy,
+                    o.outcome.as_str(),
+                    o.detail,
+                    o.at_ms as i64
+                ])
+                .map_err(sqlite_at(&path))?;
+            }
+        }
+        tx.commit().map_err(sqlite_at(&path))
+    }
+
+    /// Outcome counts of `engine` (for tests and reports).
+    pub fn outcome_counts(&self, engine: &str) -> Result<Vec<(String, u64)>, JournalError> {
+        let mut stmt = {
+            let r = self.conn.prepare_cached(
+                "SELECT outcome, COUNT(*) FROM outcomes WHERE engine = ?1 GROUP BY outcome ORDER BY outcome",
+            );
+            self.sql(r)?
+        };
+        let rows = stmt.query_map(params![engine], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
+        });
+        let out = self.sql(rows)?.collect::<Result<Vec<_>, _>>();
+        out.map_err(sqlite_at(&self.path))
+    }
+}
+
+/// One decision's outcome, as journaled.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutcomeRow {
+    pub engine: String,
+    pub decision_seq: u64,
+    pub symbol: String,
+    pub strategy: String,
+    pub outcome: Outcome,
+    pub detail: String,
+    pub at_ms: u64,
 }
 
 #[cfg(test)]

@@ -1,8 +1,14 @@
-//! Plain domain types: no actors, no I/O. Imports nothing but std and serde.
+//! Plain domain types: no actors, no I/O. Imports nothing but std, serde and
+//! rust_decimal.
 
+mod market;
 mod mode;
 mod risk;
 
+pub use market::{
+    client_order_id, contract, Analyzed, Bar, ContractSpec, Fill, Headline, Order, Outcome,
+    Position, Sentiment, Side, KNOWN_SYMBOLS,
+};
 pub use mode::{ModeChoice, ModeState, Tier};
 pub use risk::{RiskLevel, RiskState};
 
