@@ -350,6 +350,8 @@ fn engine_json(st: &ApiState, id: &str) -> Value {
         "realized_pnl": f.realized_pnl,
         "equity": f.equity,
         "breaker": f.breaker,
+        "last_price": f.last_price,
+        "activity": f.activity,
     })
 }
 

@@ -8,7 +8,9 @@
 //! sources are merged comes from the environment.
 
 use commodore_actors::kernel::{Backoff, Intensity, Strategy, SupervisorConfig};
+use rust_decimal::Decimal;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -89,6 +91,43 @@ pub struct EngineSupervision {
 #[serde(deny_unknown_fields)]
 pub struct Engine {
     pub id: String,
+    /// The contract it trades (KC, CC); empty: the id.
+    #[serde(default)]
+    pub symbol: String,
+    /// Capital the allocator sizes against, in dollars (a decimal string).
+    #[serde(default = "default_capital")]
+    pub capital: Decimal,
+    /// Largest net position, in contracts.
+    #[serde(default = "default_max_position")]
+    pub max_position: u32,
+    /// Strategy weights (`news`, `momentum`), each 0..=1, summing to at most 1.
+    #[serde(default = "default_strategies")]
+    pub strategies: BTreeMap<String, f64>,
+}
+
+fn default_capital() -> Decimal {
+    Decimal::from(250_000)
+}
+
+fn default_max_position() -> u32 {
+    10
+}
+
+fn default_strategies() -> BTreeMap<String, f64> {
+    [("momentum".to_owned(), 0.5), ("news".to_owned(), 0.5)].into()
+}
+
+/// The strategies an engine can weigh (what the analyzers produce).
+pub const STRATEGIES: &[&str] = &["momentum", "news"];
+
+impl Engine {
+    pub fn symbol(&self) -> &str {
+        if self.symbol.is_empty() {
+            &self.id
+        } else {
+            &self.symbol
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -150,6 +189,20 @@ pub enum WebhookKind {
 #[serde(deny_unknown_fields)]
 pub struct Broker {
     pub kind: BrokerKind,
+    /// Paper fills: ticks of slippage against every order.
+    #[serde(default = "default_slippage_ticks")]
+    pub slippage_ticks: u32,
+    /// Paper fills: commission per contract, in dollars (a decimal string).
+    #[serde(default = "default_commission")]
+    pub commission: Decimal,
+}
+
+fn default_slippage_ticks() -> u32 {
+    1
+}
+
+fn default_commission() -> Decimal {
+    Decimal::new(250, 2)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -267,6 +320,58 @@ impl Config {
             if !seen.insert(&en.id) {
                 return e("engines.id", &format!("{:?} appears twice", en.id));
             }
+            if commodore_actors::model::contract(en.symbol()).is_none() {
+                return e(
+                    "engines.symbol",
+                    &format!(
+                        "engine {:?}: no contract {:?}; use one of {} (or set symbol)",
+                        en.id,
+                        en.symbol(),
+                        commodore_actors::model::KNOWN_SYMBOLS.join(", ")
+                    ),
+                );
+            }
+            if en.capital <= Decimal::ZERO {
+                return e(
+                    "engines.capital",
+                    &format!("engine {:?}: must be above zero", en.id),
+                );
+            }
+            if en.max_position == 0 || en.max_position > 10_000 {
+                return e(
+                    "engines.max_position",
+                    &format!("engine {:?}: must be between 1 and 10000", en.id),
+                );
+            }
+            let mut total = 0.0;
+            for (name, w) in &en.strategies {
+                if !STRATEGIES.contains(&name.as_str()) {
+                    return e(
+                        "engines.strategies",
+                        &format!(
+                            "engine {:?}: unknown strategy {name:?}; use {}",
+                            en.id,
+                            STRATEGIES.join(", ")
+                        ),
+                    );
+                }
+                if !(0.0..=1.0).contains(w) {
+                    return e(
+                        "engines.strategies",
+                        &format!(
+                            "engine {:?}: weight of {name} must be between 0 and 1",
+                            en.id
+                        ),
+                    );
+                }
+                total += w;
+            }
+            if total > 1.0 + 1e-9 {
+                return e(
+                    "engines.strategies",
+                    &format!("engine {:?}: weights sum to {total}, at most 1", en.id),
+                );
+            }
         }
         if !(self.feed.speed > 0.0 && self.feed.speed <= 1_000_000.0) {
             return e("feed.speed", "must be above 0 and at most 1000000");
@@ -283,6 +388,12 @@ impl Config {
         }
         if p.batch_interval.is_zero() {
             return e("pipeline.batch_interval", "must be above zero");
+        }
+        if self.broker.slippage_ticks > 1000 {
+            return e("broker.slippage_ticks", "must be at most 1000");
+        }
+        if self.broker.commission < Decimal::ZERO {
+            return e("broker.commission", "must not be negative");
         }
         if self.breaker.failure_threshold == 0 {
             return e("breaker.failure_threshold", "must be at least 1");

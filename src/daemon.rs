@@ -8,13 +8,19 @@
 
 use crate::api::{self, ApiState};
 use crate::config::{BrokerKind, Config};
-use crate::{demo, token};
+use crate::token;
 use commodore_actors::control::{self, Control, Lifecycle};
+use commodore_actors::engine::{
+    self,
+    pipeline::{Allocation, Limits, RouterConfig},
+    EngineConfig,
+};
 use commodore_actors::journal::{Journal, JournalError, Store};
 use commodore_actors::kernel::{
     ChildSpec, Handle, Kernel, Restart, Root, RootExit, SupervisorSpec,
 };
 use commodore_actors::mode::{self, ModeActor};
+use commodore_actors::model::contract;
 use commodore_actors::model::now_ms;
 use commodore_actors::notifier::{self, Notifier};
 use commodore_actors::risk::{self, PortfolioRisk};
@@ -47,13 +53,18 @@ pub fn tree(
     // An engine that gives up (its own restart intensity exceeded) stays failed:
     // `temporary` under `engines`, so the other engines keep trading, the failure
     // is notified, /readyz says which engine, and resuming it is refused (409).
+    let sub = engine::SubtreeConfig {
+        supervision: cfg.engine_supervision(),
+        speed: cfg.feed.speed,
+        slippage_ticks: i64::from(cfg.broker.slippage_ticks),
+        commission: cfg.broker.commission,
+    };
     let engines = cfg.engines.iter().fold(
         SupervisorSpec::new("engines", cfg.root_supervision()),
         |s, e| {
-            s.child(
-                ChildSpec::supervisor(demo::engine(&e.id, cfg.engine_supervision()))
-                    .restart(Restart::Temporary),
-            )
+            let subtree = engine::subtree(Arc::new(engine_config(cfg, e)), &sub, kernel, view)
+                .expect("the config checked that every engine's contract has bundled data");
+            s.child(ChildSpec::supervisor(subtree).restart(Restart::Temporary))
         },
     );
     let ids: Vec<String> = cfg.engines.iter().map(|e| e.id.clone()).collect();
@@ -90,6 +101,46 @@ pub fn tree(
             Control::factory(journal, kernel.clone(), lifecycle.clone(), ids),
         ))
         .child(ChildSpec::supervisor(engines))
+}
+
+/// One engine's settings, from the config.
+pub fn engine_config(cfg: &Config, e: &crate::config::Engine) -> EngineConfig {
+    let spec = contract(e.symbol()).expect("the config checked the symbol");
+    // The pipeline runs on the market's clock: a 60 s batch at speed 60 is 1 s.
+    let batch_every = cfg
+        .pipeline
+        .batch_interval
+        .div_f64(cfg.feed.speed)
+        .max(std::time::Duration::from_millis(1));
+    EngineConfig {
+        id: e.id.clone(),
+        spec,
+        router: RouterConfig {
+            immediate_threshold: cfg.pipeline.immediate_threshold,
+            min_consensus: cfg.pipeline.min_consensus,
+            max_buffer: cfg.pipeline.max_buffer,
+        },
+        batch_every,
+        allocation: Allocation {
+            capital: e.capital,
+            weights: e
+                .strategies
+                .iter()
+                .map(|(k, w)| {
+                    (
+                        k.clone(),
+                        rust_decimal::Decimal::from_f64_retain(*w)
+                            .unwrap_or_default()
+                            .round_dp(6),
+                    )
+                })
+                .collect(),
+        },
+        limits: Limits {
+            max_position: e.max_position.into(),
+        },
+        journal: journal_path(cfg),
+    }
 }
 
 pub fn journal_path(cfg: &Config) -> PathBuf {

@@ -4,7 +4,6 @@ mod api;
 mod config;
 mod ctl;
 mod daemon;
-mod demo;
 mod metrics;
 mod token;
 

@@ -226,8 +226,8 @@ fn every_error_of_the_contract_has_its_status_and_body() {
     // Money is a decimal string, never a float.
     assert_eq!(
         (st["equity"].as_str(), st["drawdown"].as_str()),
-        (Some("0"), Some("0")),
-        "{st}"
+        (Some("500000"), Some("0")),
+        "two engines' capital, nothing traded yet: {st}"
     );
     assert_eq!(st["engines"][0]["realized_pnl"], "0", "{st}");
     let _ = std::fs::remove_dir_all(&dir);
@@ -627,10 +627,14 @@ fn ctl_speaks_every_verb_with_the_contract_exit_codes() {
     assert!(ok(&["resume", "KC"]).contains("engine KC now not paused"));
     assert!(ok(&["mode", "BALANCED"]).contains("mode BALANCED"));
     assert!(ok(&["mode", "auto"]).contains("(auto)"));
-    assert!(
-        ok(&["fault", "master/engines/CC/feed", "error", "--count", "2"])
-            .contains("injected error")
-    );
+    assert!(ok(&[
+        "fault",
+        "master/engines/CC/collector",
+        "error",
+        "--count",
+        "2"
+    ])
+    .contains("injected error"));
     assert!(ok(&["events", "--since", "0", "--limit", "5"]).contains("next: 5"));
     let raw: Value = serde_json::from_str(&ok(&["--json", "status"])).expect("--json prints JSON");
     assert_eq!(raw["risk"]["level"], "NORMAL");

@@ -41,7 +41,7 @@ fn run_starts_the_tree_and_stops_cleanly_on_sigint() {
                 .and_then(|p| p.split_whitespace().next())
         })
         .collect();
-    // Reverse start order: CC before KC, an engine's analyzer before its feed,
+    // Reverse start order: CC before KC, an engine's executor first, its collector last,
     // engines before control, ..., the journal last but for master.
     let pos = |p: &str| {
         order
@@ -49,7 +49,9 @@ fn run_starts_the_tree_and_stops_cleanly_on_sigint() {
             .position(|x| *x == p)
             .unwrap_or_else(|| panic!("{p} not stopped: {order:?}"))
     };
-    assert!(pos("master/engines/CC/analyzer") < pos("master/engines/CC/feed"));
+    assert!(pos("master/engines/CC/executor") < pos("master/engines/CC/engine"));
+    assert!(pos("master/engines/CC/engine") < pos("master/engines/CC/analyzer"));
+    assert!(pos("master/engines/CC/analyzer") < pos("master/engines/CC/collector"));
     assert!(pos("master/engines/CC") < pos("master/engines/KC"));
     assert!(pos("master/engines") < pos("master/control"));
     assert!(pos("master/control") < pos("master/shared"));

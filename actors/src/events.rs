@@ -9,6 +9,12 @@ pub const RISK_CHANGED: EventKind = EventKind::Other("risk_changed");
 pub const MODE_CHANGED: EventKind = EventKind::Other("mode_changed");
 /// An operator command that changed something (pause, resume, shutdown, ...).
 pub const OPERATOR: EventKind = EventKind::Other("operator");
+/// An order was journaled and sent to the broker.
+pub const ORDER_SUBMITTED: EventKind = EventKind::Other("order_submitted");
+/// An order was filled (and the fill journaled).
+pub const ORDER_FILLED: EventKind = EventKind::Other("order_filled");
+/// The broker (or the journal) refused an order.
+pub const ORDER_REJECTED: EventKind = EventKind::Other("order_rejected");
 
 /// Every kind this project publishes besides the kernel's, plus the contract's
 /// kinds that later components publish, so the journal can read them all back.

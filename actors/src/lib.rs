@@ -5,6 +5,7 @@
 //! `model` uses nothing but std and serde.
 
 pub mod control;
+pub mod engine;
 pub mod events;
 pub mod journal;
 pub mod kernel;

@@ -19,6 +19,24 @@ pub struct EngineFigures {
     pub realized_pnl: Decimal,
     pub equity: Decimal,
     pub breaker: BreakerView,
+    pub last_price: Option<Decimal>,
+    pub activity: EngineActivity,
+}
+
+/// What the engine has done since the daemon started.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct EngineActivity {
+    /// Raw events read by the analyzer (bars and headlines).
+    pub events_in: u64,
+    pub signals: u64,
+    /// Candidates by outcome (`executed`, `vetoed`, ...).
+    pub outcomes: std::collections::BTreeMap<&'static str, u64>,
+    pub orders: u64,
+    pub fills: u64,
+    pub rejected: u64,
+    /// Market events or signals dropped at a full mailbox or buffer.
+    pub dropped: u64,
+    pub commissions: Decimal,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -2,8 +2,8 @@
 
 use crate::kernel::{Event, EventKind};
 use crate::model::{Fill, Order, Outcome, Side};
-use rust_decimal::Decimal;
 use rusqlite::{params, Connection, OptionalExtension};
+use rust_decimal::Decimal;
 use std::path::{Path, PathBuf};
 
 /// Schema migrations, applied in order; `PRAGMA user_version` is the number
@@ -379,7 +379,10 @@ impl Store {
         if o.qty <= Decimal::ZERO || o.ref_price <= Decimal::ZERO {
             return Err(JournalError::Corrupt {
                 path: self.path.clone(),
-                what: format!("order {} with qty {} at {}", o.client_order_id, o.qty, o.ref_price),
+                what: format!(
+                    "order {} with qty {} at {}",
+                    o.client_order_id, o.qty, o.ref_price
+                ),
             });
         }
         self.durable(|tx| {
@@ -403,15 +406,16 @@ impl Store {
     }
 
     /// Journals a fill and marks its order `filled`, in one durable transaction.
-    /// Returns `false` (and writes nothing) when the order already has its fill.
-    pub fn record_fill(&mut self, f: &Fill) -> Result<bool, JournalError> {
+    /// Returns the fill's journal id (increasing), or `None` (and writes nothing)
+    /// when the order already has its fill.
+    pub fn record_fill(&mut self, f: &Fill) -> Result<Option<u64>, JournalError> {
         self.durable(|tx| {
             let n = tx.execute(
                 "UPDATE orders SET status = 'filled' WHERE client_order_id = ?1 AND status = 'pending'",
                 params![f.client_order_id],
             )?;
             if n == 0 {
-                return Ok(false);
+                return Ok(None);
             }
             tx.execute(
                 "INSERT INTO fills (client_order_id, engine, symbol, side, qty, price, commission, at_ms)
@@ -427,7 +431,7 @@ impl Store {
                     f.at_ms as i64
                 ],
             )?;
-            Ok(true)
+            Ok(Some(tx.last_insert_rowid() as u64))
         })
     }
 
@@ -499,13 +503,13 @@ impl Store {
             .collect()
     }
 
-    /// Every fill of `engine`, in the order they happened: positions and PnL are
-    /// rebuilt from these.
-    pub fn fills(&self, engine: &str) -> Result<Vec<Fill>, JournalError> {
+    /// Every fill of `engine` with its journal id, in the order they were
+    /// journaled: positions and PnL are rebuilt from these.
+    pub fn fills(&self, engine: &str) -> Result<Vec<(u64, Fill)>, JournalError> {
         let mut stmt = {
             let r = self.conn.prepare_cached(
-                "SELECT client_order_id, symbol, side, qty, price, commission, at_ms
-                 FROM fills WHERE engine = ?1 ORDER BY at_ms, rowid",
+                "SELECT client_order_id, symbol, side, qty, price, commission, at_ms, rowid
+                 FROM fills WHERE engine = ?1 ORDER BY rowid",
             );
             self.sql(r)?
         };
@@ -518,6 +522,7 @@ impl Store {
                 r.get::<_, String>(4)?,
                 r.get::<_, String>(5)?,
                 r.get::<_, i64>(6)?,
+                r.get::<_, i64>(7)?,
             ))
         });
         let rows: Vec<_> = self
@@ -525,17 +530,20 @@ impl Store {
             .collect::<Result<_, _>>()
             .map_err(sqlite_at(&self.path))?;
         rows.into_iter()
-            .map(|(id, symbol, side, qty, price, commission, at)| {
-                Ok(Fill {
-                    client_order_id: id,
-                    engine: engine.to_owned(),
-                    symbol,
-                    side: self.side(&side)?,
-                    qty: self.decimal(&qty, "qty")?,
-                    price: self.decimal(&price, "price")?,
-                    commission: self.decimal(&commission, "commission")?,
-                    at_ms: at as u64,
-                })
+            .map(|(id, symbol, side, qty, price, commission, at, rowid)| {
+                Ok((
+                    rowid as u64,
+                    Fill {
+                        client_order_id: id,
+                        engine: engine.to_owned(),
+                        symbol,
+                        side: self.side(&side)?,
+                        qty: self.decimal(&qty, "qty")?,
+                        price: self.decimal(&price, "price")?,
+                        commission: self.decimal(&commission, "commission")?,
+                        at_ms: at as u64,
+                    },
+                ))
             })
             .collect()
     }

@@ -196,47 +196,83 @@ pub struct Fill {
     pub at_ms: u64,
 }
 
-/// A net position in one contract: signed quantity (short < 0) and average price.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// A net position in one contract, as FIFO lots: realized PnL is exact (price
+/// differences times quantities, no division), so it reconciles to the cent with
+/// the journal's fills. `qty` is signed (short < 0).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Position {
     pub qty: Decimal,
-    pub avg_price: Decimal,
+    /// Open lots, oldest first: (unsigned quantity, price). At most one lot per
+    /// fill that added exposure, so bounded by the position limit.
+    lots: std::collections::VecDeque<(Decimal, Decimal)>,
 }
 
 impl Position {
-    /// Applies a fill; returns the realized PnL in dollars (before commission).
-    /// Adding to a position averages the price; reducing realizes the difference;
-    /// crossing zero realizes the closed part and opens the rest at the fill price.
-    pub fn apply(&mut self, side: Side, qty: Decimal, price: Decimal, spec: &ContractSpec) -> Decimal {
-        let signed = side.sign() * qty;
-        if self.qty.is_zero() || self.qty.is_sign_positive() == signed.is_sign_positive() {
-            let total = self.qty + signed;
-            self.avg_price = (self.avg_price * self.qty.abs() + price * qty) / total.abs();
-            self.qty = total;
+    /// Average price of the open lots, for display (rounded to 8 places).
+    pub fn avg_price(&self) -> Decimal {
+        let q: Decimal = self.lots.iter().map(|l| l.0).sum();
+        if q.is_zero() {
             return Decimal::ZERO;
         }
-        let closing = qty.min(self.qty.abs());
+        (self.lots.iter().map(|l| l.0 * l.1).sum::<Decimal>() / q)
+            .round_dp(8)
+            .normalize()
+    }
+
+    /// Applies a fill; returns the realized PnL in dollars (before commission).
+    /// Adding opens a lot; reducing closes the oldest lots first; crossing zero
+    /// closes everything and opens the rest at the fill price.
+    pub fn apply(
+        &mut self,
+        side: Side,
+        qty: Decimal,
+        price: Decimal,
+        spec: &ContractSpec,
+    ) -> Decimal {
+        let signed = side.sign() * qty;
+        if self.qty.is_zero() || self.qty.is_sign_positive() == signed.is_sign_positive() {
+            self.qty += signed;
+            self.lots.push_back((qty, price));
+            return Decimal::ZERO;
+        }
         let direction = if self.qty.is_sign_positive() {
             Decimal::ONE
         } else {
             Decimal::NEGATIVE_ONE
         };
-        let realized = spec.pnl((price - self.avg_price) * direction, closing);
-        let remaining = self.qty + signed;
-        if remaining.is_zero() {
-            *self = Position::default();
-        } else if remaining.is_sign_positive() == self.qty.is_sign_positive() {
-            self.qty = remaining;
-        } else {
-            self.qty = remaining;
-            self.avg_price = price;
+        let mut left = qty;
+        let mut realized = Decimal::ZERO;
+        while left > Decimal::ZERO {
+            let Some(lot) = self.lots.front_mut() else {
+                break;
+            };
+            let take = left.min(lot.0);
+            realized += spec.pnl((price - lot.1) * direction, take);
+            lot.0 -= take;
+            left -= take;
+            if lot.0.is_zero() {
+                self.lots.pop_front();
+            }
+        }
+        self.qty += signed;
+        if left > Decimal::ZERO {
+            // Crossed zero: the rest opens a position the other way.
+            self.lots.push_back((left, price));
         }
         realized
     }
 
-    /// Unrealized PnL at `mark`, in dollars.
+    /// Unrealized PnL at `mark`, in dollars (exact: no average involved).
     pub fn unrealized(&self, mark: Decimal, spec: &ContractSpec) -> Decimal {
-        spec.pnl(mark - self.avg_price, self.qty)
+        let direction = if self.qty.is_sign_negative() {
+            Decimal::NEGATIVE_ONE
+        } else {
+            Decimal::ONE
+        };
+        self.lots
+            .iter()
+            .map(|(q, p)| spec.pnl((mark - p) * direction, *q))
+            .sum()
     }
 }
 
@@ -315,21 +351,39 @@ mod tests {
         let mut p = Position::default();
         assert_eq!(p.apply(Side::Buy, d("2"), d("300.00"), &kc), d("0"));
         assert_eq!(p.apply(Side::Buy, d("2"), d("302.00"), &kc), d("0"));
-        assert_eq!((p.qty, p.avg_price), (d("4"), d("301.00")));
-        // Sell 1 at 303: (303 - 301) cents * 1 contract * $375 = $750.
-        assert_eq!(p.apply(Side::Sell, d("1"), d("303.00"), &kc), d("750"));
-        assert_eq!((p.qty, p.avg_price), (d("3"), d("301.00")));
-        // Sell 5 at 300: closes 3 at a 1-cent loss (-$1,125), opens 2 short at 300.
-        assert_eq!(p.apply(Side::Sell, d("5"), d("300.00"), &kc), d("-1125"));
-        assert_eq!((p.qty, p.avg_price), (d("-2"), d("300.00")));
-        assert_eq!(p.unrealized(d("299.00"), &kc), d("750"), "short gains when price falls");
+        assert_eq!((p.qty, p.avg_price()), (d("4"), d("301")));
+        // Sell 1 at 303, FIFO: closes one lot bought at 300: 3 cents × $375 = $1,125.
+        assert_eq!(p.apply(Side::Sell, d("1"), d("303.00"), &kc), d("1125"));
+        assert_eq!(p.qty, d("3"));
+        // Sell 5 at 300: closes 1 @ 300 (0) and 2 @ 302 (-2 cents × 2 × $375 =
+        // -$1,500), opens 2 short at 300.
+        assert_eq!(p.apply(Side::Sell, d("5"), d("300.00"), &kc), d("-1500"));
+        assert_eq!((p.qty, p.avg_price()), (d("-2"), d("300")));
+        assert_eq!(
+            p.unrealized(d("299.00"), &kc),
+            d("750"),
+            "short gains when price falls"
+        );
         assert_eq!(p.apply(Side::Buy, d("2"), d("299.50"), &kc), d("375"));
         assert_eq!(p, Position::default());
+        // Thirds stay exact: no average is ever divided into PnL.
+        let mut p = Position::default();
+        for price in ["300.05", "300.10", "300.20"] {
+            p.apply(Side::Buy, d("1"), d(price), &kc);
+        }
+        // (0.10 + 0.05 - 0.05) cents × $375 = $37.50.
+        assert_eq!(p.apply(Side::Sell, d("3"), d("300.15"), &kc), d("37.50"));
+        p.apply(Side::Buy, d("3"), d("300.05"), &kc);
+        p.apply(Side::Buy, d("3"), d("300.10"), &kc);
+        assert_eq!(p.avg_price(), d("300.075"));
     }
 
     #[test]
     fn client_order_ids_are_deterministic() {
         assert_eq!(client_order_id("KC", "news", 42), "KC-news-00000042");
-        assert_eq!(client_order_id("KC", "news", 42), client_order_id("KC", "news", 42));
+        assert_eq!(
+            client_order_id("KC", "news", 42),
+            client_order_id("KC", "news", 42)
+        );
     }
 }

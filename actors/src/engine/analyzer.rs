@@ -1,0 +1,179 @@
+//! The rules analyzer: keywords for headlines, momentum for bars → sentiment and
+//! confidence. Every bar also goes on to the engine (marks and momentum).
+
+use super::actor::Engine;
+use super::messages::{MarketUpdate, RawEvent, SignalReceived};
+use crate::kernel::{Ctx, Handle, Handles, Worker};
+use crate::model::{Analyzed, Bar, Headline, Sentiment};
+use rust_decimal::prelude::*;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// Bars in the momentum window.
+pub const MOMENTUM_BARS: usize = 15;
+/// A move of at least this fraction over the window is a momentum signal.
+pub const MOMENTUM_TRIGGER: f64 = 0.003;
+/// Bars between two momentum signals.
+pub const MOMENTUM_COOLDOWN_BARS: u32 = 10;
+
+const BULLISH: &[(&str, f64)] = &[
+    ("frost", 0.92),
+    ("drought", 0.9),
+    ("shortage", 0.88),
+    ("deficit", 0.87),
+    ("disease", 0.86),
+    ("strike", 0.8),
+    ("smaller", 0.76),
+    ("threaten", 0.72),
+    ("low", 0.62),
+    ("fall", 0.6),
+];
+const BEARISH: &[(&str, f64)] = &[
+    ("bumper", 0.92),
+    ("surplus", 0.88),
+    ("slump", 0.82),
+    ("record", 0.76),
+    ("improve", 0.72),
+    ("surge", 0.72),
+    ("jumps", 0.7),
+    ("weak", 0.66),
+    ("rise", 0.6),
+    ("cut", 0.58),
+];
+
+/// A headline's sentiment and confidence by keywords: the strongest keyword of
+/// the side with the larger total wins; no keyword is neutral at 0.3.
+pub fn headline_sentiment(text: &str) -> (Sentiment, f64) {
+    let lower = text.to_lowercase();
+    let hits = |words: &[(&str, f64)]| -> (f64, f64) {
+        words
+            .iter()
+            .filter(|(w, _)| lower.contains(w))
+            .fold((0.0, 0.0), |(sum, max), (_, c)| {
+                (sum + c, f64::max(max, *c))
+            })
+    };
+    let (bull, bull_max) = hits(BULLISH);
+    let (bear, bear_max) = hits(BEARISH);
+    if bull > bear {
+        (Sentiment::Bullish, bull_max)
+    } else if bear > bull {
+        (Sentiment::Bearish, bear_max)
+    } else {
+        (Sentiment::Neutral, 0.3)
+    }
+}
+
+/// Counters the engine's status reads.
+#[derive(Default)]
+pub struct AnalyzerStats {
+    pub events: AtomicU64,
+    pub signals: AtomicU64,
+    pub dropped: AtomicU64,
+}
+
+pub struct Analyzer {
+    engine: Handle<Engine>,
+    closes: VecDeque<Decimal>,
+    since_signal: u32,
+    stats: Arc<AnalyzerStats>,
+}
+
+impl Analyzer {
+    pub fn factory(
+        engine: Handle<Engine>,
+        stats: Arc<AnalyzerStats>,
+    ) -> impl Fn() -> Analyzer + Send + Sync + 'static {
+        move || Analyzer {
+            engine: engine.clone(),
+            closes: VecDeque::with_capacity(MOMENTUM_BARS + 1),
+            since_signal: MOMENTUM_COOLDOWN_BARS,
+            stats: stats.clone(),
+        }
+    }
+
+    fn signal(&self, a: Analyzed) {
+        self.stats.signals.fetch_add(1, Ordering::Relaxed);
+        if self.engine.tell(SignalReceived(a)).is_err() {
+            self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn on_bar(&mut self, bar: Bar) {
+        self.closes.push_back(bar.close);
+        if self.closes.len() > MOMENTUM_BARS {
+            self.closes.pop_front();
+        }
+        self.since_signal = self.since_signal.saturating_add(1);
+        let momentum = super::pipeline::momentum(&self.closes).unwrap_or(0.0);
+        let (symbol, at_ms) = (bar.symbol.clone(), bar.at_ms);
+        // Marks: a bar the engine cannot take now is replaced by the next one.
+        if self.engine.tell(MarketUpdate(bar)).is_err() {
+            self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+        if self.closes.len() == MOMENTUM_BARS
+            && momentum.abs() >= MOMENTUM_TRIGGER
+            && self.since_signal >= MOMENTUM_COOLDOWN_BARS
+        {
+            self.since_signal = 0;
+            let confidence = (0.5 + momentum.abs() * 50.0).min(0.95);
+            self.signal(Analyzed {
+                symbol,
+                at_ms,
+                sentiment: if momentum > 0.0 {
+                    Sentiment::Bullish
+                } else {
+                    Sentiment::Bearish
+                },
+                confidence,
+                strategy: "momentum",
+                detail: format!("{:+.2}% over {MOMENTUM_BARS} bars", momentum * 100.0),
+            });
+        }
+    }
+
+    fn on_news(&mut self, h: Headline) {
+        let (sentiment, confidence) = headline_sentiment(&h.text);
+        self.signal(Analyzed {
+            symbol: h.symbol,
+            at_ms: h.at_ms,
+            sentiment,
+            confidence,
+            strategy: "news",
+            detail: h.text,
+        });
+    }
+}
+
+impl Worker for Analyzer {}
+
+impl Handles<RawEvent> for Analyzer {
+    fn handle(&mut self, e: RawEvent, _: &mut Ctx<'_, Self>) {
+        self.stats.events.fetch_add(1, Ordering::Relaxed);
+        match e {
+            RawEvent::Bar(b) => self.on_bar(b),
+            RawEvent::News(h) => self.on_news(h),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headlines_read_by_keywords() {
+        let (s, c) = headline_sentiment("Frost hits Minas Gerais coffee belt, damage assessed");
+        assert_eq!((s, c), (Sentiment::Bullish, 0.92));
+        let (s, _) =
+            headline_sentiment("Favourable rains boost Ivory Coast main crop, surplus seen");
+        assert_eq!(s, Sentiment::Bearish);
+        let (s, c) = headline_sentiment("Smuggling and shortage cut Ghana cocoa output");
+        assert_eq!((s, c), (Sentiment::Bullish, 0.88), "shortage outweighs cut");
+        assert_eq!(
+            headline_sentiment("Roasters hold annual meeting in Hamburg"),
+            (Sentiment::Neutral, 0.3)
+        );
+    }
+}

@@ -1,0 +1,119 @@
+//! Brokers behind one trait: the paper broker here; a live adapter implements the
+//! same trait (and is refused fault injection by the daemon).
+
+use crate::model::{ContractSpec, Fill, Order, Side};
+use rust_decimal::Decimal;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BrokerError {
+    #[error("rejected by the broker: {0}")]
+    Rejected(String),
+    #[error("broker unavailable: {0}")]
+    Unavailable(String),
+}
+
+pub trait Broker: Send {
+    /// Submits a market order; the answer is its fill. Submitting the same client
+    /// order id twice must not fill twice (the executor never does, but a
+    /// broker checks).
+    fn submit(&mut self, order: &Order) -> Result<Fill, BrokerError>;
+}
+
+/// Fills every order at once at its reference price moved `slippage_ticks`
+/// against it, plus `commission` per contract.
+pub struct PaperBroker {
+    pub spec: ContractSpec,
+    pub slippage_ticks: i64,
+    pub commission: Decimal,
+    /// Client order ids filled by this instance (bounded: the oldest are
+    /// forgotten; the journal is the real guard against duplicates).
+    seen: std::collections::VecDeque<String>,
+}
+
+const SEEN_LIMIT: usize = 4096;
+
+impl PaperBroker {
+    pub fn new(spec: ContractSpec, slippage_ticks: i64, commission: Decimal) -> PaperBroker {
+        PaperBroker {
+            spec,
+            slippage_ticks,
+            commission,
+            seen: Default::default(),
+        }
+    }
+}
+
+impl Broker for PaperBroker {
+    fn submit(&mut self, o: &Order) -> Result<Fill, BrokerError> {
+        if o.qty <= Decimal::ZERO {
+            return Err(BrokerError::Rejected(format!(
+                "quantity {} is not positive",
+                o.qty
+            )));
+        }
+        if self.seen.iter().any(|id| *id == o.client_order_id) {
+            return Err(BrokerError::Rejected(format!(
+                "duplicate client order id {}",
+                o.client_order_id
+            )));
+        }
+        if self.seen.len() >= SEEN_LIMIT {
+            self.seen.pop_front();
+        }
+        self.seen.push_back(o.client_order_id.clone());
+        let slip = match o.side {
+            Side::Buy => self.slippage_ticks,
+            Side::Sell => -self.slippage_ticks,
+        };
+        Ok(Fill {
+            client_order_id: o.client_order_id.clone(),
+            engine: o.engine.clone(),
+            symbol: o.symbol.clone(),
+            side: o.side,
+            qty: o.qty,
+            price: self.spec.ticks(o.ref_price, slip),
+            commission: self.commission * o.qty,
+            at_ms: o.at_ms,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::contract;
+
+    fn order(side: Side) -> Order {
+        Order {
+            client_order_id: "KC-news-00000001".into(),
+            engine: "KC".into(),
+            strategy: "news".into(),
+            decision_seq: 1,
+            symbol: "KC".into(),
+            side,
+            qty: Decimal::from(2),
+            ref_price: "300.00".parse().unwrap(),
+            at_ms: 5,
+        }
+    }
+
+    #[test]
+    fn paper_fills_slip_against_the_order_and_charge_per_contract() {
+        let kc = contract("KC").unwrap();
+        let mut b = PaperBroker::new(kc.clone(), 1, "2.50".parse().unwrap());
+        let f = b.submit(&order(Side::Buy)).unwrap();
+        assert_eq!(
+            (f.price, f.commission),
+            ("300.05".parse().unwrap(), Decimal::from(5))
+        );
+        assert!(
+            matches!(b.submit(&order(Side::Buy)), Err(BrokerError::Rejected(_))),
+            "same id twice"
+        );
+        let mut b = PaperBroker::new(kc, 1, Decimal::ZERO);
+        assert_eq!(
+            b.submit(&order(Side::Sell)).unwrap().price,
+            "299.95".parse::<Decimal>().unwrap()
+        );
+    }
+}

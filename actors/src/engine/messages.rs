@@ -1,0 +1,50 @@
+//! What the engine subtree's actors accept.
+
+use crate::model::{Analyzed, Bar, Fill, Headline, Order};
+use actix::Message;
+
+/// Collector → analyzer: one raw market event.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "()")]
+pub enum RawEvent {
+    Bar(Bar),
+    News(Headline),
+}
+
+/// Analyzer → engine: the latest bar (for marks and momentum).
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "()")]
+pub struct MarketUpdate(pub Bar);
+
+/// Analyzer → engine: a signal.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "()")]
+pub struct SignalReceived(pub Analyzed);
+
+/// Engine → executor: submit this order (journaled first).
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "()")]
+pub struct SubmitOrder(pub Order);
+
+/// Executor → engine: an order was filled; `journal_id` increases with every fill
+/// journaled, so an engine that rebuilt itself from the journal skips the fills it
+/// already holds.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "()")]
+pub struct FillReceived {
+    pub fill: Fill,
+    pub journal_id: u64,
+}
+
+/// Executor → engine: the broker refused an order.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "()")]
+pub struct OrderRejected {
+    pub client_order_id: String,
+    pub reason: String,
+}
+
+/// Timer: the engine's batch of buffered messages is due.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "()")]
+pub struct BatchDue;

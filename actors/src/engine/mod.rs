@@ -1,0 +1,94 @@
+//! One engine per commodity: its subtree, messages, actors and pure pipeline.
+//!
+//! ```text
+//! <id> (engine supervisor, [engine_supervision].strategy, own arbiter)
+//! ├── collector   bundled data replay → analyzer
+//! ├── analyzer    rules: keywords, momentum → engine
+//! ├── engine      hybrid routing, validator → scorer → gate → allocator → risk
+//! └── executor    journal, then paper broker; fills → engine
+//! ```
+
+pub mod actor;
+pub mod analyzer;
+pub mod broker;
+pub mod collector;
+pub mod data;
+pub mod executor;
+pub mod messages;
+pub mod pipeline;
+
+pub use actor::{Engine, EngineConfig, Shared};
+pub use analyzer::Analyzer;
+pub use broker::{Broker, BrokerError, PaperBroker};
+pub use collector::Collector;
+pub use executor::Executor;
+
+use crate::kernel::{ChildSpec, Handle, Kernel, SupervisorConfig, SupervisorSpec};
+use crate::view::StatusView;
+use rust_decimal::Decimal;
+use std::sync::Arc;
+
+/// Settings of one engine subtree besides its `EngineConfig`.
+pub struct SubtreeConfig {
+    pub supervision: SupervisorConfig,
+    pub speed: f64,
+    pub slippage_ticks: i64,
+    pub commission: Decimal,
+}
+
+/// The subtree of one engine, on its own arbiter. `None` when there is no bundled
+/// data for its symbol.
+pub fn subtree(
+    cfg: Arc<EngineConfig>,
+    sub: &SubtreeConfig,
+    kernel: &Kernel,
+    view: &Arc<StatusView>,
+) -> Option<SupervisorSpec> {
+    let (bars, news) = data::bundled(cfg.spec.symbol)?;
+    let (analyzer, engine, executor) = (Handle::new(), Handle::new(), Handle::new());
+    let shared = Shared::default();
+    let spec = cfg.spec.clone();
+    let (slip, commission) = (sub.slippage_ticks, sub.commission);
+    Some(
+        SupervisorSpec::new(&cfg.id, sub.supervision)
+            .child(ChildSpec::worker(
+                "collector",
+                &Handle::new(),
+                Collector::factory(
+                    bars,
+                    news,
+                    sub.speed,
+                    analyzer.clone(),
+                    shared.cursor.clone(),
+                ),
+            ))
+            .child(ChildSpec::worker(
+                "analyzer",
+                &analyzer,
+                Analyzer::factory(engine.clone(), shared.analyzer.clone()),
+            ))
+            .child(ChildSpec::worker(
+                "engine",
+                &engine,
+                Engine::factory(
+                    cfg.clone(),
+                    executor.clone(),
+                    kernel.clone(),
+                    view.clone(),
+                    shared,
+                ),
+            ))
+            .child(ChildSpec::worker(
+                "executor",
+                &executor,
+                Executor::factory(
+                    cfg.id.clone(),
+                    cfg.journal.clone(),
+                    move || PaperBroker::new(spec.clone(), slip, commission),
+                    engine,
+                    kernel.clone(),
+                ),
+            ))
+            .on_own_arbiter(),
+    )
+}

@@ -1,0 +1,415 @@
+//! The engine's pure steps: hybrid routing (now or buffered), batch consensus,
+//! validator, scorer, gate, risk checks and allocator. No actors, no I/O: the
+//! engine actor calls them in order and every candidate ends in one `Outcome`.
+
+use crate::model::{Analyzed, ContractSpec, Position, RiskLevel, Sentiment, Side};
+use rust_decimal::prelude::*;
+use std::collections::{BTreeMap, VecDeque};
+
+/// The routing rule of the hybrid pipeline.
+#[derive(Debug, Clone)]
+pub struct RouterConfig {
+    pub immediate_threshold: f64,
+    pub min_consensus: f64,
+    pub max_buffer: usize,
+}
+
+/// High signals go now; the rest wait in a bounded buffer for the next batch.
+#[derive(Debug)]
+pub struct Router {
+    cfg: RouterConfig,
+    buffer: VecDeque<Analyzed>,
+    /// Buffered messages dropped because the buffer was full (oldest first).
+    pub dropped: u64,
+}
+
+#[derive(Debug, PartialEq)]
+pub enum Route {
+    Now(Analyzed),
+    Buffered,
+}
+
+/// One candidate trade idea, from one high signal or one batch consensus.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Candidate {
+    pub symbol: String,
+    pub side: Side,
+    /// 0.0 to 1.0.
+    pub confidence: f64,
+    pub strategy: &'static str,
+    pub at_ms: u64,
+    pub detail: String,
+}
+
+impl Router {
+    pub fn new(cfg: RouterConfig) -> Router {
+        Router {
+            cfg,
+            buffer: VecDeque::new(),
+            dropped: 0,
+        }
+    }
+
+    pub fn buffered(&self) -> usize {
+        self.buffer.len()
+    }
+
+    /// `confidence >= immediate_threshold` and not neutral → now; else buffered.
+    pub fn route(&mut self, a: Analyzed) -> Route {
+        if a.sentiment != Sentiment::Neutral && a.confidence >= self.cfg.immediate_threshold {
+            return Route::Now(a);
+        }
+        if self.buffer.len() >= self.cfg.max_buffer {
+            self.buffer.pop_front();
+            self.dropped += 1;
+        }
+        self.buffer.push_back(a);
+        Route::Buffered
+    }
+
+    /// Takes the buffer, groups it by symbol, and returns one candidate per symbol
+    /// whose consensus reaches `min_consensus`. Consensus = |Σ sign·confidence| /
+    /// Σ confidence (1.0 when every message agrees, 0.0 when they cancel out).
+    pub fn batch(&mut self) -> Vec<Candidate> {
+        let mut groups: BTreeMap<String, Vec<Analyzed>> = BTreeMap::new();
+        for a in self.buffer.drain(..) {
+            groups.entry(a.symbol.clone()).or_default().push(a);
+        }
+        groups
+            .into_iter()
+            .filter_map(|(symbol, msgs)| {
+                let total: f64 = msgs.iter().map(|m| m.confidence).sum();
+                let net: f64 = msgs
+                    .iter()
+                    .map(|m| f64::from(m.sentiment.sign()) * m.confidence)
+                    .sum();
+                if total <= 0.0 || net == 0.0 {
+                    return None;
+                }
+                let consensus = net.abs() / total;
+                if consensus < self.cfg.min_consensus {
+                    return None;
+                }
+                let side = if net > 0.0 { Side::Buy } else { Side::Sell };
+                let agreeing: Vec<&Analyzed> = msgs
+                    .iter()
+                    .filter(|m| f64::from(m.sentiment.sign()) * net > 0.0)
+                    .collect();
+                let confidence =
+                    agreeing.iter().map(|m| m.confidence).sum::<f64>() / agreeing.len() as f64;
+                let news = agreeing.iter().filter(|m| m.strategy == "news").count();
+                let strategy = if news * 2 >= agreeing.len() {
+                    "news"
+                } else {
+                    "momentum"
+                };
+                Some(Candidate {
+                    symbol,
+                    side,
+                    confidence: (confidence * consensus).clamp(0.0, 1.0),
+                    strategy,
+                    at_ms: msgs.iter().map(|m| m.at_ms).max().unwrap_or(0),
+                    detail: format!("batch of {} messages, consensus {consensus:.2}", msgs.len()),
+                })
+            })
+            .collect()
+    }
+}
+
+/// A candidate from one high signal.
+pub fn candidate(a: &Analyzed) -> Option<Candidate> {
+    let side = match a.sentiment {
+        Sentiment::Bullish => Side::Buy,
+        Sentiment::Bearish => Side::Sell,
+        Sentiment::Neutral => return None,
+    };
+    Some(Candidate {
+        symbol: a.symbol.clone(),
+        side,
+        confidence: a.confidence,
+        strategy: a.strategy,
+        at_ms: a.at_ms,
+        detail: a.detail.clone(),
+    })
+}
+
+/// Recent price change as a fraction (0.01 = +1 %) over the closes given.
+pub fn momentum(closes: &VecDeque<Decimal>) -> Option<f64> {
+    let (first, last) = (closes.front()?, closes.back()?);
+    if first.is_zero() || closes.len() < 2 {
+        return None;
+    }
+    ((last - first) / first).to_f64()
+}
+
+/// A move against the candidate larger than this vetoes it.
+pub const VETO_MOMENTUM: f64 = 0.004;
+
+/// The technical validator: vetoes a candidate the tape clearly contradicts.
+pub fn validate(c: &Candidate, momentum: Option<f64>) -> Result<(), String> {
+    match momentum {
+        Some(m) if f64::from(side_sign(c.side)) * m < -VETO_MOMENTUM => Err(format!(
+            "{} against a {:+.2}% move",
+            c.side.as_str(),
+            m * 100.0
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn side_sign(s: Side) -> i32 {
+    match s {
+        Side::Buy => 1,
+        Side::Sell => -1,
+    }
+}
+
+/// Scorer tiers: how much of the strategy's capital a candidate may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Tier {
+    NoTrade,
+    Weak,
+    Moderate,
+    Strong,
+}
+
+impl Tier {
+    /// Fraction of the strategy's capital.
+    pub fn fraction(self) -> Decimal {
+        match self {
+            Tier::NoTrade => Decimal::ZERO,
+            Tier::Weak => Decimal::new(10, 2),
+            Tier::Moderate => Decimal::new(25, 2),
+            Tier::Strong => Decimal::new(50, 2),
+        }
+    }
+}
+
+/// The score: confidence, one tier lower when the validator could not look.
+pub fn score(c: &Candidate, validated: bool) -> Tier {
+    let tier = match c.confidence {
+        x if x >= 0.85 => Tier::Strong,
+        x if x >= 0.7 => Tier::Moderate,
+        x if x >= 0.55 => Tier::Weak,
+        _ => Tier::NoTrade,
+    };
+    match (validated, tier) {
+        (true, t) => t,
+        (false, Tier::Strong) => Tier::Moderate,
+        (false, Tier::Moderate) => Tier::Weak,
+        (false, _) => Tier::NoTrade,
+    }
+}
+
+/// The gate: the contract's session at the candidate's market time. An error
+/// (unknown contract) is closed.
+pub fn gate(spec: Option<&ContractSpec>, at_ms: u64) -> Result<(), String> {
+    match spec {
+        Some(s) if s.is_open(at_ms) => Ok(()),
+        Some(s) => Err(format!("{} is closed at that time", s.symbol)),
+        None => Err("no contract specification: gate closed".into()),
+    }
+}
+
+/// Per-engine limits the risk step checks (the full guard comes with the risk
+/// issue).
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Largest net position, in contracts.
+    pub max_position: Decimal,
+}
+
+/// Whether `qty` on `side` adds exposure to `pos`.
+pub fn adds_exposure(pos: &Position, side: Side, qty: Decimal) -> bool {
+    let after = pos.qty + side.sign() * qty;
+    after.abs() > pos.qty.abs()
+}
+
+/// The risk step for a sized order: the portfolio level and the engine limits.
+/// Returns the quantity allowed (WARNING halves it) or why not.
+pub fn risk(
+    level: RiskLevel,
+    paused: bool,
+    pos: &Position,
+    side: Side,
+    qty: Decimal,
+    limits: &Limits,
+) -> Result<Decimal, String> {
+    let adds = adds_exposure(pos, side, qty);
+    if paused && adds {
+        return Err("engine paused by the operator".into());
+    }
+    let qty = match level {
+        RiskLevel::Halt | RiskLevel::Panic if adds => {
+            return Err(format!("risk level {level}: no new exposure"))
+        }
+        RiskLevel::Warning if adds => (qty / Decimal::TWO).floor().max(Decimal::ONE),
+        _ => qty,
+    };
+    let after = (pos.qty + side.sign() * qty).abs();
+    if adds && after > limits.max_position {
+        let room = limits.max_position - pos.qty.abs();
+        if room <= Decimal::ZERO {
+            return Err(format!(
+                "position {} at its limit of {} contracts",
+                pos.qty, limits.max_position
+            ));
+        }
+        return Ok(room.min(qty));
+    }
+    Ok(qty)
+}
+
+/// Strategy weights: Σ ≤ 1 (checked by the config).
+#[derive(Debug, Clone)]
+pub struct Allocation {
+    pub capital: Decimal,
+    pub weights: BTreeMap<String, Decimal>,
+}
+
+/// The allocator: contracts for this candidate = capital × weight × tier
+/// fraction / margin per contract, rounded down; 0 means too small to trade.
+pub fn allocate(a: &Allocation, strategy: &str, tier: Tier, spec: &ContractSpec) -> Decimal {
+    let weight = a.weights.get(strategy).copied().unwrap_or(Decimal::ZERO);
+    if spec.margin.is_zero() {
+        return Decimal::ZERO;
+    }
+    (a.capital * weight * tier.fraction() / spec.margin).floor()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::contract;
+
+    fn a(symbol: &str, sentiment: Sentiment, confidence: f64) -> Analyzed {
+        Analyzed {
+            symbol: symbol.into(),
+            at_ms: 1,
+            sentiment,
+            confidence,
+            strategy: "news",
+            detail: String::new(),
+        }
+    }
+
+    fn router(max_buffer: usize) -> Router {
+        Router::new(RouterConfig {
+            immediate_threshold: 0.85,
+            min_consensus: 0.6,
+            max_buffer,
+        })
+    }
+
+    #[test]
+    fn high_signals_go_now_the_rest_are_buffered_within_a_bound() {
+        let mut r = router(2);
+        assert!(matches!(
+            r.route(a("KC", Sentiment::Bullish, 0.9)),
+            Route::Now(_)
+        ));
+        assert_eq!(
+            r.route(a("KC", Sentiment::Neutral, 0.99)),
+            Route::Buffered,
+            "neutral never goes now"
+        );
+        assert_eq!(r.route(a("KC", Sentiment::Bullish, 0.84)), Route::Buffered);
+        assert_eq!(r.route(a("KC", Sentiment::Bearish, 0.5)), Route::Buffered);
+        assert_eq!(
+            (r.buffered(), r.dropped),
+            (2, 1),
+            "oldest dropped and counted"
+        );
+    }
+
+    #[test]
+    fn batches_act_on_consensus_per_symbol() {
+        let mut r = router(100);
+        r.route(a("KC", Sentiment::Bullish, 0.7));
+        r.route(a("KC", Sentiment::Bullish, 0.6));
+        r.route(a("KC", Sentiment::Bearish, 0.1));
+        r.route(a("CC", Sentiment::Bullish, 0.5));
+        r.route(a("CC", Sentiment::Bearish, 0.5));
+        let c = r.batch();
+        assert_eq!(c.len(), 1, "CC cancels out: {c:?}");
+        assert_eq!((c[0].symbol.as_str(), c[0].side), ("KC", Side::Buy));
+        // consensus (0.7 + 0.6 - 0.1) / 1.4 = 0.857; confidence 0.65 × 0.857.
+        assert!(
+            (c[0].confidence - 0.65 * (1.2 / 1.4)).abs() < 1e-9,
+            "{}",
+            c[0].confidence
+        );
+        assert!(r.batch().is_empty(), "the buffer was taken");
+    }
+
+    #[test]
+    fn validator_scorer_gate_risk_and_allocator() {
+        let c = candidate(&a("KC", Sentiment::Bullish, 0.9)).unwrap();
+        assert!(validate(&c, Some(-0.01)).is_err(), "buying into a 1% fall");
+        assert!(validate(&c, Some(-0.001)).is_ok());
+        assert!(validate(&c, None).is_ok());
+        assert_eq!(score(&c, true), Tier::Strong);
+        assert_eq!(
+            score(&c, false),
+            Tier::Moderate,
+            "unvalidated: one tier lower"
+        );
+        let weak = Candidate {
+            confidence: 0.5,
+            ..c.clone()
+        };
+        assert_eq!(score(&weak, true), Tier::NoTrade);
+
+        let kc = contract("KC").unwrap();
+        let monday_10utc = 1_767_571_200_000u64 + 10 * 3_600_000;
+        assert!(gate(Some(&kc), monday_10utc).is_ok());
+        assert!(gate(Some(&kc), monday_10utc - 2 * 3_600_000).is_err());
+        assert!(gate(None, monday_10utc).is_err(), "unknown: closed");
+
+        let alloc = Allocation {
+            capital: Decimal::from(250_000),
+            weights: [("news".to_owned(), Decimal::new(5, 1))].into(),
+        };
+        // 250,000 × 0.5 × 0.5 / 12,000 = 5.2 → 5 contracts.
+        assert_eq!(
+            allocate(&alloc, "news", Tier::Strong, &kc),
+            Decimal::from(5)
+        );
+        assert_eq!(
+            allocate(&alloc, "momentum", Tier::Strong, &kc),
+            Decimal::ZERO,
+            "no weight"
+        );
+
+        let limits = Limits {
+            max_position: Decimal::from(6),
+        };
+        let flat = Position::default();
+        let five = Decimal::from(5);
+        assert_eq!(
+            risk(RiskLevel::Normal, false, &flat, Side::Buy, five, &limits),
+            Ok(five)
+        );
+        assert_eq!(
+            risk(RiskLevel::Warning, false, &flat, Side::Buy, five, &limits),
+            Ok(Decimal::TWO)
+        );
+        assert!(risk(RiskLevel::Halt, false, &flat, Side::Buy, five, &limits).is_err());
+        assert!(
+            risk(RiskLevel::Normal, true, &flat, Side::Buy, five, &limits).is_err(),
+            "paused"
+        );
+        let mut long4 = Position::default();
+        long4.apply(Side::Buy, Decimal::from(4), Decimal::from(300), &kc);
+        assert_eq!(
+            risk(RiskLevel::Normal, false, &long4, Side::Buy, five, &limits),
+            Ok(Decimal::TWO),
+            "room left"
+        );
+        assert_eq!(
+            risk(RiskLevel::Halt, false, &long4, Side::Sell, five, &limits),
+            Ok(five),
+            "reducing passes HALT"
+        );
+    }
+}
