@@ -321,10 +321,16 @@ async fn metrics_text(req: HttpRequest, st: web::Data<ApiState>) -> Answer {
         .iter()
         .map(|id| (id.clone(), engine_state(&st, id)))
         .collect();
+    let figures = st
+        .engines
+        .iter()
+        .map(|id| (id.clone(), st.view.engine(id)))
+        .collect();
     let text = metrics::render(&metrics::Snapshot {
         tree: st.kernel.tree(),
         risk: st.view.risk(),
         engines,
+        figures,
         uptime_s: uptime_s(&st),
         ready: not_ready(&st).is_none(),
     });

@@ -51,6 +51,13 @@ pub struct Control {
 pub struct Log {
     pub level: String,
     pub format: LogFormat,
+    /// How often `run` logs one status line per engine; "0s" turns it off.
+    #[serde(with = "duration", default = "default_status_every")]
+    pub status_every: Duration,
+}
+
+fn default_status_every() -> Duration {
+    Duration::from_secs(5)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]

@@ -248,6 +248,7 @@ pub async fn run(cfg: Config) -> i32 {
     let mut root = Root::start(tree(&cfg, &kernel, &view, &lifecycle, &handles), &kernel);
     lifecycle.set_root(root.shutdown_handle());
 
+    let state_view = view.clone();
     let state = Arc::new(ApiState {
         kernel: kernel.clone(),
         view,
@@ -289,6 +290,23 @@ pub async fn run(cfg: Config) -> i32 {
         "commodore started; Ctrl-C or POST /v1/shutdown stops it in order"
     );
 
+    if !cfg.log.status_every.is_zero() {
+        let (every, view, kernel, ids) = (
+            cfg.log.status_every,
+            state_view.clone(),
+            kernel.clone(),
+            cfg.engines.iter().map(|e| e.id.clone()).collect::<Vec<_>>(),
+        );
+        actix_rt::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                log_status(&view, &kernel, &ids);
+            }
+        });
+    }
+
     let lc = lifecycle.clone();
     actix_rt::spawn(async move {
         let mut signals = signals;
@@ -321,6 +339,40 @@ pub async fn run(cfg: Config) -> i32 {
         }
     }
     exit.exit_code()
+}
+
+/// One line per engine for whoever watches the log: what came in, what it decided,
+/// where it stands.
+fn log_status(view: &StatusView, kernel: &Kernel, ids: &[String]) {
+    let (risk, mode) = (view.risk(), view.mode());
+    for id in ids {
+        let f = view.engine(id);
+        let a = &f.activity;
+        let state = kernel
+            .registry()
+            .state(&control::engine_path(id))
+            .map_or("starting".to_owned(), |s| format!("{s:?}").to_lowercase());
+        let outcomes: Vec<String> = a.outcomes.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let position = f.positions.first().map_or("flat".to_owned(), |p| {
+            format!("{:+} @ {}", p.qty, p.avg_price)
+        });
+        tracing::info!(
+            engine = %id,
+            state = %state,
+            events_in = a.events_in,
+            signals = a.signals,
+            outcomes = %outcomes.join(" "),
+            orders = a.orders,
+            fills = a.fills,
+            position = %position,
+            last = %f.last_price.map_or("-".to_owned(), |p| p.to_string()),
+            pnl = %f.realized_pnl.round_dp(2),
+            equity = %f.equity.round_dp(2),
+            risk = %risk.level,
+            mode = %mode.current,
+            "status"
+        );
+    }
 }
 
 /// Runs once the tree has ended, however it ended: the journal worker stopped with

@@ -5,13 +5,16 @@
 //! counters to keep in step (and no exporter crate to build).
 
 use commodore_actors::kernel::{NodeInfo, NodeState};
-use commodore_actors::model::RiskState;
+use commodore_actors::model::{Outcome, RiskState};
+use commodore_actors::view::EngineFigures;
 use std::fmt::Write;
 
 pub struct Snapshot {
     pub tree: Vec<NodeInfo>,
     pub risk: RiskState,
     pub engines: Vec<(String, NodeState)>,
+    /// Each engine's published figures.
+    pub figures: Vec<(String, EngineFigures)>,
     pub uptime_s: u64,
     pub ready: bool,
 }
@@ -94,6 +97,85 @@ pub fn render(s: &Snapshot) -> String {
             );
         }
     }
+    type PerEngine = (
+        &'static str,
+        &'static str,
+        &'static str,
+        fn(&EngineFigures) -> String,
+    );
+    let per_engine: [PerEngine; 8] = [
+        (
+            "commodore_engine_events_total",
+            "counter",
+            "Raw market events read (bars, headlines).",
+            |f| f.activity.events_in.to_string(),
+        ),
+        (
+            "commodore_engine_signals_total",
+            "counter",
+            "Signals from the analyzer.",
+            |f| f.activity.signals.to_string(),
+        ),
+        (
+            "commodore_engine_orders_total",
+            "counter",
+            "Orders sent to the executor.",
+            |f| f.activity.orders.to_string(),
+        ),
+        (
+            "commodore_engine_fills_total",
+            "counter",
+            "Fills applied.",
+            |f| f.activity.fills.to_string(),
+        ),
+        (
+            "commodore_engine_rejected_total",
+            "counter",
+            "Orders refused by the broker or the journal.",
+            |f| f.activity.rejected.to_string(),
+        ),
+        (
+            "commodore_engine_dropped_total",
+            "counter",
+            "Market events, signals or outcome rows dropped at a bound.",
+            |f| f.activity.dropped.to_string(),
+        ),
+        (
+            "commodore_engine_equity_dollars",
+            "gauge",
+            "Capital + realized - commissions + unrealized.",
+            |f| f.equity.to_string(),
+        ),
+        (
+            "commodore_engine_realized_pnl_dollars",
+            "gauge",
+            "Realized PnL net of commissions.",
+            |f| f.realized_pnl.to_string(),
+        ),
+    ];
+    for (name, kind, help, value) in per_engine {
+        family(&mut out, name, kind, help);
+        for (id, f) in &s.figures {
+            let _ = writeln!(out, "{name}{{engine=\"{}\"}} {}", label(id), value(f));
+        }
+    }
+    family(
+        &mut out,
+        "commodore_engine_outcomes_total",
+        "counter",
+        "Candidates by the one outcome each ended in.",
+    );
+    for (id, f) in &s.figures {
+        for o in Outcome::ALL {
+            let n = f.activity.outcomes.get(o.as_str()).copied().unwrap_or(0);
+            let _ = writeln!(
+                out,
+                "commodore_engine_outcomes_total{{engine=\"{}\",outcome=\"{}\"}} {n}",
+                label(id),
+                o.as_str()
+            );
+        }
+    }
     family(
         &mut out,
         "commodore_ready",
@@ -143,6 +225,12 @@ mod tests {
                 reason: "r".into(),
             },
             engines: vec![("KC".into(), NodeState::Paused)],
+            figures: vec![("KC".into(), {
+                let mut f = EngineFigures::default();
+                f.activity.outcomes.insert("executed", 3);
+                f.activity.orders = 3;
+                f
+            })],
             uptime_s: 12,
             ready: true,
         });
@@ -157,6 +245,12 @@ mod tests {
         assert!(text.contains("commodore_engine_state{engine=\"KC\",state=\"paused\"} 1\n"));
         assert!(text.contains("commodore_engine_state{engine=\"KC\",state=\"running\"} 0\n"));
         assert!(text.contains("commodore_uptime_seconds 12\n"));
+        assert!(text
+            .contains("commodore_engine_outcomes_total{engine=\"KC\",outcome=\"executed\"} 3\n"));
+        assert!(
+            text.contains("commodore_engine_outcomes_total{engine=\"KC\",outcome=\"vetoed\"} 0\n")
+        );
+        assert!(text.contains("commodore_engine_orders_total{engine=\"KC\"} 3\n"));
         // Every sample line belongs to a declared family.
         for line in text.lines().filter(|l| !l.starts_with('#')) {
             let name = line.split(['{', ' ']).next().unwrap();

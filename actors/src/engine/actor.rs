@@ -255,6 +255,13 @@ impl Worker for Engine {
 
     fn stopping(&mut self, _ctx: &mut Ctx<'_, Self>) {
         self.flush();
+        tracing::info!(
+            engine = %self.cfg.id,
+            position = %self.position.qty,
+            realized_pnl = %(self.realized - self.activity.commissions),
+            fills_applied_up_to = self.last_fill_id,
+            "engine stopped"
+        );
     }
 }
 

@@ -1,0 +1,241 @@
+//! The engines trading on the paper broker from the bundled data, through the
+//! real binary: outcomes, orders and fills, reconciliation with the journal,
+//! re-drive after a crash, pause.
+
+mod common;
+
+use commodore_actors::model::{contract, Position, Side};
+use common::{events, temp_dir, Daemon};
+use rust_decimal::Decimal;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// 3000x: a bar every 20 ms.
+const FAST: (&str, &str) = ("COMMODORE__FEED__SPEED", "3000");
+
+/// (engine, side, qty, price, commission) of every fill, in journal order.
+fn journal_fills(db: &Path) -> Vec<(String, Side, Decimal, Decimal, Decimal)> {
+    let c = rusqlite::Connection::open(db).unwrap();
+    let mut s = c
+        .prepare("SELECT engine, side, qty, price, commission FROM fills ORDER BY rowid")
+        .unwrap();
+    let rows = s
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, String>(4)?,
+            ))
+        })
+        .unwrap()
+        .map(|r| {
+            let (e, side, q, p, c) = r.unwrap();
+            (
+                e,
+                side.parse().unwrap(),
+                q.parse().unwrap(),
+                p.parse().unwrap(),
+                c.parse().unwrap(),
+            )
+        })
+        .collect();
+    rows
+}
+
+/// The value after `key=` in a log line.
+fn field<'a>(line: &'a str, key: &str) -> &'a str {
+    line.split(&format!("{key}="))
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no {key} in {line}"))
+}
+
+#[test]
+fn paper_trading_on_bundled_data_reconciles_with_the_journal_to_the_cent() {
+    let dir = temp_dir("engines-trade");
+    let mut d = Daemon::start(&dir, &[FAST]);
+    for _ in 0..3 {
+        d.expect("kind=\"order_filled\" path=master/engines/KC/executor");
+        d.expect("kind=\"order_filled\" path=master/engines/CC/executor");
+    }
+    let st = d.get("/v1/status");
+    for e in st["engines"].as_array().unwrap() {
+        let a = &e["activity"];
+        assert!(a["events_in"].as_u64().unwrap() > 0, "{e}");
+        assert!(a["orders"].as_u64().unwrap() >= 3, "{e}");
+        assert!(a["outcomes"]["executed"].as_u64().unwrap() >= 3, "{e}");
+        assert!(
+            e["last_price"].is_string(),
+            "prices are decimal strings: {e}"
+        );
+    }
+    let evs = events(&d, 0);
+    let submitted = evs
+        .iter()
+        .filter(|e| e["kind"] == "order_submitted")
+        .count();
+    assert!(submitted >= 6, "{submitted} order_submitted events");
+    d.signal(libc::SIGINT);
+    assert_eq!(d.exit_code(), Some(0));
+
+    // Every engine's final realized PnL (net of commissions), as it logged it when
+    // it stopped, equals the journal's fills replayed from scratch.
+    let fills = journal_fills(&dir.join("journal.sqlite"));
+    let mut replay: BTreeMap<String, (Position, Decimal)> = BTreeMap::new();
+    for (engine, side, qty, price, commission) in &fills {
+        let spec = contract(engine).unwrap();
+        let (pos, pnl) = replay.entry(engine.clone()).or_default();
+        *pnl += pos.apply(*side, *qty, *price, &spec) - commission;
+    }
+    for id in ["KC", "CC"] {
+        let line = d
+            .seen
+            .iter()
+            .rev()
+            .find(|l| l.contains("engine stopped") && l.contains(&format!("engine={id}")))
+            .unwrap_or_else(|| panic!("{id} logged no final figures"));
+        let (pos, pnl) = &replay[id];
+        assert_eq!(
+            field(line, "realized_pnl").parse::<Decimal>().unwrap(),
+            *pnl,
+            "{id}: {line}"
+        );
+        assert_eq!(
+            field(line, "position").parse::<Decimal>().unwrap(),
+            pos.qty,
+            "{id}: {line}"
+        );
+        assert_eq!(pnl.round_dp(2), *pnl, "{id}: PnL in whole cents");
+    }
+    // One outcome row per decision, and every executed decision has its order.
+    let c = rusqlite::Connection::open(dir.join("journal.sqlite")).unwrap();
+    let (executed, orders): (i64, i64) = c
+        .query_row(
+            "SELECT (SELECT COUNT(*) FROM outcomes WHERE outcome = 'executed'), (SELECT COUNT(*) FROM orders)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(executed, orders);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn an_order_journaled_before_a_crash_is_sent_once_after_the_restart() {
+    let dir = temp_dir("engines-redrive");
+    // Run once so the journal exists, then stop.
+    let mut d = Daemon::start(&dir, &[]);
+    d.signal(libc::SIGINT);
+    assert_eq!(d.exit_code(), Some(0));
+    // What a crash between "journaled" and "sent" leaves: a pending order.
+    let db = dir.join("journal.sqlite");
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute(
+            "INSERT INTO orders (client_order_id, engine, strategy, decision_seq, symbol, side, qty, ref_price, status, at_ms)
+             VALUES ('KC-news-00000077', 'KC', 'news', 77, 'KC', 'buy', '2', '345.00', 'pending', 1767606300000)",
+            [],
+        )
+        .unwrap();
+
+    let mut d = Daemon::start(&dir, &[]);
+    d.expect("KC-news-00000077");
+    let evs = events(&d, 0);
+    let filled: Vec<_> = evs
+        .iter()
+        .filter(|e| {
+            e["kind"] == "order_filled"
+                && e["detail"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("KC-news-00000077")
+        })
+        .collect();
+    assert_eq!(filled.len(), 1, "{filled:?}");
+    // The paper broker filled it at the journaled price plus one tick of slippage.
+    assert!(
+        filled[0]["detail"].as_str().unwrap().contains("@ 345.05"),
+        "{}",
+        filled[0]
+    );
+    // New decisions continue after the journaled sequence: no id is reused.
+    d.signal(libc::SIGKILL);
+    d.exit_code();
+    let mut d = Daemon::start(&dir, &[FAST]);
+    d.expect("kind=\"order_submitted\" path=master/engines/KC/executor");
+    let c = rusqlite::Connection::open(&db).unwrap();
+    let (n, pending, min_seq): (i64, i64, i64) = c
+        .query_row(
+            "SELECT COUNT(*), (SELECT COUNT(*) FROM orders WHERE status = 'pending' AND decision_seq <= 77),
+                    (SELECT MIN(decision_seq) FROM orders WHERE engine = 'KC' AND decision_seq > 77)
+             FROM fills WHERE client_order_id = 'KC-news-00000077'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    assert_eq!(
+        (n, pending),
+        (1, 0),
+        "filled exactly once, nothing left pending"
+    );
+    assert!(min_seq > 77, "{min_seq}");
+    assert!(
+        !d.seen.iter().any(|l| l.contains("not journaled")),
+        "no order was refused for a reused id"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_paused_engine_keeps_its_data_current_but_opens_nothing() {
+    let dir = temp_dir("engines-pause");
+    // Pause KC through the journal before the daemon starts, as an operator did
+    // in an earlier run.
+    let mut d = Daemon::start(&dir, &[]);
+    d.post("/v1/engines/KC/pause", r#"{"reason":"test"}"#);
+    d.signal(libc::SIGINT);
+    assert_eq!(d.exit_code(), Some(0));
+    let orders_before: i64 = rusqlite::Connection::open(dir.join("journal.sqlite"))
+        .unwrap()
+        .query_row("SELECT COUNT(*) FROM orders WHERE engine = 'KC'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+
+    let mut d = Daemon::start(&dir, &[FAST]);
+    // The status view refreshes every second: wait (on CC's fills, not on a
+    // clock) until it shows KC's data.
+    let mut kc = serde_json::Value::Null;
+    for _ in 0..200 {
+        d.expect("kind=\"order_filled\" path=master/engines/CC/executor");
+        let st = d.get("/v1/status");
+        kc = st["engines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["id"] == "KC")
+            .unwrap()
+            .clone();
+        if kc["last_price"].is_string() {
+            break;
+        }
+    }
+    assert_eq!(kc["state"], "paused");
+    assert!(kc["last_price"].is_string(), "data keeps flowing: {kc}");
+    assert!(kc["activity"]["events_in"].as_u64().unwrap() > 0, "{kc}");
+    d.signal(libc::SIGINT);
+    assert_eq!(d.exit_code(), Some(0));
+    let orders_after: i64 = rusqlite::Connection::open(dir.join("journal.sqlite"))
+        .unwrap()
+        .query_row("SELECT COUNT(*) FROM orders WHERE engine = 'KC'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(
+        orders_after, orders_before,
+        "flat and paused: KC opened nothing"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
