@@ -36,13 +36,12 @@ pub struct Collector {
 
 impl Collector {
     pub fn factory(
-        bars: Vec<Bar>,
-        news: Vec<Headline>,
+        bars: Arc<Vec<Bar>>,
+        news: Arc<Vec<Headline>>,
         speed: f64,
         analyzer: Handle<Analyzer>,
         cursor: Arc<Cursor>,
     ) -> impl Fn() -> Collector + Send + Sync + 'static {
-        let (bars, news) = (Arc::new(bars), Arc::new(news));
         let every = Duration::from_secs_f64(60.0 / speed.max(1e-6)).max(Duration::from_micros(100));
         move || Collector {
             bars: bars.clone(),

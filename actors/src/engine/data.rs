@@ -3,6 +3,8 @@
 
 use crate::model::{Bar, Headline};
 use rust_decimal::Decimal;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
 
 const KC_BARS: &str = include_str!("../../../config/data/KC_bars.csv");
 const CC_BARS: &str = include_str!("../../../config/data/CC_bars.csv");
@@ -89,20 +91,32 @@ pub fn parse_news(csv: &str) -> Result<Vec<Headline>, String> {
         .collect()
 }
 
-/// The bundled bars and headlines of `symbol`, or `None` when there are none.
-pub fn bundled(symbol: &str) -> Option<(Vec<Bar>, Vec<Headline>)> {
+/// The bundled bars and headlines of one symbol, parsed once per process and
+/// shared by every engine that trades it.
+pub type Replay = (Arc<Vec<Bar>>, Arc<Vec<Headline>>);
+
+/// The bundled data of `symbol`, or `None` when there is none.
+pub fn bundled(symbol: &str) -> Option<Replay> {
+    static PARSED: OnceLock<Mutex<HashMap<String, Replay>>> = OnceLock::new();
     let bars = match symbol {
         "KC" => KC_BARS,
         "CC" => CC_BARS,
         _ => return None,
     };
-    let bars = parse_bars(symbol, bars).expect("bundled bars parse (tested)");
-    let news = parse_news(NEWS)
-        .expect("bundled news parses (tested)")
-        .into_iter()
-        .filter(|h| h.symbol == symbol)
-        .collect();
-    Some((bars, news))
+    let mut cache = PARSED
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    let replay = cache.entry(symbol.to_owned()).or_insert_with(|| {
+        let bars = parse_bars(symbol, bars).expect("bundled bars parse (tested)");
+        let news = parse_news(NEWS)
+            .expect("bundled news parses (tested)")
+            .into_iter()
+            .filter(|h| h.symbol == symbol)
+            .collect();
+        (Arc::new(bars), Arc::new(news))
+    });
+    Some(replay.clone())
 }
 
 #[cfg(test)]

@@ -139,8 +139,11 @@ impl Store {
     fn setup(&mut self) -> Result<(), JournalError> {
         // WAL: readers never block the writer. NORMAL is durable across process
         // crashes in WAL mode; changes that must survive power loss use `durable`.
+        // A 256 KiB page cache per connection: the working set is the tail of a
+        // few tables, and every engine holds connections of its own.
         let r = self.conn.execute_batch(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;",
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;
+             PRAGMA cache_size = -256;",
         );
         self.sql(r)?;
         let found: u32 = {
