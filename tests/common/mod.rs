@@ -121,6 +121,13 @@ impl Daemon {
         false
     }
 
+    /// Like [`expect`](Self::expect), but a line already read counts too.
+    pub fn expect_any(&mut self, needle: &str) {
+        if !self.seen.iter().any(|l| l.contains(needle)) {
+            self.expect(needle);
+        }
+    }
+
     pub fn expect(&mut self, needle: &str) {
         assert!(
             self.wait_for(needle),

@@ -144,7 +144,7 @@ mod tests {
                 bars.windows(2).all(|w| w[0].at_ms < w[1].at_ms),
                 "{sym}: bars in time order"
             );
-            for b in &bars {
+            for b in bars.iter() {
                 assert!(
                     spec.is_open(b.at_ms),
                     "{sym}: bar outside the session: {b:?}"
