@@ -36,6 +36,36 @@ pub struct Config {
     pub notifier: Notifier,
     pub broker: Broker,
     pub faults: Faults,
+    #[serde(default)]
+    pub sentinels: Sentinels,
+}
+
+/// Sentinel thresholds (every engine). Moves are in percent, windows in market
+/// time (the bundled bars are one minute each).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sentinels {
+    pub move_pct: f64,
+    pub escalate_pct: f64,
+    #[serde(with = "duration")]
+    pub window: Duration,
+    pub keywords: Vec<String>,
+    #[serde(with = "duration")]
+    pub close_warning: Duration,
+}
+
+impl Default for Sentinels {
+    fn default() -> Self {
+        Sentinels {
+            move_pct: 1.5,
+            escalate_pct: 3.0,
+            window: Duration::from_secs(30 * 60),
+            keywords: ["embargo", "export ban", "force majeure", "war"]
+                .map(String::from)
+                .to_vec(),
+            close_warning: Duration::from_secs(15 * 60),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -395,6 +425,25 @@ impl Config {
         }
         if p.batch_interval.is_zero() {
             return e("pipeline.batch_interval", "must be above zero");
+        }
+        let sn = &self.sentinels;
+        if !(sn.move_pct > 0.0 && sn.move_pct <= 100.0) {
+            return e("sentinels.move_pct", "must be above 0 and at most 100");
+        }
+        if !(sn.escalate_pct >= sn.move_pct && sn.escalate_pct <= 100.0) {
+            return e(
+                "sentinels.escalate_pct",
+                "must be at least sentinels.move_pct and at most 100",
+            );
+        }
+        if sn.window < Duration::from_secs(120) || sn.window > Duration::from_secs(86_400) {
+            return e("sentinels.window", "must be between 2m and 24h");
+        }
+        if sn.close_warning > Duration::from_secs(6 * 3600) {
+            return e("sentinels.close_warning", "must be at most 6h");
+        }
+        if sn.keywords.len() > 100 || sn.keywords.iter().any(|k| k.trim().is_empty()) {
+            return e("sentinels.keywords", "at most 100 words, none empty");
         }
         if self.broker.slippage_ticks > 1000 {
             return e("broker.slippage_ticks", "must be at most 1000");

@@ -53,8 +53,17 @@ pub fn tree(
     // An engine that gives up (its own restart intensity exceeded) stays failed:
     // `temporary` under `engines`, so the other engines keep trading, the failure
     // is notified, /readyz says which engine, and resuming it is refused (409).
+    let sn = &cfg.sentinels;
     let sub = engine::SubtreeConfig {
         supervision: cfg.engine_supervision(),
+        sentinels: engine::sentinel::SentinelConfig {
+            move_pct: sn.move_pct / 100.0,
+            escalate_pct: sn.escalate_pct / 100.0,
+            window_bars: (sn.window.as_secs() / 60) as usize,
+            keywords: sn.keywords.iter().map(|k| k.to_lowercase()).collect(),
+            close_warning_min: (sn.close_warning.as_secs() / 60) as u16,
+        },
+        risk: h.risk.clone(),
         speed: cfg.feed.speed,
         slippage_ticks: i64::from(cfg.broker.slippage_ticks),
         commission: cfg.broker.commission,

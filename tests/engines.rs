@@ -240,3 +240,30 @@ fn a_paused_engine_keeps_its_data_current_but_opens_nothing() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_sentinel_keyword_alerts_and_escalates_the_risk_level() {
+    let dir = temp_dir("engines-sentinel");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("sentinels.toml");
+    // "frost" is in the bundled KC headlines.
+    std::fs::write(&file, "[sentinels]\nkeywords = [\"frost\"]\n").unwrap();
+    let mut d = Daemon::spawn_args(
+        &dir,
+        common::free_port(),
+        &["--config", file.to_str().unwrap()],
+        &[("COMMODORE__FEED__SPEED", "30000")],
+    );
+    d.expect_any("kind=\"sentinel\" path=master/engines/KC/sentinel detail=news_keyword");
+    d.expect_any("kind=\"risk_changed\"");
+    let st = d.get("/v1/status");
+    assert_eq!(st["risk"]["level"], "WARNING", "{st}");
+    assert!(
+        st["risk"]["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("sentinel news_keyword"),
+        "{st}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

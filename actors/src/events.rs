@@ -9,6 +9,8 @@ pub const RISK_CHANGED: EventKind = EventKind::Other("risk_changed");
 pub const MODE_CHANGED: EventKind = EventKind::Other("mode_changed");
 /// An operator command that changed something (pause, resume, shutdown, ...).
 pub const OPERATOR: EventKind = EventKind::Other("operator");
+/// A sentinel triggered (price move, news keyword, close approaching).
+pub const SENTINEL: EventKind = EventKind::Other("sentinel");
 /// An order was journaled and sent to the broker.
 pub const ORDER_SUBMITTED: EventKind = EventKind::Other("order_submitted");
 /// An order was filled (and the fill journaled).
@@ -22,6 +24,7 @@ const DOMAIN_KINDS: &[&str] = &[
     "risk_changed",
     "mode_changed",
     "operator",
+    "sentinel",
     "breaker_opened",
     "breaker_half_open",
     "breaker_closed",

@@ -69,8 +69,14 @@ impl Daemon {
 
     /// Starts `commodore run` and waits for its "started" log line only.
     pub fn spawn(dir: &Path, port: u16, env: &[(&str, &str)]) -> Daemon {
+        Daemon::spawn_args(dir, port, &[], env)
+    }
+
+    /// [`spawn`](Self::spawn) with more arguments for `run` (`--config FILE`).
+    pub fn spawn_args(dir: &Path, port: u16, args: &[&str], env: &[(&str, &str)]) -> Daemon {
         let mut cmd = commodore();
         cmd.arg("run")
+            .args(args)
             .env("COMMODORE__DATA_DIR", dir)
             .env("COMMODORE__CONTROL__LISTEN", format!("127.0.0.1:{port}"))
             .env("RUST_LOG", "info,commodore_actors::journal=debug")

@@ -154,6 +154,17 @@ impl Handles<RawEvent> for Analyzer {
         match e {
             RawEvent::Bar(b) => self.on_bar(b),
             RawEvent::News(h) => self.on_news(h),
+            // A directional alert is a strong momentum signal; the others are
+            // for the operator (they are events already).
+            RawEvent::Alert(a) if a.sentiment != Sentiment::Neutral => self.signal(Analyzed {
+                symbol: a.symbol,
+                at_ms: a.at_ms,
+                sentiment: a.sentiment,
+                confidence: 0.9,
+                strategy: "momentum",
+                detail: format!("sentinel {}: {}", a.kind, a.text),
+            }),
+            RawEvent::Alert(_) => {}
         }
     }
 }

@@ -8,6 +8,7 @@
 
 use super::analyzer::Analyzer;
 use super::messages::RawEvent;
+use super::sentinel::Sentinel;
 use crate::kernel::{Ctx, Handle, Worker};
 use crate::model::{Bar, Headline};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -32,6 +33,7 @@ pub struct Collector {
     cursor: Arc<Cursor>,
     every: Duration,
     analyzer: Handle<Analyzer>,
+    sentinel: Handle<Sentinel>,
 }
 
 impl Collector {
@@ -40,6 +42,7 @@ impl Collector {
         news: Arc<Vec<Headline>>,
         speed: f64,
         analyzer: Handle<Analyzer>,
+        sentinel: Handle<Sentinel>,
         cursor: Arc<Cursor>,
     ) -> impl Fn() -> Collector + Send + Sync + 'static {
         let every = Duration::from_secs_f64(60.0 / speed.max(1e-6)).max(Duration::from_micros(100));
@@ -49,10 +52,15 @@ impl Collector {
             cursor: cursor.clone(),
             every,
             analyzer: analyzer.clone(),
+            sentinel: sentinel.clone(),
         }
     }
 
     fn send(&self, e: RawEvent) {
+        // The sentinel sees everything it can take; a drop there is counted too.
+        if self.sentinel.tell(e.clone()).is_err() {
+            self.cursor.dropped.fetch_add(1, Ordering::Relaxed);
+        }
         match self.analyzer.tell(e) {
             Ok(()) => self.cursor.sent.fetch_add(1, Ordering::Relaxed),
             Err(_) => self.cursor.dropped.fetch_add(1, Ordering::Relaxed),

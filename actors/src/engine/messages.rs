@@ -3,12 +3,24 @@
 use crate::model::{Analyzed, Bar, Fill, Headline, Order};
 use actix::Message;
 
-/// Collector → analyzer: one raw market event.
+/// Collector → sentinel and analyzer: one raw market event; sentinel →
+/// analyzer: an alert.
 #[derive(Debug, Clone, Message)]
 #[rtype(result = "()")]
 pub enum RawEvent {
     Bar(Bar),
     News(Headline),
+    Alert(Alert),
+}
+
+/// A sentinel's trigger, for the analyzer.
+#[derive(Debug, Clone)]
+pub struct Alert {
+    pub symbol: String,
+    pub at_ms: u64,
+    pub kind: &'static str,
+    pub text: String,
+    pub sentiment: crate::model::Sentiment,
 }
 
 /// Analyzer → engine: the latest bar (for marks and momentum).

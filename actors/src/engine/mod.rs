@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! <id> (engine supervisor, [engine_supervision].strategy, own arbiter)
-//! ├── collector   bundled data replay → analyzer
+//! ├── collector   bundled data replay → sentinel, analyzer
+//! ├── sentinel    price move, news keyword, close approaching → analyzer, risk
 //! ├── analyzer    rules: keywords, momentum → engine
 //! ├── engine      hybrid routing, validator → scorer → gate → allocator → risk
 //! └── executor    journal, then paper broker; fills → engine
@@ -16,6 +17,7 @@ pub mod data;
 pub mod executor;
 pub mod messages;
 pub mod pipeline;
+pub mod sentinel;
 
 pub use actor::{Engine, EngineConfig, Shared};
 pub use analyzer::Analyzer;
@@ -31,6 +33,9 @@ use std::sync::Arc;
 /// Settings of one engine subtree besides its `EngineConfig`.
 pub struct SubtreeConfig {
     pub supervision: SupervisorConfig,
+    pub sentinels: sentinel::SentinelConfig,
+    /// Where sentinels escalate.
+    pub risk: Handle<crate::risk::PortfolioRisk>,
     pub speed: f64,
     pub slippage_ticks: i64,
     pub commission: Decimal,
@@ -45,7 +50,8 @@ pub fn subtree(
     view: &Arc<StatusView>,
 ) -> Option<SupervisorSpec> {
     let (bars, news) = data::bundled(cfg.spec.symbol)?;
-    let (analyzer, engine, executor) = (Handle::new(), Handle::new(), Handle::new());
+    let (sentinel, analyzer, engine, executor) =
+        (Handle::new(), Handle::new(), Handle::new(), Handle::new());
     let shared = Shared::default();
     let spec = cfg.spec.clone();
     let (slip, commission) = (sub.slippage_ticks, sub.commission);
@@ -59,7 +65,19 @@ pub fn subtree(
                     news,
                     sub.speed,
                     analyzer.clone(),
+                    sentinel.clone(),
                     shared.cursor.clone(),
+                ),
+            ))
+            .child(ChildSpec::worker(
+                "sentinel",
+                &sentinel,
+                sentinel::Sentinel::factory(
+                    sub.sentinels.clone(),
+                    cfg.spec.clone(),
+                    analyzer.clone(),
+                    sub.risk.clone(),
+                    kernel.clone(),
                 ),
             ))
             .child(ChildSpec::worker(

@@ -61,7 +61,7 @@ pub fn notable(e: &Event) -> Option<tracing::Level> {
         EventKind::GaveUp | EventKind::Escalated => Some(tracing::Level::ERROR),
         EventKind::Failed => Some(tracing::Level::WARN),
         EventKind::Other("risk_changed") => Some(tracing::Level::WARN),
-        EventKind::Other("mode_changed" | "operator") => Some(tracing::Level::INFO),
+        EventKind::Other("mode_changed" | "operator" | "sentinel") => Some(tracing::Level::INFO),
         _ => None,
     }
 }
