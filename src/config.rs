@@ -38,6 +38,44 @@ pub struct Config {
     pub faults: Faults,
     #[serde(default)]
     pub sentinels: Sentinels,
+    #[serde(default)]
+    pub llm: Llm,
+}
+
+/// The LLM analyzer (any OpenAI-compatible chat-completions endpoint). Off by
+/// default: the rules analyzer needs no network.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Llm {
+    pub enabled: bool,
+    pub endpoint: String,
+    pub model: String,
+    /// Name of the environment variable holding the API key; empty: no key.
+    pub api_key_env: String,
+    #[serde(with = "duration")]
+    pub timeout: Duration,
+    pub max_concurrency: usize,
+    pub daily_budget_usd: Decimal,
+    pub price_input_per_1k: Decimal,
+    pub price_output_per_1k: Decimal,
+    pub max_response_bytes: usize,
+}
+
+impl Default for Llm {
+    fn default() -> Self {
+        Llm {
+            enabled: false,
+            endpoint: "http://127.0.0.1:8080/v1/chat/completions".into(),
+            model: "gpt-4o-mini".into(),
+            api_key_env: String::new(),
+            timeout: Duration::from_secs(20),
+            max_concurrency: 4,
+            daily_budget_usd: Decimal::from(5),
+            price_input_per_1k: Decimal::new(15, 5),
+            price_output_per_1k: Decimal::new(60, 5),
+            max_response_bytes: 65_536,
+        }
+    }
 }
 
 /// Sentinel thresholds (every engine). Moves are in percent, windows in market
@@ -425,6 +463,40 @@ impl Config {
         }
         if p.batch_interval.is_zero() {
             return e("pipeline.batch_interval", "must be above zero");
+        }
+        let l = &self.llm;
+        if !(l.endpoint.starts_with("http://") || l.endpoint.starts_with("https://")) {
+            return e("llm.endpoint", "must start with http:// or https://");
+        }
+        if l.max_concurrency == 0 || l.max_concurrency > 256 {
+            return e("llm.max_concurrency", "must be between 1 and 256");
+        }
+        if l.timeout.is_zero() || l.timeout > Duration::from_secs(600) {
+            return e("llm.timeout", "must be above zero and at most 10m");
+        }
+        if l.daily_budget_usd < Decimal::ZERO
+            || l.price_input_per_1k < Decimal::ZERO
+            || l.price_output_per_1k < Decimal::ZERO
+        {
+            return e(
+                "llm.daily_budget_usd",
+                "budget and prices must not be negative",
+            );
+        }
+        if l.max_response_bytes < 1024 || l.max_response_bytes > 16 << 20 {
+            return e(
+                "llm.max_response_bytes",
+                "must be between 1024 and 16777216",
+            );
+        }
+        if l.enabled
+            && !l.api_key_env.is_empty()
+            && std::env::var(&l.api_key_env).map_or(true, |v| v.is_empty())
+        {
+            return e(
+                "llm.api_key_env",
+                &format!("the environment variable {} is not set: export it, or set llm.api_key_env = \"\" for an endpoint without a key", l.api_key_env),
+            );
         }
         let sn = &self.sentinels;
         if !(sn.move_pct > 0.0 && sn.move_pct <= 100.0) {

@@ -24,6 +24,8 @@ use commodore_actors::model::contract;
 use commodore_actors::model::now_ms;
 use commodore_actors::notifier::{self, Notifier};
 use commodore_actors::risk::{self, PortfolioRisk};
+use commodore_actors::shared::llm::{LlmClient, LlmConfig};
+use commodore_actors::shared::{BudgetGuard, Prices, SharedServices};
 use commodore_actors::view::StatusView;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -64,6 +66,7 @@ pub fn tree(
             close_warning_min: (sn.close_warning.as_secs() / 60) as u16,
         },
         risk: h.risk.clone(),
+        llm: llm_services(cfg, kernel),
         speed: cfg.feed.speed,
         slippage_ticks: i64::from(cfg.broker.slippage_ticks),
         commission: cfg.broker.commission,
@@ -110,6 +113,41 @@ pub fn tree(
             Control::factory(journal, kernel.clone(), lifecycle.clone(), ids),
         ))
         .child(ChildSpec::supervisor(engines))
+}
+
+/// The shared LLM path when `llm.enabled` (the config checked the key's variable).
+fn llm_services(cfg: &Config, kernel: &Kernel) -> Option<Arc<SharedServices>> {
+    let l = &cfg.llm;
+    if !l.enabled {
+        return None;
+    }
+    let client = LlmClient::new(LlmConfig {
+        endpoint: l.endpoint.clone(),
+        model: l.model.clone(),
+        api_key: (!l.api_key_env.is_empty())
+            .then(|| std::env::var(&l.api_key_env).ok())
+            .flatten(),
+        timeout: l.timeout,
+        max_response_bytes: l.max_response_bytes,
+    });
+    match client {
+        Ok(c) => Some(SharedServices::new(
+            c,
+            l.max_concurrency,
+            BudgetGuard::new(
+                l.daily_budget_usd,
+                Prices {
+                    input_per_1k: l.price_input_per_1k,
+                    output_per_1k: l.price_output_per_1k,
+                },
+            ),
+            kernel.clone(),
+        )),
+        Err(e) => {
+            tracing::error!("{e}; the rules analyzer reads headlines instead");
+            None
+        }
+    }
 }
 
 /// One engine's settings, from the config.

@@ -11,6 +11,8 @@ pub const MODE_CHANGED: EventKind = EventKind::Other("mode_changed");
 pub const OPERATOR: EventKind = EventKind::Other("operator");
 /// A sentinel triggered (price move, news keyword, close approaching).
 pub const SENTINEL: EventKind = EventKind::Other("sentinel");
+/// The day's LLM budget is spent: the rules analyzer takes over until tomorrow.
+pub const BUDGET_EXHAUSTED: EventKind = EventKind::Other("budget_exhausted");
 /// An order was journaled and sent to the broker.
 pub const ORDER_SUBMITTED: EventKind = EventKind::Other("order_submitted");
 /// An order was filled (and the fill journaled).
@@ -25,6 +27,7 @@ const DOMAIN_KINDS: &[&str] = &[
     "mode_changed",
     "operator",
     "sentinel",
+    "budget_exhausted",
     "breaker_opened",
     "breaker_half_open",
     "breaker_closed",

@@ -13,4 +13,5 @@ pub mod mode;
 pub mod model;
 pub mod notifier;
 pub mod risk;
+pub mod shared;
 pub mod view;

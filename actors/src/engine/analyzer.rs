@@ -5,6 +5,7 @@ use super::actor::Engine;
 use super::messages::{MarketUpdate, RawEvent, SignalReceived};
 use crate::kernel::{Ctx, Handle, Handles, Worker};
 use crate::model::{Analyzed, Bar, Headline, Sentiment};
+use crate::shared::SharedServices;
 use rust_decimal::prelude::*;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -75,6 +76,8 @@ pub struct AnalyzerStats {
 
 pub struct Analyzer {
     engine: Handle<Engine>,
+    /// Headlines go to the LLM when set (rules on any error or over budget).
+    llm: Option<Arc<SharedServices>>,
     closes: VecDeque<Decimal>,
     since_signal: u32,
     stats: Arc<AnalyzerStats>,
@@ -84,9 +87,11 @@ impl Analyzer {
     pub fn factory(
         engine: Handle<Engine>,
         stats: Arc<AnalyzerStats>,
+        llm: Option<Arc<SharedServices>>,
     ) -> impl Fn() -> Analyzer + Send + Sync + 'static {
         move || Analyzer {
             engine: engine.clone(),
+            llm: llm.clone(),
             closes: VecDeque::with_capacity(MOMENTUM_BARS + 1),
             since_signal: MOMENTUM_COOLDOWN_BARS,
             stats: stats.clone(),
@@ -133,27 +138,54 @@ impl Analyzer {
         }
     }
 
-    fn on_news(&mut self, h: Headline) {
-        let (sentiment, confidence) = headline_sentiment(&h.text);
-        self.signal(Analyzed {
-            symbol: h.symbol,
-            at_ms: h.at_ms,
-            sentiment,
-            confidence,
-            strategy: "news",
-            detail: h.text,
+    fn on_news(&mut self, h: Headline, ctx: &mut Ctx<'_, Self>) {
+        let Some(llm) = self.llm.clone() else {
+            let a = rules_news(h);
+            return self.signal(a);
+        };
+        // The call runs beside the mailbox: bars keep flowing while it waits.
+        let (engine, stats) = (self.engine.clone(), self.stats.clone());
+        ctx.spawn(async move {
+            let a = match llm.analyze(&h.symbol, &h.text).await {
+                Ok(answer) => Analyzed {
+                    symbol: h.symbol,
+                    at_ms: h.at_ms,
+                    sentiment: answer.sentiment,
+                    confidence: answer.confidence,
+                    strategy: "news",
+                    detail: format!("llm: {}", h.text),
+                },
+                Err(_) => rules_news(h),
+            };
+            stats.signals.fetch_add(1, Ordering::Relaxed);
+            if engine.tell(SignalReceived(a)).is_err() {
+                stats.dropped.fetch_add(1, Ordering::Relaxed);
+            }
         });
+    }
+}
+
+/// A headline read by the keyword rules.
+fn rules_news(h: Headline) -> Analyzed {
+    let (sentiment, confidence) = headline_sentiment(&h.text);
+    Analyzed {
+        symbol: h.symbol,
+        at_ms: h.at_ms,
+        sentiment,
+        confidence,
+        strategy: "news",
+        detail: h.text,
     }
 }
 
 impl Worker for Analyzer {}
 
 impl Handles<RawEvent> for Analyzer {
-    fn handle(&mut self, e: RawEvent, _: &mut Ctx<'_, Self>) {
+    fn handle(&mut self, e: RawEvent, ctx: &mut Ctx<'_, Self>) {
         self.stats.events.fetch_add(1, Ordering::Relaxed);
         match e {
             RawEvent::Bar(b) => self.on_bar(b),
-            RawEvent::News(h) => self.on_news(h),
+            RawEvent::News(h) => self.on_news(h, ctx),
             // A directional alert is a strong momentum signal; the others are
             // for the operator (they are events already).
             RawEvent::Alert(a) if a.sentiment != Sentiment::Neutral => self.signal(Analyzed {

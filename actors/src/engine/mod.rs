@@ -36,6 +36,8 @@ pub struct SubtreeConfig {
     pub sentinels: sentinel::SentinelConfig,
     /// Where sentinels escalate.
     pub risk: Handle<crate::risk::PortfolioRisk>,
+    /// The shared LLM path, when `llm.enabled`.
+    pub llm: Option<Arc<crate::shared::SharedServices>>,
     pub speed: f64,
     pub slippage_ticks: i64,
     pub commission: Decimal,
@@ -83,7 +85,7 @@ pub fn subtree(
             .child(ChildSpec::worker(
                 "analyzer",
                 &analyzer,
-                Analyzer::factory(engine.clone(), shared.analyzer.clone()),
+                Analyzer::factory(engine.clone(), shared.analyzer.clone(), sub.llm.clone()),
             ))
             .child(ChildSpec::worker(
                 "engine",
