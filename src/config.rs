@@ -178,6 +178,46 @@ pub struct Engine {
     /// Strategy weights (`news`, `momentum`), each 0..=1, summing to at most 1.
     #[serde(default = "default_strategies")]
     pub strategies: BTreeMap<String, f64>,
+    /// HTTP news sources polled beside the bundled data.
+    #[serde(default)]
+    pub feeds: Vec<NewsFeed>,
+}
+
+/// One HTTP news source of an engine.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewsFeed {
+    /// `json` or `rss`.
+    pub kind: FeedKind,
+    pub url: String,
+    #[serde(with = "duration", default = "default_feed_every")]
+    pub every: Duration,
+    #[serde(with = "duration", default = "default_feed_timeout")]
+    pub timeout: Duration,
+    #[serde(default = "default_feed_attempts")]
+    pub attempts: u32,
+    #[serde(default = "default_feed_max_bytes")]
+    pub max_bytes: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FeedKind {
+    Json,
+    Rss,
+}
+
+fn default_feed_every() -> Duration {
+    Duration::from_secs(60)
+}
+fn default_feed_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+fn default_feed_attempts() -> u32 {
+    3
+}
+fn default_feed_max_bytes() -> usize {
+    1 << 20
 }
 
 fn default_capital() -> Decimal {
@@ -416,6 +456,47 @@ impl Config {
                 return e(
                     "engines.max_position",
                     &format!("engine {:?}: must be between 1 and 10000", en.id),
+                );
+            }
+            for f in &en.feeds {
+                if !(f.url.starts_with("http://") || f.url.starts_with("https://")) {
+                    return e(
+                        "engines.feeds.url",
+                        &format!(
+                            "engine {:?}: {:?} must start with http:// or https://",
+                            en.id, f.url
+                        ),
+                    );
+                }
+                if f.every < Duration::from_secs(1)
+                    || f.timeout.is_zero()
+                    || f.timeout > f.every.max(Duration::from_secs(1)) * 10
+                {
+                    return e(
+                        "engines.feeds.every",
+                        &format!(
+                            "engine {:?}: every must be at least 1s, timeout above zero",
+                            en.id
+                        ),
+                    );
+                }
+                if f.attempts == 0 || f.attempts > 10 {
+                    return e(
+                        "engines.feeds.attempts",
+                        &format!("engine {:?}: must be between 1 and 10", en.id),
+                    );
+                }
+                if f.max_bytes < 1024 || f.max_bytes > 64 << 20 {
+                    return e(
+                        "engines.feeds.max_bytes",
+                        &format!("engine {:?}: must be between 1024 and 67108864", en.id),
+                    );
+                }
+            }
+            if en.feeds.len() > 16 {
+                return e(
+                    "engines.feeds",
+                    &format!("engine {:?}: at most 16 feeds", en.id),
                 );
             }
             let mut total = 0.0;

@@ -187,6 +187,22 @@ pub fn engine_config(cfg: &Config, e: &crate::config::Engine) -> EngineConfig {
             max_position: e.max_position.into(),
         },
         journal: journal_path(cfg),
+        feeds: e
+            .feeds
+            .iter()
+            .map(|f| engine::poller::FeedConfig {
+                kind: match f.kind {
+                    crate::config::FeedKind::Json => engine::poller::FeedKind::Json,
+                    crate::config::FeedKind::Rss => engine::poller::FeedKind::Rss,
+                },
+                url: f.url.clone(),
+                every: f.every,
+                timeout: f.timeout,
+                max_bytes: f.max_bytes,
+                attempts: f.attempts,
+                retry_backoff: std::time::Duration::from_millis(500),
+            })
+            .collect(),
     }
 }
 

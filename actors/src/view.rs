@@ -37,6 +37,10 @@ pub struct EngineActivity {
     /// Market events or signals dropped at a full mailbox or buffer.
     pub dropped: u64,
     pub commissions: Decimal,
+    /// HTTP feeds: items read, malformed items dropped, polls that failed.
+    pub feed_items: u64,
+    pub feed_malformed: u64,
+    pub feed_failures: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -37,6 +37,8 @@ pub struct EngineConfig {
     pub allocation: Allocation,
     pub limits: Limits,
     pub journal: PathBuf,
+    /// HTTP news sources polled beside the bundled data.
+    pub feeds: Vec<super::poller::FeedConfig>,
 }
 
 impl EngineConfig {
@@ -50,6 +52,7 @@ impl EngineConfig {
 pub struct Shared {
     pub cursor: Arc<Cursor>,
     pub analyzer: Arc<AnalyzerStats>,
+    pub pollers: Arc<super::poller::PollerStats>,
 }
 
 pub struct Engine {
@@ -201,6 +204,9 @@ impl Engine {
         let mut activity = self.activity.clone();
         activity.events_in = self.shared.analyzer.events.load(Ordering::Relaxed);
         activity.signals = self.shared.analyzer.signals.load(Ordering::Relaxed);
+        activity.feed_items = self.shared.pollers.items.load(Ordering::Relaxed);
+        activity.feed_malformed = self.shared.pollers.malformed.load(Ordering::Relaxed);
+        activity.feed_failures = self.shared.pollers.failures.load(Ordering::Relaxed);
         activity.dropped += self.shared.analyzer.dropped.load(Ordering::Relaxed)
             + self.shared.cursor.dropped.load(Ordering::Relaxed)
             + self.router.dropped;

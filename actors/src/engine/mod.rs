@@ -17,6 +17,7 @@ pub mod data;
 pub mod executor;
 pub mod messages;
 pub mod pipeline;
+pub mod poller;
 pub mod sentinel;
 
 pub use actor::{Engine, EngineConfig, Shared};
@@ -55,6 +56,22 @@ pub fn subtree(
     let (sentinel, analyzer, engine, executor) =
         (Handle::new(), Handle::new(), Handle::new(), Handle::new());
     let shared = Shared::default();
+    let mut pollers = Vec::new();
+    for (i, feed) in cfg.feeds.iter().enumerate() {
+        let factory = poller::Poller::factory(
+            feed.clone(),
+            cfg.spec.symbol.to_owned(),
+            analyzer.clone(),
+            sentinel.clone(),
+            shared.pollers.clone(),
+        );
+        match factory {
+            Ok(f) => pollers.push(ChildSpec::worker(&format!("poller{i}"), &Handle::new(), f)),
+            Err(e) => {
+                tracing::error!(engine = %cfg.id, url = %feed.url, "{e}; this feed is not polled")
+            }
+        }
+    }
     let spec = cfg.spec.clone();
     let (slip, commission) = (sub.slippage_ticks, sub.commission);
     Some(
@@ -71,6 +88,7 @@ pub fn subtree(
                     shared.cursor.clone(),
                 ),
             ))
+            .children(pollers)
             .child(ChildSpec::worker(
                 "sentinel",
                 &sentinel,

@@ -139,6 +139,11 @@ impl SupervisorSpec {
         self
     }
 
+    /// Adds children in order (see [`child`](Self::child)).
+    pub fn children(self, children: impl IntoIterator<Item = ChildSpec>) -> Self {
+        children.into_iter().fold(self, |s, c| s.child(c))
+    }
+
     /// Runs this subtree on an arbiter (thread) of its own, created afresh at every
     /// start, so that code that blocks in it cannot stall the rest of the tree, and
     /// a restart after a hang does not land on the wedged thread.

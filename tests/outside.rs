@@ -1,6 +1,7 @@
-//! The LLM path against a real HTTP server on a free loopback port (an
+//! The outside world against a real HTTP server on a free loopback port (an
 //! OpenAI-compatible fake served by actix-web in this process): up, down, slow,
 //! garbage, error status, too large; the shared limiter, macro cache and budget;
+//! HTTP news feeds (JSON, RSS, malformed items, a dead source);
 //! and the daemon trading on with an endpoint that answers garbage.
 
 mod common;
@@ -72,6 +73,21 @@ async fn chat(
     }
 }
 
+async fn feed_json() -> HttpResponse {
+    HttpResponse::Ok().json(json!([
+        {"at": "2026-01-05T10:00:00Z", "headline": "Frost damages Brazil coffee trees"},
+        {"at": "not a time", "headline": "malformed"},
+        {"headline": "no time at all"},
+    ]))
+}
+
+async fn feed_rss() -> HttpResponse {
+    HttpResponse::Ok().content_type("application/rss+xml").body(
+        r#"<rss version="2.0"><channel><item><title>Drought in Minas Gerais</title>
+        <pubDate>Mon, 05 Jan 2026 11:00:00 GMT</pubDate></item></channel></rss>"#,
+    )
+}
+
 /// Serves the fake on a free port in a thread of its own; returns its URL.
 fn fake(mode: Mode) -> (String, Arc<Seen>) {
     let seen = Arc::new(Seen::default());
@@ -85,6 +101,8 @@ fn fake(mode: Mode) -> (String, Arc<Seen>) {
                     .app_data(web::Data::new(mode))
                     .app_data(web::Data::from(s.clone()))
                     .route("/v1/chat/completions", web::post().to(chat))
+                    .route("/feed.json", web::get().to(feed_json))
+                    .route("/feed.rss", web::get().to(feed_rss))
             })
             .workers(1)
             .disable_signals()
@@ -272,4 +290,72 @@ fn an_api_key_variable_that_is_not_set_is_a_config_error() {
         err.contains("llm.api_key_env") && err.contains("COMMODORE_TEST_NO_SUCH_KEY"),
         "{err}"
     );
+}
+
+#[test]
+fn http_feeds_bring_news_and_malformed_items_or_a_dead_source_are_counted() {
+    let (chat_url, seen) = fake(Mode::Up);
+    let base = chat_url.trim_end_matches("/v1/chat/completions").to_owned();
+    let dir = common::temp_dir("feeds");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("feeds.toml");
+    let down = format!("http://127.0.0.1:{}/gone", common::free_port());
+    std::fs::write(
+        &file,
+        format!(
+            r#"[[engines]]
+id = "KC"
+feeds = [
+  {{ kind = "json", url = "{base}/feed.json", every = "1s" }},
+  {{ kind = "rss", url = "{base}/feed.rss", every = "1s" }},
+  {{ kind = "json", url = "{down}", every = "1s", timeout = "200ms", attempts = 2 }},
+]
+
+[[engines]]
+id = "CC"
+"#
+        ),
+    )
+    .unwrap();
+    let mut d = common::Daemon::spawn_args(
+        &dir,
+        common::free_port(),
+        &["--config", file.to_str().unwrap()],
+        &[],
+    );
+    d.expect_any("malformed feed items dropped");
+    d.expect_any("feed poll failed");
+    // The status view refreshes every second; wait on the polls' own log lines.
+    let mut kc = Value::Null;
+    for _ in 0..30 {
+        d.expect("feed poll failed");
+        let st = d.get("/v1/status");
+        kc = st["engines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["id"] == "KC")
+            .unwrap()
+            .clone();
+        if kc["activity"]["feed_items"].as_u64() >= Some(2)
+            && kc["activity"]["feed_failures"].as_u64() >= Some(1)
+        {
+            break;
+        }
+    }
+    let a = &kc["activity"];
+    assert_eq!(
+        a["feed_items"].as_u64(),
+        Some(2),
+        "one JSON and one RSS item, each once: {kc}"
+    );
+    assert!(a["feed_malformed"].as_u64() >= Some(2), "{kc}");
+    assert!(a["feed_failures"].as_u64() >= Some(1), "{kc}");
+    assert_eq!(
+        seen.requests.load(Ordering::SeqCst),
+        0,
+        "the LLM is off by default"
+    );
+    assert_eq!(d.call_as(None, "GET", "/healthz", None).0, 200);
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -1,0 +1,333 @@
+//! The HTTP poller: fetches a JSON or RSS news source every `every`, with a
+//! timeout, retries with exponential backoff, and a size limit. Malformed items
+//! are dropped, counted and logged; a source that keeps failing is logged and
+//! counted, never a crash. Items already seen are not sent again (bounded
+//! memory of the last `SEEN_LIMIT`).
+
+use super::analyzer::Analyzer;
+use super::messages::RawEvent;
+use super::sentinel::Sentinel;
+use crate::kernel::{Ctx, Handle, Worker};
+use crate::model::Headline;
+use serde_json::Value;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FeedKind {
+    /// `[{"at": "<RFC 3339>", "headline": "...", "symbol"?: "..."}]`
+    Json,
+    /// RSS 2.0: `<item><title>…</title><pubDate>RFC 2822</pubDate></item>`
+    Rss,
+}
+
+#[derive(Debug, Clone)]
+pub struct FeedConfig {
+    pub kind: FeedKind,
+    pub url: String,
+    pub every: Duration,
+    pub timeout: Duration,
+    pub max_bytes: usize,
+    /// Attempts per poll (1 = no retry); backoff doubles from `retry_backoff`.
+    pub attempts: u32,
+    pub retry_backoff: Duration,
+}
+
+/// Items per response beyond this are dropped (counted).
+pub const MAX_ITEMS: usize = 500;
+/// Headline text is cut to this many characters.
+pub const MAX_HEADLINE_CHARS: usize = 500;
+const SEEN_LIMIT: usize = 4096;
+
+#[derive(Default)]
+pub struct PollerStats {
+    pub polls: AtomicU64,
+    pub items: AtomicU64,
+    pub malformed: AtomicU64,
+    pub failures: AtomicU64,
+}
+
+/// Parses a JSON feed body: items that do not fit are counted, not fatal.
+pub fn parse_json(body: &[u8], symbol: &str) -> Result<(Vec<Headline>, u64), String> {
+    let v: Value = serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
+    let items = v
+        .as_array()
+        .or_else(|| v["items"].as_array())
+        .ok_or("expected an array of items (or {\"items\": [...]})")?;
+    let mut out = Vec::new();
+    let mut bad = 0;
+    for it in items.iter() {
+        if out.len() >= MAX_ITEMS {
+            bad += 1;
+            continue;
+        }
+        let at = it["at"]
+            .as_str()
+            .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok());
+        let text = it["headline"]
+            .as_str()
+            .map(str::trim)
+            .filter(|t| !t.is_empty());
+        let sym = it["symbol"].as_str().unwrap_or(symbol);
+        match (at, text) {
+            (Some(at), Some(text)) if sym == symbol => out.push(Headline {
+                symbol: symbol.to_owned(),
+                at_ms: at.timestamp_millis().max(0) as u64,
+                text: text.chars().take(MAX_HEADLINE_CHARS).collect(),
+            }),
+            (Some(_), Some(_)) => {} // another symbol's item: not ours, not malformed
+            _ => bad += 1,
+        }
+    }
+    Ok((out, bad))
+}
+
+fn tag<'a>(s: &'a str, name: &str) -> Option<&'a str> {
+    let open = format!("<{name}");
+    let start = s.find(&open)?;
+    let after = start + s[start..].find('>')? + 1;
+    let end = after + s[after..].find(&format!("</{name}>"))?;
+    let inner = s[after..end].trim();
+    Some(
+        inner
+            .strip_prefix("<![CDATA[")
+            .and_then(|x| x.strip_suffix("]]>"))
+            .unwrap_or(inner),
+    )
+}
+
+fn unescape(s: &str) -> String {
+    s.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&apos;", "'")
+        .replace("&amp;", "&")
+}
+
+/// Parses an RSS 2.0 body: `<item>`s with a `<title>` and a `<pubDate>`.
+pub fn parse_rss(body: &[u8], symbol: &str) -> Result<(Vec<Headline>, u64), String> {
+    let s = std::str::from_utf8(body).map_err(|e| format!("not UTF-8: {e}"))?;
+    if !s.contains("<rss") && !s.contains("<channel") {
+        return Err("not an RSS document (no <rss> or <channel>)".into());
+    }
+    let mut out = Vec::new();
+    let mut bad = 0;
+    let mut rest = s;
+    while let Some(i) = rest.find("<item") {
+        let Some(j) = rest[i..].find("</item>") else {
+            bad += 1;
+            break;
+        };
+        let item = &rest[i..i + j];
+        rest = &rest[i + j + 7..];
+        if out.len() >= MAX_ITEMS {
+            bad += 1;
+            continue;
+        }
+        let title = tag(item, "title")
+            .map(unescape)
+            .filter(|t| !t.trim().is_empty());
+        let at =
+            tag(item, "pubDate").and_then(|d| chrono::DateTime::parse_from_rfc2822(d.trim()).ok());
+        match (title, at) {
+            (Some(t), Some(at)) => out.push(Headline {
+                symbol: symbol.to_owned(),
+                at_ms: at.timestamp_millis().max(0) as u64,
+                text: t.trim().chars().take(MAX_HEADLINE_CHARS).collect(),
+            }),
+            _ => bad += 1,
+        }
+    }
+    Ok((out, bad))
+}
+
+struct Fetcher {
+    http: reqwest::Client,
+    cfg: FeedConfig,
+}
+
+impl Fetcher {
+    async fn once(&self) -> Result<Vec<u8>, String> {
+        let mut resp = self
+            .http
+            .get(&self.cfg.url)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        if !resp.status().is_success() {
+            return Err(format!("HTTP {}", resp.status().as_u16()));
+        }
+        let mut body = Vec::new();
+        while let Some(c) = resp.chunk().await.map_err(|e| e.to_string())? {
+            body.extend_from_slice(&c);
+            if body.len() > self.cfg.max_bytes {
+                return Err(format!("body over {} bytes", self.cfg.max_bytes));
+            }
+        }
+        Ok(body)
+    }
+
+    /// With retries and exponential backoff.
+    async fn fetch(&self) -> Result<Vec<u8>, String> {
+        let mut wait = self.cfg.retry_backoff;
+        let mut last = String::new();
+        for attempt in 1..=self.cfg.attempts.max(1) {
+            match self.once().await {
+                Ok(b) => return Ok(b),
+                Err(e) => last = format!("attempt {attempt}: {e}"),
+            }
+            if attempt < self.cfg.attempts {
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(self.cfg.every);
+            }
+        }
+        Err(last)
+    }
+}
+
+pub struct Poller {
+    fetcher: Arc<Fetcher>,
+    symbol: String,
+    analyzer: Handle<Analyzer>,
+    sentinel: Handle<Sentinel>,
+    stats: Arc<PollerStats>,
+    seen: Arc<Mutex<VecDeque<(u64, String)>>>,
+    busy: Arc<AtomicBool>,
+}
+
+impl Poller {
+    pub fn factory(
+        cfg: FeedConfig,
+        symbol: String,
+        analyzer: Handle<Analyzer>,
+        sentinel: Handle<Sentinel>,
+        stats: Arc<PollerStats>,
+    ) -> Result<impl Fn() -> Poller + Send + Sync + 'static, String> {
+        let http = reqwest::Client::builder()
+            .timeout(cfg.timeout)
+            .connect_timeout(cfg.timeout)
+            .build()
+            .map_err(|e| format!("cannot build the feed client: {e}"))?;
+        let fetcher = Arc::new(Fetcher { http, cfg });
+        let seen = Arc::new(Mutex::new(VecDeque::new()));
+        Ok(move || Poller {
+            fetcher: fetcher.clone(),
+            symbol: symbol.clone(),
+            analyzer: analyzer.clone(),
+            sentinel: sentinel.clone(),
+            stats: stats.clone(),
+            seen: seen.clone(),
+            busy: Arc::new(AtomicBool::new(false)),
+        })
+    }
+
+    fn poll(&mut self, ctx: &mut Ctx<'_, Self>) {
+        // One poll at a time: a slow source is not asked twice at once.
+        if self.busy.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let (fetcher, symbol, analyzer, sentinel, stats, seen, busy, path) = (
+            self.fetcher.clone(),
+            self.symbol.clone(),
+            self.analyzer.clone(),
+            self.sentinel.clone(),
+            self.stats.clone(),
+            self.seen.clone(),
+            self.busy.clone(),
+            ctx.path().to_owned(),
+        );
+        ctx.spawn(async move {
+            stats.polls.fetch_add(1, Ordering::Relaxed);
+            let parsed = fetcher.fetch().await.and_then(|body| match fetcher.cfg.kind {
+                FeedKind::Json => parse_json(&body, &symbol),
+                FeedKind::Rss => parse_rss(&body, &symbol),
+            });
+            match parsed {
+                Err(e) => {
+                    stats.failures.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(actor = %path, url = %fetcher.cfg.url, error = %e, "feed poll failed");
+                }
+                Ok((items, bad)) => {
+                    if bad > 0 {
+                        stats.malformed.fetch_add(bad, Ordering::Relaxed);
+                        tracing::warn!(actor = %path, url = %fetcher.cfg.url, dropped = bad, "malformed feed items dropped");
+                    }
+                    let mut seen = seen.lock().unwrap_or_else(|e| e.into_inner());
+                    for h in items {
+                        let key = (h.at_ms, h.text.clone());
+                        if seen.contains(&key) {
+                            continue;
+                        }
+                        if seen.len() >= SEEN_LIMIT {
+                            seen.pop_front();
+                        }
+                        seen.push_back(key);
+                        stats.items.fetch_add(1, Ordering::Relaxed);
+                        let _ = sentinel.tell(RawEvent::News(h.clone()));
+                        let _ = analyzer.tell(RawEvent::News(h));
+                    }
+                }
+            }
+            busy.store(false, Ordering::SeqCst);
+        });
+    }
+}
+
+impl Worker for Poller {
+    fn started(&mut self, ctx: &mut Ctx<'_, Self>) {
+        self.poll(ctx);
+        let every = self.fetcher.cfg.every;
+        ctx.run_interval(every, |p, ctx| p.poll(ctx));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_items_that_do_not_fit_are_counted_not_fatal() {
+        let body = br#"[
+            {"at": "2026-01-05T10:00:00Z", "headline": "Frost in Brazil"},
+            {"at": "2026-01-05T10:01:00Z", "headline": "Cocoa news", "symbol": "CC"},
+            {"at": "yesterday", "headline": "bad date"},
+            {"at": "2026-01-05T10:02:00Z"},
+            {"at": "2026-01-05T10:03:00Z", "headline": "   "},
+            42
+        ]"#;
+        let (items, bad) = parse_json(body, "KC").unwrap();
+        assert_eq!(items.len(), 1);
+        assert_eq!(items[0].text, "Frost in Brazil");
+        assert_eq!(bad, 4, "the CC item is not ours, not malformed");
+        assert!(parse_json(b"<html>", "KC").is_err());
+        assert!(parse_json(br#"{"foo": 1}"#, "KC").is_err());
+        let (items, _) = parse_json(
+            br#"{"items": [{"at": "2026-01-05T10:00:00+01:00", "headline": "x"}]}"#,
+            "KC",
+        )
+        .unwrap();
+        assert_eq!(items[0].at_ms, 1_767_603_600_000, "offsets are honoured");
+    }
+
+    #[test]
+    fn rss_items_parse_with_cdata_and_entities() {
+        let body = br#"<?xml version="1.0"?><rss version="2.0"><channel><title>News</title>
+            <item><title>Drought &amp; heat in Brazil</title><pubDate>Mon, 05 Jan 2026 10:00:00 GMT</pubDate></item>
+            <item><title><![CDATA[Ghana <cocoa> output falls]]></title><pubDate>Mon, 05 Jan 2026 11:00:00 +0000</pubDate></item>
+            <item><title>No date</title></item>
+            <item><pubDate>Mon, 05 Jan 2026 12:00:00 GMT</pubDate></item>
+        </channel></rss>"#;
+        let (items, bad) = parse_rss(body, "KC").unwrap();
+        assert_eq!(
+            items.iter().map(|h| h.text.as_str()).collect::<Vec<_>>(),
+            ["Drought & heat in Brazil", "Ghana <cocoa> output falls"]
+        );
+        assert_eq!(items[0].at_ms, 1_767_607_200_000);
+        assert_eq!(bad, 2);
+        assert!(parse_rss(b"{\"json\": true}", "KC").is_err());
+        assert!(parse_rss(&[0xff, 0xfe], "KC").is_err());
+    }
+}
