@@ -17,7 +17,13 @@
 #   daemon start      `commodore run` -> /readyz 200 vs `commodore check-config`
 #   daemon idle RSS   2 s after ready vs check-config's peak (scripts/daemon_figures.py)
 #
+#   engine pipeline   market events/s through analyzer -> engine vs a bare actix chain
+#                     of two actors; tick-to-order p50/p99 (engine_figures)
+#   scale             100 and 1,000 engines in one process: start to ready, RSS,
+#                     market events/s (scripts/scale_figures.py)
+#
 #   scripts/bench.sh daemon     # only the daemon figures (under a minute)
+#   scripts/bench.sh scale      # only the many-engines figures (about a minute)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,11 +31,17 @@ out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 
 cargo build --release --locked 2>/dev/null
-python3 scripts/daemon_figures.py target/release/commodore >"$out/figures.jsonl"
-if [ "${1:-}" != "daemon" ]; then
+if [ "${1:-}" = "scale" ]; then
+  python3 scripts/scale_figures.py target/release/commodore 100 1000 >"$out/figures.jsonl"
+else
+  python3 scripts/daemon_figures.py target/release/commodore >"$out/figures.jsonl"
+fi
+if [ "${1:-}" != "daemon" ] && [ "${1:-}" != "scale" ]; then
 cargo bench -p commodore-actors --bench kernel -- --noplot >"$out/criterion.txt" 2>&1 || {
   cat "$out/criterion.txt"; exit 1; }
 cargo bench -p commodore-actors --bench kernel_figures 2>/dev/null | grep '^{"figure"' >>"$out/figures.jsonl"
+cargo bench -p commodore-actors --bench engine_figures 2>/dev/null | grep '^{"figure"' >>"$out/figures.jsonl"
+python3 scripts/scale_figures.py target/release/commodore 100 1000 >>"$out/figures.jsonl"
 fi
 
 python3 - "$out/figures.jsonl" "${1:-all}" <<'PY'
@@ -46,9 +58,10 @@ rows = []
 for line in open(sys.argv[1]):
     f = json.loads(line)
     ratio = f["value"] / f["baseline"] if f["baseline"] else float("nan")
-    rows.append((f["figure"].replace("_", " "), f'{f["value"]:.2f} {f["unit"]}', f'{f["baseline"]:.2f} {f["unit"]}', ratio, f["target"]))
+    base = f'{f["baseline"]:.2f} {f["unit"]}' if f["baseline"] else "-"
+    rows.append((f["figure"].replace("_", " "), f'{f["value"]:.2f} {f["unit"]}', base, ratio, f["target"]))
 
-if sys.argv[2] != "daemon":
+if sys.argv[2] not in ("daemon", "scale"):
     bare, sup = estimate("tell", "bare"), estimate("tell", "supervised")
     rows.append(("tell throughput (criterion)", f"{BATCH / sup * 1e3:.2f} M msg/s", f"{BATCH / bare * 1e3:.2f} M msg/s", sup and bare / sup, ">= 0.9x bare"))
     bare, sup = estimate("ask", "bare"), estimate("ask", "supervised")
@@ -58,5 +71,6 @@ print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {platform.platfor
 w = max(len(r[0]) for r in rows)
 print(f"{'figure':<{w}}  {'commodore':>16}  {'baseline':>16}  {'ratio':>7}  target")
 for name, v, b, r, t in rows:
-    print(f"{name:<{w}}  {v:>16}  {b:>16}  {r:>6.2f}x  {t}")
+    ratio = f"{r:>6.2f}x" if r == r else "      -"  # nan: no baseline
+    print(f"{name:<{w}}  {v:>16}  {b:>16}  {ratio}  {t}")
 PY

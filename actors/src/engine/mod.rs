@@ -52,9 +52,35 @@ pub fn subtree(
     kernel: &Kernel,
     view: &Arc<StatusView>,
 ) -> Option<SupervisorSpec> {
+    subtree_with_handles(cfg, sub, kernel, view).map(|(s, _)| s)
+}
+
+/// Handles to an engine subtree's actors (for benchmarks and tests that drive
+/// it directly).
+#[derive(Clone)]
+pub struct EngineHandles {
+    pub sentinel: Handle<sentinel::Sentinel>,
+    pub analyzer: Handle<Analyzer>,
+    pub engine: Handle<Engine>,
+    pub executor: Handle<Executor>,
+}
+
+/// [`subtree`] and the handles to its actors.
+pub fn subtree_with_handles(
+    cfg: Arc<EngineConfig>,
+    sub: &SubtreeConfig,
+    kernel: &Kernel,
+    view: &Arc<StatusView>,
+) -> Option<(SupervisorSpec, EngineHandles)> {
     let (bars, news) = data::bundled(cfg.spec.symbol)?;
     let (sentinel, analyzer, engine, executor) =
         (Handle::new(), Handle::new(), Handle::new(), Handle::new());
+    let handles = EngineHandles {
+        sentinel: sentinel.clone(),
+        analyzer: analyzer.clone(),
+        engine: engine.clone(),
+        executor: executor.clone(),
+    };
     let shared = Shared::default();
     let mut pollers = Vec::new();
     for (i, feed) in cfg.feeds.iter().enumerate() {
@@ -74,7 +100,7 @@ pub fn subtree(
     }
     let spec = cfg.spec.clone();
     let (slip, commission) = (sub.slippage_ticks, sub.commission);
-    Some(
+    Some((
         SupervisorSpec::new(&cfg.id, sub.supervision)
             .child(ChildSpec::worker(
                 "collector",
@@ -128,5 +154,6 @@ pub fn subtree(
                 ),
             ))
             .on_own_arbiter(),
-    )
+        handles,
+    ))
 }

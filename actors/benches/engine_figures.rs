@@ -1,0 +1,281 @@
+//! Engine pipeline figures, each next to a bare-actix baseline in the same run:
+//! market events per second through analyzer → engine (two hops, as a bare actix
+//! chain of two actors on its own arbiter), and tick-to-order latency (a strong
+//! headline in → `order_submitted` out, through analyzer, engine, the pipeline
+//! steps and the executor's durable journal insert; journal on /dev/shm when it
+//! exists). Prints one JSON object per figure; `scripts/bench.sh` makes the table.
+
+use actix::prelude::*;
+use commodore_actors::engine::messages::{BatchDue, MarketUpdate, RawEvent};
+use commodore_actors::engine::pipeline::{Allocation, Limits, RouterConfig};
+use commodore_actors::engine::sentinel::SentinelConfig;
+use commodore_actors::engine::{self, EngineConfig, SubtreeConfig};
+use commodore_actors::kernel::{ChildSpec, Handle, Kernel, Root, SupervisorSpec};
+use commodore_actors::model::{contract, Bar, Headline, ModeState, RiskState};
+use commodore_actors::view::StatusView;
+use rust_decimal::Decimal;
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+mod common;
+
+const MONDAY_NOON_MS: u64 = 1_767_571_200_000 + 12 * 3_600_000;
+const EVENTS: usize = 200_000;
+const BATCH: usize = 256;
+const ORDERS: usize = 2_000;
+
+fn figure(name: &str, value: f64, unit: &str, baseline: f64, target: &str) {
+    println!(
+        "{{\"figure\":\"{name}\",\"value\":{value:.3},\"unit\":\"{unit}\",\"baseline\":{baseline:.3},\"target\":\"{target}\"}}"
+    );
+}
+
+fn bar(i: usize) -> Bar {
+    let p: Decimal = "300.00".parse().unwrap();
+    Bar {
+        symbol: "KC".into(),
+        at_ms: MONDAY_NOON_MS + i as u64,
+        open: p,
+        high: p,
+        low: p,
+        close: p,
+        volume: 1,
+    }
+}
+
+// The bare chain: A forwards each bar to B, which keeps the last closes, as the
+// analyzer and the engine do.
+struct BareB {
+    closes: VecDeque<Decimal>,
+}
+impl Actor for BareB {
+    type Context = Context<Self>;
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.set_mailbox_capacity(1024);
+    }
+}
+impl Handler<MarketUpdate> for BareB {
+    type Result = ();
+    fn handle(&mut self, MarketUpdate(b): MarketUpdate, _: &mut Context<Self>) {
+        self.closes.push_back(b.close);
+        if self.closes.len() > 15 {
+            self.closes.pop_front();
+        }
+    }
+}
+impl Handler<BatchDue> for BareB {
+    type Result = ();
+    fn handle(&mut self, _: BatchDue, _: &mut Context<Self>) {}
+}
+struct BareA {
+    next: Addr<BareB>,
+    closes: VecDeque<Decimal>,
+}
+impl Actor for BareA {
+    type Context = Context<Self>;
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.set_mailbox_capacity(1024);
+    }
+}
+impl Handler<RawEvent> for BareA {
+    type Result = ();
+    fn handle(&mut self, e: RawEvent, _: &mut Context<Self>) {
+        if let RawEvent::Bar(b) = e {
+            self.closes.push_back(b.close);
+            if self.closes.len() > 15 {
+                self.closes.pop_front();
+            }
+            let _ = self.next.try_send(MarketUpdate(b));
+        }
+    }
+}
+
+async fn bare_events_per_s() -> f64 {
+    let arb = Arbiter::new();
+    let b = BareB::start_in_arbiter(&arb.handle(), |_| BareB {
+        closes: VecDeque::new(),
+    });
+    let b2 = b.clone();
+    let a = BareA::start_in_arbiter(&arb.handle(), move |_| BareA {
+        next: b2,
+        closes: VecDeque::new(),
+    });
+    let t = Instant::now();
+    for chunk in 0..EVENTS / BATCH {
+        for i in 0..BATCH - 1 {
+            a.do_send(RawEvent::Bar(bar(chunk * BATCH + i)));
+        }
+        a.send(RawEvent::Bar(bar(chunk * BATCH + BATCH - 1)))
+            .await
+            .unwrap();
+        b.send(BatchDue).await.unwrap();
+    }
+    let rate = EVENTS as f64 / t.elapsed().as_secs_f64();
+    arb.stop();
+    rate
+}
+
+fn config(journal: std::path::PathBuf) -> EngineConfig {
+    EngineConfig {
+        id: "KC".into(),
+        spec: contract("KC").unwrap(),
+        router: RouterConfig {
+            immediate_threshold: 0.85,
+            min_consensus: 0.6,
+            max_buffer: 1000,
+        },
+        batch_every: Duration::from_secs(3600),
+        allocation: Allocation {
+            capital: Decimal::from(250_000),
+            weights: [
+                ("news".to_owned(), Decimal::new(5, 1)),
+                ("momentum".to_owned(), Decimal::new(5, 1)),
+            ]
+            .into(),
+        },
+        limits: Limits {
+            max_position: Decimal::from(10),
+        },
+        journal,
+        feeds: vec![],
+    }
+}
+
+async fn engine_tree(
+    kernel: &Kernel,
+    journal: std::path::PathBuf,
+) -> (Root, engine::EngineHandles) {
+    let view = Arc::new(StatusView::new(
+        RiskState::initial(0),
+        ModeState::initial(0),
+    ));
+    let sub = SubtreeConfig {
+        supervision: common::config(),
+        sentinels: SentinelConfig {
+            move_pct: 0.5,
+            escalate_pct: 0.9,
+            window_bars: 30,
+            keywords: vec![],
+            close_warning_min: 0,
+        },
+        risk: Handle::new(),
+        llm: None,
+        // A collector that never ticks: the bench feeds the analyzer itself.
+        speed: 1e-9,
+        slippage_ticks: 1,
+        commission: Decimal::ZERO,
+    };
+    let (spec, handles) =
+        engine::subtree_with_handles(Arc::new(config(journal)), &sub, kernel, &view).unwrap();
+    let root = Root::start(
+        SupervisorSpec::new("bench", common::config()).child(ChildSpec::supervisor(spec)),
+        kernel,
+    );
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    (root, handles)
+}
+
+async fn supervised_events_per_s(h: &engine::EngineHandles) -> f64 {
+    let t = Instant::now();
+    for chunk in 0..EVENTS / BATCH {
+        for i in 0..BATCH - 1 {
+            let mut e = RawEvent::Bar(bar(chunk * BATCH + i));
+            // Back-pressure instead of drops: the figure counts delivered events.
+            while let Err(err) = h.analyzer.tell(e) {
+                e = err.into_inner();
+                tokio::task::yield_now().await;
+            }
+        }
+        h.analyzer
+            .ask(RawEvent::Bar(bar(chunk * BATCH + BATCH - 1)))
+            .await
+            .unwrap();
+        h.engine.ask(BatchDue).await.unwrap();
+    }
+    EVENTS as f64 / t.elapsed().as_secs_f64()
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i].as_nanos() as f64 / 1000.0
+}
+
+async fn tick_to_order(kernel: &Kernel, h: &engine::EngineHandles) -> Vec<Duration> {
+    let mut events = kernel.events().subscribe(4096);
+    h.analyzer.ask(RawEvent::Bar(bar(0))).await.unwrap();
+    let mut lat = Vec::with_capacity(ORDERS);
+    for i in 0..ORDERS {
+        // Frost (buy 5) and a bumper crop (sell 5), in turn: the position stays
+        // within its limit and every headline is an order.
+        let text = if i % 2 == 0 {
+            "Frost hits coffee belt"
+        } else {
+            "Bumper crop and surplus seen"
+        };
+        let t = Instant::now();
+        h.analyzer
+            .tell(RawEvent::News(Headline {
+                symbol: "KC".into(),
+                at_ms: MONDAY_NOON_MS,
+                text: text.into(),
+            }))
+            .unwrap_or_else(|_| panic!("analyzer refused"));
+        loop {
+            let e = events.rx.recv().await.expect("event bus open");
+            if e.kind.as_str() == "order_submitted" {
+                break;
+            }
+        }
+        lat.push(t.elapsed());
+    }
+    lat.sort();
+    lat
+}
+
+fn main() {
+    actix_rt::System::new().block_on(async {
+        let dir = if std::path::Path::new("/dev/shm").is_dir() {
+            std::path::PathBuf::from("/dev/shm")
+        } else {
+            std::env::temp_dir()
+        }
+        .join(format!("commodore-engine-bench-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let kernel = Kernel::new(1);
+        let (_root, h) = engine_tree(&kernel, dir.join("journal.sqlite")).await;
+
+        // Interleaved rounds, medians: the machine is shared.
+        let (mut sup, mut bare) = (Vec::new(), Vec::new());
+        for _ in 0..5 {
+            bare.push(bare_events_per_s().await);
+            sup.push(supervised_events_per_s(&h).await);
+        }
+        sup.sort_by(f64::total_cmp);
+        bare.sort_by(f64::total_cmp);
+        figure(
+            "engine pipeline events/s (analyzer -> engine)",
+            sup[2] / 1e6,
+            "M ev/s",
+            bare[2] / 1e6,
+            ">= 0.5x bare chain",
+        );
+
+        let lat = tick_to_order(&kernel, &h).await;
+        figure(
+            "tick-to-order p50 (journal on tmpfs)",
+            percentile(&lat, 0.5),
+            "us",
+            0.0,
+            "",
+        );
+        figure(
+            "tick-to-order p99 (journal on tmpfs)",
+            percentile(&lat, 0.99),
+            "us",
+            0.0,
+            "<= 50 us",
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    });
+}
