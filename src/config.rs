@@ -260,6 +260,14 @@ pub struct Pipeline {
     pub batch_interval: Duration,
     pub min_consensus: f64,
     pub max_buffer: usize,
+    /// How long an order may wait for the executor to journal it before its
+    /// candidate ends in `error` (wall time).
+    #[serde(with = "duration", default = "default_order_ack_timeout")]
+    pub order_ack_timeout: Duration,
+}
+
+fn default_order_ack_timeout() -> Duration {
+    Duration::from_secs(10)
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -541,6 +549,12 @@ impl Config {
         }
         if p.max_buffer == 0 || p.max_buffer > 1_000_000 {
             return e("pipeline.max_buffer", "must be between 1 and 1000000");
+        }
+        if p.order_ack_timeout.is_zero() || p.order_ack_timeout > Duration::from_secs(600) {
+            return e(
+                "pipeline.order_ack_timeout",
+                "must be above zero and at most 10m",
+            );
         }
         if p.batch_interval.is_zero() {
             return e("pipeline.batch_interval", "must be above zero");

@@ -267,3 +267,55 @@ fn a_sentinel_keyword_alerts_and_escalates_the_risk_level() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn degradation_executor_and_analyzer_faults_end_in_error_outcomes_never_in_lost_orders() {
+    let dir = temp_dir("engines-degrade");
+    let mut d = Daemon::start(
+        &dir,
+        &[
+            FAST,
+            ("COMMODORE__FAULTS__ENABLED", "true"),
+            ("COMMODORE__PIPELINE__ORDER_ACK_TIMEOUT", "1s"),
+        ],
+    );
+    d.expect("kind=\"order_filled\" path=master/engines/KC/executor");
+    // Executor down: the next 3 messages it gets are answered with an injected
+    // error instead of being handled; those orders end in `error` once their
+    // acknowledgement times out, and nothing half-done remains.
+    d.post(
+        "/v1/faults",
+        r#"{"path":"master/engines/KC/executor","kind":"error","count":3}"#,
+    );
+    d.expect("executor did not acknowledge the order");
+    // Analyzer down (hung): market data for it is dropped and counted; the
+    // supervisor finds the hang and restarts it.
+    d.post(
+        "/v1/faults",
+        r#"{"path":"master/engines/KC/analyzer","kind":"hang","ms":600000}"#,
+    );
+    d.expect("kind=\"restarted\" path=master/engines/KC/analyzer");
+    for _ in 0..3 {
+        d.expect("kind=\"order_filled\" path=master/engines/KC/executor");
+    }
+    d.signal(libc::SIGINT);
+    assert_eq!(d.exit_code(), Some(0));
+
+    let c = rusqlite::Connection::open(dir.join("journal.sqlite")).unwrap();
+    let q = |sql: &str| -> i64 { c.query_row(sql, [], |r| r.get(0)).unwrap() };
+    let errors = q("SELECT COUNT(*) FROM outcomes WHERE engine = 'KC' AND outcome = 'error'");
+    assert!(errors >= 1, "the dropped orders ended in error");
+    // Executed ⇔ journaled: every executed decision has its order and every
+    // order its executed decision.
+    let orphans = q("SELECT COUNT(*) FROM outcomes o WHERE o.outcome = 'executed'
+                     AND NOT EXISTS (SELECT 1 FROM orders r WHERE r.engine = o.engine AND r.decision_seq = o.decision_seq)");
+    let unexplained = q("SELECT COUNT(*) FROM orders r WHERE NOT EXISTS (SELECT 1 FROM outcomes o
+                         WHERE o.engine = r.engine AND o.decision_seq = r.decision_seq AND o.outcome = 'executed')");
+    assert_eq!((orphans, unexplained), (0, 0));
+    assert_eq!(
+        q("SELECT COUNT(*) FROM orders WHERE status = 'pending'"),
+        0,
+        "nothing half-done"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -139,6 +139,7 @@ fn config(journal: std::path::PathBuf) -> EngineConfig {
         },
         journal,
         feeds: vec![],
+        ack_timeout: Duration::from_secs(10),
     }
 }
 

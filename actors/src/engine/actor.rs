@@ -6,7 +6,7 @@ use super::analyzer::AnalyzerStats;
 use super::collector::Cursor;
 use super::executor::Executor;
 use super::messages::{
-    BatchDue, FillReceived, MarketUpdate, OrderRejected, SignalReceived, SubmitOrder,
+    BatchDue, FillReceived, MarketUpdate, OrderAccepted, OrderRejected, SignalReceived, SubmitOrder,
 };
 use super::pipeline::{self, Allocation, Candidate, Limits, Route, Router, RouterConfig};
 use crate::journal::{OutcomeRow, Store};
@@ -23,6 +23,10 @@ use std::time::Duration;
 /// Outcome rows waiting for the next journal write; beyond this the oldest are
 /// dropped (counted): outcomes are statistics, orders and fills are not.
 pub const MAX_PENDING_OUTCOMES: usize = 10_000;
+/// Orders awaiting the executor's acknowledgement, and timed-out ones still
+/// remembered for a late acknowledgement; at the bound, new candidates end in
+/// `error`.
+pub const MAX_AWAITING: usize = 1024;
 /// How often outcomes are written and the status view refreshed.
 pub const FLUSH_EVERY: Duration = Duration::from_secs(1);
 
@@ -39,6 +43,9 @@ pub struct EngineConfig {
     pub journal: PathBuf,
     /// HTTP news sources polled beside the bundled data.
     pub feeds: Vec<super::poller::FeedConfig>,
+    /// How long an order may wait for the executor's acknowledgement (wall
+    /// time) before its candidate ends in `error`.
+    pub ack_timeout: Duration,
 }
 
 impl EngineConfig {
@@ -66,6 +73,8 @@ pub struct Engine {
     decision_seq: u64,
     activity: EngineActivity,
     pending: VecDeque<OutcomeRow>,
+    awaiting: std::collections::HashMap<String, OutcomeRow>,
+    late: VecDeque<(String, OutcomeRow)>,
     store: Store,
     executor: Handle<Executor>,
     kernel: Kernel,
@@ -96,6 +105,8 @@ impl Engine {
                     .unwrap_or_else(|e| panic!("{e}")),
                 activity: EngineActivity::default(),
                 pending: VecDeque::new(),
+                awaiting: Default::default(),
+                late: VecDeque::new(),
                 executor: executor.clone(),
                 kernel: kernel.clone(),
                 view: view.clone(),
@@ -122,13 +133,7 @@ impl Engine {
     }
 
     fn record(&mut self, c: &Candidate, outcome: Outcome, detail: String) {
-        *self.activity.outcomes.entry(outcome.as_str()).or_default() += 1;
-        if self.pending.len() >= MAX_PENDING_OUTCOMES {
-            self.pending.pop_front();
-            self.activity.dropped += 1;
-        }
-        tracing::debug!(engine = %self.cfg.id, seq = self.decision_seq, %outcome, %detail, "decision");
-        self.pending.push_back(OutcomeRow {
+        let row = OutcomeRow {
             engine: self.cfg.id.clone(),
             decision_seq: self.decision_seq,
             symbol: c.symbol.clone(),
@@ -136,12 +141,48 @@ impl Engine {
             outcome,
             detail,
             at_ms: c.at_ms,
-        });
+        };
+        self.record_row(row);
+    }
+
+    fn record_row(&mut self, row: OutcomeRow) {
+        *self
+            .activity
+            .outcomes
+            .entry(row.outcome.as_str())
+            .or_default() += 1;
+        if self.pending.len() >= MAX_PENDING_OUTCOMES {
+            self.pending.pop_front();
+            self.activity.dropped += 1;
+        }
+        tracing::debug!(engine = %self.cfg.id, seq = row.decision_seq, outcome = %row.outcome, detail = %row.detail, "decision");
+        self.pending.push_back(row);
+    }
+
+    /// The executor has not acknowledged `id` in time: the candidate ends in
+    /// `error` (an acknowledgement that still comes turns it into `executed`).
+    fn ack_timed_out(&mut self, id: &str) {
+        let Some(mut row) = self.awaiting.remove(id) else {
+            return;
+        };
+        tracing::warn!(engine = %self.cfg.id, order = %id, timeout = ?self.cfg.ack_timeout, "executor did not acknowledge the order: outcome error");
+        let detail = std::mem::take(&mut row.detail);
+        row.outcome = Outcome::Error;
+        row.detail = format!(
+            "executor did not acknowledge {id} within {:?}",
+            self.cfg.ack_timeout
+        );
+        self.record_row(row.clone());
+        if self.late.len() >= MAX_AWAITING {
+            self.late.pop_front();
+        }
+        row.detail = detail;
+        self.late.push_back((id.to_owned(), row));
     }
 
     /// One candidate through validator → scorer → gate → allocator → risk →
     /// executor; ends in exactly one outcome.
-    fn decide(&mut self, c: Candidate) {
+    fn decide(&mut self, c: Candidate, ctx: &mut Ctx<'_, Self>) {
         self.decision_seq += 1;
         let momentum = pipeline::momentum(&self.closes);
         let validated = match pipeline::validate(&c, momentum) {
@@ -183,14 +224,26 @@ impl Engine {
             at_ms: c.at_ms,
         };
         let id = order.client_order_id.clone();
+        if self.awaiting.len() >= MAX_AWAITING {
+            let why = format!("{MAX_AWAITING} orders await the executor's acknowledgement");
+            return self.record(&c, Outcome::Error, why);
+        }
         match self.executor.tell(SubmitOrder(order)) {
+            // `executed` once the executor has journaled it (OrderAccepted).
             Ok(()) => {
-                self.activity.orders += 1;
-                self.record(
-                    &c,
-                    Outcome::Executed,
-                    format!("{id}: {} {qty} @ {price}", c.side.as_str()),
+                self.awaiting.insert(
+                    id.clone(),
+                    OutcomeRow {
+                        engine: self.cfg.id.clone(),
+                        decision_seq: self.decision_seq,
+                        symbol: c.symbol.clone(),
+                        strategy: c.strategy.to_owned(),
+                        outcome: Outcome::Executed,
+                        detail: format!("{id}: {} {qty} @ {price}", c.side.as_str()),
+                        at_ms: c.at_ms,
+                    },
                 );
+                ctx.run_later(self.cfg.ack_timeout, move |e, _| e.ack_timed_out(&id));
             }
             Err(e) => self.record(&c, Outcome::Error, format!("executor: {e}")),
         }
@@ -251,9 +304,9 @@ impl Engine {
 impl Worker for Engine {
     fn started(&mut self, ctx: &mut Ctx<'_, Self>) {
         self.publish();
-        ctx.run_interval(self.cfg.batch_every, |e, _| {
+        ctx.run_interval(self.cfg.batch_every, |e, ctx| {
             for c in e.router.batch() {
-                e.decide(c);
+                e.decide(c, ctx);
             }
         });
         ctx.run_interval(FLUSH_EVERY, |e, _| e.flush());
@@ -282,11 +335,11 @@ impl Handles<MarketUpdate> for Engine {
 }
 
 impl Handles<SignalReceived> for Engine {
-    fn handle(&mut self, SignalReceived(a): SignalReceived, _: &mut Ctx<'_, Self>) {
+    fn handle(&mut self, SignalReceived(a): SignalReceived, ctx: &mut Ctx<'_, Self>) {
         match self.router.route(a) {
             Route::Now(a) => {
                 if let Some(c) = pipeline::candidate(&a) {
-                    self.decide(c);
+                    self.decide(c, ctx);
                 }
             }
             Route::Buffered => {
@@ -301,10 +354,33 @@ impl Handles<SignalReceived> for Engine {
 }
 
 impl Handles<BatchDue> for Engine {
-    fn handle(&mut self, _: BatchDue, _: &mut Ctx<'_, Self>) {
+    fn handle(&mut self, _: BatchDue, ctx: &mut Ctx<'_, Self>) {
         for c in self.router.batch() {
-            self.decide(c);
+            self.decide(c, ctx);
         }
+    }
+}
+
+impl Handles<OrderAccepted> for Engine {
+    fn handle(&mut self, m: OrderAccepted, _: &mut Ctx<'_, Self>) {
+        if let Some(row) = self.awaiting.remove(&m.client_order_id) {
+            self.activity.orders += 1;
+            self.record_row(row);
+        } else if let Some(i) = self
+            .late
+            .iter()
+            .position(|(id, _)| *id == m.client_order_id)
+        {
+            // Acknowledged after its timeout: the candidate's one outcome becomes
+            // `executed` (the row replaces the `error` one by decision seq).
+            let (_, row) = self.late.remove(i).expect("found above");
+            if let Some(n) = self.activity.outcomes.get_mut(Outcome::Error.as_str()) {
+                *n = n.saturating_sub(1);
+            }
+            self.activity.orders += 1;
+            self.record_row(row);
+        }
+        // Otherwise a re-driven order of an earlier run: its outcome is journaled.
     }
 }
 
@@ -320,6 +396,12 @@ impl Handles<FillReceived> for Engine {
 impl Handles<OrderRejected> for Engine {
     fn handle(&mut self, m: OrderRejected, _: &mut Ctx<'_, Self>) {
         self.activity.rejected += 1;
+        // Refused before it was journaled: the candidate ends in `error`.
+        if let Some(mut row) = self.awaiting.remove(&m.client_order_id) {
+            row.outcome = Outcome::Error;
+            row.detail = format!("{}: {}", m.client_order_id, m.reason);
+            self.record_row(row);
+        }
         tracing::warn!(engine = %self.cfg.id, order = %m.client_order_id, reason = %m.reason, "order rejected");
     }
 }

@@ -9,7 +9,7 @@
 
 use super::actor::Engine;
 use super::broker::Broker;
-use super::messages::{FillReceived, OrderRejected, SubmitOrder};
+use super::messages::{FillReceived, OrderAccepted, OrderRejected, SubmitOrder};
 use crate::events::{ORDER_FILLED, ORDER_REJECTED, ORDER_SUBMITTED};
 use crate::journal::Store;
 use crate::kernel::{Ctx, Handle, Handles, Kernel, Worker};
@@ -122,6 +122,9 @@ impl Handles<SubmitOrder> for Executor {
             });
             return;
         }
+        let _ = self.engine.tell(OrderAccepted {
+            client_order_id: o.client_order_id.clone(),
+        });
         self.kernel.events().publish(
             ORDER_SUBMITTED,
             ctx.path(),
