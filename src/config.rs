@@ -260,14 +260,6 @@ pub struct Pipeline {
     pub batch_interval: Duration,
     pub min_consensus: f64,
     pub max_buffer: usize,
-    /// How long an order may wait for the executor to journal it before its
-    /// candidate ends in `error` (wall time).
-    #[serde(with = "duration", default = "default_order_ack_timeout")]
-    pub order_ack_timeout: Duration,
-}
-
-fn default_order_ack_timeout() -> Duration {
-    Duration::from_secs(10)
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -454,10 +446,13 @@ impl Config {
                     ),
                 );
             }
-            if en.capital <= Decimal::ZERO {
+            if en.capital <= Decimal::ZERO || en.capital > Decimal::from(1_000_000_000_000i64) {
                 return e(
                     "engines.capital",
-                    &format!("engine {:?}: must be above zero", en.id),
+                    &format!(
+                        "engine {:?}: must be above zero and at most 1000000000000",
+                        en.id
+                    ),
                 );
             }
             if en.max_position == 0 || en.max_position > 10_000 {
@@ -549,12 +544,6 @@ impl Config {
         }
         if p.max_buffer == 0 || p.max_buffer > 1_000_000 {
             return e("pipeline.max_buffer", "must be between 1 and 1000000");
-        }
-        if p.order_ack_timeout.is_zero() || p.order_ack_timeout > Duration::from_secs(600) {
-            return e(
-                "pipeline.order_ack_timeout",
-                "must be above zero and at most 10m",
-            );
         }
         if p.batch_interval.is_zero() {
             return e("pipeline.batch_interval", "must be above zero");

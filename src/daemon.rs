@@ -187,7 +187,6 @@ pub fn engine_config(cfg: &Config, e: &crate::config::Engine) -> EngineConfig {
             max_position: e.max_position.into(),
         },
         journal: journal_path(cfg),
-        ack_timeout: cfg.pipeline.order_ack_timeout,
         feeds: e
             .feeds
             .iter()

@@ -73,19 +73,28 @@ async fn chat(
     }
 }
 
+/// Fresh items (a minute old), one from last year (stale), two malformed.
 async fn feed_json() -> HttpResponse {
+    // Fixed once: a feed repeats an item with the same time.
+    static AT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let fresh = AT.get_or_init(|| (chrono::Utc::now() - chrono::Duration::minutes(1)).to_rfc3339());
     HttpResponse::Ok().json(json!([
-        {"at": "2026-01-05T10:00:00Z", "headline": "Frost damages Brazil coffee trees"},
+        {"at": fresh, "headline": "Frost damages Brazil coffee trees"},
+        {"at": "2025-01-05T10:00:00Z", "headline": "Last year's news"},
         {"at": "not a time", "headline": "malformed"},
         {"headline": "no time at all"},
     ]))
 }
 
 async fn feed_rss() -> HttpResponse {
-    HttpResponse::Ok().content_type("application/rss+xml").body(
-        r#"<rss version="2.0"><channel><item><title>Drought in Minas Gerais</title>
-        <pubDate>Mon, 05 Jan 2026 11:00:00 GMT</pubDate></item></channel></rss>"#,
-    )
+    static AT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let fresh = AT.get_or_init(|| (chrono::Utc::now() - chrono::Duration::minutes(2)).to_rfc2822());
+    HttpResponse::Ok()
+        .content_type("application/rss+xml")
+        .body(format!(
+            r#"<rss version="2.0"><channel><item><title>Drought in Minas Gerais</title>
+        <pubDate>{fresh}</pubDate></item></channel></rss>"#
+        ))
 }
 
 /// Serves the fake on a free port in a thread of its own; returns its URL.
@@ -220,13 +229,14 @@ async fn the_limiter_bounds_calls_in_flight_and_the_macro_call_is_made_once_a_da
 #[actix_rt::test]
 async fn over_budget_the_llm_is_not_called_and_the_operator_is_told_once() {
     let (up, seen) = fake(Mode::Up);
-    // Each analysis costs 1000 × $0.001/1k + 100 × $0.002/1k = $0.0012.
+    // Each call (the day's macro call too) costs 1000 × $0.001/1k + 100 ×
+    // $0.002/1k = $0.0012: macro + a = $0.0024 < $0.003, + b = $0.0036: spent.
     let kernel = Kernel::new(1);
-    let shared = services_with(&up, 4, Decimal::new(2, 3), kernel.clone()); // $0.002: two calls
+    let shared = services_with(&up, 4, Decimal::new(3, 3), kernel.clone()); // $0.003
     assert!(shared.analyze("KC", "a").await.is_ok());
     assert!(
         shared.analyze("KC", "b").await.is_ok(),
-        "$0.0012 < $0.002 before it"
+        "$0.0024 < $0.003 before it"
     );
     let r = shared.analyze("KC", "c").await;
     assert_eq!(r, Err(LlmError::OverBudget));
@@ -349,7 +359,10 @@ id = "CC"
         Some(2),
         "one JSON and one RSS item, each once: {kc}"
     );
-    assert!(a["feed_malformed"].as_u64() >= Some(2), "{kc}");
+    assert!(
+        a["feed_malformed"].as_u64() >= Some(3),
+        "two malformed, one stale: {kc}"
+    );
     assert!(a["feed_failures"].as_u64() >= Some(1), "{kc}");
     assert_eq!(
         seen.requests.load(Ordering::SeqCst),

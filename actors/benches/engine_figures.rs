@@ -139,7 +139,6 @@ fn config(journal: std::path::PathBuf) -> EngineConfig {
         },
         journal,
         feeds: vec![],
-        ack_timeout: Duration::from_secs(10),
     }
 }
 

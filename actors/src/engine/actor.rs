@@ -6,7 +6,7 @@ use super::analyzer::AnalyzerStats;
 use super::collector::Cursor;
 use super::executor::Executor;
 use super::messages::{
-    BatchDue, FillReceived, MarketUpdate, OrderAccepted, OrderRejected, SignalReceived, SubmitOrder,
+    BatchDue, FillReceived, MarketUpdate, OrderRejected, SignalReceived, SubmitOrder,
 };
 use super::pipeline::{self, Allocation, Candidate, Limits, Route, Router, RouterConfig};
 use crate::journal::{OutcomeRow, Store};
@@ -23,10 +23,6 @@ use std::time::Duration;
 /// Outcome rows waiting for the next journal write; beyond this the oldest are
 /// dropped (counted): outcomes are statistics, orders and fills are not.
 pub const MAX_PENDING_OUTCOMES: usize = 10_000;
-/// Orders awaiting the executor's acknowledgement, and timed-out ones still
-/// remembered for a late acknowledgement; at the bound, new candidates end in
-/// `error`.
-pub const MAX_AWAITING: usize = 1024;
 /// How often outcomes are written and the status view refreshed.
 pub const FLUSH_EVERY: Duration = Duration::from_secs(1);
 
@@ -43,9 +39,6 @@ pub struct EngineConfig {
     pub journal: PathBuf,
     /// HTTP news sources polled beside the bundled data.
     pub feeds: Vec<super::poller::FeedConfig>,
-    /// How long an order may wait for the executor's acknowledgement (wall
-    /// time) before its candidate ends in `error`.
-    pub ack_timeout: Duration,
 }
 
 impl EngineConfig {
@@ -73,8 +66,9 @@ pub struct Engine {
     decision_seq: u64,
     activity: EngineActivity,
     pending: VecDeque<OutcomeRow>,
-    awaiting: std::collections::HashMap<String, OutcomeRow>,
-    late: VecDeque<(String, OutcomeRow)>,
+    /// Orders journaled but not yet filled or rejected: client order id →
+    /// signed quantity. The risk step counts them as if filled.
+    in_flight: std::collections::HashMap<String, Decimal>,
     store: Store,
     executor: Handle<Executor>,
     kernel: Kernel,
@@ -105,8 +99,7 @@ impl Engine {
                     .unwrap_or_else(|e| panic!("{e}")),
                 activity: EngineActivity::default(),
                 pending: VecDeque::new(),
-                awaiting: Default::default(),
-                late: VecDeque::new(),
+                in_flight: Default::default(),
                 executor: executor.clone(),
                 kernel: kernel.clone(),
                 view: view.clone(),
@@ -116,8 +109,17 @@ impl Engine {
             let fills = e.store.fills(&cfg.id).unwrap_or_else(|e| panic!("{e}"));
             for (id, f) in fills {
                 e.apply_fill(id, &f);
-                e.last = Some(f.price);
             }
+            // Orders a predecessor journaled and the executor has not settled
+            // are in flight (it re-drives or rejects them).
+            let pending = e
+                .store
+                .pending_orders(&cfg.id, u64::MAX)
+                .unwrap_or_else(|e| panic!("{e}"));
+            for (_, o) in pending {
+                e.in_flight.insert(o.client_order_id, o.side.sign() * o.qty);
+            }
+            // No price until the first bar: a price from the journal may be old.
             e
         }
     }
@@ -127,6 +129,7 @@ impl Engine {
             return false; // already in the position (read from the journal)
         }
         self.last_fill_id = journal_id;
+        self.in_flight.remove(&f.client_order_id);
         self.realized += self.position.apply(f.side, f.qty, f.price, &self.cfg.spec);
         self.activity.commissions += f.commission;
         true
@@ -159,30 +162,9 @@ impl Engine {
         self.pending.push_back(row);
     }
 
-    /// The executor has not acknowledged `id` in time: the candidate ends in
-    /// `error` (an acknowledgement that still comes turns it into `executed`).
-    fn ack_timed_out(&mut self, id: &str) {
-        let Some(mut row) = self.awaiting.remove(id) else {
-            return;
-        };
-        tracing::warn!(engine = %self.cfg.id, order = %id, timeout = ?self.cfg.ack_timeout, "executor did not acknowledge the order: outcome error");
-        let detail = std::mem::take(&mut row.detail);
-        row.outcome = Outcome::Error;
-        row.detail = format!(
-            "executor did not acknowledge {id} within {:?}",
-            self.cfg.ack_timeout
-        );
-        self.record_row(row.clone());
-        if self.late.len() >= MAX_AWAITING {
-            self.late.pop_front();
-        }
-        row.detail = detail;
-        self.late.push_back((id.to_owned(), row));
-    }
-
     /// One candidate through validator → scorer → gate → allocator → risk →
     /// executor; ends in exactly one outcome.
-    fn decide(&mut self, c: Candidate, ctx: &mut Ctx<'_, Self>) {
+    fn decide(&mut self, c: Candidate) {
         self.decision_seq += 1;
         let momentum = pipeline::momentum(&self.closes);
         let validated = match pipeline::validate(&c, momentum) {
@@ -207,8 +189,11 @@ impl Engine {
         }
         let paused = self.kernel.registry().is_paused(&self.cfg.path());
         let level = self.view.risk().level;
-        let qty = match pipeline::risk(level, paused, &self.position, c.side, qty, &self.cfg.limits)
-        {
+        // Orders in flight count as filled: two quick signals cannot both use
+        // the same room.
+        let mut projected = Position::default();
+        projected.qty = self.position.qty + self.in_flight.values().copied().sum::<Decimal>();
+        let qty = match pipeline::risk(level, paused, &projected, c.side, qty, &self.cfg.limits) {
             Ok(q) => q,
             Err(why) => return self.record(&c, Outcome::RiskRejected, why),
         };
@@ -224,28 +209,55 @@ impl Engine {
             at_ms: c.at_ms,
         };
         let id = order.client_order_id.clone();
-        if self.awaiting.len() >= MAX_AWAITING {
-            let why = format!("{MAX_AWAITING} orders await the executor's acknowledgement");
-            return self.record(&c, Outcome::Error, why);
+        let row = OutcomeRow {
+            engine: self.cfg.id.clone(),
+            decision_seq: self.decision_seq,
+            symbol: c.symbol.clone(),
+            strategy: c.strategy.to_owned(),
+            outcome: Outcome::Executed,
+            detail: format!("{id}: {} {qty} @ {price}", c.side.as_str()),
+            at_ms: c.at_ms,
+        };
+        // Journaled (with its `executed` outcome, durably) before anything is
+        // sent: an order the journal does not hold does not exist.
+        if let Err(e) = self.store.insert_order(&order, &row) {
+            tracing::error!(engine = %self.cfg.id, order = %id, error = %e, "order not journaled: not sent");
+            return self.record(&c, Outcome::Error, format!("not journaled: {e}"));
         }
-        match self.executor.tell(SubmitOrder(order)) {
-            // `executed` once the executor has journaled it (OrderAccepted).
-            Ok(()) => {
-                self.awaiting.insert(
-                    id.clone(),
-                    OutcomeRow {
-                        engine: self.cfg.id.clone(),
-                        decision_seq: self.decision_seq,
-                        symbol: c.symbol.clone(),
-                        strategy: c.strategy.to_owned(),
-                        outcome: Outcome::Executed,
-                        detail: format!("{id}: {} {qty} @ {price}", c.side.as_str()),
-                        at_ms: c.at_ms,
-                    },
-                );
-                ctx.run_later(self.cfg.ack_timeout, move |e, _| e.ack_timed_out(&id));
+        self.count(Outcome::Executed);
+        self.activity.orders += 1;
+        self.in_flight.insert(id.clone(), c.side.sign() * qty);
+        if let Err(e) = self.executor.tell(SubmitOrder(order.clone())) {
+            // Executor down: the order is abandoned (rejected) and the decision
+            // ends in `error`, in one durable write.
+            let error = OutcomeRow {
+                outcome: Outcome::Error,
+                detail: format!("{id}: executor: {e}"),
+                ..row
+            };
+            match self.store.abandon_order(&order, &error) {
+                Ok(()) => {
+                    self.uncount(Outcome::Executed);
+                    self.count(Outcome::Error);
+                    self.activity.orders -= 1;
+                    self.in_flight.remove(&id);
+                }
+                // Still pending: the executor re-drives it when it is back (or
+                // rejects it as stale).
+                Err(je) => {
+                    tracing::error!(engine = %self.cfg.id, order = %id, error = %je, "could not abandon the order")
+                }
             }
-            Err(e) => self.record(&c, Outcome::Error, format!("executor: {e}")),
+        }
+    }
+
+    fn count(&mut self, o: Outcome) {
+        *self.activity.outcomes.entry(o.as_str()).or_default() += 1;
+    }
+
+    fn uncount(&mut self, o: Outcome) {
+        if let Some(n) = self.activity.outcomes.get_mut(o.as_str()) {
+            *n = n.saturating_sub(1);
         }
     }
 
@@ -289,6 +301,18 @@ impl Engine {
     }
 
     fn flush(&mut self) {
+        // Fills the executor could not tell us (our mailbox was full): from the
+        // journal.
+        match self.store.fills_after(&self.cfg.id, self.last_fill_id) {
+            Ok(fills) => {
+                for (id, f) in fills {
+                    if self.apply_fill(id, &f) {
+                        self.activity.fills += 1;
+                    }
+                }
+            }
+            Err(e) => tracing::error!(engine = %self.cfg.id, error = %e, "cannot read fills back"),
+        }
         if !self.pending.is_empty() {
             let rows: Vec<OutcomeRow> = self.pending.drain(..).collect();
             if let Err(e) = self.store.append_outcomes(&rows) {
@@ -304,9 +328,9 @@ impl Engine {
 impl Worker for Engine {
     fn started(&mut self, ctx: &mut Ctx<'_, Self>) {
         self.publish();
-        ctx.run_interval(self.cfg.batch_every, |e, ctx| {
+        ctx.run_interval(self.cfg.batch_every, |e, _| {
             for c in e.router.batch() {
-                e.decide(c, ctx);
+                e.decide(c);
             }
         });
         ctx.run_interval(FLUSH_EVERY, |e, _| e.flush());
@@ -335,11 +359,11 @@ impl Handles<MarketUpdate> for Engine {
 }
 
 impl Handles<SignalReceived> for Engine {
-    fn handle(&mut self, SignalReceived(a): SignalReceived, ctx: &mut Ctx<'_, Self>) {
+    fn handle(&mut self, SignalReceived(a): SignalReceived, _: &mut Ctx<'_, Self>) {
         match self.router.route(a) {
             Route::Now(a) => {
                 if let Some(c) = pipeline::candidate(&a) {
-                    self.decide(c, ctx);
+                    self.decide(c);
                 }
             }
             Route::Buffered => {
@@ -354,33 +378,10 @@ impl Handles<SignalReceived> for Engine {
 }
 
 impl Handles<BatchDue> for Engine {
-    fn handle(&mut self, _: BatchDue, ctx: &mut Ctx<'_, Self>) {
+    fn handle(&mut self, _: BatchDue, _: &mut Ctx<'_, Self>) {
         for c in self.router.batch() {
-            self.decide(c, ctx);
+            self.decide(c);
         }
-    }
-}
-
-impl Handles<OrderAccepted> for Engine {
-    fn handle(&mut self, m: OrderAccepted, _: &mut Ctx<'_, Self>) {
-        if let Some(row) = self.awaiting.remove(&m.client_order_id) {
-            self.activity.orders += 1;
-            self.record_row(row);
-        } else if let Some(i) = self
-            .late
-            .iter()
-            .position(|(id, _)| *id == m.client_order_id)
-        {
-            // Acknowledged after its timeout: the candidate's one outcome becomes
-            // `executed` (the row replaces the `error` one by decision seq).
-            let (_, row) = self.late.remove(i).expect("found above");
-            if let Some(n) = self.activity.outcomes.get_mut(Outcome::Error.as_str()) {
-                *n = n.saturating_sub(1);
-            }
-            self.activity.orders += 1;
-            self.record_row(row);
-        }
-        // Otherwise a re-driven order of an earlier run: its outcome is journaled.
     }
 }
 
@@ -396,12 +397,7 @@ impl Handles<FillReceived> for Engine {
 impl Handles<OrderRejected> for Engine {
     fn handle(&mut self, m: OrderRejected, _: &mut Ctx<'_, Self>) {
         self.activity.rejected += 1;
-        // Refused before it was journaled: the candidate ends in `error`.
-        if let Some(mut row) = self.awaiting.remove(&m.client_order_id) {
-            row.outcome = Outcome::Error;
-            row.detail = format!("{}: {}", m.client_order_id, m.reason);
-            self.record_row(row);
-        }
+        self.in_flight.remove(&m.client_order_id);
         tracing::warn!(engine = %self.cfg.id, order = %m.client_order_id, reason = %m.reason, "order rejected");
     }
 }

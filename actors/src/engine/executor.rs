@@ -1,20 +1,34 @@
-//! The executor: journals every order (durably) before it reaches the broker,
-//! journals the fill with the order's new status in one durable transaction, and
-//! tells the engine. On every start it re-drives the engine's orders that were
-//! journaled but never acknowledged, under their original client order id: a
-//! crash between "journaled" and "filled" neither loses nor duplicates an order.
+//! The executor: sends the orders the engine has journaled to the broker and
+//! journals each fill with the order's new status in one durable transaction.
+//!
+//! Nothing is sent twice and nothing journaled is forgotten: an order the
+//! executor never handled (lost to a fault in its mailbox, or a crash between
+//! "journaled" and "sent") is re-driven from the journal under its original
+//! client order id, at every start and every second for orders pending more than
+//! `REDRIVE_AFTER`; one older than `MAX_REDRIVE_AGE` is not sent at a stale price
+//! but rejected. Ids handled by this instance are remembered (bounded), so a
+//! re-driven order whose message arrives later is not sent again.
 //!
 //! The SQLite writes run on the engine's own arbiter: a few ms of fsync per order,
 //! felt by this engine only.
 
 use super::actor::Engine;
 use super::broker::Broker;
-use super::messages::{FillReceived, OrderAccepted, OrderRejected, SubmitOrder};
+use super::messages::{FillReceived, OrderRejected, SubmitOrder};
 use crate::events::{ORDER_FILLED, ORDER_REJECTED, ORDER_SUBMITTED};
 use crate::journal::Store;
 use crate::kernel::{Ctx, Handle, Handles, Kernel, Worker};
-use crate::model::Order;
+use crate::model::{now_ms, Order};
+use std::collections::VecDeque;
 use std::path::PathBuf;
+use std::time::Duration;
+
+/// A pending order older than this (since it was journaled) is re-driven.
+pub const REDRIVE_AFTER: Duration = Duration::from_secs(2);
+/// A pending order older than this is rejected instead of sent.
+pub const MAX_REDRIVE_AGE: Duration = Duration::from_secs(60);
+/// Client order ids this instance has handled, remembered.
+pub const HANDLED_LIMIT: usize = 4096;
 
 pub struct Executor {
     engine_id: String,
@@ -22,6 +36,7 @@ pub struct Executor {
     broker: Box<dyn Broker>,
     engine: Handle<Engine>,
     kernel: Kernel,
+    handled: VecDeque<String>,
 }
 
 impl Executor {
@@ -38,11 +53,54 @@ impl Executor {
             broker: Box::new(broker()),
             engine: engine.clone(),
             kernel: kernel.clone(),
+            handled: VecDeque::new(),
         }
+    }
+
+    /// `false` when this instance already handled `id`.
+    fn first_time(&mut self, id: &str) -> bool {
+        if self.handled.iter().any(|h| h == id) {
+            return false;
+        }
+        if self.handled.len() >= HANDLED_LIMIT {
+            self.handled.pop_front();
+        }
+        self.handled.push_back(id.to_owned());
+        true
+    }
+
+    fn reject(&mut self, o: &Order, why: String, path: &str) {
+        if let Err(je) = self.store.reject_order(&o.client_order_id, &why) {
+            panic!(
+                "cannot journal the rejection of {}: {je}",
+                o.client_order_id
+            );
+        }
+        self.kernel.events().publish(
+            ORDER_REJECTED,
+            path,
+            format!("{}: {why}", o.client_order_id),
+        );
+        let _ = self.engine.tell(OrderRejected {
+            client_order_id: o.client_order_id.clone(),
+            reason: why,
+        });
     }
 
     /// Sends a journaled order to the broker and journals the answer.
     fn execute(&mut self, o: &Order, path: &str) {
+        self.kernel.events().publish(
+            ORDER_SUBMITTED,
+            path,
+            format!(
+                "{} {} {} {} ref {}",
+                o.client_order_id,
+                o.side.as_str(),
+                o.qty,
+                o.symbol,
+                o.ref_price
+            ),
+        );
         match self.broker.submit(o) {
             Ok(fill) => match self.store.record_fill(&fill) {
                 Ok(Some(journal_id)) => {
@@ -59,35 +117,48 @@ impl Executor {
                             fill.commission
                         ),
                     );
-                    // If the engine is restarting, its successor reads this fill
-                    // from the journal.
+                    // A full or restarting engine reads this fill from the
+                    // journal (every second, and at its start).
                     let _ = self.engine.tell(FillReceived { fill, journal_id });
                 }
                 Ok(None) => {
                     tracing::warn!(actor = path, order = %o.client_order_id, "fill for an order already acknowledged: ignored")
                 }
-                // The order stays pending: re-driven on the next start.
+                // The order stays pending: re-driven by the successor.
                 Err(e) => panic!("cannot journal the fill of {}: {e}", o.client_order_id),
             },
-            Err(e) => {
-                // Unavailable or refused, the order ends rejected: re-sending it
-                // later, at a stale price, is the engine's decision, not ours.
-                let why = e.to_string();
-                if let Err(je) = self.store.reject_order(&o.client_order_id, &why) {
-                    panic!(
-                        "cannot journal the rejection of {}: {je}",
-                        o.client_order_id
-                    );
-                }
-                self.kernel.events().publish(
-                    ORDER_REJECTED,
+            // Unavailable or refused, the order ends rejected: re-sending it
+            // later, at a stale price, is the engine's decision, not ours.
+            Err(e) => self.reject(o, e.to_string(), path),
+        }
+    }
+
+    /// Re-drives the engine's orders that are pending for longer than
+    /// `REDRIVE_AFTER` and that this instance has not handled.
+    fn redrive(&mut self, path: &str) {
+        let now = now_ms();
+        let pending = self
+            .store
+            .pending_orders(
+                &self.engine_id,
+                now.saturating_sub(REDRIVE_AFTER.as_millis() as u64),
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+        for (created_ms, o) in pending {
+            if !self.first_time(&o.client_order_id) {
+                continue;
+            }
+            let age = Duration::from_millis(now.saturating_sub(created_ms));
+            if age > MAX_REDRIVE_AGE {
+                tracing::warn!(actor = path, order = %o.client_order_id, ?age, "pending order too old to send: rejected");
+                self.reject(
+                    &o,
+                    format!("not sent within {MAX_REDRIVE_AGE:?} of its decision (stale)"),
                     path,
-                    format!("{}: {why}", o.client_order_id),
                 );
-                let _ = self.engine.tell(OrderRejected {
-                    client_order_id: o.client_order_id.clone(),
-                    reason: why,
-                });
+            } else {
+                tracing::info!(actor = path, order = %o.client_order_id, "re-driving an order journaled but not sent");
+                self.execute(&o, path);
             }
         }
     }
@@ -95,48 +166,21 @@ impl Executor {
 
 impl Worker for Executor {
     fn started(&mut self, ctx: &mut Ctx<'_, Self>) {
-        let pending = self
-            .store
-            .pending_orders(&self.engine_id)
-            .unwrap_or_else(|e| panic!("{e}"));
-        for o in pending {
-            tracing::info!(actor = ctx.path(), order = %o.client_order_id, "re-driving an order journaled before a restart");
-            self.execute(&o, ctx.path());
-        }
+        let path = ctx.path().to_owned();
+        self.redrive(&path);
+        ctx.run_interval(Duration::from_secs(1), |x, ctx| {
+            let path = ctx.path().to_owned();
+            x.redrive(&path);
+        });
     }
 }
 
 impl Handles<SubmitOrder> for Executor {
     fn handle(&mut self, SubmitOrder(o): SubmitOrder, ctx: &mut Ctx<'_, Self>) {
-        // Journal first: an order the journal does not hold is never sent.
-        if let Err(e) = self.store.insert_order(&o) {
-            tracing::error!(actor = ctx.path(), order = %o.client_order_id, error = %e, "order not journaled: not sent");
-            self.kernel.events().publish(
-                ORDER_REJECTED,
-                ctx.path(),
-                format!("{}: not journaled: {e}", o.client_order_id),
-            );
-            let _ = self.engine.tell(OrderRejected {
-                client_order_id: o.client_order_id,
-                reason: format!("not journaled: {e}"),
-            });
+        // Re-driven already (its message waited longer than REDRIVE_AFTER).
+        if !self.first_time(&o.client_order_id) {
             return;
         }
-        let _ = self.engine.tell(OrderAccepted {
-            client_order_id: o.client_order_id.clone(),
-        });
-        self.kernel.events().publish(
-            ORDER_SUBMITTED,
-            ctx.path(),
-            format!(
-                "{} {} {} {} ref {}",
-                o.client_order_id,
-                o.side.as_str(),
-                o.qty,
-                o.symbol,
-                o.ref_price
-            ),
-        );
         self.execute(&o, ctx.path());
     }
 }

@@ -48,13 +48,6 @@ pub struct FillReceived {
     pub journal_id: u64,
 }
 
-/// Executor → engine: the order is journaled and goes to the broker.
-#[derive(Debug, Clone, Message)]
-#[rtype(result = "()")]
-pub struct OrderAccepted {
-    pub client_order_id: String,
-}
-
 /// Executor → engine: the broker refused an order.
 #[derive(Debug, Clone, Message)]
 #[rtype(result = "()")]

@@ -225,8 +225,13 @@ pub fn adds_exposure(pos: &Position, side: Side, qty: Decimal) -> bool {
     after.abs() > pos.qty.abs()
 }
 
-/// The risk step for a sized order: the portfolio level and the engine limits.
-/// Returns the quantity allowed (WARNING halves it) or why not.
+/// The risk step for a sized order: the portfolio level, the operator's pause and
+/// the engine's position limit. Returns the quantity allowed or why none is.
+///
+/// An order is split into the part that reduces the position and the part that
+/// opens exposure (after crossing zero, or on the same side). Reducing always
+/// passes; opening is refused when paused or at HALT/PANIC, halved at WARNING,
+/// and capped by `max_position`.
 pub fn risk(
     level: RiskLevel,
     paused: bool,
@@ -235,29 +240,49 @@ pub fn risk(
     qty: Decimal,
     limits: &Limits,
 ) -> Result<Decimal, String> {
-    let adds = adds_exposure(pos, side, qty);
-    if paused && adds {
-        return Err("engine paused by the operator".into());
-    }
-    let qty = match level {
-        RiskLevel::Halt | RiskLevel::Panic if adds => {
-            return Err(format!("risk level {level}: no new exposure"))
-        }
-        RiskLevel::Warning if adds => (qty / Decimal::TWO).floor().max(Decimal::ONE),
-        _ => qty,
+    let opposes = !pos.qty.is_zero() && (pos.qty.is_sign_positive() != (side == Side::Buy));
+    let reducing = if opposes {
+        qty.min(pos.qty.abs())
+    } else {
+        Decimal::ZERO
     };
-    let after = (pos.qty + side.sign() * qty).abs();
-    if adds && after > limits.max_position {
-        let room = limits.max_position - pos.qty.abs();
-        if room <= Decimal::ZERO {
-            return Err(format!(
-                "position {} at its limit of {} contracts",
-                pos.qty, limits.max_position
-            ));
+    let mut opening = qty - reducing;
+    if opening > Decimal::ZERO {
+        let refused = if paused {
+            Some("engine paused by the operator".to_owned())
+        } else if level >= RiskLevel::Halt {
+            Some(format!("risk level {level}: no new exposure"))
+        } else {
+            None
+        };
+        if let Some(why) = refused {
+            if reducing.is_zero() {
+                return Err(why);
+            }
+            opening = Decimal::ZERO;
+        } else if level == RiskLevel::Warning {
+            opening = (opening / Decimal::TWO).floor().max(Decimal::ONE);
         }
-        return Ok(room.min(qty));
+        // After the reducing part the position on the opening side starts at 0
+        // (crossed) or at the current size (same side).
+        let base = if opposes {
+            Decimal::ZERO
+        } else {
+            pos.qty.abs()
+        };
+        let room = limits.max_position - base;
+        if room <= Decimal::ZERO {
+            if reducing.is_zero() {
+                return Err(format!(
+                    "position {} at its limit of {} contracts",
+                    pos.qty, limits.max_position
+                ));
+            }
+            opening = Decimal::ZERO;
+        }
+        opening = opening.min(room.max(Decimal::ZERO));
     }
-    Ok(qty)
+    Ok(reducing + opening)
 }
 
 /// Strategy weights: Σ ≤ 1 (checked by the config).
@@ -406,10 +431,27 @@ mod tests {
             Ok(Decimal::TWO),
             "room left"
         );
+        let (four, twelve, ten) = (Decimal::from(4), Decimal::from(12), Decimal::from(10));
+        let at = |level, paused, qty| risk(level, paused, &long4, Side::Sell, qty, &limits);
         assert_eq!(
-            risk(RiskLevel::Halt, false, &long4, Side::Sell, five, &limits),
-            Ok(five),
-            "reducing passes HALT"
+            at(RiskLevel::Halt, false, five),
+            Ok(four),
+            "HALT: closes, never flips"
+        );
+        assert_eq!(
+            at(RiskLevel::Normal, true, five),
+            Ok(four),
+            "paused: reduce only"
+        );
+        assert_eq!(
+            at(RiskLevel::Normal, false, twelve),
+            Ok(ten),
+            "crossing: close 4, open at most 6"
+        );
+        assert_eq!(
+            at(RiskLevel::Warning, false, twelve),
+            Ok(Decimal::from(8)),
+            "WARNING halves the opening part"
         );
     }
 }

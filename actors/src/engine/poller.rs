@@ -37,6 +37,10 @@ pub struct FeedConfig {
 
 /// Items per response beyond this are dropped (counted).
 pub const MAX_ITEMS: usize = 500;
+/// Items older than this (wall time), or dated further ahead, are dropped: an
+/// old headline replayed by a feed must not trade now.
+pub const MAX_ITEM_AGE_MS: u64 = 24 * 3_600_000;
+pub const MAX_ITEM_AHEAD_MS: u64 = 5 * 60_000;
 /// Headline text is cut to this many characters.
 pub const MAX_HEADLINE_CHARS: usize = 500;
 const SEEN_LIMIT: usize = 4096;
@@ -251,6 +255,11 @@ impl Poller {
                     tracing::warn!(actor = %path, url = %fetcher.cfg.url, error = %e, "feed poll failed");
                 }
                 Ok((items, bad)) => {
+                    let now = crate::model::now_ms();
+                    let (items, stale): (Vec<_>, Vec<_>) = items.into_iter().partition(|h| {
+                        h.at_ms + MAX_ITEM_AGE_MS >= now && h.at_ms <= now + MAX_ITEM_AHEAD_MS
+                    });
+                    let bad = bad + stale.len() as u64;
                     if bad > 0 {
                         stats.malformed.fetch_add(bad, Ordering::Relaxed);
                         tracing::warn!(actor = %path, url = %fetcher.cfg.url, dropped = bad, "malformed feed items dropped");

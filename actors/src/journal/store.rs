@@ -35,11 +35,14 @@ const MIGRATIONS: &[&str] = &[
         ref_price       TEXT    NOT NULL,
         status          TEXT    NOT NULL,
         detail          TEXT    NOT NULL DEFAULT '',
-        at_ms           INTEGER NOT NULL
+        at_ms           INTEGER NOT NULL,
+        created_ms      INTEGER NOT NULL
      );
      CREATE INDEX orders_engine ON orders (engine, status);
+     CREATE UNIQUE INDEX orders_decision ON orders (engine, decision_seq);
      CREATE TABLE fills (
-        client_order_id TEXT PRIMARY KEY REFERENCES orders (client_order_id),
+        id              INTEGER PRIMARY KEY AUTOINCREMENT,
+        client_order_id TEXT    NOT NULL UNIQUE REFERENCES orders (client_order_id),
         engine          TEXT    NOT NULL,
         symbol          TEXT    NOT NULL,
         side            TEXT    NOT NULL,
@@ -48,7 +51,7 @@ const MIGRATIONS: &[&str] = &[
         commission      TEXT    NOT NULL,
         at_ms           INTEGER NOT NULL
      );
-     CREATE INDEX fills_engine ON fills (engine, at_ms);
+     CREATE INDEX fills_engine ON fills (engine, id);
      CREATE TABLE outcomes (
         engine       TEXT    NOT NULL,
         decision_seq INTEGER NOT NULL,
@@ -375,9 +378,10 @@ impl Store {
         Ok(v)
     }
 
-    /// Journals an order as `pending` before it is sent (durable). A second call
-    /// with the same client order id is refused: the id is the order's identity.
-    pub fn insert_order(&mut self, o: &Order) -> Result<(), JournalError> {
+    /// Journals an order as `pending` before it is sent, with its decision's
+    /// `executed` outcome, in one durable transaction. A second order with the
+    /// same client order id or decision is refused: that is the order's identity.
+    pub fn insert_order(&mut self, o: &Order, outcome: &OutcomeRow) -> Result<(), JournalError> {
         // Invariant, checked before writing: a positive quantity and price.
         if o.qty <= Decimal::ZERO || o.ref_price <= Decimal::ZERO {
             return Err(JournalError::Corrupt {
@@ -388,10 +392,11 @@ impl Store {
                 ),
             });
         }
+        let now = crate::model::now_ms();
         self.durable(|tx| {
             tx.execute(
-                "INSERT INTO orders (client_order_id, engine, strategy, decision_seq, symbol, side, qty, ref_price, status, at_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', ?9)",
+                "INSERT INTO orders (client_order_id, engine, strategy, decision_seq, symbol, side, qty, ref_price, status, at_ms, created_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', ?9, ?10)",
                 params![
                     o.client_order_id,
                     o.engine,
@@ -401,9 +406,11 @@ impl Store {
                     o.side.as_str(),
                     o.qty.to_string(),
                     o.ref_price.to_string(),
-                    o.at_ms as i64
+                    o.at_ms as i64,
+                    now as i64
                 ],
-            )
+            )?;
+            insert_outcome(tx, outcome)
         })
         .map(|_| ())
     }
@@ -464,59 +471,82 @@ impl Store {
     }
 
     /// Orders of `engine` journaled but not acknowledged (neither filled nor
-    /// rejected): to re-drive after a restart. Oldest first.
-    pub fn pending_orders(&self, engine: &str) -> Result<Vec<Order>, JournalError> {
+    /// rejected) and journaled at or before `created_before_ms` (wall time): to
+    /// re-drive. Oldest first, with their journal time.
+    pub fn pending_orders(
+        &self,
+        engine: &str,
+        created_before_ms: u64,
+    ) -> Result<Vec<(u64, Order)>, JournalError> {
         let mut stmt = {
             let r = self.conn.prepare_cached(
-                "SELECT client_order_id, strategy, decision_seq, symbol, side, qty, ref_price, at_ms
-                 FROM orders WHERE engine = ?1 AND status = 'pending' ORDER BY decision_seq",
+                "SELECT client_order_id, strategy, decision_seq, symbol, side, qty, ref_price, at_ms, created_ms
+                 FROM orders WHERE engine = ?1 AND status = 'pending' AND created_ms <= ?2 ORDER BY decision_seq",
             );
             self.sql(r)?
         };
-        let rows = stmt.query_map(params![engine], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, i64>(2)?,
-                r.get::<_, String>(3)?,
-                r.get::<_, String>(4)?,
-                r.get::<_, String>(5)?,
-                r.get::<_, String>(6)?,
-                r.get::<_, i64>(7)?,
-            ))
-        });
+        let rows = stmt.query_map(
+            params![engine, created_before_ms.min(i64::MAX as u64) as i64],
+            |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, String>(4)?,
+                    r.get::<_, String>(5)?,
+                    r.get::<_, String>(6)?,
+                    r.get::<_, i64>(7)?,
+                    r.get::<_, i64>(8)?,
+                ))
+            },
+        );
         let rows: Vec<_> = self
             .sql(rows)?
             .collect::<Result<_, _>>()
             .map_err(sqlite_at(&self.path))?;
         rows.into_iter()
-            .map(|(id, strategy, seq, symbol, side, qty, price, at)| {
-                Ok(Order {
-                    client_order_id: id,
-                    engine: engine.to_owned(),
-                    strategy,
-                    decision_seq: seq as u64,
-                    symbol,
-                    side: self.side(&side)?,
-                    qty: self.decimal(&qty, "qty")?,
-                    ref_price: self.decimal(&price, "ref_price")?,
-                    at_ms: at as u64,
-                })
-            })
+            .map(
+                |(id, strategy, seq, symbol, side, qty, price, at, created)| {
+                    Ok((
+                        created as u64,
+                        Order {
+                            client_order_id: id,
+                            engine: engine.to_owned(),
+                            strategy,
+                            decision_seq: seq as u64,
+                            symbol,
+                            side: self.side(&side)?,
+                            qty: self.decimal(&qty, "qty")?,
+                            ref_price: self.decimal(&price, "ref_price")?,
+                            at_ms: at as u64,
+                        },
+                    ))
+                },
+            )
             .collect()
     }
 
     /// Every fill of `engine` with its journal id, in the order they were
     /// journaled: positions and PnL are rebuilt from these.
     pub fn fills(&self, engine: &str) -> Result<Vec<(u64, Fill)>, JournalError> {
+        self.fills_after(engine, 0)
+    }
+
+    /// The fills of `engine` with a journal id above `after_id`, in order.
+    pub fn fills_after(
+        &self,
+        engine: &str,
+        after_id: u64,
+    ) -> Result<Vec<(u64, Fill)>, JournalError> {
         let mut stmt = {
             let r = self.conn.prepare_cached(
-                "SELECT client_order_id, symbol, side, qty, price, commission, at_ms, rowid
-                 FROM fills WHERE engine = ?1 ORDER BY rowid",
+                "SELECT client_order_id, symbol, side, qty, price, commission, at_ms, id
+                 FROM fills WHERE engine = ?1 AND id > ?2 ORDER BY id",
             );
             self.sql(r)?
         };
-        let rows = stmt.query_map(params![engine], |r| {
+        let rows = stmt.query_map(params![engine, after_id.min(i64::MAX as u64) as i64], |r| {
             Ok((
                 r.get::<_, String>(0)?,
                 r.get::<_, String>(1)?,
@@ -591,6 +621,18 @@ impl Store {
         tx.commit().map_err(sqlite_at(&path))
     }
 
+    /// Marks a pending order `rejected` and its decision `error`, in one durable
+    /// transaction: the engine could not hand it to the executor.
+    pub fn abandon_order(&mut self, o: &Order, outcome: &OutcomeRow) -> Result<(), JournalError> {
+        self.durable(|tx| {
+            tx.execute(
+                "UPDATE orders SET status = 'rejected', detail = ?2 WHERE client_order_id = ?1 AND status = 'pending'",
+                params![o.client_order_id, outcome.detail],
+            )?;
+            insert_outcome(tx, outcome)
+        })
+    }
+
     /// Outcome counts of `engine` (for tests and reports).
     pub fn outcome_counts(&self, engine: &str) -> Result<Vec<(String, u64)>, JournalError> {
         let mut stmt = {
@@ -605,6 +647,23 @@ impl Store {
         let out = self.sql(rows)?.collect::<Result<Vec<_>, _>>();
         out.map_err(sqlite_at(&self.path))
     }
+}
+
+fn insert_outcome(tx: &rusqlite::Transaction<'_>, o: &OutcomeRow) -> rusqlite::Result<()> {
+    tx.execute(
+        "INSERT OR REPLACE INTO outcomes (engine, decision_seq, symbol, strategy, outcome, detail, at_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![
+            o.engine,
+            o.decision_seq as i64,
+            o.symbol,
+            o.strategy,
+            o.outcome.as_str(),
+            o.detail,
+            o.at_ms as i64
+        ],
+    )
+    .map(|_| ())
 }
 
 /// One decision's outcome, as journaled.

@@ -77,26 +77,60 @@ impl BudgetGuard {
 /// that arrive while it is being fetched wait for that one call.
 #[derive(Default)]
 pub struct MacroCache {
-    inner: tokio::sync::Mutex<Option<(u64, String)>>,
+    inner: tokio::sync::Mutex<MacroSlot>,
     pub calls: AtomicU64,
 }
+
+#[derive(Default)]
+struct MacroSlot {
+    /// The day's summary.
+    summary: Option<(u64, String)>,
+    /// The last failed attempt (wall ms): not retried for `MACRO_RETRY_MS`, so a
+    /// dead endpoint costs one timeout a minute, not one per headline.
+    failed_at_ms: Option<u64>,
+}
+
+const MACRO_RETRY_MS: u64 = 60_000;
 
 const MACRO_PROMPT: &str = "In three sentences, summarise today's macroeconomic and geopolitical \
 conditions that matter for soft commodity futures (coffee, cocoa). Plain text.";
 
 impl MacroCache {
-    pub async fn get(&self, day: u64, llm: &LlmClient) -> Result<String, LlmError> {
+    /// The day's summary, and the usage when this call fetched it (to be
+    /// counted against the budget).
+    pub async fn get(
+        &self,
+        day: u64,
+        llm: &LlmClient,
+    ) -> Result<(String, Option<Usage>), LlmError> {
         let mut slot = self.inner.lock().await;
-        if let Some((d, text)) = slot.as_ref() {
+        if let Some((d, text)) = slot.summary.as_ref() {
             if *d == day {
-                return Ok(text.clone());
+                return Ok((text.clone(), None));
             }
         }
+        let now = crate::model::now_ms();
+        if slot
+            .failed_at_ms
+            .is_some_and(|t| now.saturating_sub(t) < MACRO_RETRY_MS)
+        {
+            return Err(LlmError::Unreachable(
+                "the macro call failed less than a minute ago".into(),
+            ));
+        }
         self.calls.fetch_add(1, Ordering::Relaxed);
-        let (text, _usage) = llm.complete(MACRO_PROMPT, "Today's summary.").await?;
-        let text: String = text.chars().take(2000).collect();
-        *slot = Some((day, text.clone()));
-        Ok(text)
+        match llm.complete(MACRO_PROMPT, "Today's summary.").await {
+            Ok((text, usage)) => {
+                let text: String = text.chars().take(2000).collect();
+                slot.summary = Some((day, text.clone()));
+                slot.failed_at_ms = None;
+                Ok((text, Some(usage)))
+            }
+            Err(e) => {
+                slot.failed_at_ms = Some(now);
+                Err(e)
+            }
+        }
     }
 }
 
@@ -112,6 +146,25 @@ pub struct LlmStats {
 /// Calls waiting for a permit beyond this are refused (`Busy`): the caller falls
 /// back to the rules at once instead of queueing without end.
 pub const MAX_WAITING: u64 = 256;
+
+/// One caller waiting for a permit; at most `MAX_WAITING` at once.
+struct Waiting<'a>(&'a AtomicU64);
+
+impl<'a> Waiting<'a> {
+    fn enter(n: &'a AtomicU64) -> Option<Waiting<'a>> {
+        if n.fetch_add(1, Ordering::SeqCst) >= MAX_WAITING {
+            n.fetch_sub(1, Ordering::SeqCst);
+            return None;
+        }
+        Some(Waiting(n))
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
 
 /// Everything an analyzer needs to ask the LLM, shared by all engines.
 pub struct SharedServices {
@@ -142,6 +195,19 @@ impl SharedServices {
         })
     }
 
+    fn spend(&self, day: u64, usage: Usage) {
+        if self.budget.record(day, usage) {
+            tracing::warn!(
+                "LLM budget for today spent: the rules analyzer takes over until tomorrow (UTC)"
+            );
+            self.kernel.events().publish(
+                BUDGET_EXHAUSTED,
+                "master/shared",
+                format!("spent {} of the day's LLM budget", self.budget.spent(day)),
+            );
+        }
+    }
+
     /// One headline through the limiter, the budget and the LLM; an error means
     /// "use the rules" (counted).
     pub async fn analyze(&self, symbol: &str, headline: &str) -> Result<LlmAnswer, LlmError> {
@@ -150,32 +216,36 @@ impl SharedServices {
             self.stats.over_budget.fetch_add(1, Ordering::Relaxed);
             return Err(LlmError::OverBudget);
         }
-        if self.waiting.fetch_add(1, Ordering::SeqCst) >= MAX_WAITING {
-            self.waiting.fetch_sub(1, Ordering::SeqCst);
-            self.stats.busy.fetch_add(1, Ordering::Relaxed);
-            return Err(LlmError::Busy);
+        let permit = {
+            // Counted while waiting; the guard uncounts it however the wait
+            // ends (a permit, or the future dropped with its analyzer).
+            let waiting = Waiting::enter(&self.waiting).ok_or_else(|| {
+                self.stats.busy.fetch_add(1, Ordering::Relaxed);
+                LlmError::Busy
+            })?;
+            let p = self.limiter.acquire().await;
+            drop(waiting);
+            p.map_err(|_| LlmError::Busy)?
+        };
+        let _permit = permit;
+        // Checked again: the budget may have been spent while this call waited.
+        if !self.budget.allows(day) {
+            self.stats.over_budget.fetch_add(1, Ordering::Relaxed);
+            return Err(LlmError::OverBudget);
         }
-        let permit = self.limiter.acquire().await;
-        self.waiting.fetch_sub(1, Ordering::SeqCst);
-        let _permit = permit.map_err(|_| LlmError::Busy)?;
         self.stats.calls.fetch_add(1, Ordering::Relaxed);
-        let context = self
-            .macro_cache
-            .get(day, &self.llm)
-            .await
-            .unwrap_or_else(|e| format!("(no macro summary today: {e})"));
+        let context = match self.macro_cache.get(day, &self.llm).await {
+            Ok((text, usage)) => {
+                if let Some(u) = usage {
+                    self.spend(day, u);
+                }
+                text
+            }
+            Err(e) => format!("(no macro summary today: {e})"),
+        };
         let r = self.llm.analyze(symbol, headline, &context).await;
         match &r {
-            Ok(a) => {
-                if self.budget.record(day, a.usage) {
-                    tracing::warn!("LLM budget for today spent: the rules analyzer takes over until tomorrow (UTC)");
-                    self.kernel.events().publish(
-                        BUDGET_EXHAUSTED,
-                        "master/shared",
-                        format!("spent {} of the day's LLM budget", self.budget.spent(day)),
-                    );
-                }
-            }
+            Ok(a) => self.spend(day, a.usage),
             Err(e) => {
                 self.stats.errors.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(error = %e, "LLM analysis failed: the rules analyzer answers instead");
