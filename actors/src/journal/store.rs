@@ -394,10 +394,11 @@ impl Store {
         }
         let now = crate::model::now_ms();
         self.durable(|tx| {
-            tx.execute(
+            tx.prepare_cached(
                 "INSERT INTO orders (client_order_id, engine, strategy, decision_seq, symbol, side, qty, ref_price, status, at_ms, created_ms)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', ?9, ?10)",
-                params![
+            )?
+            .execute(params![
                     o.client_order_id,
                     o.engine,
                     o.strategy,
@@ -408,8 +409,7 @@ impl Store {
                     o.ref_price.to_string(),
                     o.at_ms as i64,
                     now as i64
-                ],
-            )?;
+                ])?;
             insert_outcome(tx, outcome)
         })
         .map(|_| ())
@@ -420,17 +420,19 @@ impl Store {
     /// when the order already has its fill.
     pub fn record_fill(&mut self, f: &Fill) -> Result<Option<u64>, JournalError> {
         self.durable(|tx| {
-            let n = tx.execute(
-                "UPDATE orders SET status = 'filled' WHERE client_order_id = ?1 AND status = 'pending'",
-                params![f.client_order_id],
-            )?;
+            let n = tx
+                .prepare_cached(
+                    "UPDATE orders SET status = 'filled' WHERE client_order_id = ?1 AND status = 'pending'",
+                )?
+                .execute(params![f.client_order_id])?;
             if n == 0 {
                 return Ok(None);
             }
-            tx.execute(
+            tx.prepare_cached(
                 "INSERT INTO fills (client_order_id, engine, symbol, side, qty, price, commission, at_ms)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                params![
+            )?
+            .execute(params![
                     f.client_order_id,
                     f.engine,
                     f.symbol,
@@ -439,8 +441,7 @@ impl Store {
                     f.price.to_string(),
                     f.commission.to_string(),
                     f.at_ms as i64
-                ],
-            )?;
+                ])?;
             Ok(Some(tx.last_insert_rowid() as u64))
         })
     }
@@ -650,10 +651,11 @@ impl Store {
 }
 
 fn insert_outcome(tx: &rusqlite::Transaction<'_>, o: &OutcomeRow) -> rusqlite::Result<()> {
-    tx.execute(
+    tx.prepare_cached(
         "INSERT OR REPLACE INTO outcomes (engine, decision_seq, symbol, strategy, outcome, detail, at_ms)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        params![
+    )?
+    .execute(params![
             o.engine,
             o.decision_seq as i64,
             o.symbol,
@@ -661,8 +663,7 @@ fn insert_outcome(tx: &rusqlite::Transaction<'_>, o: &OutcomeRow) -> rusqlite::R
             o.outcome.as_str(),
             o.detail,
             o.at_ms as i64
-        ],
-    )
+        ])
     .map(|_| ())
 }
 
