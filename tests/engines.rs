@@ -249,13 +249,7 @@ fn a_paused_engine_keeps_its_data_current_but_opens_nothing() {
     for _ in 0..200 {
         d.expect("kind=\"order_filled\" path=master/engines/CC/executor");
         let st = d.get("/v1/status");
-        kc = st["engines"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|e| e["id"] == "KC")
-            .unwrap()
-            .clone();
+        kc = common::engine(&st, "KC");
         if kc["last_price"].is_string() {
             break;
         }

@@ -340,13 +340,7 @@ id = "CC"
     for _ in 0..30 {
         d.expect("feed poll failed");
         let st = d.get("/v1/status");
-        kc = st["engines"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|e| e["id"] == "KC")
-            .unwrap()
-            .clone();
+        kc = common::engine(&st, "KC");
         if kc["activity"]["feed_items"].as_u64() >= Some(2)
             && kc["activity"]["feed_failures"].as_u64() >= Some(1)
         {

@@ -266,3 +266,12 @@ pub fn events(d: &Daemon, since: u64) -> Vec<Value> {
         .unwrap()
         .clone()
 }
+
+/// One engine's entry of a `/v1/status` answer.
+pub fn engine(status: &Value, id: &str) -> Value {
+    status["engines"]
+        .as_array()
+        .and_then(|a| a.iter().find(|e| e["id"] == id))
+        .cloned()
+        .unwrap_or_else(|| panic!("no engine {id} in {status}"))
+}
