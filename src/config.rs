@@ -160,6 +160,10 @@ pub struct EngineSupervision {
     pub max_restarts: u32,
     #[serde(with = "duration")]
     pub period: Duration,
+    /// Threads the engines share (each engine starts on one of them and moves to
+    /// a thread of its own if it ever restarts); 0: one per engine up to 16.
+    #[serde(default)]
+    pub threads: usize,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -419,6 +423,12 @@ impl Config {
             return e(
                 "supervision.backoff_max",
                 "must be at least supervision.backoff_min",
+            );
+        }
+        if self.engine_supervision.threads > 1024 {
+            return e(
+                "engine_supervision.threads",
+                "must be at most 1024 (0: automatic)",
             );
         }
         if s.max_restarts > 10_000 || self.engine_supervision.max_restarts > 10_000 {

@@ -17,7 +17,7 @@ use commodore_actors::engine::{
 };
 use commodore_actors::journal::{Journal, JournalError, Store};
 use commodore_actors::kernel::{
-    ChildSpec, Handle, Kernel, Restart, Root, RootExit, SupervisorSpec,
+    ArbiterPool, ChildSpec, Handle, Kernel, Restart, Root, RootExit, SupervisorSpec,
 };
 use commodore_actors::mode::{self, ModeActor};
 use commodore_actors::model::contract;
@@ -67,6 +67,10 @@ pub fn tree(
         },
         risk: h.risk.clone(),
         llm: llm_services(cfg, kernel),
+        pool: Some(ArbiterPool::new(match cfg.engine_supervision.threads {
+            0 => cfg.engines.len().clamp(1, 16),
+            n => n,
+        })),
         speed: cfg.feed.speed,
         slippage_ticks: i64::from(cfg.broker.slippage_ticks),
         commission: cfg.broker.commission,

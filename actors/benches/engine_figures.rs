@@ -161,6 +161,7 @@ async fn engine_tree(
         },
         risk: Handle::new(),
         llm: None,
+        pool: None,
         // A collector that never ticks: the bench feeds the analyzer itself.
         speed: 1e-9,
         slippage_ticks: 1,

@@ -772,3 +772,77 @@ async fn until_started(h: &Handle<Counter>) -> Result<u64, CallError> {
     }
     Err(CallError::Restarting { path: h.path() })
 }
+
+#[derive(actix::Message)]
+#[rtype(result = "String")]
+struct WhichThread;
+
+#[derive(Default)]
+struct Where;
+
+impl Worker for Where {}
+
+impl Handles<WhichThread> for Where {
+    fn handle(&mut self, _: WhichThread, _: &mut Ctx<'_, Self>) -> String {
+        format!("{:?}", std::thread::current().id())
+    }
+}
+
+async fn thread_of(h: &Handle<Where>) -> String {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while std::time::Instant::now() < deadline {
+        match h.ask(WhichThread).await {
+            Ok(t) => return t,
+            Err(_) => tokio::task::yield_now().await,
+        }
+    }
+    panic!("{} never answered", h.path());
+}
+
+#[actix_rt::test]
+async fn a_pool_shares_threads_until_a_subtree_fails_then_it_gets_its_own() {
+    tokio::time::pause();
+    let pool = ArbiterPool::new(1);
+    let mut sub_cfg = cfg(Strategy::OneForOne);
+    sub_cfg.probe_interval = Duration::from_secs(3600);
+    let (ha, hb) = (Handle::<Where>::new(), Handle::<Where>::new());
+    let a = SupervisorSpec::new("A", sub_cfg)
+        .child(ChildSpec::worker("w", &ha, Where::default))
+        .on_arbiter_pool(&pool);
+    let b = SupervisorSpec::new("B", sub_cfg)
+        .child(ChildSpec::worker("w", &hb, Where::default))
+        .on_arbiter_pool(&pool);
+    let mut root_cfg = cfg(Strategy::OneForOne);
+    root_cfg.backoff = Backoff::NONE;
+    let k = Kernel::new(1);
+    let root = start(
+        tree(
+            "root",
+            root_cfg,
+            vec![ChildSpec::supervisor(a), ChildSpec::supervisor(b)],
+        ),
+        &k,
+    )
+    .await;
+    let real = RealWait::begin();
+    let (ta, tb) = (thread_of(&ha).await, thread_of(&hb).await);
+    let here = format!("{:?}", std::thread::current().id());
+    assert_eq!(ta, tb, "one pool thread for both subtrees");
+    assert_ne!(ta, here, "not the root's thread");
+
+    // A fails: its successor runs on a fresh thread of its own; B stays.
+    k.inject("root/A", Fault::panic()).await.unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let moved = loop {
+        let t = thread_of(&ha).await;
+        if t != ta || std::time::Instant::now() > deadline {
+            break t;
+        }
+        tokio::task::yield_now().await;
+    };
+    assert_ne!(moved, ta, "the restarted subtree left the shared thread");
+    assert_eq!(thread_of(&hb).await, tb, "the other subtree did not move");
+    assert_eq!(root.shutdown().await, RootExit::Stopped);
+    real.finish().await;
+    assert_eq!(pool.threads(), 1);
+}

@@ -9,7 +9,7 @@ use super::messages::{
     BatchDue, FillReceived, MarketUpdate, OrderRejected, SignalReceived, SubmitOrder,
 };
 use super::pipeline::{self, Allocation, Candidate, Limits, Route, Router, RouterConfig};
-use crate::journal::{OutcomeRow, Store};
+use crate::journal::{OutcomeRow, SharedStore};
 use crate::kernel::{Ctx, Handle, Handles, Kernel, Worker};
 use crate::model::{client_order_id, ContractSpec, Order, Outcome, Position};
 use crate::view::{EngineActivity, EngineFigures, PositionView, StatusView};
@@ -69,7 +69,7 @@ pub struct Engine {
     /// Orders journaled but not yet filled or rejected: client order id →
     /// signed quantity. The risk step counts them as if filled.
     in_flight: std::collections::HashMap<String, Decimal>,
-    store: Store,
+    store: Arc<SharedStore>,
     executor: Handle<Executor>,
     kernel: Kernel,
     view: Arc<StatusView>,
@@ -79,13 +79,14 @@ pub struct Engine {
 impl Engine {
     pub fn factory(
         cfg: Arc<EngineConfig>,
+        store: Arc<SharedStore>,
         executor: Handle<Executor>,
         kernel: Kernel,
         view: Arc<StatusView>,
         shared: Shared,
     ) -> impl Fn() -> Engine + Send + Sync + 'static {
         move || {
-            let store = Store::open(&cfg.journal).unwrap_or_else(|e| panic!("{e}"));
+            let store = store.clone();
             let mut e = Engine {
                 cfg: cfg.clone(),
                 router: Router::new(cfg.router.clone()),
@@ -95,7 +96,7 @@ impl Engine {
                 realized: Decimal::ZERO,
                 last_fill_id: 0,
                 decision_seq: store
-                    .last_decision_seq(&cfg.id)
+                    .with(|s| s.last_decision_seq(&cfg.id))
                     .unwrap_or_else(|e| panic!("{e}")),
                 activity: EngineActivity::default(),
                 pending: VecDeque::new(),
@@ -106,7 +107,10 @@ impl Engine {
                 shared: shared.clone(),
                 store,
             };
-            let fills = e.store.fills(&cfg.id).unwrap_or_else(|e| panic!("{e}"));
+            let fills = e
+                .store
+                .with(|s| s.fills(&cfg.id))
+                .unwrap_or_else(|e| panic!("{e}"));
             for (id, f) in fills {
                 e.apply_fill(id, &f);
             }
@@ -114,7 +118,7 @@ impl Engine {
             // are in flight (it re-drives or rejects them).
             let pending = e
                 .store
-                .pending_orders(&cfg.id, u64::MAX)
+                .with(|s| s.pending_orders(&cfg.id, u64::MAX))
                 .unwrap_or_else(|e| panic!("{e}"));
             for (_, o) in pending {
                 e.in_flight.insert(o.client_order_id, o.side.sign() * o.qty);
@@ -220,7 +224,7 @@ impl Engine {
         };
         // Journaled (with its `executed` outcome, durably) before anything is
         // sent: an order the journal does not hold does not exist.
-        if let Err(e) = self.store.insert_order(&order, &row) {
+        if let Err(e) = self.store.with(|s| s.insert_order(&order, &row)) {
             tracing::error!(engine = %self.cfg.id, order = %id, error = %e, "order not journaled: not sent");
             return self.record(&c, Outcome::Error, format!("not journaled: {e}"));
         }
@@ -235,7 +239,7 @@ impl Engine {
                 detail: format!("{id}: executor: {e}"),
                 ..row
             };
-            match self.store.abandon_order(&order, &error) {
+            match self.store.with(|s| s.abandon_order(&order, &error)) {
                 Ok(()) => {
                     self.uncount(Outcome::Executed);
                     self.count(Outcome::Error);
@@ -303,7 +307,8 @@ impl Engine {
     fn flush(&mut self) {
         // Fills the executor could not tell us (our mailbox was full): from the
         // journal.
-        match self.store.fills_after(&self.cfg.id, self.last_fill_id) {
+        let (id, after) = (self.cfg.id.clone(), self.last_fill_id);
+        match self.store.with(|s| s.fills_after(&id, after)) {
             Ok(fills) => {
                 for (id, f) in fills {
                     if self.apply_fill(id, &f) {
@@ -315,7 +320,7 @@ impl Engine {
         }
         if !self.pending.is_empty() {
             let rows: Vec<OutcomeRow> = self.pending.drain(..).collect();
-            if let Err(e) = self.store.append_outcomes(&rows) {
+            if let Err(e) = self.store.with(|s| s.append_outcomes(&rows)) {
                 // Outcomes are statistics: counted as dropped, never a crash loop.
                 tracing::error!(engine = %self.cfg.id, error = %e, "outcomes not journaled");
                 self.activity.dropped += rows.len() as u64;

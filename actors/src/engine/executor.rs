@@ -16,11 +16,11 @@ use super::actor::Engine;
 use super::broker::Broker;
 use super::messages::{FillReceived, OrderRejected, SubmitOrder};
 use crate::events::{ORDER_FILLED, ORDER_REJECTED, ORDER_SUBMITTED};
-use crate::journal::Store;
+use crate::journal::SharedStore;
 use crate::kernel::{Ctx, Handle, Handles, Kernel, Worker};
 use crate::model::{now_ms, Order};
 use std::collections::VecDeque;
-use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// A pending order older than this (since it was journaled) is re-driven.
@@ -32,7 +32,7 @@ pub const HANDLED_LIMIT: usize = 4096;
 
 pub struct Executor {
     engine_id: String,
-    store: Store,
+    store: Arc<SharedStore>,
     broker: Box<dyn Broker>,
     engine: Handle<Engine>,
     kernel: Kernel,
@@ -42,14 +42,14 @@ pub struct Executor {
 impl Executor {
     pub fn factory<B: Broker + 'static>(
         engine_id: String,
-        journal: PathBuf,
+        store: Arc<SharedStore>,
         broker: impl Fn() -> B + Send + Sync + 'static,
         engine: Handle<Engine>,
         kernel: Kernel,
     ) -> impl Fn() -> Executor + Send + Sync + 'static {
         move || Executor {
             engine_id: engine_id.clone(),
-            store: Store::open(&journal).unwrap_or_else(|e| panic!("{e}")),
+            store: store.clone(),
             broker: Box::new(broker()),
             engine: engine.clone(),
             kernel: kernel.clone(),
@@ -70,7 +70,10 @@ impl Executor {
     }
 
     fn reject(&mut self, o: &Order, why: String, path: &str) {
-        if let Err(je) = self.store.reject_order(&o.client_order_id, &why) {
+        if let Err(je) = self
+            .store
+            .with(|s| s.reject_order(&o.client_order_id, &why))
+        {
             panic!(
                 "cannot journal the rejection of {}: {je}",
                 o.client_order_id
@@ -102,7 +105,7 @@ impl Executor {
             ),
         );
         match self.broker.submit(o) {
-            Ok(fill) => match self.store.record_fill(&fill) {
+            Ok(fill) => match self.store.with(|s| s.record_fill(&fill)) {
                 Ok(Some(journal_id)) => {
                     self.kernel.events().publish(
                         ORDER_FILLED,
@@ -137,12 +140,10 @@ impl Executor {
     /// `REDRIVE_AFTER` and that this instance has not handled.
     fn redrive(&mut self, path: &str) {
         let now = now_ms();
+        let before = now.saturating_sub(REDRIVE_AFTER.as_millis() as u64);
         let pending = self
             .store
-            .pending_orders(
-                &self.engine_id,
-                now.saturating_sub(REDRIVE_AFTER.as_millis() as u64),
-            )
+            .with(|s| s.pending_orders(&self.engine_id, before))
             .unwrap_or_else(|e| panic!("{e}"));
         for (created_ms, o) in pending {
             if !self.first_time(&o.client_order_id) {

@@ -31,6 +31,20 @@ use crate::view::StatusView;
 use rust_decimal::Decimal;
 use std::sync::Arc;
 
+trait Placed {
+    fn placed(self, pool: Option<&crate::kernel::ArbiterPool>) -> Self;
+}
+
+impl Placed for SupervisorSpec {
+    /// On a shared pool's arbiter if there is one, else on an arbiter of its own.
+    fn placed(self, pool: Option<&crate::kernel::ArbiterPool>) -> Self {
+        match pool {
+            Some(p) => self.on_arbiter_pool(p),
+            None => self.on_own_arbiter(),
+        }
+    }
+}
+
 /// Settings of one engine subtree besides its `EngineConfig`.
 pub struct SubtreeConfig {
     pub supervision: SupervisorConfig,
@@ -39,6 +53,8 @@ pub struct SubtreeConfig {
     pub risk: Handle<crate::risk::PortfolioRisk>,
     /// The shared LLM path, when `llm.enabled`.
     pub llm: Option<Arc<crate::shared::SharedServices>>,
+    /// Arbiters shared by the engines (first start); `None`: one each.
+    pub pool: Option<crate::kernel::ArbiterPool>,
     pub speed: f64,
     pub slippage_ticks: i64,
     pub commission: Decimal,
@@ -82,6 +98,8 @@ pub fn subtree_with_handles(
         executor: executor.clone(),
     };
     let shared = Shared::default();
+    // One journal connection for the engine and its executor (same thread).
+    let store = Arc::new(crate::journal::SharedStore::new(&cfg.journal));
     let mut pollers = Vec::new();
     for (i, feed) in cfg.feeds.iter().enumerate() {
         let factory = poller::Poller::factory(
@@ -136,6 +154,7 @@ pub fn subtree_with_handles(
                 &engine,
                 Engine::factory(
                     cfg.clone(),
+                    store.clone(),
                     executor.clone(),
                     kernel.clone(),
                     view.clone(),
@@ -147,13 +166,13 @@ pub fn subtree_with_handles(
                 &executor,
                 Executor::factory(
                     cfg.id.clone(),
-                    cfg.journal.clone(),
+                    store,
                     move || PaperBroker::new(spec.clone(), slip, commission),
                     engine,
                     kernel.clone(),
                 ),
             ))
-            .on_own_arbiter(),
+            .placed(sub.pool.as_ref()),
         handles,
     ))
 }

@@ -6,7 +6,9 @@
 //!   batches.
 
 mod actor;
+mod shared;
 mod store;
 
 pub use actor::{Flush, Journal, FLUSH_INTERVAL, MAX_BATCH};
+pub use shared::SharedStore;
 pub use store::{JournalError, OutcomeRow, StateEntry, Store, SCHEMA_VERSION};

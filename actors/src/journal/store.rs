@@ -124,6 +124,19 @@ impl Store {
             path: path.to_owned(),
             source,
         })?;
+        // No lookaside memory: SQLite reserves ~120 KiB per connection for it by
+        // default, and every engine holds connections of its own.
+        // SAFETY: the handle is valid (just opened) and nothing has allocated
+        // from the lookaside yet; a null buffer with size 0 turns it off.
+        unsafe {
+            rusqlite::ffi::sqlite3_db_config(
+                conn.handle(),
+                rusqlite::ffi::SQLITE_DBCONFIG_LOOKASIDE,
+                std::ptr::null_mut::<std::ffi::c_void>(),
+                0 as std::ffi::c_int,
+                0 as std::ffi::c_int,
+            );
+        }
         let mut store = Store {
             conn,
             path: path.to_owned(),

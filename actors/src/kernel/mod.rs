@@ -36,7 +36,9 @@ pub use event::{Event, EventBus, EventKind, Subscription};
 pub use fault::{Fault, FaultKind, MAX_FAULT_COUNT, MAX_FAULT_MS};
 pub use intensity::{Backoff, Intensity, RestartWindow, SplitMix64};
 pub use registry::{NodeInfo, NodeKind, NodeState, NodeStats, Registry};
-pub use spec::{ChildSpec, Restart, Strategy, SupervisorConfig, SupervisorSpec, DEFAULT_MAILBOX};
+pub use spec::{
+    ArbiterPool, ChildSpec, Restart, Strategy, SupervisorConfig, SupervisorSpec, DEFAULT_MAILBOX,
+};
 pub use supervisor::Supervisor;
 
 use actix::{Addr, Message};
@@ -235,6 +237,7 @@ impl Root {
             path.clone(),
             kernel.clone(),
             reporter,
+            true,
             true,
         );
         Root {

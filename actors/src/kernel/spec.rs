@@ -111,8 +111,62 @@ pub struct SupervisorSpec {
     pub(crate) name: Arc<str>,
     pub(crate) config: SupervisorConfig,
     pub(crate) children: Vec<ChildSpec>,
-    pub(crate) own_arbiter: bool,
+    pub(crate) placement: Placement,
     names: HashSet<Arc<str>>,
+}
+
+/// Where a subtree's supervisor (and so its workers) runs.
+#[derive(Clone, Default)]
+pub(crate) enum Placement {
+    /// On its parent's thread.
+    #[default]
+    Current,
+    /// On a fresh arbiter of its own at every start.
+    Own,
+    /// First start on the next arbiter of a shared pool; every restart on a
+    /// fresh arbiter of its own (a restart after a hang never lands on the
+    /// wedged thread).
+    Pool(ArbiterPool),
+}
+
+/// A fixed set of arbiters (threads) shared by many subtrees, round robin: many
+/// engines in one process without a thread each. Stopped when the last clone is
+/// dropped. Create it inside a running actix system.
+#[derive(Clone)]
+pub struct ArbiterPool(Arc<PoolInner>);
+
+struct PoolInner {
+    arbiters: Vec<actix::Arbiter>,
+    next: std::sync::atomic::AtomicUsize,
+}
+
+impl ArbiterPool {
+    pub fn new(threads: usize) -> ArbiterPool {
+        ArbiterPool(Arc::new(PoolInner {
+            arbiters: (0..threads.max(1)).map(|_| actix::Arbiter::new()).collect(),
+            next: Default::default(),
+        }))
+    }
+
+    pub fn threads(&self) -> usize {
+        self.0.arbiters.len()
+    }
+
+    pub(crate) fn next(&self) -> actix::ArbiterHandle {
+        let i = self
+            .0
+            .next
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.0.arbiters[i % self.0.arbiters.len()].handle()
+    }
+}
+
+impl Drop for PoolInner {
+    fn drop(&mut self) {
+        for a in &self.arbiters {
+            a.stop();
+        }
+    }
 }
 
 impl SupervisorSpec {
@@ -122,7 +176,7 @@ impl SupervisorSpec {
             name: name.into(),
             config,
             children: Vec::new(),
-            own_arbiter: false,
+            placement: Placement::Current,
             names: HashSet::new(),
         }
     }
@@ -148,7 +202,16 @@ impl SupervisorSpec {
     /// start, so that code that blocks in it cannot stall the rest of the tree, and
     /// a restart after a hang does not land on the wedged thread.
     pub fn on_own_arbiter(mut self) -> Self {
-        self.own_arbiter = true;
+        self.placement = Placement::Own;
+        self
+    }
+
+    /// Runs this subtree on one of `pool`'s arbiters at its first start, and on a
+    /// fresh arbiter of its own at every restart: threads are shared by many
+    /// subtrees while all is well, and a subtree that hung or failed is moved
+    /// off the shared thread.
+    pub fn on_arbiter_pool(mut self, pool: &ArbiterPool) -> Self {
+        self.placement = Placement::Pool(pool.clone());
         self
     }
 

@@ -14,7 +14,7 @@ use super::fault::FaultKind;
 use super::intensity::{Intensity, RestartWindow, SplitMix64};
 use super::registry::{NodeKind, NodeState};
 use super::spawn::{spawn_supervised, ExitCause, ExitNote, KillSwitch, ReportTo, Reporter};
-use super::spec::{ChildKind, ChildSpec, Restart, Strategy, SupervisorSpec};
+use super::spec::{ChildKind, ChildSpec, Placement, Restart, Strategy, SupervisorSpec};
 use super::{ChildOp, Control, Kernel};
 use actix::fut::{wrap_future, ActorFutureExt};
 use actix::{
@@ -148,9 +148,17 @@ pub(crate) fn spawn_supervisor(
     kernel: Kernel,
     reporter: Reporter,
     is_root: bool,
+    first_start: bool,
 ) -> (Addr<Supervisor>, KillSwitch) {
-    let own = spec.own_arbiter.then(Arbiter::new);
-    let handle = own.as_ref().map(|a| a.handle());
+    let (own, handle) = match &spec.placement {
+        Placement::Current => (None, None),
+        Placement::Pool(pool) if first_start => (None, Some(pool.next())),
+        Placement::Own | Placement::Pool(_) => {
+            let a = Arbiter::new();
+            let h = a.handle();
+            (Some(a), Some(h))
+        }
+    };
     kernel
         .registry()
         .upsert(&path, NodeKind::Supervisor, Some(spec.config.strategy));
@@ -274,6 +282,7 @@ impl Supervisor {
                     self.kernel.clone(),
                     reporter,
                     false,
+                    id == 1,
                 );
                 (addr.recipient(), kill)
             }
