@@ -1,7 +1,7 @@
 //! One engine per commodity: its subtree, messages, actors and pure pipeline.
 //!
 //! ```text
-//! <id> (engine supervisor, [engine_supervision].strategy, own arbiter)
+//! <id> (engine supervisor, [engine_supervision].strategy, pooled or own arbiter)
 //! ├── collector   bundled data replay → sentinel, analyzer
 //! ├── sentinel    price move, news keyword, close approaching → analyzer, risk
 //! ├── analyzer    rules: keywords, momentum → engine
@@ -60,7 +60,7 @@ pub struct SubtreeConfig {
     pub commission: Decimal,
 }
 
-/// The subtree of one engine, on its own arbiter. `None` when there is no bundled
+/// The subtree of one engine, on a pooled arbiter (or its own). `None` when there is no bundled
 /// data for its symbol.
 pub fn subtree(
     cfg: Arc<EngineConfig>,
