@@ -47,7 +47,7 @@ pub struct Sentinels {
     /// Bars since the last price alert (no alert storms: one per window).
     since_alert: usize,
     /// The market day (days since epoch) of the last close warning.
-    warned_day: Option<u64>,
+    warned_day: Option<i64>,
 }
 
 impl Sentinels {
@@ -91,28 +91,17 @@ impl Sentinels {
             }
         }
         if self.cfg.close_warning_min > 0 {
-            let minute = ((bar.at_ms / 1000 % 86_400) / 60) as u16;
-            let day = bar.at_ms / 86_400_000;
-            let warn_from = self
-                .spec
-                .close_utc_min
-                .saturating_sub(self.cfg.close_warning_min);
-            if minute >= warn_from
-                && minute < self.spec.close_utc_min
-                && self.warned_day != Some(day)
-            {
-                self.warned_day = Some(day);
-                out.push(Trigger {
-                    kind: "close_approaching",
-                    at_ms: bar.at_ms,
-                    text: format!(
-                        "{} closes in {} minutes",
-                        bar.symbol,
-                        self.spec.close_utc_min - minute
-                    ),
-                    sentiment: Sentiment::Neutral,
-                    escalate: false,
-                });
+            if let Some((left, day)) = self.spec.minutes_to_close(bar.at_ms) {
+                if left <= self.cfg.close_warning_min && self.warned_day != Some(day) {
+                    self.warned_day = Some(day);
+                    out.push(Trigger {
+                        kind: "close_approaching",
+                        at_ms: bar.at_ms,
+                        text: format!("{} closes in {left} minutes", bar.symbol),
+                        sentiment: Sentiment::Neutral,
+                        escalate: false,
+                    });
+                }
             }
         }
         out

@@ -19,9 +19,11 @@ pub struct ContractSpec {
     pub tick: Decimal,
     /// Initial margin per contract, in dollars: what the allocator sizes against.
     pub margin: Decimal,
-    /// Session open and close, minutes after midnight UTC, Monday to Friday.
-    pub open_utc_min: u16,
-    pub close_utc_min: u16,
+    /// Session open and close, minutes after midnight New York time (ICE softs
+    /// trade on New York hours), Monday to Friday. Exchange holidays are not
+    /// modelled.
+    pub open_et_min: u16,
+    pub close_et_min: u16,
 }
 
 /// The contracts commodore knows; engines trade the one named by their symbol.
@@ -35,8 +37,8 @@ pub fn contract(symbol: &str) -> Option<ContractSpec> {
             price_unit: "cents/lb",
             tick: Decimal::new(5, 2),
             margin: Decimal::from(12_000),
-            open_utc_min: 9 * 60 + 15,
-            close_utc_min: 18 * 60 + 30,
+            open_et_min: 4 * 60 + 15,
+            close_et_min: 13 * 60 + 30,
         }),
         "CC" => Some(ContractSpec {
             symbol: "CC",
@@ -46,8 +48,8 @@ pub fn contract(symbol: &str) -> Option<ContractSpec> {
             price_unit: "USD/t",
             tick: Decimal::ONE,
             margin: Decimal::from(18_000),
-            open_utc_min: 9 * 60 + 45,
-            close_utc_min: 18 * 60 + 30,
+            open_et_min: 4 * 60 + 45,
+            close_et_min: 13 * 60 + 30,
         }),
         _ => None,
     }
@@ -58,12 +60,16 @@ pub const KNOWN_SYMBOLS: &[&str] = &["KC", "CC"];
 impl ContractSpec {
     /// Whether the market is open at `at_ms` (Unix ms, UTC).
     pub fn is_open(&self, at_ms: u64) -> bool {
-        let secs = at_ms / 1000;
-        let days = secs / 86_400;
-        // 1970-01-01 was a Thursday: weekday 0 = Monday.
-        let weekday = (days + 3) % 7;
-        let minute = ((secs % 86_400) / 60) as u16;
-        weekday < 5 && minute >= self.open_utc_min && minute < self.close_utc_min
+        let (day, minute) = new_york(at_ms);
+        weekday(day) < 5 && minute >= self.open_et_min && minute < self.close_et_min
+    }
+
+    /// Minutes to the close when the market is open at `at_ms`, with the New
+    /// York day (days since the epoch) it closes on.
+    pub fn minutes_to_close(&self, at_ms: u64) -> Option<(u16, i64)> {
+        let (day, minute) = new_york(at_ms);
+        self.is_open(at_ms)
+            .then(|| (self.close_et_min - minute, day))
     }
 
     /// `price` moved by `ticks` ticks (negative: down).
@@ -75,6 +81,62 @@ impl ContractSpec {
     pub fn pnl(&self, price_diff: Decimal, qty: Decimal) -> Decimal {
         price_diff * qty * self.point_value
     }
+}
+
+/// Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm).
+pub fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// The civil year of a day since the epoch.
+fn year_of(days: i64) -> i64 {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    yoe + era * 400 + i64::from(m <= 2)
+}
+
+/// 0 = Monday (1970-01-01 was a Thursday).
+fn weekday(days: i64) -> i64 {
+    (days + 3).rem_euclid(7)
+}
+
+/// The `n`th Sunday (1-based) of a month, as days since the epoch.
+fn nth_sunday(y: i64, m: i64, n: i64) -> i64 {
+    let first = days_from_civil(y, m, 1);
+    first + (6 - weekday(first)).rem_euclid(7) + 7 * (n - 1)
+}
+
+/// New York's offset from UTC at `at_ms`, in minutes: -240 in US daylight time
+/// (second Sunday of March, 02:00 local, to the first Sunday of November, 02:00
+/// local), else -300.
+pub fn new_york_offset_min(at_ms: u64) -> i64 {
+    let ms = at_ms as i64;
+    let y = year_of(ms.div_euclid(86_400_000));
+    let start = nth_sunday(y, 3, 2) * 86_400_000 + 7 * 3_600_000; // 02:00 EST
+    let end = nth_sunday(y, 11, 1) * 86_400_000 + 6 * 3_600_000; // 02:00 EDT
+    if ms >= start && ms < end {
+        -240
+    } else {
+        -300
+    }
+}
+
+/// (New York day since the epoch, minute of that day) at `at_ms`.
+fn new_york(at_ms: u64) -> (i64, u16) {
+    let local_ms = at_ms as i64 + new_york_offset_min(at_ms) * 60_000;
+    let day = local_ms.div_euclid(86_400_000);
+    let minute = (local_ms.rem_euclid(86_400_000) / 60_000) as u16;
+    (day, minute)
 }
 
 /// One OHLCV bar.
@@ -343,6 +405,33 @@ mod tests {
         assert!(!kc.is_open(at(12, 0) + 5 * 86_400_000), "Saturday");
         assert!(contract("CC").unwrap().is_open(at(9, 45)));
         assert!(contract("ZZ").is_none());
+        // Summer: New York is UTC-4, so the session is an hour earlier in UTC.
+        let july6 = (days_from_civil(2026, 7, 6) * 86_400_000) as u64; // a Monday
+        assert_eq!(weekday(days_from_civil(2026, 7, 6)), 0);
+        let jat = |h: u64, m: u64| july6 + (h * 3600 + m * 60) * 1000;
+        assert!(kc.is_open(jat(8, 15)), "04:15 EDT");
+        assert!(!kc.is_open(jat(8, 14)));
+        assert!(kc.is_open(jat(17, 29)));
+        assert!(!kc.is_open(jat(17, 30)), "13:30 EDT");
+        assert_eq!(kc.minutes_to_close(jat(17, 15)).map(|m| m.0), Some(15));
+    }
+
+    #[test]
+    fn new_york_switches_to_daylight_time_on_the_us_dates() {
+        // 2026: 8 March 07:00 UTC to 1 November 06:00 UTC.
+        let d = |y, m, day, h: i64| ((days_from_civil(y, m, day) * 24 + h) * 3_600_000) as u64;
+        assert_eq!(new_york_offset_min(d(2026, 3, 8, 6)), -300);
+        assert_eq!(new_york_offset_min(d(2026, 3, 8, 7)), -240);
+        assert_eq!(new_york_offset_min(d(2026, 11, 1, 5)), -240);
+        assert_eq!(new_york_offset_min(d(2026, 11, 1, 6)), -300);
+        // 2027: 14 March and 7 November.
+        assert_eq!(new_york_offset_min(d(2027, 3, 14, 7)), -240);
+        assert_eq!(new_york_offset_min(d(2027, 3, 13, 12)), -300);
+        assert_eq!(new_york_offset_min(d(2027, 11, 7, 5)), -240);
+        assert_eq!(new_york_offset_min(d(2027, 11, 7, 6)), -300);
+        assert_eq!(days_from_civil(2026, 1, 5), 20_458);
+        assert_eq!(year_of(20_458), 2026);
+        assert_eq!(year_of(days_from_civil(2024, 12, 31)), 2024);
     }
 
     #[test]
