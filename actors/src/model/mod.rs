@@ -6,8 +6,8 @@ mod mode;
 mod risk;
 
 pub use market::{
-    client_order_id, contract, Analyzed, Bar, ContractSpec, Fill, Headline, Order, Outcome,
-    Position, Sentiment, Side, KNOWN_SYMBOLS,
+    client_order_id, contract, days_from_civil, new_york_offset_min, Analyzed, Bar, ContractSpec,
+    Fill, Headline, Order, Outcome, Position, Sentiment, Side, KNOWN_SYMBOLS,
 };
 pub use mode::{ModeChoice, ModeState, Tier};
 pub use risk::{RiskLevel, RiskState};
