@@ -40,40 +40,42 @@ fn family(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# TYPE {name} {kind}");
 }
 
+/// A metric family with one sample per item: name, type, help, value.
+type Family<T> = (&'static str, &'static str, &'static str, fn(&T) -> String);
+
+fn per_item<T>(out: &mut String, families: &[Family<T>], key: &str, items: &[(&str, &T)]) {
+    for (name, kind, help, value) in families {
+        family(out, name, kind, help);
+        for (id, item) in items {
+            let _ = writeln!(out, "{name}{{{key}=\"{}\"}} {}", label(id), value(item));
+        }
+    }
+}
+
 pub fn render(s: &Snapshot) -> String {
     let mut out = String::with_capacity(256 + s.tree.len() * 200);
-    type PerActor = (
-        &'static str,
-        &'static str,
-        &'static str,
-        fn(&NodeInfo) -> u64,
-    );
-    let per_actor: [PerActor; 3] = [
+    let per_actor: [Family<NodeInfo>; 3] = [
         (
             "commodore_actor_restarts_total",
             "counter",
             "Restarts of the actor since the daemon started.",
-            |n| n.restarts,
+            |n| n.restarts.to_string(),
         ),
         (
             "commodore_actor_messages_total",
             "counter",
             "Messages handled by the actor (workers) since the daemon started.",
-            |n| n.messages,
+            |n| n.messages.to_string(),
         ),
         (
             "commodore_actor_up",
             "gauge",
             "1 when the actor is running (or paused on purpose), else 0.",
-            |n| u64::from(matches!(n.state, NodeState::Running | NodeState::Paused)),
+            |n| u8::from(matches!(n.state, NodeState::Running | NodeState::Paused)).to_string(),
         ),
     ];
-    for (name, kind, help, value) in per_actor {
-        family(&mut out, name, kind, help);
-        for n in &s.tree {
-            let _ = writeln!(out, "{name}{{path=\"{}\"}} {}", label(&n.path), value(n));
-        }
-    }
+    let actors: Vec<(&str, &NodeInfo)> = s.tree.iter().map(|n| (n.path.as_str(), n)).collect();
+    per_item(&mut out, &per_actor, "path", &actors);
     family(
         &mut out,
         "commodore_risk_level",
@@ -97,13 +99,7 @@ pub fn render(s: &Snapshot) -> String {
             );
         }
     }
-    type PerEngine = (
-        &'static str,
-        &'static str,
-        &'static str,
-        fn(&EngineFigures) -> String,
-    );
-    let per_engine: [PerEngine; 8] = [
+    let per_engine: [Family<EngineFigures>; 8] = [
         (
             "commodore_engine_events_total",
             "counter",
@@ -153,12 +149,9 @@ pub fn render(s: &Snapshot) -> String {
             |f| f.realized_pnl.to_string(),
         ),
     ];
-    for (name, kind, help, value) in per_engine {
-        family(&mut out, name, kind, help);
-        for (id, f) in &s.figures {
-            let _ = writeln!(out, "{name}{{engine=\"{}\"}} {}", label(id), value(f));
-        }
-    }
+    let engines: Vec<(&str, &EngineFigures)> =
+        s.figures.iter().map(|(id, f)| (id.as_str(), f)).collect();
+    per_item(&mut out, &per_engine, "engine", &engines);
     family(
         &mut out,
         "commodore_engine_outcomes_total",

@@ -27,7 +27,7 @@ pub struct PaperBroker {
     pub commission: Decimal,
     /// Client order ids filled by this instance (bounded: the oldest are
     /// forgotten; the journal is the real guard against duplicates).
-    seen: std::collections::VecDeque<String>,
+    seen: super::recent::Recent<String>,
 }
 
 const SEEN_LIMIT: usize = 4096;
@@ -38,7 +38,7 @@ impl PaperBroker {
             spec,
             slippage_ticks,
             commission,
-            seen: Default::default(),
+            seen: super::recent::Recent::new(SEEN_LIMIT),
         }
     }
 }
@@ -51,16 +51,12 @@ impl Broker for PaperBroker {
                 o.qty
             )));
         }
-        if self.seen.iter().any(|id| *id == o.client_order_id) {
+        if !self.seen.insert(o.client_order_id.clone()) {
             return Err(BrokerError::Rejected(format!(
                 "duplicate client order id {}",
                 o.client_order_id
             )));
         }
-        if self.seen.len() >= SEEN_LIMIT {
-            self.seen.pop_front();
-        }
-        self.seen.push_back(o.client_order_id.clone());
         let slip = match o.side {
             Side::Buy => self.slippage_ticks,
             Side::Sell => -self.slippage_ticks,

@@ -15,11 +15,11 @@
 use super::actor::Engine;
 use super::broker::Broker;
 use super::messages::{FillReceived, OrderRejected, SubmitOrder};
+use super::recent::Recent;
 use crate::events::{ORDER_FILLED, ORDER_REJECTED, ORDER_SUBMITTED};
 use crate::journal::SharedStore;
 use crate::kernel::{Ctx, Handle, Handles, Kernel, Worker};
 use crate::model::{now_ms, Order};
-use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -36,7 +36,7 @@ pub struct Executor {
     broker: Box<dyn Broker>,
     engine: Handle<Engine>,
     kernel: Kernel,
-    handled: VecDeque<String>,
+    handled: Recent<String>,
 }
 
 impl Executor {
@@ -53,20 +53,13 @@ impl Executor {
             broker: Box::new(broker()),
             engine: engine.clone(),
             kernel: kernel.clone(),
-            handled: VecDeque::new(),
+            handled: Recent::new(HANDLED_LIMIT),
         }
     }
 
     /// `false` when this instance already handled `id`.
     fn first_time(&mut self, id: &str) -> bool {
-        if self.handled.iter().any(|h| h == id) {
-            return false;
-        }
-        if self.handled.len() >= HANDLED_LIMIT {
-            self.handled.pop_front();
-        }
-        self.handled.push_back(id.to_owned());
-        true
+        self.handled.insert(id.to_owned())
     }
 
     fn reject(&mut self, o: &Order, why: String, path: &str) {

@@ -18,6 +18,7 @@ pub mod executor;
 pub mod messages;
 pub mod pipeline;
 pub mod poller;
+pub mod recent;
 pub mod sentinel;
 
 pub use actor::{Engine, EngineConfig, Shared};

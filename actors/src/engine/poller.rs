@@ -6,11 +6,11 @@
 
 use super::analyzer::Analyzer;
 use super::messages::RawEvent;
+use super::recent::Recent;
 use super::sentinel::Sentinel;
 use crate::kernel::{Ctx, Handle, Worker};
 use crate::model::Headline;
 use serde_json::Value;
-use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -198,7 +198,7 @@ pub struct Poller {
     analyzer: Handle<Analyzer>,
     sentinel: Handle<Sentinel>,
     stats: Arc<PollerStats>,
-    seen: Arc<Mutex<VecDeque<(u64, String)>>>,
+    seen: Arc<Mutex<Recent<(u64, String)>>>,
     busy: Arc<AtomicBool>,
 }
 
@@ -216,7 +216,7 @@ impl Poller {
             .build()
             .map_err(|e| format!("cannot build the feed client: {e}"))?;
         let fetcher = Arc::new(Fetcher { http, cfg });
-        let seen = Arc::new(Mutex::new(VecDeque::new()));
+        let seen = Arc::new(Mutex::new(Recent::new(SEEN_LIMIT)));
         Ok(move || Poller {
             fetcher: fetcher.clone(),
             symbol: symbol.clone(),
@@ -266,14 +266,9 @@ impl Poller {
                     }
                     let mut seen = seen.lock().unwrap_or_else(|e| e.into_inner());
                     for h in items {
-                        let key = (h.at_ms, h.text.clone());
-                        if seen.contains(&key) {
+                        if !seen.insert((h.at_ms, h.text.clone())) {
                             continue;
                         }
-                        if seen.len() >= SEEN_LIMIT {
-                            seen.pop_front();
-                        }
-                        seen.push_back(key);
                         stats.items.fetch_add(1, Ordering::Relaxed);
                         let _ = sentinel.tell(RawEvent::News(h.clone()));
                         let _ = analyzer.tell(RawEvent::News(h));
