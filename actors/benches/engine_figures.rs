@@ -229,6 +229,114 @@ async fn tick_to_order(kernel: &Kernel, h: &engine::EngineHandles) -> Vec<Durati
             }
         }
         lat.push(t.elapsed());
+        // Untimed: the fill is journaled and reaches the engine before the next
+        // tick, so a tick does not queue behind the previous order's fill.
+        loop {
+            let e = events.rx.recv().await.expect("event bus open");
+            if e.kind.as_str() == "order_filled" {
+                break;
+            }
+        }
+        h.engine.ask(BatchDue).await.unwrap();
+    }
+    lat.sort();
+    lat
+}
+
+/// The decision alone: the pure steps the engine runs on a candidate (router,
+/// validator, scorer, gate, allocator, risk) and the order it builds, without
+/// the actor hops or the journal.
+fn decision() -> Vec<Duration> {
+    use commodore_actors::engine::pipeline::{self, Router};
+    use commodore_actors::model::{
+        client_order_id, Analyzed, Order, Position, RiskLevel, Sentiment,
+    };
+    let cfg = config(std::path::PathBuf::new());
+    let mut router = Router::new(cfg.router.clone());
+    let closes: VecDeque<Decimal> = (0..15).map(|i| Decimal::from(300 + i)).collect();
+    let position = Position::default();
+    let mut lat = Vec::with_capacity(ORDERS);
+    for i in 0..ORDERS as u64 {
+        let a = Analyzed {
+            symbol: "KC".into(),
+            at_ms: MONDAY_NOON_MS,
+            sentiment: if i % 2 == 0 {
+                Sentiment::Bullish
+            } else {
+                Sentiment::Bearish
+            },
+            confidence: 0.9,
+            strategy: "news",
+            detail: "frost".into(),
+        };
+        let t = Instant::now();
+        let pipeline::Route::Now(a) = router.route(a) else {
+            panic!("a strong signal goes now")
+        };
+        let c = pipeline::candidate(&a).expect("not neutral");
+        let m = pipeline::momentum(&closes);
+        let validated = pipeline::validate(&c, m).is_ok();
+        let tier = pipeline::score(&c, validated);
+        pipeline::gate(Some(&cfg.spec), c.at_ms).unwrap();
+        let qty = pipeline::allocate(&cfg.allocation, c.strategy, tier, &cfg.spec);
+        let qty = pipeline::risk(
+            RiskLevel::Normal,
+            false,
+            &position,
+            c.side,
+            qty,
+            &cfg.limits,
+        )
+        .unwrap();
+        let order = Order {
+            client_order_id: client_order_id("KC", c.strategy, i + 1),
+            engine: "KC".into(),
+            strategy: c.strategy.to_owned(),
+            decision_seq: i + 1,
+            symbol: c.symbol.clone(),
+            side: c.side,
+            qty,
+            ref_price: closes[14],
+            at_ms: c.at_ms,
+        };
+        std::hint::black_box(&order);
+        lat.push(t.elapsed());
+    }
+    lat.sort();
+    lat
+}
+
+/// The journal insert alone (order + its `executed` outcome, one durable
+/// transaction), to tell the decision's cost from the journal's.
+fn journal_insert(path: &std::path::Path) -> Vec<Duration> {
+    use commodore_actors::journal::{OutcomeRow, Store};
+    use commodore_actors::model::{client_order_id, Order, Outcome, Side};
+    let mut store = Store::open_durable(path).unwrap();
+    let mut lat = Vec::with_capacity(ORDERS);
+    for i in 0..ORDERS as u64 {
+        let order = Order {
+            client_order_id: client_order_id("JB", "news", i + 1),
+            engine: "JB".into(),
+            strategy: "news".into(),
+            decision_seq: i + 1,
+            symbol: "KC".into(),
+            side: if i % 2 == 0 { Side::Buy } else { Side::Sell },
+            qty: Decimal::from(5),
+            ref_price: "300.05".parse().unwrap(),
+            at_ms: MONDAY_NOON_MS,
+        };
+        let row = OutcomeRow {
+            engine: "JB".into(),
+            decision_seq: i + 1,
+            symbol: "KC".into(),
+            strategy: "news".into(),
+            outcome: Outcome::Executed,
+            detail: order.client_order_id.clone(),
+            at_ms: MONDAY_NOON_MS,
+        };
+        let t = Instant::now();
+        store.insert_order(&order, &row).unwrap();
+        lat.push(t.elapsed());
     }
     lat.sort();
     lat
@@ -276,6 +384,36 @@ fn main() {
             "us",
             0.0,
             "<= 50 us",
+        );
+        let dec = decision();
+        figure(
+            "decision p50 (no journal, no hops)",
+            percentile(&dec, 0.5),
+            "us",
+            0.0,
+            "",
+        );
+        figure(
+            "decision p99 (no journal, no hops)",
+            percentile(&dec, 0.99),
+            "us",
+            0.0,
+            "<= 50 us",
+        );
+        let ins = journal_insert(&dir.join("insert.sqlite"));
+        figure(
+            "order journal insert p50 (tmpfs)",
+            percentile(&ins, 0.5),
+            "us",
+            0.0,
+            "",
+        );
+        figure(
+            "order journal insert p99 (tmpfs)",
+            percentile(&ins, 0.99),
+            "us",
+            0.0,
+            "",
         );
         let _ = std::fs::remove_dir_all(&dir);
     });

@@ -1,5 +1,6 @@
 //! One journal connection shared by the actors of one engine (they run on the
 //! same thread): half the connections, half the SQLite memory per engine.
+//! Its writes are orders and fills, so every commit is `synchronous = FULL`.
 //! Crash-only like the rest: a connection that fails a call is dropped and the
 //! next call opens a new one.
 
@@ -28,7 +29,7 @@ impl SharedStore {
     ) -> Result<T, JournalError> {
         let mut slot = self.conn.lock().unwrap_or_else(|e| e.into_inner());
         if slot.is_none() {
-            *slot = Some(Store::open(&self.path)?);
+            *slot = Some(Store::open_durable(&self.path)?);
         }
         let r = f(slot.as_mut().expect("opened above"));
         if r.is_err() {

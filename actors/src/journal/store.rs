@@ -102,6 +102,9 @@ pub struct StateEntry {
 pub struct Store {
     conn: Connection,
     path: PathBuf,
+    /// Every commit is `synchronous = FULL` (an engine's connection, whose
+    /// writes are orders and fills): no switching per transaction.
+    always_full: bool,
 }
 
 fn sqlite_at(path: &Path) -> impl Fn(rusqlite::Error) -> JournalError + '_ {
@@ -140,8 +143,20 @@ impl Store {
         let mut store = Store {
             conn,
             path: path.to_owned(),
+            always_full: false,
         };
         store.setup()?;
+        Ok(store)
+    }
+
+    /// A connection whose every commit is durable against power loss
+    /// (`synchronous = FULL`): for a writer of orders and fills, which saves
+    /// switching the setting around each of them.
+    pub fn open_durable(path: &Path) -> Result<Store, JournalError> {
+        let mut store = Store::open(path)?;
+        let r = store.conn.execute_batch("PRAGMA synchronous = FULL");
+        store.sql(r)?;
+        store.always_full = true;
         Ok(store)
     }
 
@@ -297,17 +312,14 @@ impl Store {
         reason: &str,
         at_ms: u64,
     ) -> Result<(), JournalError> {
-        let r = self.conn.execute_batch("PRAGMA synchronous = FULL");
-        self.sql(r)?;
-        let r = self.conn.execute(
-            "INSERT INTO state (key, value, reason, at_ms) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT(key) DO UPDATE SET value = excluded.value, reason = excluded.reason, at_ms = excluded.at_ms",
-            params![key, value, reason, at_ms as i64],
-        );
-        let result = self.sql(r).map(|_| ());
-        let r = self.conn.execute_batch("PRAGMA synchronous = NORMAL");
-        self.sql(r)?;
-        result
+        self.durable(|tx| {
+            tx.execute(
+                "INSERT INTO state (key, value, reason, at_ms) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT(key) DO UPDATE SET value = excluded.value, reason = excluded.reason, at_ms = excluded.at_ms",
+                params![key, value, reason, at_ms as i64],
+            )
+        })
+        .map(|_| ())
     }
 
     /// A state value with its reason and time, if set.
@@ -379,6 +391,13 @@ impl Store {
         &mut self,
         f: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<T>,
     ) -> Result<T, JournalError> {
+        if self.always_full {
+            let result = self
+                .conn
+                .transaction()
+                .and_then(|tx| f(&tx).and_then(|v| tx.commit().map(|_| v)));
+            return self.sql(result);
+        }
         let r = self.conn.execute_batch("PRAGMA synchronous = FULL");
         self.sql(r)?;
         let result = self
@@ -610,6 +629,21 @@ impl Store {
     /// Appends decision outcomes in one transaction (batched, not durable: a crash
     /// may lose the last batch, never an order or a fill).
     pub fn append_outcomes(&mut self, rows: &[OutcomeRow]) -> Result<(), JournalError> {
+        // Outcome batches need no fsync of their own: on a durable connection
+        // they are committed with `synchronous = NORMAL` (once a second per
+        // engine, not once per order).
+        if self.always_full {
+            let r = self.conn.execute_batch("PRAGMA synchronous = NORMAL");
+            self.sql(r)?;
+            let result = self.append_outcomes_tx(rows);
+            let r = self.conn.execute_batch("PRAGMA synchronous = FULL");
+            self.sql(r)?;
+            return result;
+        }
+        self.append_outcomes_tx(rows)
+    }
+
+    fn append_outcomes_tx(&mut self, rows: &[OutcomeRow]) -> Result<(), JournalError> {
         let path = self.path.clone();
         let tx = self.conn.transaction().map_err(sqlite_at(&path))?;
         {
@@ -787,6 +821,33 @@ mod tests {
             s.events_since(0, 10),
             Err(JournalError::Corrupt { .. })
         ));
+    }
+
+    #[test]
+    fn a_durable_connection_stays_full_after_an_outcome_batch() {
+        let p = temp("full");
+        let sync = |s: &Store| -> i64 {
+            s.conn
+                .query_row("PRAGMA synchronous", [], |r| r.get(0))
+                .unwrap()
+        };
+        let mut normal = Store::open(&p).unwrap();
+        assert_eq!(sync(&normal), 1, "NORMAL");
+        normal.put_state_durable("k", "v", "r", 1).unwrap();
+        assert_eq!(sync(&normal), 1, "back to NORMAL after a durable write");
+        let mut durable = Store::open_durable(&p).unwrap();
+        assert_eq!(sync(&durable), 2, "FULL");
+        let row = OutcomeRow {
+            engine: "KC".into(),
+            decision_seq: 1,
+            symbol: "KC".into(),
+            strategy: "news".into(),
+            outcome: Outcome::Vetoed,
+            detail: "x".into(),
+            at_ms: 1,
+        };
+        durable.append_outcomes(&[row]).unwrap();
+        assert_eq!(sync(&durable), 2, "still FULL after a relaxed batch");
     }
 
     #[test]
