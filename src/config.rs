@@ -8,6 +8,7 @@
 //! sources are merged comes from the environment.
 
 use commodore_actors::kernel::{Backoff, Intensity, Strategy, SupervisorConfig};
+use commodore_actors::model::{GuardLimits, PortfolioLimits, KNOWN_SYMBOLS};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::collections::BTreeMap;
@@ -33,6 +34,8 @@ pub struct Config {
     pub feed: Feed,
     pub pipeline: Pipeline,
     pub breaker: Breaker,
+    #[serde(default)]
+    pub risk: Risk,
     pub notifier: Notifier,
     pub broker: Broker,
     pub faults: Faults,
@@ -274,6 +277,162 @@ pub struct Breaker {
     pub cooldown: Duration,
 }
 
+/// The engine guards (every engine) and the portfolio checks. Fractions are
+/// 0..1 (0.05 = 5 %), money is a decimal string.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Risk {
+    /// At WARNING, opening sizes are multiplied by this.
+    pub warning_size_factor: f64,
+    pub max_order_qty: u32,
+    pub max_order_notional: Decimal,
+    pub collar_pct: f64,
+    pub collar_ticks: u32,
+    pub max_orders_per_sec: u32,
+    pub day_drawdown_warning: f64,
+    pub day_drawdown_halt: f64,
+    pub peak_drawdown_warning: f64,
+    pub peak_drawdown_halt: f64,
+    pub concentration_max: f64,
+    pub concentration_min_gross: f64,
+    pub correlated_max: f64,
+    pub correlations: Vec<Correlation>,
+    pub var_confidence: f64,
+    #[serde(with = "duration")]
+    pub var_horizon: Duration,
+    pub var_max: f64,
+    pub account_drawdown_warning: f64,
+    pub account_drawdown_halt: f64,
+    pub account_drawdown_panic: f64,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Correlation {
+    pub a: String,
+    pub b: String,
+    pub rho: f64,
+}
+
+fn fraction(f: f64) -> Decimal {
+    Decimal::from_f64_retain(f).unwrap_or_default().round_dp(6)
+}
+
+/// The bundled bars are one minute apart: the VaR horizon in bars.
+const BAR: Duration = Duration::from_secs(60);
+
+impl Default for Risk {
+    fn default() -> Self {
+        let g = GuardLimits::default();
+        let p = PortfolioLimits::default();
+        let f = |d: Decimal| d.to_string().parse::<f64>().unwrap_or(0.0);
+        Risk {
+            warning_size_factor: 0.5,
+            max_order_qty: 10,
+            max_order_notional: g.max_order_notional,
+            collar_pct: f(g.collar_pct),
+            collar_ticks: g.collar_ticks,
+            max_orders_per_sec: g.max_orders_per_sec,
+            day_drawdown_warning: f(g.day_drawdown_warning),
+            day_drawdown_halt: f(g.day_drawdown_halt),
+            peak_drawdown_warning: f(g.peak_drawdown_warning),
+            peak_drawdown_halt: f(g.peak_drawdown_halt),
+            concentration_max: p.concentration_max,
+            concentration_min_gross: p.concentration_min_gross,
+            correlated_max: p.correlated_max,
+            correlations: p
+                .correlations
+                .iter()
+                .map(|(a, b, rho)| Correlation {
+                    a: a.clone(),
+                    b: b.clone(),
+                    rho: *rho,
+                })
+                .collect(),
+            var_confidence: p.var_confidence,
+            var_horizon: BAR * p.var_horizon_bars,
+            var_max: p.var_max,
+            account_drawdown_warning: f(p.drawdown_warning),
+            account_drawdown_halt: f(p.drawdown_halt),
+            account_drawdown_panic: f(p.drawdown_panic),
+        }
+    }
+}
+
+impl Risk {
+    pub fn guard_limits(&self) -> GuardLimits {
+        GuardLimits {
+            max_order_qty: self.max_order_qty.into(),
+            max_order_notional: self.max_order_notional,
+            collar_pct: fraction(self.collar_pct),
+            collar_ticks: self.collar_ticks,
+            max_orders_per_sec: self.max_orders_per_sec,
+            day_drawdown_warning: fraction(self.day_drawdown_warning),
+            day_drawdown_halt: fraction(self.day_drawdown_halt),
+            peak_drawdown_warning: fraction(self.peak_drawdown_warning),
+            peak_drawdown_halt: fraction(self.peak_drawdown_halt),
+        }
+    }
+
+    pub fn portfolio_limits(&self) -> PortfolioLimits {
+        PortfolioLimits {
+            concentration_max: self.concentration_max,
+            concentration_min_gross: self.concentration_min_gross,
+            correlations: self
+                .correlations
+                .iter()
+                .map(|c| (c.a.clone(), c.b.clone(), c.rho))
+                .collect(),
+            correlated_max: self.correlated_max,
+            var_confidence: self.var_confidence,
+            var_horizon_bars: (self.var_horizon.as_secs() / BAR.as_secs()).max(1) as u32,
+            var_max: self.var_max,
+            drawdown_warning: fraction(self.account_drawdown_warning),
+            drawdown_halt: fraction(self.account_drawdown_halt),
+            drawdown_panic: fraction(self.account_drawdown_panic),
+        }
+    }
+
+    fn validate(&self) -> Result<(), (String, String)> {
+        let key = |k: &str| format!("risk.{k}");
+        if !(self.warning_size_factor > 0.0 && self.warning_size_factor <= 1.0) {
+            return Err((
+                key("warning_size_factor"),
+                "must be above 0 and at most 1".into(),
+            ));
+        }
+        if self.var_horizon < BAR {
+            return Err((key("var_horizon"), "must be at least 1m (one bar)".into()));
+        }
+        for c in &self.correlations {
+            for s in [&c.a, &c.b] {
+                if !KNOWN_SYMBOLS.contains(&s.as_str()) {
+                    return Err((
+                        key("correlations"),
+                        format!(
+                            "unknown symbol {s:?}; use one of {}",
+                            KNOWN_SYMBOLS.join(", ")
+                        ),
+                    ));
+                }
+            }
+            if c.a == c.b {
+                return Err((
+                    key("correlations"),
+                    format!("{} with itself is always 1", c.a),
+                ));
+            }
+        }
+        self.guard_limits()
+            .validate()
+            .map_err(|(k, what)| (key(k), what))?;
+        self.portfolio_limits()
+            .validate()
+            .map_err(|what| (key("portfolio"), what))?;
+        Ok(())
+    }
+}
+
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Notifier {
@@ -314,6 +473,14 @@ pub struct Broker {
     /// Paper fills: commission per contract, in dollars (a decimal string).
     #[serde(default = "default_commission")]
     pub commission: Decimal,
+    /// How long the broker has to answer an order; no answer is a broker
+    /// failure (the circuit breaker counts it).
+    #[serde(with = "duration", default = "default_broker_timeout")]
+    pub timeout: Duration,
+}
+
+fn default_broker_timeout() -> Duration {
+    Duration::from_secs(2)
 }
 
 fn default_slippage_ticks() -> u32 {
@@ -619,6 +786,18 @@ impl Config {
         }
         if self.breaker.failure_threshold == 0 {
             return e("breaker.failure_threshold", "must be at least 1");
+        }
+        if self.breaker.cooldown.is_zero() || self.breaker.cooldown > Duration::from_secs(86_400) {
+            return e("breaker.cooldown", "must be above 0 and at most 24h");
+        }
+        if self.broker.timeout.is_zero() || self.broker.timeout >= self.supervision.probe_timeout {
+            return e(
+                "broker.timeout",
+                "must be above 0 and below supervision.probe_timeout (the executor answers no liveness probe while it waits for the broker)",
+            );
+        }
+        if let Err((key, what)) = self.risk.validate() {
+            return e(&key, &what);
         }
         for w in &self.notifier.webhooks {
             match (&w.url, &w.url_env) {

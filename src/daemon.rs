@@ -74,6 +74,7 @@ pub fn tree(
         speed: cfg.feed.speed,
         slippage_ticks: i64::from(cfg.broker.slippage_ticks),
         commission: cfg.broker.commission,
+        broker_timeout: cfg.broker.timeout,
     };
     let engines = cfg.engines.iter().fold(
         SupervisorSpec::new("engines", cfg.root_supervision()),
@@ -189,7 +190,15 @@ pub fn engine_config(cfg: &Config, e: &crate::config::Engine) -> EngineConfig {
         },
         limits: Limits {
             max_position: e.max_position.into(),
+            warning_factor: rust_decimal::Decimal::from_f64_retain(cfg.risk.warning_size_factor)
+                .unwrap_or_default()
+                .round_dp(6),
         },
+        guard: cfg.risk.guard_limits(),
+        portfolio: cfg.risk.portfolio_limits(),
+        breaker_threshold: cfg.breaker.failure_threshold,
+        breaker_cooldown: cfg.breaker.cooldown,
+        max_open_positions: commodore_actors::model::Tier::ALL.map(|t| t.max_open_positions()),
         journal: journal_path(cfg),
         feeds: e
             .feeds

@@ -11,7 +11,9 @@ use commodore_actors::engine::pipeline::{Allocation, Limits, RouterConfig};
 use commodore_actors::engine::sentinel::SentinelConfig;
 use commodore_actors::engine::{self, EngineConfig, SubtreeConfig};
 use commodore_actors::kernel::{ChildSpec, Handle, Kernel, Root, SupervisorSpec};
-use commodore_actors::model::{contract, Bar, Headline, ModeState, RiskState};
+use commodore_actors::model::{
+    contract, Bar, GuardLimits, Headline, ModeState, PortfolioLimits, RiskState,
+};
 use commodore_actors::view::StatusView;
 use rust_decimal::Decimal;
 use std::collections::VecDeque;
@@ -32,7 +34,8 @@ fn figure(name: &str, value: f64, unit: &str, baseline: f64, target: &str) {
 }
 
 fn bar(i: usize) -> Bar {
-    let p: Decimal = "300.00".parse().unwrap();
+    // Alternating a tick apart: a volatility for the VaR check, no momentum.
+    let p = Decimal::new(30_000 + 5 * (i as i64 % 2), 2);
     Bar {
         symbol: "KC".into(),
         at_ms: MONDAY_NOON_MS + i as u64,
@@ -136,9 +139,23 @@ fn config(journal: std::path::PathBuf) -> EngineConfig {
         },
         limits: Limits {
             max_position: Decimal::from(10),
+            warning_factor: Decimal::new(5, 1),
         },
         journal,
         feeds: vec![],
+        guard: GuardLimits {
+            // Every headline is an order: no rate limit in the bench.
+            max_orders_per_sec: 0,
+            ..GuardLimits::default()
+        },
+        // One engine holds all the exposure there is.
+        portfolio: PortfolioLimits {
+            concentration_max: 1.0,
+            ..PortfolioLimits::default()
+        },
+        breaker_threshold: 5,
+        breaker_cooldown: Duration::from_secs(60),
+        max_open_positions: [2, 3, 4, 6],
     }
 }
 
@@ -166,6 +183,7 @@ async fn engine_tree(
         speed: 1e-9,
         slippage_ticks: 1,
         commission: Decimal::ZERO,
+        broker_timeout: Duration::from_secs(2),
     };
     let (spec, handles) =
         engine::subtree_with_handles(Arc::new(config(journal)), &sub, kernel, &view).unwrap();
@@ -204,7 +222,9 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
 
 async fn tick_to_order(kernel: &Kernel, h: &engine::EngineHandles) -> Vec<Duration> {
     let mut events = kernel.events().subscribe(4096);
-    h.analyzer.ask(RawEvent::Bar(bar(0))).await.unwrap();
+    for i in 0..20 {
+        h.analyzer.ask(RawEvent::Bar(bar(i))).await.unwrap();
+    }
     let mut lat = Vec::with_capacity(ORDERS);
     for i in 0..ORDERS {
         // Frost (buy 5) and a bumper crop (sell 5), in turn: the position stays
@@ -268,6 +288,7 @@ fn decision() -> Vec<Duration> {
             confidence: 0.9,
             strategy: "news",
             detail: "frost".into(),
+            price: None,
         };
         let t = Instant::now();
         let pipeline::Route::Now(a) = router.route(a) else {

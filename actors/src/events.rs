@@ -19,6 +19,12 @@ pub const ORDER_SUBMITTED: EventKind = EventKind::Other("order_submitted");
 pub const ORDER_FILLED: EventKind = EventKind::Other("order_filled");
 /// The broker (or the journal) refused an order.
 pub const ORDER_REJECTED: EventKind = EventKind::Other("order_rejected");
+/// An engine's circuit breaker opened (consecutive broker failures).
+pub const BREAKER_OPENED: EventKind = EventKind::Other("breaker_opened");
+/// Its cooldown passed: one trial order goes through.
+pub const BREAKER_HALF_OPEN: EventKind = EventKind::Other("breaker_half_open");
+/// The trial succeeded: orders flow again.
+pub const BREAKER_CLOSED: EventKind = EventKind::Other("breaker_closed");
 
 /// Every kind this project publishes besides the kernel's, plus the contract's
 /// kinds that later components publish, so the journal can read them all back.
@@ -50,7 +56,14 @@ mod tests {
 
     #[test]
     fn every_constant_is_readable_back() {
-        for k in [RISK_CHANGED, MODE_CHANGED, OPERATOR] {
+        for k in [
+            RISK_CHANGED,
+            MODE_CHANGED,
+            OPERATOR,
+            BREAKER_OPENED,
+            BREAKER_HALF_OPEN,
+            BREAKER_CLOSED,
+        ] {
             assert_eq!(domain_kind(k.as_str()), Some(k));
         }
         assert_eq!(domain_kind("exploded"), None);

@@ -4,6 +4,7 @@
 //! `events`, `view` and `journal`; `kernel` uses nothing else of the project;
 //! `model` uses nothing but std and serde.
 
+pub mod clock;
 pub mod control;
 pub mod engine;
 pub mod events;

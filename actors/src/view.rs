@@ -4,7 +4,7 @@
 //! every engine its own entry); readers never wait on an actor, so the status of a
 //! daemon with a hung actor can still be read.
 
-use crate::model::{ModeState, RiskState};
+use crate::model::{ModeState, RiskLevel, RiskState};
 use dashmap::DashMap;
 use rust_decimal::Decimal;
 use serde::Serialize;
@@ -15,7 +15,14 @@ use std::sync::{Mutex, RwLock};
 /// Money as `Decimal`, serialized as a decimal string (the API's rule).
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct EngineFigures {
+    /// The contract it trades.
+    pub symbol: String,
     pub positions: Vec<PositionView>,
+    /// Signed notional of the position at the last price, in dollars.
+    pub exposure: Decimal,
+    /// Standard deviation of one bar's return over the recent bars (the VaR
+    /// input), if there are enough bars.
+    pub volatility: Option<f64>,
     pub realized_pnl: Decimal,
     pub equity: Decimal,
     pub breaker: BreakerView,
@@ -56,6 +63,8 @@ pub struct BreakerView {
     pub state: String,
     pub consecutive_failures: u32,
     pub opens: u64,
+    /// When it opened last (ms since the epoch), while open or half-open.
+    pub opened_at_ms: Option<u64>,
 }
 
 impl Default for BreakerView {
@@ -65,12 +74,16 @@ impl Default for BreakerView {
             state: "closed".to_owned(),
             consecutive_failures: 0,
             opens: 0,
+            opened_at_ms: None,
         }
     }
 }
 
 pub struct StatusView {
     risk: RwLock<RiskState>,
+    /// Every change of the level, for the engines (each watches it and acts on
+    /// a change at once: PANIC cancels and flattens).
+    risk_level: tokio::sync::watch::Sender<RiskLevel>,
     mode: RwLock<ModeState>,
     engines: DashMap<String, EngineFigures>,
     /// The highest portfolio equity seen since the daemon started.
@@ -88,6 +101,7 @@ pub struct Portfolio {
 impl StatusView {
     pub fn new(risk: RiskState, mode: ModeState) -> StatusView {
         StatusView {
+            risk_level: tokio::sync::watch::Sender::new(risk.level),
             risk: RwLock::new(risk),
             mode: RwLock::new(mode),
             engines: DashMap::new(),
@@ -101,7 +115,23 @@ impl StatusView {
 
     /// For portfolio_risk only.
     pub fn set_risk(&self, s: RiskState) {
+        let level = s.level;
         *self.risk.write().unwrap_or_else(|e| e.into_inner()) = s;
+        self.risk_level
+            .send_if_modified(|l| std::mem::replace(l, level) != level);
+    }
+
+    /// A receiver that sees every change of the risk level.
+    pub fn watch_risk(&self) -> tokio::sync::watch::Receiver<RiskLevel> {
+        self.risk_level.subscribe()
+    }
+
+    /// Every engine's figures (a snapshot; for the portfolio checks).
+    pub fn engines(&self) -> Vec<(String, EngineFigures)> {
+        self.engines
+            .iter()
+            .map(|e| (e.key().clone(), e.value().clone()))
+            .collect()
     }
 
     pub fn mode(&self) -> ModeState {

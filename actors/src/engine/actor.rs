@@ -5,14 +5,23 @@
 use super::analyzer::AnalyzerStats;
 use super::collector::Cursor;
 use super::executor::Executor;
+use super::guard::Guard;
 use super::messages::{
-    BatchDue, FillReceived, MarketUpdate, OrderRejected, SignalReceived, SubmitOrder,
+    BatchDue, CancelPending, EquityMark, FillReceived, MarketUpdate, OrderRejected,
+    RiskLevelChanged, SignalReceived, SubmitOrder,
 };
 use super::pipeline::{self, Allocation, Candidate, Limits, Route, Router, RouterConfig};
+use crate::clock::Clock;
+use crate::events::{BREAKER_CLOSED, BREAKER_HALF_OPEN, BREAKER_OPENED};
 use crate::journal::{OutcomeRow, SharedStore};
-use crate::kernel::{Ctx, Handle, Handles, Kernel, Worker};
-use crate::model::{client_order_id, ContractSpec, Order, Outcome, Position};
-use crate::view::{EngineActivity, EngineFigures, PositionView, StatusView};
+use crate::kernel::{Ctx, Handle, Handles, Kernel, NodeState, Worker};
+use crate::model::{
+    check_opening, client_order_id, drawdown_level, volatility, Admit, Book, Breaker, BreakerState,
+    ContractSpec, EngineGuard, Exposure, GuardLimits, Opening, Order, Outcome, PortfolioLimits,
+    Position, RiskLevel, Side,
+};
+use crate::risk::{Escalate, PortfolioRisk};
+use crate::view::{BreakerView, EngineActivity, EngineFigures, PositionView, StatusView};
 use rust_decimal::Decimal;
 use std::collections::VecDeque;
 use std::path::PathBuf;
@@ -25,6 +34,10 @@ use std::time::Duration;
 pub const MAX_PENDING_OUTCOMES: usize = 10_000;
 /// How often outcomes are written and the status view refreshed.
 pub const FLUSH_EVERY: Duration = Duration::from_secs(1);
+/// Closes kept for the volatility the VaR check uses.
+pub const VOLATILITY_BARS: usize = 120;
+/// The strategy name of the orders that flatten a position at PANIC.
+pub const FLATTEN: &str = "flatten";
 
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
@@ -39,12 +52,57 @@ pub struct EngineConfig {
     pub journal: PathBuf,
     /// HTTP news sources polled beside the bundled data.
     pub feeds: Vec<super::poller::FeedConfig>,
+    /// The engine risk guard's per-order rules and drawdown thresholds.
+    pub guard: GuardLimits,
+    /// The portfolio checks every opening order passes.
+    pub portfolio: PortfolioLimits,
+    pub breaker_threshold: u32,
+    pub breaker_cooldown: Duration,
+    /// Positions open across the portfolio, by mode tier (NANO, MICRO, MINI,
+    /// BALANCED).
+    pub max_open_positions: [usize; 4],
 }
 
 impl EngineConfig {
     pub fn path(&self) -> String {
         crate::control::engine_path(&self.id)
     }
+
+    /// The journal key of this engine's circuit breaker.
+    pub fn breaker_key(&self) -> String {
+        format!("engine.{}.breaker", self.id)
+    }
+
+    fn breaker(&self) -> Breaker {
+        Breaker::new(
+            self.breaker_threshold,
+            self.breaker_cooldown.as_millis() as u64,
+        )
+    }
+}
+
+/// The breaker as journaled; one this version cannot read is taken as open
+/// from now (the safe side), and said so.
+fn load_breaker(cfg: &EngineConfig, store: &SharedStore, now_ms: u64) -> Breaker {
+    let key = cfg.breaker_key();
+    let entry = store
+        .with(|s| s.state_entry(&key))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let Some(entry) = entry else {
+        return cfg.breaker();
+    };
+    let (threshold, cooldown) = (
+        cfg.breaker_threshold,
+        cfg.breaker_cooldown.as_millis() as u64,
+    );
+    Breaker::decode(threshold, cooldown, &entry.value).unwrap_or_else(|| {
+        tracing::error!(engine = %cfg.id, key = %key, value = %entry.value, "unreadable breaker state in the journal: taken as open");
+        let mut b = cfg.breaker();
+        for _ in 0..threshold {
+            b.on_failure(now_ms);
+        }
+        b
+    })
 }
 
 /// What the engine's neighbours count, shared so the engine can report them.
@@ -69,6 +127,18 @@ pub struct Engine {
     /// Orders journaled but not yet filled or rejected: client order id →
     /// signed quantity. The risk step counts them as if filled.
     in_flight: std::collections::HashMap<String, Decimal>,
+    /// Closes for the volatility estimate (VaR).
+    history: VecDeque<Decimal>,
+    /// Market time of the last bar.
+    last_at_ms: u64,
+    guard: EngineGuard,
+    guard_actor: Handle<Guard>,
+    guard_path: String,
+    breaker: Breaker,
+    /// The order a half-open breaker let through.
+    trial: Option<String>,
+    clock: Clock,
+    risk: Handle<PortfolioRisk>,
     store: Arc<SharedStore>,
     executor: Handle<Executor>,
     kernel: Kernel,
@@ -76,17 +146,35 @@ pub struct Engine {
     shared: Shared,
 }
 
+/// What an engine is given besides its configuration.
+#[derive(Clone)]
+pub struct EngineLinks {
+    pub store: Arc<SharedStore>,
+    pub executor: Handle<Executor>,
+    pub guard: Handle<Guard>,
+    pub risk: Handle<PortfolioRisk>,
+    pub kernel: Kernel,
+    pub view: Arc<StatusView>,
+    pub shared: Shared,
+}
+
 impl Engine {
     pub fn factory(
         cfg: Arc<EngineConfig>,
-        store: Arc<SharedStore>,
-        executor: Handle<Executor>,
-        kernel: Kernel,
-        view: Arc<StatusView>,
-        shared: Shared,
+        links: EngineLinks,
     ) -> impl Fn() -> Engine + Send + Sync + 'static {
         move || {
-            let store = store.clone();
+            let EngineLinks {
+                store,
+                executor,
+                guard,
+                risk,
+                kernel,
+                view,
+                shared,
+            } = links.clone();
+            let clock = Clock::new();
+            let breaker = load_breaker(&cfg, &store, clock.now_ms());
             let mut e = Engine {
                 cfg: cfg.clone(),
                 router: Router::new(cfg.router.clone()),
@@ -101,10 +189,19 @@ impl Engine {
                 activity: EngineActivity::default(),
                 pending: VecDeque::new(),
                 in_flight: Default::default(),
-                executor: executor.clone(),
-                kernel: kernel.clone(),
-                view: view.clone(),
-                shared: shared.clone(),
+                history: VecDeque::with_capacity(VOLATILITY_BARS + 1),
+                last_at_ms: 0,
+                guard: EngineGuard::new(cfg.guard.clone()),
+                guard_actor: guard,
+                guard_path: format!("{}/guard", cfg.path()),
+                breaker,
+                trial: None,
+                clock,
+                risk,
+                executor,
+                kernel,
+                view,
+                shared,
                 store,
             };
             let fills = e
@@ -166,8 +263,18 @@ impl Engine {
         self.pending.push_back(row);
     }
 
-    /// One candidate through validator → scorer → gate → allocator → risk →
-    /// executor; ends in exactly one outcome.
+    /// The position as if every order in flight were filled: two quick
+    /// signals cannot both use the same room.
+    fn projected(&self) -> Position {
+        let mut p = Position::default();
+        p.qty = self.position.qty + self.in_flight.values().copied().sum::<Decimal>();
+        p
+    }
+
+    /// One candidate through validator → scorer → gate → allocator → risk
+    /// (level, pause, position limit; then the engine guard and the portfolio
+    /// checks on the part that opens exposure) → breaker → executor; ends in
+    /// exactly one outcome.
     fn decide(&mut self, c: Candidate) {
         self.decision_seq += 1;
         let momentum = pipeline::momentum(&self.closes);
@@ -193,47 +300,178 @@ impl Engine {
         }
         let paused = self.kernel.registry().is_paused(&self.cfg.path());
         let level = self.view.risk().level;
-        // Orders in flight count as filled: two quick signals cannot both use
-        // the same room.
-        let mut projected = Position::default();
-        projected.qty = self.position.qty + self.in_flight.values().copied().sum::<Decimal>();
+        let projected = self.projected();
         let qty = match pipeline::risk(level, paused, &projected, c.side, qty, &self.cfg.limits) {
             Ok(q) => q,
             Err(why) => return self.record(&c, Outcome::RiskRejected, why),
         };
+        let reducing = pipeline::reducing_part(&projected, c.side, qty);
+        let opening = qty - reducing;
+        let qty = if opening > Decimal::ZERO {
+            match self.check_opening(&c, price, opening, &projected, level) {
+                Ok(()) => qty,
+                // The reducing part still goes: a guard never traps a position.
+                Err(why) if reducing > Decimal::ZERO => {
+                    tracing::debug!(engine = %self.cfg.id, %why, "opening part refused; reducing only");
+                    reducing
+                }
+                Err(why) => return self.record(&c, Outcome::RiskRejected, why),
+            }
+        } else {
+            qty
+        };
+        let trial = match self.admit() {
+            Ok(trial) => trial,
+            Err(why) => return self.record(&c, Outcome::BreakerOpen, why),
+        };
+        if let Err(why) = self.place(c.strategy, c.side, qty, price, c.at_ms, trial) {
+            self.record(&c, Outcome::Error, why);
+        }
+    }
+
+    /// The engine guard's rules and the portfolio checks on the part of an
+    /// order that opens exposure. `Err` names the rule.
+    fn check_opening(
+        &mut self,
+        c: &Candidate,
+        price: Decimal,
+        opening: Decimal,
+        projected: &Position,
+        level: RiskLevel,
+    ) -> Result<(), String> {
+        match self.kernel.registry().state(&self.guard_path) {
+            Some(NodeState::Running) => {}
+            state => {
+                let state = state.map_or("missing".to_owned(), |s| format!("{s:?}").to_lowercase());
+                return Err(format!(
+                    "engine risk guard {state}: no new exposure until it runs"
+                ));
+            }
+        }
+        let spec = &self.cfg.spec;
+        let others = self.view.engines();
+        let others: Vec<_> = others
+            .into_iter()
+            .filter(|(id, _)| *id != self.cfg.id)
+            .collect();
+        let open_positions = others.iter().filter(|(_, f)| !f.exposure.is_zero()).count()
+            + usize::from(!projected.qty.is_zero());
+        let tier = self.view.mode().current;
+        let opening_order = Opening {
+            qty: opening,
+            price,
+            signal_price: c.price,
+            new_position: projected.qty.is_zero(),
+            open_positions,
+            max_open_positions: self.cfg.max_open_positions[tier as usize],
+        };
+        self.guard
+            .check(spec, self.clock.now_ms(), &opening_order)?;
+        // Account drawdown: the level it calls for is asked for now, and this
+        // order is decided at that level.
+        let portfolio = self.view.portfolio();
+        let account = drawdown_level(&self.cfg.portfolio, portfolio.drawdown);
+        if account > level {
+            let why = format!(
+                "account drawdown {}% from its peak",
+                (portfolio.drawdown * Decimal::ONE_HUNDRED)
+                    .round_dp(2)
+                    .normalize()
+            );
+            let _ = self.risk.tell(Escalate {
+                level: account,
+                reason: why.clone(),
+                source: self.cfg.path(),
+            });
+            if account >= RiskLevel::Halt {
+                return Err(format!("{why}: {account}, no new exposure"));
+            }
+        }
+        let vol = volatility(self.history.make_contiguous());
+        let mut exposures: Vec<Exposure> = others
+            .iter()
+            .filter(|(_, f)| !f.exposure.is_zero())
+            .map(|(_, f)| Exposure {
+                symbol: f.symbol.clone(),
+                notional: f.exposure,
+                volatility: f.volatility,
+            })
+            .collect();
+        exposures.push(Exposure {
+            symbol: spec.symbol.to_owned(),
+            notional: projected.qty * price * spec.point_value,
+            volatility: vol,
+        });
+        let book = Book {
+            equity: portfolio.equity,
+            exposures,
+        };
+        let delta = c.side.sign() * opening * price * spec.point_value;
+        check_opening(&self.cfg.portfolio, &book, spec.symbol, delta, vol)
+    }
+
+    /// Asks the breaker; `Ok(true)` for its half-open trial.
+    fn admit(&mut self) -> Result<bool, String> {
+        let (admit, changed) = self.breaker.admit(self.clock.now_ms());
+        if changed {
+            self.breaker_changed("cooldown passed: one trial order goes through");
+        }
+        match admit {
+            Admit::Pass => Ok(false),
+            Admit::Trial => Ok(true),
+            Admit::Refuse(why) => Err(why),
+        }
+    }
+
+    /// Journals an order (with its `executed` outcome, durably) and sends it to
+    /// the executor. An order the journal does not hold does not exist.
+    fn place(
+        &mut self,
+        strategy: &'static str,
+        side: Side,
+        qty: Decimal,
+        price: Decimal,
+        at_ms: u64,
+        trial: bool,
+    ) -> Result<(), String> {
         let order = Order {
-            client_order_id: client_order_id(&self.cfg.id, c.strategy, self.decision_seq),
+            client_order_id: client_order_id(&self.cfg.id, strategy, self.decision_seq),
             engine: self.cfg.id.clone(),
-            strategy: c.strategy.to_owned(),
+            strategy: strategy.to_owned(),
             decision_seq: self.decision_seq,
-            symbol: c.symbol.clone(),
-            side: c.side,
+            symbol: self.cfg.spec.symbol.to_owned(),
+            side,
             qty,
             ref_price: price,
-            at_ms: c.at_ms,
+            at_ms,
         };
         let id = order.client_order_id.clone();
         let row = OutcomeRow {
             engine: self.cfg.id.clone(),
             decision_seq: self.decision_seq,
-            symbol: c.symbol.clone(),
-            strategy: c.strategy.to_owned(),
+            symbol: order.symbol.clone(),
+            strategy: strategy.to_owned(),
             outcome: Outcome::Executed,
-            detail: format!("{id}: {} {qty} @ {price}", c.side.as_str()),
-            at_ms: c.at_ms,
+            detail: format!("{id}: {} {qty} @ {price}", side.as_str()),
+            at_ms,
         };
-        // Journaled (with its `executed` outcome, durably) before anything is
-        // sent: an order the journal does not hold does not exist.
         if let Err(e) = self.store.with(|s| s.insert_order(&order, &row)) {
             tracing::error!(engine = %self.cfg.id, order = %id, error = %e, "order not journaled: not sent");
-            return self.record(&c, Outcome::Error, format!("not journaled: {e}"));
+            if trial {
+                self.breaker.trial_abandoned();
+            }
+            return Err(format!("not journaled: {e}"));
         }
         self.count(Outcome::Executed);
         self.activity.orders += 1;
-        self.in_flight.insert(id.clone(), c.side.sign() * qty);
+        self.guard.sent(self.clock.now_ms());
+        self.in_flight.insert(id.clone(), side.sign() * qty);
+        if trial {
+            self.trial = Some(id.clone());
+        }
         if let Err(e) = self.executor.tell(SubmitOrder(order.clone())) {
             // Executor down: the order is abandoned (rejected) and the decision
-            // ends in `error`, in one durable write.
+            // ends in `error`, in one durable write; the breaker counts it.
             let error = OutcomeRow {
                 outcome: Outcome::Error,
                 detail: format!("{id}: executor: {e}"),
@@ -245,6 +483,7 @@ impl Engine {
                     self.count(Outcome::Error);
                     self.activity.orders -= 1;
                     self.in_flight.remove(&id);
+                    self.broker_failed(&id);
                 }
                 // Still pending: the executor re-drives it when it is back (or
                 // rejects it as stale).
@@ -252,6 +491,101 @@ impl Engine {
                     tracing::error!(engine = %self.cfg.id, order = %id, error = %je, "could not abandon the order")
                 }
             }
+        }
+        Ok(())
+    }
+
+    fn broker_failed(&mut self, id: &str) {
+        if self.trial.as_deref() == Some(id) {
+            self.trial = None;
+        }
+        if self.breaker.on_failure(self.clock.now_ms()).is_some() {
+            let why = format!("{} consecutive broker failures", self.breaker.failures());
+            self.breaker_changed(&why);
+        }
+    }
+
+    fn broker_succeeded(&mut self, id: &str) {
+        if self.trial.as_deref() == Some(id) {
+            self.trial = None;
+        }
+        if self.breaker.on_success().is_some() {
+            self.breaker_changed("its trial order was filled");
+        }
+    }
+
+    /// Journals the breaker's new state (durably: it must still be open after a
+    /// restart), publishes its event and logs it.
+    fn breaker_changed(&mut self, why: &str) {
+        let state = self.breaker.state();
+        let (kind, detail) = match state {
+            BreakerState::Open => (BREAKER_OPENED, format!("breaker opened: {why}")),
+            BreakerState::HalfOpen => (BREAKER_HALF_OPEN, format!("breaker half-open: {why}")),
+            BreakerState::Closed => (BREAKER_CLOSED, format!("breaker closed: {why}")),
+        };
+        let (key, value, now) = (
+            self.cfg.breaker_key(),
+            self.breaker.encode(),
+            self.clock.now_ms(),
+        );
+        if let Err(e) = self
+            .store
+            .with(|s| s.put_state_durable(&key, &value, why, now))
+        {
+            tracing::error!(engine = %self.cfg.id, error = %e, "breaker state not journaled");
+        }
+        if state == BreakerState::Closed {
+            tracing::info!(engine = %self.cfg.id, "{detail}");
+        } else {
+            tracing::warn!(engine = %self.cfg.id, "{detail}");
+        }
+        self.kernel.events().publish(kind, &self.cfg.path(), detail);
+        self.publish();
+    }
+
+    /// At PANIC: every order not yet sent is cancelled and the position, with
+    /// what is in flight, is closed at the last price. Idempotent: run on every
+    /// level change, every second and at start, until the engine is flat.
+    fn enforce_panic(&mut self) {
+        if self.view.risk().level != RiskLevel::Panic {
+            return;
+        }
+        let _ = self.executor.tell(CancelPending("risk level PANIC".into()));
+        let projected = self.projected();
+        if projected.qty.is_zero() {
+            return;
+        }
+        let Some(price) = self.last else {
+            tracing::warn!(engine = %self.cfg.id, position = %projected.qty, "PANIC: no price yet to flatten at; retrying every second");
+            return;
+        };
+        let side = if projected.qty > Decimal::ZERO {
+            Side::Sell
+        } else {
+            Side::Buy
+        };
+        let trial = match self.admit() {
+            Ok(trial) => trial,
+            Err(why) => {
+                tracing::warn!(engine = %self.cfg.id, %why, "PANIC: cannot flatten yet; retrying every second");
+                return;
+            }
+        };
+        self.decision_seq += 1;
+        let (qty, at_ms) = (projected.qty.abs(), self.last_at_ms);
+        tracing::warn!(engine = %self.cfg.id, %qty, side = side.as_str(), %price, "PANIC: flattening");
+        if let Err(why) = self.place(FLATTEN, side, qty, price, at_ms, trial) {
+            tracing::error!(engine = %self.cfg.id, %why, "PANIC: flatten order failed; retrying every second");
+            let c = Candidate {
+                symbol: self.cfg.spec.symbol.to_owned(),
+                side,
+                confidence: 1.0,
+                strategy: FLATTEN,
+                at_ms,
+                detail: "flatten at PANIC".into(),
+                price: Some(price),
+            };
+            self.record(&c, Outcome::Error, why);
         }
     }
 
@@ -289,19 +623,44 @@ impl Engine {
                 unrealized_pnl: unrealized,
             }]
         };
-        let equity =
-            self.cfg.allocation.capital + self.realized - self.activity.commissions + unrealized;
-        self.view.set_engine(
-            &self.cfg.id,
-            EngineFigures {
-                positions,
-                realized_pnl: self.realized - self.activity.commissions,
-                equity,
-                breaker: Default::default(),
-                last_price: self.last,
-                activity,
-            },
-        );
+        let equity = self.equity();
+        let exposure = self
+            .last
+            .map_or(Decimal::ZERO, |p| self.position.qty * p * spec.point_value);
+        let breaker = BreakerView {
+            state: self.breaker.state().as_str().to_owned(),
+            consecutive_failures: self.breaker.failures(),
+            opens: self.breaker.opens(),
+            opened_at_ms: self.breaker.opened_at_ms(),
+        };
+        let figures = EngineFigures {
+            symbol: spec.symbol.to_owned(),
+            positions,
+            exposure,
+            volatility: volatility(self.history.make_contiguous()),
+            realized_pnl: self.realized - self.activity.commissions,
+            equity,
+            breaker,
+            last_price: self.last,
+            activity,
+        };
+        self.view.set_engine(&self.cfg.id, figures);
+    }
+
+    /// Capital + realized PnL − commissions + unrealized PnL at the last price.
+    fn equity(&self) -> Decimal {
+        let unrealized = self.last.map_or(Decimal::ZERO, |p| {
+            self.position.unrealized(p, &self.cfg.spec)
+        });
+        self.cfg.allocation.capital + self.realized - self.activity.commissions + unrealized
+    }
+
+    /// Tells the guard the equity now (a full guard mailbox: the next mark).
+    fn mark(&self) {
+        let _ = self.guard_actor.tell(EquityMark {
+            at_ms: self.last_at_ms,
+            equity: self.equity(),
+        });
     }
 
     fn flush(&mut self) {
@@ -318,6 +677,7 @@ impl Engine {
             }
             Err(e) => tracing::error!(engine = %self.cfg.id, error = %e, "cannot read fills back"),
         }
+        self.enforce_panic();
         if !self.pending.is_empty() {
             let rows: Vec<OutcomeRow> = self.pending.drain(..).collect();
             if let Err(e) = self.store.with(|s| s.append_outcomes(&rows)) {
@@ -333,6 +693,20 @@ impl Engine {
 impl Worker for Engine {
     fn started(&mut self, ctx: &mut Ctx<'_, Self>) {
         self.publish();
+        // Every change of the risk level, as it happens.
+        let mut levels = self.view.watch_risk();
+        let me = ctx.myself();
+        ctx.spawn(async move {
+            while levels.changed().await.is_ok() {
+                let level = *levels.borrow_and_update();
+                if me.tell(RiskLevelChanged(level)).is_err() {
+                    // A full mailbox: the engine checks the level every
+                    // second too.
+                    tracing::debug!(%level, "risk level change not delivered; the next check sees it");
+                }
+            }
+        });
+        self.enforce_panic();
         ctx.run_interval(self.cfg.batch_every, |e, _| {
             for c in e.router.batch() {
                 e.decide(c);
@@ -359,7 +733,13 @@ impl Handles<MarketUpdate> for Engine {
         if self.closes.len() > super::analyzer::MOMENTUM_BARS {
             self.closes.pop_front();
         }
+        self.history.push_back(bar.close);
+        if self.history.len() > VOLATILITY_BARS {
+            self.history.pop_front();
+        }
         self.last = Some(bar.close);
+        self.last_at_ms = bar.at_ms;
+        self.mark();
     }
 }
 
@@ -394,7 +774,9 @@ impl Handles<FillReceived> for Engine {
     fn handle(&mut self, m: FillReceived, _: &mut Ctx<'_, Self>) {
         if self.apply_fill(m.journal_id, &m.fill) {
             self.activity.fills += 1;
+            self.broker_succeeded(&m.fill.client_order_id);
             self.publish();
+            self.mark();
         }
     }
 }
@@ -404,5 +786,19 @@ impl Handles<OrderRejected> for Engine {
         self.activity.rejected += 1;
         self.in_flight.remove(&m.client_order_id);
         tracing::warn!(engine = %self.cfg.id, order = %m.client_order_id, reason = %m.reason, "order rejected");
+        if m.broker_failure {
+            self.broker_failed(&m.client_order_id);
+        } else if self.trial.as_deref() == Some(m.client_order_id.as_str()) {
+            // Refused for itself, not for an outage: the next order is the trial.
+            self.trial = None;
+            self.breaker.trial_abandoned();
+        }
+    }
+}
+
+impl Handles<RiskLevelChanged> for Engine {
+    fn handle(&mut self, RiskLevelChanged(level): RiskLevelChanged, _: &mut Ctx<'_, Self>) {
+        tracing::info!(engine = %self.cfg.id, %level, "risk level now applies");
+        self.enforce_panic();
     }
 }

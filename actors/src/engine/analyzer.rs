@@ -112,7 +112,7 @@ impl Analyzer {
         }
         self.since_signal = self.since_signal.saturating_add(1);
         let momentum = super::pipeline::momentum(&self.closes).unwrap_or(0.0);
-        let (symbol, at_ms) = (bar.symbol.clone(), bar.at_ms);
+        let (symbol, at_ms, price) = (bar.symbol.clone(), bar.at_ms, bar.close);
         // Marks: a bar the engine cannot take now is replaced by the next one.
         if self.engine.tell(MarketUpdate(bar)).is_err() {
             self.stats.dropped.fetch_add(1, Ordering::Relaxed);
@@ -134,13 +134,15 @@ impl Analyzer {
                 confidence,
                 strategy: "momentum",
                 detail: format!("{:+.2}% over {MOMENTUM_BARS} bars", momentum * 100.0),
+                price: Some(price),
             });
         }
     }
 
     fn on_news(&mut self, h: Headline, ctx: &mut Ctx<'_, Self>) {
+        let price = self.closes.back().copied();
         let Some(llm) = self.llm.clone() else {
-            let a = rules_news(h);
+            let a = rules_news(h, price);
             return self.signal(a);
         };
         // The call runs beside the mailbox: bars keep flowing while it waits.
@@ -154,8 +156,9 @@ impl Analyzer {
                     confidence: answer.confidence,
                     strategy: "news",
                     detail: format!("llm: {}", h.text),
+                    price,
                 },
-                Err(_) => rules_news(h),
+                Err(_) => rules_news(h, price),
             };
             stats.signals.fetch_add(1, Ordering::Relaxed);
             if engine.tell(SignalReceived(a)).is_err() {
@@ -166,7 +169,7 @@ impl Analyzer {
 }
 
 /// A headline read by the keyword rules.
-fn rules_news(h: Headline) -> Analyzed {
+fn rules_news(h: Headline, price: Option<Decimal>) -> Analyzed {
     let (sentiment, confidence) = headline_sentiment(&h.text);
     Analyzed {
         symbol: h.symbol,
@@ -175,6 +178,7 @@ fn rules_news(h: Headline) -> Analyzed {
         confidence,
         strategy: "news",
         detail: h.text,
+        price,
     }
 }
 
@@ -195,6 +199,7 @@ impl Handles<RawEvent> for Analyzer {
                 confidence: 0.9,
                 strategy: "momentum",
                 detail: format!("sentinel {}: {}", a.kind, a.text),
+                price: self.closes.back().copied(),
             }),
             RawEvent::Alert(_) => {}
         }

@@ -1,7 +1,9 @@
 //! Brokers behind one trait: the paper broker here; a live adapter implements the
 //! same trait (and is refused fault injection by the daemon).
 
+use crate::kernel::{Ctx, Handles, Worker};
 use crate::model::{ContractSpec, Fill, Order, Side};
+use actix::Message;
 use rust_decimal::Decimal;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -17,6 +19,46 @@ pub trait Broker: Send {
     /// order id twice must not fill twice (the executor never does, but a
     /// broker checks).
     fn submit(&mut self, order: &Order) -> Result<Fill, BrokerError>;
+}
+
+impl BrokerError {
+    /// Whether this counts toward the circuit breaker: the broker was not
+    /// reachable (down, timed out, its actor failing). A refusal of the order
+    /// itself does not.
+    pub fn is_failure(&self) -> bool {
+        matches!(self, BrokerError::Unavailable(_))
+    }
+}
+
+/// Executor → broker: submit one order; the answer is its fill.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<Fill, BrokerError>")]
+pub struct Submit(pub Order);
+
+/// The broker as a worker of the engine subtree (`<engine>/broker`): the adapter
+/// runs inside it, so a broker that errs, hangs or panics is this actor's fault,
+/// supervised like any other and injectable by path. The executor asks it with
+/// a timeout and counts what does not answer as a broker failure.
+pub struct BrokerActor {
+    broker: Box<dyn Broker>,
+}
+
+impl BrokerActor {
+    pub fn factory<B: Broker + 'static>(
+        broker: impl Fn() -> B + Send + Sync + 'static,
+    ) -> impl Fn() -> BrokerActor + Send + Sync + 'static {
+        move || BrokerActor {
+            broker: Box::new(broker()),
+        }
+    }
+}
+
+impl Worker for BrokerActor {}
+
+impl Handles<Submit> for BrokerActor {
+    fn handle(&mut self, Submit(o): Submit, _: &mut Ctx<'_, Self>) -> Result<Fill, BrokerError> {
+        self.broker.submit(&o)
+    }
 }
 
 /// Fills every order at once at its reference price moved `slippage_ticks`

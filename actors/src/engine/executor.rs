@@ -13,13 +13,13 @@
 //! felt by this engine only.
 
 use super::actor::Engine;
-use super::broker::Broker;
-use super::messages::{FillReceived, OrderRejected, SubmitOrder};
+use super::broker::{BrokerActor, BrokerError, Submit};
+use super::messages::{CancelPending, FillReceived, OrderRejected, SubmitOrder};
 use super::recent::Recent;
 use crate::events::{ORDER_FILLED, ORDER_REJECTED, ORDER_SUBMITTED};
 use crate::journal::SharedStore;
 use crate::kernel::{Ctx, Handle, Handles, Kernel, Worker};
-use crate::model::{now_ms, Order};
+use crate::model::{now_ms, Fill, Order};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -33,24 +33,29 @@ pub const HANDLED_LIMIT: usize = 4096;
 pub struct Executor {
     engine_id: String,
     store: Arc<SharedStore>,
-    broker: Box<dyn Broker>,
+    broker: Handle<BrokerActor>,
+    /// How long the broker has to answer; no answer is a broker failure. Below
+    /// the liveness probe's timeout: the executor answers no probe meanwhile.
+    broker_timeout: Duration,
     engine: Handle<Engine>,
     kernel: Kernel,
     handled: Recent<String>,
 }
 
 impl Executor {
-    pub fn factory<B: Broker + 'static>(
+    pub fn factory(
         engine_id: String,
         store: Arc<SharedStore>,
-        broker: impl Fn() -> B + Send + Sync + 'static,
+        broker: Handle<BrokerActor>,
+        broker_timeout: Duration,
         engine: Handle<Engine>,
         kernel: Kernel,
     ) -> impl Fn() -> Executor + Send + Sync + 'static {
         move || Executor {
             engine_id: engine_id.clone(),
             store: store.clone(),
-            broker: Box::new(broker()),
+            broker: broker.clone(),
+            broker_timeout,
             engine: engine.clone(),
             kernel: kernel.clone(),
             handled: Recent::new(HANDLED_LIMIT),
@@ -62,7 +67,7 @@ impl Executor {
         self.handled.insert(id.to_owned())
     }
 
-    fn reject(&mut self, o: &Order, why: String, path: &str) {
+    fn reject(&mut self, o: &Order, why: String, broker_failure: bool, path: &str) {
         if let Err(je) = self
             .store
             .with(|s| s.reject_order(&o.client_order_id, &why))
@@ -80,14 +85,16 @@ impl Executor {
         let _ = self.engine.tell(OrderRejected {
             client_order_id: o.client_order_id.clone(),
             reason: why,
+            broker_failure,
         });
     }
 
-    /// Sends a journaled order to the broker and journals the answer.
-    fn execute(&mut self, o: &Order, path: &str) {
+    /// Sends a journaled order to the broker; its answer is settled in order,
+    /// before the next message (one order at a time, bounded by the timeout).
+    fn execute(&mut self, o: Order, ctx: &mut Ctx<'_, Self>) {
         self.kernel.events().publish(
             ORDER_SUBMITTED,
-            path,
+            ctx.path(),
             format!(
                 "{} {} {} {} ref {}",
                 o.client_order_id,
@@ -97,7 +104,26 @@ impl Executor {
                 o.ref_price
             ),
         );
-        match self.broker.submit(o) {
+        let (broker, timeout) = (self.broker.clone(), self.broker_timeout);
+        let sent = o.clone();
+        ctx.wait_for(
+            async move {
+                match broker.ask_timeout(Submit(sent), timeout).await {
+                    Ok(answer) => answer,
+                    Err(e) => Err(BrokerError::Unavailable(e.to_string())),
+                }
+            },
+            move |x, ctx, answer| {
+                let path = ctx.path().to_owned();
+                x.settle(&o, answer, &path)
+            },
+        );
+    }
+
+    /// Journals the broker's answer: the fill with the order's new status, or
+    /// the rejection.
+    fn settle(&mut self, o: &Order, answer: Result<Fill, BrokerError>, path: &str) {
+        match answer {
             Ok(fill) => match self.store.with(|s| s.record_fill(&fill)) {
                 Ok(Some(journal_id)) => {
                     self.kernel.events().publish(
@@ -125,34 +151,39 @@ impl Executor {
             },
             // Unavailable or refused, the order ends rejected: re-sending it
             // later, at a stale price, is the engine's decision, not ours.
-            Err(e) => self.reject(o, e.to_string(), path),
+            Err(e) => {
+                let failure = e.is_failure();
+                self.reject(o, e.to_string(), failure, path)
+            }
         }
     }
 
     /// Re-drives the engine's orders that are pending for longer than
     /// `REDRIVE_AFTER` and that this instance has not handled.
-    fn redrive(&mut self, path: &str) {
+    fn redrive(&mut self, ctx: &mut Ctx<'_, Self>) {
         let now = now_ms();
         let before = now.saturating_sub(REDRIVE_AFTER.as_millis() as u64);
         let pending = self
             .store
             .with(|s| s.pending_orders(&self.engine_id, before))
             .unwrap_or_else(|e| panic!("{e}"));
+        let path = ctx.path().to_owned();
         for (created_ms, o) in pending {
             if !self.first_time(&o.client_order_id) {
                 continue;
             }
             let age = Duration::from_millis(now.saturating_sub(created_ms));
             if age > MAX_REDRIVE_AGE {
-                tracing::warn!(actor = path, order = %o.client_order_id, ?age, "pending order too old to send: rejected");
+                tracing::warn!(actor = %path, order = %o.client_order_id, ?age, "pending order too old to send: rejected");
                 self.reject(
                     &o,
                     format!("not sent within {MAX_REDRIVE_AGE:?} of its decision (stale)"),
-                    path,
+                    false,
+                    &path,
                 );
             } else {
-                tracing::info!(actor = path, order = %o.client_order_id, "re-driving an order journaled but not sent");
-                self.execute(&o, path);
+                tracing::info!(actor = %path, order = %o.client_order_id, "re-driving an order journaled but not sent");
+                self.execute(o, ctx);
             }
         }
     }
@@ -160,21 +191,36 @@ impl Executor {
 
 impl Worker for Executor {
     fn started(&mut self, ctx: &mut Ctx<'_, Self>) {
-        let path = ctx.path().to_owned();
-        self.redrive(&path);
-        ctx.run_interval(Duration::from_secs(1), |x, ctx| {
-            let path = ctx.path().to_owned();
-            x.redrive(&path);
-        });
+        self.redrive(ctx);
+        ctx.run_interval(Duration::from_secs(1), |x, ctx| x.redrive(ctx));
     }
 }
 
 impl Handles<SubmitOrder> for Executor {
     fn handle(&mut self, SubmitOrder(o): SubmitOrder, ctx: &mut Ctx<'_, Self>) {
-        // Re-driven already (its message waited longer than REDRIVE_AFTER).
+        // Re-driven already (its message waited longer than REDRIVE_AFTER), or
+        // cancelled.
         if !self.first_time(&o.client_order_id) {
             return;
         }
-        self.execute(&o, ctx.path());
+        self.execute(o, ctx);
+    }
+}
+
+impl Handles<CancelPending> for Executor {
+    /// Cancels every order of the engine journaled and not yet sent (PANIC):
+    /// each ends rejected with the reason, and its message, if it comes later,
+    /// is not sent.
+    fn handle(&mut self, CancelPending(reason): CancelPending, ctx: &mut Ctx<'_, Self>) {
+        let pending = self
+            .store
+            .with(|s| s.pending_orders(&self.engine_id, u64::MAX))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let path = ctx.path().to_owned();
+        for (_, o) in pending {
+            if self.first_time(&o.client_order_id) {
+                self.reject(&o, format!("cancelled: {reason}"), false, &path);
+            }
+        }
     }
 }

@@ -54,7 +54,28 @@ pub struct FillReceived {
 pub struct OrderRejected {
     pub client_order_id: String,
     pub reason: String,
+    /// The broker was unreachable (counts toward the circuit breaker).
+    pub broker_failure: bool,
 }
+
+/// Engine → executor: cancel every order journaled and not yet sent (PANIC).
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "()")]
+pub struct CancelPending(pub String);
+
+/// Engine → its risk guard: equity marked at market time `at_ms`.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "()")]
+pub struct EquityMark {
+    pub at_ms: u64,
+    pub equity: rust_decimal::Decimal,
+}
+
+/// portfolio_risk → every engine (through the status view's watch): the level
+/// changed.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "()")]
+pub struct RiskLevelChanged(pub crate::model::RiskLevel);
 
 /// Timer: the engine's batch of buffered messages is due.
 #[derive(Debug, Clone, Message)]

@@ -6,7 +6,10 @@
 //! ├── sentinel    price move, news keyword, close approaching → analyzer, risk
 //! ├── analyzer    rules: keywords, momentum → engine
 //! ├── engine      hybrid routing, validator → scorer → gate → allocator → risk
-//! └── executor    journal, then paper broker; fills → engine
+//! │               (level, engine guard rules, portfolio checks) → breaker
+//! ├── executor    journaled orders → broker, one at a time; fills → engine
+//! ├── broker      the broker adapter (paper) as an actor, asked with a timeout
+//! └── guard       the engine risk guard: drawdowns → portfolio_risk
 //! ```
 
 pub mod actor;
@@ -15,15 +18,16 @@ pub mod broker;
 pub mod collector;
 pub mod data;
 pub mod executor;
+pub mod guard;
 pub mod messages;
 pub mod pipeline;
 pub mod poller;
 pub mod recent;
 pub mod sentinel;
 
-pub use actor::{Engine, EngineConfig, Shared};
+pub use actor::{Engine, EngineConfig, EngineLinks, Shared};
 pub use analyzer::Analyzer;
-pub use broker::{Broker, BrokerError, PaperBroker};
+pub use broker::{Broker, BrokerActor, BrokerError, PaperBroker};
 pub use collector::Collector;
 pub use executor::Executor;
 
@@ -59,6 +63,8 @@ pub struct SubtreeConfig {
     pub speed: f64,
     pub slippage_ticks: i64,
     pub commission: Decimal,
+    /// How long the broker has to answer an order.
+    pub broker_timeout: std::time::Duration,
 }
 
 /// The subtree of one engine, on a pooled arbiter (or its own). `None` when there is no bundled
@@ -80,6 +86,8 @@ pub struct EngineHandles {
     pub analyzer: Handle<Analyzer>,
     pub engine: Handle<Engine>,
     pub executor: Handle<Executor>,
+    pub broker: Handle<BrokerActor>,
+    pub guard: Handle<guard::Guard>,
 }
 
 /// [`subtree`] and the handles to its actors.
@@ -92,11 +100,14 @@ pub fn subtree_with_handles(
     let (bars, news) = data::bundled(cfg.spec.symbol)?;
     let (sentinel, analyzer, engine, executor) =
         (Handle::new(), Handle::new(), Handle::new(), Handle::new());
+    let (broker, guard) = (Handle::new(), Handle::new());
     let handles = EngineHandles {
         sentinel: sentinel.clone(),
         analyzer: analyzer.clone(),
         engine: engine.clone(),
         executor: executor.clone(),
+        broker: broker.clone(),
+        guard: guard.clone(),
     };
     let shared = Shared::default();
     // One journal connection for the engine and its executor (same thread).
@@ -155,11 +166,15 @@ pub fn subtree_with_handles(
                 &engine,
                 Engine::factory(
                     cfg.clone(),
-                    store.clone(),
-                    executor.clone(),
-                    kernel.clone(),
-                    view.clone(),
-                    shared,
+                    EngineLinks {
+                        store: store.clone(),
+                        executor: executor.clone(),
+                        guard: guard.clone(),
+                        risk: sub.risk.clone(),
+                        kernel: kernel.clone(),
+                        view: view.clone(),
+                        shared,
+                    },
                 ),
             ))
             .child(ChildSpec::worker(
@@ -168,9 +183,28 @@ pub fn subtree_with_handles(
                 Executor::factory(
                     cfg.id.clone(),
                     store,
-                    move || PaperBroker::new(spec.clone(), slip, commission),
+                    broker.clone(),
+                    sub.broker_timeout,
                     engine,
                     kernel.clone(),
+                ),
+            ))
+            // After the executor: with rest_for_one a failing broker or guard
+            // restarts only itself.
+            .child(ChildSpec::worker(
+                "broker",
+                &broker,
+                BrokerActor::factory(move || PaperBroker::new(spec.clone(), slip, commission)),
+            ))
+            .child(ChildSpec::worker(
+                "guard",
+                &guard,
+                guard::Guard::factory(
+                    cfg.id.clone(),
+                    cfg.guard.clone(),
+                    cfg.portfolio.clone(),
+                    sub.risk.clone(),
+                    view.clone(),
                 ),
             ))
             .placed(sub.pool.as_ref()),

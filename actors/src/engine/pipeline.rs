@@ -39,6 +39,8 @@ pub struct Candidate {
     pub strategy: &'static str,
     pub at_ms: u64,
     pub detail: String,
+    /// The price when the (latest) signal was made, if known.
+    pub price: Option<Decimal>,
 }
 
 impl Router {
@@ -109,6 +111,7 @@ impl Router {
                     confidence: (confidence * consensus).clamp(0.0, 1.0),
                     strategy,
                     at_ms: msgs.iter().map(|m| m.at_ms).max().unwrap_or(0),
+                    price: msgs.iter().max_by_key(|m| m.at_ms).and_then(|m| m.price),
                     detail: format!("batch of {} messages, consensus {consensus:.2}", msgs.len()),
                 })
             })
@@ -130,6 +133,7 @@ pub fn candidate(a: &Analyzed) -> Option<Candidate> {
         strategy: a.strategy,
         at_ms: a.at_ms,
         detail: a.detail.clone(),
+        price: a.price,
     })
 }
 
@@ -217,6 +221,19 @@ pub fn gate(spec: Option<&ContractSpec>, at_ms: u64) -> Result<(), String> {
 pub struct Limits {
     /// Largest net position, in contracts.
     pub max_position: Decimal,
+    /// At WARNING, opening sizes are multiplied by this (rounded down, at least
+    /// one contract).
+    pub warning_factor: Decimal,
+}
+
+/// The part of `qty` on `side` that reduces `pos` (the rest opens exposure).
+pub fn reducing_part(pos: &Position, side: Side, qty: Decimal) -> Decimal {
+    let opposes = !pos.qty.is_zero() && (pos.qty.is_sign_positive() != (side == Side::Buy));
+    if opposes {
+        qty.min(pos.qty.abs())
+    } else {
+        Decimal::ZERO
+    }
 }
 
 /// Whether `qty` on `side` adds exposure to `pos`.
@@ -230,8 +247,8 @@ pub fn adds_exposure(pos: &Position, side: Side, qty: Decimal) -> bool {
 ///
 /// An order is split into the part that reduces the position and the part that
 /// opens exposure (after crossing zero, or on the same side). Reducing always
-/// passes; opening is refused when paused or at HALT/PANIC, halved at WARNING,
-/// and capped by `max_position`.
+/// passes; opening is refused when paused or at HALT/PANIC, scaled by
+/// `warning_factor` at WARNING, and capped by `max_position`.
 pub fn risk(
     level: RiskLevel,
     paused: bool,
@@ -241,11 +258,7 @@ pub fn risk(
     limits: &Limits,
 ) -> Result<Decimal, String> {
     let opposes = !pos.qty.is_zero() && (pos.qty.is_sign_positive() != (side == Side::Buy));
-    let reducing = if opposes {
-        qty.min(pos.qty.abs())
-    } else {
-        Decimal::ZERO
-    };
+    let reducing = reducing_part(pos, side, qty);
     let mut opening = qty - reducing;
     if opening > Decimal::ZERO {
         let refused = if paused {
@@ -261,7 +274,7 @@ pub fn risk(
             }
             opening = Decimal::ZERO;
         } else if level == RiskLevel::Warning {
-            opening = (opening / Decimal::TWO).floor().max(Decimal::ONE);
+            opening = (opening * limits.warning_factor).floor().max(Decimal::ONE);
         }
         // After the reducing part the position on the opening side starts at 0
         // (crossed) or at the current size (same side).
@@ -315,6 +328,7 @@ mod tests {
             confidence,
             strategy: "news",
             detail: String::new(),
+            price: None,
         }
     }
 
@@ -408,6 +422,7 @@ mod tests {
 
         let limits = Limits {
             max_position: Decimal::from(6),
+            warning_factor: Decimal::new(5, 1),
         };
         let flat = Position::default();
         let five = Decimal::from(5);

@@ -190,6 +190,9 @@ pub struct Analyzed {
     /// The strategy it feeds: `news` or `momentum`.
     pub strategy: &'static str,
     pub detail: String,
+    /// The last price the analyzer had seen when it made the signal (the
+    /// engine's price collar compares the quote with it).
+    pub price: Option<Decimal>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]

@@ -1,15 +1,24 @@
 //! Plain domain types: no actors, no I/O. Imports nothing but std, serde and
 //! rust_decimal.
 
+mod breaker;
+mod guard;
 mod market;
 mod mode;
+mod portfolio;
 mod risk;
 
+pub use breaker::{Admit, Breaker, BreakerState};
+pub use guard::{EngineGuard, GuardLimits, Opening};
 pub use market::{
     client_order_id, contract, days_from_civil, new_york_offset_min, Analyzed, Bar, ContractSpec,
     Fill, Headline, Order, Outcome, Position, Sentiment, Side, KNOWN_SYMBOLS,
 };
 pub use mode::{ModeChoice, ModeState, Tier};
+pub use portfolio::{
+    check_opening, concentration, correlated_exposure, drawdown_level, inverse_normal,
+    value_at_risk, volatility, Book, Exposure, PortfolioLimits,
+};
 pub use risk::{RiskLevel, RiskState};
 
 /// Milliseconds since the Unix epoch, the journal's time unit.

@@ -17,6 +17,16 @@ pub enum Tier {
 impl Tier {
     pub const ALL: [Tier; 4] = [Tier::Nano, Tier::Micro, Tier::Mini, Tier::Balanced];
 
+    /// Positions open across the portfolio this tier allows.
+    pub fn max_open_positions(self) -> usize {
+        match self {
+            Tier::Nano => 2,
+            Tier::Micro => 3,
+            Tier::Mini => 4,
+            Tier::Balanced => 6,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Tier::Nano => "NANO",

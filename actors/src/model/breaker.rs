@@ -1,0 +1,230 @@
+//! The execution circuit breaker of one engine: `threshold` consecutive broker
+//! failures open it; `cooldown` later one trial order is let through (half-open);
+//! the trial's success closes it, its failure opens it again. Times are the
+//! engine clock's milliseconds, so the machine runs the same on paused time.
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BreakerState {
+    Closed,
+    Open,
+    HalfOpen,
+}
+
+impl BreakerState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BreakerState::Closed => "closed",
+            BreakerState::Open => "open",
+            BreakerState::HalfOpen => "half_open",
+        }
+    }
+}
+
+/// What the breaker says about the next order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Admit {
+    Pass,
+    /// The one order a half-open breaker lets through.
+    Trial,
+    Refuse(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Breaker {
+    threshold: u32,
+    cooldown_ms: u64,
+    state: BreakerState,
+    failures: u32,
+    opened_at_ms: u64,
+    trial_in_flight: bool,
+    opens: u64,
+}
+
+impl Breaker {
+    pub fn new(threshold: u32, cooldown_ms: u64) -> Breaker {
+        Breaker {
+            threshold: threshold.max(1),
+            cooldown_ms,
+            state: BreakerState::Closed,
+            failures: 0,
+            opened_at_ms: 0,
+            trial_in_flight: false,
+            opens: 0,
+        }
+    }
+
+    pub fn state(&self) -> BreakerState {
+        self.state
+    }
+    pub fn failures(&self) -> u32 {
+        self.failures
+    }
+    pub fn opens(&self) -> u64 {
+        self.opens
+    }
+    /// When it opened last, while it is open or half-open.
+    pub fn opened_at_ms(&self) -> Option<u64> {
+        (self.state != BreakerState::Closed).then_some(self.opened_at_ms)
+    }
+
+    /// The journal's form: `closed:<opens>` or `open:<opened_at_ms>:<opens>`
+    /// (a half-open breaker is journaled open: after a restart its cooldown has
+    /// passed and the next order is its trial again).
+    pub fn encode(&self) -> String {
+        match self.state {
+            BreakerState::Closed => format!("closed:{}", self.opens),
+            BreakerState::Open | BreakerState::HalfOpen => {
+                format!("open:{}:{}", self.opened_at_ms, self.opens)
+            }
+        }
+    }
+
+    /// A breaker as journaled; `None` for a value this version cannot read.
+    pub fn decode(threshold: u32, cooldown_ms: u64, s: &str) -> Option<Breaker> {
+        let mut b = Breaker::new(threshold, cooldown_ms);
+        let parts: Vec<&str> = s.split(':').collect();
+        match parts.as_slice() {
+            ["closed", opens] => b.opens = opens.parse().ok()?,
+            ["open", at, opens] => {
+                b.state = BreakerState::Open;
+                b.opened_at_ms = at.parse().ok()?;
+                b.opens = opens.parse().ok()?;
+                b.failures = b.threshold;
+            }
+            _ => return None,
+        }
+        Some(b)
+    }
+
+    /// Asks to send one order at `now_ms`. Returns the answer and whether the
+    /// state changed (open → half-open when the cooldown has passed).
+    pub fn admit(&mut self, now_ms: u64) -> (Admit, bool) {
+        match self.state {
+            BreakerState::Closed => (Admit::Pass, false),
+            BreakerState::Open => {
+                let due = self.opened_at_ms.saturating_add(self.cooldown_ms);
+                if now_ms >= due {
+                    self.state = BreakerState::HalfOpen;
+                    self.trial_in_flight = true;
+                    (Admit::Trial, true)
+                } else {
+                    let wait_s = (due - now_ms).div_ceil(1000);
+                    (
+                        Admit::Refuse(format!(
+                            "breaker open after {} consecutive broker failures; a trial order in {wait_s} s",
+                            self.failures
+                        )),
+                        false,
+                    )
+                }
+            }
+            BreakerState::HalfOpen if self.trial_in_flight => (
+                Admit::Refuse("breaker half-open: its trial order is in flight".to_owned()),
+                false,
+            ),
+            BreakerState::HalfOpen => {
+                self.trial_in_flight = true;
+                (Admit::Trial, false)
+            }
+        }
+    }
+
+    /// The broker accepted an order. Returns the new state if it changed.
+    pub fn on_success(&mut self) -> Option<BreakerState> {
+        self.failures = 0;
+        if self.state == BreakerState::HalfOpen {
+            self.state = BreakerState::Closed;
+            self.trial_in_flight = false;
+            return Some(BreakerState::Closed);
+        }
+        None
+    }
+
+    /// The broker failed an order (unavailable, timed out, or its executor was
+    /// down). Returns the new state if it changed.
+    pub fn on_failure(&mut self, now_ms: u64) -> Option<BreakerState> {
+        self.failures = self.failures.saturating_add(1);
+        let open = match self.state {
+            BreakerState::Closed => self.failures >= self.threshold,
+            BreakerState::HalfOpen => true,
+            // Orders sent before it opened, failing late: it stays open from
+            // its first opening.
+            BreakerState::Open => false,
+        };
+        if open {
+            self.state = BreakerState::Open;
+            self.opened_at_ms = now_ms;
+            self.trial_in_flight = false;
+            self.opens += 1;
+            return Some(BreakerState::Open);
+        }
+        None
+    }
+
+    /// A trial order that ended without reaching the broker (refused before
+    /// it): the next order is the trial.
+    pub fn trial_abandoned(&mut self) {
+        self.trial_in_flight = false;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn opens_after_the_threshold_and_closes_on_a_trial_success() {
+        let mut b = Breaker::new(3, 60_000);
+        assert_eq!(b.on_failure(1), None);
+        assert_eq!(b.on_success(), None, "a success resets the count");
+        assert_eq!((b.on_failure(2), b.on_failure(3)), (None, None));
+        assert_eq!(b.on_failure(10), Some(BreakerState::Open));
+        assert!(matches!(b.admit(60_009), (Admit::Refuse(_), false)));
+        assert_eq!(b.admit(60_010), (Admit::Trial, true));
+        assert!(matches!(b.admit(60_011).0, Admit::Refuse(_)), "one trial");
+        assert_eq!(b.on_success(), Some(BreakerState::Closed));
+        assert_eq!(b.admit(60_012), (Admit::Pass, false));
+        assert_eq!(b.opens(), 1);
+    }
+
+    #[test]
+    fn a_failed_trial_opens_it_again_from_then() {
+        let mut b = Breaker::new(1, 1_000);
+        assert_eq!(b.on_failure(0), Some(BreakerState::Open));
+        assert_eq!(
+            b.on_failure(500),
+            None,
+            "late failures keep the first opening"
+        );
+        assert_eq!(b.admit(1_000).0, Admit::Trial);
+        assert_eq!(b.on_failure(1_200), Some(BreakerState::Open));
+        assert!(matches!(b.admit(2_199).0, Admit::Refuse(_)));
+        assert_eq!(b.admit(2_200).0, Admit::Trial);
+        b.trial_abandoned();
+        assert_eq!(
+            b.admit(2_201).0,
+            Admit::Trial,
+            "an abandoned trial is retried"
+        );
+        assert_eq!(b.opens(), 2);
+    }
+
+    #[test]
+    fn the_journal_form_keeps_an_open_breaker_open_until_its_cooldown() {
+        let mut b = Breaker::new(2, 60_000);
+        b.on_failure(5);
+        b.on_failure(7);
+        let s = b.encode();
+        assert_eq!(s, "open:7:1");
+        let mut r = Breaker::decode(2, 60_000, &s).unwrap();
+        assert_eq!(r.state(), BreakerState::Open);
+        assert!(matches!(r.admit(60_006).0, Admit::Refuse(_)));
+        assert_eq!(r.admit(60_007).0, Admit::Trial);
+        assert_eq!(Breaker::decode(2, 1, "closed:4").unwrap().opens(), 4);
+        assert_eq!(Breaker::decode(2, 1, "ajar"), None);
+        assert_eq!(Breaker::decode(2, 1, "open:x:1"), None);
+    }
+}

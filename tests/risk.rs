@@ -1,0 +1,242 @@
+//! Risk end to end, through the real binary: HALT opens nothing (and survives
+//! SIGKILL), PANIC flattens both engines and leaves no working order, and broker
+//! failures injected as faults open an engine's circuit breaker, which stays open
+//! across a SIGKILL until its cooldown and closes on a successful trial.
+
+mod common;
+
+use commodore_actors::model::{contract, Position, Side};
+use common::{engine, events, temp_dir, Daemon};
+use rust_decimal::Decimal;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// 3000x: a bar every 20 ms.
+const FAST: (&str, &str) = ("COMMODORE__FEED__SPEED", "3000");
+/// Decisions logged (the engine logs each outcome at debug).
+const DECISIONS: (&str, &str) = (
+    "RUST_LOG",
+    "info,commodore_actors::journal=debug,commodore_actors::engine::actor=debug",
+);
+
+/// (engine, created_ms, side, qty) of every filled order, in fill order.
+fn filled_orders(db: &Path) -> Vec<(String, u64, Side, Decimal)> {
+    let c = rusqlite::Connection::open(db).unwrap();
+    let mut s = c
+        .prepare(
+            "SELECT o.engine, o.created_ms, f.side, f.qty FROM fills f
+             JOIN orders o ON o.client_order_id = f.client_order_id ORDER BY f.id",
+        )
+        .unwrap();
+    let rows = s
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)? as u64,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+            ))
+        })
+        .unwrap()
+        .map(|r| {
+            let (e, at, side, qty) = r.unwrap();
+            (e, at, side.parse().unwrap(), qty.parse().unwrap())
+        })
+        .collect();
+    rows
+}
+
+fn pending_orders(db: &Path) -> i64 {
+    rusqlite::Connection::open(db)
+        .unwrap()
+        .query_row(
+            "SELECT COUNT(*) FROM orders WHERE status = 'pending'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap()
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+fn escalate(d: &Daemon, level: &str) {
+    let r = d.post(
+        "/v1/risk/escalate",
+        &format!(r#"{{"level":"{level}","reason":"test: {level}"}}"#),
+    );
+    assert_eq!(r["risk"]["level"], level, "{r}");
+}
+
+/// Every fill of an order made after `since_ms` brought its engine's position
+/// closer to flat.
+fn only_reducing_after(db: &Path, since_ms: u64) -> usize {
+    let mut pos: BTreeMap<String, Position> = BTreeMap::new();
+    let mut after = 0;
+    for (engine, created, side, qty) in filled_orders(db) {
+        let p = pos.entry(engine.clone()).or_default();
+        let before = p.qty.abs();
+        p.apply(side, qty, Decimal::from(100), &contract(&engine).unwrap());
+        if created > since_ms {
+            after += 1;
+            assert!(
+                p.qty.abs() < before,
+                "{engine}: an order made at {created}, after HALT at {since_ms}, took the position from {before} to {}",
+                p.qty
+            );
+        }
+    }
+    after
+}
+
+#[test]
+fn halt_opens_no_new_exposure_and_survives_sigkill() {
+    let dir = temp_dir("risk-halt");
+    let db = dir.join("journal.sqlite");
+    let mut d = Daemon::start(&dir, &[FAST, DECISIONS]);
+    d.expect("kind=\"order_filled\" path=master/engines/KC/executor");
+    escalate(&d, "HALT");
+    let halted_ms = now_ms();
+    // Decisions after HALT: refused for new exposure, by name.
+    d.expect("risk level HALT: no new exposure");
+    d.expect("risk level HALT: no new exposure");
+    d.signal(libc::SIGKILL);
+    let _ = d.exit_code();
+    only_reducing_after(&db, halted_ms);
+
+    let mut d = Daemon::start(&dir, &[FAST, DECISIONS]);
+    let st = d.get("/v1/status");
+    assert_eq!(st["risk"]["level"], "HALT", "{st}");
+    assert_eq!(st["risk"]["reason"], "test: HALT", "{st}");
+    d.expect("risk level HALT: no new exposure");
+    d.signal(libc::SIGINT);
+    assert_eq!(d.exit_code(), Some(0));
+    only_reducing_after(&db, halted_ms);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn panic_flattens_both_engines_and_leaves_no_working_order() {
+    let dir = temp_dir("risk-panic");
+    let db = dir.join("journal.sqlite");
+    let mut d = Daemon::start(&dir, &[FAST, DECISIONS]);
+    // Trade until both engines hold a position (bounded by the log wait).
+    let holding = |d: &Daemon| {
+        let st = d.get("/v1/status");
+        ["KC", "CC"].map(|id| {
+            engine(&st, id)["positions"]
+                .as_array()
+                .is_some_and(|p| !p.is_empty())
+        }) == [true, true]
+    };
+    let mut fills = 0;
+    while !holding(&d) {
+        d.expect("kind=\"order_filled\"");
+        fills += 1;
+        assert!(fills < 200, "both engines never held a position at once");
+    }
+    escalate(&d, "PANIC");
+    d.expect_any("PANIC: flattening");
+    // Flat, both: every engine's fills net to zero, and nothing is pending.
+    let flat = |d: &Daemon| {
+        let st = d.get("/v1/status");
+        ["KC", "CC"].iter().all(|id| {
+            engine(&st, id)["positions"]
+                .as_array()
+                .is_some_and(|p| p.is_empty())
+        })
+    };
+    let mut waits = 0;
+    while !flat(&d) {
+        d.expect("kind=\"order_filled\"");
+        waits += 1;
+        assert!(waits < 20, "not flat after PANIC");
+    }
+    // It stays flat: later signals are refused.
+    d.expect("risk level PANIC: no new exposure");
+    d.expect("risk level PANIC: no new exposure");
+    assert!(flat(&d), "{}", d.get("/v1/status"));
+    d.signal(libc::SIGINT);
+    assert_eq!(d.exit_code(), Some(0));
+    let mut net: BTreeMap<String, Decimal> = BTreeMap::new();
+    for (engine, _, side, qty) in filled_orders(&db) {
+        *net.entry(engine).or_default() += side.sign() * qty;
+    }
+    assert_eq!(
+        net.values().filter(|q| !q.is_zero()).count(),
+        0,
+        "net fills per engine: {net:?}"
+    );
+    assert_eq!(pending_orders(&db), 0, "no working order");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn broker_failures_open_the_breaker_which_survives_sigkill_and_closes_on_a_trial() {
+    let dir = temp_dir("risk-breaker");
+    let env = [
+        FAST,
+        DECISIONS,
+        ("COMMODORE__FAULTS__ENABLED", "true"),
+        ("COMMODORE__BREAKER__COOLDOWN", "5s"),
+    ];
+    let mut d = Daemon::start(&dir, &env);
+    d.expect("kind=\"order_filled\" path=master/engines/KC/executor");
+    let r = d.post(
+        "/v1/faults",
+        r#"{"path":"master/engines/KC/broker","kind":"error","count":5}"#,
+    );
+    assert!(r.get("error").is_none(), "{r}");
+    d.expect("breaker opened: 5 consecutive broker failures");
+    // Its event journaled before the kill below.
+    d.expect("kind=\"breaker_opened\"");
+    let seq: u64 = d
+        .seen
+        .last()
+        .and_then(|l| l.split("seq=").nth(1))
+        .and_then(|s| s.split_whitespace().next())
+        .and_then(|s| s.parse().ok())
+        .expect("the notify line has its seq");
+    d.journaled(seq);
+    let st = d.get("/v1/status");
+    assert_eq!(engine(&st, "KC")["breaker"]["state"], "open", "{st}");
+    assert_eq!(engine(&st, "CC")["breaker"]["state"], "closed", "{st}");
+
+    // Killed while open: it is still open after the restart.
+    d.signal(libc::SIGKILL);
+    let _ = d.exit_code();
+    let mut d = Daemon::start(&dir, &env);
+    let st = d.get("/v1/status");
+    let kc = engine(&st, "KC");
+    assert_eq!(kc["breaker"]["state"], "open", "{st}");
+    assert_eq!(kc["breaker"]["opens"], 1, "{st}");
+    // Candidates meanwhile end `breaker_open`; after the cooldown one trial
+    // goes through and its fill closes the breaker.
+    d.expect("outcome=breaker_open");
+    d.expect("breaker half-open");
+    d.expect("breaker closed: its trial order was filled");
+    let evs = events(&d, 0);
+    for kind in ["breaker_opened", "breaker_half_open", "breaker_closed"] {
+        assert!(
+            evs.iter()
+                .any(|e| e["kind"] == kind && e["path"] == "master/engines/KC"),
+            "no {kind} event"
+        );
+    }
+    d.signal(libc::SIGINT);
+    assert_eq!(d.exit_code(), Some(0));
+    let state: String = rusqlite::Connection::open(dir.join("journal.sqlite"))
+        .unwrap()
+        .query_row(
+            "SELECT value FROM state WHERE key = 'engine.KC.breaker'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(state, "closed:1");
+    let _ = std::fs::remove_dir_all(&dir);
+}
