@@ -444,6 +444,7 @@ fn log_status(view: &StatusView, kernel: &Kernel, ids: &[String]) {
             last = %f.last_price.map_or("-".to_owned(), |p| p.to_string()),
             pnl = %f.realized_pnl.round_dp(2),
             equity = %f.equity.round_dp(2),
+            breaker = %f.breaker.state,
             risk = %risk.level,
             mode = %mode.current,
             "status"

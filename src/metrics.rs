@@ -99,7 +99,7 @@ pub fn render(s: &Snapshot) -> String {
             );
         }
     }
-    let per_engine: [Family<EngineFigures>; 8] = [
+    let per_engine: [Family<EngineFigures>; 11] = [
         (
             "commodore_engine_events_total",
             "counter",
@@ -147,6 +147,28 @@ pub fn render(s: &Snapshot) -> String {
             "gauge",
             "Realized PnL net of commissions.",
             |f| f.realized_pnl.to_string(),
+        ),
+        (
+            "commodore_engine_exposure_dollars",
+            "gauge",
+            "Signed notional of the position at the last price.",
+            |f| f.exposure.to_string(),
+        ),
+        (
+            "commodore_engine_breaker_open",
+            "gauge",
+            "Circuit breaker: 0 closed, 1 open, 0.5 half-open (one trial order).",
+            |f| match f.breaker.state.as_str() {
+                "open" => "1".to_owned(),
+                "half_open" => "0.5".to_owned(),
+                _ => "0".to_owned(),
+            },
+        ),
+        (
+            "commodore_engine_breaker_opens_total",
+            "counter",
+            "Times the circuit breaker opened.",
+            |f| f.breaker.opens.to_string(),
         ),
     ];
     let engines: Vec<(&str, &EngineFigures)> =
@@ -222,6 +244,8 @@ mod tests {
                 let mut f = EngineFigures::default();
                 f.activity.outcomes.insert("executed", 3);
                 f.activity.orders = 3;
+                f.breaker.state = "open".into();
+                f.breaker.opens = 2;
                 f
             })],
             uptime_s: 12,
@@ -235,6 +259,8 @@ mod tests {
         );
         assert!(text.contains("commodore_actor_up{path=\"odd\\\"path\"} 0\n"));
         assert!(text.contains("commodore_risk_level 2\n"));
+        assert!(text.contains("commodore_engine_breaker_open{engine=\"KC\"} 1\n"));
+        assert!(text.contains("commodore_engine_breaker_opens_total{engine=\"KC\"} 2\n"));
         assert!(text.contains("commodore_engine_state{engine=\"KC\",state=\"paused\"} 1\n"));
         assert!(text.contains("commodore_engine_state{engine=\"KC\",state=\"running\"} 0\n"));
         assert!(text.contains("commodore_uptime_seconds 12\n"));

@@ -142,6 +142,36 @@ fn every_kind_of_config_error_exits_2_naming_file_and_key() {
             "[[notifier.webhooks]]\nkind = \"json\"\nurl_env = \"X\"\nevents = [\"trades\"]\n",
             "unknown event kind \"trades\"",
         ),
+        (
+            "drawdown.toml",
+            "[risk]\nday_drawdown_warning = 0.08\n",
+            "risk.day_drawdown_halt: must be above its warning (0.08)",
+        ),
+        (
+            "correlation.toml",
+            "[risk]\ncorrelations = [{ a = \"KC\", b = \"XX\", rho = 0.2 }]\n",
+            "risk.correlations: unknown symbol \"XX\"",
+        ),
+        (
+            "rho.toml",
+            "[risk]\ncorrelations = [{ a = \"KC\", b = \"CC\", rho = 1.5 }]\n",
+            "rho in [-1, 1]",
+        ),
+        (
+            "factor.toml",
+            "[risk]\nwarning_size_factor = 0\n",
+            "risk.warning_size_factor: must be above 0 and at most 1",
+        ),
+        (
+            "risk_key.toml",
+            "[risk]\nmax_drawdown = 0.1\n",
+            "risk.max_drawdown: unknown key",
+        ),
+        (
+            "broker_timeout.toml",
+            "[broker]\ntimeout = \"5s\"\n",
+            "broker.timeout: must be above 0 and below supervision.probe_timeout",
+        ),
     ];
     for (name, body, expect) in cases {
         let f = dir.file(name, body);

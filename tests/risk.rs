@@ -240,3 +240,29 @@ fn broker_failures_open_the_breaker_which_survives_sigkill_and_closes_on_a_trial
     assert_eq!(state, "closed:1");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn an_engine_whose_risk_guard_is_down_opens_nothing_until_it_is_back() {
+    let dir = temp_dir("risk-guard-down");
+    let env = [
+        FAST,
+        DECISIONS,
+        ("COMMODORE__FAULTS__ENABLED", "true"),
+        // The guard's restart waits 3 s: decisions meanwhile see it down.
+        ("COMMODORE__SUPERVISION__BACKOFF_MIN", "3s"),
+    ];
+    let mut d = Daemon::start(&dir, &env);
+    d.expect("kind=\"order_filled\" path=master/engines/KC/executor");
+    let r = d.post(
+        "/v1/faults",
+        r#"{"path":"master/engines/KC/guard","kind":"panic"}"#,
+    );
+    assert!(r.get("error").is_none(), "{r}");
+    d.expect("engine risk guard restarting: no new exposure until it runs");
+    // Back: KC trades again.
+    d.expect("kind=\"restarted\" path=master/engines/KC/guard");
+    d.expect("kind=\"order_filled\" path=master/engines/KC/executor");
+    d.signal(libc::SIGINT);
+    assert_eq!(d.exit_code(), Some(0));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -80,7 +80,11 @@ impl GuardLimits {
             if warn >= halt {
                 return Err((
                     key,
-                    format!("must be above its warning ({warn}), got {halt}"),
+                    format!(
+                        "must be above its warning ({}), got {}",
+                        warn.normalize(),
+                        halt.normalize()
+                    ),
                 ));
             }
         }

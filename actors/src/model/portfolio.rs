@@ -43,7 +43,7 @@ impl Default for PortfolioLimits {
     fn default() -> Self {
         PortfolioLimits {
             concentration_max: 0.5,
-            concentration_min_gross: 1.0,
+            concentration_min_gross: 2.0,
             correlations: vec![("KC".into(), "CC".into(), 0.3)],
             correlated_max: 3.0,
             var_confidence: 0.99,
@@ -428,7 +428,10 @@ mod tests {
 
     #[test]
     fn concentration_floor_and_refusal() {
-        let l = PortfolioLimits::default();
+        let l = PortfolioLimits {
+            concentration_min_gross: 1.0,
+            ..PortfolioLimits::default()
+        };
         let open = |b: &Book, n: &str| check_opening(&l, b, "KC", d(n), Some(0.001));
         let flat = book("1000000", &[]);
         // gross after = 800k <= 1.0 × 1M: not checked though KC is 100 %;
