@@ -162,7 +162,7 @@ fn config(journal: std::path::PathBuf) -> EngineConfig {
 async fn engine_tree(
     kernel: &Kernel,
     journal: std::path::PathBuf,
-) -> (Root, engine::EngineHandles) {
+) -> (Root, engine::EngineHandles, Arc<StatusView>) {
     let view = Arc::new(StatusView::new(
         RiskState::initial(0),
         ModeState::initial(0),
@@ -181,7 +181,8 @@ async fn engine_tree(
         pool: None,
         // A collector that never ticks: the bench feeds the analyzer itself.
         speed: 1e-9,
-        slippage_ticks: 1,
+        // No slippage: 2,000 round trips would bleed the account into a drawdown HALT.
+        slippage_ticks: 0,
         commission: Decimal::ZERO,
         broker_timeout: Duration::from_secs(2),
     };
@@ -192,7 +193,7 @@ async fn engine_tree(
         kernel,
     );
     tokio::time::sleep(Duration::from_millis(50)).await;
-    (root, handles)
+    (root, handles, view)
 }
 
 async fn supervised_events_per_s(h: &engine::EngineHandles) -> f64 {
@@ -220,7 +221,11 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
     sorted[i].as_nanos() as f64 / 1000.0
 }
 
-async fn tick_to_order(kernel: &Kernel, h: &engine::EngineHandles) -> Vec<Duration> {
+async fn tick_to_order(
+    kernel: &Kernel,
+    h: &engine::EngineHandles,
+    view: &StatusView,
+) -> Vec<Duration> {
     let mut events = kernel.events().subscribe(4096);
     for i in 0..20 {
         h.analyzer.ask(RawEvent::Bar(bar(i))).await.unwrap();
@@ -243,7 +248,15 @@ async fn tick_to_order(kernel: &Kernel, h: &engine::EngineHandles) -> Vec<Durati
             }))
             .unwrap_or_else(|_| panic!("analyzer refused"));
         loop {
-            let e = events.rx.recv().await.expect("event bus open");
+            let e = tokio::time::timeout(Duration::from_secs(10), events.rx.recv())
+                .await
+                .unwrap_or_else(|_| {
+                    panic!(
+                        "no order within 10 s; the engine's outcomes: {:?}",
+                        view.engine("KC").activity.outcomes
+                    )
+                })
+                .expect("event bus open");
             if e.kind.as_str() == "order_submitted" {
                 break;
             }
@@ -264,14 +277,22 @@ async fn tick_to_order(kernel: &Kernel, h: &engine::EngineHandles) -> Vec<Durati
 }
 
 /// The decision alone: the pure steps the engine runs on a candidate (router,
-/// validator, scorer, gate, allocator, risk) and the order it builds, without
-/// the actor hops or the journal.
+/// validator, scorer, gate, allocator, risk, the guard's rules, the portfolio
+/// checks with the volatility of 120 bars, the breaker) and the order it
+/// builds, without the actor hops or the journal.
 fn decision() -> Vec<Duration> {
     use commodore_actors::engine::pipeline::{self, Router};
     use commodore_actors::model::{
-        client_order_id, Analyzed, Order, Position, RiskLevel, Sentiment,
+        check_opening, client_order_id, Admit, Analyzed, Book, Breaker, EngineGuard, Opening,
+        Order, Position, RiskLevel, Sentiment,
     };
     let cfg = config(std::path::PathBuf::new());
+    let guard = EngineGuard::new(cfg.guard.clone());
+    let mut breaker = Breaker::new(5, 60_000);
+    let mut rolling = commodore_actors::model::RollingVolatility::new(120);
+    for i in 0..121 {
+        rolling.push(bar(i).close);
+    }
     let mut router = Router::new(cfg.router.clone());
     let closes: VecDeque<Decimal> = (0..15).map(|i| Decimal::from(300 + i)).collect();
     let position = Position::default();
@@ -309,6 +330,24 @@ fn decision() -> Vec<Duration> {
             &cfg.limits,
         )
         .unwrap();
+        let price = closes[14];
+        let opening = Opening {
+            qty,
+            price,
+            signal_price: a.price,
+            new_position: true,
+            open_positions: 0,
+            max_open_positions: 2,
+        };
+        guard.check(&cfg.spec, 0, &opening).unwrap();
+        let vol = rolling.value();
+        let book = Book {
+            equity: cfg.allocation.capital,
+            exposures: vec![],
+        };
+        let delta = c.side.sign() * qty * price * cfg.spec.point_value;
+        check_opening(&cfg.portfolio, &book, "KC", delta, vol).unwrap();
+        assert_eq!(breaker.admit(0).0, Admit::Pass);
         let order = Order {
             client_order_id: client_order_id("KC", c.strategy, i + 1),
             engine: "KC".into(),
@@ -373,7 +412,7 @@ fn main() {
         .join(format!("commodore-engine-bench-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let kernel = Kernel::new(1);
-        let (_root, h) = engine_tree(&kernel, dir.join("journal.sqlite")).await;
+        let (_root, h, view) = engine_tree(&kernel, dir.join("journal.sqlite")).await;
 
         // Interleaved rounds, medians: the machine is shared.
         let (mut sup, mut bare) = (Vec::new(), Vec::new());
@@ -391,7 +430,7 @@ fn main() {
             ">= 0.5x bare chain",
         );
 
-        let lat = tick_to_order(&kernel, &h).await;
+        let lat = tick_to_order(&kernel, &h, &view).await;
         figure(
             "tick-to-order p50 (journal on tmpfs)",
             percentile(&lat, 0.5),

@@ -174,6 +174,88 @@ proptest! {
     }
 }
 
+/// The guard actor beside portfolio_risk: an engine's drawdown from the day's
+/// start asks for WARNING then HALT; the account's drawdown for PANIC.
+#[actix_rt::test]
+async fn the_guard_escalates_on_drawdowns() {
+    use commodore_actors::engine::guard::Guard;
+    use commodore_actors::engine::messages::EquityMark;
+    use commodore_actors::model::{GuardLimits, PortfolioLimits};
+    use commodore_actors::view::EngineFigures;
+    use rust_decimal::Decimal;
+
+    tokio::time::pause();
+    let path = journal(10_000);
+    let kernel = Kernel::new(1);
+    let view = Arc::new(StatusView::new(
+        RiskState::initial(0),
+        ModeState::initial(0),
+    ));
+    let (risk, guard) = (Handle::new(), Handle::new());
+    let spec = SupervisorSpec::new("master", cfg(Strategy::OneForOne))
+        .child(ChildSpec::worker(
+            "portfolio_risk",
+            &risk,
+            PortfolioRisk::factory(path.clone(), kernel.clone(), view.clone()),
+        ))
+        .child(ChildSpec::worker(
+            "guard",
+            &guard,
+            Guard::factory(
+                "KC".into(),
+                GuardLimits::default(),
+                PortfolioLimits::default(),
+                risk.clone(),
+                view.clone(),
+            ),
+        ));
+    let _root = start(spec, &kernel).await;
+    // Monday 2026-01-05, 15:00 UTC (10:00 in New York).
+    let at = 1_767_571_200_000 + 15 * 3_600_000;
+    let mark = |equity: i64| EquityMark {
+        at_ms: at,
+        equity: Decimal::from(equity),
+    };
+    let level = |v: &StatusView| v.risk().level;
+    guard.ask(mark(100_000)).await.unwrap();
+    guard.ask(mark(98_000)).await.unwrap();
+    idle(Duration::from_millis(10)).await;
+    assert_eq!(
+        level(&view),
+        RiskLevel::Normal,
+        "2 % is below the 3 % warning"
+    );
+    // 3.5 % from the day's start: WARNING.
+    guard.ask(mark(96_500)).await.unwrap();
+    idle(Duration::from_millis(10)).await;
+    assert_eq!(level(&view), RiskLevel::Warning);
+    assert!(
+        view.risk().reason.contains("day drawdown 3.5%"),
+        "{:?}",
+        view.risk()
+    );
+    // 6 %: HALT.
+    guard.ask(mark(94_000)).await.unwrap();
+    idle(Duration::from_millis(10)).await;
+    assert_eq!(level(&view), RiskLevel::Halt);
+    // The account: 200,000 at its peak, then 150,000 (25 % ≥ the 20 % PANIC).
+    let equity = |e: i64| EngineFigures {
+        equity: Decimal::from(e),
+        ..EngineFigures::default()
+    };
+    view.set_engine("KC", equity(200_000));
+    view.set_engine("KC", equity(150_000));
+    guard.ask(mark(94_000)).await.unwrap();
+    idle(Duration::from_millis(10)).await;
+    assert_eq!(level(&view), RiskLevel::Panic);
+    assert!(
+        view.risk().reason.contains("account drawdown 25%"),
+        "{:?}",
+        view.risk()
+    );
+    let _ = std::fs::remove_dir_all(path.parent().unwrap());
+}
+
 #[actix_rt::test]
 async fn the_breaker_opens_waits_its_cooldown_on_paused_time_and_closes_on_a_trial() {
     tokio::time::pause();

@@ -16,9 +16,9 @@ use crate::events::{BREAKER_CLOSED, BREAKER_HALF_OPEN, BREAKER_OPENED};
 use crate::journal::{OutcomeRow, SharedStore};
 use crate::kernel::{Ctx, Handle, Handles, Kernel, NodeState, Worker};
 use crate::model::{
-    check_opening, client_order_id, drawdown_level, volatility, Admit, Book, Breaker, BreakerState,
+    check_opening, client_order_id, drawdown_level, Admit, Book, Breaker, BreakerState,
     ContractSpec, EngineGuard, Exposure, GuardLimits, Opening, Order, Outcome, PortfolioLimits,
-    Position, RiskLevel, Side,
+    Position, RiskLevel, RollingVolatility, Side,
 };
 use crate::risk::{Escalate, PortfolioRisk};
 use crate::view::{BreakerView, EngineActivity, EngineFigures, PositionView, StatusView};
@@ -127,8 +127,10 @@ pub struct Engine {
     /// Orders journaled but not yet filled or rejected: client order id →
     /// signed quantity. The risk step counts them as if filled.
     in_flight: std::collections::HashMap<String, Decimal>,
-    /// Closes for the volatility estimate (VaR).
-    history: VecDeque<Decimal>,
+    /// Volatility of the recent bar returns (VaR), kept up to date per bar.
+    volatility: RollingVolatility,
+    /// The equity last told to the guard.
+    marked: Option<Decimal>,
     /// Market time of the last bar.
     last_at_ms: u64,
     guard: EngineGuard,
@@ -189,11 +191,13 @@ impl Engine {
                 activity: EngineActivity::default(),
                 pending: VecDeque::new(),
                 in_flight: Default::default(),
-                history: VecDeque::with_capacity(VOLATILITY_BARS + 1),
+                volatility: RollingVolatility::new(VOLATILITY_BARS),
+                marked: None,
                 last_at_ms: 0,
                 guard: EngineGuard::new(cfg.guard.clone()),
                 guard_actor: guard,
-                guard_path: format!("{}/guard", cfg.path()),
+                // Set from the engine's own path when it starts.
+                guard_path: String::new(),
                 breaker,
                 trial: None,
                 clock,
@@ -387,7 +391,7 @@ impl Engine {
                 return Err(format!("{why}: {account}, no new exposure"));
             }
         }
-        let vol = volatility(self.history.make_contiguous());
+        let vol = self.volatility.value();
         let mut exposures: Vec<Exposure> = others
             .iter()
             .filter(|(_, f)| !f.exposure.is_zero())
@@ -637,7 +641,7 @@ impl Engine {
             symbol: spec.symbol.to_owned(),
             positions,
             exposure,
-            volatility: volatility(self.history.make_contiguous()),
+            volatility: self.volatility.value(),
             realized_pnl: self.realized - self.activity.commissions,
             equity,
             breaker,
@@ -655,12 +659,20 @@ impl Engine {
         self.cfg.allocation.capital + self.realized - self.activity.commissions + unrealized
     }
 
-    /// Tells the guard the equity now (a full guard mailbox: the next mark).
-    fn mark(&self) {
-        let _ = self.guard_actor.tell(EquityMark {
+    /// Tells the guard the equity now, when it changed (a flat engine's
+    /// equity does not move with the bars). A full guard mailbox: the next one.
+    fn mark(&mut self) {
+        let equity = self.equity();
+        if self.marked == Some(equity) {
+            return;
+        }
+        let mark = EquityMark {
             at_ms: self.last_at_ms,
-            equity: self.equity(),
-        });
+            equity,
+        };
+        if self.guard_actor.tell(mark).is_ok() {
+            self.marked = Some(equity);
+        }
     }
 
     fn flush(&mut self) {
@@ -692,6 +704,9 @@ impl Engine {
 
 impl Worker for Engine {
     fn started(&mut self, ctx: &mut Ctx<'_, Self>) {
+        // The guard is this engine's sibling: `<subtree>/guard`.
+        let subtree = ctx.path().rsplit_once('/').map_or("", |(s, _)| s);
+        self.guard_path = format!("{subtree}/guard");
         self.publish();
         // Every change of the risk level, as it happens.
         let mut levels = self.view.watch_risk();
@@ -733,10 +748,7 @@ impl Handles<MarketUpdate> for Engine {
         if self.closes.len() > super::analyzer::MOMENTUM_BARS {
             self.closes.pop_front();
         }
-        self.history.push_back(bar.close);
-        if self.history.len() > VOLATILITY_BARS {
-            self.history.pop_front();
-        }
+        self.volatility.push(bar.close);
         self.last = Some(bar.close);
         self.last_at_ms = bar.at_ms;
         self.mark();

@@ -17,7 +17,7 @@ pub use market::{
 pub use mode::{ModeChoice, ModeState, Tier};
 pub use portfolio::{
     check_opening, concentration, correlated_exposure, drawdown_level, inverse_normal,
-    value_at_risk, volatility, Book, Exposure, PortfolioLimits,
+    value_at_risk, volatility, Book, Exposure, PortfolioLimits, RollingVolatility,
 };
 pub use risk::{RiskLevel, RiskState};
 

@@ -135,6 +135,61 @@ pub fn volatility(closes: &[Decimal]) -> Option<f64> {
     Some((ss / (n - 1.0)).sqrt())
 }
 
+/// The same figure as [`volatility`] over the last `window + 1` closes, kept
+/// up to date in O(1) per close (running sums of the returns, in f64): for an
+/// engine that sees a bar every few milliseconds in a replay.
+#[derive(Debug, Clone)]
+pub struct RollingVolatility {
+    window: usize,
+    last: Option<f64>,
+    returns: std::collections::VecDeque<f64>,
+    sum: f64,
+    sum_sq: f64,
+}
+
+impl RollingVolatility {
+    /// Over at most `window` returns (at least 2).
+    pub fn new(window: usize) -> RollingVolatility {
+        RollingVolatility {
+            window: window.max(2),
+            last: None,
+            returns: std::collections::VecDeque::with_capacity(window.max(2) + 1),
+            sum: 0.0,
+            sum_sq: 0.0,
+        }
+    }
+
+    pub fn push(&mut self, close: Decimal) {
+        let Some(c) = close.to_f64().filter(|c| *c > 0.0) else {
+            return;
+        };
+        if let Some(prev) = self.last {
+            let r = (c - prev) / prev;
+            self.returns.push_back(r);
+            self.sum += r;
+            self.sum_sq += r * r;
+            if self.returns.len() > self.window {
+                let old = self.returns.pop_front().unwrap_or(0.0);
+                self.sum -= old;
+                self.sum_sq -= old * old;
+            }
+        }
+        self.last = Some(c);
+    }
+
+    /// Sample standard deviation of the returns kept; `None` under 2 returns.
+    pub fn value(&self) -> Option<f64> {
+        let n = self.returns.len();
+        if n < 2 {
+            return None;
+        }
+        let nf = n as f64;
+        let mean = self.sum / nf;
+        let var = ((self.sum_sq - nf * mean * mean) / (nf - 1.0)).max(0.0);
+        Some(var.sqrt())
+    }
+}
+
 /// Inverse of the standard normal CDF, by Acklam's rational approximation
 /// (relative error below 1.15e-9, so |error| < 1e-8 for p in [1e-6, 1 - 1e-6]).
 /// Returns NaN for p outside the open interval (0, 1) (and for NaN); never
@@ -554,6 +609,24 @@ mod tests {
         assert!((inverse_normal(1e-6) + 4.753424309).abs() < 1e-8);
         assert!(inverse_normal(0.0).is_nan() && inverse_normal(1.0).is_nan());
         assert!(inverse_normal(f64::NAN).is_nan());
+    }
+
+    #[test]
+    fn the_rolling_volatility_matches_the_batch_one() {
+        let closes: Vec<Decimal> = [100, 110, 99, 99, 104, 101, 97, 103]
+            .iter()
+            .map(|c| Decimal::from(*c))
+            .collect();
+        let mut r = RollingVolatility::new(4);
+        for (i, c) in closes.iter().enumerate() {
+            r.push(*c);
+            // The last 4 returns are those of the last 5 closes.
+            let from = (i + 1).saturating_sub(5);
+            match (r.value(), volatility(&closes[from..=i])) {
+                (Some(a), Some(b)) => assert!((a - b).abs() < 1e-12, "{i}: {a} vs {b}"),
+                (a, b) => assert_eq!(a.is_some(), b.is_some(), "{i}"),
+            }
+        }
     }
 
     #[test]
