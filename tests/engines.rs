@@ -5,7 +5,7 @@
 mod common;
 
 use commodore_actors::model::{contract, Position, Side};
-use common::{events, temp_dir, Daemon};
+use common::{events, temp_dir, Daemon, NO_DRAWDOWN_GUARDS};
 use rust_decimal::Decimal;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -75,7 +75,7 @@ fn field<'a>(line: &'a str, key: &str) -> &'a str {
 #[test]
 fn paper_trading_on_bundled_data_reconciles_with_the_journal_to_the_cent() {
     let dir = temp_dir("engines-trade");
-    let mut d = Daemon::start(&dir, &[FAST]);
+    let mut d = Daemon::start(&dir, &[[FAST].as_slice(), &NO_DRAWDOWN_GUARDS].concat());
     for _ in 0..3 {
         d.expect("kind=\"order_filled\" path=master/engines/KC/executor");
         d.expect("kind=\"order_filled\" path=master/engines/CC/executor");
@@ -201,7 +201,7 @@ fn an_order_journaled_before_a_crash_is_sent_once_after_the_restart() {
     // New decisions continue after the journaled sequence: no id is reused.
     d.signal(libc::SIGKILL);
     d.exit_code();
-    let mut d = Daemon::start(&dir, &[FAST]);
+    let mut d = Daemon::start(&dir, &[[FAST].as_slice(), &NO_DRAWDOWN_GUARDS].concat());
     d.expect("kind=\"order_submitted\" path=master/engines/KC/executor");
     let c = rusqlite::Connection::open(&db).unwrap();
     let (n, pending, min_seq): (i64, i64, i64) = c
@@ -242,7 +242,7 @@ fn a_paused_engine_keeps_its_data_current_but_opens_nothing() {
         })
         .unwrap();
 
-    let mut d = Daemon::start(&dir, &[FAST]);
+    let mut d = Daemon::start(&dir, &[[FAST].as_slice(), &NO_DRAWDOWN_GUARDS].concat());
     // The status view refreshes every second: wait (on CC's fills, not on a
     // clock) until it shows KC's data.
     let mut kc = serde_json::Value::Null;
@@ -277,8 +277,16 @@ fn a_sentinel_keyword_alerts_and_escalates_the_risk_level() {
     let dir = temp_dir("engines-sentinel");
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("sentinels.toml");
-    // "frost" is in the bundled KC headlines.
-    std::fs::write(&file, "[sentinels]\nkeywords = [\"frost\"]\n").unwrap();
+    // "frost" is in the bundled KC headlines. The drawdown guards are set out of
+    // reach: at 30,000x their escalations would race the sentinel's.
+    std::fs::write(
+        &file,
+        "[sentinels]\nkeywords = [\"frost\"]\n\
+         [risk]\nday_drawdown_warning = 0.8\nday_drawdown_halt = 0.9\n\
+         peak_drawdown_warning = 0.8\npeak_drawdown_halt = 0.9\n\
+         account_drawdown_warning = 0.8\naccount_drawdown_halt = 0.9\naccount_drawdown_panic = 0.95\n",
+    )
+    .unwrap();
     let mut d = Daemon::spawn_args(
         &dir,
         common::free_port(),
@@ -302,7 +310,14 @@ fn a_sentinel_keyword_alerts_and_escalates_the_risk_level() {
 #[test]
 fn degradation_executor_and_analyzer_faults_lose_no_order_and_send_none_twice() {
     let dir = temp_dir("engines-degrade");
-    let mut d = Daemon::start(&dir, &[FAST, ("COMMODORE__FAULTS__ENABLED", "true")]);
+    let mut d = Daemon::start(
+        &dir,
+        &[
+            [FAST, ("COMMODORE__FAULTS__ENABLED", "true")].as_slice(),
+            &NO_DRAWDOWN_GUARDS,
+        ]
+        .concat(),
+    );
     d.expect("kind=\"order_filled\" path=master/engines/KC/executor");
     // Executor down: the next 3 messages it gets are answered with an injected
     // error instead of being handled. Those orders are journaled already: the

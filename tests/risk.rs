@@ -6,7 +6,7 @@
 mod common;
 
 use commodore_actors::model::{contract, Position, Side};
-use common::{engine, events, temp_dir, Daemon};
+use common::{engine, events, temp_dir, Daemon, NO_DRAWDOWN_GUARDS};
 use rust_decimal::Decimal;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -123,7 +123,8 @@ fn halt_opens_no_new_exposure_and_survives_sigkill() {
 fn panic_flattens_both_engines_and_leaves_no_working_order() {
     let dir = temp_dir("risk-panic");
     let db = dir.join("journal.sqlite");
-    let mut d = Daemon::start(&dir, &[FAST, DECISIONS]);
+    let env = [[FAST, DECISIONS].as_slice(), &NO_DRAWDOWN_GUARDS].concat();
+    let mut d = Daemon::start(&dir, &env);
     // Trade until both engines hold a position (bounded by the log wait).
     let holding = |d: &Daemon| {
         let st = d.get("/v1/status");
@@ -179,11 +180,16 @@ fn panic_flattens_both_engines_and_leaves_no_working_order() {
 fn broker_failures_open_the_breaker_which_survives_sigkill_and_closes_on_a_trial() {
     let dir = temp_dir("risk-breaker");
     let env = [
-        FAST,
-        DECISIONS,
-        ("COMMODORE__FAULTS__ENABLED", "true"),
-        ("COMMODORE__BREAKER__COOLDOWN", "5s"),
-    ];
+        [
+            FAST,
+            DECISIONS,
+            ("COMMODORE__FAULTS__ENABLED", "true"),
+            ("COMMODORE__BREAKER__COOLDOWN", "5s"),
+        ]
+        .as_slice(),
+        &NO_DRAWDOWN_GUARDS,
+    ]
+    .concat();
     let mut d = Daemon::start(&dir, &env);
     d.expect("kind=\"order_filled\" path=master/engines/KC/executor");
     let r = d.post(
@@ -245,12 +251,17 @@ fn broker_failures_open_the_breaker_which_survives_sigkill_and_closes_on_a_trial
 fn an_engine_whose_risk_guard_is_down_opens_nothing_until_it_is_back() {
     let dir = temp_dir("risk-guard-down");
     let env = [
-        FAST,
-        DECISIONS,
-        ("COMMODORE__FAULTS__ENABLED", "true"),
-        // The guard's restart waits 3 s: decisions meanwhile see it down.
-        ("COMMODORE__SUPERVISION__BACKOFF_MIN", "3s"),
-    ];
+        [
+            FAST,
+            DECISIONS,
+            ("COMMODORE__FAULTS__ENABLED", "true"),
+            // The guard's restart waits 3 s: decisions meanwhile see it down.
+            ("COMMODORE__SUPERVISION__BACKOFF_MIN", "3s"),
+        ]
+        .as_slice(),
+        &NO_DRAWDOWN_GUARDS,
+    ]
+    .concat();
     let mut d = Daemon::start(&dir, &env);
     d.expect("kind=\"order_filled\" path=master/engines/KC/executor");
     let r = d.post(

@@ -9,6 +9,18 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+/// Drawdown escalations out of reach, for tests that need orders to keep
+/// flowing at 3000x (a random walk can lose 3 % of a day quickly).
+pub const NO_DRAWDOWN_GUARDS: [(&str, &str); 7] = [
+    ("COMMODORE__RISK__DAY_DRAWDOWN_WARNING", "0.8"),
+    ("COMMODORE__RISK__DAY_DRAWDOWN_HALT", "0.9"),
+    ("COMMODORE__RISK__PEAK_DRAWDOWN_WARNING", "0.8"),
+    ("COMMODORE__RISK__PEAK_DRAWDOWN_HALT", "0.9"),
+    ("COMMODORE__RISK__ACCOUNT_DRAWDOWN_WARNING", "0.8"),
+    ("COMMODORE__RISK__ACCOUNT_DRAWDOWN_HALT", "0.9"),
+    ("COMMODORE__RISK__ACCOUNT_DRAWDOWN_PANIC", "0.95"),
+];
+
 pub fn commodore() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_commodore"));
     c.env_remove("RUST_LOG")
