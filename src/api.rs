@@ -374,6 +374,7 @@ async fn status(req: HttpRequest, st: web::Data<ApiState>) -> Answer {
         "engines": engines,
         "equity": portfolio.equity,
         "drawdown": portfolio.drawdown,
+        "notifier": st.view.notifier(),
     })))
 }
 

@@ -8,7 +8,9 @@
 //! sources are merged comes from the environment.
 
 use commodore_actors::kernel::{Backoff, Intensity, Strategy, SupervisorConfig};
-use commodore_actors::model::{GuardLimits, PortfolioLimits, KNOWN_SYMBOLS};
+use commodore_actors::model::{
+    GuardLimits, PortfolioLimits, Tier, TierParams, Tiers, KNOWN_SYMBOLS,
+};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::collections::BTreeMap;
@@ -36,6 +38,8 @@ pub struct Config {
     pub breaker: Breaker,
     #[serde(default)]
     pub risk: Risk,
+    #[serde(default)]
+    pub mode: Mode,
     pub notifier: Notifier,
     pub broker: Broker,
     pub faults: Faults,
@@ -277,6 +281,101 @@ pub struct Breaker {
     pub cooldown: Duration,
 }
 
+/// The capital-tier mode controller: tiers with their parameters, and the
+/// hysteresis of the automatic transitions.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Mode {
+    /// Up when equity >= the next tier's threshold x (1 + up_margin).
+    pub up_margin: f64,
+    /// Down when equity < the current tier's threshold x (1 - down_margin).
+    pub down_margin: f64,
+    /// How often the controller looks at the account equity.
+    #[serde(with = "duration")]
+    pub check_every: Duration,
+    /// NANO, MICRO, MINI, BALANCED, in this order.
+    pub tiers: Vec<TierConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TierConfig {
+    pub name: String,
+    /// Account equity in dollars where the tier starts (a decimal string).
+    pub threshold: Decimal,
+    /// Order sizes x this.
+    pub size_factor: f64,
+    pub max_open_positions: usize,
+    /// Strategies the engines trade in this tier.
+    pub strategies: Vec<String>,
+}
+
+impl Default for Mode {
+    fn default() -> Self {
+        let t = Tiers::default();
+        Mode {
+            up_margin: t.up_margin.to_string().parse().unwrap_or(0.1),
+            down_margin: t.down_margin.to_string().parse().unwrap_or(0.2),
+            check_every: Duration::from_secs(1),
+            tiers: t
+                .tiers
+                .iter()
+                .map(|p| TierConfig {
+                    name: p.tier.as_str().to_owned(),
+                    threshold: p.threshold,
+                    size_factor: p.size_factor.to_string().parse().unwrap_or(1.0),
+                    max_open_positions: p.max_open_positions,
+                    strategies: p.strategies.clone(),
+                })
+                .collect(),
+        }
+    }
+}
+
+impl Mode {
+    /// The tiers as the model has them; `Err((key, what))` when they do not fit.
+    pub fn tiers(&self) -> Result<Tiers, (String, String)> {
+        let key = |k: &str| format!("mode.{k}");
+        if self.tiers.len() != 4 {
+            return Err((
+                key("tiers"),
+                format!(
+                    "needs the 4 tiers NANO, MICRO, MINI, BALANCED in order, got {}",
+                    self.tiers.len()
+                ),
+            ));
+        }
+        let mut out = Vec::new();
+        for (t, c) in Tier::ALL.iter().zip(&self.tiers) {
+            if c.name != t.as_str() {
+                return Err((
+                    key("tiers.name"),
+                    format!(
+                        "expected {t} here (tiers go NANO, MICRO, MINI, BALANCED), got {:?}",
+                        c.name
+                    ),
+                ));
+            }
+            out.push(TierParams {
+                tier: *t,
+                threshold: c.threshold,
+                size_factor: fraction(c.size_factor),
+                max_open_positions: c.max_open_positions,
+                strategies: c.strategies.clone(),
+            });
+        }
+        let tiers = Tiers {
+            tiers: out
+                .try_into()
+                .map_err(|_| (key("tiers"), "needs 4 tiers".to_owned()))?,
+            up_margin: fraction(self.up_margin),
+            down_margin: fraction(self.down_margin),
+        };
+        tiers.validate().map_err(|(k, what)| (key(k), what))?;
+        Ok(tiers)
+    }
+}
+
 /// The engine guards (every engine) and the portfolio checks. Fractions are
 /// 0..1 (0.05 = 5 %), money is a decimal string.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -438,6 +537,35 @@ impl Risk {
 pub struct Notifier {
     #[serde(default)]
     pub webhooks: Vec<Webhook>,
+    /// Notifications the outbox holds before it drops the oldest `trade` and
+    /// `milestone` ones (`risk`, `error`, ... are never dropped).
+    #[serde(default = "default_max_outbox")]
+    pub max_outbox: usize,
+    /// Retry backoff of a failed delivery: doubling from min to max, jittered.
+    #[serde(with = "duration", default = "default_notify_backoff_min")]
+    pub backoff_min: Duration,
+    #[serde(with = "duration", default = "default_notify_backoff_max")]
+    pub backoff_max: Duration,
+    /// Account equity milestones in dollars (decimal strings), each notified
+    /// once, the first time equity reaches it.
+    #[serde(default)]
+    pub milestones: Vec<Decimal>,
+}
+
+fn default_max_outbox() -> usize {
+    10_000
+}
+fn default_notify_backoff_min() -> Duration {
+    Duration::from_secs(1)
+}
+fn default_notify_backoff_max() -> Duration {
+    Duration::from_secs(300)
+}
+fn default_rate_per_min() -> u32 {
+    30
+}
+fn default_webhook_timeout() -> Duration {
+    Duration::from_secs(5)
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -453,6 +581,47 @@ pub struct Webhook {
     /// Event kinds to send; empty = all.
     #[serde(default)]
     pub events: Vec<String>,
+    /// The webhook's name in logs, status and the outbox (never its URL);
+    /// default `<kind><position>`, e.g. `discord1`.
+    #[serde(default)]
+    pub name: String,
+    /// Requests per minute at most (a burst of as many).
+    #[serde(default = "default_rate_per_min")]
+    pub rate_per_min: u32,
+    /// One request's time limit; no answer in time is retried.
+    #[serde(with = "duration", default = "default_webhook_timeout")]
+    pub timeout: Duration,
+}
+
+impl Webhook {
+    /// Its name: `name`, or `<kind><position from 1>`.
+    pub fn name(&self, index: usize) -> String {
+        if self.name.is_empty() {
+            let kind = match self.kind {
+                WebhookKind::Discord => "discord",
+                WebhookKind::Slack => "slack",
+                WebhookKind::Json => "json",
+            };
+            format!("{kind}{}", index + 1)
+        } else {
+            self.name.clone()
+        }
+    }
+
+    /// The URL (from `url`, or the variable `url_env` names).
+    pub fn url(&self) -> Result<String, String> {
+        match (&self.url, &self.url_env) {
+            (Some(u), _) => Ok(u.0.clone()),
+            (None, Some(var)) => match std::env::var(var) {
+                Ok(u) if u.starts_with("https://") || u.starts_with("http://") => Ok(u),
+                Ok(_) => Err(format!(
+                    "the variable {var} does not hold an http(s):// URL"
+                )),
+                Err(_) => Err(format!("the variable {var} is not set")),
+            },
+            (None, None) => Err("no url".into()),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -799,7 +968,61 @@ impl Config {
         if let Err((key, what)) = self.risk.validate() {
             return e(&key, &what);
         }
-        for w in &self.notifier.webhooks {
+        if let Err((key, what)) = self.mode.tiers() {
+            return e(&key, &what);
+        }
+        if self.mode.check_every.is_zero() || self.mode.check_every > Duration::from_secs(3600) {
+            return e("mode.check_every", "must be above 0 and at most 1h");
+        }
+        let n = &self.notifier;
+        if !(100..=1_000_000).contains(&n.max_outbox) {
+            return e("notifier.max_outbox", "must be between 100 and 1000000");
+        }
+        if n.backoff_min.is_zero()
+            || n.backoff_min > n.backoff_max
+            || n.backoff_max > Duration::from_secs(3600)
+        {
+            return e(
+                "notifier.backoff_max",
+                "need 0 < backoff_min <= backoff_max <= 1h",
+            );
+        }
+        if n.milestones.iter().any(|m| *m <= Decimal::ZERO)
+            || n.milestones.windows(2).any(|w| w[0] >= w[1])
+        {
+            return e(
+                "notifier.milestones",
+                "dollar amounts above 0, in rising order",
+            );
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for (i, w) in self.notifier.webhooks.iter().enumerate() {
+            let name = w.name(i);
+            if !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+                || name.len() > 64
+            {
+                return e(
+                    "notifier.webhooks.name",
+                    "letters, digits, - and _ only, at most 64",
+                );
+            }
+            if !names.insert(name.clone()) {
+                return e("notifier.webhooks.name", &format!("{name:?} appears twice"));
+            }
+            if !(1..=600).contains(&w.rate_per_min) {
+                return e(
+                    "notifier.webhooks.rate_per_min",
+                    "must be between 1 and 600",
+                );
+            }
+            if w.timeout.is_zero() || w.timeout > Duration::from_secs(60) {
+                return e(
+                    "notifier.webhooks.timeout",
+                    "must be above 0 and at most 60s",
+                );
+            }
             match (&w.url, &w.url_env) {
                 (Some(url), None)
                     if !(url.0.starts_with("https://") || url.0.starts_with("http://")) =>
@@ -1057,6 +1280,9 @@ mod tests {
             url: Some(Secret("https://hooks.example/T000/B000/XXXX".into())),
             url_env: None,
             events: vec![],
+            name: String::new(),
+            rate_per_min: 30,
+            timeout: Duration::from_secs(5),
         };
         assert!(!format!("{w:?}").contains("XXXX"));
         let mut c = build(&[], false).unwrap();

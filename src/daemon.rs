@@ -50,6 +50,7 @@ pub fn tree(
     view: &Arc<StatusView>,
     lifecycle: &Arc<Lifecycle>,
     h: &Handles,
+    webhooks: notifier::WebhookConfig,
 ) -> SupervisorSpec {
     let journal = journal_path(cfg);
     // An engine that gives up (its own restart intensity exceeded) stays failed:
@@ -94,7 +95,7 @@ pub fn tree(
         .child(ChildSpec::worker(
             "notifier",
             &Handle::new(),
-            Notifier::factory(kernel.clone()),
+            Notifier::factory(kernel.clone(), journal.clone(), webhooks, view.clone()),
         ))
         .child(ChildSpec::worker(
             "portfolio_risk",
@@ -104,7 +105,13 @@ pub fn tree(
         .child(ChildSpec::worker(
             "mode",
             &h.mode,
-            ModeActor::factory(journal.clone(), kernel.clone(), view.clone()),
+            ModeActor::factory(
+                journal.clone(),
+                kernel.clone(),
+                view.clone(),
+                cfg.mode.tiers().expect("checked with the config"),
+                cfg.mode.check_every,
+            ),
         ))
         // Budget guard, LLM limiter, macro cache and equity arrive with the
         // issues that use them; the supervisor is their place in the tree.
@@ -121,6 +128,39 @@ pub fn tree(
 }
 
 /// The shared LLM path when `llm.enabled` (the config checked the key's variable).
+/// The webhooks with their URLs (from `url` or the variable `url_env` names):
+/// a variable that is not set is a start error, said with the key, never the
+/// URL.
+pub fn webhook_config(cfg: &Config) -> Result<notifier::WebhookConfig, String> {
+    use commodore_actors::notifier::webhook::{Target, WebhookKind};
+    let mut targets = Vec::new();
+    for (i, w) in cfg.notifier.webhooks.iter().enumerate() {
+        let name = w.name(i);
+        let url = w
+            .url()
+            .map_err(|e| format!("notifier.webhooks.url_env ({name}): {e}"))?;
+        targets.push(Target {
+            name,
+            kind: match w.kind {
+                crate::config::WebhookKind::Discord => WebhookKind::Discord,
+                crate::config::WebhookKind::Slack => WebhookKind::Slack,
+                crate::config::WebhookKind::Json => WebhookKind::Json,
+            },
+            url,
+            events: w.events.clone(),
+            rate_per_min: w.rate_per_min,
+            timeout: w.timeout,
+        });
+    }
+    Ok(notifier::WebhookConfig {
+        targets,
+        max_outbox: cfg.notifier.max_outbox,
+        backoff_min: cfg.notifier.backoff_min,
+        backoff_max: cfg.notifier.backoff_max,
+        milestones: cfg.notifier.milestones.clone(),
+    })
+}
+
 fn llm_services(cfg: &Config, kernel: &Kernel) -> Option<Arc<SharedServices>> {
     let l = &cfg.llm;
     if !l.enabled {
@@ -198,7 +238,7 @@ pub fn engine_config(cfg: &Config, e: &crate::config::Engine) -> EngineConfig {
         portfolio: cfg.risk.portfolio_limits(),
         breaker_threshold: cfg.breaker.failure_threshold,
         breaker_cooldown: cfg.breaker.cooldown,
-        max_open_positions: commodore_actors::model::Tier::ALL.map(|t| t.max_open_positions()),
+        tiers: cfg.mode.tiers().expect("checked with the config"),
         journal: journal_path(cfg),
         feeds: e
             .feeds
@@ -284,6 +324,13 @@ pub async fn run(cfg: Config) -> i32 {
             return 2;
         }
     };
+    let webhooks = match webhook_config(&cfg) {
+        Ok(w) => w,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return 2;
+        }
+    };
     let listener = match std::net::TcpListener::bind(cfg.control.listen) {
         Ok(l) => l,
         Err(e) => {
@@ -321,7 +368,10 @@ pub async fn run(cfg: Config) -> i32 {
         mode: Handle::new(),
         control: Handle::new(),
     };
-    let mut root = Root::start(tree(&cfg, &kernel, &view, &lifecycle, &handles), &kernel);
+    let mut root = Root::start(
+        tree(&cfg, &kernel, &view, &lifecycle, &handles, webhooks),
+        &kernel,
+    );
     lifecycle.set_root(root.shutdown_handle());
 
     let state_view = view.clone();

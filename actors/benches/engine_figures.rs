@@ -155,7 +155,7 @@ fn config(journal: std::path::PathBuf) -> EngineConfig {
         },
         breaker_threshold: 5,
         breaker_cooldown: Duration::from_secs(60),
-        max_open_positions: [2, 3, 4, 6],
+        tiers: commodore_actors::model::Tiers::default(),
     }
 }
 

@@ -79,7 +79,21 @@ impl Default for BreakerView {
     }
 }
 
+/// What the notifier has done, for `/v1/status` and `/metrics`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct NotifierFigures {
+    /// Notifications waiting in the journal's outbox.
+    pub outbox: u64,
+    pub delivered: u64,
+    pub retries: u64,
+    /// Refused for good by a webhook (4xx other than 429).
+    pub failed: u64,
+    /// `trade`/`milestone` notifications dropped at the outbox bound.
+    pub dropped: u64,
+}
+
 pub struct StatusView {
+    notifier: RwLock<NotifierFigures>,
     risk: RwLock<RiskState>,
     /// Every change of the level, for the engines (each watches it and acts on
     /// a change at once: PANIC cancels and flattens).
@@ -101,6 +115,7 @@ pub struct Portfolio {
 impl StatusView {
     pub fn new(risk: RiskState, mode: ModeState) -> StatusView {
         StatusView {
+            notifier: RwLock::new(NotifierFigures::default()),
             risk_level: tokio::sync::watch::Sender::new(risk.level),
             risk: RwLock::new(risk),
             mode: RwLock::new(mode),
@@ -119,6 +134,18 @@ impl StatusView {
         *self.risk.write().unwrap_or_else(|e| e.into_inner()) = s;
         self.risk_level
             .send_if_modified(|l| std::mem::replace(l, level) != level);
+    }
+
+    /// For the notifier only.
+    pub fn set_notifier(&self, f: NotifierFigures) {
+        *self.notifier.write().unwrap_or_else(|e| e.into_inner()) = f;
+    }
+
+    pub fn notifier(&self) -> NotifierFigures {
+        self.notifier
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// A receiver that sees every change of the risk level.

@@ -10,12 +10,13 @@ use commodore_actors::control::{
 use commodore_actors::journal::Store;
 use commodore_actors::kernel::*;
 use commodore_actors::mode::{self, ModeActor, ModeError, SetMode};
-use commodore_actors::model::{ModeChoice, ModeState, RiskLevel, RiskState, Tier};
+use commodore_actors::model::{ModeChoice, ModeState, RiskLevel, RiskState, Tier, Tiers};
 use commodore_actors::risk::{self, Escalate, PortfolioRisk, ResetRisk, RiskError};
 use commodore_actors::view::StatusView;
 use common::*;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 struct Owners {
     kernel: Kernel,
@@ -48,7 +49,13 @@ async fn owners(path: &Path) -> Owners {
         .child(ChildSpec::worker(
             "mode",
             &mode,
-            ModeActor::factory(path.to_owned(), kernel.clone(), view.clone()),
+            ModeActor::factory(
+                path.to_owned(),
+                kernel.clone(),
+                view.clone(),
+                Tiers::default(),
+                Duration::from_secs(1),
+            ),
         ))
         .child(ChildSpec::worker(
             "control",

@@ -18,7 +18,7 @@ use crate::kernel::{Ctx, Handle, Handles, Kernel, NodeState, Worker};
 use crate::model::{
     check_opening, client_order_id, drawdown_level, Admit, Book, Breaker, BreakerState,
     ContractSpec, EngineGuard, Exposure, GuardLimits, Opening, Order, Outcome, PortfolioLimits,
-    Position, RiskLevel, RollingVolatility, Side,
+    Position, RiskLevel, RollingVolatility, Side, Tiers,
 };
 use crate::risk::{Escalate, PortfolioRisk};
 use crate::view::{BreakerView, EngineActivity, EngineFigures, PositionView, StatusView};
@@ -58,9 +58,9 @@ pub struct EngineConfig {
     pub portfolio: PortfolioLimits,
     pub breaker_threshold: u32,
     pub breaker_cooldown: Duration,
-    /// Positions open across the portfolio, by mode tier (NANO, MICRO, MINI,
-    /// BALANCED).
-    pub max_open_positions: [usize; 4],
+    /// The capital tiers: the current mode's size factor, open positions and
+    /// strategies apply to every decision.
+    pub tiers: Tiers,
 }
 
 impl EngineConfig {
@@ -297,9 +297,20 @@ impl Engine {
         let Some(price) = self.last else {
             return self.record(&c, Outcome::GateClosed, "no price yet".into());
         };
+        let mode = self.view.mode().current;
+        let params = self.cfg.tiers.params(mode);
+        if !params.strategies.iter().any(|s| s == c.strategy) {
+            let why = format!("strategy {} is not enabled in mode {mode}", c.strategy);
+            return self.record(&c, Outcome::Vetoed, why);
+        }
         let qty = pipeline::allocate(&self.cfg.allocation, c.strategy, tier, &self.cfg.spec);
+        let qty = (qty * params.size_factor).floor();
         if qty.is_zero() {
-            let why = format!("{tier:?} {} allocates no contract", c.strategy);
+            let why = format!(
+                "{tier:?} {} allocates no contract in mode {mode} (sizes x {})",
+                c.strategy,
+                params.size_factor.normalize()
+            );
             return self.record(&c, Outcome::LowScore, why);
         }
         let paused = self.kernel.registry().is_paused(&self.cfg.path());
@@ -360,14 +371,14 @@ impl Engine {
             .collect();
         let open_positions = others.iter().filter(|(_, f)| !f.exposure.is_zero()).count()
             + usize::from(!projected.qty.is_zero());
-        let tier = self.view.mode().current;
+        let mode = self.view.mode().current;
         let opening_order = Opening {
             qty: opening,
             price,
             signal_price: c.price,
             new_position: projected.qty.is_zero(),
             open_positions,
-            max_open_positions: self.cfg.max_open_positions[tier as usize],
+            max_open_positions: self.cfg.tiers.params(mode).max_open_positions,
         };
         self.guard
             .check(spec, self.clock.now_ms(), &opening_order)?;

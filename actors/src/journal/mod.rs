@@ -11,4 +11,6 @@ mod store;
 
 pub use actor::{Flush, Journal, FLUSH_INTERVAL, MAX_BATCH};
 pub use shared::SharedStore;
-pub use store::{JournalError, OutcomeRow, StateEntry, Store, SCHEMA_VERSION};
+pub use store::{
+    JournalError, OutboxRow, OutcomeRow, StateEntry, Store, DROPPABLE_KINDS, SCHEMA_VERSION,
+};

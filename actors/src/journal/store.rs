@@ -62,7 +62,39 @@ const MIGRATIONS: &[&str] = &[
         at_ms        INTEGER NOT NULL,
         PRIMARY KEY (engine, decision_seq)
      );",
+    // 3: the notifier's outbox: one row per notification per webhook, written
+    // before it is sent, removed when delivered (or failed for good).
+    "CREATE TABLE outbox (
+        id         INTEGER PRIMARY KEY AUTOINCREMENT,
+        webhook    TEXT    NOT NULL,
+        dedupe     TEXT    NOT NULL,
+        kind       TEXT    NOT NULL,
+        body       TEXT    NOT NULL,
+        created_ms INTEGER NOT NULL,
+        attempts   INTEGER NOT NULL DEFAULT 0,
+        next_ms    INTEGER NOT NULL,
+        UNIQUE (webhook, dedupe)
+     );
+     CREATE INDEX outbox_due ON outbox (webhook, next_ms);",
 ];
+
+/// Notification kinds the outbox drops (oldest first) when it is full; the
+/// others (risk, error, breaker, mode, recovery) are never dropped.
+pub const DROPPABLE_KINDS: [&str; 2] = ["trade", "milestone"];
+
+/// One notification for one webhook.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxRow {
+    pub id: u64,
+    pub webhook: String,
+    /// Unique per webhook: the same notification is never queued twice.
+    pub dedupe: String,
+    pub kind: String,
+    pub body: String,
+    pub created_ms: u64,
+    pub attempts: u32,
+    pub next_ms: u64,
+}
 
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
 
@@ -408,6 +440,125 @@ impl Store {
         let v = self.sql(result)?;
         self.sql(reset)?;
         Ok(v)
+    }
+
+    /// Queues notifications and sets state entries (the notifier's cursor) in
+    /// one durable transaction: a notification is queued exactly once. A row
+    /// whose (webhook, dedupe) is queued already is skipped. Past `max` rows the
+    /// oldest droppable ones (`DROPPABLE_KINDS`) are deleted. Returns (queued,
+    /// dropped).
+    pub fn enqueue(
+        &mut self,
+        rows: &[OutboxRow],
+        state: &[(&str, String)],
+        max: usize,
+        at_ms: u64,
+    ) -> Result<(usize, usize), JournalError> {
+        self.durable(|tx| {
+            let mut queued = 0;
+            {
+                let mut insert = tx.prepare_cached(
+                    "INSERT OR IGNORE INTO outbox (webhook, dedupe, kind, body, created_ms, attempts, next_ms)
+                     VALUES (?1, ?2, ?3, ?4, ?5, 0, ?5)",
+                )?;
+                for r in rows {
+                    queued += insert.execute(params![r.webhook, r.dedupe, r.kind, r.body, r.created_ms as i64])?;
+                }
+                let mut put = tx.prepare_cached(
+                    "INSERT INTO state (key, value, reason, at_ms) VALUES (?1, ?2, 'notifier', ?3)
+                     ON CONFLICT(key) DO UPDATE SET value = excluded.value, at_ms = excluded.at_ms",
+                )?;
+                for (k, v) in state {
+                    put.execute(params![k, v, at_ms as i64])?;
+                }
+            }
+            let len: i64 = tx.query_row("SELECT COUNT(*) FROM outbox", [], |r| r.get(0))?;
+            let over = (len - max as i64).max(0);
+            let dropped = if over > 0 {
+                tx.execute(
+                    "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE kind IN ('trade', 'milestone')
+                     ORDER BY id LIMIT ?1)",
+                    params![over],
+                )?
+            } else {
+                0
+            };
+            Ok((queued, dropped))
+        })
+    }
+
+    /// The oldest notification for `webhook` due at `now_ms`.
+    pub fn next_due(&self, webhook: &str, now_ms: u64) -> Result<Option<OutboxRow>, JournalError> {
+        let r = self
+            .conn
+            .prepare_cached(
+                "SELECT id, webhook, dedupe, kind, body, created_ms, attempts, next_ms FROM outbox
+                 WHERE webhook = ?1 AND next_ms <= ?2 ORDER BY id LIMIT 1",
+            )
+            .and_then(|mut s| {
+                s.query_row(params![webhook, now_ms as i64], |r| {
+                    Ok(OutboxRow {
+                        id: r.get::<_, i64>(0)? as u64,
+                        webhook: r.get(1)?,
+                        dedupe: r.get(2)?,
+                        kind: r.get(3)?,
+                        body: r.get(4)?,
+                        created_ms: r.get::<_, i64>(5)? as u64,
+                        attempts: r.get::<_, i64>(6)? as u32,
+                        next_ms: r.get::<_, i64>(7)? as u64,
+                    })
+                })
+                .optional()
+            });
+        self.sql(r)
+    }
+
+    /// Removes a notification: delivered, or failed for good. Durable, so a
+    /// delivered notification is not sent again after a crash.
+    pub fn outbox_done(&mut self, id: u64) -> Result<(), JournalError> {
+        self.durable(|tx| tx.execute("DELETE FROM outbox WHERE id = ?1", params![id as i64]))
+            .map(|_| ())
+    }
+
+    /// Records a failed attempt and when to try again.
+    pub fn outbox_retry(
+        &mut self,
+        id: u64,
+        attempts: u32,
+        next_ms: u64,
+    ) -> Result<(), JournalError> {
+        let r = self.conn.execute(
+            "UPDATE outbox SET attempts = ?2, next_ms = ?3 WHERE id = ?1",
+            params![id as i64, attempts as i64, next_ms as i64],
+        );
+        self.sql(r).map(|_| ())
+    }
+
+    /// Notifications waiting, per kind.
+    pub fn outbox_len(&self) -> Result<u64, JournalError> {
+        let r = self
+            .conn
+            .query_row("SELECT COUNT(*) FROM outbox", [], |r| r.get::<_, i64>(0));
+        Ok(self.sql(r)? as u64)
+    }
+
+    /// Deletes the notifications of webhooks no longer configured; returns how
+    /// many.
+    pub fn outbox_forget_others(&mut self, webhooks: &[String]) -> Result<usize, JournalError> {
+        let keep: Vec<String> = webhooks
+            .iter()
+            .map(|w| format!("'{}'", w.replace('\'', "''")))
+            .collect();
+        let sql = if keep.is_empty() {
+            "DELETE FROM outbox".to_owned()
+        } else {
+            format!(
+                "DELETE FROM outbox WHERE webhook NOT IN ({})",
+                keep.join(", ")
+            )
+        };
+        let r = self.conn.execute(&sql, []);
+        self.sql(r)
     }
 
     /// Journals an order as `pending` before it is sent, with its decision's

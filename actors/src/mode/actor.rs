@@ -1,11 +1,13 @@
 use crate::events::MODE_CHANGED;
 use crate::journal::{JournalError, Store};
 use crate::kernel::{Ctx, Handles, Kernel, Worker};
-use crate::model::{now_ms, ModeChoice, ModeState};
+use crate::model::{now_ms, ModeChoice, ModeState, Tiers};
 use crate::view::StatusView;
 use actix::Message;
+use rust_decimal::Decimal;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// The journal key of the mode (value: `auto:NANO` or `manual:MICRO`).
 pub const MODE_KEY: &str = "mode";
@@ -46,14 +48,20 @@ pub struct ModeActor {
     store: Store,
     kernel: Kernel,
     view: Arc<StatusView>,
+    tiers: Tiers,
+    check_every: Duration,
     state: ModeState,
 }
 
 impl ModeActor {
+    /// `tiers`: the thresholds and hysteresis of the automatic controller, which
+    /// looks at the account equity every `check_every` while the mode is `auto`.
     pub fn factory(
         journal: PathBuf,
         kernel: Kernel,
         view: Arc<StatusView>,
+        tiers: Tiers,
+        check_every: Duration,
     ) -> impl Fn() -> ModeActor + Send + Sync + 'static {
         move || {
             let store = Store::open(&journal).unwrap_or_else(|e| panic!("{e}"));
@@ -62,15 +70,69 @@ impl ModeActor {
                 store,
                 kernel: kernel.clone(),
                 view: view.clone(),
+                tiers: tiers.clone(),
+                check_every,
                 state,
             }
         }
     }
+
+    /// The automatic controller: in `auto`, moves to the tier the account equity
+    /// calls for (with hysteresis). A fixed mode is never moved; no equity yet
+    /// (no engine has published any) moves nothing.
+    fn check(&mut self, ctx: &mut Ctx<'_, Self>) {
+        if !self.state.auto {
+            return;
+        }
+        let equity = self.view.portfolio().equity;
+        if equity <= Decimal::ZERO {
+            return;
+        }
+        let next = self.tiers.next_tier(self.state.current, equity);
+        if next == self.state.current {
+            return;
+        }
+        let reason = self.tiers.reason(self.state.current, next, equity);
+        let next = ModeState {
+            current: next,
+            auto: true,
+            since_ms: now_ms(),
+        };
+        if let Err(e) = self.apply(next, &reason, ctx) {
+            tracing::error!(
+                actor = ctx.path(),
+                error = %e,
+                reason = %reason,
+                "the mode was not changed: the journal refused it (tried again at the next check)"
+            );
+        }
+    }
+
+    /// Journals `next`, then makes it take effect: the view, the log and a
+    /// `mode_changed` event. Nothing changes when the journal refuses.
+    fn apply(
+        &mut self,
+        next: ModeState,
+        reason: &str,
+        ctx: &mut Ctx<'_, Self>,
+    ) -> Result<(), JournalError> {
+        self.store
+            .put_state_durable(MODE_KEY, &next.encode(), reason, next.since_ms)?;
+        let detail = format!("{} -> {}: {}", self.state.encode(), next.encode(), reason);
+        self.state = next;
+        self.view.set_mode(self.state.clone());
+        tracing::info!(actor = ctx.path(), mode = %self.state.encode(), reason, "mode changed");
+        self.kernel
+            .events()
+            .publish(MODE_CHANGED, ctx.path(), detail);
+        Ok(())
+    }
 }
 
 impl Worker for ModeActor {
-    fn started(&mut self, _ctx: &mut Ctx<'_, Self>) {
+    fn started(&mut self, ctx: &mut Ctx<'_, Self>) {
         self.view.set_mode(self.state.clone());
+        ctx.run_interval(self.check_every, |m, ctx| m.check(ctx));
     }
 }
 
@@ -82,16 +144,8 @@ impl Handles<SetMode> for ModeActor {
                 mode: self.state.clone(),
             });
         };
-        self.store
-            .put_state_durable(MODE_KEY, &next.encode(), &m.reason, next.since_ms)
+        self.apply(next, &m.reason, ctx)
             .map_err(|e| ModeError::Journal(e.to_string()))?;
-        let detail = format!("{} -> {}: {}", self.state.encode(), next.encode(), m.reason);
-        self.state = next;
-        self.view.set_mode(self.state.clone());
-        tracing::info!(actor = ctx.path(), mode = %self.state.encode(), "mode changed");
-        self.kernel
-            .events()
-            .publish(MODE_CHANGED, ctx.path(), detail);
         Ok(ModeOutcome {
             changed: true,
             mode: self.state.clone(),

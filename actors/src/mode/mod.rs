@@ -1,6 +1,7 @@
 //! `mode`: holds the capital-tier mode (a fixed tier or `auto`), journaled before
-//! it takes effect. The automatic controller (tiers by equity, with hysteresis)
-//! comes with its issue; until then `auto` keeps the current tier.
+//! it takes effect. In `auto`, its controller moves the tier by account equity
+//! (the `Tiers` thresholds, with hysteresis), checked at a fixed interval; a fixed
+//! tier is never moved by it.
 
 mod actor;
 

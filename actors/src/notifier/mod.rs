@@ -1,38 +1,113 @@
-//! `notifier`: tells people what happened. Until the webhooks issue it writes the
-//! events an operator must not miss (risk and mode changes, failures, give-ups,
-//! operator commands) to the log at a level that stands out.
+//! `notifier`: tells people what happened.
+//!
+//! - **The log**: the kernel events an operator must not miss (risk and mode
+//!   changes, failures, give-ups, breakers, operator commands) at a level that
+//!   stands out, as they are published.
+//! - **Webhooks** (`[[notifier.webhooks]]`: Discord, Slack, generic JSON), each
+//!   with its own filter of notification kinds (`webhook::KINDS`). Their source
+//!   is the journal, not the kernel's memory: journaled events after a durable
+//!   cursor (`notifier.cursor`) become rows of the journal's outbox in the same
+//!   durable transaction that moves the cursor, so a notification is queued
+//!   exactly once, whatever crashes when. A row leaves the outbox only when the
+//!   webhook took it (2xx) or refused it for good (4xx but 429): a webhook that
+//!   is down, a restart or `kill -9` lose nothing. Delivery is at least once; a
+//!   crash between the webhook's answer and the row's removal sends that one
+//!   again, with the same `Idempotency-Key` (the row's dedupe key).
+//! - Every request runs beside the mailbox with a timeout, one at a time per
+//!   webhook, under a per-webhook rate limit: a dead or slow webhook delays
+//!   only its own notifications, never the engines, risk or the API.
 
-use crate::kernel::{Ctx, Event, EventKind, Kernel, Worker};
+pub mod webhook;
+
+use crate::journal::{OutboxRow, Store};
+use crate::kernel::{Ctx, Event, EventKind, Handles, Kernel, Worker};
+use crate::model::now_ms;
+use crate::view::{NotifierFigures, StatusView};
+use actix::Message;
+use rust_decimal::Decimal;
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
+use webhook::{Rate, Target, Verdict};
 
 /// How often it looks at the kernel's retained events.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(250);
 /// Events read per look; the rest wait for the next one. The kernel retains the
-/// last 10,000, so falling behind by more than that loses notifications: counted
-/// and logged as a gap.
+/// last 10,000, so falling behind by more than that loses log lines (not
+/// webhook notifications: those come from the journal): counted and logged.
 pub const MAX_PER_POLL: usize = 1024;
+/// Journaled events turned into notifications per look.
+pub const MAX_QUEUED_PER_POLL: usize = 512;
+/// The journal key of the last event seq turned into notifications.
+pub const CURSOR_KEY: &str = "notifier.cursor";
+/// The journal key of the highest equity milestone notified.
+pub const MILESTONE_KEY: &str = "notifier.milestone";
+
+/// What the webhooks side is given.
+#[derive(Debug, Clone)]
+pub struct WebhookConfig {
+    pub targets: Vec<Target>,
+    /// Rows the outbox holds before it drops the oldest `trade`/`milestone`.
+    pub max_outbox: usize,
+    pub backoff_min: Duration,
+    pub backoff_max: Duration,
+    /// Account equity milestones (dollars), ascending.
+    pub milestones: Vec<Decimal>,
+}
+
+/// A request's answer, back on the notifier's mailbox.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct Answered {
+    webhook: usize,
+    row: OutboxRow,
+    answer: Result<(u16, Option<String>), String>,
+}
 
 pub struct Notifier {
     kernel: Kernel,
     seen: u64,
     missed: u64,
+    hooks: Option<Hooks>,
+}
+
+struct Hooks {
+    cfg: WebhookConfig,
+    store: Store,
+    http: reqwest::Client,
+    view: Arc<StatusView>,
+    cursor: u64,
+    milestone: Option<Decimal>,
+    busy: Vec<bool>,
+    rates: Vec<Rate>,
+    figures: NotifierFigures,
+    random: u64,
 }
 
 impl Notifier {
-    /// Starts after the events already published: a restarted notifier does not
-    /// repeat what its predecessor sent (it may miss what arrived in between,
-    /// until the persisted outbox of the webhooks issue).
-    pub fn factory(kernel: Kernel) -> impl Fn() -> Notifier + Send + Sync + 'static {
+    /// Logs from the events published after it starts (a restarted notifier
+    /// does not repeat its predecessor's lines); webhooks from the journal's
+    /// cursor. Opening the journal failing is a failure of the worker.
+    pub fn factory(
+        kernel: Kernel,
+        journal: PathBuf,
+        cfg: WebhookConfig,
+        view: Arc<StatusView>,
+    ) -> impl Fn() -> Notifier + Send + Sync + 'static {
         move || {
             let seen = kernel
                 .events()
                 .recent(0, usize::MAX)
                 .last()
                 .map_or(0, |e| e.seq);
+            let hooks = (!cfg.targets.is_empty()).then(|| {
+                Hooks::open(&journal, cfg.clone(), view.clone()).unwrap_or_else(|e| panic!("{e}"))
+            });
             Notifier {
                 kernel: kernel.clone(),
                 seen,
                 missed: 0,
+                hooks,
             }
         }
     }
@@ -44,7 +119,7 @@ impl Notifier {
                 self.missed += first.seq - self.seen - 1;
                 tracing::error!(
                     missed_total = self.missed,
-                    "notifier fell behind; events not notified"
+                    "notifier fell behind; events not logged"
                 );
             }
         }
@@ -52,6 +127,309 @@ impl Notifier {
             notify(e);
             self.seen = e.seq;
         }
+    }
+}
+
+impl Hooks {
+    fn open(
+        journal: &std::path::Path,
+        cfg: WebhookConfig,
+        view: Arc<StatusView>,
+    ) -> Result<Hooks, String> {
+        let mut store = Store::open(journal).map_err(|e| e.to_string())?;
+        let names: Vec<String> = cfg.targets.iter().map(|t| t.name.clone()).collect();
+        let forgotten = store
+            .outbox_forget_others(&names)
+            .map_err(|e| e.to_string())?;
+        if forgotten > 0 {
+            tracing::warn!(
+                forgotten,
+                "notifications for webhooks no longer configured: dropped"
+            );
+        }
+        // A first start notifies from now, not the whole history.
+        let cursor = match store.state(CURSOR_KEY).map_err(|e| e.to_string())? {
+            Some((v, _)) => v
+                .parse()
+                .map_err(|_| format!("journal: {CURSOR_KEY} is {v:?}, not a seq"))?,
+            None => store.last_seq().map_err(|e| e.to_string())?,
+        };
+        let milestone = match store.state(MILESTONE_KEY).map_err(|e| e.to_string())? {
+            Some((v, _)) => Some(
+                v.parse()
+                    .map_err(|_| format!("journal: {MILESTONE_KEY} is {v:?}"))?,
+            ),
+            None => None,
+        };
+        let now = now_ms();
+        let n = cfg.targets.len();
+        let rates = cfg
+            .targets
+            .iter()
+            .map(|t| Rate::new(t.rate_per_min, now))
+            .collect();
+        let figures = NotifierFigures {
+            outbox: store.outbox_len().map_err(|e| e.to_string())?,
+            ..NotifierFigures::default()
+        };
+        Ok(Hooks {
+            cfg,
+            store,
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .map_err(|e| e.to_string())?,
+            view,
+            cursor,
+            milestone,
+            busy: vec![false; n],
+            rates,
+            figures,
+            random: now | 1,
+        })
+    }
+
+    /// xorshift: jitter needs no cryptography.
+    fn random(&mut self) -> f64 {
+        let mut x = self.random;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.random = x;
+        (x >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    fn row(
+        &self,
+        i: usize,
+        dedupe: String,
+        kind: &str,
+        event: &str,
+        path: &str,
+        detail: &str,
+        at_ms: u64,
+    ) -> OutboxRow {
+        let t = &self.cfg.targets[i];
+        OutboxRow {
+            id: 0,
+            webhook: t.name.clone(),
+            body: webhook::body(t.kind, &dedupe, kind, event, path, detail, at_ms),
+            dedupe,
+            kind: kind.to_owned(),
+            created_ms: now_ms(),
+            attempts: 0,
+            next_ms: 0,
+        }
+    }
+
+    /// Journaled events after the cursor, and a milestone reached, into the
+    /// outbox (with the cursor, in one durable transaction).
+    fn enqueue(&mut self) {
+        let events = match self.store.events_since(self.cursor, MAX_QUEUED_PER_POLL) {
+            Ok(e) => e,
+            Err(e) => {
+                return tracing::error!(error = %e, "notifier cannot read the journal; trying again")
+            }
+        };
+        let mut rows = Vec::new();
+        let mut cursor = self.cursor;
+        for e in &events {
+            cursor = e.seq;
+            let kinds = webhook::kinds_of(e);
+            if kinds.is_empty() {
+                continue;
+            }
+            for i in 0..self.cfg.targets.len() {
+                if self.cfg.targets[i].wants(kinds) {
+                    let row = self.row(
+                        i,
+                        format!("event:{}", e.seq),
+                        kinds[0],
+                        e.kind.as_str(),
+                        &e.path,
+                        &e.detail,
+                        e.at_ms,
+                    );
+                    rows.push(row);
+                }
+            }
+        }
+        let mut state = Vec::new();
+        if cursor != self.cursor {
+            state.push((CURSOR_KEY, cursor.to_string()));
+        }
+        let equity = self.view.portfolio().equity;
+        let reached = self
+            .cfg
+            .milestones
+            .iter()
+            .copied()
+            .filter(|m| equity >= *m && self.milestone.is_none_or(|done| *m > done))
+            .max();
+        if let Some(m) = reached {
+            let detail = format!(
+                "account equity ${} reached the ${m} milestone",
+                equity.round_dp(2)
+            );
+            for i in 0..self.cfg.targets.len() {
+                if self.cfg.targets[i].wants(&["milestone"]) {
+                    let row = self.row(
+                        i,
+                        format!("milestone:{m}"),
+                        "milestone",
+                        "milestone",
+                        "master",
+                        &detail,
+                        now_ms(),
+                    );
+                    rows.push(row);
+                }
+            }
+            state.push((MILESTONE_KEY, m.to_string()));
+        }
+        if state.is_empty() {
+            return;
+        }
+        let borrowed: Vec<(&str, String)> = state.iter().map(|(k, v)| (*k, v.clone())).collect();
+        match self
+            .store
+            .enqueue(&rows, &borrowed, self.cfg.max_outbox, now_ms())
+        {
+            Ok((_, dropped)) => {
+                self.cursor = cursor;
+                if reached.is_some() {
+                    self.milestone = reached;
+                }
+                if dropped > 0 {
+                    self.figures.dropped += dropped as u64;
+                    tracing::warn!(
+                        dropped,
+                        dropped_total = self.figures.dropped,
+                        max = self.cfg.max_outbox,
+                        "outbox full: oldest trade/milestone notifications dropped"
+                    );
+                }
+            }
+            // Nothing moved: the next look tries the same events again.
+            Err(e) => tracing::error!(error = %e, "notifications not queued; trying again"),
+        }
+    }
+
+    /// One request per idle webhook with a notification due and a token.
+    fn send(&mut self, me: &crate::kernel::Handle<Notifier>, ctx: &mut Ctx<'_, Notifier>) {
+        let now = now_ms();
+        for i in 0..self.cfg.targets.len() {
+            if self.busy[i] {
+                continue;
+            }
+            let row = match self.store.next_due(&self.cfg.targets[i].name, now) {
+                Ok(Some(row)) => row,
+                Ok(None) => continue,
+                Err(e) => {
+                    tracing::error!(error = %e, "notifier cannot read its outbox");
+                    return;
+                }
+            };
+            if !self.rates[i].take(now) {
+                continue;
+            }
+            self.busy[i] = true;
+            let t = &self.cfg.targets[i];
+            let request = self
+                .http
+                .post(&t.url)
+                .timeout(t.timeout)
+                .header("content-type", "application/json")
+                .header("idempotency-key", &row.dedupe)
+                .body(row.body.clone());
+            let me = me.clone();
+            ctx.spawn(async move {
+                let answer = match request.send().await {
+                    Ok(r) => Ok((
+                        r.status().as_u16(),
+                        r.headers()
+                            .get("retry-after")
+                            .and_then(|v| v.to_str().ok())
+                            .map(str::to_owned),
+                    )),
+                    // Without the URL: it is a secret.
+                    Err(e) => Err(describe(e)),
+                };
+                // A full mailbox: the row stays due and is sent again.
+                let _ = me.tell(Answered {
+                    webhook: i,
+                    row,
+                    answer,
+                });
+            });
+        }
+    }
+
+    fn answered(&mut self, m: Answered) {
+        let Answered {
+            webhook: i,
+            row,
+            answer,
+        } = m;
+        self.busy[i] = false;
+        let name = self.cfg.targets[i].name.clone();
+        let verdict = webhook::verdict(
+            answer
+                .as_ref()
+                .map(|(s, r)| (*s, r.as_deref()))
+                .map_err(Clone::clone),
+        );
+        match verdict {
+            Verdict::Delivered => match self.store.outbox_done(row.id) {
+                Ok(()) => {
+                    self.figures.delivered += 1;
+                    tracing::debug!(webhook = %name, id = %row.dedupe, kind = %row.kind, "notification delivered");
+                }
+                Err(e) => {
+                    tracing::error!(webhook = %name, error = %e, "delivered, but not removed from the outbox: it may be sent again")
+                }
+            },
+            Verdict::Retry { after, why } => {
+                let attempts = row.attempts.saturating_add(1);
+                let wait = after.unwrap_or_else(|| {
+                    let r = self.random();
+                    webhook::backoff(attempts, self.cfg.backoff_min, self.cfg.backoff_max, r)
+                });
+                self.figures.retries += 1;
+                tracing::warn!(webhook = %name, id = %row.dedupe, attempts, retry_in = ?wait, %why, "notification not delivered; will retry");
+                if let Err(e) =
+                    self.store
+                        .outbox_retry(row.id, attempts, now_ms() + wait.as_millis() as u64)
+                {
+                    tracing::error!(webhook = %name, error = %e, "retry not recorded; the row stays due");
+                }
+            }
+            Verdict::GiveUp(why) => {
+                self.figures.failed += 1;
+                tracing::error!(webhook = %name, id = %row.dedupe, kind = %row.kind, %why, failed_total = self.figures.failed, "notification refused for good; dropped (check the webhook's configuration)");
+                if let Err(e) = self.store.outbox_done(row.id) {
+                    tracing::error!(webhook = %name, error = %e, "could not drop the refused notification");
+                }
+            }
+        }
+    }
+
+    fn publish(&mut self) {
+        if let Ok(n) = self.store.outbox_len() {
+            self.figures.outbox = n;
+        }
+        self.view.set_notifier(self.figures.clone());
+    }
+}
+
+/// A transport error without its URL.
+fn describe(e: reqwest::Error) -> String {
+    if e.is_timeout() {
+        "timed out".to_owned()
+    } else if e.is_connect() {
+        "cannot connect".to_owned()
+    } else {
+        format!("request failed: {}", e.without_url())
     }
 }
 
@@ -84,10 +462,29 @@ fn notify(e: &Event) {
 
 impl Worker for Notifier {
     fn started(&mut self, ctx: &mut Ctx<'_, Self>) {
-        ctx.run_interval(POLL_INTERVAL, |n, _| n.poll());
+        ctx.run_interval(POLL_INTERVAL, |n, ctx| {
+            n.poll();
+            if let Some(h) = n.hooks.as_mut() {
+                let me = ctx.myself();
+                h.enqueue();
+                h.send(&me, ctx);
+                h.publish();
+            }
+        });
     }
 
     fn stopping(&mut self, _ctx: &mut Ctx<'_, Self>) {
         self.poll();
+        if let Some(h) = self.hooks.as_mut() {
+            h.enqueue();
+        }
+    }
+}
+
+impl Handles<Answered> for Notifier {
+    fn handle(&mut self, m: Answered, _: &mut Ctx<'_, Self>) {
+        if let Some(h) = self.hooks.as_mut() {
+            h.answered(m);
+        }
     }
 }

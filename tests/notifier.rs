@@ -1,0 +1,288 @@
+//! Webhooks against a real HTTP server on a free loopback port (actix-web in
+//! this process, answering from a script of statuses and recording every
+//! request), through the real binary: the body of each webhook kind, 500 then
+//! success, 429 with Retry-After, and a webhook that is down while the daemon is
+//! SIGKILLed and restarted: delivered exactly once when it comes back.
+
+mod common;
+
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use common::{temp_dir, Daemon};
+use serde_json::Value;
+use std::collections::VecDeque;
+use std::net::TcpListener;
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// One request the webhook server received.
+#[derive(Debug, Clone)]
+struct Hit {
+    path: String,
+    idempotency_key: String,
+    body: Value,
+    at: Instant,
+}
+
+struct Script {
+    /// Statuses to answer, in order (with a Retry-After for 429); then 200.
+    answers: Mutex<VecDeque<(u16, Option<&'static str>)>>,
+    hits: Mutex<mpsc::Sender<Hit>>,
+}
+
+async fn hook(req: HttpRequest, body: web::Bytes, script: web::Data<Script>) -> HttpResponse {
+    let hit = Hit {
+        path: req.path().to_owned(),
+        idempotency_key: req
+            .headers()
+            .get("idempotency-key")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned(),
+        body: serde_json::from_slice(&body).unwrap_or(Value::Null),
+        at: Instant::now(),
+    };
+    let _ = script.hits.lock().unwrap().send(hit);
+    let (status, retry_after) = script
+        .answers
+        .lock()
+        .unwrap()
+        .pop_front()
+        .unwrap_or((200, None));
+    let mut r = HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap());
+    if let Some(s) = retry_after {
+        r.insert_header(("retry-after", s));
+    }
+    r.finish()
+}
+
+/// Serves the webhook on `listener`; every request comes out of the receiver.
+fn serve(listener: TcpListener, answers: Vec<(u16, Option<&'static str>)>) -> mpsc::Receiver<Hit> {
+    let (tx, rx) = mpsc::channel();
+    let script = Arc::new(Script {
+        answers: Mutex::new(answers.into()),
+        hits: Mutex::new(tx),
+    });
+    std::thread::spawn(move || {
+        actix_rt::System::new().block_on(async move {
+            HttpServer::new(move || {
+                App::new()
+                    .app_data(web::Data::from(script.clone()))
+                    .default_service(web::to(hook))
+            })
+            .workers(1)
+            .disable_signals()
+            .listen(listener)
+            .unwrap()
+            .run()
+            .await
+        })
+    });
+    rx
+}
+
+fn next(rx: &mpsc::Receiver<Hit>) -> Hit {
+    rx.recv_timeout(Duration::from_secs(20))
+        .expect("no webhook request within 20 s")
+}
+
+/// The first hit whose body mentions `needle` (risk notifications).
+fn next_with(rx: &mpsc::Receiver<Hit>, needle: &str) -> Hit {
+    loop {
+        let h = next(rx);
+        if h.body.to_string().contains(needle) {
+            return h;
+        }
+    }
+}
+
+fn config(dir: &std::path::Path, port: u16, hooks: &str) -> String {
+    std::fs::create_dir_all(dir).unwrap();
+    let f = dir.join("hooks.toml");
+    std::fs::write(
+        &f,
+        format!(
+            "[notifier]\nbackoff_min = \"50ms\"\nbackoff_max = \"200ms\"\n{}",
+            hooks.replace("PORT", &port.to_string())
+        ),
+    )
+    .unwrap();
+    f.to_str().unwrap().to_owned()
+}
+
+fn escalate(d: &Daemon, level: &str, reason: &str) {
+    let r = d.post(
+        "/v1/risk/escalate",
+        &format!(r#"{{"level":"{level}","reason":"{reason}"}}"#),
+    );
+    assert_eq!(r["risk"]["level"], level, "{r}");
+}
+
+#[test]
+fn each_webhook_kind_gets_its_body_and_only_its_events() {
+    let dir = temp_dir("notify-bodies");
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let rx = serve(listener, vec![]);
+    let file = config(
+        &dir,
+        port,
+        r#"
+[[notifier.webhooks]]
+kind = "discord"
+url = "http://127.0.0.1:PORT/discord"
+events = ["risk"]
+[[notifier.webhooks]]
+kind = "slack"
+url = "http://127.0.0.1:PORT/slack"
+events = ["risk"]
+[[notifier.webhooks]]
+kind = "json"
+name = "desk"
+url_env = "TEST_HOOK_URL"
+events = ["risk", "mode_transition"]
+"#,
+    );
+    let url = format!("http://127.0.0.1:{port}/json");
+    let mut d = Daemon::spawn_args(
+        &dir,
+        common::free_port(),
+        &["--config", &file],
+        &[("TEST_HOOK_URL", url.as_str())],
+    );
+    escalate(&d, "WARNING", "bodies test");
+    let mut got = std::collections::BTreeMap::new();
+    while got.len() < 3 {
+        let h = next_with(&rx, "bodies test");
+        got.insert(h.path.clone(), h);
+    }
+    let discord = &got["/discord"].body;
+    assert!(
+        discord["content"]
+            .as_str()
+            .unwrap()
+            .starts_with("commodore [risk] risk_changed master/portfolio_risk: NORMAL -> WARNING"),
+        "{discord}"
+    );
+    let slack = &got["/slack"].body;
+    assert!(
+        slack["text"].as_str().unwrap().contains("bodies test"),
+        "{slack}"
+    );
+    let json = &got["/json"];
+    assert_eq!(json.body["kind"], "risk", "{}", json.body);
+    assert_eq!(json.body["event"], "risk_changed");
+    assert_eq!(json.body["path"], "master/portfolio_risk");
+    assert!(json.body["id"].as_str().unwrap().starts_with("event:"));
+    assert_eq!(json.idempotency_key, json.body["id"].as_str().unwrap());
+    // Secrets stay out of the log and the status.
+    let st = d.get("/v1/status");
+    assert!(!st.to_string().contains(&url), "{st}");
+    d.signal(libc::SIGINT);
+    assert_eq!(d.exit_code(), Some(0));
+    assert!(
+        !d.seen
+            .iter()
+            .any(|l| l.contains(&format!("127.0.0.1:{port}"))),
+        "a webhook URL reached the log"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_500_is_retried_and_a_429_waits_its_retry_after() {
+    let dir = temp_dir("notify-retry");
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let rx = serve(listener, vec![(500, None), (429, Some("1")), (200, None)]);
+    let file = config(
+        &dir,
+        port,
+        r#"
+[[notifier.webhooks]]
+kind = "json"
+url = "http://127.0.0.1:PORT/hook"
+events = ["risk"]
+"#,
+    );
+    let mut d = Daemon::spawn_args(&dir, common::free_port(), &["--config", &file], &[]);
+    escalate(&d, "WARNING", "retry test");
+    let first = next_with(&rx, "retry test"); // 500
+    let second = next_with(&rx, "retry test"); // 429, Retry-After: 1
+    let third = next_with(&rx, "retry test"); // 200
+    assert_eq!(
+        first.idempotency_key, third.idempotency_key,
+        "the same notification"
+    );
+    assert!(
+        third.at.duration_since(second.at) >= Duration::from_millis(950),
+        "the 429's Retry-After (1 s) was not honoured: {:?}",
+        third.at.duration_since(second.at)
+    );
+    d.expect_any("notification not delivered; will retry");
+    // Delivered: nothing more for it.
+    assert!(
+        rx.recv_timeout(Duration::from_millis(1500))
+            .map_or(true, |h| !h.body.to_string().contains("retry test")),
+        "sent again after it was delivered"
+    );
+    let st = d.get("/v1/status");
+    assert_eq!(st["notifier"]["delivered"], 1, "{st}");
+    assert_eq!(st["notifier"]["outbox"], 0, "{st}");
+    assert!(st["notifier"]["retries"].as_u64().unwrap() >= 2, "{st}");
+    d.signal(libc::SIGINT);
+    assert_eq!(d.exit_code(), Some(0));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_webhook_down_across_a_sigkill_gets_its_notification_once_when_back() {
+    let dir = temp_dir("notify-down");
+    // A port with nothing listening on it (yet).
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let file = config(
+        &dir,
+        port,
+        r#"
+[[notifier.webhooks]]
+kind = "json"
+url = "http://127.0.0.1:PORT/hook"
+events = ["risk"]
+"#,
+    );
+    let api = common::free_port();
+    let mut d = Daemon::spawn_args(&dir, api, &["--config", &file], &[]);
+    escalate(&d, "HALT", "down test");
+    d.expect("notification not delivered; will retry");
+    d.signal(libc::SIGKILL);
+    let _ = d.exit_code();
+    // The outbox row survived the kill.
+    let queued: i64 = rusqlite::Connection::open(dir.join("journal.sqlite"))
+        .unwrap()
+        .query_row("SELECT COUNT(*) FROM outbox", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(queued, 1);
+
+    let mut d = Daemon::spawn_args(&dir, api, &["--config", &file], &[]);
+    d.expect("notification not delivered; will retry");
+    // The webhook comes back on its port.
+    let rx = serve(TcpListener::bind(("127.0.0.1", port)).unwrap(), vec![]);
+    let hit = next_with(&rx, "down test");
+    assert_eq!(hit.body["kind"], "risk");
+    // Exactly once.
+    assert!(
+        rx.recv_timeout(Duration::from_secs(2))
+            .map_or(true, |h| !h.body.to_string().contains("down test")),
+        "delivered twice"
+    );
+    d.signal(libc::SIGINT);
+    assert_eq!(d.exit_code(), Some(0));
+    let left: i64 = rusqlite::Connection::open(dir.join("journal.sqlite"))
+        .unwrap()
+        .query_row("SELECT COUNT(*) FROM outbox", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(left, 0, "delivered rows leave the outbox");
+    let _ = std::fs::remove_dir_all(&dir);
+}
