@@ -102,6 +102,18 @@ pub struct StatusView {
     engines: DashMap<String, EngineFigures>,
     /// The highest portfolio equity seen since the daemon started.
     peak_equity: Mutex<Decimal>,
+    /// The engines' equity summed, kept as they publish (O(1) to read with
+    /// a thousand engines).
+    total_equity: Mutex<Decimal>,
+}
+
+/// One engine's part of the book, for the portfolio checks.
+#[derive(Debug, Clone)]
+pub struct BookEntry {
+    pub id: String,
+    pub symbol: String,
+    pub exposure: Decimal,
+    pub volatility: Option<f64>,
 }
 
 /// Portfolio figures derived from the engines'.
@@ -121,6 +133,7 @@ impl StatusView {
             mode: RwLock::new(mode),
             engines: DashMap::new(),
             peak_equity: Mutex::new(Decimal::ZERO),
+            total_equity: Mutex::new(Decimal::ZERO),
         }
     }
 
@@ -161,6 +174,21 @@ impl StatusView {
             .collect()
     }
 
+    /// Every engine with a position: its symbol, signed exposure and
+    /// volatility (what the portfolio checks need, without the rest).
+    pub fn book(&self) -> Vec<BookEntry> {
+        self.engines
+            .iter()
+            .filter(|e| !e.exposure.is_zero())
+            .map(|e| BookEntry {
+                id: e.key().clone(),
+                symbol: e.symbol.clone(),
+                exposure: e.exposure,
+                volatility: e.volatility,
+            })
+            .collect()
+    }
+
     pub fn mode(&self) -> ModeState {
         self.mode.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
@@ -177,14 +205,21 @@ impl StatusView {
 
     /// For engine `id` only.
     pub fn set_engine(&self, id: &str, figures: EngineFigures) {
-        self.engines.insert(id.to_owned(), figures);
-        let equity = self.equity();
+        let equity = figures.equity;
+        // The total and the map change together (one writer per engine; the
+        // lock orders writers of different engines).
+        let mut total = self.total_equity.lock().unwrap_or_else(|e| e.into_inner());
+        let old = self
+            .engines
+            .insert(id.to_owned(), figures)
+            .map_or(Decimal::ZERO, |f| f.equity);
+        *total += equity - old;
         let mut peak = self.peak_equity.lock().unwrap_or_else(|e| e.into_inner());
-        *peak = (*peak).max(equity);
+        *peak = (*peak).max(*total);
     }
 
     fn equity(&self) -> Decimal {
-        self.engines.iter().map(|e| e.equity).sum()
+        *self.total_equity.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     pub fn portfolio(&self) -> Portfolio {

@@ -364,13 +364,13 @@ impl Engine {
             }
         }
         let spec = &self.cfg.spec;
-        let others = self.view.engines();
-        let others: Vec<_> = others
+        let others: Vec<_> = self
+            .view
+            .book()
             .into_iter()
-            .filter(|(id, _)| *id != self.cfg.id)
+            .filter(|b| b.id != self.cfg.id)
             .collect();
-        let open_positions = others.iter().filter(|(_, f)| !f.exposure.is_zero()).count()
-            + usize::from(!projected.qty.is_zero());
+        let open_positions = others.len() + usize::from(!projected.qty.is_zero());
         let mode = self.view.mode().current;
         let opening_order = Opening {
             qty: opening,
@@ -404,12 +404,11 @@ impl Engine {
         }
         let vol = self.volatility.value();
         let mut exposures: Vec<Exposure> = others
-            .iter()
-            .filter(|(_, f)| !f.exposure.is_zero())
-            .map(|(_, f)| Exposure {
-                symbol: f.symbol.clone(),
-                notional: f.exposure,
-                volatility: f.volatility,
+            .into_iter()
+            .map(|b| Exposure {
+                symbol: b.symbol,
+                notional: b.exposure,
+                volatility: b.volatility,
             })
             .collect();
         exposures.push(Exposure {
