@@ -102,7 +102,8 @@ fn config(dir: &std::path::Path, port: u16, hooks: &str) -> String {
     std::fs::write(
         &f,
         format!(
-            "[notifier]\nbackoff_min = \"50ms\"\nbackoff_max = \"200ms\"\n{}",
+            "[notifier]\nbackoff_min = \"50ms\"\nbackoff_max = \"200ms\"\n\
+             milestones = [\"1\", \"2\", \"99000000\"]\n{}",
             hooks.replace("PORT", &port.to_string())
         ),
     )
@@ -140,7 +141,7 @@ events = ["risk"]
 kind = "json"
 name = "desk"
 url_env = "TEST_HOOK_URL"
-events = ["risk", "mode_transition"]
+events = ["risk", "mode_transition", "milestone"]
 "#,
     );
     let url = format!("http://127.0.0.1:{port}/json");
@@ -151,11 +152,42 @@ events = ["risk", "mode_transition"]
         &[("TEST_HOOK_URL", url.as_str())],
     );
     escalate(&d, "WARNING", "bodies test");
+    // The risk change on all three; on the JSON one also the controller's move
+    // from NANO (the account holds $500,000) and the highest milestone reached.
     let mut got = std::collections::BTreeMap::new();
-    while got.len() < 3 {
-        let h = next_with(&rx, "bodies test");
-        got.insert(h.path.clone(), h);
+    let (mut mode, mut milestone) = (None, Vec::new());
+    while got.len() < 3 || mode.is_none() || milestone.is_empty() {
+        let h = next(&rx);
+        let text = h.body.to_string();
+        if text.contains("bodies test") {
+            got.insert(h.path.clone(), h);
+        } else if h.body["kind"] == "mode_transition" {
+            mode = Some(h);
+        } else if h.body["kind"] == "milestone" {
+            milestone.push(h);
+        } else {
+            panic!("a notification nobody asked for: {h:?}");
+        }
     }
+    let mode = mode.unwrap();
+    assert_eq!(mode.path, "/json");
+    assert!(
+        mode.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("auto:NANO -> auto:BALANCED"),
+        "{}",
+        mode.body
+    );
+    assert_eq!(milestone.len(), 1, "{milestone:?}");
+    assert!(
+        milestone[0].body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("reached the $2 milestone"),
+        "{:?}",
+        milestone[0]
+    );
     let discord = &got["/discord"].body;
     assert!(
         discord["content"]
@@ -185,6 +217,57 @@ events = ["risk", "mode_transition"]
             .iter()
             .any(|l| l.contains(&format!("127.0.0.1:{port}"))),
         "a webhook URL reached the log"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_webhook_that_never_answers_slows_neither_the_engines_nor_the_api() {
+    let dir = temp_dir("notify-hung");
+    // Accepts connections and never answers.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in listener.incoming() {
+            held.push(s);
+        }
+    });
+    let file = config(
+        &dir,
+        port,
+        r#"
+[[notifier.webhooks]]
+kind = "slack"
+url = "http://127.0.0.1:PORT/hook"
+timeout = "30s"
+"#,
+    );
+    let env = [
+        [("COMMODORE__FEED__SPEED", "3000")].as_slice(),
+        &common::NO_DRAWDOWN_GUARDS,
+    ]
+    .concat();
+    let mut d = Daemon::spawn_args(&dir, common::free_port(), &["--config", &file], &env);
+    // Fills (each a `trade` notification) keep coming while the webhook hangs
+    // on the first of them, and the API answers.
+    for _ in 0..5 {
+        d.expect("kind=\"order_filled\"");
+        let st = d.get("/v1/status");
+        assert!(st["notifier"]["outbox"].as_u64().is_some(), "{st}");
+    }
+    let st = d.get("/v1/status");
+    assert_eq!(st["notifier"]["delivered"], 0, "{st}");
+    let r = d.post(
+        "/v1/risk/escalate",
+        r#"{"level":"WARNING","reason":"hung hook"}"#,
+    );
+    assert_eq!(r["risk"]["level"], "WARNING", "{r}");
+    d.signal(libc::SIGINT);
+    assert_eq!(
+        d.exit_code(),
+        Some(0),
+        "a hung webhook does not hold up the stop"
     );
     let _ = std::fs::remove_dir_all(&dir);
 }

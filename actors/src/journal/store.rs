@@ -1002,6 +1002,49 @@ mod tests {
     }
 
     #[test]
+    fn the_outbox_queues_once_and_at_its_bound_drops_only_the_oldest_trades() {
+        let p = temp("outbox");
+        let mut s = Store::open(&p).unwrap();
+        let row = |dedupe: &str, kind: &str| OutboxRow {
+            id: 0,
+            webhook: "desk".into(),
+            dedupe: dedupe.into(),
+            kind: kind.into(),
+            body: "{}".into(),
+            created_ms: 1,
+            attempts: 0,
+            next_ms: 0,
+        };
+        let rows = [row("e1", "trade"), row("e2", "risk"), row("e3", "trade")];
+        let cursor = [("notifier.cursor", "3".to_owned())];
+        assert_eq!(s.enqueue(&rows, &cursor, 100, 1).unwrap(), (3, 0));
+        assert_eq!(
+            s.enqueue(&rows, &cursor, 100, 1).unwrap(),
+            (0, 0),
+            "queued once"
+        );
+        assert_eq!(s.state("notifier.cursor").unwrap().unwrap().0, "3");
+        // Bound 3: a fourth (risk) row pushes out the oldest trade (e1).
+        assert_eq!(s.enqueue(&[row("e4", "risk")], &[], 3, 1).unwrap(), (1, 1));
+        let first = s.next_due("desk", 10).unwrap().unwrap();
+        assert_eq!(first.dedupe, "e2");
+        // Full of risk rows: nothing droppable is left, so none is dropped.
+        s.outbox_done(first.id).unwrap();
+        let risks: Vec<_> = (5..9).map(|i| row(&format!("e{i}"), "risk")).collect();
+        assert_eq!(
+            s.enqueue(&risks, &[], 3, 1).unwrap(),
+            (4, 1),
+            "e3 (trade) goes"
+        );
+        assert_eq!(s.outbox_len().unwrap(), 5, "risk rows are never dropped");
+        // A retry makes it not due until then.
+        let r = s.next_due("desk", 10).unwrap().unwrap();
+        s.outbox_retry(r.id, 1, 500).unwrap();
+        assert_ne!(s.next_due("desk", 10).unwrap().unwrap().id, r.id);
+        assert_eq!(s.outbox_forget_others(&["other".into()]).unwrap(), 5);
+    }
+
+    #[test]
     fn durable_state_round_trips() {
         let p = temp("state");
         let mut s = Store::open(&p).unwrap();

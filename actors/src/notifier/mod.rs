@@ -199,21 +199,21 @@ impl Hooks {
         (x >> 11) as f64 / (1u64 << 53) as f64
     }
 
-    fn row(
-        &self,
-        i: usize,
-        dedupe: String,
-        kind: &str,
-        event: &str,
-        path: &str,
-        detail: &str,
-        at_ms: u64,
-    ) -> OutboxRow {
+    /// The row of notification `kind` about `e` for webhook `i`.
+    fn row(&self, i: usize, dedupe: String, kind: &str, e: &Event) -> OutboxRow {
         let t = &self.cfg.targets[i];
         OutboxRow {
             id: 0,
             webhook: t.name.clone(),
-            body: webhook::body(t.kind, &dedupe, kind, event, path, detail, at_ms),
+            body: webhook::body(
+                t.kind,
+                &dedupe,
+                kind,
+                e.kind.as_str(),
+                &e.path,
+                &e.detail,
+                e.at_ms,
+            ),
             dedupe,
             kind: kind.to_owned(),
             created_ms: now_ms(),
@@ -241,16 +241,7 @@ impl Hooks {
             }
             for i in 0..self.cfg.targets.len() {
                 if self.cfg.targets[i].wants(kinds) {
-                    let row = self.row(
-                        i,
-                        format!("event:{}", e.seq),
-                        kinds[0],
-                        e.kind.as_str(),
-                        &e.path,
-                        &e.detail,
-                        e.at_ms,
-                    );
-                    rows.push(row);
+                    rows.push(self.row(i, format!("event:{}", e.seq), kinds[0], e));
                 }
             }
         }
@@ -264,25 +255,22 @@ impl Hooks {
             .milestones
             .iter()
             .copied()
-            .filter(|m| equity >= *m && self.milestone.is_none_or(|done| *m > done))
+            .filter(|m| equity >= *m && self.milestone.map_or(true, |done| *m > done))
             .max();
         if let Some(m) = reached {
-            let detail = format!(
-                "account equity ${} reached the ${m} milestone",
-                equity.round_dp(2)
-            );
+            let e = Event {
+                seq: 0,
+                at_ms: now_ms(),
+                kind: EventKind::Other("milestone"),
+                path: "master".to_owned(),
+                detail: format!(
+                    "account equity ${} reached the ${m} milestone",
+                    equity.round_dp(2)
+                ),
+            };
             for i in 0..self.cfg.targets.len() {
                 if self.cfg.targets[i].wants(&["milestone"]) {
-                    let row = self.row(
-                        i,
-                        format!("milestone:{m}"),
-                        "milestone",
-                        "milestone",
-                        "master",
-                        &detail,
-                        now_ms(),
-                    );
-                    rows.push(row);
+                    rows.push(self.row(i, format!("milestone:{m}"), "milestone", &e));
                 }
             }
             state.push((MILESTONE_KEY, m.to_string()));
