@@ -216,6 +216,8 @@ fn broker_failures_open_the_breaker_which_survives_sigkill_and_closes_on_a_trial
     d.signal(libc::SIGKILL);
     let _ = d.exit_code();
     let mut d = Daemon::start(&dir, &env);
+    // Logged by the engine once it has published its figures.
+    d.expect_any("circuit breaker open (from the journal)");
     let st = d.get("/v1/status");
     let kc = engine(&st, "KC");
     assert_eq!(kc["breaker"]["state"], "open", "{st}");

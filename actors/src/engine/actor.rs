@@ -718,6 +718,16 @@ impl Worker for Engine {
         let subtree = ctx.path().rsplit_once('/').map_or("", |(s, _)| s);
         self.guard_path = format!("{subtree}/guard");
         self.publish();
+        if let Some(at) = self.breaker.opened_at_ms() {
+            let left = (at + self.cfg.breaker_cooldown.as_millis() as u64)
+                .saturating_sub(self.clock.now_ms());
+            tracing::warn!(
+                engine = %self.cfg.id,
+                opened_at_ms = at,
+                trial_in_ms = left,
+                "circuit breaker open (from the journal): its trial order after the cooldown"
+            );
+        }
         // Every change of the risk level, as it happens.
         let mut levels = self.view.watch_risk();
         let me = ctx.myself();
