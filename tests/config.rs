@@ -169,8 +169,8 @@ fn every_kind_of_config_error_exits_2_naming_file_and_key() {
         ),
         (
             "broker_timeout.toml",
-            "[broker]\ntimeout = \"5s\"\n",
-            "broker.timeout: must be above 0 and below supervision.probe_timeout",
+            "[broker]\ntimeout = \"0s\"\n",
+            "broker.timeout: must be above 0 and at most 60s",
         ),
     ];
     for (name, body, expect) in cases {

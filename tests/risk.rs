@@ -173,6 +173,19 @@ fn panic_flattens_both_engines_and_leaves_no_working_order() {
         "net fills per engine: {net:?}"
     );
     assert_eq!(pending_orders(&db), 0, "no working order");
+    // The engines closed their positions with their own orders, which the
+    // cancel of working orders left alone.
+    let c = rusqlite::Connection::open(&db).unwrap();
+    let count = |sql: &str| -> i64 { c.query_row(sql, [], |r| r.get(0)).unwrap() };
+    assert!(
+        count("SELECT COUNT(*) FROM orders WHERE strategy = 'flatten' AND status = 'filled'") >= 1,
+        "no flatten order filled"
+    );
+    assert_eq!(
+        count("SELECT COUNT(*) FROM orders WHERE strategy = 'flatten' AND status != 'filled'"),
+        0,
+        "a flatten order was cancelled or refused"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 

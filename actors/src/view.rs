@@ -222,6 +222,12 @@ impl StatusView {
         *self.total_equity.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The account's peak becomes its equity now (after an operator reset).
+    pub fn rebase_peak(&self) {
+        let equity = self.equity();
+        *self.peak_equity.lock().unwrap_or_else(|e| e.into_inner()) = equity;
+    }
+
     pub fn portfolio(&self) -> Portfolio {
         let equity = self.equity();
         let peak = *self.peak_equity.lock().unwrap_or_else(|e| e.into_inner());

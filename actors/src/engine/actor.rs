@@ -323,7 +323,7 @@ impl Engine {
         let reducing = pipeline::reducing_part(&projected, c.side, qty);
         let opening = qty - reducing;
         let qty = if opening > Decimal::ZERO {
-            match self.check_opening(&c, price, opening, &projected, level) {
+            match self.check_opening(&c, price, (opening, qty), &projected, level) {
                 Ok(()) => qty,
                 // The reducing part still goes: a guard never traps a position.
                 Err(why) if reducing > Decimal::ZERO => {
@@ -350,7 +350,7 @@ impl Engine {
         &mut self,
         c: &Candidate,
         price: Decimal,
-        opening: Decimal,
+        (opening, total): (Decimal, Decimal),
         projected: &Position,
         level: RiskLevel,
     ) -> Result<(), String> {
@@ -382,8 +382,9 @@ impl Engine {
         };
         self.guard
             .check(spec, self.clock.now_ms(), &opening_order)?;
-        // Account drawdown: the level it calls for is asked for now, and this
-        // order is decided at that level.
+        // Account drawdown: the level it calls for is asked for now; at HALT
+        // or above this order opens nothing (WARNING's smaller size applies
+        // from the next decision, once the level is raised).
         let portfolio = self.view.portfolio();
         let account = drawdown_level(&self.cfg.portfolio, portfolio.drawdown);
         if account > level {
@@ -420,7 +421,8 @@ impl Engine {
             equity: portfolio.equity,
             exposures,
         };
-        let delta = c.side.sign() * opening * price * spec.point_value;
+        // The whole order: a flip from long 3 with a sell of 5 ends short 2.
+        let delta = c.side.sign() * total * price * spec.point_value;
         check_opening(&self.cfg.portfolio, &book, spec.symbol, delta, vol)
     }
 
@@ -509,9 +511,53 @@ impl Engine {
         Ok(())
     }
 
+    /// Orders in flight the journal no longer has pending were settled without
+    /// the engine being told (a message lost to a full mailbox or a restart):
+    /// filled ones were applied above from the journal, the others were
+    /// rejected. Without this a lost rejection would count as exposure for
+    /// ever, and a lost trial would keep the breaker half-open.
+    fn reconcile_in_flight(&mut self) {
+        if self.in_flight.is_empty() {
+            return;
+        }
+        let pending = match self
+            .store
+            .with(|s| s.pending_orders(&self.cfg.id, u64::MAX))
+        {
+            Ok(p) => p,
+            Err(e) => {
+                return tracing::error!(engine = %self.cfg.id, error = %e, "cannot read pending orders back")
+            }
+        };
+        let pending: std::collections::HashSet<String> = pending
+            .into_iter()
+            .map(|(_, o)| o.client_order_id)
+            .collect();
+        let settled: Vec<String> = self
+            .in_flight
+            .keys()
+            .filter(|id| !pending.contains(*id))
+            .cloned()
+            .collect();
+        for id in settled {
+            tracing::warn!(engine = %self.cfg.id, order = %id, "order settled without word to the engine: no longer in flight");
+            self.in_flight.remove(&id);
+            if self.trial.as_deref() == Some(id.as_str()) {
+                self.trial = None;
+                self.breaker.trial_abandoned();
+            }
+        }
+    }
+
     fn broker_failed(&mut self, id: &str) {
-        if self.trial.as_deref() == Some(id) {
+        let is_trial = self.trial.as_deref() == Some(id);
+        if is_trial {
             self.trial = None;
+        }
+        // Half-open, only the trial's result counts (an order sent before it
+        // opened may fail late).
+        if self.breaker.state() == BreakerState::HalfOpen && !is_trial {
+            return;
         }
         if self.breaker.on_failure(self.clock.now_ms()).is_some() {
             let why = format!("{} consecutive broker failures", self.breaker.failures());
@@ -520,8 +566,12 @@ impl Engine {
     }
 
     fn broker_succeeded(&mut self, id: &str) {
-        if self.trial.as_deref() == Some(id) {
+        let is_trial = self.trial.as_deref() == Some(id);
+        if is_trial {
             self.trial = None;
+        }
+        if self.breaker.state() == BreakerState::HalfOpen && !is_trial {
+            return;
         }
         if self.breaker.on_success().is_some() {
             self.breaker_changed("its trial order was filled");
@@ -564,7 +614,11 @@ impl Engine {
         if self.view.risk().level != RiskLevel::Panic {
             return;
         }
-        let _ = self.executor.tell(CancelPending("risk level PANIC".into()));
+        // Orders decided so far; the closing order below comes after.
+        let _ = self.executor.tell(CancelPending {
+            reason: "risk level PANIC".into(),
+            up_to_seq: self.decision_seq,
+        });
         let projected = self.projected();
         if projected.qty.is_zero() {
             return;
@@ -637,7 +691,16 @@ impl Engine {
                 unrealized_pnl: unrealized,
             }]
         };
-        let equity = self.equity();
+        // A restarted engine holding a position has no price until its first
+        // bar: its equity would read as if the position were worth nothing (a
+        // false account drawdown). The equity it published before stands until
+        // then.
+        let before = self.view.engine(&self.cfg.id).equity;
+        let equity = if self.last.is_none() && !self.position.qty.is_zero() && !before.is_zero() {
+            before
+        } else {
+            self.equity()
+        };
         let exposure = self
             .last
             .map_or(Decimal::ZERO, |p| self.position.qty * p * spec.point_value);
@@ -699,6 +762,7 @@ impl Engine {
             }
             Err(e) => tracing::error!(engine = %self.cfg.id, error = %e, "cannot read fills back"),
         }
+        self.reconcile_in_flight();
         self.enforce_panic();
         if !self.pending.is_empty() {
             let rows: Vec<OutcomeRow> = self.pending.drain(..).collect();

@@ -30,10 +30,15 @@ impl BrokerError {
     }
 }
 
-/// Executor → broker: submit one order; the answer is its fill.
+/// Executor → broker: submit one order; the answer is its fill. After
+/// `deadline` the executor no longer waits (it has journaled the order
+/// rejected), so a broker that gets to it later must not send it.
 #[derive(Debug, Clone, Message)]
 #[rtype(result = "Result<Fill, BrokerError>")]
-pub struct Submit(pub Order);
+pub struct Submit {
+    pub order: Order,
+    pub deadline: tokio::time::Instant,
+}
 
 /// The broker as a worker of the engine subtree (`<engine>/broker`): the adapter
 /// runs inside it, so a broker that errs, hangs or panics is this actor's fault,
@@ -56,8 +61,14 @@ impl BrokerActor {
 impl Worker for BrokerActor {}
 
 impl Handles<Submit> for BrokerActor {
-    fn handle(&mut self, Submit(o): Submit, _: &mut Ctx<'_, Self>) -> Result<Fill, BrokerError> {
-        self.broker.submit(&o)
+    fn handle(&mut self, m: Submit, _: &mut Ctx<'_, Self>) -> Result<Fill, BrokerError> {
+        if tokio::time::Instant::now() >= m.deadline {
+            return Err(BrokerError::Unavailable(format!(
+                "{} reached the broker after its deadline: not sent",
+                m.order.client_order_id
+            )));
+        }
+        self.broker.submit(&m.order)
     }
 }
 

@@ -9,8 +9,11 @@
 //! but rejected. Ids handled by this instance are remembered (bounded), so a
 //! re-driven order whose message arrives later is not sent again.
 //!
-//! The SQLite writes run on the engine's own arbiter: a few ms of fsync per order,
-//! felt by this engine only.
+//! One order at a time goes to the broker actor (asked with `broker.timeout`,
+//! and a deadline the broker keeps: an order it reaches late is not sent); the
+//! next wait in a bounded queue while the mailbox stays open, so a slow broker
+//! never looks like a hung executor. The SQLite writes run on the engine's own
+//! arbiter: a few ms of fsync per order, felt by this engine only.
 
 use super::actor::Engine;
 use super::broker::{BrokerActor, BrokerError, Submit};
@@ -29,6 +32,9 @@ pub const REDRIVE_AFTER: Duration = Duration::from_secs(2);
 pub const MAX_REDRIVE_AGE: Duration = Duration::from_secs(60);
 /// Client order ids this instance has handled, remembered.
 pub const HANDLED_LIMIT: usize = 4096;
+/// Orders waiting for the broker to answer the one before; beyond this an
+/// order is rejected (the broker is not keeping up: a broker failure).
+pub const MAX_QUEUED: usize = 1024;
 
 pub struct Executor {
     engine_id: String,
@@ -40,6 +46,9 @@ pub struct Executor {
     engine: Handle<Engine>,
     kernel: Kernel,
     handled: Recent<String>,
+    /// One order at a time goes to the broker; the next wait here, in order.
+    queue: std::collections::VecDeque<Order>,
+    sending: bool,
 }
 
 impl Executor {
@@ -59,6 +68,8 @@ impl Executor {
             engine: engine.clone(),
             kernel: kernel.clone(),
             handled: Recent::new(HANDLED_LIMIT),
+            queue: Default::default(),
+            sending: false,
         }
     }
 
@@ -89,9 +100,23 @@ impl Executor {
         });
     }
 
-    /// Sends a journaled order to the broker; its answer is settled in order,
-    /// before the next message (one order at a time, bounded by the timeout).
+    /// Sends a journaled order to the broker, or queues it behind the one the
+    /// broker has not answered yet. The mailbox stays open meanwhile (liveness
+    /// probes, cancels): a slow broker is a broker failure, not a hung executor.
     fn execute(&mut self, o: Order, ctx: &mut Ctx<'_, Self>) {
+        if !self.sending {
+            return self.send(o, ctx);
+        }
+        if self.queue.len() >= MAX_QUEUED {
+            let why = format!("{MAX_QUEUED} orders already wait for the broker");
+            let path = ctx.path().to_owned();
+            return self.reject(&o, why, true, &path);
+        }
+        self.queue.push_back(o);
+    }
+
+    fn send(&mut self, o: Order, ctx: &mut Ctx<'_, Self>) {
+        self.sending = true;
         self.kernel.events().publish(
             ORDER_SUBMITTED,
             ctx.path(),
@@ -105,17 +130,24 @@ impl Executor {
             ),
         );
         let (broker, timeout) = (self.broker.clone(), self.broker_timeout);
-        let sent = o.clone();
-        ctx.wait_for(
+        let submit = Submit {
+            order: o.clone(),
+            deadline: tokio::time::Instant::now() + timeout,
+        };
+        ctx.spawn_then(
             async move {
-                match broker.ask_timeout(Submit(sent), timeout).await {
+                match broker.ask_timeout(submit, timeout).await {
                     Ok(answer) => answer,
                     Err(e) => Err(BrokerError::Unavailable(e.to_string())),
                 }
             },
             move |x, ctx, answer| {
                 let path = ctx.path().to_owned();
-                x.settle(&o, answer, &path)
+                x.settle(&o, answer, &path);
+                x.sending = false;
+                if let Some(next) = x.queue.pop_front() {
+                    x.send(next, ctx);
+                }
             },
         );
     }
@@ -208,19 +240,34 @@ impl Handles<SubmitOrder> for Executor {
 }
 
 impl Handles<CancelPending> for Executor {
-    /// Cancels every order of the engine journaled and not yet sent (PANIC):
-    /// each ends rejected with the reason, and its message, if it comes later,
-    /// is not sent.
-    fn handle(&mut self, CancelPending(reason): CancelPending, ctx: &mut Ctx<'_, Self>) {
-        let pending = self
+    /// Cancels the engine's orders journaled and not yet sent, decided at or
+    /// before `up_to_seq` (PANIC): each ends rejected with the reason, and its
+    /// message, if it comes later, is not sent. A journal that cannot be read
+    /// now is logged; the engine asks again every second.
+    fn handle(&mut self, m: CancelPending, ctx: &mut Ctx<'_, Self>) {
+        let pending = match self
             .store
             .with(|s| s.pending_orders(&self.engine_id, u64::MAX))
-            .unwrap_or_else(|e| panic!("{e}"));
-        let path = ctx.path().to_owned();
-        for (_, o) in pending {
-            if self.first_time(&o.client_order_id) {
-                self.reject(&o, format!("cancelled: {reason}"), false, &path);
+        {
+            Ok(p) => p,
+            Err(e) => {
+                return tracing::error!(actor = ctx.path(), error = %e, "cannot read pending orders to cancel them")
             }
+        };
+        let path = ctx.path().to_owned();
+        let why = format!("cancelled: {}", m.reason);
+        for (_, o) in pending {
+            if o.decision_seq <= m.up_to_seq && self.first_time(&o.client_order_id) {
+                self.reject(&o, why.clone(), false, &path);
+            }
+        }
+        // Queued behind the broker's current order: not sent either.
+        let (cancel, keep): (Vec<Order>, Vec<Order>) = std::mem::take(&mut self.queue)
+            .into_iter()
+            .partition(|o| o.decision_seq <= m.up_to_seq);
+        self.queue = keep.into();
+        for o in cancel {
+            self.reject(&o, why.clone(), false, &path);
         }
     }
 }

@@ -58,10 +58,15 @@ pub struct OrderRejected {
     pub broker_failure: bool,
 }
 
-/// Engine → executor: cancel every order journaled and not yet sent (PANIC).
+/// Engine → executor: cancel every order journaled and not yet sent (PANIC)
+/// whose decision is at or below `up_to_seq` (so the engine's own closing order,
+/// decided after, is not cancelled).
 #[derive(Debug, Clone, Message)]
 #[rtype(result = "()")]
-pub struct CancelPending(pub String);
+pub struct CancelPending {
+    pub reason: String,
+    pub up_to_seq: u64,
+}
 
 /// Engine → its risk guard: equity marked at market time `at_ms`.
 #[derive(Debug, Clone, Message)]

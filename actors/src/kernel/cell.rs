@@ -462,19 +462,17 @@ impl<W: Worker> Ctx<'_, W> {
         self.actx.spawn(wrap_future(fut));
     }
 
-    /// Runs `fut` with this actor's mailbox held behind it, then `then` with its
-    /// output, unless this worker instance is gone by then: one call at a time,
-    /// in order (e.g. an order to the broker and its answer). Bound `fut` with a
-    /// timeout: nothing else is handled while it runs. Futures queued this way
-    /// run one after the other.
-    pub fn wait_for<T: 'static>(
+    /// Runs `fut` beside the mailbox (messages and liveness probes go on), then
+    /// `then` with its output on this worker, unless this instance is gone by
+    /// then. No mailbox between the two: the answer cannot be lost to a full one.
+    pub fn spawn_then<T: 'static>(
         &mut self,
         fut: impl Future<Output = T> + 'static,
         then: impl FnOnce(&mut W, &mut Ctx<'_, W>, T) + 'static,
     ) {
         let incarnation = self.core.incarnation;
         self.actx
-            .wait(wrap_future(fut).map(move |out, cell: &mut Cell<W>, actx| {
+            .spawn(wrap_future(fut).map(move |out, cell: &mut Cell<W>, actx| {
                 if cell.core.incarnation == incarnation {
                     let _ = cell.call(actx, |w, c| then(w, c, out));
                 }

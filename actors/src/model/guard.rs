@@ -115,6 +115,10 @@ pub struct EngineGuard {
     day: Option<(i64, Decimal)>,
     peak: Decimal,
     asked: RiskLevel,
+    /// The portfolio level has been seen at `asked` since it was asked for: a
+    /// lower level after that is an operator reset, before it the request is
+    /// not applied yet (or was lost) and is asked again.
+    applied: bool,
 }
 
 impl EngineGuard {
@@ -125,6 +129,7 @@ impl EngineGuard {
             day: None,
             peak: Decimal::ZERO,
             asked: RiskLevel::Normal,
+            applied: true,
         }
     }
 
@@ -212,10 +217,16 @@ impl EngineGuard {
         equity: Decimal,
         current: RiskLevel,
     ) -> Option<(RiskLevel, String)> {
-        if current < self.asked {
+        if current >= self.asked {
+            self.applied = true;
+        } else if self.applied {
+            // Reset by the operator below what was asked: start again from here.
             self.asked = current;
             self.peak = equity;
             self.day = Some((day, equity));
+        } else {
+            // Asked, not applied yet (or lost): ask again below.
+            self.asked = current;
         }
         match self.day {
             Some((d, _)) if d == day => {}
@@ -253,6 +264,7 @@ impl EngineGuard {
             return None;
         }
         self.asked = level;
+        self.applied = false;
         Some((level, format!("{why} (equity {equity})")))
     }
 
@@ -352,6 +364,13 @@ mod tests {
         assert_eq!(l, w);
         assert!(why.starts_with("day drawdown 3%"), "{why}");
         assert_eq!(g.mark(1, d(96_900), w), None, "WARNING asked already");
+        // Asked but not applied yet (the level still reads NORMAL): asked again,
+        // and the drawdown's baseline is kept.
+        let mut lost = EngineGuard::new(GuardLimits::default());
+        lost.mark(1, d(100_000), n);
+        assert_eq!(lost.mark(1, d(97_000), n).unwrap().0, w);
+        assert_eq!(lost.mark(1, d(97_000), n).unwrap().0, w, "asked again");
+        assert_eq!(lost.marks(), (Some(d(100_000)), d(100_000)));
         // Day 2 starts at 96,900: peak drawdown 5,100 / 102,000 = 5 %: WARNING,
         // asked already.
         assert_eq!(g.mark(2, d(96_900), w), None);
@@ -360,7 +379,9 @@ mod tests {
         let (l, why) = g.mark(2, d(91_800), w).unwrap();
         assert_eq!(l, RiskLevel::Halt);
         assert!(why.starts_with("drawdown from peak 10%"), "{why}");
-        // The operator resets to NORMAL: the guard starts again from 91,800.
+        // HALT applied, then the operator resets to NORMAL: the guard starts
+        // again from 91,800.
+        assert_eq!(g.mark(2, d(91_800), RiskLevel::Halt), None);
         assert_eq!(g.mark(2, d(91_800), n), None);
         assert_eq!(g.marks(), (Some(d(91_800)), d(91_800)));
         // (91,800 − 89,000) / 91,800 = 3.05 % ≥ 3 %: WARNING again.

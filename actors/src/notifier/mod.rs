@@ -148,17 +148,21 @@ impl Hooks {
             );
         }
         // A first start notifies from now, not the whole history.
+        // An unreadable cursor or milestone is said and replaced (notifying
+        // from the journal's end), never a crash loop of the notifier.
+        let end = store.last_seq().map_err(|e| e.to_string())?;
         let cursor = match store.state(CURSOR_KEY).map_err(|e| e.to_string())? {
-            Some((v, _)) => v
-                .parse()
-                .map_err(|_| format!("journal: {CURSOR_KEY} is {v:?}, not a seq"))?,
-            None => store.last_seq().map_err(|e| e.to_string())?,
+            Some((v, _)) => v.parse().unwrap_or_else(|_| {
+                tracing::error!(key = CURSOR_KEY, value = %v, "unreadable notifier cursor: notifying from the journal's end");
+                end
+            }),
+            None => end,
         };
         let milestone = match store.state(MILESTONE_KEY).map_err(|e| e.to_string())? {
-            Some((v, _)) => Some(
-                v.parse()
-                    .map_err(|_| format!("journal: {MILESTONE_KEY} is {v:?}"))?,
-            ),
+            Some((v, _)) => v.parse().map(Some).unwrap_or_else(|_| {
+                tracing::error!(key = MILESTONE_KEY, value = %v, "unreadable milestone: milestones start again");
+                None
+            }),
             None => None,
         };
         let now = now_ms();

@@ -122,6 +122,12 @@ impl Handles<ResetRisk> for PortfolioRisk {
             .put_state_durable(RISK_KEY, next.level.as_str(), &next.reason, next.since_ms)
             .map_err(|e| RiskError::Journal(e.to_string()))?;
         let changed = next.level != self.state.level;
+        if next.level < self.state.level {
+            // The operator accepted the loss so far: the account drawdown is
+            // measured from the equity now, or it would ask for the old level
+            // again at the next mark.
+            self.view.rebase_peak();
+        }
         self.apply(next, "operator reset", ctx.path());
         Ok(RiskOutcome {
             changed,
