@@ -691,15 +691,7 @@ impl Serialize for Secret {
 }
 
 /// Event kinds a webhook may filter on.
-pub const NOTIFY_EVENTS: &[&str] = &[
-    "trade",
-    "risk",
-    "breaker",
-    "mode_transition",
-    "error",
-    "recovery",
-    "milestone",
-];
+pub const NOTIFY_EVENTS: &[&str] = &commodore_actors::notifier::webhook::KINDS;
 
 /// A configuration error, already worded for the operator.
 #[derive(Debug, Clone, PartialEq, Eq)]
