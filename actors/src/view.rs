@@ -28,6 +28,10 @@ pub struct EngineFigures {
     pub breaker: BreakerView,
     pub last_price: Option<Decimal>,
     pub activity: EngineActivity,
+    /// Holding a position with no price yet (a restart before its first bar):
+    /// its equity is not marked, so the account drawdown is not measured.
+    #[serde(skip)]
+    pub unpriced: bool,
 }
 
 /// What the engine has done since the daemon started.
@@ -104,7 +108,7 @@ pub struct StatusView {
     peak_equity: Mutex<Decimal>,
     /// The engines' equity summed, kept as they publish (O(1) to read with
     /// a thousand engines).
-    total_equity: Mutex<Decimal>,
+    total_equity: Mutex<(Decimal, usize)>,
 }
 
 /// One engine's part of the book, for the portfolio checks.
@@ -133,7 +137,7 @@ impl StatusView {
             mode: RwLock::new(mode),
             engines: DashMap::new(),
             peak_equity: Mutex::new(Decimal::ZERO),
-            total_equity: Mutex::new(Decimal::ZERO),
+            total_equity: Mutex::new((Decimal::ZERO, 0)),
         }
     }
 
@@ -205,21 +209,39 @@ impl StatusView {
 
     /// For engine `id` only.
     pub fn set_engine(&self, id: &str, figures: EngineFigures) {
-        let equity = figures.equity;
-        // The total and the map change together (one writer per engine; the
+        let (equity, unpriced) = (figures.equity, figures.unpriced);
+        // The totals and the map change together (one writer per engine; the
         // lock orders writers of different engines).
         let mut total = self.total_equity.lock().unwrap_or_else(|e| e.into_inner());
-        let old = self
+        let (old, was_unpriced) = self
             .engines
             .insert(id.to_owned(), figures)
-            .map_or(Decimal::ZERO, |f| f.equity);
-        *total += equity - old;
-        let mut peak = self.peak_equity.lock().unwrap_or_else(|e| e.into_inner());
-        *peak = (*peak).max(*total);
+            .map_or((Decimal::ZERO, false), |f| (f.equity, f.unpriced));
+        total.0 += equity - old;
+        total.1 = total.1 + usize::from(unpriced) - usize::from(was_unpriced);
+        if total.1 == 0 {
+            let mut peak = self.peak_equity.lock().unwrap_or_else(|e| e.into_inner());
+            *peak = (*peak).max(total.0);
+        }
     }
 
     fn equity(&self) -> Decimal {
-        *self.total_equity.lock().unwrap_or_else(|e| e.into_inner())
+        self.total_equity
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .0
+    }
+
+    /// The account's highest equity so far.
+    pub fn peak(&self) -> Decimal {
+        *self.peak_equity.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The peak as journaled by a previous run (at start, before any engine
+    /// publishes).
+    pub fn seed_peak(&self, peak: Decimal) {
+        let mut p = self.peak_equity.lock().unwrap_or_else(|e| e.into_inner());
+        *p = (*p).max(peak);
     }
 
     /// The account's peak becomes its equity now (after an operator reset).
@@ -228,10 +250,12 @@ impl StatusView {
         *self.peak_equity.lock().unwrap_or_else(|e| e.into_inner()) = equity;
     }
 
+    /// Equity and drawdown from the peak; the drawdown reads 0 while an
+    /// engine's position has no price yet (its equity is not marked).
     pub fn portfolio(&self) -> Portfolio {
-        let equity = self.equity();
+        let (equity, unpriced) = *self.total_equity.lock().unwrap_or_else(|e| e.into_inner());
         let peak = *self.peak_equity.lock().unwrap_or_else(|e| e.into_inner());
-        let drawdown = if peak > Decimal::ZERO {
+        let drawdown = if peak > Decimal::ZERO && unpriced == 0 {
             ((peak - equity) / peak).round_dp(6)
         } else {
             Decimal::ZERO
@@ -274,5 +298,27 @@ mod tests {
         );
         v.set_engine("KC", figures(700));
         assert_eq!(v.portfolio().drawdown, Decimal::ZERO, "a new peak");
+    }
+
+    #[test]
+    fn an_unpriced_engine_suspends_the_drawdown_and_a_reset_rebases_the_peak() {
+        let v = StatusView::new(RiskState::initial(0), ModeState::initial(0));
+        v.seed_peak(Decimal::from(2000));
+        v.set_engine("KC", figures(900));
+        v.set_engine("CC", figures(900));
+        // Peak 2,000 (journaled), equity 1,800: 10 %.
+        assert_eq!(v.portfolio().drawdown, Decimal::new(1, 1));
+        let unpriced = EngineFigures {
+            unpriced: true,
+            ..figures(100)
+        };
+        v.set_engine("CC", unpriced);
+        assert_eq!(v.portfolio().drawdown, Decimal::ZERO, "not measured");
+        v.set_engine("CC", figures(1_300));
+        assert_eq!(v.peak(), Decimal::from(2_200), "priced again: a new peak");
+        v.set_engine("KC", figures(700));
+        v.rebase_peak();
+        assert_eq!(v.peak(), Decimal::from(2_000));
+        assert_eq!(v.portfolio().drawdown, Decimal::ZERO);
     }
 }

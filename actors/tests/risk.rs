@@ -207,6 +207,7 @@ async fn the_guard_escalates_on_drawdowns() {
                 PortfolioLimits::default(),
                 risk.clone(),
                 view.clone(),
+                Arc::new(commodore_actors::journal::SharedStore::new(&path)),
             ),
         ));
     let _root = start(spec, &kernel).await;
@@ -238,6 +239,11 @@ async fn the_guard_escalates_on_drawdowns() {
     guard.ask(mark(94_000)).await.unwrap();
     idle(Duration::from_millis(10)).await;
     assert_eq!(level(&view), RiskLevel::Halt);
+    // Its marks are journaled: a successor measures from the same day start.
+    let store = commodore_actors::journal::Store::open(&path).unwrap();
+    let (marks, _) = store.state("engine.KC.guard").unwrap().unwrap();
+    assert!(marks.contains(":100000:100000:HALT:"), "{marks}");
+    drop(store);
     // The account: 200,000 at its peak, then 150,000 (25 % ≥ the 20 % PANIC).
     let equity = |e: i64| EngineFigures {
         equity: Decimal::from(e),

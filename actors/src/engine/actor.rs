@@ -694,9 +694,10 @@ impl Engine {
         // A restarted engine holding a position has no price until its first
         // bar: its equity would read as if the position were worth nothing (a
         // false account drawdown). The equity it published before stands until
-        // then.
+        // then, and it says it is unpriced (the account drawdown waits).
+        let unpriced = self.last.is_none() && !self.position.qty.is_zero();
         let before = self.view.engine(&self.cfg.id).equity;
-        let equity = if self.last.is_none() && !self.position.qty.is_zero() && !before.is_zero() {
+        let equity = if unpriced && !before.is_zero() {
             before
         } else {
             self.equity()
@@ -720,6 +721,7 @@ impl Engine {
             breaker,
             last_price: self.last,
             activity,
+            unpriced,
         };
         self.view.set_engine(&self.cfg.id, figures);
     }

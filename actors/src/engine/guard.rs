@@ -9,36 +9,81 @@
 //! ("risk down → no trade").
 
 use super::messages::EquityMark;
+use crate::journal::SharedStore;
 use crate::kernel::{Ctx, Handle, Handles, Worker};
 use crate::model::{
     drawdown_level, new_york_offset_min, EngineGuard, GuardLimits, PortfolioLimits, RiskLevel,
 };
 use crate::risk::{Escalate, PortfolioRisk};
 use crate::view::StatusView;
+use rust_decimal::Decimal;
 use std::sync::Arc;
 
 pub struct Guard {
     engine: String,
     guard: EngineGuard,
+    store: Arc<SharedStore>,
+    /// The marks as last journaled.
+    saved: (Option<Decimal>, Decimal, RiskLevel),
     portfolio: PortfolioLimits,
     risk: Handle<PortfolioRisk>,
     view: Arc<StatusView>,
 }
 
 impl Guard {
+    /// Its marks (day start, peak, what it asked) are read back from the
+    /// journal: a restart does not measure drawdowns from the restart.
     pub fn factory(
         engine: String,
         limits: GuardLimits,
         portfolio: PortfolioLimits,
         risk: Handle<PortfolioRisk>,
         view: Arc<StatusView>,
+        store: Arc<SharedStore>,
     ) -> impl Fn() -> Guard + Send + Sync + 'static {
-        move || Guard {
-            engine: engine.clone(),
-            guard: EngineGuard::new(limits.clone()),
-            portfolio: portfolio.clone(),
-            risk: risk.clone(),
-            view: view.clone(),
+        move || {
+            let mut guard = EngineGuard::new(limits.clone());
+            let key = marks_key(&engine);
+            match store.with(|s| s.state(&key)) {
+                Ok(Some((v, _))) if !guard.restore(&v) => {
+                    tracing::error!(engine = %engine, key = %key, value = %v, "unreadable guard marks: drawdowns measured from now")
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::error!(engine = %engine, error = %e, "cannot read the guard's marks: drawdowns measured from now")
+                }
+            }
+            let (day, peak) = guard.marks();
+            Guard {
+                engine: engine.clone(),
+                saved: (day, peak, guard.asked()),
+                guard,
+                store: store.clone(),
+                portfolio: portfolio.clone(),
+                risk: risk.clone(),
+                view: view.clone(),
+            }
+        }
+    }
+
+    /// Journals the marks when the day, the level asked or the peak (by more
+    /// than 0.5 %) changed: a handful of writes a day, not one per bar.
+    fn save(&mut self) {
+        let (day, peak) = self.guard.marks();
+        let asked = self.guard.asked();
+        let (sday, speak, sasked) = self.saved;
+        if day == sday && asked == sasked && peak <= speak * Decimal::new(1005, 3) {
+            return;
+        }
+        let (key, value) = (marks_key(&self.engine), self.guard.encode());
+        match self
+            .store
+            .with(|s| s.put_state_durable(&key, &value, "guard marks", crate::model::now_ms()))
+        {
+            Ok(()) => self.saved = (day, peak, asked),
+            Err(e) => {
+                tracing::error!(engine = %self.engine, error = %e, "guard marks not journaled; trying at the next mark")
+            }
         }
     }
 
@@ -51,6 +96,11 @@ impl Guard {
             source: path.to_owned(),
         });
     }
+}
+
+/// The journal key of an engine guard's marks.
+pub fn marks_key(engine: &str) -> String {
+    format!("engine.{engine}.guard")
 }
 
 /// The New York trading date of market time `at_ms`, as days since the epoch.
@@ -66,6 +116,7 @@ impl Handles<EquityMark> for Guard {
         if let Some((level, why)) = self.guard.mark(market_day(m.at_ms), m.equity, current) {
             self.escalate(level, format!("engine {}: {why}", self.engine), ctx.path());
         }
+        self.save();
         let dd = self.view.portfolio().drawdown;
         let account = drawdown_level(&self.portfolio, dd);
         if account > current {

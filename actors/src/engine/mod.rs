@@ -112,6 +112,7 @@ pub fn subtree_with_handles(
     let shared = Shared::default();
     // One journal connection for the engine and its executor (same thread).
     let store = Arc::new(crate::journal::SharedStore::new(&cfg.journal));
+    let guard_store = store.clone();
     let mut pollers = Vec::new();
     for (i, feed) in cfg.feeds.iter().enumerate() {
         let factory = poller::Poller::factory(
@@ -205,6 +206,7 @@ pub fn subtree_with_handles(
                     cfg.portfolio.clone(),
                     sub.risk.clone(),
                     view.clone(),
+                    guard_store,
                 ),
             ))
             .placed(sub.pool.as_ref()),

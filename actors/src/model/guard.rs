@@ -268,9 +268,56 @@ impl EngineGuard {
         Some((level, format!("{why} (equity {equity})")))
     }
 
+    /// The highest level it has asked for (since the last reset).
+    pub fn asked(&self) -> RiskLevel {
+        self.asked
+    }
+
     /// (day start equity, peak equity) as marked so far.
     pub fn marks(&self) -> (Option<Decimal>, Decimal) {
         (self.day.map(|(_, e)| e), self.peak)
+    }
+
+    /// The journal's form of the marks: `<day>:<day start>:<peak>:<asked>:<applied>`
+    /// (`-` for no day yet).
+    pub fn encode(&self) -> String {
+        let day = self
+            .day
+            .map_or("-:-".to_owned(), |(d, e)| format!("{d}:{e}"));
+        format!(
+            "{day}:{}:{}:{}",
+            self.peak,
+            self.asked,
+            u8::from(self.applied)
+        )
+    }
+
+    /// Restores marks as journaled; `false` (nothing changed) for a value this
+    /// version cannot read.
+    pub fn restore(&mut self, s: &str) -> bool {
+        let p: Vec<&str> = s.split(':').collect();
+        let [day, start, peak, asked, applied] = p.as_slice() else {
+            return false;
+        };
+        let day = match (*day, *start) {
+            ("-", "-") => None,
+            (d, e) => match (d.parse(), e.parse()) {
+                (Ok(d), Ok(e)) => Some((d, e)),
+                _ => return false,
+            },
+        };
+        let (Ok(peak), Ok(asked), Ok(applied)) = (
+            peak.parse(),
+            asked.parse::<RiskLevel>(),
+            applied.parse::<u8>(),
+        ) else {
+            return false;
+        };
+        self.day = day;
+        self.peak = peak;
+        self.asked = asked;
+        self.applied = applied == 1;
+        true
     }
 }
 
@@ -386,6 +433,26 @@ mod tests {
         assert_eq!(g.marks(), (Some(d(91_800)), d(91_800)));
         // (91,800 − 89,000) / 91,800 = 3.05 % ≥ 3 %: WARNING again.
         assert_eq!(g.mark(2, d(89_000), n).unwrap().0, w);
+    }
+
+    #[test]
+    fn marks_survive_the_journal() {
+        let mut g = EngineGuard::new(GuardLimits::default());
+        assert!(g.restore(&g.encode()), "{}", g.encode());
+        g.mark(3, Decimal::from(100_000), RiskLevel::Normal);
+        g.mark(3, Decimal::from(96_000), RiskLevel::Normal);
+        let s = g.encode();
+        assert_eq!(s, "3:100000:100000:WARNING:0");
+        let mut r = EngineGuard::new(GuardLimits::default());
+        assert!(r.restore(&s));
+        assert_eq!(r.marks(), g.marks());
+        assert_eq!(
+            r.mark(3, Decimal::from(96_000), RiskLevel::Warning),
+            None,
+            "asked already"
+        );
+        assert!(!r.restore("3:x:1:NORMAL:1"));
+        assert!(!r.restore("nonsense"));
     }
 
     #[test]

@@ -9,6 +9,14 @@ use std::sync::Arc;
 
 /// The journal key of the level (value: the level's name; reason and time kept).
 pub const RISK_KEY: &str = "risk.level";
+/// The journal key of the account's peak equity (the account drawdown's base).
+pub const PEAK_KEY: &str = "account.peak";
+
+/// The account's peak as journaled, if any (an unreadable value is `None`,
+/// said by the caller).
+pub fn load_peak(store: &Store) -> Result<Option<rust_decimal::Decimal>, JournalError> {
+    Ok(store.state(PEAK_KEY)?.and_then(|(v, _)| v.parse().ok()))
+}
 
 /// Reads the level from the journal: the one path for a first start, a restart of
 /// the worker and a restart of the process after `kill -9`.
@@ -31,6 +39,8 @@ pub struct PortfolioRisk {
     kernel: Kernel,
     view: Arc<StatusView>,
     state: RiskState,
+    /// The account peak as last journaled.
+    saved_peak: rust_decimal::Decimal,
 }
 
 impl PortfolioRisk {
@@ -45,11 +55,13 @@ impl PortfolioRisk {
         move || {
             let store = Store::open(&journal).unwrap_or_else(|e| panic!("{e}"));
             let state = load(&store).unwrap_or_else(|e| panic!("{e}"));
+            let saved_peak = load_peak(&store).ok().flatten().unwrap_or_default();
             PortfolioRisk {
                 store,
                 kernel: kernel.clone(),
                 view: view.clone(),
                 state,
+                saved_peak,
             }
         }
     }
@@ -67,9 +79,29 @@ impl PortfolioRisk {
     }
 }
 
+impl PortfolioRisk {
+    /// Journals the account's peak when it rose by more than 0.1 % (or was
+    /// rebased): a restart measures the account drawdown from the same peak.
+    fn save_peak(&mut self, force: bool) {
+        let peak = self.view.peak();
+        if !force && peak <= self.saved_peak * rust_decimal::Decimal::new(1001, 3) {
+            return;
+        }
+        match self
+            .store
+            .put_state_durable(PEAK_KEY, &peak.to_string(), "account peak", now_ms())
+        {
+            Ok(()) => self.saved_peak = peak,
+            Err(e) => tracing::error!(error = %e, "account peak not journaled; trying again"),
+        }
+    }
+}
+
 impl Worker for PortfolioRisk {
-    fn started(&mut self, _ctx: &mut Ctx<'_, Self>) {
+    fn started(&mut self, ctx: &mut Ctx<'_, Self>) {
         self.view.set_risk(self.state.clone());
+        self.view.seed_peak(self.saved_peak);
+        ctx.run_interval(std::time::Duration::from_secs(1), |r, _| r.save_peak(false));
     }
 }
 
@@ -127,6 +159,7 @@ impl Handles<ResetRisk> for PortfolioRisk {
             // measured from the equity now, or it would ask for the old level
             // again at the next mark.
             self.view.rebase_peak();
+            self.save_peak(true);
         }
         self.apply(next, "operator reset", ctx.path());
         Ok(RiskOutcome {
