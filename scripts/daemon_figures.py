@@ -9,7 +9,7 @@ idle RSS:       VmRSS of the daemon 2 s after ready; baseline: peak RSS of
                 `commodore check-config` (the binary and its config, nothing run;
                 measured with GNU time when /usr/bin/time exists, else nan).
 """
-import http.client, json, os, shutil, signal, socket, statistics, subprocess, sys, tempfile, time
+import atexit, http.client, json, os, shutil, signal, socket, statistics, subprocess, sys, tempfile, time
 
 BIN = sys.argv[1] if len(sys.argv) > 1 else "target/release/commodore"
 RUNS = 10
@@ -46,6 +46,7 @@ for _ in range(RUNS):
     e = dict(env, COMMODORE__DATA_DIR=data, COMMODORE__CONTROL__LISTEN=f"127.0.0.1:{port}")
     t = time.perf_counter()
     p = subprocess.Popen([BIN, "run"], env=e, stderr=subprocess.DEVNULL)
+    atexit.register(lambda p=p: p.poll() is None and p.kill())  # never an orphan
     deadline = t + 30
     while not ready(port):
         if time.perf_counter() > deadline:

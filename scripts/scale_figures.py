@@ -9,7 +9,7 @@ second each). Start: spawn -> first 200 from /readyz (every engine running).
 RSS: VmRSS 5 s after ready. Events/s: the sum of every engine's events_in over
 5 s, from /v1/status. Prints JSON lines like the other figures.
 """
-import http.client, json, os, shutil, signal, socket, subprocess, sys, tempfile, time
+import atexit, http.client, json, os, shutil, signal, socket, subprocess, sys, tempfile, time
 
 BIN = sys.argv[1]
 COUNTS = [int(x) for x in sys.argv[2:]] or [100, 1000]
@@ -53,6 +53,9 @@ for n in COUNTS:
                COMMODORE__LOG__STATUS_EVERY="0s")
     t = time.perf_counter()
     p = subprocess.Popen([BIN, "run", "--config", cfg], env=env, stderr=subprocess.DEVNULL)
+    # Whatever happens below, the daemon does not outlive this script (an
+    # orphan with 1,000 engines would skew every later measurement).
+    atexit.register(lambda p=p: p.poll() is None and p.kill())
     while True:
         try:
             if get(port, "/readyz")[0] == 200:

@@ -68,7 +68,7 @@ pub fn tree(
         },
         risk: h.risk.clone(),
         llm: llm_services(cfg, kernel),
-        pool: Some(ArbiterPool::new(match cfg.engine_supervision.threads {
+        placement: engine::Placement::Pool(ArbiterPool::new(match cfg.engine_supervision.threads {
             0 => cfg.engines.len().clamp(1, 16),
             n => n,
         })),

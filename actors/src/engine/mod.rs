@@ -37,17 +37,29 @@ use rust_decimal::Decimal;
 use std::sync::Arc;
 
 trait Placed {
-    fn placed(self, pool: Option<&crate::kernel::ArbiterPool>) -> Self;
+    fn placed(self, placement: &Placement) -> Self;
 }
 
 impl Placed for SupervisorSpec {
-    /// On a shared pool's arbiter if there is one, else on an arbiter of its own.
-    fn placed(self, pool: Option<&crate::kernel::ArbiterPool>) -> Self {
-        match pool {
-            Some(p) => self.on_arbiter_pool(p),
-            None => self.on_own_arbiter(),
+    fn placed(self, placement: &Placement) -> Self {
+        match placement {
+            Placement::Pool(p) => self.on_arbiter_pool(p),
+            Placement::OwnThread => self.on_own_arbiter(),
+            Placement::ParentThread => self,
         }
     }
+}
+
+/// Where an engine subtree runs.
+#[derive(Clone)]
+pub enum Placement {
+    /// On a thread of this pool (first start; a restart gets its own).
+    Pool(crate::kernel::ArbiterPool),
+    /// On a thread of its own.
+    OwnThread,
+    /// On its parent's thread (benchmarks that measure without thread
+    /// wake-ups).
+    ParentThread,
 }
 
 /// Settings of one engine subtree besides its `EngineConfig`.
@@ -58,8 +70,7 @@ pub struct SubtreeConfig {
     pub risk: Handle<crate::risk::PortfolioRisk>,
     /// The shared LLM path, when `llm.enabled`.
     pub llm: Option<Arc<crate::shared::SharedServices>>,
-    /// Arbiters shared by the engines (first start); `None`: one each.
-    pub pool: Option<crate::kernel::ArbiterPool>,
+    pub placement: Placement,
     pub speed: f64,
     pub slippage_ticks: i64,
     pub commission: Decimal,
@@ -209,7 +220,7 @@ pub fn subtree_with_handles(
                     guard_store,
                 ),
             ))
-            .placed(sub.pool.as_ref()),
+            .placed(&sub.placement),
         handles,
     ))
 }
