@@ -68,10 +68,12 @@ pub fn tree(
         },
         risk: h.risk.clone(),
         llm: llm_services(cfg, kernel),
-        placement: engine::Placement::Pool(ArbiterPool::new(match cfg.engine_supervision.threads {
-            0 => cfg.engines.len().clamp(1, 16),
-            n => n,
-        })),
+        placement: engine::Placement::Pool(ArbiterPool::new(
+            match cfg.engine_supervision.threads {
+                0 => cfg.engines.len().clamp(1, 16),
+                n => n,
+            },
+        )),
         speed: cfg.feed.speed,
         slippage_ticks: i64::from(cfg.broker.slippage_ticks),
         commission: cfg.broker.commission,

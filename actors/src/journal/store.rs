@@ -75,7 +75,7 @@ const MIGRATIONS: &[&str] = &[
         next_ms    INTEGER NOT NULL,
         UNIQUE (webhook, dedupe)
      );
-     CREATE INDEX outbox_due ON outbox (webhook, next_ms);",
+     CREATE INDEX outbox_order ON outbox (webhook, id);",
 ];
 
 /// Notification kinds the outbox drops (oldest first) when it is full; the
@@ -487,16 +487,18 @@ impl Store {
         })
     }
 
-    /// The oldest notification for `webhook` due at `now_ms`.
+    /// The oldest notification for `webhook`, if it is due at `now_ms`: a
+    /// webhook gets its notifications in order, and while the oldest waits for
+    /// its retry the others wait behind it.
     pub fn next_due(&self, webhook: &str, now_ms: u64) -> Result<Option<OutboxRow>, JournalError> {
         let r = self
             .conn
             .prepare_cached(
                 "SELECT id, webhook, dedupe, kind, body, created_ms, attempts, next_ms FROM outbox
-                 WHERE webhook = ?1 AND next_ms <= ?2 ORDER BY id LIMIT 1",
+                 WHERE webhook = ?1 ORDER BY id LIMIT 1",
             )
             .and_then(|mut s| {
-                s.query_row(params![webhook, now_ms as i64], |r| {
+                s.query_row(params![webhook], |r| {
                     Ok(OutboxRow {
                         id: r.get::<_, i64>(0)? as u64,
                         webhook: r.get(1)?,
@@ -510,7 +512,7 @@ impl Store {
                 })
                 .optional()
             });
-        self.sql(r)
+        Ok(self.sql(r)?.filter(|row| row.next_ms <= now_ms))
     }
 
     /// Removes a notification: delivered, or failed for good. Durable, so a
@@ -1037,10 +1039,12 @@ mod tests {
             "e3 (trade) goes"
         );
         assert_eq!(s.outbox_len().unwrap(), 5, "risk rows are never dropped");
-        // A retry makes it not due until then.
+        // A retry makes the oldest not due until then, and the rest wait behind
+        // it: a webhook gets its notifications in order.
         let r = s.next_due("desk", 10).unwrap().unwrap();
         s.outbox_retry(r.id, 1, 500).unwrap();
-        assert_ne!(s.next_due("desk", 10).unwrap().unwrap().id, r.id);
+        assert_eq!(s.next_due("desk", 499).unwrap(), None);
+        assert_eq!(s.next_due("desk", 500).unwrap().unwrap().id, r.id);
         assert_eq!(s.outbox_forget_others(&["other".into()]).unwrap(), 5);
     }
 

@@ -20,10 +20,9 @@
 pub mod webhook;
 
 use crate::journal::{OutboxRow, Store};
-use crate::kernel::{Ctx, Event, EventKind, Handles, Kernel, Worker};
+use crate::kernel::{Ctx, Event, EventKind, Kernel, Worker};
 use crate::model::now_ms;
 use crate::view::{NotifierFigures, StatusView};
-use actix::Message;
 use rust_decimal::Decimal;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -55,10 +54,9 @@ pub struct WebhookConfig {
     pub milestones: Vec<Decimal>,
 }
 
-/// A request's answer, back on the notifier's mailbox.
-#[derive(Debug, Message)]
-#[rtype(result = "()")]
-pub struct Answered {
+/// A request's answer, back on the notifier.
+#[derive(Debug)]
+struct Answered {
     webhook: usize,
     row: OutboxRow,
     answer: Result<(u16, Option<String>), String>,
@@ -308,7 +306,7 @@ impl Hooks {
     }
 
     /// One request per idle webhook with a notification due and a token.
-    fn send(&mut self, me: &crate::kernel::Handle<Notifier>, ctx: &mut Ctx<'_, Notifier>) {
+    fn send(&mut self, ctx: &mut Ctx<'_, Notifier>) {
         let now = now_ms();
         for i in 0..self.cfg.targets.len() {
             if self.busy[i] {
@@ -334,26 +332,31 @@ impl Hooks {
                 .header("content-type", "application/json")
                 .header("idempotency-key", &row.dedupe)
                 .body(row.body.clone());
-            let me = me.clone();
-            ctx.spawn(async move {
-                let answer = match request.send().await {
-                    Ok(r) => Ok((
-                        r.status().as_u16(),
-                        r.headers()
-                            .get("retry-after")
-                            .and_then(|v| v.to_str().ok())
-                            .map(str::to_owned),
-                    )),
-                    // Without the URL: it is a secret.
-                    Err(e) => Err(describe(e)),
-                };
-                // A full mailbox: the row stays due and is sent again.
-                let _ = me.tell(Answered {
-                    webhook: i,
-                    row,
-                    answer,
-                });
-            });
+            ctx.spawn_then(
+                async move {
+                    match request.send().await {
+                        Ok(r) => Ok((
+                            r.status().as_u16(),
+                            r.headers()
+                                .get("retry-after")
+                                .and_then(|v| v.to_str().ok())
+                                .map(str::to_owned),
+                        )),
+                        // Without the URL: it is a secret.
+                        Err(e) => Err(describe(e)),
+                    }
+                },
+                // Straight back on the notifier (no mailbox to be full).
+                move |n, _, answer| {
+                    if let Some(h) = n.hooks.as_mut() {
+                        h.answered(Answered {
+                            webhook: i,
+                            row,
+                            answer,
+                        });
+                    }
+                },
+            );
         }
     }
 
@@ -457,9 +460,8 @@ impl Worker for Notifier {
         ctx.run_interval(POLL_INTERVAL, |n, ctx| {
             n.poll();
             if let Some(h) = n.hooks.as_mut() {
-                let me = ctx.myself();
                 h.enqueue();
-                h.send(&me, ctx);
+                h.send(ctx);
                 h.publish();
             }
         });
@@ -469,14 +471,6 @@ impl Worker for Notifier {
         self.poll();
         if let Some(h) = self.hooks.as_mut() {
             h.enqueue();
-        }
-    }
-}
-
-impl Handles<Answered> for Notifier {
-    fn handle(&mut self, m: Answered, _: &mut Ctx<'_, Self>) {
-        if let Some(h) = self.hooks.as_mut() {
-            h.answered(m);
         }
     }
 }
