@@ -27,9 +27,7 @@ struct Setup {
 }
 
 fn journal(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("commodore-mode-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir.join("journal.sqlite")
+    temp_journal("mode", name)
 }
 
 async fn setup(path: &Path) -> Setup {
@@ -99,17 +97,6 @@ fn journaled(path: &Path) -> (ModeState, String) {
 fn now(s: &Setup) -> (Tier, bool) {
     let m = s.view.mode();
     (m.current, m.auto)
-}
-
-/// Makes every later write of durable state fail, as a full or broken disk would.
-fn refuse_state_writes(path: &Path) {
-    rusqlite::Connection::open(path)
-        .unwrap()
-        .execute_batch(
-            "CREATE TRIGGER no_insert BEFORE INSERT ON state BEGIN SELECT RAISE(FAIL, 'disk says no'); END;
-             CREATE TRIGGER no_update BEFORE UPDATE ON state BEGIN SELECT RAISE(FAIL, 'disk says no'); END;",
-        )
-        .unwrap();
 }
 
 fn accept_state_writes(path: &Path) {

@@ -28,9 +28,7 @@ struct Owners {
 }
 
 fn journal(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("commodore-state-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir.join("journal.sqlite")
+    temp_journal("state", name)
 }
 
 async fn owners(path: &Path) -> Owners {
@@ -84,17 +82,6 @@ fn escalate(level: RiskLevel, reason: &str) -> Escalate {
         reason: reason.into(),
         source: "test".into(),
     }
-}
-
-/// Makes every later write of durable state fail, as a full or broken disk would.
-fn refuse_state_writes(path: &Path) {
-    rusqlite::Connection::open(path)
-        .unwrap()
-        .execute_batch(
-            "CREATE TRIGGER no_insert BEFORE INSERT ON state BEGIN SELECT RAISE(FAIL, 'disk says no'); END;
-             CREATE TRIGGER no_update BEFORE UPDATE ON state BEGIN SELECT RAISE(FAIL, 'disk says no'); END;",
-        )
-        .unwrap();
 }
 
 #[actix_rt::test]

@@ -188,3 +188,22 @@ pub async fn start(spec: SupervisorSpec, k: &Kernel) -> Root {
     idle(ms(1)).await;
     root
 }
+
+/// A journal path in a fresh temp directory: `commodore-<prefix>-<name>-<pid>`.
+pub fn temp_journal(prefix: &str, name: &str) -> std::path::PathBuf {
+    let dir =
+        std::env::temp_dir().join(format!("commodore-{prefix}-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir.join("journal.sqlite")
+}
+
+/// Makes every later write of durable state fail, as a full or broken disk would.
+pub fn refuse_state_writes(path: &std::path::Path) {
+    rusqlite::Connection::open(path)
+        .unwrap()
+        .execute_batch(
+            "CREATE TRIGGER no_insert BEFORE INSERT ON state BEGIN SELECT RAISE(FAIL, 'disk says no'); END;
+             CREATE TRIGGER no_update BEFORE UPDATE ON state BEGIN SELECT RAISE(FAIL, 'disk says no'); END;",
+        )
+        .unwrap();
+}
