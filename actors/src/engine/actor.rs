@@ -843,18 +843,27 @@ impl Handles<MarketUpdate> for Engine {
 
 impl Handles<SignalReceived> for Engine {
     fn handle(&mut self, SignalReceived(a): SignalReceived, _: &mut Ctx<'_, Self>) {
+        let (symbol, strategy, at_ms, confidence) =
+            (a.symbol.clone(), a.strategy, a.at_ms, a.confidence);
         match self.router.route(a) {
             Route::Now(a) => {
                 if let Some(c) = pipeline::candidate(&a) {
                     self.decide(c);
                 }
             }
+            // A decision of its own: it waits for the batch, whose candidate
+            // (if its symbol reaches consensus) is the next decision.
             Route::Buffered => {
-                *self
-                    .activity
-                    .outcomes
-                    .entry(Outcome::Buffered.as_str())
-                    .or_default() += 1;
+                self.decision_seq += 1;
+                self.record_row(OutcomeRow {
+                    engine: self.cfg.id.clone(),
+                    decision_seq: self.decision_seq,
+                    symbol,
+                    strategy: strategy.to_owned(),
+                    outcome: Outcome::Buffered,
+                    detail: format!("confidence {confidence:.2}: waits for the batch"),
+                    at_ms,
+                });
             }
         }
     }

@@ -1,7 +1,9 @@
 //! The rules analyzer: keywords for headlines, momentum for bars → sentiment and
-//! confidence. Every bar also goes on to the engine (marks and momentum).
+//! confidence. Every bar also goes on to the engine (marks and momentum); one the
+//! engine cannot take now is conflated (`conflate::Latest`: the latest wins).
 
 use super::actor::Engine;
+use super::conflate::{Delivery, Latest, FLUSH_EVERY};
 use super::messages::{MarketUpdate, RawEvent, SignalReceived};
 use crate::kernel::{Ctx, Handle, Handles, Worker};
 use crate::model::{Analyzed, Bar, Headline, Sentiment};
@@ -81,6 +83,9 @@ pub struct Analyzer {
     closes: VecDeque<Decimal>,
     since_signal: u32,
     stats: Arc<AnalyzerStats>,
+    /// A mark waiting for room at the engine.
+    marks: Latest<MarketUpdate>,
+    flush_due: bool,
 }
 
 impl Analyzer {
@@ -95,6 +100,8 @@ impl Analyzer {
             closes: VecDeque::with_capacity(MOMENTUM_BARS + 1),
             since_signal: MOMENTUM_COOLDOWN_BARS,
             stats: stats.clone(),
+            marks: Latest::default(),
+            flush_due: false,
         }
     }
 
@@ -105,7 +112,20 @@ impl Analyzer {
         }
     }
 
-    fn on_bar(&mut self, bar: Bar) {
+    /// Retries the held mark every `FLUSH_EVERY` until it is delivered.
+    fn schedule_flush(&mut self, ctx: &mut Ctx<'_, Self>) {
+        if self.flush_due || !self.marks.holding() {
+            return;
+        }
+        self.flush_due = true;
+        ctx.run_later(FLUSH_EVERY, |a, ctx| {
+            a.flush_due = false;
+            a.marks.flush(&a.engine);
+            a.schedule_flush(ctx);
+        });
+    }
+
+    fn on_bar(&mut self, bar: Bar, ctx: &mut Ctx<'_, Self>) {
         self.closes.push_back(bar.close);
         if self.closes.len() > MOMENTUM_BARS {
             self.closes.pop_front();
@@ -113,9 +133,14 @@ impl Analyzer {
         self.since_signal = self.since_signal.saturating_add(1);
         let momentum = super::pipeline::momentum(&self.closes).unwrap_or(0.0);
         let (symbol, at_ms, price) = (bar.symbol.clone(), bar.at_ms, bar.close);
-        // Marks: a bar the engine cannot take now is replaced by the next one.
-        if self.engine.tell(MarketUpdate(bar)).is_err() {
-            self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+        // Marks: a bar the engine cannot take now waits, replaced by a newer one.
+        match self.marks.send(&self.engine, MarketUpdate(bar)) {
+            Delivery::Sent => {}
+            Delivery::Held => self.schedule_flush(ctx),
+            Delivery::Replaced => {
+                self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+                self.schedule_flush(ctx);
+            }
         }
         if self.closes.len() == MOMENTUM_BARS
             && momentum.abs() >= MOMENTUM_TRIGGER
@@ -188,7 +213,7 @@ impl Handles<RawEvent> for Analyzer {
     fn handle(&mut self, e: RawEvent, ctx: &mut Ctx<'_, Self>) {
         self.stats.events.fetch_add(1, Ordering::Relaxed);
         match e {
-            RawEvent::Bar(b) => self.on_bar(b),
+            RawEvent::Bar(b) => self.on_bar(b, ctx),
             RawEvent::News(h) => self.on_news(h, ctx),
             // A directional alert is a strong momentum signal; the others are
             // for the operator (they are events already).

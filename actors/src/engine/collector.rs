@@ -3,10 +3,13 @@
 //! before the bar they precede. At the end of the data it starts again a week
 //! later (weekdays preserved), so a daemon left running keeps trading.
 //!
-//! Limit: the analyzer's mailbox. A bar or headline the analyzer cannot take is
-//! dropped and counted (conflation: the next bar is fresher).
+//! Limit: the analyzer's and the sentinel's mailboxes. A bar either cannot take
+//! now is held and conflated (`conflate::Latest`: a newer bar replaces it, the
+//! older one is dropped and counted); a headline either cannot take is dropped
+//! and counted.
 
 use super::analyzer::Analyzer;
+use super::conflate::{Delivery, Latest, FLUSH_EVERY};
 use super::messages::RawEvent;
 use super::sentinel::Sentinel;
 use crate::kernel::{Ctx, Handle, Worker};
@@ -34,6 +37,10 @@ pub struct Collector {
     every: Duration,
     analyzer: Handle<Analyzer>,
     sentinel: Handle<Sentinel>,
+    /// Bars waiting for room at the analyzer and the sentinel.
+    to_analyzer: Latest<RawEvent>,
+    to_sentinel: Latest<RawEvent>,
+    flush_due: bool,
 }
 
 impl Collector {
@@ -53,59 +60,98 @@ impl Collector {
             every,
             analyzer: analyzer.clone(),
             sentinel: sentinel.clone(),
+            to_analyzer: Latest::default(),
+            to_sentinel: Latest::default(),
+            flush_due: false,
         }
     }
 
-    fn send(&self, e: RawEvent) {
+    /// A headline: after the bars held before it, or dropped (counted).
+    fn send_news(&mut self, h: Headline) {
+        let e = RawEvent::News(h);
         // The sentinel sees everything it can take; a drop there is counted too.
-        if self.sentinel.tell(e.clone()).is_err() {
+        if self.to_sentinel.flush(&self.sentinel) || self.sentinel.tell(e.clone()).is_err() {
             self.cursor.dropped.fetch_add(1, Ordering::Relaxed);
         }
-        match self.analyzer.tell(e) {
-            Ok(()) => self.cursor.sent.fetch_add(1, Ordering::Relaxed),
-            Err(_) => self.cursor.dropped.fetch_add(1, Ordering::Relaxed),
+        if self.to_analyzer.flush(&self.analyzer) || self.analyzer.tell(e).is_err() {
+            self.cursor.dropped.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.cursor.sent.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// A bar: the latest wins at a full mailbox.
+    fn send_bar(&mut self, b: Bar) {
+        let e = RawEvent::Bar(b);
+        if self.to_sentinel.send(&self.sentinel, e.clone()) == Delivery::Replaced {
+            self.cursor.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+        match self.to_analyzer.send(&self.analyzer, e) {
+            Delivery::Sent => self.cursor.sent.fetch_add(1, Ordering::Relaxed),
+            Delivery::Held => 0,
+            Delivery::Replaced => self.cursor.dropped.fetch_add(1, Ordering::Relaxed),
         };
+    }
+
+    fn holding(&self) -> bool {
+        self.to_analyzer.holding() || self.to_sentinel.holding()
+    }
+
+    /// Retries the held bars every `FLUSH_EVERY` until both are delivered.
+    fn schedule_flush(&mut self, ctx: &mut Ctx<'_, Self>) {
+        if self.flush_due || !self.holding() {
+            return;
+        }
+        self.flush_due = true;
+        ctx.run_later(FLUSH_EVERY, |c, ctx| {
+            c.flush_due = false;
+            c.to_sentinel.flush(&c.sentinel);
+            let held = c.to_analyzer.holding();
+            if held && !c.to_analyzer.flush(&c.analyzer) {
+                c.cursor.sent.fetch_add(1, Ordering::Relaxed);
+            }
+            c.schedule_flush(ctx);
+        });
     }
 
     /// Emits the next bar and the headlines up to it.
     pub fn step(&mut self) {
-        if self.bars.is_empty() {
+        let (bars, news) = (self.bars.clone(), self.news.clone());
+        if bars.is_empty() {
             return;
         }
         let mut i = self.cursor.next_bar.load(Ordering::Relaxed);
-        if i >= self.bars.len() {
+        if i >= bars.len() {
             i = 0;
             self.cursor.loops.fetch_add(1, Ordering::Relaxed);
         }
         let offset = self.cursor.loops.load(Ordering::Relaxed) * WEEK_MS;
-        let bar = &self.bars[i];
-        let from = if i == 0 {
-            0
-        } else {
-            self.bars[i - 1].at_ms + 1
-        };
+        let bar = &bars[i];
+        let from = if i == 0 { 0 } else { bars[i - 1].at_ms + 1 };
         // Headlines between the previous bar and this one (those before the first
         // bar of the data go with it).
-        for h in self
-            .news
+        for h in news
             .iter()
             .filter(|h| h.at_ms >= from && h.at_ms <= bar.at_ms)
         {
-            self.send(RawEvent::News(Headline {
+            self.send_news(Headline {
                 at_ms: h.at_ms + offset,
                 ..h.clone()
-            }));
+            });
         }
-        self.send(RawEvent::Bar(Bar {
+        self.send_bar(Bar {
             at_ms: bar.at_ms + offset,
             ..bar.clone()
-        }));
+        });
         self.cursor.next_bar.store(i + 1, Ordering::Relaxed);
     }
 }
 
 impl Worker for Collector {
     fn started(&mut self, ctx: &mut Ctx<'_, Self>) {
-        ctx.run_interval(self.every, |c, _| c.step());
+        ctx.run_interval(self.every, |c, ctx| {
+            c.step();
+            c.schedule_flush(ctx);
+        });
     }
 }

@@ -2,20 +2,28 @@
 //!
 //! ```text
 //! <id> (engine supervisor, [engine_supervision].strategy, pooled or own arbiter)
-//! ├── collector   bundled data replay → sentinel, analyzer
-//! ├── sentinel    price move, news keyword, close approaching → analyzer, risk
-//! ├── analyzer    rules: keywords, momentum → engine
 //! ├── engine      hybrid routing, validator → scorer → gate → allocator → risk
 //! │               (level, engine guard rules, portfolio checks) → breaker
 //! ├── executor    journaled orders → broker, one at a time; fills → engine
 //! ├── broker      the broker adapter (paper) as an actor, asked with a timeout
+//! ├── analyzer    rules: keywords, momentum → engine
+//! ├── sentinel    price move, news keyword, close approaching → analyzer, risk
+//! ├── collector   bundled data replay → sentinel, analyzer
+//! ├── poller<i>   HTTP feeds → sentinel, analyzer
 //! └── guard       the engine risk guard: drawdowns → portfolio_risk
 //! ```
+//!
+//! Children start in this order and stop in reverse: the guard and the feeds
+//! first, the engine last. Under `rest_for_one` a child's failure restarts it
+//! and the children after it: a failing feed restarts the feeds and the guard,
+//! never the engine, its executor or its broker; a failing guard restarts only
+//! itself (the engine opens nothing meanwhile).
 
 pub mod actor;
 pub mod analyzer;
 pub mod broker;
 pub mod collector;
+pub mod conflate;
 pub mod data;
 pub mod executor;
 pub mod guard;
@@ -142,37 +150,15 @@ pub fn subtree_with_handles(
     }
     let spec = cfg.spec.clone();
     let (slip, commission) = (sub.slippage_ticks, sub.commission);
+    let (analyzer_stats, cursor) = (shared.analyzer.clone(), shared.cursor.clone());
     Some((
         SupervisorSpec::new(&cfg.id, sub.supervision)
-            .child(ChildSpec::worker(
-                "collector",
-                &Handle::new(),
-                Collector::factory(
-                    bars,
-                    news,
-                    sub.speed,
-                    analyzer.clone(),
-                    sentinel.clone(),
-                    shared.cursor.clone(),
-                ),
-            ))
-            .children(pollers)
-            .child(ChildSpec::worker(
-                "sentinel",
-                &sentinel,
-                sentinel::Sentinel::factory(
-                    sub.sentinels.clone(),
-                    cfg.spec.clone(),
-                    analyzer.clone(),
-                    sub.risk.clone(),
-                    kernel.clone(),
-                ),
-            ))
-            .child(ChildSpec::worker(
-                "analyzer",
-                &analyzer,
-                Analyzer::factory(engine.clone(), shared.analyzer.clone(), sub.llm.clone()),
-            ))
+            // The order of a rest_for_one subtree: what others depend on
+            // first, the data feeds after, the guard last. A failing feed
+            // restarts the feeds and the guard (never the engine, the executor
+            // or the broker); a failing guard or broker restarts no order path;
+            // data flows once the engine, its executor and broker are up, and
+            // stops first at shutdown.
             .child(ChildSpec::worker(
                 "engine",
                 &engine,
@@ -197,17 +183,44 @@ pub fn subtree_with_handles(
                     store,
                     broker.clone(),
                     sub.broker_timeout,
-                    engine,
+                    engine.clone(),
                     kernel.clone(),
                 ),
             ))
-            // After the executor: with rest_for_one a failing broker or guard
-            // restarts only itself.
             .child(ChildSpec::worker(
                 "broker",
                 &broker,
                 BrokerActor::factory(move || PaperBroker::new(spec.clone(), slip, commission)),
             ))
+            .child(ChildSpec::worker(
+                "analyzer",
+                &analyzer,
+                Analyzer::factory(engine, analyzer_stats, sub.llm.clone()),
+            ))
+            .child(ChildSpec::worker(
+                "sentinel",
+                &sentinel,
+                sentinel::Sentinel::factory(
+                    sub.sentinels.clone(),
+                    cfg.spec.clone(),
+                    analyzer.clone(),
+                    sub.risk.clone(),
+                    kernel.clone(),
+                ),
+            ))
+            .child(ChildSpec::worker(
+                "collector",
+                &Handle::new(),
+                Collector::factory(
+                    bars,
+                    news,
+                    sub.speed,
+                    analyzer.clone(),
+                    sentinel.clone(),
+                    cursor,
+                ),
+            ))
+            .children(pollers)
             .child(ChildSpec::worker(
                 "guard",
                 &guard,

@@ -1,0 +1,395 @@
+//! One engine subtree (the real actors, a real SQLite journal) driven message by
+//! message on paused time: every outcome branch of a decision, the degradation
+//! rows that can be faulted through the kernel (executor down, collector down,
+//! the journal refusing an order), and conflation of market data.
+
+mod common;
+
+use commodore_actors::engine::messages::{BatchDue, MarketUpdate, RawEvent, SignalReceived};
+use commodore_actors::engine::pipeline::{Allocation, Limits, RouterConfig};
+use commodore_actors::engine::sentinel::SentinelConfig;
+use commodore_actors::engine::{self, EngineConfig, EngineHandles, SubtreeConfig};
+use commodore_actors::journal::Store;
+use commodore_actors::kernel::*;
+use commodore_actors::model::{
+    contract, Analyzed, Bar, GuardLimits, ModeState, PortfolioLimits, RiskState, Sentiment, Tier,
+};
+use commodore_actors::view::StatusView;
+use common::*;
+use rust_decimal::Decimal;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Monday 2026-01-05, 12:00 UTC: 07:00 in New York, KC is open (04:15-13:30).
+const MONDAY_NOON_MS: u64 = 1_767_571_200_000 + 12 * 3_600_000;
+/// Sunday 2026-01-04, 21:00 UTC: 16:00 in New York, closed.
+const SUNDAY_EVENING_MS: u64 = 1_767_571_200_000 - 3 * 3_600_000;
+
+fn config(journal: PathBuf) -> EngineConfig {
+    EngineConfig {
+        id: "KC".into(),
+        spec: contract("KC").unwrap(),
+        router: RouterConfig {
+            immediate_threshold: 0.85,
+            min_consensus: 0.6,
+            max_buffer: 1000,
+        },
+        // Batches only when the test asks (BatchDue).
+        batch_every: Duration::from_secs(3600),
+        allocation: Allocation {
+            capital: Decimal::from(250_000),
+            weights: [
+                ("news".to_owned(), Decimal::new(5, 1)),
+                ("momentum".to_owned(), Decimal::new(5, 1)),
+            ]
+            .into(),
+        },
+        limits: Limits {
+            max_position: Decimal::from(10),
+            warning_factor: Decimal::new(5, 1),
+        },
+        journal,
+        feeds: vec![],
+        guard: GuardLimits {
+            max_orders_per_sec: 0,
+            ..GuardLimits::default()
+        },
+        // One engine holds all the exposure there is.
+        portfolio: PortfolioLimits {
+            concentration_max: 1.0,
+            ..PortfolioLimits::default()
+        },
+        breaker_threshold: 5,
+        breaker_cooldown: Duration::from_secs(60),
+        tiers: commodore_actors::model::Tiers::default(),
+    }
+}
+
+struct Tree {
+    _root: Root,
+    kernel: Kernel,
+    h: EngineHandles,
+    view: Arc<StatusView>,
+    path: PathBuf,
+}
+
+/// The engine subtree `test/KC` on the test's thread; its collector never
+/// ticks (the test sends the market data itself).
+async fn tree(name: &str, supervision: SupervisorConfig) -> Tree {
+    let path = temp_journal("engine", name);
+    let kernel = Kernel::new(1);
+    // BALANCED: sizes × 1 (NANO would make every order one contract).
+    let view = Arc::new(StatusView::new(
+        RiskState::initial(0),
+        ModeState {
+            current: Tier::Balanced,
+            auto: false,
+            since_ms: 0,
+        },
+    ));
+    let sub = SubtreeConfig {
+        supervision,
+        sentinels: SentinelConfig {
+            move_pct: 50.0,
+            escalate_pct: 90.0,
+            window_bars: 30,
+            keywords: vec![],
+            close_warning_min: 0,
+        },
+        risk: Handle::new(),
+        llm: None,
+        placement: engine::Placement::ParentThread,
+        speed: 1e-9,
+        slippage_ticks: 0,
+        commission: Decimal::ZERO,
+        broker_timeout: Duration::from_secs(2),
+    };
+    let (spec, h) =
+        engine::subtree_with_handles(Arc::new(config(path.clone())), &sub, &kernel, &view).unwrap();
+    let root = start(
+        SupervisorSpec::new("test", cfg(Strategy::OneForOne)).child(ChildSpec::supervisor(spec)),
+        &kernel,
+    )
+    .await;
+    idle(ms(10)).await;
+    Tree {
+        _root: root,
+        kernel,
+        h,
+        view,
+        path,
+    }
+}
+
+fn bar(i: u64, close: Decimal) -> Bar {
+    Bar {
+        symbol: "KC".into(),
+        at_ms: MONDAY_NOON_MS + i * 60_000,
+        open: close,
+        high: close,
+        low: close,
+        close,
+        volume: 1,
+    }
+}
+
+/// Bars alternating a tick apart: a volatility for the VaR check, no momentum.
+async fn flat_bars(t: &Tree, from: u64, n: u64) {
+    for i in from..from + n {
+        let close = Decimal::new(30_000 + 5 * (i as i64 % 2), 2);
+        t.h.engine.ask(MarketUpdate(bar(i, close))).await.unwrap();
+    }
+}
+
+fn signal(sentiment: Sentiment, confidence: f64, at_ms: u64) -> SignalReceived {
+    SignalReceived(Analyzed {
+        symbol: "KC".into(),
+        at_ms,
+        sentiment,
+        confidence,
+        strategy: "news",
+        detail: "test".into(),
+        price: None,
+    })
+}
+
+/// Sends a signal and lets its order (if any) reach the broker and its fill
+/// come back.
+async fn decide(t: &Tree, s: SignalReceived) {
+    t.h.engine.ask(s).await.unwrap();
+    idle(ms(10)).await;
+}
+
+/// The journaled outcomes, after the engine's next write (every second).
+async fn journaled(t: &Tree) -> BTreeMap<String, u64> {
+    idle(Duration::from_millis(1100)).await;
+    let store = Store::open(&t.path).unwrap();
+    store.outcome_counts("KC").unwrap().into_iter().collect()
+}
+
+fn sql_count(path: &Path, sql: &str) -> u64 {
+    rusqlite::Connection::open(path)
+        .unwrap()
+        .query_row(sql, [], |r| r.get::<_, i64>(0))
+        .unwrap() as u64
+}
+
+fn expect(pairs: &[(&str, u64)]) -> BTreeMap<String, u64> {
+    pairs.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect()
+}
+
+#[actix_rt::test]
+async fn every_outcome_branch_is_reached_through_the_engine_and_journaled() {
+    tokio::time::pause();
+    // A restarted executor waits a long backoff: "executor down" lasts.
+    let mut sup = cfg(Strategy::OneForOne);
+    sup.backoff = Backoff {
+        min: Duration::from_secs(30),
+        max: Duration::from_secs(30),
+    };
+    let t = tree("outcomes", sup).await;
+    flat_bars(&t, 0, 20).await;
+
+    // executed: a strong signal goes now; strong tier: 250,000 × 0.5 × 0.5 /
+    // 12,000 margin = 5 contracts.
+    decide(&t, signal(Sentiment::Bullish, 0.92, MONDAY_NOON_MS)).await;
+    // buffered ×3, then the batch: all agree (consensus 1.0 ≥ 0.6), but its
+    // confidence 0.5 × 1.0 is below the weakest tier (0.55): low_score.
+    decide(&t, signal(Sentiment::Bullish, 0.5, MONDAY_NOON_MS)).await;
+    decide(&t, signal(Sentiment::Bullish, 0.5, MONDAY_NOON_MS)).await;
+    decide(&t, signal(Sentiment::Bullish, 0.5, MONDAY_NOON_MS)).await;
+    t.h.engine.ask(BatchDue).await.unwrap();
+    // gate_closed: Sunday evening in New York.
+    decide(&t, signal(Sentiment::Bullish, 0.92, SUNDAY_EVENING_MS)).await;
+    // risk_rejected: 5 more would make 10 × 300 ¢ × 375 = $1.125 M of
+    // (correlated) exposure, over 3× the $250,000 equity.
+    decide(&t, signal(Sentiment::Bullish, 0.92, MONDAY_NOON_MS)).await;
+    assert_eq!(t.view.engine("KC").positions[0].qty, Decimal::from(5));
+    // vetoed: the tape rose 0.67 % over the window; a sell against it is vetoed.
+    for i in 0..15u64 {
+        let close = Decimal::new(30_000 + 15 * i as i64, 2);
+        t.h.engine
+            .ask(MarketUpdate(bar(20 + i, close)))
+            .await
+            .unwrap();
+    }
+    decide(&t, signal(Sentiment::Bearish, 0.92, MONDAY_NOON_MS)).await;
+    flat_bars(&t, 40, 15).await;
+    assert_eq!(
+        journaled(&t).await,
+        expect(&[
+            ("buffered", 3),
+            ("executed", 1),
+            ("gate_closed", 1),
+            ("low_score", 1),
+            ("risk_rejected", 1),
+            ("vetoed", 1),
+        ])
+    );
+
+    // error: the executor is down (stopped, restarted 30 s later). Each sell
+    // (reducing: no guard in its way) is abandoned in one durable write and
+    // the breaker counts it; at the fifth it opens: breaker_open.
+    t.kernel
+        .inject(
+            "test/KC/executor",
+            Fault {
+                kind: FaultKind::Stop,
+                count: 1,
+                ms: 0,
+            },
+        )
+        .await
+        .unwrap();
+    idle(ms(5)).await;
+    assert_eq!(
+        node(&t.kernel, "test/KC/executor").state,
+        NodeState::Restarting
+    );
+    for _ in 0..6 {
+        decide(&t, signal(Sentiment::Bearish, 0.92, MONDAY_NOON_MS)).await;
+    }
+    let figures = t.view.engine("KC");
+    assert_eq!(figures.breaker.state, "open", "{:?}", figures.breaker);
+    assert_eq!(
+        figures.positions[0].qty,
+        Decimal::from(5),
+        "nothing was sent"
+    );
+    let counts = journaled(&t).await;
+    assert_eq!(
+        (counts["error"], counts["breaker_open"]),
+        (5, 1),
+        "{counts:?}"
+    );
+    // executed ⇔ an order in the journal; the abandoned ones are rejected.
+    assert_eq!(sql_count(&t.path, "SELECT COUNT(*) FROM orders"), 6);
+    assert_eq!(
+        sql_count(
+            &t.path,
+            "SELECT COUNT(*) FROM orders WHERE status = 'rejected' AND detail LIKE '%executor%'"
+        ),
+        5
+    );
+    assert_eq!(sql_count(&t.path, "SELECT COUNT(*) FROM fills"), 1);
+    // Every decision has exactly one outcome: 1 + 3 + 1 + 1 + 1 + 1 + 6.
+    assert_eq!(
+        sql_count(&t.path, "SELECT COUNT(DISTINCT decision_seq) FROM outcomes"),
+        14
+    );
+    assert_eq!(
+        sql_count(&t.path, "SELECT MAX(decision_seq) FROM outcomes"),
+        14
+    );
+    // Each refusal names its rule.
+    for (outcome, says) in [
+        ("risk_rejected", "correlated exposure"),
+        ("gate_closed", "closed"),
+        ("low_score", "confidence 0.50"),
+        ("vetoed", "against a +0.70% move"),
+        ("breaker_open", "breaker"),
+        ("buffered", "waits for the batch"),
+    ] {
+        let n = sql_count(
+            &t.path,
+            &format!("SELECT COUNT(*) FROM outcomes WHERE outcome = '{outcome}' AND detail LIKE '%{says}%'"),
+        );
+        assert!(n >= 1, "{outcome} says {says:?}");
+    }
+    let _ = std::fs::remove_dir_all(t.path.parent().unwrap());
+}
+
+#[actix_rt::test]
+async fn an_order_the_journal_refuses_is_an_error_and_is_never_sent() {
+    tokio::time::pause();
+    let t = tree("refused", cfg(Strategy::RestForOne)).await;
+    flat_bars(&t, 0, 20).await;
+    rusqlite::Connection::open(&t.path)
+        .unwrap()
+        .execute_batch(
+            "CREATE TRIGGER no_orders BEFORE INSERT ON orders BEGIN SELECT RAISE(FAIL, 'disk says no'); END;",
+        )
+        .unwrap();
+    decide(&t, signal(Sentiment::Bullish, 0.92, MONDAY_NOON_MS)).await;
+    assert_eq!(journaled(&t).await, expect(&[("error", 1)]));
+    assert_eq!(sql_count(&t.path, "SELECT COUNT(*) FROM fills"), 0);
+    assert!(t.view.engine("KC").positions.is_empty(), "nothing was sent");
+    let seen = t
+        .kernel
+        .events()
+        .recent(0, usize::MAX)
+        .into_iter()
+        .filter(|e| e.kind.as_str() == "order_submitted")
+        .count();
+    assert_eq!(seen, 0);
+    let _ = std::fs::remove_dir_all(t.path.parent().unwrap());
+}
+
+#[actix_rt::test]
+async fn a_failing_collector_restarts_no_order_path_under_rest_for_one() {
+    tokio::time::pause();
+    let t = tree("collector", cfg(Strategy::RestForOne)).await;
+    t.kernel
+        .inject(
+            "test/KC/collector",
+            Fault {
+                kind: FaultKind::Panic,
+                count: 1,
+                ms: 0,
+            },
+        )
+        .await
+        .unwrap();
+    idle(ms(100)).await;
+    assert_eq!(node(&t.kernel, "test/KC/collector").restarts, 1);
+    assert_eq!(
+        node(&t.kernel, "test/KC/collector").state,
+        NodeState::Running
+    );
+    // The guard comes after the feeds: restarted with them.
+    assert_eq!(node(&t.kernel, "test/KC/guard").restarts, 1);
+    for sibling in ["engine", "executor", "broker", "analyzer", "sentinel"] {
+        let n = node(&t.kernel, &format!("test/KC/{sibling}"));
+        assert_eq!((n.restarts, n.state), (0, NodeState::Running), "{sibling}");
+    }
+    let _ = std::fs::remove_dir_all(t.path.parent().unwrap());
+}
+
+/// The engine falls behind (its mailbox held by a slow message) while the
+/// analyzer gets 3,000 bars: the engine's mailbox fills, later bars are
+/// conflated, and once it catches up its last price is the latest bar's,
+/// not the last one that fitted in its mailbox.
+#[actix_rt::test]
+async fn market_data_is_conflated_the_latest_price_wins() {
+    tokio::time::pause();
+    let t = tree("conflate", cfg(Strategy::OneForOne)).await;
+    t.kernel
+        .inject(
+            "test/KC/engine",
+            Fault {
+                kind: FaultKind::Slow,
+                count: 1,
+                ms: 500,
+            },
+        )
+        .await
+        .unwrap();
+    let close = |i: u64| Decimal::new(30_000 + 5 * i as i64, 2);
+    for i in 0..3_000u64 {
+        t.h.analyzer
+            .ask(RawEvent::Bar(bar(i, close(i))))
+            .await
+            .unwrap();
+    }
+    idle(Duration::from_millis(2_000)).await;
+    let figures = t.view.engine("KC");
+    assert_eq!(figures.last_price, Some(close(2_999)), "the latest wins");
+    let dropped = figures.activity.dropped;
+    assert!(
+        (1..3_000 - 1_024).contains(&dropped),
+        "older bars beyond the mailbox are conflated and counted: {dropped}"
+    );
+    let _ = std::fs::remove_dir_all(t.path.parent().unwrap());
+}
