@@ -78,6 +78,7 @@ pub fn tree(
         slippage_ticks: i64::from(cfg.broker.slippage_ticks),
         commission: cfg.broker.commission,
         broker_timeout: cfg.broker.timeout,
+        broker: None,
     };
     let engines = cfg.engines.iter().fold(
         SupervisorSpec::new("engines", cfg.root_supervision()),

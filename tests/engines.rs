@@ -202,11 +202,13 @@ fn an_order_journaled_before_a_crash_is_sent_once_after_the_restart() {
     d.signal(libc::SIGKILL);
     d.exit_code();
     let mut d = Daemon::start(&dir, &[[FAST].as_slice(), &NO_DRAWDOWN_GUARDS].concat());
-    d.expect("kind=\"order_submitted\" path=master/engines/KC/executor");
+    // Filled: the order has moved from the order log into SQLite (its fill is
+    // journaled in the same connection, after the move).
+    d.expect("kind=\"order_filled\" path=master/engines/KC/executor");
     let c = rusqlite::Connection::open(&db).unwrap();
     let (n, pending, min_seq): (i64, i64, i64) = c
         .query_row(
-            "SELECT COUNT(*), (SELECT COUNT(*) FROM orders WHERE status = 'pending' AND decision_seq <= 77),
+            "SELECT COUNT(*), (SELECT COUNT(*) FROM orders WHERE engine = 'KC' AND status = 'pending' AND decision_seq <= 77),
                     (SELECT MIN(decision_seq) FROM orders WHERE engine = 'KC' AND decision_seq > 77)
              FROM fills WHERE client_order_id = 'KC-news-00000077'",
             [],

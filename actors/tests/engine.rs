@@ -105,6 +105,7 @@ async fn tree(name: &str, supervision: SupervisorConfig) -> Tree {
         slippage_ticks: 0,
         commission: Decimal::ZERO,
         broker_timeout: Duration::from_secs(2),
+        broker: None,
     };
     let (spec, h) =
         engine::subtree_with_handles(Arc::new(config(path.clone())), &sub, &kernel, &view).unwrap();
@@ -306,12 +307,9 @@ async fn an_order_the_journal_refuses_is_an_error_and_is_never_sent() {
     tokio::time::pause();
     let t = tree("refused", cfg(Strategy::RestForOne)).await;
     flat_bars(&t, 0, 20).await;
-    rusqlite::Connection::open(&t.path)
-        .unwrap()
-        .execute_batch(
-            "CREATE TRIGGER no_orders BEFORE INSERT ON orders BEGIN SELECT RAISE(FAIL, 'disk says no'); END;",
-        )
-        .unwrap();
+    // The order log cannot be created: where its directory goes is a file.
+    let log = commodore_actors::journal::order_log_path(&t.path, "KC");
+    std::fs::write(log.parent().unwrap(), "not a directory").unwrap();
     decide(&t, signal(Sentiment::Bullish, 0.92, MONDAY_NOON_MS)).await;
     assert_eq!(journaled(&t).await, expect(&[("error", 1)]));
     assert_eq!(sql_count(&t.path, "SELECT COUNT(*) FROM fills"), 0);

@@ -439,8 +439,9 @@ impl Engine {
         }
     }
 
-    /// Journals an order (with its `executed` outcome, durably) and sends it to
-    /// the executor. An order the journal does not hold does not exist.
+    /// Journals an order (with its `executed` outcome, durably: the engine's
+    /// order log) and sends it to the executor. An order the journal does not
+    /// hold does not exist.
     fn place(
         &mut self,
         strategy: &'static str,
@@ -471,7 +472,7 @@ impl Engine {
             detail: format!("{id}: {} {qty} @ {price}", side.as_str()),
             at_ms,
         };
-        if let Err(e) = self.store.with(|s| s.insert_order(&order, &row)) {
+        if let Err(e) = self.store.journal_order(&order, &row) {
             tracing::error!(engine = %self.cfg.id, order = %id, error = %e, "order not journaled: not sent");
             if trial {
                 self.breaker.trial_abandoned();

@@ -21,6 +21,17 @@ pub trait Broker: Send {
     fn submit(&mut self, order: &Order) -> Result<Fill, BrokerError>;
 }
 
+/// A boxed adapter is an adapter (`SubtreeConfig::broker` builds them).
+impl Broker for Box<dyn Broker> {
+    fn submit(&mut self, order: &Order) -> Result<Fill, BrokerError> {
+        (**self).submit(order)
+    }
+}
+
+/// Builds the broker adapter of an engine (a fresh one at every start of its
+/// actor).
+pub type BrokerFactory = std::sync::Arc<dyn Fn() -> Box<dyn Broker> + Send + Sync>;
+
 impl BrokerError {
     /// Whether this counts toward the circuit breaker: the broker was not
     /// reachable (down, timed out, its actor failing). A refusal of the order
@@ -55,6 +66,14 @@ impl BrokerActor {
         move || BrokerActor {
             broker: Box::new(broker()),
         }
+    }
+}
+
+impl BrokerActor {
+    pub fn factory_boxed(
+        broker: BrokerFactory,
+    ) -> impl Fn() -> BrokerActor + Send + Sync + 'static {
+        move || BrokerActor { broker: broker() }
     }
 }
 

@@ -35,7 +35,7 @@ pub mod sentinel;
 
 pub use actor::{Engine, EngineConfig, EngineLinks, Shared};
 pub use analyzer::Analyzer;
-pub use broker::{Broker, BrokerActor, BrokerError, PaperBroker};
+pub use broker::{Broker, BrokerActor, BrokerError, BrokerFactory, PaperBroker};
 pub use collector::Collector;
 pub use executor::Executor;
 
@@ -84,6 +84,9 @@ pub struct SubtreeConfig {
     pub commission: Decimal,
     /// How long the broker has to answer an order.
     pub broker_timeout: std::time::Duration,
+    /// The broker adapter; `None`: the paper broker (`slippage_ticks`,
+    /// `commission`).
+    pub broker: Option<broker::BrokerFactory>,
 }
 
 /// The subtree of one engine, on a pooled arbiter (or its own). `None` when there is no bundled
@@ -130,7 +133,10 @@ pub fn subtree_with_handles(
     };
     let shared = Shared::default();
     // One journal connection for the engine and its executor (same thread).
-    let store = Arc::new(crate::journal::SharedStore::new(&cfg.journal));
+    let store = Arc::new(crate::journal::SharedStore::for_engine(
+        &cfg.journal,
+        &cfg.id,
+    ));
     let guard_store = store.clone();
     let mut pollers = Vec::new();
     for (i, feed) in cfg.feeds.iter().enumerate() {
@@ -190,7 +196,12 @@ pub fn subtree_with_handles(
             .child(ChildSpec::worker(
                 "broker",
                 &broker,
-                BrokerActor::factory(move || PaperBroker::new(spec.clone(), slip, commission)),
+                match sub.broker.clone() {
+                    Some(adapter) => BrokerActor::factory_boxed(adapter),
+                    None => BrokerActor::factory_boxed(std::sync::Arc::new(move || {
+                        Box::new(PaperBroker::new(spec.clone(), slip, commission))
+                    })),
+                },
             ))
             .child(ChildSpec::worker(
                 "analyzer",

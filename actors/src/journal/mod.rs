@@ -4,13 +4,18 @@
 //! - `store.rs`: the file itself: versioned migrations, events, durable state.
 //! - `actor.rs`: the `journal` worker that copies kernel events into the store in
 //!   batches.
+//! - `orderlog.rs`: an engine's orders, journaled durably before they are sent,
+//!   moved into the store's `orders` at the connection's next use.
+//! - `shared.rs`: the connection an engine and its executor share.
 
 mod actor;
+mod orderlog;
 mod shared;
 mod store;
 
 pub use actor::{Flush, Journal, FLUSH_INTERVAL, MAX_BATCH};
-pub use shared::SharedStore;
+pub use orderlog::{LoggedOrder, OrderLog};
+pub use shared::{order_log_path, SharedStore};
 pub use store::{
     JournalError, OutboxRow, OutcomeRow, StateEntry, Store, DROPPABLE_KINDS, SCHEMA_VERSION,
 };

@@ -3,38 +3,322 @@
 //! Its writes are orders and fills, so every commit is `synchronous = FULL`.
 //! Crash-only like the rest: a connection that fails a call is dropped and the
 //! next call opens a new one.
+//!
+//! An engine's orders are journaled in its order log (`orderlog.rs`) before
+//! they are sent; every use of the connection first moves what the log holds
+//! into SQLite, so every reader of orders sees every order journaled.
 
-use super::store::{JournalError, Store};
+use super::orderlog::OrderLog;
+use super::store::{JournalError, OutcomeRow, Store};
+use crate::model::{now_ms, Order};
+use rust_decimal::Decimal;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 pub struct SharedStore {
     path: PathBuf,
-    conn: Mutex<Option<Store>>,
+    /// The engine whose orders go through the order log (none: straight to
+    /// SQLite).
+    engine: Option<(String, PathBuf)>,
+    inner: Mutex<Inner>,
+}
+
+struct Inner {
+    conn: Option<Store>,
+    log: Option<OrderLog>,
+    /// The log may hold orders SQLite does not have yet (at first: a log a
+    /// previous process left).
+    unmoved: bool,
+    /// The highest decision sequence journaled with an order; read once.
+    last_seq: Option<u64>,
+    /// The last call on the journal failed: no order is journaled (so none is
+    /// sent) until a call succeeds again; its fills could not be recorded.
+    failing: bool,
+}
+
+/// Where engine `engine`'s order log lives beside the journal at `journal`.
+pub fn order_log_path(journal: &Path, engine: &str) -> PathBuf {
+    journal
+        .parent()
+        .unwrap_or(Path::new("."))
+        .join("orders")
+        .join(format!("{engine}.log"))
 }
 
 impl SharedStore {
+    /// A connection without an order log (orders go straight to SQLite).
     pub fn new(path: &Path) -> SharedStore {
+        SharedStore::with_log(path, None)
+    }
+
+    /// The connection of engine `engine`: its orders go through its order log.
+    pub fn for_engine(path: &Path, engine: &str) -> SharedStore {
+        SharedStore::with_log(
+            path,
+            Some((engine.to_owned(), order_log_path(path, engine))),
+        )
+    }
+
+    fn with_log(path: &Path, engine: Option<(String, PathBuf)>) -> SharedStore {
         SharedStore {
             path: path.to_owned(),
-            conn: Mutex::new(None),
+            engine,
+            inner: Mutex::new(Inner {
+                conn: None,
+                log: None,
+                unmoved: true,
+                last_seq: None,
+                failing: false,
+            }),
         }
     }
 
-    /// Runs `f` on the connection (opening it if needed). An error drops the
-    /// connection, so the next call starts from a fresh one.
+    fn io_error(&self, path: &Path) -> impl Fn(std::io::Error) -> JournalError + '_ {
+        let path = path.to_owned();
+        move |source| JournalError::OrderLog {
+            path: path.clone(),
+            source,
+        }
+    }
+
+    /// Opens the connection if needed and moves the order log into it.
+    fn ready<'a>(&self, inner: &'a mut Inner) -> Result<&'a mut Store, JournalError> {
+        if inner.conn.is_none() {
+            inner.conn = Some(Store::open_durable(&self.path)?);
+        }
+        let store = inner.conn.as_mut().expect("opened above");
+        let Some((_, log_path)) = &self.engine else {
+            return Ok(store);
+        };
+        if !inner.unmoved {
+            return Ok(store);
+        }
+        if inner.log.is_none() {
+            if !log_path.exists() {
+                inner.unmoved = false;
+                return Ok(store);
+            }
+            inner.log = Some(OrderLog::open(log_path).map_err(self.io_error(log_path))?);
+        }
+        let log = inner.log.as_mut().expect("opened above");
+        let (orders, bad) = log.read().map_err(self.io_error(log_path))?;
+        if bad > 0 {
+            tracing::warn!(
+                log = %log_path.display(),
+                lines = bad,
+                "order log: lines that do not check were skipped (a record cut short by a crash or a failed write is an order that was never sent)"
+            );
+        }
+        store.absorb_orders(&orders)?;
+        log.clear().map_err(self.io_error(log_path))?;
+        inner.unmoved = false;
+        Ok(store)
+    }
+
+    /// Runs `f` on the connection (opening it, and moving the order log into
+    /// it, if needed). An error drops the connection, so the next call starts
+    /// from a fresh one.
     pub fn with<T>(
         &self,
         f: impl FnOnce(&mut Store) -> Result<T, JournalError>,
     ) -> Result<T, JournalError> {
-        let mut slot = self.conn.lock().unwrap_or_else(|e| e.into_inner());
-        if slot.is_none() {
-            *slot = Some(Store::open_durable(&self.path)?);
-        }
-        let r = f(slot.as_mut().expect("opened above"));
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let r = self.ready(&mut inner).and_then(f);
+        inner.failing = r.is_err();
         if r.is_err() {
-            *slot = None;
+            inner.conn = None;
         }
         r
+    }
+
+    /// Journals an order durably, with its decision's `executed` outcome,
+    /// before it is sent: in the engine's order log (one write and one
+    /// `fdatasync`), or straight into SQLite without one. Refused: a
+    /// non-positive quantity or price, a decision sequence not above every one
+    /// journaled before (a decision id is never reused), and any order while
+    /// the journal is failing (its fill could not be recorded).
+    pub fn journal_order(&self, o: &Order, outcome: &OutcomeRow) -> Result<(), JournalError> {
+        let Some((engine, log_path)) = &self.engine else {
+            return self.with(|s| s.insert_order(o, outcome));
+        };
+        if o.qty <= Decimal::ZERO || o.ref_price <= Decimal::ZERO {
+            return Err(JournalError::Corrupt {
+                path: log_path.clone(),
+                what: format!(
+                    "order {} with qty {} at {}",
+                    o.client_order_id, o.qty, o.ref_price
+                ),
+            });
+        }
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if inner.failing {
+            return Err(JournalError::Failing {
+                path: self.path.clone(),
+            });
+        }
+        let last = match inner.last_seq {
+            Some(last) => last,
+            None => {
+                let last = match self
+                    .ready(&mut inner)
+                    .and_then(|s| s.last_decision_seq(engine))
+                {
+                    Ok(last) => last,
+                    Err(e) => {
+                        inner.failing = true;
+                        inner.conn = None;
+                        return Err(e);
+                    }
+                };
+                inner.last_seq = Some(last);
+                last
+            }
+        };
+        if o.decision_seq <= last {
+            return Err(JournalError::Corrupt {
+                path: log_path.clone(),
+                what: format!(
+                    "order {}: decision {} is not above the last one journaled ({last}); a decision id is never reused",
+                    o.client_order_id, o.decision_seq
+                ),
+            });
+        }
+        if inner.log.is_none() {
+            inner.log = Some(OrderLog::open(log_path).map_err(self.io_error(log_path))?);
+        }
+        let log = inner.log.as_mut().expect("opened above");
+        if let Err(e) = log.append(o, outcome, now_ms()) {
+            // Reopened next time; a record cut short is skipped when read.
+            inner.log = None;
+            inner.unmoved = true;
+            return Err(self.io_error(log_path)(e));
+        }
+        inner.unmoved = true;
+        inner.last_seq = Some(o.decision_seq);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Outcome, Side};
+
+    fn temp(name: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("commodore-shared-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir.join("journal.sqlite")
+    }
+
+    fn order(seq: u64) -> (Order, OutcomeRow) {
+        let id = format!("KC-news-{seq}");
+        (
+            Order {
+                client_order_id: id.clone(),
+                engine: "KC".into(),
+                strategy: "news".into(),
+                decision_seq: seq,
+                symbol: "KC".into(),
+                side: Side::Buy,
+                qty: Decimal::from(2),
+                ref_price: "300.05".parse().unwrap(),
+                at_ms: 5,
+            },
+            OutcomeRow {
+                engine: "KC".into(),
+                decision_seq: seq,
+                symbol: "KC".into(),
+                strategy: "news".into(),
+                outcome: Outcome::Executed,
+                detail: id,
+                at_ms: 5,
+            },
+        )
+    }
+
+    fn pending(s: &SharedStore) -> Vec<u64> {
+        s.with(|st| st.pending_orders("KC", u64::MAX))
+            .unwrap()
+            .into_iter()
+            .map(|(_, o)| o.decision_seq)
+            .collect()
+    }
+
+    #[test]
+    fn a_logged_order_survives_a_crash_before_it_reached_sqlite() {
+        let p = temp("crash");
+        let s = SharedStore::for_engine(&p, "KC");
+        let (o, r) = order(1);
+        s.journal_order(&o, &r).unwrap();
+        // The process dies here: nothing moved the log into SQLite.
+        drop(s);
+        assert!(std::fs::metadata(order_log_path(&p, "KC")).unwrap().len() > 0);
+        let s = SharedStore::for_engine(&p, "KC");
+        assert_eq!(pending(&s), vec![1], "read back as pending: re-driven");
+        let counts = s.with(|st| st.outcome_counts("KC")).unwrap();
+        assert_eq!(counts, vec![("executed".to_owned(), 1)]);
+        assert_eq!(
+            std::fs::metadata(order_log_path(&p, "KC")).unwrap().len(),
+            0,
+            "emptied once in SQLite"
+        );
+        // Moved once: a fill settles it, and moving again changes nothing.
+        let fill = crate::model::Fill {
+            client_order_id: o.client_order_id.clone(),
+            engine: "KC".into(),
+            symbol: "KC".into(),
+            side: Side::Buy,
+            qty: Decimal::from(2),
+            price: o.ref_price,
+            commission: Decimal::ZERO,
+            at_ms: 6,
+        };
+        assert!(s.with(|st| st.record_fill(&fill)).unwrap().is_some());
+        assert_eq!(pending(&s), Vec::<u64>::new());
+        let _ = std::fs::remove_dir_all(p.parent().unwrap());
+    }
+
+    #[test]
+    fn a_decision_id_is_never_journaled_twice() {
+        let p = temp("reuse");
+        let s = SharedStore::for_engine(&p, "KC");
+        let (o, r) = order(3);
+        s.journal_order(&o, &r).unwrap();
+        let again = s.journal_order(&o, &r).unwrap_err().to_string();
+        assert!(again.contains("never reused"), "{again}");
+        drop(s);
+        // A new process reads the last decision from the journal.
+        let s = SharedStore::for_engine(&p, "KC");
+        let (o2, r2) = order(2);
+        assert!(s.journal_order(&o2, &r2).is_err());
+        let (o4, r4) = order(4);
+        s.journal_order(&o4, &r4).unwrap();
+        assert_eq!(pending(&s), vec![3, 4]);
+        let _ = std::fs::remove_dir_all(p.parent().unwrap());
+    }
+
+    #[test]
+    fn no_order_is_journaled_while_the_journal_fails() {
+        let p = temp("failing");
+        let s = SharedStore::for_engine(&p, "KC");
+        let (o, r) = order(1);
+        s.journal_order(&o, &r).unwrap();
+        // Something else fails on the connection (a fill it could not write).
+        let err: Result<(), _> = s.with(|_| {
+            Err(JournalError::Corrupt {
+                path: p.clone(),
+                what: "disk says no".into(),
+            })
+        });
+        assert!(err.is_err());
+        let (o2, r2) = order(2);
+        let refused = s.journal_order(&o2, &r2).unwrap_err().to_string();
+        assert!(refused.contains("last write failed"), "{refused}");
+        // The journal answers again: orders are taken again.
+        assert_eq!(pending(&s), vec![1]);
+        s.journal_order(&o2, &r2).unwrap();
+        assert_eq!(pending(&s), vec![1, 2]);
+        let _ = std::fs::remove_dir_all(p.parent().unwrap());
     }
 }

@@ -120,6 +120,15 @@ pub enum JournalError {
     },
     #[error("journal {path}: corrupt: {what}")]
     Corrupt { path: PathBuf, what: String },
+    #[error(
+        "order log {path}: {source}; check that the directory is writable and the disk is not full"
+    )]
+    OrderLog {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("journal {path}: its last write failed: no order is journaled (or sent) until it answers again")]
+    Failing { path: PathBuf },
 }
 
 /// One row of durable state.
@@ -598,6 +607,53 @@ impl Store {
             insert_outcome(tx, outcome)
         })
         .map(|_| ())
+    }
+
+    /// Moves orders from the order log into `orders` (`pending`) with their
+    /// `executed` outcomes, in one durable transaction. An order already here
+    /// (moved before, then settled) is left as it is. Returns how many were new.
+    pub fn absorb_orders(&mut self, logged: &[super::LoggedOrder]) -> Result<usize, JournalError> {
+        if logged.is_empty() {
+            return Ok(0);
+        }
+        self.durable(|tx| {
+            let mut new = 0;
+            for l in logged {
+                let o = &l.order;
+                new += tx
+                    .prepare_cached(
+                        "INSERT OR IGNORE INTO orders (client_order_id, engine, strategy, decision_seq, symbol, side, qty, ref_price, status, at_ms, created_ms)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', ?9, ?10)",
+                    )?
+                    .execute(params![
+                        o.client_order_id,
+                        o.engine,
+                        o.strategy,
+                        o.decision_seq as i64,
+                        o.symbol,
+                        o.side.as_str(),
+                        o.qty.to_string(),
+                        o.ref_price.to_string(),
+                        o.at_ms as i64,
+                        l.created_ms as i64
+                    ])?;
+                let r = &l.outcome;
+                tx.prepare_cached(
+                    "INSERT OR IGNORE INTO outcomes (engine, decision_seq, symbol, strategy, outcome, detail, at_ms)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                )?
+                .execute(params![
+                    r.engine,
+                    r.decision_seq as i64,
+                    r.symbol,
+                    r.strategy,
+                    r.outcome.as_str(),
+                    r.detail,
+                    r.at_ms as i64
+                ])?;
+            }
+            Ok(new)
+        })
     }
 
     /// Journals a fill and marks its order `filled`, in one durable transaction.

@@ -807,13 +807,17 @@ impl Actor for Supervisor {
         let control = ctx.address().recipient();
         let strategy = self.spec.config.strategy;
         self.kernel.registry().update(&self.path, |e| {
-            e.state = NodeState::Running;
             e.strategy = Some(strategy);
             e.control = Some(control);
         });
         for j in 0..self.children.len() {
             self.start_child(j, ctx, false);
         }
+        // Running once every child has been started: whoever sees the subtree
+        // running (readiness) finds all its children in the registry.
+        self.kernel
+            .registry()
+            .update(&self.path, |e| e.state = NodeState::Running);
         ctx.run_interval(self.spec.config.probe_interval, |sup, ctx| sup.probe(ctx));
     }
 }
