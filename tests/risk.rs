@@ -93,6 +93,60 @@ fn only_reducing_after(db: &Path, since_ms: u64) -> usize {
     after
 }
 
+/// Every order made after `since_ms`, whatever became of it (filled,
+/// rejected, pending), reduces its engine's position without flipping it:
+/// after HALT nothing is submitted for new exposure. Returns how many.
+fn no_order_opens_after(db: &Path, since_ms: u64) -> usize {
+    let c = rusqlite::Connection::open(db).unwrap();
+    let mut s = c
+        .prepare(
+            "SELECT engine, created_ms, side, qty, status, client_order_id FROM orders
+             ORDER BY engine, decision_seq",
+        )
+        .unwrap();
+    let rows: Vec<(String, u64, Side, Decimal, String, String)> = s
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)? as u64,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, String>(5)?,
+            ))
+        })
+        .unwrap()
+        .map(|r| {
+            let (e, at, side, qty, status, id) = r.unwrap();
+            (
+                e,
+                at,
+                side.parse().unwrap(),
+                qty.parse().unwrap(),
+                status,
+                id,
+            )
+        })
+        .collect();
+    let mut pos: BTreeMap<String, Decimal> = BTreeMap::new();
+    let mut after = 0;
+    for (engine, created, side, qty, status, id) in rows {
+        let p = pos.entry(engine.clone()).or_default();
+        if created > since_ms {
+            after += 1;
+            let opposes = !p.is_zero() && (p.is_sign_positive() != (side == Side::Buy));
+            assert!(
+                opposes && qty <= p.abs(),
+                "{id} ({status}), made after HALT: {side:?} {qty} against a position of {p}"
+            );
+        }
+        if status == "filled" {
+            *p += side.sign() * qty;
+        }
+    }
+    after
+}
+
 #[test]
 fn halt_opens_no_new_exposure_and_survives_sigkill() {
     let dir = temp_dir("risk-halt");
@@ -107,6 +161,7 @@ fn halt_opens_no_new_exposure_and_survives_sigkill() {
     d.signal(libc::SIGKILL);
     let _ = d.exit_code();
     only_reducing_after(&db, halted_ms);
+    no_order_opens_after(&db, halted_ms);
 
     let mut d = Daemon::start(&dir, &[FAST, DECISIONS]);
     let st = d.get("/v1/status");
@@ -116,6 +171,9 @@ fn halt_opens_no_new_exposure_and_survives_sigkill() {
     d.signal(libc::SIGINT);
     assert_eq!(d.exit_code(), Some(0));
     only_reducing_after(&db, halted_ms);
+    // Every order made after HALT, also those never filled (the order logs are
+    // in SQLite after the clean stop).
+    no_order_opens_after(&db, halted_ms);
     let _ = std::fs::remove_dir_all(&dir);
 }
 

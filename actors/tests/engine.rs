@@ -12,7 +12,8 @@ use commodore_actors::engine::{self, EngineConfig, EngineHandles, SubtreeConfig}
 use commodore_actors::journal::Store;
 use commodore_actors::kernel::*;
 use commodore_actors::model::{
-    contract, Analyzed, Bar, GuardLimits, ModeState, PortfolioLimits, RiskState, Sentiment, Tier,
+    contract, Analyzed, Bar, GuardLimits, ModeState, PortfolioLimits, RiskLevel, RiskState,
+    Sentiment, Tier,
 };
 use commodore_actors::view::StatusView;
 use common::*;
@@ -389,5 +390,110 @@ async fn market_data_is_conflated_the_latest_price_wins() {
         (1..3_000 - 1_024).contains(&dropped),
         "older bars beyond the mailbox are conflated and counted: {dropped}"
     );
+    let _ = std::fs::remove_dir_all(t.path.parent().unwrap());
+}
+
+fn level(t: &Tree, level: RiskLevel) {
+    t.view.set_risk(RiskState {
+        level,
+        since_ms: 0,
+        reason: "test".into(),
+    });
+}
+
+fn tier(t: &Tree, current: Tier) {
+    t.view.set_mode(ModeState {
+        current,
+        auto: false,
+        since_ms: 0,
+    });
+}
+
+fn position(t: &Tree) -> Decimal {
+    t.view
+        .engine("KC")
+        .positions
+        .first()
+        .map_or(Decimal::ZERO, |p| p.qty)
+}
+
+/// The last outcome journaled and its detail.
+async fn last_outcome(t: &Tree) -> (String, String) {
+    idle(Duration::from_millis(1100)).await;
+    rusqlite::Connection::open(&t.path)
+        .unwrap()
+        .query_row(
+            "SELECT outcome, detail FROM outcomes ORDER BY decision_seq DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap()
+}
+
+/// The risk level and the mode apply to the next decision: WARNING halves
+/// new exposure, HALT opens nothing but lets a reduction through (never a
+/// flip), PANIC flattens and opens nothing; a tier's size factor scales the
+/// order and its open-positions limit refuses a new position.
+#[actix_rt::test]
+async fn the_risk_level_and_the_mode_shape_each_decision() {
+    tokio::time::pause();
+    let t = tree("levels", cfg(Strategy::OneForOne)).await;
+    flat_bars(&t, 0, 20).await;
+    let buy = || signal(Sentiment::Bullish, 0.92, MONDAY_NOON_MS);
+    let sell = || signal(Sentiment::Bearish, 0.92, MONDAY_NOON_MS);
+
+    // WARNING × 0.5: 5 contracts become 2.
+    level(&t, RiskLevel::Warning);
+    decide(&t, buy()).await;
+    assert_eq!(position(&t), Decimal::from(2));
+    // HALT: nothing opens; a sell of 5 against long 2 only closes the 2.
+    level(&t, RiskLevel::Halt);
+    decide(&t, buy()).await;
+    let (o, why) = last_outcome(&t).await;
+    assert_eq!(o, "risk_rejected");
+    assert!(why.contains("HALT: no new exposure"), "{why}");
+    decide(&t, sell()).await;
+    assert_eq!(position(&t), Decimal::ZERO, "reduced, never flipped");
+    // An operator reset, long 5, then PANIC: flattened, and nothing opens.
+    level(&t, RiskLevel::Normal);
+    decide(&t, buy()).await;
+    assert_eq!(position(&t), Decimal::from(5));
+    level(&t, RiskLevel::Panic);
+    idle(ms(50)).await;
+    assert_eq!(position(&t), Decimal::ZERO, "PANIC flattens");
+    assert_eq!(
+        sql_count(
+            &t.path,
+            "SELECT COUNT(*) FROM orders WHERE strategy = 'flatten' AND status = 'filled'"
+        ),
+        1
+    );
+    decide(&t, buy()).await;
+    assert_eq!(position(&t), Decimal::ZERO, "flat stays flat");
+
+    // NANO: sizes × 0.25, so a strong signal is one contract ...
+    level(&t, RiskLevel::Normal);
+    tier(&t, Tier::Nano);
+    decide(&t, sell()).await;
+    assert_eq!(position(&t), Decimal::from(-1));
+    decide(&t, buy()).await;
+    assert_eq!(position(&t), Decimal::ZERO);
+    // ... and at most 2 open positions: two other engines hold one each.
+    for (id, symbol) in [("CC", "CC"), ("CC2", "CC")] {
+        t.view.set_engine(
+            id,
+            commodore_actors::view::EngineFigures {
+                symbol: symbol.into(),
+                exposure: Decimal::from(10_000),
+                equity: Decimal::ZERO,
+                ..Default::default()
+            },
+        );
+    }
+    decide(&t, buy()).await;
+    let (o, why) = last_outcome(&t).await;
+    assert_eq!(o, "risk_rejected");
+    assert!(why.contains("open positions"), "{why}");
+    assert_eq!(position(&t), Decimal::ZERO);
     let _ = std::fs::remove_dir_all(t.path.parent().unwrap());
 }
