@@ -369,3 +369,152 @@ events = ["risk"]
     assert_eq!(left, 0, "delivered rows leave the outbox");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Trades, breaker transitions, an engine's failure and a recovery reach the
+/// webhooks that asked for them, each as the kind it asked for; a 4xx is a
+/// permanent failure (dropped, counted, never retried); a webhook's rate limit
+/// holds its requests back while the others go on.
+#[test]
+fn trade_breaker_error_and_recovery_bodies_a_refusing_webhook_and_a_rate_limit() {
+    let dir = temp_dir("notify-kinds");
+    let a = TcpListener::bind("127.0.0.1:0").unwrap();
+    let b = TcpListener::bind("127.0.0.1:0").unwrap();
+    let (port_a, port_b) = (
+        a.local_addr().unwrap().port(),
+        b.local_addr().unwrap().port(),
+    );
+    let rx_a = serve(a, vec![]);
+    // The first request to B is refused for good: a 404.
+    let rx_b = serve(b, vec![(404, None)]);
+    let file = config(
+        &dir,
+        port_a,
+        &format!(
+            r#"
+[[notifier.webhooks]]
+kind = "json"
+name = "ops"
+url = "http://127.0.0.1:PORT/ops"
+events = ["trade", "error", "recovery"]
+[[notifier.webhooks]]
+kind = "discord"
+name = "gone"
+url = "http://127.0.0.1:{port_b}/gone"
+events = ["breaker"]
+[[notifier.webhooks]]
+kind = "slack"
+name = "limited"
+url = "http://127.0.0.1:PORT/limited"
+events = ["trade"]
+rate_per_min = 1
+"#
+        ),
+    );
+    let env = [
+        [
+            ("COMMODORE__FEED__SPEED", "3000"),
+            ("COMMODORE__FAULTS__ENABLED", "true"),
+            ("COMMODORE__BREAKER__COOLDOWN", "1s"),
+        ]
+        .as_slice(),
+        &common::NO_DRAWDOWN_GUARDS,
+    ]
+    .concat();
+    let mut d = Daemon::spawn_args(&dir, common::free_port(), &["--config", &file], &env);
+    let started = Instant::now();
+    // A trade on ops.
+    let mut limited = 0;
+    let trade = loop {
+        let h = next(&rx_a);
+        if h.path == "/ops" {
+            break h;
+        }
+        limited += 1;
+    };
+    assert_eq!(trade.body["kind"], "trade", "{}", trade.body);
+    assert_eq!(trade.body["event"], "order_filled");
+    assert!(
+        trade.body["detail"].as_str().unwrap().contains(" @ "),
+        "{}",
+        trade.body
+    );
+
+    // Five broker failures on KC: the breaker opens (to "gone": refused, 404),
+    // then its trial closes it (to "gone" as breaker, to ops as recovery).
+    let r = d.post(
+        "/v1/faults",
+        r#"{"path":"master/engines/KC/broker","kind":"error","count":5}"#,
+    );
+    assert!(r.get("error").is_none(), "{r}");
+    let opened = next(&rx_b);
+    assert!(
+        opened.body["content"]
+            .as_str()
+            .unwrap()
+            .starts_with("commodore [breaker] breaker_opened master/engines/KC"),
+        "{}",
+        opened.body
+    );
+    let closed = next(&rx_b);
+    assert!(
+        closed.body["content"]
+            .as_str()
+            .unwrap()
+            .starts_with("commodore [breaker] breaker_closed master/engines/KC"),
+        "the refused notification is not sent again: {}",
+        closed.body
+    );
+    // An engine fails: CC's supervisor panics (engines are temporary: it stays failed).
+    let r = d.post(
+        "/v1/faults",
+        r#"{"path":"master/engines/CC","kind":"panic"}"#,
+    );
+    assert!(r.get("error").is_none(), "{r}");
+    let (mut recovery, mut error) = (None, None);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while (recovery.is_none() || error.is_none()) && Instant::now() < deadline {
+        let h = next(&rx_a);
+        match (h.path.as_str(), h.body["kind"].as_str()) {
+            ("/ops", Some("recovery")) => recovery = Some(h),
+            ("/ops", Some("error")) => error = Some(h),
+            ("/ops", Some("trade")) => {}
+            ("/limited", _) => limited += 1,
+            other => panic!("a notification nobody asked for: {other:?} {h:?}"),
+        }
+    }
+    let recovery = recovery.expect("a recovery notification");
+    assert_eq!(
+        recovery.body["event"], "breaker_closed",
+        "{}",
+        recovery.body
+    );
+    let error = error.expect("an error notification");
+    assert_eq!(error.body["event"], "failed", "{}", error.body);
+    assert_eq!(error.body["path"], "master/engines/CC", "{}", error.body);
+    // Rate-limited to one a minute: one trade went to "limited" in all this
+    // time, while ops got trade after trade.
+    while let Ok(h) = rx_a.recv_timeout(Duration::from_millis(300)) {
+        if h.path == "/limited" {
+            limited += 1;
+        }
+    }
+    if started.elapsed() < Duration::from_secs(55) {
+        assert!(
+            limited <= 1,
+            "{limited} requests to a webhook allowed 1 a minute"
+        );
+    }
+    let st = d.get("/v1/status");
+    assert_eq!(st["notifier"]["failed"], 1, "the 404 counted: {st}");
+    assert!(
+        rx_b.recv_timeout(Duration::from_millis(500)).is_err(),
+        "nothing more for gone"
+    );
+    d.signal(libc::SIGINT);
+    assert_eq!(d.exit_code(), Some(0));
+    assert!(
+        d.seen.iter().any(|l| l.contains("404")),
+        "the permanent failure is logged"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

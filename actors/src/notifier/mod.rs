@@ -242,8 +242,8 @@ impl Hooks {
                 continue;
             }
             for i in 0..self.cfg.targets.len() {
-                if self.cfg.targets[i].wants(kinds) {
-                    rows.push(self.row(i, format!("event:{}", e.seq), kinds[0], e));
+                if let Some(kind) = self.cfg.targets[i].kind_for(kinds) {
+                    rows.push(self.row(i, format!("event:{}", e.seq), kind, e));
                 }
             }
         }
@@ -373,6 +373,7 @@ impl Hooks {
                 .as_ref()
                 .map(|(s, r)| (*s, r.as_deref()))
                 .map_err(Clone::clone),
+            now_ms(),
         );
         match verdict {
             Verdict::Delivered => match self.store.outbox_done(row.id) {

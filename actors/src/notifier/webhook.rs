@@ -48,8 +48,18 @@ impl std::fmt::Debug for Target {
 }
 
 impl Target {
-    pub fn wants(&self, kinds: &[&str]) -> bool {
-        self.events.is_empty() || kinds.iter().any(|k| self.events.iter().any(|e| e == k))
+    pub fn wants(&self, kinds: &[&'static str]) -> bool {
+        self.kind_for(kinds).is_some()
+    }
+
+    /// The kind this webhook gets an event of `kinds` as: the first of them it
+    /// asked for (a `breaker_closed` is `recovery` to a webhook that wants only
+    /// recoveries), or none.
+    pub fn kind_for(&self, kinds: &[&'static str]) -> Option<&'static str> {
+        kinds
+            .iter()
+            .copied()
+            .find(|k| self.events.is_empty() || self.events.iter().any(|e| e == k))
     }
 }
 
@@ -130,18 +140,32 @@ pub enum Verdict {
 /// The longest wait a Retry-After may ask for.
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
 
+/// A Retry-After header: delay-seconds or an HTTP-date (RFC 9110), as a wait
+/// from `now_ms`, at most `MAX_RETRY_AFTER`; a date in the past is no wait.
+/// Anything else is `None` (the backoff applies).
+pub fn retry_after(value: &str, now_ms: u64) -> Option<Duration> {
+    let v = value.trim();
+    let wait = match v.parse::<u64>() {
+        Ok(s) => Duration::from_secs(s),
+        Err(_) => {
+            let at = chrono::DateTime::parse_from_rfc2822(v).ok()?;
+            let at_ms = u64::try_from(at.timestamp_millis()).unwrap_or(0);
+            Duration::from_millis(at_ms.saturating_sub(now_ms))
+        }
+    };
+    Some(wait.min(MAX_RETRY_AFTER))
+}
+
 /// Classifies an HTTP status (and its Retry-After header) or a transport error.
-pub fn verdict(answer: Result<(u16, Option<&str>), String>) -> Verdict {
+pub fn verdict(answer: Result<(u16, Option<&str>), String>, now_ms: u64) -> Verdict {
     match answer {
         Err(e) => Verdict::Retry {
             after: None,
             why: e,
         },
         Ok((s, _)) if (200..300).contains(&s) => Verdict::Delivered,
-        Ok((429, retry_after)) => Verdict::Retry {
-            after: retry_after
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .map(|s| Duration::from_secs(s).min(MAX_RETRY_AFTER)),
+        Ok((429, header)) => Verdict::Retry {
+            after: header.and_then(|v| retry_after(v, now_ms)),
             why: "429 too many requests".into(),
         },
         Ok((s, _)) if s >= 500 => Verdict::Retry {
@@ -235,6 +259,27 @@ mod tests {
     }
 
     #[test]
+    fn a_webhook_gets_an_event_as_the_first_kind_it_asked_for() {
+        let t = |events: &[&str]| Target {
+            name: "desk".into(),
+            kind: WebhookKind::Json,
+            url: "http://127.0.0.1:9/hook".into(),
+            events: events.iter().map(|e| e.to_string()).collect(),
+            rate_per_min: 30,
+            timeout: Duration::from_secs(5),
+        };
+        let closed = ["breaker", "recovery"];
+        assert_eq!(t(&["recovery"]).kind_for(&closed), Some("recovery"));
+        assert_eq!(
+            t(&["breaker", "recovery"]).kind_for(&closed),
+            Some("breaker")
+        );
+        assert_eq!(t(&[]).kind_for(&closed), Some("breaker"), "no filter: all");
+        assert_eq!(t(&["trade"]).kind_for(&closed), None);
+        assert!(!t(&["trade"]).wants(&closed));
+    }
+
+    #[test]
     fn each_webhook_kind_has_its_body() {
         let d = body(
             WebhookKind::Discord,
@@ -291,35 +336,53 @@ mod tests {
 
     #[test]
     fn answers_decide_what_happens_next() {
-        assert_eq!(verdict(Ok((204, None))), Verdict::Delivered);
+        assert_eq!(verdict(Ok((204, None)), 0), Verdict::Delivered);
         assert_eq!(
-            verdict(Ok((429, Some("7")))),
+            verdict(Ok((429, Some("7"))), 0),
             Verdict::Retry {
                 after: Some(Duration::from_secs(7)),
                 why: "429 too many requests".into()
             }
         );
         assert_eq!(
-            verdict(Ok((429, Some("99999")))),
+            verdict(Ok((429, Some("99999"))), 0),
             Verdict::Retry {
                 after: Some(MAX_RETRY_AFTER),
                 why: "429 too many requests".into()
             }
         );
         assert!(matches!(
-            verdict(Ok((429, Some("soon")))),
+            verdict(Ok((429, Some("soon"))), 0),
             Verdict::Retry { after: None, .. }
         ));
         assert!(matches!(
-            verdict(Ok((503, None))),
+            verdict(Ok((503, None)), 0),
             Verdict::Retry { after: None, .. }
         ));
         assert!(matches!(
-            verdict(Err("timed out".into())),
+            verdict(Err("timed out".into()), 0),
             Verdict::Retry { after: None, .. }
         ));
-        assert!(matches!(verdict(Ok((404, None))), Verdict::GiveUp(_)));
-        assert!(matches!(verdict(Ok((400, None))), Verdict::GiveUp(_)));
+        assert!(matches!(verdict(Ok((404, None)), 0), Verdict::GiveUp(_)));
+        // An HTTP-date: the wait until then (Sun, 06 Nov 1994 08:49:37 GMT is
+        // 784,111,777 s after the epoch).
+        let at = 784_111_777_000;
+        assert_eq!(
+            retry_after("Sun, 06 Nov 1994 08:49:37 GMT", at - 90_000),
+            Some(Duration::from_secs(90))
+        );
+        assert_eq!(
+            retry_after("Sun, 06 Nov 1994 08:49:37 GMT", at + 5_000),
+            Some(Duration::ZERO),
+            "a date past is no wait"
+        );
+        assert_eq!(
+            retry_after("Sat, 06 Nov 2094 08:49:37 GMT", at),
+            Some(MAX_RETRY_AFTER)
+        );
+        assert_eq!(retry_after(" 12 ", 0), Some(Duration::from_secs(12)));
+        assert_eq!(retry_after("next tuesday", 0), None);
+        assert!(matches!(verdict(Ok((400, None)), 0), Verdict::GiveUp(_)));
     }
 
     #[test]
