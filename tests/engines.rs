@@ -459,3 +459,45 @@ fn sigkill_mid_stream_loses_no_order_and_sends_none_twice() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn run_logs_a_status_line_per_engine_for_a_newcomer() {
+    let dir = temp_dir("engines-status");
+    let env = [FAST, ("COMMODORE__LOG__STATUS_EVERY", "1s")];
+    let mut d = Daemon::start(&dir, &env);
+    d.expect("kind=\"order_filled\" path=master/engines/KC/executor");
+    for id in ["KC", "CC"] {
+        d.expect(&format!("status engine={id} state=running"));
+        let line = d
+            .seen
+            .iter()
+            .rev()
+            .find(|l| l.contains(&format!("status engine={id} ")))
+            .unwrap()
+            .clone();
+        for key in [
+            "events_in",
+            "signals",
+            "outcomes",
+            "orders",
+            "fills",
+            "position",
+            "last",
+            "pnl",
+            "equity",
+            "breaker",
+            "risk",
+            "mode",
+        ] {
+            assert!(line.contains(&format!(" {key}=")), "{key} in {line}");
+        }
+        assert!(
+            field(&line, "events_in").parse::<u64>().unwrap() > 0,
+            "{line}"
+        );
+        assert_eq!(field(&line, "risk"), "NORMAL", "{line}");
+    }
+    d.signal(libc::SIGINT);
+    assert_eq!(d.exit_code(), Some(0));
+    let _ = std::fs::remove_dir_all(&dir);
+}
