@@ -253,6 +253,7 @@ async fn tick_to_order(
     h: &engine::EngineHandles,
     view: &StatusView,
     stamp: &Stamp,
+    idle: Option<Duration>,
 ) -> Vec<Duration> {
     let mut events = kernel.events().subscribe(4096);
     for i in 0..20 {
@@ -304,6 +305,11 @@ async fn tick_to_order(
             .expect("the order reached the broker");
         lat.push(at - t);
         h.engine.ask(BatchDue).await.unwrap();
+        // Back to back (a busy engine, warm caches), or after the thread sat
+        // idle, as between the bars of a daemon at 60x.
+        if let Some(idle) = idle {
+            tokio::time::sleep(idle).await;
+        }
     }
     lat.sort();
     lat
@@ -509,7 +515,7 @@ fn main() {
             ">= 0.5x bare chain",
         );
 
-        let lat = tick_to_order(&kernel, &h, &view, &stamp).await;
+        let lat = tick_to_order(&kernel, &h, &view, &stamp, None).await;
         figure(
             "tick-to-order p50 (tick from another thread)",
             percentile(&lat, 0.5),
@@ -536,7 +542,7 @@ fn main() {
             stamp.clone(),
         )
         .await;
-        let lat = tick_to_order(&kernel2, &h2, &view2, &stamp).await;
+        let lat = tick_to_order(&kernel2, &h2, &view2, &stamp, None).await;
         figure(
             "tick-to-order p50 (tick on the engine's thread)",
             percentile(&lat, 0.5),
@@ -550,6 +556,28 @@ fn main() {
             "us",
             0.0,
             "<= 50 us",
+        );
+        let lat = tick_to_order(
+            &kernel2,
+            &h2,
+            &view2,
+            &stamp,
+            Some(Duration::from_millis(1)),
+        )
+        .await;
+        figure(
+            "tick-to-order p50 (engine's thread, after 1 ms idle)",
+            percentile(&lat, 0.5),
+            "us",
+            0.0,
+            "",
+        );
+        figure(
+            "tick-to-order p99 (engine's thread, after 1 ms idle)",
+            percentile(&lat, 0.99),
+            "us",
+            0.0,
+            "(cold caches included)",
         );
         let dec = decision();
         figure(
