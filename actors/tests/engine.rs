@@ -300,6 +300,26 @@ async fn every_outcome_branch_is_reached_through_the_engine_and_journaled() {
         );
         assert!(n >= 1, "{outcome} says {says:?}");
     }
+
+    // The executor is back (its 30 s backoff) and the breaker's 60 s cooldown
+    // passes, on paused time: one trial order goes through, its fill closes
+    // the breaker.
+    idle(Duration::from_secs(61)).await;
+    assert_eq!(node(&t.kernel, "test/KC/executor").state, NodeState::Running);
+    decide(&t, signal(Sentiment::Bearish, 0.92, MONDAY_NOON_MS)).await;
+    idle(Duration::from_millis(1100)).await;
+    let figures = t.view.engine("KC");
+    assert_eq!(figures.breaker.state, "closed", "{:?}", figures.breaker);
+    assert!(figures.positions.is_empty(), "the trial sold the 5");
+    let kinds: Vec<String> = t
+        .kernel
+        .events()
+        .recent(0, usize::MAX)
+        .into_iter()
+        .map(|e| e.kind.as_str().to_owned())
+        .filter(|k| k.starts_with("breaker_"))
+        .collect();
+    assert_eq!(kinds, ["breaker_opened", "breaker_half_open", "breaker_closed"]);
     let _ = std::fs::remove_dir_all(t.path.parent().unwrap());
 }
 
