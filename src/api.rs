@@ -50,6 +50,8 @@ pub struct ApiState {
     pub control: Handle<Control>,
     pub journal_worker: Handle<Journal>,
     pub engines: Vec<String>,
+    /// The configured capital tiers (`POST /v1/mode` names one of them).
+    pub tiers: commodore_actors::model::Tiers,
     /// `Err(why)` when `POST /v1/faults` is refused by policy.
     pub faults: Result<(), String>,
     pub journal_path: PathBuf,
@@ -553,7 +555,7 @@ async fn mode(req: HttpRequest, st: web::Data<ApiState>, payload: web::Payload) 
     authorize(&req, &st)?;
     let b: ModeBody = required(payload, r#"{"mode": "MICRO"} or {"mode": "auto"}"#).await?;
     let m = SetMode {
-        choice: b.mode.parse().map_err(ApiError::invalid)?,
+        choice: st.tiers.choice(&b.mode).map_err(ApiError::invalid)?,
         reason: reason(b.reason, false)?,
     };
     let out = st

@@ -9,7 +9,7 @@
 
 use commodore_actors::kernel::{Backoff, Intensity, Strategy, SupervisorConfig};
 use commodore_actors::model::{
-    GuardLimits, PortfolioLimits, Tier, TierParams, Tiers, KNOWN_SYMBOLS,
+    GuardLimits, PortfolioLimits, Tier, TierParams, Tiers, KNOWN_SYMBOLS, MAX_TIERS,
 };
 use rust_decimal::Decimal;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -293,7 +293,8 @@ pub struct Mode {
     /// How often the controller looks at the account equity.
     #[serde(with = "duration")]
     pub check_every: Duration,
-    /// NANO, MICRO, MINI, BALANCED, in this order.
+    /// The tiers, lowest threshold (0) first: 1 to 16 of them (default NANO,
+    /// MICRO, MINI, BALANCED).
     pub tiers: Vec<TierConfig>,
 }
 
@@ -336,28 +337,21 @@ impl Mode {
     /// The tiers as the model has them; `Err((key, what))` when they do not fit.
     pub fn tiers(&self) -> Result<Tiers, (String, String)> {
         let key = |k: &str| format!("mode.{k}");
-        if self.tiers.len() != 4 {
+        if self.tiers.is_empty() || self.tiers.len() > MAX_TIERS {
             return Err((
                 key("tiers"),
                 format!(
-                    "needs the 4 tiers NANO, MICRO, MINI, BALANCED in order, got {}",
+                    "needs 1 to {MAX_TIERS} tiers, lowest threshold (0) first, got {}",
                     self.tiers.len()
                 ),
             ));
         }
         let mut out = Vec::new();
-        for (t, c) in Tier::ALL.iter().zip(&self.tiers) {
-            if c.name != t.as_str() {
-                return Err((
-                    key("tiers.name"),
-                    format!(
-                        "expected {t} here (tiers go NANO, MICRO, MINI, BALANCED), got {:?}",
-                        c.name
-                    ),
-                ));
-            }
+        for c in &self.tiers {
+            // Checked before it is interned: only valid names are kept.
+            Tier::check_name(&c.name).map_err(|what| (key("tiers.name"), what))?;
             out.push(TierParams {
-                tier: *t,
+                tier: Tier::named(&c.name),
                 threshold: c.threshold,
                 size_factor: fraction(c.size_factor),
                 max_open_positions: c.max_open_positions,
@@ -365,9 +359,7 @@ impl Mode {
             });
         }
         let tiers = Tiers {
-            tiers: out
-                .try_into()
-                .map_err(|_| (key("tiers"), "needs 4 tiers".to_owned()))?,
+            tiers: out,
             up_margin: fraction(self.up_margin),
             down_margin: fraction(self.down_margin),
         };

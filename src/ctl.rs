@@ -55,7 +55,7 @@ pub enum Verb {
         #[arg(long)]
         reason: String,
     },
-    /// Fix the capital tier (NANO, MICRO, MINI, BALANCED) or hand it to `auto`.
+    /// Fix the capital tier (one of `[mode].tiers`: NANO, MICRO, MINI, BALANCED by default) or hand it to `auto`.
     Mode {
         mode: String,
         #[arg(long)]

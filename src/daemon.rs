@@ -20,8 +20,8 @@ use commodore_actors::kernel::{
     ArbiterPool, ChildSpec, Handle, Kernel, Restart, Root, RootExit, SupervisorSpec,
 };
 use commodore_actors::mode::{self, ModeActor};
-use commodore_actors::model::contract;
 use commodore_actors::model::now_ms;
+use commodore_actors::model::{contract, Tiers};
 use commodore_actors::notifier::{self, Notifier};
 use commodore_actors::risk::{self, PortfolioRisk};
 use commodore_actors::shared::llm::{LlmClient, LlmConfig};
@@ -275,12 +275,12 @@ struct Recovered {
     paused: Vec<String>,
 }
 
-fn recover(path: &Path) -> Result<Recovered, JournalError> {
+fn recover(path: &Path, tiers: &Tiers) -> Result<Recovered, JournalError> {
     let store = Store::open(path)?;
     Ok(Recovered {
         last_seq: store.last_seq()?,
         risk: risk::load(&store)?,
-        mode: mode::load(&store)?,
+        mode: mode::load(&store, tiers)?,
         paused: control::load_paused(&store)?.into_iter().collect(),
     })
 }
@@ -312,7 +312,8 @@ pub async fn run(cfg: Config) -> i32 {
         }
     };
     let path = journal_path(&cfg);
-    let rec = match recover(&path) {
+    let tiers = cfg.mode.tiers().expect("checked with the config");
+    let rec = match recover(&path, &tiers) {
         Ok(r) => r,
         Err(e) => {
             tracing::error!("{e}");
@@ -388,6 +389,7 @@ pub async fn run(cfg: Config) -> i32 {
         control: handles.control,
         journal_worker: handles.journal,
         engines: cfg.engines.iter().map(|e| e.id.clone()).collect(),
+        tiers,
         faults: faults_policy(&cfg),
         journal_path: path.clone(),
         journal: Mutex::new(None),

@@ -168,6 +168,31 @@ fn every_kind_of_config_error_exits_2_naming_file_and_key() {
             "risk.max_drawdown: unknown key",
         ),
         (
+            "tier_name.toml",
+            "[mode]\ntiers = [{ name = \"auto\", threshold = \"0\", size_factor = 1.0, max_open_positions = 2, strategies = [] }]\n",
+            "mode.tiers.name: tier name \"auto\": use 1 to 32 capital letters",
+        ),
+        (
+            "tier_dup.toml",
+            "[mode]\ntiers = [{ name = \"SEED\", threshold = \"0\", size_factor = 1.0, max_open_positions = 2, strategies = [] }, { name = \"SEED\", threshold = \"5\", size_factor = 1.0, max_open_positions = 2, strategies = [] }]\n",
+            "mode.tiers.name: tier SEED is listed twice",
+        ),
+        (
+            "tier_start.toml",
+            "[mode]\ntiers = [{ name = \"SEED\", threshold = \"100\", size_factor = 1.0, max_open_positions = 2, strategies = [] }]\n",
+            "mode.tiers.threshold: the lowest tier (SEED) starts at 0",
+        ),
+        (
+            "tier_count.toml",
+            "[mode]\ntiers = [{ name = \"T0\", threshold = \"0\", size_factor = 1.0, max_open_positions = 2, strategies = [] }, { name = \"T1\", threshold = \"1000\", size_factor = 1.0, max_open_positions = 2, strategies = [] }, { name = \"T2\", threshold = \"2000\", size_factor = 1.0, max_open_positions = 2, strategies = [] }, { name = \"T3\", threshold = \"3000\", size_factor = 1.0, max_open_positions = 2, strategies = [] }, { name = \"T4\", threshold = \"4000\", size_factor = 1.0, max_open_positions = 2, strategies = [] }, { name = \"T5\", threshold = \"5000\", size_factor = 1.0, max_open_positions = 2, strategies = [] }, { name = \"T6\", threshold = \"6000\", size_factor = 1.0, max_open_positions = 2, strategies = [] }, { name = \"T7\", threshold = \"7000\", size_factor = 1.0, max_open_positions = 2, strategies = [] }, { name = \"T8\", threshold = \"8000\", size_factor = 1.0, max_open_positions = 2, strategies = [] }, { name = \"T9\", threshold = \"9000\", size_factor = 1.0, max_open_positions = 2, strategies = [] }, { name = \"T10\", threshold = \"10000\", size_factor = 1.0, max_open_positions = 2, strategies = [] }, { name = \"T11\", threshold = \"11000\", size_factor = 1.0, max_open_positions = 2, strategies = [] }, { name = \"T12\", threshold = \"12000\", size_factor = 1.0, max_open_positions = 2, strategies = [] }, { name = \"T13\", threshold = \"13000\", size_factor = 1.0, max_open_positions = 2, strategies = [] }, { name = \"T14\", threshold = \"14000\", size_factor = 1.0, max_open_positions = 2, strategies = [] }, { name = \"T15\", threshold = \"15000\", size_factor = 1.0, max_open_positions = 2, strategies = [] }, { name = \"T16\", threshold = \"16000\", size_factor = 1.0, max_open_positions = 2, strategies = [] }]\n",
+            "mode.tiers: needs 1 to 16 tiers",
+        ),
+        (
+            "tier_none.toml",
+            "[mode]\ntiers = []\n",
+            "mode.tiers: needs 1 to 16 tiers",
+        ),
+        (
             "broker_timeout.toml",
             "[broker]\ntimeout = \"0s\"\n",
             "broker.timeout: must be above 0 and at most 60s",

@@ -57,3 +57,57 @@ tiers = [
     assert_eq!(d.exit_code(), Some(0));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A desk's own tiers replace the defaults: the controller moves between
+/// them, the operator names them, a name that is not one of them is refused
+/// with the list; started again with tiers that lack the journaled one, the
+/// daemon starts from the lowest tier and says why.
+#[test]
+fn configured_tiers_replace_the_defaults_and_a_vanished_tier_falls_to_the_lowest() {
+    let dir = temp_dir("mode-tiers");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("tiers.toml");
+    std::fs::write(
+        &file,
+        r#"[mode]
+tiers = [
+  { name = "SEED", threshold = "0", size_factor = 0.2, max_open_positions = 1, strategies = ["news"] },
+  { name = "GROWTH", threshold = "100000", size_factor = 0.6, max_open_positions = 3, strategies = ["news", "momentum"] },
+  { name = "FULL", threshold = "400000", size_factor = 1.0, max_open_positions = 6, strategies = ["news", "momentum"] },
+]
+"#,
+    )
+    .unwrap();
+    let args = ["--config", file.to_str().unwrap()];
+    let mut d = Daemon::spawn_args(&dir, common::free_port(), &args, &[]);
+    // $500,000 of account equity >= 400,000 x 1.10: FULL.
+    d.expect_any("auto:SEED -> auto:FULL");
+    assert_eq!(d.get("/v1/status")["mode"]["current"], "FULL");
+    let v = d.post("/v1/mode", r#"{"mode":"GROWTH","reason":"desk choice"}"#);
+    assert_eq!(v["mode"]["current"], "GROWTH", "{v}");
+    assert_eq!(v["mode"]["auto"], false, "{v}");
+    let (status, v) = d.call("POST", "/v1/mode", Some(r#"{"mode":"MICRO"}"#));
+    assert_eq!(status, 422, "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("use one of SEED, GROWTH, FULL or auto"),
+        "{v}"
+    );
+    d.signal(libc::SIGINT);
+    assert_eq!(d.exit_code(), Some(0));
+
+    // The default tiers have no GROWTH: manual, from the lowest tier.
+    let mut d = Daemon::spawn_args(&dir, common::free_port(), &[], &[]);
+    d.expect_any("which [mode].tiers no longer has");
+    let st = d.get("/v1/status");
+    assert_eq!(st["mode"]["current"], "NANO", "{st}");
+    assert_eq!(
+        st["mode"]["auto"], false,
+        "the operator's manual choice stays manual"
+    );
+    d.signal(libc::SIGINT);
+    assert_eq!(d.exit_code(), Some(0));
+    let _ = std::fs::remove_dir_all(&dir);
+}

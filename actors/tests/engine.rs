@@ -85,7 +85,7 @@ async fn tree(name: &str, supervision: SupervisorConfig) -> Tree {
     let view = Arc::new(StatusView::new(
         RiskState::initial(0),
         ModeState {
-            current: Tier::Balanced,
+            current: Tier::BALANCED,
             auto: false,
             since_ms: 0,
         },
@@ -305,7 +305,10 @@ async fn every_outcome_branch_is_reached_through_the_engine_and_journaled() {
     // passes, on paused time: one trial order goes through, its fill closes
     // the breaker.
     idle(Duration::from_secs(61)).await;
-    assert_eq!(node(&t.kernel, "test/KC/executor").state, NodeState::Running);
+    assert_eq!(
+        node(&t.kernel, "test/KC/executor").state,
+        NodeState::Running
+    );
     decide(&t, signal(Sentiment::Bearish, 0.92, MONDAY_NOON_MS)).await;
     idle(Duration::from_millis(1100)).await;
     let figures = t.view.engine("KC");
@@ -319,7 +322,10 @@ async fn every_outcome_branch_is_reached_through_the_engine_and_journaled() {
         .map(|e| e.kind.as_str().to_owned())
         .filter(|k| k.starts_with("breaker_"))
         .collect();
-    assert_eq!(kinds, ["breaker_opened", "breaker_half_open", "breaker_closed"]);
+    assert_eq!(
+        kinds,
+        ["breaker_opened", "breaker_half_open", "breaker_closed"]
+    );
     let _ = std::fs::remove_dir_all(t.path.parent().unwrap());
 }
 
@@ -493,7 +499,7 @@ async fn the_risk_level_and_the_mode_shape_each_decision() {
 
     // NANO: sizes × 0.25, so a strong signal is one contract ...
     level(&t, RiskLevel::Normal);
-    tier(&t, Tier::Nano);
+    tier(&t, Tier::NANO);
     decide(&t, sell()).await;
     assert_eq!(position(&t), Decimal::from(-1));
     decide(&t, buy()).await;

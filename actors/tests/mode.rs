@@ -91,7 +91,7 @@ fn journaled(path: &Path) -> (ModeState, String) {
         .unwrap()
         .map(|e| e.reason)
         .unwrap_or_default();
-    (mode::load(&store).unwrap(), reason)
+    (mode::load(&store, &Tiers::default()).unwrap(), reason)
 }
 
 fn now(s: &Setup) -> (Tier, bool) {
@@ -111,21 +111,21 @@ async fn auto_mode_follows_equity_with_hysteresis_and_journals_each_change() {
     tokio::time::pause();
     let path = journal("walk");
     let s = setup(&path).await;
-    assert_eq!(now(&s), (Tier::Nano, true), "a fresh daemon: auto NANO");
+    assert_eq!(now(&s), (Tier::NANO, true), "a fresh daemon: auto NANO");
 
     // Up into MICRO at 10,000 × 1.10 = 11,000, not before.
     equity(&s, dollars(10_500)).await;
     equity(&s, dollars(10_999)).await;
-    assert_eq!(now(&s), (Tier::Nano, true));
+    assert_eq!(now(&s), (Tier::NANO, true));
     assert!(mode_changes(&s.kernel).is_empty());
 
     equity(&s, dollars(11_000)).await;
-    assert_eq!(now(&s), (Tier::Micro, true));
+    assert_eq!(now(&s), (Tier::MICRO, true));
     let up = "auto: equity $11000.00 >= MICRO threshold $10000 × 1.10";
     let (m, reason) = journaled(&path);
     assert_eq!(
         (m.current, m.auto, reason.as_str()),
-        (Tier::Micro, true, up)
+        (Tier::MICRO, true, up)
     );
     assert_eq!(
         mode_changes(&s.kernel),
@@ -135,7 +135,7 @@ async fn auto_mode_follows_equity_with_hysteresis_and_journals_each_change() {
     // Back under 11,000 and down to 8,000 (10,000 × 0.80): MICRO stays.
     for e in [10_500, 9_000, 10_500, 9_000, 8_001, 8_000] {
         equity(&s, dollars(e)).await;
-        assert_eq!(now(&s), (Tier::Micro, true), "at {e}");
+        assert_eq!(now(&s), (Tier::MICRO, true), "at {e}");
     }
     assert_eq!(mode_changes(&s.kernel).len(), 1, "no flapping");
 
@@ -146,16 +146,16 @@ async fn auto_mode_follows_equity_with_hysteresis_and_journals_each_change() {
         .unwrap();
     idle(ms(50)).await;
     equity(&s, dollars(9_000)).await;
-    assert_eq!(now(&s), (Tier::Micro, true));
+    assert_eq!(now(&s), (Tier::MICRO, true));
 
     // Under 8,000: NANO.
     equity(&s, Decimal::new(799_999, 2)).await;
-    assert_eq!(now(&s), (Tier::Nano, true));
+    assert_eq!(now(&s), (Tier::NANO, true));
     let down = "auto: equity $7999.99 < MICRO threshold $10000 × 0.80";
     let (m, reason) = journaled(&path);
     assert_eq!(
         (m.current, m.auto, reason.as_str()),
-        (Tier::Nano, true, down)
+        (Tier::NANO, true, down)
     );
     assert_eq!(
         mode_changes(&s.kernel),
@@ -167,8 +167,8 @@ async fn auto_mode_follows_equity_with_hysteresis_and_journals_each_change() {
 
     // A jump crosses several tiers in one change: 300,000 >= 275,000.
     equity(&s, dollars(300_000)).await;
-    assert_eq!(now(&s), (Tier::Balanced, true));
-    assert_eq!(journaled(&path).0.current, Tier::Balanced);
+    assert_eq!(now(&s), (Tier::BALANCED, true));
+    assert_eq!(journaled(&path).0.current, Tier::BALANCED);
     assert_eq!(mode_changes(&s.kernel).len(), 3);
 }
 
@@ -180,18 +180,18 @@ async fn a_manual_mode_is_not_moved_and_auto_brings_the_controller_back() {
     let out = s
         .mode
         .ask(SetMode {
-            choice: ModeChoice::Fixed(Tier::Mini),
+            choice: ModeChoice::Fixed(Tier::MINI),
             reason: "desk".into(),
         })
         .await
         .unwrap()
         .unwrap();
     assert!(out.changed);
-    assert_eq!(now(&s), (Tier::Mini, false));
+    assert_eq!(now(&s), (Tier::MINI, false));
 
     for e in [300_000, 1_000, 11_000, 45_000] {
         equity(&s, dollars(e)).await;
-        assert_eq!(now(&s), (Tier::Mini, false), "at {e}: manual stays");
+        assert_eq!(now(&s), (Tier::MINI, false), "at {e}: manual stays");
     }
     assert_eq!(journaled(&path).1, "desk");
     assert_eq!(mode_changes(&s.kernel).len(), 1, "only the operator's");
@@ -208,18 +208,18 @@ async fn a_manual_mode_is_not_moved_and_auto_brings_the_controller_back() {
         .unwrap()
         .unwrap();
     assert!(out.changed);
-    assert_eq!(now(&s), (Tier::Mini, true));
+    assert_eq!(now(&s), (Tier::MINI, true));
     equity(&s, dollars(45_000)).await;
-    assert_eq!(now(&s), (Tier::Mini, true));
+    assert_eq!(now(&s), (Tier::MINI, true));
 
     // 39,000 < 40,000: MICRO (39,000 >= 8,000 keeps it there).
     equity(&s, dollars(39_000)).await;
-    assert_eq!(now(&s), (Tier::Micro, true));
+    assert_eq!(now(&s), (Tier::MICRO, true));
     let (m, reason) = journaled(&path);
     assert_eq!(
         (m.current, m.auto, reason.as_str()),
         (
-            Tier::Micro,
+            Tier::MICRO,
             true,
             "auto: equity $39000.00 < MINI threshold $50000 × 0.80"
         )
@@ -238,19 +238,19 @@ async fn when_the_journal_refuses_the_mode_does_not_change() {
     let path = journal("refuse");
     let s = setup(&path).await;
     equity(&s, dollars(5_000)).await;
-    assert_eq!(now(&s), (Tier::Nano, true));
+    assert_eq!(now(&s), (Tier::NANO, true));
 
     refuse_state_writes(&path);
     equity(&s, dollars(20_000)).await;
     idle(CHECK_EVERY * 3).await;
-    assert_eq!(now(&s), (Tier::Nano, true), "not journaled: not applied");
-    assert_eq!(journaled(&path).0.current, Tier::Nano);
+    assert_eq!(now(&s), (Tier::NANO, true), "not journaled: not applied");
+    assert_eq!(journaled(&path).0.current, Tier::NANO);
     assert!(mode_changes(&s.kernel).is_empty());
 
     // The disk recovers: the next check applies it.
     accept_state_writes(&path);
     idle(CHECK_EVERY + ms(100)).await;
-    assert_eq!(now(&s), (Tier::Micro, true));
-    assert_eq!(journaled(&path).0.current, Tier::Micro);
+    assert_eq!(now(&s), (Tier::MICRO, true));
+    assert_eq!(journaled(&path).0.current, Tier::MICRO);
     assert_eq!(mode_changes(&s.kernel).len(), 1);
 }

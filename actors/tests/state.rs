@@ -195,16 +195,19 @@ async fn mode_and_pause_are_journaled_or_refused() {
     let out = o
         .mode
         .ask(SetMode {
-            choice: ModeChoice::Fixed(Tier::Mini),
+            choice: ModeChoice::Fixed(Tier::MINI),
             reason: "desk".into(),
         })
         .await
         .unwrap()
         .unwrap();
     assert!(out.changed);
-    assert_eq!(o.view.mode().current, Tier::Mini);
+    assert_eq!(o.view.mode().current, Tier::MINI);
     let store = Store::open(&path).unwrap();
-    assert_eq!(mode::load(&store).unwrap().current, Tier::Mini);
+    assert_eq!(
+        mode::load(&store, &Tiers::default()).unwrap().current,
+        Tier::MINI
+    );
 
     let out = o
         .control

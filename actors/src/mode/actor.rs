@@ -1,7 +1,7 @@
 use crate::events::MODE_CHANGED;
 use crate::journal::{JournalError, Store};
 use crate::kernel::{Ctx, Handles, Kernel, Worker};
-use crate::model::{now_ms, ModeChoice, ModeState, Tiers};
+use crate::model::{now_ms, DecodeError, ModeChoice, ModeState, Tiers};
 use crate::view::StatusView;
 use actix::Message;
 use rust_decimal::Decimal;
@@ -33,14 +33,33 @@ pub enum ModeError {
 }
 
 /// Reads the mode from the journal (first start, worker restart and process
-/// restart are one path).
-pub fn load(store: &Store) -> Result<ModeState, JournalError> {
+/// restart are one path). A journaled tier the configuration no longer has
+/// (the operator renamed or removed it) is not a corrupt journal: the mode
+/// starts from the lowest tier, the smallest sizes, and says so.
+pub fn load(store: &Store, tiers: &Tiers) -> Result<ModeState, JournalError> {
     match store.state_entry(MODE_KEY)? {
-        None => Ok(ModeState::initial(now_ms())),
-        Some(e) => ModeState::decode(&e.value, e.at_ms).map_err(|what| JournalError::Corrupt {
-            path: store.path().to_owned(),
-            what: format!("{MODE_KEY}: {what}"),
-        }),
+        None => Ok(ModeState::initial_in(tiers, now_ms())),
+        Some(e) => match ModeState::decode(&e.value, e.at_ms, tiers) {
+            Ok(m) => Ok(m),
+            Err(DecodeError::Unknown { name, auto }) => {
+                let m = ModeState {
+                    current: tiers.lowest(),
+                    auto,
+                    since_ms: now_ms(),
+                };
+                tracing::warn!(
+                    journaled = %e.value,
+                    now = %m.encode(),
+                    "the journal's mode names tier {name}, which [mode].tiers no longer has ({}): starting from the lowest tier",
+                    tiers.names()
+                );
+                Ok(m)
+            }
+            Err(DecodeError::Corrupt(what)) => Err(JournalError::Corrupt {
+                path: store.path().to_owned(),
+                what: format!("{MODE_KEY}: {what}"),
+            }),
+        },
     }
 }
 
@@ -65,7 +84,7 @@ impl ModeActor {
     ) -> impl Fn() -> ModeActor + Send + Sync + 'static {
         move || {
             let store = Store::open(&journal).unwrap_or_else(|e| panic!("{e}"));
-            let state = load(&store).unwrap_or_else(|e| panic!("{e}"));
+            let state = load(&store, &tiers).unwrap_or_else(|e| panic!("{e}"));
             ModeActor {
                 store,
                 kernel: kernel.clone(),

@@ -14,7 +14,7 @@ pub use market::{
     client_order_id, contract, days_from_civil, new_york_offset_min, Analyzed, Bar, ContractSpec,
     Fill, Headline, Order, Outcome, Position, Sentiment, Side, KNOWN_SYMBOLS,
 };
-pub use mode::{ModeChoice, ModeState, Tier, TierParams, Tiers};
+pub use mode::{DecodeError, ModeChoice, ModeState, Tier, TierParams, Tiers, MAX_TIERS};
 pub use portfolio::{
     check_opening, concentration, correlated_exposure, drawdown_level, inverse_normal,
     value_at_risk, volatility, Book, Exposure, PortfolioLimits, RollingVolatility,

@@ -1,60 +1,89 @@
 //! Capital-tier modes: what the operator chose (a fixed tier, or `auto`), and the
 //! tiers the automatic controller moves between by account equity, with
 //! hysteresis so that equity hovering near a threshold does not flap the mode.
+//!
+//! The tiers are configured (`[mode].tiers`: names, thresholds, parameters);
+//! the defaults are NANO, MICRO, MINI and BALANCED.
 
 use rust_decimal::Decimal;
 use serde::Serialize;
 use std::fmt;
-use std::str::FromStr;
+use std::sync::Mutex;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum Tier {
-    Nano,
-    Micro,
-    Mini,
-    Balanced,
-}
+/// A capital tier, by its name: interned, so it is `Copy` and compares by name.
+/// Its place among the tiers (and so "up" and "down") is the configured
+/// order, in [`Tiers`].
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Tier(&'static str);
+
+/// The most tiers a configuration may have (and so the most names interned).
+pub const MAX_TIERS: usize = 16;
+
+/// Names interned so far: the configured tiers' (bounded: a configuration has
+/// at most `MAX_TIERS`, and names come only from configurations).
+static NAMES: Mutex<Vec<&'static str>> = Mutex::new(Vec::new());
 
 impl Tier {
-    pub const ALL: [Tier; 4] = [Tier::Nano, Tier::Micro, Tier::Mini, Tier::Balanced];
+    pub const NANO: Tier = Tier("NANO");
+    pub const MICRO: Tier = Tier("MICRO");
+    pub const MINI: Tier = Tier("MINI");
+    pub const BALANCED: Tier = Tier("BALANCED");
 
-    /// Positions open across the portfolio this tier allows by default (the same
-    /// numbers as [`Tiers::default`]); the configured tiers override it.
-    pub fn max_open_positions(self) -> usize {
-        match self {
-            Tier::Nano => 2,
-            Tier::Micro => 3,
-            Tier::Mini => 4,
-            Tier::Balanced => 6,
+    /// The tier called `name` (a configured one: check it with
+    /// [`Tier::check_name`] first; requests look names up in [`Tiers`] instead,
+    /// so nothing from outside is interned).
+    pub fn named(name: &str) -> Tier {
+        for t in [Tier::NANO, Tier::MICRO, Tier::MINI, Tier::BALANCED] {
+            if t.0 == name {
+                return t;
+            }
+        }
+        let mut names = NAMES.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = names.iter().find(|n| **n == name) {
+            return Tier(n);
+        }
+        let n: &'static str = Box::leak(name.to_owned().into_boxed_str());
+        names.push(n);
+        Tier(n)
+    }
+
+    /// A tier name: 1 to 32 of A-Z, 0-9 and `_`, starting with a letter (so
+    /// never `auto`, and safe in the journal's `auto:<TIER>`).
+    pub fn check_name(name: &str) -> Result<(), String> {
+        let ok = (1..=32).contains(&name.len())
+            && name.starts_with(|c: char| c.is_ascii_uppercase())
+            && name
+                .chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+        if ok {
+            Ok(())
+        } else {
+            Err(format!(
+                "tier name {name:?}: use 1 to 32 capital letters, digits or _, starting with a letter (e.g. MICRO)"
+            ))
         }
     }
 
     pub fn as_str(self) -> &'static str {
-        match self {
-            Tier::Nano => "NANO",
-            Tier::Micro => "MICRO",
-            Tier::Mini => "MINI",
-            Tier::Balanced => "BALANCED",
-        }
+        self.0
     }
 }
 
 impl fmt::Display for Tier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        f.write_str(self.0)
     }
 }
 
-impl FromStr for Tier {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        Tier::ALL
-            .into_iter()
-            .find(|t| t.as_str() == s)
-            .ok_or_else(|| {
-                format!("unknown mode {s:?}: use one of NANO, MICRO, MINI, BALANCED or auto")
-            })
+impl fmt::Debug for Tier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl Serialize for Tier {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.0)
     }
 }
 
@@ -65,17 +94,6 @@ pub enum ModeChoice {
     Fixed(Tier),
 }
 
-impl FromStr for ModeChoice {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        if s == "auto" {
-            Ok(ModeChoice::Auto)
-        } else {
-            s.parse().map(ModeChoice::Fixed)
-        }
-    }
-}
-
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ModeState {
     pub current: Tier,
@@ -84,10 +102,20 @@ pub struct ModeState {
 }
 
 impl ModeState {
-    /// A fresh daemon starts in the smallest tier, under the automatic controller.
+    /// A fresh daemon with the default tiers starts in NANO, under the
+    /// automatic controller ([`ModeState::initial_in`] for configured tiers).
     pub fn initial(now_ms: u64) -> ModeState {
         ModeState {
-            current: Tier::Nano,
+            current: Tier::NANO,
+            auto: true,
+            since_ms: now_ms,
+        }
+    }
+
+    /// A fresh daemon starts in the lowest tier, under the automatic controller.
+    pub fn initial_in(tiers: &Tiers, now_ms: u64) -> ModeState {
+        ModeState {
+            current: tiers.lowest(),
             auto: true,
             since_ms: now_ms,
         }
@@ -120,21 +148,45 @@ impl ModeState {
         )
     }
 
-    pub fn decode(s: &str, since_ms: u64) -> Result<ModeState, String> {
-        let (how, tier) = s
-            .split_once(':')
-            .ok_or_else(|| format!("mode {s:?} is not <auto|manual>:<TIER>"))?;
+    /// Reads the journal's form against the configured `tiers`. A tier the
+    /// configuration no longer has is `Err(Unknown)` with what the journal
+    /// said, so the caller can say so and start from the lowest tier.
+    pub fn decode(s: &str, since_ms: u64, tiers: &Tiers) -> Result<ModeState, DecodeError> {
+        let (how, name) = s.split_once(':').ok_or_else(|| {
+            DecodeError::Corrupt(format!("mode {s:?} is not <auto|manual>:<TIER>"))
+        })?;
         let auto = match how {
             "auto" => true,
             "manual" => false,
-            other => return Err(format!("mode {s:?}: {other:?} is neither auto nor manual")),
+            other => {
+                return Err(DecodeError::Corrupt(format!(
+                    "mode {s:?}: {other:?} is neither auto nor manual"
+                )))
+            }
         };
-        Ok(ModeState {
-            current: tier.parse()?,
-            auto,
-            since_ms,
-        })
+        match tiers.find(name) {
+            Some(current) => Ok(ModeState {
+                current,
+                auto,
+                since_ms,
+            }),
+            None => Err(DecodeError::Unknown {
+                name: name.to_owned(),
+                auto,
+            }),
+        }
     }
+}
+
+/// Why a journaled mode does not read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DecodeError {
+    Corrupt(String),
+    /// A tier the configuration no longer has.
+    Unknown {
+        name: String,
+        auto: bool,
+    },
 }
 
 /// One capital tier's parameters.
@@ -157,8 +209,8 @@ const STRATEGIES: [&str; 2] = ["news", "momentum"];
 /// The tiers and the hysteresis of the automatic controller.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Tiers {
-    /// In Tier order: NANO, MICRO, MINI, BALANCED.
-    pub tiers: [TierParams; 4],
+    /// From the lowest threshold (0) up; 1 to `MAX_TIERS` of them.
+    pub tiers: Vec<TierParams>,
     /// Up when equity >= next tier's threshold × (1 + up_margin).
     pub up_margin: Decimal,
     /// Down when equity < current tier's threshold × (1 − down_margin).
@@ -167,19 +219,19 @@ pub struct Tiers {
 
 impl Default for Tiers {
     fn default() -> Self {
-        let tier = |tier: Tier, threshold: i64, size_factor: Decimal| TierParams {
+        let tier = |tier: Tier, threshold: i64, size_factor: Decimal, open: usize| TierParams {
             tier,
             threshold: Decimal::from(threshold),
             size_factor,
-            max_open_positions: tier.max_open_positions(),
+            max_open_positions: open,
             strategies: STRATEGIES.iter().map(|s| s.to_string()).collect(),
         };
         Tiers {
-            tiers: [
-                tier(Tier::Nano, 0, Decimal::new(25, 2)),
-                tier(Tier::Micro, 10_000, Decimal::new(50, 2)),
-                tier(Tier::Mini, 50_000, Decimal::new(75, 2)),
-                tier(Tier::Balanced, 250_000, Decimal::ONE),
+            tiers: vec![
+                tier(Tier::NANO, 0, Decimal::new(25, 2), 2),
+                tier(Tier::MICRO, 10_000, Decimal::new(50, 2), 3),
+                tier(Tier::MINI, 50_000, Decimal::new(75, 2), 4),
+                tier(Tier::BALANCED, 250_000, Decimal::ONE, 6),
             ],
             up_margin: Decimal::new(10, 2),
             down_margin: Decimal::new(20, 2),
@@ -188,20 +240,54 @@ impl Default for Tiers {
 }
 
 impl Tiers {
+    /// Where `t` is among the tiers (0: the lowest).
+    pub fn index(&self, t: Tier) -> Option<usize> {
+        self.tiers.iter().position(|p| p.tier == t)
+    }
+
+    /// The configured tier called `name`.
+    pub fn find(&self, name: &str) -> Option<Tier> {
+        self.tiers
+            .iter()
+            .map(|p| p.tier)
+            .find(|t| t.as_str() == name)
+    }
+
+    pub fn lowest(&self) -> Tier {
+        self.tiers.first().map_or(Tier::NANO, |p| p.tier)
+    }
+
+    /// The names, lowest first: `NANO, MICRO, MINI, BALANCED`.
+    pub fn names(&self) -> String {
+        let names: Vec<&str> = self.tiers.iter().map(|p| p.tier.as_str()).collect();
+        names.join(", ")
+    }
+
+    /// An operator's choice: a configured tier's name, or `auto`.
+    pub fn choice(&self, s: &str) -> Result<ModeChoice, String> {
+        if s == "auto" {
+            return Ok(ModeChoice::Auto);
+        }
+        self.find(s)
+            .map(ModeChoice::Fixed)
+            .ok_or_else(|| format!("unknown mode {s:?}: use one of {} or auto", self.names()))
+    }
+
+    /// `t`'s parameters (a tier not configured reads as the lowest).
     pub fn params(&self, t: Tier) -> &TierParams {
-        &self.tiers[t as usize]
+        &self.tiers[self.index(t).unwrap_or(0)]
     }
 
-    /// Equity at or above which the controller moves up into `t` (its threshold
-    /// × (1 + up_margin)).
-    fn up_at(&self, t: Tier) -> Decimal {
-        self.params(t).threshold * (Decimal::ONE + self.up_margin)
+    /// Equity at or above which the controller moves up into tier `i` (its
+    /// threshold × (1 + up_margin)).
+    fn up_at(&self, i: usize) -> Decimal {
+        self.tiers[i].threshold * (Decimal::ONE + self.up_margin)
     }
 
-    /// Equity below which the controller moves down out of `t` (its threshold
-    /// × (1 − down_margin)).
-    fn down_below(&self, t: Tier) -> Decimal {
-        self.params(t).threshold * (Decimal::ONE - self.down_margin)
+    /// Equity below which the controller moves down out of tier `i` (its
+    /// threshold × (1 − down_margin)).
+    fn down_below(&self, i: usize) -> Decimal {
+        self.tiers[i].threshold * (Decimal::ONE - self.down_margin)
     }
 
     /// The tier the automatic controller moves to from `current` at `equity`,
@@ -209,16 +295,17 @@ impl Tiers {
     /// while it holds, else repeat the down rule while it holds). No flapping:
     /// between the margins nothing changes.
     pub fn next_tier(&self, current: Tier, equity: Decimal) -> Tier {
-        let mut t = current as usize;
-        while t + 1 < Tier::ALL.len() && equity >= self.up_at(Tier::ALL[t + 1]) {
+        let start = self.index(current).unwrap_or(0);
+        let mut t = start;
+        while t + 1 < self.tiers.len() && equity >= self.up_at(t + 1) {
             t += 1;
         }
-        if t == current as usize {
-            while t > 0 && equity < self.down_below(Tier::ALL[t]) {
+        if t == start {
+            while t > 0 && equity < self.down_below(t) {
                 t -= 1;
             }
         }
-        Tier::ALL[t]
+        self.tiers[t].tier
     }
 
     /// Why the controller moved from `from` to `to` at `equity` (for the journal
@@ -233,7 +320,8 @@ impl Tiers {
             }
             f
         };
-        if to > from {
+        let (from_i, to_i) = (self.index(from).unwrap_or(0), self.index(to).unwrap_or(0));
+        if to_i > from_i {
             format!(
                 "auto: equity ${money:.2} >= {to} threshold ${} × {}",
                 self.params(to).threshold.normalize(),
@@ -241,10 +329,11 @@ impl Tiers {
             )
         } else {
             // The last tier left on the way down is the one just above `to`.
-            let left = Tier::ALL[to as usize + 1];
+            let left = &self.tiers[(to_i + 1).min(self.tiers.len() - 1)];
             format!(
-                "auto: equity ${money:.2} < {left} threshold ${} × {}",
-                self.params(left).threshold.normalize(),
+                "auto: equity ${money:.2} < {} threshold ${} × {}",
+                left.tier,
+                left.threshold.normalize(),
                 factor(Decimal::ONE - self.down_margin)
             )
         }
@@ -252,29 +341,44 @@ impl Tiers {
 
     /// Checks the values; the error names the key and what to do.
     pub fn validate(&self) -> Result<(), (&'static str, String)> {
+        if self.tiers.is_empty() || self.tiers.len() > MAX_TIERS {
+            return Err((
+                "tiers",
+                format!(
+                    "needs 1 to {MAX_TIERS} tiers, lowest threshold first, got {}",
+                    self.tiers.len()
+                ),
+            ));
+        }
         for (i, p) in self.tiers.iter().enumerate() {
-            let t = Tier::ALL[i];
-            if p.tier != t {
+            let t = p.tier;
+            Tier::check_name(t.as_str()).map_err(|what| ("tiers.name", what))?;
+            if self.tiers[..i].iter().any(|q| q.tier == t) {
+                return Err(("tiers.name", format!("tier {t} is listed twice")));
+            }
+            if i == 0 && p.threshold != Decimal::ZERO {
                 return Err((
-                    "tiers",
-                    format!("must list NANO, MICRO, MINI, BALANCED in that order: got {} in {t}'s place", p.tier),
+                    "tiers.threshold",
+                    format!(
+                        "the lowest tier ({t}) starts at 0, got {}: every equity has a tier",
+                        p.threshold.normalize()
+                    ),
                 ));
             }
-            if p.threshold < Decimal::ZERO
-                || (i == 0 && p.threshold != Decimal::ZERO)
-                || (i > 0 && p.threshold <= self.tiers[i - 1].threshold)
-            {
+            if i > 0 && p.threshold <= self.tiers[i - 1].threshold {
                 return Err((
-                    "tiers",
+                    "tiers.threshold",
                     format!(
-                        "thresholds must rise from NANO to BALANCED, NANO's must be 0: {t}'s is {}",
-                        p.threshold.normalize()
+                        "thresholds must rise from the first tier to the last: {t}'s {} is not above {}'s {}",
+                        p.threshold.normalize(),
+                        self.tiers[i - 1].tier,
+                        self.tiers[i - 1].threshold.normalize()
                     ),
                 ));
             }
             if p.size_factor <= Decimal::ZERO || p.size_factor > Decimal::ONE {
                 return Err((
-                    "tiers",
+                    "tiers.size_factor",
                     format!(
                         "{t}'s size_factor must be above 0 and at most 1, got {}",
                         p.size_factor.normalize()
@@ -283,19 +387,22 @@ impl Tiers {
             }
             if p.max_open_positions == 0 {
                 return Err((
-                    "tiers",
+                    "tiers.max_open_positions",
                     format!("{t}'s max_open_positions must be at least 1"),
                 ));
             }
             for (j, s) in p.strategies.iter().enumerate() {
                 if !STRATEGIES.contains(&s.as_str()) {
                     return Err((
-                        "tiers",
+                        "tiers.strategies",
                         format!("{t}'s strategy {s:?} is unknown: use news and/or momentum"),
                     ));
                 }
                 if p.strategies[..j].contains(s) {
-                    return Err(("tiers", format!("{t}'s strategies list {s:?} twice")));
+                    return Err((
+                        "tiers.strategies",
+                        format!("{t}'s strategies list {s:?} twice"),
+                    ));
                 }
             }
         }
@@ -323,27 +430,41 @@ mod tests {
 
     #[test]
     fn choices_parse() {
-        assert_eq!("auto".parse(), Ok(ModeChoice::Auto));
-        assert_eq!("MINI".parse(), Ok(ModeChoice::Fixed(Tier::Mini)));
-        assert!("mini"
-            .parse::<ModeChoice>()
-            .unwrap_err()
-            .contains("or auto"));
+        let t = Tiers::default();
+        assert_eq!(t.choice("auto"), Ok(ModeChoice::Auto));
+        assert_eq!(t.choice("MINI"), Ok(ModeChoice::Fixed(Tier::MINI)));
+        assert_eq!(
+            t.choice("mini").unwrap_err(),
+            "unknown mode \"mini\": use one of NANO, MICRO, MINI, BALANCED or auto"
+        );
     }
 
     #[test]
     fn choosing_and_encoding() {
         let s = ModeState::initial(0);
         assert_eq!(s.chosen(ModeChoice::Auto, 1), None, "already auto");
-        let m = s.chosen(ModeChoice::Fixed(Tier::Micro), 2).unwrap();
-        assert_eq!((m.current, m.auto), (Tier::Micro, false));
+        let m = s.chosen(ModeChoice::Fixed(Tier::MICRO), 2).unwrap();
+        assert_eq!((m.current, m.auto), (Tier::MICRO, false));
         assert_eq!(m.encode(), "manual:MICRO");
-        assert_eq!(ModeState::decode(&m.encode(), 2), Ok(m.clone()));
+        let tiers = Tiers::default();
+        assert_eq!(ModeState::decode(&m.encode(), 2, &tiers), Ok(m.clone()));
         let a = m.chosen(ModeChoice::Auto, 3).unwrap();
-        assert_eq!((a.current, a.auto), (Tier::Micro, true));
-        assert!(ModeState::decode("sometimes:NANO", 0).is_err());
-        assert!(ModeState::decode("auto:HUGE", 0).is_err());
-        assert!(ModeState::decode("NANO", 0).is_err());
+        assert_eq!((a.current, a.auto), (Tier::MICRO, true));
+        assert!(matches!(
+            ModeState::decode("sometimes:NANO", 0, &tiers),
+            Err(DecodeError::Corrupt(_))
+        ));
+        assert_eq!(
+            ModeState::decode("manual:HUGE", 0, &tiers),
+            Err(DecodeError::Unknown {
+                name: "HUGE".into(),
+                auto: false
+            })
+        );
+        assert!(matches!(
+            ModeState::decode("NANO", 0, &tiers),
+            Err(DecodeError::Corrupt(_))
+        ));
     }
 
     fn d(units: i64, scale: u32) -> Decimal {
@@ -354,32 +475,38 @@ mod tests {
     fn defaults_are_valid_and_match_the_tier_limits() {
         let t = Tiers::default();
         assert_eq!(t.validate(), Ok(()));
-        for tier in Tier::ALL {
+        for (tier, open) in [
+            (Tier::NANO, 2),
+            (Tier::MICRO, 3),
+            (Tier::MINI, 4),
+            (Tier::BALANCED, 6),
+        ] {
             assert_eq!(t.params(tier).tier, tier);
-            assert_eq!(t.params(tier).max_open_positions, tier.max_open_positions());
+            assert_eq!(t.params(tier).max_open_positions, open);
         }
-        assert_eq!(t.params(Tier::Mini).threshold, Decimal::from(50_000));
+        assert_eq!(t.lowest(), Tier::NANO);
+        assert_eq!(t.params(Tier::MINI).threshold, Decimal::from(50_000));
     }
 
     #[test]
     fn walking_across_the_micro_threshold_has_hysteresis() {
         let t = Tiers::default();
         // Up into MICRO at 10,000 × (1 + 0.10) = 11,000.
-        assert_eq!(t.next_tier(Tier::Nano, d(10_999, 0)), Tier::Nano);
-        assert_eq!(t.next_tier(Tier::Nano, d(1_099_999, 2)), Tier::Nano);
-        assert_eq!(t.next_tier(Tier::Nano, d(11_000, 0)), Tier::Micro);
+        assert_eq!(t.next_tier(Tier::NANO, d(10_999, 0)), Tier::NANO);
+        assert_eq!(t.next_tier(Tier::NANO, d(1_099_999, 2)), Tier::NANO);
+        assert_eq!(t.next_tier(Tier::NANO, d(11_000, 0)), Tier::MICRO);
         // Down out of MICRO below 10,000 × (1 − 0.20) = 8,000.
-        assert_eq!(t.next_tier(Tier::Micro, d(10_999, 0)), Tier::Micro);
-        assert_eq!(t.next_tier(Tier::Micro, d(8_001, 0)), Tier::Micro);
+        assert_eq!(t.next_tier(Tier::MICRO, d(10_999, 0)), Tier::MICRO);
+        assert_eq!(t.next_tier(Tier::MICRO, d(8_001, 0)), Tier::MICRO);
         assert_eq!(
-            t.next_tier(Tier::Micro, d(8_000, 0)),
-            Tier::Micro,
+            t.next_tier(Tier::MICRO, d(8_000, 0)),
+            Tier::MICRO,
             "not below"
         );
-        assert_eq!(t.next_tier(Tier::Micro, d(799_999, 2)), Tier::Nano);
+        assert_eq!(t.next_tier(Tier::MICRO, d(799_999, 2)), Tier::NANO);
         // NANO's threshold is 0: nothing is below it.
-        assert_eq!(t.next_tier(Tier::Nano, d(1, 2)), Tier::Nano);
-        assert_eq!(t.next_tier(Tier::Nano, d(-500, 0)), Tier::Nano);
+        assert_eq!(t.next_tier(Tier::NANO, d(1, 2)), Tier::NANO);
+        assert_eq!(t.next_tier(Tier::NANO, d(-500, 0)), Tier::NANO);
     }
 
     #[test]
@@ -388,7 +515,7 @@ mod tests {
         // 9,000 .. 10,500 lies between 8,000 (down out of MICRO) and 11,000 (up
         // into MICRO): from either tier, nothing changes.
         let walk = [9_000, 10_500, 9_000, 10_000, 9_500, 10_500, 9_000, 10_499];
-        for start in [Tier::Nano, Tier::Micro] {
+        for start in [Tier::NANO, Tier::MICRO] {
             let mut cur = start;
             for e in walk {
                 cur = t.next_tier(cur, Decimal::from(e));
@@ -401,70 +528,67 @@ mod tests {
     fn large_moves_cross_several_tiers_at_once() {
         let t = Tiers::default();
         // 300,000 >= 250,000 × 1.10 = 275,000: straight to BALANCED.
-        assert_eq!(t.next_tier(Tier::Nano, d(300_000, 0)), Tier::Balanced);
+        assert_eq!(t.next_tier(Tier::NANO, d(300_000, 0)), Tier::BALANCED);
         // 60,000 >= 50,000 × 1.10 = 55,000 but < 275,000: MINI.
-        assert_eq!(t.next_tier(Tier::Nano, d(60_000, 0)), Tier::Mini);
+        assert_eq!(t.next_tier(Tier::NANO, d(60_000, 0)), Tier::MINI);
         // 54,999 < 55,000: MICRO only.
-        assert_eq!(t.next_tier(Tier::Nano, d(54_999, 0)), Tier::Micro);
+        assert_eq!(t.next_tier(Tier::NANO, d(54_999, 0)), Tier::MICRO);
         // 5,000 < 250,000 × 0.80, < 50,000 × 0.80, < 10,000 × 0.80 = 8,000: NANO.
-        assert_eq!(t.next_tier(Tier::Balanced, d(5_000, 0)), Tier::Nano);
+        assert_eq!(t.next_tier(Tier::BALANCED, d(5_000, 0)), Tier::NANO);
         // 30,000 < 40,000 (out of MINI) but >= 8,000 (MICRO stays): MICRO.
-        assert_eq!(t.next_tier(Tier::Balanced, d(30_000, 0)), Tier::Micro);
+        assert_eq!(t.next_tier(Tier::BALANCED, d(30_000, 0)), Tier::MICRO);
         // 210,000 >= 200,000 (250,000 × 0.80): BALANCED stays.
-        assert_eq!(t.next_tier(Tier::Balanced, d(210_000, 0)), Tier::Balanced);
+        assert_eq!(t.next_tier(Tier::BALANCED, d(210_000, 0)), Tier::BALANCED);
     }
 
     #[test]
     fn reasons_name_the_rule() {
         let t = Tiers::default();
         assert_eq!(
-            t.reason(Tier::Nano, Tier::Micro, d(11_000, 0)),
+            t.reason(Tier::NANO, Tier::MICRO, d(11_000, 0)),
             "auto: equity $11000.00 >= MICRO threshold $10000 × 1.10"
         );
         assert_eq!(
-            t.reason(Tier::Micro, Tier::Nano, d(799_999, 2)),
+            t.reason(Tier::MICRO, Tier::NANO, d(799_999, 2)),
             "auto: equity $7999.99 < MICRO threshold $10000 × 0.80"
         );
         // Several tiers down: the last rule was leaving MICRO.
         assert_eq!(
-            t.reason(Tier::Balanced, Tier::Nano, d(5_000, 0)),
+            t.reason(Tier::BALANCED, Tier::NANO, d(5_000, 0)),
             "auto: equity $5000.00 < MICRO threshold $10000 × 0.80"
         );
         // Truncated, not rounded: 7,999.999 must not read as 8,000.00.
         assert!(t
-            .reason(Tier::Micro, Tier::Nano, d(7_999_999, 3))
+            .reason(Tier::MICRO, Tier::NANO, d(7_999_999, 3))
             .contains("$7999.99 <"));
     }
 
     #[test]
     fn validate_catches_bad_tiers() {
+        let err = |t: &Tiers| t.validate().unwrap_err();
         let mut t = Tiers::default();
         t.tiers[2].threshold = Decimal::from(5_000);
-        let (key, what) = t.validate().unwrap_err();
-        assert_eq!(key, "tiers");
+        let (key, what) = err(&t);
+        assert_eq!(key, "tiers.threshold");
         assert!(what.contains("thresholds must rise"), "{what}");
 
         let mut t = Tiers::default();
         t.tiers[0].threshold = Decimal::from(100);
-        assert!(t.validate().unwrap_err().1.contains("NANO's must be 0"));
+        assert!(err(&t).1.contains("lowest tier (NANO) starts at 0"));
 
         let mut t = Tiers::default();
         t.tiers[1].size_factor = Decimal::ZERO;
-        let (key, what) = t.validate().unwrap_err();
-        assert_eq!(key, "tiers");
+        let (key, what) = err(&t);
+        assert_eq!(key, "tiers.size_factor");
         assert!(what.contains("MICRO's size_factor"), "{what}");
 
         let mut t = Tiers::default();
         t.tiers[3].strategies.push("arbitrage".into());
-        assert!(t
-            .validate()
-            .unwrap_err()
-            .1
-            .contains("\"arbitrage\" is unknown"));
+        assert!(err(&t).1.contains("\"arbitrage\" is unknown"));
 
         let mut t = Tiers::default();
         t.tiers[3].strategies = vec!["news".into(), "news".into()];
-        assert!(t.validate().unwrap_err().1.contains("twice"));
+        assert!(err(&t).1.contains("twice"));
 
         let mut t = Tiers::default();
         t.tiers[0].strategies.clear();
@@ -476,17 +600,89 @@ mod tests {
 
         let mut t = Tiers::default();
         t.tiers.swap(0, 1);
-        assert!(t.validate().unwrap_err().1.contains("in that order"));
+        assert!(err(&t).1.contains("starts at 0"), "out of order");
+
+        let mut t = Tiers::default();
+        t.tiers[2].tier = Tier::MICRO;
+        assert_eq!(err(&t), ("tiers.name", "tier MICRO is listed twice".into()));
+
+        let mut t = Tiers::default();
+        t.tiers.clear();
+        assert!(err(&t).1.contains("needs 1 to 16 tiers"));
+        let mut t = Tiers::default();
+        let p = t.tiers[3].clone();
+        for i in 0..13 {
+            let mut q = p.clone();
+            q.threshold += Decimal::from(i + 1);
+            t.tiers.push(q);
+        }
+        assert!(err(&t).1.contains("got 17"));
 
         let t = Tiers {
             up_margin: Decimal::ONE,
             ..Tiers::default()
         };
-        assert_eq!(t.validate().unwrap_err().0, "up_margin");
+        assert_eq!(err(&t).0, "up_margin");
         let t = Tiers {
             down_margin: Decimal::from(-1),
             ..Tiers::default()
         };
-        assert_eq!(t.validate().unwrap_err().0, "down_margin");
+        assert_eq!(err(&t).0, "down_margin");
+    }
+
+    #[test]
+    fn tier_names_are_checked_and_interned_once() {
+        for bad in ["", "auto", "micro", "1X", "A-B", &"X".repeat(33)] {
+            assert!(Tier::check_name(bad).is_err(), "{bad:?}");
+        }
+        for good in ["SEED", "GROWTH_2", "X"] {
+            assert_eq!(Tier::check_name(good), Ok(()));
+        }
+        assert_eq!(Tier::named("MICRO"), Tier::MICRO);
+        let a = Tier::named("GROWTH");
+        assert_eq!(a, Tier::named("GROWTH"));
+        assert_eq!(a.as_str(), "GROWTH");
+        assert_eq!(serde_json::to_string(&a).unwrap(), "\"GROWTH\"");
+    }
+
+    #[test]
+    fn three_configured_tiers_move_with_the_same_hysteresis() {
+        let tier = |name: &str, threshold: i64| TierParams {
+            tier: Tier::named(name),
+            threshold: Decimal::from(threshold),
+            size_factor: Decimal::ONE,
+            max_open_positions: 2,
+            strategies: vec!["news".into()],
+        };
+        let t = Tiers {
+            tiers: vec![
+                tier("SEED", 0),
+                tier("GROWTH", 100_000),
+                tier("FULL", 1_000_000),
+            ],
+            ..Tiers::default()
+        };
+        assert_eq!(t.validate(), Ok(()));
+        let (seed, growth, full) = (
+            Tier::named("SEED"),
+            Tier::named("GROWTH"),
+            Tier::named("FULL"),
+        );
+        assert_eq!(t.lowest(), seed);
+        // Up into GROWTH at 110,000; down out of it below 80,000.
+        assert_eq!(t.next_tier(seed, d(109_999, 0)), seed);
+        assert_eq!(t.next_tier(seed, d(110_000, 0)), growth);
+        assert_eq!(t.next_tier(growth, d(80_000, 0)), growth);
+        assert_eq!(t.next_tier(growth, d(79_999, 0)), seed);
+        assert_eq!(t.next_tier(seed, d(2_000_000, 0)), full);
+        assert_eq!(
+            t.reason(full, seed, d(10, 0)),
+            "auto: equity $10.00 < GROWTH threshold $100000 × 0.80"
+        );
+        assert_eq!(t.choice("GROWTH"), Ok(ModeChoice::Fixed(growth)));
+        assert!(t
+            .choice("MICRO")
+            .unwrap_err()
+            .contains("SEED, GROWTH, FULL or auto"));
     }
 }
