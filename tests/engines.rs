@@ -64,6 +64,15 @@ fn order_invariants(c: &rusqlite::Connection) -> (i64, i64) {
     )
 }
 
+/// The line engine `id` logged when it stopped (its final position and PnL).
+fn final_figures<'a>(d: &'a Daemon, id: &str) -> &'a str {
+    d.seen
+        .iter()
+        .rev()
+        .find(|l| l.contains("engine stopped") && l.contains(&format!("engine={id}")))
+        .unwrap_or_else(|| panic!("{id} logged no final figures"))
+}
+
 /// The value after `key=` in a log line.
 fn field<'a>(line: &'a str, key: &str) -> &'a str {
     line.split(&format!("{key}="))
@@ -110,12 +119,7 @@ fn paper_trading_on_bundled_data_reconciles_with_the_journal_to_the_cent() {
         *pnl += pos.apply(*side, *qty, *price, &spec) - commission;
     }
     for id in ["KC", "CC"] {
-        let line = d
-            .seen
-            .iter()
-            .rev()
-            .find(|l| l.contains("engine stopped") && l.contains(&format!("engine={id}")))
-            .unwrap_or_else(|| panic!("{id} logged no final figures"));
+        let line = final_figures(&d, id);
         let (pos, pnl) = &replay[id];
         assert_eq!(
             field(line, "realized_pnl").parse::<Decimal>().unwrap(),
@@ -445,12 +449,7 @@ fn sigkill_mid_stream_loses_no_order_and_sends_none_twice() {
             .apply(side, qty, price, &spec);
     }
     for id in ["KC", "CC"] {
-        let line = d
-            .seen
-            .iter()
-            .rev()
-            .find(|l| l.contains("engine stopped") && l.contains(&format!("engine={id}")))
-            .unwrap_or_else(|| panic!("{id} logged no final figures"));
+        let line = final_figures(&d, id);
         assert_eq!(
             field(line, "position").parse::<Decimal>().unwrap(),
             replay[id].qty,

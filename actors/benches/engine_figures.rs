@@ -8,13 +8,10 @@
 
 use actix::prelude::*;
 use commodore_actors::engine::messages::{BatchDue, MarketUpdate, RawEvent};
-use commodore_actors::engine::pipeline::{Allocation, Limits, RouterConfig};
 use commodore_actors::engine::sentinel::SentinelConfig;
 use commodore_actors::engine::{self, EngineConfig, SubtreeConfig};
 use commodore_actors::kernel::{ChildSpec, Handle, Kernel, Root, SupervisorSpec};
-use commodore_actors::model::{
-    contract, Bar, GuardLimits, Headline, ModeState, PortfolioLimits, RiskState,
-};
+use commodore_actors::model::{contract, Bar, Headline, ModeState, RiskState};
 use commodore_actors::view::StatusView;
 use rust_decimal::Decimal;
 use std::collections::VecDeque;
@@ -121,43 +118,7 @@ async fn bare_events_per_s() -> f64 {
 }
 
 fn config(journal: std::path::PathBuf) -> EngineConfig {
-    EngineConfig {
-        id: "KC".into(),
-        spec: contract("KC").unwrap(),
-        router: RouterConfig {
-            immediate_threshold: 0.85,
-            min_consensus: 0.6,
-            max_buffer: 1000,
-        },
-        batch_every: Duration::from_secs(3600),
-        allocation: Allocation {
-            capital: Decimal::from(250_000),
-            weights: [
-                ("news".to_owned(), Decimal::new(5, 1)),
-                ("momentum".to_owned(), Decimal::new(5, 1)),
-            ]
-            .into(),
-        },
-        limits: Limits {
-            max_position: Decimal::from(10),
-            warning_factor: Decimal::new(5, 1),
-        },
-        journal,
-        feeds: vec![],
-        guard: GuardLimits {
-            // Every headline is an order: no rate limit in the bench.
-            max_orders_per_sec: 0,
-            ..GuardLimits::default()
-        },
-        // One engine holds all the exposure there is.
-        portfolio: PortfolioLimits {
-            concentration_max: 1.0,
-            ..PortfolioLimits::default()
-        },
-        breaker_threshold: 5,
-        breaker_cooldown: Duration::from_secs(60),
-        tiers: commodore_actors::model::Tiers::default(),
-    }
+    EngineConfig::alone(journal)
 }
 
 /// The paper broker, noting when each order reaches it: the end of a tick's
@@ -405,34 +366,47 @@ fn decision() -> Vec<Duration> {
     lat
 }
 
+/// Order `i` of the journal figures and its `executed` outcome.
+fn sample_order(
+    i: u64,
+) -> (
+    commodore_actors::model::Order,
+    commodore_actors::journal::OutcomeRow,
+) {
+    use commodore_actors::journal::OutcomeRow;
+    use commodore_actors::model::{client_order_id, Order, Outcome, Side};
+    let order = Order {
+        client_order_id: client_order_id("JB", "news", i + 1),
+        engine: "JB".into(),
+        strategy: "news".into(),
+        decision_seq: i + 1,
+        symbol: "KC".into(),
+        side: if i % 2 == 0 { Side::Buy } else { Side::Sell },
+        qty: Decimal::from(5),
+        ref_price: "300.05".parse().unwrap(),
+        at_ms: MONDAY_NOON_MS,
+    };
+    let row = OutcomeRow {
+        engine: "JB".into(),
+        decision_seq: i + 1,
+        symbol: "KC".into(),
+        strategy: "news".into(),
+        outcome: Outcome::Executed,
+        detail: order.client_order_id.clone(),
+        at_ms: MONDAY_NOON_MS,
+    };
+    (order, row)
+}
+
 /// The order log's durable append alone (what the order path pays to journal
 /// an order before it is sent).
 fn order_log_append(path: &std::path::Path) -> Vec<Duration> {
-    use commodore_actors::journal::{OrderLog, OutcomeRow};
-    use commodore_actors::model::{client_order_id, Order, Outcome, Side};
+    use commodore_actors::journal::OrderLog;
+
     let mut log = OrderLog::open(path).unwrap();
     let mut lat = Vec::with_capacity(ORDERS);
     for i in 0..ORDERS as u64 {
-        let order = Order {
-            client_order_id: client_order_id("JB", "news", i + 1),
-            engine: "JB".into(),
-            strategy: "news".into(),
-            decision_seq: i + 1,
-            symbol: "KC".into(),
-            side: if i % 2 == 0 { Side::Buy } else { Side::Sell },
-            qty: Decimal::from(5),
-            ref_price: "300.05".parse().unwrap(),
-            at_ms: MONDAY_NOON_MS,
-        };
-        let row = OutcomeRow {
-            engine: "JB".into(),
-            decision_seq: i + 1,
-            symbol: "KC".into(),
-            strategy: "news".into(),
-            outcome: Outcome::Executed,
-            detail: order.client_order_id.clone(),
-            at_ms: MONDAY_NOON_MS,
-        };
+        let (order, row) = sample_order(i);
         let t = Instant::now();
         log.append(&order, &row, MONDAY_NOON_MS).unwrap();
         lat.push(t.elapsed());
@@ -447,31 +421,12 @@ fn order_log_append(path: &std::path::Path) -> Vec<Duration> {
 /// The SQLite insert alone (order + its `executed` outcome, one durable
 /// transaction): what the order path paid before the order log.
 fn journal_insert(path: &std::path::Path) -> Vec<Duration> {
-    use commodore_actors::journal::{OutcomeRow, Store};
-    use commodore_actors::model::{client_order_id, Order, Outcome, Side};
+    use commodore_actors::journal::Store;
+
     let mut store = Store::open_durable(path).unwrap();
     let mut lat = Vec::with_capacity(ORDERS);
     for i in 0..ORDERS as u64 {
-        let order = Order {
-            client_order_id: client_order_id("JB", "news", i + 1),
-            engine: "JB".into(),
-            strategy: "news".into(),
-            decision_seq: i + 1,
-            symbol: "KC".into(),
-            side: if i % 2 == 0 { Side::Buy } else { Side::Sell },
-            qty: Decimal::from(5),
-            ref_price: "300.05".parse().unwrap(),
-            at_ms: MONDAY_NOON_MS,
-        };
-        let row = OutcomeRow {
-            engine: "JB".into(),
-            decision_seq: i + 1,
-            symbol: "KC".into(),
-            strategy: "news".into(),
-            outcome: Outcome::Executed,
-            detail: order.client_order_id.clone(),
-            at_ms: MONDAY_NOON_MS,
-        };
+        let (order, row) = sample_order(i);
         let t = Instant::now();
         store.insert_order(&order, &row).unwrap();
         lat.push(t.elapsed());

@@ -6,15 +6,11 @@
 mod common;
 
 use commodore_actors::engine::messages::{BatchDue, MarketUpdate, RawEvent, SignalReceived};
-use commodore_actors::engine::pipeline::{Allocation, Limits, RouterConfig};
 use commodore_actors::engine::sentinel::SentinelConfig;
 use commodore_actors::engine::{self, EngineConfig, EngineHandles, SubtreeConfig};
 use commodore_actors::journal::Store;
 use commodore_actors::kernel::*;
-use commodore_actors::model::{
-    contract, Analyzed, Bar, GuardLimits, ModeState, PortfolioLimits, RiskLevel, RiskState,
-    Sentiment, Tier,
-};
+use commodore_actors::model::{Analyzed, Bar, ModeState, RiskLevel, RiskState, Sentiment, Tier};
 use commodore_actors::view::StatusView;
 use common::*;
 use rust_decimal::Decimal;
@@ -28,44 +24,8 @@ const MONDAY_NOON_MS: u64 = 1_767_571_200_000 + 12 * 3_600_000;
 /// Sunday 2026-01-04, 21:00 UTC: 16:00 in New York, closed.
 const SUNDAY_EVENING_MS: u64 = 1_767_571_200_000 - 3 * 3_600_000;
 
-fn config(journal: PathBuf) -> EngineConfig {
-    EngineConfig {
-        id: "KC".into(),
-        spec: contract("KC").unwrap(),
-        router: RouterConfig {
-            immediate_threshold: 0.85,
-            min_consensus: 0.6,
-            max_buffer: 1000,
-        },
-        // Batches only when the test asks (BatchDue).
-        batch_every: Duration::from_secs(3600),
-        allocation: Allocation {
-            capital: Decimal::from(250_000),
-            weights: [
-                ("news".to_owned(), Decimal::new(5, 1)),
-                ("momentum".to_owned(), Decimal::new(5, 1)),
-            ]
-            .into(),
-        },
-        limits: Limits {
-            max_position: Decimal::from(10),
-            warning_factor: Decimal::new(5, 1),
-        },
-        journal,
-        feeds: vec![],
-        guard: GuardLimits {
-            max_orders_per_sec: 0,
-            ..GuardLimits::default()
-        },
-        // One engine holds all the exposure there is.
-        portfolio: PortfolioLimits {
-            concentration_max: 1.0,
-            ..PortfolioLimits::default()
-        },
-        breaker_threshold: 5,
-        breaker_cooldown: Duration::from_secs(60),
-        tiers: commodore_actors::model::Tiers::default(),
-    }
+fn config(journal: std::path::PathBuf) -> EngineConfig {
+    EngineConfig::alone(journal)
 }
 
 struct Tree {
@@ -123,6 +83,12 @@ async fn tree(name: &str, supervision: SupervisorConfig) -> Tree {
         view,
         path,
     }
+}
+
+/// Injects one fault of `kind` (`ms` for `slow`) into the actor at `path`.
+async fn inject(t: &Tree, path: &str, kind: FaultKind, ms: u64) {
+    let fault = Fault { kind, count: 1, ms };
+    t.kernel.inject(path, fault).await.unwrap();
 }
 
 fn bar(i: u64, close: Decimal) -> Bar {
@@ -234,17 +200,7 @@ async fn every_outcome_branch_is_reached_through_the_engine_and_journaled() {
     // error: the executor is down (stopped, restarted 30 s later). Each sell
     // (reducing: no guard in its way) is abandoned in one durable write and
     // the breaker counts it; at the fifth it opens: breaker_open.
-    t.kernel
-        .inject(
-            "test/KC/executor",
-            Fault {
-                kind: FaultKind::Stop,
-                count: 1,
-                ms: 0,
-            },
-        )
-        .await
-        .unwrap();
+    inject(&t, "test/KC/executor", FaultKind::Stop, 0).await;
     idle(ms(5)).await;
     assert_eq!(
         node(&t.kernel, "test/KC/executor").state,
@@ -356,17 +312,7 @@ async fn an_order_the_journal_refuses_is_an_error_and_is_never_sent() {
 async fn a_failing_collector_restarts_no_order_path_under_rest_for_one() {
     tokio::time::pause();
     let t = tree("collector", cfg(Strategy::RestForOne)).await;
-    t.kernel
-        .inject(
-            "test/KC/collector",
-            Fault {
-                kind: FaultKind::Panic,
-                count: 1,
-                ms: 0,
-            },
-        )
-        .await
-        .unwrap();
+    inject(&t, "test/KC/collector", FaultKind::Panic, 0).await;
     idle(ms(100)).await;
     assert_eq!(node(&t.kernel, "test/KC/collector").restarts, 1);
     assert_eq!(
@@ -390,17 +336,7 @@ async fn a_failing_collector_restarts_no_order_path_under_rest_for_one() {
 async fn market_data_is_conflated_the_latest_price_wins() {
     tokio::time::pause();
     let t = tree("conflate", cfg(Strategy::OneForOne)).await;
-    t.kernel
-        .inject(
-            "test/KC/engine",
-            Fault {
-                kind: FaultKind::Slow,
-                count: 1,
-                ms: 500,
-            },
-        )
-        .await
-        .unwrap();
+    inject(&t, "test/KC/engine", FaultKind::Slow, 500).await;
     let close = |i: u64| Decimal::new(30_000 + 5 * i as i64, 2);
     for i in 0..3_000u64 {
         t.h.analyzer

@@ -64,6 +64,48 @@ pub struct EngineConfig {
 }
 
 impl EngineConfig {
+    /// One KC engine alone in its portfolio, as benchmarks and tests drive it:
+    /// the daemon's defaults, but no order-rate limit (every signal may be an
+    /// order), no concentration limit (it holds all the exposure there is),
+    /// and batches only when asked (`BatchDue`).
+    pub fn alone(journal: PathBuf) -> EngineConfig {
+        EngineConfig {
+            id: "KC".into(),
+            spec: crate::model::contract("KC").expect("KC is a known contract"),
+            router: RouterConfig {
+                immediate_threshold: 0.85,
+                min_consensus: 0.6,
+                max_buffer: 1000,
+            },
+            batch_every: Duration::from_secs(3600),
+            allocation: Allocation {
+                capital: Decimal::from(250_000),
+                weights: [
+                    ("news".to_owned(), Decimal::new(5, 1)),
+                    ("momentum".to_owned(), Decimal::new(5, 1)),
+                ]
+                .into(),
+            },
+            limits: Limits {
+                max_position: Decimal::from(10),
+                warning_factor: Decimal::new(5, 1),
+            },
+            journal,
+            feeds: vec![],
+            guard: GuardLimits {
+                max_orders_per_sec: 0,
+                ..GuardLimits::default()
+            },
+            portfolio: PortfolioLimits {
+                concentration_max: 1.0,
+                ..PortfolioLimits::default()
+            },
+            breaker_threshold: 5,
+            breaker_cooldown: Duration::from_secs(60),
+            tiers: Tiers::default(),
+        }
+    }
+
     pub fn path(&self) -> String {
         crate::control::engine_path(&self.id)
     }

@@ -588,22 +588,7 @@ impl Store {
         }
         let now = crate::model::now_ms();
         self.durable(|tx| {
-            tx.prepare_cached(
-                "INSERT INTO orders (client_order_id, engine, strategy, decision_seq, symbol, side, qty, ref_price, status, at_ms, created_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', ?9, ?10)",
-            )?
-            .execute(params![
-                    o.client_order_id,
-                    o.engine,
-                    o.strategy,
-                    o.decision_seq as i64,
-                    o.symbol,
-                    o.side.as_str(),
-                    o.qty.to_string(),
-                    o.ref_price.to_string(),
-                    o.at_ms as i64,
-                    now as i64
-                ])?;
+            insert_pending(tx, o, now, Conflict::Refuse)?;
             insert_outcome(tx, outcome)
         })
         .map(|_| ())
@@ -619,38 +604,8 @@ impl Store {
         self.durable(|tx| {
             let mut new = 0;
             for l in logged {
-                let o = &l.order;
-                new += tx
-                    .prepare_cached(
-                        "INSERT OR IGNORE INTO orders (client_order_id, engine, strategy, decision_seq, symbol, side, qty, ref_price, status, at_ms, created_ms)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', ?9, ?10)",
-                    )?
-                    .execute(params![
-                        o.client_order_id,
-                        o.engine,
-                        o.strategy,
-                        o.decision_seq as i64,
-                        o.symbol,
-                        o.side.as_str(),
-                        o.qty.to_string(),
-                        o.ref_price.to_string(),
-                        o.at_ms as i64,
-                        l.created_ms as i64
-                    ])?;
-                let r = &l.outcome;
-                tx.prepare_cached(
-                    "INSERT OR IGNORE INTO outcomes (engine, decision_seq, symbol, strategy, outcome, detail, at_ms)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                )?
-                .execute(params![
-                    r.engine,
-                    r.decision_seq as i64,
-                    r.symbol,
-                    r.strategy,
-                    r.outcome.as_str(),
-                    r.detail,
-                    r.at_ms as i64
-                ])?;
+                new += insert_pending(tx, &l.order, l.created_ms, Conflict::Ignore)?;
+                insert_outcome_as(tx, &l.outcome, Conflict::Ignore)?;
             }
             Ok(new)
         })
@@ -906,12 +861,69 @@ impl Store {
     }
 }
 
+/// What an insert does with a row whose key is taken.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Conflict {
+    /// Fails: a reused client order id or decision is refused.
+    Refuse,
+    /// Keeps the row there (moving the order log twice is harmless).
+    Ignore,
+    /// Replaces it (a decision's `executed` becomes `error`).
+    Replace,
+}
+
+impl Conflict {
+    fn insert(self) -> &'static str {
+        match self {
+            Conflict::Refuse => "INSERT",
+            Conflict::Ignore => "INSERT OR IGNORE",
+            Conflict::Replace => "INSERT OR REPLACE",
+        }
+    }
+}
+
+/// Inserts `o` as `pending`; returns the rows inserted (0 or 1).
+fn insert_pending(
+    tx: &rusqlite::Transaction<'_>,
+    o: &Order,
+    created_ms: u64,
+    conflict: Conflict,
+) -> rusqlite::Result<usize> {
+    let sql = format!(
+        "{} INTO orders (client_order_id, engine, strategy, decision_seq, symbol, side, qty, ref_price, status, at_ms, created_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', ?9, ?10)",
+        conflict.insert()
+    );
+    tx.prepare_cached(&sql)?.execute(params![
+        o.client_order_id,
+        o.engine,
+        o.strategy,
+        o.decision_seq as i64,
+        o.symbol,
+        o.side.as_str(),
+        o.qty.to_string(),
+        o.ref_price.to_string(),
+        o.at_ms as i64,
+        created_ms as i64
+    ])
+}
+
 fn insert_outcome(tx: &rusqlite::Transaction<'_>, o: &OutcomeRow) -> rusqlite::Result<()> {
-    tx.prepare_cached(
-        "INSERT OR REPLACE INTO outcomes (engine, decision_seq, symbol, strategy, outcome, detail, at_ms)
+    insert_outcome_as(tx, o, Conflict::Replace)
+}
+
+fn insert_outcome_as(
+    tx: &rusqlite::Transaction<'_>,
+    o: &OutcomeRow,
+    conflict: Conflict,
+) -> rusqlite::Result<()> {
+    let sql = format!(
+        "{} INTO outcomes (engine, decision_seq, symbol, strategy, outcome, detail, at_ms)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    )?
-    .execute(params![
+        conflict.insert()
+    );
+    tx.prepare_cached(&sql)?
+        .execute(params![
             o.engine,
             o.decision_seq as i64,
             o.symbol,
@@ -920,7 +932,7 @@ fn insert_outcome(tx: &rusqlite::Transaction<'_>, o: &OutcomeRow) -> rusqlite::R
             o.detail,
             o.at_ms as i64
         ])
-    .map(|_| ())
+        .map(|_| ())
 }
 
 /// One decision's outcome, as journaled.
