@@ -756,10 +756,16 @@ impl Config {
         }
         let mut seen = std::collections::HashSet::new();
         for en in &self.engines {
-            if en.id.is_empty() || en.id.contains('/') || en.id.len() > 32 {
+            // Also a path segment (master/engines/<id>) and a file name
+            // (<data_dir>/orders/<id>.log).
+            let ok_char = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+            if en.id.is_empty() || en.id.len() > 32 || !en.id.chars().all(ok_char) {
                 return e(
                     "engines.id",
-                    &format!("{:?} is not a valid id: 1 to 32 characters, no '/'", en.id),
+                    &format!(
+                        "{:?} is not a valid id: 1 to 32 letters, digits, - or _",
+                        en.id
+                    ),
                 );
             }
             if !seen.insert(&en.id) {

@@ -846,3 +846,73 @@ async fn a_pool_shares_threads_until_a_subtree_fails_then_it_gets_its_own() {
     real.finish().await;
     assert_eq!(pool.threads(), 1);
 }
+
+/// The blocker's "I am blocked" sender and its "go on" receiver.
+type Gate = std::sync::Arc<
+    std::sync::Mutex<Option<(std::sync::mpsc::Sender<()>, std::sync::mpsc::Receiver<()>)>>,
+>;
+
+/// Blocks its thread in `started` until the test lets it go (after saying so).
+struct Blocker {
+    gate: Gate,
+}
+
+impl Worker for Blocker {
+    fn started(&mut self, _ctx: &mut Ctx<'_, Self>) {
+        if let Some((blocked, release)) = self.gate.lock().unwrap().take() {
+            blocked.send(()).unwrap();
+            let _ = release.recv();
+        }
+    }
+}
+
+/// A subtree is `running` in the registry only once it has started its
+/// children: whoever sees it running (readiness) finds them all there, even
+/// while the subtree's thread is busy and its parent has long spawned it.
+#[actix_rt::test]
+async fn a_subtree_is_running_only_once_its_children_are_started() {
+    tokio::time::pause();
+    let (blocked_tx, blocked_rx) = std::sync::mpsc::channel();
+    let (release_tx, release_rx) = std::sync::mpsc::channel();
+    let gate = std::sync::Arc::new(std::sync::Mutex::new(Some((blocked_tx, release_rx))));
+    let log = Log::default();
+    let (w, _h) = counter("w", &log);
+    // A, on a thread of its own: first the blocker, then subtree B on A's thread.
+    let b = SupervisorSpec::new("B", cfg(Strategy::OneForOne)).child(w);
+    let a = SupervisorSpec::new("A", cfg(Strategy::OneForOne))
+        .child(ChildSpec::worker("blocker", &Handle::new(), move || {
+            Blocker { gate: gate.clone() }
+        }))
+        .child(ChildSpec::supervisor(b))
+        .on_own_arbiter();
+    let k = Kernel::new(1);
+    let root = start(
+        tree(
+            "root",
+            cfg(Strategy::OneForOne),
+            vec![ChildSpec::supervisor(a)],
+        ),
+        &k,
+    )
+    .await;
+    let real = RealWait::begin();
+    // A's thread is held by the blocker before B could start its children.
+    blocked_rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the blocker started");
+    assert_eq!(k.registry().state("root/B"), None);
+    assert_eq!(k.registry().state("root/A/B"), Some(NodeState::Starting));
+    assert_eq!(k.registry().state("root/A/B/w"), None, "not started yet");
+    release_tx.send(()).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while k.registry().state("root/A/B") != Some(NodeState::Running) {
+        assert!(std::time::Instant::now() < deadline, "B never ran");
+        tokio::task::yield_now().await;
+    }
+    assert!(
+        k.registry().state("root/A/B/w").is_some(),
+        "running means its children are there"
+    );
+    assert_eq!(root.shutdown().await, RootExit::Stopped);
+    real.finish().await;
+}

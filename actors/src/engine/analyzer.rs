@@ -105,7 +105,9 @@ impl Analyzer {
         }
     }
 
-    fn signal(&self, a: Analyzed) {
+    fn signal(&mut self, a: Analyzed) {
+        // The latest mark first: the engine decides at the freshest price.
+        self.marks.flush(&self.engine);
         self.stats.signals.fetch_add(1, Ordering::Relaxed);
         if self.engine.tell(SignalReceived(a)).is_err() {
             self.stats.dropped.fetch_add(1, Ordering::Relaxed);

@@ -26,7 +26,6 @@ const WEEK_MS: u64 = 7 * 86_400_000;
 pub struct Cursor {
     next_bar: AtomicUsize,
     loops: AtomicU64,
-    pub sent: AtomicU64,
     pub dropped: AtomicU64,
 }
 
@@ -75,8 +74,6 @@ impl Collector {
         }
         if self.to_analyzer.flush(&self.analyzer) || self.analyzer.tell(e).is_err() {
             self.cursor.dropped.fetch_add(1, Ordering::Relaxed);
-        } else {
-            self.cursor.sent.fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -86,11 +83,9 @@ impl Collector {
         if self.to_sentinel.send(&self.sentinel, e.clone()) == Delivery::Replaced {
             self.cursor.dropped.fetch_add(1, Ordering::Relaxed);
         }
-        match self.to_analyzer.send(&self.analyzer, e) {
-            Delivery::Sent => self.cursor.sent.fetch_add(1, Ordering::Relaxed),
-            Delivery::Held => 0,
-            Delivery::Replaced => self.cursor.dropped.fetch_add(1, Ordering::Relaxed),
-        };
+        if self.to_analyzer.send(&self.analyzer, e) == Delivery::Replaced {
+            self.cursor.dropped.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     fn holding(&self) -> bool {
@@ -106,10 +101,7 @@ impl Collector {
         ctx.run_later(FLUSH_EVERY, |c, ctx| {
             c.flush_due = false;
             c.to_sentinel.flush(&c.sentinel);
-            let held = c.to_analyzer.holding();
-            if held && !c.to_analyzer.flush(&c.analyzer) {
-                c.cursor.sent.fetch_add(1, Ordering::Relaxed);
-            }
+            c.to_analyzer.flush(&c.analyzer);
             c.schedule_flush(ctx);
         });
     }

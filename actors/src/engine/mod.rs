@@ -162,9 +162,10 @@ pub fn subtree_with_handles(
             // The order of a rest_for_one subtree: what others depend on
             // first, the data feeds after, the guard last. A failing feed
             // restarts the feeds and the guard (never the engine, the executor
-            // or the broker); a failing guard or broker restarts no order path;
-            // data flows once the engine, its executor and broker are up, and
-            // stops first at shutdown.
+            // or the broker); a failing guard restarts only itself; a failing
+            // broker (its actor, not a broker error) restarts the data path
+            // and the guard too. Data flows once the engine, its executor and
+            // broker are up, and stops first at shutdown.
             .child(ChildSpec::worker(
                 "engine",
                 &engine,

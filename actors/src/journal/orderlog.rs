@@ -39,6 +39,29 @@ pub struct LoggedOrder {
 pub struct OrderLog {
     path: PathBuf,
     file: File,
+    /// The file's length: where the next record starts (a failed append is
+    /// cut back to it).
+    len: u64,
+}
+
+/// What a line of the log is.
+enum Line {
+    Order(Box<LoggedOrder>),
+    /// Cut short or damaged: an order never sent.
+    Torn,
+    /// Whole, but written by another version of commodore.
+    Foreign(String),
+}
+
+/// What the log holds.
+#[derive(Debug, Default, PartialEq)]
+pub struct LogContents {
+    pub orders: Vec<LoggedOrder>,
+    /// Lines cut short or damaged (orders never sent).
+    pub torn: usize,
+    /// Whole records of another version (a newer commodore's): not readable
+    /// here, never to be thrown away.
+    pub foreign: Vec<String>,
 }
 
 /// 64-bit FNV-1a: enough to tell a torn record from a whole one.
@@ -46,6 +69,12 @@ fn checksum(s: &str) -> u64 {
     s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
         (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
     })
+}
+
+/// The checksum a record carries (for tests that write records by hand).
+#[cfg(test)]
+pub(crate) fn checksum_of(body: &str) -> u64 {
+    checksum(body)
 }
 
 /// Tabs and newlines separate fields and records: never inside one.
@@ -77,11 +106,25 @@ fn encode(o: &Order, outcome: &OutcomeRow, created_ms: u64) -> String {
     format!("\n{body}\t{sum:016x}\n")
 }
 
-fn decode(line: &str) -> Option<LoggedOrder> {
-    let (body, sum) = line.rsplit_once('\t')?;
-    if u64::from_str_radix(sum, 16).ok()? != checksum(body) {
-        return None;
+fn classify(line: &str) -> Line {
+    let Some((body, sum)) = line.rsplit_once('\t') else {
+        return Line::Torn;
+    };
+    if u64::from_str_radix(sum, 16).ok() != Some(checksum(body)) {
+        return Line::Torn;
     }
+    let version = body.split('\t').next().unwrap_or_default();
+    if version != VERSION {
+        return Line::Foreign(version.to_owned());
+    }
+    match decode(body) {
+        Some(o) => Line::Order(Box::new(o)),
+        None => Line::Torn,
+    }
+}
+
+/// A checked record's fields.
+fn decode(body: &str) -> Option<LoggedOrder> {
     let f: Vec<&str> = body.split('\t').collect();
     let [version, id, engine, strategy, seq, symbol, side, qty, price, at_ms, created_ms, outcome_at_ms, detail] =
         f.as_slice()
@@ -144,9 +187,11 @@ impl OrderLog {
                 File::open(dir)?.sync_all()?;
             }
         }
+        let len = file.metadata()?.len();
         Ok(OrderLog {
             path: path.to_owned(),
             file,
+            len,
         })
     }
 
@@ -154,40 +199,58 @@ impl OrderLog {
         &self.path
     }
 
-    /// Appends one order and waits until it is on disk (`fdatasync`).
+    /// Appends one order and waits until it is on disk (`fdatasync`). On an
+    /// error the file is cut back to where the record began, so an order the
+    /// caller gives up on cannot be read back (and sent) later; if even that
+    /// fails, the error says so: `Err((e, false))`.
     pub fn append(
         &mut self,
         o: &Order,
         outcome: &OutcomeRow,
         created_ms: u64,
-    ) -> std::io::Result<()> {
-        self.file
-            .write_all(encode(o, outcome, created_ms).as_bytes())?;
-        self.file.sync_data()
-    }
-
-    /// Every whole record in the log, oldest first, and how many lines did
-    /// not check (torn or foreign).
-    pub fn read(&mut self) -> std::io::Result<(Vec<LoggedOrder>, usize)> {
-        let mut text = String::new();
-        let mut f = File::open(&self.path)?;
-        let mut bytes = Vec::new();
-        f.read_to_end(&mut bytes)?;
-        text.push_str(&String::from_utf8_lossy(&bytes));
-        let (mut orders, mut bad) = (Vec::new(), 0);
-        for line in text.split('\n').filter(|l| !l.is_empty()) {
-            match decode(line) {
-                Some(o) => orders.push(o),
-                None => bad += 1,
+    ) -> Result<(), (std::io::Error, bool)> {
+        let record = encode(o, outcome, created_ms);
+        let written = self
+            .file
+            .write_all(record.as_bytes())
+            .and_then(|()| self.file.sync_data());
+        match written {
+            Ok(()) => {
+                self.len += record.len() as u64;
+                Ok(())
+            }
+            Err(e) => {
+                let cut = self
+                    .file
+                    .set_len(self.len)
+                    .and_then(|()| self.file.sync_data());
+                Err((e, cut.is_ok()))
             }
         }
-        Ok((orders, bad))
+    }
+
+    /// Every whole record in the log, oldest first, with what did not read.
+    pub fn read(&mut self) -> std::io::Result<LogContents> {
+        let mut bytes = Vec::new();
+        File::open(&self.path)?.read_to_end(&mut bytes)?;
+        let text = String::from_utf8_lossy(&bytes);
+        let mut c = LogContents::default();
+        for line in text.split('\n').filter(|l| !l.is_empty()) {
+            match classify(line) {
+                Line::Order(o) => c.orders.push(*o),
+                Line::Torn => c.torn += 1,
+                Line::Foreign(v) => c.foreign.push(v),
+            }
+        }
+        Ok(c)
     }
 
     /// Empties the log (its records are in SQLite), durably.
     pub fn clear(&mut self) -> std::io::Result<()> {
         self.file.set_len(0)?;
-        self.file.sync_data()
+        self.file.sync_data()?;
+        self.len = 0;
+        Ok(())
     }
 
     /// Whether the file holds anything.
@@ -242,8 +305,9 @@ mod tests {
         }
         drop(log);
         let mut log = OrderLog::open(&p).unwrap();
-        let (read, bad) = log.read().unwrap();
-        assert_eq!(bad, 0);
+        let c = log.read().unwrap();
+        assert_eq!((c.torn, c.foreign.len()), (0, 0));
+        let read = c.orders;
         assert_eq!(read.len(), 3);
         let (o, mut r) = order(2);
         r.detail = r.detail.replace('\t', " ");
@@ -257,7 +321,7 @@ mod tests {
         );
         log.clear().unwrap();
         assert!(log.is_empty().unwrap());
-        assert_eq!(log.read().unwrap(), (vec![], 0));
+        assert_eq!(log.read().unwrap(), LogContents::default());
         let _ = std::fs::remove_dir_all(p.parent().unwrap().parent().unwrap());
     }
 
@@ -278,10 +342,16 @@ mod tests {
         // A flipped digit in a whole line fails its checksum too.
         let flipped = encode(&order(4).0, &order(4).1, 1).replace("300.05", "900.05");
         log.file.write_all(flipped.as_bytes()).unwrap();
-        let (read, bad) = log.read().unwrap();
-        let seqs: Vec<u64> = read.iter().map(|l| l.order.decision_seq).collect();
+        // A whole record of another version is not torn: it is kept apart.
+        let body = "o9\tsomething newer";
+        log.file
+            .write_all(format!("\n{body}\t{:016x}\n", checksum(body)).as_bytes())
+            .unwrap();
+        let c = log.read().unwrap();
+        let seqs: Vec<u64> = c.orders.iter().map(|l| l.order.decision_seq).collect();
         assert_eq!(seqs, vec![1, 3]);
-        assert_eq!(bad, 2);
+        assert_eq!(c.torn, 2);
+        assert_eq!(c.foreign, vec!["o9".to_owned()]);
         let _ = std::fs::remove_dir_all(p.parent().unwrap().parent().unwrap());
     }
 }

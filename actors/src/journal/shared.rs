@@ -31,10 +31,17 @@ struct Inner {
     unmoved: bool,
     /// The highest decision sequence journaled with an order; read once.
     last_seq: Option<u64>,
-    /// The last call on the journal failed: no order is journaled (so none is
-    /// sent) until a call succeeds again; its fills could not be recorded.
+    /// A call on the journal failed: no order is journaled (so none is sent)
+    /// until a write to SQLite succeeds again (a read succeeding proves
+    /// nothing about writing a fill).
     failing: bool,
+    /// Orders whose append failed and could not be cut back out of the log:
+    /// never sent, so never moved into SQLite as pending.
+    poisoned: Vec<String>,
 }
+
+/// The state key of the write check the order path makes after a failure.
+pub const WRITE_CHECK_KEY: &str = "journal.write_check";
 
 /// Where engine `engine`'s order log lives beside the journal at `journal`.
 pub fn order_log_path(journal: &Path, engine: &str) -> PathBuf {
@@ -69,6 +76,7 @@ impl SharedStore {
                 unmoved: true,
                 last_seq: None,
                 failing: false,
+                poisoned: Vec::new(),
             }),
         }
     }
@@ -83,35 +91,55 @@ impl SharedStore {
 
     /// Opens the connection if needed and moves the order log into it.
     fn ready<'a>(&self, inner: &'a mut Inner) -> Result<&'a mut Store, JournalError> {
-        if inner.conn.is_none() {
-            inner.conn = Some(Store::open_durable(&self.path)?);
+        let Inner {
+            conn,
+            log,
+            unmoved,
+            poisoned,
+            ..
+        } = inner;
+        if conn.is_none() {
+            *conn = Some(Store::open_durable(&self.path)?);
         }
-        let store = inner.conn.as_mut().expect("opened above");
+        let store = conn.as_mut().expect("opened above");
         let Some((_, log_path)) = &self.engine else {
             return Ok(store);
         };
-        if !inner.unmoved {
+        if !*unmoved {
             return Ok(store);
         }
-        if inner.log.is_none() {
+        if log.is_none() {
             if !log_path.exists() {
-                inner.unmoved = false;
+                *unmoved = false;
                 return Ok(store);
             }
-            inner.log = Some(OrderLog::open(log_path).map_err(self.io_error(log_path))?);
+            *log = Some(OrderLog::open(log_path).map_err(self.io_error(log_path))?);
         }
-        let log = inner.log.as_mut().expect("opened above");
-        let (orders, bad) = log.read().map_err(self.io_error(log_path))?;
-        if bad > 0 {
+        let log = log.as_mut().expect("opened above");
+        let mut read = log.read().map_err(self.io_error(log_path))?;
+        if let Some(version) = read.foreign.first() {
+            // Never thrown away: they may be orders that were sent.
+            return Err(JournalError::Corrupt {
+                path: log_path.clone(),
+                what: format!(
+                    "{} order records of another commodore (format {version}): run that version, or move the file away once its orders are settled",
+                    read.foreign.len()
+                ),
+            });
+        }
+        if read.torn > 0 {
             tracing::warn!(
                 log = %log_path.display(),
-                lines = bad,
+                lines = read.torn,
                 "order log: lines that do not check were skipped (a record cut short by a crash or a failed write is an order that was never sent)"
             );
         }
-        store.absorb_orders(&orders)?;
+        read.orders
+            .retain(|l| !poisoned.contains(&l.order.client_order_id));
+        store.absorb_orders(&read.orders)?;
         log.clear().map_err(self.io_error(log_path))?;
-        inner.unmoved = false;
+        poisoned.clear();
+        *unmoved = false;
         Ok(store)
     }
 
@@ -124,8 +152,8 @@ impl SharedStore {
     ) -> Result<T, JournalError> {
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         let r = self.ready(&mut inner).and_then(f);
-        inner.failing = r.is_err();
         if r.is_err() {
+            inner.failing = true;
             inner.conn = None;
         }
         r
@@ -152,9 +180,17 @@ impl SharedStore {
         }
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         if inner.failing {
-            return Err(JournalError::Failing {
-                path: self.path.clone(),
-            });
+            // Writing works again? One durable write says (a read would not).
+            let probe = self
+                .ready(&mut inner)
+                .and_then(|s| s.put_state_durable(WRITE_CHECK_KEY, "ok", "order path", now_ms()));
+            if probe.is_err() {
+                inner.conn = None;
+                return Err(JournalError::Failing {
+                    path: self.path.clone(),
+                });
+            }
+            inner.failing = false;
         }
         let last = match inner.last_seq {
             Some(last) => last,
@@ -187,10 +223,21 @@ impl SharedStore {
             inner.log = Some(OrderLog::open(log_path).map_err(self.io_error(log_path))?);
         }
         let log = inner.log.as_mut().expect("opened above");
-        if let Err(e) = log.append(o, outcome, now_ms()) {
-            // Reopened next time; a record cut short is skipped when read.
+        if let Err((e, cut)) = log.append(o, outcome, now_ms()) {
+            // The disk is in trouble: no order until a write succeeds again.
+            // The record was cut back out of the log; if it could not be, it
+            // is never moved into SQLite (so never re-driven and sent).
+            inner.failing = true;
             inner.log = None;
             inner.unmoved = true;
+            if !cut {
+                tracing::error!(
+                    order = %o.client_order_id,
+                    log = %log_path.display(),
+                    "an order whose journaling failed could not be cut out of the order log: it is kept out of the journal"
+                );
+                inner.poisoned.push(o.client_order_id.clone());
+            }
             return Err(self.io_error(log_path)(e));
         }
         inner.unmoved = true;
@@ -304,21 +351,50 @@ mod tests {
         let s = SharedStore::for_engine(&p, "KC");
         let (o, r) = order(1);
         s.journal_order(&o, &r).unwrap();
-        // Something else fails on the connection (a fill it could not write).
+        // The disk refuses writes (as a full one would) and a call fails.
+        let refuse = |on: bool| {
+            let c = rusqlite::Connection::open(&p).unwrap();
+            c.execute_batch(if on {
+                "CREATE TRIGGER no_insert BEFORE INSERT ON state BEGIN SELECT RAISE(FAIL, 'disk says no'); END;
+                 CREATE TRIGGER no_update BEFORE UPDATE ON state BEGIN SELECT RAISE(FAIL, 'disk says no'); END;"
+            } else {
+                "DROP TRIGGER no_insert; DROP TRIGGER no_update;"
+            })
+            .unwrap();
+        };
+        refuse(true);
         let err: Result<(), _> = s.with(|_| {
             Err(JournalError::Corrupt {
                 path: p.clone(),
-                what: "disk says no".into(),
+                what: "a fill not written".into(),
             })
         });
         assert!(err.is_err());
         let (o2, r2) = order(2);
         let refused = s.journal_order(&o2, &r2).unwrap_err().to_string();
         assert!(refused.contains("last write failed"), "{refused}");
-        // The journal answers again: orders are taken again.
+        // A read that works proves nothing about writing a fill.
         assert_eq!(pending(&s), vec![1]);
+        assert!(s.journal_order(&o2, &r2).is_err());
+        // Writes work again: orders are taken again.
+        refuse(false);
         s.journal_order(&o2, &r2).unwrap();
         assert_eq!(pending(&s), vec![1, 2]);
+        let _ = std::fs::remove_dir_all(p.parent().unwrap());
+    }
+
+    #[test]
+    fn records_of_another_version_are_never_thrown_away() {
+        let p = temp("foreign");
+        let log = order_log_path(&p, "KC");
+        std::fs::create_dir_all(log.parent().unwrap()).unwrap();
+        let body = "o9\tKC-news-7\tfrom a newer commodore";
+        let sum = super::super::orderlog::checksum_of(body);
+        std::fs::write(&log, format!("\n{body}\t{sum:016x}\n")).unwrap();
+        let s = SharedStore::for_engine(&p, "KC");
+        let err = s.with(|st| st.last_seq()).unwrap_err().to_string();
+        assert!(err.contains("another commodore (format o9)"), "{err}");
+        assert!(std::fs::metadata(&log).unwrap().len() > 0, "kept");
         let _ = std::fs::remove_dir_all(p.parent().unwrap());
     }
 }

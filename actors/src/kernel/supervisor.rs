@@ -162,6 +162,11 @@ pub(crate) fn spawn_supervisor(
     kernel
         .registry()
         .upsert(&path, NodeKind::Supervisor, Some(spec.config.strategy));
+    // Starting until it has started its children (its `started` says so), also
+    // when it is started again.
+    kernel
+        .registry()
+        .update(&path, |e| e.state = NodeState::Starting);
     let note = ExitNote::new();
     let note2 = note.clone();
     spawn_supervised(
@@ -223,6 +228,18 @@ impl Supervisor {
     }
 
     fn set_node(&self, idx: usize, state: NodeState) {
+        self.set_node_as(idx, Some(state));
+    }
+
+    /// A child just started: a worker runs; a child supervisor says itself
+    /// when it runs, once it has started its children (it may be on another
+    /// thread, and may be there already).
+    fn set_node_started(&self, idx: usize) {
+        let is_sup = matches!(self.children[idx].spec.kind, ChildKind::Supervisor(_));
+        self.set_node_as(idx, (!is_sup).then_some(NodeState::Running));
+    }
+
+    fn set_node_as(&self, idx: usize, state: Option<NodeState>) {
         let c = &self.children[idx];
         let restarts = c.restarts;
         // Only supervisors are reached directly; a worker is reached through its
@@ -237,7 +254,9 @@ impl Supervisor {
             _ => None,
         };
         self.kernel.registry().update(&c.path, |e| {
-            e.state = state;
+            if let Some(state) = state {
+                e.state = state;
+            }
             e.restarts = restarts;
             e.control = control;
         });
@@ -297,7 +316,7 @@ impl Supervisor {
             child.restarts += 1;
         }
         let path = child.path.clone();
-        self.set_node(idx, NodeState::Running);
+        self.set_node_started(idx);
         if restarted {
             self.emit(
                 EventKind::Restarted,
