@@ -168,6 +168,11 @@ fn every_kind_of_config_error_exits_2_naming_file_and_key() {
             "risk.max_drawdown: unknown key",
         ),
         (
+            "engine_id.toml",
+            "[[engines]]\nid = \"KC 1\"\nsymbol = \"KC\"\n",
+            "engines.id: \"KC 1\" is not a valid id: 1 to 32 letters, digits, - or _",
+        ),
+        (
             "tier_name.toml",
             "[mode]\ntiers = [{ name = \"auto\", threshold = \"0\", size_factor = 1.0, max_open_positions = 2, strategies = [] }]\n",
             "mode.tiers.name: tier name \"auto\": use 1 to 32 capital letters",
