@@ -9,9 +9,8 @@
 //! into SQLite, so every reader of orders sees every order journaled.
 
 use super::orderlog::OrderLog;
-use super::store::{JournalError, OutcomeRow, Store};
+use super::store::{check_order, JournalError, OutcomeRow, Store};
 use crate::model::{now_ms, Order};
-use rust_decimal::Decimal;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -151,7 +150,17 @@ impl SharedStore {
         f: impl FnOnce(&mut Store) -> Result<T, JournalError>,
     ) -> Result<T, JournalError> {
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        let r = self.ready(&mut inner).and_then(f);
+        self.call(&mut inner, f)
+    }
+
+    /// `f` on the ready connection; an error marks the journal failing and
+    /// drops the connection.
+    fn call<T>(
+        &self,
+        inner: &mut Inner,
+        f: impl FnOnce(&mut Store) -> Result<T, JournalError>,
+    ) -> Result<T, JournalError> {
+        let r = self.ready(inner).and_then(f);
         if r.is_err() {
             inner.failing = true;
             inner.conn = None;
@@ -169,23 +178,14 @@ impl SharedStore {
         let Some((engine, log_path)) = &self.engine else {
             return self.with(|s| s.insert_order(o, outcome));
         };
-        if o.qty <= Decimal::ZERO || o.ref_price <= Decimal::ZERO {
-            return Err(JournalError::Corrupt {
-                path: log_path.clone(),
-                what: format!(
-                    "order {} with qty {} at {}",
-                    o.client_order_id, o.qty, o.ref_price
-                ),
-            });
-        }
+        check_order(o, log_path)?;
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         if inner.failing {
             // Writing works again? One durable write says (a read would not).
-            let probe = self
-                .ready(&mut inner)
-                .and_then(|s| s.put_state_durable(WRITE_CHECK_KEY, "ok", "order path", now_ms()));
+            let probe = self.call(&mut inner, |s| {
+                s.put_state_durable(WRITE_CHECK_KEY, "ok", "order path", now_ms())
+            });
             if probe.is_err() {
-                inner.conn = None;
                 return Err(JournalError::Failing {
                     path: self.path.clone(),
                 });
@@ -195,17 +195,7 @@ impl SharedStore {
         let last = match inner.last_seq {
             Some(last) => last,
             None => {
-                let last = match self
-                    .ready(&mut inner)
-                    .and_then(|s| s.last_decision_seq(engine))
-                {
-                    Ok(last) => last,
-                    Err(e) => {
-                        inner.failing = true;
-                        inner.conn = None;
-                        return Err(e);
-                    }
-                };
+                let last = self.call(&mut inner, |s| s.last_decision_seq(engine))?;
                 inner.last_seq = Some(last);
                 last
             }
@@ -250,6 +240,7 @@ impl SharedStore {
 mod tests {
     use super::*;
     use crate::model::{Outcome, Side};
+    use rust_decimal::Decimal;
 
     fn temp(name: &str) -> PathBuf {
         let dir =

@@ -576,16 +576,7 @@ impl Store {
     /// `executed` outcome, in one durable transaction. A second order with the
     /// same client order id or decision is refused: that is the order's identity.
     pub fn insert_order(&mut self, o: &Order, outcome: &OutcomeRow) -> Result<(), JournalError> {
-        // Invariant, checked before writing: a positive quantity and price.
-        if o.qty <= Decimal::ZERO || o.ref_price <= Decimal::ZERO {
-            return Err(JournalError::Corrupt {
-                path: self.path.clone(),
-                what: format!(
-                    "order {} with qty {} at {}",
-                    o.client_order_id, o.qty, o.ref_price
-                ),
-            });
-        }
+        check_order(o, &self.path)?;
         let now = crate::model::now_ms();
         self.durable(|tx| {
             insert_pending(tx, o, now, Conflict::Refuse)?;
@@ -859,6 +850,21 @@ impl Store {
         let out = self.sql(rows)?.collect::<Result<Vec<_>, _>>();
         out.map_err(sqlite_at(&self.path))
     }
+}
+
+/// The invariant of an order, checked before it is journaled (wherever): a
+/// positive quantity and price.
+pub(super) fn check_order(o: &Order, path: &Path) -> Result<(), JournalError> {
+    if o.qty <= Decimal::ZERO || o.ref_price <= Decimal::ZERO {
+        return Err(JournalError::Corrupt {
+            path: path.to_owned(),
+            what: format!(
+                "order {} with qty {} at {}",
+                o.client_order_id, o.qty, o.ref_price
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// What an insert does with a row whose key is taken.
