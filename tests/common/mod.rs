@@ -76,7 +76,24 @@ impl Daemon {
     pub fn start_on(dir: &Path, port: u16, env: &[(&str, &str)]) -> Daemon {
         let mut d = Daemon::spawn(dir, port, env);
         d.expect("path=master/engines/CC/analyzer");
+        d.wait_ready();
         d
+    }
+
+    /// Waits (bounded) until `/readyz` answers 200: every engine's subtree has
+    /// started all its children. A log line of one child says less (its
+    /// siblings after it may still be starting).
+    pub fn wait_ready(&self) {
+        let deadline = Instant::now() + WAIT;
+        let mut last = (0, Value::Null);
+        while Instant::now() < deadline {
+            last = self.call_as(None, "GET", "/readyz", None);
+            if last.0 == 200 {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!("the daemon never became ready: {last:?}");
     }
 
     /// Starts `commodore run` and waits for its "started" log line only.
