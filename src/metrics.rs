@@ -4,7 +4,7 @@
 //! already counts restarts and messages per actor, so there is no second set of
 //! counters to keep in step (and no exporter crate to build).
 
-use commodore_actors::kernel::{NodeInfo, NodeState};
+use commodore_actors::kernel::{NodeInfo, NodeKind, NodeState};
 use commodore_actors::model::{Outcome, RiskState};
 use commodore_actors::view::EngineFigures;
 use std::fmt::Write;
@@ -74,7 +74,14 @@ pub fn render(s: &Snapshot) -> String {
             |n| u8::from(matches!(n.state, NodeState::Running | NodeState::Paused)).to_string(),
         ),
     ];
-    let actors: Vec<(&str, &NodeInfo)> = s.tree.iter().map(|n| (n.path.as_str(), n)).collect();
+    // Steps are parts of an actor, not actors: their failures are the
+    // engine's outcomes and `failed` events.
+    let actors: Vec<(&str, &NodeInfo)> = s
+        .tree
+        .iter()
+        .filter(|n| n.kind != NodeKind::Step)
+        .map(|n| (n.path.as_str(), n))
+        .collect();
     per_item(&mut out, &per_actor, "path", &actors);
     family(
         &mut out,

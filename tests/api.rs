@@ -532,14 +532,7 @@ fn after_sigkill_risk_mode_paused_engines_and_seq_are_where_they_were() {
         (state("CC"), state("KC")),
         (Value::from("paused"), Value::from("running"))
     );
-    let tree = d.get("/v1/tree");
-    let cc = tree["nodes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|n| n["path"] == "master/engines/CC")
-        .unwrap()
-        .clone();
+    let cc = d.node("master/engines/CC");
     assert_eq!(cc["state"], "paused");
     let evs = events(&d, last);
     assert_eq!(

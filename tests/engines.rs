@@ -340,6 +340,32 @@ fn degradation_executor_and_analyzer_faults_lose_no_order_and_send_none_twice() 
         r#"{"path":"master/engines/KC/analyzer","kind":"hang","ms":600000}"#,
     );
     d.expect("kind=\"restarted\" path=master/engines/KC/analyzer");
+    // Gate down (a pure step inside the engine, faulted by its path): the
+    // next two candidates are closed, the engine runs on. A step has no
+    // mailbox to hang.
+    d.post(
+        "/v1/faults",
+        r#"{"path":"master/engines/KC/engine/gate","kind":"error","count":2}"#,
+    );
+    d.expect("kind=\"failed\" path=master/engines/KC/engine/gate");
+    let (s, v) = d.call(
+        "POST",
+        "/v1/faults",
+        Some(r#"{"path":"master/engines/KC/engine/gate","kind":"hang","ms":10}"#),
+    );
+    assert_eq!(s, 422, "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("takes panic or error"),
+        "{v}"
+    );
+    let gate = d.node("master/engines/KC/engine/gate");
+    assert_eq!(
+        (gate["kind"].as_str(), gate["state"].as_str()),
+        (Some("step"), Some("running"))
+    );
     for _ in 0..3 {
         d.expect("kind=\"order_filled\" path=master/engines/KC/executor");
     }

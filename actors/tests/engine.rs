@@ -111,6 +111,17 @@ async fn flat_bars(t: &Tree, from: u64, n: u64) {
     }
 }
 
+/// 15 bars from `from` rising 0.70 % in all: a sell against them is vetoed.
+async fn rising_bars(t: &Tree, from: u64) {
+    for i in 0..15u64 {
+        let close = Decimal::new(30_000 + 15 * i as i64, 2);
+        t.h.engine
+            .ask(MarketUpdate(bar(from + i, close)))
+            .await
+            .unwrap();
+    }
+}
+
 fn signal(sentiment: Sentiment, confidence: f64, at_ms: u64) -> SignalReceived {
     SignalReceived(Analyzed {
         symbol: "KC".into(),
@@ -176,13 +187,7 @@ async fn every_outcome_branch_is_reached_through_the_engine_and_journaled() {
     decide(&t, signal(Sentiment::Bullish, 0.92, MONDAY_NOON_MS)).await;
     assert_eq!(t.view.engine("KC").positions[0].qty, Decimal::from(5));
     // vetoed: the tape rose 0.67 % over the window; a sell against it is vetoed.
-    for i in 0..15u64 {
-        let close = Decimal::new(30_000 + 15 * i as i64, 2);
-        t.h.engine
-            .ask(MarketUpdate(bar(20 + i, close)))
-            .await
-            .unwrap();
-    }
+    rising_bars(&t, 20).await;
     decide(&t, signal(Sentiment::Bearish, 0.92, MONDAY_NOON_MS)).await;
     flat_bars(&t, 40, 15).await;
     assert_eq!(
@@ -281,6 +286,111 @@ async fn every_outcome_branch_is_reached_through_the_engine_and_journaled() {
     assert_eq!(
         kinds,
         ["breaker_opened", "breaker_half_open", "breaker_closed"]
+    );
+    let _ = std::fs::remove_dir_all(t.path.parent().unwrap());
+}
+
+/// The degradation table's rows for the engine's pure steps, each faulted
+/// through the kernel by its path (`<engine>/validator`, ...): validator down
+/// → the candidate passes unvalidated, one tier lower; scorer down → no trade;
+/// risk down → no trade; gate down → closed. A fault lasts its count, the
+/// engine itself never fails, and each outage is one `failed` event.
+#[actix_rt::test]
+async fn a_faulted_pure_step_degrades_as_the_table_says_and_the_engine_runs_on() {
+    tokio::time::pause();
+    let t = tree("steps", cfg(Strategy::OneForOne)).await;
+    flat_bars(&t, 0, 20).await;
+    // The tape rose 0.70 %: a sell against it is vetoed by the validator.
+    rising_bars(&t, 20).await;
+    let sell = || signal(Sentiment::Bearish, 0.92, MONDAY_NOON_MS);
+    let buy = || signal(Sentiment::Bullish, 0.92, MONDAY_NOON_MS);
+    decide(&t, sell()).await;
+    assert_eq!(last_outcome(&t).await.0, "vetoed");
+
+    let step = |name: &str| format!("test/KC/engine/{name}");
+    // Validator down: the same sell goes unvalidated, scored one tier lower:
+    // Moderate, 250,000 × 0.5 × 0.25 / 12,000 = 2.6 → 2 contracts (Strong
+    // would be 5).
+    inject(&t, &step("validator"), FaultKind::Error, 0).await;
+    decide(&t, sell()).await;
+    assert_eq!(last_outcome(&t).await.0, "executed");
+    assert_eq!(position(&t), Decimal::from(-2));
+    // The fault lasted one run: the validator vetoes again.
+    decide(&t, sell()).await;
+    assert_eq!(last_outcome(&t).await.0, "vetoed");
+
+    // Scorer, risk and gate down: no trade, no trade, closed.
+    for (name, kind, outcome, says) in [
+        (
+            "scorer",
+            FaultKind::Panic,
+            "error",
+            "scorer down (injected fault): no trade",
+        ),
+        (
+            "risk",
+            FaultKind::Error,
+            "risk_rejected",
+            "risk down (injected error): no trade",
+        ),
+        (
+            "gate",
+            FaultKind::Panic,
+            "gate_closed",
+            "gate down (injected fault): closed",
+        ),
+    ] {
+        inject(&t, &step(name), kind, 0).await;
+        decide(&t, buy()).await;
+        assert_eq!(
+            last_outcome(&t).await,
+            (outcome.to_owned(), says.to_owned()),
+            "{name} down"
+        );
+        assert_eq!(position(&t), Decimal::from(-2), "{name} down: nothing sent");
+    }
+    // Every step is up again: a buy of 5 closes the 2 and opens 3.
+    decide(&t, buy()).await;
+    assert_eq!(last_outcome(&t).await.0, "executed");
+    assert_eq!(position(&t), Decimal::from(3));
+
+    // The engine never failed; its steps are nodes of the tree in its state.
+    assert_eq!(node(&t.kernel, "test/KC/engine").restarts, 0);
+    for name in engine::actor::STEPS {
+        let n = node(&t.kernel, &step(name));
+        assert_eq!(
+            (n.kind, n.state),
+            (NodeKind::Step, NodeState::Running),
+            "{name}"
+        );
+    }
+    assert_eq!(
+        node(&t.kernel, "test/KC/engine").children.len(),
+        engine::actor::STEPS.len()
+    );
+    let failed: Vec<String> = t
+        .kernel
+        .events()
+        .recent(0, usize::MAX)
+        .into_iter()
+        .filter(|e| e.kind == EventKind::Failed)
+        .map(|e| e.path)
+        .collect();
+    assert_eq!(
+        failed,
+        ["validator", "scorer", "risk", "gate"].map(step),
+        "one failed event per outage"
+    );
+    // A step has no mailbox to hang; an unknown step is unknown.
+    let hang = t.kernel.inject(&step("gate"), Fault::hang(10)).await;
+    assert!(
+        matches!(&hang, Err(KernelError::InvalidFault(m)) if m.contains("takes panic or error")),
+        "{hang:?}"
+    );
+    let unknown = t.kernel.inject(&step("allocator"), Fault::panic()).await;
+    assert!(
+        matches!(unknown, Err(KernelError::UnknownPath(_))),
+        "{unknown:?}"
     );
     let _ = std::fs::remove_dir_all(t.path.parent().unwrap());
 }

@@ -196,6 +196,16 @@ impl Daemon {
         }
     }
 
+    /// One node of `GET /v1/tree`, by path.
+    pub fn node(&self, path: &str) -> Value {
+        let tree = self.get("/v1/tree");
+        tree["nodes"]
+            .as_array()
+            .and_then(|n| n.iter().find(|n| n["path"] == path))
+            .unwrap_or_else(|| panic!("no node {path} in {tree}"))
+            .clone()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
     }

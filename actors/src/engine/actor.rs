@@ -14,7 +14,7 @@ use super::pipeline::{self, Allocation, Candidate, Limits, Route, Router, Router
 use crate::clock::Clock;
 use crate::events::{BREAKER_CLOSED, BREAKER_HALF_OPEN, BREAKER_OPENED};
 use crate::journal::{OutcomeRow, SharedStore};
-use crate::kernel::{Ctx, Handle, Handles, Kernel, NodeState, Worker};
+use crate::kernel::{Ctx, Handle, Handles, Kernel, NodeState, Steps, Worker};
 use crate::model::{
     check_opening, client_order_id, drawdown_level, Admit, Book, Breaker, BreakerState,
     ContractSpec, EngineGuard, Exposure, GuardLimits, Opening, Order, Outcome, PortfolioLimits,
@@ -36,6 +36,13 @@ pub const MAX_PENDING_OUTCOMES: usize = 10_000;
 pub const FLUSH_EVERY: Duration = Duration::from_secs(1);
 /// Closes kept for the volatility the VaR check uses.
 pub const VOLATILITY_BARS: usize = 120;
+/// The engine's pure steps, nodes `<engine>/<name>` of the tree that take
+/// `panic` and `error` faults (indices into [`STEPS`]).
+pub const STEPS: [&str; 4] = ["validator", "scorer", "risk", "gate"];
+const STEP_VALIDATOR: usize = 0;
+const STEP_SCORER: usize = 1;
+const STEP_RISK: usize = 2;
+const STEP_GATE: usize = 3;
 /// The strategy name of the orders that flatten a position at PANIC.
 pub const FLATTEN: &str = "flatten";
 
@@ -186,6 +193,8 @@ pub struct Engine {
     store: Arc<SharedStore>,
     executor: Handle<Executor>,
     kernel: Kernel,
+    /// Registered when it starts (its path is known then).
+    steps: Arc<Steps>,
     view: Arc<StatusView>,
     shared: Shared,
 }
@@ -246,6 +255,7 @@ impl Engine {
                 risk,
                 executor,
                 kernel,
+                steps: Arc::new(Steps::none()),
                 view,
                 shared,
                 store,
@@ -323,18 +333,35 @@ impl Engine {
     /// exactly one outcome.
     fn decide(&mut self, c: Candidate) {
         self.decision_seq += 1;
+        let steps = self.steps.clone();
         let momentum = pipeline::momentum(&self.closes);
-        let validated = match pipeline::validate(&c, momentum) {
-            Ok(()) => true,
-            Err(why) => return self.record(&c, Outcome::Vetoed, why),
+        // Degradation (ARCHITECTURE.md): validator down → unvalidated (the
+        // scorer takes it one tier lower); scorer or risk down → no trade;
+        // gate down → closed.
+        let validated = match steps.run(STEP_VALIDATOR, || pipeline::validate(&c, momentum)) {
+            Ok(Ok(())) => true,
+            Ok(Err(why)) => return self.record(&c, Outcome::Vetoed, why),
+            Err(_) => false,
         };
-        let tier = pipeline::score(&c, validated);
+        let tier = match steps.run(STEP_SCORER, || pipeline::score(&c, validated)) {
+            Ok(tier) => tier,
+            Err(down) => {
+                let why = format!("scorer down ({down}): no trade");
+                return self.record(&c, Outcome::Error, why);
+            }
+        };
         if tier == pipeline::Tier::NoTrade {
             let why = format!("confidence {:.2}", c.confidence);
             return self.record(&c, Outcome::LowScore, why);
         }
-        if let Err(why) = pipeline::gate(Some(&self.cfg.spec), c.at_ms) {
-            return self.record(&c, Outcome::GateClosed, why);
+        let spec = &self.cfg.spec;
+        match steps.run(STEP_GATE, || pipeline::gate(Some(spec), c.at_ms)) {
+            Ok(Ok(())) => {}
+            Ok(Err(why)) => return self.record(&c, Outcome::GateClosed, why),
+            Err(down) => {
+                let why = format!("gate down ({down}): closed");
+                return self.record(&c, Outcome::GateClosed, why);
+            }
         }
         let Some(price) = self.last else {
             return self.record(&c, Outcome::GateClosed, "no price yet".into());
@@ -355,27 +382,13 @@ impl Engine {
             );
             return self.record(&c, Outcome::LowScore, why);
         }
-        let paused = self.kernel.registry().is_paused(&self.cfg.path());
-        let level = self.view.risk().level;
-        let projected = self.projected();
-        let qty = match pipeline::risk(level, paused, &projected, c.side, qty, &self.cfg.limits) {
-            Ok(q) => q,
-            Err(why) => return self.record(&c, Outcome::RiskRejected, why),
-        };
-        let reducing = pipeline::reducing_part(&projected, c.side, qty);
-        let opening = qty - reducing;
-        let qty = if opening > Decimal::ZERO {
-            match self.check_opening(&c, price, (opening, qty), &projected, level) {
-                Ok(()) => qty,
-                // The reducing part still goes: a guard never traps a position.
-                Err(why) if reducing > Decimal::ZERO => {
-                    tracing::debug!(engine = %self.cfg.id, %why, "opening part refused; reducing only");
-                    reducing
-                }
-                Err(why) => return self.record(&c, Outcome::RiskRejected, why),
+        let qty = match steps.run(STEP_RISK, || self.risk_step(&c, price, qty)) {
+            Ok(Ok(qty)) => qty,
+            Ok(Err(why)) => return self.record(&c, Outcome::RiskRejected, why),
+            Err(down) => {
+                let why = format!("risk down ({down}): no trade");
+                return self.record(&c, Outcome::RiskRejected, why);
             }
-        } else {
-            qty
         };
         let trial = match self.admit() {
             Ok(trial) => trial,
@@ -383,6 +396,35 @@ impl Engine {
         };
         if let Err(why) = self.place(c.strategy, c.side, qty, price, c.at_ms, trial) {
             self.record(&c, Outcome::Error, why);
+        }
+    }
+
+    /// The risk step for `qty` contracts: level, pause and position limit, then
+    /// the engine guard and the portfolio checks on the part that opens
+    /// exposure. The quantity that may go, or why none may.
+    fn risk_step(
+        &mut self,
+        c: &Candidate,
+        price: Decimal,
+        qty: Decimal,
+    ) -> Result<Decimal, String> {
+        let paused = self.kernel.registry().is_paused(&self.cfg.path());
+        let level = self.view.risk().level;
+        let projected = self.projected();
+        let qty = pipeline::risk(level, paused, &projected, c.side, qty, &self.cfg.limits)?;
+        let reducing = pipeline::reducing_part(&projected, c.side, qty);
+        let opening = qty - reducing;
+        if opening.is_zero() {
+            return Ok(qty);
+        }
+        match self.check_opening(c, price, (opening, qty), &projected, level) {
+            Ok(()) => Ok(qty),
+            // The reducing part still goes: a guard never traps a position.
+            Err(why) if reducing > Decimal::ZERO => {
+                tracing::debug!(engine = %self.cfg.id, %why, "opening part refused; reducing only");
+                Ok(reducing)
+            }
+            Err(why) => Err(why),
         }
     }
 
@@ -826,6 +868,7 @@ impl Worker for Engine {
         // The guard is this engine's sibling: `<subtree>/guard`.
         let subtree = ctx.path().rsplit_once('/').map_or("", |(s, _)| s);
         self.guard_path = format!("{subtree}/guard");
+        self.steps = Arc::new(self.kernel.steps(ctx.path(), &STEPS));
         self.publish();
         if let Some(at) = self.breaker.opened_at_ms() {
             let left = (at + self.cfg.breaker_cooldown.as_millis() as u64)

@@ -173,6 +173,10 @@ impl Armed {
         };
     }
 
+    pub(crate) fn is_armed(&self) -> bool {
+        self.kind.is_some()
+    }
+
     /// Consumes one unit of the armed fault for the next message.
     pub(crate) fn next_message(&mut self) -> OnMessage {
         let Some(kind) = self.kind else {

@@ -29,6 +29,7 @@ mod intensity;
 mod registry;
 mod spawn;
 mod spec;
+mod step;
 mod supervisor;
 
 pub use cell::{CallError, Cell, CellReply, Ctx, Envelope, Handle, Handles, TellError, Worker};
@@ -39,6 +40,7 @@ pub use registry::{NodeInfo, NodeKind, NodeState, NodeStats, Registry};
 pub use spec::{
     ArbiterPool, ChildSpec, Restart, Strategy, SupervisorConfig, SupervisorSpec, DEFAULT_MAILBOX,
 };
+pub use step::{StepDown, Steps};
 pub use supervisor::Supervisor;
 
 use actix::{Addr, Message};
@@ -119,7 +121,14 @@ impl Kernel {
         self.0.registry.snapshot()
     }
 
-    /// Injects `fault` into the actor at `path` (e.g. `master/engines/KC/analyzer`).
+    /// Registers the pure steps `names` of the worker at `worker` as nodes
+    /// `<worker>/<name>` that faults can reach (see [`Steps`]).
+    pub fn steps(&self, worker: &str, names: &[&str]) -> Steps {
+        Steps::register(self, worker, names)
+    }
+
+    /// Injects `fault` into the actor at `path` (e.g. `master/engines/KC/analyzer`),
+    /// or into a step of one (`master/engines/KC/engine/validator`).
     /// When this returns, the fault is in the actor's mailbox: whatever the caller
     /// sends it afterwards meets the fault.
     pub async fn inject(&self, path: &str, fault: Fault) -> Result<(), KernelError> {
@@ -136,10 +145,29 @@ impl Kernel {
                 fault.kind.as_str()
             )));
         }
+        let state = if kind == NodeKind::Step {
+            step::check_step_fault(path, &fault).map_err(KernelError::InvalidFault)?;
+            // As its worker is.
+            self.0.registry.state(path).unwrap_or(NodeState::Stopped)
+        } else {
+            state
+        };
         if state != NodeState::Running {
             return Err(KernelError::NotRunning(path.to_owned()));
         }
         match kind {
+            NodeKind::Step => {
+                let slot = self
+                    .0
+                    .registry
+                    .step(path)
+                    .ok_or_else(|| KernelError::UnknownPath(path.to_owned()))?;
+                self.0
+                    .events
+                    .publish(EventKind::FaultInjected, path, fault.to_string());
+                slot.arm(fault);
+                Ok(())
+            }
             NodeKind::Supervisor => {
                 let control = control.ok_or_else(|| KernelError::NotRunning(path.to_owned()))?;
                 self.0

@@ -6,6 +6,7 @@
 
 use super::cell::WorkerStarter;
 use super::spec::Strategy;
+use super::step::StepSlot;
 use super::Control;
 use actix::Recipient;
 use dashmap::DashMap;
@@ -18,6 +19,9 @@ use std::sync::Arc;
 pub enum NodeKind {
     Supervisor,
     Worker,
+    /// A pure step inside a worker (see [`Steps`](super::Steps)): no mailbox of
+    /// its own, its state is its worker's, it takes `panic` and `error` faults.
+    Step,
 }
 
 /// The states of the operator contract (`GET /v1/tree`). The kernel itself uses all
@@ -65,6 +69,8 @@ pub(crate) struct NodeEntry {
     /// For workers: to mark their handles unavailable when their subtree is
     /// killed.
     pub(crate) starter: Option<Arc<dyn WorkerStarter>>,
+    /// For steps: the fault armed on it.
+    pub(crate) step: Option<Arc<StepSlot>>,
 }
 
 #[derive(Default)]
@@ -93,9 +99,23 @@ impl Registry {
                 control: None,
                 stats: Arc::new(NodeStats::default()),
                 starter: None,
+                step: None,
             })
             .stats
             .clone()
+    }
+
+    /// The node of a step below a worker; a worker started again finds the
+    /// slot (and any fault armed on it) where it was.
+    pub(crate) fn upsert_step(&self, path: &str) -> Arc<StepSlot> {
+        self.upsert(path, NodeKind::Step, None);
+        let mut e = self.nodes.get_mut(path).expect("just inserted");
+        e.state = NodeState::Running;
+        e.step.get_or_insert_with(Default::default).clone()
+    }
+
+    pub(crate) fn step(&self, path: &str) -> Option<Arc<StepSlot>> {
+        self.nodes.get(path).and_then(|e| e.step.clone())
     }
 
     pub(crate) fn update(&self, path: &str, f: impl FnOnce(&mut NodeEntry)) {
@@ -137,8 +157,8 @@ impl Registry {
     /// The state of one node (cheap: no children listed). A running node that is
     /// paused on purpose reads `paused`.
     pub fn state(&self, path: &str) -> Option<NodeState> {
-        let state = self.nodes.get(path).map(|e| e.state)?;
-        Some(self.overlay(path, state))
+        let (kind, state) = self.nodes.get(path).map(|e| (e.kind, e.state))?;
+        Some(self.overlay(path, kind, state))
     }
 
     /// Marks `path` paused on purpose (or not). The kernel stops nothing: the actor
@@ -156,7 +176,13 @@ impl Registry {
         self.paused.contains_key(path)
     }
 
-    fn overlay(&self, path: &str, state: NodeState) -> NodeState {
+    fn overlay(&self, path: &str, kind: NodeKind, state: NodeState) -> NodeState {
+        if kind == NodeKind::Step {
+            // A step is as its worker is (paused included).
+            return parent(path)
+                .and_then(|p| self.state(p))
+                .unwrap_or(NodeState::Stopped);
+        }
         if state == NodeState::Running && self.is_paused(path) {
             NodeState::Paused
         } else {
@@ -167,7 +193,7 @@ impl Registry {
     /// One node, or `None` for an unknown path.
     pub fn node(&self, path: &str) -> Option<NodeInfo> {
         let mut node = self.nodes.get(path).map(|e| info(e.key(), &e))?;
-        node.state = self.overlay(path, node.state);
+        node.state = self.overlay(path, node.kind, node.state);
         let mut children: Vec<String> = self
             .nodes
             .iter()
@@ -183,7 +209,7 @@ impl Registry {
     pub fn snapshot(&self) -> Vec<NodeInfo> {
         let mut all: Vec<NodeInfo> = self.nodes.iter().map(|e| info(e.key(), &e)).collect();
         for n in &mut all {
-            n.state = self.overlay(&n.path, n.state);
+            n.state = self.overlay(&n.path, n.kind, n.state);
         }
         all.sort_by(|a, b| a.path.cmp(&b.path));
         let index: std::collections::HashMap<String, usize> = all
