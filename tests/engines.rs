@@ -448,6 +448,25 @@ fn sigkill_mid_stream_loses_no_order_and_sends_none_twice() {
         "every filled order has exactly one fill"
     );
     assert!(q("SELECT COUNT(*) FROM fills") >= 4 * kills as i64);
+    // Every decision has its one outcome, kill -9 or not: the outcomes of
+    // decisions that sent no order are in the order log as they are made,
+    // so the sequence has no gap.
+    for engine in ["KC", "CC"] {
+        let (n, max): (i64, i64) = c
+            .query_row(
+                "SELECT COUNT(DISTINCT decision_seq), MAX(decision_seq) FROM outcomes WHERE engine = ?1",
+                [engine],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!(n, max, "{engine}: decisions without an outcome");
+        assert!(
+            q(&format!(
+                "SELECT COUNT(*) FROM outcomes WHERE engine = '{engine}' AND outcome != 'executed'"
+            )) > 0,
+            "{engine}: decisions that sent no order were made"
+        );
+    }
     // Every order sent is journaled (a crash lost none), and the order logs
     // were moved into SQLite when the engines stopped.
     for id in sent.keys() {

@@ -29,8 +29,9 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Outcome rows waiting for the next journal write; beyond this the oldest are
-/// dropped (counted): outcomes are statistics, orders and fills are not.
+/// Outcome rows waiting for the next journal write (when the order log cannot
+/// take them); beyond this the oldest are dropped (counted): outcomes are
+/// statistics, orders and fills are not.
 pub const MAX_PENDING_OUTCOMES: usize = 10_000;
 /// How often outcomes are written and the status view refreshed.
 pub const FLUSH_EVERY: Duration = Duration::from_secs(1);
@@ -311,11 +312,20 @@ impl Engine {
             .outcomes
             .entry(row.outcome.as_str())
             .or_default() += 1;
+        tracing::debug!(engine = %self.cfg.id, seq = row.decision_seq, outcome = %row.outcome, detail = %row.detail, "decision");
+        // In the order log at once (it survives kill -9); else, without a log
+        // or when the write fails, in the next batch.
+        match self.store.log_outcome(&row) {
+            Ok(true) => return,
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(engine = %self.cfg.id, error = %e, "outcome not in the order log: kept for the next batch");
+            }
+        }
         if self.pending.len() >= MAX_PENDING_OUTCOMES {
             self.pending.pop_front();
             self.activity.dropped += 1;
         }
-        tracing::debug!(engine = %self.cfg.id, seq = row.decision_seq, outcome = %row.outcome, detail = %row.detail, "decision");
         self.pending.push_back(row);
     }
 

@@ -11,6 +11,13 @@
 //! durable transaction and then empties the log (`SharedStore::with`). Every
 //! reader of orders goes through that connection, so none misses an order.
 //!
+//! The other decisions' outcomes (`vetoed`, `buffered`, ...) go into the same
+//! log as records of their own, written but not `fdatasync`ed: they are
+//! statistics, not orders, so they survive a `kill -9` of the process (the
+//! kernel holds the written bytes) without paying for a disk flush; a power
+//! loss may take the last of them. They are moved into SQLite with the orders,
+//! in log order (a later outcome of a decision replaces an earlier one).
+//!
 //! Torn writes: every record starts and ends with a newline and carries a
 //! checksum of its fields. A record cut short by a crash (or a failed write)
 //! is never an order that was sent (sending waits for `append` to return), so
@@ -26,6 +33,8 @@ use std::path::{Path, PathBuf};
 use super::OutcomeRow;
 
 const VERSION: &str = "o1";
+/// The format of an outcome record.
+const OUTCOME_VERSION: &str = "d1";
 
 /// One order as logged, with its decision's `executed` outcome.
 #[derive(Debug, Clone, PartialEq)]
@@ -47,6 +56,7 @@ pub struct OrderLog {
 /// What a line of the log is.
 enum Line {
     Order(Box<LoggedOrder>),
+    Outcome(OutcomeRow),
     /// Cut short or damaged: an order never sent.
     Torn,
     /// Whole, but written by another version of commodore.
@@ -57,6 +67,8 @@ enum Line {
 #[derive(Debug, Default, PartialEq)]
 pub struct LogContents {
     pub orders: Vec<LoggedOrder>,
+    /// Outcomes of decisions that sent no order, in log order.
+    pub outcomes: Vec<OutcomeRow>,
     /// Lines cut short or damaged (orders never sent).
     pub torn: usize,
     /// Whole records of another version (a newer commodore's): not readable
@@ -106,6 +118,37 @@ fn encode(o: &Order, outcome: &OutcomeRow, created_ms: u64) -> String {
     format!("\n{body}\t{sum:016x}\n")
 }
 
+fn encode_outcome(r: &OutcomeRow) -> String {
+    let body = format!(
+        "{OUTCOME_VERSION}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+        field(&r.engine),
+        r.decision_seq,
+        field(&r.symbol),
+        field(&r.strategy),
+        r.outcome.as_str(),
+        r.at_ms,
+        field(&r.detail),
+    );
+    let sum = checksum(&body);
+    format!("\n{body}\t{sum:016x}\n")
+}
+
+fn decode_outcome(body: &str) -> Option<OutcomeRow> {
+    let f: Vec<&str> = body.split('\t').collect();
+    let [_, engine, seq, symbol, strategy, outcome, at_ms, detail] = f.as_slice() else {
+        return None;
+    };
+    Some(OutcomeRow {
+        engine: (*engine).to_owned(),
+        decision_seq: seq.parse().ok()?,
+        symbol: (*symbol).to_owned(),
+        strategy: (*strategy).to_owned(),
+        outcome: Outcome::ALL.into_iter().find(|o| o.as_str() == *outcome)?,
+        detail: (*detail).to_owned(),
+        at_ms: at_ms.parse().ok()?,
+    })
+}
+
 fn classify(line: &str) -> Line {
     let Some((body, sum)) = line.rsplit_once('\t') else {
         return Line::Torn;
@@ -114,13 +157,12 @@ fn classify(line: &str) -> Line {
         return Line::Torn;
     }
     let version = body.split('\t').next().unwrap_or_default();
-    if version != VERSION {
-        return Line::Foreign(version.to_owned());
-    }
-    match decode(body) {
-        Some(o) => Line::Order(Box::new(o)),
-        None => Line::Torn,
-    }
+    let line = match version {
+        VERSION => decode(body).map(|o| Line::Order(Box::new(o))),
+        OUTCOME_VERSION => decode_outcome(body).map(Line::Outcome),
+        other => return Line::Foreign(other.to_owned()),
+    };
+    line.unwrap_or(Line::Torn)
 }
 
 /// A checked record's fields.
@@ -229,6 +271,23 @@ impl OrderLog {
         }
     }
 
+    /// Appends the outcome of a decision that sent no order, without waiting
+    /// for the disk (see the module's notes). On an error the file is cut
+    /// back to where the record began.
+    pub fn append_outcome(&mut self, r: &OutcomeRow) -> std::io::Result<()> {
+        let record = encode_outcome(r);
+        match self.file.write_all(record.as_bytes()) {
+            Ok(()) => {
+                self.len += record.len() as u64;
+                Ok(())
+            }
+            Err(e) => {
+                let _ = self.file.set_len(self.len);
+                Err(e)
+            }
+        }
+    }
+
     /// Every whole record in the log, oldest first, with what did not read.
     pub fn read(&mut self) -> std::io::Result<LogContents> {
         let mut bytes = Vec::new();
@@ -238,6 +297,7 @@ impl OrderLog {
         for line in text.split('\n').filter(|l| !l.is_empty()) {
             match classify(line) {
                 Line::Order(o) => c.orders.push(*o),
+                Line::Outcome(r) => c.outcomes.push(r),
                 Line::Torn => c.torn += 1,
                 Line::Foreign(v) => c.foreign.push(v),
             }
@@ -251,6 +311,12 @@ impl OrderLog {
         self.file.sync_data()?;
         self.len = 0;
         Ok(())
+    }
+
+    /// Bytes written to the log since it was last emptied (as this process
+    /// knows them).
+    pub fn written(&self) -> u64 {
+        self.len
     }
 
     /// Whether the file holds anything.
@@ -322,6 +388,50 @@ mod tests {
         log.clear().unwrap();
         assert!(log.is_empty().unwrap());
         assert_eq!(log.read().unwrap(), LogContents::default());
+        let _ = std::fs::remove_dir_all(p.parent().unwrap().parent().unwrap());
+    }
+
+    #[test]
+    fn outcomes_sit_between_orders_and_read_back_in_order() {
+        let p = temp("outcomes");
+        let mut log = OrderLog::open(&p).unwrap();
+        let vetoed = |seq: u64| OutcomeRow {
+            engine: "KC".into(),
+            decision_seq: seq,
+            symbol: "KC".into(),
+            strategy: "news".into(),
+            outcome: Outcome::Vetoed,
+            detail: format!("sell against a +0.70% move\tseq {seq}"),
+            at_ms: 9,
+        };
+        log.append_outcome(&vetoed(1)).unwrap();
+        let (o, r) = order(2);
+        log.append(&o, &r, 1).unwrap();
+        let mut abandoned = vetoed(2);
+        abandoned.outcome = Outcome::Error;
+        log.append_outcome(&abandoned).unwrap();
+        // Cut short (a failed write): skipped, the next one still reads.
+        let whole = encode_outcome(&vetoed(3));
+        log.file
+            .write_all(&whole.as_bytes()[..whole.len() - 5])
+            .unwrap();
+        log.append_outcome(&vetoed(4)).unwrap();
+        let c = log.read().unwrap();
+        let outcomes: Vec<(u64, Outcome)> = c
+            .outcomes
+            .iter()
+            .map(|r| (r.decision_seq, r.outcome))
+            .collect();
+        assert_eq!(
+            outcomes,
+            [
+                (1, Outcome::Vetoed),
+                (2, Outcome::Error),
+                (4, Outcome::Vetoed)
+            ]
+        );
+        assert_eq!(c.outcomes[0].detail, "sell against a +0.70% move seq 1");
+        assert_eq!((c.orders.len(), c.torn, c.foreign.len()), (1, 1, 0));
         let _ = std::fs::remove_dir_all(p.parent().unwrap().parent().unwrap());
     }
 

@@ -39,6 +39,11 @@ struct Inner {
     poisoned: Vec<String>,
 }
 
+/// Past this size of the order log (SQLite has not taken it for a while: the
+/// journal is failing), outcomes stay in the engine's own bounded batch
+/// instead; orders are never refused for it.
+pub const MAX_OUTCOME_LOG_BYTES: u64 = 8 << 20;
+
 /// The state key of the write check the order path makes after a failure.
 pub const WRITE_CHECK_KEY: &str = "journal.write_check";
 
@@ -135,7 +140,7 @@ impl SharedStore {
         }
         read.orders
             .retain(|l| !poisoned.contains(&l.order.client_order_id));
-        store.absorb_orders(&read.orders)?;
+        store.absorb_log(&read.orders, &read.outcomes)?;
         log.clear().map_err(self.io_error(log_path))?;
         poisoned.clear();
         *unmoved = false;
@@ -166,6 +171,34 @@ impl SharedStore {
             inner.conn = None;
         }
         r
+    }
+
+    /// Journals the outcome of a decision that sent no order in the engine's
+    /// order log (written, not `fdatasync`ed: it survives `kill -9`); moved
+    /// into SQLite at the connection's next use. `Ok(false)`: this connection
+    /// has no order log, the caller keeps the row for a batch.
+    pub fn log_outcome(&self, row: &OutcomeRow) -> Result<bool, JournalError> {
+        let Some((_, log_path)) = &self.engine else {
+            return Ok(false);
+        };
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if inner.log.is_none() {
+            inner.log = Some(OrderLog::open(log_path).map_err(self.io_error(log_path))?);
+        }
+        let log = inner.log.as_mut().expect("opened above");
+        if log.written() >= MAX_OUTCOME_LOG_BYTES {
+            return Ok(false);
+        }
+        if let Err(e) = log.append_outcome(row) {
+            inner.log = None;
+            inner.unmoved = true;
+            return Err(self.io_error(log_path)(e));
+        }
+        inner.unmoved = true;
+        if let Some(last) = inner.last_seq.as_mut() {
+            *last = (*last).max(row.decision_seq);
+        }
+        Ok(true)
     }
 
     /// Journals an order durably, with its decision's `executed` outcome,
@@ -314,6 +347,44 @@ mod tests {
         };
         assert!(s.with(|st| st.record_fill(&fill)).unwrap().is_some());
         assert_eq!(pending(&s), Vec::<u64>::new());
+        let _ = std::fs::remove_dir_all(p.parent().unwrap());
+    }
+
+    #[test]
+    fn outcomes_in_the_log_survive_a_crash_and_the_last_one_of_a_decision_wins() {
+        let p = temp("outcomes");
+        let s = SharedStore::for_engine(&p, "KC");
+        let row = |seq: u64, outcome: Outcome| OutcomeRow {
+            engine: "KC".into(),
+            decision_seq: seq,
+            symbol: "KC".into(),
+            strategy: "news".into(),
+            outcome,
+            detail: String::new(),
+            at_ms: 5,
+        };
+        assert!(s.log_outcome(&row(1, Outcome::Buffered)).unwrap());
+        let (o, r) = order(2);
+        s.journal_order(&o, &r).unwrap();
+        // The executor was down: the order's decision ends in `error`.
+        assert!(s.log_outcome(&row(2, Outcome::Error)).unwrap());
+        assert!(s.log_outcome(&row(3, Outcome::Vetoed)).unwrap());
+        // A decision logged as an outcome is not reused by an order either.
+        let (o3, r3) = order(3);
+        assert!(s.journal_order(&o3, &r3).is_err());
+        // The process dies: nothing reached SQLite.
+        drop(s);
+        let s = SharedStore::for_engine(&p, "KC");
+        let counts = s.with(|st| st.outcome_counts("KC")).unwrap();
+        assert_eq!(
+            counts,
+            [("buffered", 1), ("error", 1), ("vetoed", 1)].map(|(k, n)| (k.to_owned(), n))
+        );
+        assert_eq!(s.with(|st| st.last_decision_seq("KC")).unwrap(), 3);
+        // Without an order log, the caller keeps its rows.
+        assert!(!SharedStore::new(&p)
+            .log_outcome(&row(4, Outcome::Vetoed))
+            .unwrap());
         let _ = std::fs::remove_dir_all(p.parent().unwrap());
     }
 

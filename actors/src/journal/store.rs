@@ -586,10 +586,16 @@ impl Store {
     }
 
     /// Moves orders from the order log into `orders` (`pending`) with their
-    /// `executed` outcomes, in one durable transaction. An order already here
-    /// (moved before, then settled) is left as it is. Returns how many were new.
-    pub fn absorb_orders(&mut self, logged: &[super::LoggedOrder]) -> Result<usize, JournalError> {
-        if logged.is_empty() {
+    /// `executed` outcomes, and then the other outcomes the log holds (in log
+    /// order, a later one of a decision replacing an earlier one), in one
+    /// durable transaction. An order already here (moved before, then
+    /// settled) is left as it is. Returns how many orders were new.
+    pub fn absorb_log(
+        &mut self,
+        logged: &[super::LoggedOrder],
+        outcomes: &[OutcomeRow],
+    ) -> Result<usize, JournalError> {
+        if logged.is_empty() && outcomes.is_empty() {
             return Ok(0);
         }
         self.durable(|tx| {
@@ -597,6 +603,9 @@ impl Store {
             for l in logged {
                 new += insert_pending(tx, &l.order, l.created_ms, Conflict::Ignore)?;
                 insert_outcome_as(tx, &l.outcome, Conflict::Ignore)?;
+            }
+            for o in outcomes {
+                insert_outcome_as(tx, o, Conflict::Replace)?;
             }
             Ok(new)
         })
