@@ -51,6 +51,9 @@ pub struct OrderLog {
     /// The file's length: where the next record starts (a failed append is
     /// cut back to it).
     len: u64,
+    /// Whether the file's directory entry is known to be on disk (it existed
+    /// when opened, or was synced since).
+    entry_durable: bool,
 }
 
 /// What a line of the log is.
@@ -211,7 +214,9 @@ fn decode(body: &str) -> Option<LoggedOrder> {
 
 impl OrderLog {
     /// Opens (creating it and its directory if needed) the log at `path`. A
-    /// new file's directory entry is made durable too.
+    /// new file's directory entry is made durable before the first order is
+    /// appended to it (an outcome needs no disk flush, so a log created for
+    /// one costs none).
     pub fn open(path: &Path) -> std::io::Result<OrderLog> {
         let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
         if let Some(dir) = dir {
@@ -223,18 +228,26 @@ impl OrderLog {
             .append(true)
             .create(true)
             .open(path)?;
-        if !existed {
-            file.sync_all()?;
-            if let Some(dir) = dir {
-                File::open(dir)?.sync_all()?;
-            }
-        }
         let len = file.metadata()?.len();
         Ok(OrderLog {
             path: path.to_owned(),
             file,
             len,
+            entry_durable: existed,
         })
+    }
+
+    /// Makes the file and its directory entry durable, once.
+    fn make_entry_durable(&mut self) -> std::io::Result<()> {
+        if self.entry_durable {
+            return Ok(());
+        }
+        self.file.sync_all()?;
+        if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            File::open(dir)?.sync_all()?;
+        }
+        self.entry_durable = true;
+        Ok(())
     }
 
     pub fn path(&self) -> &Path {
@@ -251,6 +264,9 @@ impl OrderLog {
         outcome: &OutcomeRow,
         created_ms: u64,
     ) -> Result<(), (std::io::Error, bool)> {
+        if let Err(e) = self.make_entry_durable() {
+            return Err((e, true));
+        }
         let record = encode(o, outcome, created_ms);
         let written = self
             .file

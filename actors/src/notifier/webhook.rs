@@ -148,12 +148,26 @@ pub fn retry_after(value: &str, now_ms: u64) -> Option<Duration> {
     let wait = match v.parse::<u64>() {
         Ok(s) => Duration::from_secs(s),
         Err(_) => {
-            let at = chrono::DateTime::parse_from_rfc2822(v).ok()?;
-            let at_ms = u64::try_from(at.timestamp_millis()).unwrap_or(0);
+            let at_ms = http_date_ms(v)?;
             Duration::from_millis(at_ms.saturating_sub(now_ms))
         }
     };
     Some(wait.min(MAX_RETRY_AFTER))
+}
+
+/// An HTTP-date in any of the three forms RFC 9110 says a recipient must
+/// accept: IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`), RFC 850
+/// (`Sunday, 06-Nov-94 08:49:37 GMT`) and asctime (`Sun Nov  6 08:49:37 1994`).
+fn http_date_ms(v: &str) -> Option<u64> {
+    let at = chrono::DateTime::parse_from_rfc2822(v)
+        .map(|d| d.timestamp_millis())
+        .or_else(|_| {
+            chrono::NaiveDateTime::parse_from_str(v, "%A, %d-%b-%y %H:%M:%S GMT")
+                .or_else(|_| chrono::NaiveDateTime::parse_from_str(v, "%a %b %e %H:%M:%S %Y"))
+                .map(|d| d.and_utc().timestamp_millis())
+        })
+        .ok()?;
+    Some(u64::try_from(at).unwrap_or(0))
 }
 
 /// Classifies an HTTP status (and its Retry-After header) or a transport error.
@@ -380,6 +394,14 @@ mod tests {
             retry_after("Sat, 06 Nov 2094 08:49:37 GMT", at),
             Some(MAX_RETRY_AFTER)
         );
+        // The two obsolete forms a recipient must still accept, same instant.
+        for obsolete in ["Sunday, 06-Nov-94 08:49:37 GMT", "Sun Nov  6 08:49:37 1994"] {
+            assert_eq!(
+                retry_after(obsolete, at - 90_000),
+                Some(Duration::from_secs(90)),
+                "{obsolete}"
+            );
+        }
         assert_eq!(retry_after(" 12 ", 0), Some(Duration::from_secs(12)));
         assert_eq!(retry_after("next tuesday", 0), None);
         assert!(matches!(verdict(Ok((400, None)), 0), Verdict::GiveUp(_)));
