@@ -205,12 +205,12 @@ pub fn score(c: &Candidate, validated: bool) -> Tier {
     }
 }
 
-/// The gate: the contract's session at the candidate's market time. An error
+/// The gate: the contract's session (hours, weekdays, exchange holidays) at
+/// the candidate's market time. An error
 /// (unknown contract) is closed.
 pub fn gate(spec: Option<&ContractSpec>, at_ms: u64) -> Result<(), String> {
     match spec {
-        Some(s) if s.is_open(at_ms) => Ok(()),
-        Some(s) => Err(format!("{} is closed at that time", s.symbol)),
+        Some(s) => s.why_closed(at_ms).map_or(Ok(()), Err),
         None => Err("no contract specification: gate closed".into()),
     }
 }

@@ -20,8 +20,8 @@ pub struct ContractSpec {
     /// Initial margin per contract, in dollars: what the allocator sizes against.
     pub margin: Decimal,
     /// Session open and close, minutes after midnight New York time (ICE softs
-    /// trade on New York hours), Monday to Friday. Exchange holidays are not
-    /// modelled.
+    /// trade on New York hours), Monday to Friday except the US exchange
+    /// holidays ([`us_exchange_holiday`]).
     pub open_et_min: u16,
     pub close_et_min: u16,
 }
@@ -60,8 +60,22 @@ pub const KNOWN_SYMBOLS: &[&str] = &["KC", "CC"];
 impl ContractSpec {
     /// Whether the market is open at `at_ms` (Unix ms, UTC).
     pub fn is_open(&self, at_ms: u64) -> bool {
+        self.why_closed(at_ms).is_none()
+    }
+
+    /// Why the market is closed at `at_ms`, or `None` when it is open.
+    pub fn why_closed(&self, at_ms: u64) -> Option<String> {
         let (day, minute) = new_york(at_ms);
-        weekday(day) < 5 && minute >= self.open_et_min && minute < self.close_et_min
+        if weekday(day) >= 5 {
+            return Some(format!("{} is closed at the weekend", self.symbol));
+        }
+        if let Some(holiday) = us_exchange_holiday(day) {
+            return Some(format!("{} is closed: {holiday}", self.symbol));
+        }
+        if minute < self.open_et_min || minute >= self.close_et_min {
+            return Some(format!("{} is closed at that time", self.symbol));
+        }
+        None
     }
 
     /// Minutes to the close when the market is open at `at_ms`, with the New
@@ -93,16 +107,94 @@ pub fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
-/// The civil year of a day since the epoch.
-fn year_of(days: i64) -> i64 {
+/// (year, month, day) of a day since the epoch (Howard Hinnant's algorithm).
+pub fn civil_from_days(days: i64) -> (i64, i64, i64) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z - era * 146_097;
     let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
     let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
     let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    yoe + era * 400 + i64::from(m <= 2)
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+/// Easter Sunday of year `y` (the anonymous Gregorian algorithm), as days
+/// since the epoch.
+fn easter(y: i64) -> i64 {
+    let (a, b, c) = (y % 19, y / 100, y % 100);
+    let (d, e) = (b / 4, b % 4);
+    let f = (b + 8) / 25;
+    let g = (b - f + 1) / 3;
+    let h = (19 * a + b - d - g + 15) % 30;
+    let (i, k) = (c / 4, c % 4);
+    let l = (32 + 2 * e + 2 * i - h - k) % 7;
+    let m = (a + 11 * h + 22 * l) / 451;
+    let month = (h + l - 7 * m + 114) / 31;
+    let day = (h + l - 7 * m + 114) % 31 + 1;
+    days_from_civil(y, month, day)
+}
+
+/// The `n`th `wd` (0 = Monday) of a month; `n = 5`: the last one.
+fn nth_weekday(y: i64, m: i64, wd: i64, n: i64) -> i64 {
+    if n == 5 {
+        let (ny, nm) = if m == 12 { (y + 1, 1) } else { (y, m + 1) };
+        let last = days_from_civil(ny, nm, 1) - 1;
+        return last - (weekday(last) - wd).rem_euclid(7);
+    }
+    let first = days_from_civil(y, m, 1);
+    first + (wd - weekday(first)).rem_euclid(7) + 7 * (n - 1)
+}
+
+/// A fixed-date holiday as observed: Saturday → the Friday before, Sunday →
+/// the Monday after.
+fn observed(y: i64, m: i64, d: i64) -> i64 {
+    let day = days_from_civil(y, m, d);
+    match weekday(day) {
+        5 => day - 1,
+        6 => day + 1,
+        _ => day,
+    }
+}
+
+/// The US exchange holiday on New York day `day` (days since the epoch), if
+/// any: the full-day closures ICE Futures U.S. softs share with the New York
+/// exchanges, by their rules (New Year's Day — not moved back into December
+/// —, Martin Luther King Jr. Day, Washington's Birthday, Good Friday, Memorial
+/// Day, Juneteenth from 2022, Independence Day, Labor Day, Thanksgiving,
+/// Christmas). Closures announced at short notice (a national day of
+/// mourning) and early closes are not in it.
+pub fn us_exchange_holiday(day: i64) -> Option<&'static str> {
+    let (y, _, _) = civil_from_days(day);
+    let new_year = days_from_civil(y, 1, 1);
+    let rules: [(i64, &'static str); 10] = [
+        (
+            if weekday(new_year) == 6 {
+                new_year + 1
+            } else {
+                new_year
+            },
+            "New Year's Day",
+        ),
+        (nth_weekday(y, 1, 0, 3), "Martin Luther King Jr. Day"),
+        (nth_weekday(y, 2, 0, 3), "Washington's Birthday"),
+        (easter(y) - 2, "Good Friday"),
+        (nth_weekday(y, 5, 0, 5), "Memorial Day"),
+        (
+            if y >= 2022 {
+                observed(y, 6, 19)
+            } else {
+                i64::MIN
+            },
+            "Juneteenth",
+        ),
+        (observed(y, 7, 4), "Independence Day"),
+        (nth_weekday(y, 9, 0, 1), "Labor Day"),
+        (nth_weekday(y, 11, 3, 4), "Thanksgiving Day"),
+        (observed(y, 12, 25), "Christmas Day"),
+    ];
+    rules.iter().find(|(d, _)| *d == day).map(|(_, name)| *name)
 }
 
 /// 0 = Monday (1970-01-01 was a Thursday).
@@ -121,7 +213,7 @@ fn nth_sunday(y: i64, m: i64, n: i64) -> i64 {
 /// local), else -300.
 pub fn new_york_offset_min(at_ms: u64) -> i64 {
     let ms = at_ms as i64;
-    let y = year_of(ms.div_euclid(86_400_000));
+    let (y, _, _) = civil_from_days(ms.div_euclid(86_400_000));
     let start = nth_sunday(y, 3, 2) * 86_400_000 + 7 * 3_600_000; // 02:00 EST
     let end = nth_sunday(y, 11, 1) * 86_400_000 + 6 * 3_600_000; // 02:00 EDT
     if ms >= start && ms < end {
@@ -396,6 +488,61 @@ mod tests {
     }
 
     #[test]
+    fn us_exchange_holidays_follow_their_rules() {
+        let day = |y, m, d| days_from_civil(y, m, d);
+        // The 2026 and 2027 closures, as published by the exchanges.
+        let closed = [
+            ((2026, 1, 1), "New Year's Day"),
+            ((2026, 1, 19), "Martin Luther King Jr. Day"),
+            ((2026, 2, 16), "Washington's Birthday"),
+            ((2026, 4, 3), "Good Friday"),
+            ((2026, 5, 25), "Memorial Day"),
+            ((2026, 6, 19), "Juneteenth"),
+            ((2026, 7, 3), "Independence Day"), // the 4th is a Saturday
+            ((2026, 9, 7), "Labor Day"),
+            ((2026, 11, 26), "Thanksgiving Day"),
+            ((2026, 12, 25), "Christmas Day"),
+            ((2027, 1, 1), "New Year's Day"),
+            ((2027, 1, 18), "Martin Luther King Jr. Day"),
+            ((2027, 2, 15), "Washington's Birthday"),
+            ((2027, 3, 26), "Good Friday"), // Easter on 28 March
+            ((2027, 5, 31), "Memorial Day"),
+            ((2027, 6, 18), "Juneteenth"), // the 19th is a Saturday
+            ((2027, 7, 5), "Independence Day"), // the 4th is a Sunday
+            ((2027, 9, 6), "Labor Day"),
+            ((2027, 11, 25), "Thanksgiving Day"),
+            ((2027, 12, 24), "Christmas Day"), // the 25th is a Saturday
+        ];
+        for ((y, m, d), name) in closed {
+            assert_eq!(us_exchange_holiday(day(y, m, d)), Some(name), "{y}-{m}-{d}");
+        }
+        let weekdays_2026_2027 = (day(2026, 1, 1)..day(2028, 1, 1))
+            .filter(|&d| weekday(d) < 5 && us_exchange_holiday(d).is_some())
+            .count();
+        assert_eq!(weekdays_2026_2027, closed.len(), "no other weekday closed");
+        // New Year's Day 2028 is a Saturday: 31 December 2027 stays open.
+        assert_eq!(us_exchange_holiday(day(2027, 12, 31)), None);
+        assert_eq!(
+            us_exchange_holiday(day(2021, 6, 18)),
+            None,
+            "before Juneteenth"
+        );
+        assert_eq!(civil_from_days(day(2024, 2, 29)), (2024, 2, 29));
+
+        let kc = contract("KC").unwrap();
+        // Good Friday 2026, 12:00 UTC = 08:00 in New York, within the hours.
+        let good_friday_noon = day(2026, 4, 3) as u64 * 86_400_000 + 12 * 3_600_000;
+        assert_eq!(
+            kc.why_closed(good_friday_noon).as_deref(),
+            Some("KC is closed: Good Friday")
+        );
+        assert!(
+            kc.is_open(good_friday_noon - 86_400_000),
+            "the Thursday before"
+        );
+    }
+
+    #[test]
     fn sessions_follow_the_contract_hours_on_weekdays() {
         let kc = contract("KC").unwrap();
         // 2026-01-05 is a Monday.
@@ -433,8 +580,8 @@ mod tests {
         assert_eq!(new_york_offset_min(d(2027, 11, 7, 5)), -240);
         assert_eq!(new_york_offset_min(d(2027, 11, 7, 6)), -300);
         assert_eq!(days_from_civil(2026, 1, 5), 20_458);
-        assert_eq!(year_of(20_458), 2026);
-        assert_eq!(year_of(days_from_civil(2024, 12, 31)), 2024);
+        assert_eq!(civil_from_days(20_458).0, 2026);
+        assert_eq!(civil_from_days(days_from_civil(2024, 12, 31)).0, 2024);
     }
 
     #[test]
