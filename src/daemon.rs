@@ -44,6 +44,10 @@ pub struct Handles {
 /// `journal` (so it stops last), `notifier`, `portfolio_risk`, `mode`, `shared`,
 /// `control` and `engines` (one subtree per `[[engines]]`, each on its own
 /// arbiter).
+///
+/// `data`: the bundled data on pooled arbiters (`run`), or recorded data with
+/// every engine on the caller's thread (`replay`, whose virtual clock is that
+/// thread's paused tokio clock).
 pub fn tree(
     cfg: &Config,
     kernel: &Kernel,
@@ -51,6 +55,7 @@ pub fn tree(
     lifecycle: &Arc<Lifecycle>,
     h: &Handles,
     webhooks: notifier::WebhookConfig,
+    data: engine::DataSource,
 ) -> SupervisorSpec {
     let journal = journal_path(cfg);
     // An engine that gives up (its own restart intensity exceeded) stays failed:
@@ -68,23 +73,27 @@ pub fn tree(
         },
         risk: h.risk.clone(),
         llm: llm_services(cfg, kernel),
-        placement: engine::Placement::Pool(ArbiterPool::new(
-            match cfg.engine_supervision.threads {
-                0 => cfg.engines.len().clamp(1, 16),
-                n => n,
-            },
-        )),
+        placement: match data {
+            engine::DataSource::Bundled => {
+                engine::Placement::Pool(ArbiterPool::new(match cfg.engine_supervision.threads {
+                    0 => cfg.engines.len().clamp(1, 16),
+                    n => n,
+                }))
+            }
+            engine::DataSource::Recorded { .. } => engine::Placement::ParentThread,
+        },
         speed: cfg.feed.speed,
         slippage_ticks: i64::from(cfg.broker.slippage_ticks),
         commission: cfg.broker.commission,
         broker_timeout: cfg.broker.timeout,
         broker: None,
+        data,
     };
     let engines = cfg.engines.iter().fold(
         SupervisorSpec::new("engines", cfg.root_supervision()),
         |s, e| {
             let subtree = engine::subtree(Arc::new(engine_config(cfg, e)), &sub, kernel, view)
-                .expect("the config checked that every engine's contract has bundled data");
+                .expect("every engine's symbol has data (checked by the config, or by replay)");
             s.child(ChildSpec::supervisor(subtree).restart(Restart::Temporary))
         },
     );
@@ -373,7 +382,15 @@ pub async fn run(cfg: Config) -> i32 {
         control: Handle::new(),
     };
     let mut root = Root::start(
-        tree(&cfg, &kernel, &view, &lifecycle, &handles, webhooks),
+        tree(
+            &cfg,
+            &kernel,
+            &view,
+            &lifecycle,
+            &handles,
+            webhooks,
+            engine::DataSource::Bundled,
+        ),
         &kernel,
     );
     lifecycle.set_root(root.shutdown_handle());
@@ -509,7 +526,7 @@ fn log_status(view: &StatusView, kernel: &Kernel, ids: &[String]) {
 
 /// Runs once the tree has ended, however it ended: the journal worker stopped with
 /// its subtree, so the last events (the master's own) are written here.
-fn final_flush(path: &Path, kernel: &Kernel) {
+pub fn final_flush(path: &Path, kernel: &Kernel) {
     let flushed = Store::open(path).and_then(|mut s| {
         let last = s.last_seq()?;
         s.append_events(&kernel.events().recent(last, usize::MAX))

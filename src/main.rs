@@ -5,6 +5,7 @@ mod config;
 mod ctl;
 mod daemon;
 mod metrics;
+mod replay;
 mod token;
 
 use clap::{Parser, Subcommand};
@@ -36,6 +37,22 @@ enum Command {
         #[arg(long = "config", value_name = "FILE")]
         config: Vec<PathBuf>,
     },
+    /// The same actor tree over recorded bars on a virtual clock, to the end
+    /// of the data; prints a report and writes it as JSON and HTML.
+    Replay {
+        /// Config files applied over the embedded defaults, in order.
+        #[arg(long = "config", value_name = "FILE")]
+        config: Vec<PathBuf>,
+        /// 1-minute bars: a CSV with the header at,symbol,open,high,low,close,volume.
+        #[arg(long, value_name = "FILE")]
+        data: PathBuf,
+        /// Headlines: a CSV with the header at,symbol,headline (optional).
+        #[arg(long, value_name = "FILE")]
+        news: Option<PathBuf>,
+        /// Where the report goes (default: <data_dir>/reports).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
     /// Talk to a running daemon over its HTTP control API.
     Ctl {
         /// Config files (to find control.listen and the token), in order.
@@ -55,9 +72,10 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let files = match &cli.command {
-        Command::Run { config } | Command::CheckConfig { config } | Command::Ctl { config, .. } => {
-            config
-        }
+        Command::Run { config }
+        | Command::CheckConfig { config }
+        | Command::Replay { config, .. }
+        | Command::Ctl { config, .. } => config,
     };
     let cfg = match config::Config::load(files) {
         Ok(c) => c,
@@ -74,6 +92,18 @@ fn main() -> ExitCode {
         Command::Ctl {
             json, url, verb, ..
         } => ExitCode::from(ctl::run(&cfg, &verb, json, url.as_deref())),
+        Command::Replay {
+            data, news, out, ..
+        } => {
+            let mut log = cfg.log.clone();
+            // The trades are in the report; the log says what went wrong.
+            if log.level == "info" {
+                log.level = "warn".into();
+            }
+            init_logging(&log);
+            let code = actix_rt::System::new().block_on(replay::run(cfg, data, news, out));
+            ExitCode::from(code as u8)
+        }
         Command::Run { .. } => {
             init_logging(&cfg.log);
             let code = actix_rt::System::new().block_on(daemon::run(cfg));

@@ -173,6 +173,7 @@ async fn engine_tree(
                 at: stamp.clone(),
             })
         })),
+        data: Default::default(),
     };
     let (spec, handles) =
         engine::subtree_with_handles(Arc::new(config(journal)), &sub, kernel, &view).unwrap();

@@ -67,6 +67,7 @@ async fn tree(name: &str, supervision: SupervisorConfig) -> Tree {
         commission: Decimal::ZERO,
         broker_timeout: Duration::from_secs(2),
         broker: None,
+        data: Default::default(),
     };
     let (spec, h) =
         engine::subtree_with_handles(Arc::new(config(path.clone())), &sub, &kernel, &view).unwrap();

@@ -1,7 +1,9 @@
 //! The bundled-data collector: replays the embedded bars and headlines of its
 //! symbol, one 1-minute bar every `60 s / feed.speed`, headlines in time order
 //! before the bar they precede. At the end of the data it starts again a week
-//! later (weekdays preserved), so a daemon left running keeps trading.
+//! later (weekdays preserved), so a daemon left running keeps trading. In a
+//! replay (`Recorded` data with a [`ReplayProgress`]) it plays the data once
+//! and then says it has ended.
 //!
 //! Limit: the analyzer's and the sentinel's mailboxes. A bar either cannot take
 //! now is held and conflated (`conflate::Latest`: a newer bar replaces it, the
@@ -29,7 +31,18 @@ pub struct Cursor {
     pub dropped: AtomicU64,
 }
 
+/// How far the collectors of a replay have played their data (shared by all).
+#[derive(Debug, Default)]
+pub struct ReplayProgress {
+    /// Bars sent, over every engine.
+    pub bars: AtomicU64,
+    /// Collectors at the end of their data.
+    pub ended: AtomicUsize,
+}
+
 pub struct Collector {
+    /// In a replay: play once, count here.
+    progress: Option<Arc<ReplayProgress>>,
     bars: Arc<Vec<Bar>>,
     news: Arc<Vec<Headline>>,
     cursor: Arc<Cursor>,
@@ -50,9 +63,11 @@ impl Collector {
         analyzer: Handle<Analyzer>,
         sentinel: Handle<Sentinel>,
         cursor: Arc<Cursor>,
+        progress: Option<Arc<ReplayProgress>>,
     ) -> impl Fn() -> Collector + Send + Sync + 'static {
         let every = Duration::from_secs_f64(60.0 / speed.max(1e-6)).max(Duration::from_micros(100));
         move || Collector {
+            progress: progress.clone(),
             bars: bars.clone(),
             news: news.clone(),
             cursor: cursor.clone(),
@@ -114,6 +129,14 @@ impl Collector {
         }
         let mut i = self.cursor.next_bar.load(Ordering::Relaxed);
         if i >= bars.len() {
+            if let Some(p) = &self.progress {
+                // A replay plays its data once; the end is said once.
+                if i == bars.len() {
+                    p.ended.fetch_add(1, Ordering::Relaxed);
+                    self.cursor.next_bar.store(i + 1, Ordering::Relaxed);
+                }
+                return;
+            }
             i = 0;
             self.cursor.loops.fetch_add(1, Ordering::Relaxed);
         }
@@ -136,6 +159,9 @@ impl Collector {
             ..bar.clone()
         });
         self.cursor.next_bar.store(i + 1, Ordering::Relaxed);
+        if let Some(p) = &self.progress {
+            p.bars.fetch_add(1, Ordering::Relaxed);
+        }
     }
 }
 

@@ -87,9 +87,26 @@ pub struct SubtreeConfig {
     /// The broker adapter; `None`: the paper broker (`slippage_ticks`,
     /// `commission`).
     pub broker: Option<broker::BrokerFactory>,
+    /// The market data: the bundled data (looping), or recorded data played
+    /// once (`commodore replay`).
+    pub data: DataSource,
 }
 
-/// The subtree of one engine, on a pooled arbiter (or its own). `None` when there is no bundled
+/// Where the collectors' bars and headlines come from.
+#[derive(Clone, Default)]
+pub enum DataSource {
+    /// The embedded `config/data/`, replayed in a loop.
+    #[default]
+    Bundled,
+    /// Recorded data per symbol, played once; the collectors count into the
+    /// progress.
+    Recorded {
+        data: Arc<std::collections::HashMap<String, data::Replay>>,
+        progress: Arc<collector::ReplayProgress>,
+    },
+}
+
+/// The subtree of one engine, on a pooled arbiter (or its own). `None` when there is no
 /// data for its symbol.
 pub fn subtree(
     cfg: Arc<EngineConfig>,
@@ -119,7 +136,12 @@ pub fn subtree_with_handles(
     kernel: &Kernel,
     view: &Arc<StatusView>,
 ) -> Option<(SupervisorSpec, EngineHandles)> {
-    let (bars, news) = data::bundled(cfg.spec.symbol)?;
+    let ((bars, news), progress) = match &sub.data {
+        DataSource::Bundled => (data::bundled(cfg.spec.symbol)?, None),
+        DataSource::Recorded { data, progress } => {
+            (data.get(cfg.spec.symbol)?.clone(), Some(progress.clone()))
+        }
+    };
     let (sentinel, analyzer, engine, executor) =
         (Handle::new(), Handle::new(), Handle::new(), Handle::new());
     let (broker, guard) = (Handle::new(), Handle::new());
@@ -230,6 +252,7 @@ pub fn subtree_with_handles(
                     analyzer.clone(),
                     sentinel.clone(),
                     cursor,
+                    progress,
                 ),
             ))
             .children(pollers)

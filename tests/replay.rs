@@ -1,0 +1,287 @@
+//! `commodore replay` on the real binary: the bundled week as recorded data,
+//! the report against the replay's own journal, determinism, and every data
+//! error a user can make.
+
+mod common;
+
+use common::*;
+use rust_decimal::Decimal;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+/// The bundled bars of both contracts as one replay file, in time order.
+fn week_csv(dir: &Path) -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/data");
+    let mut rows = Vec::new();
+    for symbol in ["KC", "CC"] {
+        let text = std::fs::read_to_string(root.join(format!("{symbol}_bars.csv"))).unwrap();
+        for line in text.lines().skip(1).filter(|l| !l.is_empty()) {
+            let (at, rest) = line.split_once(',').unwrap();
+            rows.push(format!("{at},{symbol},{rest}"));
+        }
+    }
+    rows.sort();
+    let path = dir.join("week.csv");
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(
+        &path,
+        format!(
+            "at,symbol,open,high,low,close,volume\n{}\n",
+            rows.join("\n")
+        ),
+    )
+    .unwrap();
+    path
+}
+
+fn replay(dir: &Path, data: &Path, out: &str, env: &[(&str, &str)]) -> Output {
+    let news = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/data/news.csv");
+    let mut cmd = commodore();
+    cmd.arg("replay")
+        .arg("--data")
+        .arg(data)
+        .arg("--news")
+        .arg(news)
+        .arg("--out")
+        .arg(dir.join(out))
+        .env("COMMODORE__DATA_DIR", dir);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+fn report(dir: &Path, out: &str) -> Value {
+    let file = std::fs::read_dir(dir.join(out))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "json"))
+        .expect("a JSON report");
+    serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap()
+}
+
+fn dec(v: &Value) -> Decimal {
+    v.as_str().unwrap().parse().unwrap()
+}
+
+#[test]
+fn a_replay_of_the_bundled_week_reports_what_its_journal_holds_and_is_deterministic() {
+    let dir = temp_dir("replay-week");
+    let data = week_csv(&dir);
+    let out = replay(&dir, &data, "a", &[]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("portfolio: capital 500000.00"), "{stdout}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("replay 100%"));
+    let r = report(&dir, "a");
+    assert_eq!(r["bars"], 5400);
+    assert_eq!(
+        (r["from"].as_str(), r["to"].as_str()),
+        (Some("2026-01-05T09:15:00Z"), Some("2026-01-09T18:29:00Z"))
+    );
+
+    // The replay's own journal, never the live one.
+    assert!(
+        !dir.join("journal.sqlite").exists(),
+        "the live journal is untouched"
+    );
+    let journal = std::fs::read_dir(dir.join("replay"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path()
+        .join("journal.sqlite");
+    let c = rusqlite::Connection::open(&journal).unwrap();
+    // The test's own reading of the fills: PnL at the last close of each
+    // contract = Σ sign × qty × (close − price) × point value − commissions.
+    let last_close = |symbol: &str| -> Decimal {
+        let text = std::fs::read_to_string(&data).unwrap();
+        let line = text
+            .lines()
+            .rev()
+            .find(|l| l.split(',').nth(1) == Some(symbol))
+            .unwrap();
+        line.split(',').nth(5).unwrap().parse().unwrap()
+    };
+    let point_value = |symbol: &str| Decimal::from(if symbol == "KC" { 375 } else { 10 });
+    let mut total_pnl = Decimal::ZERO;
+    let mut fills_total = 0;
+    for e in r["engines"].as_array().unwrap() {
+        let id = e["id"].as_str().unwrap();
+        let mut stmt = c
+            .prepare("SELECT side, qty, price, commission FROM fills WHERE engine = ?1")
+            .unwrap();
+        let rows: Vec<(String, String, String, String)> = stmt
+            .query_map([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert!(rows.len() > 10, "{id} traded: {} fills", rows.len());
+        let mark = last_close(id);
+        let (mut pnl, mut qty) = (Decimal::ZERO, Decimal::ZERO);
+        for (side, q, p, fee) in &rows {
+            let sign = if side == "buy" {
+                Decimal::ONE
+            } else {
+                -Decimal::ONE
+            };
+            let (q, p, fee): (Decimal, Decimal, Decimal) =
+                (q.parse().unwrap(), p.parse().unwrap(), fee.parse().unwrap());
+            pnl += sign * q * (mark - p) * point_value(id) - fee;
+            qty += sign * q;
+        }
+        assert_eq!(
+            dec(&e["pnl"]),
+            pnl.round_dp(2),
+            "{id}: the report's PnL is the journal's"
+        );
+        assert_eq!(
+            e["position"].as_str().unwrap().parse::<Decimal>().unwrap(),
+            qty
+        );
+        assert_eq!(e["fills"].as_u64().unwrap(), rows.len() as u64);
+        // Its strategies add up to it.
+        let strategies: Vec<&Value> = r["strategies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["engine"] == id)
+            .collect();
+        let sum: Decimal = strategies.iter().map(|s| dec(&s["pnl"])).sum();
+        assert_eq!(sum, dec(&e["pnl"]), "{id}: Σ strategies = the engine");
+        let names: Vec<&str> = strategies
+            .iter()
+            .map(|s| s["strategy"].as_str().unwrap())
+            .collect();
+        assert!(
+            names.contains(&"news") && names.contains(&"momentum"),
+            "{names:?}"
+        );
+        // Every decision has its outcome.
+        let outcomes: BTreeMap<String, u64> =
+            serde_json::from_value(e["outcomes"].clone()).unwrap();
+        let decisions: i64 = c
+            .query_row(
+                "SELECT MAX(decision_seq) FROM outcomes WHERE engine = ?1",
+                [id],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(
+            outcomes.values().sum::<u64>(),
+            decisions as u64,
+            "{outcomes:?}"
+        );
+        total_pnl += pnl;
+        fills_total += rows.len();
+    }
+    let p = &r["portfolio"];
+    assert_eq!(dec(&p["pnl"]), total_pnl.round_dp(2));
+    assert_eq!(
+        dec(&p["final_equity"]),
+        Decimal::from(500_000) + total_pnl.round_dp(2)
+    );
+    assert_eq!(p["fills"].as_u64().unwrap(), fills_total as u64);
+    let curve = p["equity_curve"].as_array().unwrap();
+    assert!(curve.len() > 1000, "{} points", curve.len());
+    assert_eq!(
+        dec(&curve.last().unwrap()["equity"]),
+        dec(&p["final_equity"])
+    );
+    let dd = p["max_drawdown_pct"].as_f64().unwrap();
+    assert!(dd > 0.0 && dd < 100.0, "{dd}");
+
+    let html = std::fs::read_dir(dir.join("a"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "html"))
+        .unwrap();
+    let html = std::fs::read_to_string(html).unwrap();
+    assert_eq!(
+        html.matches("<svg").count(),
+        3,
+        "portfolio, KC and CC curves"
+    );
+    assert!(html.contains("<polyline") && html.contains("Portfolio equity"));
+
+    // The virtual clock has no wall time in it: the same data, the same report.
+    let again = replay(&dir, &data, "b", &[]);
+    assert_eq!(again.status.code(), Some(0));
+    assert_eq!(report(&dir, "b"), r, "a replay is deterministic");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn data_a_user_gets_wrong_is_refused_with_the_line_and_what_to_do() {
+    let dir = temp_dir("replay-errors");
+    std::fs::create_dir_all(&dir).unwrap();
+    let head = "at,symbol,open,high,low,close,volume\n";
+    let kc = "2026-01-05T09:15:00Z,KC,345.00,345.05,344.90,344.95,40\n";
+    let cc = "2026-01-05T09:45:00Z,CC,6150,6150,6142,6142,67\n";
+    for (name, text, says) in [
+        (
+            "header",
+            format!("time,sym\n{kc}"),
+            "line 1: expected the header",
+        ),
+        (
+            "fields",
+            format!("{head}{kc}2026-01-05T09:16:00Z,KC,1,2\n"),
+            "line 3: expected 7 fields, got 4",
+        ),
+        (
+            "price",
+            format!("{head}{kc}2026-01-05T09:16:00Z,KC,abc,2,1,1,1\n"),
+            "line 3: open \"abc\"",
+        ),
+        (
+            "negative",
+            format!("{head}{kc}2026-01-05T09:16:00Z,KC,-1,2,-2,1,1\n"),
+            "not a positive price",
+        ),
+        (
+            "range",
+            format!("{head}2026-01-05T09:15:00Z,KC,345,344,343,344,1\n{cc}"),
+            "line 2: low above open/close or high below them",
+        ),
+        (
+            "order",
+            format!("{head}{kc}{cc}{kc}"),
+            "line 4: the bars of KC must be in strictly increasing time",
+        ),
+        (
+            "time",
+            format!("{head}yesterday,KC,1,1,1,1,1\n"),
+            "line 2: bad time",
+        ),
+        (
+            "missing",
+            format!("{head}{kc}"),
+            "no bars for CC (engine CC)",
+        ),
+    ] {
+        let path = dir.join(format!("{name}.csv"));
+        std::fs::write(&path, text).unwrap();
+        let out = replay(&dir, &path, "out", &[]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{name}: {err}");
+        assert!(err.contains(says), "{name}: {err}");
+        assert!(
+            err.contains(&format!("{name}.csv")),
+            "{name}: names the file: {err}"
+        );
+    }
+    let out = replay(&dir, &dir.join("absent.csv"), "out", &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(!dir.join("out").exists(), "no report without a replay");
+    assert!(!dir.join("replay").exists(), "no journal without a replay");
+    let _ = std::fs::remove_dir_all(&dir);
+}
