@@ -40,6 +40,9 @@ use std::time::Duration;
 /// The most bars a replay reads (about ten years of 1-minute bars for two
 /// contracts): a bound on memory, said plainly when passed.
 pub const MAX_BARS: usize = 5_000_000;
+/// The highest price a bar may have (far above any KC or CC price; the
+/// risk arithmetic on prices beyond would overflow a decimal).
+pub const MAX_PRICE: i64 = 1_000_000_000;
 /// The most headlines a replay reads.
 pub const MAX_HEADLINES: usize = 1_000_000;
 /// Points of an equity curve in the report (evenly thinned beyond).
@@ -68,6 +71,7 @@ pub fn load_bars(path: &Path) -> Result<HashMap<String, Vec<Bar>>, String> {
         }
     }
     let mut bars: HashMap<String, Vec<Bar>> = HashMap::new();
+    let max_price = Decimal::from(MAX_PRICE);
     let mut n = 0;
     for (i, l) in lines.filter(|(_, l)| !l.trim().is_empty()) {
         let line = i + 1;
@@ -84,7 +88,11 @@ pub fn load_bars(path: &Path) -> Result<HashMap<String, Vec<Bar>>, String> {
         };
         let price = |s: &str, what: &str| -> Result<Decimal, String> {
             match s.parse::<Decimal>() {
-                Ok(p) if p > Decimal::ZERO => Ok(p),
+                Ok(p) if p > Decimal::ZERO && p <= max_price => Ok(p),
+                Ok(p) if p > Decimal::ZERO => Err(at(
+                    line,
+                    format!("{what} {p} is above {max_price}: not a price of these contracts"),
+                )),
                 Ok(p) => Err(at(line, format!("{what} {p} is not a positive price"))),
                 Err(e) => Err(at(line, format!("{what} {s:?}: {e}"))),
             }
@@ -96,9 +104,12 @@ pub fn load_bars(path: &Path) -> Result<HashMap<String, Vec<Bar>>, String> {
             high: price(high, "high")?,
             low: price(low, "low")?,
             close: price(close, "close")?,
-            volume: volume
-                .parse()
-                .map_err(|e| at(line, format!("volume {volume:?}: {e}")))?,
+            volume: volume.parse().map_err(|e| {
+                at(
+                    line,
+                    format!("volume {volume:?}: {e} (a whole number of contracts)"),
+                )
+            })?,
         };
         if bar.low > bar.open.min(bar.close) || bar.high < bar.open.max(bar.close) {
             return Err(at(
@@ -125,7 +136,10 @@ pub fn load_bars(path: &Path) -> Result<HashMap<String, Vec<Bar>>, String> {
 pub fn load_news(path: &Path) -> Result<Vec<commodore_actors::model::Headline>, String> {
     let text =
         std::fs::read_to_string(path).map_err(|e| format!("--news {}: {e}", path.display()))?;
-    let news = data::parse_news(&text).map_err(|e| format!("--news {}: {e}", path.display()))?;
+    let mut news =
+        data::parse_news(&text).map_err(|e| format!("--news {}: {e}", path.display()))?;
+    // The collector sends a bar's headlines by time: in time order.
+    news.sort_by_key(|h| h.at_ms);
     if news.len() > MAX_HEADLINES {
         return Err(format!(
             "--news {}: more than {MAX_HEADLINES} headlines",
@@ -262,9 +276,12 @@ async fn replay(
 
     let mut bar = Progress::new(total);
     let engines: Vec<String> = rcfg.engines.iter().map(|e| e.id.clone()).collect();
-    // One bar per virtual minute per engine; twice that and a day is a hang.
-    let deadline =
-        Duration::from_secs(60) * (total as u32).saturating_mul(2) + Duration::from_secs(86_400);
+    // Engines play side by side, a bar every 60 s / speed each: four times
+    // all the bars one after another, and a day, is a hang.
+    let per_bar = Duration::from_secs_f64(60.0 / rcfg.feed.speed.max(1e-6));
+    let deadline = per_bar
+        .saturating_mul(u32::try_from(total).unwrap_or(u32::MAX).saturating_mul(4))
+        .saturating_add(Duration::from_secs(86_400));
     let started = tokio::time::Instant::now();
     let failed = loop {
         tokio::time::sleep(Duration::from_secs(60)).await;
@@ -299,6 +316,18 @@ async fn replay(
     if let Some(why) = failed {
         return Err((1, why));
     }
+    // No fault is injected in a replay: a failure of anything (a step that
+    // panicked, an actor restarted) means the report is not the strategy's.
+    let failures = failures(&path).map_err(|e| (1, e))?;
+    if let Some(first) = failures.first() {
+        return Err((
+            1,
+            format!(
+                "{} failures during the replay, the first {first}; the report would not be the strategies' (see the log)",
+                failures.len()
+            ),
+        ));
+    }
     if let commodore_actors::kernel::RootExit::GaveUp(why) = exit {
         return Err((1, format!("the root supervisor gave up: {why}")));
     }
@@ -306,6 +335,24 @@ async fn replay(
     let out = out.unwrap_or_else(|| cfg.data_dir.join("reports"));
     let written = write(&report, &out, &stamp).map_err(|e| (1, e))?;
     Ok((report, written))
+}
+
+/// Every `failed` event the replay journaled (all of them, paged).
+fn failures(journal: &Path) -> Result<Vec<String>, String> {
+    let store = Store::open(journal).map_err(|e| e.to_string())?;
+    let (mut since, mut out) = (0, Vec::new());
+    loop {
+        let page = store.events_since(since, 1000).map_err(|e| e.to_string())?;
+        let Some(last) = page.last() else {
+            return Ok(out);
+        };
+        since = last.seq;
+        out.extend(
+            page.iter()
+                .filter(|e| e.kind == commodore_actors::kernel::EventKind::Failed)
+                .map(|e| format!("{}: {}", e.path, e.detail)),
+        );
+    }
 }
 
 /// A progress bar on a terminal; a line every 10 % elsewhere.
@@ -504,13 +551,17 @@ fn report(
             }));
         }
     }
-    let final_equity = portfolio.last().map_or(capital, |p| p.1);
+    // From the final books (fills after the last bar included), as the
+    // engines' own figures are.
+    let final_equity: Decimal = (0..n)
+        .map(|i| cfg.engines[i].capital + books[i].pnl(last[i].unwrap_or_default(), &specs[i]))
+        .sum();
     let pnl = final_equity - capital;
     Ok(json!({
         "data": data_path.display().to_string(),
         "from": marks.first().map(|m| rfc3339(m.0)),
         "to": marks.last().map(|m| rfc3339(m.0)),
-        "bars": marks.len(),
+        "bars": bars.iter().filter(|(s, _)| cfg.engines.iter().any(|e| e.symbol() == s.as_str())).map(|(_, b)| b.len()).sum::<usize>(),
         "portfolio": {
             "capital": money(capital),
             "final_equity": money(final_equity),

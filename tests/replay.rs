@@ -70,6 +70,13 @@ fn dec(v: &Value) -> Decimal {
 fn a_replay_of_the_bundled_week_reports_what_its_journal_holds_and_is_deterministic() {
     let dir = temp_dir("replay-week");
     let data = week_csv(&dir);
+    // A live journal beside it, which a replay must leave as it is.
+    let live = dir.join("journal.sqlite");
+    rusqlite::Connection::open(&live)
+        .unwrap()
+        .execute_batch("CREATE TABLE live (x); INSERT INTO live VALUES (1);")
+        .unwrap();
+    let live_before = std::fs::read(&live).unwrap();
     let out = replay(&dir, &data, "a", &[]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(
@@ -88,8 +95,9 @@ fn a_replay_of_the_bundled_week_reports_what_its_journal_holds_and_is_determinis
     );
 
     // The replay's own journal, never the live one.
-    assert!(
-        !dir.join("journal.sqlite").exists(),
+    assert_eq!(
+        std::fs::read(&live).unwrap(),
+        live_before,
         "the live journal is untouched"
     );
     let journal = std::fs::read_dir(dir.join("replay"))
@@ -261,6 +269,13 @@ fn data_a_user_gets_wrong_is_refused_with_the_line_and_what_to_do() {
             "time",
             format!("{head}yesterday,KC,1,1,1,1,1\n"),
             "line 2: bad time",
+        ),
+        (
+            "huge",
+            format!(
+                "{head}2026-01-05T09:15:00Z,KC,2000000000,2000000000,2000000000,2000000000,1\n"
+            ),
+            "line 2: open 2000000000 is above 1000000000",
         ),
         (
             "missing",

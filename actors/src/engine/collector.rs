@@ -40,6 +40,8 @@ pub struct ReplayProgress {
     pub ended: AtomicUsize,
 }
 
+/// The collector's data: `news` must be in time order (the collector finds a
+/// bar's headlines by binary search).
 pub struct Collector {
     /// In a replay: play once, count here.
     progress: Option<Arc<ReplayProgress>>,
@@ -145,10 +147,10 @@ impl Collector {
         let from = if i == 0 { 0 } else { bars[i - 1].at_ms + 1 };
         // Headlines between the previous bar and this one (those before the first
         // bar of the data go with it).
-        for h in news
-            .iter()
-            .filter(|h| h.at_ms >= from && h.at_ms <= bar.at_ms)
-        {
+        // Headlines are in time order: a binary search, not a scan per bar.
+        let first = news.partition_point(|h| h.at_ms < from);
+        let end = news.partition_point(|h| h.at_ms <= bar.at_ms);
+        for h in &news[first..end.max(first)] {
             self.send_news(Headline {
                 at_ms: h.at_ms + offset,
                 ..h.clone()

@@ -21,7 +21,19 @@ pub fn parse_utc(s: &str) -> Result<u64, String> {
         |r: std::ops::Range<usize>| s.get(r).and_then(|x| x.parse::<i64>().ok()).ok_or_else(bad);
     let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
     let (h, mi, se) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 59 {
+    let month_days = match mo {
+        2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    };
+    if y < 1970
+        || !(1..=12).contains(&mo)
+        || !(1..=month_days).contains(&d)
+        || h > 23
+        || mi > 59
+        || se > 59
+    {
         return Err(bad());
     }
     let days = crate::model::days_from_civil(y, mo, d);
@@ -66,6 +78,9 @@ pub fn parse_bars(symbol: &str, csv: &str) -> Result<Vec<Bar>, String> {
 
 /// Parses the news CSV (`at,symbol,headline`; headlines hold no commas).
 pub fn parse_news(csv: &str) -> Result<Vec<Headline>, String> {
+    if csv.lines().next().map(str::trim) != Some("at,symbol,headline") {
+        return Err("line 1: expected the header at,symbol,headline".into());
+    }
     csv.lines()
         .enumerate()
         .skip(1)
@@ -75,7 +90,7 @@ pub fn parse_news(csv: &str) -> Result<Vec<Headline>, String> {
             let (at, sym, text) = (f.next(), f.next(), f.next());
             match (at, sym, text) {
                 (Some(at), Some(sym), Some(text)) => Ok(Headline {
-                    symbol: sym.to_owned(),
+                    symbol: sym.trim().to_owned(),
                     at_ms: parse_utc(at).map_err(|e| format!("line {}: {e}", i + 1))?,
                     text: text.trim_matches('"').to_owned(),
                 }),
@@ -103,11 +118,13 @@ pub fn bundled(symbol: &str) -> Option<Replay> {
         .unwrap_or_else(|e| e.into_inner());
     let replay = cache.entry(symbol.to_owned()).or_insert_with(|| {
         let bars = parse_bars(symbol, bars).expect("bundled bars parse (tested)");
-        let news = parse_news(NEWS)
+        let mut news: Vec<Headline> = parse_news(NEWS)
             .expect("bundled news parses (tested)")
             .into_iter()
             .filter(|h| h.symbol == symbol)
             .collect();
+        // In time order, as the collector needs.
+        news.sort_by_key(|h| h.at_ms);
         (Arc::new(bars), Arc::new(news))
     });
     Some(replay.clone())
@@ -125,6 +142,15 @@ mod tests {
         assert_eq!(parse_utc("2024-02-29T12:00:01Z"), Ok(1_709_208_001_000));
         assert!(parse_utc("2026-13-05T00:00:00Z").is_err());
         assert!(parse_utc("2026-01-05 00:00:00").is_err());
+        assert!(parse_utc("2026-02-31T00:00:00Z").is_err(), "no such day");
+        assert!(
+            parse_utc("2026-02-29T00:00:00Z").is_err(),
+            "not a leap year"
+        );
+        assert!(
+            parse_utc("1969-12-31T23:59:59Z").is_err(),
+            "before the epoch"
+        );
     }
 
     #[test]
@@ -163,6 +189,7 @@ mod tests {
         assert!(e.contains("line 2"), "{e}");
         let e = parse_bars("KC", "h\n2026-01-05T09:15:00Z,1,2,x,3,4\n").unwrap_err();
         assert!(e.contains("low"), "{e}");
-        assert!(parse_news("h\nnot-a-time,KC,x\n").is_err());
+        assert!(parse_news("at,symbol,headline\nnot-a-time,KC,x\n").is_err());
+        assert!(parse_news("when,what\n").unwrap_err().contains("line 1"));
     }
 }

@@ -16,7 +16,10 @@
 //! statistics, not orders, so they survive a `kill -9` of the process (the
 //! kernel holds the written bytes) without paying for a disk flush; a power
 //! loss may take the last of them. They are moved into SQLite with the orders,
-//! in log order (a later outcome of a decision replaces an earlier one).
+//! after the orders (a later outcome of a decision replaces an earlier one; an
+//! order whose decision has another outcome after it is one whose journaling
+//! failed, never sent, and is not moved). A log that holds outcomes only is
+//! moved and emptied without a disk flush.
 //!
 //! Torn writes: every record starts and ends with a newline and carries a
 //! checksum of its fields. A record cut short by a crash (or a failed write)
@@ -162,7 +165,15 @@ fn classify(line: &str) -> Line {
     let version = body.split('\t').next().unwrap_or_default();
     let line = match version {
         VERSION => decode(body).map(|o| Line::Order(Box::new(o))),
-        OUTCOME_VERSION => decode_outcome(body).map(Line::Outcome),
+        OUTCOME_VERSION => match decode_outcome(body) {
+            Some(r) => Some(Line::Outcome(r)),
+            // Whole and checked, but an outcome this build does not know: a
+            // newer commodore's record, not a torn one.
+            None if body.split('\t').count() == 8 => {
+                return Line::Foreign(format!("{OUTCOME_VERSION} (an unknown outcome)"))
+            }
+            None => None,
+        },
         other => return Line::Foreign(other.to_owned()),
     };
     line.unwrap_or(Line::Torn)
@@ -333,6 +344,15 @@ impl OrderLog {
     /// knows them).
     pub fn written(&self) -> u64 {
         self.len
+    }
+
+    /// Empties a log that held outcomes only, without waiting for the disk:
+    /// if the emptying is lost to a power cut, the outcomes are moved again
+    /// (`INSERT OR REPLACE` of the same rows).
+    pub fn clear_unsynced(&mut self) -> std::io::Result<()> {
+        self.file.set_len(0)?;
+        self.len = 0;
+        Ok(())
     }
 
     /// Whether the file holds anything.

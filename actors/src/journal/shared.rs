@@ -28,7 +28,8 @@ struct Inner {
     /// The log may hold orders SQLite does not have yet (at first: a log a
     /// previous process left).
     unmoved: bool,
-    /// The highest decision sequence journaled with an order; read once.
+    /// The highest decision sequence journaled (an order or an outcome in the
+    /// log); read once.
     last_seq: Option<u64>,
     /// A call on the journal failed: no order is journaled (so none is sent)
     /// until a write to SQLite succeeds again (a read succeeding proves
@@ -140,8 +141,31 @@ impl SharedStore {
         }
         read.orders
             .retain(|l| !poisoned.contains(&l.order.client_order_id));
-        store.absorb_log(&read.orders, &read.outcomes)?;
-        log.clear().map_err(self.io_error(log_path))?;
+        // A decision whose order record is followed by another outcome of its
+        // own is one whose journaling failed (the engine records `error` and
+        // sends nothing): that order was never sent, it is not moved (its
+        // `poisoned` mark may have died with a previous process).
+        let failed: std::collections::HashSet<u64> = read
+            .outcomes
+            .iter()
+            .filter(|r| r.outcome != crate::model::Outcome::Executed)
+            .map(|r| r.decision_seq)
+            .collect();
+        read.orders.retain(|l| {
+            let keep = !failed.contains(&l.order.decision_seq);
+            if !keep {
+                tracing::warn!(order = %l.order.client_order_id, "order log: an order whose journaling failed is not moved into the journal (it was never sent)");
+            }
+            keep
+        });
+        if read.orders.is_empty() {
+            // Outcomes only: statistics, no disk flush (as their batches).
+            store.absorb_outcomes(&read.outcomes)?;
+            log.clear_unsynced().map_err(self.io_error(log_path))?;
+        } else {
+            store.absorb_log(&read.orders, &read.outcomes)?;
+            log.clear().map_err(self.io_error(log_path))?;
+        }
         poisoned.clear();
         *unmoved = false;
         Ok(store)
@@ -366,9 +390,14 @@ mod tests {
         assert!(s.log_outcome(&row(1, Outcome::Buffered)).unwrap());
         let (o, r) = order(2);
         s.journal_order(&o, &r).unwrap();
-        // The executor was down: the order's decision ends in `error`.
-        assert!(s.log_outcome(&row(2, Outcome::Error)).unwrap());
         assert!(s.log_outcome(&row(3, Outcome::Vetoed)).unwrap());
+        // A later outcome of a decision replaces the earlier one.
+        assert!(s.log_outcome(&row(3, Outcome::Error)).unwrap());
+        // An order whose journaling failed after all (the engine records
+        // `error` and sends nothing): never moved as pending.
+        let (o4, r4) = order(4);
+        s.journal_order(&o4, &r4).unwrap();
+        assert!(s.log_outcome(&row(4, Outcome::Error)).unwrap());
         // A decision logged as an outcome is not reused by an order either.
         let (o3, r3) = order(3);
         assert!(s.journal_order(&o3, &r3).is_err());
@@ -378,9 +407,10 @@ mod tests {
         let counts = s.with(|st| st.outcome_counts("KC")).unwrap();
         assert_eq!(
             counts,
-            [("buffered", 1), ("error", 1), ("vetoed", 1)].map(|(k, n)| (k.to_owned(), n))
+            [("buffered", 1), ("error", 2), ("executed", 1)].map(|(k, n)| (k.to_owned(), n))
         );
-        assert_eq!(s.with(|st| st.last_decision_seq("KC")).unwrap(), 3);
+        assert_eq!(pending(&s), vec![2], "4 was never sent");
+        assert_eq!(s.with(|st| st.last_decision_seq("KC")).unwrap(), 4);
         // Without an order log, the caller keeps its rows.
         assert!(!SharedStore::new(&p)
             .log_outcome(&row(4, Outcome::Vetoed))

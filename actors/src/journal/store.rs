@@ -586,9 +586,9 @@ impl Store {
     }
 
     /// Moves orders from the order log into `orders` (`pending`) with their
-    /// `executed` outcomes, and then the other outcomes the log holds (in log
-    /// order, a later one of a decision replacing an earlier one), in one
-    /// durable transaction. An order already here (moved before, then
+    /// `executed` outcomes, and then the other outcomes the log holds (in
+    /// their order, a later one of a decision replacing an earlier one), in
+    /// one durable transaction. An order already here (moved before, then
     /// settled) is left as it is. Returns how many orders were new.
     pub fn absorb_log(
         &mut self,
@@ -609,6 +609,15 @@ impl Store {
             }
             Ok(new)
         })
+    }
+
+    /// Moves outcomes (no orders) from the order log, as an outcome batch is
+    /// written: `synchronous = NORMAL`, no disk flush of its own.
+    pub fn absorb_outcomes(&mut self, outcomes: &[OutcomeRow]) -> Result<(), JournalError> {
+        if outcomes.is_empty() {
+            return Ok(());
+        }
+        self.append_outcomes(outcomes)
     }
 
     /// Journals a fill and marks its order `filled`, in one durable transaction.
