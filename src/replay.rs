@@ -25,7 +25,6 @@ use commodore_actors::journal::Store;
 use commodore_actors::kernel::{Handle, Kernel, NodeState, Root};
 use commodore_actors::mode;
 use commodore_actors::model::{contract, Bar, ContractSpec, Fill, Position};
-use commodore_actors::notifier;
 use commodore_actors::risk;
 use commodore_actors::view::StatusView;
 use rust_decimal::prelude::*;
@@ -82,35 +81,29 @@ pub fn load_bars(path: &Path) -> Result<HashMap<String, Vec<Bar>>, String> {
                 format!("more than {MAX_BARS} bars: replay a shorter period"),
             ));
         }
-        let f: Vec<&str> = l.split(',').map(str::trim).collect();
-        let [t, symbol, open, high, low, close, volume] = f.as_slice() else {
+        let mut f: Vec<&str> = l.split(',').map(str::trim).collect();
+        if f.len() != 7 {
             return Err(at(line, format!("expected 7 fields, got {}", f.len())));
-        };
-        let price = |s: &str, what: &str| -> Result<Decimal, String> {
-            match s.parse::<Decimal>() {
-                Ok(p) if p > Decimal::ZERO && p <= max_price => Ok(p),
-                Ok(p) if p > Decimal::ZERO => Err(at(
+        }
+        let symbol = f.remove(1);
+        let file = |e: String| format!("--data {}: {e}", path.display());
+        let bar = data::bar(symbol, &f, line).map_err(file)?;
+        for (what, p) in [
+            ("open", bar.open),
+            ("high", bar.high),
+            ("low", bar.low),
+            ("close", bar.close),
+        ] {
+            if p <= Decimal::ZERO {
+                return Err(at(line, format!("{what} {p} is not a positive price")));
+            }
+            if p > max_price {
+                return Err(at(
                     line,
                     format!("{what} {p} is above {max_price}: not a price of these contracts"),
-                )),
-                Ok(p) => Err(at(line, format!("{what} {p} is not a positive price"))),
-                Err(e) => Err(at(line, format!("{what} {s:?}: {e}"))),
+                ));
             }
-        };
-        let bar = Bar {
-            symbol: (*symbol).to_owned(),
-            at_ms: data::parse_utc(t).map_err(|e| at(line, e))?,
-            open: price(open, "open")?,
-            high: price(high, "high")?,
-            low: price(low, "low")?,
-            close: price(close, "close")?,
-            volume: volume.parse().map_err(|e| {
-                at(
-                    line,
-                    format!("volume {volume:?}: {e} (a whole number of contracts)"),
-                )
-            })?,
-        };
+        }
         if bar.low > bar.open.min(bar.close) || bar.high < bar.open.max(bar.close) {
             return Err(at(
                 line,
@@ -196,15 +189,18 @@ async fn replay(
     news_path: Option<&Path>,
     out: Option<PathBuf>,
 ) -> Result<(Value, Written), (i32, String)> {
-    let bars = load_bars(data_path).map_err(|e| (2, e))?;
+    let mut bars = load_bars(data_path).map_err(|e| (2, e))?;
     let news = match news_path {
         Some(p) => load_news(p).map_err(|e| (2, e))?,
         None => Vec::new(),
     };
-    let mut recorded = HashMap::new();
+    let mut recorded: HashMap<String, data::Replay> = HashMap::new();
     for e in &cfg.engines {
         let symbol = e.symbol().to_owned();
-        let Some(series) = bars.get(&symbol) else {
+        if recorded.contains_key(&symbol) {
+            continue; // two engines on one contract share its data
+        }
+        let Some(series) = bars.remove(&symbol) else {
             return Err((
                 2,
                 format!(
@@ -219,9 +215,9 @@ async fn replay(
             .filter(|h| h.symbol == symbol)
             .cloned()
             .collect();
-        recorded.insert(symbol, (Arc::new(series.clone()), Arc::new(heads)));
+        recorded.insert(symbol, (Arc::new(series), Arc::new(heads)));
     }
-    let unused: Vec<&String> = bars.keys().filter(|s| !recorded.contains_key(*s)).collect();
+    let unused: Vec<&String> = bars.keys().collect();
     if !unused.is_empty() {
         tracing::warn!(symbols = ?unused, "bars of symbols no engine trades are not replayed");
     }
@@ -255,17 +251,13 @@ async fn replay(
         control: Handle::new(),
     };
     let progress = Arc::new(ReplayProgress::default());
+    let recorded = Arc::new(recorded);
     let source = DataSource::Recorded {
-        data: Arc::new(recorded),
+        data: recorded.clone(),
         progress: progress.clone(),
     };
-    let webhooks = notifier::WebhookConfig {
-        targets: Vec::new(),
-        max_outbox: rcfg.notifier.max_outbox,
-        backoff_min: rcfg.notifier.backoff_min,
-        backoff_max: rcfg.notifier.backoff_max,
-        milestones: Vec::new(),
-    };
+    // The config's webhooks were cleared: no targets.
+    let webhooks = daemon::webhook_config(&rcfg).map_err(|e| (2, e))?;
     let mut root = Root::start(
         daemon::tree(
             &rcfg, &kernel, &view, &lifecycle, &handles, webhooks, source,
@@ -331,7 +323,7 @@ async fn replay(
     if let commodore_actors::kernel::RootExit::GaveUp(why) = exit {
         return Err((1, format!("the root supervisor gave up: {why}")));
     }
-    let report = report(&rcfg, &path, &bars, data_path).map_err(|e| (1, e))?;
+    let report = report(&rcfg, &path, &recorded, data_path).map_err(|e| (1, e))?;
     let out = out.unwrap_or_else(|| cfg.data_dir.join("reports"));
     let written = write(&report, &out, &stamp).map_err(|e| (1, e))?;
     Ok((report, written))
@@ -446,7 +438,7 @@ fn rfc3339(ms: u64) -> String {
 fn report(
     cfg: &Config,
     journal: &Path,
-    bars: &HashMap<String, Vec<Bar>>,
+    data: &HashMap<String, data::Replay>,
     data_path: &Path,
 ) -> Result<Value, String> {
     let store = Store::open(journal).map_err(|e| e.to_string())?;
@@ -465,7 +457,7 @@ fn report(
             .into_iter()
             .map(|(_, f)| f)
             .collect();
-        for b in &bars[e.symbol()] {
+        for b in data[e.symbol()].0.iter() {
             marks.push((b.at_ms, i, b.close));
         }
         capital += e.capital;
@@ -561,7 +553,7 @@ fn report(
         "data": data_path.display().to_string(),
         "from": marks.first().map(|m| rfc3339(m.0)),
         "to": marks.last().map(|m| rfc3339(m.0)),
-        "bars": bars.iter().filter(|(s, _)| cfg.engines.iter().any(|e| e.symbol() == s.as_str())).map(|(_, b)| b.len()).sum::<usize>(),
+        "bars": data.values().map(|(b, _)| b.len()).sum::<usize>(),
         "portfolio": {
             "capital": money(capital),
             "final_equity": money(final_equity),

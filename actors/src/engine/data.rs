@@ -52,28 +52,27 @@ pub fn parse_bars(symbol: &str, csv: &str) -> Result<Vec<Bar>, String> {
         .enumerate()
         .skip(1)
         .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, l)| {
-            let f: Vec<&str> = l.split(',').collect();
-            if f.len() != 6 {
-                return Err(format!(
-                    "line {}: expected 6 fields, got {}",
-                    i + 1,
-                    f.len()
-                ));
-            }
-            Ok(Bar {
-                symbol: symbol.to_owned(),
-                at_ms: parse_utc(f[0]).map_err(|e| format!("line {}: {e}", i + 1))?,
-                open: dec(f[1], "open", i + 1)?,
-                high: dec(f[2], "high", i + 1)?,
-                low: dec(f[3], "low", i + 1)?,
-                close: dec(f[4], "close", i + 1)?,
-                volume: f[5]
-                    .parse()
-                    .map_err(|e| format!("line {}: volume: {e}", i + 1))?,
-            })
-        })
+        .map(|(i, l)| bar(symbol, &l.split(',').collect::<Vec<_>>(), i + 1))
         .collect()
+}
+
+/// One bar of `symbol` from its fields `at,open,high,low,close,volume`, on
+/// line `line` of its file (errors name it).
+pub fn bar(symbol: &str, f: &[&str], line: usize) -> Result<Bar, String> {
+    let [at, open, high, low, close, volume] = f else {
+        return Err(format!("line {line}: expected 6 fields, got {}", f.len()));
+    };
+    Ok(Bar {
+        symbol: symbol.to_owned(),
+        at_ms: parse_utc(at).map_err(|e| format!("line {line}: {e}"))?,
+        open: dec(open, "open", line)?,
+        high: dec(high, "high", line)?,
+        low: dec(low, "low", line)?,
+        close: dec(close, "close", line)?,
+        volume: volume
+            .parse()
+            .map_err(|e| format!("line {line}: volume {volume:?}: {e}"))?,
+    })
 }
 
 /// Parses the news CSV (`at,symbol,headline`; headlines hold no commas).

@@ -159,8 +159,11 @@ impl SharedStore {
             keep
         });
         if read.orders.is_empty() {
-            // Outcomes only: statistics, no disk flush (as their batches).
-            store.absorb_outcomes(&read.outcomes)?;
+            // Outcomes only: statistics, written as their batches are (no
+            // disk flush of their own).
+            if !read.outcomes.is_empty() {
+                store.append_outcomes(&read.outcomes)?;
+            }
             log.clear_unsynced().map_err(self.io_error(log_path))?;
         } else {
             store.absorb_log(&read.orders, &read.outcomes)?;

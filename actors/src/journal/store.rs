@@ -611,15 +611,6 @@ impl Store {
         })
     }
 
-    /// Moves outcomes (no orders) from the order log, as an outcome batch is
-    /// written: `synchronous = NORMAL`, no disk flush of its own.
-    pub fn absorb_outcomes(&mut self, outcomes: &[OutcomeRow]) -> Result<(), JournalError> {
-        if outcomes.is_empty() {
-            return Ok(());
-        }
-        self.append_outcomes(outcomes)
-    }
-
     /// Journals a fill and marks its order `filled`, in one durable transaction.
     /// Returns the fill's journal id (increasing), or `None` (and writes nothing)
     /// when the order already has its fill.
