@@ -15,6 +15,9 @@ use common::{config, Bare, Boom, Get, Supervised as W, Tick};
 struct Counting;
 static LIVE_BYTES: AtomicIsize = AtomicIsize::new(0);
 
+// Counting live bytes needs a global allocator, which is an `unsafe` trait; it
+// forwards every call unchanged to the system allocator. Bench code only.
+#[allow(unsafe_code)]
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, l: Layout) -> *mut u8 {
         LIVE_BYTES.fetch_add(l.size() as isize, Ordering::Relaxed);

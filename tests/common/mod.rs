@@ -258,8 +258,10 @@ impl Daemon {
         v
     }
 
+    // SAFETY: sending a signal to our own child process (std has no call for
+    // SIGINT or SIGKILL by number). Test code only.
+    #[allow(unsafe_code)]
     pub fn signal(&self, sig: libc::c_int) {
-        // SAFETY: sending a signal to our own child process.
         assert_eq!(
             unsafe { libc::kill(self.child.0.id() as libc::pid_t, sig) },
             0

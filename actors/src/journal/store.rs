@@ -171,7 +171,9 @@ impl Store {
         // No lookaside memory: SQLite reserves ~120 KiB per connection for it by
         // default, and every engine holds connections of its own.
         // SAFETY: the handle is valid (just opened) and nothing has allocated
-        // from the lookaside yet; a null buffer with size 0 turns it off.
+        // from the lookaside yet; a null buffer with size 0 turns it off. The
+        // workspace's one `unsafe` (rusqlite has no safe call for this option).
+        #[allow(unsafe_code)]
         unsafe {
             rusqlite::ffi::sqlite3_db_config(
                 conn.handle(),
