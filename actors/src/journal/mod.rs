@@ -1,7 +1,9 @@
 //! The journal: one SQLite file (WAL) in `data_dir` that the daemon rebuilds its
 //! state from on every start (crash-only: starting and recovering are one path).
 //!
-//! - `store.rs`: the file itself: versioned migrations, events, durable state.
+//! - `store/`: the file itself: versioned migrations, then one file per table
+//!   family (events, durable state, orders and outcomes, fills, the notifier's
+//!   outbox).
 //! - `actor.rs`: the `journal` worker that copies kernel events into the store in
 //!   batches.
 //! - `orderlog.rs`: an engine's orders, journaled durably before they are sent,
@@ -13,9 +15,11 @@ mod orderlog;
 mod shared;
 mod store;
 
+/// The notifier's choice, re-exported where it used to live.
+pub use crate::notifier::outbox::DROPPABLE_KINDS;
 pub use actor::{Flush, Journal, FLUSH_INTERVAL, MAX_BATCH};
 pub use orderlog::{LoggedOrder, OrderLog};
 pub use shared::{order_log_path, SharedStore};
 pub use store::{
-    JournalError, OutboxRow, OutcomeRow, StateEntry, Store, DROPPABLE_KINDS, SCHEMA_VERSION,
+    JournalError, OutboxRow, OutboxTrim, OutcomeRow, StateEntry, Store, SCHEMA_VERSION,
 };

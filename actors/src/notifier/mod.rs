@@ -12,11 +12,13 @@
 //!   webhook took it (2xx) or refused it for good (4xx but 429): a webhook that
 //!   is down, a restart or `kill -9` lose nothing. Delivery is at least once; a
 //!   crash between the webhook's answer and the row's removal sends that one
-//!   again, with the same `Idempotency-Key` (the row's dedupe key).
+//!   again, with the same `Idempotency-Key` (the row's dedupe key). What the
+//!   outbox drops at its bound and when a row is due is decided in `outbox.rs`.
 //! - Every request runs beside the mailbox with a timeout, one at a time per
 //!   webhook, under a per-webhook rate limit: a dead or slow webhook delays
 //!   only its own notifications, never the engines, risk or the API.
 
+pub mod outbox;
 pub mod webhook;
 
 use crate::journal::{OutboxRow, Store};
@@ -281,10 +283,13 @@ impl Hooks {
             return;
         }
         let borrowed: Vec<(&str, String)> = state.iter().map(|(k, v)| (*k, v.clone())).collect();
-        match self
-            .store
-            .enqueue(&rows, &borrowed, self.cfg.max_outbox, now_ms())
-        {
+        match self.store.enqueue_trimmed(
+            &rows,
+            &borrowed,
+            outbox::STATE_REASON,
+            outbox::trim(self.cfg.max_outbox),
+            now_ms(),
+        ) {
             Ok((_, dropped)) => {
                 self.cursor = cursor;
                 if reached.is_some() {
@@ -312,7 +317,7 @@ impl Hooks {
             if self.busy[i] {
                 continue;
             }
-            let row = match self.store.next_due(&self.cfg.targets[i].name, now) {
+            let row = match outbox::next_due(&self.store, &self.cfg.targets[i].name, now) {
                 Ok(Some(row)) => row,
                 Ok(None) => continue,
                 Err(e) => {

@@ -1,0 +1,175 @@
+//! The `events` table: the kernel's events copied into SQLite by the `journal`
+//! worker, read back by the notifier and the API. Invariant: seq strictly
+//! increases, checked before writing and after reading.
+
+use super::error::sqlite_at;
+use super::{JournalError, Store};
+use crate::kernel::{Event, EventKind};
+use rusqlite::params;
+
+impl Store {
+    /// The highest event sequence number written, 0 for a new journal.
+    pub fn last_seq(&self) -> Result<u64, JournalError> {
+        let r = self
+            .conn
+            .query_row("SELECT MAX(seq) FROM events", [], |row| {
+                row.get::<_, Option<i64>>(0)
+            });
+        Ok(self.sql(r)?.unwrap_or(0) as u64)
+    }
+
+    /// Appends events in one transaction (one commit for the batch). Events at or
+    /// below the last written seq are skipped (a replay after a restart).
+    /// Returns how many were written.
+    pub fn append_events(&mut self, events: &[Event]) -> Result<usize, JournalError> {
+        let last = self.last_seq()?;
+        // Invariant, checked before writing: strictly increasing seq.
+        if let Some(w) = events.windows(2).find(|w| w[1].seq <= w[0].seq) {
+            return Err(JournalError::Corrupt {
+                path: self.path.clone(),
+                what: format!("events out of order: seq {} after {}", w[1].seq, w[0].seq),
+            });
+        }
+        let path = self.path.clone();
+        let tx = self.conn.transaction().map_err(sqlite_at(&path))?;
+        let mut written = 0;
+        {
+            let stmt = tx.prepare_cached(
+                "INSERT INTO events (seq, at_ms, kind, path, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
+            );
+            let mut stmt = stmt.map_err(sqlite_at(&path))?;
+            for e in events.iter().filter(|e| e.seq > last) {
+                stmt.execute(params![
+                    e.seq as i64,
+                    e.at_ms as i64,
+                    e.kind.as_str(),
+                    e.path,
+                    e.detail
+                ])
+                .map_err(sqlite_at(&path))?;
+                written += 1;
+            }
+        }
+        tx.commit().map_err(sqlite_at(&path))?;
+        Ok(written)
+    }
+
+    /// Events with `seq > since`, oldest first, at most `limit`.
+    pub fn events_since(&self, since: u64, limit: usize) -> Result<Vec<Event>, JournalError> {
+        let mut stmt = {
+            let r = self.conn.prepare_cached("SELECT seq, at_ms, kind, path, detail FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2");
+            self.sql(r)?
+        };
+        let rows = stmt.query_map(
+            params![
+                since.min(i64::MAX as u64) as i64,
+                limit.min(i64::MAX as usize) as i64
+            ],
+            |row| {
+                Ok((
+                    row.get::<_, i64>(0)?,
+                    row.get::<_, i64>(1)?,
+                    row.get::<_, String>(2)?,
+                    row.get(3)?,
+                    row.get(4)?,
+                ))
+            },
+        );
+        let rows = rows.map_err(|source| JournalError::Sqlite {
+            path: self.path.clone(),
+            source,
+        })?;
+        let mut out: Vec<Event> = Vec::new();
+        for row in rows {
+            let (seq, at_ms, kind, path, detail) = row.map_err(|source| JournalError::Sqlite {
+                path: self.path.clone(),
+                source,
+            })?;
+            let kind: EventKind = kind
+                .parse()
+                .or_else(|e| crate::events::domain_kind(&kind).ok_or(e))
+                .map_err(|what: String| JournalError::Corrupt {
+                    path: self.path.clone(),
+                    what,
+                })?;
+            // Invariant, checked after reading: strictly increasing seq.
+            if out.last().is_some_and(|e| e.seq >= seq as u64) {
+                return Err(JournalError::Corrupt {
+                    path: self.path.clone(),
+                    what: format!("seq {seq} out of order"),
+                });
+            }
+            out.push(Event {
+                seq: seq as u64,
+                at_ms: at_ms as u64,
+                kind,
+                path,
+                detail,
+            });
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::temp;
+    use super::*;
+
+    fn ev(seq: u64) -> Event {
+        Event {
+            seq,
+            at_ms: 1_000 + seq,
+            kind: EventKind::Started,
+            path: format!("master/a{seq}"),
+            detail: "d".into(),
+        }
+    }
+
+    #[test]
+    fn events_survive_reopening_and_replays_are_skipped() {
+        let p = temp("events");
+        let mut s = Store::open(&p).unwrap();
+        assert_eq!(s.append_events(&[ev(1), ev(2), ev(3)]).unwrap(), 3);
+        drop(s);
+        let mut s = Store::open(&p).unwrap();
+        assert_eq!(s.last_seq().unwrap(), 3);
+        assert_eq!(
+            s.append_events(&[ev(2), ev(3), ev(4)]).unwrap(),
+            1,
+            "2 and 3 are already there"
+        );
+        let back = s.events_since(1, 10).unwrap();
+        assert_eq!(
+            back.iter().map(|e| e.seq).collect::<Vec<_>>(),
+            vec![2, 3, 4]
+        );
+        assert_eq!(back[0], ev(2));
+        assert_eq!(s.events_since(0, 2).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn out_of_order_batches_are_refused_before_writing() {
+        let p = temp("order");
+        let mut s = Store::open(&p).unwrap();
+        assert!(matches!(
+            s.append_events(&[ev(2), ev(1)]),
+            Err(JournalError::Corrupt { .. })
+        ));
+        assert_eq!(s.last_seq().unwrap(), 0);
+    }
+
+    #[test]
+    fn a_corrupt_kind_is_reported_not_guessed() {
+        let p = temp("corrupt");
+        let mut s = Store::open(&p).unwrap();
+        s.append_events(&[ev(1)]).unwrap();
+        s.conn
+            .execute("UPDATE events SET kind = 'exploded'", [])
+            .unwrap();
+        assert!(matches!(
+            s.events_since(0, 10),
+            Err(JournalError::Corrupt { .. })
+        ));
+    }
+}

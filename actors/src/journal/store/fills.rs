@@ -1,0 +1,96 @@
+//! The `fills` table: one fill per order, journaled with the order's move to
+//! `filled` in one durable transaction; positions and PnL are rebuilt from
+//! these. Invariant: an order has at most one fill (`UNIQUE`), and journal ids
+//! increase in the order fills were journaled.
+
+use super::error::sqlite_at;
+use super::{JournalError, Store};
+use crate::model::Fill;
+use rusqlite::params;
+
+impl Store {
+    /// Journals a fill and marks its order `filled`, in one durable transaction.
+    /// Returns the fill's journal id (increasing), or `None` (and writes nothing)
+    /// when the order already has its fill.
+    pub fn record_fill(&mut self, f: &Fill) -> Result<Option<u64>, JournalError> {
+        self.durable(|tx| {
+            let n = tx
+                .prepare_cached(
+                    "UPDATE orders SET status = 'filled' WHERE client_order_id = ?1 AND status = 'pending'",
+                )?
+                .execute(params![f.client_order_id])?;
+            if n == 0 {
+                return Ok(None);
+            }
+            tx.prepare_cached(
+                "INSERT INTO fills (client_order_id, engine, symbol, side, qty, price, commission, at_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?
+            .execute(params![
+                    f.client_order_id,
+                    f.engine,
+                    f.symbol,
+                    f.side.as_str(),
+                    f.qty.to_string(),
+                    f.price.to_string(),
+                    f.commission.to_string(),
+                    f.at_ms as i64
+                ])?;
+            Ok(Some(tx.last_insert_rowid() as u64))
+        })
+    }
+
+    /// Every fill of `engine` with its journal id, in the order they were
+    /// journaled: positions and PnL are rebuilt from these.
+    pub fn fills(&self, engine: &str) -> Result<Vec<(u64, Fill)>, JournalError> {
+        self.fills_after(engine, 0)
+    }
+
+    /// The fills of `engine` with a journal id above `after_id`, in order.
+    pub fn fills_after(
+        &self,
+        engine: &str,
+        after_id: u64,
+    ) -> Result<Vec<(u64, Fill)>, JournalError> {
+        let mut stmt = {
+            let r = self.conn.prepare_cached(
+                "SELECT client_order_id, symbol, side, qty, price, commission, at_ms, id
+                 FROM fills WHERE engine = ?1 AND id > ?2 ORDER BY id",
+            );
+            self.sql(r)?
+        };
+        let rows = stmt.query_map(params![engine, after_id.min(i64::MAX as u64) as i64], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, String>(5)?,
+                r.get::<_, i64>(6)?,
+                r.get::<_, i64>(7)?,
+            ))
+        });
+        let rows: Vec<_> = self
+            .sql(rows)?
+            .collect::<Result<_, _>>()
+            .map_err(sqlite_at(&self.path))?;
+        rows.into_iter()
+            .map(|(id, symbol, side, qty, price, commission, at, rowid)| {
+                Ok((
+                    rowid as u64,
+                    Fill {
+                        client_order_id: id,
+                        engine: engine.to_owned(),
+                        symbol,
+                        side: self.side(&side)?,
+                        qty: self.decimal(&qty, "qty")?,
+                        price: self.decimal(&price, "price")?,
+                        commission: self.decimal(&commission, "commission")?,
+                        at_ms: at as u64,
+                    },
+                ))
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,338 @@
+//! The `orders` and `outcomes` tables: an order journaled `pending` before it
+//! is sent, with its decision's outcome, then settled (`filled` by `fills.rs`,
+//! or `rejected`); the decision sequence an engine continues from. Invariant:
+//! an order has a positive quantity and price (`check_order`, before it is
+//! journaled anywhere), and its client order id and its decision are its
+//! identity (`insert_order` refuses a second one).
+
+use super::error::sqlite_at;
+use super::{JournalError, Store};
+use crate::model::{Order, Outcome};
+use rusqlite::params;
+use rust_decimal::Decimal;
+use std::path::Path;
+
+/// One decision's outcome, as journaled.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutcomeRow {
+    pub engine: String,
+    pub decision_seq: u64,
+    pub symbol: String,
+    pub strategy: String,
+    pub outcome: Outcome,
+    pub detail: String,
+    pub at_ms: u64,
+}
+
+impl Store {
+    /// Journals an order as `pending` before it is sent, with its decision's
+    /// `executed` outcome, in one durable transaction. A second order with the
+    /// same client order id or decision is refused: that is the order's identity.
+    pub fn insert_order(&mut self, o: &Order, outcome: &OutcomeRow) -> Result<(), JournalError> {
+        check_order(o, &self.path)?;
+        let now = crate::model::now_ms();
+        self.durable(|tx| {
+            insert_pending(tx, o, now, Conflict::Refuse)?;
+            insert_outcome(tx, outcome)
+        })
+        .map(|_| ())
+    }
+
+    /// Moves orders from the order log into `orders` (`pending`) with their
+    /// `executed` outcomes, and then the other outcomes the log holds (in
+    /// their order, a later one of a decision replacing an earlier one), in
+    /// one durable transaction. An order already here (moved before, then
+    /// settled) is left as it is. Returns how many orders were new.
+    pub fn absorb_log(
+        &mut self,
+        logged: &[crate::journal::LoggedOrder],
+        outcomes: &[OutcomeRow],
+    ) -> Result<usize, JournalError> {
+        if logged.is_empty() && outcomes.is_empty() {
+            return Ok(0);
+        }
+        self.durable(|tx| {
+            let mut new = 0;
+            for l in logged {
+                new += insert_pending(tx, &l.order, l.created_ms, Conflict::Ignore)?;
+                insert_outcome_as(tx, &l.outcome, Conflict::Ignore)?;
+            }
+            for o in outcomes {
+                insert_outcome_as(tx, o, Conflict::Replace)?;
+            }
+            Ok(new)
+        })
+    }
+
+    /// Marks a pending order `rejected` with the broker's reason (durable).
+    pub fn reject_order(&mut self, client_order_id: &str, why: &str) -> Result<(), JournalError> {
+        self.durable(|tx| {
+            tx.execute(
+                "UPDATE orders SET status = 'rejected', detail = ?2 WHERE client_order_id = ?1 AND status = 'pending'",
+                params![client_order_id, why],
+            )
+        })
+        .map(|_| ())
+    }
+
+    /// Marks a pending order `rejected` and its decision `error`, in one durable
+    /// transaction: the engine could not hand it to the executor.
+    pub fn abandon_order(&mut self, o: &Order, outcome: &OutcomeRow) -> Result<(), JournalError> {
+        self.durable(|tx| {
+            tx.execute(
+                "UPDATE orders SET status = 'rejected', detail = ?2 WHERE client_order_id = ?1 AND status = 'pending'",
+                params![o.client_order_id, outcome.detail],
+            )?;
+            insert_outcome(tx, outcome)
+        })
+    }
+
+    /// Orders of `engine` journaled but not acknowledged (neither filled nor
+    /// rejected) and journaled at or before `created_before_ms` (wall time): to
+    /// re-drive. Oldest first, with their journal time.
+    pub fn pending_orders(
+        &self,
+        engine: &str,
+        created_before_ms: u64,
+    ) -> Result<Vec<(u64, Order)>, JournalError> {
+        let mut stmt = {
+            let r = self.conn.prepare_cached(
+                "SELECT client_order_id, strategy, decision_seq, symbol, side, qty, ref_price, at_ms, created_ms
+                 FROM orders WHERE engine = ?1 AND status = 'pending' AND created_ms <= ?2 ORDER BY decision_seq",
+            );
+            self.sql(r)?
+        };
+        let rows = stmt.query_map(
+            params![engine, created_before_ms.min(i64::MAX as u64) as i64],
+            |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, String>(4)?,
+                    r.get::<_, String>(5)?,
+                    r.get::<_, String>(6)?,
+                    r.get::<_, i64>(7)?,
+                    r.get::<_, i64>(8)?,
+                ))
+            },
+        );
+        let rows: Vec<_> = self
+            .sql(rows)?
+            .collect::<Result<_, _>>()
+            .map_err(sqlite_at(&self.path))?;
+        rows.into_iter()
+            .map(
+                |(id, strategy, seq, symbol, side, qty, price, at, created)| {
+                    Ok((
+                        created as u64,
+                        Order {
+                            client_order_id: id,
+                            engine: engine.to_owned(),
+                            strategy,
+                            decision_seq: seq as u64,
+                            symbol,
+                            side: self.side(&side)?,
+                            qty: self.decimal(&qty, "qty")?,
+                            ref_price: self.decimal(&price, "ref_price")?,
+                            at_ms: at as u64,
+                        },
+                    ))
+                },
+            )
+            .collect()
+    }
+
+    /// The highest decision sequence `engine` has used (orders and outcomes), 0 if
+    /// none: the next decision continues after it.
+    pub fn last_decision_seq(&self, engine: &str) -> Result<u64, JournalError> {
+        let r = self.conn.query_row(
+            "SELECT MAX(s) FROM (SELECT MAX(decision_seq) AS s FROM orders WHERE engine = ?1
+                                 UNION ALL SELECT MAX(decision_seq) FROM outcomes WHERE engine = ?1)",
+            params![engine],
+            |row| row.get::<_, Option<i64>>(0),
+        );
+        Ok(self.sql(r)?.unwrap_or(0) as u64)
+    }
+
+    /// Appends decision outcomes in one transaction (batched, not durable: a crash
+    /// may lose the last batch, never an order or a fill).
+    pub fn append_outcomes(&mut self, rows: &[OutcomeRow]) -> Result<(), JournalError> {
+        // Outcome batches need no fsync of their own: on a durable connection
+        // they are committed with `synchronous = NORMAL` (once a second per
+        // engine, not once per order).
+        if self.always_full {
+            let r = self.conn.execute_batch("PRAGMA synchronous = NORMAL");
+            self.sql(r)?;
+            let result = self.append_outcomes_tx(rows);
+            let r = self.conn.execute_batch("PRAGMA synchronous = FULL");
+            self.sql(r)?;
+            return result;
+        }
+        self.append_outcomes_tx(rows)
+    }
+
+    fn append_outcomes_tx(&mut self, rows: &[OutcomeRow]) -> Result<(), JournalError> {
+        let path = self.path.clone();
+        let tx = self.conn.transaction().map_err(sqlite_at(&path))?;
+        {
+            let mut stmt = tx
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO outcomes (engine, decision_seq, symbol, strategy, outcome, detail, at_ms)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                )
+                .map_err(sqlite_at(&path))?;
+            for o in rows {
+                stmt.execute(params![
+                    o.engine,
+                    o.decision_seq as i64,
+                    o.symbol,
+                    o.strategy,
+                    o.outcome.as_str(),
+                    o.detail,
+                    o.at_ms as i64
+                ])
+                .map_err(sqlite_at(&path))?;
+            }
+        }
+        tx.commit().map_err(sqlite_at(&path))
+    }
+
+    /// Outcome counts of `engine` (for tests and reports).
+    pub fn outcome_counts(&self, engine: &str) -> Result<Vec<(String, u64)>, JournalError> {
+        let mut stmt = {
+            let r = self.conn.prepare_cached(
+                "SELECT outcome, COUNT(*) FROM outcomes WHERE engine = ?1 GROUP BY outcome ORDER BY outcome",
+            );
+            self.sql(r)?
+        };
+        let rows = stmt.query_map(params![engine], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
+        });
+        let out = self.sql(rows)?.collect::<Result<Vec<_>, _>>();
+        out.map_err(sqlite_at(&self.path))
+    }
+}
+
+/// The invariant of an order, checked before it is journaled (wherever): a
+/// positive quantity and price.
+pub(in crate::journal) fn check_order(o: &Order, path: &Path) -> Result<(), JournalError> {
+    if o.qty <= Decimal::ZERO || o.ref_price <= Decimal::ZERO {
+        return Err(JournalError::Corrupt {
+            path: path.to_owned(),
+            what: format!(
+                "order {} with qty {} at {}",
+                o.client_order_id, o.qty, o.ref_price
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// What an insert does with a row whose key is taken.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Conflict {
+    /// Fails: a reused client order id or decision is refused.
+    Refuse,
+    /// Keeps the row there (moving the order log twice is harmless).
+    Ignore,
+    /// Replaces it (a decision's `executed` becomes `error`).
+    Replace,
+}
+
+impl Conflict {
+    fn insert(self) -> &'static str {
+        match self {
+            Conflict::Refuse => "INSERT",
+            Conflict::Ignore => "INSERT OR IGNORE",
+            Conflict::Replace => "INSERT OR REPLACE",
+        }
+    }
+}
+
+/// Inserts `o` as `pending`; returns the rows inserted (0 or 1).
+fn insert_pending(
+    tx: &rusqlite::Transaction<'_>,
+    o: &Order,
+    created_ms: u64,
+    conflict: Conflict,
+) -> rusqlite::Result<usize> {
+    let sql = format!(
+        "{} INTO orders (client_order_id, engine, strategy, decision_seq, symbol, side, qty, ref_price, status, at_ms, created_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', ?9, ?10)",
+        conflict.insert()
+    );
+    tx.prepare_cached(&sql)?.execute(params![
+        o.client_order_id,
+        o.engine,
+        o.strategy,
+        o.decision_seq as i64,
+        o.symbol,
+        o.side.as_str(),
+        o.qty.to_string(),
+        o.ref_price.to_string(),
+        o.at_ms as i64,
+        created_ms as i64
+    ])
+}
+
+fn insert_outcome(tx: &rusqlite::Transaction<'_>, o: &OutcomeRow) -> rusqlite::Result<()> {
+    insert_outcome_as(tx, o, Conflict::Replace)
+}
+
+fn insert_outcome_as(
+    tx: &rusqlite::Transaction<'_>,
+    o: &OutcomeRow,
+    conflict: Conflict,
+) -> rusqlite::Result<()> {
+    let sql = format!(
+        "{} INTO outcomes (engine, decision_seq, symbol, strategy, outcome, detail, at_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        conflict.insert()
+    );
+    tx.prepare_cached(&sql)?
+        .execute(params![
+            o.engine,
+            o.decision_seq as i64,
+            o.symbol,
+            o.strategy,
+            o.outcome.as_str(),
+            o.detail,
+            o.at_ms as i64
+        ])
+        .map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::temp;
+    use super::*;
+
+    #[test]
+    fn a_durable_connection_stays_full_after_an_outcome_batch() {
+        let p = temp("full");
+        let sync = |s: &Store| -> i64 {
+            s.conn
+                .query_row("PRAGMA synchronous", [], |r| r.get(0))
+                .unwrap()
+        };
+        let mut normal = Store::open(&p).unwrap();
+        assert_eq!(sync(&normal), 1, "NORMAL");
+        normal.put_state_durable("k", "v", "r", 1).unwrap();
+        assert_eq!(sync(&normal), 1, "back to NORMAL after a durable write");
+        let mut durable = Store::open_durable(&p).unwrap();
+        assert_eq!(sync(&durable), 2, "FULL");
+        let row = OutcomeRow {
+            engine: "KC".into(),
+            decision_seq: 1,
+            symbol: "KC".into(),
+            strategy: "news".into(),
+            outcome: Outcome::Vetoed,
+            detail: "x".into(),
+            at_ms: 1,
+        };
+        durable.append_outcomes(&[row]).unwrap();
+        assert_eq!(sync(&durable), 2, "still FULL after a relaxed batch");
+    }
+}

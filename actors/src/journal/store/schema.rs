@@ -1,0 +1,154 @@
+//! The journal's schema: every table of every family, as versioned migrations.
+//! Invariant: `PRAGMA user_version` is the number of migrations applied, and a
+//! migration that has shipped is never edited (append only).
+
+use super::error::sqlite_at;
+use super::{JournalError, Store};
+
+/// Schema migrations, applied in order; `PRAGMA user_version` is the number
+/// applied. Append only: never edit a migration that has shipped.
+const MIGRATIONS: &[&str] = &[
+    // 1: events and durable key/value state.
+    "CREATE TABLE events (
+        seq    INTEGER PRIMARY KEY,
+        at_ms  INTEGER NOT NULL,
+        kind   TEXT    NOT NULL,
+        path   TEXT    NOT NULL,
+        detail TEXT    NOT NULL
+     );
+     CREATE TABLE state (
+        key    TEXT PRIMARY KEY,
+        value  TEXT    NOT NULL,
+        reason TEXT    NOT NULL,
+        at_ms  INTEGER NOT NULL
+     );",
+    // 2: orders, fills and decision outcomes, namespaced by engine.
+    "CREATE TABLE orders (
+        client_order_id TEXT PRIMARY KEY,
+        engine          TEXT    NOT NULL,
+        strategy        TEXT    NOT NULL,
+        decision_seq    INTEGER NOT NULL,
+        symbol          TEXT    NOT NULL,
+        side            TEXT    NOT NULL,
+        qty             TEXT    NOT NULL,
+        ref_price       TEXT    NOT NULL,
+        status          TEXT    NOT NULL,
+        detail          TEXT    NOT NULL DEFAULT '',
+        at_ms           INTEGER NOT NULL,
+        created_ms      INTEGER NOT NULL
+     );
+     CREATE INDEX orders_engine ON orders (engine, status);
+     CREATE UNIQUE INDEX orders_decision ON orders (engine, decision_seq);
+     CREATE TABLE fills (
+        id              INTEGER PRIMARY KEY AUTOINCREMENT,
+        client_order_id TEXT    NOT NULL UNIQUE REFERENCES orders (client_order_id),
+        engine          TEXT    NOT NULL,
+        symbol          TEXT    NOT NULL,
+        side            TEXT    NOT NULL,
+        qty             TEXT    NOT NULL,
+        price           TEXT    NOT NULL,
+        commission      TEXT    NOT NULL,
+        at_ms           INTEGER NOT NULL
+     );
+     CREATE INDEX fills_engine ON fills (engine, id);
+     CREATE TABLE outcomes (
+        engine       TEXT    NOT NULL,
+        decision_seq INTEGER NOT NULL,
+        symbol       TEXT    NOT NULL,
+        strategy     TEXT    NOT NULL,
+        outcome      TEXT    NOT NULL,
+        detail       TEXT    NOT NULL,
+        at_ms        INTEGER NOT NULL,
+        PRIMARY KEY (engine, decision_seq)
+     );",
+    // 3: the notifier's outbox: one row per notification per webhook, written
+    // before it is sent, removed when delivered (or failed for good).
+    "CREATE TABLE outbox (
+        id         INTEGER PRIMARY KEY AUTOINCREMENT,
+        webhook    TEXT    NOT NULL,
+        dedupe     TEXT    NOT NULL,
+        kind       TEXT    NOT NULL,
+        body       TEXT    NOT NULL,
+        created_ms INTEGER NOT NULL,
+        attempts   INTEGER NOT NULL DEFAULT 0,
+        next_ms    INTEGER NOT NULL,
+        UNIQUE (webhook, dedupe)
+     );
+     CREATE INDEX outbox_order ON outbox (webhook, id);",
+];
+
+pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
+
+impl Store {
+    /// Sets the connection's pragmas and applies the migrations it lacks, one
+    /// transaction each; refuses a journal written by a newer commodore.
+    pub(super) fn setup(&mut self) -> Result<(), JournalError> {
+        // WAL: readers never block the writer. NORMAL is durable across process
+        // crashes in WAL mode; changes that must survive power loss use `durable`.
+        // A 256 KiB page cache per connection: the working set is the tail of a
+        // few tables, and every engine holds connections of its own.
+        let r = self.conn.execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;
+             PRAGMA cache_size = -256;",
+        );
+        self.sql(r)?;
+        let found: u32 = {
+            let r = self
+                .conn
+                .query_row("PRAGMA user_version", [], |row| row.get(0));
+            self.sql(r)?
+        };
+        if found > SCHEMA_VERSION {
+            return Err(JournalError::TooNew {
+                path: self.path.clone(),
+                found,
+                known: SCHEMA_VERSION,
+            });
+        }
+        let path = self.path.clone();
+        for (i, m) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+            let tx = self.conn.transaction().map_err(sqlite_at(&path))?;
+            let r = tx
+                .execute_batch(m)
+                .and_then(|_| tx.pragma_update(None, "user_version", (i + 1) as u32));
+            r.and_then(|_| tx.commit()).map_err(sqlite_at(&path))?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::temp;
+    use super::*;
+    use rusqlite::Connection;
+
+    #[test]
+    fn a_new_journal_is_migrated_and_empty() {
+        let p = temp("new");
+        let s = Store::open(&p).unwrap();
+        assert_eq!(s.last_seq().unwrap(), 0);
+        let v: u32 = s
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, SCHEMA_VERSION);
+        let mode: String = s
+            .conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+    }
+
+    #[test]
+    fn a_journal_from_a_newer_commodore_is_refused() {
+        let p = temp("newer");
+        drop(Store::open(&p).unwrap());
+        Connection::open(&p)
+            .unwrap()
+            .pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+            .unwrap();
+        let err = Store::open(&p).err().unwrap().to_string();
+        assert!(err.contains("newer than this commodore knows"), "{err}");
+    }
+}

@@ -1,0 +1,129 @@
+//! The `state` table: durable key/value rows (risk level, mode, pauses, the
+//! notifier's cursor...), each with the reason and time it was set. A write
+//! through `put_state_durable` survives power loss, not only a crash.
+
+use super::{JournalError, Store};
+use rusqlite::{params, OptionalExtension};
+
+/// One row of durable state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateEntry {
+    pub key: String,
+    pub value: String,
+    pub reason: String,
+    pub at_ms: u64,
+}
+
+impl Store {
+    /// Writes a state value with `synchronous = FULL`: it survives power loss, not
+    /// only a crash of the process. For risk level, mode and order changes.
+    pub fn put_state_durable(
+        &mut self,
+        key: &str,
+        value: &str,
+        reason: &str,
+        at_ms: u64,
+    ) -> Result<(), JournalError> {
+        self.durable(|tx| {
+            tx.execute(
+                "INSERT INTO state (key, value, reason, at_ms) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT(key) DO UPDATE SET value = excluded.value, reason = excluded.reason, at_ms = excluded.at_ms",
+                params![key, value, reason, at_ms as i64],
+            )
+        })
+        .map(|_| ())
+    }
+
+    /// A state value with its reason and time, if set.
+    pub fn state_entry(&self, key: &str) -> Result<Option<StateEntry>, JournalError> {
+        let r = self
+            .conn
+            .query_row(
+                "SELECT value, reason, at_ms FROM state WHERE key = ?1",
+                params![key],
+                |row| {
+                    Ok(StateEntry {
+                        key: key.to_owned(),
+                        value: row.get(0)?,
+                        reason: row.get(1)?,
+                        at_ms: row.get::<_, i64>(2)? as u64,
+                    })
+                },
+            )
+            .optional();
+        self.sql(r)
+    }
+
+    /// Every state entry whose key starts with `prefix`, by key.
+    pub fn state_prefixed(&self, prefix: &str) -> Result<Vec<StateEntry>, JournalError> {
+        let mut stmt = {
+            let r = self.conn.prepare_cached(
+                "SELECT key, value, reason, at_ms FROM state WHERE substr(key, 1, length(?1)) = ?1 ORDER BY key",
+            );
+            self.sql(r)?
+        };
+        let rows = stmt.query_map(params![prefix], |row| {
+            Ok(StateEntry {
+                key: row.get(0)?,
+                value: row.get(1)?,
+                reason: row.get(2)?,
+                at_ms: row.get::<_, i64>(3)? as u64,
+            })
+        });
+        let rows = rows.map_err(|source| JournalError::Sqlite {
+            path: self.path.clone(),
+            source,
+        })?;
+        rows.collect::<Result<Vec<_>, _>>()
+            .map_err(|source| JournalError::Sqlite {
+                path: self.path.clone(),
+                source,
+            })
+    }
+
+    /// A state value and its reason, if set.
+    pub fn state(&self, key: &str) -> Result<Option<(String, String)>, JournalError> {
+        let r = self
+            .conn
+            .query_row(
+                "SELECT value, reason FROM state WHERE key = ?1",
+                params![key],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .optional();
+        self.sql(r)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::temp;
+    use super::*;
+
+    #[test]
+    fn durable_state_round_trips() {
+        let p = temp("state");
+        let mut s = Store::open(&p).unwrap();
+        assert_eq!(s.state("risk").unwrap(), None);
+        s.put_state_durable("risk", "HALT", "drawdown 6%", 1)
+            .unwrap();
+        s.put_state_durable("risk", "PANIC", "operator", 2).unwrap();
+        s.put_state_durable("engine.KC.paused", "true", "r", 3)
+            .unwrap();
+        s.put_state_durable("engine_x", "false", "not mine", 4)
+            .unwrap();
+        drop(s);
+        let s = Store::open(&p).unwrap();
+        assert_eq!(
+            s.state("risk").unwrap(),
+            Some(("PANIC".into(), "operator".into()))
+        );
+        assert_eq!(s.state_entry("risk").unwrap().unwrap().at_ms, 2);
+        let paused = s.state_prefixed("engine.").unwrap();
+        assert_eq!(paused.len(), 1, "{paused:?}");
+        assert_eq!(
+            (paused[0].key.as_str(), paused[0].value.as_str()),
+            ("engine.KC.paused", "true")
+        );
+    }
+}
