@@ -15,8 +15,6 @@ mod orderlog;
 mod shared;
 mod store;
 
-/// The notifier's choice, re-exported where it used to live.
-pub use crate::notifier::outbox::DROPPABLE_KINDS;
 pub use actor::{Flush, Journal, FLUSH_INTERVAL, MAX_BATCH};
 pub use orderlog::{LoggedOrder, OrderLog};
 pub use shared::{order_log_path, SharedStore};

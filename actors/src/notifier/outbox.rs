@@ -113,34 +113,4 @@ mod tests {
         assert_eq!(next_due(&s, "desk", 500).unwrap().unwrap().id, r.id);
         assert_eq!(s.outbox_forget_others(&["other".into()]).unwrap(), 5);
     }
-
-    #[test]
-    fn the_old_enqueue_and_next_due_keep_the_notifier_policy() {
-        let p = temp("outbox-compat");
-        let mut s = Store::open(&p).unwrap();
-        let row = |dedupe: &str, kind: &str| OutboxRow {
-            id: 0,
-            webhook: "desk".into(),
-            dedupe: dedupe.into(),
-            kind: kind.into(),
-            body: "{}".into(),
-            created_ms: 1,
-            attempts: 0,
-            next_ms: 0,
-        };
-        let rows = [
-            row("e1", "trade"),
-            row("e2", "risk"),
-            row("e3", "milestone"),
-        ];
-        let cursor = [("notifier.cursor", "3".to_owned())];
-        #[allow(deprecated)]
-        let queued = s.enqueue(&rows, &cursor, 1, 7).unwrap();
-        assert_eq!(queued, (3, 2), "the trade and the milestone go");
-        let entry = s.state_entry("notifier.cursor").unwrap().unwrap();
-        assert_eq!((entry.reason.as_str(), entry.at_ms), (STATE_REASON, 7));
-        #[allow(deprecated)]
-        let head = s.next_due("desk", 10).unwrap().unwrap();
-        assert_eq!(head.dedupe, "e2");
-    }
 }

@@ -53,21 +53,6 @@ impl Store {
         })
     }
 
-    /// The old form of `enqueue_trimmed`, with the notifier's policy filled in
-    /// (`notifier::outbox`): kept so that callers written before the split
-    /// still build.
-    #[deprecated(note = "use enqueue_trimmed with the notifier's outbox::trim")]
-    pub fn enqueue(
-        &mut self,
-        rows: &[OutboxRow],
-        state: &[(&str, String)],
-        max: usize,
-        at_ms: u64,
-    ) -> Result<(usize, usize), JournalError> {
-        use crate::notifier::outbox;
-        self.enqueue_trimmed(rows, state, outbox::STATE_REASON, outbox::trim(max), at_ms)
-    }
-
     /// The oldest notification queued for `webhook`, due or not.
     pub fn outbox_head(&self, webhook: &str) -> Result<Option<OutboxRow>, JournalError> {
         let r = self
@@ -92,13 +77,6 @@ impl Store {
                 .optional()
             });
         self.sql(r)
-    }
-
-    /// The old form of `notifier::outbox::next_due`: kept so that callers
-    /// written before the split still build.
-    #[deprecated(note = "use notifier::outbox::next_due")]
-    pub fn next_due(&self, webhook: &str, now_ms: u64) -> Result<Option<OutboxRow>, JournalError> {
-        crate::notifier::outbox::next_due(self, webhook, now_ms)
     }
 
     /// Removes a notification: delivered, or failed for good. Durable, so a
