@@ -107,7 +107,13 @@ pub fn tree(
         .child(ChildSpec::worker(
             "notifier",
             &Handle::new(),
-            Notifier::factory(kernel.clone(), journal.clone(), webhooks, view.clone()),
+            Notifier::factory(
+                kernel.clone(),
+                journal.clone(),
+                webhooks,
+                view.clone(),
+                commodore_actors::clock::Clock::new(),
+            ),
         ))
         .child(ChildSpec::worker(
             "portfolio_risk",

@@ -21,9 +21,9 @@
 pub mod outbox;
 pub mod webhook;
 
+use crate::clock::Clock;
 use crate::journal::{OutboxRow, Store};
 use crate::kernel::{Ctx, Event, EventKind, Kernel, Worker};
-use crate::model::now_ms;
 use crate::view::{NotifierFigures, StatusView};
 use rust_decimal::Decimal;
 use std::path::PathBuf;
@@ -73,6 +73,8 @@ pub struct Notifier {
 
 struct Hooks {
     cfg: WebhookConfig,
+    /// Retry times and the outbox's `created_ms` (the one clock).
+    clock: Clock,
     store: Store,
     http: reqwest::Client,
     view: Arc<StatusView>,
@@ -93,6 +95,7 @@ impl Notifier {
         journal: PathBuf,
         cfg: WebhookConfig,
         view: Arc<StatusView>,
+        clock: Clock,
     ) -> impl Fn() -> Notifier + Send + Sync + 'static {
         move || {
             let seen = kernel
@@ -101,7 +104,8 @@ impl Notifier {
                 .last()
                 .map_or(0, |e| e.seq);
             let hooks = (!cfg.targets.is_empty()).then(|| {
-                Hooks::open(&journal, cfg.clone(), view.clone()).unwrap_or_else(|e| panic!("{e}"))
+                Hooks::open(&journal, cfg.clone(), view.clone(), clock)
+                    .unwrap_or_else(|e| panic!("{e}"))
             });
             Notifier {
                 kernel: kernel.clone(),
@@ -135,6 +139,7 @@ impl Hooks {
         journal: &std::path::Path,
         cfg: WebhookConfig,
         view: Arc<StatusView>,
+        clock: Clock,
     ) -> Result<Hooks, String> {
         let mut store = Store::open(journal).map_err(|e| e.to_string())?;
         let names: Vec<String> = cfg.targets.iter().map(|t| t.name.clone()).collect();
@@ -165,7 +170,7 @@ impl Hooks {
             }),
             None => None,
         };
-        let now = now_ms();
+        let now = clock.now_ms();
         let n = cfg.targets.len();
         let rates = cfg
             .targets
@@ -178,6 +183,7 @@ impl Hooks {
         };
         Ok(Hooks {
             cfg,
+            clock,
             store,
             http: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
@@ -220,7 +226,7 @@ impl Hooks {
             ),
             dedupe,
             kind: kind.to_owned(),
-            created_ms: now_ms(),
+            created_ms: self.clock.now_ms(),
             attempts: 0,
             next_ms: 0,
         }
@@ -264,7 +270,7 @@ impl Hooks {
         if let Some(m) = reached {
             let e = Event {
                 seq: 0,
-                at_ms: now_ms(),
+                at_ms: self.clock.now_ms(),
                 kind: EventKind::Other("milestone"),
                 path: "master".to_owned(),
                 detail: format!(
@@ -288,7 +294,7 @@ impl Hooks {
             &borrowed,
             outbox::STATE_REASON,
             outbox::trim(self.cfg.max_outbox),
-            now_ms(),
+            self.clock.now_ms(),
         ) {
             Ok((_, dropped)) => {
                 self.cursor = cursor;
@@ -312,7 +318,7 @@ impl Hooks {
 
     /// One request per idle webhook with a notification due and a token.
     fn send(&mut self, ctx: &mut Ctx<'_, Notifier>) {
-        let now = now_ms();
+        let now = self.clock.now_ms();
         for i in 0..self.cfg.targets.len() {
             if self.busy[i] {
                 continue;
@@ -378,7 +384,7 @@ impl Hooks {
                 .as_ref()
                 .map(|(s, r)| (*s, r.as_deref()))
                 .map_err(Clone::clone),
-            now_ms(),
+            self.clock.now_ms(),
         );
         match verdict {
             Verdict::Delivered => match self.store.outbox_done(row.id) {
@@ -398,10 +404,11 @@ impl Hooks {
                 });
                 self.figures.retries += 1;
                 tracing::warn!(webhook = %name, id = %row.dedupe, attempts, retry_in = ?wait, %why, "notification not delivered; will retry");
-                if let Err(e) =
-                    self.store
-                        .outbox_retry(row.id, attempts, now_ms() + wait.as_millis() as u64)
-                {
+                if let Err(e) = self.store.outbox_retry(
+                    row.id,
+                    attempts,
+                    self.clock.now_ms() + wait.as_millis() as u64,
+                ) {
                     tracing::error!(webhook = %name, error = %e, "retry not recorded; the row stays due");
                 }
             }
