@@ -209,3 +209,70 @@ fn webhooks(cfg: &Config, targets: Vec<notifier::webhook::Target>) -> notifier::
         milestones: cfg.notifier.milestones.clone(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn defaults() -> Config {
+        Config::load(&[]).expect("the embedded defaults load")
+    }
+
+    #[test]
+    fn run_and_replay_differ_in_their_options_only() {
+        let mut cfg = defaults();
+        cfg.notifier.webhooks.push(
+            toml::from_str("kind = \"json\"\nurl = \"https://example.invalid/hook\"").unwrap(),
+        );
+        let run = Options::run(&cfg).unwrap();
+        assert_eq!(run.journal, cfg.data_dir.join("journal.sqlite"));
+        assert!(matches!(run.data, DataSource::Bundled));
+        assert_eq!(run.threads, Threads::Pool);
+        assert_eq!(run.webhooks.targets.len(), 1);
+
+        let dir = Path::new("replay-dir");
+        let replay = Options::replay(&cfg, dir, DataSource::Bundled).unwrap();
+        assert_eq!(replay.journal, dir.join("journal.sqlite"));
+        assert_eq!(replay.threads, Threads::Caller);
+        // No webhook is called from a replay; the outbox bounds stay the config's.
+        assert!(replay.webhooks.targets.is_empty());
+        assert_eq!(replay.webhooks.max_outbox, run.webhooks.max_outbox);
+    }
+
+    #[test]
+    fn a_replay_refuses_an_llm_and_http_feeds() {
+        let mut cfg = defaults();
+        cfg.llm.enabled = true;
+        let e = Options::replay(&cfg, Path::new("d"), DataSource::Bundled)
+            .err()
+            .unwrap();
+        assert!(
+            e.starts_with("llm.enabled: a replay runs on a virtual clock"),
+            "{e}"
+        );
+
+        let mut cfg = defaults();
+        cfg.engines[0]
+            .feeds
+            .push(toml::from_str("kind = \"rss\"\nurl = \"https://example.invalid/rss\"").unwrap());
+        let e = Options::replay(&cfg, Path::new("d"), DataSource::Bundled)
+            .err()
+            .unwrap();
+        assert!(
+            e.starts_with("engines.feeds: a replay reads recorded data only"),
+            "{e}"
+        );
+        assert!(Options::run(&cfg).is_ok());
+    }
+
+    #[test]
+    fn a_webhook_without_its_url_variable_is_a_start_error_naming_the_key() {
+        let mut cfg = defaults();
+        cfg.notifier.webhooks.push(
+            toml::from_str("kind = \"slack\"\nurl_env = \"COMMODORE_TEST_UNSET_WEBHOOK_URL\"")
+                .unwrap(),
+        );
+        let e = Options::run(&cfg).err().unwrap();
+        assert!(e.starts_with("notifier.webhooks.url_env (slack1): "), "{e}");
+    }
+}

@@ -152,3 +152,71 @@ pub fn load_news(path: &Path) -> Result<Vec<Headline>, String> {
     }
     Ok(news)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bar(open: &str, high: &str, low: &str, close: &str) -> Bar {
+        let f = ["2026-01-05T09:15:00Z", open, high, low, close, "10"];
+        data::bar("KC", &f, 2).unwrap()
+    }
+
+    #[test]
+    fn a_bar_needs_positive_bounded_prices_around_open_and_close() {
+        assert_eq!(check_bar(&bar("300", "301", "299", "300.5")), Ok(()));
+        assert_eq!(
+            check_bar(&bar("0", "301", "0", "300")),
+            Err("open 0 is not a positive price".to_owned())
+        );
+        assert!(check_bar(&bar("300", "1000000001", "299", "300"))
+            .unwrap_err()
+            .starts_with("high 1000000001 is above 1000000000"));
+        for (o, h, l, c) in [
+            ("300", "301", "300.5", "300"),
+            ("300", "300.5", "299", "301"),
+        ] {
+            assert_eq!(
+                check_bar(&bar(o, h, l, c)),
+                Err("low above open/close or high below them".to_owned())
+            );
+        }
+    }
+
+    #[test]
+    fn bar_errors_name_the_file_and_the_line() {
+        let dir = std::env::temp_dir().join(format!("commodore-data-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("bars.csv");
+        let header = "at,symbol,open,high,low,close,volume\n";
+        let row = |at: &str| format!("{at},KC,300,301,299,300,10\n");
+        let cases = [
+            ("", "line 1: expected the header"),
+            (
+                &format!("{header}{}", "a,b\n"),
+                "line 2: expected 7 fields, got 2",
+            ),
+            (
+                &format!(
+                    "{header}{}\n{}",
+                    row("2026-01-05T09:16:00Z"),
+                    row("2026-01-05T09:15:00Z")
+                ),
+                "line 4: the bars of KC must be in strictly increasing time",
+            ),
+        ];
+        for (text, want) in cases {
+            std::fs::write(&path, text).unwrap();
+            let e = load_bars(&path).unwrap_err();
+            assert_eq!(
+                e.strip_prefix(&format!("--data {}: ", path.display()))
+                    .map(|r| r.starts_with(want)),
+                Some(true),
+                "{e}"
+            );
+        }
+        std::fs::write(&path, format!("{header}{}", row("2026-01-05T09:15:00Z"))).unwrap();
+        assert_eq!(load_bars(&path).unwrap()["KC"].len(), 1);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
