@@ -57,6 +57,7 @@ pub struct Options {
     pub journal: PathBuf,
     /// The market data: the bundled data in a loop, or recorded data once.
     pub data: DataSource,
+    /// Where the engine subtrees run.
     pub threads: Threads,
     /// The notifier's webhooks (a replay has no targets).
     pub webhooks: notifier::WebhookConfig,

@@ -12,16 +12,17 @@
 //! (each per-second timer of the tree fires once per market second).
 //! The same data and config give the same report, run after run.
 //!
-//! What differs from `run`, on purpose: a fresh journal of its own
-//! (`<data_dir>/replay/<stamp>/`, the live one is never touched), no HTTP API,
-//! no webhooks (a backtest must not page a desk), the rules analyzer only (an
-//! LLM call cannot run on a virtual clock), no fault injection: the
-//! [`Options::replay`] the tree is assembled with.
+//! What differs from `run`, on purpose, is [`Options::replay`]: a fresh
+//! journal of its own (`<data_dir>/replay/<stamp>/`, the live one is never
+//! touched), every engine on this thread, no webhooks (a backtest must not
+//! page a desk), the rules analyzer only (an LLM call cannot run on a virtual
+//! clock). No HTTP API is served, so no operator command and no fault
+//! injection reach the tree.
 //!
-//! Layout: [`data`] reads and checks the recorded data, [`run`] plays the tree
-//! (built by [`crate::assemble`], as `run` builds it) over it on the virtual
-//! clock, [`report`] builds the report from the replay's journal, and
-//! [`render`] prints and writes it.
+//! Layout: `data.rs` reads and checks the recorded data, `run.rs` plays the
+//! tree (built by [`crate::assemble`], as `commodore run` builds it) over it on
+//! the virtual clock, `report.rs` builds the report from the replay's journal,
+//! and `render.rs` prints and writes it.
 
 mod data;
 mod render;
