@@ -1,6 +1,7 @@
 //! The `commodore` binary: the daemon and its operator face.
 
 mod api;
+mod assemble;
 mod config;
 mod ctl;
 mod daemon;

@@ -1,0 +1,182 @@
+//! The `engines` supervisor: one subtree per `[[engines]]`, each engine's
+//! settings read from the config, and the shared LLM path they call.
+//!
+//! Invariant: every engine of the config gets its subtree here, and only here;
+//! its symbol has data (checked by the config for the bundled data, by replay
+//! for recorded data).
+
+use super::{Options, Threads};
+use crate::config::Config;
+use commodore_actors::engine::{
+    self,
+    pipeline::{Allocation, Limits, RouterConfig},
+    EngineConfig,
+};
+use commodore_actors::kernel::{ArbiterPool, ChildSpec, Handle, Kernel, Restart, SupervisorSpec};
+use commodore_actors::model::contract;
+use commodore_actors::risk::PortfolioRisk;
+use commodore_actors::shared::llm::{LlmClient, LlmConfig};
+use commodore_actors::shared::{BudgetGuard, Prices, SharedServices};
+use commodore_actors::view::StatusView;
+use std::path::Path;
+use std::sync::Arc;
+
+/// The `engines` supervisor with one subtree per engine.
+///
+/// An engine that gives up (its own restart intensity exceeded) stays failed:
+/// `temporary` under `engines`, so the other engines keep trading, the failure
+/// is notified, /readyz says which engine, and resuming it is refused (409).
+pub(super) fn supervisor(
+    cfg: &Config,
+    kernel: &Kernel,
+    view: &Arc<StatusView>,
+    risk: &Handle<PortfolioRisk>,
+    opts: &Options,
+) -> SupervisorSpec {
+    let sub = subtree_config(cfg, kernel, risk, opts);
+    cfg.engines.iter().fold(
+        SupervisorSpec::new("engines", cfg.root_supervision()),
+        |s, e| {
+            let ecfg = engine_config(cfg, e, &opts.journal);
+            let subtree = engine::subtree(Arc::new(ecfg), &sub, kernel, view)
+                .expect("every engine's symbol has data (checked by the config, or by replay)");
+            s.child(ChildSpec::supervisor(subtree).restart(Restart::Temporary))
+        },
+    )
+}
+
+/// What every engine subtree shares.
+fn subtree_config(
+    cfg: &Config,
+    kernel: &Kernel,
+    risk: &Handle<PortfolioRisk>,
+    opts: &Options,
+) -> engine::SubtreeConfig {
+    let sn = &cfg.sentinels;
+    engine::SubtreeConfig {
+        supervision: cfg.engine_supervision(),
+        sentinels: engine::sentinel::SentinelConfig {
+            move_pct: sn.move_pct / 100.0,
+            escalate_pct: sn.escalate_pct / 100.0,
+            window_bars: (sn.window.as_secs() / 60) as usize,
+            keywords: sn.keywords.iter().map(|k| k.to_lowercase()).collect(),
+            close_warning_min: (sn.close_warning.as_secs() / 60) as u16,
+        },
+        risk: risk.clone(),
+        llm: llm_services(cfg, kernel),
+        placement: match opts.threads {
+            Threads::Pool => {
+                engine::Placement::Pool(ArbiterPool::new(match cfg.engine_supervision.threads {
+                    0 => cfg.engines.len().clamp(1, 16),
+                    n => n,
+                }))
+            }
+            Threads::Caller => engine::Placement::ParentThread,
+        },
+        speed: cfg.feed.speed,
+        slippage_ticks: i64::from(cfg.broker.slippage_ticks),
+        commission: cfg.broker.commission,
+        broker_timeout: cfg.broker.timeout,
+        broker: None,
+        data: opts.data.clone(),
+    }
+}
+
+/// The shared LLM path when `llm.enabled` (the config checked the key's variable).
+fn llm_services(cfg: &Config, kernel: &Kernel) -> Option<Arc<SharedServices>> {
+    let l = &cfg.llm;
+    if !l.enabled {
+        return None;
+    }
+    let client = LlmClient::new(LlmConfig {
+        endpoint: l.endpoint.clone(),
+        model: l.model.clone(),
+        api_key: (!l.api_key_env.is_empty())
+            .then(|| std::env::var(&l.api_key_env).ok())
+            .flatten(),
+        timeout: l.timeout,
+        max_response_bytes: l.max_response_bytes,
+    });
+    match client {
+        Ok(c) => Some(SharedServices::new(
+            c,
+            l.max_concurrency,
+            BudgetGuard::new(
+                l.daily_budget_usd,
+                Prices {
+                    input_per_1k: l.price_input_per_1k,
+                    output_per_1k: l.price_output_per_1k,
+                },
+            ),
+            kernel.clone(),
+        )),
+        Err(e) => {
+            tracing::error!("{e}; the rules analyzer reads headlines instead");
+            None
+        }
+    }
+}
+
+/// One engine's settings, from the config; it journals into `journal`.
+fn engine_config(cfg: &Config, e: &crate::config::Engine, journal: &Path) -> EngineConfig {
+    let spec = contract(e.symbol()).expect("the config checked the symbol");
+    // The pipeline runs on the market's clock: a 60 s batch at speed 60 is 1 s.
+    let batch_every = cfg
+        .pipeline
+        .batch_interval
+        .div_f64(cfg.feed.speed)
+        .max(std::time::Duration::from_millis(1));
+    EngineConfig {
+        id: e.id.clone(),
+        spec,
+        router: RouterConfig {
+            immediate_threshold: cfg.pipeline.immediate_threshold,
+            min_consensus: cfg.pipeline.min_consensus,
+            max_buffer: cfg.pipeline.max_buffer,
+        },
+        batch_every,
+        allocation: Allocation {
+            capital: e.capital,
+            weights: e
+                .strategies
+                .iter()
+                .map(|(k, w)| {
+                    (
+                        k.clone(),
+                        rust_decimal::Decimal::from_f64_retain(*w)
+                            .unwrap_or_default()
+                            .round_dp(6),
+                    )
+                })
+                .collect(),
+        },
+        limits: Limits {
+            max_position: e.max_position.into(),
+            warning_factor: rust_decimal::Decimal::from_f64_retain(cfg.risk.warning_size_factor)
+                .unwrap_or_default()
+                .round_dp(6),
+        },
+        guard: cfg.risk.guard_limits(),
+        portfolio: cfg.risk.portfolio_limits(),
+        breaker_threshold: cfg.breaker.failure_threshold,
+        breaker_cooldown: cfg.breaker.cooldown,
+        tiers: cfg.mode.tiers().expect("checked with the config"),
+        journal: journal.to_owned(),
+        feeds: e
+            .feeds
+            .iter()
+            .map(|f| engine::poller::FeedConfig {
+                kind: match f.kind {
+                    crate::config::FeedKind::Json => engine::poller::FeedKind::Json,
+                    crate::config::FeedKind::Rss => engine::poller::FeedKind::Rss,
+                },
+                url: f.url.clone(),
+                every: f.every,
+                timeout: f.timeout,
+                max_bytes: f.max_bytes,
+                attempts: f.attempts,
+                retry_backoff: std::time::Duration::from_millis(500),
+            })
+            .collect(),
+    }
+}

@@ -1,0 +1,289 @@
+//! The master tree built from a config, for `commodore run` and `commodore
+//! replay` alike.
+//!
+//! Invariant: one function, [`assemble`], builds the tree; what `run` and
+//! `replay` do differently (the journal, the market data, the engines'
+//! threads, the webhooks, the LLM) is an [`Options`] value, never a second copy
+//! of the tree. Both start from what their journal holds ([`recover`]):
+//! crash-only, a first start, a restart after `kill -9` and a replay's fresh
+//! journal are one code path. Neither the HTTP API nor the signals are part of
+//! the tree: `run` adds them around it.
+
+mod engines;
+mod journal;
+
+pub use journal::{final_flush, journal_path, recover, Recovered};
+
+use crate::config::Config;
+use commodore_actors::clock::Clock;
+use commodore_actors::control::{Control, Lifecycle};
+use commodore_actors::engine::DataSource;
+use commodore_actors::journal::Journal;
+use commodore_actors::kernel::{ChildSpec, Handle, Kernel, Root, SupervisorSpec};
+use commodore_actors::mode::ModeActor;
+use commodore_actors::notifier::{self, Notifier};
+use commodore_actors::risk::PortfolioRisk;
+use commodore_actors::view::StatusView;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// What the caller keeps of the tree it assembled: the handles of the master's
+/// workers that the API talks to, the status view and the lifecycle that stops
+/// the tree.
+pub struct Tree {
+    pub journal: Handle<Journal>,
+    pub risk: Handle<PortfolioRisk>,
+    pub mode: Handle<ModeActor>,
+    pub control: Handle<Control>,
+    pub view: Arc<StatusView>,
+    pub lifecycle: Arc<Lifecycle>,
+    /// The tree's one clock, handed to every part that reads time.
+    pub clock: Clock,
+}
+
+/// Where the engine subtrees run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Threads {
+    /// A pool of `engine_supervision.threads` threads (0: one per engine, 1 to
+    /// 16).
+    Pool,
+    /// Every engine on the caller's thread: a replay's virtual clock is that
+    /// thread's paused tokio clock.
+    Caller,
+}
+
+/// What differs between `run` and `replay` when the tree is built; everything
+/// else comes from the config.
+pub struct Options {
+    /// The journal the tree writes (and the engines' order logs beside it).
+    pub journal: PathBuf,
+    /// The market data: the bundled data in a loop, or recorded data once.
+    pub data: DataSource,
+    /// Where the engine subtrees run.
+    pub threads: Threads,
+    /// The notifier's webhooks (a replay has no targets).
+    pub webhooks: notifier::WebhookConfig,
+}
+
+impl Options {
+    /// `commodore run`: the journal under `data_dir`, the bundled data, the
+    /// engines on a pool, the config's webhooks; `Err` when a webhook's URL
+    /// variable is not set.
+    pub fn run(cfg: &Config) -> Result<Options, String> {
+        Ok(Options {
+            journal: journal_path(&cfg.data_dir),
+            data: DataSource::Bundled,
+            threads: Threads::Pool,
+            webhooks: webhook_config(cfg)?,
+        })
+    }
+
+    /// `commodore replay`: a journal of its own in `data_dir` (the live one is
+    /// never touched), recorded data, every engine on the caller's thread, no
+    /// webhooks (a backtest must not page a desk); `Err` when the config needs
+    /// what a virtual clock cannot give: an LLM call or an HTTP feed.
+    pub fn replay(cfg: &Config, data_dir: &Path, data: DataSource) -> Result<Options, String> {
+        if cfg.llm.enabled {
+            return Err("llm.enabled: a replay runs on a virtual clock, where an LLM call cannot; set llm.enabled = false (the rules analyzer decides)".into());
+        }
+        if cfg.engines.iter().any(|e| !e.feeds.is_empty()) {
+            return Err("engines.feeds: a replay reads recorded data only; remove the HTTP feeds (put recorded headlines in --news)".into());
+        }
+        Ok(Options {
+            journal: journal_path(data_dir),
+            data,
+            threads: Threads::Caller,
+            webhooks: webhooks(cfg, Vec::new()),
+        })
+    }
+}
+
+/// The supervision tree of ARCHITECTURE.md: `master` with, in start order,
+/// `journal` (so it stops last), `notifier`, `portfolio_risk`, `mode`, `shared`,
+/// `control` and `engines` (one subtree per `[[engines]]`), from the state
+/// recovered from the journal.
+pub fn assemble(
+    cfg: &Config,
+    kernel: &Kernel,
+    rec: Recovered,
+    opts: Options,
+) -> (Tree, SupervisorSpec) {
+    let clock = Clock::new();
+    let tree = Tree {
+        view: Arc::new(StatusView::new(rec.risk, rec.mode)),
+        lifecycle: Arc::new(Lifecycle::new(clock.now_ms())),
+        clock,
+        journal: Handle::new(),
+        risk: Handle::new(),
+        mode: Handle::new(),
+        control: Handle::new(),
+    };
+    let spec = master(cfg, kernel, &tree, opts);
+    (tree, spec)
+}
+
+/// [`assemble`], then the tree started under a root that the tree's lifecycle
+/// stops (a signal, `POST /v1/shutdown`, the end of a replay).
+pub fn start(cfg: &Config, kernel: &Kernel, rec: Recovered, opts: Options) -> (Tree, Root) {
+    let (tree, spec) = assemble(cfg, kernel, rec, opts);
+    let root = Root::start(spec, kernel);
+    tree.lifecycle.set_root(root.shutdown_handle());
+    (tree, root)
+}
+
+fn master(cfg: &Config, kernel: &Kernel, tree: &Tree, opts: Options) -> SupervisorSpec {
+    let journal = opts.journal.clone();
+    let view = &tree.view;
+    let ids: Vec<String> = cfg.engines.iter().map(|e| e.id.clone()).collect();
+    let engines = engines::supervisor(cfg, kernel, view, &tree.risk, &opts);
+    SupervisorSpec::new("master", cfg.root_supervision())
+        .child(ChildSpec::worker(
+            "journal",
+            &tree.journal,
+            Journal::factory(journal.clone(), kernel.clone()),
+        ))
+        .child(ChildSpec::worker(
+            "notifier",
+            &Handle::new(),
+            Notifier::factory(
+                kernel.clone(),
+                journal.clone(),
+                opts.webhooks,
+                view.clone(),
+                tree.clock,
+            ),
+        ))
+        .child(ChildSpec::worker(
+            "portfolio_risk",
+            &tree.risk,
+            PortfolioRisk::factory(journal.clone(), kernel.clone(), view.clone()),
+        ))
+        .child(ChildSpec::worker(
+            "mode",
+            &tree.mode,
+            ModeActor::factory(
+                journal.clone(),
+                kernel.clone(),
+                view.clone(),
+                cfg.mode.tiers().expect("checked with the config"),
+                cfg.mode.check_every,
+            ),
+        ))
+        // Budget guard, LLM limiter, macro cache and equity arrive with the
+        // issues that use them; the supervisor is their place in the tree.
+        .child(ChildSpec::supervisor(SupervisorSpec::new(
+            "shared",
+            cfg.root_supervision(),
+        )))
+        .child(ChildSpec::worker(
+            "control",
+            &tree.control,
+            Control::factory(journal, kernel.clone(), tree.lifecycle.clone(), ids),
+        ))
+        .child(ChildSpec::supervisor(engines))
+}
+
+/// The webhooks with their URLs (from `url` or the variable `url_env` names):
+/// a variable that is not set is a start error, said with the key, never the
+/// URL.
+pub fn webhook_config(cfg: &Config) -> Result<notifier::WebhookConfig, String> {
+    use commodore_actors::notifier::webhook::{Target, WebhookKind};
+    let mut targets = Vec::new();
+    for (i, w) in cfg.notifier.webhooks.iter().enumerate() {
+        let name = w.name(i);
+        let url = w
+            .url()
+            .map_err(|e| format!("notifier.webhooks.url_env ({name}): {e}"))?;
+        targets.push(Target {
+            name,
+            kind: match w.kind {
+                crate::config::WebhookKind::Discord => WebhookKind::Discord,
+                crate::config::WebhookKind::Slack => WebhookKind::Slack,
+                crate::config::WebhookKind::Json => WebhookKind::Json,
+            },
+            url,
+            events: w.events.clone(),
+            rate_per_min: w.rate_per_min,
+            timeout: w.timeout,
+        });
+    }
+    Ok(webhooks(cfg, targets))
+}
+
+/// The notifier's settings with these targets.
+fn webhooks(cfg: &Config, targets: Vec<notifier::webhook::Target>) -> notifier::WebhookConfig {
+    notifier::WebhookConfig {
+        targets,
+        max_outbox: cfg.notifier.max_outbox,
+        backoff_min: cfg.notifier.backoff_min,
+        backoff_max: cfg.notifier.backoff_max,
+        milestones: cfg.notifier.milestones.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn defaults() -> Config {
+        Config::load(&[]).expect("the embedded defaults load")
+    }
+
+    #[test]
+    fn run_and_replay_differ_in_their_options_only() {
+        let mut cfg = defaults();
+        cfg.notifier.webhooks.push(
+            toml::from_str("kind = \"json\"\nurl = \"https://example.invalid/hook\"").unwrap(),
+        );
+        let run = Options::run(&cfg).unwrap();
+        assert_eq!(run.journal, cfg.data_dir.join("journal.sqlite"));
+        assert!(matches!(run.data, DataSource::Bundled));
+        assert_eq!(run.threads, Threads::Pool);
+        assert_eq!(run.webhooks.targets.len(), 1);
+
+        let dir = Path::new("replay-dir");
+        let replay = Options::replay(&cfg, dir, DataSource::Bundled).unwrap();
+        assert_eq!(replay.journal, dir.join("journal.sqlite"));
+        assert_eq!(replay.threads, Threads::Caller);
+        // No webhook is called from a replay; the outbox bounds stay the config's.
+        assert!(replay.webhooks.targets.is_empty());
+        assert_eq!(replay.webhooks.max_outbox, run.webhooks.max_outbox);
+    }
+
+    #[test]
+    fn a_replay_refuses_an_llm_and_http_feeds() {
+        let mut cfg = defaults();
+        cfg.llm.enabled = true;
+        let e = Options::replay(&cfg, Path::new("d"), DataSource::Bundled)
+            .err()
+            .unwrap();
+        assert!(
+            e.starts_with("llm.enabled: a replay runs on a virtual clock"),
+            "{e}"
+        );
+
+        let mut cfg = defaults();
+        cfg.engines[0]
+            .feeds
+            .push(toml::from_str("kind = \"rss\"\nurl = \"https://example.invalid/rss\"").unwrap());
+        let e = Options::replay(&cfg, Path::new("d"), DataSource::Bundled)
+            .err()
+            .unwrap();
+        assert!(
+            e.starts_with("engines.feeds: a replay reads recorded data only"),
+            "{e}"
+        );
+        assert!(Options::run(&cfg).is_ok());
+    }
+
+    #[test]
+    fn a_webhook_without_its_url_variable_is_a_start_error_naming_the_key() {
+        let mut cfg = defaults();
+        cfg.notifier.webhooks.push(
+            toml::from_str("kind = \"slack\"\nurl_env = \"COMMODORE_TEST_UNSET_WEBHOOK_URL\"")
+                .unwrap(),
+        );
+        let e = Options::run(&cfg).err().unwrap();
+        assert!(e.starts_with("notifier.webhooks.url_env (slack1): "), "{e}");
+    }
+}

@@ -1,0 +1,185 @@
+//! `commodore run`: rebuild the state from the journal, build the tree from the
+//! config, serve the control API, run until a signal, `POST /v1/shutdown` or the
+//! root giving up, and turn the ending into the process exit status.
+//!
+//! Crash-only: a first start, a restart after a clean stop and a restart after
+//! `kill -9` are one code path; everything that matters is read back from the
+//! journal (event sequence, risk level, mode, paused engines).
+//!
+//! Invariant: nothing starts before every start error (the journal, the token,
+//! the webhooks, the address) is known; once the tree is up, every ending
+//! goes through the ordered stop and the final journal flush.
+
+mod logging;
+mod signals;
+
+use crate::api::{self, ApiState};
+use crate::assemble::{self, Options, Recovered, Tree};
+use crate::config::{BrokerKind, Config};
+use crate::token;
+use commodore_actors::kernel::{Kernel, RootExit};
+use commodore_actors::model::Tiers;
+use logging::EventLog;
+use signals::Signals;
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+/// Everything checked before anything starts.
+struct Checked {
+    signals: Signals,
+    rec: Recovered,
+    token: token::Token,
+    options: Options,
+    listener: TcpListener,
+}
+
+/// The start checks in order; `Err` is the exit status, the error printed.
+fn check(cfg: &Config, tiers: &Tiers) -> Result<Checked, i32> {
+    // Listen for SIGINT/SIGTERM before anything starts: a signal that arrives
+    // while the tree starts is kept, and handled once it is up (an ordered stop,
+    // never the default "die at once").
+    let signals = Signals::listen().map_err(|e| {
+        eprintln!("error: cannot listen for SIGINT/SIGTERM: {e}");
+        1
+    })?;
+    let rec = assemble::recover(&assemble::journal_path(&cfg.data_dir), tiers).map_err(|e| {
+        tracing::error!("{e}");
+        eprintln!("error: {e}");
+        1
+    })?;
+    let token = token::for_daemon(cfg).map_err(|e| {
+        eprintln!("error: control.token_file: {e}");
+        2
+    })?;
+    let options = Options::run(cfg).map_err(|e| {
+        eprintln!("error: {e}");
+        2
+    })?;
+    let listener = TcpListener::bind(cfg.control.listen).map_err(|e| {
+        eprintln!(
+            "error: control.listen: cannot listen on {}: {e}; is another commodore running? choose another address",
+            cfg.control.listen
+        );
+        2
+    })?;
+    Ok(Checked {
+        signals,
+        rec,
+        token,
+        options,
+        listener,
+    })
+}
+
+fn faults_policy(cfg: &Config) -> Result<(), String> {
+    if cfg.broker.kind != BrokerKind::Paper {
+        return Err("fault injection is refused unless the broker is the paper broker".into());
+    }
+    if !cfg.faults.enabled {
+        return Err(
+            "fault injection is disabled: set faults.enabled = true (paper broker only)".into(),
+        );
+    }
+    Ok(())
+}
+
+/// What the API's handlers use: the tree's handles and the journal to read.
+fn api_state(
+    cfg: &Config,
+    kernel: &Kernel,
+    tree: &Tree,
+    token: token::Token,
+    tiers: Tiers,
+    journal_path: PathBuf,
+) -> ApiState {
+    ApiState {
+        kernel: kernel.clone(),
+        view: tree.view.clone(),
+        lifecycle: tree.lifecycle.clone(),
+        token,
+        risk: tree.risk.clone(),
+        mode: tree.mode.clone(),
+        control: tree.control.clone(),
+        journal_worker: tree.journal.clone(),
+        engines: cfg.engines.iter().map(|e| e.id.clone()).collect(),
+        tiers,
+        faults: faults_policy(cfg),
+        journal_path,
+        journal: Mutex::new(None),
+    }
+}
+
+/// Runs the daemon; returns the process exit status (0 clean, 1 the root gave up
+/// or the journal is unusable, 2 the control token or address is unusable).
+pub async fn run(cfg: Config) -> i32 {
+    let t0 = Instant::now();
+    let tiers = cfg.mode.tiers().expect("checked with the config");
+    let Checked {
+        signals,
+        rec,
+        token,
+        options,
+        listener,
+    } = match check(&cfg, &tiers) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let path = options.journal.clone();
+    tracing::info!(
+        last_seq = rec.last_seq,
+        risk = %rec.risk.level,
+        mode = %rec.mode.encode(),
+        paused = ?rec.paused,
+        "recovered from the journal"
+    );
+
+    let kernel = Kernel::new(rec.last_seq + 1);
+    let events = EventLog::spawn(&kernel);
+    let (tree, mut root) = assemble::start(&cfg, &kernel, rec, options);
+
+    let state = Arc::new(api_state(&cfg, &kernel, &tree, token, tiers, path.clone()));
+    let token_source = state.token.source.to_string();
+    let server = match api::serve(state, listener) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!(
+                "error: control.listen: cannot serve on {}: {e}",
+                cfg.control.listen
+            );
+            tree.lifecycle.begin_shutdown();
+            root.wait().await;
+            assemble::final_flush(&path, &kernel);
+            return 2;
+        }
+    };
+    let server_handle = server.handle();
+    actix_rt::spawn(server);
+
+    let ids: Vec<String> = cfg.engines.iter().map(|e| e.id.clone()).collect();
+    tracing::info!(
+        engines = ?ids,
+        data_dir = %cfg.data_dir.display(),
+        listen = %cfg.control.listen,
+        token = %token_source,
+        start_ms = t0.elapsed().as_secs_f64() * 1000.0,
+        "commodore started; Ctrl-C or POST /v1/shutdown stops it in order"
+    );
+    logging::spawn_status_lines(cfg.log.status_every, tree.view.clone(), kernel.clone(), ids);
+    signals.stop_on_signal(tree.lifecycle.clone());
+
+    let exit = root.wait().await;
+    // The API answers until the tree is down (readyz says "shutting down"); then
+    // it stops taking requests.
+    server_handle.stop(true).await;
+    events.drain(&kernel);
+    assemble::final_flush(&path, &kernel);
+    match &exit {
+        RootExit::Stopped => tracing::info!("stopped cleanly"),
+        RootExit::GaveUp(reason) => {
+            tracing::error!(%reason, "the root supervisor gave up; exiting with status 1");
+        }
+    }
+    exit.exit_code()
+}

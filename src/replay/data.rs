@@ -1,0 +1,222 @@
+//! The recorded data a replay reads: `--data` (1-minute bars) and `--news`
+//! (headlines), read and checked, then handed to the engines by symbol.
+//!
+//! Invariant: what reaches the tree is checked: each symbol's bars in strictly
+//! increasing time, positive prices within [`MAX_PRICE`], low and high around
+//! open and close, at most [`MAX_BARS`] bars and [`MAX_HEADLINES`] headlines,
+//! and bars for every engine's symbol. Every error names the file, and the
+//! line when there is one.
+
+use crate::config::Config;
+use commodore_actors::engine::data;
+use commodore_actors::model::{Bar, Headline};
+use rust_decimal::Decimal;
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+
+/// The most bars a replay reads (about ten years of 1-minute bars for two
+/// contracts): a bound on memory, said plainly when passed.
+pub const MAX_BARS: usize = 5_000_000;
+/// The highest price a bar may have (far above any KC or CC price; the
+/// risk arithmetic on prices beyond would overflow a decimal).
+pub const MAX_PRICE: i64 = 1_000_000_000;
+/// The most headlines a replay reads.
+pub const MAX_HEADLINES: usize = 1_000_000;
+
+/// Recorded bars and headlines per symbol, as the collectors play them.
+pub type Recorded = HashMap<String, data::Replay>;
+
+/// Reads `--data` and `--news` and gives each engine's symbol its bars and
+/// headlines (two engines on one contract share them).
+pub fn load(cfg: &Config, data_path: &Path, news_path: Option<&Path>) -> Result<Recorded, String> {
+    let mut bars = load_bars(data_path)?;
+    let news = match news_path {
+        Some(p) => load_news(p)?,
+        None => Vec::new(),
+    };
+    let mut recorded = Recorded::new();
+    for e in &cfg.engines {
+        let symbol = e.symbol().to_owned();
+        if recorded.contains_key(&symbol) {
+            continue; // two engines on one contract share its data
+        }
+        let Some(series) = bars.remove(&symbol) else {
+            return Err(format!(
+                "--data {}: no bars for {symbol} (engine {}); add them, or leave the engine out of the config",
+                data_path.display(),
+                e.id
+            ));
+        };
+        let heads: Vec<_> = news
+            .iter()
+            .filter(|h| h.symbol == symbol)
+            .cloned()
+            .collect();
+        recorded.insert(symbol, (Arc::new(series), Arc::new(heads)));
+    }
+    let unused: Vec<&String> = bars.keys().collect();
+    if !unused.is_empty() {
+        tracing::warn!(symbols = ?unused, "bars of symbols no engine trades are not replayed");
+    }
+    Ok(recorded)
+}
+
+/// Reads `--data`: a CSV of 1-minute bars, `at,symbol,open,high,low,close,volume`,
+/// each symbol's bars in time order. Errors name the file and the line.
+pub fn load_bars(path: &Path) -> Result<HashMap<String, Vec<Bar>>, String> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| format!("--data {}: {e}", path.display()))?;
+    let at = |line: usize, what: String| format!("--data {}: line {line}: {what}", path.display());
+    let mut lines = text.lines().enumerate();
+    match lines.next() {
+        Some((_, h)) if h.trim() == "at,symbol,open,high,low,close,volume" => {}
+        _ => {
+            return Err(format!(
+                "--data {}: line 1: expected the header at,symbol,open,high,low,close,volume",
+                path.display()
+            ))
+        }
+    }
+    let mut bars: HashMap<String, Vec<Bar>> = HashMap::new();
+    let mut n = 0;
+    for (i, l) in lines.filter(|(_, l)| !l.trim().is_empty()) {
+        let line = i + 1;
+        n += 1;
+        if n > MAX_BARS {
+            return Err(at(
+                line,
+                format!("more than {MAX_BARS} bars: replay a shorter period"),
+            ));
+        }
+        let mut f: Vec<&str> = l.split(',').map(str::trim).collect();
+        if f.len() != 7 {
+            return Err(at(line, format!("expected 7 fields, got {}", f.len())));
+        }
+        let symbol = f.remove(1);
+        let file = |e: String| format!("--data {}: {e}", path.display());
+        let bar = data::bar(symbol, &f, line).map_err(file)?;
+        check_bar(&bar).map_err(|what| at(line, what))?;
+        let series = bars.entry(bar.symbol.clone()).or_default();
+        if series.last().is_some_and(|b| b.at_ms >= bar.at_ms) {
+            return Err(at(
+                line,
+                format!(
+                    "the bars of {} must be in strictly increasing time",
+                    bar.symbol
+                ),
+            ));
+        }
+        series.push(bar);
+    }
+    Ok(bars)
+}
+
+/// What is wrong with one bar's prices, if anything.
+fn check_bar(bar: &Bar) -> Result<(), String> {
+    let max_price = Decimal::from(MAX_PRICE);
+    for (what, p) in [
+        ("open", bar.open),
+        ("high", bar.high),
+        ("low", bar.low),
+        ("close", bar.close),
+    ] {
+        if p <= Decimal::ZERO {
+            return Err(format!("{what} {p} is not a positive price"));
+        }
+        if p > max_price {
+            return Err(format!(
+                "{what} {p} is above {max_price}: not a price of these contracts"
+            ));
+        }
+    }
+    if bar.low > bar.open.min(bar.close) || bar.high < bar.open.max(bar.close) {
+        return Err("low above open/close or high below them".to_owned());
+    }
+    Ok(())
+}
+
+/// Reads `--news`: `at,symbol,headline`, the bundled news format.
+pub fn load_news(path: &Path) -> Result<Vec<Headline>, String> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| format!("--news {}: {e}", path.display()))?;
+    let mut news =
+        data::parse_news(&text).map_err(|e| format!("--news {}: {e}", path.display()))?;
+    // The collector sends a bar's headlines by time: in time order.
+    news.sort_by_key(|h| h.at_ms);
+    if news.len() > MAX_HEADLINES {
+        return Err(format!(
+            "--news {}: more than {MAX_HEADLINES} headlines",
+            path.display()
+        ));
+    }
+    Ok(news)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bar(open: &str, high: &str, low: &str, close: &str) -> Bar {
+        let f = ["2026-01-05T09:15:00Z", open, high, low, close, "10"];
+        data::bar("KC", &f, 2).unwrap()
+    }
+
+    #[test]
+    fn a_bar_needs_positive_bounded_prices_around_open_and_close() {
+        assert_eq!(check_bar(&bar("300", "301", "299", "300.5")), Ok(()));
+        assert_eq!(
+            check_bar(&bar("0", "301", "0", "300")),
+            Err("open 0 is not a positive price".to_owned())
+        );
+        assert!(check_bar(&bar("300", "1000000001", "299", "300"))
+            .unwrap_err()
+            .starts_with("high 1000000001 is above 1000000000"));
+        for (o, h, l, c) in [
+            ("300", "301", "300.5", "300"),
+            ("300", "300.5", "299", "301"),
+        ] {
+            assert_eq!(
+                check_bar(&bar(o, h, l, c)),
+                Err("low above open/close or high below them".to_owned())
+            );
+        }
+    }
+
+    #[test]
+    fn bar_errors_name_the_file_and_the_line() {
+        let dir = std::env::temp_dir().join(format!("commodore-data-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("bars.csv");
+        let header = "at,symbol,open,high,low,close,volume\n";
+        let row = |at: &str| format!("{at},KC,300,301,299,300,10\n");
+        let cases = [
+            ("", "line 1: expected the header"),
+            (
+                &format!("{header}{}", "a,b\n"),
+                "line 2: expected 7 fields, got 2",
+            ),
+            (
+                &format!(
+                    "{header}{}\n{}",
+                    row("2026-01-05T09:16:00Z"),
+                    row("2026-01-05T09:15:00Z")
+                ),
+                "line 4: the bars of KC must be in strictly increasing time",
+            ),
+        ];
+        for (text, want) in cases {
+            std::fs::write(&path, text).unwrap();
+            let e = load_bars(&path).unwrap_err();
+            assert_eq!(
+                e.strip_prefix(&format!("--data {}: ", path.display()))
+                    .map(|r| r.starts_with(want)),
+                Some(true),
+                "{e}"
+            );
+        }
+        std::fs::write(&path, format!("{header}{}", row("2026-01-05T09:15:00Z"))).unwrap();
+        assert_eq!(load_bars(&path).unwrap()["KC"].len(), 1);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,361 @@
+//! The report of a replay, built from the replay's own journal (its fills and
+//! outcome counts) and the recorded bars: per strategy (engine and strategy),
+//! per engine and for the portfolio, with equity curves marked at every bar
+//! close.
+//!
+//! Invariant: the report is a function of the journal and the data alone
+//! (money as strings with two decimals, times as RFC 3339), so the same data
+//! and config give the same bytes of JSON.
+
+use super::data::Recorded;
+use crate::config::{self, Config};
+use commodore_actors::journal::Store;
+use commodore_actors::model::{contract, ContractSpec, Fill, Position};
+use rust_decimal::prelude::*;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// Points of an equity curve in the report (evenly thinned beyond).
+pub const MAX_CURVE_POINTS: usize = 2_000;
+
+/// Dollar PnL of signed fills at `mark`: Σ sign × qty × (mark − price) × point value.
+#[derive(Debug, Default, Clone)]
+struct Book {
+    /// Net contracts.
+    qty: Decimal,
+    /// Σ sign × qty × price.
+    cost: Decimal,
+    commissions: Decimal,
+    fills: u64,
+    contracts: Decimal,
+    /// FIFO position, for the realized part.
+    position: Position,
+    realized: Decimal,
+}
+
+impl Book {
+    fn apply(&mut self, f: &Fill, spec: &ContractSpec) {
+        let signed = f.side.sign() * f.qty;
+        self.qty += signed;
+        self.cost += signed * f.price;
+        self.commissions += f.commission;
+        self.fills += 1;
+        self.contracts += f.qty;
+        self.realized += self.position.apply(f.side, f.qty, f.price, spec);
+    }
+
+    /// Net PnL at `mark`, commissions paid.
+    fn pnl(&self, mark: Decimal, spec: &ContractSpec) -> Decimal {
+        (self.qty * mark - self.cost) * spec.point_value - self.commissions
+    }
+}
+
+/// Dollars with two decimals, as a string (the contract's money).
+fn money(d: Decimal) -> String {
+    format!("{:.2}", d.round_dp(2))
+}
+
+fn rfc3339(ms: u64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms as i64)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// What the report is built from, per engine in the config's order.
+struct Inputs {
+    /// (time, engine index, close) of every bar, in time order.
+    marks: Vec<(u64, usize, Decimal)>,
+    specs: Vec<ContractSpec>,
+    /// Each engine's fills, as journaled.
+    fills: Vec<Vec<Fill>>,
+    capital: Decimal,
+}
+
+impl Inputs {
+    fn read(cfg: &Config, store: &Store, data: &Recorded) -> Result<Inputs, String> {
+        let mut inputs = Inputs {
+            marks: Vec::new(),
+            specs: Vec::new(),
+            fills: Vec::new(),
+            capital: Decimal::ZERO,
+        };
+        for (i, e) in cfg.engines.iter().enumerate() {
+            let spec = contract(e.symbol()).ok_or_else(|| format!("no contract {}", e.symbol()))?;
+            let fills: Vec<Fill> = store
+                .fills(&e.id)
+                .map_err(|e| e.to_string())?
+                .into_iter()
+                .map(|(_, f)| f)
+                .collect();
+            for b in data[e.symbol()].0.iter() {
+                inputs.marks.push((b.at_ms, i, b.close));
+            }
+            inputs.capital += e.capital;
+            inputs.specs.push(spec);
+            inputs.fills.push(fills);
+        }
+        inputs.marks.sort_by_key(|m| (m.0, m.1));
+        Ok(inputs)
+    }
+}
+
+/// The engines' books walked along the bars.
+struct Walk {
+    /// The final books (fills after the last bar included).
+    books: Vec<Book>,
+    /// Each engine's last close.
+    last: Vec<Option<Decimal>>,
+    curves: Vec<Vec<(u64, Decimal)>>,
+    portfolio: Vec<(u64, Decimal)>,
+}
+
+impl Walk {
+    /// Walks the bars: fills up to a bar's time are in the book it is marked at.
+    fn new(cfg: &Config, inp: &Inputs) -> Walk {
+        let n = cfg.engines.len();
+        let specs = &inp.specs;
+        let mut books = vec![Book::default(); n];
+        let mut next_fill = vec![0usize; n];
+        let mut last = vec![None::<Decimal>; n];
+        let mut curves: Vec<Vec<(u64, Decimal)>> = vec![Vec::new(); n];
+        let mut portfolio: Vec<(u64, Decimal)> = Vec::new();
+        for (k, &(at, i, close)) in inp.marks.iter().enumerate() {
+            let fills = &inp.fills[i];
+            while next_fill[i] < fills.len() && fills[next_fill[i]].at_ms <= at {
+                books[i].apply(&fills[next_fill[i]], &specs[i]);
+                next_fill[i] += 1;
+            }
+            last[i] = Some(close);
+            let eq = cfg.engines[i].capital + books[i].pnl(close, &specs[i]);
+            curves[i].push((at, eq));
+            // One portfolio point per time, once every engine has a price.
+            if inp.marks.get(k + 1).map_or(true, |m| m.0 != at) && last.iter().all(Option::is_some)
+            {
+                let total: Decimal = (0..n)
+                    .map(|j| {
+                        cfg.engines[j].capital
+                            + books[j].pnl(last[j].unwrap_or_default(), &specs[j])
+                    })
+                    .sum();
+                portfolio.push((at, total));
+            }
+        }
+        // Fills after the last bar (none in practice) still count, at the last close.
+        for i in 0..n {
+            for f in &inp.fills[i][next_fill[i]..] {
+                books[i].apply(f, &specs[i]);
+            }
+        }
+        Walk {
+            books,
+            last,
+            curves,
+            portfolio,
+        }
+    }
+}
+
+/// The report: per strategy (engine and strategy), per engine and for the
+/// portfolio, with equity curves marked at every bar close.
+pub fn report(
+    cfg: &Config,
+    journal: &Path,
+    data: &Recorded,
+    data_path: &Path,
+) -> Result<Value, String> {
+    let store = Store::open(journal).map_err(|e| e.to_string())?;
+    let inp = Inputs::read(cfg, &store, data)?;
+    let walk = Walk::new(cfg, &inp);
+    let mut engines_out = Vec::new();
+    let mut strategies_out = Vec::new();
+    for (i, e) in cfg.engines.iter().enumerate() {
+        let mark = walk.last[i].unwrap_or_default();
+        let outcomes: BTreeMap<String, u64> = store
+            .outcome_counts(&e.id)
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .collect();
+        let (book, spec) = (&walk.books[i], &inp.specs[i]);
+        engines_out.push(engine_json(e, book, spec, mark, outcomes, &walk.curves[i]));
+        strategies_out.extend(strategies_json(e, &inp.fills[i], spec, mark));
+    }
+    // From the final books (fills after the last bar included), as the
+    // engines' own figures are.
+    let final_equity: Decimal = (0..cfg.engines.len())
+        .map(|i| {
+            let mark = walk.last[i].unwrap_or_default();
+            cfg.engines[i].capital + walk.books[i].pnl(mark, &inp.specs[i])
+        })
+        .sum();
+    let (capital, marks) = (inp.capital, &inp.marks);
+    let pnl = final_equity - capital;
+    Ok(json!({
+        "data": data_path.display().to_string(),
+        "from": marks.first().map(|m| rfc3339(m.0)),
+        "to": marks.last().map(|m| rfc3339(m.0)),
+        "bars": data.values().map(|(b, _)| b.len()).sum::<usize>(),
+        "portfolio": {
+            "capital": money(capital),
+            "final_equity": money(final_equity),
+            "pnl": money(pnl),
+            "return_pct": if capital.is_zero() { 0.0 } else { (pnl / capital * Decimal::ONE_HUNDRED).round_dp(4).to_f64().unwrap_or(0.0) },
+            "max_drawdown_pct": max_drawdown_pct(&walk.portfolio),
+            "fills": walk.books.iter().map(|b| b.fills).sum::<u64>(),
+            "equity_curve": curve_json(&walk.portfolio),
+        },
+        "engines": engines_out,
+        "strategies": strategies_out,
+    }))
+}
+
+/// One engine's figures, marked at its last close.
+fn engine_json(
+    e: &config::Engine,
+    b: &Book,
+    spec: &ContractSpec,
+    mark: Decimal,
+    outcomes: BTreeMap<String, u64>,
+    curve: &[(u64, Decimal)],
+) -> Value {
+    json!({
+        "id": e.id,
+        "symbol": e.symbol(),
+        "capital": money(e.capital),
+        "final_equity": money(e.capital + b.pnl(mark, spec)),
+        "pnl": money(b.pnl(mark, spec)),
+        "realized_pnl": money(b.realized - b.commissions),
+        "commissions": money(b.commissions),
+        "position": b.qty.normalize().to_string(),
+        "last_price": mark.normalize().to_string(),
+        "fills": b.fills,
+        "outcomes": outcomes,
+        "max_drawdown_pct": max_drawdown_pct(curve),
+        "equity_curve": curve_json(curve),
+    })
+}
+
+/// Per strategy: its fills as a book of their own (a strategy's PnL is what
+/// its orders made at the same marks; the sum over strategies is the engine's
+/// PnL).
+fn strategies_json(
+    e: &config::Engine,
+    fills: &[Fill],
+    spec: &ContractSpec,
+    mark: Decimal,
+) -> Vec<Value> {
+    let mut per: BTreeMap<String, Book> = BTreeMap::new();
+    for f in fills {
+        let strategy = strategy_of(&f.client_order_id, &e.id);
+        per.entry(strategy).or_default().apply(f, spec);
+    }
+    per.into_iter()
+        .map(|(strategy, sb)| {
+            json!({
+                "engine": e.id,
+                "strategy": strategy,
+                "fills": sb.fills,
+                "contracts": sb.contracts.normalize().to_string(),
+                "pnl": money(sb.pnl(mark, spec)),
+                "realized_pnl": money(sb.realized - sb.commissions),
+                "commissions": money(sb.commissions),
+                "position": sb.qty.normalize().to_string(),
+            })
+        })
+        .collect()
+}
+
+/// `KC-news-00000077` → `news` (the id is engine-strategy-sequence).
+fn strategy_of(client_order_id: &str, engine: &str) -> String {
+    client_order_id
+        .strip_prefix(engine)
+        .and_then(|r| r.strip_prefix('-'))
+        .and_then(|r| r.rsplit_once('-'))
+        .map_or_else(|| "unknown".to_owned(), |(s, _)| s.to_owned())
+}
+
+/// The largest fall from a running peak, in percent of the peak.
+fn max_drawdown_pct(curve: &[(u64, Decimal)]) -> f64 {
+    let mut peak = Decimal::MIN;
+    let mut worst = Decimal::ZERO;
+    for &(_, v) in curve {
+        peak = peak.max(v);
+        if peak > Decimal::ZERO {
+            worst = worst.max((peak - v) / peak);
+        }
+    }
+    (worst * Decimal::ONE_HUNDRED)
+        .round_dp(4)
+        .to_f64()
+        .unwrap_or(0.0)
+}
+
+/// At most `MAX_CURVE_POINTS` points, the first and the last kept.
+fn thin(curve: &[(u64, Decimal)]) -> Vec<(u64, Decimal)> {
+    if curve.len() <= MAX_CURVE_POINTS {
+        return curve.to_vec();
+    }
+    let step = (curve.len() - 1) as f64 / (MAX_CURVE_POINTS - 1) as f64;
+    (0..MAX_CURVE_POINTS)
+        .map(|k| curve[((k as f64 * step).round() as usize).min(curve.len() - 1)])
+        .collect()
+}
+
+fn curve_json(curve: &[(u64, Decimal)]) -> Value {
+    Value::Array(
+        thin(curve)
+            .into_iter()
+            .map(|(at, v)| json!({"at": rfc3339(at), "equity": money(v)}))
+            .collect(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strategy_ids_drawdown_and_thinning() {
+        assert_eq!(strategy_of("KC-news-00000077", "KC"), "news");
+        assert_eq!(strategy_of("KC-2-momentum-00000001", "KC-2"), "momentum");
+        assert_eq!(strategy_of("garbage", "KC"), "unknown");
+        let d = |v: i64| Decimal::from(v);
+        // Peak 120, trough 90: 25 %; the later fall from 110 to 100 is less.
+        let curve = [
+            (0, d(100)),
+            (1, d(120)),
+            (2, d(90)),
+            (3, d(110)),
+            (4, d(100)),
+        ];
+        assert_eq!(max_drawdown_pct(&curve), 25.0);
+        let long: Vec<(u64, Decimal)> = (0..10_000).map(|i| (i, d(i as i64))).collect();
+        let t = thin(&long);
+        assert_eq!(t.len(), MAX_CURVE_POINTS);
+        assert_eq!((t[0].0, t[t.len() - 1].0), (0, 9_999));
+    }
+
+    #[test]
+    fn a_book_marks_signed_fills_and_pays_commissions() {
+        let kc = contract("KC").unwrap();
+        let fill = |side, qty: i64, price: &str| Fill {
+            client_order_id: "KC-news-1".into(),
+            engine: "KC".into(),
+            symbol: "KC".into(),
+            side,
+            qty: Decimal::from(qty),
+            price: price.parse().unwrap(),
+            commission: Decimal::new(250, 2),
+            at_ms: 0,
+        };
+        use commodore_actors::model::Side;
+        let mut b = Book::default();
+        b.apply(&fill(Side::Buy, 2, "300.00"), &kc);
+        b.apply(&fill(Side::Sell, 1, "301.00"), &kc);
+        // Long 1 at 300 marked at 302: +2 ¢ × $375 = $750; the closed one made
+        // 1 ¢ × $375 = $375; minus 2 × $2.50.
+        assert_eq!(b.pnl("302".parse().unwrap(), &kc), Decimal::new(112_000, 2));
+        assert_eq!(b.realized, Decimal::from(375));
+        assert_eq!(b.qty, Decimal::ONE);
+    }
+}
