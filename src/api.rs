@@ -44,6 +44,8 @@ pub struct ApiState {
     pub kernel: Kernel,
     pub view: Arc<StatusView>,
     pub lifecycle: Arc<Lifecycle>,
+    /// The tree's clock (uptime).
+    pub clock: commodore_actors::clock::Clock,
     pub token: token::Token,
     pub risk: Handle<PortfolioRisk>,
     pub mode: Handle<ModeActor>,
@@ -342,7 +344,7 @@ async fn metrics_text(req: HttpRequest, st: web::Data<ApiState>) -> Answer {
 }
 
 fn uptime_s(st: &ApiState) -> u64 {
-    commodore_actors::model::now_ms().saturating_sub(st.lifecycle.started_at_ms) / 1000
+    st.clock.now_ms().saturating_sub(st.lifecycle.started_at_ms) / 1000
 }
 
 fn engine_json(st: &ApiState, id: &str) -> Value {

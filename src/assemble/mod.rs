@@ -63,18 +63,22 @@ pub struct Options {
     pub threads: Threads,
     /// The notifier's webhooks (a replay has no targets).
     pub webhooks: notifier::WebhookConfig,
+    /// The one clock every part of the tree reads time from: made by the
+    /// caller, which reads it too (start times, a replay's stamp).
+    pub clock: Clock,
 }
 
 impl Options {
     /// `commodore run`: the journal under `data_dir`, the bundled data, the
     /// engines on a pool, the config's webhooks; `Err` when a webhook's URL
     /// variable is not set.
-    pub fn run(cfg: &Config) -> Result<Options, String> {
+    pub fn run(cfg: &Config, clock: Clock) -> Result<Options, String> {
         Ok(Options {
             journal: journal_path(&cfg.data_dir),
             data: DataSource::Bundled,
             threads: Threads::Pool,
             webhooks: webhook_config(cfg)?,
+            clock,
         })
     }
 
@@ -82,7 +86,12 @@ impl Options {
     /// never touched), recorded data, every engine on the caller's thread, no
     /// webhooks (a backtest must not page a desk); `Err` when the config needs
     /// what a virtual clock cannot give: an LLM call or an HTTP feed.
-    pub fn replay(cfg: &Config, data_dir: &Path, data: DataSource) -> Result<Options, String> {
+    pub fn replay(
+        cfg: &Config,
+        data_dir: &Path,
+        data: DataSource,
+        clock: Clock,
+    ) -> Result<Options, String> {
         if cfg.llm.enabled {
             return Err("llm.enabled: a replay runs on a virtual clock, where an LLM call cannot; set llm.enabled = false (the rules analyzer decides)".into());
         }
@@ -94,6 +103,7 @@ impl Options {
             data,
             threads: Threads::Caller,
             webhooks: webhooks(cfg, Vec::new()),
+            clock,
         })
     }
 }
@@ -108,7 +118,7 @@ pub fn assemble(
     rec: Recovered,
     opts: Options,
 ) -> (Tree, SupervisorSpec) {
-    let clock = Clock::new();
+    let clock = opts.clock;
     let tree = Tree {
         view: Arc::new(StatusView::new(rec.risk, rec.mode)),
         lifecycle: Arc::new(Lifecycle::new(clock.now_ms())),
@@ -235,14 +245,14 @@ mod tests {
         cfg.notifier.webhooks.push(
             toml::from_str("kind = \"json\"\nurl = \"https://example.invalid/hook\"").unwrap(),
         );
-        let run = Options::run(&cfg).unwrap();
+        let run = Options::run(&cfg, Clock::new()).unwrap();
         assert_eq!(run.journal, cfg.data_dir.join("journal.sqlite"));
         assert!(matches!(run.data, DataSource::Bundled));
         assert_eq!(run.threads, Threads::Pool);
         assert_eq!(run.webhooks.targets.len(), 1);
 
         let dir = Path::new("replay-dir");
-        let replay = Options::replay(&cfg, dir, DataSource::Bundled).unwrap();
+        let replay = Options::replay(&cfg, dir, DataSource::Bundled, Clock::new()).unwrap();
         assert_eq!(replay.journal, dir.join("journal.sqlite"));
         assert_eq!(replay.threads, Threads::Caller);
         // No webhook is called from a replay; the outbox bounds stay the config's.
@@ -254,7 +264,7 @@ mod tests {
     fn a_replay_refuses_an_llm_and_http_feeds() {
         let mut cfg = defaults();
         cfg.llm.enabled = true;
-        let e = Options::replay(&cfg, Path::new("d"), DataSource::Bundled)
+        let e = Options::replay(&cfg, Path::new("d"), DataSource::Bundled, Clock::new())
             .err()
             .unwrap();
         assert!(
@@ -266,14 +276,14 @@ mod tests {
         cfg.engines[0]
             .feeds
             .push(toml::from_str("kind = \"rss\"\nurl = \"https://example.invalid/rss\"").unwrap());
-        let e = Options::replay(&cfg, Path::new("d"), DataSource::Bundled)
+        let e = Options::replay(&cfg, Path::new("d"), DataSource::Bundled, Clock::new())
             .err()
             .unwrap();
         assert!(
             e.starts_with("engines.feeds: a replay reads recorded data only"),
             "{e}"
         );
-        assert!(Options::run(&cfg).is_ok());
+        assert!(Options::run(&cfg, Clock::new()).is_ok());
     }
 
     #[test]
@@ -283,7 +293,7 @@ mod tests {
             toml::from_str("kind = \"slack\"\nurl_env = \"COMMODORE_TEST_UNSET_WEBHOOK_URL\"")
                 .unwrap(),
         );
-        let e = Options::run(&cfg).err().unwrap();
+        let e = Options::run(&cfg, Clock::new()).err().unwrap();
         assert!(e.starts_with("notifier.webhooks.url_env (slack1): "), "{e}");
     }
 }

@@ -17,6 +17,7 @@ use crate::api::{self, ApiState};
 use crate::assemble::{self, Options, Recovered, Tree};
 use crate::config::{BrokerKind, Config};
 use crate::token;
+use commodore_actors::clock::Clock;
 use commodore_actors::kernel::{Kernel, RootExit};
 use commodore_actors::model::Tiers;
 use logging::EventLog;
@@ -24,7 +25,6 @@ use signals::Signals;
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
 
 /// Everything checked before anything starts.
 struct Checked {
@@ -36,7 +36,7 @@ struct Checked {
 }
 
 /// The start checks in order; `Err` is the exit status, the error printed.
-fn check(cfg: &Config, tiers: &Tiers) -> Result<Checked, i32> {
+fn check(cfg: &Config, tiers: &Tiers, clock: Clock) -> Result<Checked, i32> {
     // Listen for SIGINT/SIGTERM before anything starts: a signal that arrives
     // while the tree starts is kept, and handled once it is up (an ordered stop,
     // never the default "die at once").
@@ -53,7 +53,7 @@ fn check(cfg: &Config, tiers: &Tiers) -> Result<Checked, i32> {
         eprintln!("error: control.token_file: {e}");
         2
     })?;
-    let options = Options::run(cfg).map_err(|e| {
+    let options = Options::run(cfg, clock).map_err(|e| {
         eprintln!("error: {e}");
         2
     })?;
@@ -98,6 +98,7 @@ fn api_state(
         kernel: kernel.clone(),
         view: tree.view.clone(),
         lifecycle: tree.lifecycle.clone(),
+        clock: tree.clock,
         token,
         risk: tree.risk.clone(),
         mode: tree.mode.clone(),
@@ -114,7 +115,9 @@ fn api_state(
 /// Runs the daemon; returns the process exit status (0 clean, 1 the root gave up
 /// or the journal is unusable, 2 the control token or address is unusable).
 pub async fn run(cfg: Config) -> i32 {
-    let t0 = Instant::now();
+    // The daemon's one clock: the tree, the API and this start time read it.
+    let clock = Clock::new();
+    let t0_ms = clock.now_ms();
     let tiers = cfg.mode.tiers().expect("checked with the config");
     let Checked {
         signals,
@@ -122,7 +125,7 @@ pub async fn run(cfg: Config) -> i32 {
         token,
         options,
         listener,
-    } = match check(&cfg, &tiers) {
+    } = match check(&cfg, &tiers, clock) {
         Ok(c) => c,
         Err(code) => return code,
     };
@@ -163,7 +166,7 @@ pub async fn run(cfg: Config) -> i32 {
         data_dir = %cfg.data_dir.display(),
         listen = %cfg.control.listen,
         token = %token_source,
-        start_ms = t0.elapsed().as_secs_f64() * 1000.0,
+        start_ms = tree.clock.now_ms().saturating_sub(t0_ms),
         "commodore started; Ctrl-C or POST /v1/shutdown stops it in order"
     );
     logging::spawn_status_lines(cfg.log.status_every, tree.view.clone(), kernel.clone(), ids);

@@ -31,6 +31,7 @@ mod run;
 
 use crate::assemble::Options;
 use crate::config::Config;
+use commodore_actors::clock::Clock;
 use commodore_actors::engine::{collector::ReplayProgress, DataSource};
 use render::Written;
 use serde_json::Value;
@@ -70,14 +71,19 @@ async fn replay(
     out: Option<PathBuf>,
 ) -> Result<(Value, Written), (i32, String)> {
     let recorded = Arc::new(data::load(&cfg, data_path, news_path).map_err(|e| (2, e))?);
-    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ").to_string();
+    // The replay's one clock; its start names the replay's folder and report.
+    let clock = Clock::new();
+    let stamp = chrono::DateTime::from_timestamp_millis(clock.now_ms() as i64)
+        .unwrap_or_default()
+        .format("%Y%m%dT%H%M%S%.3fZ")
+        .to_string();
     let dir = cfg.data_dir.join("replay").join(&stamp);
     let progress = Arc::new(ReplayProgress::default());
     let source = DataSource::Recorded {
         data: recorded.clone(),
         progress: progress.clone(),
     };
-    let opts = Options::replay(&cfg, &dir, source).map_err(|e| (2, e))?;
+    let opts = Options::replay(&cfg, &dir, source, clock).map_err(|e| (2, e))?;
     std::fs::create_dir_all(&dir).map_err(|e| (2, format!("data_dir: {}: {e}", dir.display())))?;
     let total: u64 = cfg
         .engines

@@ -8,6 +8,7 @@
 
 use crate::assemble::{self, Options};
 use crate::config::Config;
+use commodore_actors::clock::Clock;
 use commodore_actors::engine::collector::ReplayProgress;
 use commodore_actors::journal::Store;
 use commodore_actors::kernel::{EventKind, Kernel, NodeState, RootExit};
@@ -34,7 +35,7 @@ pub async fn play(
     tokio::time::pause();
     let kernel = Kernel::new(rec.last_seq + 1);
     let (tree, mut root) = assemble::start(cfg, &kernel, rec, opts);
-    let failed = to_the_end(cfg, &kernel, progress, total).await;
+    let failed = to_the_end(cfg, &kernel, tree.clock, progress, total).await;
     // The last batch and the last fills settle, then an ordered stop.
     tokio::time::sleep(cfg.pipeline.batch_interval + Duration::from_secs(5)).await;
     tree.lifecycle.begin_shutdown();
@@ -66,6 +67,7 @@ pub async fn play(
 async fn to_the_end(
     cfg: &Config,
     kernel: &Kernel,
+    clock: Clock,
     progress: &ReplayProgress,
     total: u64,
 ) -> Option<String> {
@@ -77,7 +79,7 @@ async fn to_the_end(
     let deadline = per_bar
         .saturating_mul(u32::try_from(total).unwrap_or(u32::MAX).saturating_mul(4))
         .saturating_add(Duration::from_secs(86_400));
-    let started = tokio::time::Instant::now();
+    let started_ms = clock.now_ms();
     let failed = loop {
         tokio::time::sleep(Duration::from_secs(60)).await;
         bar.show(progress.bars.load(Ordering::Relaxed));
@@ -98,7 +100,7 @@ async fn to_the_end(
         if progress.ended.load(Ordering::Relaxed) >= engines.len() {
             break None;
         }
-        if started.elapsed() > deadline {
+        if Duration::from_millis(clock.now_ms().saturating_sub(started_ms)) > deadline {
             break Some("the replay did not reach the end of its data in time".to_owned());
         }
     };
