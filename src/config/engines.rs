@@ -118,10 +118,7 @@ impl Engine {
             f.validate(id)?;
         }
         if self.feeds.len() > MAX_FEEDS {
-            return invalid(
-                "engines.feeds",
-                format!("engine {id:?}: at most 16 feeds"),
-            );
+            return invalid("engines.feeds", format!("engine {id:?}: at most 16 feeds"));
         }
         self.validate_strategies()
     }
@@ -205,4 +202,42 @@ pub(super) fn validate(engines: &[Engine]) -> Result<(), Invalid> {
         en.validate()?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::over_defaults;
+    use super::*;
+
+    #[test]
+    fn keys_left_out_of_an_entry_take_the_entry_defaults() {
+        let c = over_defaults(
+            "[[engines]]\nid = \"KC\"\nfeeds = [{ kind = \"rss\", url = \"https://x.example\" }]\n",
+        );
+        let [e] = &c.engines[..] else {
+            panic!("the operator's array replaces the default one")
+        };
+        assert_eq!(e.symbol(), "KC");
+        assert_eq!(e.capital, Decimal::from(250_000));
+        assert_eq!(e.max_position, 10);
+        assert_eq!(e.strategies, entries::engine_strategies());
+        let f = &e.feeds[0];
+        assert_eq!(
+            (f.every, f.timeout),
+            (Duration::from_secs(60), Duration::from_secs(10))
+        );
+        assert_eq!((f.attempts, f.max_bytes), (3, 1 << 20));
+        assert_eq!(validate(&c.engines), Ok(()));
+    }
+
+    #[test]
+    fn a_taken_id_is_reported_before_the_rest_of_its_engine() {
+        let c =
+            over_defaults("[[engines]]\nid = \"KC\"\n[[engines]]\nid = \"KC\"\nsymbol = \"ZZ\"\n");
+        let (key, what) = validate(&c.engines).unwrap_err();
+        assert_eq!(
+            (key.as_str(), what.as_str()),
+            ("engines.id", "\"KC\" appears twice")
+        );
+    }
 }

@@ -140,7 +140,8 @@ impl Config {
 
     /// Values that parse but make no sense; the error names the key.
     fn validate(&self, origin: &str) -> Result<(), ConfigError> {
-        self.check().map_err(|(key, what)| error(origin, &key, what))
+        self.check()
+            .map_err(|(key, what)| error(origin, &key, what))
     }
 
     /// Every section's own checks, in this order; the first failure is the one
@@ -261,6 +262,19 @@ fn unknown_key(section: &str, msg: &str) -> (String, String) {
         section.to_owned()
     };
     (key, msg.to_owned())
+}
+
+/// The embedded defaults with `toml` over them, unchecked (for the sections'
+/// unit tests).
+#[cfg(test)]
+fn over_defaults(toml: &str) -> Config {
+    use config::{File, FileFormat};
+    config::Config::builder()
+        .add_source(File::from_str(DEFAULT_TOML, FileFormat::Toml))
+        .add_source(File::from_str(toml, FileFormat::Toml))
+        .build()
+        .and_then(|c| c.try_deserialize())
+        .unwrap()
 }
 
 #[cfg(test)]

@@ -83,3 +83,50 @@ impl Mode {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::over_defaults;
+
+    #[test]
+    fn the_default_tiers_reach_the_model() {
+        let t = over_defaults("").mode.tiers().unwrap();
+        let got: Vec<_> = t
+            .tiers
+            .iter()
+            .map(|p| {
+                (
+                    p.tier.as_str(),
+                    p.threshold.to_string(),
+                    p.size_factor.to_string(),
+                )
+            })
+            .collect();
+        let want = [
+            ("NANO", "0", "0.25"),
+            ("MICRO", "10000", "0.5"),
+            ("MINI", "50000", "0.75"),
+            ("BALANCED", "250000", "1"),
+        ];
+        let want: Vec<_> = want
+            .iter()
+            .map(|(n, t, f)| (*n, t.to_string(), f.to_string()))
+            .collect();
+        assert_eq!(got, want);
+        assert_eq!(
+            (t.up_margin.to_string(), t.down_margin.to_string()),
+            ("0.1".into(), "0.2".into())
+        );
+    }
+
+    #[test]
+    fn a_size_factor_is_not_rounded() {
+        let m = over_defaults(
+            "[mode]\ntiers = [{ name = \"SEED\", threshold = \"0\", size_factor = 1.0000001, max_open_positions = 2, strategies = [] }]\n",
+        )
+        .mode;
+        let (key, what) = m.validate().unwrap_err();
+        assert_eq!(key, "mode.tiers.size_factor");
+        assert!(what.ends_with("got 1.0000001"), "{what}");
+    }
+}

@@ -198,3 +198,35 @@ impl Webhook {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::over_defaults;
+    use super::*;
+
+    #[test]
+    fn keys_left_out_of_a_webhook_take_the_entry_defaults() {
+        let n =
+            over_defaults("[[notifier.webhooks]]\nkind = \"slack\"\nurl = \"https://h.example\"\n")
+                .notifier;
+        let w = &n.webhooks[0];
+        assert_eq!((w.rate_per_min, w.timeout), (30, Duration::from_secs(5)));
+        assert_eq!(w.name(0), "slack1");
+        assert_eq!(n.validate(), Ok(()));
+    }
+
+    #[test]
+    fn a_generated_name_can_collide_with_a_given_one() {
+        let n = over_defaults(
+            "[[notifier.webhooks]]\nkind = \"slack\"\nurl = \"https://h\"\n[[notifier.webhooks]]\nkind = \"json\"\nurl = \"https://h\"\nname = \"slack1\"\n",
+        )
+        .notifier;
+        assert_eq!(
+            n.validate().unwrap_err(),
+            (
+                "notifier.webhooks.name".into(),
+                "\"slack1\" appears twice".into()
+            )
+        );
+    }
+}

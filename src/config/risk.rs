@@ -140,3 +140,35 @@ impl Correlation {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::over_defaults;
+
+    #[test]
+    fn fractions_reach_the_limits_as_written() {
+        // No f64 on the way: 0.03 stays 0.03, not 0.030000 or 0.0299999...
+        let r = over_defaults("[risk]\ncollar_pct = 0.0000001\n").risk;
+        let g = r.guard_limits();
+        assert_eq!(g.day_drawdown_warning.to_string(), "0.03");
+        assert_eq!(g.peak_drawdown_halt.to_string(), "0.1");
+        assert_eq!(g.collar_pct.to_string(), "0.0000001");
+        let p = r.portfolio_limits();
+        assert_eq!(p.drawdown_panic.to_string(), "0.2");
+        assert_eq!(p.var_horizon_bars, 60);
+        assert_eq!(r.validate(), Ok(()));
+    }
+
+    #[test]
+    fn a_correlation_names_two_known_symbols() {
+        let r =
+            over_defaults("[risk]\ncorrelations = [{ a = \"CC\", b = \"CC\", rho = 0.1 }]\n").risk;
+        assert_eq!(
+            r.validate().unwrap_err(),
+            (
+                "risk.correlations".into(),
+                "CC with itself is always 1".into()
+            )
+        );
+    }
+}
