@@ -43,18 +43,6 @@ pub use pipeline::{Feed, Pipeline};
 pub use risk::Risk;
 pub use sentinels::Sentinels;
 pub use supervision::{EngineSupervision, Supervision};
-// The rest of the config's public names, at `crate::config::X` as they were
-// before the sections had files of their own; not every one has a caller
-// outside today.
-#[allow(unused_imports)]
-pub use {
-    durations::{format_duration, parse_duration},
-    engines::{NewsFeed, STRATEGIES},
-    mode::TierConfig,
-    notifier::{Webhook, NOTIFY_EVENTS},
-    risk::Correlation,
-    secrets::Secret,
-};
 
 use serde::{Deserialize, Serialize};
 use std::fmt;

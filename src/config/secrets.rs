@@ -26,7 +26,8 @@ impl Serialize for Secret {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{build, Webhook, WebhookKind};
+    use super::super::notifier::Webhook;
+    use super::super::{build, WebhookKind};
     use super::*;
     use std::time::Duration;
 
