@@ -27,6 +27,7 @@ use commodore_actors::risk::{self, PortfolioRisk};
 use commodore_actors::shared::llm::{LlmClient, LlmConfig};
 use commodore_actors::shared::{BudgetGuard, Prices, SharedServices};
 use commodore_actors::view::StatusView;
+use commodore_actors::{clock::Clock, wiring::Wiring};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -38,6 +39,8 @@ pub struct Handles {
     pub risk: Handle<PortfolioRisk>,
     pub mode: Handle<ModeActor>,
     pub control: Handle<Control>,
+    /// The clock, the account and the level and mode watches.
+    pub wiring: commodore_actors::wiring::Wiring,
 }
 
 /// The supervision tree of ARCHITECTURE.md: `master` with, in start order,
@@ -88,6 +91,7 @@ pub fn tree(
         broker_timeout: cfg.broker.timeout,
         broker: None,
         data,
+        wiring: h.wiring.clone(),
     };
     let engines = cfg.engines.iter().fold(
         SupervisorSpec::new("engines", cfg.root_supervision()),
@@ -112,7 +116,13 @@ pub fn tree(
         .child(ChildSpec::worker(
             "portfolio_risk",
             &h.risk,
-            PortfolioRisk::factory(journal.clone(), kernel.clone(), view.clone()),
+            PortfolioRisk::factory(
+                journal.clone(),
+                kernel.clone(),
+                view.clone(),
+                &h.wiring,
+                cfg.risk.portfolio_limits(),
+            ),
         ))
         .child(ChildSpec::worker(
             "mode",
@@ -121,6 +131,7 @@ pub fn tree(
                 journal.clone(),
                 kernel.clone(),
                 view.clone(),
+                &h.wiring,
                 cfg.mode.tiers().expect("checked with the config"),
                 cfg.mode.check_every,
             ),
@@ -288,8 +299,8 @@ fn recover(path: &Path, tiers: &Tiers) -> Result<Recovered, JournalError> {
     let store = Store::open(path)?;
     Ok(Recovered {
         last_seq: store.last_seq()?,
-        risk: risk::load(&store)?,
-        mode: mode::load(&store, tiers)?,
+        risk: risk::load(&store, now_ms())?,
+        mode: mode::load(&store, tiers, now_ms())?,
         paused: control::load_paused(&store)?.into_iter().collect(),
     })
 }
@@ -373,6 +384,7 @@ pub async fn run(cfg: Config) -> i32 {
         }
     });
 
+    let wiring = Wiring::new(Clock::new(), &rec.risk, &rec.mode);
     let view = Arc::new(StatusView::new(rec.risk, rec.mode));
     let lifecycle = Arc::new(Lifecycle::new(now_ms()));
     let handles = Handles {
@@ -380,6 +392,7 @@ pub async fn run(cfg: Config) -> i32 {
         risk: Handle::new(),
         mode: Handle::new(),
         control: Handle::new(),
+        wiring,
     };
     let mut root = Root::start(
         tree(

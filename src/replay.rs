@@ -236,12 +236,20 @@ async fn replay(
     let path = daemon::journal_path(&rcfg);
     let tiers = rcfg.mode.tiers().expect("checked with the config");
     let (risk, mode) = Store::open(&path)
-        .and_then(|s| Ok((risk::load(&s)?, mode::load(&s, &tiers)?)))
+        .and_then(|s| {
+            let now = commodore_actors::model::now_ms();
+            Ok((risk::load(&s, now)?, mode::load(&s, &tiers, now)?))
+        })
         .map_err(|e| (1, e.to_string()))?;
 
     // The virtual clock: everything below runs on this thread.
     tokio::time::pause();
     let kernel = Kernel::new(1);
+    let wiring = commodore_actors::wiring::Wiring::new(
+        commodore_actors::clock::Clock::new(),
+        &risk,
+        &mode,
+    );
     let view = Arc::new(StatusView::new(risk, mode));
     let lifecycle = Arc::new(Lifecycle::new(commodore_actors::model::now_ms()));
     let handles = Handles {
@@ -249,6 +257,7 @@ async fn replay(
         risk: Handle::new(),
         mode: Handle::new(),
         control: Handle::new(),
+        wiring,
     };
     let progress = Arc::new(ReplayProgress::default());
     let recorded = Arc::new(recorded);

@@ -145,10 +145,9 @@ async fn engine_tree(
     placement: engine::Placement,
     stamp: Stamp,
 ) -> (Root, engine::EngineHandles, Arc<StatusView>) {
-    let view = Arc::new(StatusView::new(
-        RiskState::initial(0),
-        ModeState::initial(0),
-    ));
+    let (risk, mode) = (RiskState::initial(0), ModeState::initial(0));
+    let wiring = commodore_actors::wiring::Wiring::new(Default::default(), &risk, &mode);
+    let view = Arc::new(StatusView::new(risk, mode));
     let sub = SubtreeConfig {
         supervision: common::config(),
         sentinels: SentinelConfig {
@@ -174,6 +173,7 @@ async fn engine_tree(
             })
         })),
         data: Default::default(),
+        wiring,
     };
     let (spec, handles) =
         engine::subtree_with_handles(Arc::new(config(journal)), &sub, kernel, &view).unwrap();
@@ -283,14 +283,12 @@ async fn tick_to_order(
 /// builds, without the actor hops or the journal.
 fn decision() -> Vec<Duration> {
     use commodore_actors::engine::pipeline::{self, Router};
-    use commodore_actors::model::{
-        check_opening, client_order_id, Admit, Analyzed, Book, Breaker, EngineGuard, Opening,
-        Order, Position, RiskLevel, Sentiment,
-    };
+    use commodore_actors::model::{client_order_id, Analyzed, Order, Position, RiskLevel, Sentiment};
+    use commodore_actors::risk::{check_opening, Admit, Book, Breaker, EngineGuard, Opening};
     let cfg = config(std::path::PathBuf::new());
     let guard = EngineGuard::new(cfg.guard.clone());
     let mut breaker = Breaker::new(5, 60_000);
-    let mut rolling = commodore_actors::model::RollingVolatility::new(120);
+    let mut rolling = commodore_actors::risk::RollingVolatility::new(120);
     for i in 0..121 {
         rolling.push(bar(i).close);
     }

@@ -5,7 +5,6 @@
 use super::analyzer::AnalyzerStats;
 use super::collector::Cursor;
 use super::executor::Executor;
-use super::guard::Guard;
 use super::messages::{
     BatchDue, CancelPending, EquityMark, FillReceived, MarketUpdate, OrderRejected,
     RiskLevelChanged, SignalReceived, SubmitOrder,
@@ -16,12 +15,16 @@ use crate::events::{BREAKER_CLOSED, BREAKER_HALF_OPEN, BREAKER_OPENED};
 use crate::journal::{OutcomeRow, SharedStore};
 use crate::kernel::{Ctx, Handle, Handles, Kernel, NodeState, Steps, Worker};
 use crate::model::{
-    check_opening, client_order_id, drawdown_level, Admit, Book, Breaker, BreakerState,
-    ContractSpec, EngineGuard, Exposure, GuardLimits, Opening, Order, Outcome, PortfolioLimits,
-    Position, RiskLevel, RollingVolatility, Side, Tiers,
+    client_order_id, ContractSpec, GuardLimits, ModeState, Order, Outcome, PortfolioLimits,
+    Position, RiskLevel, Side, Tiers,
 };
-use crate::risk::{Escalate, PortfolioRisk};
+use crate::risk::{
+    check_opening, Account, AccountEntry, Admit, Book, Breaker, BreakerState, EngineGuard,
+    Exposure, Guard, Opening, RollingVolatility,
+};
 use crate::view::{BreakerView, EngineActivity, EngineFigures, PositionView, StatusView};
+use crate::wiring::Wiring;
+use tokio::sync::watch;
 use rust_decimal::Decimal;
 use std::collections::VecDeque;
 use std::path::PathBuf;
@@ -187,10 +190,14 @@ pub struct Engine {
     guard_actor: Handle<Guard>,
     guard_path: String,
     breaker: Breaker,
-    /// The order a half-open breaker let through.
-    trial: Option<String>,
     clock: Clock,
-    risk: Handle<PortfolioRisk>,
+    /// The portfolio level (written by portfolio_risk) and the mode (by the
+    /// mode actor).
+    levels: watch::Receiver<RiskLevel>,
+    modes: watch::Receiver<ModeState>,
+    account: Arc<Account>,
+    /// The equity last published (stands while the position has no price).
+    published_equity: Decimal,
     store: Arc<SharedStore>,
     executor: Handle<Executor>,
     kernel: Kernel,
@@ -206,9 +213,9 @@ pub struct EngineLinks {
     pub store: Arc<SharedStore>,
     pub executor: Handle<Executor>,
     pub guard: Handle<Guard>,
-    pub risk: Handle<PortfolioRisk>,
     pub kernel: Kernel,
     pub view: Arc<StatusView>,
+    pub wiring: Wiring,
     pub shared: Shared,
 }
 
@@ -222,12 +229,12 @@ impl Engine {
                 store,
                 executor,
                 guard,
-                risk,
                 kernel,
                 view,
+                wiring,
                 shared,
             } = links.clone();
-            let clock = Clock::new();
+            let clock = wiring.clock;
             let breaker = load_breaker(&cfg, &store, clock.now_ms());
             let mut e = Engine {
                 cfg: cfg.clone(),
@@ -251,9 +258,11 @@ impl Engine {
                 // Set from the engine's own path when it starts.
                 guard_path: String::new(),
                 breaker,
-                trial: None,
                 clock,
-                risk,
+                levels: wiring.risk_level(),
+                modes: wiring.mode(),
+                account: wiring.account.clone(),
+                published_equity: wiring.account.equity_of(&cfg.id),
                 executor,
                 kernel,
                 steps: Arc::new(Steps::none()),
@@ -376,7 +385,7 @@ impl Engine {
         let Some(price) = self.last else {
             return self.record(&c, Outcome::GateClosed, "no price yet".into());
         };
-        let mode = self.view.mode().current;
+        let mode = self.modes.borrow().current;
         let params = self.cfg.tiers.params(mode);
         if !params.strategies.iter().any(|s| s == c.strategy) {
             let why = format!("strategy {} is not enabled in mode {mode}", c.strategy);
@@ -419,7 +428,7 @@ impl Engine {
         qty: Decimal,
     ) -> Result<Decimal, String> {
         let paused = self.kernel.registry().is_paused(&self.cfg.path());
-        let level = self.view.risk().level;
+        let level = *self.levels.borrow();
         let projected = self.projected();
         let qty = pipeline::risk(level, paused, &projected, c.side, qty, &self.cfg.limits)?;
         let reducing = pipeline::reducing_part(&projected, c.side, qty);
@@ -427,7 +436,7 @@ impl Engine {
         if opening.is_zero() {
             return Ok(qty);
         }
-        match self.check_opening(c, price, (opening, qty), &projected, level) {
+        match self.check_opening(c, price, (opening, qty), &projected) {
             Ok(()) => Ok(qty),
             // The reducing part still goes: a guard never traps a position.
             Err(why) if reducing > Decimal::ZERO => {
@@ -446,7 +455,6 @@ impl Engine {
         price: Decimal,
         (opening, total): (Decimal, Decimal),
         projected: &Position,
-        level: RiskLevel,
     ) -> Result<(), String> {
         match self.kernel.registry().state(&self.guard_path) {
             Some(NodeState::Running) => {}
@@ -458,14 +466,9 @@ impl Engine {
             }
         }
         let spec = &self.cfg.spec;
-        let others: Vec<_> = self
-            .view
-            .book()
-            .into_iter()
-            .filter(|b| b.id != self.cfg.id)
-            .collect();
+        let others = self.account.book_except(&self.cfg.id);
         let open_positions = others.len() + usize::from(!projected.qty.is_zero());
-        let mode = self.view.mode().current;
+        let mode = self.modes.borrow().current;
         let opening_order = Opening {
             qty: opening,
             price,
@@ -476,27 +479,6 @@ impl Engine {
         };
         self.guard
             .check(spec, self.clock.now_ms(), &opening_order)?;
-        // Account drawdown: the level it calls for is asked for now; at HALT
-        // or above this order opens nothing (WARNING's smaller size applies
-        // from the next decision, once the level is raised).
-        let portfolio = self.view.portfolio();
-        let account = drawdown_level(&self.cfg.portfolio, portfolio.drawdown);
-        if account > level {
-            let why = format!(
-                "account drawdown {}% from its peak",
-                (portfolio.drawdown * Decimal::ONE_HUNDRED)
-                    .round_dp(2)
-                    .normalize()
-            );
-            let _ = self.risk.tell(Escalate {
-                level: account,
-                reason: why.clone(),
-                source: self.cfg.path(),
-            });
-            if account >= RiskLevel::Halt {
-                return Err(format!("{why}: {account}, no new exposure"));
-            }
-        }
         let vol = self.volatility.value();
         let mut exposures: Vec<Exposure> = others
             .into_iter()
@@ -512,7 +494,7 @@ impl Engine {
             volatility: vol,
         });
         let book = Book {
-            equity: portfolio.equity,
+            equity: self.account.equity(),
             exposures,
         };
         // The whole order: a flip from long 3 with a sell of 5 ends short 2.
@@ -578,7 +560,7 @@ impl Engine {
         self.guard.sent(self.clock.now_ms());
         self.in_flight.insert(id.clone(), side.sign() * qty);
         if trial {
-            self.trial = Some(id.clone());
+            self.breaker.trial_sent(&id);
         }
         if let Err(e) = self.executor.tell(SubmitOrder(order.clone())) {
             // Executor down: the order is abandoned (rejected) and the decision
@@ -637,38 +619,19 @@ impl Engine {
         for id in settled {
             tracing::warn!(engine = %self.cfg.id, order = %id, "order settled without word to the engine: no longer in flight");
             self.in_flight.remove(&id);
-            if self.trial.as_deref() == Some(id.as_str()) {
-                self.trial = None;
-                self.breaker.trial_abandoned();
-            }
+            self.breaker.order_dropped(&id);
         }
     }
 
     fn broker_failed(&mut self, id: &str) {
-        let is_trial = self.trial.as_deref() == Some(id);
-        if is_trial {
-            self.trial = None;
-        }
-        // Half-open, only the trial's result counts (an order sent before it
-        // opened may fail late).
-        if self.breaker.state() == BreakerState::HalfOpen && !is_trial {
-            return;
-        }
-        if self.breaker.on_failure(self.clock.now_ms()).is_some() {
+        if self.breaker.order_failed(id, self.clock.now_ms()).is_some() {
             let why = format!("{} consecutive broker failures", self.breaker.failures());
             self.breaker_changed(&why);
         }
     }
 
     fn broker_succeeded(&mut self, id: &str) {
-        let is_trial = self.trial.as_deref() == Some(id);
-        if is_trial {
-            self.trial = None;
-        }
-        if self.breaker.state() == BreakerState::HalfOpen && !is_trial {
-            return;
-        }
-        if self.breaker.on_success().is_some() {
+        if self.breaker.order_filled(id).is_some() {
             self.breaker_changed("its trial order was filled");
         }
     }
@@ -706,7 +669,7 @@ impl Engine {
     /// what is in flight, is closed at the last price. Idempotent: run on every
     /// level change, every second and at start, until the engine is flat.
     fn enforce_panic(&mut self) {
-        if self.view.risk().level != RiskLevel::Panic {
+        if *self.levels.borrow() != RiskLevel::Panic {
             return;
         }
         // Orders decided so far; the closing order below comes after.
@@ -791,12 +754,13 @@ impl Engine {
         // false account drawdown). The equity it published before stands until
         // then, and it says it is unpriced (the account drawdown waits).
         let unpriced = self.last.is_none() && !self.position.qty.is_zero();
-        let before = self.view.engine(&self.cfg.id).equity;
+        let before = self.published_equity;
         let equity = if unpriced && !before.is_zero() {
             before
         } else {
             self.equity()
         };
+        self.published_equity = equity;
         let exposure = self
             .last
             .map_or(Decimal::ZERO, |p| self.position.qty * p * spec.point_value);
@@ -806,11 +770,22 @@ impl Engine {
             opens: self.breaker.opens(),
             opened_at_ms: self.breaker.opened_at_ms(),
         };
+        let volatility = self.volatility.value();
+        self.account.publish(
+            &self.cfg.id,
+            AccountEntry {
+                symbol: spec.symbol.to_owned(),
+                exposure,
+                volatility,
+                equity,
+                unpriced,
+            },
+        );
         let figures = EngineFigures {
             symbol: spec.symbol.to_owned(),
             positions,
             exposure,
-            volatility: self.volatility.value(),
+            volatility,
             realized_pnl: self.realized - self.activity.commissions,
             equity,
             breaker,
@@ -891,7 +866,7 @@ impl Worker for Engine {
             );
         }
         // Every change of the risk level, as it happens.
-        let mut levels = self.view.watch_risk();
+        let mut levels = self.levels.clone();
         let me = ctx.myself();
         ctx.spawn(async move {
             while levels.changed().await.is_ok() {
@@ -991,10 +966,10 @@ impl Handles<OrderRejected> for Engine {
         tracing::warn!(engine = %self.cfg.id, order = %m.client_order_id, reason = %m.reason, "order rejected");
         if m.broker_failure {
             self.broker_failed(&m.client_order_id);
-        } else if self.trial.as_deref() == Some(m.client_order_id.as_str()) {
-            // Refused for itself, not for an outage: the next order is the trial.
-            self.trial = None;
-            self.breaker.trial_abandoned();
+        } else {
+            // Refused for itself, not for an outage: if it was the trial, the
+            // next order is.
+            self.breaker.order_dropped(&m.client_order_id);
         }
     }
 }

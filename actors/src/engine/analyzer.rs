@@ -5,16 +5,15 @@
 use super::actor::Engine;
 use super::conflate::{Delivery, Latest, FLUSH_EVERY};
 use super::messages::{MarketUpdate, RawEvent, SignalReceived};
+pub use super::momentum::MOMENTUM_BARS;
+use super::momentum::Momentum;
 use crate::kernel::{Ctx, Handle, Handles, Worker};
 use crate::model::{Analyzed, Bar, Headline, Sentiment};
 use crate::shared::SharedServices;
 use rust_decimal::prelude::*;
-use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-/// Bars in the momentum window.
-pub const MOMENTUM_BARS: usize = 15;
 /// A move of at least this fraction over the window is a momentum signal.
 pub const MOMENTUM_TRIGGER: f64 = 0.003;
 /// Bars between two momentum signals.
@@ -80,7 +79,7 @@ pub struct Analyzer {
     engine: Handle<Engine>,
     /// Headlines go to the LLM when set (rules on any error or over budget).
     llm: Option<Arc<SharedServices>>,
-    closes: VecDeque<Decimal>,
+    momentum: Momentum,
     since_signal: u32,
     stats: Arc<AnalyzerStats>,
     /// A mark waiting for room at the engine.
@@ -97,7 +96,7 @@ impl Analyzer {
         move || Analyzer {
             engine: engine.clone(),
             llm: llm.clone(),
-            closes: VecDeque::with_capacity(MOMENTUM_BARS + 1),
+            momentum: Momentum::new(),
             since_signal: MOMENTUM_COOLDOWN_BARS,
             stats: stats.clone(),
             marks: Latest::default(),
@@ -128,12 +127,9 @@ impl Analyzer {
     }
 
     fn on_bar(&mut self, bar: Bar, ctx: &mut Ctx<'_, Self>) {
-        self.closes.push_back(bar.close);
-        if self.closes.len() > MOMENTUM_BARS {
-            self.closes.pop_front();
-        }
+        self.momentum.push(bar.close);
         self.since_signal = self.since_signal.saturating_add(1);
-        let momentum = super::pipeline::momentum(&self.closes).unwrap_or(0.0);
+        let momentum = self.momentum.value().unwrap_or(0.0);
         let (symbol, at_ms, price) = (bar.symbol.clone(), bar.at_ms, bar.close);
         // Marks: a bar the engine cannot take now waits, replaced by a newer one.
         match self.marks.send(&self.engine, MarketUpdate(bar)) {
@@ -144,7 +140,7 @@ impl Analyzer {
                 self.schedule_flush(ctx);
             }
         }
-        if self.closes.len() == MOMENTUM_BARS
+        if self.momentum.is_full()
             && momentum.abs() >= MOMENTUM_TRIGGER
             && self.since_signal >= MOMENTUM_COOLDOWN_BARS
         {
@@ -167,7 +163,7 @@ impl Analyzer {
     }
 
     fn on_news(&mut self, h: Headline, ctx: &mut Ctx<'_, Self>) {
-        let price = self.closes.back().copied();
+        let price = self.momentum.last();
         let Some(llm) = self.llm.clone() else {
             let a = rules_news(h, price);
             return self.signal(a);
@@ -226,7 +222,7 @@ impl Handles<RawEvent> for Analyzer {
                 confidence: 0.9,
                 strategy: "momentum",
                 detail: format!("sentinel {}: {}", a.kind, a.text),
-                price: self.closes.back().copied(),
+                price: self.momentum.last(),
             }),
             RawEvent::Alert(_) => {}
         }

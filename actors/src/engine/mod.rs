@@ -10,7 +10,7 @@
 //! ├── sentinel    price move, news keyword, close approaching → analyzer, risk
 //! ├── collector   bundled data replay → sentinel, analyzer
 //! ├── poller<i>   HTTP feeds → sentinel, analyzer
-//! └── guard       the engine risk guard: drawdowns → portfolio_risk
+//! └── guard       the engine risk guard (`risk::Guard`): drawdowns → portfolio_risk
 //! ```
 //!
 //! Children start in this order and stop in reverse: the guard and the feeds
@@ -26,8 +26,8 @@ pub mod collector;
 pub mod conflate;
 pub mod data;
 pub mod executor;
-pub mod guard;
 pub mod messages;
+pub mod momentum;
 pub mod pipeline;
 pub mod poller;
 pub mod recent;
@@ -90,6 +90,8 @@ pub struct SubtreeConfig {
     /// The market data: the bundled data (looping), or recorded data played
     /// once (`commodore replay`).
     pub data: DataSource,
+    /// The clock, the account and the level and mode watches.
+    pub wiring: crate::wiring::Wiring,
 }
 
 /// Where the collectors' bars and headlines come from.
@@ -126,7 +128,7 @@ pub struct EngineHandles {
     pub engine: Handle<Engine>,
     pub executor: Handle<Executor>,
     pub broker: Handle<BrokerActor>,
-    pub guard: Handle<guard::Guard>,
+    pub guard: Handle<crate::risk::Guard>,
 }
 
 /// [`subtree`] and the handles to its actors.
@@ -154,6 +156,7 @@ pub fn subtree_with_handles(
         guard: guard.clone(),
     };
     let shared = Shared::default();
+    sub.wiring.account.expect(&cfg.id);
     // One journal connection for the engine and its executor (same thread).
     let store = Arc::new(crate::journal::SharedStore::for_engine(
         &cfg.journal,
@@ -197,9 +200,9 @@ pub fn subtree_with_handles(
                         store: store.clone(),
                         executor: executor.clone(),
                         guard: guard.clone(),
-                        risk: sub.risk.clone(),
                         kernel: kernel.clone(),
                         view: view.clone(),
+                        wiring: sub.wiring.clone(),
                         shared,
                     },
                 ),
@@ -259,13 +262,13 @@ pub fn subtree_with_handles(
             .child(ChildSpec::worker(
                 "guard",
                 &guard,
-                guard::Guard::factory(
+                crate::risk::Guard::factory(
                     cfg.id.clone(),
                     cfg.guard.clone(),
-                    cfg.portfolio.clone(),
                     sub.risk.clone(),
-                    view.clone(),
+                    sub.wiring.risk_level(),
                     guard_store,
+                    sub.wiring.clock,
                 ),
             ))
             .placed(&sub.placement),

@@ -8,43 +8,51 @@
 use rust_decimal::Decimal;
 use serde::Serialize;
 use std::fmt;
-use std::sync::Mutex;
 
-/// A capital tier, by its name: interned, so it is `Copy` and compares by name.
-/// Its place among the tiers (and so "up" and "down") is the configured
-/// order, in [`Tiers`].
+/// A capital tier, by its name: the name is held inline (at most
+/// [`Tier::MAX_NAME`] bytes), so it is `Copy` and compares by name without a
+/// table of names anywhere. Its place among the tiers (and so "up" and
+/// "down") is the configured order, in [`Tiers`].
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Tier(&'static str);
+pub struct Tier {
+    len: u8,
+    name: [u8; Tier::MAX_NAME],
+}
 
-/// The most tiers a configuration may have (and so the most names interned).
+/// The most tiers a configuration may have.
 pub const MAX_TIERS: usize = 16;
 
-/// Names interned so far: the configured tiers' (bounded: a configuration has
-/// at most `MAX_TIERS`, and names come only from configurations).
-static NAMES: Mutex<Vec<&'static str>> = Mutex::new(Vec::new());
-
 impl Tier {
-    pub const NANO: Tier = Tier("NANO");
-    pub const MICRO: Tier = Tier("MICRO");
-    pub const MINI: Tier = Tier("MINI");
-    pub const BALANCED: Tier = Tier("BALANCED");
+    /// The longest tier name, in bytes (see [`Tier::check_name`]).
+    pub const MAX_NAME: usize = 32;
+    pub const NANO: Tier = Tier::constant("NANO");
+    pub const MICRO: Tier = Tier::constant("MICRO");
+    pub const MINI: Tier = Tier::constant("MINI");
+    pub const BALANCED: Tier = Tier::constant("BALANCED");
+
+    const fn constant(name: &str) -> Tier {
+        let bytes = name.as_bytes();
+        let mut buf = [0u8; Tier::MAX_NAME];
+        let mut i = 0;
+        while i < bytes.len() {
+            buf[i] = bytes[i];
+            i += 1;
+        }
+        Tier {
+            len: bytes.len() as u8,
+            name: buf,
+        }
+    }
 
     /// The tier called `name` (a configured one: check it with
-    /// [`Tier::check_name`] first; requests look names up in [`Tiers`] instead,
-    /// so nothing from outside is interned).
+    /// [`Tier::check_name`] first; a longer name is cut at
+    /// [`Tier::MAX_NAME`] bytes on a character boundary).
     pub fn named(name: &str) -> Tier {
-        for t in [Tier::NANO, Tier::MICRO, Tier::MINI, Tier::BALANCED] {
-            if t.0 == name {
-                return t;
-            }
+        let mut end = name.len().min(Tier::MAX_NAME);
+        while !name.is_char_boundary(end) {
+            end -= 1;
         }
-        let mut names = NAMES.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(n) = names.iter().find(|n| **n == name) {
-            return Tier(n);
-        }
-        let n: &'static str = Box::leak(name.to_owned().into_boxed_str());
-        names.push(n);
-        Tier(n)
+        Tier::constant(&name[..end])
     }
 
     /// A tier name: 1 to 32 of A-Z, 0-9 and `_`, starting with a letter (so
@@ -64,26 +72,27 @@ impl Tier {
         }
     }
 
-    pub fn as_str(self) -> &'static str {
-        self.0
+    pub fn as_str(&self) -> &str {
+        // Built from a `&str` cut on a character boundary: always UTF-8.
+        std::str::from_utf8(&self.name[..usize::from(self.len)]).unwrap_or_default()
     }
 }
 
 impl fmt::Display for Tier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.0)
+        f.write_str(self.as_str())
     }
 }
 
 impl fmt::Debug for Tier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.0)
+        f.write_str(self.as_str())
     }
 }
 
 impl Serialize for Tier {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.0)
+        s.serialize_str(self.as_str())
     }
 }
 
@@ -631,7 +640,7 @@ mod tests {
     }
 
     #[test]
-    fn tier_names_are_checked_and_interned_once() {
+    fn tier_names_are_checked_and_compare_by_name() {
         for bad in ["", "auto", "micro", "1X", "A-B", &"X".repeat(33)] {
             assert!(Tier::check_name(bad).is_err(), "{bad:?}");
         }

@@ -34,3 +34,9 @@ pub enum RiskError {
     #[error("the risk level was not changed: {0}")]
     Journal(String),
 }
+
+/// Some engine published into the account: `portfolio_risk` measures the
+/// account's drawdown. Sent by `portfolio_risk` to itself (coalesced).
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct AccountChanged;
