@@ -75,15 +75,15 @@ pub fn tree(
             close_warning_min: (sn.close_warning.as_secs() / 60) as u16,
         },
         risk: h.risk.clone(),
-        llm: llm_services(cfg, kernel),
+        llm: llm_services(cfg, kernel, h.wiring.clock),
         placement: match data {
             engine::DataSource::Bundled => {
-                engine::Placement::Pool(ArbiterPool::new(match cfg.engine_supervision.threads {
+                engine::Threads::Pool(ArbiterPool::new(match cfg.engine_supervision.threads {
                     0 => cfg.engines.len().clamp(1, 16),
                     n => n,
                 }))
             }
-            engine::DataSource::Recorded { .. } => engine::Placement::ParentThread,
+            engine::DataSource::Recorded { .. } => engine::Threads::ParentThread,
         },
         speed: cfg.feed.speed,
         slippage_ticks: i64::from(cfg.broker.slippage_ticks),
@@ -145,7 +145,13 @@ pub fn tree(
         .child(ChildSpec::worker(
             "control",
             &h.control,
-            Control::factory(journal, kernel.clone(), lifecycle.clone(), ids),
+            Control::factory(
+                journal,
+                kernel.clone(),
+                lifecycle.clone(),
+                ids,
+                h.wiring.clock,
+            ),
         ))
         .child(ChildSpec::supervisor(engines))
 }
@@ -184,7 +190,7 @@ pub fn webhook_config(cfg: &Config) -> Result<notifier::WebhookConfig, String> {
     })
 }
 
-fn llm_services(cfg: &Config, kernel: &Kernel) -> Option<Arc<SharedServices>> {
+fn llm_services(cfg: &Config, kernel: &Kernel, clock: Clock) -> Option<Arc<SharedServices>> {
     let l = &cfg.llm;
     if !l.enabled {
         return None;
@@ -210,6 +216,7 @@ fn llm_services(cfg: &Config, kernel: &Kernel) -> Option<Arc<SharedServices>> {
                 },
             ),
             kernel.clone(),
+            clock,
         )),
         Err(e) => {
             tracing::error!("{e}; the rules analyzer reads headlines instead");

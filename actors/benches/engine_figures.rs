@@ -142,7 +142,7 @@ type Stamp = Arc<std::sync::Mutex<Option<Instant>>>;
 async fn engine_tree(
     kernel: &Kernel,
     journal: std::path::PathBuf,
-    placement: engine::Placement,
+    placement: engine::Threads,
     stamp: Stamp,
 ) -> (Root, engine::EngineHandles, Arc<StatusView>) {
     let (risk, mode) = (RiskState::initial(0), ModeState::initial(0));
@@ -448,7 +448,7 @@ fn main() {
         let (_root, h, view) = engine_tree(
             &kernel,
             dir.join("journal.sqlite"),
-            engine::Placement::OwnThread,
+            engine::Threads::OwnThread,
             stamp.clone(),
         )
         .await;
@@ -492,7 +492,7 @@ fn main() {
         let (_root2, h2, view2) = engine_tree(
             &kernel2,
             dir.join("journal2.sqlite"),
-            engine::Placement::ParentThread,
+            engine::Threads::ParentThread,
             stamp.clone(),
         )
         .await;

@@ -66,7 +66,7 @@ async fn tree(name: &str, supervision: SupervisorConfig) -> Tree {
         },
         risk: Handle::new(),
         llm: None,
-        placement: engine::Placement::ParentThread,
+        placement: engine::Threads::ParentThread,
         speed: 1e-9,
         slippage_ticks: 0,
         commission: Decimal::ZERO,

@@ -71,6 +71,7 @@ async fn owners(path: &Path) -> Owners {
                 kernel.clone(),
                 Arc::new(Lifecycle::new(0)),
                 vec!["KC".into(), "CC".into()],
+                wiring.clock,
             ),
         ));
     let root = start(spec, &kernel).await;

@@ -170,38 +170,38 @@ fn side_sign(s: Side) -> i32 {
 
 /// Scorer tiers: how much of the strategy's capital a candidate may use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Tier {
+pub enum Strength {
     NoTrade,
     Weak,
     Moderate,
     Strong,
 }
 
-impl Tier {
+impl Strength {
     /// Fraction of the strategy's capital.
     pub fn fraction(self) -> Decimal {
         match self {
-            Tier::NoTrade => Decimal::ZERO,
-            Tier::Weak => Decimal::new(10, 2),
-            Tier::Moderate => Decimal::new(25, 2),
-            Tier::Strong => Decimal::new(50, 2),
+            Strength::NoTrade => Decimal::ZERO,
+            Strength::Weak => Decimal::new(10, 2),
+            Strength::Moderate => Decimal::new(25, 2),
+            Strength::Strong => Decimal::new(50, 2),
         }
     }
 }
 
 /// The score: confidence, one tier lower when the validator could not look.
-pub fn score(c: &Candidate, validated: bool) -> Tier {
+pub fn score(c: &Candidate, validated: bool) -> Strength {
     let tier = match c.confidence {
-        x if x >= 0.85 => Tier::Strong,
-        x if x >= 0.7 => Tier::Moderate,
-        x if x >= 0.55 => Tier::Weak,
-        _ => Tier::NoTrade,
+        x if x >= 0.85 => Strength::Strong,
+        x if x >= 0.7 => Strength::Moderate,
+        x if x >= 0.55 => Strength::Weak,
+        _ => Strength::NoTrade,
     };
     match (validated, tier) {
         (true, t) => t,
-        (false, Tier::Strong) => Tier::Moderate,
-        (false, Tier::Moderate) => Tier::Weak,
-        (false, _) => Tier::NoTrade,
+        (false, Strength::Strong) => Strength::Moderate,
+        (false, Strength::Moderate) => Strength::Weak,
+        (false, _) => Strength::NoTrade,
     }
 }
 
@@ -307,7 +307,7 @@ pub struct Allocation {
 
 /// The allocator: contracts for this candidate = capital × weight × tier
 /// fraction / margin per contract, rounded down; 0 means too small to trade.
-pub fn allocate(a: &Allocation, strategy: &str, tier: Tier, spec: &ContractSpec) -> Decimal {
+pub fn allocate(a: &Allocation, strategy: &str, tier: Strength, spec: &ContractSpec) -> Decimal {
     let weight = a.weights.get(strategy).copied().unwrap_or(Decimal::ZERO);
     if spec.margin.is_zero() {
         return Decimal::ZERO;
@@ -387,17 +387,17 @@ mod tests {
         assert!(validate(&c, Some(-0.01)).is_err(), "buying into a 1% fall");
         assert!(validate(&c, Some(-0.001)).is_ok());
         assert!(validate(&c, None).is_ok());
-        assert_eq!(score(&c, true), Tier::Strong);
+        assert_eq!(score(&c, true), Strength::Strong);
         assert_eq!(
             score(&c, false),
-            Tier::Moderate,
+            Strength::Moderate,
             "unvalidated: one tier lower"
         );
         let weak = Candidate {
             confidence: 0.5,
             ..c.clone()
         };
-        assert_eq!(score(&weak, true), Tier::NoTrade);
+        assert_eq!(score(&weak, true), Strength::NoTrade);
 
         let kc = contract("KC").unwrap();
         let monday_10utc = 1_767_571_200_000u64 + 10 * 3_600_000;
@@ -411,11 +411,11 @@ mod tests {
         };
         // 250,000 × 0.5 × 0.5 / 12,000 = 5.2 → 5 contracts.
         assert_eq!(
-            allocate(&alloc, "news", Tier::Strong, &kc),
+            allocate(&alloc, "news", Strength::Strong, &kc),
             Decimal::from(5)
         );
         assert_eq!(
-            allocate(&alloc, "momentum", Tier::Strong, &kc),
+            allocate(&alloc, "momentum", Strength::Strong, &kc),
             Decimal::ZERO,
             "no weight"
         );
