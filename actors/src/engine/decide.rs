@@ -1,8 +1,8 @@
 //! The decision, pure: one candidate through validator → scorer → gate →
-//! mode → allocator → risk (level, pause, position limit; then the engine
-//! guard's rules and the portfolio checks on the part that opens exposure),
-//! returned as a [`Decision`] the actor performs (the breaker, the journal,
-//! the executor). No I/O, no clock: what it reads of the world comes in
+//! mode → allocator → the risk step (`risk::order`: level, pause, position
+//! limit; then the engine guard's rules and the portfolio checks on the part
+//! that opens exposure), returned as a [`Decision`] the actor performs (the
+//! breaker, the journal, the executor). No I/O, no clock: what it reads of the world comes in
 //! [`State`] and [`Surroundings`], so unit tests call it directly.
 //!
 //! Invariant: every candidate gets exactly one `Decision`; a guard or a
@@ -12,8 +12,10 @@ use super::config::EngineConfig;
 use super::ledger::Ledger;
 use super::pipeline::{self, Candidate, Strength};
 use crate::kernel::Steps;
-use crate::model::{Outcome, Position, RiskLevel, Tier};
-use crate::risk::{check_opening, Book, BookEntry, EngineGuard, Exposure, Opening};
+use crate::model::{Outcome, RiskLevel, Tier};
+pub use crate::risk::order::Surroundings;
+use crate::risk::order::OrderRisk;
+use crate::risk::EngineGuard;
 use rust_decimal::Decimal;
 
 /// The engine's pure steps: nodes `<engine>/<name>` of the tree that take
@@ -54,19 +56,6 @@ pub enum Decision {
     Record(Outcome, String),
     /// An order of `qty` contracts at `price`, if the breaker lets it through.
     Order { qty: Decimal, price: Decimal },
-}
-
-/// What the decision reads of the world beyond the engine's own state
-/// (asked only when the candidate gets that far).
-pub trait Surroundings {
-    /// The operator paused this engine.
-    fn paused(&self) -> bool;
-    /// The engine's guard actor runs; `Err` says in what state it is.
-    fn guard_running(&self) -> Result<(), String>;
-    /// Every other engine holding a position.
-    fn others(&self) -> Vec<BookEntry>;
-    /// The account's equity.
-    fn account_equity(&self) -> Decimal;
 }
 
 /// The engine's state the decision reads.
@@ -136,9 +125,7 @@ fn run<T>(s: &State<'_>, step: Step, f: impl FnOnce() -> T) -> Result<T, crate::
     s.steps.run(step.index(), f)
 }
 
-/// The risk step for `qty` contracts: level, pause and position limit, then
-/// the engine guard and the portfolio checks on the part that opens
-/// exposure. The quantity that may go, or why none may.
+/// The risk step for `qty` contracts (the rules are `risk::order`'s).
 fn risk_step(
     s: &State<'_>,
     c: &Candidate,
@@ -146,67 +133,19 @@ fn risk_step(
     qty: Decimal,
     world: &dyn Surroundings,
 ) -> Result<Decimal, String> {
-    let projected = s.ledger.projected();
-    let qty = pipeline::risk(s.level, world.paused(), &projected, c.side, qty, &s.cfg.limits)?;
-    let reducing = pipeline::reducing_part(&projected, c.side, qty);
-    let opening = qty - reducing;
-    if opening.is_zero() {
-        return Ok(qty);
-    }
-    match check_opening_part(s, c, price, (opening, qty), &projected, world) {
-        Ok(()) => Ok(qty),
-        // The reducing part still goes: a guard never traps a position.
-        Err(why) if reducing > Decimal::ZERO => {
-            tracing::debug!(target: super::ENGINE_LOG, engine = %s.cfg.id, %why, "opening part refused; reducing only");
-            Ok(reducing)
-        }
-        Err(why) => Err(why),
-    }
-}
-
-/// The engine guard's rules and the portfolio checks on the part of an
-/// order that opens exposure. `Err` names the rule.
-fn check_opening_part(
-    s: &State<'_>,
-    c: &Candidate,
-    price: Decimal,
-    (opening, total): (Decimal, Decimal),
-    projected: &Position,
-    world: &dyn Surroundings,
-) -> Result<(), String> {
-    world.guard_running()?;
-    let spec = &s.cfg.spec;
-    let others = world.others();
-    let open_positions = others.len() + usize::from(!projected.qty.is_zero());
-    let opening_order = Opening {
-        qty: opening,
-        price,
-        signal_price: c.price,
-        new_position: projected.qty.is_zero(),
-        open_positions,
+    let order = OrderRisk {
+        engine: &s.cfg.id,
+        spec: &s.cfg.spec,
+        limits: &s.cfg.limits,
+        portfolio: &s.cfg.portfolio,
+        guard: s.guard,
+        level: s.level,
         max_open_positions: s.cfg.tiers.params(s.mode).max_open_positions,
-    };
-    s.guard.check(spec, s.now_ms, &opening_order)?;
-    let mut exposures: Vec<Exposure> = others
-        .into_iter()
-        .map(|b| Exposure {
-            symbol: b.symbol,
-            notional: b.exposure,
-            volatility: b.volatility,
-        })
-        .collect();
-    exposures.push(Exposure {
-        symbol: spec.symbol.to_owned(),
-        notional: projected.qty * price * spec.point_value,
+        projected: s.ledger.projected(),
         volatility: s.volatility,
-    });
-    let book = Book {
-        equity: world.account_equity(),
-        exposures,
+        now_ms: s.now_ms,
     };
-    // The whole order: a flip from long 3 with a sell of 5 ends short 2.
-    let delta = c.side.sign() * total * price * spec.point_value;
-    check_opening(&s.cfg.portfolio, &book, spec.symbol, delta, s.volatility)
+    order.check(c.side, qty, price, c.price, world)
 }
 
 #[cfg(test)]

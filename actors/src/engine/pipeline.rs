@@ -2,7 +2,7 @@
 //! validator, scorer, gate, risk checks and allocator. No actors, no I/O: the
 //! engine actor calls them in order and every candidate ends in one `Outcome`.
 
-use crate::model::{Analyzed, ContractSpec, Position, RiskLevel, Sentiment, Side};
+use crate::model::{Analyzed, ContractSpec, Sentiment, Side};
 use rust_decimal::prelude::*;
 use std::collections::{BTreeMap, VecDeque};
 
@@ -215,88 +215,9 @@ pub fn gate(spec: Option<&ContractSpec>, at_ms: u64) -> Result<(), String> {
     }
 }
 
-/// Per-engine limits the risk step checks (the full guard comes with the risk
-/// issue).
-#[derive(Debug, Clone)]
-pub struct Limits {
-    /// Largest net position, in contracts.
-    pub max_position: Decimal,
-    /// At WARNING, opening sizes are multiplied by this (rounded down, at least
-    /// one contract).
-    pub warning_factor: Decimal,
-}
-
-/// The part of `qty` on `side` that reduces `pos` (the rest opens exposure).
-pub fn reducing_part(pos: &Position, side: Side, qty: Decimal) -> Decimal {
-    let opposes = !pos.qty.is_zero() && (pos.qty.is_sign_positive() != (side == Side::Buy));
-    if opposes {
-        qty.min(pos.qty.abs())
-    } else {
-        Decimal::ZERO
-    }
-}
-
-/// Whether `qty` on `side` adds exposure to `pos`.
-pub fn adds_exposure(pos: &Position, side: Side, qty: Decimal) -> bool {
-    let after = pos.qty + side.sign() * qty;
-    after.abs() > pos.qty.abs()
-}
-
-/// The risk step for a sized order: the portfolio level, the operator's pause and
-/// the engine's position limit. Returns the quantity allowed or why none is.
-///
-/// An order is split into the part that reduces the position and the part that
-/// opens exposure (after crossing zero, or on the same side). Reducing always
-/// passes; opening is refused when paused or at HALT/PANIC, scaled by
-/// `warning_factor` at WARNING, and capped by `max_position`.
-pub fn risk(
-    level: RiskLevel,
-    paused: bool,
-    pos: &Position,
-    side: Side,
-    qty: Decimal,
-    limits: &Limits,
-) -> Result<Decimal, String> {
-    let opposes = !pos.qty.is_zero() && (pos.qty.is_sign_positive() != (side == Side::Buy));
-    let reducing = reducing_part(pos, side, qty);
-    let mut opening = qty - reducing;
-    if opening > Decimal::ZERO {
-        let refused = if paused {
-            Some("engine paused by the operator".to_owned())
-        } else if level >= RiskLevel::Halt {
-            Some(format!("risk level {level}: no new exposure"))
-        } else {
-            None
-        };
-        if let Some(why) = refused {
-            if reducing.is_zero() {
-                return Err(why);
-            }
-            opening = Decimal::ZERO;
-        } else if level == RiskLevel::Warning {
-            opening = (opening * limits.warning_factor).floor().max(Decimal::ONE);
-        }
-        // After the reducing part the position on the opening side starts at 0
-        // (crossed) or at the current size (same side).
-        let base = if opposes {
-            Decimal::ZERO
-        } else {
-            pos.qty.abs()
-        };
-        let room = limits.max_position - base;
-        if room <= Decimal::ZERO {
-            if reducing.is_zero() {
-                return Err(format!(
-                    "position {} at its limit of {} contracts",
-                    pos.qty, limits.max_position
-                ));
-            }
-            opening = Decimal::ZERO;
-        }
-        opening = opening.min(room.max(Decimal::ZERO));
-    }
-    Ok(reducing + opening)
-}
+// The risk step's rules on one order live in `risk::order`; these names stay
+// here for the callers that knew them as pipeline steps.
+pub use crate::risk::order::{adds_exposure, position_rules as risk, reducing_part, Limits};
 
 /// Strategy weights: Σ ≤ 1 (checked by the config).
 #[derive(Debug, Clone)]
@@ -318,7 +239,7 @@ pub fn allocate(a: &Allocation, strategy: &str, tier: Strength, spec: &ContractS
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::contract;
+    use crate::model::{contract, Position, RiskLevel};
 
     fn a(symbol: &str, sentiment: Sentiment, confidence: f64) -> Analyzed {
         Analyzed {

@@ -8,11 +8,13 @@
 //! - `portfolio.rs`: concentration, correlation, VaR (pure).
 //! - `guard.rs`: the engine guard's per-order rules and drawdown marks (pure);
 //!   `guard_actor.rs`: the guard worker beside each engine.
+//! - `order.rs`: the risk step on one order (level, pause, position limit,
+//!   then the guard's rules and the portfolio checks on what opens exposure).
 //! - `breaker.rs`: the circuit breaker, the one owner of its trial order.
 //!
-//! A new rule goes into the pure file of its scope (an order: `guard.rs`; the
-//! book: `portfolio.rs`; the account: `account.rs` and `actor.rs`), its
-//! limit into `model::limits`.
+//! A new rule goes into the pure file of its scope (an order: `order.rs` or
+//! `guard.rs`; the book: `portfolio.rs`; the account: `account.rs` and
+//! `actor.rs`), its limit into `model::limits`.
 
 mod account;
 mod actor;
@@ -20,6 +22,7 @@ pub mod breaker;
 pub mod guard;
 pub mod guard_actor;
 mod messages;
+pub mod order;
 pub mod portfolio;
 
 pub use account::{Account, AccountEntry, BookEntry, Portfolio};
