@@ -306,7 +306,7 @@ fn decision() -> Vec<Duration> {
                 Sentiment::Bearish
             },
             confidence: 0.9,
-            strategy: "news",
+            strategy: commodore_actors::model::Strategy::News,
             detail: "frost".into(),
             price: None,
         };
@@ -348,9 +348,9 @@ fn decision() -> Vec<Duration> {
         check_opening(&cfg.portfolio, &book, "KC", delta, vol).unwrap();
         assert_eq!(breaker.admit(0).0, Admit::Pass);
         let order = Order {
-            client_order_id: client_order_id("KC", c.strategy, i + 1),
+            client_order_id: client_order_id("KC", c.strategy.as_str(), i + 1),
             engine: "KC".into(),
-            strategy: c.strategy.to_owned(),
+            strategy: c.strategy.as_str().to_owned(),
             decision_seq: i + 1,
             symbol: c.symbol.clone(),
             side: c.side,

@@ -136,7 +136,7 @@ fn signal(sentiment: Sentiment, confidence: f64, at_ms: u64) -> SignalReceived {
         at_ms,
         sentiment,
         confidence,
-        strategy: "news",
+        strategy: commodore_actors::model::Strategy::News,
         detail: "test".into(),
         price: None,
     })

@@ -27,7 +27,7 @@ use super::publish;
 use crate::clock::Clock;
 use crate::journal::{OutcomeRow, SharedStore};
 use crate::kernel::{Ctx, Handle, Handles, Kernel, NodeState, Steps, Worker};
-use crate::model::{ModeState, Outcome, RiskLevel};
+use crate::model::{ModeState, Outcome, RiskLevel, Strategy};
 use crate::risk::{Account, BookEntry, Breaker, EngineGuard, Guard, RollingVolatility};
 use crate::view::StatusView;
 use crate::wiring::Wiring;
@@ -40,8 +40,8 @@ use tokio::sync::watch;
 pub const FLUSH_EVERY: Duration = Duration::from_secs(1);
 /// Closes kept for the volatility the VaR check uses.
 pub const VOLATILITY_BARS: usize = 120;
-/// The strategy name of the orders that flatten a position at PANIC.
-pub const FLATTEN: &str = "flatten";
+/// The strategy of the orders that flatten a position at PANIC.
+pub const FLATTEN: Strategy = Strategy::Flatten;
 
 /// What the engine's neighbours count, shared so the engine can report them.
 #[derive(Clone, Default)]
@@ -172,7 +172,7 @@ impl Engine {
             engine: self.cfg.id.clone(),
             decision_seq: self.decision_seq,
             symbol: c.symbol.clone(),
-            strategy: c.strategy.to_owned(),
+            strategy: c.strategy.as_str().to_owned(),
             outcome,
             detail,
             at_ms: c.at_ms,
@@ -394,7 +394,7 @@ impl Handles<SignalReceived> for Engine {
                     engine: self.cfg.id.clone(),
                     decision_seq: self.decision_seq,
                     symbol,
-                    strategy: strategy.to_owned(),
+                    strategy: strategy.as_str().to_owned(),
                     outcome: Outcome::Buffered,
                     detail: format!("confidence {confidence:.2}: waits for the batch"),
                     at_ms,

@@ -8,7 +8,7 @@ use super::messages::{MarketUpdate, RawEvent, SignalReceived};
 pub use super::momentum::MOMENTUM_BARS;
 use super::momentum::Momentum;
 use crate::kernel::{Ctx, Handle, Handles, Worker};
-use crate::model::{Analyzed, Bar, Headline, Sentiment};
+use crate::model::{Analyzed, Bar, Headline, Sentiment, Strategy};
 use crate::shared::SharedServices;
 use rust_decimal::prelude::*;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -155,7 +155,7 @@ impl Analyzer {
                     Sentiment::Bearish
                 },
                 confidence,
-                strategy: "momentum",
+                strategy: Strategy::Momentum,
                 detail: format!("{:+.2}% over {MOMENTUM_BARS} bars", momentum * 100.0),
                 price: Some(price),
             });
@@ -177,7 +177,7 @@ impl Analyzer {
                     at_ms: h.at_ms,
                     sentiment: answer.sentiment,
                     confidence: answer.confidence,
-                    strategy: "news",
+                    strategy: Strategy::News,
                     detail: format!("llm: {}", h.text),
                     price,
                 },
@@ -199,7 +199,7 @@ fn rules_news(h: Headline, price: Option<Decimal>) -> Analyzed {
         at_ms: h.at_ms,
         sentiment,
         confidence,
-        strategy: "news",
+        strategy: Strategy::News,
         detail: h.text,
         price,
     }
@@ -220,7 +220,7 @@ impl Handles<RawEvent> for Analyzer {
                 at_ms: a.at_ms,
                 sentiment: a.sentiment,
                 confidence: 0.9,
-                strategy: "momentum",
+                strategy: Strategy::Momentum,
                 detail: format!("sentinel {}: {}", a.kind, a.text),
                 price: self.momentum.last(),
             }),

@@ -3,7 +3,7 @@
 
 use super::pipeline::{Allocation, Limits, RouterConfig};
 use crate::journal::SharedStore;
-use crate::model::{ContractSpec, GuardLimits, PortfolioLimits, Tiers};
+use crate::model::{ContractSpec, GuardLimits, PortfolioLimits, Strategy, Tiers};
 use crate::risk::Breaker;
 use rust_decimal::Decimal;
 use std::path::PathBuf;
@@ -51,8 +51,8 @@ impl EngineConfig {
             allocation: Allocation {
                 capital: Decimal::from(250_000),
                 weights: [
-                    ("news".to_owned(), Decimal::new(5, 1)),
-                    ("momentum".to_owned(), Decimal::new(5, 1)),
+                    (Strategy::News.as_str().to_owned(), Decimal::new(5, 1)),
+                    (Strategy::Momentum.as_str().to_owned(), Decimal::new(5, 1)),
                 ]
                 .into(),
             },

@@ -100,7 +100,7 @@ pub fn decide(s: &State<'_>, c: &Candidate, world: &dyn Surroundings) -> Decisio
     };
     let mode = s.mode;
     let params = s.cfg.tiers.params(mode);
-    if !params.strategies.iter().any(|k| k == c.strategy) {
+    if !params.strategies.iter().any(|k| k == c.strategy.as_str()) {
         let why = format!("strategy {} is not enabled in mode {mode}", c.strategy);
         return record(Outcome::Vetoed, why);
     }

@@ -12,13 +12,13 @@ use super::messages::{CancelPending, SubmitOrder};
 use super::pipeline::Candidate;
 use crate::events::{BREAKER_CLOSED, BREAKER_HALF_OPEN, BREAKER_OPENED};
 use crate::journal::OutcomeRow;
-use crate::model::{client_order_id, Order, Outcome, RiskLevel, Side};
+use crate::model::{client_order_id, Order, Outcome, RiskLevel, Side, Strategy};
 use crate::risk::{Admit, BreakerState};
 use rust_decimal::Decimal;
 
 /// An order the engine decided to send.
 pub struct NewOrder {
-    pub strategy: &'static str,
+    pub strategy: Strategy,
     pub side: Side,
     pub qty: Decimal,
     pub price: Decimal,
@@ -53,9 +53,9 @@ impl Engine {
             trial,
         } = p;
         let order = Order {
-            client_order_id: client_order_id(&self.cfg.id, strategy, self.decision_seq),
+            client_order_id: client_order_id(&self.cfg.id, strategy.as_str(), self.decision_seq),
             engine: self.cfg.id.clone(),
-            strategy: strategy.to_owned(),
+            strategy: strategy.as_str().to_owned(),
             decision_seq: self.decision_seq,
             symbol: self.cfg.spec.symbol.to_owned(),
             side,
@@ -68,7 +68,7 @@ impl Engine {
             engine: self.cfg.id.clone(),
             decision_seq: self.decision_seq,
             symbol: order.symbol.clone(),
-            strategy: strategy.to_owned(),
+            strategy: strategy.as_str().to_owned(),
             outcome: Outcome::Executed,
             detail: format!("{id}: {} {qty} @ {price}", side.as_str()),
             at_ms,

@@ -2,7 +2,7 @@
 //! validator, scorer, gate, risk checks and allocator. No actors, no I/O: the
 //! engine actor calls them in order and every candidate ends in one `Outcome`.
 
-use crate::model::{Analyzed, ContractSpec, Sentiment, Side};
+use crate::model::{Analyzed, ContractSpec, Sentiment, Side, Strategy};
 use rust_decimal::prelude::*;
 use std::collections::{BTreeMap, VecDeque};
 
@@ -36,7 +36,7 @@ pub struct Candidate {
     pub side: Side,
     /// 0.0 to 1.0.
     pub confidence: f64,
-    pub strategy: &'static str,
+    pub strategy: Strategy,
     pub at_ms: u64,
     pub detail: String,
     /// The price when the (latest) signal was made, if known.
@@ -99,11 +99,11 @@ impl Router {
                     .collect();
                 let confidence =
                     agreeing.iter().map(|m| m.confidence).sum::<f64>() / agreeing.len() as f64;
-                let news = agreeing.iter().filter(|m| m.strategy == "news").count();
+                let news = agreeing.iter().filter(|m| m.strategy == Strategy::News).count();
                 let strategy = if news * 2 >= agreeing.len() {
-                    "news"
+                    Strategy::News
                 } else {
-                    "momentum"
+                    Strategy::Momentum
                 };
                 Some(Candidate {
                     symbol,
@@ -228,8 +228,8 @@ pub struct Allocation {
 
 /// The allocator: contracts for this candidate = capital × weight × tier
 /// fraction / margin per contract, rounded down; 0 means too small to trade.
-pub fn allocate(a: &Allocation, strategy: &str, tier: Strength, spec: &ContractSpec) -> Decimal {
-    let weight = a.weights.get(strategy).copied().unwrap_or(Decimal::ZERO);
+pub fn allocate(a: &Allocation, strategy: Strategy, tier: Strength, spec: &ContractSpec) -> Decimal {
+    let weight = a.weights.get(strategy.as_str()).copied().unwrap_or(Decimal::ZERO);
     if spec.margin.is_zero() {
         return Decimal::ZERO;
     }
@@ -247,7 +247,7 @@ mod tests {
             at_ms: 1,
             sentiment,
             confidence,
-            strategy: "news",
+            strategy: Strategy::News,
             detail: String::new(),
             price: None,
         }
@@ -332,11 +332,11 @@ mod tests {
         };
         // 250,000 × 0.5 × 0.5 / 12,000 = 5.2 → 5 contracts.
         assert_eq!(
-            allocate(&alloc, "news", Strength::Strong, &kc),
+            allocate(&alloc, Strategy::News, Strength::Strong, &kc),
             Decimal::from(5)
         );
         assert_eq!(
-            allocate(&alloc, "momentum", Strength::Strong, &kc),
+            allocate(&alloc, Strategy::Momentum, Strength::Strong, &kc),
             Decimal::ZERO,
             "no weight"
         );

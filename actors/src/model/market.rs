@@ -1,6 +1,7 @@
 //! Contracts, market data, signals, orders, fills and positions. Money, prices and
 //! quantities are `Decimal`; `f64` only for confidences and statistics.
 
+use super::Strategy;
 use rust_decimal::Decimal;
 use serde::Serialize;
 use std::fmt;
@@ -280,7 +281,7 @@ pub struct Analyzed {
     /// 0.0 to 1.0.
     pub confidence: f64,
     /// The strategy it feeds: `news` or `momentum`.
-    pub strategy: &'static str,
+    pub strategy: Strategy,
     pub detail: String,
     /// The last price the analyzer had seen when it made the signal (the
     /// engine's price collar compares the quote with it).

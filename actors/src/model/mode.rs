@@ -5,6 +5,7 @@
 //! The tiers are configured (`[mode].tiers`: names, thresholds, parameters);
 //! the defaults are NANO, MICRO, MINI and BALANCED.
 
+use super::Strategy;
 use rust_decimal::Decimal;
 use serde::Serialize;
 use std::fmt;
@@ -212,9 +213,6 @@ pub struct TierParams {
     pub strategies: Vec<String>,
 }
 
-/// The strategies a tier may allow.
-const STRATEGIES: [&str; 2] = ["news", "momentum"];
-
 /// The tiers and the hysteresis of the automatic controller.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Tiers {
@@ -233,7 +231,10 @@ impl Default for Tiers {
             threshold: Decimal::from(threshold),
             size_factor,
             max_open_positions: open,
-            strategies: STRATEGIES.iter().map(|s| s.to_string()).collect(),
+            strategies: Strategy::CONFIGURABLE
+                .iter()
+                .map(|s| s.as_str().to_owned())
+                .collect(),
         };
         Tiers {
             tiers: vec![
@@ -401,7 +402,7 @@ impl Tiers {
                 ));
             }
             for (j, s) in p.strategies.iter().enumerate() {
-                if !STRATEGIES.contains(&s.as_str()) {
+                if Strategy::parse(s).is_err() {
                     return Err((
                         "tiers.strategies",
                         format!("{t}'s strategy {s:?} is unknown: use news and/or momentum"),

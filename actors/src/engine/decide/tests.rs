@@ -2,7 +2,7 @@
 //! state and a fake of the world around it.
 
 use super::*;
-use crate::model::{Side, Tier};
+use crate::model::{Side, Strategy, Tier};
 use crate::risk::BookEntry;
 use std::path::PathBuf;
 
@@ -47,7 +47,7 @@ fn candidate(side: Side, confidence: f64, at_ms: u64) -> Candidate {
         symbol: "KC".into(),
         side,
         confidence,
-        strategy: "news",
+        strategy: Strategy::News,
         at_ms,
         detail: String::new(),
         price: None,
@@ -131,7 +131,7 @@ fn each_step_ends_the_candidate_with_its_outcome() {
     let d = decide(&no_price, &buy, &world);
     assert_eq!(d, Decision::Record(Outcome::GateClosed, "no price yet".into()));
     let mut momentum = buy.clone();
-    momentum.strategy = "momentum";
+    momentum.strategy = Strategy::Momentum;
     let mut nano = f.state(RiskLevel::Normal, None);
     nano.mode = Tier::NANO;
     // NANO × 0.25 of the momentum allocation still makes a contract here;
