@@ -245,11 +245,8 @@ async fn replay(
     // The virtual clock: everything below runs on this thread.
     tokio::time::pause();
     let kernel = Kernel::new(1);
-    let wiring = commodore_actors::wiring::Wiring::new(
-        commodore_actors::clock::Clock::new(),
-        &risk,
-        &mode,
-    );
+    let wiring =
+        commodore_actors::wiring::Wiring::new(commodore_actors::clock::Clock::new(), &risk, &mode);
     let view = Arc::new(StatusView::new(risk, mode));
     let lifecycle = Arc::new(Lifecycle::new(commodore_actors::model::now_ms()));
     let handles = Handles {

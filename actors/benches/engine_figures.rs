@@ -283,7 +283,9 @@ async fn tick_to_order(
 /// builds, without the actor hops or the journal.
 fn decision() -> Vec<Duration> {
     use commodore_actors::engine::pipeline::{self, Router};
-    use commodore_actors::model::{client_order_id, Analyzed, Order, Position, RiskLevel, Sentiment};
+    use commodore_actors::model::{
+        client_order_id, Analyzed, Order, Position, RiskLevel, Sentiment,
+    };
     use commodore_actors::risk::{check_opening, Admit, Book, Breaker, EngineGuard, Opening};
     let cfg = config(std::path::PathBuf::new());
     let guard = EngineGuard::new(cfg.guard.clone());

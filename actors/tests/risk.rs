@@ -8,8 +8,8 @@ use commodore_actors::clock::Clock;
 use commodore_actors::kernel::*;
 use commodore_actors::model::{ModeState, PortfolioLimits, RiskLevel, RiskState};
 use commodore_actors::risk::{Admit, Breaker, BreakerState, Escalate, PortfolioRisk, ResetRisk};
-use commodore_actors::wiring::Wiring;
 use commodore_actors::view::StatusView;
+use commodore_actors::wiring::Wiring;
 use common::*;
 use proptest::prelude::{
     prop, prop_assert, prop_assert_eq, prop_oneof, proptest, Just, ProptestConfig, TestCaseError,

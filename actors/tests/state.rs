@@ -10,9 +10,9 @@ use commodore_actors::control::{
 use commodore_actors::journal::Store;
 use commodore_actors::kernel::*;
 use commodore_actors::mode::{self, ModeActor, ModeError, SetMode};
+use commodore_actors::model::PortfolioLimits;
 use commodore_actors::model::{ModeChoice, ModeState, RiskLevel, RiskState, Tier, Tiers};
 use commodore_actors::risk::{self, Escalate, PortfolioRisk, ResetRisk, RiskError};
-use commodore_actors::model::PortfolioLimits;
 use commodore_actors::view::StatusView;
 use commodore_actors::wiring::Wiring;
 use common::*;

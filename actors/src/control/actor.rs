@@ -1,9 +1,9 @@
 use super::lifecycle::Lifecycle;
 use super::messages::{ControlError, EngineOutcome, PauseEngine, ResumeEngine, Shutdown};
+use crate::clock::Clock;
 use crate::events::OPERATOR;
 use crate::journal::{JournalError, Store};
 use crate::kernel::{Ctx, Handles, Kernel, NodeState, Worker};
-use crate::clock::Clock;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -10,8 +10,8 @@ use super::analyzer::AnalyzerStats;
 use super::collector::Cursor;
 use super::config::load_breaker;
 pub use super::config::EngineConfig;
-use super::decide::{self, Decision, Surroundings};
 pub use super::decide::STEPS;
+use super::decide::{self, Decision, Surroundings};
 use super::executor::Executor;
 use super::ledger::Ledger;
 use super::messages::{
@@ -19,8 +19,8 @@ use super::messages::{
     SignalReceived,
 };
 use super::momentum::Momentum;
-pub use super::outcomes::MAX_PENDING_OUTCOMES;
 use super::outcomes::Outcomes;
+pub use super::outcomes::MAX_PENDING_OUTCOMES;
 use super::perform::NewOrder;
 use super::pipeline::{self, Candidate, Route, Router};
 use super::publish;
@@ -415,7 +415,10 @@ impl Handles<BatchDue> for Engine {
 
 impl Handles<FillReceived> for Engine {
     fn handle(&mut self, m: FillReceived, _: &mut Ctx<'_, Self>) {
-        if self.ledger.apply_fill(m.journal_id, &m.fill, &self.cfg.spec) {
+        if self
+            .ledger
+            .apply_fill(m.journal_id, &m.fill, &self.cfg.spec)
+        {
             self.outcomes.activity.fills += 1;
             self.broker_succeeded(&m.fill.client_order_id);
             self.publish();

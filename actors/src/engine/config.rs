@@ -116,4 +116,3 @@ pub(super) fn load_breaker(cfg: &EngineConfig, store: &SharedStore, now_ms: u64)
         b
     })
 }
-

@@ -13,8 +13,8 @@ use super::ledger::Ledger;
 use super::pipeline::{self, Candidate, Strength};
 use crate::kernel::Steps;
 use crate::model::{Outcome, RiskLevel, Tier};
-pub use crate::risk::order::Surroundings;
 use crate::risk::order::OrderRisk;
+pub use crate::risk::order::Surroundings;
 use crate::risk::EngineGuard;
 use rust_decimal::Decimal;
 
@@ -117,7 +117,10 @@ pub fn decide(s: &State<'_>, c: &Candidate, world: &dyn Surroundings) -> Decisio
     match run(s, Step::Risk, || risk_step(s, c, price, qty, world)) {
         Ok(Ok(qty)) => Decision::Order { qty, price },
         Ok(Err(why)) => record(Outcome::RiskRejected, why),
-        Err(down) => record(Outcome::RiskRejected, format!("risk down ({down}): no trade")),
+        Err(down) => record(
+            Outcome::RiskRejected,
+            format!("risk down ({down}): no trade"),
+        ),
     }
 }
 

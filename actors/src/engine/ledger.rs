@@ -133,8 +133,14 @@ mod tests {
         l.sent("b".into(), Decimal::from(-1));
         assert_eq!(l.projected().qty, Decimal::ONE, "in flight counts");
         assert!(l.apply_fill(7, &fill("a", Side::Buy, 2, "300"), &kc));
-        assert!(!l.apply_fill(7, &fill("a", Side::Buy, 2, "300"), &kc), "again");
-        assert!(!l.apply_fill(6, &fill("x", Side::Buy, 1, "300"), &kc), "older");
+        assert!(
+            !l.apply_fill(7, &fill("a", Side::Buy, 2, "300"), &kc),
+            "again"
+        );
+        assert!(
+            !l.apply_fill(6, &fill("x", Side::Buy, 1, "300"), &kc),
+            "older"
+        );
         assert_eq!(l.position().qty, Decimal::from(2));
         assert_eq!(l.projected().qty, Decimal::ONE);
         assert_eq!(l.last_fill_id(), 7);
@@ -153,8 +159,14 @@ mod tests {
         assert_eq!(l.realized_net(), Decimal::from(370));
         let at = Some("302.00".parse().unwrap());
         assert_eq!(l.unrealized(at, &kc), Decimal::from(750));
-        assert_eq!(l.equity(Decimal::from(1_000), at, &kc), Decimal::from(2_120));
-        assert_eq!(l.equity(Decimal::from(1_000), None, &kc), Decimal::from(1_370));
+        assert_eq!(
+            l.equity(Decimal::from(1_000), at, &kc),
+            Decimal::from(2_120)
+        );
+        assert_eq!(
+            l.equity(Decimal::from(1_000), None, &kc),
+            Decimal::from(1_370)
+        );
     }
 
     #[test]

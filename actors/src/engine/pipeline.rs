@@ -99,7 +99,10 @@ impl Router {
                     .collect();
                 let confidence =
                     agreeing.iter().map(|m| m.confidence).sum::<f64>() / agreeing.len() as f64;
-                let news = agreeing.iter().filter(|m| m.strategy == Strategy::News).count();
+                let news = agreeing
+                    .iter()
+                    .filter(|m| m.strategy == Strategy::News)
+                    .count();
                 let strategy = if news * 2 >= agreeing.len() {
                     Strategy::News
                 } else {
@@ -228,8 +231,17 @@ pub struct Allocation {
 
 /// The allocator: contracts for this candidate = capital × weight × tier
 /// fraction / margin per contract, rounded down; 0 means too small to trade.
-pub fn allocate(a: &Allocation, strategy: Strategy, tier: Strength, spec: &ContractSpec) -> Decimal {
-    let weight = a.weights.get(strategy.as_str()).copied().unwrap_or(Decimal::ZERO);
+pub fn allocate(
+    a: &Allocation,
+    strategy: Strategy,
+    tier: Strength,
+    spec: &ContractSpec,
+) -> Decimal {
+    let weight = a
+        .weights
+        .get(strategy.as_str())
+        .copied()
+        .unwrap_or(Decimal::ZERO);
     if spec.margin.is_zero() {
         return Decimal::ZERO;
     }

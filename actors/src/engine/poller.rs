@@ -4,11 +4,11 @@
 //! counted, never a crash. Items already seen are not sent again (bounded
 //! memory of the last `SEEN_LIMIT`).
 
-use crate::clock::Clock;
 use super::analyzer::Analyzer;
 use super::messages::RawEvent;
 use super::recent::Recent;
 use super::sentinel::Sentinel;
+use crate::clock::Clock;
 use crate::kernel::{Ctx, Handle, Worker};
 use crate::model::Headline;
 use serde_json::Value;

@@ -136,7 +136,10 @@ mod tests {
         };
         let (f, e) = build(sources(None, Decimal::from(251_000)));
         assert!(f.unpriced && e.unpriced);
-        assert_eq!((f.equity, e.equity), (Decimal::from(251_000), Decimal::from(251_000)));
+        assert_eq!(
+            (f.equity, e.equity),
+            (Decimal::from(251_000), Decimal::from(251_000))
+        );
         assert_eq!(e.exposure, Decimal::ZERO, "no price, no exposure");
         // 1 contract at 302 (bought at 300): 2.00 c/lb × $375 = $750.
         let (f, e) = build(sources(Some(Decimal::from(302)), Decimal::from(251_000)));

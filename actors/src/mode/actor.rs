@@ -1,17 +1,17 @@
+use crate::clock::Clock;
 use crate::events::MODE_CHANGED;
 use crate::journal::{JournalError, Store};
 use crate::kernel::{Ctx, Handles, Kernel, Worker};
-use crate::clock::Clock;
 use crate::model::{DecodeError, ModeChoice, ModeState, Tiers};
 use crate::risk::Account;
 use crate::view::StatusView;
 use crate::wiring::Wiring;
-use tokio::sync::watch;
 use actix::Message;
 use rust_decimal::Decimal;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::watch;
 
 /// The journal key of the mode (value: `auto:NANO` or `manual:MICRO`).
 pub const MODE_KEY: &str = "mode";

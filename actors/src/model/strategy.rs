@@ -51,6 +51,8 @@ mod tests {
             assert_eq!(Strategy::parse(s.as_str()), Ok(s));
         }
         assert!(Strategy::parse("flatten").is_err());
-        assert!(Strategy::parse("News").unwrap_err().contains("news or momentum"));
+        assert!(Strategy::parse("News")
+            .unwrap_err()
+            .contains("news or momentum"));
     }
 }

@@ -247,6 +247,9 @@ mod tests {
         a.publish("KC2", held("KC", 0));
         let book = a.book_except("KC");
         assert_eq!(book.len(), 1);
-        assert_eq!((book[0].id.as_str(), book[0].exposure), ("CC", Decimal::from(-500)));
+        assert_eq!(
+            (book[0].id.as_str(), book[0].exposure),
+            ("CC", Decimal::from(-500))
+        );
     }
 }

@@ -292,11 +292,21 @@ mod tests {
         assert_eq!(b.order_filled("KC-news-00000001"), None, "late");
         assert_eq!(b.state(), BreakerState::HalfOpen);
         b.order_dropped("KC-news-00000001");
-        assert!(matches!(b.admit(1_002).0, Admit::Refuse(_)), "still in flight");
+        assert!(
+            matches!(b.admit(1_002).0, Admit::Refuse(_)),
+            "still in flight"
+        );
         b.order_dropped("KC-news-00000002");
-        assert_eq!(b.admit(1_003).0, Admit::Trial, "dropped: the next is the trial");
+        assert_eq!(
+            b.admit(1_003).0,
+            Admit::Trial,
+            "dropped: the next is the trial"
+        );
         b.trial_sent("KC-news-00000003");
-        assert_eq!(b.order_filled("KC-news-00000003"), Some(BreakerState::Closed));
+        assert_eq!(
+            b.order_filled("KC-news-00000003"),
+            Some(BreakerState::Closed)
+        );
         assert!(!b.is_trial("KC-news-00000003"));
     }
 }

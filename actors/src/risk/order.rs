@@ -139,7 +139,14 @@ impl OrderRisk<'_> {
         world: &dyn Surroundings,
     ) -> Result<Decimal, String> {
         let projected = &self.projected;
-        let qty = position_rules(self.level, world.paused(), projected, side, qty, self.limits)?;
+        let qty = position_rules(
+            self.level,
+            world.paused(),
+            projected,
+            side,
+            qty,
+            self.limits,
+        )?;
         let reducing = reducing_part(projected, side, qty);
         let opening = qty - reducing;
         if opening.is_zero() {

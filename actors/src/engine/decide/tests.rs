@@ -124,12 +124,19 @@ fn each_step_ends_the_candidate_with_its_outcome() {
     assert!(matches!(&against, Decision::Record(Outcome::Vetoed, why) if why.contains("against")));
     let weak = decide(&normal, &candidate(Side::Buy, 0.3, MONDAY_NOON_MS), &world);
     assert_eq!(outcome(&weak), Outcome::LowScore);
-    let sunday = decide(&normal, &candidate(Side::Buy, 0.92, SUNDAY_EVENING_MS), &world);
+    let sunday = decide(
+        &normal,
+        &candidate(Side::Buy, 0.92, SUNDAY_EVENING_MS),
+        &world,
+    );
     assert_eq!(outcome(&sunday), Outcome::GateClosed);
     let mut no_price = f.state(RiskLevel::Normal, None);
     no_price.last = None;
     let d = decide(&no_price, &buy, &world);
-    assert_eq!(d, Decision::Record(Outcome::GateClosed, "no price yet".into()));
+    assert_eq!(
+        d,
+        Decision::Record(Outcome::GateClosed, "no price yet".into())
+    );
     let mut momentum = buy.clone();
     momentum.strategy = Strategy::Momentum;
     let mut nano = f.state(RiskLevel::Normal, None);
@@ -140,7 +147,9 @@ fn each_step_ends_the_candidate_with_its_outcome() {
     cfg.tiers.tiers[0].strategies = vec!["news".into()];
     let nano = State { cfg: &cfg, ..nano };
     let d = decide(&nano, &momentum, &world);
-    assert!(matches!(&d, Decision::Record(Outcome::Vetoed, why) if why.contains("not enabled in mode NANO")));
+    assert!(
+        matches!(&d, Decision::Record(Outcome::Vetoed, why) if why.contains("not enabled in mode NANO"))
+    );
 }
 
 #[test]
@@ -194,5 +203,7 @@ fn the_portfolio_rules_see_the_other_engines() {
         ..World::default()
     };
     let d = decide(&nano, &candidate(Side::Buy, 0.92, MONDAY_NOON_MS), &full);
-    assert!(matches!(&d, Decision::Record(Outcome::RiskRejected, why) if why.contains("open positions")));
+    assert!(
+        matches!(&d, Decision::Record(Outcome::RiskRejected, why) if why.contains("open positions"))
+    );
 }
