@@ -185,9 +185,8 @@ proptest! {
 /// portfolio_risk, the account's one owner) for PANIC.
 #[actix_rt::test]
 async fn the_guard_escalates_on_drawdowns() {
-    use commodore_actors::engine::messages::EquityMark;
     use commodore_actors::model::GuardLimits;
-    use commodore_actors::risk::{AccountEntry, Guard};
+    use commodore_actors::risk::{AccountEntry, EquityMark, Guard};
     use rust_decimal::Decimal;
 
     tokio::time::pause();

@@ -10,9 +10,8 @@
 //! down → no trade").
 
 use super::guard::EngineGuard;
-use super::{Escalate, PortfolioRisk};
+use super::{EquityMark, Escalate, PortfolioRisk};
 use crate::clock::Clock;
-use crate::engine::messages::EquityMark;
 use crate::journal::SharedStore;
 use crate::kernel::{Ctx, Handle, Handles, Worker};
 use crate::model::{new_york_offset_min, GuardLimits, RiskLevel};

@@ -3,7 +3,8 @@
 //! `portfolio_risk` alone), the portfolio checks on an opening order, the
 //! engine guard's rules and its actor, and the circuit breaker.
 //!
-//! - `messages.rs`: what `portfolio_risk` accepts; `actor.rs`: its worker.
+//! - `messages.rs`: what `portfolio_risk` and the guard accept; `actor.rs`:
+//!   the `portfolio_risk` worker.
 //! - `account.rs`: the account's book, equity, peak and drawdown.
 //! - `portfolio.rs`: concentration, correlation, VaR (pure).
 //! - `guard.rs`: the engine guard's per-order rules and drawdown marks (pure);
@@ -30,7 +31,7 @@ pub use actor::{load, load_peak, PortfolioRisk, PEAK_KEY, RISK_KEY};
 pub use breaker::{Admit, Breaker, BreakerState};
 pub use guard::{EngineGuard, Opening};
 pub use guard_actor::{market_day, marks_key, Guard};
-pub use messages::{AccountChanged, Escalate, ResetRisk, RiskError, RiskOutcome};
+pub use messages::{AccountChanged, EquityMark, Escalate, ResetRisk, RiskError, RiskOutcome};
 pub use portfolio::{
     check_opening, concentration, correlated_exposure, drawdown_level, inverse_normal,
     value_at_risk, volatility, Book, Exposure, RollingVolatility,
