@@ -18,6 +18,18 @@
 //! and the children after it: a failing feed restarts the feeds and the guard,
 //! never the engine, its executor or its broker; a failing guard restarts only
 //! itself (the engine opens nothing meanwhile).
+//!
+//! The engine actor's parts, one job each:
+//! - `actor.rs`: the mailbox (handlers that call into the parts below);
+//! - `decide.rs`: the pure decision on a candidate, a `Decision` value;
+//! - `perform.rs`: what a decision and the broker's answers do (breaker,
+//!   journal, executor, PANIC flatten);
+//! - `ledger.rs`: position, PnL, orders in flight, fills applied;
+//! - `outcomes.rs`: one outcome per decision, counted and journaled;
+//! - `publish.rs`: the figures for the operator and the account entry;
+//! - `pipeline.rs`: the pure steps (router, validator, scorer, gate,
+//!   allocator); `momentum.rs`: the momentum window; `config.rs`: its
+//!   configuration. The risk rules are `crate::risk`'s.
 
 pub mod actor;
 pub mod analyzer;

@@ -1,6 +1,7 @@
 //! The engine's pure steps: hybrid routing (now or buffered), batch consensus,
-//! validator, scorer, gate, risk checks and allocator. No actors, no I/O: the
-//! engine actor calls them in order and every candidate ends in one `Outcome`.
+//! validator, scorer, gate and allocator (the risk step is `risk::order`'s).
+//! No actors, no I/O: `decide` calls them in order and every candidate ends
+//! in one `Outcome`.
 
 use crate::model::{Analyzed, ContractSpec, Sentiment, Side, Strategy};
 use rust_decimal::prelude::*;
