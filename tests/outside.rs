@@ -156,6 +156,7 @@ fn services_with(
             },
         ),
         kernel,
+        commodore_actors::clock::Clock::new(),
     )
 }
 

@@ -142,13 +142,13 @@ type Stamp = Arc<std::sync::Mutex<Option<Instant>>>;
 async fn engine_tree(
     kernel: &Kernel,
     journal: std::path::PathBuf,
-    placement: engine::Placement,
+    placement: engine::Threads,
     stamp: Stamp,
 ) -> (Root, engine::EngineHandles, Arc<StatusView>) {
-    let view = Arc::new(StatusView::new(
-        RiskState::initial(0),
-        ModeState::initial(0),
-    ));
+    let (risk, mode) = (RiskState::initial(0), ModeState::initial(0));
+    let wiring =
+        commodore_actors::wiring::Wiring::new(commodore_actors::clock::Clock::new(), &risk, &mode);
+    let view = Arc::new(StatusView::new(risk, mode));
     let sub = SubtreeConfig {
         supervision: common::config(),
         sentinels: SentinelConfig {
@@ -174,6 +174,7 @@ async fn engine_tree(
             })
         })),
         data: Default::default(),
+        wiring,
     };
     let (spec, handles) =
         engine::subtree_with_handles(Arc::new(config(journal)), &sub, kernel, &view).unwrap();
@@ -284,13 +285,13 @@ async fn tick_to_order(
 fn decision() -> Vec<Duration> {
     use commodore_actors::engine::pipeline::{self, Router};
     use commodore_actors::model::{
-        check_opening, client_order_id, Admit, Analyzed, Book, Breaker, EngineGuard, Opening,
-        Order, Position, RiskLevel, Sentiment,
+        client_order_id, Analyzed, Order, Position, RiskLevel, Sentiment,
     };
+    use commodore_actors::risk::{check_opening, Admit, Book, Breaker, EngineGuard, Opening};
     let cfg = config(std::path::PathBuf::new());
     let guard = EngineGuard::new(cfg.guard.clone());
     let mut breaker = Breaker::new(5, 60_000);
-    let mut rolling = commodore_actors::model::RollingVolatility::new(120);
+    let mut rolling = commodore_actors::risk::RollingVolatility::new(120);
     for i in 0..121 {
         rolling.push(bar(i).close);
     }
@@ -308,7 +309,7 @@ fn decision() -> Vec<Duration> {
                 Sentiment::Bearish
             },
             confidence: 0.9,
-            strategy: "news",
+            strategy: commodore_actors::model::Strategy::News,
             detail: "frost".into(),
             price: None,
         };
@@ -350,9 +351,9 @@ fn decision() -> Vec<Duration> {
         check_opening(&cfg.portfolio, &book, "KC", delta, vol).unwrap();
         assert_eq!(breaker.admit(0).0, Admit::Pass);
         let order = Order {
-            client_order_id: client_order_id("KC", c.strategy, i + 1),
+            client_order_id: client_order_id("KC", c.strategy.as_str(), i + 1),
             engine: "KC".into(),
-            strategy: c.strategy.to_owned(),
+            strategy: c.strategy.as_str().to_owned(),
             decision_seq: i + 1,
             symbol: c.symbol.clone(),
             side: c.side,
@@ -429,7 +430,7 @@ fn journal_insert(path: &std::path::Path) -> Vec<Duration> {
     for i in 0..ORDERS as u64 {
         let (order, row) = sample_order(i);
         let t = Instant::now();
-        store.insert_order(&order, &row).unwrap();
+        store.insert_order(&order, &row, 1).unwrap();
         lat.push(t.elapsed());
     }
     lat.sort();
@@ -450,7 +451,7 @@ fn main() {
         let (_root, h, view) = engine_tree(
             &kernel,
             dir.join("journal.sqlite"),
-            engine::Placement::OwnThread,
+            engine::Threads::OwnThread,
             stamp.clone(),
         )
         .await;
@@ -494,7 +495,7 @@ fn main() {
         let (_root2, h2, view2) = engine_tree(
             &kernel2,
             dir.join("journal2.sqlite"),
-            engine::Placement::ParentThread,
+            engine::Threads::ParentThread,
             stamp.clone(),
         )
         .await;

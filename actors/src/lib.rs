@@ -1,8 +1,9 @@
 //! commodore's actor system: the supervision kernel and the actors built on it.
 //!
 //! Dependency direction: every component folder may use `kernel`, `model`,
-//! `events`, `view` and `journal`; `kernel` uses nothing else of the project;
-//! `model` uses nothing but std and serde.
+//! `events`, `view`, `wiring`, `clock` and `journal`; `kernel` uses nothing
+//! else of the project; `model` uses nothing but std, serde and
+//! rust_decimal (and `clock` for one re-export kept for the journal).
 
 pub mod clock;
 pub mod control;
@@ -16,3 +17,4 @@ pub mod notifier;
 pub mod risk;
 pub mod shared;
 pub mod view;
+pub mod wiring;

@@ -1,14 +1,17 @@
 //! `StatusView`: the one shared, read-mostly snapshot of what the operator sees
-//! (`GET /v1/status`, `/metrics`, `/readyz`). Each part has exactly one writer, the
-//! actor that owns the state (portfolio_risk writes `risk`, mode writes `mode`,
-//! every engine its own entry); readers never wait on an actor, so the status of a
-//! daemon with a hung actor can still be read.
+//! (`GET /v1/status`, `/metrics`, `/readyz`). A read model only: each part has
+//! exactly one writer, the actor that owns the state (portfolio_risk writes
+//! `risk` and the account's figures, mode writes `mode`, every engine its own
+//! entry, the notifier its figures); readers never wait on an actor, so the
+//! status of a daemon with a hung actor can still be read. No actor decides
+//! from it: what actors need from each other flows through `crate::wiring`.
 
-use crate::model::{ModeState, RiskLevel, RiskState};
+use crate::model::{ModeState, RiskState};
+pub use crate::risk::{BookEntry, Portfolio};
 use dashmap::DashMap;
 use rust_decimal::Decimal;
 use serde::Serialize;
-use std::sync::{Mutex, RwLock};
+use std::sync::RwLock;
 
 /// What an engine publishes about itself. Engines write it from the engines issue
 /// on; until an engine has written anything, it has no positions and no PnL.
@@ -99,45 +102,20 @@ pub struct NotifierFigures {
 pub struct StatusView {
     notifier: RwLock<NotifierFigures>,
     risk: RwLock<RiskState>,
-    /// Every change of the level, for the engines (each watches it and acts on
-    /// a change at once: PANIC cancels and flattens).
-    risk_level: tokio::sync::watch::Sender<RiskLevel>,
     mode: RwLock<ModeState>,
     engines: DashMap<String, EngineFigures>,
-    /// The highest portfolio equity seen since the daemon started.
-    peak_equity: Mutex<Decimal>,
-    /// The engines' equity summed, kept as they publish (O(1) to read with
-    /// a thousand engines).
-    total_equity: Mutex<(Decimal, usize)>,
-}
-
-/// One engine's part of the book, for the portfolio checks.
-#[derive(Debug, Clone)]
-pub struct BookEntry {
-    pub id: String,
-    pub symbol: String,
-    pub exposure: Decimal,
-    pub volatility: Option<f64>,
-}
-
-/// Portfolio figures derived from the engines'.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Portfolio {
-    pub equity: Decimal,
-    /// From the peak, as a fraction (0.05 = 5 %), 0 before any equity.
-    pub drawdown: Decimal,
+    /// The account's equity and drawdown as `portfolio_risk` last measured.
+    portfolio: RwLock<Portfolio>,
 }
 
 impl StatusView {
     pub fn new(risk: RiskState, mode: ModeState) -> StatusView {
         StatusView {
             notifier: RwLock::new(NotifierFigures::default()),
-            risk_level: tokio::sync::watch::Sender::new(risk.level),
             risk: RwLock::new(risk),
             mode: RwLock::new(mode),
             engines: DashMap::new(),
-            peak_equity: Mutex::new(Decimal::ZERO),
-            total_equity: Mutex::new((Decimal::ZERO, 0)),
+            portfolio: RwLock::new(Portfolio::default()),
         }
     }
 
@@ -147,10 +125,7 @@ impl StatusView {
 
     /// For portfolio_risk only.
     pub fn set_risk(&self, s: RiskState) {
-        let level = s.level;
         *self.risk.write().unwrap_or_else(|e| e.into_inner()) = s;
-        self.risk_level
-            .send_if_modified(|l| std::mem::replace(l, level) != level);
     }
 
     /// For the notifier only.
@@ -165,31 +140,11 @@ impl StatusView {
             .clone()
     }
 
-    /// A receiver that sees every change of the risk level.
-    pub fn watch_risk(&self) -> tokio::sync::watch::Receiver<RiskLevel> {
-        self.risk_level.subscribe()
-    }
-
-    /// Every engine's figures (a snapshot; for the portfolio checks).
+    /// Every engine's figures (a snapshot).
     pub fn engines(&self) -> Vec<(String, EngineFigures)> {
         self.engines
             .iter()
             .map(|e| (e.key().clone(), e.value().clone()))
-            .collect()
-    }
-
-    /// Every engine with a position: its symbol, signed exposure and
-    /// volatility (what the portfolio checks need, without the rest).
-    pub fn book(&self) -> Vec<BookEntry> {
-        self.engines
-            .iter()
-            .filter(|e| !e.exposure.is_zero())
-            .map(|e| BookEntry {
-                id: e.key().clone(),
-                symbol: e.symbol.clone(),
-                exposure: e.exposure,
-                volatility: e.volatility,
-            })
             .collect()
     }
 
@@ -209,116 +164,16 @@ impl StatusView {
 
     /// For engine `id` only.
     pub fn set_engine(&self, id: &str, figures: EngineFigures) {
-        let (equity, unpriced) = (figures.equity, figures.unpriced);
-        // The totals and the map change together (one writer per engine; the
-        // lock orders writers of different engines).
-        let mut total = self.total_equity.lock().unwrap_or_else(|e| e.into_inner());
-        let (old, was_unpriced) = self
-            .engines
-            .insert(id.to_owned(), figures)
-            .map_or((Decimal::ZERO, false), |f| (f.equity, f.unpriced));
-        total.0 += equity - old;
-        total.1 = total.1 + usize::from(unpriced) - usize::from(was_unpriced);
-        if total.1 == 0 {
-            let mut peak = self.peak_equity.lock().unwrap_or_else(|e| e.into_inner());
-            *peak = (*peak).max(total.0);
-        }
+        self.engines.insert(id.to_owned(), figures);
     }
 
-    fn equity(&self) -> Decimal {
-        self.total_equity
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .0
+    /// For portfolio_risk only.
+    pub fn set_portfolio(&self, p: Portfolio) {
+        *self.portfolio.write().unwrap_or_else(|e| e.into_inner()) = p;
     }
 
-    /// The account's highest equity so far.
-    pub fn peak(&self) -> Decimal {
-        *self.peak_equity.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// The peak as journaled by a previous run (at start, before any engine
-    /// publishes).
-    pub fn seed_peak(&self, peak: Decimal) {
-        let mut p = self.peak_equity.lock().unwrap_or_else(|e| e.into_inner());
-        *p = (*p).max(peak);
-    }
-
-    /// The account's peak becomes its equity now (after an operator reset).
-    pub fn rebase_peak(&self) {
-        let equity = self.equity();
-        *self.peak_equity.lock().unwrap_or_else(|e| e.into_inner()) = equity;
-    }
-
-    /// Equity and drawdown from the peak; the drawdown reads 0 while an
-    /// engine's position has no price yet (its equity is not marked).
+    /// The account's equity and drawdown from its peak, as last measured.
     pub fn portfolio(&self) -> Portfolio {
-        let (equity, unpriced) = *self.total_equity.lock().unwrap_or_else(|e| e.into_inner());
-        let peak = *self.peak_equity.lock().unwrap_or_else(|e| e.into_inner());
-        let drawdown = if peak > Decimal::ZERO && unpriced == 0 {
-            ((peak - equity) / peak).round_dp(6)
-        } else {
-            Decimal::ZERO
-        };
-        Portfolio { equity, drawdown }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::model::{ModeState, RiskState};
-
-    fn figures(equity: i64) -> EngineFigures {
-        EngineFigures {
-            equity: Decimal::from(equity),
-            ..EngineFigures::default()
-        }
-    }
-
-    #[test]
-    fn portfolio_equity_is_the_engines_sum_and_drawdown_is_from_its_peak() {
-        let v = StatusView::new(RiskState::initial(0), ModeState::initial(0));
-        assert_eq!(
-            v.portfolio(),
-            Portfolio {
-                equity: Decimal::ZERO,
-                drawdown: Decimal::ZERO
-            }
-        );
-        assert_eq!(v.engine("KC").equity, Decimal::ZERO, "no figures yet: zero");
-        v.set_engine("KC", figures(600));
-        v.set_engine("CC", figures(400));
-        assert_eq!(v.portfolio().equity, Decimal::from(1000));
-        v.set_engine("KC", figures(500));
-        let p = v.portfolio();
-        assert_eq!(
-            (p.equity, p.drawdown),
-            (Decimal::from(900), Decimal::new(1, 1))
-        );
-        v.set_engine("KC", figures(700));
-        assert_eq!(v.portfolio().drawdown, Decimal::ZERO, "a new peak");
-    }
-
-    #[test]
-    fn an_unpriced_engine_suspends_the_drawdown_and_a_reset_rebases_the_peak() {
-        let v = StatusView::new(RiskState::initial(0), ModeState::initial(0));
-        v.seed_peak(Decimal::from(2000));
-        v.set_engine("KC", figures(900));
-        v.set_engine("CC", figures(900));
-        // Peak 2,000 (journaled), equity 1,800: 10 %.
-        assert_eq!(v.portfolio().drawdown, Decimal::new(1, 1));
-        let unpriced = EngineFigures {
-            unpriced: true,
-            ..figures(100)
-        };
-        v.set_engine("CC", unpriced);
-        assert_eq!(v.portfolio().drawdown, Decimal::ZERO, "not measured");
-        v.set_engine("CC", figures(1_300));
-        assert_eq!(v.peak(), Decimal::from(2_200), "priced again: a new peak");
-        v.set_engine("KC", figures(700));
-        v.rebase_peak();
-        assert_eq!(v.peak(), Decimal::from(2_000));
-        assert_eq!(v.portfolio().drawdown, Decimal::ZERO);
+        *self.portfolio.read().unwrap_or_else(|e| e.into_inner())
     }
 }

@@ -11,7 +11,9 @@ use commodore_actors::engine::{self, EngineConfig, EngineHandles, SubtreeConfig}
 use commodore_actors::journal::Store;
 use commodore_actors::kernel::*;
 use commodore_actors::model::{Analyzed, Bar, ModeState, RiskLevel, RiskState, Sentiment, Tier};
+use commodore_actors::risk::AccountEntry;
 use commodore_actors::view::StatusView;
+use commodore_actors::wiring::Wiring;
 use common::*;
 use rust_decimal::Decimal;
 use std::collections::BTreeMap;
@@ -33,6 +35,7 @@ struct Tree {
     kernel: Kernel,
     h: EngineHandles,
     view: Arc<StatusView>,
+    wiring: Wiring,
     path: PathBuf,
 }
 
@@ -42,14 +45,16 @@ async fn tree(name: &str, supervision: SupervisorConfig) -> Tree {
     let path = temp_journal("engine", name);
     let kernel = Kernel::new(1);
     // BALANCED: sizes × 1 (NANO would make every order one contract).
-    let view = Arc::new(StatusView::new(
+    let (risk, mode) = (
         RiskState::initial(0),
         ModeState {
             current: Tier::BALANCED,
             auto: false,
             since_ms: 0,
         },
-    ));
+    );
+    let wiring = Wiring::new(commodore_actors::clock::Clock::new(), &risk, &mode);
+    let view = Arc::new(StatusView::new(risk, mode));
     let sub = SubtreeConfig {
         supervision,
         sentinels: SentinelConfig {
@@ -61,13 +66,14 @@ async fn tree(name: &str, supervision: SupervisorConfig) -> Tree {
         },
         risk: Handle::new(),
         llm: None,
-        placement: engine::Placement::ParentThread,
+        placement: engine::Threads::ParentThread,
         speed: 1e-9,
         slippage_ticks: 0,
         commission: Decimal::ZERO,
         broker_timeout: Duration::from_secs(2),
         broker: None,
         data: Default::default(),
+        wiring: wiring.clone(),
     };
     let (spec, h) =
         engine::subtree_with_handles(Arc::new(config(path.clone())), &sub, &kernel, &view).unwrap();
@@ -82,6 +88,7 @@ async fn tree(name: &str, supervision: SupervisorConfig) -> Tree {
         kernel,
         h,
         view,
+        wiring,
         path,
     }
 }
@@ -129,7 +136,7 @@ fn signal(sentiment: Sentiment, confidence: f64, at_ms: u64) -> SignalReceived {
         at_ms,
         sentiment,
         confidence,
-        strategy: "news",
+        strategy: commodore_actors::model::Strategy::News,
         detail: "test".into(),
         price: None,
     })
@@ -466,16 +473,14 @@ async fn market_data_is_conflated_the_latest_price_wins() {
     let _ = std::fs::remove_dir_all(t.path.parent().unwrap());
 }
 
+/// The test stands in for portfolio_risk, the level's one writer.
 fn level(t: &Tree, level: RiskLevel) {
-    t.view.set_risk(RiskState {
-        level,
-        since_ms: 0,
-        reason: "test".into(),
-    });
+    t.wiring.risk_level_writer().send_replace(level);
 }
 
+/// The test stands in for the mode actor, the mode's one writer.
 fn tier(t: &Tree, current: Tier) {
-    t.view.set_mode(ModeState {
+    t.wiring.mode_writer().send_replace(ModeState {
         current,
         auto: false,
         since_ms: 0,
@@ -553,9 +558,9 @@ async fn the_risk_level_and_the_mode_shape_each_decision() {
     assert_eq!(position(&t), Decimal::ZERO);
     // ... and at most 2 open positions: two other engines hold one each.
     for (id, symbol) in [("CC", "CC"), ("CC2", "CC")] {
-        t.view.set_engine(
+        t.wiring.account.publish(
             id,
-            commodore_actors::view::EngineFigures {
+            AccountEntry {
                 symbol: symbol.into(),
                 exposure: Decimal::from(10_000),
                 equity: Decimal::ZERO,

@@ -9,7 +9,9 @@ use commodore_actors::journal::Store;
 use commodore_actors::kernel::*;
 use commodore_actors::mode::{self, ModeActor, SetMode, MODE_KEY};
 use commodore_actors::model::{ModeChoice, ModeState, RiskState, Tier, Tiers};
-use commodore_actors::view::{EngineFigures, StatusView};
+use commodore_actors::risk::AccountEntry;
+use commodore_actors::view::StatusView;
+use commodore_actors::wiring::Wiring;
 use common::*;
 use rust_decimal::Decimal;
 use std::path::{Path, PathBuf};
@@ -22,6 +24,7 @@ const CHECK_EVERY: Duration = Duration::from_secs(1);
 struct Setup {
     kernel: Kernel,
     view: Arc<StatusView>,
+    wiring: Wiring,
     mode: Handle<ModeActor>,
     _root: Root,
 }
@@ -32,10 +35,9 @@ fn journal(name: &str) -> PathBuf {
 
 async fn setup(path: &Path) -> Setup {
     let kernel = Kernel::new(1);
-    let view = Arc::new(StatusView::new(
-        RiskState::initial(0),
-        ModeState::initial(0),
-    ));
+    let (risk, mode) = (RiskState::initial(0), ModeState::initial(0));
+    let wiring = Wiring::new(commodore_actors::clock::Clock::new(), &risk, &mode);
+    let view = Arc::new(StatusView::new(risk, mode));
     let mode = Handle::new();
     let spec = SupervisorSpec::new("master", cfg(Strategy::OneForOne)).child(ChildSpec::worker(
         "mode",
@@ -44,6 +46,7 @@ async fn setup(path: &Path) -> Setup {
             path.to_owned(),
             kernel.clone(),
             view.clone(),
+            &wiring,
             Tiers::default(),
             CHECK_EVERY,
         ),
@@ -52,6 +55,7 @@ async fn setup(path: &Path) -> Setup {
     Setup {
         kernel,
         view,
+        wiring,
         mode,
         _root: root,
     }
@@ -60,9 +64,9 @@ async fn setup(path: &Path) -> Setup {
 /// Sets the account equity (one engine's) in dollars, then lets the controller
 /// look at it at least once.
 async fn equity(s: &Setup, dollars: Decimal) {
-    s.view.set_engine(
+    s.wiring.account.publish(
         "KC",
-        EngineFigures {
+        AccountEntry {
             equity: dollars,
             ..Default::default()
         },
@@ -91,7 +95,7 @@ fn journaled(path: &Path) -> (ModeState, String) {
         .unwrap()
         .map(|e| e.reason)
         .unwrap_or_default();
-    (mode::load(&store, &Tiers::default()).unwrap(), reason)
+    (mode::load(&store, &Tiers::default(), 0).unwrap(), reason)
 }
 
 fn now(s: &Setup) -> (Tier, bool) {

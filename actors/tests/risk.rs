@@ -6,9 +6,10 @@ mod common;
 
 use commodore_actors::clock::Clock;
 use commodore_actors::kernel::*;
-use commodore_actors::model::{Admit, Breaker, BreakerState, ModeState, RiskLevel, RiskState};
-use commodore_actors::risk::{Escalate, PortfolioRisk, ResetRisk};
+use commodore_actors::model::{ModeState, PortfolioLimits, RiskLevel, RiskState};
+use commodore_actors::risk::{Admit, Breaker, BreakerState, Escalate, PortfolioRisk, ResetRisk};
 use commodore_actors::view::StatusView;
+use commodore_actors::wiring::Wiring;
 use common::*;
 use proptest::prelude::{
     prop, prop_assert, prop_assert_eq, prop_oneof, proptest, Just, ProptestConfig, TestCaseError,
@@ -52,10 +53,9 @@ struct Tree {
 
 async fn tree(path: &Path) -> Tree {
     let kernel = Kernel::new(1);
-    let view = Arc::new(StatusView::new(
-        RiskState::initial(0),
-        ModeState::initial(0),
-    ));
+    let (risk, mode) = (RiskState::initial(0), ModeState::initial(0));
+    let wiring = Wiring::new(Clock::new(), &risk, &mode);
+    let view = Arc::new(StatusView::new(risk, mode));
     let risk = Handle::new();
     // Restart intensity is not under test here: crashes in a row are fine.
     let mut supervision = cfg(Strategy::OneForOne);
@@ -63,7 +63,13 @@ async fn tree(path: &Path) -> Tree {
     let spec = SupervisorSpec::new("master", supervision).child(ChildSpec::worker(
         "portfolio_risk",
         &risk,
-        PortfolioRisk::factory(path.to_owned(), kernel.clone(), view.clone()),
+        PortfolioRisk::factory(
+            path.to_owned(),
+            kernel.clone(),
+            view.clone(),
+            &wiring,
+            PortfolioLimits::default(),
+        ),
     ));
     let root = start(spec, &kernel).await;
     Tree {
@@ -175,28 +181,32 @@ proptest! {
 }
 
 /// The guard actor beside portfolio_risk: an engine's drawdown from the day's
-/// start asks for WARNING then HALT; the account's drawdown for PANIC.
+/// start asks for WARNING then HALT; the account's drawdown (measured by
+/// portfolio_risk, the account's one owner) for PANIC.
 #[actix_rt::test]
 async fn the_guard_escalates_on_drawdowns() {
-    use commodore_actors::engine::guard::Guard;
-    use commodore_actors::engine::messages::EquityMark;
-    use commodore_actors::model::{GuardLimits, PortfolioLimits};
-    use commodore_actors::view::EngineFigures;
+    use commodore_actors::model::GuardLimits;
+    use commodore_actors::risk::{AccountEntry, EquityMark, Guard};
     use rust_decimal::Decimal;
 
     tokio::time::pause();
     let path = journal(10_000);
     let kernel = Kernel::new(1);
-    let view = Arc::new(StatusView::new(
-        RiskState::initial(0),
-        ModeState::initial(0),
-    ));
+    let (risk, mode) = (RiskState::initial(0), ModeState::initial(0));
+    let wiring = Wiring::new(Clock::new(), &risk, &mode);
+    let view = Arc::new(StatusView::new(risk, mode));
     let (risk, guard) = (Handle::new(), Handle::new());
     let spec = SupervisorSpec::new("master", cfg(Strategy::OneForOne))
         .child(ChildSpec::worker(
             "portfolio_risk",
             &risk,
-            PortfolioRisk::factory(path.clone(), kernel.clone(), view.clone()),
+            PortfolioRisk::factory(
+                path.clone(),
+                kernel.clone(),
+                view.clone(),
+                &wiring,
+                PortfolioLimits::default(),
+            ),
         ))
         .child(ChildSpec::worker(
             "guard",
@@ -204,10 +214,10 @@ async fn the_guard_escalates_on_drawdowns() {
             Guard::factory(
                 "KC".into(),
                 GuardLimits::default(),
-                PortfolioLimits::default(),
                 risk.clone(),
-                view.clone(),
+                wiring.risk_level(),
                 Arc::new(commodore_actors::journal::SharedStore::new(&path)),
+                wiring.clock,
             ),
         ));
     let _root = start(spec, &kernel).await;
@@ -244,13 +254,14 @@ async fn the_guard_escalates_on_drawdowns() {
     let (marks, _) = store.state("engine.KC.guard").unwrap().unwrap();
     assert!(marks.contains(":100000:100000:HALT:"), "{marks}");
     drop(store);
-    // The account: 200,000 at its peak, then 150,000 (25 % ≥ the 20 % PANIC).
-    let equity = |e: i64| EngineFigures {
+    // The account: 200,000 at its peak, then 150,000 (25 % ≥ the 20 % PANIC),
+    // as the engine publishes it; the guard's next mark changes nothing here.
+    let equity = |e: i64| AccountEntry {
         equity: Decimal::from(e),
-        ..EngineFigures::default()
+        ..AccountEntry::default()
     };
-    view.set_engine("KC", equity(200_000));
-    view.set_engine("KC", equity(150_000));
+    wiring.account.publish("KC", equity(200_000));
+    wiring.account.publish("KC", equity(150_000));
     guard.ask(mark(94_000)).await.unwrap();
     idle(Duration::from_millis(10)).await;
     assert_eq!(level(&view), RiskLevel::Panic);

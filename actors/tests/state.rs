@@ -10,9 +10,11 @@ use commodore_actors::control::{
 use commodore_actors::journal::Store;
 use commodore_actors::kernel::*;
 use commodore_actors::mode::{self, ModeActor, ModeError, SetMode};
+use commodore_actors::model::PortfolioLimits;
 use commodore_actors::model::{ModeChoice, ModeState, RiskLevel, RiskState, Tier, Tiers};
 use commodore_actors::risk::{self, Escalate, PortfolioRisk, ResetRisk, RiskError};
 use commodore_actors::view::StatusView;
+use commodore_actors::wiring::Wiring;
 use common::*;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -33,16 +35,21 @@ fn journal(name: &str) -> PathBuf {
 
 async fn owners(path: &Path) -> Owners {
     let kernel = Kernel::new(1);
-    let view = Arc::new(StatusView::new(
-        RiskState::initial(0),
-        ModeState::initial(0),
-    ));
+    let (risk, mode) = (RiskState::initial(0), ModeState::initial(0));
+    let wiring = Wiring::new(commodore_actors::clock::Clock::new(), &risk, &mode);
+    let view = Arc::new(StatusView::new(risk, mode));
     let (risk, mode, control) = (Handle::new(), Handle::new(), Handle::new());
     let spec = SupervisorSpec::new("master", cfg(Strategy::OneForOne))
         .child(ChildSpec::worker(
             "portfolio_risk",
             &risk,
-            PortfolioRisk::factory(path.to_owned(), kernel.clone(), view.clone()),
+            PortfolioRisk::factory(
+                path.to_owned(),
+                kernel.clone(),
+                view.clone(),
+                &wiring,
+                PortfolioLimits::default(),
+            ),
         ))
         .child(ChildSpec::worker(
             "mode",
@@ -51,6 +58,7 @@ async fn owners(path: &Path) -> Owners {
                 path.to_owned(),
                 kernel.clone(),
                 view.clone(),
+                &wiring,
                 Tiers::default(),
                 Duration::from_secs(1),
             ),
@@ -63,6 +71,7 @@ async fn owners(path: &Path) -> Owners {
                 kernel.clone(),
                 Arc::new(Lifecycle::new(0)),
                 vec!["KC".into(), "CC".into()],
+                wiring.clock,
             ),
         ));
     let root = start(spec, &kernel).await;
@@ -99,7 +108,7 @@ async fn risk_is_journaled_before_effect_and_read_back_by_a_successor() {
     assert_eq!(o.view.risk().level, RiskLevel::Halt, "the view follows");
     let store = Store::open(&path).unwrap();
     assert_eq!(
-        risk::load(&store).unwrap().level,
+        risk::load(&store, 0).unwrap().level,
         RiskLevel::Halt,
         "journaled"
     );
@@ -137,7 +146,7 @@ async fn risk_is_journaled_before_effect_and_read_back_by_a_successor() {
         .unwrap()
         .unwrap();
     assert_eq!(out.risk.level, RiskLevel::Normal);
-    let back = risk::load(&store).unwrap();
+    let back = risk::load(&store, 0).unwrap();
     assert_eq!(
         (back.level, back.reason.as_str()),
         (RiskLevel::Normal, "reviewed")
@@ -205,7 +214,7 @@ async fn mode_and_pause_are_journaled_or_refused() {
     assert_eq!(o.view.mode().current, Tier::MINI);
     let store = Store::open(&path).unwrap();
     assert_eq!(
-        mode::load(&store, &Tiers::default()).unwrap().current,
+        mode::load(&store, &Tiers::default(), 0).unwrap().current,
         Tier::MINI
     );
 

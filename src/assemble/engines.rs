@@ -18,6 +18,7 @@ use commodore_actors::risk::PortfolioRisk;
 use commodore_actors::shared::llm::{LlmClient, LlmConfig};
 use commodore_actors::shared::{BudgetGuard, Prices, SharedServices};
 use commodore_actors::view::StatusView;
+use commodore_actors::{clock::Clock, wiring::Wiring};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -31,9 +32,10 @@ pub(super) fn supervisor(
     kernel: &Kernel,
     view: &Arc<StatusView>,
     risk: &Handle<PortfolioRisk>,
+    wiring: &Wiring,
     opts: &Options,
 ) -> SupervisorSpec {
-    let sub = subtree_config(cfg, kernel, risk, opts);
+    let sub = subtree_config(cfg, kernel, risk, wiring, opts);
     cfg.engines.iter().fold(
         SupervisorSpec::new("engines", cfg.root_supervision()),
         |s, e| {
@@ -50,6 +52,7 @@ fn subtree_config(
     cfg: &Config,
     kernel: &Kernel,
     risk: &Handle<PortfolioRisk>,
+    wiring: &Wiring,
     opts: &Options,
 ) -> engine::SubtreeConfig {
     let sn = &cfg.sentinels;
@@ -63,15 +66,15 @@ fn subtree_config(
             close_warning_min: (sn.close_warning.as_secs() / 60) as u16,
         },
         risk: risk.clone(),
-        llm: llm_services(cfg, kernel),
+        llm: llm_services(cfg, kernel, wiring.clock),
         placement: match opts.threads {
             Threads::Pool => {
-                engine::Placement::Pool(ArbiterPool::new(match cfg.engine_supervision.threads {
+                engine::Threads::Pool(ArbiterPool::new(match cfg.engine_supervision.threads {
                     0 => cfg.engines.len().clamp(1, 16),
                     n => n,
                 }))
             }
-            Threads::Caller => engine::Placement::ParentThread,
+            Threads::Caller => engine::Threads::ParentThread,
         },
         speed: cfg.feed.speed,
         slippage_ticks: i64::from(cfg.broker.slippage_ticks),
@@ -79,11 +82,12 @@ fn subtree_config(
         broker_timeout: cfg.broker.timeout,
         broker: None,
         data: opts.data.clone(),
+        wiring: wiring.clone(),
     }
 }
 
 /// The shared LLM path when `llm.enabled` (the config checked the key's variable).
-fn llm_services(cfg: &Config, kernel: &Kernel) -> Option<Arc<SharedServices>> {
+fn llm_services(cfg: &Config, kernel: &Kernel, clock: Clock) -> Option<Arc<SharedServices>> {
     let l = &cfg.llm;
     if !l.enabled {
         return None;
@@ -109,6 +113,7 @@ fn llm_services(cfg: &Config, kernel: &Kernel) -> Option<Arc<SharedServices>> {
                 },
             ),
             kernel.clone(),
+            clock,
         )),
         Err(e) => {
             tracing::error!("{e}; the rules analyzer reads headlines instead");

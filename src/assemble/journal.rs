@@ -28,12 +28,13 @@ pub struct Recovered {
     pub paused: Vec<String>,
 }
 
-pub fn recover(path: &Path, tiers: &Tiers) -> Result<Recovered, JournalError> {
+/// `now_ms`: the time a level or mode never journaled starts from.
+pub fn recover(path: &Path, tiers: &Tiers, now_ms: u64) -> Result<Recovered, JournalError> {
     let store = Store::open(path)?;
     Ok(Recovered {
         last_seq: store.last_seq()?,
-        risk: risk::load(&store)?,
-        mode: mode::load(&store, tiers)?,
+        risk: risk::load(&store, now_ms)?,
+        mode: mode::load(&store, tiers, now_ms)?,
         paused: control::load_paused(&store)?.into_iter().collect(),
     })
 }

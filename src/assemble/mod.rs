@@ -24,6 +24,7 @@ use commodore_actors::mode::ModeActor;
 use commodore_actors::notifier::{self, Notifier};
 use commodore_actors::risk::PortfolioRisk;
 use commodore_actors::view::StatusView;
+use commodore_actors::wiring::Wiring;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -37,8 +38,9 @@ pub struct Tree {
     pub control: Handle<Control>,
     pub view: Arc<StatusView>,
     pub lifecycle: Arc<Lifecycle>,
-    /// The tree's one clock, handed to every part that reads time.
-    pub clock: Clock,
+    /// What the tree's actors need from each other: the one clock, the
+    /// account, the level and mode watches.
+    pub wiring: Wiring,
 }
 
 /// Where the engine subtrees run.
@@ -120,9 +122,9 @@ pub fn assemble(
 ) -> (Tree, SupervisorSpec) {
     let clock = opts.clock;
     let tree = Tree {
+        wiring: Wiring::new(clock, &rec.risk, &rec.mode),
         view: Arc::new(StatusView::new(rec.risk, rec.mode)),
         lifecycle: Arc::new(Lifecycle::new(clock.now_ms())),
-        clock,
         journal: Handle::new(),
         risk: Handle::new(),
         mode: Handle::new(),
@@ -145,7 +147,7 @@ fn master(cfg: &Config, kernel: &Kernel, tree: &Tree, opts: Options) -> Supervis
     let journal = opts.journal.clone();
     let view = &tree.view;
     let ids: Vec<String> = cfg.engines.iter().map(|e| e.id.clone()).collect();
-    let engines = engines::supervisor(cfg, kernel, view, &tree.risk, &opts);
+    let engines = engines::supervisor(cfg, kernel, view, &tree.risk, &tree.wiring, &opts);
     SupervisorSpec::new("master", cfg.root_supervision())
         .child(ChildSpec::worker(
             "journal",
@@ -160,13 +162,19 @@ fn master(cfg: &Config, kernel: &Kernel, tree: &Tree, opts: Options) -> Supervis
                 journal.clone(),
                 opts.webhooks,
                 view.clone(),
-                tree.clock,
+                &tree.wiring,
             ),
         ))
         .child(ChildSpec::worker(
             "portfolio_risk",
             &tree.risk,
-            PortfolioRisk::factory(journal.clone(), kernel.clone(), view.clone()),
+            PortfolioRisk::factory(
+                journal.clone(),
+                kernel.clone(),
+                view.clone(),
+                &tree.wiring,
+                cfg.risk.portfolio_limits(),
+            ),
         ))
         .child(ChildSpec::worker(
             "mode",
@@ -175,6 +183,7 @@ fn master(cfg: &Config, kernel: &Kernel, tree: &Tree, opts: Options) -> Supervis
                 journal.clone(),
                 kernel.clone(),
                 view.clone(),
+                &tree.wiring,
                 cfg.mode.tiers().expect("checked with the config"),
                 cfg.mode.check_every,
             ),
@@ -188,7 +197,13 @@ fn master(cfg: &Config, kernel: &Kernel, tree: &Tree, opts: Options) -> Supervis
         .child(ChildSpec::worker(
             "control",
             &tree.control,
-            Control::factory(journal, kernel.clone(), tree.lifecycle.clone(), ids),
+            Control::factory(
+                journal,
+                kernel.clone(),
+                tree.lifecycle.clone(),
+                ids,
+                tree.wiring.clock,
+            ),
         ))
         .child(ChildSpec::supervisor(engines))
 }

@@ -44,7 +44,8 @@ fn check(cfg: &Config, tiers: &Tiers, clock: Clock) -> Result<Checked, i32> {
         eprintln!("error: cannot listen for SIGINT/SIGTERM: {e}");
         1
     })?;
-    let rec = assemble::recover(&assemble::journal_path(&cfg.data_dir), tiers).map_err(|e| {
+    let journal = assemble::journal_path(&cfg.data_dir);
+    let rec = assemble::recover(&journal, tiers, clock.now_ms()).map_err(|e| {
         tracing::error!("{e}");
         eprintln!("error: {e}");
         1
@@ -98,7 +99,7 @@ fn api_state(
         kernel: kernel.clone(),
         view: tree.view.clone(),
         lifecycle: tree.lifecycle.clone(),
-        clock: tree.clock,
+        clock: tree.wiring.clock,
         token,
         risk: tree.risk.clone(),
         mode: tree.mode.clone(),
@@ -166,7 +167,7 @@ pub async fn run(cfg: Config) -> i32 {
         data_dir = %cfg.data_dir.display(),
         listen = %cfg.control.listen,
         token = %token_source,
-        start_ms = tree.clock.now_ms().saturating_sub(t0_ms),
+        start_ms = tree.wiring.clock.now_ms().saturating_sub(t0_ms),
         "commodore started; Ctrl-C or POST /v1/shutdown stops it in order"
     );
     logging::spawn_status_lines(cfg.log.status_every, tree.view.clone(), kernel.clone(), ids);

@@ -29,13 +29,14 @@ pub async fn play(
     // `run` starts.
     let path = opts.journal.clone();
     let tiers = cfg.mode.tiers().expect("checked with the config");
-    let rec = assemble::recover(&path, &tiers).map_err(|e| (1, e.to_string()))?;
+    let rec =
+        assemble::recover(&path, &tiers, opts.clock.now_ms()).map_err(|e| (1, e.to_string()))?;
 
     // The virtual clock: everything below runs on this thread.
     tokio::time::pause();
     let kernel = Kernel::new(rec.last_seq + 1);
     let (tree, mut root) = assemble::start(cfg, &kernel, rec, opts);
-    let failed = to_the_end(cfg, &kernel, tree.clock, progress, total).await;
+    let failed = to_the_end(cfg, &kernel, tree.wiring.clock, progress, total).await;
     // The last batch and the last fills settle, then an ordered stop.
     tokio::time::sleep(cfg.pipeline.batch_interval + Duration::from_secs(5)).await;
     tree.lifecycle.begin_shutdown();

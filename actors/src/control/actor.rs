@@ -1,9 +1,9 @@
 use super::lifecycle::Lifecycle;
 use super::messages::{ControlError, EngineOutcome, PauseEngine, ResumeEngine, Shutdown};
+use crate::clock::Clock;
 use crate::events::OPERATOR;
 use crate::journal::{JournalError, Store};
 use crate::kernel::{Ctx, Handles, Kernel, NodeState, Worker};
-use crate::model::now_ms;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -51,6 +51,7 @@ pub struct Control {
     lifecycle: Arc<Lifecycle>,
     engines: Arc<[String]>,
     paused: BTreeSet<String>,
+    clock: Clock,
 }
 
 impl Control {
@@ -59,6 +60,7 @@ impl Control {
         kernel: Kernel,
         lifecycle: Arc<Lifecycle>,
         engines: Vec<String>,
+        clock: Clock,
     ) -> impl Fn() -> Control + Send + Sync + 'static {
         let engines: Arc<[String]> = engines.into();
         move || {
@@ -70,6 +72,7 @@ impl Control {
                 lifecycle: lifecycle.clone(),
                 engines: engines.clone(),
                 paused,
+                clock,
             }
         }
     }
@@ -99,7 +102,7 @@ impl Control {
                     &format!("{PAUSED_PREFIX}{engine}{PAUSED_SUFFIX}"),
                     if paused { "true" } else { "false" },
                     reason,
-                    now_ms(),
+                    self.clock.now_ms(),
                 )
                 .map_err(|e| ControlError::Journal(e.to_string()))?;
             if paused {

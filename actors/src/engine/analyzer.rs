@@ -5,16 +5,15 @@
 use super::actor::Engine;
 use super::conflate::{Delivery, Latest, FLUSH_EVERY};
 use super::messages::{MarketUpdate, RawEvent, SignalReceived};
+use super::momentum::Momentum;
+pub use super::momentum::MOMENTUM_BARS;
 use crate::kernel::{Ctx, Handle, Handles, Worker};
-use crate::model::{Analyzed, Bar, Headline, Sentiment};
+use crate::model::{Analyzed, Bar, Headline, Sentiment, Strategy};
 use crate::shared::SharedServices;
 use rust_decimal::prelude::*;
-use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-/// Bars in the momentum window.
-pub const MOMENTUM_BARS: usize = 15;
 /// A move of at least this fraction over the window is a momentum signal.
 pub const MOMENTUM_TRIGGER: f64 = 0.003;
 /// Bars between two momentum signals.
@@ -80,7 +79,7 @@ pub struct Analyzer {
     engine: Handle<Engine>,
     /// Headlines go to the LLM when set (rules on any error or over budget).
     llm: Option<Arc<SharedServices>>,
-    closes: VecDeque<Decimal>,
+    momentum: Momentum,
     since_signal: u32,
     stats: Arc<AnalyzerStats>,
     /// A mark waiting for room at the engine.
@@ -97,7 +96,7 @@ impl Analyzer {
         move || Analyzer {
             engine: engine.clone(),
             llm: llm.clone(),
-            closes: VecDeque::with_capacity(MOMENTUM_BARS + 1),
+            momentum: Momentum::new(),
             since_signal: MOMENTUM_COOLDOWN_BARS,
             stats: stats.clone(),
             marks: Latest::default(),
@@ -128,12 +127,9 @@ impl Analyzer {
     }
 
     fn on_bar(&mut self, bar: Bar, ctx: &mut Ctx<'_, Self>) {
-        self.closes.push_back(bar.close);
-        if self.closes.len() > MOMENTUM_BARS {
-            self.closes.pop_front();
-        }
+        self.momentum.push(bar.close);
         self.since_signal = self.since_signal.saturating_add(1);
-        let momentum = super::pipeline::momentum(&self.closes).unwrap_or(0.0);
+        let momentum = self.momentum.value().unwrap_or(0.0);
         let (symbol, at_ms, price) = (bar.symbol.clone(), bar.at_ms, bar.close);
         // Marks: a bar the engine cannot take now waits, replaced by a newer one.
         match self.marks.send(&self.engine, MarketUpdate(bar)) {
@@ -144,7 +140,7 @@ impl Analyzer {
                 self.schedule_flush(ctx);
             }
         }
-        if self.closes.len() == MOMENTUM_BARS
+        if self.momentum.is_full()
             && momentum.abs() >= MOMENTUM_TRIGGER
             && self.since_signal >= MOMENTUM_COOLDOWN_BARS
         {
@@ -159,7 +155,7 @@ impl Analyzer {
                     Sentiment::Bearish
                 },
                 confidence,
-                strategy: "momentum",
+                strategy: Strategy::Momentum,
                 detail: format!("{:+.2}% over {MOMENTUM_BARS} bars", momentum * 100.0),
                 price: Some(price),
             });
@@ -167,7 +163,7 @@ impl Analyzer {
     }
 
     fn on_news(&mut self, h: Headline, ctx: &mut Ctx<'_, Self>) {
-        let price = self.closes.back().copied();
+        let price = self.momentum.last();
         let Some(llm) = self.llm.clone() else {
             let a = rules_news(h, price);
             return self.signal(a);
@@ -181,7 +177,7 @@ impl Analyzer {
                     at_ms: h.at_ms,
                     sentiment: answer.sentiment,
                     confidence: answer.confidence,
-                    strategy: "news",
+                    strategy: Strategy::News,
                     detail: format!("llm: {}", h.text),
                     price,
                 },
@@ -203,7 +199,7 @@ fn rules_news(h: Headline, price: Option<Decimal>) -> Analyzed {
         at_ms: h.at_ms,
         sentiment,
         confidence,
-        strategy: "news",
+        strategy: Strategy::News,
         detail: h.text,
         price,
     }
@@ -224,9 +220,9 @@ impl Handles<RawEvent> for Analyzer {
                 at_ms: a.at_ms,
                 sentiment: a.sentiment,
                 confidence: 0.9,
-                strategy: "momentum",
+                strategy: Strategy::Momentum,
                 detail: format!("sentinel {}: {}", a.kind, a.text),
-                price: self.closes.back().copied(),
+                price: self.momentum.last(),
             }),
             RawEvent::Alert(_) => {}
         }

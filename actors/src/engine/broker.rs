@@ -1,6 +1,7 @@
 //! Brokers behind one trait: the paper broker here; a live adapter implements the
 //! same trait (and is refused fault injection by the daemon).
 
+use crate::clock::Clock;
 use crate::kernel::{Ctx, Handles, Worker};
 use crate::model::{ContractSpec, Fill, Order, Side};
 use actix::Message;
@@ -57,14 +58,18 @@ pub struct Submit {
 /// a timeout and counts what does not answer as a broker failure.
 pub struct BrokerActor {
     broker: Box<dyn Broker>,
+    /// Reads the order's deadline.
+    clock: Clock,
 }
 
 impl BrokerActor {
     pub fn factory<B: Broker + 'static>(
         broker: impl Fn() -> B + Send + Sync + 'static,
+        clock: Clock,
     ) -> impl Fn() -> BrokerActor + Send + Sync + 'static {
         move || BrokerActor {
             broker: Box::new(broker()),
+            clock,
         }
     }
 }
@@ -72,8 +77,12 @@ impl BrokerActor {
 impl BrokerActor {
     pub fn factory_boxed(
         broker: BrokerFactory,
+        clock: Clock,
     ) -> impl Fn() -> BrokerActor + Send + Sync + 'static {
-        move || BrokerActor { broker: broker() }
+        move || BrokerActor {
+            broker: broker(),
+            clock,
+        }
     }
 }
 
@@ -81,7 +90,7 @@ impl Worker for BrokerActor {}
 
 impl Handles<Submit> for BrokerActor {
     fn handle(&mut self, m: Submit, _: &mut Ctx<'_, Self>) -> Result<Fill, BrokerError> {
-        if tokio::time::Instant::now() >= m.deadline {
+        if self.clock.instant() >= m.deadline {
             return Err(BrokerError::Unavailable(format!(
                 "{} reached the broker after its deadline: not sent",
                 m.order.client_order_id

@@ -19,10 +19,11 @@ use super::actor::Engine;
 use super::broker::{BrokerActor, BrokerError, Submit};
 use super::messages::{CancelPending, FillReceived, OrderRejected, SubmitOrder};
 use super::recent::Recent;
+use crate::clock::Clock;
 use crate::events::{ORDER_FILLED, ORDER_REJECTED, ORDER_SUBMITTED};
 use crate::journal::SharedStore;
 use crate::kernel::{Ctx, Handle, Handles, Kernel, Worker};
-use crate::model::{now_ms, Fill, Order};
+use crate::model::{Fill, Order};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -49,6 +50,7 @@ pub struct Executor {
     /// One order at a time goes to the broker; the next wait here, in order.
     queue: std::collections::VecDeque<Order>,
     sending: bool,
+    clock: Clock,
 }
 
 impl Executor {
@@ -59,6 +61,7 @@ impl Executor {
         broker_timeout: Duration,
         engine: Handle<Engine>,
         kernel: Kernel,
+        clock: Clock,
     ) -> impl Fn() -> Executor + Send + Sync + 'static {
         move || Executor {
             engine_id: engine_id.clone(),
@@ -70,6 +73,7 @@ impl Executor {
             handled: Recent::new(HANDLED_LIMIT),
             queue: Default::default(),
             sending: false,
+            clock,
         }
     }
 
@@ -132,7 +136,7 @@ impl Executor {
         let (broker, timeout) = (self.broker.clone(), self.broker_timeout);
         let submit = Submit {
             order: o.clone(),
-            deadline: tokio::time::Instant::now() + timeout,
+            deadline: self.clock.instant() + timeout,
         };
         ctx.spawn_then(
             async move {
@@ -193,7 +197,7 @@ impl Executor {
     /// Re-drives the engine's orders that are pending for longer than
     /// `REDRIVE_AFTER` and that this instance has not handled.
     fn redrive(&mut self, ctx: &mut Ctx<'_, Self>) {
-        let now = now_ms();
+        let now = self.clock.now_ms();
         let before = now.saturating_sub(REDRIVE_AFTER.as_millis() as u64);
         let pending = self
             .store

@@ -68,15 +68,10 @@ pub struct CancelPending {
     pub up_to_seq: u64,
 }
 
-/// Engine → its risk guard: equity marked at market time `at_ms`.
-#[derive(Debug, Clone, Message)]
-#[rtype(result = "()")]
-pub struct EquityMark {
-    pub at_ms: u64,
-    pub equity: rust_decimal::Decimal,
-}
+/// Engine → its risk guard (the message is the guard's, `risk::EquityMark`).
+pub use crate::risk::EquityMark;
 
-/// portfolio_risk → every engine (through the status view's watch): the level
+/// portfolio_risk → every engine (through the level watch): the level
 /// changed.
 #[derive(Debug, Clone, Message)]
 #[rtype(result = "()")]

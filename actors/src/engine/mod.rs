@@ -10,7 +10,7 @@
 //! ├── sentinel    price move, news keyword, close approaching → analyzer, risk
 //! ├── collector   bundled data replay → sentinel, analyzer
 //! ├── poller<i>   HTTP feeds → sentinel, analyzer
-//! └── guard       the engine risk guard: drawdowns → portfolio_risk
+//! └── guard       the engine risk guard (`risk::Guard`): drawdowns → portfolio_risk
 //! ```
 //!
 //! Children start in this order and stop in reverse: the guard and the feeds
@@ -18,22 +18,40 @@
 //! and the children after it: a failing feed restarts the feeds and the guard,
 //! never the engine, its executor or its broker; a failing guard restarts only
 //! itself (the engine opens nothing meanwhile).
+//!
+//! The engine actor's parts, one job each:
+//! - `actor.rs`: the mailbox (handlers that call into the parts below);
+//! - `decide.rs`: the pure decision on a candidate, a `Decision` value;
+//! - `perform.rs`: what a decision and the broker's answers do (breaker,
+//!   journal, executor, PANIC flatten);
+//! - `ledger.rs`: position, PnL, orders in flight, fills applied;
+//! - `outcomes.rs`: one outcome per decision, counted and journaled;
+//! - `publish.rs`: the figures for the operator and the account entry;
+//! - `pipeline.rs`: the pure steps (router, validator, scorer, gate,
+//!   allocator); `momentum.rs`: the momentum window; `config.rs`: its
+//!   configuration. The risk rules are `crate::risk`'s.
 
 pub mod actor;
 pub mod analyzer;
 pub mod broker;
 pub mod collector;
+pub mod config;
 pub mod conflate;
 pub mod data;
+pub mod decide;
 pub mod executor;
-pub mod guard;
+pub mod ledger;
 pub mod messages;
+pub mod momentum;
+pub mod outcomes;
+mod perform;
 pub mod pipeline;
 pub mod poller;
+pub mod publish;
 pub mod recent;
 pub mod sentinel;
 
-pub use actor::{Engine, EngineConfig, EngineLinks, Shared};
+pub use actor::{Engine, EngineConfig, EngineLinks, Neighbours};
 pub use analyzer::Analyzer;
 pub use broker::{Broker, BrokerActor, BrokerError, BrokerFactory, PaperBroker};
 pub use collector::Collector;
@@ -44,23 +62,28 @@ use crate::view::StatusView;
 use rust_decimal::Decimal;
 use std::sync::Arc;
 
+/// The log target of everything the engine actor does, from whichever of
+/// its files (`RUST_LOG=commodore_actors::engine::actor=debug` shows every
+/// decision), kept as it was when the engine was one file.
+pub const ENGINE_LOG: &str = "commodore_actors::engine::actor";
+
 trait Placed {
-    fn placed(self, placement: &Placement) -> Self;
+    fn placed(self, placement: &Threads) -> Self;
 }
 
 impl Placed for SupervisorSpec {
-    fn placed(self, placement: &Placement) -> Self {
+    fn placed(self, placement: &Threads) -> Self {
         match placement {
-            Placement::Pool(p) => self.on_arbiter_pool(p),
-            Placement::OwnThread => self.on_own_arbiter(),
-            Placement::ParentThread => self,
+            Threads::Pool(p) => self.on_arbiter_pool(p),
+            Threads::OwnThread => self.on_own_arbiter(),
+            Threads::ParentThread => self,
         }
     }
 }
 
 /// Where an engine subtree runs.
 #[derive(Clone)]
-pub enum Placement {
+pub enum Threads {
     /// On a thread of this pool (first start; a restart gets its own).
     Pool(crate::kernel::ArbiterPool),
     /// On a thread of its own.
@@ -78,7 +101,7 @@ pub struct SubtreeConfig {
     pub risk: Handle<crate::risk::PortfolioRisk>,
     /// The shared LLM path, when `llm.enabled`.
     pub llm: Option<Arc<crate::shared::SharedServices>>,
-    pub placement: Placement,
+    pub placement: Threads,
     pub speed: f64,
     pub slippage_ticks: i64,
     pub commission: Decimal,
@@ -90,6 +113,8 @@ pub struct SubtreeConfig {
     /// The market data: the bundled data (looping), or recorded data played
     /// once (`commodore replay`).
     pub data: DataSource,
+    /// The clock, the account and the level and mode watches.
+    pub wiring: crate::wiring::Wiring,
 }
 
 /// Where the collectors' bars and headlines come from.
@@ -126,7 +151,7 @@ pub struct EngineHandles {
     pub engine: Handle<Engine>,
     pub executor: Handle<Executor>,
     pub broker: Handle<BrokerActor>,
-    pub guard: Handle<guard::Guard>,
+    pub guard: Handle<crate::risk::Guard>,
 }
 
 /// [`subtree`] and the handles to its actors.
@@ -153,32 +178,16 @@ pub fn subtree_with_handles(
         broker: broker.clone(),
         guard: guard.clone(),
     };
-    let shared = Shared::default();
+    let neighbours = Neighbours::default();
+    sub.wiring.account.expect(&cfg.id);
     // One journal connection for the engine and its executor (same thread).
     let store = Arc::new(crate::journal::SharedStore::for_engine(
         &cfg.journal,
         &cfg.id,
     ));
     let guard_store = store.clone();
-    let mut pollers = Vec::new();
-    for (i, feed) in cfg.feeds.iter().enumerate() {
-        let factory = poller::Poller::factory(
-            feed.clone(),
-            cfg.spec.symbol.to_owned(),
-            analyzer.clone(),
-            sentinel.clone(),
-            shared.pollers.clone(),
-        );
-        match factory {
-            Ok(f) => pollers.push(ChildSpec::worker(&format!("poller{i}"), &Handle::new(), f)),
-            Err(e) => {
-                tracing::error!(engine = %cfg.id, url = %feed.url, "{e}; this feed is not polled")
-            }
-        }
-    }
-    let spec = cfg.spec.clone();
-    let (slip, commission) = (sub.slippage_ticks, sub.commission);
-    let (analyzer_stats, cursor) = (shared.analyzer.clone(), shared.cursor.clone());
+    let pollers = pollers(&cfg, sub, &handles, &neighbours);
+    let (analyzer_stats, cursor) = (neighbours.analyzer.clone(), neighbours.cursor.clone());
     Some((
         SupervisorSpec::new(&cfg.id, sub.supervision)
             // The order of a rest_for_one subtree: what others depend on
@@ -197,10 +206,10 @@ pub fn subtree_with_handles(
                         store: store.clone(),
                         executor: executor.clone(),
                         guard: guard.clone(),
-                        risk: sub.risk.clone(),
                         kernel: kernel.clone(),
                         view: view.clone(),
-                        shared,
+                        wiring: sub.wiring.clone(),
+                        neighbours,
                     },
                 ),
             ))
@@ -214,17 +223,13 @@ pub fn subtree_with_handles(
                     sub.broker_timeout,
                     engine.clone(),
                     kernel.clone(),
+                    sub.wiring.clock,
                 ),
             ))
             .child(ChildSpec::worker(
                 "broker",
                 &broker,
-                match sub.broker.clone() {
-                    Some(adapter) => BrokerActor::factory_boxed(adapter),
-                    None => BrokerActor::factory_boxed(std::sync::Arc::new(move || {
-                        Box::new(PaperBroker::new(spec.clone(), slip, commission))
-                    })),
-                },
+                BrokerActor::factory_boxed(broker_adapter(&cfg, sub), sub.wiring.clock),
             ))
             .child(ChildSpec::worker(
                 "analyzer",
@@ -259,16 +264,53 @@ pub fn subtree_with_handles(
             .child(ChildSpec::worker(
                 "guard",
                 &guard,
-                guard::Guard::factory(
+                crate::risk::Guard::factory(
                     cfg.id.clone(),
                     cfg.guard.clone(),
-                    cfg.portfolio.clone(),
                     sub.risk.clone(),
-                    view.clone(),
+                    sub.wiring.risk_level(),
                     guard_store,
+                    sub.wiring.clock,
                 ),
             ))
             .placed(&sub.placement),
         handles,
     ))
+}
+
+/// The HTTP feeds' pollers; a feed whose client cannot be built is said and
+/// left out.
+fn pollers(
+    cfg: &EngineConfig,
+    sub: &SubtreeConfig,
+    h: &EngineHandles,
+    neighbours: &Neighbours,
+) -> Vec<ChildSpec> {
+    let mut pollers = Vec::new();
+    for (i, feed) in cfg.feeds.iter().enumerate() {
+        let factory = poller::Poller::factory(
+            feed.clone(),
+            cfg.spec.symbol.to_owned(),
+            h.analyzer.clone(),
+            h.sentinel.clone(),
+            neighbours.pollers.clone(),
+            sub.wiring.clock,
+        );
+        match factory {
+            Ok(f) => pollers.push(ChildSpec::worker(&format!("poller{i}"), &Handle::new(), f)),
+            Err(e) => {
+                tracing::error!(engine = %cfg.id, url = %feed.url, "{e}; this feed is not polled")
+            }
+        }
+    }
+    pollers
+}
+
+/// The configured broker adapter, or the paper broker.
+fn broker_adapter(cfg: &EngineConfig, sub: &SubtreeConfig) -> BrokerFactory {
+    let spec = cfg.spec.clone();
+    let (slip, commission) = (sub.slippage_ticks, sub.commission);
+    sub.broker.clone().unwrap_or_else(|| {
+        Arc::new(move || Box::new(PaperBroker::new(spec.clone(), slip, commission)))
+    })
 }

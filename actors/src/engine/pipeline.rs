@@ -1,8 +1,9 @@
 //! The engine's pure steps: hybrid routing (now or buffered), batch consensus,
-//! validator, scorer, gate, risk checks and allocator. No actors, no I/O: the
-//! engine actor calls them in order and every candidate ends in one `Outcome`.
+//! validator, scorer, gate and allocator (the risk step is `risk::order`'s).
+//! No actors, no I/O: `decide` calls them in order and every candidate ends
+//! in one `Outcome`.
 
-use crate::model::{Analyzed, ContractSpec, Position, RiskLevel, Sentiment, Side};
+use crate::model::{Analyzed, ContractSpec, Sentiment, Side, Strategy};
 use rust_decimal::prelude::*;
 use std::collections::{BTreeMap, VecDeque};
 
@@ -36,7 +37,7 @@ pub struct Candidate {
     pub side: Side,
     /// 0.0 to 1.0.
     pub confidence: f64,
-    pub strategy: &'static str,
+    pub strategy: Strategy,
     pub at_ms: u64,
     pub detail: String,
     /// The price when the (latest) signal was made, if known.
@@ -99,11 +100,14 @@ impl Router {
                     .collect();
                 let confidence =
                     agreeing.iter().map(|m| m.confidence).sum::<f64>() / agreeing.len() as f64;
-                let news = agreeing.iter().filter(|m| m.strategy == "news").count();
+                let news = agreeing
+                    .iter()
+                    .filter(|m| m.strategy == Strategy::News)
+                    .count();
                 let strategy = if news * 2 >= agreeing.len() {
-                    "news"
+                    Strategy::News
                 } else {
-                    "momentum"
+                    Strategy::Momentum
                 };
                 Some(Candidate {
                     symbol,
@@ -170,38 +174,38 @@ fn side_sign(s: Side) -> i32 {
 
 /// Scorer tiers: how much of the strategy's capital a candidate may use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Tier {
+pub enum Strength {
     NoTrade,
     Weak,
     Moderate,
     Strong,
 }
 
-impl Tier {
+impl Strength {
     /// Fraction of the strategy's capital.
     pub fn fraction(self) -> Decimal {
         match self {
-            Tier::NoTrade => Decimal::ZERO,
-            Tier::Weak => Decimal::new(10, 2),
-            Tier::Moderate => Decimal::new(25, 2),
-            Tier::Strong => Decimal::new(50, 2),
+            Strength::NoTrade => Decimal::ZERO,
+            Strength::Weak => Decimal::new(10, 2),
+            Strength::Moderate => Decimal::new(25, 2),
+            Strength::Strong => Decimal::new(50, 2),
         }
     }
 }
 
 /// The score: confidence, one tier lower when the validator could not look.
-pub fn score(c: &Candidate, validated: bool) -> Tier {
+pub fn score(c: &Candidate, validated: bool) -> Strength {
     let tier = match c.confidence {
-        x if x >= 0.85 => Tier::Strong,
-        x if x >= 0.7 => Tier::Moderate,
-        x if x >= 0.55 => Tier::Weak,
-        _ => Tier::NoTrade,
+        x if x >= 0.85 => Strength::Strong,
+        x if x >= 0.7 => Strength::Moderate,
+        x if x >= 0.55 => Strength::Weak,
+        _ => Strength::NoTrade,
     };
     match (validated, tier) {
         (true, t) => t,
-        (false, Tier::Strong) => Tier::Moderate,
-        (false, Tier::Moderate) => Tier::Weak,
-        (false, _) => Tier::NoTrade,
+        (false, Strength::Strong) => Strength::Moderate,
+        (false, Strength::Moderate) => Strength::Weak,
+        (false, _) => Strength::NoTrade,
     }
 }
 
@@ -215,88 +219,9 @@ pub fn gate(spec: Option<&ContractSpec>, at_ms: u64) -> Result<(), String> {
     }
 }
 
-/// Per-engine limits the risk step checks (the full guard comes with the risk
-/// issue).
-#[derive(Debug, Clone)]
-pub struct Limits {
-    /// Largest net position, in contracts.
-    pub max_position: Decimal,
-    /// At WARNING, opening sizes are multiplied by this (rounded down, at least
-    /// one contract).
-    pub warning_factor: Decimal,
-}
-
-/// The part of `qty` on `side` that reduces `pos` (the rest opens exposure).
-pub fn reducing_part(pos: &Position, side: Side, qty: Decimal) -> Decimal {
-    let opposes = !pos.qty.is_zero() && (pos.qty.is_sign_positive() != (side == Side::Buy));
-    if opposes {
-        qty.min(pos.qty.abs())
-    } else {
-        Decimal::ZERO
-    }
-}
-
-/// Whether `qty` on `side` adds exposure to `pos`.
-pub fn adds_exposure(pos: &Position, side: Side, qty: Decimal) -> bool {
-    let after = pos.qty + side.sign() * qty;
-    after.abs() > pos.qty.abs()
-}
-
-/// The risk step for a sized order: the portfolio level, the operator's pause and
-/// the engine's position limit. Returns the quantity allowed or why none is.
-///
-/// An order is split into the part that reduces the position and the part that
-/// opens exposure (after crossing zero, or on the same side). Reducing always
-/// passes; opening is refused when paused or at HALT/PANIC, scaled by
-/// `warning_factor` at WARNING, and capped by `max_position`.
-pub fn risk(
-    level: RiskLevel,
-    paused: bool,
-    pos: &Position,
-    side: Side,
-    qty: Decimal,
-    limits: &Limits,
-) -> Result<Decimal, String> {
-    let opposes = !pos.qty.is_zero() && (pos.qty.is_sign_positive() != (side == Side::Buy));
-    let reducing = reducing_part(pos, side, qty);
-    let mut opening = qty - reducing;
-    if opening > Decimal::ZERO {
-        let refused = if paused {
-            Some("engine paused by the operator".to_owned())
-        } else if level >= RiskLevel::Halt {
-            Some(format!("risk level {level}: no new exposure"))
-        } else {
-            None
-        };
-        if let Some(why) = refused {
-            if reducing.is_zero() {
-                return Err(why);
-            }
-            opening = Decimal::ZERO;
-        } else if level == RiskLevel::Warning {
-            opening = (opening * limits.warning_factor).floor().max(Decimal::ONE);
-        }
-        // After the reducing part the position on the opening side starts at 0
-        // (crossed) or at the current size (same side).
-        let base = if opposes {
-            Decimal::ZERO
-        } else {
-            pos.qty.abs()
-        };
-        let room = limits.max_position - base;
-        if room <= Decimal::ZERO {
-            if reducing.is_zero() {
-                return Err(format!(
-                    "position {} at its limit of {} contracts",
-                    pos.qty, limits.max_position
-                ));
-            }
-            opening = Decimal::ZERO;
-        }
-        opening = opening.min(room.max(Decimal::ZERO));
-    }
-    Ok(reducing + opening)
-}
+// The risk step's rules on one order live in `risk::order`; these names stay
+// here for the callers that knew them as pipeline steps.
+pub use crate::risk::order::{adds_exposure, position_rules as risk, reducing_part, Limits};
 
 /// Strategy weights: Σ ≤ 1 (checked by the config).
 #[derive(Debug, Clone)]
@@ -307,8 +232,17 @@ pub struct Allocation {
 
 /// The allocator: contracts for this candidate = capital × weight × tier
 /// fraction / margin per contract, rounded down; 0 means too small to trade.
-pub fn allocate(a: &Allocation, strategy: &str, tier: Tier, spec: &ContractSpec) -> Decimal {
-    let weight = a.weights.get(strategy).copied().unwrap_or(Decimal::ZERO);
+pub fn allocate(
+    a: &Allocation,
+    strategy: Strategy,
+    tier: Strength,
+    spec: &ContractSpec,
+) -> Decimal {
+    let weight = a
+        .weights
+        .get(strategy.as_str())
+        .copied()
+        .unwrap_or(Decimal::ZERO);
     if spec.margin.is_zero() {
         return Decimal::ZERO;
     }
@@ -318,7 +252,7 @@ pub fn allocate(a: &Allocation, strategy: &str, tier: Tier, spec: &ContractSpec)
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::contract;
+    use crate::model::{contract, Position, RiskLevel};
 
     fn a(symbol: &str, sentiment: Sentiment, confidence: f64) -> Analyzed {
         Analyzed {
@@ -326,7 +260,7 @@ mod tests {
             at_ms: 1,
             sentiment,
             confidence,
-            strategy: "news",
+            strategy: Strategy::News,
             detail: String::new(),
             price: None,
         }
@@ -387,17 +321,17 @@ mod tests {
         assert!(validate(&c, Some(-0.01)).is_err(), "buying into a 1% fall");
         assert!(validate(&c, Some(-0.001)).is_ok());
         assert!(validate(&c, None).is_ok());
-        assert_eq!(score(&c, true), Tier::Strong);
+        assert_eq!(score(&c, true), Strength::Strong);
         assert_eq!(
             score(&c, false),
-            Tier::Moderate,
+            Strength::Moderate,
             "unvalidated: one tier lower"
         );
         let weak = Candidate {
             confidence: 0.5,
             ..c.clone()
         };
-        assert_eq!(score(&weak, true), Tier::NoTrade);
+        assert_eq!(score(&weak, true), Strength::NoTrade);
 
         let kc = contract("KC").unwrap();
         let monday_10utc = 1_767_571_200_000u64 + 10 * 3_600_000;
@@ -411,11 +345,11 @@ mod tests {
         };
         // 250,000 × 0.5 × 0.5 / 12,000 = 5.2 → 5 contracts.
         assert_eq!(
-            allocate(&alloc, "news", Tier::Strong, &kc),
+            allocate(&alloc, Strategy::News, Strength::Strong, &kc),
             Decimal::from(5)
         );
         assert_eq!(
-            allocate(&alloc, "momentum", Tier::Strong, &kc),
+            allocate(&alloc, Strategy::Momentum, Strength::Strong, &kc),
             Decimal::ZERO,
             "no weight"
         );

@@ -8,6 +8,7 @@ use super::analyzer::Analyzer;
 use super::messages::RawEvent;
 use super::recent::Recent;
 use super::sentinel::Sentinel;
+use crate::clock::Clock;
 use crate::kernel::{Ctx, Handle, Worker};
 use crate::model::Headline;
 use serde_json::Value;
@@ -200,6 +201,7 @@ pub struct Poller {
     stats: Arc<PollerStats>,
     seen: Arc<Mutex<Recent<(u64, String)>>>,
     busy: Arc<AtomicBool>,
+    clock: Clock,
 }
 
 impl Poller {
@@ -209,6 +211,7 @@ impl Poller {
         analyzer: Handle<Analyzer>,
         sentinel: Handle<Sentinel>,
         stats: Arc<PollerStats>,
+        clock: Clock,
     ) -> Result<impl Fn() -> Poller + Send + Sync + 'static, String> {
         let http = reqwest::Client::builder()
             .timeout(cfg.timeout)
@@ -225,6 +228,7 @@ impl Poller {
             stats: stats.clone(),
             seen: seen.clone(),
             busy: Arc::new(AtomicBool::new(false)),
+            clock,
         })
     }
 
@@ -233,6 +237,7 @@ impl Poller {
         if self.busy.swap(true, Ordering::SeqCst) {
             return;
         }
+        let clock = self.clock;
         let (fetcher, symbol, analyzer, sentinel, stats, seen, busy, path) = (
             self.fetcher.clone(),
             self.symbol.clone(),
@@ -255,7 +260,7 @@ impl Poller {
                     tracing::warn!(actor = %path, url = %fetcher.cfg.url, error = %e, "feed poll failed");
                 }
                 Ok((items, bad)) => {
-                    let now = crate::model::now_ms();
+                    let now = clock.now_ms();
                     let (items, stale): (Vec<_>, Vec<_>) = items.into_iter().partition(|h| {
                         h.at_ms + MAX_ITEM_AGE_MS >= now && h.at_ms <= now + MAX_ITEM_AHEAD_MS
                     });

@@ -10,7 +10,7 @@
 
 use super::orderlog::OrderLog;
 use super::store::{check_order, JournalError, OutcomeRow, Store};
-use crate::model::{now_ms, Order};
+use crate::model::Order;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -233,17 +233,23 @@ impl SharedStore {
     /// `fdatasync`), or straight into SQLite without one. Refused: a
     /// non-positive quantity or price, a decision sequence not above every one
     /// journaled before (a decision id is never reused), and any order while
-    /// the journal is failing (its fill could not be recorded).
-    pub fn journal_order(&self, o: &Order, outcome: &OutcomeRow) -> Result<(), JournalError> {
+    /// the journal is failing (its fill could not be recorded). `now_ms`: when
+    /// it is journaled, on the engine's clock.
+    pub fn journal_order(
+        &self,
+        o: &Order,
+        outcome: &OutcomeRow,
+        now_ms: u64,
+    ) -> Result<(), JournalError> {
         let Some((engine, log_path)) = &self.engine else {
-            return self.with(|s| s.insert_order(o, outcome));
+            return self.with(|s| s.insert_order(o, outcome, now_ms));
         };
         check_order(o, log_path)?;
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         if inner.failing {
             // Writing works again? One durable write says (a read would not).
             let probe = self.call(&mut inner, |s| {
-                s.put_state_durable(WRITE_CHECK_KEY, "ok", "order path", now_ms())
+                s.put_state_durable(WRITE_CHECK_KEY, "ok", "order path", now_ms)
             });
             if probe.is_err() {
                 return Err(JournalError::Failing {
@@ -273,7 +279,7 @@ impl SharedStore {
             inner.log = Some(OrderLog::open(log_path).map_err(self.io_error(log_path))?);
         }
         let log = inner.log.as_mut().expect("opened above");
-        if let Err((e, cut)) = log.append(o, outcome, now_ms()) {
+        if let Err((e, cut)) = log.append(o, outcome, now_ms) {
             // The disk is in trouble: no order until a write succeeds again.
             // The record was cut back out of the log; if it could not be, it
             // is never moved into SQLite (so never re-driven and sent).
@@ -348,7 +354,7 @@ mod tests {
         let p = temp("crash");
         let s = SharedStore::for_engine(&p, "KC");
         let (o, r) = order(1);
-        s.journal_order(&o, &r).unwrap();
+        s.journal_order(&o, &r, 1).unwrap();
         // The process dies here: nothing moved the log into SQLite.
         drop(s);
         assert!(std::fs::metadata(order_log_path(&p, "KC")).unwrap().len() > 0);
@@ -392,18 +398,18 @@ mod tests {
         };
         assert!(s.log_outcome(&row(1, Outcome::Buffered)).unwrap());
         let (o, r) = order(2);
-        s.journal_order(&o, &r).unwrap();
+        s.journal_order(&o, &r, 1).unwrap();
         assert!(s.log_outcome(&row(3, Outcome::Vetoed)).unwrap());
         // A later outcome of a decision replaces the earlier one.
         assert!(s.log_outcome(&row(3, Outcome::Error)).unwrap());
         // An order whose journaling failed after all (the engine records
         // `error` and sends nothing): never moved as pending.
         let (o4, r4) = order(4);
-        s.journal_order(&o4, &r4).unwrap();
+        s.journal_order(&o4, &r4, 1).unwrap();
         assert!(s.log_outcome(&row(4, Outcome::Error)).unwrap());
         // A decision logged as an outcome is not reused by an order either.
         let (o3, r3) = order(3);
-        assert!(s.journal_order(&o3, &r3).is_err());
+        assert!(s.journal_order(&o3, &r3, 1).is_err());
         // The process dies: nothing reached SQLite.
         drop(s);
         let s = SharedStore::for_engine(&p, "KC");
@@ -426,16 +432,16 @@ mod tests {
         let p = temp("reuse");
         let s = SharedStore::for_engine(&p, "KC");
         let (o, r) = order(3);
-        s.journal_order(&o, &r).unwrap();
-        let again = s.journal_order(&o, &r).unwrap_err().to_string();
+        s.journal_order(&o, &r, 1).unwrap();
+        let again = s.journal_order(&o, &r, 1).unwrap_err().to_string();
         assert!(again.contains("never reused"), "{again}");
         drop(s);
         // A new process reads the last decision from the journal.
         let s = SharedStore::for_engine(&p, "KC");
         let (o2, r2) = order(2);
-        assert!(s.journal_order(&o2, &r2).is_err());
+        assert!(s.journal_order(&o2, &r2, 1).is_err());
         let (o4, r4) = order(4);
-        s.journal_order(&o4, &r4).unwrap();
+        s.journal_order(&o4, &r4, 1).unwrap();
         assert_eq!(pending(&s), vec![3, 4]);
         let _ = std::fs::remove_dir_all(p.parent().unwrap());
     }
@@ -445,7 +451,7 @@ mod tests {
         let p = temp("failing");
         let s = SharedStore::for_engine(&p, "KC");
         let (o, r) = order(1);
-        s.journal_order(&o, &r).unwrap();
+        s.journal_order(&o, &r, 1).unwrap();
         // The disk refuses writes (as a full one would) and a call fails.
         let refuse = |on: bool| {
             let c = rusqlite::Connection::open(&p).unwrap();
@@ -466,14 +472,14 @@ mod tests {
         });
         assert!(err.is_err());
         let (o2, r2) = order(2);
-        let refused = s.journal_order(&o2, &r2).unwrap_err().to_string();
+        let refused = s.journal_order(&o2, &r2, 1).unwrap_err().to_string();
         assert!(refused.contains("last write failed"), "{refused}");
         // A read that works proves nothing about writing a fill.
         assert_eq!(pending(&s), vec![1]);
-        assert!(s.journal_order(&o2, &r2).is_err());
+        assert!(s.journal_order(&o2, &r2, 1).is_err());
         // Writes work again: orders are taken again.
         refuse(false);
-        s.journal_order(&o2, &r2).unwrap();
+        s.journal_order(&o2, &r2, 1).unwrap();
         assert_eq!(pending(&s), vec![1, 2]);
         let _ = std::fs::remove_dir_all(p.parent().unwrap());
     }

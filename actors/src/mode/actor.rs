@@ -1,13 +1,17 @@
+use crate::clock::Clock;
 use crate::events::MODE_CHANGED;
 use crate::journal::{JournalError, Store};
 use crate::kernel::{Ctx, Handles, Kernel, Worker};
-use crate::model::{now_ms, DecodeError, ModeChoice, ModeState, Tiers};
+use crate::model::{DecodeError, ModeChoice, ModeState, Tiers};
+use crate::risk::Account;
 use crate::view::StatusView;
+use crate::wiring::Wiring;
 use actix::Message;
 use rust_decimal::Decimal;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::watch;
 
 /// The journal key of the mode (value: `auto:NANO` or `manual:MICRO`).
 pub const MODE_KEY: &str = "mode";
@@ -35,17 +39,18 @@ pub enum ModeError {
 /// Reads the mode from the journal (first start, worker restart and process
 /// restart are one path). A journaled tier the configuration no longer has
 /// (the operator renamed or removed it) is not a corrupt journal: the mode
-/// starts from the lowest tier, the smallest sizes, and says so.
-pub fn load(store: &Store, tiers: &Tiers) -> Result<ModeState, JournalError> {
+/// starts from the lowest tier, the smallest sizes, and says so. `now_ms`
+/// dates a mode set now.
+pub fn load(store: &Store, tiers: &Tiers, now_ms: u64) -> Result<ModeState, JournalError> {
     match store.state_entry(MODE_KEY)? {
-        None => Ok(ModeState::initial_in(tiers, now_ms())),
+        None => Ok(ModeState::initial_in(tiers, now_ms)),
         Some(e) => match ModeState::decode(&e.value, e.at_ms, tiers) {
             Ok(m) => Ok(m),
             Err(DecodeError::Unknown { name, auto }) => {
                 let m = ModeState {
                     current: tiers.lowest(),
                     auto,
-                    since_ms: now_ms(),
+                    since_ms: now_ms,
                 };
                 tracing::warn!(
                     journaled = %e.value,
@@ -67,6 +72,11 @@ pub struct ModeActor {
     store: Store,
     kernel: Kernel,
     view: Arc<StatusView>,
+    /// The one writer of the mode every engine watches.
+    mode: watch::Sender<ModeState>,
+    /// Where the controller reads the account's equity.
+    account: Arc<Account>,
+    clock: Clock,
     tiers: Tiers,
     check_every: Duration,
     state: ModeState,
@@ -79,16 +89,21 @@ impl ModeActor {
         journal: PathBuf,
         kernel: Kernel,
         view: Arc<StatusView>,
+        wiring: &Wiring,
         tiers: Tiers,
         check_every: Duration,
     ) -> impl Fn() -> ModeActor + Send + Sync + 'static {
+        let (mode, account, clock) = (wiring.mode_writer(), wiring.account.clone(), wiring.clock);
         move || {
             let store = Store::open(&journal).unwrap_or_else(|e| panic!("{e}"));
-            let state = load(&store, &tiers).unwrap_or_else(|e| panic!("{e}"));
+            let state = load(&store, &tiers, clock.now_ms()).unwrap_or_else(|e| panic!("{e}"));
             ModeActor {
                 store,
                 kernel: kernel.clone(),
                 view: view.clone(),
+                mode: mode.clone(),
+                account: account.clone(),
+                clock,
                 tiers: tiers.clone(),
                 check_every,
                 state,
@@ -103,7 +118,7 @@ impl ModeActor {
         if !self.state.auto {
             return;
         }
-        let equity = self.view.portfolio().equity;
+        let equity = self.account.equity();
         if equity <= Decimal::ZERO {
             return;
         }
@@ -115,7 +130,7 @@ impl ModeActor {
         let next = ModeState {
             current: next,
             auto: true,
-            since_ms: now_ms(),
+            since_ms: self.clock.now_ms(),
         };
         if let Err(e) = self.apply(next, &reason, ctx) {
             tracing::error!(
@@ -139,7 +154,7 @@ impl ModeActor {
             .put_state_durable(MODE_KEY, &next.encode(), reason, next.since_ms)?;
         let detail = format!("{} -> {}: {}", self.state.encode(), next.encode(), reason);
         self.state = next;
-        self.view.set_mode(self.state.clone());
+        self.publish();
         tracing::info!(actor = ctx.path(), mode = %self.state.encode(), reason, "mode changed");
         self.kernel
             .events()
@@ -148,16 +163,29 @@ impl ModeActor {
     }
 }
 
+impl ModeActor {
+    /// The mode takes effect: the watch (engines) and the view (operator).
+    fn publish(&self) {
+        let state = self.state.clone();
+        self.mode.send_if_modified(|m| {
+            let changed = *m != state;
+            *m = state.clone();
+            changed
+        });
+        self.view.set_mode(self.state.clone());
+    }
+}
+
 impl Worker for ModeActor {
     fn started(&mut self, ctx: &mut Ctx<'_, Self>) {
-        self.view.set_mode(self.state.clone());
+        self.publish();
         ctx.run_interval(self.check_every, |m, ctx| m.check(ctx));
     }
 }
 
 impl Handles<SetMode> for ModeActor {
     fn handle(&mut self, m: SetMode, ctx: &mut Ctx<'_, Self>) -> Result<ModeOutcome, ModeError> {
-        let Some(next) = self.state.chosen(m.choice, now_ms()) else {
+        let Some(next) = self.state.chosen(m.choice, self.clock.now_ms()) else {
             return Ok(ModeOutcome {
                 changed: false,
                 mode: self.state.clone(),

@@ -5,46 +5,55 @@
 //! The tiers are configured (`[mode].tiers`: names, thresholds, parameters);
 //! the defaults are NANO, MICRO, MINI and BALANCED.
 
+use super::Strategy;
 use rust_decimal::Decimal;
 use serde::Serialize;
 use std::fmt;
-use std::sync::Mutex;
 
-/// A capital tier, by its name: interned, so it is `Copy` and compares by name.
-/// Its place among the tiers (and so "up" and "down") is the configured
-/// order, in [`Tiers`].
+/// A capital tier, by its name: the name is held inline (at most
+/// [`Tier::MAX_NAME`] bytes), so it is `Copy` and compares by name without a
+/// table of names anywhere. Its place among the tiers (and so "up" and
+/// "down") is the configured order, in [`Tiers`].
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Tier(&'static str);
+pub struct Tier {
+    len: u8,
+    name: [u8; Tier::MAX_NAME],
+}
 
-/// The most tiers a configuration may have (and so the most names interned).
+/// The most tiers a configuration may have.
 pub const MAX_TIERS: usize = 16;
 
-/// Names interned so far: the configured tiers' (bounded: a configuration has
-/// at most `MAX_TIERS`, and names come only from configurations).
-static NAMES: Mutex<Vec<&'static str>> = Mutex::new(Vec::new());
-
 impl Tier {
-    pub const NANO: Tier = Tier("NANO");
-    pub const MICRO: Tier = Tier("MICRO");
-    pub const MINI: Tier = Tier("MINI");
-    pub const BALANCED: Tier = Tier("BALANCED");
+    /// The longest tier name, in bytes (see [`Tier::check_name`]).
+    pub const MAX_NAME: usize = 32;
+    pub const NANO: Tier = Tier::constant("NANO");
+    pub const MICRO: Tier = Tier::constant("MICRO");
+    pub const MINI: Tier = Tier::constant("MINI");
+    pub const BALANCED: Tier = Tier::constant("BALANCED");
+
+    const fn constant(name: &str) -> Tier {
+        let bytes = name.as_bytes();
+        let mut buf = [0u8; Tier::MAX_NAME];
+        let mut i = 0;
+        while i < bytes.len() {
+            buf[i] = bytes[i];
+            i += 1;
+        }
+        Tier {
+            len: bytes.len() as u8,
+            name: buf,
+        }
+    }
 
     /// The tier called `name` (a configured one: check it with
-    /// [`Tier::check_name`] first; requests look names up in [`Tiers`] instead,
-    /// so nothing from outside is interned).
+    /// [`Tier::check_name`] first; a longer name is cut at
+    /// [`Tier::MAX_NAME`] bytes on a character boundary).
     pub fn named(name: &str) -> Tier {
-        for t in [Tier::NANO, Tier::MICRO, Tier::MINI, Tier::BALANCED] {
-            if t.0 == name {
-                return t;
-            }
+        let mut end = name.len().min(Tier::MAX_NAME);
+        while !name.is_char_boundary(end) {
+            end -= 1;
         }
-        let mut names = NAMES.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(n) = names.iter().find(|n| **n == name) {
-            return Tier(n);
-        }
-        let n: &'static str = Box::leak(name.to_owned().into_boxed_str());
-        names.push(n);
-        Tier(n)
+        Tier::constant(&name[..end])
     }
 
     /// A tier name: 1 to 32 of A-Z, 0-9 and `_`, starting with a letter (so
@@ -64,26 +73,27 @@ impl Tier {
         }
     }
 
-    pub fn as_str(self) -> &'static str {
-        self.0
+    pub fn as_str(&self) -> &str {
+        // Built from a `&str` cut on a character boundary: always UTF-8.
+        std::str::from_utf8(&self.name[..usize::from(self.len)]).unwrap_or_default()
     }
 }
 
 impl fmt::Display for Tier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.0)
+        f.write_str(self.as_str())
     }
 }
 
 impl fmt::Debug for Tier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.0)
+        f.write_str(self.as_str())
     }
 }
 
 impl Serialize for Tier {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.0)
+        s.serialize_str(self.as_str())
     }
 }
 
@@ -203,9 +213,6 @@ pub struct TierParams {
     pub strategies: Vec<String>,
 }
 
-/// The strategies a tier may allow.
-const STRATEGIES: [&str; 2] = ["news", "momentum"];
-
 /// The tiers and the hysteresis of the automatic controller.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Tiers {
@@ -224,7 +231,10 @@ impl Default for Tiers {
             threshold: Decimal::from(threshold),
             size_factor,
             max_open_positions: open,
-            strategies: STRATEGIES.iter().map(|s| s.to_string()).collect(),
+            strategies: Strategy::CONFIGURABLE
+                .iter()
+                .map(|s| s.as_str().to_owned())
+                .collect(),
         };
         Tiers {
             tiers: vec![
@@ -392,7 +402,7 @@ impl Tiers {
                 ));
             }
             for (j, s) in p.strategies.iter().enumerate() {
-                if !STRATEGIES.contains(&s.as_str()) {
+                if Strategy::parse(s).is_err() {
                     return Err((
                         "tiers.strategies",
                         format!("{t}'s strategy {s:?} is unknown: use news and/or momentum"),
@@ -425,264 +435,5 @@ impl Tiers {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn choices_parse() {
-        let t = Tiers::default();
-        assert_eq!(t.choice("auto"), Ok(ModeChoice::Auto));
-        assert_eq!(t.choice("MINI"), Ok(ModeChoice::Fixed(Tier::MINI)));
-        assert_eq!(
-            t.choice("mini").unwrap_err(),
-            "unknown mode \"mini\": use one of NANO, MICRO, MINI, BALANCED or auto"
-        );
-    }
-
-    #[test]
-    fn choosing_and_encoding() {
-        let s = ModeState::initial(0);
-        assert_eq!(s.chosen(ModeChoice::Auto, 1), None, "already auto");
-        let m = s.chosen(ModeChoice::Fixed(Tier::MICRO), 2).unwrap();
-        assert_eq!((m.current, m.auto), (Tier::MICRO, false));
-        assert_eq!(m.encode(), "manual:MICRO");
-        let tiers = Tiers::default();
-        assert_eq!(ModeState::decode(&m.encode(), 2, &tiers), Ok(m.clone()));
-        let a = m.chosen(ModeChoice::Auto, 3).unwrap();
-        assert_eq!((a.current, a.auto), (Tier::MICRO, true));
-        assert!(matches!(
-            ModeState::decode("sometimes:NANO", 0, &tiers),
-            Err(DecodeError::Corrupt(_))
-        ));
-        assert_eq!(
-            ModeState::decode("manual:HUGE", 0, &tiers),
-            Err(DecodeError::Unknown {
-                name: "HUGE".into(),
-                auto: false
-            })
-        );
-        assert!(matches!(
-            ModeState::decode("NANO", 0, &tiers),
-            Err(DecodeError::Corrupt(_))
-        ));
-    }
-
-    fn d(units: i64, scale: u32) -> Decimal {
-        Decimal::new(units, scale)
-    }
-
-    #[test]
-    fn defaults_are_valid_and_match_the_tier_limits() {
-        let t = Tiers::default();
-        assert_eq!(t.validate(), Ok(()));
-        for (tier, open) in [
-            (Tier::NANO, 2),
-            (Tier::MICRO, 3),
-            (Tier::MINI, 4),
-            (Tier::BALANCED, 6),
-        ] {
-            assert_eq!(t.params(tier).tier, tier);
-            assert_eq!(t.params(tier).max_open_positions, open);
-        }
-        assert_eq!(t.lowest(), Tier::NANO);
-        assert_eq!(t.params(Tier::MINI).threshold, Decimal::from(50_000));
-    }
-
-    #[test]
-    fn walking_across_the_micro_threshold_has_hysteresis() {
-        let t = Tiers::default();
-        // Up into MICRO at 10,000 × (1 + 0.10) = 11,000.
-        assert_eq!(t.next_tier(Tier::NANO, d(10_999, 0)), Tier::NANO);
-        assert_eq!(t.next_tier(Tier::NANO, d(1_099_999, 2)), Tier::NANO);
-        assert_eq!(t.next_tier(Tier::NANO, d(11_000, 0)), Tier::MICRO);
-        // Down out of MICRO below 10,000 × (1 − 0.20) = 8,000.
-        assert_eq!(t.next_tier(Tier::MICRO, d(10_999, 0)), Tier::MICRO);
-        assert_eq!(t.next_tier(Tier::MICRO, d(8_001, 0)), Tier::MICRO);
-        assert_eq!(
-            t.next_tier(Tier::MICRO, d(8_000, 0)),
-            Tier::MICRO,
-            "not below"
-        );
-        assert_eq!(t.next_tier(Tier::MICRO, d(799_999, 2)), Tier::NANO);
-        // NANO's threshold is 0: nothing is below it.
-        assert_eq!(t.next_tier(Tier::NANO, d(1, 2)), Tier::NANO);
-        assert_eq!(t.next_tier(Tier::NANO, d(-500, 0)), Tier::NANO);
-    }
-
-    #[test]
-    fn oscillating_equity_never_flaps() {
-        let t = Tiers::default();
-        // 9,000 .. 10,500 lies between 8,000 (down out of MICRO) and 11,000 (up
-        // into MICRO): from either tier, nothing changes.
-        let walk = [9_000, 10_500, 9_000, 10_000, 9_500, 10_500, 9_000, 10_499];
-        for start in [Tier::NANO, Tier::MICRO] {
-            let mut cur = start;
-            for e in walk {
-                cur = t.next_tier(cur, Decimal::from(e));
-                assert_eq!(cur, start, "at {e}");
-            }
-        }
-    }
-
-    #[test]
-    fn large_moves_cross_several_tiers_at_once() {
-        let t = Tiers::default();
-        // 300,000 >= 250,000 × 1.10 = 275,000: straight to BALANCED.
-        assert_eq!(t.next_tier(Tier::NANO, d(300_000, 0)), Tier::BALANCED);
-        // 60,000 >= 50,000 × 1.10 = 55,000 but < 275,000: MINI.
-        assert_eq!(t.next_tier(Tier::NANO, d(60_000, 0)), Tier::MINI);
-        // 54,999 < 55,000: MICRO only.
-        assert_eq!(t.next_tier(Tier::NANO, d(54_999, 0)), Tier::MICRO);
-        // 5,000 < 250,000 × 0.80, < 50,000 × 0.80, < 10,000 × 0.80 = 8,000: NANO.
-        assert_eq!(t.next_tier(Tier::BALANCED, d(5_000, 0)), Tier::NANO);
-        // 30,000 < 40,000 (out of MINI) but >= 8,000 (MICRO stays): MICRO.
-        assert_eq!(t.next_tier(Tier::BALANCED, d(30_000, 0)), Tier::MICRO);
-        // 210,000 >= 200,000 (250,000 × 0.80): BALANCED stays.
-        assert_eq!(t.next_tier(Tier::BALANCED, d(210_000, 0)), Tier::BALANCED);
-    }
-
-    #[test]
-    fn reasons_name_the_rule() {
-        let t = Tiers::default();
-        assert_eq!(
-            t.reason(Tier::NANO, Tier::MICRO, d(11_000, 0)),
-            "auto: equity $11000.00 >= MICRO threshold $10000 × 1.10"
-        );
-        assert_eq!(
-            t.reason(Tier::MICRO, Tier::NANO, d(799_999, 2)),
-            "auto: equity $7999.99 < MICRO threshold $10000 × 0.80"
-        );
-        // Several tiers down: the last rule was leaving MICRO.
-        assert_eq!(
-            t.reason(Tier::BALANCED, Tier::NANO, d(5_000, 0)),
-            "auto: equity $5000.00 < MICRO threshold $10000 × 0.80"
-        );
-        // Truncated, not rounded: 7,999.999 must not read as 8,000.00.
-        assert!(t
-            .reason(Tier::MICRO, Tier::NANO, d(7_999_999, 3))
-            .contains("$7999.99 <"));
-    }
-
-    #[test]
-    fn validate_catches_bad_tiers() {
-        let err = |t: &Tiers| t.validate().unwrap_err();
-        let mut t = Tiers::default();
-        t.tiers[2].threshold = Decimal::from(5_000);
-        let (key, what) = err(&t);
-        assert_eq!(key, "tiers.threshold");
-        assert!(what.contains("thresholds must rise"), "{what}");
-
-        let mut t = Tiers::default();
-        t.tiers[0].threshold = Decimal::from(100);
-        assert!(err(&t).1.contains("lowest tier (NANO) starts at 0"));
-
-        let mut t = Tiers::default();
-        t.tiers[1].size_factor = Decimal::ZERO;
-        let (key, what) = err(&t);
-        assert_eq!(key, "tiers.size_factor");
-        assert!(what.contains("MICRO's size_factor"), "{what}");
-
-        let mut t = Tiers::default();
-        t.tiers[3].strategies.push("arbitrage".into());
-        assert!(err(&t).1.contains("\"arbitrage\" is unknown"));
-
-        let mut t = Tiers::default();
-        t.tiers[3].strategies = vec!["news".into(), "news".into()];
-        assert!(err(&t).1.contains("twice"));
-
-        let mut t = Tiers::default();
-        t.tiers[0].strategies.clear();
-        assert_eq!(t.validate(), Ok(()), "a tier may trade nothing");
-
-        let mut t = Tiers::default();
-        t.tiers[0].max_open_positions = 0;
-        assert!(t.validate().is_err());
-
-        let mut t = Tiers::default();
-        t.tiers.swap(0, 1);
-        assert!(err(&t).1.contains("starts at 0"), "out of order");
-
-        let mut t = Tiers::default();
-        t.tiers[2].tier = Tier::MICRO;
-        assert_eq!(err(&t), ("tiers.name", "tier MICRO is listed twice".into()));
-
-        let mut t = Tiers::default();
-        t.tiers.clear();
-        assert!(err(&t).1.contains("needs 1 to 16 tiers"));
-        let mut t = Tiers::default();
-        let p = t.tiers[3].clone();
-        for i in 0..13 {
-            let mut q = p.clone();
-            q.threshold += Decimal::from(i + 1);
-            t.tiers.push(q);
-        }
-        assert!(err(&t).1.contains("got 17"));
-
-        let t = Tiers {
-            up_margin: Decimal::ONE,
-            ..Tiers::default()
-        };
-        assert_eq!(err(&t).0, "up_margin");
-        let t = Tiers {
-            down_margin: Decimal::from(-1),
-            ..Tiers::default()
-        };
-        assert_eq!(err(&t).0, "down_margin");
-    }
-
-    #[test]
-    fn tier_names_are_checked_and_interned_once() {
-        for bad in ["", "auto", "micro", "1X", "A-B", &"X".repeat(33)] {
-            assert!(Tier::check_name(bad).is_err(), "{bad:?}");
-        }
-        for good in ["SEED", "GROWTH_2", "X"] {
-            assert_eq!(Tier::check_name(good), Ok(()));
-        }
-        assert_eq!(Tier::named("MICRO"), Tier::MICRO);
-        let a = Tier::named("GROWTH");
-        assert_eq!(a, Tier::named("GROWTH"));
-        assert_eq!(a.as_str(), "GROWTH");
-        assert_eq!(serde_json::to_string(&a).unwrap(), "\"GROWTH\"");
-    }
-
-    #[test]
-    fn three_configured_tiers_move_with_the_same_hysteresis() {
-        let tier = |name: &str, threshold: i64| TierParams {
-            tier: Tier::named(name),
-            threshold: Decimal::from(threshold),
-            size_factor: Decimal::ONE,
-            max_open_positions: 2,
-            strategies: vec!["news".into()],
-        };
-        let t = Tiers {
-            tiers: vec![
-                tier("SEED", 0),
-                tier("GROWTH", 100_000),
-                tier("FULL", 1_000_000),
-            ],
-            ..Tiers::default()
-        };
-        assert_eq!(t.validate(), Ok(()));
-        let (seed, growth, full) = (
-            Tier::named("SEED"),
-            Tier::named("GROWTH"),
-            Tier::named("FULL"),
-        );
-        assert_eq!(t.lowest(), seed);
-        // Up into GROWTH at 110,000; down out of it below 80,000.
-        assert_eq!(t.next_tier(seed, d(109_999, 0)), seed);
-        assert_eq!(t.next_tier(seed, d(110_000, 0)), growth);
-        assert_eq!(t.next_tier(growth, d(80_000, 0)), growth);
-        assert_eq!(t.next_tier(growth, d(79_999, 0)), seed);
-        assert_eq!(t.next_tier(seed, d(2_000_000, 0)), full);
-        assert_eq!(
-            t.reason(full, seed, d(10, 0)),
-            "auto: equity $10.00 < GROWTH threshold $100000 × 0.80"
-        );
-        assert_eq!(t.choice("GROWTH"), Ok(ModeChoice::Fixed(growth)));
-        assert!(t
-            .choice("MICRO")
-            .unwrap_err()
-            .contains("SEED, GROWTH, FULL or auto"));
-    }
-}
+#[path = "mode_tests.rs"]
+mod tests;

@@ -24,7 +24,9 @@ pub mod webhook;
 use crate::clock::Clock;
 use crate::journal::{OutboxRow, Store};
 use crate::kernel::{Ctx, Event, EventKind, Kernel, Worker};
+use crate::risk::Account;
 use crate::view::{NotifierFigures, StatusView};
+use crate::wiring::Wiring;
 use rust_decimal::Decimal;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -77,7 +79,10 @@ struct Hooks {
     clock: Clock,
     store: Store,
     http: reqwest::Client,
+    /// Written with the notifier's figures (the operator's read model).
     view: Arc<StatusView>,
+    /// The account's equity, for milestones.
+    account: Arc<Account>,
     cursor: u64,
     milestone: Option<Decimal>,
     busy: Vec<bool>,
@@ -95,8 +100,9 @@ impl Notifier {
         journal: PathBuf,
         cfg: WebhookConfig,
         view: Arc<StatusView>,
-        clock: Clock,
+        wiring: &Wiring,
     ) -> impl Fn() -> Notifier + Send + Sync + 'static {
+        let (clock, account) = (wiring.clock, wiring.account.clone());
         move || {
             let seen = kernel
                 .events()
@@ -104,7 +110,7 @@ impl Notifier {
                 .last()
                 .map_or(0, |e| e.seq);
             let hooks = (!cfg.targets.is_empty()).then(|| {
-                Hooks::open(&journal, cfg.clone(), view.clone(), clock)
+                Hooks::open(&journal, cfg.clone(), view.clone(), account.clone(), clock)
                     .unwrap_or_else(|e| panic!("{e}"))
             });
             Notifier {
@@ -139,6 +145,7 @@ impl Hooks {
         journal: &std::path::Path,
         cfg: WebhookConfig,
         view: Arc<StatusView>,
+        account: Arc<Account>,
         clock: Clock,
     ) -> Result<Hooks, String> {
         let mut store = Store::open(journal).map_err(|e| e.to_string())?;
@@ -190,6 +197,7 @@ impl Hooks {
                 .build()
                 .map_err(|e| e.to_string())?,
             view,
+            account,
             cursor,
             milestone,
             busy: vec![false; n],
@@ -259,7 +267,7 @@ impl Hooks {
         if cursor != self.cursor {
             state.push((CURSOR_KEY, cursor.to_string()));
         }
-        let equity = self.view.portfolio().equity;
+        let equity = self.account.equity();
         let reached = self
             .cfg
             .milestones

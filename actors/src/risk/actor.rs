@@ -1,11 +1,23 @@
-use super::messages::{Escalate, ResetRisk, RiskError, RiskOutcome};
+//! The `portfolio_risk` worker: the escalation-only level (journaled before it
+//! takes effect, sent to every engine through the level watch it alone
+//! writes) and the account's drawdown: it measures the account whenever an
+//! engine publishes and asks itself for the level the drawdown calls for. It
+//! journals the account's peak and rebases it on an operator reset.
+
+use super::account::Account;
+use super::messages::{AccountChanged, Escalate, ResetRisk, RiskError, RiskOutcome};
+use super::portfolio::drawdown_level;
+use crate::clock::Clock;
 use crate::events::RISK_CHANGED;
 use crate::journal::{JournalError, Store};
 use crate::kernel::{Ctx, Handles, Kernel, Worker};
-use crate::model::{now_ms, RiskState};
+use crate::model::{PortfolioLimits, RiskLevel, RiskState};
 use crate::view::StatusView;
+use crate::wiring::Wiring;
+use rust_decimal::Decimal;
 use std::path::PathBuf;
 use std::sync::Arc;
+use tokio::sync::watch;
 
 /// The journal key of the level (value: the level's name; reason and time kept).
 pub const RISK_KEY: &str = "risk.level";
@@ -14,15 +26,16 @@ pub const PEAK_KEY: &str = "account.peak";
 
 /// The account's peak as journaled, if any (an unreadable value is `None`,
 /// said by the caller).
-pub fn load_peak(store: &Store) -> Result<Option<rust_decimal::Decimal>, JournalError> {
+pub fn load_peak(store: &Store) -> Result<Option<Decimal>, JournalError> {
     Ok(store.state(PEAK_KEY)?.and_then(|(v, _)| v.parse().ok()))
 }
 
 /// Reads the level from the journal: the one path for a first start, a restart of
-/// the worker and a restart of the process after `kill -9`.
-pub fn load(store: &Store) -> Result<RiskState, JournalError> {
+/// the worker and a restart of the process after `kill -9`. `now_ms` dates a
+/// first start's level.
+pub fn load(store: &Store, now_ms: u64) -> Result<RiskState, JournalError> {
     match store.state_entry(RISK_KEY)? {
-        None => Ok(RiskState::initial(now_ms())),
+        None => Ok(RiskState::initial(now_ms)),
         Some(e) => Ok(RiskState {
             level: e.value.parse().map_err(|what| JournalError::Corrupt {
                 path: store.path().to_owned(),
@@ -38,9 +51,15 @@ pub struct PortfolioRisk {
     store: Store,
     kernel: Kernel,
     view: Arc<StatusView>,
+    account: Arc<Account>,
+    /// The one writer of the level every engine watches.
+    level: watch::Sender<RiskLevel>,
+    /// The account drawdown thresholds.
+    limits: PortfolioLimits,
+    clock: Clock,
     state: RiskState,
     /// The account peak as last journaled.
-    saved_peak: rust_decimal::Decimal,
+    saved_peak: Decimal,
 }
 
 impl PortfolioRisk {
@@ -51,25 +70,38 @@ impl PortfolioRisk {
         journal: PathBuf,
         kernel: Kernel,
         view: Arc<StatusView>,
+        wiring: &Wiring,
+        limits: PortfolioLimits,
     ) -> impl Fn() -> PortfolioRisk + Send + Sync + 'static {
+        let (account, level, clock) = (
+            wiring.account.clone(),
+            wiring.risk_level_writer(),
+            wiring.clock,
+        );
         move || {
             let store = Store::open(&journal).unwrap_or_else(|e| panic!("{e}"));
-            let state = load(&store).unwrap_or_else(|e| panic!("{e}"));
+            let state = load(&store, clock.now_ms()).unwrap_or_else(|e| panic!("{e}"));
             let saved_peak = load_peak(&store).ok().flatten().unwrap_or_default();
             PortfolioRisk {
                 store,
                 kernel: kernel.clone(),
                 view: view.clone(),
+                account: account.clone(),
+                level: level.clone(),
+                limits: limits.clone(),
+                clock,
                 state,
                 saved_peak,
             }
         }
     }
 
+    /// The level takes effect: the watch (engines), the view (operator), the
+    /// log and an event.
     fn apply(&mut self, next: RiskState, who: &str, path: &str) {
         let from = self.state.level;
         self.state = next;
-        self.view.set_risk(self.state.clone());
+        self.publish_level();
         let detail = format!(
             "{from} -> {} by {who}: {}",
             self.state.level, self.state.reason
@@ -77,45 +109,25 @@ impl PortfolioRisk {
         tracing::warn!(actor = path, from = %from, to = %self.state.level, reason = %self.state.reason, "risk level changed");
         self.kernel.events().publish(RISK_CHANGED, path, detail);
     }
-}
 
-impl PortfolioRisk {
-    /// Journals the account's peak when it rose by more than 0.1 % (or was
-    /// rebased): a restart measures the account drawdown from the same peak.
-    fn save_peak(&mut self, force: bool) {
-        let peak = self.view.peak();
-        if !force && peak <= self.saved_peak * rust_decimal::Decimal::new(1001, 3) {
-            return;
-        }
-        match self
-            .store
-            .put_state_durable(PEAK_KEY, &peak.to_string(), "account peak", now_ms())
-        {
-            Ok(()) => self.saved_peak = peak,
-            Err(e) => tracing::error!(error = %e, "account peak not journaled; trying again"),
-        }
-    }
-}
-
-impl Worker for PortfolioRisk {
-    fn started(&mut self, ctx: &mut Ctx<'_, Self>) {
+    fn publish_level(&self) {
+        let level = self.state.level;
+        self.level
+            .send_if_modified(|l| std::mem::replace(l, level) != level);
         self.view.set_risk(self.state.clone());
-        self.view.seed_peak(self.saved_peak);
-        ctx.run_interval(std::time::Duration::from_secs(1), |r, _| r.save_peak(false));
     }
-}
 
-impl Handles<Escalate> for PortfolioRisk {
-    fn handle(&mut self, m: Escalate, ctx: &mut Ctx<'_, Self>) -> Result<RiskOutcome, RiskError> {
-        let Some(next) = self.state.escalated(m.level, &m.reason, now_ms()) else {
-            return Ok(RiskOutcome {
+    /// Raises the level to `level` (if above it), journaled first.
+    fn escalate(&mut self, level: RiskLevel, reason: &str, who: &str, path: &str) -> RiskOutcome {
+        let Some(next) = self.state.escalated(level, reason, self.clock.now_ms()) else {
+            return RiskOutcome {
                 changed: false,
                 risk: self.state.clone(),
                 message: format!(
-                    "risk level stays {}: {} is not above it (only a reset lowers it)",
-                    self.state.level, m.level
+                    "risk level stays {}: {level} is not above it (only a reset lowers it)",
+                    self.state.level
                 ),
-            });
+            };
         };
         // Journal first. If the journal cannot take it, the escalation still takes
         // effect: a higher level is always the safer side, and refusing it would
@@ -126,7 +138,7 @@ impl Handles<Escalate> for PortfolioRisk {
             &next.reason,
             next.since_ms,
         );
-        self.apply(next, &m.source, ctx.path());
+        self.apply(next, who, path);
         let message = match journaled {
             Ok(()) => format!("risk level raised to {}", self.state.level),
             Err(e) => {
@@ -137,17 +149,85 @@ impl Handles<Escalate> for PortfolioRisk {
                 )
             }
         };
-        Ok(RiskOutcome {
+        RiskOutcome {
             changed: true,
             risk: self.state.clone(),
             message,
-        })
+        }
+    }
+
+    /// Measures the account: its figures for the operator, and the level its
+    /// drawdown calls for, asked for at once (the one place the account
+    /// drawdown escalates).
+    fn measure(&mut self, path: &str) {
+        let p = self.account.portfolio();
+        self.view.set_portfolio(p);
+        let level = drawdown_level(&self.limits, p.drawdown);
+        if level > self.state.level {
+            let reason = format!(
+                "account drawdown {}% from its peak",
+                (p.drawdown * Decimal::ONE_HUNDRED).round_dp(2).normalize()
+            );
+            tracing::warn!(actor = path, %level, %reason, "the account drawdown asks for a higher level");
+            self.escalate(level, &reason, path, path);
+        }
+    }
+
+    /// Journals the account's peak when it rose by more than 0.1 % (or was
+    /// rebased): a restart measures the account drawdown from the same peak.
+    fn save_peak(&mut self, force: bool) {
+        let peak = self.account.peak();
+        if !force && peak <= self.saved_peak * Decimal::new(1001, 3) {
+            return;
+        }
+        match self.store.put_state_durable(
+            PEAK_KEY,
+            &peak.to_string(),
+            "account peak",
+            self.clock.now_ms(),
+        ) {
+            Ok(()) => self.saved_peak = peak,
+            Err(e) => tracing::error!(error = %e, "account peak not journaled; trying again"),
+        }
+    }
+}
+
+impl Worker for PortfolioRisk {
+    fn started(&mut self, ctx: &mut Ctx<'_, Self>) {
+        self.publish_level();
+        self.account.seed_peak(self.saved_peak);
+        self.measure(ctx.path());
+        // Every publish into the account, coalesced: a full mailbox loses
+        // nothing (the next publish wakes it again, and so does the second).
+        let (account, me) = (self.account.clone(), ctx.myself());
+        ctx.spawn(async move {
+            loop {
+                account.changed().await;
+                let _ = me.tell(AccountChanged);
+            }
+        });
+        ctx.run_interval(std::time::Duration::from_secs(1), |r, ctx| {
+            r.measure(ctx.path());
+            r.save_peak(false);
+        });
+    }
+}
+
+impl Handles<AccountChanged> for PortfolioRisk {
+    fn handle(&mut self, _: AccountChanged, ctx: &mut Ctx<'_, Self>) {
+        self.measure(ctx.path());
+    }
+}
+
+impl Handles<Escalate> for PortfolioRisk {
+    fn handle(&mut self, m: Escalate, ctx: &mut Ctx<'_, Self>) -> Result<RiskOutcome, RiskError> {
+        Ok(self.escalate(m.level, &m.reason, &m.source, ctx.path()))
     }
 }
 
 impl Handles<ResetRisk> for PortfolioRisk {
     fn handle(&mut self, m: ResetRisk, ctx: &mut Ctx<'_, Self>) -> Result<RiskOutcome, RiskError> {
-        let next = self.state.reset(m.level, &m.reason, now_ms());
+        let next = self.state.reset(m.level, &m.reason, self.clock.now_ms());
         // A reset that cannot be journaled does not happen: lowering the level is
         // the one change that must never be lost.
         self.store
@@ -158,8 +238,9 @@ impl Handles<ResetRisk> for PortfolioRisk {
             // The operator accepted the loss so far: the account drawdown is
             // measured from the equity now, or it would ask for the old level
             // again at the next mark.
-            self.view.rebase_peak();
+            self.account.rebase_peak();
             self.save_peak(true);
+            self.view.set_portfolio(self.account.portfolio());
         }
         self.apply(next, "operator reset", ctx.path());
         Ok(RiskOutcome {

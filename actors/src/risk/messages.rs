@@ -34,3 +34,17 @@ pub enum RiskError {
     #[error("the risk level was not changed: {0}")]
     Journal(String),
 }
+
+/// Engine → its risk guard: equity marked at market time `at_ms`.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "()")]
+pub struct EquityMark {
+    pub at_ms: u64,
+    pub equity: rust_decimal::Decimal,
+}
+
+/// Some engine published into the account: `portfolio_risk` measures the
+/// account's drawdown. Sent by `portfolio_risk` to itself (coalesced).
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct AccountChanged;

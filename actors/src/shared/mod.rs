@@ -5,6 +5,7 @@
 
 pub mod llm;
 
+use crate::clock::Clock;
 use crate::events::BUDGET_EXHAUSTED;
 use crate::kernel::Kernel;
 use llm::{LlmAnswer, LlmClient, LlmError, Usage};
@@ -101,6 +102,7 @@ impl MacroCache {
     pub async fn get(
         &self,
         day: u64,
+        now_ms: u64,
         llm: &LlmClient,
     ) -> Result<(String, Option<Usage>), LlmError> {
         let mut slot = self.inner.lock().await;
@@ -109,7 +111,7 @@ impl MacroCache {
                 return Ok((text.clone(), None));
             }
         }
-        let now = crate::model::now_ms();
+        let now = now_ms;
         if slot
             .failed_at_ms
             .is_some_and(|t| now.saturating_sub(t) < MACRO_RETRY_MS)
@@ -175,6 +177,7 @@ pub struct SharedServices {
     pub stats: LlmStats,
     waiting: AtomicU64,
     kernel: Kernel,
+    clock: Clock,
 }
 
 impl SharedServices {
@@ -183,6 +186,7 @@ impl SharedServices {
         max_concurrency: usize,
         budget: BudgetGuard,
         kernel: Kernel,
+        clock: Clock,
     ) -> Arc<SharedServices> {
         Arc::new(SharedServices {
             llm,
@@ -192,6 +196,7 @@ impl SharedServices {
             stats: LlmStats::default(),
             waiting: AtomicU64::new(0),
             kernel,
+            clock,
         })
     }
 
@@ -211,7 +216,8 @@ impl SharedServices {
     /// One headline through the limiter, the budget and the LLM; an error means
     /// "use the rules" (counted).
     pub async fn analyze(&self, symbol: &str, headline: &str) -> Result<LlmAnswer, LlmError> {
-        let day = crate::model::now_ms() / 86_400_000;
+        let now_ms = self.clock.now_ms();
+        let day = now_ms / 86_400_000;
         if !self.budget.allows(day) {
             self.stats.over_budget.fetch_add(1, Ordering::Relaxed);
             return Err(LlmError::OverBudget);
@@ -234,7 +240,7 @@ impl SharedServices {
             return Err(LlmError::OverBudget);
         }
         self.stats.calls.fetch_add(1, Ordering::Relaxed);
-        let context = match self.macro_cache.get(day, &self.llm).await {
+        let context = match self.macro_cache.get(day, now_ms, &self.llm).await {
             Ok((text, usage)) => {
                 if let Some(u) = usage {
                     self.spend(day, u);

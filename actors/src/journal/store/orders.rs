@@ -28,11 +28,16 @@ impl Store {
     /// Journals an order as `pending` before it is sent, with its decision's
     /// `executed` outcome, in one durable transaction. A second order with the
     /// same client order id or decision is refused: that is the order's identity.
-    pub fn insert_order(&mut self, o: &Order, outcome: &OutcomeRow) -> Result<(), JournalError> {
+    /// `now_ms`: when it was journaled (the caller's clock).
+    pub fn insert_order(
+        &mut self,
+        o: &Order,
+        outcome: &OutcomeRow,
+        now_ms: u64,
+    ) -> Result<(), JournalError> {
         check_order(o, &self.path)?;
-        let now = crate::model::now_ms();
         self.durable(|tx| {
-            insert_pending(tx, o, now, Conflict::Refuse)?;
+            insert_pending(tx, o, now_ms, Conflict::Refuse)?;
             insert_outcome(tx, outcome)
         })
         .map(|_| ())

@@ -2,6 +2,9 @@
 //! failures open it; `cooldown` later one trial order is let through (half-open);
 //! the trial's success closes it, its failure opens it again. Times are the
 //! engine clock's milliseconds, so the machine runs the same on paused time.
+//!
+//! The breaker alone knows which order is its trial (reserved when admitted,
+//! named once sent): the engine asks it, never keeps its own copy.
 
 use serde::Serialize;
 
@@ -39,8 +42,18 @@ pub struct Breaker {
     state: BreakerState,
     failures: u32,
     opened_at_ms: u64,
-    trial_in_flight: bool,
+    trial: Trial,
     opens: u64,
+}
+
+/// The half-open breaker's one trial order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Trial {
+    None,
+    /// Admitted, not sent yet.
+    Reserved,
+    /// Sent under this client order id.
+    Sent(String),
 }
 
 impl Breaker {
@@ -51,7 +64,7 @@ impl Breaker {
             state: BreakerState::Closed,
             failures: 0,
             opened_at_ms: 0,
-            trial_in_flight: false,
+            trial: Trial::None,
             opens: 0,
         }
     }
@@ -108,7 +121,7 @@ impl Breaker {
                 let due = self.opened_at_ms.saturating_add(self.cooldown_ms);
                 if now_ms >= due {
                     self.state = BreakerState::HalfOpen;
-                    self.trial_in_flight = true;
+                    self.trial = Trial::Reserved;
                     (Admit::Trial, true)
                 } else {
                     let wait_s = (due - now_ms).div_ceil(1000);
@@ -121,12 +134,12 @@ impl Breaker {
                     )
                 }
             }
-            BreakerState::HalfOpen if self.trial_in_flight => (
+            BreakerState::HalfOpen if self.trial != Trial::None => (
                 Admit::Refuse("breaker half-open: its trial order is in flight".to_owned()),
                 false,
             ),
             BreakerState::HalfOpen => {
-                self.trial_in_flight = true;
+                self.trial = Trial::Reserved;
                 (Admit::Trial, false)
             }
         }
@@ -137,7 +150,7 @@ impl Breaker {
         self.failures = 0;
         if self.state == BreakerState::HalfOpen {
             self.state = BreakerState::Closed;
-            self.trial_in_flight = false;
+            self.trial = Trial::None;
             return Some(BreakerState::Closed);
         }
         None
@@ -157,7 +170,7 @@ impl Breaker {
         if open {
             self.state = BreakerState::Open;
             self.opened_at_ms = now_ms;
-            self.trial_in_flight = false;
+            self.trial = Trial::None;
             self.opens += 1;
             return Some(BreakerState::Open);
         }
@@ -167,7 +180,47 @@ impl Breaker {
     /// A trial order that ended without reaching the broker (refused before
     /// it): the next order is the trial.
     pub fn trial_abandoned(&mut self) {
-        self.trial_in_flight = false;
+        self.trial = Trial::None;
+    }
+
+    /// The admitted trial was sent as order `id`.
+    pub fn trial_sent(&mut self, id: &str) {
+        if self.trial == Trial::Reserved {
+            self.trial = Trial::Sent(id.to_owned());
+        }
+    }
+
+    /// Order `id` is the trial in flight.
+    pub fn is_trial(&self, id: &str) -> bool {
+        matches!(&self.trial, Trial::Sent(t) if t == id)
+    }
+
+    /// Order `id` was filled. Half-open, only the trial's result counts (an
+    /// order sent before it opened may settle late). Returns the new state if
+    /// it changed.
+    pub fn order_filled(&mut self, id: &str) -> Option<BreakerState> {
+        if self.state == BreakerState::HalfOpen && !self.is_trial(id) {
+            return None;
+        }
+        self.on_success()
+    }
+
+    /// Order `id` failed at the broker (or its executor was down); as
+    /// [`Breaker::order_filled`], half-open only the trial counts.
+    pub fn order_failed(&mut self, id: &str, now_ms: u64) -> Option<BreakerState> {
+        if self.state == BreakerState::HalfOpen && !self.is_trial(id) {
+            return None;
+        }
+        self.on_failure(now_ms)
+    }
+
+    /// Order `id` ended without reaching the broker's verdict (refused for
+    /// itself, or settled without word): if it was the trial, the next order
+    /// is the trial.
+    pub fn order_dropped(&mut self, id: &str) {
+        if self.is_trial(id) {
+            self.trial_abandoned();
+        }
     }
 }
 
@@ -226,5 +279,34 @@ mod tests {
         assert_eq!(Breaker::decode(2, 1, "closed:4").unwrap().opens(), 4);
         assert_eq!(Breaker::decode(2, 1, "ajar"), None);
         assert_eq!(Breaker::decode(2, 1, "open:x:1"), None);
+    }
+
+    #[test]
+    fn only_the_trial_counts_while_half_open() {
+        let mut b = Breaker::new(1, 1_000);
+        assert_eq!(b.on_failure(0), Some(BreakerState::Open));
+        assert_eq!(b.admit(1_000), (Admit::Trial, true));
+        b.trial_sent("KC-news-00000002");
+        assert!(b.is_trial("KC-news-00000002"));
+        assert_eq!(b.order_failed("KC-news-00000001", 1_001), None, "late");
+        assert_eq!(b.order_filled("KC-news-00000001"), None, "late");
+        assert_eq!(b.state(), BreakerState::HalfOpen);
+        b.order_dropped("KC-news-00000001");
+        assert!(
+            matches!(b.admit(1_002).0, Admit::Refuse(_)),
+            "still in flight"
+        );
+        b.order_dropped("KC-news-00000002");
+        assert_eq!(
+            b.admit(1_003).0,
+            Admit::Trial,
+            "dropped: the next is the trial"
+        );
+        b.trial_sent("KC-news-00000003");
+        assert_eq!(
+            b.order_filled("KC-news-00000003"),
+            Some(BreakerState::Closed)
+        );
+        assert!(!b.is_trial("KC-news-00000003"));
     }
 }

@@ -6,100 +6,9 @@
 //! never refused by these rules. Money is `Decimal`; the statistics run in
 //! `f64` and come back rounded to cents.
 
-use super::RiskLevel;
+use crate::model::{PortfolioLimits, RiskLevel};
 use rust_decimal::prelude::{FromPrimitive, ToPrimitive};
 use rust_decimal::{Decimal, RoundingStrategy};
-
-/// The portfolio limits, checked by [`check_opening`].
-#[derive(Debug, Clone, PartialEq)]
-pub struct PortfolioLimits {
-    /// Largest share of gross exposure one symbol may hold (0.5 = 50 %).
-    pub concentration_max: f64,
-    /// Concentration is only checked once gross exposure after the order
-    /// exceeds this multiple of account equity (a book below it cannot be
-    /// over-concentrated in a way that matters; otherwise the first trade of a
-    /// flat book would always be 100 % concentrated).
-    pub concentration_min_gross: f64,
-    /// Correlations between symbols: (a, b, rho), symmetric; a pair not listed
-    /// is 0, a symbol with itself is 1.
-    pub correlations: Vec<(String, String, f64)>,
-    /// Largest correlated exposure sqrt(e' R e), as a multiple of account
-    /// equity.
-    pub correlated_max: f64,
-    /// VaR confidence, e.g. 0.99, in (0.5, 1).
-    pub var_confidence: f64,
-    /// VaR horizon in bars (returns are per bar; square-root-of-time scaling).
-    pub var_horizon_bars: u32,
-    /// Largest VaR as a fraction of account equity.
-    pub var_max: f64,
-    /// Account drawdown (fraction from peak) at which the level becomes at
-    /// least WARNING / HALT / PANIC.
-    pub drawdown_warning: Decimal,
-    pub drawdown_halt: Decimal,
-    pub drawdown_panic: Decimal,
-}
-
-impl Default for PortfolioLimits {
-    fn default() -> Self {
-        PortfolioLimits {
-            concentration_max: 0.5,
-            concentration_min_gross: 2.0,
-            correlations: vec![("KC".into(), "CC".into(), 0.3)],
-            correlated_max: 3.0,
-            var_confidence: 0.99,
-            var_horizon_bars: 60,
-            var_max: 0.05,
-            drawdown_warning: Decimal::new(5, 2),
-            drawdown_halt: Decimal::new(10, 2),
-            drawdown_panic: Decimal::new(20, 2),
-        }
-    }
-}
-
-impl PortfolioLimits {
-    /// Checks the values; the error names the field and the range it needs.
-    pub fn validate(&self) -> Result<(), String> {
-        // Each test is written so that NaN fails it.
-        let frac = |x: f64| x > 0.0 && x <= 1.0;
-        let mult = |x: f64| x > 0.0 && x.is_finite();
-        let need = |ok: bool, field: &str, range: &str, got: f64| match ok {
-            true => Ok(()),
-            false => Err(format!("{field} must be {range}, got {got}")),
-        };
-        let (vc, hb) = (self.var_confidence, f64::from(self.var_horizon_bars));
-        let cm = self.concentration_max;
-        let cg = self.concentration_min_gross;
-        let xm = self.correlated_max;
-        need(frac(cm), "concentration_max", "in (0, 1]", cm)?;
-        need(mult(cg), "concentration_min_gross", "> 0", cg)?;
-        need(mult(xm), "correlated_max", "> 0", xm)?;
-        need(vc > 0.5 && vc < 1.0, "var_confidence", "in (0.5, 1)", vc)?;
-        need(hb >= 1.0, "var_horizon_bars", "at least 1", hb)?;
-        need(frac(self.var_max), "var_max", "in (0, 1]", self.var_max)?;
-        for (i, (a, b, rho)) in self.correlations.iter().enumerate() {
-            let earlier = &self.correlations[..i];
-            let why = if !(-1.0..=1.0).contains(rho) {
-                "needs rho in [-1, 1]"
-            } else if a == b {
-                "pairs a symbol with itself (always 1)"
-            } else if earlier.iter().any(|(x, y, _)| pair(x, y, a, b)) {
-                "is listed twice"
-            } else {
-                continue;
-            };
-            return Err(format!("correlations: {a}/{b} {why}, got rho {rho}"));
-        }
-        let (w, h) = (self.drawdown_warning, self.drawdown_halt);
-        let p = self.drawdown_panic;
-        if !(Decimal::ZERO < w && w < h && h < p && p <= Decimal::ONE) {
-            let got = format!("got {w} / {h} / {p}");
-            return Err(format!(
-                "drawdown_warning/halt/panic must be 0 < warning < halt < panic <= 1, {got}"
-            ));
-        }
-        Ok(())
-    }
-}
 
 /// One symbol's exposure in the book (one entry per symbol).
 #[derive(Debug, Clone, PartialEq)]
@@ -648,33 +557,5 @@ mod tests {
         assert_eq!([at("0.05"), at("0.0999")], [RiskLevel::Warning; 2]);
         assert_eq!([at("0.10"), at("0.1999")], [RiskLevel::Halt; 2]);
         assert_eq!([at("0.20"), at("0.5")], [RiskLevel::Panic; 2]);
-    }
-
-    #[test]
-    fn validate_catches_bad_limits() {
-        assert_eq!(PortfolioLimits::default().validate(), Ok(()));
-        let bad = |f: &dyn Fn(&mut PortfolioLimits), want: &str| {
-            let mut l = PortfolioLimits::default();
-            f(&mut l);
-            let e = l.validate().unwrap_err();
-            assert!(e.contains(want), "{e}");
-        };
-        bad(
-            &|l| l.concentration_max = 0.0,
-            "concentration_max must be in (0, 1]",
-        );
-        bad(
-            &|l| l.correlations = corr(1.5),
-            "correlations: KC/CC needs rho in [-1, 1]",
-        );
-        bad(&|l| l.drawdown_warning = d("0.10"), "0 < warning < halt");
-        bad(
-            &|l| l.var_confidence = 1.0,
-            "var_confidence must be in (0.5, 1)",
-        );
-        bad(
-            &|l| l.var_horizon_bars = 0,
-            "var_horizon_bars must be at least 1",
-        );
     }
 }

@@ -1,23 +1,23 @@
 //! The engine risk guard (`<engine>/guard`): watches the engine's equity (from
-//! the day's start and from its peak) and the account's drawdown, and asks
-//! `portfolio_risk` for WARNING, HALT or PANIC when a threshold is reached.
+//! the day's start and from its peak) and asks `portfolio_risk` for WARNING or
+//! HALT when a threshold is reached. The account's drawdown is not its
+//! business: `portfolio_risk` measures and escalates it, once for the account.
 //!
 //! The per-order rules (quantity, notional, collar, open positions, rate) are
 //! pure functions the engine runs on each order without a hop
-//! (`model::EngineGuard::check`); this actor being down means those rules have
-//! nobody watching the drawdown, so the engine opens nothing until it is back
-//! ("risk down → no trade").
+//! ([`EngineGuard::check`]); this actor being down means nobody watches the
+//! engine's drawdown, so the engine opens nothing until it is back ("risk
+//! down → no trade").
 
-use super::messages::EquityMark;
+use super::guard::EngineGuard;
+use super::{EquityMark, Escalate, PortfolioRisk};
+use crate::clock::Clock;
 use crate::journal::SharedStore;
 use crate::kernel::{Ctx, Handle, Handles, Worker};
-use crate::model::{
-    drawdown_level, new_york_offset_min, EngineGuard, GuardLimits, PortfolioLimits, RiskLevel,
-};
-use crate::risk::{Escalate, PortfolioRisk};
-use crate::view::StatusView;
+use crate::model::{new_york_offset_min, GuardLimits, RiskLevel};
 use rust_decimal::Decimal;
 use std::sync::Arc;
+use tokio::sync::watch;
 
 pub struct Guard {
     engine: String,
@@ -25,9 +25,10 @@ pub struct Guard {
     store: Arc<SharedStore>,
     /// The marks as last journaled.
     saved: (Option<Decimal>, Decimal, RiskLevel),
-    portfolio: PortfolioLimits,
     risk: Handle<PortfolioRisk>,
-    view: Arc<StatusView>,
+    /// The portfolio level (its owner is `portfolio_risk`).
+    level: watch::Receiver<RiskLevel>,
+    clock: Clock,
 }
 
 impl Guard {
@@ -36,10 +37,10 @@ impl Guard {
     pub fn factory(
         engine: String,
         limits: GuardLimits,
-        portfolio: PortfolioLimits,
         risk: Handle<PortfolioRisk>,
-        view: Arc<StatusView>,
+        level: watch::Receiver<RiskLevel>,
         store: Arc<SharedStore>,
+        clock: Clock,
     ) -> impl Fn() -> Guard + Send + Sync + 'static {
         move || {
             let mut guard = EngineGuard::new(limits.clone());
@@ -59,9 +60,9 @@ impl Guard {
                 saved: (day, peak, guard.asked()),
                 guard,
                 store: store.clone(),
-                portfolio: portfolio.clone(),
                 risk: risk.clone(),
-                view: view.clone(),
+                level: level.clone(),
+                clock,
             }
         }
     }
@@ -78,7 +79,7 @@ impl Guard {
         let (key, value) = (marks_key(&self.engine), self.guard.encode());
         match self
             .store
-            .with(|s| s.put_state_durable(&key, &value, "guard marks", crate::model::now_ms()))
+            .with(|s| s.put_state_durable(&key, &value, "guard marks", self.clock.now_ms()))
         {
             Ok(()) => self.saved = (day, peak, asked),
             Err(e) => {
@@ -112,25 +113,11 @@ impl Worker for Guard {}
 
 impl Handles<EquityMark> for Guard {
     fn handle(&mut self, m: EquityMark, ctx: &mut Ctx<'_, Self>) {
-        let current = self.view.risk().level;
+        let current = *self.level.borrow();
         if let Some((level, why)) = self.guard.mark(market_day(m.at_ms), m.equity, current) {
             self.escalate(level, format!("engine {}: {why}", self.engine), ctx.path());
         }
         self.save();
-        let dd = self.view.portfolio().drawdown;
-        let account = drawdown_level(&self.portfolio, dd);
-        if account > current {
-            self.escalate(
-                account,
-                format!(
-                    "account drawdown {}% from its peak",
-                    (dd * rust_decimal::Decimal::ONE_HUNDRED)
-                        .round_dp(2)
-                        .normalize()
-                ),
-                ctx.path(),
-            );
-        }
     }
 }
 

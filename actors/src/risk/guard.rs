@@ -5,92 +5,9 @@
 //! The rules bound exposure: an order, or the part of it, that only reduces a
 //! position is never refused by them (a guard must not trap a position).
 
-use super::{ContractSpec, RiskLevel};
+use crate::model::{ContractSpec, GuardLimits, RiskLevel};
 use rust_decimal::Decimal;
 use std::collections::VecDeque;
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct GuardLimits {
-    /// Contracts per order.
-    pub max_order_qty: Decimal,
-    /// Dollars per order (qty × price × point value).
-    pub max_order_notional: Decimal,
-    /// Largest move of the quote since the signal, in % of the signal's price;
-    /// 0: off.
-    pub collar_pct: Decimal,
-    /// The same in ticks; 0: off. With both, the tighter wins.
-    pub collar_ticks: u32,
-    /// Orders per rolling second; 0: off.
-    pub max_orders_per_sec: u32,
-    /// Drawdown fractions (0.02 = 2 %) at which the guard asks for WARNING and
-    /// HALT: from the day's starting equity, and from the peak.
-    pub day_drawdown_warning: Decimal,
-    pub day_drawdown_halt: Decimal,
-    pub peak_drawdown_warning: Decimal,
-    pub peak_drawdown_halt: Decimal,
-}
-
-impl Default for GuardLimits {
-    fn default() -> Self {
-        GuardLimits {
-            max_order_qty: Decimal::from(10),
-            max_order_notional: Decimal::from(2_000_000),
-            collar_pct: Decimal::from(2),
-            collar_ticks: 0,
-            max_orders_per_sec: 5,
-            day_drawdown_warning: Decimal::new(3, 2),
-            day_drawdown_halt: Decimal::new(6, 2),
-            peak_drawdown_warning: Decimal::new(5, 2),
-            peak_drawdown_halt: Decimal::new(10, 2),
-        }
-    }
-}
-
-impl GuardLimits {
-    /// Checks the values; the error names the key and what it needs.
-    pub fn validate(&self) -> Result<(), (&'static str, String)> {
-        let fraction = |d: Decimal| d > Decimal::ZERO && d <= Decimal::ONE;
-        if self.max_order_qty <= Decimal::ZERO {
-            return Err(("max_order_qty", "must be at least 1 contract".into()));
-        }
-        if self.max_order_notional <= Decimal::ZERO {
-            return Err(("max_order_notional", "must be a positive amount".into()));
-        }
-        if self.collar_pct < Decimal::ZERO || self.collar_pct > Decimal::from(100) {
-            return Err(("collar_pct", "must be between 0 (off) and 100".into()));
-        }
-        for (key, warn, halt) in [
-            (
-                "day_drawdown_halt",
-                self.day_drawdown_warning,
-                self.day_drawdown_halt,
-            ),
-            (
-                "peak_drawdown_halt",
-                self.peak_drawdown_warning,
-                self.peak_drawdown_halt,
-            ),
-        ] {
-            if !fraction(warn) || !fraction(halt) {
-                return Err((
-                    key,
-                    "drawdowns are fractions between 0 and 1 (0.05 = 5 %)".into(),
-                ));
-            }
-            if warn >= halt {
-                return Err((
-                    key,
-                    format!(
-                        "must be above its warning ({}), got {}",
-                        warn.normalize(),
-                        halt.normalize()
-                    ),
-                ));
-            }
-        }
-        Ok(())
-    }
-}
 
 /// An order's opening part, as the guard sees it.
 #[derive(Debug, Clone, PartialEq)]
@@ -453,15 +370,5 @@ mod tests {
         );
         assert!(!r.restore("3:x:1:NORMAL:1"));
         assert!(!r.restore("nonsense"));
-    }
-
-    #[test]
-    fn validate_names_the_key() {
-        let bad = GuardLimits {
-            day_drawdown_warning: Decimal::new(6, 2),
-            ..GuardLimits::default()
-        };
-        assert_eq!(bad.validate().unwrap_err().0, "day_drawdown_halt");
-        assert!(GuardLimits::default().validate().is_ok());
     }
 }

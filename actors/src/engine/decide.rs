@@ -1,0 +1,155 @@
+//! The decision, pure: one candidate through validator → scorer → gate →
+//! mode → allocator → the risk step (`risk::order`: level, pause, position
+//! limit; then the engine guard's rules and the portfolio checks on the part
+//! that opens exposure), returned as a [`Decision`] the actor performs (the
+//! breaker, the journal, the executor). No I/O, no clock: what it reads of the world comes in
+//! [`State`] and [`Surroundings`], so unit tests call it directly.
+//!
+//! Invariant: every candidate gets exactly one `Decision`; a guard or a
+//! portfolio rule never refuses the part of an order that reduces a position.
+
+use super::config::EngineConfig;
+use super::ledger::Ledger;
+use super::pipeline::{self, Candidate, Strength};
+use crate::kernel::Steps;
+use crate::model::{Outcome, RiskLevel, Tier};
+use crate::risk::order::OrderRisk;
+pub use crate::risk::order::Surroundings;
+use crate::risk::EngineGuard;
+use rust_decimal::Decimal;
+
+/// The engine's pure steps: nodes `<engine>/<name>` of the tree that take
+/// `panic` and `error` faults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    Validator,
+    Scorer,
+    Risk,
+    Gate,
+}
+
+impl Step {
+    pub const ALL: [Step; 4] = [Step::Validator, Step::Scorer, Step::Risk, Step::Gate];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Step::Validator => "validator",
+            Step::Scorer => "scorer",
+            Step::Risk => "risk",
+            Step::Gate => "gate",
+        }
+    }
+
+    /// Its place in [`STEPS`] (how the kernel registered it).
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// The steps' names, in [`Step`] order, as registered with the kernel.
+pub const STEPS: [&str; 4] = ["validator", "scorer", "risk", "gate"];
+
+/// What to do with a candidate.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decision {
+    /// It ends here, with this outcome and why.
+    Record(Outcome, String),
+    /// An order of `qty` contracts at `price`, if the breaker lets it through.
+    Order { qty: Decimal, price: Decimal },
+}
+
+/// The engine's state the decision reads.
+pub struct State<'a> {
+    pub cfg: &'a EngineConfig,
+    pub steps: &'a Steps,
+    pub ledger: &'a Ledger,
+    pub guard: &'a EngineGuard,
+    pub momentum: Option<f64>,
+    pub last: Option<Decimal>,
+    pub volatility: Option<f64>,
+    pub level: RiskLevel,
+    pub mode: Tier,
+    pub now_ms: u64,
+}
+
+/// The decision on `c`. Degradation (ARCHITECTURE.md): validator down →
+/// unvalidated (the scorer takes it one strength lower); scorer or risk down
+/// → no trade; gate down → closed.
+pub fn decide(s: &State<'_>, c: &Candidate, world: &dyn Surroundings) -> Decision {
+    let record = |o: Outcome, why: String| Decision::Record(o, why);
+    let validated = match run(s, Step::Validator, || pipeline::validate(c, s.momentum)) {
+        Ok(Ok(())) => true,
+        Ok(Err(why)) => return record(Outcome::Vetoed, why),
+        Err(_) => false,
+    };
+    let strength = match run(s, Step::Scorer, || pipeline::score(c, validated)) {
+        Ok(strength) => strength,
+        Err(down) => return record(Outcome::Error, format!("scorer down ({down}): no trade")),
+    };
+    if strength == Strength::NoTrade {
+        return record(Outcome::LowScore, format!("confidence {:.2}", c.confidence));
+    }
+    let spec = &s.cfg.spec;
+    match run(s, Step::Gate, || pipeline::gate(Some(spec), c.at_ms)) {
+        Ok(Ok(())) => {}
+        Ok(Err(why)) => return record(Outcome::GateClosed, why),
+        Err(down) => return record(Outcome::GateClosed, format!("gate down ({down}): closed")),
+    }
+    let Some(price) = s.last else {
+        return record(Outcome::GateClosed, "no price yet".into());
+    };
+    let mode = s.mode;
+    let params = s.cfg.tiers.params(mode);
+    if !params.strategies.iter().any(|k| k == c.strategy.as_str()) {
+        let why = format!("strategy {} is not enabled in mode {mode}", c.strategy);
+        return record(Outcome::Vetoed, why);
+    }
+    let qty = pipeline::allocate(&s.cfg.allocation, c.strategy, strength, spec);
+    let qty = (qty * params.size_factor).floor();
+    if qty.is_zero() {
+        let why = format!(
+            "{strength:?} {} allocates no contract in mode {mode} (sizes x {})",
+            c.strategy,
+            params.size_factor.normalize()
+        );
+        return record(Outcome::LowScore, why);
+    }
+    match run(s, Step::Risk, || risk_step(s, c, price, qty, world)) {
+        Ok(Ok(qty)) => Decision::Order { qty, price },
+        Ok(Err(why)) => record(Outcome::RiskRejected, why),
+        Err(down) => record(
+            Outcome::RiskRejected,
+            format!("risk down ({down}): no trade"),
+        ),
+    }
+}
+
+fn run<T>(s: &State<'_>, step: Step, f: impl FnOnce() -> T) -> Result<T, crate::kernel::StepDown> {
+    s.steps.run(step.index(), f)
+}
+
+/// The risk step for `qty` contracts (the rules are `risk::order`'s).
+fn risk_step(
+    s: &State<'_>,
+    c: &Candidate,
+    price: Decimal,
+    qty: Decimal,
+    world: &dyn Surroundings,
+) -> Result<Decimal, String> {
+    let order = OrderRisk {
+        engine: &s.cfg.id,
+        spec: &s.cfg.spec,
+        limits: &s.cfg.limits,
+        portfolio: &s.cfg.portfolio,
+        guard: s.guard,
+        level: s.level,
+        max_open_positions: s.cfg.tiers.params(s.mode).max_open_positions,
+        projected: s.ledger.projected(),
+        volatility: s.volatility,
+        now_ms: s.now_ms,
+    };
+    order.check(c.side, qty, price, c.price, world)
+}
+
+#[cfg(test)]
+mod tests;

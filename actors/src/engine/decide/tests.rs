@@ -1,0 +1,209 @@
+//! `decide` without actors: every outcome it can return from the engine's
+//! state and a fake of the world around it.
+
+use super::*;
+use crate::model::{Side, Strategy, Tier};
+use crate::risk::BookEntry;
+use std::path::PathBuf;
+
+/// Monday 2026-01-05, 12:00 UTC: 07:00 in New York, KC is open.
+const MONDAY_NOON_MS: u64 = 1_767_571_200_000 + 12 * 3_600_000;
+/// Sunday 2026-01-04, 21:00 UTC: closed.
+const SUNDAY_EVENING_MS: u64 = 1_767_571_200_000 - 3 * 3_600_000;
+
+struct World {
+    paused: bool,
+    guard: Result<(), String>,
+    others: Vec<BookEntry>,
+}
+
+impl Default for World {
+    fn default() -> Self {
+        World {
+            paused: false,
+            guard: Ok(()),
+            others: vec![],
+        }
+    }
+}
+
+impl Surroundings for World {
+    fn paused(&self) -> bool {
+        self.paused
+    }
+    fn guard_running(&self) -> Result<(), String> {
+        self.guard.clone()
+    }
+    fn others(&self) -> Vec<BookEntry> {
+        self.others.clone()
+    }
+    fn account_equity(&self) -> Decimal {
+        Decimal::from(250_000)
+    }
+}
+
+fn candidate(side: Side, confidence: f64, at_ms: u64) -> Candidate {
+    Candidate {
+        symbol: "KC".into(),
+        side,
+        confidence,
+        strategy: Strategy::News,
+        at_ms,
+        detail: String::new(),
+        price: None,
+    }
+}
+
+struct Fixture {
+    cfg: EngineConfig,
+    steps: Steps,
+    ledger: Ledger,
+    guard: EngineGuard,
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        let cfg = EngineConfig::alone(PathBuf::new());
+        let guard = EngineGuard::new(cfg.guard.clone());
+        Fixture {
+            cfg,
+            steps: Steps::none(),
+            ledger: Ledger::new(),
+            guard,
+        }
+    }
+
+    fn state(&self, level: RiskLevel, momentum: Option<f64>) -> State<'_> {
+        State {
+            cfg: &self.cfg,
+            steps: &self.steps,
+            ledger: &self.ledger,
+            guard: &self.guard,
+            momentum,
+            last: Some(Decimal::from(300)),
+            volatility: Some(0.001),
+            level,
+            mode: Tier::BALANCED,
+            now_ms: 0,
+        }
+    }
+}
+
+fn outcome(d: &Decision) -> Outcome {
+    match d {
+        Decision::Record(o, _) => *o,
+        Decision::Order { .. } => Outcome::Executed,
+    }
+}
+
+#[test]
+fn a_strong_signal_at_an_open_market_is_an_order() {
+    let f = Fixture::new();
+    let d = decide(
+        &f.state(RiskLevel::Normal, None),
+        &candidate(Side::Buy, 0.92, MONDAY_NOON_MS),
+        &World::default(),
+    );
+    assert_eq!(
+        d,
+        Decision::Order {
+            qty: Decimal::from(5),
+            price: Decimal::from(300)
+        }
+    );
+}
+
+#[test]
+fn each_step_ends_the_candidate_with_its_outcome() {
+    let f = Fixture::new();
+    let normal = f.state(RiskLevel::Normal, None);
+    let world = World::default();
+    let buy = candidate(Side::Buy, 0.92, MONDAY_NOON_MS);
+    // The tape fell 1 %: a buy against it is vetoed.
+    let against = decide(&f.state(RiskLevel::Normal, Some(-0.01)), &buy, &world);
+    assert!(matches!(&against, Decision::Record(Outcome::Vetoed, why) if why.contains("against")));
+    let weak = decide(&normal, &candidate(Side::Buy, 0.3, MONDAY_NOON_MS), &world);
+    assert_eq!(outcome(&weak), Outcome::LowScore);
+    let sunday = decide(
+        &normal,
+        &candidate(Side::Buy, 0.92, SUNDAY_EVENING_MS),
+        &world,
+    );
+    assert_eq!(outcome(&sunday), Outcome::GateClosed);
+    let mut no_price = f.state(RiskLevel::Normal, None);
+    no_price.last = None;
+    let d = decide(&no_price, &buy, &world);
+    assert_eq!(
+        d,
+        Decision::Record(Outcome::GateClosed, "no price yet".into())
+    );
+    let mut momentum = buy.clone();
+    momentum.strategy = Strategy::Momentum;
+    let mut nano = f.state(RiskLevel::Normal, None);
+    nano.mode = Tier::NANO;
+    // NANO × 0.25 of the momentum allocation still makes a contract here;
+    // a strategy the tier does not enable is vetoed.
+    let mut cfg = EngineConfig::alone(PathBuf::new());
+    cfg.tiers.tiers[0].strategies = vec!["news".into()];
+    let nano = State { cfg: &cfg, ..nano };
+    let d = decide(&nano, &momentum, &world);
+    assert!(
+        matches!(&d, Decision::Record(Outcome::Vetoed, why) if why.contains("not enabled in mode NANO"))
+    );
+}
+
+#[test]
+fn risk_refuses_what_opens_and_lets_a_reduction_through() {
+    let mut f = Fixture::new();
+    let world = World::default();
+    let buy = candidate(Side::Buy, 0.92, MONDAY_NOON_MS);
+    let halt = decide(&f.state(RiskLevel::Halt, None), &buy, &world);
+    assert!(matches!(&halt, Decision::Record(Outcome::RiskRejected, why) if why.contains("HALT")));
+    let guard_down = World {
+        guard: Err("engine risk guard restarting".into()),
+        ..World::default()
+    };
+    let d = decide(&f.state(RiskLevel::Normal, None), &buy, &guard_down);
+    assert_eq!(outcome(&d), Outcome::RiskRejected);
+    let paused = World {
+        paused: true,
+        ..World::default()
+    };
+    let d = decide(&f.state(RiskLevel::Normal, None), &buy, &paused);
+    assert!(matches!(&d, Decision::Record(Outcome::RiskRejected, why) if why.contains("paused")));
+    // Long 2 in flight: a sell of 5 with the guard down only closes the 2.
+    f.ledger.sent("KC-news-00000001".into(), Decimal::from(2));
+    let sell = candidate(Side::Sell, 0.92, MONDAY_NOON_MS);
+    let d = decide(&f.state(RiskLevel::Normal, None), &sell, &guard_down);
+    assert_eq!(
+        d,
+        Decision::Order {
+            qty: Decimal::from(2),
+            price: Decimal::from(300)
+        }
+    );
+}
+
+#[test]
+fn the_portfolio_rules_see_the_other_engines() {
+    let f = Fixture::new();
+    let mut nano = f.state(RiskLevel::Normal, None);
+    nano.mode = Tier::NANO;
+    // NANO allows 2 open positions: two other engines hold one each.
+    let full = World {
+        others: ["CC", "CC2"]
+            .into_iter()
+            .map(|id| BookEntry {
+                id: id.into(),
+                symbol: "CC".into(),
+                exposure: Decimal::from(10_000),
+                volatility: None,
+            })
+            .collect(),
+        ..World::default()
+    };
+    let d = decide(&nano, &candidate(Side::Buy, 0.92, MONDAY_NOON_MS), &full);
+    assert!(
+        matches!(&d, Decision::Record(Outcome::RiskRejected, why) if why.contains("open positions"))
+    );
+}

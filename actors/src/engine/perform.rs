@@ -1,0 +1,243 @@
+//! What the engine does with a decision, and with what comes back: the
+//! breaker's admission, the order journaled then sent to the executor, the
+//! breaker's transitions (journaled, evented), the orders in flight
+//! reconciled with the journal, and the PANIC flatten.
+//!
+//! Invariant: an order is journaled (with its `executed` outcome, durably)
+//! before the executor hears of it; an order the journal does not hold does
+//! not exist.
+
+use super::actor::{Engine, FLATTEN};
+use super::messages::{CancelPending, SubmitOrder};
+use super::pipeline::Candidate;
+use crate::events::{BREAKER_CLOSED, BREAKER_HALF_OPEN, BREAKER_OPENED};
+use crate::journal::OutcomeRow;
+use crate::model::{client_order_id, Order, Outcome, RiskLevel, Side, Strategy};
+use crate::risk::{Admit, BreakerState};
+use rust_decimal::Decimal;
+
+/// An order the engine decided to send.
+pub struct NewOrder {
+    pub strategy: Strategy,
+    pub side: Side,
+    pub qty: Decimal,
+    pub price: Decimal,
+    pub at_ms: u64,
+    /// The half-open breaker's trial.
+    pub trial: bool,
+}
+
+impl Engine {
+    /// Asks the breaker; `Ok(true)` for its half-open trial.
+    pub(super) fn admit(&mut self) -> Result<bool, String> {
+        let (admit, changed) = self.breaker.admit(self.clock.now_ms());
+        if changed {
+            self.breaker_changed("cooldown passed: one trial order goes through");
+        }
+        match admit {
+            Admit::Pass => Ok(false),
+            Admit::Trial => Ok(true),
+            Admit::Refuse(why) => Err(why),
+        }
+    }
+
+    /// Journals an order (with its `executed` outcome, durably: the engine's
+    /// order log) and sends it to the executor.
+    pub(super) fn place(&mut self, p: NewOrder) -> Result<(), String> {
+        let NewOrder {
+            strategy,
+            side,
+            qty,
+            price,
+            at_ms,
+            trial,
+        } = p;
+        let order = Order {
+            client_order_id: client_order_id(&self.cfg.id, strategy.as_str(), self.decision_seq),
+            engine: self.cfg.id.clone(),
+            strategy: strategy.as_str().to_owned(),
+            decision_seq: self.decision_seq,
+            symbol: self.cfg.spec.symbol.to_owned(),
+            side,
+            qty,
+            ref_price: price,
+            at_ms,
+        };
+        let id = order.client_order_id.clone();
+        let row = OutcomeRow {
+            engine: self.cfg.id.clone(),
+            decision_seq: self.decision_seq,
+            symbol: order.symbol.clone(),
+            strategy: strategy.as_str().to_owned(),
+            outcome: Outcome::Executed,
+            detail: format!("{id}: {} {qty} @ {price}", side.as_str()),
+            at_ms,
+        };
+        if let Err(e) = self.store.journal_order(&order, &row, self.clock.now_ms()) {
+            tracing::error!(target: super::ENGINE_LOG, engine = %self.cfg.id, order = %id, error = %e, "order not journaled: not sent");
+            if trial {
+                self.breaker.trial_abandoned();
+            }
+            return Err(format!("not journaled: {e}"));
+        }
+        self.outcomes.count(Outcome::Executed);
+        self.outcomes.activity.orders += 1;
+        self.guard.sent(self.clock.now_ms());
+        self.ledger.sent(id.clone(), side.sign() * qty);
+        if trial {
+            self.breaker.trial_sent(&id);
+        }
+        if let Err(e) = self.executor.tell(SubmitOrder(order.clone())) {
+            // Executor down: the order is abandoned (rejected) and the decision
+            // ends in `error`, in one durable write; the breaker counts it.
+            let error = OutcomeRow {
+                outcome: Outcome::Error,
+                detail: format!("{id}: executor: {e}"),
+                ..row
+            };
+            match self.store.with(|s| s.abandon_order(&order, &error)) {
+                Ok(()) => {
+                    self.outcomes.uncount(Outcome::Executed);
+                    self.outcomes.count(Outcome::Error);
+                    self.outcomes.activity.orders -= 1;
+                    self.ledger.ended(&id);
+                    self.broker_failed(&id);
+                }
+                // Still pending: the executor re-drives it when it is back (or
+                // rejects it as stale).
+                Err(je) => {
+                    tracing::error!(target: super::ENGINE_LOG, engine = %self.cfg.id, order = %id, error = %je, "could not abandon the order")
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Orders in flight the journal no longer has pending were settled without
+    /// the engine being told (a message lost to a full mailbox or a restart):
+    /// filled ones were applied from the journal before this, the others were
+    /// rejected. Without this a lost rejection would count as exposure for
+    /// ever, and a lost trial would keep the breaker half-open.
+    pub(super) fn reconcile_in_flight(&mut self) {
+        if !self.ledger.has_in_flight() {
+            return;
+        }
+        let pending = match self
+            .store
+            .with(|s| s.pending_orders(&self.cfg.id, u64::MAX))
+        {
+            Ok(p) => p,
+            Err(e) => {
+                return tracing::error!(target: super::ENGINE_LOG, engine = %self.cfg.id, error = %e, "cannot read pending orders back")
+            }
+        };
+        let pending: std::collections::HashSet<String> = pending
+            .into_iter()
+            .map(|(_, o)| o.client_order_id)
+            .collect();
+        for id in self.ledger.settle_missing(&pending) {
+            tracing::warn!(target: super::ENGINE_LOG, engine = %self.cfg.id, order = %id, "order settled without word to the engine: no longer in flight");
+            self.breaker.order_dropped(&id);
+        }
+    }
+
+    pub(super) fn broker_failed(&mut self, id: &str) {
+        if self.breaker.order_failed(id, self.clock.now_ms()).is_some() {
+            let why = format!("{} consecutive broker failures", self.breaker.failures());
+            self.breaker_changed(&why);
+        }
+    }
+
+    pub(super) fn broker_succeeded(&mut self, id: &str) {
+        if self.breaker.order_filled(id).is_some() {
+            self.breaker_changed("its trial order was filled");
+        }
+    }
+
+    /// Journals the breaker's new state (durably: it must still be open after a
+    /// restart), publishes its event and logs it.
+    fn breaker_changed(&mut self, why: &str) {
+        let state = self.breaker.state();
+        let (kind, detail) = match state {
+            BreakerState::Open => (BREAKER_OPENED, format!("breaker opened: {why}")),
+            BreakerState::HalfOpen => (BREAKER_HALF_OPEN, format!("breaker half-open: {why}")),
+            BreakerState::Closed => (BREAKER_CLOSED, format!("breaker closed: {why}")),
+        };
+        let (key, value, now) = (
+            self.cfg.breaker_key(),
+            self.breaker.encode(),
+            self.clock.now_ms(),
+        );
+        if let Err(e) = self
+            .store
+            .with(|s| s.put_state_durable(&key, &value, why, now))
+        {
+            tracing::error!(target: super::ENGINE_LOG, engine = %self.cfg.id, error = %e, "breaker state not journaled");
+        }
+        if state == BreakerState::Closed {
+            tracing::info!(target: super::ENGINE_LOG, engine = %self.cfg.id, "{detail}");
+        } else {
+            tracing::warn!(target: super::ENGINE_LOG, engine = %self.cfg.id, "{detail}");
+        }
+        self.kernel.events().publish(kind, &self.cfg.path(), detail);
+        self.publish();
+    }
+
+    /// At PANIC: every order not yet sent is cancelled and the position, with
+    /// what is in flight, is closed at the last price. Idempotent: run on every
+    /// level change, every second and at start, until the engine is flat.
+    pub(super) fn enforce_panic(&mut self) {
+        if *self.levels.borrow() != RiskLevel::Panic {
+            return;
+        }
+        // Orders decided so far; the closing order below comes after.
+        let _ = self.executor.tell(CancelPending {
+            reason: "risk level PANIC".into(),
+            up_to_seq: self.decision_seq,
+        });
+        let projected = self.ledger.projected();
+        if projected.qty.is_zero() {
+            return;
+        }
+        let Some(price) = self.last else {
+            tracing::warn!(target: super::ENGINE_LOG, engine = %self.cfg.id, position = %projected.qty, "PANIC: no price yet to flatten at; retrying every second");
+            return;
+        };
+        let side = if projected.qty > Decimal::ZERO {
+            Side::Sell
+        } else {
+            Side::Buy
+        };
+        let trial = match self.admit() {
+            Ok(trial) => trial,
+            Err(why) => {
+                tracing::warn!(target: super::ENGINE_LOG, engine = %self.cfg.id, %why, "PANIC: cannot flatten yet; retrying every second");
+                return;
+            }
+        };
+        self.decision_seq += 1;
+        let (qty, at_ms) = (projected.qty.abs(), self.last_at_ms);
+        tracing::warn!(target: super::ENGINE_LOG, engine = %self.cfg.id, %qty, side = side.as_str(), %price, "PANIC: flattening");
+        let flatten = NewOrder {
+            strategy: FLATTEN,
+            side,
+            qty,
+            price,
+            at_ms,
+            trial,
+        };
+        if let Err(why) = self.place(flatten) {
+            tracing::error!(target: super::ENGINE_LOG, engine = %self.cfg.id, %why, "PANIC: flatten order failed; retrying every second");
+            let c = Candidate {
+                symbol: self.cfg.spec.symbol.to_owned(),
+                side,
+                confidence: 1.0,
+                strategy: FLATTEN,
+                at_ms,
+                detail: "flatten at PANIC".into(),
+                price: Some(price),
+            };
+            self.record(&c, Outcome::Error, why);
+        }
+    }
+}

@@ -1,0 +1,151 @@
+//! What an engine publishes about itself: its figures for the operator
+//! (`StatusView`) and its entry in the account (`risk::Account`), built from
+//! its state in one place so the two never disagree.
+//!
+//! Invariant: a position without a price yet (a restart before its first
+//! bar) keeps the equity published before and says it is unpriced, so the
+//! account drawdown waits instead of reading the position as worthless.
+
+use super::actor::Neighbours;
+use super::config::EngineConfig;
+use super::ledger::Ledger;
+use crate::risk::{AccountEntry, Breaker};
+use crate::view::{BreakerView, EngineActivity, EngineFigures, PositionView};
+use rust_decimal::Decimal;
+use std::sync::atomic::Ordering;
+
+/// The engine's state a publication reads.
+pub struct Sources<'a> {
+    pub cfg: &'a EngineConfig,
+    pub ledger: &'a Ledger,
+    pub last: Option<Decimal>,
+    pub volatility: Option<f64>,
+    pub breaker: &'a Breaker,
+    /// The engine's own counts, with the neighbours' added
+    /// ([`with_neighbours`]).
+    pub activity: EngineActivity,
+    /// The equity published before.
+    pub published_equity: Decimal,
+}
+
+/// The engine's counts with what its analyzer, collector, pollers and router
+/// counted.
+pub fn with_neighbours(
+    mut activity: EngineActivity,
+    neighbours: &Neighbours,
+    router_dropped: u64,
+    commissions: Decimal,
+) -> EngineActivity {
+    activity.commissions = commissions;
+    activity.events_in = neighbours.analyzer.events.load(Ordering::Relaxed);
+    activity.signals = neighbours.analyzer.signals.load(Ordering::Relaxed);
+    activity.feed_items = neighbours.pollers.items.load(Ordering::Relaxed);
+    activity.feed_malformed = neighbours.pollers.malformed.load(Ordering::Relaxed);
+    activity.feed_failures = neighbours.pollers.failures.load(Ordering::Relaxed);
+    activity.dropped += neighbours.analyzer.dropped.load(Ordering::Relaxed)
+        + neighbours.cursor.dropped.load(Ordering::Relaxed)
+        + router_dropped;
+    activity
+}
+
+/// The figures for the operator and the entry for the account.
+pub fn build(s: Sources<'_>) -> (EngineFigures, AccountEntry) {
+    let spec = &s.cfg.spec;
+    let position = s.ledger.position();
+    let positions = if position.qty.is_zero() {
+        Vec::new()
+    } else {
+        vec![PositionView {
+            symbol: spec.symbol.to_owned(),
+            qty: position.qty,
+            avg_price: position.avg_price(),
+            unrealized_pnl: s.ledger.unrealized(s.last, spec),
+        }]
+    };
+    let unpriced = s.last.is_none() && !position.qty.is_zero();
+    let equity = if unpriced && !s.published_equity.is_zero() {
+        s.published_equity
+    } else {
+        s.ledger.equity(s.cfg.allocation.capital, s.last, spec)
+    };
+    let exposure = s
+        .last
+        .map_or(Decimal::ZERO, |p| position.qty * p * spec.point_value);
+    let breaker = BreakerView {
+        state: s.breaker.state().as_str().to_owned(),
+        consecutive_failures: s.breaker.failures(),
+        opens: s.breaker.opens(),
+        opened_at_ms: s.breaker.opened_at_ms(),
+    };
+    let entry = AccountEntry {
+        symbol: spec.symbol.to_owned(),
+        exposure,
+        volatility: s.volatility,
+        equity,
+        unpriced,
+    };
+    let figures = EngineFigures {
+        symbol: spec.symbol.to_owned(),
+        positions,
+        exposure,
+        volatility: s.volatility,
+        realized_pnl: s.ledger.realized_net(),
+        equity,
+        breaker,
+        last_price: s.last,
+        activity: s.activity,
+        unpriced,
+    };
+    (figures, entry)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Fill, Side};
+    use std::path::PathBuf;
+
+    fn long_one(ledger: &mut Ledger, cfg: &EngineConfig) {
+        let fill = Fill {
+            client_order_id: "KC-news-00000001".into(),
+            engine: "KC".into(),
+            symbol: "KC".into(),
+            side: Side::Buy,
+            qty: Decimal::ONE,
+            price: Decimal::from(300),
+            commission: Decimal::ZERO,
+            at_ms: 0,
+        };
+        ledger.apply_fill(1, &fill, &cfg.spec);
+    }
+
+    #[test]
+    fn an_unpriced_position_keeps_the_equity_published_before() {
+        let cfg = EngineConfig::alone(PathBuf::new());
+        let mut ledger = Ledger::new();
+        long_one(&mut ledger, &cfg);
+        let breaker = cfg.breaker();
+        let sources = |last, published_equity| Sources {
+            cfg: &cfg,
+            ledger: &ledger,
+            last,
+            volatility: None,
+            breaker: &breaker,
+            activity: EngineActivity::default(),
+            published_equity,
+        };
+        let (f, e) = build(sources(None, Decimal::from(251_000)));
+        assert!(f.unpriced && e.unpriced);
+        assert_eq!(
+            (f.equity, e.equity),
+            (Decimal::from(251_000), Decimal::from(251_000))
+        );
+        assert_eq!(e.exposure, Decimal::ZERO, "no price, no exposure");
+        // 1 contract at 302 (bought at 300): 2.00 c/lb × $375 = $750.
+        let (f, e) = build(sources(Some(Decimal::from(302)), Decimal::from(251_000)));
+        assert!(!e.unpriced);
+        assert_eq!(f.equity, Decimal::from(250_750));
+        assert_eq!(e.exposure, Decimal::from(302 * 375));
+        assert_eq!(f.positions[0].unrealized_pnl, Decimal::from(750));
+    }
+}

@@ -1,0 +1,147 @@
+//! Contracts, sessions, holidays, positions and client order ids, without
+//! actors.
+
+use super::*;
+
+fn d(s: &str) -> Decimal {
+    s.parse().unwrap()
+}
+
+#[test]
+fn us_exchange_holidays_follow_their_rules() {
+    let day = |y, m, d| days_from_civil(y, m, d);
+    // The 2026 and 2027 closures, as published by the exchanges.
+    let closed = [
+        ((2026, 1, 1), "New Year's Day"),
+        ((2026, 1, 19), "Martin Luther King Jr. Day"),
+        ((2026, 2, 16), "Washington's Birthday"),
+        ((2026, 4, 3), "Good Friday"),
+        ((2026, 5, 25), "Memorial Day"),
+        ((2026, 6, 19), "Juneteenth"),
+        ((2026, 7, 3), "Independence Day"), // the 4th is a Saturday
+        ((2026, 9, 7), "Labor Day"),
+        ((2026, 11, 26), "Thanksgiving Day"),
+        ((2026, 12, 25), "Christmas Day"),
+        ((2027, 1, 1), "New Year's Day"),
+        ((2027, 1, 18), "Martin Luther King Jr. Day"),
+        ((2027, 2, 15), "Washington's Birthday"),
+        ((2027, 3, 26), "Good Friday"), // Easter on 28 March
+        ((2027, 5, 31), "Memorial Day"),
+        ((2027, 6, 18), "Juneteenth"),      // the 19th is a Saturday
+        ((2027, 7, 5), "Independence Day"), // the 4th is a Sunday
+        ((2027, 9, 6), "Labor Day"),
+        ((2027, 11, 25), "Thanksgiving Day"),
+        ((2027, 12, 24), "Christmas Day"), // the 25th is a Saturday
+    ];
+    for ((y, m, d), name) in closed {
+        assert_eq!(us_exchange_holiday(day(y, m, d)), Some(name), "{y}-{m}-{d}");
+    }
+    let weekdays_2026_2027 = (day(2026, 1, 1)..day(2028, 1, 1))
+        .filter(|&d| weekday(d) < 5 && us_exchange_holiday(d).is_some())
+        .count();
+    assert_eq!(weekdays_2026_2027, closed.len(), "no other weekday closed");
+    // New Year's Day 2028 is a Saturday: 31 December 2027 stays open.
+    assert_eq!(us_exchange_holiday(day(2027, 12, 31)), None);
+    assert_eq!(
+        us_exchange_holiday(day(2021, 6, 18)),
+        None,
+        "before Juneteenth"
+    );
+    assert_eq!(civil_from_days(day(2024, 2, 29)), (2024, 2, 29));
+
+    let kc = contract("KC").unwrap();
+    // Good Friday 2026, 12:00 UTC = 08:00 in New York, within the hours.
+    let good_friday_noon = day(2026, 4, 3) as u64 * 86_400_000 + 12 * 3_600_000;
+    assert_eq!(
+        kc.why_closed(good_friday_noon).as_deref(),
+        Some("KC is closed: Good Friday")
+    );
+    assert!(
+        kc.is_open(good_friday_noon - 86_400_000),
+        "the Thursday before"
+    );
+}
+
+#[test]
+fn sessions_follow_the_contract_hours_on_weekdays() {
+    let kc = contract("KC").unwrap();
+    // 2026-01-05 is a Monday.
+    let monday = 1_767_571_200_000u64; // 2026-01-05T00:00:00Z
+    let at = |h: u64, m: u64| monday + (h * 3600 + m * 60) * 1000;
+    assert!(!kc.is_open(at(9, 14)));
+    assert!(kc.is_open(at(9, 15)));
+    assert!(kc.is_open(at(18, 29)));
+    assert!(!kc.is_open(at(18, 30)));
+    assert!(!kc.is_open(at(12, 0) + 5 * 86_400_000), "Saturday");
+    assert!(contract("CC").unwrap().is_open(at(9, 45)));
+    assert!(contract("ZZ").is_none());
+    // Summer: New York is UTC-4, so the session is an hour earlier in UTC.
+    let july6 = (days_from_civil(2026, 7, 6) * 86_400_000) as u64; // a Monday
+    assert_eq!(weekday(days_from_civil(2026, 7, 6)), 0);
+    let jat = |h: u64, m: u64| july6 + (h * 3600 + m * 60) * 1000;
+    assert!(kc.is_open(jat(8, 15)), "04:15 EDT");
+    assert!(!kc.is_open(jat(8, 14)));
+    assert!(kc.is_open(jat(17, 29)));
+    assert!(!kc.is_open(jat(17, 30)), "13:30 EDT");
+    assert_eq!(kc.minutes_to_close(jat(17, 15)).map(|m| m.0), Some(15));
+}
+
+#[test]
+fn new_york_switches_to_daylight_time_on_the_us_dates() {
+    // 2026: 8 March 07:00 UTC to 1 November 06:00 UTC.
+    let d = |y, m, day, h: i64| ((days_from_civil(y, m, day) * 24 + h) * 3_600_000) as u64;
+    assert_eq!(new_york_offset_min(d(2026, 3, 8, 6)), -300);
+    assert_eq!(new_york_offset_min(d(2026, 3, 8, 7)), -240);
+    assert_eq!(new_york_offset_min(d(2026, 11, 1, 5)), -240);
+    assert_eq!(new_york_offset_min(d(2026, 11, 1, 6)), -300);
+    // 2027: 14 March and 7 November.
+    assert_eq!(new_york_offset_min(d(2027, 3, 14, 7)), -240);
+    assert_eq!(new_york_offset_min(d(2027, 3, 13, 12)), -300);
+    assert_eq!(new_york_offset_min(d(2027, 11, 7, 5)), -240);
+    assert_eq!(new_york_offset_min(d(2027, 11, 7, 6)), -300);
+    assert_eq!(days_from_civil(2026, 1, 5), 20_458);
+    assert_eq!(civil_from_days(20_458).0, 2026);
+    assert_eq!(civil_from_days(days_from_civil(2024, 12, 31)).0, 2024);
+}
+
+#[test]
+fn positions_average_realize_and_flip() {
+    let kc = contract("KC").unwrap();
+    let mut p = Position::default();
+    assert_eq!(p.apply(Side::Buy, d("2"), d("300.00"), &kc), d("0"));
+    assert_eq!(p.apply(Side::Buy, d("2"), d("302.00"), &kc), d("0"));
+    assert_eq!((p.qty, p.avg_price()), (d("4"), d("301")));
+    // Sell 1 at 303, FIFO: closes one lot bought at 300: 3 cents × $375 = $1,125.
+    assert_eq!(p.apply(Side::Sell, d("1"), d("303.00"), &kc), d("1125"));
+    assert_eq!(p.qty, d("3"));
+    // Sell 5 at 300: closes 1 @ 300 (0) and 2 @ 302 (-2 cents × 2 × $375 =
+    // -$1,500), opens 2 short at 300.
+    assert_eq!(p.apply(Side::Sell, d("5"), d("300.00"), &kc), d("-1500"));
+    assert_eq!((p.qty, p.avg_price()), (d("-2"), d("300")));
+    assert_eq!(
+        p.unrealized(d("299.00"), &kc),
+        d("750"),
+        "short gains when price falls"
+    );
+    assert_eq!(p.apply(Side::Buy, d("2"), d("299.50"), &kc), d("375"));
+    assert_eq!(p, Position::default());
+    // Thirds stay exact: no average is ever divided into PnL.
+    let mut p = Position::default();
+    for price in ["300.05", "300.10", "300.20"] {
+        p.apply(Side::Buy, d("1"), d(price), &kc);
+    }
+    // (0.10 + 0.05 - 0.05) cents × $375 = $37.50.
+    assert_eq!(p.apply(Side::Sell, d("3"), d("300.15"), &kc), d("37.50"));
+    p.apply(Side::Buy, d("3"), d("300.05"), &kc);
+    p.apply(Side::Buy, d("3"), d("300.10"), &kc);
+    assert_eq!(p.avg_price(), d("300.075"));
+}
+
+#[test]
+fn client_order_ids_are_deterministic() {
+    assert_eq!(client_order_id("KC", "news", 42), "KC-news-00000042");
+    assert_eq!(
+        client_order_id("KC", "news", 42),
+        client_order_id("KC", "news", 42)
+    );
+}
