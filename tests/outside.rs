@@ -156,7 +156,7 @@ fn services_with(
             },
         ),
         kernel,
-        commodore_actors::clock::Clock::new(),
+        commodore_actors::clock::Clock::wall(),
     )
 }
 

@@ -147,7 +147,7 @@ async fn engine_tree(
 ) -> (Root, engine::EngineHandles, Arc<StatusView>) {
     let (risk, mode) = (RiskState::initial(0), ModeState::initial(0));
     let wiring =
-        commodore_actors::wiring::Wiring::new(commodore_actors::clock::Clock::new(), &risk, &mode);
+        commodore_actors::wiring::Wiring::new(commodore_actors::clock::Clock::wall(), &risk, &mode);
     let view = Arc::new(StatusView::new(risk, mode));
     let sub = SubtreeConfig {
         supervision: common::config(),

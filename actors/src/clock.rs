@@ -15,7 +15,7 @@ pub struct Clock {
 impl Clock {
     /// The clock of this process: wall time now, advanced by tokio's clock
     /// (paused or not). Make it once, at assembly, and hand it down.
-    pub fn new() -> Clock {
+    pub fn wall() -> Clock {
         Clock {
             base_ms: wall_now_ms(),
             base: tokio::time::Instant::now(),

@@ -53,7 +53,7 @@ async fn tree(name: &str, supervision: SupervisorConfig) -> Tree {
             since_ms: 0,
         },
     );
-    let wiring = Wiring::new(commodore_actors::clock::Clock::new(), &risk, &mode);
+    let wiring = Wiring::new(commodore_actors::clock::Clock::wall(), &risk, &mode);
     let view = Arc::new(StatusView::new(risk, mode));
     let sub = SubtreeConfig {
         supervision,

@@ -54,7 +54,7 @@ struct Tree {
 async fn tree(path: &Path) -> Tree {
     let kernel = Kernel::new(1);
     let (risk, mode) = (RiskState::initial(0), ModeState::initial(0));
-    let wiring = Wiring::new(Clock::new(), &risk, &mode);
+    let wiring = Wiring::new(Clock::wall(), &risk, &mode);
     let view = Arc::new(StatusView::new(risk, mode));
     let risk = Handle::new();
     // Restart intensity is not under test here: crashes in a row are fine.
@@ -193,7 +193,7 @@ async fn the_guard_escalates_on_drawdowns() {
     let path = journal(10_000);
     let kernel = Kernel::new(1);
     let (risk, mode) = (RiskState::initial(0), ModeState::initial(0));
-    let wiring = Wiring::new(Clock::new(), &risk, &mode);
+    let wiring = Wiring::new(Clock::wall(), &risk, &mode);
     let view = Arc::new(StatusView::new(risk, mode));
     let (risk, guard) = (Handle::new(), Handle::new());
     let spec = SupervisorSpec::new("master", cfg(Strategy::OneForOne))
@@ -276,7 +276,7 @@ async fn the_guard_escalates_on_drawdowns() {
 #[actix_rt::test]
 async fn the_breaker_opens_waits_its_cooldown_on_paused_time_and_closes_on_a_trial() {
     tokio::time::pause();
-    let clock = Clock::new();
+    let clock = Clock::wall();
     let mut b = Breaker::new(5, 60_000);
     for i in 0..4 {
         assert_eq!(b.on_failure(clock.now_ms()), None, "failure {i}");

@@ -36,7 +36,7 @@ fn journal(name: &str) -> PathBuf {
 async fn owners(path: &Path) -> Owners {
     let kernel = Kernel::new(1);
     let (risk, mode) = (RiskState::initial(0), ModeState::initial(0));
-    let wiring = Wiring::new(commodore_actors::clock::Clock::new(), &risk, &mode);
+    let wiring = Wiring::new(commodore_actors::clock::Clock::wall(), &risk, &mode);
     let view = Arc::new(StatusView::new(risk, mode));
     let (risk, mode, control) = (Handle::new(), Handle::new(), Handle::new());
     let spec = SupervisorSpec::new("master", cfg(Strategy::OneForOne))

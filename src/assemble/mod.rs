@@ -260,14 +260,14 @@ mod tests {
         cfg.notifier.webhooks.push(
             toml::from_str("kind = \"json\"\nurl = \"https://example.invalid/hook\"").unwrap(),
         );
-        let run = Options::run(&cfg, Clock::new()).unwrap();
+        let run = Options::run(&cfg, Clock::wall()).unwrap();
         assert_eq!(run.journal, cfg.data_dir.join("journal.sqlite"));
         assert!(matches!(run.data, DataSource::Bundled));
         assert_eq!(run.threads, Threads::Pool);
         assert_eq!(run.webhooks.targets.len(), 1);
 
         let dir = Path::new("replay-dir");
-        let replay = Options::replay(&cfg, dir, DataSource::Bundled, Clock::new()).unwrap();
+        let replay = Options::replay(&cfg, dir, DataSource::Bundled, Clock::wall()).unwrap();
         assert_eq!(replay.journal, dir.join("journal.sqlite"));
         assert_eq!(replay.threads, Threads::Caller);
         // No webhook is called from a replay; the outbox bounds stay the config's.
@@ -279,7 +279,7 @@ mod tests {
     fn a_replay_refuses_an_llm_and_http_feeds() {
         let mut cfg = defaults();
         cfg.llm.enabled = true;
-        let e = Options::replay(&cfg, Path::new("d"), DataSource::Bundled, Clock::new())
+        let e = Options::replay(&cfg, Path::new("d"), DataSource::Bundled, Clock::wall())
             .err()
             .unwrap();
         assert!(
@@ -291,14 +291,14 @@ mod tests {
         cfg.engines[0]
             .feeds
             .push(toml::from_str("kind = \"rss\"\nurl = \"https://example.invalid/rss\"").unwrap());
-        let e = Options::replay(&cfg, Path::new("d"), DataSource::Bundled, Clock::new())
+        let e = Options::replay(&cfg, Path::new("d"), DataSource::Bundled, Clock::wall())
             .err()
             .unwrap();
         assert!(
             e.starts_with("engines.feeds: a replay reads recorded data only"),
             "{e}"
         );
-        assert!(Options::run(&cfg, Clock::new()).is_ok());
+        assert!(Options::run(&cfg, Clock::wall()).is_ok());
     }
 
     #[test]
@@ -308,7 +308,7 @@ mod tests {
             toml::from_str("kind = \"slack\"\nurl_env = \"COMMODORE_TEST_UNSET_WEBHOOK_URL\"")
                 .unwrap(),
         );
-        let e = Options::run(&cfg, Clock::new()).err().unwrap();
+        let e = Options::run(&cfg, Clock::wall()).err().unwrap();
         assert!(e.starts_with("notifier.webhooks.url_env (slack1): "), "{e}");
     }
 }

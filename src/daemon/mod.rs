@@ -117,7 +117,7 @@ fn api_state(
 /// or the journal is unusable, 2 the control token or address is unusable).
 pub async fn run(cfg: Config) -> i32 {
     // The daemon's one clock: the tree, the API and this start time read it.
-    let clock = Clock::new();
+    let clock = Clock::wall();
     let t0_ms = clock.now_ms();
     let tiers = cfg.mode.tiers().expect("checked with the config");
     let Checked {

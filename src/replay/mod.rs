@@ -72,7 +72,7 @@ async fn replay(
 ) -> Result<(Value, Written), (i32, String)> {
     let recorded = Arc::new(data::load(&cfg, data_path, news_path).map_err(|e| (2, e))?);
     // The replay's one clock; its start names the replay's folder and report.
-    let clock = Clock::new();
+    let clock = Clock::wall();
     let stamp = chrono::DateTime::from_timestamp_millis(clock.now_ms() as i64)
         .unwrap_or_default()
         .format("%Y%m%dT%H%M%S%.3fZ")
