@@ -9,7 +9,7 @@ use crate::token;
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer, ResponseError};
 use commodore_actors::control::{
-    engine_path, Control, ControlError, Lifecycle, PauseEngine, ResumeEngine, Shutdown,
+    engine_path, ControlActor, ControlError, Lifecycle, PauseEngine, ResumeEngine, Shutdown,
 };
 use commodore_actors::events::OPERATOR;
 use commodore_actors::journal::{Flush, Journal, Store};
@@ -49,7 +49,7 @@ pub struct ApiState {
     pub token: token::Token,
     pub risk: Handle<PortfolioRisk>,
     pub mode: Handle<ModeActor>,
-    pub control: Handle<Control>,
+    pub control: Handle<ControlActor>,
     pub journal_worker: Handle<Journal>,
     pub engines: Vec<String>,
     /// The configured capital tiers (`POST /v1/mode` names one of them).

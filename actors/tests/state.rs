@@ -5,7 +5,7 @@
 mod common;
 
 use commodore_actors::control::{
-    self, Control, ControlError, Lifecycle, PauseEngine, ResumeEngine,
+    self, ControlActor, ControlError, Lifecycle, PauseEngine, ResumeEngine,
 };
 use commodore_actors::journal::Store;
 use commodore_actors::kernel::*;
@@ -25,7 +25,7 @@ struct Owners {
     view: Arc<StatusView>,
     risk: Handle<PortfolioRisk>,
     mode: Handle<ModeActor>,
-    control: Handle<Control>,
+    control: Handle<ControlActor>,
     _root: Root,
 }
 
@@ -66,7 +66,7 @@ async fn owners(path: &Path) -> Owners {
         .child(ChildSpec::worker(
             "control",
             &control,
-            Control::factory(
+            ControlActor::factory(
                 path.to_owned(),
                 kernel.clone(),
                 Arc::new(Lifecycle::new(0)),

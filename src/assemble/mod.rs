@@ -16,7 +16,7 @@ pub use journal::{final_flush, journal_path, recover, Recovered};
 
 use crate::config::Config;
 use commodore_actors::clock::Clock;
-use commodore_actors::control::{Control, Lifecycle};
+use commodore_actors::control::{ControlActor, Lifecycle};
 use commodore_actors::engine::DataSource;
 use commodore_actors::journal::Journal;
 use commodore_actors::kernel::{ChildSpec, Handle, Kernel, Root, SupervisorSpec};
@@ -35,7 +35,7 @@ pub struct Tree {
     pub journal: Handle<Journal>,
     pub risk: Handle<PortfolioRisk>,
     pub mode: Handle<ModeActor>,
-    pub control: Handle<Control>,
+    pub control: Handle<ControlActor>,
     pub view: Arc<StatusView>,
     pub lifecycle: Arc<Lifecycle>,
     /// What the tree's actors need from each other: the one clock, the
@@ -197,7 +197,7 @@ fn master(cfg: &Config, kernel: &Kernel, tree: &Tree, opts: Options) -> Supervis
         .child(ChildSpec::worker(
             "control",
             &tree.control,
-            Control::factory(
+            ControlActor::factory(
                 journal,
                 kernel.clone(),
                 tree.lifecycle.clone(),

@@ -45,7 +45,7 @@ pub fn load_paused(store: &Store) -> Result<BTreeSet<String>, JournalError> {
     Ok(paused)
 }
 
-pub struct Control {
+pub struct ControlActor {
     store: Store,
     kernel: Kernel,
     lifecycle: Arc<Lifecycle>,
@@ -54,19 +54,19 @@ pub struct Control {
     clock: Clock,
 }
 
-impl Control {
+impl ControlActor {
     pub fn factory(
         journal: PathBuf,
         kernel: Kernel,
         lifecycle: Arc<Lifecycle>,
         engines: Vec<String>,
         clock: Clock,
-    ) -> impl Fn() -> Control + Send + Sync + 'static {
+    ) -> impl Fn() -> ControlActor + Send + Sync + 'static {
         let engines: Arc<[String]> = engines.into();
         move || {
             let store = Store::open(&journal).unwrap_or_else(|e| panic!("{e}"));
             let paused = load_paused(&store).unwrap_or_else(|e| panic!("{e}"));
-            Control {
+            ControlActor {
                 store,
                 kernel: kernel.clone(),
                 lifecycle: lifecycle.clone(),
@@ -129,7 +129,7 @@ impl Control {
     }
 }
 
-impl Worker for Control {
+impl Worker for ControlActor {
     fn started(&mut self, _ctx: &mut Ctx<'_, Self>) {
         // The registry is the tree's view of "paused"; make it match the journal.
         for id in self.engines.iter() {
@@ -140,7 +140,7 @@ impl Worker for Control {
     }
 }
 
-impl Handles<PauseEngine> for Control {
+impl Handles<PauseEngine> for ControlActor {
     fn handle(
         &mut self,
         m: PauseEngine,
@@ -151,7 +151,7 @@ impl Handles<PauseEngine> for Control {
     }
 }
 
-impl Handles<ResumeEngine> for Control {
+impl Handles<ResumeEngine> for ControlActor {
     fn handle(
         &mut self,
         m: ResumeEngine,
@@ -165,7 +165,7 @@ impl Handles<ResumeEngine> for Control {
     }
 }
 
-impl Handles<Shutdown> for Control {
+impl Handles<Shutdown> for ControlActor {
     fn handle(&mut self, m: Shutdown, ctx: &mut Ctx<'_, Self>) -> Result<(), ControlError> {
         if self.lifecycle.is_stopping() {
             return Err(ControlError::ShuttingDown);
