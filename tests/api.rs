@@ -338,7 +338,6 @@ fn an_injected_fault_shows_as_a_restart_in_the_tree_events_and_metrics() {
         "master/notifier",
         "master/portfolio_risk",
         "master/mode",
-        "master/shared",
         "master/control",
     ] {
         assert_eq!(node(p)["state"], "running", "{p}");

@@ -57,8 +57,7 @@ fn run_starts_the_tree_and_stops_cleanly_on_sigint() {
     assert!(pos("master/engines/CC/executor") < pos("master/engines/CC/engine"));
     assert!(pos("master/engines/CC") < pos("master/engines/KC"));
     assert!(pos("master/engines") < pos("master/control"));
-    assert!(pos("master/control") < pos("master/shared"));
-    assert!(pos("master/shared") < pos("master/mode"));
+    assert!(pos("master/control") < pos("master/mode"));
     assert!(pos("master/mode") < pos("master/portfolio_risk"));
     assert!(pos("master/portfolio_risk") < pos("master/notifier"));
     assert!(pos("master/notifier") < pos("master/journal"));

@@ -8,9 +8,9 @@ mod common;
 
 use actix_web::{web, App, HttpResponse, HttpServer};
 use commodore_actors::kernel::Kernel;
+use commodore_actors::llm::client::{LlmClient, LlmConfig, LlmError};
+use commodore_actors::llm::{BudgetGuard, LlmServices, Prices};
 use commodore_actors::model::Sentiment;
-use commodore_actors::shared::llm::{LlmClient, LlmConfig, LlmError};
-use commodore_actors::shared::{BudgetGuard, Prices, SharedServices};
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -135,7 +135,7 @@ fn client(endpoint: &str) -> LlmClient {
     .unwrap()
 }
 
-fn services(endpoint: &str, max_concurrency: usize, budget: Decimal) -> Arc<SharedServices> {
+fn services(endpoint: &str, max_concurrency: usize, budget: Decimal) -> Arc<LlmServices> {
     services_with(endpoint, max_concurrency, budget, Kernel::new(1))
 }
 
@@ -144,8 +144,8 @@ fn services_with(
     max_concurrency: usize,
     budget: Decimal,
     kernel: Kernel,
-) -> Arc<SharedServices> {
-    SharedServices::new(
+) -> Arc<LlmServices> {
+    LlmServices::new(
         client(endpoint),
         max_concurrency,
         BudgetGuard::new(

@@ -13,10 +13,11 @@ use commodore_actors::engine::{
     EngineConfig,
 };
 use commodore_actors::kernel::{ArbiterPool, ChildSpec, Handle, Kernel, Restart, SupervisorSpec};
+use commodore_actors::llm::client::{LlmClient, LlmConfig};
+use commodore_actors::llm::{BudgetGuard, LlmServices, Prices};
 use commodore_actors::model::contract;
+use commodore_actors::paths;
 use commodore_actors::risk::PortfolioRisk;
-use commodore_actors::shared::llm::{LlmClient, LlmConfig};
-use commodore_actors::shared::{BudgetGuard, Prices, SharedServices};
 use commodore_actors::view::StatusView;
 use commodore_actors::{clock::Clock, wiring::Wiring};
 use std::path::Path;
@@ -37,7 +38,7 @@ pub(super) fn supervisor(
 ) -> SupervisorSpec {
     let sub = subtree_config(cfg, kernel, risk, wiring, opts);
     cfg.engines.iter().fold(
-        SupervisorSpec::new("engines", cfg.root_supervision()),
+        SupervisorSpec::new(paths::ENGINES, cfg.root_supervision()),
         |s, e| {
             let ecfg = engine_config(cfg, e, &opts.journal);
             let subtree = engine::subtree(Arc::new(ecfg), &sub, kernel, view)
@@ -87,7 +88,7 @@ fn subtree_config(
 }
 
 /// The shared LLM path when `llm.enabled` (the config checked the key's variable).
-fn llm_services(cfg: &Config, kernel: &Kernel, clock: Clock) -> Option<Arc<SharedServices>> {
+fn llm_services(cfg: &Config, kernel: &Kernel, clock: Clock) -> Option<Arc<LlmServices>> {
     let l = &cfg.llm;
     if !l.enabled {
         return None;
@@ -102,7 +103,7 @@ fn llm_services(cfg: &Config, kernel: &Kernel, clock: Clock) -> Option<Arc<Share
         max_response_bytes: l.max_response_bytes,
     });
     match client {
-        Ok(c) => Some(SharedServices::new(
+        Ok(c) => Some(LlmServices::new(
             c,
             l.max_concurrency,
             BudgetGuard::new(

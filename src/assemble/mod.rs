@@ -22,6 +22,7 @@ use commodore_actors::journal::Journal;
 use commodore_actors::kernel::{ChildSpec, Handle, Kernel, Root, SupervisorSpec};
 use commodore_actors::mode::ModeActor;
 use commodore_actors::notifier::{self, Notifier};
+use commodore_actors::paths;
 use commodore_actors::risk::PortfolioRisk;
 use commodore_actors::view::StatusView;
 use commodore_actors::wiring::Wiring;
@@ -111,7 +112,7 @@ impl Options {
 }
 
 /// The supervision tree of ARCHITECTURE.md: `master` with, in start order,
-/// `journal` (so it stops last), `notifier`, `portfolio_risk`, `mode`, `shared`,
+/// `journal` (so it stops last), `notifier`, `portfolio_risk`, `mode`,
 /// `control` and `engines` (one subtree per `[[engines]]`), from the state
 /// recovered from the journal.
 pub fn assemble(
@@ -148,14 +149,14 @@ fn master(cfg: &Config, kernel: &Kernel, tree: &Tree, opts: Options) -> Supervis
     let view = &tree.view;
     let ids: Vec<String> = cfg.engines.iter().map(|e| e.id.clone()).collect();
     let engines = engines::supervisor(cfg, kernel, view, &tree.risk, &tree.wiring, &opts);
-    SupervisorSpec::new("master", cfg.root_supervision())
+    SupervisorSpec::new(paths::MASTER, cfg.root_supervision())
         .child(ChildSpec::worker(
-            "journal",
+            paths::JOURNAL,
             &tree.journal,
             Journal::factory(journal.clone(), kernel.clone()),
         ))
         .child(ChildSpec::worker(
-            "notifier",
+            paths::NOTIFIER,
             &Handle::new(),
             Notifier::factory(
                 kernel.clone(),
@@ -166,7 +167,7 @@ fn master(cfg: &Config, kernel: &Kernel, tree: &Tree, opts: Options) -> Supervis
             ),
         ))
         .child(ChildSpec::worker(
-            "portfolio_risk",
+            paths::PORTFOLIO_RISK,
             &tree.risk,
             PortfolioRisk::factory(
                 journal.clone(),
@@ -177,7 +178,7 @@ fn master(cfg: &Config, kernel: &Kernel, tree: &Tree, opts: Options) -> Supervis
             ),
         ))
         .child(ChildSpec::worker(
-            "mode",
+            paths::MODE,
             &tree.mode,
             ModeActor::factory(
                 journal.clone(),
@@ -188,14 +189,8 @@ fn master(cfg: &Config, kernel: &Kernel, tree: &Tree, opts: Options) -> Supervis
                 cfg.mode.check_every,
             ),
         ))
-        // Budget guard, LLM limiter, macro cache and equity arrive with the
-        // issues that use them; the supervisor is their place in the tree.
-        .child(ChildSpec::supervisor(SupervisorSpec::new(
-            "shared",
-            cfg.root_supervision(),
-        )))
         .child(ChildSpec::worker(
-            "control",
+            paths::CONTROL,
             &tree.control,
             ControlActor::factory(
                 journal,

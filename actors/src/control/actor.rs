@@ -14,7 +14,7 @@ const PAUSED_SUFFIX: &str = ".paused";
 
 /// An engine's path in the tree.
 pub fn engine_path(id: &str) -> String {
-    format!("master/engines/{id}")
+    crate::paths::engine(id)
 }
 
 /// The engines paused on purpose, from the journal (first start, worker restart

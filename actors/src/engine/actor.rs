@@ -28,6 +28,7 @@ use crate::clock::Clock;
 use crate::journal::{OutcomeRow, SharedStore};
 use crate::kernel::{Ctx, Handle, Handles, Kernel, NodeState, Steps, Worker};
 use crate::model::{ModeState, Outcome, RiskLevel, Strategy};
+use crate::paths;
 use crate::risk::{Account, BookEntry, Breaker, EngineGuard, Guard, RollingVolatility};
 use crate::view::StatusView;
 use crate::wiring::Wiring;
@@ -318,8 +319,7 @@ impl Surroundings for Around<'_> {
 impl Worker for Engine {
     fn started(&mut self, ctx: &mut Ctx<'_, Self>) {
         // The guard is this engine's sibling: `<subtree>/guard`.
-        let subtree = ctx.path().rsplit_once('/').map_or("", |(s, _)| s);
-        self.guard_path = format!("{subtree}/guard");
+        self.guard_path = paths::sibling(ctx.path(), paths::GUARD);
         self.steps = Arc::new(self.kernel.steps(ctx.path(), &STEPS));
         self.publish();
         if let Some(at) = self.breaker.opened_at_ms() {

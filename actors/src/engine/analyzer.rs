@@ -8,8 +8,8 @@ use super::messages::{MarketUpdate, RawEvent, SignalReceived};
 use super::momentum::Momentum;
 pub use super::momentum::MOMENTUM_BARS;
 use crate::kernel::{Ctx, Handle, Handles, Worker};
+use crate::llm::LlmServices;
 use crate::model::{Analyzed, Bar, Headline, Sentiment, Strategy};
-use crate::shared::SharedServices;
 use rust_decimal::prelude::*;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -78,7 +78,7 @@ pub struct AnalyzerStats {
 pub struct Analyzer {
     engine: Handle<Engine>,
     /// Headlines go to the LLM when set (rules on any error or over budget).
-    llm: Option<Arc<SharedServices>>,
+    llm: Option<Arc<LlmServices>>,
     momentum: Momentum,
     since_signal: u32,
     stats: Arc<AnalyzerStats>,
@@ -91,7 +91,7 @@ impl Analyzer {
     pub fn factory(
         engine: Handle<Engine>,
         stats: Arc<AnalyzerStats>,
-        llm: Option<Arc<SharedServices>>,
+        llm: Option<Arc<LlmServices>>,
     ) -> impl Fn() -> Analyzer + Send + Sync + 'static {
         move || Analyzer {
             engine: engine.clone(),

@@ -77,7 +77,7 @@ impl EngineConfig {
     }
 
     pub fn path(&self) -> String {
-        crate::control::engine_path(&self.id)
+        crate::paths::engine(&self.id)
     }
 
     /// The journal key of this engine's circuit breaker.

@@ -58,6 +58,7 @@ pub use collector::Collector;
 pub use executor::Executor;
 
 use crate::kernel::{ChildSpec, Handle, Kernel, SupervisorConfig, SupervisorSpec};
+use crate::paths;
 use crate::view::StatusView;
 use rust_decimal::Decimal;
 use std::sync::Arc;
@@ -100,7 +101,7 @@ pub struct SubtreeConfig {
     /// Where sentinels escalate.
     pub risk: Handle<crate::risk::PortfolioRisk>,
     /// The shared LLM path, when `llm.enabled`.
-    pub llm: Option<Arc<crate::shared::SharedServices>>,
+    pub llm: Option<Arc<crate::llm::LlmServices>>,
     pub placement: Threads,
     pub speed: f64,
     pub slippage_ticks: i64,
@@ -198,7 +199,7 @@ pub fn subtree_with_handles(
             // and the guard too. Data flows once the engine, its executor and
             // broker are up, and stops first at shutdown.
             .child(ChildSpec::worker(
-                "engine",
+                paths::ENGINE,
                 &engine,
                 Engine::factory(
                     cfg.clone(),
@@ -214,7 +215,7 @@ pub fn subtree_with_handles(
                 ),
             ))
             .child(ChildSpec::worker(
-                "executor",
+                paths::EXECUTOR,
                 &executor,
                 Executor::factory(
                     cfg.id.clone(),
@@ -227,17 +228,17 @@ pub fn subtree_with_handles(
                 ),
             ))
             .child(ChildSpec::worker(
-                "broker",
+                paths::BROKER,
                 &broker,
                 BrokerActor::factory_boxed(broker_adapter(&cfg, sub), sub.wiring.clock),
             ))
             .child(ChildSpec::worker(
-                "analyzer",
+                paths::ANALYZER,
                 &analyzer,
                 Analyzer::factory(engine, analyzer_stats, sub.llm.clone()),
             ))
             .child(ChildSpec::worker(
-                "sentinel",
+                paths::SENTINEL,
                 &sentinel,
                 sentinel::Sentinel::factory(
                     sub.sentinels.clone(),
@@ -248,7 +249,7 @@ pub fn subtree_with_handles(
                 ),
             ))
             .child(ChildSpec::worker(
-                "collector",
+                paths::COLLECTOR,
                 &Handle::new(),
                 Collector::factory(
                     bars,
@@ -262,7 +263,7 @@ pub fn subtree_with_handles(
             ))
             .children(pollers)
             .child(ChildSpec::worker(
-                "guard",
+                paths::GUARD,
                 &guard,
                 crate::risk::Guard::factory(
                     cfg.id.clone(),
@@ -297,7 +298,7 @@ fn pollers(
             sub.wiring.clock,
         );
         match factory {
-            Ok(f) => pollers.push(ChildSpec::worker(&format!("poller{i}"), &Handle::new(), f)),
+            Ok(f) => pollers.push(ChildSpec::worker(&paths::poller(i), &Handle::new(), f)),
             Err(e) => {
                 tracing::error!(engine = %cfg.id, url = %feed.url, "{e}; this feed is not polled")
             }

@@ -280,7 +280,7 @@ impl Hooks {
                 seq: 0,
                 at_ms: self.clock.now_ms(),
                 kind: EventKind::Other("milestone"),
-                path: "master".to_owned(),
+                path: crate::paths::MASTER.to_owned(),
                 detail: format!(
                     "account equity ${} reached the ${m} milestone",
                     equity.round_dp(2)

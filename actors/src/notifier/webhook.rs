@@ -66,7 +66,7 @@ impl Target {
 /// The notification kinds of a journaled event (none: not notified).
 pub fn kinds_of(e: &Event) -> &'static [&'static str] {
     // `master/engines/<id>`: an engine's own supervisor.
-    let engine = e.path.starts_with("master/engines/") && e.path.matches('/').count() == 2;
+    let engine = crate::paths::engine_id(&e.path).is_some();
     match e.kind.as_str() {
         "order_filled" => &["trade"],
         "risk_changed" => &["risk"],

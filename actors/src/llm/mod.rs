@@ -1,14 +1,21 @@
-//! Services every engine shares (seed `000_…`'s SharedContext, without the god
-//! object): the LLM limiter (at most `max_concurrency` calls in flight across the
-//! process), the budget guard (daily USD spend from token usage), the macro cache
-//! (one macro research call per day for all engines), and the LLM client itself.
+//! The LLM path every engine's analyzer shares (seed `000_…`'s SharedContext,
+//! without the god object): the limiter (at most `max_concurrency` calls in
+//! flight across the process), the budget guard (daily USD spend from token
+//! usage), the macro cache (one macro research call per day for all engines),
+//! and the client itself (`client.rs`).
+//!
+//! Invariant: these are plain objects behind one `Arc<LlmServices>`, made at
+//! assembly when `llm.enabled` and handed to the analyzers; they have no
+//! mailbox and no state worth a restart, so they are not nodes of the tree.
+//! Every failure of the path (limiter full, budget spent, the endpoint down or
+//! answering nonsense) is an `LlmError`, and the analyzer's rules answer instead.
 
-pub mod llm;
+pub mod client;
 
 use crate::clock::Clock;
 use crate::events::BUDGET_EXHAUSTED;
 use crate::kernel::Kernel;
-use llm::{LlmAnswer, LlmClient, LlmError, Usage};
+use client::{LlmAnswer, LlmClient, LlmError, Usage};
 use rust_decimal::Decimal;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -169,7 +176,7 @@ impl Drop for Waiting<'_> {
 }
 
 /// Everything an analyzer needs to ask the LLM, shared by all engines.
-pub struct SharedServices {
+pub struct LlmServices {
     pub llm: LlmClient,
     pub limiter: Semaphore,
     pub budget: BudgetGuard,
@@ -180,15 +187,15 @@ pub struct SharedServices {
     clock: Clock,
 }
 
-impl SharedServices {
+impl LlmServices {
     pub fn new(
         llm: LlmClient,
         max_concurrency: usize,
         budget: BudgetGuard,
         kernel: Kernel,
         clock: Clock,
-    ) -> Arc<SharedServices> {
-        Arc::new(SharedServices {
+    ) -> Arc<LlmServices> {
+        Arc::new(LlmServices {
             llm,
             limiter: Semaphore::new(max_concurrency.max(1)),
             budget,
@@ -207,7 +214,7 @@ impl SharedServices {
             );
             self.kernel.events().publish(
                 BUDGET_EXHAUSTED,
-                "master/shared",
+                crate::paths::MASTER,
                 format!("spent {} of the day's LLM budget", self.budget.spent(day)),
             );
         }
