@@ -51,8 +51,8 @@ impl EngineConfig {
             allocation: Allocation {
                 capital: Decimal::from(250_000),
                 weights: [
-                    (Strategy::News.as_str().to_owned(), Decimal::new(5, 1)),
-                    (Strategy::Momentum.as_str().to_owned(), Decimal::new(5, 1)),
+                    (Strategy::News, Decimal::new(5, 1)),
+                    (Strategy::Momentum, Decimal::new(5, 1)),
                 ]
                 .into(),
             },

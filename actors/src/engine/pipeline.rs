@@ -227,7 +227,7 @@ pub use crate::risk::order::{adds_exposure, position_rules as risk, reducing_par
 #[derive(Debug, Clone)]
 pub struct Allocation {
     pub capital: Decimal,
-    pub weights: BTreeMap<String, Decimal>,
+    pub weights: BTreeMap<Strategy, Decimal>,
 }
 
 /// The allocator: contracts for this candidate = capital × weight × tier
@@ -238,11 +238,7 @@ pub fn allocate(
     tier: Strength,
     spec: &ContractSpec,
 ) -> Decimal {
-    let weight = a
-        .weights
-        .get(strategy.as_str())
-        .copied()
-        .unwrap_or(Decimal::ZERO);
+    let weight = a.weights.get(&strategy).copied().unwrap_or(Decimal::ZERO);
     if spec.margin.is_zero() {
         return Decimal::ZERO;
     }
@@ -341,7 +337,7 @@ mod tests {
 
         let alloc = Allocation {
             capital: Decimal::from(250_000),
-            weights: [("news".to_owned(), Decimal::new(5, 1))].into(),
+            weights: [(Strategy::News, Decimal::new(5, 1))].into(),
         };
         // 250,000 × 0.5 × 0.5 / 12,000 = 5.2 → 5 contracts.
         assert_eq!(
