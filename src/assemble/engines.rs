@@ -9,7 +9,7 @@ use super::{Options, Threads};
 use crate::config::Config;
 use commodore_actors::engine::{
     self,
-    pipeline::{Allocation, Limits, RouterConfig},
+    pipeline::{Allocation, RouterConfig},
     EngineConfig,
 };
 use commodore_actors::kernel::{ArbiterPool, ChildSpec, Handle, Kernel, Restart, SupervisorSpec};
@@ -17,7 +17,7 @@ use commodore_actors::llm::client::{LlmClient, LlmConfig};
 use commodore_actors::llm::{BudgetGuard, LlmServices, Prices};
 use commodore_actors::model::{contract, Strategy};
 use commodore_actors::paths;
-use commodore_actors::risk::PortfolioRisk;
+use commodore_actors::risk::{order::Limits, PortfolioRisk};
 use commodore_actors::view::StatusView;
 use commodore_actors::{clock::Clock, wiring::Wiring};
 use std::path::Path;

@@ -1,9 +1,10 @@
 //! One engine's configuration (what the daemon builds from `[[engines]]` and
 //! the shared sections), and its breaker as configured or as journaled.
 
-use super::pipeline::{Allocation, Limits, RouterConfig};
+use super::pipeline::{Allocation, RouterConfig};
 use crate::journal::SharedStore;
 use crate::model::{ContractSpec, GuardLimits, PortfolioLimits, Strategy, Tiers};
+use crate::risk::order::Limits;
 use crate::risk::Breaker;
 use rust_decimal::Decimal;
 use std::path::PathBuf;

@@ -69,7 +69,6 @@ pub struct CancelPending {
 }
 
 /// Engine → its risk guard (the message is the guard's, `risk::EquityMark`).
-pub use crate::risk::EquityMark;
 
 /// portfolio_risk → every engine (through the level watch): the level
 /// changed.

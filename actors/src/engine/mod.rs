@@ -51,10 +51,11 @@ pub mod publish;
 pub mod recent;
 pub mod sentinel;
 
-pub use actor::{Engine, EngineConfig, EngineLinks, Neighbours};
+pub use actor::{Engine, EngineLinks, Neighbours};
 pub use analyzer::Analyzer;
 pub use broker::{Broker, BrokerActor, BrokerError, BrokerFactory, PaperBroker};
 pub use collector::Collector;
+pub use config::EngineConfig;
 pub use executor::Executor;
 
 use crate::kernel::{ChildSpec, Handle, Kernel, SupervisorConfig, SupervisorSpec};

@@ -219,10 +219,6 @@ pub fn gate(spec: Option<&ContractSpec>, at_ms: u64) -> Result<(), String> {
     }
 }
 
-// The risk step's rules on one order live in `risk::order`; these names stay
-// here for the callers that knew them as pipeline steps.
-pub use crate::risk::order::{adds_exposure, position_rules as risk, reducing_part, Limits};
-
 /// Strategy weights: Σ ≤ 1 (checked by the config).
 #[derive(Debug, Clone)]
 pub struct Allocation {
@@ -249,6 +245,7 @@ pub fn allocate(
 mod tests {
     use super::*;
     use crate::model::{contract, Position, RiskLevel};
+    use crate::risk::order::{position_rules as risk, Limits};
 
     fn a(symbol: &str, sentiment: Sentiment, confidence: f64) -> Analyzed {
         Analyzed {
