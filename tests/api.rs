@@ -1,5 +1,5 @@
-//! Black-box tests of the HTTP control API and `commodore ctl` against the real
-//! binary on a free loopback port with its own data directory.
+//! Black-box tests of the HTTP control API (`commodore ctl`: tests/ctl.rs)
+//! against the real binary on a free loopback port with its own data directory.
 
 mod common;
 
@@ -590,98 +590,5 @@ fn shutdown_over_http_drains_refuses_a_second_and_exits_0() {
         .query_row("SELECT COUNT(*) FROM events WHERE kind = 'operator' AND detail LIKE 'shutdown: maintenance%'", [], |r| r.get(0))
         .unwrap();
     assert_eq!(n, 1);
-    let _ = std::fs::remove_dir_all(&dir);
-}
-
-fn stdout(o: &std::process::Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &std::process::Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-#[test]
-fn ctl_speaks_every_verb_with_the_contract_exit_codes() {
-    let dir = temp_dir("api-ctl");
-    let d = Daemon::start(&dir, &[FAULTS_ON]);
-    let ok = |args: &[&str]| {
-        let o = d.ctl(args, &[]);
-        assert_eq!(o.status.code(), Some(0), "ctl {args:?}: {}", stderr(&o));
-        stdout(&o)
-    };
-    assert!(ok(&["status"]).contains("risk NORMAL"));
-    assert!(ok(&["tree"]).contains("portfolio_risk"));
-    assert!(ok(&["escalate", "WARNING", "--reason", "ctl test"]).contains("raised to WARNING"));
-    assert!(ok(&["escalate", "NORMAL", "--reason", "lower?"]).contains("stays WARNING"));
-    assert!(ok(&["reset-risk", "NORMAL", "--reason", "ctl reset"]).contains("reset to NORMAL"));
-    assert!(ok(&["pause", "KC", "--reason", "ctl"]).contains("engine KC now paused"));
-    assert!(ok(&["resume", "KC"]).contains("engine KC now not paused"));
-    assert!(ok(&["mode", "BALANCED"]).contains("mode BALANCED"));
-    assert!(ok(&["mode", "auto"]).contains("(auto)"));
-    assert!(ok(&[
-        "fault",
-        "master/engines/CC/collector",
-        "error",
-        "--count",
-        "2"
-    ])
-    .contains("injected error"));
-    assert!(ok(&["events", "--since", "0", "--limit", "5"]).contains("next: 5"));
-    let raw: Value = serde_json::from_str(&ok(&["--json", "status"])).expect("--json prints JSON");
-    assert_eq!(raw["risk"]["level"], "NORMAL");
-    assert_eq!(raw["mode"]["auto"], true);
-
-    // 1: the API refused; the message is printed.
-    let o = d.ctl(&["escalate", "SEVERE", "--reason", "x"], &[]);
-    assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("unknown risk level"), "{}", stderr(&o));
-    let o = d.ctl(&["pause", "ZZ"], &[]);
-    assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("unknown engine"), "{}", stderr(&o));
-    // 1: wrong token, with what to do.
-    let o = d.ctl(&["status"], &[("COMMODORE_CONTROL_TOKEN", "not-the-token")]);
-    assert_eq!(o.status.code(), Some(1));
-    assert!(
-        stderr(&o).contains("refused the token") && stderr(&o).contains("COMMODORE_CONTROL_TOKEN"),
-        "{}",
-        stderr(&o)
-    );
-    // 2: usage.
-    assert_eq!(
-        d.ctl(&["escalate", "HALT"], &[]).status.code(),
-        Some(2),
-        "--reason is required"
-    );
-    assert_eq!(d.ctl(&["frobnicate"], &[]).status.code(), Some(2));
-    // 2: a URL that is none.
-    let o = d.ctl(&["--url", "localhost:7421", "status"], &[]);
-    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    // 3: nobody listens there.
-    let o = d.ctl(
-        &[
-            "--url",
-            &format!("http://127.0.0.1:{}", common::free_port()),
-            "status",
-        ],
-        &[],
-    );
-    assert_eq!(o.status.code(), Some(3));
-    assert!(
-        stderr(&o).contains("not reachable") && stderr(&o).contains("commodore run"),
-        "{}",
-        stderr(&o)
-    );
-    // 3: no token anywhere yet (the daemon never ran with this data_dir).
-    let o = common::commodore()
-        .args(["ctl", "status"])
-        .env("COMMODORE__DATA_DIR", dir.join("elsewhere"))
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(3));
-    assert!(stderr(&o).contains("no control token"), "{}", stderr(&o));
-
-    let o = d.ctl(&["shutdown", "--reason", "ctl"], &[]);
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let _ = std::fs::remove_dir_all(&dir);
 }
