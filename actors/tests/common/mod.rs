@@ -207,3 +207,10 @@ pub fn refuse_state_writes(path: &std::path::Path) {
         )
         .unwrap();
 }
+
+/// A supervisor spec named `name` with `children`, in order.
+pub fn tree(name: &str, config: SupervisorConfig, children: Vec<ChildSpec>) -> SupervisorSpec {
+    children
+        .into_iter()
+        .fold(SupervisorSpec::new(name, config), |s, c| s.child(c))
+}
