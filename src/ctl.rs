@@ -406,4 +406,97 @@ mod tests {
         assert_eq!(path_segment("KC"), "KC");
         assert_eq!(path_segment("a/b c"), "a%2Fb%20c");
     }
+    fn verb(args: &[&str]) -> Verb {
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(subcommand)]
+            verb: Verb,
+        }
+        let mut argv = vec!["ctl"];
+        argv.extend_from_slice(args);
+        <Cli as clap::Parser>::parse_from(argv).verb
+    }
+
+    #[test]
+    fn every_verb_has_its_human_form() {
+        let risk = json!({"level": "HALT", "since": "2026-01-02T03:04:05.000Z", "reason": "r"});
+        let mode = json!({"current": "MICRO", "auto": false, "since": "2026-01-02T03:04:05.000Z"});
+        let status = json!({
+            "version": "0.1.0", "uptime_s": 12, "started_at": "2026-01-02T03:04:05.000Z",
+            "risk": risk, "mode": mode, "equity": "1000.5", "drawdown": "0.01",
+            "engines": [{"id": "KC", "state": "running", "restarts": 1,
+                "positions": [{}, {}], "realized_pnl": "-2.5", "breaker": {"state": "closed"}},
+                {"id": "CL", "state": null, "restarts": 0, "realized_pnl": "0", "breaker": {}}],
+        });
+        assert_eq!(
+            human(&verb(&["status"]), &status),
+            "commodore 0.1.0, up 12s (started 2026-01-02T03:04:05.000Z)\n\
+             risk HALT since 2026-01-02T03:04:05.000Z (r)\n\
+             mode MICRO (fixed by the operator) since 2026-01-02T03:04:05.000Z\n\
+             equity 1000.5, drawdown 0.01\n\
+             engine KC       running    restarts 1    positions 2   realized -2.5 breaker closed\n\
+             engine CL       -          restarts 0    positions 0   realized 0 breaker -\n"
+        );
+        let tree = json!({"nodes": [
+            {"path": "master", "state": "running", "restarts": 0},
+            {"path": "master/engines/KC", "state": "failed", "restarts": 3, "last_failure": "boom"},
+        ]});
+        assert_eq!(
+            human(&verb(&["tree"]), &tree),
+            "master                   running    restarts 0\n    \
+             KC                   failed     restarts 3  last failure: boom\n"
+        );
+        assert_eq!(human(&verb(&["tree"]), &json!({})), "");
+        let events = json!({"events": [{"seq": 7, "at": "T", "kind": "started", "path": "master", "detail": "d"}], "next": 7});
+        assert_eq!(
+            human(&verb(&["events"]), &events),
+            "     7 T started        master d\nnext: 7\n"
+        );
+        let paused =
+            json!({"engine": {"id": "KC", "paused": true, "state": "paused"}, "changed": true});
+        assert_eq!(
+            human(&verb(&["pause", "KC"]), &paused),
+            "engine KC now paused (state paused)\n"
+        );
+        let resumed =
+            json!({"engine": {"id": "KC", "paused": false, "state": "running"}, "changed": false});
+        assert_eq!(
+            human(&verb(&["resume", "KC"]), &resumed),
+            "engine KC already not paused (state running)\n"
+        );
+        let raised = json!({"message": "raised to HALT", "risk": risk});
+        assert_eq!(
+            human(&verb(&["escalate", "HALT", "--reason", "x"]), &raised),
+            "raised to HALT\nrisk HALT since 2026-01-02T03:04:05.000Z (r)\n"
+        );
+        assert_eq!(
+            human(&verb(&["reset-risk", "HALT", "--reason", "x"]), &raised),
+            human(&verb(&["escalate", "HALT", "--reason", "x"]), &raised)
+        );
+        let auto = json!({"current": "NANO", "auto": true, "since": "S"});
+        assert_eq!(
+            human(
+                &verb(&["mode", "auto"]),
+                &json!({"mode": auto, "changed": true})
+            ),
+            "mode NANO (auto) since S\n"
+        );
+        assert_eq!(
+            human(
+                &verb(&["mode", "auto"]),
+                &json!({"mode": auto, "changed": false})
+            ),
+            "mode unchanged\nmode NANO (auto) since S\n"
+        );
+        let injected =
+            json!({"injected": {"path": "master/x", "kind": "panic", "count": 1, "ms": 0}});
+        assert_eq!(
+            human(&verb(&["fault", "master/x", "panic"]), &injected),
+            "injected panic into master/x (count 1, ms 0)\n"
+        );
+        assert_eq!(
+            human(&verb(&["shutdown"]), &json!({})),
+            "shutdown under way: the daemon drains in order and exits\n"
+        );
+    }
 }
