@@ -164,39 +164,31 @@ fn path_segment(s: &str) -> String {
 
 /// Runs one verb; returns the exit status.
 pub fn run(cfg: &Config, verb: &Verb, json_out: bool, url: Option<&str>) -> u8 {
-    let base = url.map_or_else(
-        || base_url(cfg.control.listen),
-        |u| u.trim_end_matches('/').to_owned(),
-    );
-    match reqwest::Url::parse(&base) {
-        Ok(u) if matches!(u.scheme(), "http" | "https") => {}
-        _ => {
-            eprintln!("error: --url {base:?} is not an http:// or https:// URL");
-            return EXIT_USAGE;
-        }
+    match call(cfg, verb, url) {
+        Ok(answer) => show(verb, &answer, json_out),
+        Err(code) => code,
     }
-    let token = match token::for_client(cfg) {
-        Ok(t) => t,
-        Err(token::ClientTokenError::Missing(e)) => {
-            eprintln!("error: {e}");
-            return EXIT_UNREACHABLE;
-        }
-        Err(token::ClientTokenError::Unusable(e)) => {
-            eprintln!("error: {e}");
-            return EXIT_USAGE;
-        }
-    };
-    let client = match Client::builder()
+}
+
+/// What the daemon answered, and whose token was sent.
+struct Answer {
+    status: StatusCode,
+    value: Value,
+    token_source: String,
+}
+
+/// Sends the verb's request; `Err` is the exit status after the error is printed.
+fn call(cfg: &Config, verb: &Verb, url: Option<&str>) -> Result<Answer, u8> {
+    let base = base(cfg, url)?;
+    let token = client_token(cfg)?;
+    let client = Client::builder()
         .connect_timeout(Duration::from_secs(3))
         .timeout(Duration::from_secs(30))
         .build()
-    {
-        Ok(c) => c,
-        Err(e) => {
+        .map_err(|e| {
             eprintln!("error: cannot build the HTTP client: {e}");
-            return EXIT_API_ERROR;
-        }
-    };
+            EXIT_API_ERROR
+        })?;
     let (method, path, body) = request(verb);
     let mut req: RequestBuilder = client
         .request(method, format!("{base}{path}"))
@@ -204,25 +196,57 @@ pub fn run(cfg: &Config, verb: &Verb, json_out: bool, url: Option<&str>) -> u8 {
     if let Some(b) = body {
         req = req.json(&b);
     }
-    let resp = match req.send() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!(
-                "error: commodore is not reachable at {base} ({e}); is `commodore run` running with this config? (check control.listen, or pass --url)"
-            );
-            return EXIT_UNREACHABLE;
-        }
-    };
+    let resp = req.send().map_err(|e| {
+        eprintln!(
+            "error: commodore is not reachable at {base} ({e}); is `commodore run` running with this config? (check control.listen, or pass --url)"
+        );
+        EXIT_UNREACHABLE
+    })?;
     let status = resp.status();
-    let text = match resp.text() {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("error: the answer could not be read ({e}); the command may or may not have been carried out: check with `commodore ctl status`");
-            return EXIT_API_ERROR;
+    let text = resp.text().map_err(|e| {
+        eprintln!("error: the answer could not be read ({e}); the command may or may not have been carried out: check with `commodore ctl status`");
+        EXIT_API_ERROR
+    })?;
+    Ok(Answer {
+        status,
+        value: serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        token_source: token.source.to_string(),
+    })
+}
+
+/// The API's base URL: `--url` or the configured listen address.
+fn base(cfg: &Config, url: Option<&str>) -> Result<String, u8> {
+    let base = url.map_or_else(
+        || base_url(cfg.control.listen),
+        |u| u.trim_end_matches('/').to_owned(),
+    );
+    match reqwest::Url::parse(&base) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") => Ok(base),
+        _ => {
+            eprintln!("error: --url {base:?} is not an http:// or https:// URL");
+            Err(EXIT_USAGE)
         }
-    };
-    let value: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
-    if !status.is_success() {
+    }
+}
+
+/// The daemon's token; none yet means the daemon has not run with this config.
+fn client_token(cfg: &Config) -> Result<token::Token, u8> {
+    token::for_client(cfg).map_err(|e| match e {
+        token::ClientTokenError::Missing(e) => {
+            eprintln!("error: {e}");
+            EXIT_UNREACHABLE
+        }
+        token::ClientTokenError::Unusable(e) => {
+            eprintln!("error: {e}");
+            EXIT_USAGE
+        }
+    })
+}
+
+/// Prints the answer (human or `--json`); returns the exit status.
+fn show(verb: &Verb, a: &Answer, json_out: bool) -> u8 {
+    let value = &a.value;
+    if !a.status.is_success() {
         let message = value["error"]["message"]
             .as_str()
             .map(str::to_owned)
@@ -230,23 +254,23 @@ pub fn run(cfg: &Config, verb: &Verb, json_out: bool, url: Option<&str>) -> u8 {
         if json_out {
             println!("{value}");
         }
-        if status == StatusCode::UNAUTHORIZED {
+        if a.status == StatusCode::UNAUTHORIZED {
             eprintln!(
                 "error: the daemon refused the token that ctl read from {}: give ctl the daemon's token (the same --config, so the same control.token_file, or the same COMMODORE_CONTROL_TOKEN)",
-                token.source
+                a.token_source
             );
         } else {
-            eprintln!("error: {message} (HTTP {})", status.as_u16());
+            eprintln!("error: {message} (HTTP {})", a.status.as_u16());
         }
         return EXIT_API_ERROR;
     }
     if json_out {
         println!(
             "{}",
-            serde_json::to_string_pretty(&value).unwrap_or_else(|_| value.to_string())
+            serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string())
         );
     } else {
-        print!("{}", human(verb, &value));
+        print!("{}", human(verb, value));
     }
     0
 }
@@ -277,114 +301,134 @@ fn mode_line(m: &Value) -> String {
     format!("mode {} ({how}) since {}", s(&m["current"]), s(&m["since"]))
 }
 
-/// The human form of an answer.
+/// The human form of an answer: one function per verb, each giving its lines.
 pub fn human(verb: &Verb, v: &Value) -> String {
-    let mut out = String::new();
-    let mut line = |l: String| {
-        out.push_str(&l);
-        out.push('\n');
-    };
-    match verb {
-        Verb::Status => {
-            line(format!(
-                "commodore {}, up {}s (started {})",
-                s(&v["version"]),
-                s(&v["uptime_s"]),
-                s(&v["started_at"])
-            ));
-            line(risk_line(&v["risk"]));
-            line(mode_line(&v["mode"]));
-            line(format!(
-                "equity {}, drawdown {}",
-                s(&v["equity"]),
-                s(&v["drawdown"])
-            ));
-            for e in v["engines"].as_array().into_iter().flatten() {
-                line(format!(
-                    "engine {:<8} {:<10} restarts {:<4} positions {:<3} realized {} breaker {}",
-                    s(&e["id"]),
-                    s(&e["state"]),
-                    s(&e["restarts"]),
-                    e["positions"].as_array().map_or(0, Vec::len),
-                    s(&e["realized_pnl"]),
-                    s(&e["breaker"]["state"]),
-                ));
-            }
-        }
-        Verb::Tree => {
-            for n in v["nodes"].as_array().into_iter().flatten() {
-                let path = s(&n["path"]);
-                let depth = path.matches('/').count();
-                let name = path.rsplit('/').next().unwrap_or(&path).to_owned();
-                let mut l = format!(
-                    "{}{name:<w$} {:<10} restarts {}",
-                    "  ".repeat(depth),
-                    s(&n["state"]),
-                    s(&n["restarts"]),
-                    w = 24usize.saturating_sub(2 * depth),
-                );
-                if let Some(f) = n["last_failure"].as_str() {
-                    l.push_str(&format!("  last failure: {f}"));
-                }
-                line(l);
-            }
-        }
-        Verb::Events { .. } => {
-            for e in v["events"].as_array().into_iter().flatten() {
-                line(format!(
-                    "{:>6} {} {:<14} {} {}",
-                    s(&e["seq"]),
-                    s(&e["at"]),
-                    s(&e["kind"]),
-                    s(&e["path"]),
-                    s(&e["detail"])
-                ));
-            }
-            line(format!("next: {}", s(&v["next"])));
-        }
-        Verb::Pause { .. } | Verb::Resume { .. } => {
-            let e = &v["engine"];
-            let what = if e["paused"].as_bool() == Some(true) {
-                "paused"
-            } else {
-                "not paused"
-            };
-            let changed = if v["changed"].as_bool() == Some(true) {
-                "now"
-            } else {
-                "already"
-            };
-            line(format!(
-                "engine {} {changed} {what} (state {})",
-                s(&e["id"]),
-                s(&e["state"])
-            ));
-        }
+    let lines = match verb {
+        Verb::Status => status_lines(v),
+        Verb::Tree => tree_lines(v),
+        Verb::Events { .. } => events_lines(v),
+        Verb::Pause { .. } | Verb::Resume { .. } => vec![engine_line(v)],
         Verb::Escalate { .. } | Verb::ResetRisk { .. } => {
-            line(s(&v["message"]));
-            line(risk_line(&v["risk"]));
+            vec![s(&v["message"]), risk_line(&v["risk"])]
         }
-        Verb::Mode { .. } => {
-            if v["changed"].as_bool() != Some(true) {
-                line("mode unchanged".into());
-            }
-            line(mode_line(&v["mode"]));
-        }
-        Verb::Fault { .. } => {
-            let i = &v["injected"];
-            line(format!(
-                "injected {} into {} (count {}, ms {})",
-                s(&i["kind"]),
-                s(&i["path"]),
-                s(&i["count"]),
-                s(&i["ms"])
-            ));
-        }
+        Verb::Mode { .. } => mode_lines(v),
+        Verb::Fault { .. } => vec![fault_line(&v["injected"])],
         Verb::Shutdown { .. } => {
-            line("shutdown under way: the daemon drains in order and exits".into())
+            vec!["shutdown under way: the daemon drains in order and exits".into()]
         }
+    };
+    lines.into_iter().map(|l| l + "\n").collect()
+}
+
+fn status_lines(v: &Value) -> Vec<String> {
+    let mut lines = vec![
+        format!(
+            "commodore {}, up {}s (started {})",
+            s(&v["version"]),
+            s(&v["uptime_s"]),
+            s(&v["started_at"])
+        ),
+        risk_line(&v["risk"]),
+        mode_line(&v["mode"]),
+        format!("equity {}, drawdown {}", s(&v["equity"]), s(&v["drawdown"])),
+    ];
+    for e in v["engines"].as_array().into_iter().flatten() {
+        lines.push(format!(
+            "engine {:<8} {:<10} restarts {:<4} positions {:<3} realized {} breaker {}",
+            s(&e["id"]),
+            s(&e["state"]),
+            s(&e["restarts"]),
+            e["positions"].as_array().map_or(0, Vec::len),
+            s(&e["realized_pnl"]),
+            s(&e["breaker"]["state"]),
+        ));
     }
-    out
+    lines
+}
+
+/// One line per node, indented by its depth in the tree.
+fn tree_lines(v: &Value) -> Vec<String> {
+    let node_line = |n: &Value| {
+        let path = s(&n["path"]);
+        let depth = path.matches('/').count();
+        let name = path.rsplit('/').next().unwrap_or(&path).to_owned();
+        let mut l = format!(
+            "{}{name:<w$} {:<10} restarts {}",
+            "  ".repeat(depth),
+            s(&n["state"]),
+            s(&n["restarts"]),
+            w = 24usize.saturating_sub(2 * depth),
+        );
+        if let Some(f) = n["last_failure"].as_str() {
+            l.push_str(&format!("  last failure: {f}"));
+        }
+        l
+    };
+    v["nodes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(node_line)
+        .collect()
+}
+
+fn events_lines(v: &Value) -> Vec<String> {
+    let mut lines: Vec<String> = v["events"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| {
+            format!(
+                "{:>6} {} {:<14} {} {}",
+                s(&e["seq"]),
+                s(&e["at"]),
+                s(&e["kind"]),
+                s(&e["path"]),
+                s(&e["detail"])
+            )
+        })
+        .collect();
+    lines.push(format!("next: {}", s(&v["next"])));
+    lines
+}
+
+/// Pause and resume: what the engine is now, and whether this request changed it.
+fn engine_line(v: &Value) -> String {
+    let e = &v["engine"];
+    let what = if e["paused"].as_bool() == Some(true) {
+        "paused"
+    } else {
+        "not paused"
+    };
+    let changed = if v["changed"].as_bool() == Some(true) {
+        "now"
+    } else {
+        "already"
+    };
+    format!(
+        "engine {} {changed} {what} (state {})",
+        s(&e["id"]),
+        s(&e["state"])
+    )
+}
+
+fn mode_lines(v: &Value) -> Vec<String> {
+    let mut lines = Vec::new();
+    if v["changed"].as_bool() != Some(true) {
+        lines.push("mode unchanged".into());
+    }
+    lines.push(mode_line(&v["mode"]));
+    lines
+}
+
+fn fault_line(i: &Value) -> String {
+    format!(
+        "injected {} into {} (count {}, ms {})",
+        s(&i["kind"]),
+        s(&i["path"]),
+        s(&i["count"]),
+        s(&i["ms"])
+    )
 }
 
 #[cfg(test)]
@@ -405,5 +449,98 @@ mod tests {
     fn engine_ids_cannot_break_the_url() {
         assert_eq!(path_segment("KC"), "KC");
         assert_eq!(path_segment("a/b c"), "a%2Fb%20c");
+    }
+    fn verb(args: &[&str]) -> Verb {
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(subcommand)]
+            verb: Verb,
+        }
+        let mut argv = vec!["ctl"];
+        argv.extend_from_slice(args);
+        <Cli as clap::Parser>::parse_from(argv).verb
+    }
+
+    #[test]
+    fn every_verb_has_its_human_form() {
+        let risk = json!({"level": "HALT", "since": "2026-01-02T03:04:05.000Z", "reason": "r"});
+        let mode = json!({"current": "MICRO", "auto": false, "since": "2026-01-02T03:04:05.000Z"});
+        let status = json!({
+            "version": "0.1.0", "uptime_s": 12, "started_at": "2026-01-02T03:04:05.000Z",
+            "risk": risk, "mode": mode, "equity": "1000.5", "drawdown": "0.01",
+            "engines": [{"id": "KC", "state": "running", "restarts": 1,
+                "positions": [{}, {}], "realized_pnl": "-2.5", "breaker": {"state": "closed"}},
+                {"id": "CL", "state": null, "restarts": 0, "realized_pnl": "0", "breaker": {}}],
+        });
+        assert_eq!(
+            human(&verb(&["status"]), &status),
+            "commodore 0.1.0, up 12s (started 2026-01-02T03:04:05.000Z)\n\
+             risk HALT since 2026-01-02T03:04:05.000Z (r)\n\
+             mode MICRO (fixed by the operator) since 2026-01-02T03:04:05.000Z\n\
+             equity 1000.5, drawdown 0.01\n\
+             engine KC       running    restarts 1    positions 2   realized -2.5 breaker closed\n\
+             engine CL       -          restarts 0    positions 0   realized 0 breaker -\n"
+        );
+        let tree = json!({"nodes": [
+            {"path": "master", "state": "running", "restarts": 0},
+            {"path": "master/engines/KC", "state": "failed", "restarts": 3, "last_failure": "boom"},
+        ]});
+        assert_eq!(
+            human(&verb(&["tree"]), &tree),
+            "master                   running    restarts 0\n    \
+             KC                   failed     restarts 3  last failure: boom\n"
+        );
+        assert_eq!(human(&verb(&["tree"]), &json!({})), "");
+        let events = json!({"events": [{"seq": 7, "at": "T", "kind": "started", "path": "master", "detail": "d"}], "next": 7});
+        assert_eq!(
+            human(&verb(&["events"]), &events),
+            "     7 T started        master d\nnext: 7\n"
+        );
+        let paused =
+            json!({"engine": {"id": "KC", "paused": true, "state": "paused"}, "changed": true});
+        assert_eq!(
+            human(&verb(&["pause", "KC"]), &paused),
+            "engine KC now paused (state paused)\n"
+        );
+        let resumed =
+            json!({"engine": {"id": "KC", "paused": false, "state": "running"}, "changed": false});
+        assert_eq!(
+            human(&verb(&["resume", "KC"]), &resumed),
+            "engine KC already not paused (state running)\n"
+        );
+        let raised = json!({"message": "raised to HALT", "risk": risk});
+        assert_eq!(
+            human(&verb(&["escalate", "HALT", "--reason", "x"]), &raised),
+            "raised to HALT\nrisk HALT since 2026-01-02T03:04:05.000Z (r)\n"
+        );
+        assert_eq!(
+            human(&verb(&["reset-risk", "HALT", "--reason", "x"]), &raised),
+            human(&verb(&["escalate", "HALT", "--reason", "x"]), &raised)
+        );
+        let auto = json!({"current": "NANO", "auto": true, "since": "S"});
+        assert_eq!(
+            human(
+                &verb(&["mode", "auto"]),
+                &json!({"mode": auto, "changed": true})
+            ),
+            "mode NANO (auto) since S\n"
+        );
+        assert_eq!(
+            human(
+                &verb(&["mode", "auto"]),
+                &json!({"mode": auto, "changed": false})
+            ),
+            "mode unchanged\nmode NANO (auto) since S\n"
+        );
+        let injected =
+            json!({"injected": {"path": "master/x", "kind": "panic", "count": 1, "ms": 0}});
+        assert_eq!(
+            human(&verb(&["fault", "master/x", "panic"]), &injected),
+            "injected panic into master/x (count 1, ms 0)\n"
+        );
+        assert_eq!(
+            human(&verb(&["shutdown"]), &json!({})),
+            "shutdown under way: the daemon drains in order and exits\n"
+        );
     }
 }

@@ -52,51 +52,158 @@ fn per_item<T>(out: &mut String, families: &[Family<T>], key: &str, items: &[(&s
     }
 }
 
+/// The per-actor families, in the order they are written.
+const PER_ACTOR: [Family<NodeInfo>; 3] = [
+    (
+        "commodore_actor_restarts_total",
+        "counter",
+        "Restarts of the actor since the daemon started.",
+        |n| n.restarts.to_string(),
+    ),
+    (
+        "commodore_actor_messages_total",
+        "counter",
+        "Messages handled by the actor (workers) since the daemon started.",
+        |n| n.messages.to_string(),
+    ),
+    (
+        "commodore_actor_up",
+        "gauge",
+        "1 when the actor is running (or paused on purpose), else 0.",
+        |n| u8::from(matches!(n.state, NodeState::Running | NodeState::Paused)).to_string(),
+    ),
+];
+
+/// The per-engine families of the engines' published figures, in order.
+const PER_ENGINE: [Family<EngineFigures>; 11] = [
+    (
+        "commodore_engine_events_total",
+        "counter",
+        "Raw market events read (bars, headlines).",
+        |f| f.activity.events_in.to_string(),
+    ),
+    (
+        "commodore_engine_signals_total",
+        "counter",
+        "Signals from the analyzer.",
+        |f| f.activity.signals.to_string(),
+    ),
+    (
+        "commodore_engine_orders_total",
+        "counter",
+        "Orders sent to the executor.",
+        |f| f.activity.orders.to_string(),
+    ),
+    (
+        "commodore_engine_fills_total",
+        "counter",
+        "Fills applied.",
+        |f| f.activity.fills.to_string(),
+    ),
+    (
+        "commodore_engine_rejected_total",
+        "counter",
+        "Orders refused by the broker or the journal.",
+        |f| f.activity.rejected.to_string(),
+    ),
+    (
+        "commodore_engine_dropped_total",
+        "counter",
+        "Market events, signals or outcome rows dropped at a bound.",
+        |f| f.activity.dropped.to_string(),
+    ),
+    (
+        "commodore_engine_equity_dollars",
+        "gauge",
+        "Capital + realized - commissions + unrealized.",
+        |f| f.equity.to_string(),
+    ),
+    (
+        "commodore_engine_realized_pnl_dollars",
+        "gauge",
+        "Realized PnL net of commissions.",
+        |f| f.realized_pnl.to_string(),
+    ),
+    (
+        "commodore_engine_exposure_dollars",
+        "gauge",
+        "Signed notional of the position at the last price.",
+        |f| f.exposure.to_string(),
+    ),
+    (
+        "commodore_engine_breaker_open",
+        "gauge",
+        "Circuit breaker: 0 closed, 1 open, 0.5 half-open (one trial order).",
+        |f| match f.breaker.state.as_str() {
+            "open" => "1".to_owned(),
+            "half_open" => "0.5".to_owned(),
+            _ => "0".to_owned(),
+        },
+    ),
+    (
+        "commodore_engine_breaker_opens_total",
+        "counter",
+        "Times the circuit breaker opened.",
+        |f| f.breaker.opens.to_string(),
+    ),
+];
+
+/// The whole exposition; the order of the families is part of what scrapers see.
 pub fn render(s: &Snapshot) -> String {
     let mut out = String::with_capacity(256 + s.tree.len() * 200);
-    let per_actor: [Family<NodeInfo>; 3] = [
-        (
-            "commodore_actor_restarts_total",
-            "counter",
-            "Restarts of the actor since the daemon started.",
-            |n| n.restarts.to_string(),
-        ),
-        (
-            "commodore_actor_messages_total",
-            "counter",
-            "Messages handled by the actor (workers) since the daemon started.",
-            |n| n.messages.to_string(),
-        ),
-        (
-            "commodore_actor_up",
-            "gauge",
-            "1 when the actor is running (or paused on purpose), else 0.",
-            |n| u8::from(matches!(n.state, NodeState::Running | NodeState::Paused)).to_string(),
-        ),
-    ];
+    actors(&mut out, &s.tree);
+    single(
+        &mut out,
+        "commodore_risk_level",
+        "Portfolio risk level: 0 NORMAL, 1 WARNING, 2 HALT, 3 PANIC.",
+        s.risk.level.rank(),
+    );
+    engine_states(&mut out, &s.engines);
+    let engines: Vec<(&str, &EngineFigures)> =
+        s.figures.iter().map(|(id, f)| (id.as_str(), f)).collect();
+    per_item(&mut out, &PER_ENGINE, "engine", &engines);
+    outcomes(&mut out, &s.figures);
+    single(
+        &mut out,
+        "commodore_ready",
+        "1 when /readyz answers 200.",
+        u8::from(s.ready),
+    );
+    single(
+        &mut out,
+        "commodore_uptime_seconds",
+        "Seconds since the daemon started.",
+        s.uptime_s,
+    );
+    out
+}
+
+/// A gauge with one unlabelled sample.
+fn single(out: &mut String, name: &str, help: &str, value: impl std::fmt::Display) {
+    family(out, name, "gauge", help);
+    let _ = writeln!(out, "{name} {value}");
+}
+
+fn actors(out: &mut String, tree: &[NodeInfo]) {
     // Steps are parts of an actor, not actors: their failures are the
     // engine's outcomes and `failed` events.
-    let actors: Vec<(&str, &NodeInfo)> = s
-        .tree
+    let actors: Vec<(&str, &NodeInfo)> = tree
         .iter()
         .filter(|n| n.kind != NodeKind::Step)
         .map(|n| (n.path.as_str(), n))
         .collect();
-    per_item(&mut out, &per_actor, "path", &actors);
+    per_item(out, &PER_ACTOR, "path", &actors);
+}
+
+/// One-hot: one sample per engine and state, 1 for the engine's current one.
+fn engine_states(out: &mut String, engines: &[(String, NodeState)]) {
     family(
-        &mut out,
-        "commodore_risk_level",
-        "gauge",
-        "Portfolio risk level: 0 NORMAL, 1 WARNING, 2 HALT, 3 PANIC.",
-    );
-    let _ = writeln!(out, "commodore_risk_level {}", s.risk.level.rank());
-    family(
-        &mut out,
+        out,
         "commodore_engine_state",
         "gauge",
         "1 for the engine's current state, 0 for the others.",
     );
-    for (id, state) in &s.engines {
+    for (id, state) in engines {
         for (st, name) in STATES {
             let _ = writeln!(
                 out,
@@ -106,88 +213,17 @@ pub fn render(s: &Snapshot) -> String {
             );
         }
     }
-    let per_engine: [Family<EngineFigures>; 11] = [
-        (
-            "commodore_engine_events_total",
-            "counter",
-            "Raw market events read (bars, headlines).",
-            |f| f.activity.events_in.to_string(),
-        ),
-        (
-            "commodore_engine_signals_total",
-            "counter",
-            "Signals from the analyzer.",
-            |f| f.activity.signals.to_string(),
-        ),
-        (
-            "commodore_engine_orders_total",
-            "counter",
-            "Orders sent to the executor.",
-            |f| f.activity.orders.to_string(),
-        ),
-        (
-            "commodore_engine_fills_total",
-            "counter",
-            "Fills applied.",
-            |f| f.activity.fills.to_string(),
-        ),
-        (
-            "commodore_engine_rejected_total",
-            "counter",
-            "Orders refused by the broker or the journal.",
-            |f| f.activity.rejected.to_string(),
-        ),
-        (
-            "commodore_engine_dropped_total",
-            "counter",
-            "Market events, signals or outcome rows dropped at a bound.",
-            |f| f.activity.dropped.to_string(),
-        ),
-        (
-            "commodore_engine_equity_dollars",
-            "gauge",
-            "Capital + realized - commissions + unrealized.",
-            |f| f.equity.to_string(),
-        ),
-        (
-            "commodore_engine_realized_pnl_dollars",
-            "gauge",
-            "Realized PnL net of commissions.",
-            |f| f.realized_pnl.to_string(),
-        ),
-        (
-            "commodore_engine_exposure_dollars",
-            "gauge",
-            "Signed notional of the position at the last price.",
-            |f| f.exposure.to_string(),
-        ),
-        (
-            "commodore_engine_breaker_open",
-            "gauge",
-            "Circuit breaker: 0 closed, 1 open, 0.5 half-open (one trial order).",
-            |f| match f.breaker.state.as_str() {
-                "open" => "1".to_owned(),
-                "half_open" => "0.5".to_owned(),
-                _ => "0".to_owned(),
-            },
-        ),
-        (
-            "commodore_engine_breaker_opens_total",
-            "counter",
-            "Times the circuit breaker opened.",
-            |f| f.breaker.opens.to_string(),
-        ),
-    ];
-    let engines: Vec<(&str, &EngineFigures)> =
-        s.figures.iter().map(|(id, f)| (id.as_str(), f)).collect();
-    per_item(&mut out, &per_engine, "engine", &engines);
+}
+
+/// Every outcome for every engine, 0 included, so a rate never lacks a series.
+fn outcomes(out: &mut String, figures: &[(String, EngineFigures)]) {
     family(
-        &mut out,
+        out,
         "commodore_engine_outcomes_total",
         "counter",
         "Candidates by the one outcome each ended in.",
     );
-    for (id, f) in &s.figures {
+    for (id, f) in figures {
         for o in Outcome::ALL {
             let n = f.activity.outcomes.get(o.as_str()).copied().unwrap_or(0);
             let _ = writeln!(
@@ -198,21 +234,6 @@ pub fn render(s: &Snapshot) -> String {
             );
         }
     }
-    family(
-        &mut out,
-        "commodore_ready",
-        "gauge",
-        "1 when /readyz answers 200.",
-    );
-    let _ = writeln!(out, "commodore_ready {}", u8::from(s.ready));
-    family(
-        &mut out,
-        "commodore_uptime_seconds",
-        "gauge",
-        "Seconds since the daemon started.",
-    );
-    let _ = writeln!(out, "commodore_uptime_seconds {}", s.uptime_s);
-    out
 }
 
 #[cfg(test)]

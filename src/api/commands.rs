@@ -1,0 +1,265 @@
+//! The commands: pause/resume an engine, escalate/reset the risk level, set the
+//! mode, inject a fault, shut down.
+//!
+//! Invariant: a command holds no state; it is an ask, with [`ASK_TIMEOUT`], to
+//! the one actor that owns what it changes (`control`, `portfolio_risk`, `mode`,
+//! the kernel for faults). An owner that does not answer is a 503 that says
+//! retry, except for the shutdown, which an operator can always begin.
+
+use super::auth::authorize;
+use super::errors::{body, control_error, required, Answer, ApiError};
+use super::reads::{engine_json, mode_json, risk_json};
+use super::{ApiState, ASK_TIMEOUT, MAX_REASON_CHARS};
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use commodore_actors::control::{ControlError, PauseEngine, ResumeEngine, Shutdown};
+use commodore_actors::events::OPERATOR;
+use commodore_actors::kernel::{Fault, FaultKind, KernelError};
+use commodore_actors::mode::{ModeError, SetMode};
+use commodore_actors::model::RiskLevel;
+use commodore_actors::risk::{Escalate, ResetRisk, RiskError, RiskOutcome};
+use serde::Deserialize;
+use serde_json::json;
+
+/// The operator's reason, trimmed; it goes into the journal, so it is bounded,
+/// and where the change is one only a reason can justify it is `required`.
+fn reason(r: Option<String>, required: bool) -> Result<String, ApiError> {
+    let r = r.map(|r| r.trim().to_owned()).unwrap_or_default();
+    if r.is_empty() {
+        return if required {
+            Err(ApiError::invalid(
+                "reason is required: say why, it is journaled",
+            ))
+        } else {
+            Ok("operator".to_owned())
+        };
+    }
+    if r.chars().count() > MAX_REASON_CHARS {
+        return Err(ApiError::invalid(format!(
+            "reason is longer than {MAX_REASON_CHARS} characters"
+        )));
+    }
+    Ok(r)
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ReasonBody {
+    reason: Option<String>,
+}
+
+pub(super) async fn pause(
+    req: HttpRequest,
+    st: web::Data<ApiState>,
+    payload: web::Payload,
+) -> Answer {
+    engine_command(req, st, payload, true).await
+}
+
+pub(super) async fn resume(
+    req: HttpRequest,
+    st: web::Data<ApiState>,
+    payload: web::Payload,
+) -> Answer {
+    engine_command(req, st, payload, false).await
+}
+
+/// Pause (`pause = true`) or resume one engine through `control`.
+async fn engine_command(
+    req: HttpRequest,
+    st: web::Data<ApiState>,
+    payload: web::Payload,
+    pause: bool,
+) -> Answer {
+    authorize(&req, &st)?;
+    let b: ReasonBody = body(payload).await?.unwrap_or_default();
+    let engine = req.match_info().get("id").unwrap_or_default().to_owned();
+    let reason = reason(b.reason, false)?;
+    let asked = if pause {
+        st.control
+            .ask_timeout(PauseEngine { engine, reason }, ASK_TIMEOUT)
+            .await
+    } else {
+        st.control
+            .ask_timeout(ResumeEngine { engine, reason }, ASK_TIMEOUT)
+            .await
+    };
+    let out = asked?.map_err(control_error)?;
+    Ok(HttpResponse::Ok().json(json!({
+        "engine": engine_json(&st, &out.engine),
+        "changed": out.changed,
+    })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LevelBody {
+    level: String,
+    reason: Option<String>,
+}
+
+fn risk_answer(r: Result<RiskOutcome, RiskError>) -> Answer {
+    let out = r.map_err(|e| ApiError::unavailable(e.to_string()))?;
+    Ok(HttpResponse::Ok().json(json!({
+        "risk": risk_json(&out.risk),
+        "changed": out.changed,
+        "message": out.message,
+    })))
+}
+
+pub(super) async fn escalate(
+    req: HttpRequest,
+    st: web::Data<ApiState>,
+    payload: web::Payload,
+) -> Answer {
+    authorize(&req, &st)?;
+    let b: LevelBody = required(payload, r#"{"level": "HALT", "reason": "..."}"#).await?;
+    let level: RiskLevel = b.level.parse().map_err(ApiError::invalid)?;
+    let m = Escalate {
+        level,
+        reason: reason(b.reason, true)?,
+        source: "operator".to_owned(),
+    };
+    risk_answer(st.risk.ask_timeout(m, ASK_TIMEOUT).await?)
+}
+
+pub(super) async fn reset(
+    req: HttpRequest,
+    st: web::Data<ApiState>,
+    payload: web::Payload,
+) -> Answer {
+    authorize(&req, &st)?;
+    let b: LevelBody = required(payload, r#"{"level": "NORMAL", "reason": "..."}"#).await?;
+    let level: RiskLevel = b.level.parse().map_err(ApiError::invalid)?;
+    let m = ResetRisk {
+        level,
+        reason: reason(b.reason, true)?,
+    };
+    risk_answer(st.risk.ask_timeout(m, ASK_TIMEOUT).await?)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ModeBody {
+    mode: String,
+    reason: Option<String>,
+}
+
+pub(super) async fn mode(
+    req: HttpRequest,
+    st: web::Data<ApiState>,
+    payload: web::Payload,
+) -> Answer {
+    authorize(&req, &st)?;
+    let b: ModeBody = required(payload, r#"{"mode": "MICRO"} or {"mode": "auto"}"#).await?;
+    let m = SetMode {
+        choice: st.tiers.choice(&b.mode).map_err(ApiError::invalid)?,
+        reason: reason(b.reason, false)?,
+    };
+    let out = st
+        .mode
+        .ask_timeout(m, ASK_TIMEOUT)
+        .await?
+        .map_err(|e: ModeError| ApiError::unavailable(e.to_string()))?;
+    Ok(HttpResponse::Ok().json(json!({"mode": mode_json(&out.mode), "changed": out.changed})))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FaultBody {
+    path: String,
+    kind: String,
+    count: Option<u32>,
+    ms: Option<u64>,
+}
+
+pub(super) async fn faults(
+    req: HttpRequest,
+    st: web::Data<ApiState>,
+    payload: web::Payload,
+) -> Answer {
+    authorize(&req, &st)?;
+    if let Err(why) = &st.faults {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            why.clone(),
+        ));
+    }
+    let b: FaultBody = required(
+        payload,
+        r#"{"path": "master/engines/KC/analyzer", "kind": "panic"}"#,
+    )
+    .await?;
+    let kind: FaultKind = b.kind.parse().map_err(ApiError::invalid)?;
+    let fault = Fault {
+        kind,
+        count: b.count.unwrap_or(1),
+        ms: b.ms.unwrap_or(0),
+    };
+    match st.kernel.inject(&b.path, fault).await {
+        Ok(()) => Ok(HttpResponse::Ok().json(json!({"injected": {
+            "path": b.path, "kind": kind.as_str(), "count": fault.count, "ms": fault.ms,
+        }}))),
+        Err(e @ KernelError::UnknownPath(_)) => Err(ApiError::not_found(e.to_string())),
+        Err(e @ KernelError::InvalidFault(_)) => Err(ApiError::invalid(e.to_string())),
+        Err(e @ (KernelError::NotRunning(_) | KernelError::Refused(_))) => {
+            Err(ApiError::conflict(format!("{e}; retry when it runs")))
+        }
+    }
+}
+
+pub(super) async fn shutdown(
+    req: HttpRequest,
+    st: web::Data<ApiState>,
+    payload: web::Payload,
+) -> Answer {
+    authorize(&req, &st)?;
+    let b: ReasonBody = body(payload).await?.unwrap_or_default();
+    let reason = reason(b.reason, false)?;
+    if st.lifecycle.is_stopping() {
+        return Err(control_error(ControlError::ShuttingDown));
+    }
+    // Through `control` when it answers; if it cannot (restarting, hung), the
+    // operator must still be able to stop the daemon.
+    match st
+        .control
+        .ask_timeout(
+            Shutdown {
+                reason: reason.clone(),
+            },
+            ASK_TIMEOUT,
+        )
+        .await
+    {
+        Ok(r) => r.map_err(control_error)?,
+        Err(e) => {
+            // Not stopping when this request began: if it is now, `control`
+            // handled this very request late. Either way the shutdown is under way.
+            tracing::warn!(error = %e, "control did not answer; beginning the shutdown directly");
+            st.lifecycle.begin_shutdown();
+            st.kernel.events().publish(
+                OPERATOR,
+                "master/control",
+                format!("shutdown: {reason} (begun by the API: control did not answer)"),
+            );
+        }
+    }
+    Ok(HttpResponse::Accepted().json(json!({"shutting_down": true, "reason": reason})))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reason_is_trimmed_bounded_and_required_where_it_is_journaled() {
+        assert_eq!(reason(None, false).unwrap(), "operator");
+        assert_eq!(reason(Some("  ".into()), false).unwrap(), "operator");
+        assert_eq!(reason(Some(" why ".into()), true).unwrap(), "why");
+        assert!(reason(None, true).is_err());
+        assert!(reason(Some("x".repeat(MAX_REASON_CHARS)), true).is_ok());
+        let e = reason(Some("x".repeat(MAX_REASON_CHARS + 1)), false).unwrap_err();
+        assert!(e.to_string().starts_with("invalid_value: "), "{e}");
+    }
+}

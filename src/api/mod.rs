@@ -1,0 +1,124 @@
+//! The HTTP control API (OPERATOR_API.md): actix-web on its own worker thread, so
+//! a busy or wedged engine never stalls the operator. Handlers read the shared
+//! [`StatusView`] and the kernel's registry, and send commands to the actors that
+//! own the state (`portfolio_risk`, `mode`, `control`); they never hold state of
+//! their own.
+//!
+//! By responsibility: `errors` (the contract's error shape and the body limit),
+//! `auth` (the bearer token), `reads` (status, tree, events, metrics, health) and
+//! `commands` (what changes state, through its owner actor). This file holds the
+//! shared state, the bounds and the route table.
+
+mod auth;
+mod commands;
+mod errors;
+mod reads;
+
+pub use errors::ApiError;
+
+use crate::token;
+use actix_web::http::StatusCode;
+use actix_web::{web, App, HttpRequest, HttpServer};
+use commodore_actors::control::{ControlActor, Lifecycle};
+use commodore_actors::journal::{Journal, Store};
+use commodore_actors::kernel::{Handle, Kernel};
+use commodore_actors::mode::ModeActor;
+use commodore_actors::risk::PortfolioRisk;
+use commodore_actors::view::StatusView;
+use errors::Answer;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Request bodies above this are refused with 413.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// Events per `GET /v1/events` page: default and upper bound.
+pub const DEFAULT_EVENTS_LIMIT: usize = 100;
+pub const MAX_EVENTS_LIMIT: usize = 1000;
+/// Reasons longer than this are refused (422): they go into the journal.
+pub const MAX_REASON_CHARS: usize = 1000;
+/// How long a command waits for the actor that carries it out.
+pub const ASK_TIMEOUT: Duration = Duration::from_secs(5);
+/// Connections served at once; more wait in the listen backlog.
+pub const MAX_CONNECTIONS: usize = 64;
+
+/// Everything the handlers use; shared by every request.
+pub struct ApiState {
+    pub kernel: Kernel,
+    pub view: Arc<StatusView>,
+    pub lifecycle: Arc<Lifecycle>,
+    /// The tree's clock (uptime).
+    pub clock: commodore_actors::clock::Clock,
+    pub token: token::Token,
+    pub risk: Handle<PortfolioRisk>,
+    pub mode: Handle<ModeActor>,
+    pub control: Handle<ControlActor>,
+    pub journal_worker: Handle<Journal>,
+    pub engines: Vec<String>,
+    /// The configured capital tiers (`POST /v1/mode` names one of them).
+    pub tiers: commodore_actors::model::Tiers,
+    /// `Err(why)` when `POST /v1/faults` is refused by policy.
+    pub faults: Result<(), String>,
+    pub journal_path: PathBuf,
+    /// The API's own read connection, opened on first use.
+    pub journal: Mutex<Option<Store>>,
+}
+
+/// Starts the server on an already bound listener (bound before the tree starts,
+/// so a taken port is a start-up error). One worker thread: this is a control
+/// plane, not a data plane.
+pub fn serve(
+    state: Arc<ApiState>,
+    listener: std::net::TcpListener,
+) -> std::io::Result<actix_web::dev::Server> {
+    let data = web::Data::from(state);
+    Ok(HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .service(resource("/healthz").route(web::get().to(reads::healthz)))
+            .service(resource("/readyz").route(web::get().to(reads::readyz)))
+            .service(resource("/metrics").route(web::get().to(reads::metrics_text)))
+            .service(resource("/v1/status").route(web::get().to(reads::status)))
+            .service(resource("/v1/tree").route(web::get().to(reads::tree)))
+            .service(resource("/v1/events").route(web::get().to(reads::events)))
+            .service(resource("/v1/engines/{id}/pause").route(web::post().to(commands::pause)))
+            .service(resource("/v1/engines/{id}/resume").route(web::post().to(commands::resume)))
+            .service(resource("/v1/risk/escalate").route(web::post().to(commands::escalate)))
+            .service(resource("/v1/risk/reset").route(web::post().to(commands::reset)))
+            .service(resource("/v1/mode").route(web::post().to(commands::mode)))
+            .service(resource("/v1/faults").route(web::post().to(commands::faults)))
+            .service(resource("/v1/shutdown").route(web::post().to(commands::shutdown)))
+            .default_service(web::to(unknown_route))
+    })
+    .workers(1)
+    .max_connections(MAX_CONNECTIONS)
+    .disable_signals()
+    .shutdown_timeout(2)
+    .listen(listener)?
+    .run())
+}
+
+/// A path of the API; another method on it answers 405 in the contract's shape.
+fn resource(path: &str) -> actix_web::Resource {
+    web::resource(path).default_service(web::to(method_not_allowed))
+}
+
+async fn method_not_allowed(req: HttpRequest) -> Answer {
+    Err(ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!(
+            "{} is not allowed on {}; see OPERATOR_API.md",
+            req.method(),
+            req.path()
+        ),
+    ))
+}
+
+async fn unknown_route(req: HttpRequest) -> Answer {
+    Err(ApiError::not_found(format!(
+        "no endpoint {} {}; see OPERATOR_API.md",
+        req.method(),
+        req.path()
+    )))
+}
