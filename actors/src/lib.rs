@@ -1,9 +1,10 @@
 //! commodore's actor system: the supervision kernel and the actors built on it.
 //!
 //! Dependency direction: every component folder may use `kernel`, `model`,
-//! `events`, `view`, `wiring`, `clock` and `journal`; `kernel` uses nothing
-//! else of the project; `model` uses nothing but std, serde and
-//! rust_decimal (and `clock` for one re-export kept for the journal).
+//! `events`, `paths`, `view`, `wiring`, `clock` and `journal`, and reaches
+//! another component only by its messages; `kernel` uses nothing else of the
+//! project; `model` uses nothing but std, serde and rust_decimal. The map is
+//! `docs/ARCHITECTURE.md`.
 
 pub mod clock;
 pub mod control;
