@@ -1,8 +1,9 @@
 //! commodore's actor system: the supervision kernel and the actors built on it.
 //!
 //! Dependency direction: every component folder may use `kernel`, `model`,
-//! `events`, `paths`, `view`, `wiring`, `clock` and `journal`, and reaches
-//! another component only by its messages; `kernel` uses nothing else of the
+//! `events`, `paths`, `view`, `wiring`, `clock` and `journal`, may call
+//! another component's pure rules (`risk::order`), and reaches its actors
+//! only by messages; `kernel` uses nothing else of the
 //! project; `model` uses nothing but std, serde and rust_decimal. The map is
 //! `docs/ARCHITECTURE.md`.
 
