@@ -1,0 +1,287 @@
+//! The supervisor actor: starts children in order, restarts them by strategy within
+//! the restart intensity, probes their liveness, and stops them in reverse order.
+//!
+//! One operation runs at a time (`Op`): a group restart (stop the affected siblings
+//! in reverse order, wait out the backoff, start them in order), a shutdown, or a
+//! give-up. Failures that arrive meanwhile are counted at once and queued. Every
+//! delayed step carries the id of the operation it belongs to, and a child's restart
+//! only happens if the child is still waiting for it: a child stopped or removed
+//! during its backoff never comes back.
+//!
+//! Files: `start.rs` (starting one child), `restart.rs` (failures, restart by
+//! strategy, intensity and backoff), `stop.rs` (the operation machine: ordered
+//! stops, shutdown, give-up), `probe.rs` (liveness), `messages.rs` (what it
+//! accepts); here: its state, its child records, and its own start and drop.
+//!
+//! Invariant: a child's `ChildState` is the one truth about that child here; its
+//! kill switch lives in it, so dropping the supervisor kills every child.
+
+mod messages;
+mod probe;
+mod restart;
+mod start;
+mod stop;
+
+pub(crate) use messages::{ChildExited, ChildFailed, Decision};
+
+use super::event::EventKind;
+use super::intensity::{Intensity, RestartWindow, SplitMix64};
+use super::registry::{NodeKind, NodeState};
+use super::spawn::{spawn_supervised, ExitNote, KillSwitch, Reporter};
+use super::spec::{ChildKind, ChildSpec, Placement, SupervisorSpec};
+use super::{Control, Kernel};
+use actix::{Actor, Addr, Arbiter, AsyncContext, Context, Recipient};
+use std::collections::VecDeque;
+use std::sync::Arc;
+use tokio::sync::oneshot;
+
+struct Instance {
+    id: u64,
+    control: Recipient<Control>,
+    _kill: KillSwitch,
+}
+
+impl Instance {
+    fn kill(&mut self) {
+        self._kill.kill();
+    }
+}
+
+enum ChildState {
+    /// Not running and not waiting for a restart.
+    Stopped,
+    Running(Instance),
+    /// Failed, waiting for its restart. `inst` is still alive when the failure was
+    /// caught in place (its mailbox waits for `decision`).
+    Failed {
+        inst: Option<Instance>,
+        decision: Option<oneshot::Sender<Decision>>,
+    },
+    /// Asked to stop; `then_restart` when the stop is part of a group restart;
+    /// `killed` once its shutdown timeout passed and it was killed.
+    Stopping {
+        inst: Instance,
+        then_restart: bool,
+        killed: bool,
+    },
+}
+
+struct Child {
+    spec: ChildSpec,
+    path: Arc<str>,
+    state: ChildState,
+    next_instance: u64,
+    restarts: u64,
+    /// This child's own recent restarts: the backoff attempt number.
+    recent: RestartWindow,
+    probing: bool,
+    /// Stopped by an operator (or temporary and done): not part of group restarts.
+    held: bool,
+    removed: bool,
+}
+
+enum Then {
+    Restart { restart: Vec<usize>, failed: usize },
+    Shutdown,
+    GiveUp(String),
+}
+
+struct Op {
+    id: u64,
+    /// Children still to stop; `pop()` takes the last, so stops run in reverse
+    /// start order.
+    stop: Vec<usize>,
+    waiting: Option<usize>,
+    then: Then,
+    /// Set once the stops are done and the restart waits out its backoff.
+    in_backoff: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Running,
+    ShuttingDown,
+    GivingUp,
+}
+
+pub struct Supervisor {
+    path: Arc<str>,
+    spec: Arc<SupervisorSpec>,
+    kernel: Kernel,
+    children: Vec<Child>,
+    window: RestartWindow,
+    rng: SplitMix64,
+    phase: Phase,
+    queue: VecDeque<usize>,
+    op: Option<Op>,
+    next_op: u64,
+    own_arbiter: Option<Arbiter>,
+    note: ExitNote,
+    is_root: bool,
+}
+
+/// Spawns a supervisor for `spec` at `path`: on a fresh arbiter of its own if the
+/// spec asks for one, else on the current thread.
+pub(crate) fn spawn_supervisor(
+    spec: Arc<SupervisorSpec>,
+    path: Arc<str>,
+    kernel: Kernel,
+    reporter: Reporter,
+    is_root: bool,
+    first_start: bool,
+) -> (Addr<Supervisor>, KillSwitch) {
+    let (own, handle) = match &spec.placement {
+        Placement::Current => (None, None),
+        Placement::Pool(pool) if first_start => (None, Some(pool.next())),
+        Placement::Own | Placement::Pool(_) => {
+            let a = Arbiter::new();
+            let h = a.handle();
+            (Some(a), Some(h))
+        }
+    };
+    kernel
+        .registry()
+        .upsert(&path, NodeKind::Supervisor, Some(spec.config.strategy));
+    // Starting until it has started its children (its `started` says so), also
+    // when it is started again.
+    kernel
+        .registry()
+        .update(&path, |e| e.state = NodeState::Starting);
+    let note = ExitNote::new();
+    let note2 = note.clone();
+    spawn_supervised(
+        handle.as_ref(),
+        64,
+        move |_ctx| Supervisor::new(spec, path, kernel, own, note2, is_root),
+        note,
+        reporter,
+    )
+}
+
+impl Supervisor {
+    fn new(
+        spec: Arc<SupervisorSpec>,
+        path: Arc<str>,
+        kernel: Kernel,
+        own_arbiter: Option<Arbiter>,
+        note: ExitNote,
+        is_root: bool,
+    ) -> Self {
+        let cfg = spec.config;
+        let children = spec
+            .children
+            .iter()
+            .map(|c| Child {
+                spec: c.clone(),
+                path: format!("{path}/{}", c.name).into(),
+                state: ChildState::Stopped,
+                next_instance: 0,
+                restarts: 0,
+                recent: RestartWindow::new(Intensity {
+                    max_restarts: 64,
+                    period: cfg.intensity.period,
+                }),
+                probing: false,
+                held: false,
+                removed: false,
+            })
+            .collect();
+        Supervisor {
+            rng: SplitMix64::for_path(cfg.seed, &path),
+            window: RestartWindow::new(cfg.intensity),
+            path,
+            spec,
+            kernel,
+            children,
+            phase: Phase::Running,
+            queue: VecDeque::new(),
+            op: None,
+            next_op: 0,
+            own_arbiter,
+            note,
+            is_root,
+        }
+    }
+
+    fn emit(&self, kind: EventKind, path: &str, detail: impl Into<String>) {
+        self.kernel.events().publish(kind, path, detail);
+    }
+
+    fn set_node(&self, idx: usize, state: NodeState) {
+        self.set_node_as(idx, Some(state));
+    }
+
+    /// A child just started: a worker runs; a child supervisor says itself
+    /// when it runs, once it has started its children (it may be on another
+    /// thread, and may be there already).
+    fn set_node_started(&self, idx: usize) {
+        let is_sup = matches!(self.children[idx].spec.kind, ChildKind::Supervisor(_));
+        self.set_node_as(idx, (!is_sup).then_some(NodeState::Running));
+    }
+
+    fn set_node_as(&self, idx: usize, state: Option<NodeState>) {
+        let c = &self.children[idx];
+        let restarts = c.restarts;
+        // Only supervisors are reached directly; a worker is reached through its
+        // supervisor (one mailbox address less per worker).
+        let is_sup = matches!(c.spec.kind, ChildKind::Supervisor(_));
+        let control = match &c.state {
+            _ if !is_sup => None,
+            ChildState::Running(i) | ChildState::Stopping { inst: i, .. } => {
+                Some(i.control.clone())
+            }
+            ChildState::Failed { inst: Some(i), .. } => Some(i.control.clone()),
+            _ => None,
+        };
+        self.kernel.registry().update(&c.path, |e| {
+            if let Some(state) = state {
+                e.state = state;
+            }
+            e.restarts = restarts;
+            e.control = control;
+        });
+    }
+
+    fn unavailable(&self, idx: usize, stopped: bool) {
+        if let ChildKind::Worker(s) = &self.children[idx].spec.kind {
+            s.unavailable(stopped);
+        }
+    }
+}
+
+fn parent_of(path: &str) -> &str {
+    path.rsplit_once('/').map(|(p, _)| p).unwrap_or("")
+}
+
+impl Actor for Supervisor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        let control = ctx.address().recipient();
+        let strategy = self.spec.config.strategy;
+        self.kernel.registry().update(&self.path, |e| {
+            e.strategy = Some(strategy);
+            e.control = Some(control);
+        });
+        for j in 0..self.children.len() {
+            self.start_child(j, ctx, false);
+        }
+        // Running once every child has been started: whoever sees the subtree
+        // running (readiness) finds all its children in the registry.
+        self.kernel
+            .registry()
+            .update(&self.path, |e| e.state = NodeState::Running);
+        ctx.run_interval(self.spec.config.probe_interval, |sup, ctx| sup.probe(ctx));
+    }
+}
+
+impl Drop for Supervisor {
+    fn drop(&mut self) {
+        // Children die with their supervisor: dropping `children` drops every kill
+        // switch. The subtree's own thread goes too.
+        self.children.clear();
+        if let Some(a) = self.own_arbiter.take() {
+            a.stop();
+        }
+    }
+}

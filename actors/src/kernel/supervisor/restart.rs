@@ -1,0 +1,205 @@
+//! Restarting by strategy: a failure is counted against the restart intensity,
+//! queued, and restarted with its siblings as the strategy says (`one_for_one`,
+//! `one_for_all`, `rest_for_one`) after the failed child's backoff.
+//!
+//! Invariant: one operation at a time; a restart only brings back children still
+//! failed and neither held nor removed, so a child stopped during its backoff never
+//! comes back.
+
+use super::{ChildState, Decision, Instance, Op, Phase, Supervisor, Then};
+use crate::kernel::event::EventKind;
+use crate::kernel::registry::NodeState;
+use crate::kernel::spec::{ChildKind, Restart, Strategy};
+use actix::{AsyncContext, Context};
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+
+impl Supervisor {
+    /// A child failed: count it, then restart it (queued) or give up.
+    pub(super) fn on_failure(
+        &mut self,
+        idx: usize,
+        inst: Option<Instance>,
+        decision: Option<oneshot::Sender<Decision>>,
+        reason: String,
+        ctx: &mut Context<Self>,
+    ) {
+        let path = self.children[idx].path.clone();
+        self.emit(EventKind::Failed, &path, reason.clone());
+        self.kernel
+            .registry()
+            .update(&path, |e| e.last_failure = Some(reason.clone()));
+        tracing::warn!(actor = %path, %reason, "child failed");
+        let restart = self.children[idx].spec.restart;
+        if self.phase != Phase::Running || restart == Restart::Temporary || self.children[idx].held
+        {
+            // Not restarted: let it go (a live in-place cell stops when its decision
+            // sender is dropped).
+            drop(decision);
+            self.children[idx].held = true;
+            self.set_node(idx, NodeState::Failed);
+            self.children[idx].state = match inst {
+                Some(inst) => ChildState::Stopping {
+                    inst,
+                    then_restart: false,
+                    killed: false,
+                },
+                None => ChildState::Stopped,
+            };
+            if matches!(self.children[idx].state, ChildState::Stopped) {
+                self.unavailable(idx, true);
+                self.set_node(idx, NodeState::Failed);
+                if self.phase == Phase::Running {
+                    self.emit(
+                        EventKind::Stopped,
+                        &path,
+                        format!("{} child is not restarted", restart.as_str()),
+                    );
+                }
+                self.advance_if_waiting(idx, ctx);
+            }
+            return;
+        }
+        if !self.window.record(Instant::now().into_std()) {
+            let i = self.spec.config.intensity;
+            let why = format!(
+                "restart intensity exceeded: more than {} restarts within {:?}; last failure: {path}: {reason}",
+                i.max_restarts, i.period
+            );
+            // The failed child is stopped with the rest.
+            drop(decision);
+            self.set_node(idx, NodeState::Failed);
+            match inst {
+                Some(inst) => {
+                    self.children[idx].state = ChildState::Stopping {
+                        inst,
+                        then_restart: false,
+                        killed: false,
+                    }
+                }
+                None => {
+                    self.children[idx].state = ChildState::Stopped;
+                    self.unavailable(idx, true);
+                }
+            }
+            self.give_up(why, ctx);
+            return;
+        }
+        if inst.is_none() {
+            self.unavailable(idx, false);
+            if let ChildKind::Supervisor(_) = self.children[idx].spec.kind {
+                self.kernel.registry().invalidate_below(&path);
+            }
+        }
+        self.children[idx].state = ChildState::Failed { inst, decision };
+        self.set_node(idx, NodeState::Restarting);
+        self.queue.push_back(idx);
+        self.pump(ctx);
+    }
+
+    /// Which children restart with `idx`, by strategy, in start order.
+    fn restart_set(&self, idx: usize) -> Vec<usize> {
+        let affected = |j: usize| {
+            let c = &self.children[j];
+            j == idx || (!c.held && !c.removed && !matches!(c.state, ChildState::Stopped))
+        };
+        match self.spec.config.strategy {
+            Strategy::OneForOne => vec![idx],
+            Strategy::OneForAll => (0..self.children.len()).filter(|&j| affected(j)).collect(),
+            Strategy::RestForOne => (idx..self.children.len())
+                .filter(|&j| affected(j))
+                .collect(),
+        }
+    }
+
+    /// Starts the next queued restart unless an operation is running.
+    pub(super) fn pump(&mut self, ctx: &mut Context<Self>) {
+        if self.op.is_some() || self.phase != Phase::Running {
+            return;
+        }
+        while let Some(idx) = self.queue.pop_front() {
+            if !matches!(self.children[idx].state, ChildState::Failed { .. }) {
+                continue;
+            }
+            let set = self.restart_set(idx);
+            self.queue.retain(|j| !set.contains(j));
+            let stop: Vec<usize> = set.iter().copied().filter(|&j| j != idx).collect();
+            let restart: Vec<usize> = set
+                .iter()
+                .copied()
+                .filter(|&j| j == idx || self.children[j].spec.restart != Restart::Temporary)
+                .collect();
+            self.begin(
+                stop,
+                Then::Restart {
+                    restart,
+                    failed: idx,
+                },
+                ctx,
+            );
+            return;
+        }
+    }
+
+    /// The stops of a group restart are done: wait out the failed child's backoff
+    /// (its attempt number is its own recent restarts), then restart the group.
+    pub(super) fn back_off(&mut self, op_id: u64, failed: usize, ctx: &mut Context<Self>) {
+        let attempt = self.children[failed]
+            .recent
+            .recent(Instant::now().into_std());
+        self.children[failed]
+            .recent
+            .record(Instant::now().into_std());
+        let delay = self.spec.config.backoff.delay(attempt, &mut self.rng);
+        if delay.is_zero() {
+            self.restart_now(op_id, ctx);
+        } else {
+            ctx.run_later(delay, move |sup, ctx| sup.restart_now(op_id, ctx));
+        }
+    }
+
+    fn restart_now(&mut self, op_id: u64, ctx: &mut Context<Self>) {
+        let Some(op) = &self.op else { return };
+        if op.id != op_id || !op.in_backoff {
+            return; // superseded by a shutdown or give-up
+        }
+        let Some(Op {
+            then: Then::Restart { restart, .. },
+            ..
+        }) = self.op.take()
+        else {
+            return;
+        };
+        for j in restart {
+            let child = &mut self.children[j];
+            if child.removed || child.held {
+                continue;
+            }
+            match std::mem::replace(&mut child.state, ChildState::Stopped) {
+                ChildState::Failed {
+                    inst: Some(inst),
+                    decision: Some(d),
+                } => {
+                    if d.send(Decision::Restart).is_ok() {
+                        child.state = ChildState::Running(inst);
+                        child.restarts += 1;
+                        child.probing = false;
+                        let (path, n) = (child.path.clone(), child.restarts);
+                        self.set_node(j, NodeState::Running);
+                        self.emit(
+                            EventKind::Restarted,
+                            &path,
+                            format!("restart #{n} (in place)"),
+                        );
+                    } else {
+                        drop(inst);
+                        self.start_child(j, ctx, true);
+                    }
+                }
+                ChildState::Failed { .. } => self.start_child(j, ctx, true),
+                other => child.state = other,
+            }
+        }
+        self.pump(ctx);
+    }
+}
