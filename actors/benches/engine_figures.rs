@@ -323,7 +323,7 @@ fn decision() -> Vec<Duration> {
         let tier = pipeline::score(&c, validated);
         pipeline::gate(Some(&cfg.spec), c.at_ms).unwrap();
         let qty = pipeline::allocate(&cfg.allocation, c.strategy, tier, &cfg.spec);
-        let qty = pipeline::risk(
+        let qty = commodore_actors::risk::order::position_rules(
             RiskLevel::Normal,
             false,
             &position,

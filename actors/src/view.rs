@@ -7,7 +7,7 @@
 //! from it: what actors need from each other flows through `crate::wiring`.
 
 use crate::model::{ModeState, RiskState};
-pub use crate::risk::{BookEntry, Portfolio};
+use crate::risk::Portfolio;
 use dashmap::DashMap;
 use rust_decimal::Decimal;
 use serde::Serialize;

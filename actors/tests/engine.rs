@@ -364,7 +364,7 @@ async fn a_faulted_pure_step_degrades_as_the_table_says_and_the_engine_runs_on()
 
     // The engine never failed; its steps are nodes of the tree in its state.
     assert_eq!(node(&t.kernel, "test/KC/engine").restarts, 0);
-    for name in engine::actor::STEPS {
+    for name in engine::decide::STEPS {
         let n = node(&t.kernel, &step(name));
         assert_eq!(
             (n.kind, n.state),
@@ -374,7 +374,7 @@ async fn a_faulted_pure_step_degrades_as_the_table_says_and_the_engine_runs_on()
     }
     assert_eq!(
         node(&t.kernel, "test/KC/engine").children.len(),
-        engine::actor::STEPS.len()
+        engine::decide::STEPS.len()
     );
     let failed: Vec<String> = t
         .kernel

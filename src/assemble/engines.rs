@@ -9,15 +9,15 @@ use super::{Options, Threads};
 use crate::config::Config;
 use commodore_actors::engine::{
     self,
-    pipeline::{Allocation, Limits, RouterConfig},
+    pipeline::{Allocation, RouterConfig},
     EngineConfig,
 };
 use commodore_actors::kernel::{ArbiterPool, ChildSpec, Handle, Kernel, Restart, SupervisorSpec};
 use commodore_actors::llm::client::{LlmClient, LlmConfig};
 use commodore_actors::llm::{BudgetGuard, LlmServices, Prices};
-use commodore_actors::model::contract;
+use commodore_actors::model::{contract, Strategy};
 use commodore_actors::paths;
-use commodore_actors::risk::PortfolioRisk;
+use commodore_actors::risk::{order::Limits, PortfolioRisk};
 use commodore_actors::view::StatusView;
 use commodore_actors::{clock::Clock, wiring::Wiring};
 use std::path::Path;
@@ -146,21 +146,15 @@ fn engine_config(cfg: &Config, e: &crate::config::Engine, journal: &Path) -> Eng
             weights: e
                 .strategies
                 .iter()
-                .map(|(k, w)| {
-                    (
-                        k.clone(),
-                        rust_decimal::Decimal::from_f64_retain(*w)
-                            .unwrap_or_default()
-                            .round_dp(6),
-                    )
+                .map(|(name, w)| {
+                    let s = Strategy::parse(name).expect("the config checked the names");
+                    (s, *w)
                 })
                 .collect(),
         },
         limits: Limits {
             max_position: e.max_position.into(),
-            warning_factor: rust_decimal::Decimal::from_f64_retain(cfg.risk.warning_size_factor)
-                .unwrap_or_default()
-                .round_dp(6),
+            warning_factor: cfg.risk.warning_size_factor,
         },
         guard: cfg.risk.guard_limits(),
         portfolio: cfg.risk.portfolio_limits(),

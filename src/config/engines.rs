@@ -8,14 +8,11 @@
 
 use super::durations::duration;
 use super::{entries, invalid, Invalid};
-use commodore_actors::model::{contract, KNOWN_SYMBOLS};
+use commodore_actors::model::{contract, Strategy, KNOWN_SYMBOLS};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
-
-/// The strategies an engine can weigh (what the analyzers produce).
-pub const STRATEGIES: &[&str] = &["momentum", "news"];
 
 /// More feeds than this per engine is a mistake, not a source list.
 const MAX_FEEDS: usize = 16;
@@ -34,8 +31,11 @@ pub struct Engine {
     #[serde(default = "entries::engine_max_position")]
     pub max_position: u32,
     /// Strategy weights (`news`, `momentum`), each 0..=1, summing to at most 1.
-    #[serde(default = "entries::engine_strategies")]
-    pub strategies: BTreeMap<String, f64>,
+    #[serde(
+        default = "entries::engine_strategies",
+        with = "super::decimals::map_as_numbers"
+    )]
+    pub strategies: BTreeMap<String, Decimal>,
     /// HTTP news sources polled beside the bundled data.
     #[serde(default)]
     pub feeds: Vec<NewsFeed>,
@@ -125,18 +125,21 @@ impl Engine {
 
     fn validate_strategies(&self) -> Result<(), Invalid> {
         let id = &self.id;
-        let mut total = 0.0;
+        let mut total = Decimal::ZERO;
         for (name, w) in &self.strategies {
-            if !STRATEGIES.contains(&name.as_str()) {
+            if Strategy::parse(name).is_err() {
+                let mut names: Vec<&str> =
+                    Strategy::CONFIGURABLE.iter().map(|s| s.as_str()).collect();
+                names.sort_unstable();
                 return invalid(
                     "engines.strategies",
                     format!(
                         "engine {id:?}: unknown strategy {name:?}; use {}",
-                        STRATEGIES.join(", ")
+                        names.join(", ")
                     ),
                 );
             }
-            if !(0.0..=1.0).contains(w) {
+            if !(Decimal::ZERO..=Decimal::ONE).contains(w) {
                 return invalid(
                     "engines.strategies",
                     format!("engine {id:?}: weight of {name} must be between 0 and 1"),
@@ -144,7 +147,7 @@ impl Engine {
             }
             total += w;
         }
-        if total > 1.0 + 1e-9 {
+        if total > Decimal::ONE {
             return invalid(
                 "engines.strategies",
                 format!("engine {id:?}: weights sum to {total}, at most 1"),

@@ -24,8 +24,9 @@ pub(super) fn engine_max_position() -> u32 {
 }
 
 /// `[[engines]]`: strategy weights, half each.
-pub(super) fn engine_strategies() -> BTreeMap<String, f64> {
-    [("momentum".to_owned(), 0.5), ("news".to_owned(), 0.5)].into()
+pub(super) fn engine_strategies() -> BTreeMap<String, Decimal> {
+    let half = Decimal::new(5, 1);
+    [("momentum".to_owned(), half), ("news".to_owned(), half)].into()
 }
 
 /// An engine's `feeds`: poll once a minute.

@@ -23,7 +23,8 @@ const BAR: Duration = Duration::from_secs(60);
 #[serde(deny_unknown_fields)]
 pub struct Risk {
     /// At WARNING, opening sizes are multiplied by this.
-    pub warning_size_factor: f64,
+    #[serde(with = "as_number")]
+    pub warning_size_factor: Decimal,
     pub max_order_qty: u32,
     pub max_order_notional: Decimal,
     #[serde(with = "as_number")]
@@ -98,7 +99,7 @@ impl Risk {
 
     pub(super) fn validate(&self) -> Result<(), Invalid> {
         let key = |k: &str| format!("risk.{k}");
-        if !(self.warning_size_factor > 0.0 && self.warning_size_factor <= 1.0) {
+        if !(self.warning_size_factor > Decimal::ZERO && self.warning_size_factor <= Decimal::ONE) {
             return invalid("risk.warning_size_factor", "must be above 0 and at most 1");
         }
         if self.var_horizon < BAR {

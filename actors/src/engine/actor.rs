@@ -9,18 +9,16 @@
 use super::analyzer::AnalyzerStats;
 use super::collector::Cursor;
 use super::config::load_breaker;
-pub use super::config::EngineConfig;
-pub use super::decide::STEPS;
+use super::config::EngineConfig;
+use super::decide::STEPS;
 use super::decide::{self, Decision, Surroundings};
 use super::executor::Executor;
 use super::ledger::Ledger;
 use super::messages::{
-    BatchDue, EquityMark, FillReceived, MarketUpdate, OrderRejected, RiskLevelChanged,
-    SignalReceived,
+    BatchDue, FillReceived, MarketUpdate, OrderRejected, RiskLevelChanged, SignalReceived,
 };
 use super::momentum::Momentum;
 use super::outcomes::Outcomes;
-pub use super::outcomes::MAX_PENDING_OUTCOMES;
 use super::perform::NewOrder;
 use super::pipeline::{self, Candidate, Route, Router};
 use super::publish;
@@ -29,7 +27,7 @@ use crate::journal::{OutcomeRow, SharedStore};
 use crate::kernel::{Ctx, Handle, Handles, Kernel, NodeState, Steps, Worker};
 use crate::model::{ModeState, Outcome, RiskLevel, Strategy};
 use crate::paths;
-use crate::risk::{Account, BookEntry, Breaker, EngineGuard, Guard, RollingVolatility};
+use crate::risk::{Account, BookEntry, Breaker, EngineGuard, EquityMark, Guard, RollingVolatility};
 use crate::view::StatusView;
 use crate::wiring::Wiring;
 use rust_decimal::Decimal;

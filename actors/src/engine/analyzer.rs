@@ -6,7 +6,7 @@ use super::actor::Engine;
 use super::conflate::{Delivery, Latest, FLUSH_EVERY};
 use super::messages::{MarketUpdate, RawEvent, SignalReceived};
 use super::momentum::Momentum;
-pub use super::momentum::MOMENTUM_BARS;
+use super::momentum::MOMENTUM_BARS;
 use crate::kernel::{Ctx, Handle, Handles, Worker};
 use crate::llm::LlmServices;
 use crate::model::{Analyzed, Bar, Headline, Sentiment, Strategy};

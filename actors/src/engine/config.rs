@@ -1,9 +1,10 @@
 //! One engine's configuration (what the daemon builds from `[[engines]]` and
 //! the shared sections), and its breaker as configured or as journaled.
 
-use super::pipeline::{Allocation, Limits, RouterConfig};
+use super::pipeline::{Allocation, RouterConfig};
 use crate::journal::{BreakerRecord, SharedStore, StateKey};
 use crate::model::{ContractSpec, GuardLimits, PortfolioLimits, Strategy, Tiers};
+use crate::risk::order::Limits;
 use crate::risk::Breaker;
 use rust_decimal::Decimal;
 use std::path::PathBuf;
@@ -51,8 +52,8 @@ impl EngineConfig {
             allocation: Allocation {
                 capital: Decimal::from(250_000),
                 weights: [
-                    (Strategy::News.as_str().to_owned(), Decimal::new(5, 1)),
-                    (Strategy::Momentum.as_str().to_owned(), Decimal::new(5, 1)),
+                    (Strategy::News, Decimal::new(5, 1)),
+                    (Strategy::Momentum, Decimal::new(5, 1)),
                 ]
                 .into(),
             },

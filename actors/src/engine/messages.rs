@@ -68,9 +68,6 @@ pub struct CancelPending {
     pub up_to_seq: u64,
 }
 
-/// Engine → its risk guard (the message is the guard's, `risk::EquityMark`).
-pub use crate::risk::EquityMark;
-
 /// portfolio_risk → every engine (through the level watch): the level
 /// changed.
 #[derive(Debug, Clone, Message)]

@@ -51,10 +51,11 @@ pub mod publish;
 pub mod recent;
 pub mod sentinel;
 
-pub use actor::{Engine, EngineConfig, EngineLinks, Neighbours};
+pub use actor::{Engine, EngineLinks, Neighbours};
 pub use analyzer::Analyzer;
 pub use broker::{Broker, BrokerActor, BrokerError, BrokerFactory, PaperBroker};
 pub use collector::Collector;
+pub use config::EngineConfig;
 pub use executor::Executor;
 
 use crate::kernel::{ChildSpec, Handle, Kernel, SupervisorConfig, SupervisorSpec};
@@ -168,16 +169,13 @@ pub fn subtree_with_handles(
             (data.get(cfg.spec.symbol)?.clone(), Some(progress.clone()))
         }
     };
-    let (sentinel, analyzer, engine, executor) =
-        (Handle::new(), Handle::new(), Handle::new(), Handle::new());
-    let (broker, guard) = (Handle::new(), Handle::new());
     let handles = EngineHandles {
-        sentinel: sentinel.clone(),
-        analyzer: analyzer.clone(),
-        engine: engine.clone(),
-        executor: executor.clone(),
-        broker: broker.clone(),
-        guard: guard.clone(),
+        sentinel: Handle::new(),
+        analyzer: Handle::new(),
+        engine: Handle::new(),
+        executor: Handle::new(),
+        broker: Handle::new(),
+        guard: Handle::new(),
     };
     let neighbours = Neighbours::default();
     sub.wiring.account.expect(&cfg.id);
@@ -186,97 +184,134 @@ pub fn subtree_with_handles(
         &cfg.journal,
         &cfg.id,
     ));
-    let guard_store = store.clone();
     let pollers = pollers(&cfg, sub, &handles, &neighbours);
-    let (analyzer_stats, cursor) = (neighbours.analyzer.clone(), neighbours.cursor.clone());
-    Some((
-        SupervisorSpec::new(&cfg.id, sub.supervision)
-            // The order of a rest_for_one subtree: what others depend on
-            // first, the data feeds after, the guard last. A failing feed
-            // restarts the feeds and the guard (never the engine, the executor
-            // or the broker); a failing guard restarts only itself; a failing
-            // broker (its actor, not a broker error) restarts the data path
-            // and the guard too. Data flows once the engine, its executor and
-            // broker are up, and stops first at shutdown.
-            .child(ChildSpec::worker(
-                paths::ENGINE,
-                &engine,
-                Engine::factory(
-                    cfg.clone(),
-                    EngineLinks {
-                        store: store.clone(),
-                        executor: executor.clone(),
-                        guard: guard.clone(),
-                        kernel: kernel.clone(),
-                        view: view.clone(),
-                        wiring: sub.wiring.clone(),
-                        neighbours,
-                    },
-                ),
-            ))
-            .child(ChildSpec::worker(
-                paths::EXECUTOR,
-                &executor,
-                Executor::factory(
-                    cfg.id.clone(),
-                    store,
-                    broker.clone(),
-                    sub.broker_timeout,
-                    engine.clone(),
-                    kernel.clone(),
-                    sub.wiring.clock,
-                ),
-            ))
-            .child(ChildSpec::worker(
-                paths::BROKER,
-                &broker,
-                BrokerActor::factory_boxed(broker_adapter(&cfg, sub), sub.wiring.clock),
-            ))
-            .child(ChildSpec::worker(
-                paths::ANALYZER,
-                &analyzer,
-                Analyzer::factory(engine, analyzer_stats, sub.llm.clone()),
-            ))
-            .child(ChildSpec::worker(
-                paths::SENTINEL,
-                &sentinel,
-                sentinel::Sentinel::factory(
-                    sub.sentinels.clone(),
-                    cfg.spec.clone(),
-                    analyzer.clone(),
-                    sub.risk.clone(),
-                    kernel.clone(),
-                ),
-            ))
-            .child(ChildSpec::worker(
-                paths::COLLECTOR,
-                &Handle::new(),
-                Collector::factory(
-                    bars,
-                    news,
-                    sub.speed,
-                    analyzer.clone(),
-                    sentinel.clone(),
-                    cursor,
-                    progress,
-                ),
-            ))
-            .children(pollers)
-            .child(ChildSpec::worker(
-                paths::GUARD,
-                &guard,
-                crate::risk::Guard::factory(
-                    cfg.id.clone(),
-                    cfg.guard.clone(),
-                    sub.risk.clone(),
-                    sub.wiring.risk_level(),
-                    guard_store,
-                    sub.wiring.clock,
-                ),
-            ))
-            .placed(&sub.placement),
-        handles,
-    ))
+    let data = Data {
+        bars,
+        news,
+        progress,
+        cursor: neighbours.cursor.clone(),
+    };
+    let (analyzer_stats, guard_store) = (neighbours.analyzer.clone(), store.clone());
+    let links = EngineLinks {
+        store,
+        executor: handles.executor.clone(),
+        guard: handles.guard.clone(),
+        kernel: kernel.clone(),
+        view: view.clone(),
+        wiring: sub.wiring.clone(),
+        neighbours,
+    };
+    // The order of a rest_for_one subtree: what others depend on first, the
+    // data feeds after, the guard last. A failing feed restarts the feeds and
+    // the guard (never the engine, the executor or the broker); a failing
+    // guard restarts only itself; a failing broker (its actor, not a broker
+    // error) restarts the data path and the guard too. Data flows once the
+    // engine, its executor and broker are up, and stops first at shutdown.
+    let spec = SupervisorSpec::new(&cfg.id, sub.supervision)
+        .children(order_path(&cfg, sub, kernel, &handles, links))
+        .children(data_path(&cfg, sub, kernel, &handles, analyzer_stats, data))
+        .children(pollers)
+        .child(ChildSpec::worker(
+            paths::GUARD,
+            &handles.guard,
+            crate::risk::Guard::factory(
+                cfg.id.clone(),
+                cfg.guard.clone(),
+                sub.risk.clone(),
+                sub.wiring.risk_level(),
+                guard_store,
+                sub.wiring.clock,
+            ),
+        ))
+        .placed(&sub.placement);
+    Some((spec, handles))
+}
+
+/// The market data one collector plays.
+struct Data {
+    bars: Arc<Vec<crate::model::Bar>>,
+    news: Arc<Vec<crate::model::Headline>>,
+    progress: Option<Arc<collector::ReplayProgress>>,
+    cursor: Arc<collector::Cursor>,
+}
+
+/// The engine, its executor and its broker: the order path.
+fn order_path(
+    cfg: &Arc<EngineConfig>,
+    sub: &SubtreeConfig,
+    kernel: &Kernel,
+    h: &EngineHandles,
+    links: EngineLinks,
+) -> Vec<ChildSpec> {
+    let store = links.store.clone();
+    vec![
+        ChildSpec::worker(
+            paths::ENGINE,
+            &h.engine,
+            Engine::factory(cfg.clone(), links),
+        ),
+        ChildSpec::worker(
+            paths::EXECUTOR,
+            &h.executor,
+            Executor::factory(
+                cfg.id.clone(),
+                store,
+                h.broker.clone(),
+                sub.broker_timeout,
+                h.engine.clone(),
+                kernel.clone(),
+                sub.wiring.clock,
+            ),
+        ),
+        ChildSpec::worker(
+            paths::BROKER,
+            &h.broker,
+            BrokerActor::factory_boxed(broker_adapter(cfg, sub), sub.wiring.clock),
+        ),
+    ]
+}
+
+/// The analyzer, the sentinel and the collector: the data path (the HTTP
+/// feeds' pollers come after them).
+fn data_path(
+    cfg: &EngineConfig,
+    sub: &SubtreeConfig,
+    kernel: &Kernel,
+    h: &EngineHandles,
+    analyzer_stats: Arc<analyzer::AnalyzerStats>,
+    data: Data,
+) -> Vec<ChildSpec> {
+    vec![
+        ChildSpec::worker(
+            paths::ANALYZER,
+            &h.analyzer,
+            Analyzer::factory(h.engine.clone(), analyzer_stats, sub.llm.clone()),
+        ),
+        ChildSpec::worker(
+            paths::SENTINEL,
+            &h.sentinel,
+            sentinel::Sentinel::factory(
+                sub.sentinels.clone(),
+                cfg.spec.clone(),
+                h.analyzer.clone(),
+                sub.risk.clone(),
+                kernel.clone(),
+            ),
+        ),
+        ChildSpec::worker(
+            paths::COLLECTOR,
+            &Handle::new(),
+            Collector::factory(
+                data.bars,
+                data.news,
+                sub.speed,
+                h.analyzer.clone(),
+                h.sentinel.clone(),
+                data.cursor,
+                data.progress,
+            ),
+        ),
+    ]
 }
 
 /// The HTTP feeds' pollers; a feed whose client cannot be built is said and

@@ -219,15 +219,11 @@ pub fn gate(spec: Option<&ContractSpec>, at_ms: u64) -> Result<(), String> {
     }
 }
 
-// The risk step's rules on one order live in `risk::order`; these names stay
-// here for the callers that knew them as pipeline steps.
-pub use crate::risk::order::{adds_exposure, position_rules as risk, reducing_part, Limits};
-
 /// Strategy weights: Σ ≤ 1 (checked by the config).
 #[derive(Debug, Clone)]
 pub struct Allocation {
     pub capital: Decimal,
-    pub weights: BTreeMap<String, Decimal>,
+    pub weights: BTreeMap<Strategy, Decimal>,
 }
 
 /// The allocator: contracts for this candidate = capital × weight × tier
@@ -238,11 +234,7 @@ pub fn allocate(
     tier: Strength,
     spec: &ContractSpec,
 ) -> Decimal {
-    let weight = a
-        .weights
-        .get(strategy.as_str())
-        .copied()
-        .unwrap_or(Decimal::ZERO);
+    let weight = a.weights.get(&strategy).copied().unwrap_or(Decimal::ZERO);
     if spec.margin.is_zero() {
         return Decimal::ZERO;
     }
@@ -253,6 +245,7 @@ pub fn allocate(
 mod tests {
     use super::*;
     use crate::model::{contract, Position, RiskLevel};
+    use crate::risk::order::{position_rules as risk, Limits};
 
     fn a(symbol: &str, sentiment: Sentiment, confidence: f64) -> Analyzed {
         Analyzed {
@@ -341,7 +334,7 @@ mod tests {
 
         let alloc = Allocation {
             capital: Decimal::from(250_000),
-            weights: [("news".to_owned(), Decimal::new(5, 1))].into(),
+            weights: [(Strategy::News, Decimal::new(5, 1))].into(),
         };
         // 250,000 × 0.5 × 0.5 / 12,000 = 5.2 → 5 contracts.
         assert_eq!(
