@@ -103,12 +103,9 @@ impl<'a> StateKey<'a> {
             StateKey::NotifierCursor => "notifier.cursor",
             StateKey::NotifierMilestone => "notifier.milestone",
             StateKey::JournalWriteCheck => "journal.write_check",
-            StateKey::EnginePaused(id)
-            | StateKey::EngineBreaker(id)
-            | StateKey::EngineGuard(id) => {
-                let what = self.engine().map_or("", |(_, w)| w.suffix());
-                return format!("{ENGINE_PREFIX}{id}.{what}");
-            }
+            StateKey::EnginePaused(id) => return engine_key(id, EngineState::Paused),
+            StateKey::EngineBreaker(id) => return engine_key(id, EngineState::Breaker),
+            StateKey::EngineGuard(id) => return engine_key(id, EngineState::Guard),
         };
         fixed.to_owned()
     }
@@ -126,6 +123,10 @@ impl<'a> StateKey<'a> {
         let id_char = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
         (!id.is_empty() && id.chars().all(id_char)).then(|| what.key(id))
     }
+}
+
+fn engine_key(id: &str, what: EngineState) -> String {
+    format!("{ENGINE_PREFIX}{id}.{}", what.suffix())
 }
 
 impl fmt::Display for StateKey<'_> {
