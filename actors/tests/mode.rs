@@ -5,9 +5,9 @@
 
 mod common;
 
-use commodore_actors::journal::Store;
+use commodore_actors::journal::{StateKey, Store};
 use commodore_actors::kernel::*;
-use commodore_actors::mode::{self, ModeActor, SetMode, MODE_KEY};
+use commodore_actors::mode::{self, ModeActor, SetMode};
 use commodore_actors::model::{ModeChoice, ModeState, RiskState, Tier, Tiers};
 use commodore_actors::risk::AccountEntry;
 use commodore_actors::view::StatusView;
@@ -91,7 +91,7 @@ fn mode_changes(k: &Kernel) -> Vec<String> {
 fn journaled(path: &Path) -> (ModeState, String) {
     let store = Store::open(path).unwrap();
     let reason = store
-        .state_entry(MODE_KEY)
+        .state_entry(StateKey::Mode)
         .unwrap()
         .map(|e| e.reason)
         .unwrap_or_default();

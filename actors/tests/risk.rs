@@ -251,7 +251,10 @@ async fn the_guard_escalates_on_drawdowns() {
     assert_eq!(level(&view), RiskLevel::Halt);
     // Its marks are journaled: a successor measures from the same day start.
     let store = commodore_actors::journal::Store::open(&path).unwrap();
-    let (marks, _) = store.state("engine.KC.guard").unwrap().unwrap();
+    let (marks, _) = store
+        .state(commodore_actors::journal::StateKey::EngineGuard("KC"))
+        .unwrap()
+        .unwrap();
     assert!(marks.contains(":100000:100000:HALT:"), "{marks}");
     drop(store);
     // The account: 200,000 at its peak, then 150,000 (25 % ≥ the 20 % PANIC),

@@ -2,15 +2,11 @@ use super::lifecycle::Lifecycle;
 use super::messages::{ControlError, EngineOutcome, PauseEngine, ResumeEngine, Shutdown};
 use crate::clock::Clock;
 use crate::events::OPERATOR;
-use crate::journal::{JournalError, Store};
+use crate::journal::{EngineState, JournalError, PausedRecord, StateKey, Store};
 use crate::kernel::{Ctx, Handles, Kernel, NodeState, Worker};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::Arc;
-
-/// Journal keys `engine.<id>.paused`, value `true` or `false`.
-pub const PAUSED_PREFIX: &str = "engine.";
-const PAUSED_SUFFIX: &str = ".paused";
 
 /// An engine's path in the tree.
 pub fn engine_path(id: &str) -> String {
@@ -21,23 +17,16 @@ pub fn engine_path(id: &str) -> String {
 /// and process restart are one path).
 pub fn load_paused(store: &Store) -> Result<BTreeSet<String>, JournalError> {
     let mut paused = BTreeSet::new();
-    for e in store.state_prefixed(PAUSED_PREFIX)? {
-        let Some(id) = e
-            .key
-            .strip_prefix(PAUSED_PREFIX)
-            .and_then(|k| k.strip_suffix(PAUSED_SUFFIX))
-        else {
-            continue;
-        };
-        match e.value.as_str() {
-            "true" => {
-                paused.insert(id.to_owned());
+    for (id, e) in store.state_of_engines(EngineState::Paused)? {
+        match PausedRecord::decode(&e.value) {
+            Ok(PausedRecord(true)) => {
+                paused.insert(id);
             }
-            "false" => {}
-            other => {
+            Ok(PausedRecord(false)) => {}
+            Err(what) => {
                 return Err(JournalError::Corrupt {
                     path: store.path().to_owned(),
-                    what: format!("{}: {other:?} is neither true nor false", e.key),
+                    what: format!("{}: {what}", e.key),
                 })
             }
         }
@@ -99,8 +88,8 @@ impl ControlActor {
         if changed {
             self.store
                 .put_state_durable(
-                    &format!("{PAUSED_PREFIX}{engine}{PAUSED_SUFFIX}"),
-                    if paused { "true" } else { "false" },
+                    StateKey::EnginePaused(engine),
+                    &PausedRecord(paused).encode(),
                     reason,
                     self.clock.now_ms(),
                 )

@@ -9,6 +9,6 @@ mod actor;
 mod lifecycle;
 mod messages;
 
-pub use actor::{engine_path, load_paused, ControlActor, PAUSED_PREFIX};
+pub use actor::{engine_path, load_paused, ControlActor};
 pub use lifecycle::Lifecycle;
 pub use messages::{ControlError, EngineOutcome, PauseEngine, ResumeEngine, Shutdown};

@@ -2,7 +2,7 @@
 //! the shared sections), and its breaker as configured or as journaled.
 
 use super::pipeline::{Allocation, RouterConfig};
-use crate::journal::SharedStore;
+use crate::journal::{BreakerRecord, SharedStore, StateKey};
 use crate::model::{ContractSpec, GuardLimits, PortfolioLimits, Strategy, Tiers};
 use crate::risk::order::Limits;
 use crate::risk::Breaker;
@@ -81,11 +81,6 @@ impl EngineConfig {
         crate::paths::engine(&self.id)
     }
 
-    /// The journal key of this engine's circuit breaker.
-    pub fn breaker_key(&self) -> String {
-        format!("engine.{}.breaker", self.id)
-    }
-
     pub(super) fn breaker(&self) -> Breaker {
         Breaker::new(
             self.breaker_threshold,
@@ -97,9 +92,9 @@ impl EngineConfig {
 /// The breaker as journaled; one this version cannot read is taken as open
 /// from now (the safe side), and said so.
 pub(super) fn load_breaker(cfg: &EngineConfig, store: &SharedStore, now_ms: u64) -> Breaker {
-    let key = cfg.breaker_key();
+    let key = StateKey::EngineBreaker(&cfg.id);
     let entry = store
-        .with(|s| s.state_entry(&key))
+        .with(|s| s.state_entry(key))
         .unwrap_or_else(|e| panic!("{e}"));
     let Some(entry) = entry else {
         return cfg.breaker();
@@ -108,7 +103,8 @@ pub(super) fn load_breaker(cfg: &EngineConfig, store: &SharedStore, now_ms: u64)
         cfg.breaker_threshold,
         cfg.breaker_cooldown.as_millis() as u64,
     );
-    Breaker::decode(threshold, cooldown, &entry.value).unwrap_or_else(|| {
+    let rec = BreakerRecord::decode(&entry.value);
+    rec.map(|r| Breaker::from_record(threshold, cooldown, r)).unwrap_or_else(|| {
         tracing::error!(engine = %cfg.id, key = %key, value = %entry.value, "unreadable breaker state in the journal: taken as open");
         let mut b = cfg.breaker();
         for _ in 0..threshold {

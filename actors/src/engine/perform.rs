@@ -11,7 +11,7 @@ use super::actor::{Engine, FLATTEN};
 use super::messages::{CancelPending, SubmitOrder};
 use super::pipeline::Candidate;
 use crate::events::{BREAKER_CLOSED, BREAKER_HALF_OPEN, BREAKER_OPENED};
-use crate::journal::OutcomeRow;
+use crate::journal::{OutcomeRow, StateKey};
 use crate::model::{client_order_id, Order, Outcome, RiskLevel, Side, Strategy};
 use crate::risk::{Admit, BreakerState};
 use rust_decimal::Decimal;
@@ -164,13 +164,13 @@ impl Engine {
             BreakerState::Closed => (BREAKER_CLOSED, format!("breaker closed: {why}")),
         };
         let (key, value, now) = (
-            self.cfg.breaker_key(),
-            self.breaker.encode(),
+            StateKey::EngineBreaker(&self.cfg.id),
+            self.breaker.record().encode(),
             self.clock.now_ms(),
         );
         if let Err(e) = self
             .store
-            .with(|s| s.put_state_durable(&key, &value, why, now))
+            .with(|s| s.put_state_durable(key, &value, why, now))
         {
             tracing::error!(target: super::ENGINE_LOG, engine = %self.cfg.id, error = %e, "breaker state not journaled");
         }

@@ -8,14 +8,21 @@
 //!   batches.
 //! - `orderlog.rs`: an engine's orders, journaled durably before they are sent,
 //!   moved into the store's `orders` at the connection's next use.
+//! - `keys.rs`: the durable state's keys and the text of their values, the
+//!   one place either is spelled.
 //! - `shared.rs`: the connection an engine and its executor share.
 
 mod actor;
+mod keys;
 mod orderlog;
 mod shared;
 mod store;
 
 pub use actor::{Flush, Journal, FLUSH_INTERVAL, MAX_BATCH};
+pub use keys::{
+    BreakerRecord, CursorRecord, DecimalRecord, EngineState, GuardMarks, LevelRecord, ModeRecord,
+    PausedRecord, StateKey, WriteCheckRecord,
+};
 pub use orderlog::{LoggedOrder, OrderLog};
 pub use shared::{order_log_path, SharedStore};
 pub use store::{

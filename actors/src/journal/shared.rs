@@ -8,6 +8,7 @@
 //! they are sent; every use of the connection first moves what the log holds
 //! into SQLite, so every reader of orders sees every order journaled.
 
+use super::keys::{StateKey, WriteCheckRecord};
 use super::orderlog::OrderLog;
 use super::store::{check_order, JournalError, OutcomeRow, Store};
 use crate::model::Order;
@@ -44,9 +45,6 @@ struct Inner {
 /// journal is failing), outcomes stay in the engine's own bounded batch
 /// instead; orders are never refused for it.
 pub const MAX_OUTCOME_LOG_BYTES: u64 = 8 << 20;
-
-/// The state key of the write check the order path makes after a failure.
-pub const WRITE_CHECK_KEY: &str = "journal.write_check";
 
 /// Where engine `engine`'s order log lives beside the journal at `journal`.
 pub fn order_log_path(journal: &Path, engine: &str) -> PathBuf {
@@ -249,7 +247,12 @@ impl SharedStore {
         if inner.failing {
             // Writing works again? One durable write says (a read would not).
             let probe = self.call(&mut inner, |s| {
-                s.put_state_durable(WRITE_CHECK_KEY, "ok", "order path", now_ms)
+                s.put_state_durable(
+                    StateKey::JournalWriteCheck,
+                    &WriteCheckRecord.encode(),
+                    "order path",
+                    now_ms,
+                )
             });
             if probe.is_err() {
                 return Err(JournalError::Failing {

@@ -1,6 +1,6 @@
 use crate::clock::Clock;
 use crate::events::MODE_CHANGED;
-use crate::journal::{JournalError, Store};
+use crate::journal::{JournalError, StateKey, Store};
 use crate::kernel::{Ctx, Handles, Kernel, Worker};
 use crate::model::{DecodeError, ModeChoice, ModeState, Tiers};
 use crate::risk::Account;
@@ -12,9 +12,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
-
-/// The journal key of the mode (value: `auto:NANO` or `manual:MICRO`).
-pub const MODE_KEY: &str = "mode";
 
 /// The operator's choice of mode.
 #[derive(Debug, Message)]
@@ -42,7 +39,7 @@ pub enum ModeError {
 /// starts from the lowest tier, the smallest sizes, and says so. `now_ms`
 /// dates a mode set now.
 pub fn load(store: &Store, tiers: &Tiers, now_ms: u64) -> Result<ModeState, JournalError> {
-    match store.state_entry(MODE_KEY)? {
+    match store.state_entry(StateKey::Mode)? {
         None => Ok(ModeState::initial_in(tiers, now_ms)),
         Some(e) => match ModeState::decode(&e.value, e.at_ms, tiers) {
             Ok(m) => Ok(m),
@@ -62,7 +59,7 @@ pub fn load(store: &Store, tiers: &Tiers, now_ms: u64) -> Result<ModeState, Jour
             }
             Err(DecodeError::Corrupt(what)) => Err(JournalError::Corrupt {
                 path: store.path().to_owned(),
-                what: format!("{MODE_KEY}: {what}"),
+                what: format!("{}: {what}", StateKey::Mode),
             }),
         },
     }
@@ -151,7 +148,7 @@ impl ModeActor {
         ctx: &mut Ctx<'_, Self>,
     ) -> Result<(), JournalError> {
         self.store
-            .put_state_durable(MODE_KEY, &next.encode(), reason, next.since_ms)?;
+            .put_state_durable(StateKey::Mode, &next.encode(), reason, next.since_ms)?;
         let detail = format!("{} -> {}: {}", self.state.encode(), next.encode(), reason);
         self.state = next;
         self.publish();

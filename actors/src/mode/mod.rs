@@ -5,4 +5,4 @@
 
 mod actor;
 
-pub use actor::{load, ModeActor, ModeError, ModeOutcome, SetMode, MODE_KEY};
+pub use actor::{load, ModeActor, ModeError, ModeOutcome, SetMode};

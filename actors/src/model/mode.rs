@@ -6,6 +6,7 @@
 //! the defaults are NANO, MICRO, MINI and BALANCED.
 
 use super::Strategy;
+use crate::journal::ModeRecord;
 use rust_decimal::Decimal;
 use serde::Serialize;
 use std::fmt;
@@ -149,42 +150,45 @@ impl ModeState {
         (next.current != self.current || next.auto != self.auto).then_some(next)
     }
 
-    /// The journal's form: `auto:NANO` or `manual:MICRO`.
-    pub fn encode(&self) -> String {
-        format!(
-            "{}:{}",
-            if self.auto { "auto" } else { "manual" },
-            self.current
-        )
+    /// What the journal keeps of it.
+    pub fn record(&self) -> ModeRecord {
+        ModeRecord {
+            auto: self.auto,
+            tier: self.current.to_string(),
+        }
     }
 
-    /// Reads the journal's form against the configured `tiers`. A tier the
+    /// The journal's form (`auto:NANO`, `manual:MICRO`), which events and logs
+    /// show too.
+    pub fn encode(&self) -> String {
+        self.record().encode()
+    }
+
+    /// A journaled mode against the configured `tiers`. A tier the
     /// configuration no longer has is `Err(Unknown)` with what the journal
     /// said, so the caller can say so and start from the lowest tier.
-    pub fn decode(s: &str, since_ms: u64, tiers: &Tiers) -> Result<ModeState, DecodeError> {
-        let (how, name) = s.split_once(':').ok_or_else(|| {
-            DecodeError::Corrupt(format!("mode {s:?} is not <auto|manual>:<TIER>"))
-        })?;
-        let auto = match how {
-            "auto" => true,
-            "manual" => false,
-            other => {
-                return Err(DecodeError::Corrupt(format!(
-                    "mode {s:?}: {other:?} is neither auto nor manual"
-                )))
-            }
-        };
-        match tiers.find(name) {
+    pub fn from_record(
+        rec: ModeRecord,
+        since_ms: u64,
+        tiers: &Tiers,
+    ) -> Result<ModeState, DecodeError> {
+        match tiers.find(&rec.tier) {
             Some(current) => Ok(ModeState {
                 current,
-                auto,
+                auto: rec.auto,
                 since_ms,
             }),
             None => Err(DecodeError::Unknown {
-                name: name.to_owned(),
-                auto,
+                name: rec.tier,
+                auto: rec.auto,
             }),
         }
+    }
+
+    /// Reads the journal's form against the configured `tiers`.
+    pub fn decode(s: &str, since_ms: u64, tiers: &Tiers) -> Result<ModeState, DecodeError> {
+        let rec = ModeRecord::decode(s).map_err(DecodeError::Corrupt)?;
+        ModeState::from_record(rec, since_ms, tiers)
     }
 }
 

@@ -22,7 +22,7 @@ pub mod outbox;
 pub mod webhook;
 
 use crate::clock::Clock;
-use crate::journal::{OutboxRow, Store};
+use crate::journal::{CursorRecord, DecimalRecord, OutboxRow, StateKey, Store};
 use crate::kernel::{Ctx, Event, EventKind, Kernel, Worker};
 use crate::risk::Account;
 use crate::view::{NotifierFigures, StatusView};
@@ -41,10 +41,6 @@ pub const POLL_INTERVAL: Duration = Duration::from_millis(250);
 pub const MAX_PER_POLL: usize = 1024;
 /// Journaled events turned into notifications per look.
 pub const MAX_QUEUED_PER_POLL: usize = 512;
-/// The journal key of the last event seq turned into notifications.
-pub const CURSOR_KEY: &str = "notifier.cursor";
-/// The journal key of the highest equity milestone notified.
-pub const MILESTONE_KEY: &str = "notifier.milestone";
 
 /// What the webhooks side is given.
 #[derive(Debug, Clone)]
@@ -163,16 +159,18 @@ impl Hooks {
         // An unreadable cursor or milestone is said and replaced (notifying
         // from the journal's end), never a crash loop of the notifier.
         let end = store.last_seq().map_err(|e| e.to_string())?;
-        let cursor = match store.state(CURSOR_KEY).map_err(|e| e.to_string())? {
-            Some((v, _)) => v.parse().unwrap_or_else(|_| {
-                tracing::error!(key = CURSOR_KEY, value = %v, "unreadable notifier cursor: notifying from the journal's end");
+        let key = StateKey::NotifierCursor;
+        let cursor = match store.state(key).map_err(|e| e.to_string())? {
+            Some((v, _)) => CursorRecord::decode(&v).map_or_else(|| {
+                tracing::error!(key = %key, value = %v, "unreadable notifier cursor: notifying from the journal's end");
                 end
-            }),
+            }, |r| r.0),
             None => end,
         };
-        let milestone = match store.state(MILESTONE_KEY).map_err(|e| e.to_string())? {
-            Some((v, _)) => v.parse().map(Some).unwrap_or_else(|_| {
-                tracing::error!(key = MILESTONE_KEY, value = %v, "unreadable milestone: milestones start again");
+        let key = StateKey::NotifierMilestone;
+        let milestone = match store.state(key).map_err(|e| e.to_string())? {
+            Some((v, _)) => DecimalRecord::decode(&v).map(|r| r.0).or_else(|| {
+                tracing::error!(key = %key, value = %v, "unreadable milestone: milestones start again");
                 None
             }),
             None => None,
@@ -265,7 +263,7 @@ impl Hooks {
         }
         let mut state = Vec::new();
         if cursor != self.cursor {
-            state.push((CURSOR_KEY, cursor.to_string()));
+            state.push((StateKey::NotifierCursor, CursorRecord(cursor).encode()));
         }
         let equity = self.account.equity();
         let reached = self
@@ -291,15 +289,14 @@ impl Hooks {
                     rows.push(self.row(i, format!("milestone:{m}"), "milestone", &e));
                 }
             }
-            state.push((MILESTONE_KEY, m.to_string()));
+            state.push((StateKey::NotifierMilestone, DecimalRecord(m).encode()));
         }
         if state.is_empty() {
             return;
         }
-        let borrowed: Vec<(&str, String)> = state.iter().map(|(k, v)| (*k, v.clone())).collect();
         match self.store.enqueue_trimmed(
             &rows,
-            &borrowed,
+            &state,
             outbox::STATE_REASON,
             outbox::trim(self.cfg.max_outbox),
             self.clock.now_ms(),

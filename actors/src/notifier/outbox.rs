@@ -46,6 +46,7 @@ pub fn next_due(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::journal::StateKey;
     use std::path::PathBuf;
 
     fn temp(name: &str) -> PathBuf {
@@ -59,7 +60,7 @@ mod tests {
     fn enqueue(
         s: &mut Store,
         rows: &[OutboxRow],
-        state: &[(&str, String)],
+        state: &[(StateKey<'_>, String)],
         max: usize,
         at_ms: u64,
     ) -> Result<(usize, usize), JournalError> {
@@ -81,14 +82,14 @@ mod tests {
             next_ms: 0,
         };
         let rows = [row("e1", "trade"), row("e2", "risk"), row("e3", "trade")];
-        let cursor = [("notifier.cursor", "3".to_owned())];
+        let cursor = [(StateKey::NotifierCursor, "3".to_owned())];
         assert_eq!(enqueue(&mut s, &rows, &cursor, 100, 1).unwrap(), (3, 0));
         assert_eq!(
             enqueue(&mut s, &rows, &cursor, 100, 1).unwrap(),
             (0, 0),
             "queued once"
         );
-        assert_eq!(s.state("notifier.cursor").unwrap().unwrap().0, "3");
+        assert_eq!(s.state(StateKey::NotifierCursor).unwrap().unwrap().0, "3");
         // Bound 3: a fourth (risk) row pushes out the oldest trade (e1).
         assert_eq!(
             enqueue(&mut s, &[row("e4", "risk")], &[], 3, 1).unwrap(),

@@ -9,7 +9,7 @@ use super::messages::{AccountChanged, Escalate, ResetRisk, RiskError, RiskOutcom
 use super::portfolio::drawdown_level;
 use crate::clock::Clock;
 use crate::events::RISK_CHANGED;
-use crate::journal::{JournalError, Store};
+use crate::journal::{DecimalRecord, JournalError, LevelRecord, StateKey, Store};
 use crate::kernel::{Ctx, Handles, Kernel, Worker};
 use crate::model::{PortfolioLimits, RiskLevel, RiskState};
 use crate::view::StatusView;
@@ -19,28 +19,29 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::sync::watch;
 
-/// The journal key of the level (value: the level's name; reason and time kept).
-pub const RISK_KEY: &str = "risk.level";
-/// The journal key of the account's peak equity (the account drawdown's base).
-pub const PEAK_KEY: &str = "account.peak";
-
 /// The account's peak as journaled, if any (an unreadable value is `None`,
 /// said by the caller).
 pub fn load_peak(store: &Store) -> Result<Option<Decimal>, JournalError> {
-    Ok(store.state(PEAK_KEY)?.and_then(|(v, _)| v.parse().ok()))
+    let peak = store.state(StateKey::AccountPeak)?;
+    Ok(peak
+        .and_then(|(v, _)| DecimalRecord::decode(&v))
+        .map(|r| r.0))
 }
 
 /// Reads the level from the journal: the one path for a first start, a restart of
 /// the worker and a restart of the process after `kill -9`. `now_ms` dates a
 /// first start's level.
 pub fn load(store: &Store, now_ms: u64) -> Result<RiskState, JournalError> {
-    match store.state_entry(RISK_KEY)? {
+    let key = StateKey::RiskLevel;
+    match store.state_entry(key)? {
         None => Ok(RiskState::initial(now_ms)),
         Some(e) => Ok(RiskState {
-            level: e.value.parse().map_err(|what| JournalError::Corrupt {
-                path: store.path().to_owned(),
-                what: format!("{RISK_KEY}: {what}"),
-            })?,
+            level: LevelRecord::decode(&e.value)
+                .map_err(|what| JournalError::Corrupt {
+                    path: store.path().to_owned(),
+                    what: format!("{key}: {what}"),
+                })?
+                .0,
             since_ms: e.at_ms,
             reason: e.reason,
         }),
@@ -133,8 +134,8 @@ impl PortfolioRisk {
         // effect: a higher level is always the safer side, and refusing it would
         // keep trading at a level somebody found too low.
         let journaled = self.store.put_state_durable(
-            RISK_KEY,
-            next.level.as_str(),
+            StateKey::RiskLevel,
+            &LevelRecord(next.level).encode(),
             &next.reason,
             next.since_ms,
         );
@@ -181,8 +182,8 @@ impl PortfolioRisk {
             return;
         }
         match self.store.put_state_durable(
-            PEAK_KEY,
-            &peak.to_string(),
+            StateKey::AccountPeak,
+            &DecimalRecord(peak).encode(),
             "account peak",
             self.clock.now_ms(),
         ) {
@@ -231,7 +232,12 @@ impl Handles<ResetRisk> for PortfolioRisk {
         // A reset that cannot be journaled does not happen: lowering the level is
         // the one change that must never be lost.
         self.store
-            .put_state_durable(RISK_KEY, next.level.as_str(), &next.reason, next.since_ms)
+            .put_state_durable(
+                StateKey::RiskLevel,
+                &LevelRecord(next.level).encode(),
+                &next.reason,
+                next.since_ms,
+            )
             .map_err(|e| RiskError::Journal(e.to_string()))?;
         let changed = next.level != self.state.level;
         if next.level < self.state.level {

@@ -6,6 +6,7 @@
 //! The breaker alone knows which order is its trial (reserved when admitted,
 //! named once sent): the engine asks it, never keeps its own copy.
 
+use crate::journal::BreakerRecord;
 use serde::Serialize;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -83,33 +84,26 @@ impl Breaker {
         (self.state != BreakerState::Closed).then_some(self.opened_at_ms)
     }
 
-    /// The journal's form: `closed:<opens>` or `open:<opened_at_ms>:<opens>`
-    /// (a half-open breaker is journaled open: after a restart its cooldown has
-    /// passed and the next order is its trial again).
-    pub fn encode(&self) -> String {
-        match self.state {
-            BreakerState::Closed => format!("closed:{}", self.opens),
-            BreakerState::Open | BreakerState::HalfOpen => {
-                format!("open:{}:{}", self.opened_at_ms, self.opens)
-            }
+    /// What the journal keeps of it (a half-open breaker is journaled open:
+    /// after a restart its cooldown has passed and the next order is its
+    /// trial again).
+    pub fn record(&self) -> BreakerRecord {
+        BreakerRecord {
+            opened_at_ms: (self.state != BreakerState::Closed).then_some(self.opened_at_ms),
+            opens: self.opens,
         }
     }
 
-    /// A breaker as journaled; `None` for a value this version cannot read.
-    pub fn decode(threshold: u32, cooldown_ms: u64, s: &str) -> Option<Breaker> {
+    /// A breaker as journaled: an open one has seen `threshold` failures.
+    pub fn from_record(threshold: u32, cooldown_ms: u64, rec: BreakerRecord) -> Breaker {
         let mut b = Breaker::new(threshold, cooldown_ms);
-        let parts: Vec<&str> = s.split(':').collect();
-        match parts.as_slice() {
-            ["closed", opens] => b.opens = opens.parse().ok()?,
-            ["open", at, opens] => {
-                b.state = BreakerState::Open;
-                b.opened_at_ms = at.parse().ok()?;
-                b.opens = opens.parse().ok()?;
-                b.failures = b.threshold;
-            }
-            _ => return None,
+        b.opens = rec.opens;
+        if let Some(at) = rec.opened_at_ms {
+            b.state = BreakerState::Open;
+            b.opened_at_ms = at;
+            b.failures = b.threshold;
         }
-        Some(b)
+        b
     }
 
     /// Asks to send one order at `now_ms`. Returns the answer and whether the
@@ -270,15 +264,18 @@ mod tests {
         let mut b = Breaker::new(2, 60_000);
         b.on_failure(5);
         b.on_failure(7);
-        let s = b.encode();
+        let s = b.record().encode();
         assert_eq!(s, "open:7:1");
-        let mut r = Breaker::decode(2, 60_000, &s).unwrap();
+        let decode = |s: &str| BreakerRecord::decode(s).map(|r| Breaker::from_record(2, 60_000, r));
+        let mut r = decode(&s).unwrap();
         assert_eq!(r.state(), BreakerState::Open);
+        assert_eq!(r.failures(), 2);
         assert!(matches!(r.admit(60_006).0, Admit::Refuse(_)));
         assert_eq!(r.admit(60_007).0, Admit::Trial);
-        assert_eq!(Breaker::decode(2, 1, "closed:4").unwrap().opens(), 4);
-        assert_eq!(Breaker::decode(2, 1, "ajar"), None);
-        assert_eq!(Breaker::decode(2, 1, "open:x:1"), None);
+        let closed = decode("closed:4").unwrap();
+        assert_eq!((closed.opens(), closed.state()), (4, BreakerState::Closed));
+        assert_eq!(decode("ajar"), None);
+        assert_eq!(decode("open:x:1"), None);
     }
 
     #[test]

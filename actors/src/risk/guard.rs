@@ -5,6 +5,7 @@
 //! The rules bound exposure: an order, or the part of it, that only reduces a
 //! position is never refused by them (a guard must not trap a position).
 
+use crate::journal::GuardMarks;
 use crate::model::{ContractSpec, GuardLimits, RiskLevel};
 use rust_decimal::Decimal;
 use std::collections::VecDeque;
@@ -195,46 +196,22 @@ impl EngineGuard {
         (self.day.map(|(_, e)| e), self.peak)
     }
 
-    /// The journal's form of the marks: `<day>:<day start>:<peak>:<asked>:<applied>`
-    /// (`-` for no day yet).
-    pub fn encode(&self) -> String {
-        let day = self
-            .day
-            .map_or("-:-".to_owned(), |(d, e)| format!("{d}:{e}"));
-        format!(
-            "{day}:{}:{}:{}",
-            self.peak,
-            self.asked,
-            u8::from(self.applied)
-        )
+    /// What the journal keeps of it.
+    pub fn record(&self) -> GuardMarks {
+        GuardMarks {
+            day: self.day,
+            peak: self.peak,
+            asked: self.asked,
+            applied: self.applied,
+        }
     }
 
-    /// Restores marks as journaled; `false` (nothing changed) for a value this
-    /// version cannot read.
-    pub fn restore(&mut self, s: &str) -> bool {
-        let p: Vec<&str> = s.split(':').collect();
-        let [day, start, peak, asked, applied] = p.as_slice() else {
-            return false;
-        };
-        let day = match (*day, *start) {
-            ("-", "-") => None,
-            (d, e) => match (d.parse(), e.parse()) {
-                (Ok(d), Ok(e)) => Some((d, e)),
-                _ => return false,
-            },
-        };
-        let (Ok(peak), Ok(asked), Ok(applied)) = (
-            peak.parse(),
-            asked.parse::<RiskLevel>(),
-            applied.parse::<u8>(),
-        ) else {
-            return false;
-        };
-        self.day = day;
-        self.peak = peak;
-        self.asked = asked;
-        self.applied = applied == 1;
-        true
+    /// Restores marks as journaled.
+    pub fn restore(&mut self, rec: GuardMarks) {
+        self.day = rec.day;
+        self.peak = rec.peak;
+        self.asked = rec.asked;
+        self.applied = rec.applied;
     }
 }
 
@@ -355,20 +332,30 @@ mod tests {
     #[test]
     fn marks_survive_the_journal() {
         let mut g = EngineGuard::new(GuardLimits::default());
-        assert!(g.restore(&g.encode()), "{}", g.encode());
+        let restore = |g: &mut EngineGuard, s: &str| match GuardMarks::decode(s) {
+            Some(rec) => {
+                g.restore(rec);
+                true
+            }
+            None => false,
+        };
+        let fresh = g.record().encode();
+        assert!(restore(&mut g, &fresh), "{fresh}");
         g.mark(3, Decimal::from(100_000), RiskLevel::Normal);
         g.mark(3, Decimal::from(96_000), RiskLevel::Normal);
-        let s = g.encode();
+        let s = g.record().encode();
         assert_eq!(s, "3:100000:100000:WARNING:0");
         let mut r = EngineGuard::new(GuardLimits::default());
-        assert!(r.restore(&s));
+        assert!(restore(&mut r, &s));
         assert_eq!(r.marks(), g.marks());
         assert_eq!(
             r.mark(3, Decimal::from(96_000), RiskLevel::Warning),
             None,
             "asked already"
         );
-        assert!(!r.restore("3:x:1:NORMAL:1"));
-        assert!(!r.restore("nonsense"));
+        let before = r.record();
+        assert!(!restore(&mut r, "3:x:1:NORMAL:1"));
+        assert!(!restore(&mut r, "nonsense"));
+        assert_eq!(r.record(), before, "nothing changed");
     }
 }

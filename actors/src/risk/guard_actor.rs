@@ -12,7 +12,7 @@
 use super::guard::EngineGuard;
 use super::{EquityMark, Escalate, PortfolioRisk};
 use crate::clock::Clock;
-use crate::journal::SharedStore;
+use crate::journal::{GuardMarks, SharedStore, StateKey};
 use crate::kernel::{Ctx, Handle, Handles, Worker};
 use crate::model::{new_york_offset_min, GuardLimits, RiskLevel};
 use rust_decimal::Decimal;
@@ -44,12 +44,15 @@ impl Guard {
     ) -> impl Fn() -> Guard + Send + Sync + 'static {
         move || {
             let mut guard = EngineGuard::new(limits.clone());
-            let key = marks_key(&engine);
-            match store.with(|s| s.state(&key)) {
-                Ok(Some((v, _))) if !guard.restore(&v) => {
-                    tracing::error!(engine = %engine, key = %key, value = %v, "unreadable guard marks: drawdowns measured from now")
-                }
-                Ok(_) => {}
+            let key = StateKey::EngineGuard(&engine);
+            match store.with(|s| s.state(key)) {
+                Ok(Some((v, _))) => match GuardMarks::decode(&v) {
+                    Some(rec) => guard.restore(rec),
+                    None => {
+                        tracing::error!(engine = %engine, key = %key, value = %v, "unreadable guard marks: drawdowns measured from now")
+                    }
+                },
+                Ok(None) => {}
                 Err(e) => {
                     tracing::error!(engine = %engine, error = %e, "cannot read the guard's marks: drawdowns measured from now")
                 }
@@ -76,10 +79,13 @@ impl Guard {
         if day == sday && asked == sasked && peak <= speak * Decimal::new(1005, 3) {
             return;
         }
-        let (key, value) = (marks_key(&self.engine), self.guard.encode());
+        let (key, value) = (
+            StateKey::EngineGuard(&self.engine),
+            self.guard.record().encode(),
+        );
         match self
             .store
-            .with(|s| s.put_state_durable(&key, &value, "guard marks", self.clock.now_ms()))
+            .with(|s| s.put_state_durable(key, &value, "guard marks", self.clock.now_ms()))
         {
             Ok(()) => self.saved = (day, peak, asked),
             Err(e) => {
@@ -97,11 +103,6 @@ impl Guard {
             source: path.to_owned(),
         });
     }
-}
-
-/// The journal key of an engine guard's marks.
-pub fn marks_key(engine: &str) -> String {
-    format!("engine.{engine}.guard")
 }
 
 /// The New York trading date of market time `at_ms`, as days since the epoch.

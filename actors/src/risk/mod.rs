@@ -27,10 +27,10 @@ pub mod order;
 pub mod portfolio;
 
 pub use account::{Account, AccountEntry, BookEntry, Portfolio};
-pub use actor::{load, load_peak, PortfolioRisk, PEAK_KEY, RISK_KEY};
+pub use actor::{load, load_peak, PortfolioRisk};
 pub use breaker::{Admit, Breaker, BreakerState};
 pub use guard::{EngineGuard, Opening};
-pub use guard_actor::{market_day, marks_key, Guard};
+pub use guard_actor::{market_day, Guard};
 pub use messages::{AccountChanged, EquityMark, Escalate, ResetRisk, RiskError, RiskOutcome};
 pub use portfolio::{
     check_opening, concentration, correlated_exposure, drawdown_level, inverse_normal,

@@ -324,7 +324,9 @@ mod tests {
         };
         let mut normal = Store::open(&p).unwrap();
         assert_eq!(sync(&normal), 1, "NORMAL");
-        normal.put_state_durable("k", "v", "r", 1).unwrap();
+        normal
+            .put_state_durable(crate::journal::StateKey::JournalWriteCheck, "v", "r", 1)
+            .unwrap();
         assert_eq!(sync(&normal), 1, "back to NORMAL after a durable write");
         let mut durable = Store::open_durable(&p).unwrap();
         assert_eq!(sync(&durable), 2, "FULL");

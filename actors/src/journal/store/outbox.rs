@@ -6,6 +6,7 @@
 //! is unique, so a notification is never queued twice.
 
 use super::{JournalError, Store};
+use crate::journal::keys::StateKey;
 use rusqlite::{params, params_from_iter, OptionalExtension, ToSql, Transaction};
 
 /// One notification for one webhook.
@@ -40,7 +41,7 @@ impl Store {
     pub fn enqueue_trimmed(
         &mut self,
         rows: &[OutboxRow],
-        state: &[(&str, String)],
+        state: &[(StateKey<'_>, String)],
         state_reason: &str,
         trim: OutboxTrim<'_>,
         at_ms: u64,
@@ -150,7 +151,7 @@ fn insert_rows(tx: &Transaction<'_>, rows: &[OutboxRow]) -> rusqlite::Result<usi
 /// Sets state entries; the reason of an entry set before is kept.
 fn put_state(
     tx: &Transaction<'_>,
-    state: &[(&str, String)],
+    state: &[(StateKey<'_>, String)],
     reason: &str,
     at_ms: u64,
 ) -> rusqlite::Result<()> {
@@ -159,7 +160,7 @@ fn put_state(
          ON CONFLICT(key) DO UPDATE SET value = excluded.value, at_ms = excluded.at_ms",
     )?;
     for (k, v) in state {
-        put.execute(params![k, v, reason, at_ms as i64])?;
+        put.execute(params![k.name(), v, reason, at_ms as i64])?;
     }
     Ok(())
 }
@@ -250,13 +251,13 @@ mod tests {
     fn state_written_with_an_enqueue_keeps_its_first_reason() {
         let p = temp("outbox-state");
         let mut s = Store::open(&p).unwrap();
-        let cursor = [("cursor", "1".to_owned())];
+        let cursor = [(StateKey::NotifierCursor, "1".to_owned())];
         s.enqueue_trimmed(&[], &cursor, "first", trim(10, &[]), 5)
             .unwrap();
-        let cursor = [("cursor", "2".to_owned())];
+        let cursor = [(StateKey::NotifierCursor, "2".to_owned())];
         s.enqueue_trimmed(&[], &cursor, "second", trim(10, &[]), 6)
             .unwrap();
-        let e = s.state_entry("cursor").unwrap().unwrap();
+        let e = s.state_entry(StateKey::NotifierCursor).unwrap().unwrap();
         assert_eq!(
             (e.value.as_str(), e.reason.as_str(), e.at_ms),
             ("2", "first", 6)

@@ -1,8 +1,10 @@
 //! The `state` table: durable key/value rows (risk level, mode, pauses, the
 //! notifier's cursor...), each with the reason and time it was set. A write
-//! through `put_state_durable` survives power loss, not only a crash.
+//! through `put_state_durable` survives power loss, not only a crash. Keys are
+//! `StateKey`s and values their records' text (`journal/keys.rs`).
 
 use super::{JournalError, Store};
+use crate::journal::keys::{EngineState, StateKey};
 use rusqlite::{params, OptionalExtension};
 
 /// One row of durable state.
@@ -19,7 +21,7 @@ impl Store {
     /// only a crash of the process. For risk level, mode and order changes.
     pub fn put_state_durable(
         &mut self,
-        key: &str,
+        key: StateKey<'_>,
         value: &str,
         reason: &str,
         at_ms: u64,
@@ -28,14 +30,15 @@ impl Store {
             tx.execute(
                 "INSERT INTO state (key, value, reason, at_ms) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT(key) DO UPDATE SET value = excluded.value, reason = excluded.reason, at_ms = excluded.at_ms",
-                params![key, value, reason, at_ms as i64],
+                params![key.name(), value, reason, at_ms as i64],
             )
         })
         .map(|_| ())
     }
 
     /// A state value with its reason and time, if set.
-    pub fn state_entry(&self, key: &str) -> Result<Option<StateEntry>, JournalError> {
+    pub fn state_entry(&self, key: StateKey<'_>) -> Result<Option<StateEntry>, JournalError> {
+        let key = key.name();
         let r = self
             .conn
             .query_row(
@@ -43,7 +46,7 @@ impl Store {
                 params![key],
                 |row| {
                     Ok(StateEntry {
-                        key: key.to_owned(),
+                        key: key.clone(),
                         value: row.get(0)?,
                         reason: row.get(1)?,
                         at_ms: row.get::<_, i64>(2)? as u64,
@@ -54,15 +57,18 @@ impl Store {
         self.sql(r)
     }
 
-    /// Every state entry whose key starts with `prefix`, by key.
-    pub fn state_prefixed(&self, prefix: &str) -> Result<Vec<StateEntry>, JournalError> {
+    /// Every engine's state of kind `what`, by key, with the engine's id.
+    pub fn state_of_engines(
+        &self,
+        what: EngineState,
+    ) -> Result<Vec<(String, StateEntry)>, JournalError> {
         let mut stmt = {
             let r = self.conn.prepare_cached(
                 "SELECT key, value, reason, at_ms FROM state WHERE substr(key, 1, length(?1)) = ?1 ORDER BY key",
             );
             self.sql(r)?
         };
-        let rows = stmt.query_map(params![prefix], |row| {
+        let rows = stmt.query_map(params!["engine."], |row| {
             Ok(StateEntry {
                 key: row.get(0)?,
                 value: row.get(1)?,
@@ -74,20 +80,28 @@ impl Store {
             path: self.path.clone(),
             source,
         })?;
-        rows.collect::<Result<Vec<_>, _>>()
+        let rows = rows
+            .collect::<Result<Vec<_>, _>>()
             .map_err(|source| JournalError::Sqlite {
                 path: self.path.clone(),
                 source,
+            })?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|e| match StateKey::parse(&e.key)?.engine()? {
+                (id, w) if w == what => Some((id.to_owned(), e.clone())),
+                _ => None,
             })
+            .collect())
     }
 
     /// A state value and its reason, if set.
-    pub fn state(&self, key: &str) -> Result<Option<(String, String)>, JournalError> {
+    pub fn state(&self, key: StateKey<'_>) -> Result<Option<(String, String)>, JournalError> {
         let r = self
             .conn
             .query_row(
                 "SELECT value, reason FROM state WHERE key = ?1",
-                params![key],
+                params![key.name()],
                 |row| Ok((row.get(0)?, row.get(1)?)),
             )
             .optional();
@@ -104,26 +118,37 @@ mod tests {
     fn durable_state_round_trips() {
         let p = temp("state");
         let mut s = Store::open(&p).unwrap();
-        assert_eq!(s.state("risk").unwrap(), None);
-        s.put_state_durable("risk", "HALT", "drawdown 6%", 1)
+        let risk = StateKey::RiskLevel;
+        assert_eq!(s.state(risk).unwrap(), None);
+        s.put_state_durable(risk, "HALT", "drawdown 6%", 1).unwrap();
+        s.put_state_durable(risk, "PANIC", "operator", 2).unwrap();
+        s.put_state_durable(StateKey::EnginePaused("KC"), "true", "r", 3)
             .unwrap();
-        s.put_state_durable("risk", "PANIC", "operator", 2).unwrap();
-        s.put_state_durable("engine.KC.paused", "true", "r", 3)
+        s.put_state_durable(StateKey::EngineBreaker("KC"), "closed:0", "b", 4)
             .unwrap();
-        s.put_state_durable("engine_x", "false", "not mine", 4)
+        // A row no build of ours writes is not an engine's state.
+        s.conn
+            .execute(
+                "INSERT INTO state (key, value, reason, at_ms) VALUES ('engine_x', 'false', 'not mine', 4)",
+                [],
+            )
             .unwrap();
         drop(s);
         let s = Store::open(&p).unwrap();
         assert_eq!(
-            s.state("risk").unwrap(),
+            s.state(risk).unwrap(),
             Some(("PANIC".into(), "operator".into()))
         );
-        assert_eq!(s.state_entry("risk").unwrap().unwrap().at_ms, 2);
-        let paused = s.state_prefixed("engine.").unwrap();
+        assert_eq!(s.state_entry(risk).unwrap().unwrap().at_ms, 2);
+        let paused = s.state_of_engines(EngineState::Paused).unwrap();
         assert_eq!(paused.len(), 1, "{paused:?}");
         assert_eq!(
-            (paused[0].key.as_str(), paused[0].value.as_str()),
-            ("engine.KC.paused", "true")
+            (
+                paused[0].0.as_str(),
+                paused[0].1.key.as_str(),
+                paused[0].1.value.as_str()
+            ),
+            ("KC", "engine.KC.paused", "true")
         );
     }
 }

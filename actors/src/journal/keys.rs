@@ -1,0 +1,318 @@
+//! The durable state's contract: every key of the journal's `state` table and
+//! the text form of every value, in one place.
+//!
+//! Invariant: what this file writes is byte for byte what earlier builds
+//! wrote, and it reads every value they wrote (a journal outlives the build
+//! that wrote it). No other module spells a key or formats a value.
+//!
+//! | key                  | value                                                  |
+//! |----------------------|--------------------------------------------------------|
+//! | `risk.level`         | `NORMAL`, `WARNING`, `HALT` or `PANIC`                 |
+//! | `account.peak`       | a decimal (`102000.5`)                                 |
+//! | `mode`               | `auto:<TIER>` or `manual:<TIER>`                       |
+//! | `engine.<id>.paused` | `true` or `false`                                      |
+//! | `engine.<id>.breaker`| `closed:<opens>` or `open:<opened_at_ms>:<opens>`      |
+//! | `engine.<id>.guard`  | `<day>:<day start>:<peak>:<asked>:<applied>` (`-:-` for no day; applied `1`/`0`) |
+//! | `notifier.cursor`    | an event seq                                           |
+//! | `notifier.milestone` | a decimal                                              |
+//! | `journal.write_check`| `ok`                                                   |
+//!
+//! Reason and time of every entry are columns of their own, never in the value.
+
+use crate::model::RiskLevel;
+use rust_decimal::Decimal;
+use std::fmt;
+
+/// A key of the `state` table. Engine ids are those the configuration allows:
+/// ASCII letters, digits, `-` and `_`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StateKey<'a> {
+    RiskLevel,
+    AccountPeak,
+    Mode,
+    EnginePaused(&'a str),
+    EngineBreaker(&'a str),
+    EngineGuard(&'a str),
+    NotifierCursor,
+    NotifierMilestone,
+    JournalWriteCheck,
+}
+
+/// What an engine keeps in the state table (the engine keys without their id).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EngineState {
+    Paused,
+    Breaker,
+    Guard,
+}
+
+const ENGINE_PREFIX: &str = "engine.";
+
+impl EngineState {
+    const ALL: [EngineState; 3] = [
+        EngineState::Paused,
+        EngineState::Breaker,
+        EngineState::Guard,
+    ];
+
+    fn suffix(self) -> &'static str {
+        match self {
+            EngineState::Paused => "paused",
+            EngineState::Breaker => "breaker",
+            EngineState::Guard => "guard",
+        }
+    }
+
+    /// The key of engine `id`'s state of this kind.
+    pub fn key(self, id: &str) -> StateKey<'_> {
+        match self {
+            EngineState::Paused => StateKey::EnginePaused(id),
+            EngineState::Breaker => StateKey::EngineBreaker(id),
+            EngineState::Guard => StateKey::EngineGuard(id),
+        }
+    }
+}
+
+impl<'a> StateKey<'a> {
+    /// The keys that carry no engine id.
+    const FIXED: [StateKey<'static>; 6] = [
+        StateKey::RiskLevel,
+        StateKey::AccountPeak,
+        StateKey::Mode,
+        StateKey::NotifierCursor,
+        StateKey::NotifierMilestone,
+        StateKey::JournalWriteCheck,
+    ];
+
+    /// The engine and what of it, for an engine key.
+    pub fn engine(self) -> Option<(&'a str, EngineState)> {
+        match self {
+            StateKey::EnginePaused(id) => Some((id, EngineState::Paused)),
+            StateKey::EngineBreaker(id) => Some((id, EngineState::Breaker)),
+            StateKey::EngineGuard(id) => Some((id, EngineState::Guard)),
+            _ => None,
+        }
+    }
+
+    /// The key as the table holds it.
+    pub fn name(self) -> String {
+        let fixed = match self {
+            StateKey::RiskLevel => "risk.level",
+            StateKey::AccountPeak => "account.peak",
+            StateKey::Mode => "mode",
+            StateKey::NotifierCursor => "notifier.cursor",
+            StateKey::NotifierMilestone => "notifier.milestone",
+            StateKey::JournalWriteCheck => "journal.write_check",
+            StateKey::EnginePaused(id) => return engine_key(id, EngineState::Paused),
+            StateKey::EngineBreaker(id) => return engine_key(id, EngineState::Breaker),
+            StateKey::EngineGuard(id) => return engine_key(id, EngineState::Guard),
+        };
+        fixed.to_owned()
+    }
+
+    /// The key a stored name is; `None` for a name no build writes.
+    pub fn parse(name: &'a str) -> Option<StateKey<'a>> {
+        if let Some(k) = Self::FIXED.into_iter().find(|k| k.name() == name) {
+            return Some(k);
+        }
+        let rest = name.strip_prefix(ENGINE_PREFIX)?;
+        let (id, suffix) = rest.rsplit_once('.')?;
+        let what = EngineState::ALL
+            .into_iter()
+            .find(|w| w.suffix() == suffix)?;
+        let id_char = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+        (!id.is_empty() && id.chars().all(id_char)).then(|| what.key(id))
+    }
+}
+
+fn engine_key(id: &str, what: EngineState) -> String {
+    format!("{ENGINE_PREFIX}{id}.{}", what.suffix())
+}
+
+impl fmt::Display for StateKey<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.name())
+    }
+}
+
+/// `risk.level`: the level's name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LevelRecord(pub RiskLevel);
+
+impl LevelRecord {
+    pub fn encode(self) -> String {
+        self.0.as_str().to_owned()
+    }
+    /// `Err` says what is wrong, for the corrupt-journal error.
+    pub fn decode(s: &str) -> Result<LevelRecord, String> {
+        s.parse().map(LevelRecord)
+    }
+}
+
+/// `account.peak` and `notifier.milestone`: a decimal as `Decimal` prints it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DecimalRecord(pub Decimal);
+
+impl DecimalRecord {
+    pub fn encode(self) -> String {
+        self.0.to_string()
+    }
+    pub fn decode(s: &str) -> Option<DecimalRecord> {
+        s.parse().ok().map(DecimalRecord)
+    }
+}
+
+/// `notifier.cursor`: the last event seq turned into notifications.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CursorRecord(pub u64);
+
+impl CursorRecord {
+    pub fn encode(self) -> String {
+        self.0.to_string()
+    }
+    pub fn decode(s: &str) -> Option<CursorRecord> {
+        s.parse().ok().map(CursorRecord)
+    }
+}
+
+/// `engine.<id>.paused`: `true` or `false`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PausedRecord(pub bool);
+
+impl PausedRecord {
+    pub fn encode(self) -> String {
+        (if self.0 { "true" } else { "false" }).to_owned()
+    }
+    /// `Err` says what is wrong, for the corrupt-journal error.
+    pub fn decode(s: &str) -> Result<PausedRecord, String> {
+        match s {
+            "true" => Ok(PausedRecord(true)),
+            "false" => Ok(PausedRecord(false)),
+            other => Err(format!("{other:?} is neither true nor false")),
+        }
+    }
+}
+
+/// `journal.write_check`: the order path's probe that writing works again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WriteCheckRecord;
+
+impl WriteCheckRecord {
+    pub fn encode(self) -> String {
+        "ok".to_owned()
+    }
+}
+
+/// `engine.<id>.breaker`: `closed:<opens>` or `open:<opened_at_ms>:<opens>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BreakerRecord {
+    /// `Some` when it is open (a half-open breaker is journaled open).
+    pub opened_at_ms: Option<u64>,
+    /// How often it opened.
+    pub opens: u64,
+}
+
+impl BreakerRecord {
+    pub fn encode(self) -> String {
+        match self.opened_at_ms {
+            None => format!("closed:{}", self.opens),
+            Some(at) => format!("open:{at}:{}", self.opens),
+        }
+    }
+    /// `None` for a value this version cannot read.
+    pub fn decode(s: &str) -> Option<BreakerRecord> {
+        let parts: Vec<&str> = s.split(':').collect();
+        match parts.as_slice() {
+            ["closed", opens] => Some(BreakerRecord {
+                opened_at_ms: None,
+                opens: opens.parse().ok()?,
+            }),
+            ["open", at, opens] => Some(BreakerRecord {
+                opened_at_ms: Some(at.parse().ok()?),
+                opens: opens.parse().ok()?,
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// `engine.<id>.guard`: an engine guard's marks,
+/// `<day>:<day start>:<peak>:<asked>:<applied>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GuardMarks {
+    /// (market day, equity at its start); `-:-` before the first mark.
+    pub day: Option<(i64, Decimal)>,
+    pub peak: Decimal,
+    /// The highest level asked for.
+    pub asked: RiskLevel,
+    /// Whether that level was seen applied (`1`; anything else reads `false`).
+    pub applied: bool,
+}
+
+impl GuardMarks {
+    pub fn encode(self) -> String {
+        let day = self
+            .day
+            .map_or("-:-".to_owned(), |(d, e)| format!("{d}:{e}"));
+        format!(
+            "{day}:{}:{}:{}",
+            self.peak,
+            self.asked,
+            u8::from(self.applied)
+        )
+    }
+    /// `None` for a value this version cannot read.
+    pub fn decode(s: &str) -> Option<GuardMarks> {
+        let p: Vec<&str> = s.split(':').collect();
+        let [day, start, peak, asked, applied] = p.as_slice() else {
+            return None;
+        };
+        let day = match (*day, *start) {
+            ("-", "-") => None,
+            (d, e) => Some((d.parse().ok()?, e.parse().ok()?)),
+        };
+        Some(GuardMarks {
+            day,
+            peak: peak.parse().ok()?,
+            asked: asked.parse::<RiskLevel>().ok()?,
+            applied: applied.parse::<u8>().ok()? == 1,
+        })
+    }
+}
+
+/// `mode`: `auto:<TIER>` or `manual:<TIER>`. The tier is a name here; whether
+/// the configuration has it is the mode's question, not the journal's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModeRecord {
+    pub auto: bool,
+    pub tier: String,
+}
+
+impl ModeRecord {
+    pub fn encode(&self) -> String {
+        format!(
+            "{}:{}",
+            if self.auto { "auto" } else { "manual" },
+            self.tier
+        )
+    }
+    /// `Err` says what is wrong, for the corrupt-journal error.
+    pub fn decode(s: &str) -> Result<ModeRecord, String> {
+        let (how, name) = s
+            .split_once(':')
+            .ok_or_else(|| format!("mode {s:?} is not <auto|manual>:<TIER>"))?;
+        let auto = match how {
+            "auto" => true,
+            "manual" => false,
+            other => return Err(format!("mode {s:?}: {other:?} is neither auto nor manual")),
+        };
+        Ok(ModeRecord {
+            auto,
+            tier: name.to_owned(),
+        })
+    }
+}
+
+#[cfg(test)]
+#[path = "keys_tests.rs"]
+mod tests;
