@@ -5,7 +5,7 @@
 //! its symbol has data (checked by the config for the bundled data, by replay
 //! for recorded data).
 
-use super::{Options, Threads};
+use super::{Options, ThreadChoice};
 use crate::config::Config;
 use commodore_actors::engine::{
     self,
@@ -69,13 +69,13 @@ fn subtree_config(
         risk: risk.clone(),
         llm: llm_services(cfg, kernel, wiring.clock),
         placement: match opts.threads {
-            Threads::Pool => {
+            ThreadChoice::Pool => {
                 engine::Threads::Pool(ArbiterPool::new(match cfg.engine_supervision.threads {
                     0 => cfg.engines.len().clamp(1, 16),
                     n => n,
                 }))
             }
-            Threads::Caller => engine::Threads::ParentThread,
+            ThreadChoice::Caller => engine::Threads::ParentThread,
         },
         speed: cfg.feed.speed,
         slippage_ticks: i64::from(cfg.broker.slippage_ticks),

@@ -44,9 +44,10 @@ pub struct Tree {
     pub wiring: Wiring,
 }
 
-/// Where the engine subtrees run.
+/// Where the engine subtrees run, as chosen for `run` or `replay`;
+/// `engines.rs` turns it into the subtrees' `engine::Threads`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Threads {
+pub enum ThreadChoice {
     /// A pool of `engine_supervision.threads` threads (0: one per engine, 1 to
     /// 16).
     Pool,
@@ -63,7 +64,7 @@ pub struct Options {
     /// The market data: the bundled data in a loop, or recorded data once.
     pub data: DataSource,
     /// Where the engine subtrees run.
-    pub threads: Threads,
+    pub threads: ThreadChoice,
     /// The notifier's webhooks (a replay has no targets).
     pub webhooks: notifier::WebhookConfig,
     /// The one clock every part of the tree reads time from: made by the
@@ -79,7 +80,7 @@ impl Options {
         Ok(Options {
             journal: journal_path(&cfg.data_dir),
             data: DataSource::Bundled,
-            threads: Threads::Pool,
+            threads: ThreadChoice::Pool,
             webhooks: webhook_config(cfg)?,
             clock,
         })
@@ -104,7 +105,7 @@ impl Options {
         Ok(Options {
             journal: journal_path(data_dir),
             data,
-            threads: Threads::Caller,
+            threads: ThreadChoice::Caller,
             webhooks: webhooks(cfg, Vec::new()),
             clock,
         })
@@ -258,13 +259,13 @@ mod tests {
         let run = Options::run(&cfg, Clock::wall()).unwrap();
         assert_eq!(run.journal, cfg.data_dir.join("journal.sqlite"));
         assert!(matches!(run.data, DataSource::Bundled));
-        assert_eq!(run.threads, Threads::Pool);
+        assert_eq!(run.threads, ThreadChoice::Pool);
         assert_eq!(run.webhooks.targets.len(), 1);
 
         let dir = Path::new("replay-dir");
         let replay = Options::replay(&cfg, dir, DataSource::Bundled, Clock::wall()).unwrap();
         assert_eq!(replay.journal, dir.join("journal.sqlite"));
-        assert_eq!(replay.threads, Threads::Caller);
+        assert_eq!(replay.threads, ThreadChoice::Caller);
         // No webhook is called from a replay; the outbox bounds stay the config's.
         assert!(replay.webhooks.targets.is_empty());
         assert_eq!(replay.webhooks.max_outbox, run.webhooks.max_outbox);

@@ -31,7 +31,7 @@ pub enum Step {
 impl Step {
     pub const ALL: [Step; 4] = [Step::Validator, Step::Scorer, Step::Risk, Step::Gate];
 
-    pub fn name(self) -> &'static str {
+    pub const fn name(self) -> &'static str {
         match self {
             Step::Validator => "validator",
             Step::Scorer => "scorer",
@@ -47,7 +47,12 @@ impl Step {
 }
 
 /// The steps' names, in [`Step`] order, as registered with the kernel.
-pub const STEPS: [&str; 4] = ["validator", "scorer", "risk", "gate"];
+pub const STEPS: [&str; 4] = [
+    Step::ALL[0].name(),
+    Step::ALL[1].name(),
+    Step::ALL[2].name(),
+    Step::ALL[3].name(),
+];
 
 /// What to do with a candidate.
 #[derive(Debug, Clone, PartialEq)]
