@@ -25,6 +25,8 @@ pub use keys::{
 };
 pub use orderlog::{LoggedOrder, OrderLog};
 pub use shared::{order_log_path, SharedStore};
+#[cfg(test)]
+pub(crate) use store::testing;
 pub use store::{
     JournalError, OutboxRow, OutboxTrim, OutcomeRow, StateEntry, Store, SCHEMA_VERSION,
 };

@@ -46,15 +46,8 @@ pub fn next_due(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::journal::testing::{outbox_row, temp};
     use crate::journal::StateKey;
-    use std::path::PathBuf;
-
-    fn temp(name: &str) -> PathBuf {
-        let dir =
-            std::env::temp_dir().join(format!("commodore-notifier-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        dir.join("journal.sqlite")
-    }
 
     /// An enqueue as the notifier does it.
     fn enqueue(
@@ -71,16 +64,7 @@ mod tests {
     fn the_outbox_queues_once_and_at_its_bound_drops_only_the_oldest_trades() {
         let p = temp("outbox");
         let mut s = Store::open(&p).unwrap();
-        let row = |dedupe: &str, kind: &str| OutboxRow {
-            id: 0,
-            webhook: "desk".into(),
-            dedupe: dedupe.into(),
-            kind: kind.into(),
-            body: "{}".into(),
-            created_ms: 1,
-            attempts: 0,
-            next_ms: 0,
-        };
+        let row = outbox_row;
         let rows = [row("e1", "trade"), row("e2", "risk"), row("e3", "trade")];
         let cursor = [(StateKey::NotifierCursor, "3".to_owned())];
         assert_eq!(enqueue(&mut s, &rows, &cursor, 100, 1).unwrap(), (3, 0));

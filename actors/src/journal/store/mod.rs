@@ -141,15 +141,32 @@ impl Store {
     }
 }
 
+/// What the journal's tests and its users' tests (the notifier's outbox)
+/// build their journals and rows with.
 #[cfg(test)]
-mod testing {
+pub(crate) mod testing {
+    use super::OutboxRow;
     use std::path::PathBuf;
 
     /// A fresh journal path for test `name` (its directory emptied).
-    pub(super) fn temp(name: &str) -> PathBuf {
+    pub(crate) fn temp(name: &str) -> PathBuf {
         let dir =
             std::env::temp_dir().join(format!("commodore-journal-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         dir.join("journal.sqlite")
+    }
+
+    /// A notification for the webhook `desk`, due at once.
+    pub(crate) fn outbox_row(dedupe: &str, kind: &str) -> OutboxRow {
+        OutboxRow {
+            id: 0,
+            webhook: "desk".into(),
+            dedupe: dedupe.into(),
+            kind: kind.into(),
+            body: "{}".into(),
+            created_ms: 1,
+            attempts: 0,
+            next_ms: 0,
+        }
     }
 }

@@ -189,21 +189,8 @@ fn trim_oldest(tx: &Transaction<'_>, trim: OutboxTrim<'_>) -> rusqlite::Result<u
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::temp;
+    use super::super::testing::{outbox_row as row, temp};
     use super::*;
-
-    fn row(dedupe: &str, kind: &str) -> OutboxRow {
-        OutboxRow {
-            id: 0,
-            webhook: "desk".into(),
-            dedupe: dedupe.into(),
-            kind: kind.into(),
-            body: "{}".into(),
-            created_ms: 1,
-            attempts: 0,
-            next_ms: 0,
-        }
-    }
 
     fn trim(max_rows: usize, kinds: &'static [&'static str]) -> OutboxTrim<'static> {
         OutboxTrim { max_rows, kinds }
