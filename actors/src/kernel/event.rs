@@ -182,15 +182,14 @@ impl EventBus {
     }
 
     /// The retained events with `seq > since`, oldest first, at most `limit`.
+    /// The retained events are in `seq` order, so the first one is found by
+    /// binary search: a caller that pages through them every few milliseconds
+    /// (the journal, the notifier) pays for what it takes, not for the 10,000
+    /// retained.
     pub fn recent(&self, since: u64, limit: usize) -> Vec<Event> {
         let inner = self.lock();
-        inner
-            .recent
-            .iter()
-            .filter(|e| e.seq > since)
-            .take(limit)
-            .cloned()
-            .collect()
+        let first = inner.recent.partition_point(|e| e.seq <= since);
+        inner.recent.range(first..).take(limit).cloned().collect()
     }
 
     /// The sequence number the next event will get.
@@ -255,5 +254,22 @@ mod tests {
         assert_eq!(seqs, vec![8, 9, 10]);
         assert_eq!(bus.recent(8, 1).len(), 1);
         assert_eq!(bus.recent(8, 1)[0].seq, 9);
+    }
+
+    #[test]
+    fn recent_starts_after_since_wherever_since_falls() {
+        let bus = EventBus::new(100, 1000);
+        for _ in 0..500 {
+            bus.publish(EventKind::Started, "x", "");
+        }
+        let seqs =
+            |since, limit| -> Vec<u64> { bus.recent(since, limit).iter().map(|e| e.seq).collect() };
+        assert_eq!(seqs(0, 3), vec![100, 101, 102], "before the first");
+        assert_eq!(seqs(99, 2), vec![100, 101]);
+        assert_eq!(seqs(350, 3), vec![351, 352, 353], "in the middle");
+        assert_eq!(seqs(598, 10), vec![599], "the last");
+        assert!(seqs(599, 10).is_empty(), "after the last");
+        assert!(seqs(u64::MAX, 10).is_empty());
+        assert_eq!(seqs(350, usize::MAX).len(), 249);
     }
 }

@@ -100,11 +100,9 @@ impl Notifier {
     ) -> impl Fn() -> Notifier + Send + Sync + 'static {
         let (clock, account) = (wiring.clock, wiring.account.clone());
         move || {
-            let seen = kernel
-                .events()
-                .recent(0, usize::MAX)
-                .last()
-                .map_or(0, |e| e.seq);
+            // The last event published so far (without copying the retained
+            // ones to find it).
+            let seen = kernel.events().next_seq().saturating_sub(1);
             let hooks = (!cfg.targets.is_empty()).then(|| {
                 Hooks::open(&journal, cfg.clone(), view.clone(), account.clone(), clock)
                     .unwrap_or_else(|e| panic!("{e}"))

@@ -75,6 +75,12 @@ const MIGRATIONS: &[&str] = &[
         UNIQUE (webhook, dedupe)
      );
      CREATE INDEX outbox_order ON outbox (webhook, id);",
+    // 4: an engine's pending orders by decision, from one index: with only
+    // (engine, status) and (engine, decision_seq), SQLite walked the second to
+    // skip the sort and so visited every order the engine ever wrote, every
+    // second (the executor's re-drive, the engine's in-flight check).
+    "CREATE INDEX orders_pending ON orders (engine, status, decision_seq);
+     DROP INDEX orders_engine;",
 ];
 
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
@@ -138,6 +144,26 @@ mod tests {
             .query_row("PRAGMA journal_mode", [], |r| r.get(0))
             .unwrap();
         assert_eq!(mode, "wal");
+    }
+
+    #[test]
+    fn pending_orders_are_read_from_their_own_index() {
+        let p = temp("plan");
+        let s = Store::open(&p).unwrap();
+        let plan: Vec<String> = s
+            .conn
+            .prepare(
+                "EXPLAIN QUERY PLAN SELECT client_order_id FROM orders
+                 WHERE engine = 'KC' AND status = 'pending' AND created_ms <= 5 ORDER BY decision_seq",
+            )
+            .unwrap()
+            .query_map([], |r| r.get::<_, String>(3))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let plan = plan.join(" | ");
+        assert!(plan.contains("orders_pending"), "{plan}");
+        assert!(!plan.contains("TEMP B-TREE"), "no sort: {plan}");
     }
 
     #[test]
