@@ -1,7 +1,9 @@
 //! The bundled-data collector: replays the embedded bars and headlines of its
 //! symbol, one 1-minute bar every `60 s / feed.speed`, headlines in time order
 //! before the bar they precede. At the end of the data it starts again a week
-//! later (weekdays preserved), so a daemon left running keeps trading. In a
+//! later (weekdays preserved), so a daemon left running keeps trading: every
+//! other lap plays the prices backwards, so the price goes on from where it
+//! was, without a jump at the wrap ([`super::data::lap_bar`]). In a
 //! replay (`Recorded` data with a [`ReplayProgress`]) it plays the data once
 //! and then says it has ended.
 //!
@@ -142,7 +144,8 @@ impl Collector {
             i = 0;
             self.cursor.loops.fetch_add(1, Ordering::Relaxed);
         }
-        let offset = self.cursor.loops.load(Ordering::Relaxed) * WEEK_MS;
+        let lap = self.cursor.loops.load(Ordering::Relaxed);
+        let offset = lap * WEEK_MS;
         let bar = &bars[i];
         let from = if i == 0 { 0 } else { bars[i - 1].at_ms + 1 };
         // Headlines between the previous bar and this one (those before the first
@@ -156,10 +159,7 @@ impl Collector {
                 ..h.clone()
             });
         }
-        self.send_bar(Bar {
-            at_ms: bar.at_ms + offset,
-            ..bar.clone()
-        });
+        self.send_bar(super::data::lap_bar(&bars, lap, i));
         self.cursor.next_bar.store(i + 1, Ordering::Relaxed);
         if let Some(p) = &self.progress {
             p.bars.fetch_add(1, Ordering::Relaxed);

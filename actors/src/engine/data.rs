@@ -129,6 +129,32 @@ pub fn bundled(symbol: &str) -> Option<Replay> {
     Some(replay.clone())
 }
 
+/// Bar `i` of lap `lap` of the bundled data, played in a loop by `run`.
+///
+/// Laps follow each other a week apart (weekdays and sessions preserved).
+/// Even laps play the recorded prices; odd laps play them backwards (bar `i`
+/// takes the prices of bar `n - 1 - i`, its open and close swapped), so every
+/// lap starts where the one before ended: no price jump at the wrap with a
+/// position open, and no drift either (prices stay within the data's range,
+/// however long the daemon runs). A lap's gaps between bars are the data's own.
+pub fn lap_bar(bars: &[Bar], lap: u64, i: usize) -> Bar {
+    const WEEK_MS: u64 = 7 * 86_400_000;
+    let at_ms = bars[i].at_ms + lap * WEEK_MS;
+    if lap % 2 == 0 {
+        return Bar {
+            at_ms,
+            ..bars[i].clone()
+        };
+    }
+    let src = &bars[bars.len() - 1 - i];
+    Bar {
+        at_ms,
+        open: src.close,
+        close: src.open,
+        ..src.clone()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -190,5 +216,44 @@ mod tests {
         assert!(e.contains("low"), "{e}");
         assert!(parse_news("at,symbol,headline\nnot-a-time,KC,x\n").is_err());
         assert!(parse_news("when,what\n").unwrap_err().contains("line 1"));
+    }
+
+    #[test]
+    fn laps_of_the_bundled_data_continue_the_price_without_a_jump() {
+        for sym in ["KC", "CC"] {
+            let (bars, _) = bundled(sym).unwrap();
+            let n = bars.len();
+            // The largest move from one bar's close to the next bar's open
+            // within the recorded data: what a wrap may show at most.
+            let within = bars
+                .windows(2)
+                .map(|w| (w[1].open - w[0].close).abs())
+                .max()
+                .unwrap();
+            let (lo, hi) = bars.iter().fold((bars[0].low, bars[0].high), |(l, h), b| {
+                (l.min(b.low), h.max(b.high))
+            });
+            let mut prev: Option<Bar> = None;
+            for lap in 0..4u64 {
+                for i in 0..n {
+                    let b = lap_bar(&bars, lap, i);
+                    assert!(b.low <= b.open.min(b.close) && b.high >= b.open.max(b.close));
+                    assert!(b.low >= lo && b.high <= hi, "{sym}: no drift");
+                    if let Some(p) = &prev {
+                        assert!(b.at_ms > p.at_ms, "{sym}: time goes forward");
+                        assert!(
+                            (b.open - p.close).abs() <= within,
+                            "{sym} lap {lap} bar {i}: {} -> {}",
+                            p.close,
+                            b.open
+                        );
+                    }
+                    prev = Some(b);
+                }
+            }
+            // The wrap itself is seamless: the next lap opens at the close.
+            assert_eq!(lap_bar(&bars, 1, 0).open, bars[n - 1].close);
+            assert_eq!(lap_bar(&bars, 2, 0).open, lap_bar(&bars, 1, n - 1).close);
+        }
     }
 }
