@@ -175,6 +175,7 @@ async fn engine_tree(
         })),
         data: Default::default(),
         wiring,
+        fsync: commodore_actors::journal::Fsync::On,
     };
     let (spec, handles) =
         engine::subtree_with_handles(Arc::new(config(journal)), &sub, kernel, &view).unwrap();

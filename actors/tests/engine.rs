@@ -74,6 +74,7 @@ async fn tree(name: &str, supervision: SupervisorConfig) -> Tree {
         broker: None,
         data: Default::default(),
         wiring: wiring.clone(),
+        fsync: commodore_actors::journal::Fsync::On,
     };
     let (spec, h) =
         engine::subtree_with_handles(Arc::new(config(path.clone())), &sub, &kernel, &view).unwrap();

@@ -83,6 +83,7 @@ fn subtree_config(
         broker_timeout: cfg.broker.timeout,
         broker: None,
         data: opts.data.clone(),
+        fsync: opts.fsync,
         wiring: wiring.clone(),
     }
 }

@@ -18,7 +18,7 @@ use crate::config::Config;
 use commodore_actors::clock::Clock;
 use commodore_actors::control::{ControlActor, Lifecycle};
 use commodore_actors::engine::DataSource;
-use commodore_actors::journal::Journal;
+use commodore_actors::journal::{Fsync, Journal};
 use commodore_actors::kernel::{ChildSpec, Handle, Kernel, Root, SupervisorSpec};
 use commodore_actors::mode::ModeActor;
 use commodore_actors::notifier::{self, Notifier};
@@ -67,6 +67,10 @@ pub struct Options {
     pub threads: ThreadChoice,
     /// The notifier's webhooks (a replay has no targets).
     pub webhooks: notifier::WebhookConfig,
+    /// Whether the engines' orders and fills wait for the disk: on for `run`
+    /// (everything recovers from the journal), off for `replay` (its journal
+    /// is read once for the report, never recovered from).
+    pub fsync: Fsync,
     /// The one clock every part of the tree reads time from: made by the
     /// caller, which reads it too (start times, a replay's stamp).
     pub clock: Clock,
@@ -82,6 +86,7 @@ impl Options {
             data: DataSource::Bundled,
             threads: ThreadChoice::Pool,
             webhooks: webhook_config(cfg)?,
+            fsync: Fsync::On,
             clock,
         })
     }
@@ -107,6 +112,7 @@ impl Options {
             data,
             threads: ThreadChoice::Caller,
             webhooks: webhooks(cfg, Vec::new()),
+            fsync: Fsync::Off,
             clock,
         })
     }
@@ -261,11 +267,17 @@ mod tests {
         assert!(matches!(run.data, DataSource::Bundled));
         assert_eq!(run.threads, ThreadChoice::Pool);
         assert_eq!(run.webhooks.targets.len(), 1);
+        assert_eq!(run.fsync, Fsync::On, "run recovers from its journal");
 
         let dir = Path::new("replay-dir");
         let replay = Options::replay(&cfg, dir, DataSource::Bundled, Clock::wall()).unwrap();
         assert_eq!(replay.journal, dir.join("journal.sqlite"));
         assert_eq!(replay.threads, ThreadChoice::Caller);
+        assert_eq!(
+            replay.fsync,
+            Fsync::Off,
+            "nothing recovers from a replay's journal"
+        );
         // No webhook is called from a replay; the outbox bounds stay the config's.
         assert!(replay.webhooks.targets.is_empty());
         assert_eq!(replay.webhooks.max_outbox, run.webhooks.max_outbox);

@@ -28,6 +28,9 @@ pub fn summary(r: &Value) -> String {
         p["max_drawdown_pct"].as_f64().unwrap_or(0.0),
         p["fills"],
     );
+    if r["journal"]["fsync"] == false {
+        s.push_str("journal: written without fsync (a replay's journal is read for this report, never recovered from)\n");
+    }
     for st in r["strategies"].as_array().into_iter().flatten() {
         s.push_str(&format!(
             "  {:<4} {:<9} fills {:>5}  contracts {:>6}  pnl {:>12}  position {}\n",

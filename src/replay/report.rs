@@ -195,6 +195,9 @@ pub fn report(
         "from": marks.first().map(|m| rfc3339(m.0)),
         "to": marks.last().map(|m| rfc3339(m.0)),
         "bars": data.values().map(|(b, _)| b.len()).sum::<usize>(),
+        // Nothing recovers from a replay's journal: its orders and fills are
+        // written without waiting for the disk (`run` waits for every one).
+        "journal": {"fsync": false},
         "portfolio": {
             "capital": money(capital),
             "final_equity": money(final_equity),

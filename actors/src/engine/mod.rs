@@ -117,6 +117,9 @@ pub struct SubtreeConfig {
     pub data: DataSource,
     /// The clock, the account and the level and mode watches.
     pub wiring: crate::wiring::Wiring,
+    /// Whether the engines' orders and fills wait for the disk (`Off`: a
+    /// replay's journal, never recovered from).
+    pub fsync: crate::journal::Fsync,
 }
 
 /// Where the collectors' bars and headlines come from.
@@ -180,10 +183,9 @@ pub fn subtree_with_handles(
     let neighbours = Neighbours::default();
     sub.wiring.account.expect(&cfg.id);
     // One journal connection for the engine and its executor (same thread).
-    let store = Arc::new(crate::journal::SharedStore::for_engine(
-        &cfg.journal,
-        &cfg.id,
-    ));
+    let store = Arc::new(
+        crate::journal::SharedStore::for_engine(&cfg.journal, &cfg.id).with_fsync(sub.fsync),
+    );
     let pollers = pollers(&cfg, sub, &handles, &neighbours);
     let data = Data {
         bars,

@@ -28,5 +28,5 @@ pub use shared::{order_log_path, SharedStore};
 #[cfg(test)]
 pub(crate) use store::testing;
 pub use store::{
-    JournalError, OutboxRow, OutboxTrim, OutcomeRow, StateEntry, Store, SCHEMA_VERSION,
+    Fsync, JournalError, OutboxRow, OutboxTrim, OutcomeRow, StateEntry, Store, SCHEMA_VERSION,
 };

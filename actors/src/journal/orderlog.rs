@@ -57,6 +57,10 @@ pub struct OrderLog {
     /// Whether the file's directory entry is known to be on disk (it existed
     /// when opened, or was synced since).
     entry_durable: bool,
+    /// Off: appends and clears never wait for the disk (a replay's log).
+    fsync: crate::journal::Fsync,
+    /// Flushes to disk so far (what `fsync` decides, made visible to tests).
+    syncs: u64,
 }
 
 /// What a line of the log is.
@@ -245,12 +249,36 @@ impl OrderLog {
             file,
             len,
             entry_durable: existed,
+            fsync: crate::journal::Fsync::On,
+            syncs: 0,
         })
+    }
+
+    /// The same log, flushed to disk as `fsync` says.
+    pub fn with_fsync(mut self, fsync: crate::journal::Fsync) -> OrderLog {
+        self.fsync = fsync;
+        self
+    }
+
+    /// `fdatasync`, unless this log is not flushed.
+    fn sync(&mut self) -> std::io::Result<()> {
+        match self.fsync {
+            crate::journal::Fsync::On => {
+                self.syncs += 1;
+                self.file.sync_data()
+            }
+            crate::journal::Fsync::Off => Ok(()),
+        }
+    }
+
+    /// How many times this log has waited for the disk.
+    pub fn syncs(&self) -> u64 {
+        self.syncs
     }
 
     /// Makes the file and its directory entry durable, once.
     fn make_entry_durable(&mut self) -> std::io::Result<()> {
-        if self.entry_durable {
+        if self.entry_durable || self.fsync == crate::journal::Fsync::Off {
             return Ok(());
         }
         self.file.sync_all()?;
@@ -282,17 +310,14 @@ impl OrderLog {
         let written = self
             .file
             .write_all(record.as_bytes())
-            .and_then(|()| self.file.sync_data());
+            .and_then(|()| self.sync());
         match written {
             Ok(()) => {
                 self.len += record.len() as u64;
                 Ok(())
             }
             Err(e) => {
-                let cut = self
-                    .file
-                    .set_len(self.len)
-                    .and_then(|()| self.file.sync_data());
+                let cut = self.file.set_len(self.len).and_then(|()| self.sync());
                 Err((e, cut.is_ok()))
             }
         }
@@ -335,7 +360,7 @@ impl OrderLog {
     /// Empties the log (its records are in SQLite), durably.
     pub fn clear(&mut self) -> std::io::Result<()> {
         self.file.set_len(0)?;
-        self.file.sync_data()?;
+        self.sync()?;
         self.len = 0;
         Ok(())
     }
@@ -425,6 +450,27 @@ mod tests {
         assert!(log.is_empty().unwrap());
         assert_eq!(log.read().unwrap(), LogContents::default());
         let _ = std::fs::remove_dir_all(p.parent().unwrap().parent().unwrap());
+    }
+
+    #[test]
+    fn a_log_waits_for_the_disk_per_order_unless_told_not_to() {
+        use crate::journal::Fsync;
+        for (fsync, name, per_order) in [(Fsync::On, "sync-on", 1), (Fsync::Off, "sync-off", 0)] {
+            let p = temp(name);
+            let mut log = OrderLog::open(&p).unwrap().with_fsync(fsync);
+            for seq in 1..=3 {
+                let (o, r) = order(seq);
+                log.append(&o, &r, 77).unwrap();
+            }
+            assert_eq!(log.syncs(), 3 * per_order, "{fsync:?}");
+            log.clear().unwrap();
+            assert_eq!(log.syncs(), 4 * per_order, "{fsync:?}: the clear too");
+            // What it holds is the same either way.
+            let (o, r) = order(4);
+            log.append(&o, &r, 78).unwrap();
+            assert_eq!(log.read().unwrap().orders.len(), 1);
+            let _ = std::fs::remove_dir_all(p.parent().unwrap().parent().unwrap());
+        }
     }
 
     #[test]

@@ -10,6 +10,7 @@
 
 use super::keys::{StateKey, WriteCheckRecord};
 use super::orderlog::OrderLog;
+use super::store::Fsync;
 use super::store::{check_order, JournalError, OutcomeRow, Store};
 use crate::model::Order;
 use std::path::{Path, PathBuf};
@@ -20,6 +21,8 @@ pub struct SharedStore {
     /// The engine whose orders go through the order log (none: straight to
     /// SQLite).
     engine: Option<(String, PathBuf)>,
+    /// Whether its writes wait for the disk (`Off`: a replay's journal).
+    fsync: Fsync,
     inner: Mutex<Inner>,
 }
 
@@ -69,9 +72,17 @@ impl SharedStore {
         )
     }
 
+    /// The same connection, flushed to disk as `fsync` says (`Off` only for
+    /// a replay's journal).
+    pub fn with_fsync(mut self, fsync: Fsync) -> SharedStore {
+        self.fsync = fsync;
+        self
+    }
+
     fn with_log(path: &Path, engine: Option<(String, PathBuf)>) -> SharedStore {
         SharedStore {
             path: path.to_owned(),
+            fsync: Fsync::On,
             engine,
             inner: Mutex::new(Inner {
                 conn: None,
@@ -102,7 +113,7 @@ impl SharedStore {
             ..
         } = inner;
         if conn.is_none() {
-            *conn = Some(Store::open_durable(&self.path)?);
+            *conn = Some(Store::open_for_orders(&self.path, self.fsync)?);
         }
         let store = conn.as_mut().expect("opened above");
         let Some((_, log_path)) = &self.engine else {
@@ -116,7 +127,11 @@ impl SharedStore {
                 *unmoved = false;
                 return Ok(store);
             }
-            *log = Some(OrderLog::open(log_path).map_err(self.io_error(log_path))?);
+            *log = Some(
+                OrderLog::open(log_path)
+                    .map_err(self.io_error(log_path))?
+                    .with_fsync(self.fsync),
+            );
         }
         let log = log.as_mut().expect("opened above");
         let mut read = log.read().map_err(self.io_error(log_path))?;
@@ -208,7 +223,11 @@ impl SharedStore {
         };
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         if inner.log.is_none() {
-            inner.log = Some(OrderLog::open(log_path).map_err(self.io_error(log_path))?);
+            inner.log = Some(
+                OrderLog::open(log_path)
+                    .map_err(self.io_error(log_path))?
+                    .with_fsync(self.fsync),
+            );
         }
         let log = inner.log.as_mut().expect("opened above");
         if log.written() >= MAX_OUTCOME_LOG_BYTES {
@@ -279,7 +298,11 @@ impl SharedStore {
             });
         }
         if inner.log.is_none() {
-            inner.log = Some(OrderLog::open(log_path).map_err(self.io_error(log_path))?);
+            inner.log = Some(
+                OrderLog::open(log_path)
+                    .map_err(self.io_error(log_path))?
+                    .with_fsync(self.fsync),
+            );
         }
         let log = inner.log.as_mut().expect("opened above");
         if let Err((e, cut)) = log.append(o, outcome, now_ms) {

@@ -41,6 +41,19 @@ pub struct Store {
     /// Every commit is `synchronous = FULL` (an engine's connection, whose
     /// writes are orders and fills): no switching per transaction.
     always_full: bool,
+    /// Off: nothing is flushed to disk, not even by `durable` (a replay's
+    /// journal, which nothing recovers from).
+    fsync: Fsync,
+}
+
+/// Whether a journal's writes are flushed to disk. `On` everywhere the daemon
+/// recovers from; `Off` only for a replay's own journal, which is read once
+/// for its report and never recovered from (the report says so).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Fsync {
+    #[default]
+    On,
+    Off,
 }
 
 impl Store {
@@ -75,6 +88,7 @@ impl Store {
             conn,
             path: path.to_owned(),
             always_full: false,
+            fsync: Fsync::On,
         };
         store.setup()?;
         Ok(store)
@@ -88,6 +102,19 @@ impl Store {
         let r = store.conn.execute_batch("PRAGMA synchronous = FULL");
         store.sql(r)?;
         store.always_full = true;
+        Ok(store)
+    }
+
+    /// The connection of a writer of orders and fills: `open_durable`, or
+    /// with `Fsync::Off` one that never waits for the disk.
+    pub fn open_for_orders(path: &Path, fsync: Fsync) -> Result<Store, JournalError> {
+        if fsync == Fsync::On {
+            return Store::open_durable(path);
+        }
+        let mut store = Store::open(path)?;
+        let r = store.conn.execute_batch("PRAGMA synchronous = OFF");
+        store.sql(r)?;
+        store.fsync = Fsync::Off;
         Ok(store)
     }
 
@@ -107,7 +134,7 @@ impl Store {
         &mut self,
         f: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<T>,
     ) -> Result<T, JournalError> {
-        if self.always_full {
+        if self.always_full || self.fsync == Fsync::Off {
             let result = self
                 .conn
                 .transaction()

@@ -167,6 +167,28 @@ mod tests {
     }
 
     #[test]
+    fn an_order_writer_waits_for_the_disk_unless_told_not_to() {
+        use super::super::Fsync;
+        let synchronous = |s: &Store| -> i64 {
+            s.conn
+                .query_row("PRAGMA synchronous", [], |r| r.get(0))
+                .unwrap()
+        };
+        let p = temp("fsync");
+        assert_eq!(
+            synchronous(&Store::open_for_orders(&p, Fsync::On).unwrap()),
+            2,
+            "FULL"
+        );
+        assert_eq!(
+            synchronous(&Store::open_for_orders(&p, Fsync::Off).unwrap()),
+            0,
+            "OFF"
+        );
+        assert_eq!(synchronous(&Store::open(&p).unwrap()), 1, "NORMAL");
+    }
+
+    #[test]
     fn a_journal_from_a_newer_commodore_is_refused() {
         let p = temp("newer");
         drop(Store::open(&p).unwrap());
