@@ -14,7 +14,7 @@
 //!
 //! What differs from `run`, on purpose, is [`Options::replay`]: a fresh
 //! journal of its own (`<data_dir>/replay/<stamp>/`, the live one is never
-//! touched), every engine on this thread, no webhooks (a backtest must not
+//! touched, written without fsync since nothing recovers from it), every engine on this thread, no webhooks (a backtest must not
 //! page a desk), the rules analyzer only (an LLM call cannot run on a virtual
 //! clock). No HTTP API is served, so no operator command and no fault
 //! injection reach the tree.
