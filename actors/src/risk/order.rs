@@ -156,7 +156,7 @@ impl OrderRisk<'_> {
             Ok(()) => Ok(qty),
             // The reducing part still goes: a guard never traps a position.
             Err(why) if reducing > Decimal::ZERO => {
-                tracing::debug!(target: crate::engine::ENGINE_LOG, engine = %self.engine, %why, "opening part refused; reducing only");
+                tracing::debug!(engine = %self.engine, %why, "opening part refused; reducing only");
                 Ok(reducing)
             }
             Err(why) => Err(why),
