@@ -22,8 +22,13 @@
 #   scale             100 and 1,000 engines in one process: start to ready, RSS,
 #                     market events/s (scripts/scale_figures.py)
 #
+#   replay            `commodore replay` over 1, 4 and 16 weeks of the bundled bars:
+#                     wall time against the 1-week time scaled by the data (linear
+#                     = 1.0x), bars/s, peak RSS (scripts/replay_figures.py)
+#
 #   scripts/bench.sh daemon     # only the daemon figures (under a minute)
 #   scripts/bench.sh scale      # only the many-engines figures (about a minute)
+#   scripts/bench.sh replay     # only the replay figures (under a minute)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,15 +38,18 @@ trap 'rm -rf "$out"' EXIT
 cargo build --release --locked 2>/dev/null
 if [ "${1:-}" = "scale" ]; then
   python3 scripts/scale_figures.py target/release/commodore 100 1000 >"$out/figures.jsonl"
+elif [ "${1:-}" = "replay" ]; then
+  python3 scripts/replay_figures.py target/release/commodore >"$out/figures.jsonl"
 else
   python3 scripts/daemon_figures.py target/release/commodore >"$out/figures.jsonl"
 fi
-if [ "${1:-}" != "daemon" ] && [ "${1:-}" != "scale" ]; then
+if [ "${1:-}" != "daemon" ] && [ "${1:-}" != "scale" ] && [ "${1:-}" != "replay" ]; then
 cargo bench -p commodore-actors --bench kernel -- --noplot >"$out/criterion.txt" 2>&1 || {
   cat "$out/criterion.txt"; exit 1; }
 cargo bench -p commodore-actors --bench kernel_figures 2>/dev/null | grep '^{"figure"' >>"$out/figures.jsonl"
 cargo bench -p commodore-actors --bench engine_figures 2>/dev/null | grep '^{"figure"' >>"$out/figures.jsonl"
 python3 scripts/scale_figures.py target/release/commodore 100 1000 >>"$out/figures.jsonl"
+python3 scripts/replay_figures.py target/release/commodore >>"$out/figures.jsonl"
 fi
 
 python3 - "$out/figures.jsonl" "${1:-all}" <<'PY'
@@ -61,7 +69,7 @@ for line in open(sys.argv[1]):
     base = f'{f["baseline"]:.2f} {f["unit"]}' if f["baseline"] else "-"
     rows.append((f["figure"].replace("_", " "), f'{f["value"]:.2f} {f["unit"]}', base, ratio, f["target"]))
 
-if sys.argv[2] not in ("daemon", "scale"):
+if sys.argv[2] not in ("daemon", "scale", "replay"):
     bare, sup = estimate("tell", "bare"), estimate("tell", "supervised")
     rows.append(("tell throughput (criterion)", f"{BATCH / sup * 1e3:.2f} M msg/s", f"{BATCH / bare * 1e3:.2f} M msg/s", sup and bare / sup, ">= 0.9x bare"))
     bare, sup = estimate("ask", "bare"), estimate("ask", "supervised")
