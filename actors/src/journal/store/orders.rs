@@ -181,25 +181,8 @@ impl Store {
     fn append_outcomes_tx(&mut self, rows: &[OutcomeRow]) -> Result<(), JournalError> {
         let path = self.path.clone();
         let tx = self.conn.transaction().map_err(sqlite_at(&path))?;
-        {
-            let mut stmt = tx
-                .prepare_cached(
-                    "INSERT OR REPLACE INTO outcomes (engine, decision_seq, symbol, strategy, outcome, detail, at_ms)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                )
-                .map_err(sqlite_at(&path))?;
-            for o in rows {
-                stmt.execute(params![
-                    o.engine,
-                    o.decision_seq as i64,
-                    o.symbol,
-                    o.strategy,
-                    o.outcome.as_str(),
-                    o.detail,
-                    o.at_ms as i64
-                ])
-                .map_err(sqlite_at(&path))?;
-            }
+        for o in rows {
+            insert_outcome(&tx, o).map_err(sqlite_at(&path))?;
         }
         tx.commit().map_err(sqlite_at(&path))
     }
