@@ -25,6 +25,7 @@
 //! and `render.rs` prints and writes it.
 
 mod data;
+mod invariants;
 mod render;
 mod report;
 mod run;
