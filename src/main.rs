@@ -7,6 +7,7 @@ mod ctl;
 mod daemon;
 mod metrics;
 mod replay;
+mod simulate;
 mod token;
 
 use clap::{Parser, Subcommand};
@@ -44,15 +45,44 @@ enum Command {
         /// Config files applied over the embedded defaults, in order.
         #[arg(long = "config", value_name = "FILE")]
         config: Vec<PathBuf>,
-        /// 1-minute bars: a CSV with the header at,symbol,open,high,low,close,volume.
+        /// 1-minute bars: a CSV with the header at,symbol,open,high,low,close,volume
+        /// (default: the bundled week, with its headlines).
         #[arg(long, value_name = "FILE")]
-        data: PathBuf,
+        data: Option<PathBuf>,
         /// Headlines: a CSV with the header at,symbol,headline (optional).
         #[arg(long, value_name = "FILE")]
         news: Option<PathBuf>,
         /// Where the report goes (default: <data_dir>/reports).
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
+        /// Faults to inject, chosen by --seed (0: none, and any failure fails the replay).
+        #[arg(long, value_name = "N", default_value_t = 0)]
+        faults: u32,
+        /// The seed that chooses the faults.
+        #[arg(long, value_name = "S", default_value_t = 0)]
+        seed: u64,
+    },
+    /// Replay many seeds with faults, on every core; a table, and the command
+    /// that reproduces each failing seed.
+    Simulate {
+        /// Config files applied over the embedded defaults, in order.
+        #[arg(long = "config", value_name = "FILE")]
+        config: Vec<PathBuf>,
+        /// Seeds to run: A..B (B excluded), or one seed.
+        #[arg(long, value_name = "A..B")]
+        seeds: String,
+        /// Faults per replay.
+        #[arg(long, value_name = "N", default_value_t = 10)]
+        faults: u32,
+        /// 1-minute bars (default: the bundled week).
+        #[arg(long, value_name = "FILE")]
+        data: Option<PathBuf>,
+        /// Headlines (optional).
+        #[arg(long, value_name = "FILE")]
+        news: Option<PathBuf>,
+        /// Replays at once (default: one per core).
+        #[arg(long, value_name = "N")]
+        jobs: Option<usize>,
     },
     /// Talk to a running daemon over its HTTP control API.
     Ctl {
@@ -76,6 +106,7 @@ fn main() -> ExitCode {
         Command::Run { config }
         | Command::CheckConfig { config }
         | Command::Replay { config, .. }
+        | Command::Simulate { config, .. }
         | Command::Ctl { config, .. } => config,
     };
     let cfg = match config::Config::load(files) {
@@ -93,8 +124,28 @@ fn main() -> ExitCode {
         Command::Ctl {
             json, url, verb, ..
         } => ExitCode::from(ctl::run(&cfg, &verb, json, url.as_deref())),
+        Command::Simulate {
+            config,
+            seeds,
+            faults,
+            data,
+            news,
+            jobs,
+        } => ExitCode::from(simulate::run(&simulate::Args {
+            config,
+            seeds,
+            faults,
+            data,
+            news,
+            jobs,
+        }) as u8),
         Command::Replay {
-            data, news, out, ..
+            data,
+            news,
+            out,
+            faults,
+            seed,
+            ..
         } => {
             let mut log = cfg.log.clone();
             // The trades are in the report; the log says what went wrong.
@@ -102,7 +153,14 @@ fn main() -> ExitCode {
                 log.level = "warn".into();
             }
             init_logging(&log);
-            let code = actix_rt::System::new().block_on(replay::run(cfg, data, news, out));
+            let args = replay::Args {
+                data,
+                news,
+                out,
+                faults,
+                seed,
+            };
+            let code = actix_rt::System::new().block_on(replay::run(cfg, args));
             ExitCode::from(code as u8)
         }
         Command::Run { .. } => {

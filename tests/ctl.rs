@@ -36,7 +36,7 @@ fn ctl_speaks_every_verb_with_the_contract_exit_codes() {
     assert!(ok(&["mode", "auto"]).contains("(auto)"));
     assert!(ok(&[
         "fault",
-        "master/engines/CC/collector",
+        "master/engines/CC/sentinel",
         "error",
         "--count",
         "2"

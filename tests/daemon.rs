@@ -41,16 +41,17 @@ fn run_starts_the_tree_and_stops_cleanly_on_sigint() {
                 .and_then(|p| p.split_whitespace().next())
         })
         .collect();
-    // Reverse start order: CC before KC, an engine's guard and feeds first, its engine last,
-    // engines before control, ..., the journal last but for master.
+    // Reverse start order: the market sequencer first, CC before KC, an engine's guard
+    // and feeds first, its engine last, engines before control, ..., the journal last
+    // but for master.
     let pos = |p: &str| {
         order
             .iter()
             .position(|x| *x == p)
             .unwrap_or_else(|| panic!("{p} not stopped: {order:?}"))
     };
-    assert!(pos("master/engines/CC/guard") < pos("master/engines/CC/collector"));
-    assert!(pos("master/engines/CC/collector") < pos("master/engines/CC/sentinel"));
+    assert!(pos("master/market") < pos("master/engines/CC/guard"));
+    assert!(pos("master/engines/CC/guard") < pos("master/engines/CC/sentinel"));
     assert!(pos("master/engines/CC/sentinel") < pos("master/engines/CC/analyzer"));
     assert!(pos("master/engines/CC/analyzer") < pos("master/engines/CC/broker"));
     assert!(pos("master/engines/CC/broker") < pos("master/engines/CC/executor"));

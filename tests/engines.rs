@@ -44,13 +44,6 @@ fn journal_fills(db: &Path) -> Vec<(String, Side, Decimal, Decimal, Decimal)> {
     rows
 }
 
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64
-}
-
 /// (executed decisions without their order, orders without an executed or
 /// error decision): both 0 when executed ⇔ journaled.
 fn order_invariants(c: &rusqlite::Connection) -> (i64, i64) {
@@ -146,19 +139,23 @@ fn an_order_journaled_before_a_crash_is_sent_once_after_the_restart() {
     let mut d = Daemon::start(&dir, &[]);
     d.signal(libc::SIGINT);
     assert_eq!(d.exit_code(), Some(0));
-    // What a crash between "journaled" and "sent" leaves: a pending order.
+    // What a crash between "journaled" and "sent" leaves: a pending order,
+    // journaled at the market time the run had reached.
     let db = dir.join("journal.sqlite");
-    rusqlite::Connection::open(&db)
-        .unwrap()
-        .execute(
+    let c = rusqlite::Connection::open(&db).unwrap();
+    let market_ms: i64 = c
+        .query_row("SELECT MAX(at_ms) FROM events", [], |r| r.get(0))
+        .unwrap();
+    c.execute(
             "INSERT INTO orders (client_order_id, engine, strategy, decision_seq, symbol, side, qty, ref_price, status, at_ms, created_ms)
              VALUES ('KC-news-00000077', 'KC', 'news', 77, 'KC', 'buy', '2', '345.00', 'pending', 1767606300000, ?1),
                     ('KC-news-00000076', 'KC', 'news', 76, 'KC', 'buy', '2', '340.00', 'pending', 1767606200000, ?2)",
             // 77 was journaled a moment ago; 76 three minutes ago: too old to
             // send at its price.
-            [now_ms() as i64, now_ms() as i64 - 180_000],
+            [market_ms, market_ms - 180_000],
         )
         .unwrap();
+    drop(c);
 
     let mut d = Daemon::start(&dir, &[]);
     // Logged while the tree starts: possibly before the daemon says it started.
@@ -510,6 +507,9 @@ fn run_logs_a_status_line_per_engine_for_a_newcomer() {
     let env = [FAST, ("COMMODORE__LOG__STATUS_EVERY", "1s")];
     let mut d = Daemon::start(&dir, &env);
     d.expect("kind=\"order_filled\" path=master/engines/KC/executor");
+    // CC's data starts 46 market minutes after the first headline (about a
+    // second here): the second round of status lines has both markets.
+    d.expect("status engine=CC state=running");
     for id in ["KC", "CC"] {
         d.expect(&format!("status engine={id} state=running"));
         let line = d

@@ -255,7 +255,8 @@ fn broker_failures_open_the_breaker_which_survives_sigkill_and_closes_on_a_trial
             FAST,
             DECISIONS,
             ("COMMODORE__FAULTS__ENABLED", "true"),
-            ("COMMODORE__BREAKER__COOLDOWN", "5s"),
+            // Market time: 4 h at speed 3000 is about 5 s of the test.
+            ("COMMODORE__BREAKER__COOLDOWN", "4h"),
         ]
         .as_slice(),
         &NO_DRAWDOWN_GUARDS,

@@ -161,8 +161,6 @@ async fn engine_tree(
         risk: Handle::new(),
         llm: None,
         placement,
-        // A collector that never ticks: the bench feeds the analyzer itself.
-        speed: 1e-9,
         // No slippage: 2,000 round trips would bleed the account into a drawdown HALT.
         slippage_ticks: 0,
         commission: Decimal::ZERO,
@@ -173,12 +171,11 @@ async fn engine_tree(
                 at: stamp.clone(),
             })
         })),
-        data: Default::default(),
         wiring,
         fsync: commodore_actors::journal::Fsync::On,
     };
     let (spec, handles) =
-        engine::subtree_with_handles(Arc::new(config(journal)), &sub, kernel, &view).unwrap();
+        engine::subtree_with_handles(Arc::new(config(journal)), &sub, kernel, &view);
     let root = Root::start(
         SupervisorSpec::new("bench", common::config()).child(ChildSpec::supervisor(spec)),
         kernel,

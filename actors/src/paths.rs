@@ -15,15 +15,16 @@ pub const PORTFOLIO_RISK: &str = "portfolio_risk";
 pub const MODE: &str = "mode";
 pub const CONTROL: &str = "control";
 pub const ENGINES: &str = "engines";
+/// The market clock's sequencer: after the engines, so it stops first.
+pub const MARKET: &str = "market";
 
 /// The children of an engine subtree, in start order (pollers `poller<i>`
-/// come after the collector).
+/// come after the sentinel).
 pub const ENGINE: &str = "engine";
 pub const EXECUTOR: &str = "executor";
 pub const BROKER: &str = "broker";
 pub const ANALYZER: &str = "analyzer";
 pub const SENTINEL: &str = "sentinel";
-pub const COLLECTOR: &str = "collector";
 pub const GUARD: &str = "guard";
 
 /// The name of an engine's `i`-th HTTP feed poller.

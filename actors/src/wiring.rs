@@ -1,5 +1,5 @@
 //! What actors need from each other, made once when the tree is assembled and
-//! handed down: the clock, the account, and the watches of the risk level and
+//! handed down: the clock, the account, the look-ahead check, and the watches of the risk level and
 //! the mode.
 //!
 //! Invariant: every watch has one writer, the actor that owns the fact
@@ -16,8 +16,15 @@ use tokio::sync::watch;
 
 #[derive(Clone)]
 pub struct Wiring {
+    /// The market clock: what everything decides and stamps by.
     pub clock: Clock,
+    /// The wall clock, for the outside world's own time only: webhook
+    /// retries, `Retry-After` and rate limits (a desk's chat server counts
+    /// real minutes, whatever the market's speed).
+    pub wall: Clock,
     pub account: Arc<Account>,
+    /// The no-look-ahead check every decision and cross-engine read reports to.
+    pub lookahead: Arc<crate::market::Lookahead>,
     risk_level: watch::Sender<RiskLevel>,
     mode: watch::Sender<ModeState>,
 }
@@ -27,7 +34,9 @@ impl Wiring {
     pub fn new(clock: Clock, risk: &RiskState, mode: &ModeState) -> Wiring {
         Wiring {
             clock,
+            wall: Clock::wall(),
             account: Arc::new(Account::new()),
+            lookahead: Default::default(),
             risk_level: watch::Sender::new(risk.level),
             mode: watch::Sender::new(mode.clone()),
         }

@@ -1,6 +1,6 @@
 //! One engine subtree (the real actors, a real SQLite journal) driven message by
 //! message on paused time: every outcome branch of a decision, the degradation
-//! rows that can be faulted through the kernel (executor down, collector down,
+//! rows that can be faulted through the kernel (executor down, sentinel down,
 //! the journal refusing an order), and conflation of market data.
 
 mod common;
@@ -23,8 +23,6 @@ use std::time::Duration;
 
 /// Monday 2026-01-05, 12:00 UTC: 07:00 in New York, KC is open (04:15-13:30).
 const MONDAY_NOON_MS: u64 = 1_767_571_200_000 + 12 * 3_600_000;
-/// Sunday 2026-01-04, 21:00 UTC: 16:00 in New York, closed.
-const SUNDAY_EVENING_MS: u64 = 1_767_571_200_000 - 3 * 3_600_000;
 
 fn config(journal: std::path::PathBuf) -> EngineConfig {
     EngineConfig::alone(journal)
@@ -39,8 +37,8 @@ struct Tree {
     path: PathBuf,
 }
 
-/// The engine subtree `test/KC` on the test's thread; its collector never
-/// ticks (the test sends the market data itself).
+/// The engine subtree `test/KC` on the test's thread; no market sequencer
+/// (the test sends the market data itself).
 async fn tree(name: &str, supervision: SupervisorConfig) -> Tree {
     let path = temp_journal("engine", name);
     let kernel = Kernel::new(1);
@@ -53,7 +51,10 @@ async fn tree(name: &str, supervision: SupervisorConfig) -> Tree {
             since_ms: 0,
         },
     );
-    let wiring = Wiring::new(commodore_actors::clock::Clock::wall(), &risk, &mode);
+    // The market clock four hours into Monday's session: the bars the tests
+    // send (from noon UTC, a minute each) have closed by then.
+    let clock = commodore_actors::clock::Clock::market(MONDAY_NOON_MS + 4 * 3_600_000, 1.0);
+    let wiring = Wiring::new(clock, &risk, &mode);
     let view = Arc::new(StatusView::new(risk, mode));
     let sub = SubtreeConfig {
         supervision,
@@ -67,17 +68,15 @@ async fn tree(name: &str, supervision: SupervisorConfig) -> Tree {
         risk: Handle::new(),
         llm: None,
         placement: engine::Threads::ParentThread,
-        speed: 1e-9,
         slippage_ticks: 0,
         commission: Decimal::ZERO,
         broker_timeout: Duration::from_secs(2),
         broker: None,
-        data: Default::default(),
         wiring: wiring.clone(),
         fsync: commodore_actors::journal::Fsync::On,
     };
     let (spec, h) =
-        engine::subtree_with_handles(Arc::new(config(path.clone())), &sub, &kernel, &view).unwrap();
+        engine::subtree_with_handles(Arc::new(config(path.clone())), &sub, &kernel, &view);
     let root = start(
         SupervisorSpec::new("test", cfg(Strategy::OneForOne)).child(ChildSpec::supervisor(spec)),
         &kernel,
@@ -189,8 +188,10 @@ async fn every_outcome_branch_is_reached_through_the_engine_and_journaled() {
     decide(&t, signal(Sentiment::Bullish, 0.5, MONDAY_NOON_MS)).await;
     decide(&t, signal(Sentiment::Bullish, 0.5, MONDAY_NOON_MS)).await;
     t.h.engine.ask(BatchDue).await.unwrap();
-    // gate_closed: Sunday evening in New York.
-    decide(&t, signal(Sentiment::Bullish, 0.92, SUNDAY_EVENING_MS)).await;
+    // gate_closed: the gate step is down, so closed (a closed market, on the
+    // clock, is decide's unit test).
+    inject(&t, "test/KC/engine/gate", FaultKind::Error, 0).await;
+    decide(&t, signal(Sentiment::Bullish, 0.92, MONDAY_NOON_MS)).await;
     // risk_rejected: 5 more would make 10 × 300 ¢ × 375 = $1.125 M of
     // (correlated) exposure, over 3× the $250,000 equity.
     decide(&t, signal(Sentiment::Bullish, 0.92, MONDAY_NOON_MS)).await;
@@ -428,19 +429,19 @@ async fn an_order_the_journal_refuses_is_an_error_and_is_never_sent() {
 }
 
 #[actix_rt::test]
-async fn a_failing_collector_restarts_no_order_path_under_rest_for_one() {
+async fn a_failing_feed_restarts_no_order_path_under_rest_for_one() {
     tokio::time::pause();
-    let t = tree("collector", cfg(Strategy::RestForOne)).await;
-    inject(&t, "test/KC/collector", FaultKind::Panic, 0).await;
+    let t = tree("sentinel", cfg(Strategy::RestForOne)).await;
+    inject(&t, "test/KC/sentinel", FaultKind::Panic, 0).await;
     idle(ms(100)).await;
-    assert_eq!(node(&t.kernel, "test/KC/collector").restarts, 1);
+    assert_eq!(node(&t.kernel, "test/KC/sentinel").restarts, 1);
     assert_eq!(
-        node(&t.kernel, "test/KC/collector").state,
+        node(&t.kernel, "test/KC/sentinel").state,
         NodeState::Running
     );
     // The guard comes after the feeds: restarted with them.
     assert_eq!(node(&t.kernel, "test/KC/guard").restarts, 1);
-    for sibling in ["engine", "executor", "broker", "analyzer", "sentinel"] {
+    for sibling in ["engine", "executor", "broker", "analyzer"] {
         let n = node(&t.kernel, &format!("test/KC/{sibling}"));
         assert_eq!((n.restarts, n.state), (0, NodeState::Running), "{sibling}");
     }

@@ -15,6 +15,7 @@ use commodore_actors::engine::{
 use commodore_actors::kernel::{ArbiterPool, ChildSpec, Handle, Kernel, Restart, SupervisorSpec};
 use commodore_actors::llm::client::{LlmClient, LlmConfig};
 use commodore_actors::llm::{BudgetGuard, LlmServices, Prices};
+use commodore_actors::market::Route;
 use commodore_actors::model::{contract, Strategy};
 use commodore_actors::paths;
 use commodore_actors::risk::{order::Limits, PortfolioRisk};
@@ -23,7 +24,8 @@ use commodore_actors::{clock::Clock, wiring::Wiring};
 use std::path::Path;
 use std::sync::Arc;
 
-/// The `engines` supervisor with one subtree per engine.
+/// The `engines` supervisor with one subtree per engine, and where the
+/// market sequencer hands each engine its symbol's events.
 ///
 /// An engine that gives up (its own restart intensity exceeded) stays failed:
 /// `temporary` under `engines`, so the other engines keep trading, the failure
@@ -35,17 +37,19 @@ pub(super) fn supervisor(
     risk: &Handle<PortfolioRisk>,
     wiring: &Wiring,
     opts: &Options,
-) -> SupervisorSpec {
+) -> (SupervisorSpec, Vec<Route>) {
     let sub = subtree_config(cfg, kernel, risk, wiring, opts);
-    cfg.engines.iter().fold(
+    let mut routes = Vec::new();
+    let spec = cfg.engines.iter().fold(
         SupervisorSpec::new(paths::ENGINES, cfg.root_supervision()),
         |s, e| {
-            let ecfg = engine_config(cfg, e, &opts.journal);
-            let subtree = engine::subtree(Arc::new(ecfg), &sub, kernel, view)
-                .expect("every engine's symbol has data (checked by the config, or by replay)");
+            let ecfg = engine_config(cfg, e, &opts.journal, wiring.clock);
+            let (subtree, h) = engine::subtree_with_handles(Arc::new(ecfg), &sub, kernel, view);
+            routes.push(h.route(&e.id, e.symbol()));
             s.child(ChildSpec::supervisor(subtree).restart(Restart::Temporary))
         },
-    )
+    );
+    (spec, routes)
 }
 
 /// What every engine subtree shares.
@@ -67,7 +71,8 @@ fn subtree_config(
             close_warning_min: (sn.close_warning.as_secs() / 60) as u16,
         },
         risk: risk.clone(),
-        llm: llm_services(cfg, kernel, wiring.clock),
+        // The LLM's daily budget is real money per real day: the wall clock.
+        llm: llm_services(cfg, kernel, wiring.wall),
         placement: match opts.threads {
             ThreadChoice::Pool => {
                 engine::Threads::Pool(ArbiterPool::new(match cfg.engine_supervision.threads {
@@ -77,12 +82,10 @@ fn subtree_config(
             }
             ThreadChoice::Caller => engine::Threads::ParentThread,
         },
-        speed: cfg.feed.speed,
         slippage_ticks: i64::from(cfg.broker.slippage_ticks),
         commission: cfg.broker.commission,
         broker_timeout: cfg.broker.timeout,
         broker: None,
-        data: opts.data.clone(),
         fsync: opts.fsync,
         wiring: wiring.clone(),
     }
@@ -125,13 +128,16 @@ fn llm_services(cfg: &Config, kernel: &Kernel, clock: Clock) -> Option<Arc<LlmSe
 }
 
 /// One engine's settings, from the config; it journals into `journal`.
-fn engine_config(cfg: &Config, e: &crate::config::Engine, journal: &Path) -> EngineConfig {
+fn engine_config(
+    cfg: &Config,
+    e: &crate::config::Engine,
+    journal: &Path,
+    clock: Clock,
+) -> EngineConfig {
     let spec = contract(e.symbol()).expect("the config checked the symbol");
     // The pipeline runs on the market's clock: a 60 s batch at speed 60 is 1 s.
-    let batch_every = cfg
-        .pipeline
-        .batch_interval
-        .div_f64(cfg.feed.speed)
+    let batch_every = clock
+        .span(cfg.pipeline.batch_interval)
         .max(std::time::Duration::from_millis(1));
     EngineConfig {
         id: e.id.clone(),

@@ -28,6 +28,12 @@ pub struct Recovered {
     pub paused: Vec<String>,
 }
 
+/// The newest market time the journal at `path` holds (0 when empty): where
+/// `run`'s market clock resumes.
+pub fn journal_market_ms(path: &Path) -> Result<u64, JournalError> {
+    Store::open(path)?.last_at_ms()
+}
+
 /// `now_ms`: the time a level or mode never journaled starts from.
 pub fn recover(path: &Path, tiers: &Tiers, now_ms: u64) -> Result<Recovered, JournalError> {
     let store = Store::open(path)?;

@@ -11,13 +11,14 @@
 
 mod engines;
 mod journal;
+mod market;
 
-pub use journal::{final_flush, journal_path, recover, Recovered};
+pub use journal::{final_flush, journal_market_ms, journal_path, recover, Recovered};
+pub use market::{run_clock, symbols, DataSource};
 
 use crate::config::Config;
 use commodore_actors::clock::Clock;
 use commodore_actors::control::{ControlActor, Lifecycle};
-use commodore_actors::engine::DataSource;
 use commodore_actors::journal::{Fsync, Journal};
 use commodore_actors::kernel::{ChildSpec, Handle, Kernel, Root, SupervisorSpec};
 use commodore_actors::mode::ModeActor;
@@ -42,6 +43,8 @@ pub struct Tree {
     /// What the tree's actors need from each other: the one clock, the
     /// account, the level and mode watches.
     pub wiring: Wiring,
+    /// How far the market sequencer has played its feed.
+    pub market: Arc<commodore_actors::market::Progress>,
 }
 
 /// Where the engine subtrees run, as chosen for `run` or `replay`;
@@ -120,8 +123,9 @@ impl Options {
 
 /// The supervision tree of ARCHITECTURE.md: `master` with, in start order,
 /// `journal` (so it stops last), `notifier`, `portfolio_risk`, `mode`,
-/// `control` and `engines` (one subtree per `[[engines]]`), from the state
-/// recovered from the journal.
+/// `control`, `engines` (one subtree per `[[engines]]`) and `market` (the
+/// sequencer that plays the market to the engines on the one clock, so it
+/// stops first), from the state recovered from the journal.
 pub fn assemble(
     cfg: &Config,
     kernel: &Kernel,
@@ -137,6 +141,7 @@ pub fn assemble(
         risk: Handle::new(),
         mode: Handle::new(),
         control: Handle::new(),
+        market: Default::default(),
     };
     let spec = master(cfg, kernel, &tree, opts);
     (tree, spec)
@@ -155,7 +160,9 @@ fn master(cfg: &Config, kernel: &Kernel, tree: &Tree, opts: Options) -> Supervis
     let journal = opts.journal.clone();
     let view = &tree.view;
     let ids: Vec<String> = cfg.engines.iter().map(|e| e.id.clone()).collect();
-    let engines = engines::supervisor(cfg, kernel, view, &tree.risk, &tree.wiring, &opts);
+    let (engines, routes) = engines::supervisor(cfg, kernel, view, &tree.risk, &tree.wiring, &opts);
+    let clock = tree.wiring.clock;
+    let market = market::sequencer(cfg, kernel, clock, opts.data, routes, tree.market.clone());
     SupervisorSpec::new(paths::MASTER, cfg.root_supervision())
         .child(ChildSpec::worker(
             paths::JOURNAL,
@@ -208,6 +215,7 @@ fn master(cfg: &Config, kernel: &Kernel, tree: &Tree, opts: Options) -> Supervis
             ),
         ))
         .child(ChildSpec::supervisor(engines))
+        .child(market)
 }
 
 /// The webhooks with their URLs (from `url` or the variable `url_env` names):

@@ -28,6 +28,8 @@ use std::sync::{Arc, Mutex};
 
 /// Everything checked before anything starts.
 struct Checked {
+    /// The market clock, resumed from the journal's last market time.
+    clock: Clock,
     signals: Signals,
     rec: Recovered,
     token: token::Token,
@@ -36,7 +38,7 @@ struct Checked {
 }
 
 /// The start checks in order; `Err` is the exit status, the error printed.
-fn check(cfg: &Config, tiers: &Tiers, clock: Clock) -> Result<Checked, i32> {
+fn check(cfg: &Config, tiers: &Tiers) -> Result<Checked, i32> {
     // Listen for SIGINT/SIGTERM before anything starts: a signal that arrives
     // while the tree starts is kept, and handled once it is up (an ordered stop,
     // never the default "die at once").
@@ -45,11 +47,15 @@ fn check(cfg: &Config, tiers: &Tiers, clock: Clock) -> Result<Checked, i32> {
         1
     })?;
     let journal = assemble::journal_path(&cfg.data_dir);
-    let rec = assemble::recover(&journal, tiers, clock.now_ms()).map_err(|e| {
+    let unusable = |e: commodore_actors::journal::JournalError| {
         tracing::error!("{e}");
         eprintln!("error: {e}");
         1
-    })?;
+    };
+    // The one market clock, from where the journal's market time stopped.
+    let journal_ms = assemble::journal_market_ms(&journal).map_err(unusable)?;
+    let clock = assemble::run_clock(cfg, journal_ms);
+    let rec = assemble::recover(&journal, tiers, clock.now_ms()).map_err(unusable)?;
     let token = token::for_daemon(cfg).map_err(|e| {
         eprintln!("error: control.token_file: {e}");
         2
@@ -66,6 +72,7 @@ fn check(cfg: &Config, tiers: &Tiers, clock: Clock) -> Result<Checked, i32> {
         2
     })?;
     Ok(Checked {
+        clock,
         signals,
         rec,
         token,
@@ -116,17 +123,19 @@ fn api_state(
 /// Runs the daemon; returns the process exit status (0 clean, 1 the root gave up
 /// or the journal is unusable, 2 the control token or address is unusable).
 pub async fn run(cfg: Config) -> i32 {
-    // The daemon's one clock: the tree, the API and this start time read it.
-    let clock = Clock::wall();
-    let t0_ms = clock.now_ms();
+    // How long the start takes, on the wall clock; the tree and the API read
+    // the market clock `check` makes.
+    let wall = Clock::wall();
+    let t0_ms = wall.now_ms();
     let tiers = cfg.mode.tiers().expect("checked with the config");
     let Checked {
+        clock,
         signals,
         rec,
         token,
         options,
         listener,
-    } = match check(&cfg, &tiers, clock) {
+    } = match check(&cfg, &tiers) {
         Ok(c) => c,
         Err(code) => return code,
     };
@@ -139,7 +148,8 @@ pub async fn run(cfg: Config) -> i32 {
         "recovered from the journal"
     );
 
-    let kernel = Kernel::new(rec.last_seq + 1);
+    // Events are stamped in market time, as everything else the tree journals.
+    let kernel = Kernel::stamped(rec.last_seq + 1, Arc::new(move || clock.now_ms()));
     let events = EventLog::spawn(&kernel);
     let (tree, mut root) = assemble::start(&cfg, &kernel, rec, options);
 
@@ -167,7 +177,7 @@ pub async fn run(cfg: Config) -> i32 {
         data_dir = %cfg.data_dir.display(),
         listen = %cfg.control.listen,
         token = %token_source,
-        start_ms = tree.wiring.clock.now_ms().saturating_sub(t0_ms),
+        start_ms = wall.now_ms().saturating_sub(t0_ms),
         "commodore started; Ctrl-C or POST /v1/shutdown stops it in order"
     );
     logging::spawn_status_lines(cfg.log.status_every, tree.view.clone(), kernel.clone(), ids);

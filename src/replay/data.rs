@@ -24,8 +24,30 @@ pub const MAX_PRICE: i64 = 1_000_000_000;
 /// The most headlines a replay reads.
 pub const MAX_HEADLINES: usize = 1_000_000;
 
-/// Recorded bars and headlines per symbol, as the collectors play them.
+/// Recorded bars and headlines per symbol, as the market sequencer plays them.
 pub type Recorded = HashMap<String, data::Replay>;
+
+/// The bundled week of each engine's symbol (`replay` without `--data`),
+/// with the bundled headlines, or those of `--news`.
+pub fn bundled(cfg: &Config, news_path: Option<&Path>) -> Result<Recorded, String> {
+    let news = news_path.map(load_news).transpose()?;
+    let mut recorded = Recorded::new();
+    for e in &cfg.engines {
+        let symbol = e.symbol();
+        let Some((bars, bundled_news)) = data::bundled(symbol) else {
+            return Err(format!(
+                "no bundled data for {symbol} (engine {}): give --data",
+                e.id
+            ));
+        };
+        let heads = match &news {
+            Some(n) => Arc::new(n.iter().filter(|h| h.symbol == symbol).cloned().collect()),
+            None => bundled_news,
+        };
+        recorded.insert(symbol.to_owned(), (bars, heads));
+    }
+    Ok(recorded)
+}
 
 /// Reads `--data` and `--news` and gives each engine's symbol its bars and
 /// headlines (two engines on one contract share them).
@@ -142,7 +164,7 @@ pub fn load_news(path: &Path) -> Result<Vec<Headline>, String> {
         std::fs::read_to_string(path).map_err(|e| format!("--news {}: {e}", path.display()))?;
     let mut news =
         data::parse_news(&text).map_err(|e| format!("--news {}: {e}", path.display()))?;
-    // The collector sends a bar's headlines by time: in time order.
+    // The sequencer plays headlines by time: in time order.
     news.sort_by_key(|h| h.at_ms);
     if news.len() > MAX_HEADLINES {
         return Err(format!(

@@ -16,9 +16,6 @@
 //! - decisions are numbered 1, 2, 3... per engine, each with one outcome, so a
 //!   decision without an outcome row is a gap in its engine's numbers.
 
-// Until the replay's report calls `check`.
-#![cfg_attr(not(test), allow(dead_code))]
-
 use commodore_actors::journal::{order_log_path, LevelRecord, StateKey, SCHEMA_VERSION};
 use commodore_actors::model::{RiskLevel, Side};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Params, Row};
@@ -38,7 +35,9 @@ pub struct Check {
 
 const UNIQUE_IDS: &str = "unique_client_order_ids";
 const ONE_FILL: &str = "one_fill_per_filled_order";
-const POSITIONS: &str = "positions_match_fills";
+const POSITIONS: &str = "fills_match_orders";
+const ENGINE_POSITIONS: &str = "positions_match_fills";
+const NO_LOOKAHEAD: &str = "no_lookahead";
 const RISK: &str = "risk_level_only_rises_without_reset";
 const OUTCOMES: &str = "one_outcome_per_decision";
 const EVENT_SEQ: &str = "event_seq_without_gaps";
@@ -62,6 +61,93 @@ pub fn check(path: &Path) -> Result<Vec<Check>, String> {
         j.one_outcome_per_decision()?,
         j.event_seq_without_gaps()?,
     ])
+}
+
+/// Each engine's position as its ledger held it at the end (`positions`:
+/// engine, symbol, quantity) against the signed sum of the engine's fills in
+/// the journal: what the engine traded on is what was journaled.
+pub fn engine_positions(
+    path: &Path,
+    cfg: &crate::config::Config,
+    positions: &[(String, String, Decimal)],
+) -> Result<Check, String> {
+    let j = Journal::open(path)?;
+    let mut problems = Vec::new();
+    let mut fills = 0u64;
+    for e in &cfg.engines {
+        let mut sums: BTreeMap<String, Decimal> = BTreeMap::new();
+        let mut stmt = j
+            .conn
+            .prepare("SELECT symbol, side, qty FROM fills WHERE engine = ?1 ORDER BY id")
+            .map_err(|e| e.to_string())?;
+        let rows = stmt
+            .query_map(params![e.id], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            })
+            .map_err(|e| e.to_string())?;
+        for row in rows {
+            let (symbol, side, q) = row.map_err(|e| e.to_string())?;
+            let q: Decimal = q
+                .parse()
+                .map_err(|_| format!("fill qty {q:?} is not a number"))?;
+            let sign = if side == "sell" {
+                -Decimal::ONE
+            } else {
+                Decimal::ONE
+            };
+            *sums.entry(symbol).or_default() += sign * q;
+            fills += 1;
+        }
+        let held: BTreeMap<String, Decimal> = positions
+            .iter()
+            .filter(|(id, _, _)| *id == e.id)
+            .map(|(_, s, q)| (s.clone(), *q))
+            .collect();
+        for symbol in sums.keys().chain(held.keys()) {
+            let (journaled, ledger) = (
+                sums.get(symbol).copied().unwrap_or_default(),
+                held.get(symbol).copied().unwrap_or_default(),
+            );
+            if journaled != ledger {
+                problems.push(format!(
+                    "engine {} {symbol}: its ledger holds {}, its journaled fills sum to {}",
+                    e.id,
+                    qty(ledger),
+                    qty(journaled)
+                ));
+            }
+        }
+    }
+    problems.dedup();
+    let checked = format!(
+        "{} over {}: every engine's position is the sum of its fills",
+        n(fills, "fill"),
+        n(cfg.engines.len() as u64, "engine")
+    );
+    Ok(Check::of(ENGINE_POSITIONS, problems, checked))
+}
+
+/// No decision or cross-engine read saw the market's future (the market
+/// sequencer's promise, counted by `market::Lookahead` during the run).
+pub fn no_lookahead(ran: &super::Ran) -> Check {
+    let problems = match (&ran.lookahead_first, ran.lookahead_violations) {
+        (_, 0) => Vec::new(),
+        (first, v) => vec![format!(
+            "{} of {} reads saw the future; the first: {}",
+            v,
+            ran.lookahead_checks,
+            first.as_deref().unwrap_or("?")
+        )],
+    };
+    let checked = format!(
+        "{}: none saw a bar, a headline or an engine's book from after its market time",
+        n(ran.lookahead_checks, "read")
+    );
+    Check::of(NO_LOOKAHEAD, problems, checked)
 }
 
 impl Check {

@@ -25,29 +25,52 @@
 //! and `render.rs` prints and writes it.
 
 mod data;
+mod faults;
 mod invariants;
 mod render;
 mod report;
 mod run;
 
-use crate::assemble::Options;
+pub use run::Ran;
+
+use crate::assemble::{DataSource, Options};
 use crate::config::Config;
 use commodore_actors::clock::Clock;
-use commodore_actors::engine::{collector::ReplayProgress, DataSource};
+use commodore_actors::market::{Merged, Series};
 use render::Written;
-use serde_json::Value;
-use std::path::{Path, PathBuf};
+use serde_json::{json, Value};
+use std::path::PathBuf;
 use std::sync::Arc;
 
-/// Runs the replay; returns the exit status (0 done, 1 the tree failed, 2 a
-/// data or config error).
-pub async fn run(
-    cfg: Config,
-    data_path: PathBuf,
-    news_path: Option<PathBuf>,
-    out: Option<PathBuf>,
-) -> i32 {
-    match replay(cfg, &data_path, news_path.as_deref(), out).await {
+/// What `commodore replay` was asked.
+pub struct Args {
+    /// The bars (`None`: the bundled week, with its headlines).
+    pub data: Option<PathBuf>,
+    pub news: Option<PathBuf>,
+    pub out: Option<PathBuf>,
+    /// Faults to inject, chosen by `seed`.
+    pub faults: u32,
+    pub seed: u64,
+}
+
+impl Args {
+    /// The command that runs this replay again (what a failing seed prints).
+    pub fn command(&self) -> String {
+        let mut c = "commodore replay".to_owned();
+        if let Some(d) = &self.data {
+            c.push_str(&format!(" --data {}", d.display()));
+        }
+        if let Some(n) = &self.news {
+            c.push_str(&format!(" --news {}", n.display()));
+        }
+        format!("{c} --faults {} --seed {}", self.faults, self.seed)
+    }
+}
+
+/// Runs the replay; returns the exit status (0 done, 1 the tree failed or
+/// an invariant does not hold, 2 a data or config error).
+pub async fn run(cfg: Config, args: Args) -> i32 {
+    match replay(cfg, &args).await {
         Ok((report, written)) => {
             print!("{}", render::summary(&report));
             println!(
@@ -55,7 +78,25 @@ pub async fn run(
                 written.json.display(),
                 written.html.display()
             );
-            0
+            let failed: Vec<&Value> = report["invariants"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|c| c["holds"] == false)
+                .collect();
+            if failed.is_empty() {
+                return 0;
+            }
+            for c in &failed {
+                eprintln!(
+                    "error: invariant {} does not hold (seed {}): {}",
+                    c["name"].as_str().unwrap_or("?"),
+                    args.seed,
+                    c["detail"].as_str().unwrap_or("")
+                );
+            }
+            eprintln!("reproduce: {}", args.command());
+            1
         }
         Err((code, e)) => {
             eprintln!("error: {e}");
@@ -65,36 +106,99 @@ pub async fn run(
 }
 
 /// The report and where it was written, or the exit status and why.
-async fn replay(
-    cfg: Config,
-    data_path: &Path,
-    news_path: Option<&Path>,
-    out: Option<PathBuf>,
-) -> Result<(Value, Written), (i32, String)> {
-    let recorded = Arc::new(data::load(&cfg, data_path, news_path).map_err(|e| (2, e))?);
-    // The replay's one clock; its start names the replay's folder and report.
-    let clock = Clock::wall();
-    let stamp = chrono::DateTime::from_timestamp_millis(clock.now_ms() as i64)
+async fn replay(cfg: Config, args: &Args) -> Result<(Value, Written), (i32, String)> {
+    if args.faults > faults::MAX_FAULTS {
+        return Err((
+            2,
+            format!(
+                "--faults {}: at most {}; replay longer data for more",
+                args.faults,
+                faults::MAX_FAULTS
+            ),
+        ));
+    }
+    let recorded = Arc::new(
+        match &args.data {
+            Some(path) => data::load(&cfg, path, args.news.as_deref()),
+            None => data::bundled(&cfg, args.news.as_deref()),
+        }
+        .map_err(|e| (2, e))?,
+    );
+    // The wall clock names the replay's folder and report; the replay runs
+    // on the market clock of its data.
+    let stamp = chrono::DateTime::from_timestamp_millis(Clock::wall().now_ms() as i64)
         .unwrap_or_default()
         .format("%Y%m%dT%H%M%S%.3fZ")
         .to_string();
     let dir = cfg.data_dir.join("replay").join(&stamp);
-    let progress = Arc::new(ReplayProgress::default());
+    let series: Vec<Series> = crate::assemble::symbols(&cfg)
+        .iter()
+        .map(|s| {
+            let (bars, news) = recorded[s].clone();
+            Series::once(bars, news)
+        })
+        .collect();
+    let start = series
+        .iter()
+        .filter_map(Series::starts_at_ms)
+        .min()
+        .unwrap_or(0);
+    let end = recorded
+        .values()
+        .filter_map(|(bars, _)| bars.last().map(|b| b.closes_at_ms()))
+        .max()
+        .unwrap_or(start);
+    let plan = faults::plan(&cfg, args.faults, args.seed, start, end);
+    let clock = Clock::market(start, cfg.feed.speed);
     let source = DataSource::Recorded {
-        data: recorded.clone(),
-        progress: progress.clone(),
+        feed: Box::new(Merged::new(series)),
+        faults: plan.clone(),
     };
     let opts = Options::replay(&cfg, &dir, source, clock).map_err(|e| (2, e))?;
     std::fs::create_dir_all(&dir).map_err(|e| (2, format!("data_dir: {}: {e}", dir.display())))?;
-    let total: u64 = cfg
-        .engines
-        .iter()
-        .map(|e| recorded[e.symbol()].0.len() as u64)
-        .sum();
+    let total: u64 = recorded.values().map(|(bars, _)| bars.len() as u64).sum();
     let journal = opts.journal.clone();
-    run::play(&cfg, opts, &progress, total).await?;
-    let report = report::report(&cfg, &journal, &recorded, data_path).map_err(|e| (1, e))?;
-    let out = out.unwrap_or_else(|| cfg.data_dir.join("reports"));
+    let ran = run::play(&cfg, opts, total, args.faults > 0, end).await?;
+    let data_name = args
+        .data
+        .as_ref()
+        .map_or_else(|| "bundled".to_owned(), |p| p.display().to_string());
+    let mut report = report::report(&cfg, &journal, &recorded, &data_name).map_err(|e| (1, e))?;
+    let mut checks = invariants::check(&journal).map_err(|e| (1, e))?;
+    checks.push(invariants::engine_positions(&journal, &cfg, &ran.positions).map_err(|e| (1, e))?);
+    checks.push(invariants::no_lookahead(&ran));
+    let obj = report.as_object_mut().expect("the report is an object");
+    obj.insert("seed".into(), json!(args.seed));
+    obj.insert(
+        "faults".into(),
+        json!(plan
+            .iter()
+            .map(|f| json!({
+                "at": report::rfc3339(f.at_ms),
+                "path": f.path,
+                "kind": f.fault.kind.as_str(),
+                "count": f.fault.count,
+                "ms": f.fault.ms,
+            }))
+            .collect::<Vec<_>>()),
+    );
+    obj.insert(
+        "run".into(),
+        json!({
+            "bars": ran.bars,
+            "headlines": ran.headlines,
+            "faults_injected": ran.faults_injected,
+            "failures": ran.failures,
+            "failed_engines": ran.failed_engines,
+            "root": ran.root_gave_up.as_deref().map_or_else(|| "stopped".to_owned(), |w| format!("gave up: {w}")),
+            "lookahead": {"checks": ran.lookahead_checks, "violations": ran.lookahead_violations},
+        }),
+    );
+    obj.insert("invariants".into(), json!(checks));
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| cfg.data_dir.join("reports"));
     let written = render::write(&report, &out, &stamp).map_err(|e| (1, e))?;
     Ok((report, written))
 }

@@ -56,7 +56,7 @@ fn money(d: Decimal) -> String {
     format!("{:.2}", d.round_dp(2))
 }
 
-fn rfc3339(ms: u64) -> String {
+pub fn rfc3339(ms: u64) -> String {
     chrono::DateTime::from_timestamp_millis(ms as i64)
         .unwrap_or_default()
         .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
@@ -162,7 +162,7 @@ pub fn report(
     cfg: &Config,
     journal: &Path,
     data: &Recorded,
-    data_path: &Path,
+    data_name: &str,
 ) -> Result<Value, String> {
     let store = Store::open(journal).map_err(|e| e.to_string())?;
     let inp = Inputs::read(cfg, &store, data)?;
@@ -191,7 +191,7 @@ pub fn report(
     let (capital, marks) = (inp.capital, &inp.marks);
     let pnl = final_equity - capital;
     Ok(json!({
-        "data": data_path.display().to_string(),
+        "data": data_name,
         "from": marks.first().map(|m| rfc3339(m.0)),
         "to": marks.last().map(|m| rfc3339(m.0)),
         "bars": data.values().map(|(b, _)| b.len()).sum::<usize>(),

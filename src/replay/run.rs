@@ -9,22 +9,50 @@
 use crate::assemble::{self, Options};
 use crate::config::Config;
 use commodore_actors::clock::Clock;
-use commodore_actors::engine::collector::ReplayProgress;
 use commodore_actors::journal::Store;
 use commodore_actors::kernel::{EventKind, Kernel, NodeState, RootExit};
+use commodore_actors::market::Progress as Played;
+use commodore_actors::paths;
 use std::io::{IsTerminal, Write};
 use std::path::Path;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Duration;
 
+/// What the replay's run leaves besides its journal: what the tree saw of
+/// itself at the end.
+pub struct Ran {
+    /// Reads of the market checked for look-ahead, and those that saw the
+    /// future (the first said).
+    pub lookahead_checks: u64,
+    pub lookahead_violations: u64,
+    pub lookahead_first: Option<String>,
+    /// Each engine's position per symbol as its ledger held it at the end
+    /// (the operator's view of it).
+    pub positions: Vec<(String, String, rust_decimal::Decimal)>,
+    /// Market events played.
+    pub bars: u64,
+    pub headlines: u64,
+    pub faults_injected: u64,
+    /// `failed` events journaled, and the engines failed at the end.
+    pub failures: usize,
+    pub failed_engines: Vec<String>,
+    /// How the root ended: `None` stopped in order, `Some(why)` gave up.
+    pub root_gave_up: Option<String>,
+}
+
 /// Plays the tree from a fresh journal (`opts.journal`) to the end of the
-/// data; `Err((1, why))` when anything failed.
+/// data. Without faults (`faulted` false) anything failing fails the
+/// replay, `Err((1, why))`: its report would not be the strategies'. With
+/// faults, failures are the point: the run goes on to the end of the data
+/// (or of the tree) and the invariants judge it.
 pub async fn play(
     cfg: &Config,
     opts: Options,
-    progress: &ReplayProgress,
     total: u64,
-) -> Result<(), (i32, String)> {
+    faulted: bool,
+    end_ms: u64,
+) -> Result<Ran, (i32, String)> {
     // A fresh journal: the risk level and the mode start where a first
     // `run` starts.
     let path = opts.journal.clone();
@@ -34,55 +62,84 @@ pub async fn play(
 
     // The virtual clock: everything below runs on this thread.
     tokio::time::pause();
-    let kernel = Kernel::new(rec.last_seq + 1);
+    let clock = opts.clock;
+    let kernel = Kernel::stamped(rec.last_seq + 1, Arc::new(move || clock.now_ms()));
     let (tree, mut root) = assemble::start(cfg, &kernel, rec, opts);
-    let failed = to_the_end(cfg, &kernel, tree.wiring.clock, progress, total).await;
+    let failed = to_the_end(cfg, &kernel, clock, &tree.market, total, faulted, end_ms).await;
     // The last batch and the last fills settle, then an ordered stop.
-    tokio::time::sleep(cfg.pipeline.batch_interval + Duration::from_secs(5)).await;
+    tokio::time::sleep(clock.span(cfg.pipeline.batch_interval + Duration::from_secs(5))).await;
     tree.lifecycle.begin_shutdown();
     let exit = root.wait().await;
     assemble::final_flush(&path, &kernel);
     if let Some(why) = failed {
         return Err((1, why));
     }
-    // No fault is injected in a replay: a failure of anything (a step that
-    // panicked, an actor restarted) means the report is not the strategy's.
     let failures = failures(&path).map_err(|e| (1, e))?;
-    if let Some(first) = failures.first() {
-        return Err((
-            1,
-            format!(
-                "{} failures during the replay, the first {first}; the report would not be the strategies' (see the log)",
-                failures.len()
-            ),
-        ));
+    if !faulted {
+        // No fault was injected: a failure of anything (a step that
+        // panicked, an actor restarted) means the report is not the
+        // strategies'.
+        if let Some(first) = failures.first() {
+            return Err((
+                1,
+                format!(
+                    "{} failures during the replay, the first {first}; the report would not be the strategies' (see the log)",
+                    failures.len()
+                ),
+            ));
+        }
+        if let RootExit::GaveUp(why) = &exit {
+            return Err((1, format!("the root supervisor gave up: {why}")));
+        }
     }
-    if let RootExit::GaveUp(why) = exit {
-        return Err((1, format!("the root supervisor gave up: {why}")));
+    let look = &tree.wiring.lookahead;
+    let mut positions = Vec::new();
+    let mut failed_engines = Vec::new();
+    for e in &cfg.engines {
+        for p in tree.view.engine(&e.id).positions {
+            positions.push((e.id.clone(), p.symbol, p.qty));
+        }
+        if kernel.registry().state(&paths::engine(&e.id)) == Some(NodeState::Failed) {
+            failed_engines.push(e.id.clone());
+        }
     }
-    Ok(())
+    Ok(Ran {
+        lookahead_checks: look.checks(),
+        lookahead_violations: look.violations(),
+        lookahead_first: look.first(),
+        positions,
+        bars: tree.market.bars.load(Ordering::Relaxed),
+        headlines: tree.market.headlines.load(Ordering::Relaxed),
+        faults_injected: tree.market.faults.load(Ordering::Relaxed),
+        failures: failures.len(),
+        failed_engines,
+        root_gave_up: match exit {
+            RootExit::Stopped => None,
+            RootExit::GaveUp(why) => Some(why),
+        },
+    })
 }
 
-/// Waits, a virtual minute at a time, until every engine has played its data;
-/// `Some(why)` when an engine failed or the data did not end in time.
+/// Waits, a market hour at a time, until the sequencer has played the data
+/// (or the root has ended); `Some(why)` when an engine failed (without
+/// faults) or the data did not end in time.
 async fn to_the_end(
     cfg: &Config,
     kernel: &Kernel,
     clock: Clock,
-    progress: &ReplayProgress,
+    progress: &Played,
     total: u64,
+    faulted: bool,
+    end_ms: u64,
 ) -> Option<String> {
     let mut bar = Progress::new(total);
     let engines: Vec<String> = cfg.engines.iter().map(|e| e.id.clone()).collect();
-    // Engines play side by side, a bar every 60 s / speed each: four times
-    // all the bars one after another, and a day, is a hang.
-    let per_bar = Duration::from_secs_f64(60.0 / cfg.feed.speed.max(1e-6));
-    let deadline = per_bar
-        .saturating_mul(u32::try_from(total).unwrap_or(u32::MAX).saturating_mul(4))
-        .saturating_add(Duration::from_secs(86_400));
-    let started_ms = clock.now_ms();
+    // The market clock plays the data in its own time: a day past the data's
+    // last market time (`end_ms`) is a hang.
+    let deadline_ms = end_ms.saturating_add(86_400_000);
     let failed = loop {
-        tokio::time::sleep(Duration::from_secs(60)).await;
+        // A market hour at a time.
+        tokio::time::sleep(clock.span(Duration::from_secs(3600))).await;
         bar.show(progress.bars.load(Ordering::Relaxed));
         let failed: Vec<&String> = engines
             .iter()
@@ -93,15 +150,24 @@ async fn to_the_end(
                     == Some(NodeState::Failed)
             })
             .collect();
-        if !failed.is_empty() {
+        // The root has ended (faults past its restart intensity): nothing
+        // plays any more.
+        let master = kernel.registry().state(paths::MASTER);
+        if matches!(
+            master,
+            Some(NodeState::Failed) | Some(NodeState::Stopped) | None
+        ) {
+            break None;
+        }
+        if !failed.is_empty() && !faulted {
             break Some(format!(
                 "engines {failed:?} failed during the replay (see the log)"
             ));
         }
-        if progress.ended.load(Ordering::Relaxed) >= engines.len() {
+        if progress.ended() {
             break None;
         }
-        if Duration::from_millis(clock.now_ms().saturating_sub(started_ms)) > deadline {
+        if clock.now_ms() > deadline_ms {
             break Some("the replay did not reach the end of its data in time".to_owned());
         }
     };

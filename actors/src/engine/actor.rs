@@ -7,7 +7,6 @@
 //! every start (crash-only).
 
 use super::analyzer::AnalyzerStats;
-use super::collector::Cursor;
 use super::config::load_breaker;
 use super::config::EngineConfig;
 use super::decide::STEPS;
@@ -45,7 +44,8 @@ pub const FLATTEN: Strategy = Strategy::Flatten;
 /// What the engine's neighbours count, shared so the engine can report them.
 #[derive(Clone, Default)]
 pub struct Neighbours {
-    pub cursor: Arc<Cursor>,
+    /// Market events the sequencer could not hand this engine.
+    pub feed_dropped: Arc<std::sync::atomic::AtomicU64>,
     pub analyzer: Arc<AnalyzerStats>,
     pub pollers: Arc<super::poller::PollerStats>,
 }
@@ -85,6 +85,8 @@ pub struct Engine {
     steps: Arc<Steps>,
     view: Arc<StatusView>,
     neighbours: Neighbours,
+    /// Where its reads of the market are checked for look-ahead.
+    lookahead: Arc<crate::market::Lookahead>,
 }
 
 /// What an engine is given besides its configuration.
@@ -130,6 +132,7 @@ impl Engine {
                 levels: l.wiring.risk_level(),
                 modes: l.wiring.mode(),
                 published_equity: l.wiring.account.equity_of(&cfg.id),
+                lookahead: l.wiring.lookahead.clone(),
                 account: l.wiring.account.clone(),
                 marked: None,
                 store: l.store,
@@ -166,6 +169,7 @@ impl Engine {
         }
     }
 
+    /// The decision's outcome, at the market time it was decided.
     pub(super) fn record(&mut self, c: &Candidate, outcome: Outcome, detail: String) {
         let row = OutcomeRow {
             engine: self.cfg.id.clone(),
@@ -174,7 +178,7 @@ impl Engine {
             strategy: c.strategy.as_str().to_owned(),
             outcome,
             detail,
-            at_ms: c.at_ms,
+            at_ms: self.clock.now_ms(),
         };
         self.outcomes.record(&self.store, row);
     }
@@ -183,6 +187,8 @@ impl Engine {
     /// outcome.
     fn on_candidate(&mut self, c: Candidate) {
         self.decision_seq += 1;
+        let now_ms = self.clock.now_ms();
+        self.check_lookahead(&c, now_ms);
         let steps = self.steps.clone();
         let state = decide::State {
             cfg: &self.cfg,
@@ -194,7 +200,7 @@ impl Engine {
             volatility: self.volatility.value(),
             level: *self.levels.borrow(),
             mode: self.modes.borrow().current,
-            now_ms: self.clock.now_ms(),
+            now_ms,
         };
         let world = Around { engine: self };
         let (qty, price) = match decide::decide(&state, &c, &world) {
@@ -210,12 +216,23 @@ impl Engine {
             side: c.side,
             qty,
             price,
-            at_ms: c.at_ms,
+            at_ms: now_ms,
             trial,
         };
         if let Err(why) = self.place(order) {
             self.record(&c, Outcome::Error, why);
         }
+    }
+
+    /// What the decision at `now_ms` reads: the signal, the engine's last
+    /// bar, the other engines' entries in the account; none may be from
+    /// after `now_ms` (the market sequencer's promise, checked).
+    fn check_lookahead(&self, c: &Candidate, now_ms: u64) {
+        let check = &self.lookahead;
+        let id = &self.cfg.id;
+        check.check(id, now_ms, c.at_ms, "its signal");
+        check.check(id, now_ms, self.last_at_ms, "its last bar");
+        check.check(id, now_ms, self.account.as_of_ms(), "the account's book");
     }
 
     /// Publishes the engine's figures (the operator's view) and its entry in
@@ -235,6 +252,7 @@ impl Engine {
             breaker: &self.breaker,
             activity,
             published_equity: self.published_equity,
+            as_of_ms: self.last_at_ms,
         });
         self.published_equity = entry.equity;
         self.account.publish(&self.cfg.id, entry);
@@ -369,15 +387,16 @@ impl Handles<MarketUpdate> for Engine {
         self.momentum.push(bar.close);
         self.volatility.push(bar.close);
         self.last = Some(bar.close);
-        self.last_at_ms = bar.at_ms;
+        // Known at its close: what the engine marks, publishes and decides
+        // on is as of then.
+        self.last_at_ms = bar.closes_at_ms();
         self.mark();
     }
 }
 
 impl Handles<SignalReceived> for Engine {
     fn handle(&mut self, SignalReceived(a): SignalReceived, _: &mut Ctx<'_, Self>) {
-        let (symbol, strategy, at_ms, confidence) =
-            (a.symbol.clone(), a.strategy, a.at_ms, a.confidence);
+        let (symbol, strategy, confidence) = (a.symbol.clone(), a.strategy, a.confidence);
         match self.router.route(a) {
             Route::Now(a) => {
                 if let Some(c) = pipeline::candidate(&a) {
@@ -395,7 +414,7 @@ impl Handles<SignalReceived> for Engine {
                     strategy: strategy.as_str().to_owned(),
                     outcome: Outcome::Buffered,
                     detail: format!("confidence {confidence:.2}: waits for the batch"),
-                    at_ms,
+                    at_ms: self.clock.now_ms(),
                 };
                 self.outcomes.record(&self.store, row);
             }

@@ -130,7 +130,7 @@ impl Analyzer {
         self.momentum.push(bar.close);
         self.since_signal = self.since_signal.saturating_add(1);
         let momentum = self.momentum.value().unwrap_or(0.0);
-        let (symbol, at_ms, price) = (bar.symbol.clone(), bar.at_ms, bar.close);
+        let (symbol, at_ms, price) = (bar.symbol.clone(), bar.closes_at_ms(), bar.close);
         // Marks: a bar the engine cannot take now waits, replaced by a newer one.
         match self.marks.send(&self.engine, MarketUpdate(bar)) {
             Delivery::Sent => {}

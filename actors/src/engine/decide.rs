@@ -95,7 +95,7 @@ pub fn decide(s: &State<'_>, c: &Candidate, world: &dyn Surroundings) -> Decisio
         return record(Outcome::LowScore, format!("confidence {:.2}", c.confidence));
     }
     let spec = &s.cfg.spec;
-    match run(s, Step::Gate, || pipeline::gate(Some(spec), c.at_ms)) {
+    match run(s, Step::Gate, || pipeline::gate(Some(spec), s.now_ms)) {
         Ok(Ok(())) => {}
         Ok(Err(why)) => return record(Outcome::GateClosed, why),
         Err(down) => return record(Outcome::GateClosed, format!("gate down ({down}): closed")),

@@ -8,10 +8,13 @@
 //! ├── broker      the broker adapter (paper) as an actor, asked with a timeout
 //! ├── analyzer    rules: keywords, momentum → engine
 //! ├── sentinel    price move, news keyword, close approaching → analyzer, risk
-//! ├── collector   bundled data replay → sentinel, analyzer
 //! ├── poller<i>   HTTP feeds → sentinel, analyzer
 //! └── guard       the engine risk guard (`risk::Guard`): drawdowns → portfolio_risk
 //! ```
+//!
+//! The market data comes from outside the subtree: the one sequencer
+//! (`crate::market`, `master/market`) hands every bar and headline of the
+//! engine's symbol to its sentinel and analyzer at its market time.
 //!
 //! Children start in this order and stop in reverse: the guard and the feeds
 //! first, the engine last. Under `rest_for_one` a child's failure restarts it
@@ -34,7 +37,6 @@
 pub mod actor;
 pub mod analyzer;
 pub mod broker;
-pub mod collector;
 pub mod config;
 pub mod conflate;
 pub mod data;
@@ -54,7 +56,6 @@ pub mod sentinel;
 pub use actor::{Engine, EngineLinks, Neighbours};
 pub use analyzer::Analyzer;
 pub use broker::{Broker, BrokerActor, BrokerError, BrokerFactory, PaperBroker};
-pub use collector::Collector;
 pub use config::EngineConfig;
 pub use executor::Executor;
 
@@ -104,7 +105,6 @@ pub struct SubtreeConfig {
     /// The shared LLM path, when `llm.enabled`.
     pub llm: Option<Arc<crate::llm::LlmServices>>,
     pub placement: Threads,
-    pub speed: f64,
     pub slippage_ticks: i64,
     pub commission: Decimal,
     /// How long the broker has to answer an order.
@@ -112,9 +112,6 @@ pub struct SubtreeConfig {
     /// The broker adapter; `None`: the paper broker (`slippage_ticks`,
     /// `commission`).
     pub broker: Option<broker::BrokerFactory>,
-    /// The market data: the bundled data (looping), or recorded data played
-    /// once (`commodore replay`).
-    pub data: DataSource,
     /// The clock, the account and the level and mode watches.
     pub wiring: crate::wiring::Wiring,
     /// Whether the engines' orders and fills wait for the disk (`Off`: a
@@ -122,29 +119,14 @@ pub struct SubtreeConfig {
     pub fsync: crate::journal::Fsync,
 }
 
-/// Where the collectors' bars and headlines come from.
-#[derive(Clone, Default)]
-pub enum DataSource {
-    /// The embedded `config/data/`, replayed in a loop.
-    #[default]
-    Bundled,
-    /// Recorded data per symbol, played once; the collectors count into the
-    /// progress.
-    Recorded {
-        data: Arc<std::collections::HashMap<String, data::Replay>>,
-        progress: Arc<collector::ReplayProgress>,
-    },
-}
-
-/// The subtree of one engine, on a pooled arbiter (or its own). `None` when there is no
-/// data for its symbol.
+/// The subtree of one engine, on a pooled arbiter (or its own).
 pub fn subtree(
     cfg: Arc<EngineConfig>,
     sub: &SubtreeConfig,
     kernel: &Kernel,
     view: &Arc<StatusView>,
-) -> Option<SupervisorSpec> {
-    subtree_with_handles(cfg, sub, kernel, view).map(|(s, _)| s)
+) -> SupervisorSpec {
+    subtree_with_handles(cfg, sub, kernel, view).0
 }
 
 /// Handles to an engine subtree's actors (for benchmarks and tests that drive
@@ -157,6 +139,22 @@ pub struct EngineHandles {
     pub executor: Handle<Executor>,
     pub broker: Handle<BrokerActor>,
     pub guard: Handle<crate::risk::Guard>,
+    /// Market events the sequencer could not hand this engine (counted in
+    /// its `dropped`).
+    pub feed_dropped: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl EngineHandles {
+    /// Where the market sequencer hands this engine its symbol's events.
+    pub fn route(&self, engine: &str, symbol: &str) -> crate::market::Route {
+        crate::market::Route {
+            engine: engine.to_owned(),
+            symbol: symbol.to_owned(),
+            analyzer: self.analyzer.clone(),
+            sentinel: self.sentinel.clone(),
+            dropped: self.feed_dropped.clone(),
+        }
+    }
 }
 
 /// [`subtree`] and the handles to its actors.
@@ -165,13 +163,7 @@ pub fn subtree_with_handles(
     sub: &SubtreeConfig,
     kernel: &Kernel,
     view: &Arc<StatusView>,
-) -> Option<(SupervisorSpec, EngineHandles)> {
-    let ((bars, news), progress) = match &sub.data {
-        DataSource::Bundled => (data::bundled(cfg.spec.symbol)?, None),
-        DataSource::Recorded { data, progress } => {
-            (data.get(cfg.spec.symbol)?.clone(), Some(progress.clone()))
-        }
-    };
+) -> (SupervisorSpec, EngineHandles) {
     let handles = EngineHandles {
         sentinel: Handle::new(),
         analyzer: Handle::new(),
@@ -179,20 +171,18 @@ pub fn subtree_with_handles(
         executor: Handle::new(),
         broker: Handle::new(),
         guard: Handle::new(),
+        feed_dropped: Default::default(),
     };
-    let neighbours = Neighbours::default();
+    let neighbours = Neighbours {
+        feed_dropped: handles.feed_dropped.clone(),
+        ..Default::default()
+    };
     sub.wiring.account.expect(&cfg.id);
     // One journal connection for the engine and its executor (same thread).
     let store = Arc::new(
         crate::journal::SharedStore::for_engine(&cfg.journal, &cfg.id).with_fsync(sub.fsync),
     );
     let pollers = pollers(&cfg, sub, &handles, &neighbours);
-    let data = Data {
-        bars,
-        news,
-        progress,
-        cursor: neighbours.cursor.clone(),
-    };
     let (analyzer_stats, guard_store) = (neighbours.analyzer.clone(), store.clone());
     let links = EngineLinks {
         store,
@@ -211,7 +201,7 @@ pub fn subtree_with_handles(
     // engine, its executor and broker are up, and stops first at shutdown.
     let spec = SupervisorSpec::new(&cfg.id, sub.supervision)
         .children(order_path(&cfg, sub, kernel, &handles, links))
-        .children(data_path(&cfg, sub, kernel, &handles, analyzer_stats, data))
+        .children(data_path(&cfg, sub, kernel, &handles, analyzer_stats))
         .children(pollers)
         .child(ChildSpec::worker(
             paths::GUARD,
@@ -226,15 +216,7 @@ pub fn subtree_with_handles(
             ),
         ))
         .placed(&sub.placement);
-    Some((spec, handles))
-}
-
-/// The market data one collector plays.
-struct Data {
-    bars: Arc<Vec<crate::model::Bar>>,
-    news: Arc<Vec<crate::model::Headline>>,
-    progress: Option<Arc<collector::ReplayProgress>>,
-    cursor: Arc<collector::Cursor>,
+    (spec, handles)
 }
 
 /// The engine, its executor and its broker: the order path.
@@ -273,15 +255,14 @@ fn order_path(
     ]
 }
 
-/// The analyzer, the sentinel and the collector: the data path (the HTTP
-/// feeds' pollers come after them).
+/// The analyzer and the sentinel: the data path (the HTTP feeds' pollers
+/// come after them).
 fn data_path(
     cfg: &EngineConfig,
     sub: &SubtreeConfig,
     kernel: &Kernel,
     h: &EngineHandles,
     analyzer_stats: Arc<analyzer::AnalyzerStats>,
-    data: Data,
 ) -> Vec<ChildSpec> {
     vec![
         ChildSpec::worker(
@@ -298,19 +279,6 @@ fn data_path(
                 h.analyzer.clone(),
                 sub.risk.clone(),
                 kernel.clone(),
-            ),
-        ),
-        ChildSpec::worker(
-            paths::COLLECTOR,
-            &Handle::new(),
-            Collector::factory(
-                data.bars,
-                data.news,
-                sub.speed,
-                h.analyzer.clone(),
-                h.sentinel.clone(),
-                data.cursor,
-                data.progress,
             ),
         ),
     ]
@@ -332,6 +300,7 @@ fn pollers(
             h.analyzer.clone(),
             h.sentinel.clone(),
             neighbours.pollers.clone(),
+            sub.wiring.wall,
             sub.wiring.clock,
         );
         match factory {

@@ -3,6 +3,11 @@
 //! are dropped, counted and logged; a source that keeps failing is logged and
 //! counted, never a crash. Items already seen are not sent again (bounded
 //! memory of the last `SEEN_LIMIT`).
+//!
+//! Time: whether an item is fresh is judged on the wall clock (the source's
+//! own time); an item is handed on stamped at the market time it arrived, so
+//! on bundled data at `feed.speed` (a market clock of its own) a live
+//! headline is news "now" to the engines, never a look into their future.
 
 use super::analyzer::Analyzer;
 use super::messages::RawEvent;
@@ -201,7 +206,11 @@ pub struct Poller {
     stats: Arc<PollerStats>,
     seen: Arc<Mutex<Recent<(u64, String)>>>,
     busy: Arc<AtomicBool>,
-    clock: Clock,
+    /// The wall clock: whether an item is fresh is the outside world's time.
+    wall: Clock,
+    /// The market clock: an item is stamped at the market time it arrives
+    /// (never a time the market has not reached).
+    market: Clock,
 }
 
 impl Poller {
@@ -211,7 +220,8 @@ impl Poller {
         analyzer: Handle<Analyzer>,
         sentinel: Handle<Sentinel>,
         stats: Arc<PollerStats>,
-        clock: Clock,
+        wall: Clock,
+        market: Clock,
     ) -> Result<impl Fn() -> Poller + Send + Sync + 'static, String> {
         let http = reqwest::Client::builder()
             .timeout(cfg.timeout)
@@ -228,7 +238,8 @@ impl Poller {
             stats: stats.clone(),
             seen: seen.clone(),
             busy: Arc::new(AtomicBool::new(false)),
-            clock,
+            wall,
+            market,
         })
     }
 
@@ -237,7 +248,7 @@ impl Poller {
         if self.busy.swap(true, Ordering::SeqCst) {
             return;
         }
-        let clock = self.clock;
+        let (wall, market) = (self.wall, self.market);
         let (fetcher, symbol, analyzer, sentinel, stats, seen, busy, path) = (
             self.fetcher.clone(),
             self.symbol.clone(),
@@ -260,7 +271,7 @@ impl Poller {
                     tracing::warn!(actor = %path, url = %fetcher.cfg.url, error = %e, "feed poll failed");
                 }
                 Ok((items, bad)) => {
-                    let now = clock.now_ms();
+                    let now = wall.now_ms();
                     let (items, stale): (Vec<_>, Vec<_>) = items.into_iter().partition(|h| {
                         h.at_ms + MAX_ITEM_AGE_MS >= now && h.at_ms <= now + MAX_ITEM_AHEAD_MS
                     });
@@ -275,6 +286,12 @@ impl Poller {
                             continue;
                         }
                         stats.items.fetch_add(1, Ordering::Relaxed);
+                        // Known to the market now, whatever time the source
+                        // gave it (on a live market clock the two agree).
+                        let h = Headline {
+                            at_ms: market.now_ms(),
+                            ..h
+                        };
                         let _ = sentinel.tell(RawEvent::News(h.clone()));
                         let _ = analyzer.tell(RawEvent::News(h));
                     }

@@ -26,9 +26,11 @@ pub struct Sources<'a> {
     pub activity: EngineActivity,
     /// The equity published before.
     pub published_equity: Decimal,
+    /// The close of the last bar the engine had.
+    pub as_of_ms: u64,
 }
 
-/// The engine's counts with what its analyzer, collector, pollers and router
+/// The engine's counts with what its analyzer, pollers, router and the market sequencer
 /// counted.
 pub fn with_neighbours(
     mut activity: EngineActivity,
@@ -43,7 +45,7 @@ pub fn with_neighbours(
     activity.feed_malformed = neighbours.pollers.malformed.load(Ordering::Relaxed);
     activity.feed_failures = neighbours.pollers.failures.load(Ordering::Relaxed);
     activity.dropped += neighbours.analyzer.dropped.load(Ordering::Relaxed)
-        + neighbours.cursor.dropped.load(Ordering::Relaxed)
+        + neighbours.feed_dropped.load(Ordering::Relaxed)
         + router_dropped;
     activity
 }
@@ -83,6 +85,7 @@ pub fn build(s: Sources<'_>) -> (EngineFigures, AccountEntry) {
         volatility: s.volatility,
         equity,
         unpriced,
+        as_of_ms: s.as_of_ms,
     };
     let figures = EngineFigures {
         symbol: spec.symbol.to_owned(),
@@ -133,6 +136,7 @@ mod tests {
             breaker: &breaker,
             activity: EngineActivity::default(),
             published_equity,
+            as_of_ms: 0,
         };
         let (f, e) = build(sources(None, Decimal::from(251_000)));
         assert!(f.unpriced && e.unpriced);

@@ -73,7 +73,7 @@ impl Sentinels {
                 self.since_alert = 0;
                 out.push(Trigger {
                     kind: "price_move",
-                    at_ms: bar.at_ms,
+                    at_ms: bar.closes_at_ms(),
                     text: format!(
                         "{} moved {:+.2}% within {} bars to {}",
                         bar.symbol,
@@ -96,7 +96,7 @@ impl Sentinels {
                     self.warned_day = Some(day);
                     out.push(Trigger {
                         kind: "close_approaching",
-                        at_ms: bar.at_ms,
+                        at_ms: bar.closes_at_ms(),
                         text: format!("{} closes in {left} minutes", bar.symbol),
                         sentiment: Sentiment::Neutral,
                         escalate: false,

@@ -102,10 +102,15 @@ struct BusInner {
     recent: VecDeque<Event>,
 }
 
+/// What stamps an event: milliseconds since the Unix epoch.
+pub type StampSource = Arc<dyn Fn() -> u64 + Send + Sync>;
+
 /// The event bus. Cheap to share (`Arc` inside the kernel).
 pub struct EventBus {
     inner: Mutex<BusInner>,
     recent_capacity: usize,
+    /// The system clock unless the embedder gives its own ([`EventBus::stamped`]).
+    stamp: Option<StampSource>,
 }
 
 /// A subscriber's end: a bounded queue of events plus its drop counter.
@@ -131,6 +136,16 @@ impl EventBus {
                 recent: VecDeque::with_capacity(recent_capacity.min(4096)),
             }),
             recent_capacity,
+            stamp: None,
+        }
+    }
+
+    /// Events stamped by `stamp` (the embedder's clock) instead of the
+    /// system clock.
+    pub fn stamped(first_seq: u64, recent_capacity: usize, stamp: StampSource) -> Self {
+        EventBus {
+            stamp: Some(stamp),
+            ..EventBus::new(first_seq, recent_capacity)
         }
     }
 
@@ -147,10 +162,13 @@ impl EventBus {
 
     /// Publishes an event; returns its sequence number.
     pub fn publish(&self, kind: EventKind, path: &str, detail: impl Into<String>) -> u64 {
-        let at_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or(0);
+        let at_ms = match &self.stamp {
+            Some(stamp) => stamp(),
+            None => SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_millis() as u64)
+                .unwrap_or(0),
+        };
         let mut inner = self.lock();
         let seq = inner.next_seq;
         inner.next_seq += 1;

@@ -33,7 +33,7 @@ mod step;
 mod supervisor;
 
 pub use cell::{CallError, Cell, CellReply, Ctx, Envelope, Handle, Handles, TellError, Worker};
-pub use event::{Event, EventBus, EventKind, Subscription};
+pub use event::{Event, EventBus, EventKind, StampSource, Subscription};
 pub use fault::{Fault, FaultKind, MAX_FAULT_COUNT, MAX_FAULT_MS};
 pub use intensity::{Backoff, Intensity, RestartWindow, SplitMix64};
 pub use registry::{NodeInfo, NodeKind, NodeState, NodeStats, Registry};
@@ -104,6 +104,15 @@ impl Kernel {
     pub fn new(first_seq: u64) -> Self {
         Kernel(Arc::new(KernelInner {
             events: EventBus::new(first_seq, RECENT_EVENTS),
+            registry: Registry::default(),
+        }))
+    }
+
+    /// [`Kernel::new`] whose events are stamped by `stamp` (the embedder's
+    /// clock, e.g. market time) instead of the system clock.
+    pub fn stamped(first_seq: u64, stamp: event::StampSource) -> Self {
+        Kernel(Arc::new(KernelInner {
+            events: EventBus::stamped(first_seq, RECENT_EVENTS, stamp),
             registry: Registry::default(),
         }))
     }

@@ -73,6 +73,8 @@ pub struct ModeActor {
     mode: watch::Sender<ModeState>,
     /// Where the controller reads the account's equity.
     account: Arc<Account>,
+    /// Where its reads of the account are checked for look-ahead.
+    lookahead: Arc<crate::market::Lookahead>,
     clock: Clock,
     tiers: Tiers,
     check_every: Duration,
@@ -91,6 +93,7 @@ impl ModeActor {
         check_every: Duration,
     ) -> impl Fn() -> ModeActor + Send + Sync + 'static {
         let (mode, account, clock) = (wiring.mode_writer(), wiring.account.clone(), wiring.clock);
+        let lookahead = wiring.lookahead.clone();
         move || {
             let store = Store::open(&journal).unwrap_or_else(|e| panic!("{e}"));
             let state = load(&store, &tiers, clock.now_ms()).unwrap_or_else(|e| panic!("{e}"));
@@ -101,6 +104,7 @@ impl ModeActor {
                 mode: mode.clone(),
                 account: account.clone(),
                 clock,
+                lookahead: lookahead.clone(),
                 tiers: tiers.clone(),
                 check_every,
                 state,
@@ -115,6 +119,13 @@ impl ModeActor {
         if !self.state.auto {
             return;
         }
+        let now = self.clock.now_ms();
+        self.lookahead.check(
+            crate::paths::MODE,
+            now,
+            self.account.as_of_ms(),
+            "the account's equity",
+        );
         let equity = self.account.equity();
         if equity <= Decimal::ZERO {
             return;
@@ -176,7 +187,7 @@ impl ModeActor {
 impl Worker for ModeActor {
     fn started(&mut self, ctx: &mut Ctx<'_, Self>) {
         self.publish();
-        ctx.run_interval(self.check_every, |m, ctx| m.check(ctx));
+        ctx.run_interval(self.clock.span(self.check_every), |m, ctx| m.check(ctx));
     }
 }
 

@@ -232,16 +232,28 @@ fn new_york(at_ms: u64) -> (i64, u16) {
     (day, minute)
 }
 
+/// The length of a bar: every bar is a 1-minute bar.
+pub const BAR_MS: u64 = 60_000;
+
 /// One OHLCV bar.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Bar {
     pub symbol: String,
+    /// Its open (the data's time); it is known at [`Bar::closes_at_ms`].
     pub at_ms: u64,
     pub open: Decimal,
     pub high: Decimal,
     pub low: Decimal,
     pub close: Decimal,
     pub volume: u64,
+}
+
+impl Bar {
+    /// When the market has said this bar, close included: its open plus
+    /// [`BAR_MS`]. Nothing may act on it before.
+    pub fn closes_at_ms(&self) -> u64 {
+        self.at_ms + BAR_MS
+    }
 }
 
 /// One news headline.

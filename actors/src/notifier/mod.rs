@@ -71,8 +71,11 @@ pub struct Notifier {
 
 struct Hooks {
     cfg: WebhookConfig,
-    /// Retry times and the outbox's `created_ms` (the one clock).
+    /// The market clock: stamps (a milestone's time, state changes).
     clock: Clock,
+    /// The wall clock: the webhooks' own time (retry times, `Retry-After`,
+    /// rate limits, the outbox's `created_ms`).
+    wire: Clock,
     store: Store,
     http: reqwest::Client,
     /// Written with the notifier's figures (the operator's read model).
@@ -98,14 +101,21 @@ impl Notifier {
         view: Arc<StatusView>,
         wiring: &Wiring,
     ) -> impl Fn() -> Notifier + Send + Sync + 'static {
-        let (clock, account) = (wiring.clock, wiring.account.clone());
+        let (clock, wire, account) = (wiring.clock, wiring.wall, wiring.account.clone());
         move || {
             // The last event published so far (without copying the retained
             // ones to find it).
             let seen = kernel.events().next_seq().saturating_sub(1);
             let hooks = (!cfg.targets.is_empty()).then(|| {
-                Hooks::open(&journal, cfg.clone(), view.clone(), account.clone(), clock)
-                    .unwrap_or_else(|e| panic!("{e}"))
+                Hooks::open(
+                    &journal,
+                    cfg.clone(),
+                    view.clone(),
+                    account.clone(),
+                    clock,
+                    wire,
+                )
+                .unwrap_or_else(|e| panic!("{e}"))
             });
             Notifier {
                 kernel: kernel.clone(),
@@ -141,6 +151,7 @@ impl Hooks {
         view: Arc<StatusView>,
         account: Arc<Account>,
         clock: Clock,
+        wire: Clock,
     ) -> Result<Hooks, String> {
         let mut store = Store::open(journal).map_err(|e| e.to_string())?;
         let names: Vec<String> = cfg.targets.iter().map(|t| t.name.clone()).collect();
@@ -173,7 +184,7 @@ impl Hooks {
             }),
             None => None,
         };
-        let now = clock.now_ms();
+        let now = wire.now_ms();
         let n = cfg.targets.len();
         let rates = cfg
             .targets
@@ -187,6 +198,7 @@ impl Hooks {
         Ok(Hooks {
             cfg,
             clock,
+            wire,
             store,
             http: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
@@ -230,7 +242,7 @@ impl Hooks {
             ),
             dedupe,
             kind: kind.to_owned(),
-            created_ms: self.clock.now_ms(),
+            created_ms: self.wire.now_ms(),
             attempts: 0,
             next_ms: 0,
         }
@@ -321,7 +333,7 @@ impl Hooks {
 
     /// One request per idle webhook with a notification due and a token.
     fn send(&mut self, ctx: &mut Ctx<'_, Notifier>) {
-        let now = self.clock.now_ms();
+        let now = self.wire.now_ms();
         for i in 0..self.cfg.targets.len() {
             if self.busy[i] {
                 continue;
@@ -387,7 +399,7 @@ impl Hooks {
                 .as_ref()
                 .map(|(s, r)| (*s, r.as_deref()))
                 .map_err(Clone::clone),
-            self.clock.now_ms(),
+            self.wire.now_ms(),
         );
         match verdict {
             Verdict::Delivered => match self.store.outbox_done(row.id) {
@@ -410,7 +422,7 @@ impl Hooks {
                 if let Err(e) = self.store.outbox_retry(
                     row.id,
                     attempts,
-                    self.clock.now_ms() + wait.as_millis() as u64,
+                    self.wire.now_ms() + wait.as_millis() as u64,
                 ) {
                     tracing::error!(webhook = %name, error = %e, "retry not recorded; the row stays due");
                 }

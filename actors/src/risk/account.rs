@@ -24,6 +24,9 @@ pub struct AccountEntry {
     /// Holding a position with no price yet (a restart before its first
     /// bar): its equity is not marked, so the drawdown is not measured.
     pub unpriced: bool,
+    /// The market time of what the entry says: the close of the last bar
+    /// the engine had when it published.
+    pub as_of_ms: u64,
 }
 
 /// One engine's part of the book, for the portfolio checks.
@@ -50,6 +53,8 @@ struct Totals {
     /// Engines holding a position without a price.
     unpriced: usize,
     peak: Decimal,
+    /// The newest `as_of_ms` of any entry published.
+    as_of_ms: u64,
 }
 
 #[derive(Debug, Default)]
@@ -83,7 +88,7 @@ impl Account {
 
     /// Engine `id`'s entry, written by that engine only.
     pub fn publish(&self, id: &str, entry: AccountEntry) {
-        let (equity, unpriced) = (entry.equity, entry.unpriced);
+        let (equity, unpriced, as_of) = (entry.equity, entry.unpriced, entry.as_of_ms);
         {
             // The totals and the map change together (the lock orders the
             // writers of different engines).
@@ -93,6 +98,7 @@ impl Account {
                 .insert(id.to_owned(), entry)
                 .map_or((Decimal::ZERO, false), |e| (e.equity, e.unpriced));
             t.equity += equity - old;
+            t.as_of_ms = t.as_of_ms.max(as_of);
             t.unpriced = t.unpriced + usize::from(unpriced) - usize::from(was_unpriced);
             if t.unpriced == 0 {
                 t.peak = t.peak.max(t.equity);
@@ -129,6 +135,13 @@ impl Account {
     /// The engines' equity summed.
     pub fn equity(&self) -> Decimal {
         self.totals().equity
+    }
+
+    /// The newest market time behind any entry: whoever reads the account
+    /// at market time `t` must find it at or before `t`
+    /// (`crate::market::Lookahead`).
+    pub fn as_of_ms(&self) -> u64 {
+        self.totals().as_of_ms
     }
 
     /// The account's highest equity so far.

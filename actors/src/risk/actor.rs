@@ -58,6 +58,7 @@ pub struct PortfolioRisk {
     /// The account drawdown thresholds.
     limits: PortfolioLimits,
     clock: Clock,
+    lookahead: Arc<crate::market::Lookahead>,
     state: RiskState,
     /// The account peak as last journaled.
     saved_peak: Decimal,
@@ -74,10 +75,11 @@ impl PortfolioRisk {
         wiring: &Wiring,
         limits: PortfolioLimits,
     ) -> impl Fn() -> PortfolioRisk + Send + Sync + 'static {
-        let (account, level, clock) = (
+        let (account, level, clock, lookahead) = (
             wiring.account.clone(),
             wiring.risk_level_writer(),
             wiring.clock,
+            wiring.lookahead.clone(),
         );
         move || {
             let store = Store::open(&journal).unwrap_or_else(|e| panic!("{e}"));
@@ -91,6 +93,7 @@ impl PortfolioRisk {
                 level: level.clone(),
                 limits: limits.clone(),
                 clock,
+                lookahead: lookahead.clone(),
                 state,
                 saved_peak,
             }
@@ -161,6 +164,9 @@ impl PortfolioRisk {
     /// drawdown calls for, asked for at once (the one place the account
     /// drawdown escalates).
     fn measure(&mut self, path: &str) {
+        let now = self.clock.now_ms();
+        self.lookahead
+            .check(path, now, self.account.as_of_ms(), "the account's equity");
         let p = self.account.portfolio();
         self.view.set_portfolio(p);
         let level = drawdown_level(&self.limits, p.drawdown);

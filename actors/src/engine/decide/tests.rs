@@ -84,7 +84,9 @@ impl Fixture {
             volatility: Some(0.001),
             level,
             mode: Tier::BALANCED,
-            now_ms: 0,
+            // Decided at market time: the gate reads the clock, not the
+            // signal's time.
+            now_ms: MONDAY_NOON_MS,
         }
     }
 }
@@ -124,12 +126,14 @@ fn each_step_ends_the_candidate_with_its_outcome() {
     assert!(matches!(&against, Decision::Record(Outcome::Vetoed, why) if why.contains("against")));
     let weak = decide(&normal, &candidate(Side::Buy, 0.3, MONDAY_NOON_MS), &world);
     assert_eq!(outcome(&weak), Outcome::LowScore);
-    let sunday = decide(
-        &normal,
+    let mut sunday = f.state(RiskLevel::Normal, None);
+    sunday.now_ms = SUNDAY_EVENING_MS;
+    let closed = decide(
+        &sunday,
         &candidate(Side::Buy, 0.92, SUNDAY_EVENING_MS),
         &world,
     );
-    assert_eq!(outcome(&sunday), Outcome::GateClosed);
+    assert_eq!(outcome(&closed), Outcome::GateClosed);
     let mut no_price = f.state(RiskLevel::Normal, None);
     no_price.last = None;
     let d = decide(&no_price, &buy, &world);

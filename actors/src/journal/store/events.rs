@@ -18,6 +18,21 @@ impl Store {
         Ok(self.sql(r)?.unwrap_or(0) as u64)
     }
 
+    /// The newest market time the journal holds: its last event's, a state
+    /// change's or an order's journaling, whichever is latest (0 for an empty
+    /// journal). A daemon restarted on the bundled data resumes its market
+    /// clock from here, so no journaled order is from its future.
+    pub fn last_at_ms(&self) -> Result<u64, JournalError> {
+        let r = self.conn.query_row(
+            "SELECT MAX(COALESCE((SELECT at_ms FROM events ORDER BY seq DESC LIMIT 1), 0),
+                        COALESCE((SELECT MAX(at_ms) FROM state), 0),
+                        COALESCE((SELECT MAX(created_ms) FROM orders), 0))",
+            [],
+            |row| row.get::<_, i64>(0),
+        );
+        Ok(self.sql(r)?.max(0) as u64)
+    }
+
     /// Appends events in one transaction (one commit for the batch). Events at or
     /// below the last written seq are skipped (a replay after a restart).
     /// Returns how many were written.
