@@ -220,10 +220,146 @@ fn a_replay_of_the_bundled_week_reports_what_its_journal_holds_and_is_determinis
     );
     assert!(html.contains("<polyline") && html.contains("Portfolio equity"));
 
+    // One market clock: fills, in the order they were journaled, never go
+    // back in market time by more than a bar, across the engines.
+    let mut stmt = c
+        .prepare("SELECT engine, at_ms FROM fills ORDER BY id")
+        .unwrap();
+    let fills: Vec<(String, i64)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let mut newest = (String::new(), 0i64);
+    for (engine, at) in &fills {
+        assert!(
+            *at >= newest.1 - 60_000,
+            "a {engine} fill at {at} journaled after a {} fill at {}",
+            newest.0,
+            newest.1
+        );
+        if *at > newest.1 {
+            newest = (engine.clone(), *at);
+        }
+    }
+    // Every invariant holds, none of the reads saw the market's future.
+    for check in r["invariants"].as_array().unwrap() {
+        assert_eq!(check["holds"], true, "{check}");
+    }
+    assert_eq!(r["run"]["lookahead"]["violations"], 0);
+    assert!(r["faults"].as_array().unwrap().is_empty());
+
     // The virtual clock has no wall time in it: the same data, the same report.
     let again = replay(&dir, &data, "b", &[]);
     assert_eq!(again.status.code(), Some(0));
     assert_eq!(report(&dir, "b"), r, "a replay is deterministic");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `commodore replay` on the bundled week with seeded faults.
+fn faulted(dir: &Path, out: &str, faults: &str, seed: &str) -> Output {
+    commodore()
+        .args(["replay", "--faults", faults, "--seed", seed, "--out"])
+        .arg(dir.join(out))
+        .env("COMMODORE__DATA_DIR", dir)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_seeded_replay_injects_its_faults_deterministically_and_its_invariants_hold() {
+    let dir = temp_dir("replay-faults");
+    let out = faulted(&dir, "a", "12", "7");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let r = report(&dir, "a");
+    assert_eq!(r["seed"], 7);
+    assert_eq!(r["data"], "bundled", "no --data: the bundled week");
+    let faults = r["faults"].as_array().unwrap();
+    assert_eq!(faults.len(), 12);
+    for f in faults {
+        assert!(f["path"].as_str().unwrap().starts_with("master/"), "{f}");
+        assert!(f["at"].as_str().unwrap().starts_with("2026-01-"), "{f}");
+    }
+    assert_eq!(r["run"]["faults_injected"], 12);
+    assert!(r["run"]["failures"].as_u64().unwrap() > 0, "faults were felt");
+    let names: Vec<&str> = r["invariants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            assert_eq!(c["holds"], true, "{c}");
+            c["name"].as_str().unwrap()
+        })
+        .collect();
+    for name in [
+        "unique_client_order_ids",
+        "one_fill_per_filled_order",
+        "positions_match_fills",
+        "risk_level_only_rises_without_reset",
+        "one_outcome_per_decision",
+        "event_seq_without_gaps",
+        "no_lookahead",
+    ] {
+        assert!(names.contains(&name), "{name} checked: {names:?}");
+    }
+    // The same seed: the same faults at the same market times, the same
+    // report, byte for byte.
+    let again = faulted(&dir, "b", "12", "7");
+    assert_eq!(again.status.code(), Some(0));
+    let read = |out: &str| {
+        let file = std::fs::read_dir(dir.join(out))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.extension().is_some_and(|x| x == "json"))
+            .unwrap();
+        std::fs::read(file).unwrap()
+    };
+    assert_eq!(read("a"), read("b"), "byte-identical reports");
+    // Another seed, other faults.
+    let other = faulted(&dir, "c", "12", "8");
+    assert_eq!(other.status.code(), Some(0));
+    assert_ne!(report(&dir, "c")["faults"], r["faults"]);
+    // Too many faults is a usage error that says the bound.
+    let too_many = faulted(&dir, "d", "10001", "1");
+    assert_eq!(too_many.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&too_many.stderr).contains("at most 10000"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn simulate_runs_seeds_side_by_side_and_prints_a_table() {
+    let dir = temp_dir("replay-simulate");
+    let out = commodore()
+        .args(["simulate", "--seeds", "20..22", "--faults", "6", "--jobs", "2"])
+        .env("COMMODORE__DATA_DIR", &dir)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("seed  exit"), "{stdout}");
+    for seed in ["20", "21"] {
+        assert!(
+            stdout
+                .lines()
+                .any(|l| l.trim_start().starts_with(seed) && l.ends_with("invariants hold")),
+            "{stdout}"
+        );
+    }
+    assert!(stdout.contains("2 seeds in"), "{stdout}");
+    assert!(stdout.contains("2 held, 0 failed"), "{stdout}");
+    // A range a user gets wrong says what to give.
+    let bad = commodore()
+        .args(["simulate", "--seeds", "9..3"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("give A..B"));
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -30,13 +30,15 @@ mod invariants;
 mod render;
 mod report;
 mod run;
+#[cfg(test)]
+mod lookahead_tests;
 
 pub use run::Ran;
 
 use crate::assemble::{DataSource, Options};
 use crate::config::Config;
 use commodore_actors::clock::Clock;
-use commodore_actors::market::{Merged, Series};
+use commodore_actors::market::{Feed, Merged, Series};
 use render::Written;
 use serde_json::{json, Value};
 use std::path::PathBuf;
@@ -131,34 +133,9 @@ async fn replay(cfg: Config, args: &Args) -> Result<(Value, Written), (i32, Stri
         .format("%Y%m%dT%H%M%S%.3fZ")
         .to_string();
     let dir = cfg.data_dir.join("replay").join(&stamp);
-    let series: Vec<Series> = crate::assemble::symbols(&cfg)
-        .iter()
-        .map(|s| {
-            let (bars, news) = recorded[s].clone();
-            Series::once(bars, news)
-        })
-        .collect();
-    let start = series
-        .iter()
-        .filter_map(Series::starts_at_ms)
-        .min()
-        .unwrap_or(0);
-    let end = recorded
-        .values()
-        .filter_map(|(bars, _)| bars.last().map(|b| b.closes_at_ms()))
-        .max()
-        .unwrap_or(start);
+    let (start, end) = span(&recorded);
     let plan = faults::plan(&cfg, args.faults, args.seed, start, end);
-    let clock = Clock::market(start, cfg.feed.speed);
-    let source = DataSource::Recorded {
-        feed: Box::new(Merged::new(series)),
-        faults: plan.clone(),
-    };
-    let opts = Options::replay(&cfg, &dir, source, clock).map_err(|e| (2, e))?;
-    std::fs::create_dir_all(&dir).map_err(|e| (2, format!("data_dir: {}: {e}", dir.display())))?;
-    let total: u64 = recorded.values().map(|(bars, _)| bars.len() as u64).sum();
-    let journal = opts.journal.clone();
-    let ran = run::play(&cfg, opts, total, args.faults > 0, end).await?;
+    let (ran, journal) = play_recorded(&cfg, &recorded, &dir, plan.clone(), |f| f).await?;
     let data_name = args
         .data
         .as_ref()
@@ -201,4 +178,52 @@ async fn replay(cfg: Config, args: &Args) -> Result<(Value, Written), (i32, Stri
         .unwrap_or_else(|| cfg.data_dir.join("reports"));
     let written = render::write(&report, &out, &stamp).map_err(|e| (1, e))?;
     Ok((report, written))
+}
+
+/// The first and the last market time of the data (the first bar's open or
+/// headline, the last bar's close).
+fn span(recorded: &data::Recorded) -> (u64, u64) {
+    let start = recorded
+        .values()
+        .filter_map(|(bars, news)| Series::once(bars.clone(), news.clone()).starts_at_ms())
+        .min()
+        .unwrap_or(0);
+    let end = recorded
+        .values()
+        .filter_map(|(bars, _)| bars.last().map(|b| b.closes_at_ms()))
+        .max()
+        .unwrap_or(start);
+    (start, end)
+}
+
+/// The tree over `recorded` from a fresh journal in `dir`, with `faults`;
+/// `feed` may wrap the merged feed (a test that bypasses the clock). What
+/// the run left, and its journal.
+async fn play_recorded(
+    cfg: &Config,
+    recorded: &data::Recorded,
+    dir: &std::path::Path,
+    faults: Vec<commodore_actors::market::ScheduledFault>,
+    feed: impl FnOnce(Box<dyn Feed>) -> Box<dyn Feed>,
+) -> Result<(Ran, PathBuf), (i32, String)> {
+    let series: Vec<Series> = crate::assemble::symbols(cfg)
+        .iter()
+        .map(|s| {
+            let (bars, news) = recorded[s].clone();
+            Series::once(bars, news)
+        })
+        .collect();
+    let (start, end) = span(recorded);
+    let clock = Clock::market(start, cfg.feed.speed);
+    let faulted = !faults.is_empty();
+    let source = DataSource::Recorded {
+        feed: feed(Box::new(Merged::new(series))),
+        faults,
+    };
+    let opts = Options::replay(cfg, dir, source, clock).map_err(|e| (2, e))?;
+    std::fs::create_dir_all(dir).map_err(|e| (2, format!("data_dir: {}: {e}", dir.display())))?;
+    let total: u64 = recorded.values().map(|(bars, _)| bars.len() as u64).sum();
+    let journal = opts.journal.clone();
+    let ran = run::play(cfg, opts, total, faulted, end).await?;
+    Ok((ran, journal))
 }

@@ -4,9 +4,11 @@
 //! Nothing is sent twice and nothing journaled is forgotten: an order the
 //! executor never handled (lost to a fault in its mailbox, or a crash between
 //! "journaled" and "sent") is re-driven from the journal under its original
-//! client order id, at every start and every second for orders pending more than
-//! `REDRIVE_AFTER`; one older than `MAX_REDRIVE_AGE` is not sent at a stale price
-//! but rejected. Ids handled by this instance are remembered (bounded), so a
+//! client order id, at every start, when the engine says an order it sent is
+//! `REDRIVE_AFTER` old ([`Redrive`], on the market clock, so at any feed speed
+//! before the price goes stale) and every second, for orders pending more than
+//! `REDRIVE_AFTER`; one older than `MAX_REDRIVE_AGE` (market time) is not sent
+//! at a stale price but rejected. Ids handled by this instance are remembered (bounded), so a
 //! re-driven order whose message arrives later is not sent again.
 //!
 //! One order at a time goes to the broker actor (asked with `broker.timeout`,
@@ -17,7 +19,7 @@
 
 use super::actor::Engine;
 use super::broker::{BrokerActor, BrokerError, Submit};
-use super::messages::{CancelPending, FillReceived, OrderRejected, SubmitOrder};
+use super::messages::{CancelPending, FillReceived, OrderRejected, Redrive, SubmitOrder};
 use super::recent::Recent;
 use crate::clock::Clock;
 use crate::events::{ORDER_FILLED, ORDER_REJECTED, ORDER_SUBMITTED};
@@ -246,6 +248,12 @@ impl Handles<SubmitOrder> for Executor {
             return;
         }
         self.execute(o, ctx);
+    }
+}
+
+impl Handles<Redrive> for Executor {
+    fn handle(&mut self, _: Redrive, ctx: &mut Ctx<'_, Self>) {
+        self.redrive(ctx);
     }
 }
 

@@ -59,6 +59,13 @@ pub struct OrderRejected {
 }
 
 /// Engine → executor: cancel every order journaled and not yet sent (PANIC)
+/// Engine → its executor: look for journaled orders nobody has handled
+/// (sent `REDRIVE_AFTER` of market time after each order, so a message lost
+/// to a fault is re-driven before its price goes stale, at any feed speed).
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "()")]
+pub struct Redrive;
+
 /// whose decision is at or below `up_to_seq` (so the engine's own closing order,
 /// decided after, is not cancelled).
 #[derive(Debug, Clone, Message)]

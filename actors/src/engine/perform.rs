@@ -8,7 +8,7 @@
 //! not exist.
 
 use super::actor::{Engine, FLATTEN};
-use super::messages::{CancelPending, SubmitOrder};
+use super::messages::{CancelPending, Redrive, SubmitOrder};
 use super::pipeline::Candidate;
 use crate::events::{BREAKER_CLOSED, BREAKER_HALF_OPEN, BREAKER_OPENED};
 use crate::journal::{OutcomeRow, StateKey};
@@ -87,6 +87,16 @@ impl Engine {
         if trial {
             self.breaker.trial_sent(&id);
         }
+        // If this message is lost (an executor fault), the executor looks
+        // again once the order is REDRIVE_AFTER old in market time.
+        let (executor, after) = (
+            self.executor.clone(),
+            self.clock.span(super::executor::REDRIVE_AFTER) + std::time::Duration::from_millis(1),
+        );
+        actix_rt::spawn(async move {
+            tokio::time::sleep(after).await;
+            let _ = executor.tell(Redrive);
+        });
         if let Err(e) = self.executor.tell(SubmitOrder(order.clone())) {
             // Executor down: the order is abandoned (rejected) and the decision
             // ends in `error`, in one durable write; the breaker counts it.
