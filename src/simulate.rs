@@ -56,7 +56,7 @@ pub fn parse_seeds(s: &str) -> Result<std::ops::Range<u64>, String> {
     };
     if range.is_empty() {
         return Err(format!(
-            "--seeds {s:?}: the range is empty (B must be above A)"
+            "--seeds {s:?}: the range is empty: give A..B with B above A (B excluded)"
         ));
     }
     if range.end - range.start > MAX_SEEDS {
