@@ -19,8 +19,10 @@ With `--days D` (and `--seed S`, `--start YYYY-MM-DD`) the bars are a seeded
 geometric random walk over D calendar days from the start (default 2026-01-05),
 on the sessions commodore's gate uses (actors/src/model/market.rs): KC
 04:15-13:30 and CC 04:45-13:30 New York time, weekdays, no US exchange holiday,
-US daylight time as the gate reckons it; daily volatility about 2.5 % for
-coffee and 3 % for cocoa (as scripts/gen_data.py), rounded to the tick. The
+US daylight time as the gate reckons it; a daily volatility of 2.2 % for
+coffee and 2.6 % for cocoa (a little under scripts/gen_data.py's week: at this
+level commodore's momentum signals, as the benchmark sizes them, come about
+once per 25 bars), a night's gap of a third of that, rounded to the tick. The
 same seed and days give the same bytes. A year (--days 365) is about 270,000
 bars; the benchmarks replay it in commodore and in NautilusTrader.
 """
