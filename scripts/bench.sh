@@ -25,10 +25,20 @@
 #   replay            `commodore replay` over 1, 4 and 16 weeks of the bundled bars:
 #                     wall time against the 1-week time scaled by the data (linear
 #                     = 1.0x), bars/s, peak RSS (scripts/replay_figures.py)
+#   replay year       a seeded year of KC and CC 1-minute bars (about 270,000),
+#   vs Nautilus       about one order per 25 bars: `commodore replay` vs
+#                     NautilusTrader's BacktestEngine on the same file, bars/s (the
+#                     ratio is commodore / Nautilus), wall, peak RSS, orders; median
+#                     of 3 runs each (scripts/replay_compare.py, nautilus_replay.py).
+#                     NautilusTrader is installed from PyPI into target/bench-venv
+#                     on the first run (needs python3's venv module; version
+#                     NAUTILUS_VERSION, default below)
 #
 #   scripts/bench.sh daemon     # only the daemon figures (under a minute)
 #   scripts/bench.sh scale      # only the many-engines figures (about a minute)
-#   scripts/bench.sh replay     # only the replay figures (under a minute)
+#   scripts/bench.sh replay     # only the replay figures (3 to 5 minutes on 2
+#                               # cores, most of it the year vs NautilusTrader;
+#                               # the first run also installs NautilusTrader)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -36,10 +46,31 @@ out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 
 cargo build --release --locked 2>/dev/null
+
+# NautilusTrader for the replay comparison, in a virtualenv of the bench's own.
+nautilus_venv() {
+  local venv=target/bench-venv version=${NAUTILUS_VERSION:-1.221.0}
+  if [ ! -x "$venv/bin/pip" ]; then
+    rm -rf "$venv"
+    python3 -m venv "$venv" >&2 || {
+      echo "error: python3 -m venv failed: the replay comparison needs Python's venv module" >&2
+      echo "  (Debian/Ubuntu: apt-get install python3-venv; or any python3 >= 3.11 with venv on PATH)" >&2
+      exit 1; }
+  fi
+  if ! "$venv/bin/python" -c "import sys, nautilus_trader as n; sys.exit(n.__version__ != '$version')" 2>/dev/null; then
+    echo "installing nautilus_trader==$version into $venv ..." >&2
+    "$venv/bin/pip" install --quiet --disable-pip-version-check "nautilus_trader==$version" >&2 || {
+      echo "error: pip could not install nautilus_trader==$version into $venv (set NAUTILUS_VERSION" >&2
+      echo "  to a version with a wheel for $("$venv/bin/python" --version))" >&2
+      exit 1; }
+  fi
+}
 if [ "${1:-}" = "scale" ]; then
   python3 scripts/scale_figures.py target/release/commodore 100 1000 >"$out/figures.jsonl"
 elif [ "${1:-}" = "replay" ]; then
   python3 scripts/replay_figures.py target/release/commodore >"$out/figures.jsonl"
+  nautilus_venv
+  python3 scripts/replay_compare.py target/release/commodore target/bench-venv/bin/python >>"$out/figures.jsonl"
 else
   python3 scripts/daemon_figures.py target/release/commodore >"$out/figures.jsonl"
 fi
@@ -50,6 +81,8 @@ cargo bench -p commodore-actors --bench kernel_figures 2>/dev/null | grep '^{"fi
 cargo bench -p commodore-actors --bench engine_figures 2>/dev/null | grep '^{"figure"' >>"$out/figures.jsonl"
 python3 scripts/scale_figures.py target/release/commodore 100 1000 >>"$out/figures.jsonl"
 python3 scripts/replay_figures.py target/release/commodore >>"$out/figures.jsonl"
+nautilus_venv
+python3 scripts/replay_compare.py target/release/commodore target/bench-venv/bin/python >>"$out/figures.jsonl"
 fi
 
 python3 - "$out/figures.jsonl" "${1:-all}" <<'PY'
@@ -62,9 +95,11 @@ def estimate(group, name):
     return e["median"]["point_estimate"]  # ns per iteration
 
 BATCH = 257  # 256 tells + 1 flushing ask per iteration (see actors/benches/kernel.rs)
-rows = []
+rows, notes = [], []
 for line in open(sys.argv[1]):
     f = json.loads(line)
+    if "note" in f:
+        notes.append(f["note"])
     ratio = f["value"] / f["baseline"] if f["baseline"] else float("nan")
     base = f'{f["baseline"]:.2f} {f["unit"]}' if f["baseline"] else "-"
     rows.append((f["figure"].replace("_", " "), f'{f["value"]:.2f} {f["unit"]}', base, ratio, f["target"]))
@@ -81,4 +116,6 @@ print(f"{'figure':<{w}}  {'commodore':>16}  {'baseline':>16}  {'ratio':>7}  targ
 for name, v, b, r, t in rows:
     ratio = f"{r:>6.2f}x" if r == r else "      -"  # nan: no baseline
     print(f"{name:<{w}}  {v:>16}  {b:>16}  {ratio}  {t}")
+for n in notes:
+    print(n)
 PY
