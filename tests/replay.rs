@@ -282,7 +282,10 @@ fn a_seeded_replay_injects_its_faults_deterministically_and_its_invariants_hold(
         assert!(f["at"].as_str().unwrap().starts_with("2026-01-"), "{f}");
     }
     assert_eq!(r["run"]["faults_injected"], 12);
-    assert!(r["run"]["failures"].as_u64().unwrap() > 0, "faults were felt");
+    assert!(
+        r["run"]["failures"].as_u64().unwrap() > 0,
+        "faults were felt"
+    );
     let names: Vec<&str> = r["invariants"]
         .as_array()
         .unwrap()
@@ -331,7 +334,9 @@ fn a_seeded_replay_injects_its_faults_deterministically_and_its_invariants_hold(
 fn simulate_runs_seeds_side_by_side_and_prints_a_table() {
     let dir = temp_dir("replay-simulate");
     let out = commodore()
-        .args(["simulate", "--seeds", "20..22", "--faults", "6", "--jobs", "2"])
+        .args([
+            "simulate", "--seeds", "20..22", "--faults", "6", "--jobs", "2",
+        ])
         .env("COMMODORE__DATA_DIR", &dir)
         .output()
         .unwrap();

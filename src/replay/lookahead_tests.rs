@@ -168,13 +168,19 @@ fn orders_priced_ahead(journal: &Path, data: &Recorded) -> (u64, Vec<String>) {
 /// One replay on a system of its own (each pauses its own clock).
 fn play(cfg: &Config, data: &Recorded, dir: &Path, bypass: bool) -> (super::Ran, PathBuf) {
     actix_rt::System::new()
-        .block_on(play_recorded(cfg, data, &dir.join("replay"), Vec::new(), |f| {
-            if bypass {
-                Box::new(Bypassed(f))
-            } else {
-                f
-            }
-        }))
+        .block_on(play_recorded(
+            cfg,
+            data,
+            &dir.join("replay"),
+            Vec::new(),
+            |f| {
+                if bypass {
+                    Box::new(Bypassed(f))
+                } else {
+                    f
+                }
+            },
+        ))
         .unwrap_or_else(|(_, e)| panic!("{e}"))
 }
 
@@ -186,14 +192,21 @@ fn no_decision_reads_the_market_after_its_time_over_random_data() {
         let cfg = config(&dir);
         let data = random_data(seed, 4);
         let (ran, journal) = play(&cfg, &data, &dir, false);
-        assert!(ran.lookahead_checks > 100, "seed {seed}: {} reads checked", ran.lookahead_checks);
+        assert!(
+            ran.lookahead_checks > 100,
+            "seed {seed}: {} reads checked",
+            ran.lookahead_checks
+        );
         assert_eq!(
             ran.lookahead_violations, 0,
             "seed {seed}: {:?}",
             ran.lookahead_first
         );
         let (orders, bad) = orders_priced_ahead(&journal, &data);
-        assert!(orders > 3, "seed {seed}: only {orders} orders: the data must trade");
+        assert!(
+            orders > 3,
+            "seed {seed}: only {orders} orders: the data must trade"
+        );
         assert!(bad.is_empty(), "seed {seed}: {bad:?}");
         let _ = std::fs::remove_dir_all(&dir);
     }

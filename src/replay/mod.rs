@@ -27,11 +27,11 @@
 mod data;
 mod faults;
 mod invariants;
+#[cfg(test)]
+mod lookahead_tests;
 mod render;
 mod report;
 mod run;
-#[cfg(test)]
-mod lookahead_tests;
 
 pub use run::Ran;
 
@@ -43,6 +43,16 @@ use render::Written;
 use serde_json::{json, Value};
 use std::path::PathBuf;
 use std::sync::Arc;
+
+/// How fast a replay's market clock runs against its virtual clock: an hour
+/// of market time per virtual second. Nothing waits either way (the virtual
+/// clock is paused); what it sets is how often the tree's own virtual-clock
+/// timers (supervision probes, journal batches, safety nets) fire per market
+/// hour, so that nights and weekends cost nothing. Market-time rules (the
+/// batch window, the breaker's cooldown, staleness) are on the market clock
+/// and do not depend on it; a bar is delivered within a virtual millisecond
+/// (3.6 market seconds) of its close, never before it.
+pub const REPLAY_SPEED: f64 = 3600.0;
 
 /// What `commodore replay` was asked.
 pub struct Args {
@@ -214,7 +224,7 @@ async fn play_recorded(
         })
         .collect();
     let (start, end) = span(recorded);
-    let clock = Clock::market(start, cfg.feed.speed);
+    let clock = Clock::market(start, REPLAY_SPEED);
     let faulted = !faults.is_empty();
     let source = DataSource::Recorded {
         feed: feed(Box::new(Merged::new(series))),

@@ -187,7 +187,7 @@ impl ModeActor {
 impl Worker for ModeActor {
     fn started(&mut self, ctx: &mut Ctx<'_, Self>) {
         self.publish();
-        ctx.run_interval(self.clock.span(self.check_every), |m, ctx| m.check(ctx));
+        ctx.run_interval(self.check_every, |m, ctx| m.check(ctx));
     }
 }
 
