@@ -11,12 +11,15 @@ use crate::config::Config;
 use commodore_actors::engine::data;
 use commodore_actors::model::{Bar, Headline};
 use rust_decimal::Decimal;
-use std::collections::HashMap;
-use std::path::Path;
+use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// The most bars a replay reads (about ten years of 1-minute bars for two
-/// contracts): a bound on memory, said plainly when passed.
+/// contracts): a bound on its time, said plainly when passed (memory does not
+/// grow with the bars: they are streamed).
 pub const MAX_BARS: usize = 5_000_000;
 /// The highest price a bar may have (far above any KC or CC price; the
 /// risk arithmetic on prices beyond would overflow a decimal).
@@ -24,8 +27,112 @@ pub const MAX_PRICE: i64 = 1_000_000_000;
 /// The most headlines a replay reads.
 pub const MAX_HEADLINES: usize = 1_000_000;
 
-/// Recorded bars and headlines per symbol, as the market sequencer plays them.
-pub type Recorded = HashMap<String, data::Replay>;
+/// One symbol's bars: in memory (the bundled week, tests) or read from the
+/// `--data` file as they are played (checked once before, by [`scan`]), so a
+/// replay's memory does not grow with its data.
+#[derive(Clone)]
+pub enum Bars {
+    Memory(Arc<Vec<Bar>>),
+    File {
+        path: PathBuf,
+        symbol: String,
+        scan: Scan,
+    },
+}
+
+/// What [`scan`] found of one symbol's bars.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Scan {
+    pub count: u64,
+    pub first_open_ms: u64,
+    pub last_open_ms: u64,
+}
+
+impl Bars {
+    pub fn count(&self) -> u64 {
+        match self {
+            Bars::Memory(v) => v.len() as u64,
+            Bars::File { scan, .. } => scan.count,
+        }
+    }
+
+    pub fn first_open_ms(&self) -> Option<u64> {
+        match self {
+            Bars::Memory(v) => v.first().map(|b| b.at_ms),
+            Bars::File { scan, .. } => Some(scan.first_open_ms),
+        }
+    }
+
+    /// The last bar's close.
+    pub fn last_close_ms(&self) -> Option<u64> {
+        match self {
+            Bars::Memory(v) => v.last().map(Bar::closes_at_ms),
+            Bars::File { scan, .. } => Some(scan.last_open_ms + commodore_actors::model::BAR_MS),
+        }
+    }
+
+    /// The bars in time order, one at a time.
+    pub fn stream(&self) -> Box<dyn Iterator<Item = Bar> + Send> {
+        match self {
+            Bars::Memory(v) => {
+                let v = v.clone();
+                Box::new((0..v.len()).map(move |i| v[i].clone()))
+            }
+            Bars::File { path, symbol, .. } => Box::new(FileBars::open(path, symbol)),
+        }
+    }
+}
+
+/// One symbol's bars read from the `--data` file line by line.
+struct FileBars {
+    lines: Option<std::io::Lines<BufReader<File>>>,
+    symbol: String,
+    line: usize,
+}
+
+impl FileBars {
+    fn open(path: &Path, symbol: &str) -> FileBars {
+        let lines = match File::open(path) {
+            Ok(f) => Some(BufReader::with_capacity(1 << 16, f).lines()),
+            Err(e) => {
+                tracing::error!(path = %path.display(), "--data cannot be read again: {e}; its bars end here");
+                None
+            }
+        };
+        FileBars {
+            lines,
+            symbol: symbol.to_owned(),
+            line: 0,
+        }
+    }
+}
+
+impl Iterator for FileBars {
+    type Item = Bar;
+
+    fn next(&mut self) -> Option<Bar> {
+        let lines = self.lines.as_mut()?;
+        loop {
+            let l = lines.next()?.ok()?;
+            self.line += 1;
+            if self.line == 1 || l.trim().is_empty() {
+                continue;
+            }
+            let mut f: Vec<&str> = l.split(',').map(str::trim).collect();
+            if f.len() != 7 || f[1] != self.symbol {
+                continue;
+            }
+            let symbol = f.remove(1);
+            // Checked by `scan` before the replay: a line that no longer
+            // parses (the file changed under the replay) ends the bars.
+            return data::bar(symbol, &f, self.line).ok();
+        }
+    }
+}
+
+/// Recorded bars and headlines per symbol, as the market sequencer plays
+/// them (headlines are held in memory: at most [`MAX_HEADLINES`]).
+pub type Recorded = HashMap<String, (Bars, Arc<Vec<Headline>>)>;
 
 /// The bundled week of each engine's symbol (`replay` without `--data`),
 /// with the bundled headlines, or those of `--news`.
@@ -44,15 +151,16 @@ pub fn bundled(cfg: &Config, news_path: Option<&Path>) -> Result<Recorded, Strin
             Some(n) => Arc::new(n.iter().filter(|h| h.symbol == symbol).cloned().collect()),
             None => bundled_news,
         };
-        recorded.insert(symbol.to_owned(), (bars, heads));
+        recorded.insert(symbol.to_owned(), (Bars::Memory(bars), heads));
     }
     Ok(recorded)
 }
 
-/// Reads `--data` and `--news` and gives each engine's symbol its bars and
+/// Checks `--data` (streamed: nothing of it is kept) and `--news`, and gives
+/// each engine's symbol its bars (read from the file as they are played) and
 /// headlines (two engines on one contract share them).
 pub fn load(cfg: &Config, data_path: &Path, news_path: Option<&Path>) -> Result<Recorded, String> {
-    let mut bars = load_bars(data_path)?;
+    let mut scans = scan(data_path)?;
     let news = match news_path {
         Some(p) => load_news(p)?,
         None => Vec::new(),
@@ -63,7 +171,7 @@ pub fn load(cfg: &Config, data_path: &Path, news_path: Option<&Path>) -> Result<
         if recorded.contains_key(&symbol) {
             continue; // two engines on one contract share its data
         }
-        let Some(series) = bars.remove(&symbol) else {
+        let Some(scan) = scans.remove(&symbol) else {
             return Err(format!(
                 "--data {}: no bars for {symbol} (engine {}); add them, or leave the engine out of the config",
                 data_path.display(),
@@ -75,24 +183,30 @@ pub fn load(cfg: &Config, data_path: &Path, news_path: Option<&Path>) -> Result<
             .filter(|h| h.symbol == symbol)
             .cloned()
             .collect();
-        recorded.insert(symbol, (Arc::new(series), Arc::new(heads)));
+        let bars = Bars::File {
+            path: data_path.to_owned(),
+            symbol: symbol.clone(),
+            scan,
+        };
+        recorded.insert(symbol, (bars, Arc::new(heads)));
     }
-    let unused: Vec<&String> = bars.keys().collect();
+    let unused: Vec<&String> = scans.keys().collect();
     if !unused.is_empty() {
         tracing::warn!(symbols = ?unused, "bars of symbols no engine trades are not replayed");
     }
     Ok(recorded)
 }
 
-/// Reads `--data`: a CSV of 1-minute bars, `at,symbol,open,high,low,close,volume`,
-/// each symbol's bars in time order. Errors name the file and the line.
-pub fn load_bars(path: &Path) -> Result<HashMap<String, Vec<Bar>>, String> {
-    let text =
-        std::fs::read_to_string(path).map_err(|e| format!("--data {}: {e}", path.display()))?;
+/// Checks `--data`, line by line, keeping nothing but each symbol's count
+/// and times: a CSV of 1-minute bars, `at,symbol,open,high,low,close,volume`,
+/// each symbol's bars in strictly increasing time. Errors name the file and
+/// the line.
+pub fn scan(path: &Path) -> Result<BTreeMap<String, Scan>, String> {
+    let file = File::open(path).map_err(|e| format!("--data {}: {e}", path.display()))?;
     let at = |line: usize, what: String| format!("--data {}: line {line}: {what}", path.display());
-    let mut lines = text.lines().enumerate();
+    let mut lines = BufReader::with_capacity(1 << 16, file).lines().enumerate();
     match lines.next() {
-        Some((_, h)) if h.trim() == "at,symbol,open,high,low,close,volume" => {}
+        Some((_, Ok(h))) if h.trim() == "at,symbol,open,high,low,close,volume" => {}
         _ => {
             return Err(format!(
                 "--data {}: line 1: expected the header at,symbol,open,high,low,close,volume",
@@ -100,10 +214,14 @@ pub fn load_bars(path: &Path) -> Result<HashMap<String, Vec<Bar>>, String> {
             ))
         }
     }
-    let mut bars: HashMap<String, Vec<Bar>> = HashMap::new();
+    let mut scans: BTreeMap<String, Scan> = BTreeMap::new();
     let mut n = 0;
-    for (i, l) in lines.filter(|(_, l)| !l.trim().is_empty()) {
+    for (i, l) in lines {
         let line = i + 1;
+        let l = l.map_err(|e| at(line, format!("cannot be read: {e}")))?;
+        if l.trim().is_empty() {
+            continue;
+        }
         n += 1;
         if n > MAX_BARS {
             return Err(at(
@@ -119,19 +237,33 @@ pub fn load_bars(path: &Path) -> Result<HashMap<String, Vec<Bar>>, String> {
         let file = |e: String| format!("--data {}: {e}", path.display());
         let bar = data::bar(symbol, &f, line).map_err(file)?;
         check_bar(&bar).map_err(|what| at(line, what))?;
-        let series = bars.entry(bar.symbol.clone()).or_default();
-        if series.last().is_some_and(|b| b.at_ms >= bar.at_ms) {
-            return Err(at(
-                line,
-                format!(
-                    "the bars of {} must be in strictly increasing time",
-                    bar.symbol
-                ),
-            ));
+        match scans.get_mut(&bar.symbol) {
+            Some(s) if s.last_open_ms >= bar.at_ms => {
+                return Err(at(
+                    line,
+                    format!(
+                        "the bars of {} must be in strictly increasing time",
+                        bar.symbol
+                    ),
+                ));
+            }
+            Some(s) => {
+                s.count += 1;
+                s.last_open_ms = bar.at_ms;
+            }
+            None => {
+                scans.insert(
+                    bar.symbol.clone(),
+                    Scan {
+                        count: 1,
+                        first_open_ms: bar.at_ms,
+                        last_open_ms: bar.at_ms,
+                    },
+                );
+            }
         }
-        series.push(bar);
     }
-    Ok(bars)
+    Ok(scans)
 }
 
 /// What is wrong with one bar's prices, if anything.
@@ -229,7 +361,7 @@ mod tests {
         ];
         for (text, want) in cases {
             std::fs::write(&path, text).unwrap();
-            let e = load_bars(&path).unwrap_err();
+            let e = scan(&path).unwrap_err();
             assert_eq!(
                 e.strip_prefix(&format!("--data {}: ", path.display()))
                     .map(|r| r.starts_with(want)),
@@ -238,7 +370,20 @@ mod tests {
             );
         }
         std::fs::write(&path, format!("{header}{}", row("2026-01-05T09:15:00Z"))).unwrap();
-        assert_eq!(load_bars(&path).unwrap()["KC"].len(), 1);
+        let s = scan(&path).unwrap()["KC"];
+        assert_eq!(
+            (s.count, s.first_open_ms, s.last_open_ms),
+            (1, s.first_open_ms, s.first_open_ms)
+        );
+        // Streamed back as it was checked.
+        let bars = Bars::File {
+            path: path.clone(),
+            symbol: "KC".into(),
+            scan: s,
+        };
+        let back: Vec<Bar> = bars.stream().collect();
+        assert_eq!(back.len(), 1);
+        assert_eq!(back[0].at_ms, s.first_open_ms);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -9,7 +9,7 @@
 //! the sequencer's clock is bypassed (every event handed out at once): the
 //! test can tell.
 
-use super::data::Recorded;
+use super::data::{Bars, Recorded};
 use super::play_recorded;
 use crate::config::Config;
 use commodore_actors::kernel::SplitMix64;
@@ -96,7 +96,10 @@ fn random_data(seed: u64, days: u64) -> Recorded {
                 text: text.to_owned(),
             })
             .collect();
-        out.insert(symbol.to_owned(), (Arc::new(bars), Arc::new(news)));
+        out.insert(
+            symbol.to_owned(),
+            (Bars::Memory(Arc::new(bars)), Arc::new(news)),
+        );
     }
     out
 }
@@ -143,7 +146,7 @@ fn orders_priced_ahead(journal: &Path, data: &Recorded) -> (u64, Vec<String>) {
         .map(|(s, (bars, _))| {
             (
                 s.as_str(),
-                bars.iter().map(|b| (b.closes_at_ms(), b.close)).collect(),
+                bars.stream().map(|b| (b.closes_at_ms(), b.close)).collect(),
             )
         })
         .collect();

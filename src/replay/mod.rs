@@ -38,7 +38,7 @@ pub use run::Ran;
 use crate::assemble::{DataSource, Options};
 use crate::config::Config;
 use commodore_actors::clock::Clock;
-use commodore_actors::market::{Feed, Merged, Series};
+use commodore_actors::market::{Feed, Merged, Streamed};
 use render::Written;
 use serde_json::{json, Value};
 use std::path::PathBuf;
@@ -195,12 +195,16 @@ async fn replay(cfg: Config, args: &Args) -> Result<(Value, Written), (i32, Stri
 fn span(recorded: &data::Recorded) -> (u64, u64) {
     let start = recorded
         .values()
-        .filter_map(|(bars, news)| Series::once(bars.clone(), news.clone()).starts_at_ms())
+        .flat_map(|(bars, news)| {
+            bars.first_open_ms()
+                .into_iter()
+                .chain(news.first().map(|h| h.at_ms))
+        })
         .min()
         .unwrap_or(0);
     let end = recorded
         .values()
-        .filter_map(|(bars, _)| bars.last().map(|b| b.closes_at_ms()))
+        .filter_map(|(bars, _)| bars.last_close_ms())
         .max()
         .unwrap_or(start);
     (start, end)
@@ -216,11 +220,12 @@ async fn play_recorded(
     faults: Vec<commodore_actors::market::ScheduledFault>,
     feed: impl FnOnce(Box<dyn Feed>) -> Box<dyn Feed>,
 ) -> Result<(Ran, PathBuf), (i32, String)> {
-    let series: Vec<Series> = crate::assemble::symbols(cfg)
+    // Each symbol's bars streamed (from the file when there is one).
+    let series: Vec<Streamed> = crate::assemble::symbols(cfg)
         .iter()
         .map(|s| {
-            let (bars, news) = recorded[s].clone();
-            Series::once(bars, news)
+            let (bars, news) = &recorded[s];
+            Streamed::new(bars.stream(), news.clone())
         })
         .collect();
     let (start, end) = span(recorded);
@@ -232,7 +237,7 @@ async fn play_recorded(
     };
     let opts = Options::replay(cfg, dir, source, clock).map_err(|e| (2, e))?;
     std::fs::create_dir_all(dir).map_err(|e| (2, format!("data_dir: {}: {e}", dir.display())))?;
-    let total: u64 = recorded.values().map(|(bars, _)| bars.len() as u64).sum();
+    let total: u64 = recorded.values().map(|(bars, _)| bars.count()).sum();
     let journal = opts.journal.clone();
     let ran = run::play(cfg, opts, total, faulted, end).await?;
     Ok((ran, journal))

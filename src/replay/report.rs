@@ -62,25 +62,23 @@ pub fn rfc3339(ms: u64) -> String {
         .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
-/// What the report is built from, per engine in the config's order.
+/// What the report is built from, per engine in the config's order (the
+/// bars are streamed by [`Walk::new`], never held).
 struct Inputs {
-    /// (time, engine index, close) of every bar, in time order.
-    marks: Vec<(u64, usize, Decimal)>,
     specs: Vec<ContractSpec>,
-    /// Each engine's fills, as journaled.
+    /// Each engine's fills, as journaled (as many as its orders).
     fills: Vec<Vec<Fill>>,
     capital: Decimal,
 }
 
 impl Inputs {
-    fn read(cfg: &Config, store: &Store, data: &Recorded) -> Result<Inputs, String> {
+    fn read(cfg: &Config, store: &Store) -> Result<Inputs, String> {
         let mut inputs = Inputs {
-            marks: Vec::new(),
             specs: Vec::new(),
             fills: Vec::new(),
             capital: Decimal::ZERO,
         };
-        for (i, e) in cfg.engines.iter().enumerate() {
+        for e in &cfg.engines {
             let spec = contract(e.symbol()).ok_or_else(|| format!("no contract {}", e.symbol()))?;
             let fills: Vec<Fill> = store
                 .fills(&e.id)
@@ -88,15 +86,79 @@ impl Inputs {
                 .into_iter()
                 .map(|(_, f)| f)
                 .collect();
-            for b in data[e.symbol()].0.iter() {
-                inputs.marks.push((b.at_ms, i, b.close));
-            }
             inputs.capital += e.capital;
             inputs.specs.push(spec);
             inputs.fills.push(fills);
         }
-        inputs.marks.sort_by_key(|m| (m.0, m.1));
         Ok(inputs)
+    }
+}
+
+/// An equity curve in bounded memory: every point is measured (the maximum
+/// drawdown is exact), one in `stride` is kept; past `2 x MAX_CURVE_POINTS`
+/// kept, every other one goes and the stride doubles. The last point is
+/// always kept.
+#[derive(Debug, Clone)]
+struct Curve {
+    kept: Vec<(u64, Decimal)>,
+    stride: u64,
+    seen: u64,
+    last: Option<(u64, Decimal)>,
+    peak: Decimal,
+    worst: Decimal,
+}
+
+impl Default for Curve {
+    fn default() -> Curve {
+        Curve {
+            kept: Vec::new(),
+            stride: 1,
+            seen: 0,
+            last: None,
+            peak: Decimal::MIN,
+            worst: Decimal::ZERO,
+        }
+    }
+}
+
+impl Curve {
+    fn push(&mut self, at: u64, v: Decimal) {
+        self.peak = self.peak.max(v);
+        if self.peak > Decimal::ZERO {
+            self.worst = self.worst.max((self.peak - v) / self.peak);
+        }
+        if self.seen % self.stride == 0 {
+            self.kept.push((at, v));
+            if self.kept.len() >= 2 * MAX_CURVE_POINTS {
+                let mut i = 0;
+                self.kept.retain(|_| {
+                    i += 1;
+                    i % 2 == 1
+                });
+                self.stride *= 2;
+            }
+        }
+        self.seen += 1;
+        self.last = Some((at, v));
+    }
+
+    /// The kept points and the last one.
+    fn points(&self) -> Vec<(u64, Decimal)> {
+        let mut p = self.kept.clone();
+        if let Some(last) = self.last {
+            if p.last() != Some(&last) {
+                p.push(last);
+            }
+        }
+        p
+    }
+
+    /// The largest fall from a running peak, in percent of the peak.
+    fn max_drawdown_pct(&self) -> f64 {
+        (self.worst * Decimal::ONE_HUNDRED)
+            .round_dp(4)
+            .to_f64()
+            .unwrap_or(0.0)
     }
 }
 
@@ -106,39 +168,54 @@ struct Walk {
     books: Vec<Book>,
     /// Each engine's last close.
     last: Vec<Option<Decimal>>,
-    curves: Vec<Vec<(u64, Decimal)>>,
-    portfolio: Vec<(u64, Decimal)>,
+    curves: Vec<Curve>,
+    portfolio: Curve,
+    /// The first and the last bar's time.
+    span: Option<(u64, u64)>,
 }
 
 impl Walk {
-    /// Walks the bars: fills up to a bar's time are in the book it is marked at.
-    fn new(cfg: &Config, inp: &Inputs) -> Walk {
+    /// Walks the bars, streamed, in time order over the engines: fills up to
+    /// a bar's time are in the book it is marked at.
+    fn new(cfg: &Config, inp: &Inputs, data: &Recorded) -> Walk {
         let n = cfg.engines.len();
         let specs = &inp.specs;
         let mut books = vec![Book::default(); n];
         let mut next_fill = vec![0usize; n];
         let mut last = vec![None::<Decimal>; n];
-        let mut curves: Vec<Vec<(u64, Decimal)>> = vec![Vec::new(); n];
-        let mut portfolio: Vec<(u64, Decimal)> = Vec::new();
-        for (k, &(at, i, close)) in inp.marks.iter().enumerate() {
+        let mut curves: Vec<Curve> = vec![Curve::default(); n];
+        let mut portfolio = Curve::default();
+        let mut span: Option<(u64, u64)> = None;
+        let mut streams: Vec<_> = cfg
+            .engines
+            .iter()
+            .map(|e| data[e.symbol()].0.stream().peekable())
+            .collect();
+        loop {
+            // The engine whose next bar comes first (ties: config order).
+            let next = (0..n)
+                .filter_map(|i| streams[i].peek().map(|b| (b.at_ms, i)))
+                .min();
+            let Some((at, i)) = next else { break };
+            let close = streams[i].next().expect("peeked").close;
+            span = Some(span.map_or((at, at), |(from, _)| (from, at)));
             let fills = &inp.fills[i];
             while next_fill[i] < fills.len() && fills[next_fill[i]].at_ms <= at {
                 books[i].apply(&fills[next_fill[i]], &specs[i]);
                 next_fill[i] += 1;
             }
             last[i] = Some(close);
-            let eq = cfg.engines[i].capital + books[i].pnl(close, &specs[i]);
-            curves[i].push((at, eq));
+            curves[i].push(at, cfg.engines[i].capital + books[i].pnl(close, &specs[i]));
             // One portfolio point per time, once every engine has a price.
-            if inp.marks.get(k + 1).map_or(true, |m| m.0 != at) && last.iter().all(Option::is_some)
-            {
+            let same_time = (0..n).any(|j| streams[j].peek().is_some_and(|b| b.at_ms == at));
+            if !same_time && last.iter().all(Option::is_some) {
                 let total: Decimal = (0..n)
                     .map(|j| {
                         cfg.engines[j].capital
                             + books[j].pnl(last[j].unwrap_or_default(), &specs[j])
                     })
                     .sum();
-                portfolio.push((at, total));
+                portfolio.push(at, total);
             }
         }
         // Fills after the last bar (none in practice) still count, at the last close.
@@ -152,6 +229,7 @@ impl Walk {
             last,
             curves,
             portfolio,
+            span,
         }
     }
 }
@@ -165,8 +243,8 @@ pub fn report(
     data_name: &str,
 ) -> Result<Value, String> {
     let store = Store::open(journal).map_err(|e| e.to_string())?;
-    let inp = Inputs::read(cfg, &store, data)?;
-    let walk = Walk::new(cfg, &inp);
+    let inp = Inputs::read(cfg, &store)?;
+    let walk = Walk::new(cfg, &inp, data);
     let mut engines_out = Vec::new();
     let mut strategies_out = Vec::new();
     for (i, e) in cfg.engines.iter().enumerate() {
@@ -188,13 +266,13 @@ pub fn report(
             cfg.engines[i].capital + walk.books[i].pnl(mark, &inp.specs[i])
         })
         .sum();
-    let (capital, marks) = (inp.capital, &inp.marks);
+    let capital = inp.capital;
     let pnl = final_equity - capital;
     Ok(json!({
         "data": data_name,
-        "from": marks.first().map(|m| rfc3339(m.0)),
-        "to": marks.last().map(|m| rfc3339(m.0)),
-        "bars": data.values().map(|(b, _)| b.len()).sum::<usize>(),
+        "from": walk.span.map(|s| rfc3339(s.0)),
+        "to": walk.span.map(|s| rfc3339(s.1)),
+        "bars": data.values().map(|(b, _)| b.count()).sum::<u64>(),
         // Nothing recovers from a replay's journal: its orders and fills are
         // written without waiting for the disk (`run` waits for every one).
         "journal": {"fsync": false},
@@ -203,7 +281,7 @@ pub fn report(
             "final_equity": money(final_equity),
             "pnl": money(pnl),
             "return_pct": if capital.is_zero() { 0.0 } else { (pnl / capital * Decimal::ONE_HUNDRED).round_dp(4).to_f64().unwrap_or(0.0) },
-            "max_drawdown_pct": max_drawdown_pct(&walk.portfolio),
+            "max_drawdown_pct": walk.portfolio.max_drawdown_pct(),
             "fills": walk.books.iter().map(|b| b.fills).sum::<u64>(),
             "equity_curve": curve_json(&walk.portfolio),
         },
@@ -219,7 +297,7 @@ fn engine_json(
     spec: &ContractSpec,
     mark: Decimal,
     outcomes: BTreeMap<String, u64>,
-    curve: &[(u64, Decimal)],
+    curve: &Curve,
 ) -> Value {
     json!({
         "id": e.id,
@@ -233,7 +311,7 @@ fn engine_json(
         "last_price": mark.normalize().to_string(),
         "fills": b.fills,
         "outcomes": outcomes,
-        "max_drawdown_pct": max_drawdown_pct(curve),
+        "max_drawdown_pct": curve.max_drawdown_pct(),
         "equity_curve": curve_json(curve),
     })
 }
@@ -277,38 +355,18 @@ fn strategy_of(client_order_id: &str, engine: &str) -> String {
         .map_or_else(|| "unknown".to_owned(), |(s, _)| s.to_owned())
 }
 
-/// The largest fall from a running peak, in percent of the peak.
-fn max_drawdown_pct(curve: &[(u64, Decimal)]) -> f64 {
-    let mut peak = Decimal::MIN;
-    let mut worst = Decimal::ZERO;
-    for &(_, v) in curve {
-        peak = peak.max(v);
-        if peak > Decimal::ZERO {
-            worst = worst.max((peak - v) / peak);
-        }
-    }
-    (worst * Decimal::ONE_HUNDRED)
-        .round_dp(4)
-        .to_f64()
-        .unwrap_or(0.0)
-}
-
-/// At most `MAX_CURVE_POINTS` points, the first and the last kept.
-fn thin(curve: &[(u64, Decimal)]) -> Vec<(u64, Decimal)> {
-    if curve.len() <= MAX_CURVE_POINTS {
-        return curve.to_vec();
-    }
-    let step = (curve.len() - 1) as f64 / (MAX_CURVE_POINTS - 1) as f64;
-    (0..MAX_CURVE_POINTS)
-        .map(|k| curve[((k as f64 * step).round() as usize).min(curve.len() - 1)])
-        .collect()
-}
-
-fn curve_json(curve: &[(u64, Decimal)]) -> Value {
+/// The curve's kept points (at most about `2 x MAX_CURVE_POINTS`, evenly
+/// spread, the last included), thinned to at most `MAX_CURVE_POINTS`.
+fn curve_json(curve: &Curve) -> Value {
+    let points = curve.points();
+    let step = points.len().div_ceil(MAX_CURVE_POINTS).max(1);
+    let last = points.len().saturating_sub(1);
     Value::Array(
-        thin(curve)
-            .into_iter()
-            .map(|(at, v)| json!({"at": rfc3339(at), "equity": money(v)}))
+        points
+            .iter()
+            .enumerate()
+            .filter(|(k, _)| k % step == 0 || *k == last)
+            .map(|(_, (at, v))| json!({"at": rfc3339(*at), "equity": money(*v)}))
             .collect(),
     )
 }
@@ -324,18 +382,40 @@ mod tests {
         assert_eq!(strategy_of("garbage", "KC"), "unknown");
         let d = |v: i64| Decimal::from(v);
         // Peak 120, trough 90: 25 %; the later fall from 110 to 100 is less.
-        let curve = [
-            (0, d(100)),
-            (1, d(120)),
-            (2, d(90)),
-            (3, d(110)),
-            (4, d(100)),
-        ];
-        assert_eq!(max_drawdown_pct(&curve), 25.0);
-        let long: Vec<(u64, Decimal)> = (0..10_000).map(|i| (i, d(i as i64))).collect();
-        let t = thin(&long);
-        assert_eq!(t.len(), MAX_CURVE_POINTS);
-        assert_eq!((t[0].0, t[t.len() - 1].0), (0, 9_999));
+        let mut curve = Curve::default();
+        for (at, v) in [(0, 100), (1, 120), (2, 90), (3, 110), (4, 100)] {
+            curve.push(at, d(v));
+        }
+        assert_eq!(curve.max_drawdown_pct(), 25.0);
+        // A million points in bounded memory; the drawdown is still exact
+        // (a dip every 1,000 points, the deepest at 500,001).
+        let mut long = Curve::default();
+        for i in 0..1_000_000u64 {
+            let dip = if i == 500_001 {
+                50
+            } else if i % 1000 == 1 {
+                10
+            } else {
+                0
+            };
+            long.push(i, d(1_000 - dip));
+        }
+        assert!(
+            long.kept.len() < 2 * MAX_CURVE_POINTS,
+            "{}",
+            long.kept.len()
+        );
+        assert_eq!(long.max_drawdown_pct(), 5.0);
+        let Value::Array(points) = curve_json(&long) else {
+            panic!()
+        };
+        assert!(points.len() <= MAX_CURVE_POINTS + 1, "{}", points.len());
+        assert_eq!(points[0]["at"], rfc3339(0));
+        assert_eq!(
+            points[points.len() - 1]["at"],
+            rfc3339(999_999),
+            "the last point kept"
+        );
     }
 
     #[test]

@@ -163,6 +163,51 @@ impl Feed for Series {
     }
 }
 
+/// One symbol's bars from a stream (a file read as it is played: memory does
+/// not grow with the data) and its headlines, played once.
+pub struct Streamed {
+    bars: Box<dyn Iterator<Item = Bar> + Send>,
+    next_bar: Option<Bar>,
+    news: Arc<Vec<Headline>>,
+    headline: usize,
+}
+
+impl Streamed {
+    /// `bars` in time order; `news` in time order.
+    pub fn new(
+        mut bars: Box<dyn Iterator<Item = Bar> + Send>,
+        news: Arc<Vec<Headline>>,
+    ) -> Streamed {
+        let next_bar = bars.next();
+        Streamed {
+            bars,
+            next_bar,
+            news,
+            headline: 0,
+        }
+    }
+}
+
+impl Feed for Streamed {
+    fn next_event(&mut self) -> Option<Event> {
+        let bar_due = self.next_bar.as_ref().map(Bar::closes_at_ms);
+        let news_due = self.news.get(self.headline).map(|h| h.at_ms);
+        let bar_first = match (bar_due, news_due) {
+            (Some(b), Some(n)) => b <= n,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (None, None) => return None,
+        };
+        if bar_first {
+            let bar = std::mem::replace(&mut self.next_bar, self.bars.next())?;
+            Some(Event::bar(bar))
+        } else {
+            self.headline += 1;
+            Some(Event::news(self.news[self.headline - 1].clone()))
+        }
+    }
+}
+
 /// Several feeds merged into one market-time order.
 pub struct Merged<F> {
     feeds: Vec<F>,
@@ -265,6 +310,20 @@ mod tests {
                 (660_000, "bar CC 600000".into()),
             ]
         );
+    }
+
+    #[test]
+    fn a_streamed_series_plays_as_the_same_series_in_memory() {
+        let bars = vec![bar("KC", 0, 1), bar("KC", 60_000, 2), bar("KC", 600_000, 3)];
+        let heads = Arc::new(vec![
+            news("KC", 60_000),
+            news("KC", 61_000),
+            news("KC", 900_000),
+        ]);
+        let memory = all(Series::once(Arc::new(bars.clone()), heads.clone()));
+        let streamed = all(Streamed::new(Box::new(bars.into_iter()), heads));
+        assert_eq!(memory, streamed);
+        assert_eq!(memory.len(), 6);
     }
 
     #[test]

@@ -25,6 +25,6 @@ mod feed;
 mod lookahead;
 mod sequencer;
 
-pub use feed::{Event, Feed, Merged, Payload, Series};
+pub use feed::{Event, Feed, Merged, Payload, Series, Streamed};
 pub use lookahead::Lookahead;
 pub use sequencer::{Progress, Route, ScheduledFault, Sequencer};
