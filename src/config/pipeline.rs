@@ -11,7 +11,7 @@ use std::time::Duration;
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Feed {
-    /// Replay speed of the bundled data in `run` (1.0 = real time).
+    /// The market clock's speed in `run` on the bundled data (1.0 = real time).
     pub speed: f64,
 }
 

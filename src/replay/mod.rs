@@ -44,15 +44,16 @@ use serde_json::{json, Value};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-/// How fast a replay's market clock runs against its virtual clock: an hour
-/// of market time per virtual second. Nothing waits either way (the virtual
-/// clock is paused); what it sets is how often the tree's own virtual-clock
+/// How fast a replay's market clock runs against its virtual clock: a
+/// market second per virtual millisecond. Nothing waits either way (the
+/// virtual clock is paused); it sets how often the tree's own virtual-clock
 /// timers (supervision probes, journal batches, safety nets) fire per market
-/// hour, so that nights and weekends cost nothing. Market-time rules (the
-/// batch window, the breaker's cooldown, staleness) are on the market clock
-/// and do not depend on it; a bar is delivered within a virtual millisecond
-/// (3.6 market seconds) of its close, never before it.
-pub const REPLAY_SPEED: f64 = 3600.0;
+/// hour, so that nights and weekends cost next to nothing, and it keeps the
+/// replay deterministic: tokio's timers tick in whole milliseconds, and
+/// every time in the data (whole seconds) then falls on a tick. Market-time
+/// rules (the batch window, the breaker's cooldown, staleness) are on the
+/// market clock and do not depend on it.
+pub const REPLAY_SPEED: f64 = 1_000.0;
 
 /// What `commodore replay` was asked.
 pub struct Args {
@@ -229,6 +230,13 @@ async fn play_recorded(
         })
         .collect();
     let (start, end) = span(recorded);
+    // The virtual clock: paused, and on one of tokio's millisecond ticks,
+    // before the market clock is made on it. Tokio's timers tick in whole
+    // milliseconds counted from when the runtime started (real time): made
+    // at some fraction of a tick, the market clock's phase against the ticks,
+    // and so when each event is due, would change from run to run.
+    tokio::time::pause();
+    tokio::time::sleep(std::time::Duration::from_millis(1)).await;
     let clock = Clock::market(start, REPLAY_SPEED);
     let faulted = !faults.is_empty();
     let source = DataSource::Recorded {

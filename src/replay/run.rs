@@ -60,8 +60,8 @@ pub async fn play(
     let rec =
         assemble::recover(&path, &tiers, opts.clock.now_ms()).map_err(|e| (1, e.to_string()))?;
 
-    // The virtual clock: everything below runs on this thread.
-    tokio::time::pause();
+    // The virtual clock (paused by the caller, before it made the market
+    // clock): everything below runs on this thread.
     let clock = opts.clock;
     let kernel = Kernel::stamped(rec.last_seq + 1, Arc::new(move || clock.now_ms()));
     let (tree, mut root) = assemble::start(cfg, &kernel, rec, opts);

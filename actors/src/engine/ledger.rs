@@ -52,14 +52,16 @@ impl Ledger {
 
     /// The orders in flight that `pending` (the journal's pending orders) no
     /// longer holds: settled without word to the engine. They leave the
-    /// ledger; their ids are returned.
+    /// ledger; their ids are returned, in order (the same run, the same
+    /// order of what follows).
     pub fn settle_missing(&mut self, pending: &HashSet<String>) -> Vec<String> {
-        let settled: Vec<String> = self
+        let mut settled: Vec<String> = self
             .in_flight
             .keys()
             .filter(|id| !pending.contains(*id))
             .cloned()
             .collect();
+        settled.sort();
         for id in &settled {
             self.in_flight.remove(id);
         }

@@ -113,8 +113,11 @@ impl Account {
 
     /// Every other engine holding a position (what the portfolio checks need
     /// of the rest of the account).
+    /// In engine order (by id): the statistics over it sum floats, and the
+    /// same book must give the same figures, run after run.
     pub fn book_except(&self, id: &str) -> Vec<BookEntry> {
-        self.entries
+        let mut book: Vec<BookEntry> = self
+            .entries
             .iter()
             .filter(|e| e.key() != id && !e.exposure.is_zero())
             .map(|e| BookEntry {
@@ -123,7 +126,9 @@ impl Account {
                 exposure: e.exposure,
                 volatility: e.volatility,
             })
-            .collect()
+            .collect();
+        book.sort_by(|a, b| a.id.cmp(&b.id));
+        book
     }
 
     /// The equity engine `id` last published (zero before it has), which
