@@ -577,3 +577,74 @@ async fn the_risk_level_and_the_mode_shape_each_decision() {
     assert_eq!(position(&t), Decimal::ZERO);
     let _ = std::fs::remove_dir_all(t.path.parent().unwrap());
 }
+
+/// Journals order `seq` (a buy of `qty` KC) and its fill straight into the
+/// journal, as the executor would; the fill's journal id.
+fn journal_filled_order(path: &Path, seq: u64, qty: i64) -> (u64, commodore_actors::model::Fill) {
+    use commodore_actors::journal::OutcomeRow;
+    use commodore_actors::model::{Fill, Order, Outcome, Side};
+    let id = format!("KC-news-{seq:08}");
+    let order = Order {
+        client_order_id: id.clone(),
+        engine: "KC".into(),
+        strategy: "news".into(),
+        decision_seq: seq,
+        symbol: "KC".into(),
+        side: Side::Buy,
+        qty: Decimal::from(qty),
+        ref_price: Decimal::from(300),
+        at_ms: MONDAY_NOON_MS,
+    };
+    let outcome = OutcomeRow {
+        engine: "KC".into(),
+        decision_seq: seq,
+        symbol: "KC".into(),
+        strategy: "news".into(),
+        outcome: Outcome::Executed,
+        detail: id.clone(),
+        at_ms: MONDAY_NOON_MS,
+    };
+    let fill = Fill {
+        client_order_id: id,
+        engine: "KC".into(),
+        symbol: "KC".into(),
+        side: Side::Buy,
+        qty: Decimal::from(qty),
+        price: Decimal::from(300),
+        commission: Decimal::ZERO,
+        at_ms: MONDAY_NOON_MS,
+    };
+    let mut store = Store::open(path).unwrap();
+    store
+        .insert_order(&order, &outcome, MONDAY_NOON_MS)
+        .unwrap();
+    let journal_id = store.record_fill(&fill).unwrap().expect("a new fill");
+    (journal_id, fill)
+}
+
+/// Found by `commodore simulate` (seed 158): the ledger remembers the last
+/// fill it applied, so a fill whose message was lost, followed by one whose
+/// message arrived, was skipped for ever. The later message brings the
+/// earlier fill in from the journal.
+#[actix_rt::test]
+async fn a_fill_whose_message_was_lost_is_applied_before_the_next_one() {
+    use commodore_actors::engine::messages::FillReceived;
+    tokio::time::pause();
+    let t = tree("lost-fill", cfg(Strategy::RestForOne)).await;
+    let (_, _lost) = journal_filled_order(&t.path, 900, 2);
+    let (second, fill) = journal_filled_order(&t.path, 901, 3);
+    // Only the second fill's message reaches the engine.
+    t.h.engine
+        .ask(FillReceived {
+            fill,
+            journal_id: second,
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        t.view.engine("KC").positions[0].qty,
+        Decimal::from(5),
+        "both fills are in the position"
+    );
+    let _ = std::fs::remove_dir_all(t.path.parent().unwrap());
+}

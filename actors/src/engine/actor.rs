@@ -431,13 +431,41 @@ impl Handles<BatchDue> for Engine {
 }
 
 impl Handles<FillReceived> for Engine {
+    /// The ledger takes fills in journal order (it remembers the last one
+    /// applied): a fill whose message was lost (a full mailbox, a fault)
+    /// before this one is read from the journal and applied first, or it
+    /// would be skipped for ever.
     fn handle(&mut self, m: FillReceived, _: &mut Ctx<'_, Self>) {
-        if self
-            .ledger
-            .apply_fill(m.journal_id, &m.fill, &self.cfg.spec)
-        {
-            self.outcomes.activity.fills += 1;
-            self.broker_succeeded(&m.fill.client_order_id);
+        let (id, after) = (self.cfg.id.clone(), self.ledger.last_fill_id());
+        if m.journal_id <= after {
+            return; // applied already (from the journal)
+        }
+        let fills = match self.store.with(|s| s.fills_after(&id, after)) {
+            Ok(fills) => fills,
+            Err(e) => {
+                // The journal cannot be read now: this fill, the ones before
+                // it at the next flush.
+                tracing::error!(engine = %id, error = %e, "cannot read fills back: applying this one");
+                Vec::new()
+            }
+        };
+        let mut fills: Vec<_> = fills
+            .into_iter()
+            .take_while(|(j, _)| *j <= m.journal_id)
+            .collect();
+        if fills.last().map(|(j, _)| *j) != Some(m.journal_id) {
+            // Not read back (yet): the message's own fill, last.
+            fills.push((m.journal_id, m.fill));
+        }
+        let mut applied = false;
+        for (journal_id, f) in fills {
+            if self.ledger.apply_fill(journal_id, &f, &self.cfg.spec) {
+                self.outcomes.activity.fills += 1;
+                self.broker_succeeded(&f.client_order_id);
+                applied = true;
+            }
+        }
+        if applied {
             self.publish();
             self.mark();
         }
