@@ -33,6 +33,15 @@ enum Command {
         #[arg(long = "config", value_name = "FILE")]
         config: Vec<PathBuf>,
     },
+    /// A consistent copy of the journal (while the daemon runs or not).
+    Backup {
+        /// Config files (to find data_dir), in order.
+        #[arg(long = "config", value_name = "FILE")]
+        config: Vec<PathBuf>,
+        /// The copy to write (a new file).
+        #[arg(value_name = "DEST")]
+        dest: PathBuf,
+    },
     /// Load and validate the configuration; print it resolved, secrets redacted.
     CheckConfig {
         /// Config files applied over the embedded defaults, in order.
@@ -105,6 +114,7 @@ fn main() -> ExitCode {
     let files = match &cli.command {
         Command::Run { config }
         | Command::CheckConfig { config }
+        | Command::Backup { config, .. }
         | Command::Replay { config, .. }
         | Command::Simulate { config, .. }
         | Command::Ctl { config, .. } => config,
@@ -117,7 +127,26 @@ fn main() -> ExitCode {
         }
     };
     match cli.command {
+        Command::Backup { dest, .. } => {
+            let journal = assemble::journal_path(&cfg.data_dir);
+            match assemble::backup(&journal, &dest) {
+                Ok(()) => {
+                    println!("backup: {} -> {}", journal.display(), dest.display());
+                    ExitCode::SUCCESS
+                }
+                Err((code, e)) => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(code)
+                }
+            }
+        }
         Command::CheckConfig { .. } => {
+            // What `run` checks before it starts, checked here too: a
+            // webhook's URL variable that is not set.
+            if let Err(e) = assemble::webhook_config(&cfg) {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
             print!("{}", cfg.to_redacted_toml());
             ExitCode::SUCCESS
         }

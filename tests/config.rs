@@ -202,6 +202,52 @@ fn every_kind_of_config_error_exits_2_naming_file_and_key() {
             "[broker]\ntimeout = \"0s\"\n",
             "broker.timeout: must be above 0 and at most 60s",
         ),
+        // Accepted or misnamed before (issue 14, item 10).
+        (
+            "period.toml",
+            "[supervision]\nperiod = \"0s\"\n",
+            "supervision.period: must be above 0 and at most 24h",
+        ),
+        (
+            "shutdown.toml",
+            "[supervision]\nshutdown_timeout = \"100000h\"\n",
+            "supervision.shutdown_timeout: must be above 0 and at most 10m",
+        ),
+        (
+            "backoff.toml",
+            "[supervision]\nbackoff_max = \"48h\"\n",
+            "supervision.backoff_max: must be above 0 and at most 1h",
+        ),
+        (
+            "level.toml",
+            "[log]\nlevel = \"loud\"\n",
+            "log.level: \"loud\" is not a level",
+        ),
+        (
+            "flag.toml",
+            "[faults]\nenabled = \"yes\"\n",
+            "faults.enabled: \"yes\" is not true or false",
+        ),
+        (
+            "engine_restarts.toml",
+            "[engine_supervision]\nmax_restarts = 20000\n",
+            "engine_supervision.max_restarts: must be at most 10000",
+        ),
+        (
+            "engine_period.toml",
+            "[engine_supervision]\nperiod = \"0s\"\n",
+            "engine_supervision.period: must be above 0",
+        ),
+        (
+            "space_url.toml",
+            "[[notifier.webhooks]]\nkind = \"json\"\nurl = \"http://a b/c\"\n",
+            "notifier.webhooks.url: is not a valid URL",
+        ),
+        (
+            "indexed.toml",
+            "[[engines]]\nid = \"KC\"\nsymbol = \"KC\"\ncapital = \"abc\"\n",
+            "engines[0].capital: ",
+        ),
     ];
     for (name, body, expect) in cases {
         let f = dir.file(name, body);
@@ -229,6 +275,36 @@ fn every_kind_of_config_error_exits_2_naming_file_and_key() {
     );
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("/nonexistent/commodore.toml: -: the file does not exist"));
+}
+
+#[test]
+fn check_config_refuses_what_run_refuses_a_webhook_variable_that_is_not_set() {
+    let dir = TempDir::new("url-env");
+    let f = dir.file(
+        "hook.toml",
+        "[[notifier.webhooks]]\nkind = \"slack\"\nurl_env = \"COMMODORE_TEST_NEVER_SET_HOOK\"\n",
+    );
+    for cmd in ["check-config", "run"] {
+        let out = commodore(&[cmd, "--config", &f], &[]);
+        assert_eq!(out.status.code(), Some(2), "{cmd}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains(
+                "notifier.webhooks.url_env (slack1): the variable COMMODORE_TEST_NEVER_SET_HOOK is not set"
+            ),
+            "{cmd}: {}",
+            stderr(&out)
+        );
+    }
+    // A switch from the environment says true or false, nothing else.
+    let out = commodore(&["check-config"], &[("COMMODORE__FAULTS__ENABLED", "1")]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("faults.enabled: 1 is not true or false"),
+        "{}",
+        stderr(&out)
+    );
+    let out = commodore(&["check-config"], &[("COMMODORE__FAULTS__ENABLED", "true")]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
 
 #[test]

@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{temp_dir, Daemon};
+use common::{commodore, temp_dir, Daemon};
 use std::path::Path;
 
 fn seq_of(line: &str) -> u64 {
@@ -151,5 +151,67 @@ fn a_taken_control_address_is_a_start_error_naming_the_key() {
         err.contains("error: control.listen: cannot listen on"),
         "{err}"
     );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Issue 14, item 7: `commodore backup` copies a running daemon's journal
+/// (never over a file), and a clean stop merges the write-ahead log, so
+/// `journal.sqlite` copied alone is the whole journal.
+#[test]
+fn backup_copies_a_running_journal_and_a_clean_stop_leaves_the_file_whole() {
+    let dir = temp_dir("daemon-backup");
+    let mut d = Daemon::start(&dir, &[]);
+    d.post(
+        "/v1/risk/escalate",
+        r#"{"level":"WARNING","reason":"backup test"}"#,
+    );
+    let backup = |dest: &std::path::Path| {
+        commodore()
+            .arg("backup")
+            .arg(dest)
+            .env("COMMODORE__DATA_DIR", &dir)
+            .output()
+            .unwrap()
+    };
+    let copy = dir.join("copy.sqlite");
+    let out = backup(&copy);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let level: String = rusqlite::Connection::open(&copy)
+        .unwrap()
+        .query_row(
+            "SELECT value FROM state WHERE key = 'risk.level'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(level.contains("WARNING"), "{level}");
+    // Never over a file, and a wrong place says what to fix.
+    let again = backup(&copy);
+    assert_eq!(again.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("exists: give a new file"));
+    let nowhere = backup(&dir.join("no/such/dir/copy.sqlite"));
+    assert_eq!(nowhere.status.code(), Some(2));
+
+    d.signal(libc::SIGINT);
+    assert_eq!(d.exit_code(), Some(0));
+    let live: i64 = rusqlite::Connection::open(dir.join("journal.sqlite"))
+        .unwrap()
+        .query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))
+        .unwrap();
+    // The file alone, as an operator would copy it.
+    let alone = dir.join("alone");
+    std::fs::create_dir_all(&alone).unwrap();
+    std::fs::copy(dir.join("journal.sqlite"), alone.join("journal.sqlite")).unwrap();
+    let copied: i64 = rusqlite::Connection::open(alone.join("journal.sqlite"))
+        .unwrap()
+        .query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))
+        .unwrap();
+    assert!(live > 10, "{live} events");
+    assert_eq!(copied, live, "the write-ahead log was merged at the stop");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -47,12 +47,54 @@ pub fn recover(path: &Path, tiers: &Tiers, now_ms: u64) -> Result<Recovered, Jou
 
 /// Runs once the tree has ended, however it ended: the journal worker stopped with
 /// its subtree, so the last events (the master's own) are written here.
+///
+/// Then the write-ahead log is merged into `journal.sqlite` and emptied, so
+/// the file alone holds everything (a copy of it is a whole journal), even
+/// if some connection of the tree was never closed.
 pub fn final_flush(path: &Path, kernel: &Kernel) {
     let flushed = Store::open(path).and_then(|mut s| {
         let last = s.last_seq()?;
-        s.append_events(&kernel.events().recent(last, usize::MAX))
+        s.append_events(&kernel.events().recent(last, usize::MAX))?;
+        s.checkpoint()
     });
-    if let Err(e) = flushed {
-        tracing::error!("final journal flush failed: {e}");
+    match flushed {
+        Ok(true) => {}
+        Ok(false) => tracing::warn!(
+            journal = %path.display(),
+            "the journal's write-ahead log could not be merged in full: keep journal.sqlite-wal beside it"
+        ),
+        Err(e) => tracing::error!("final journal flush failed: {e}"),
     }
+}
+
+/// `commodore backup DEST`: a consistent copy of the journal at `journal`
+/// into `dest`, while the daemon runs or not; `Err((status, why))`: 2 a
+/// path to fix, 1 the copy failed.
+pub fn backup(journal: &Path, dest: &Path) -> Result<(), (u8, String)> {
+    if !journal.is_file() {
+        return Err((
+            2,
+            format!(
+                "no journal at {}: check data_dir (--config), or start the daemon once",
+                journal.display()
+            ),
+        ));
+    }
+    if dest.exists() {
+        return Err((
+            2,
+            format!(
+                "{} exists: give a new file (a backup never overwrites)",
+                dest.display()
+            ),
+        ));
+    }
+    if let Some(dir) = dest.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if !dir.is_dir() {
+            return Err((2, format!("{}: no such directory", dir.display())));
+        }
+    }
+    Store::open(journal)
+        .and_then(|s| s.backup_to(dest))
+        .map_err(|e| (1, format!("backup to {}: {e}", dest.display())))
 }

@@ -13,7 +13,7 @@ mod engines;
 mod journal;
 mod market;
 
-pub use journal::{final_flush, journal_market_ms, journal_path, recover, Recovered};
+pub use journal::{backup, final_flush, journal_market_ms, journal_path, recover, Recovered};
 pub use market::{run_clock, symbols, DataSource};
 
 use crate::config::Config;

@@ -17,5 +17,6 @@ pub struct Control {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Faults {
+    #[serde(with = "super::flags")]
     pub enabled: bool,
 }

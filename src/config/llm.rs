@@ -12,6 +12,7 @@ use std::time::Duration;
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Llm {
+    #[serde(with = "super::flags")]
     pub enabled: bool,
     pub endpoint: String,
     pub model: String,

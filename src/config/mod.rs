@@ -22,6 +22,7 @@ mod decimals;
 mod durations;
 mod engines;
 mod entries;
+mod flags;
 mod llm;
 mod log;
 mod mode;
@@ -135,6 +136,7 @@ impl Config {
     /// Every section's own checks, in this order; the first failure is the one
     /// reported.
     fn check(&self) -> Result<(), Invalid> {
+        self.log.validate()?;
         self.supervision.validate()?;
         self.engine_supervision.validate()?;
         engines::validate(&self.engines)?;
@@ -192,7 +194,7 @@ fn reword(e: config::ConfigError, origin: &str) -> ConfigError {
             key,
             ..
         } => {
-            let key = key.unwrap_or_else(|| "-".to_owned());
+            let key = dotted(&key.unwrap_or_else(|| "-".to_owned()));
             error(
                 &origin_for(origin, &key),
                 &key,
@@ -207,7 +209,7 @@ fn reword(e: config::ConfigError, origin: &str) -> ConfigError {
                 E::Message(m) => m,
                 other => other.to_string(),
             };
-            let (key, what) = unknown_key(key.as_deref().unwrap_or(""), &what);
+            let (key, what) = unknown_key(&dotted(key.as_deref().unwrap_or("")), &what);
             error(&origin_for(origin, &key), &key, what)
         }
         E::Message(m) => {
@@ -216,6 +218,20 @@ fn reword(e: config::ConfigError, origin: &str) -> ConfigError {
         }
         other => error(origin, "-", other),
     }
+}
+
+/// `engines[0]capital` (the `config` crate's spelling) → `engines[0].capital`.
+fn dotted(key: &str) -> String {
+    let mut out = String::with_capacity(key.len() + 4);
+    let mut after_index = false;
+    for c in key.chars() {
+        if after_index && c != '.' && c != '[' {
+            out.push('.');
+        }
+        after_index = c == ']';
+        out.push(c);
+    }
+    out
 }
 
 /// For the environment, name the variable that holds `key`.

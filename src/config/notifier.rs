@@ -138,9 +138,9 @@ impl Webhook {
         match (&self.url, &self.url_env) {
             (Some(u), _) => Ok(u.0.clone()),
             (None, Some(var)) => match std::env::var(var) {
-                Ok(u) if u.starts_with("https://") || u.starts_with("http://") => Ok(u),
+                Ok(u) if http_url(&u).is_ok() => Ok(u),
                 Ok(_) => Err(format!(
-                    "the variable {var} does not hold an http(s):// URL"
+                    "the variable {var} does not hold an http(s):// URL with a host"
                 )),
                 Err(_) => Err(format!("the variable {var} is not set")),
             },
@@ -163,13 +163,10 @@ impl Webhook {
             );
         }
         match (&self.url, &self.url_env) {
-            (Some(url), None)
-                if !(url.0.starts_with("https://") || url.0.starts_with("http://")) =>
-            {
-                return invalid(
-                    "notifier.webhooks.url",
-                    "must start with https:// or http://",
-                )
+            (Some(url), None) if http_url(&url.0).is_err() => {
+                // The URL is a secret: the reason, never the URL.
+                let why = http_url(&url.0).err().unwrap_or_default();
+                return invalid("notifier.webhooks.url", why);
             }
             (Some(_), Some(_)) => {
                 return invalid("notifier.webhooks.url", "set url or url_env, not both")
@@ -196,6 +193,19 @@ impl Webhook {
             );
         }
         Ok(())
+    }
+}
+
+/// Whether `u` is an http(s) URL with a host (`http://a b/c` is not): why
+/// not, without the URL (a secret).
+fn http_url(u: &str) -> Result<(), String> {
+    if !(u.starts_with("https://") || u.starts_with("http://")) {
+        return Err("must start with https:// or http://".into());
+    }
+    match reqwest::Url::parse(u) {
+        Ok(parsed) if parsed.host_str().is_some_and(|h| !h.is_empty()) => Ok(()),
+        Ok(_) => Err("must name a host".into()),
+        Err(e) => Err(format!("is not a valid URL ({e})")),
     }
 }
 

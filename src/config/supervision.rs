@@ -11,6 +11,20 @@ use std::time::Duration;
 
 /// Restart intensities above this are a typo, not a policy.
 const MAX_RESTARTS: u32 = 10_000;
+/// The longest restart-intensity window: a day.
+const MAX_PERIOD: Duration = Duration::from_secs(86_400);
+/// The longest wait between restarts, probe interval or probe timeout: an hour.
+const MAX_WAIT: Duration = Duration::from_secs(3_600);
+/// The longest a child may take to stop: ten minutes.
+const MAX_SHUTDOWN: Duration = Duration::from_secs(600);
+
+/// `key` above zero and at most `max` (said as `max_text`).
+fn bounded(key: &str, d: Duration, max: Duration, max_text: &str) -> Result<(), Invalid> {
+    if d.is_zero() || d > max {
+        return invalid(key, format!("must be above 0 and at most {max_text}"));
+    }
+    Ok(())
+}
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -38,6 +52,26 @@ impl Supervision {
         if self.probe_timeout.is_zero() {
             return invalid("supervision.probe_timeout", "must be above zero");
         }
+        bounded("supervision.period", self.period, MAX_PERIOD, "24h")?;
+        bounded(
+            "supervision.probe_interval",
+            self.probe_interval,
+            MAX_WAIT,
+            "1h",
+        )?;
+        bounded(
+            "supervision.probe_timeout",
+            self.probe_timeout,
+            MAX_WAIT,
+            "1h",
+        )?;
+        bounded("supervision.backoff_max", self.backoff_max, MAX_WAIT, "1h")?;
+        bounded(
+            "supervision.shutdown_timeout",
+            self.shutdown_timeout,
+            MAX_SHUTDOWN,
+            "10m",
+        )?;
         if self.backoff_max < self.backoff_min {
             return invalid(
                 "supervision.backoff_max",
@@ -72,11 +106,9 @@ impl EngineSupervision {
             );
         }
         if self.max_restarts > MAX_RESTARTS {
-            // The message this check has always given names the root's key;
-            // kept word for word (error messages are part of the contract).
-            return invalid("supervision.max_restarts", "must be at most 10000");
+            return invalid("engine_supervision.max_restarts", "must be at most 10000");
         }
-        Ok(())
+        bounded("engine_supervision.period", self.period, MAX_PERIOD, "24h")
     }
 }
 

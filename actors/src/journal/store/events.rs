@@ -141,6 +141,36 @@ mod tests {
         }
     }
 
+    /// A connection the process never closes keeps the write-ahead log
+    /// unmerged: `journal.sqlite` copied alone would miss what it holds. The
+    /// clean stop's checkpoint merges it.
+    #[test]
+    fn a_checkpoint_leaves_the_file_alone_whole_even_beside_an_unclosed_connection() {
+        let copy_alone = |p: &std::path::Path, name: &str| -> i64 {
+            let dir = p.parent().unwrap().join(name);
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::copy(p, dir.join("journal.sqlite")).unwrap();
+            rusqlite::Connection::open(dir.join("journal.sqlite"))
+                .unwrap()
+                .query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))
+                .unwrap_or(0) // not even the table: it is in the WAL too
+        };
+        let p = temp("checkpoint");
+        let mut writer = Store::open(&p).unwrap();
+        writer.append_events(&[ev(1), ev(2)]).unwrap();
+        // Never closed, as a connection leaked by an actor that never stopped.
+        std::mem::forget(writer);
+        assert_eq!(copy_alone(&p, "before"), 0, "the rows are in the WAL only");
+        let s = Store::open(&p).unwrap();
+        assert!(s.checkpoint().unwrap(), "merged in full");
+        assert_eq!(copy_alone(&p, "after"), 2);
+        // A backup is a whole journal too, and never written over a file.
+        let dest = p.parent().unwrap().join("backup.sqlite");
+        s.backup_to(&dest).unwrap();
+        assert_eq!(Store::open(&dest).unwrap().last_seq().unwrap(), 2);
+        assert!(s.backup_to(&dest).is_err());
+    }
+
     #[test]
     fn events_survive_reopening_and_replays_are_skipped() {
         let p = temp("events");

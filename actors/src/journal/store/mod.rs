@@ -118,6 +118,28 @@ impl Store {
         Ok(store)
     }
 
+    /// Merges the write-ahead log into the database file and empties it
+    /// (`wal_checkpoint(TRUNCATE)`): after a clean stop `journal.sqlite`
+    /// alone holds everything. `Ok(false)`: another connection still reads,
+    /// the log is merged as far as it could be.
+    pub fn checkpoint(&self) -> Result<bool, JournalError> {
+        let r = self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| {
+                row.get::<_, i64>(0)
+            });
+        Ok(self.sql(r)? == 0)
+    }
+
+    /// A consistent copy of the journal into `dest` (`VACUUM INTO`), taken
+    /// while the daemon runs; `dest` must not exist.
+    pub fn backup_to(&self, dest: &Path) -> Result<(), JournalError> {
+        let r = self
+            .conn
+            .execute("VACUUM INTO ?1", [dest.to_string_lossy().as_ref()]);
+        self.sql(r).map(|_| ())
+    }
+
     fn sql<T>(&self, r: rusqlite::Result<T>) -> Result<T, JournalError> {
         r.map_err(|source| JournalError::Sqlite {
             path: self.path.clone(),
