@@ -207,9 +207,22 @@ fn call(cfg: &Config, verb: &Verb, url: Option<&str>) -> Result<Answer, u8> {
         eprintln!("error: the answer could not be read ({e}); the command may or may not have been carried out: check with `commodore ctl status`");
         EXIT_API_ERROR
     })?;
+    let value = match serde_json::from_str(&text) {
+        Ok(v) => v,
+        // Every answer of the API is JSON: a success that is not is not
+        // commodore's (another service on that address), or a broken one;
+        // never reported as done.
+        Err(_) if status.is_success() => {
+            eprintln!(
+                "error: {base} answered {status} with a body that is not commodore's JSON; the command may or may not have been carried out: check --url / control.listen, then `commodore ctl status`"
+            );
+            return Err(EXIT_API_ERROR);
+        }
+        Err(_) => Value::String(text),
+    };
     Ok(Answer {
         status,
-        value: serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        value,
         token_source: token.source.to_string(),
     })
 }

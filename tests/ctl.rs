@@ -96,6 +96,38 @@ fn ctl_speaks_every_verb_with_the_contract_exit_codes() {
     assert_eq!(o.status.code(), Some(3));
     assert!(stderr(&o).contains("no control token"), "{}", stderr(&o));
 
+    // 1: a 2xx that is not commodore's JSON (another service on that
+    // address) is never reported as done.
+    let other = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = other.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        let (mut c, _) = other.accept().unwrap();
+        let mut buf = [0u8; 4096];
+        let _ = c.read(&mut buf);
+        let _ = c.write_all(
+            b"HTTP/1.1 200 OK\r\ncontent-type: text/html\r\ncontent-length: 5\r\nconnection: close\r\n\r\nhello",
+        );
+    });
+    let o = d.ctl(
+        &[
+            "--url",
+            &format!("http://127.0.0.1:{port}"),
+            "escalate",
+            "HALT",
+            "--reason",
+            "x",
+        ],
+        &[],
+    );
+    server.join().unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("not commodore's JSON") && stdout(&o).is_empty(),
+        "{}",
+        stderr(&o)
+    );
+
     let o = d.ctl(&["shutdown", "--reason", "ctl"], &[]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let _ = std::fs::remove_dir_all(&dir);

@@ -382,6 +382,11 @@ fn data_a_user_gets_wrong_is_refused_with_the_line_and_what_to_do() {
             "line 1: expected the header",
         ),
         (
+            "symbol",
+            format!("{head}{kc}2026-01-05T09:16:00Z,KX,1,1,1,1,1\n{cc}"),
+            "line 3: unknown symbol \"KX\": the contracts are KC, CC",
+        ),
+        (
             "fields",
             format!("{head}{kc}2026-01-05T09:16:00Z,KC,1,2\n"),
             "line 3: expected 7 fields, got 4",
@@ -438,6 +443,21 @@ fn data_a_user_gets_wrong_is_refused_with_the_line_and_what_to_do() {
     let out = replay(&dir, &dir.join("absent.csv"), "out", &[]);
     assert_eq!(out.status.code(), Some(2));
     assert!(!dir.join("out").exists(), "no report without a replay");
+    // An --out that cannot be written is said before the run, not after it.
+    std::fs::write(dir.join("a-file"), "").unwrap();
+    let out = commodore()
+        .args(["replay", "--out"])
+        .arg(dir.join("a-file").join("reports"))
+        .env("COMMODORE__DATA_DIR", &dir)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("the report cannot be written there"), "{err}");
+    assert!(
+        !err.contains("replay 100%"),
+        "refused before the run: {err}"
+    );
     assert!(!dir.join("replay").exists(), "no journal without a replay");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -234,6 +234,15 @@ pub fn scan(path: &Path) -> Result<BTreeMap<String, Scan>, String> {
             return Err(at(line, format!("expected 7 fields, got {}", f.len())));
         }
         let symbol = f.remove(1);
+        if commodore_actors::model::contract(symbol).is_none() {
+            return Err(at(
+                line,
+                format!(
+                    "unknown symbol {symbol:?}: the contracts are {}",
+                    commodore_actors::model::KNOWN_SYMBOLS.join(", ")
+                ),
+            ));
+        }
         let file = |e: String| format!("--data {}: {e}", path.display());
         let bar = data::bar(symbol, &f, line).map_err(file)?;
         check_bar(&bar).map_err(|what| at(line, what))?;

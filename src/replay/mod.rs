@@ -137,6 +137,12 @@ async fn replay(cfg: Config, args: &Args) -> Result<(Value, Written), (i32, Stri
         }
         .map_err(|e| (2, e))?,
     );
+    // Where the report goes, checked before the run, not after it.
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| cfg.data_dir.join("reports"));
+    writable(&out).map_err(|e| (2, e))?;
     // The wall clock names the replay's folder and report; the replay runs
     // on the market clock of its data.
     let stamp = chrono::DateTime::from_timestamp_millis(Clock::wall().now_ms() as i64)
@@ -183,10 +189,6 @@ async fn replay(cfg: Config, args: &Args) -> Result<(Value, Written), (i32, Stri
         }),
     );
     obj.insert("invariants".into(), json!(checks));
-    let out = args
-        .out
-        .clone()
-        .unwrap_or_else(|| cfg.data_dir.join("reports"));
     let written = render::write(&report, &out, &stamp).map_err(|e| (1, e))?;
     Ok((report, written))
 }
@@ -249,4 +251,19 @@ async fn play_recorded(
     let journal = opts.journal.clone();
     let ran = run::play(cfg, opts, total, faulted, end).await?;
     Ok((ran, journal))
+}
+
+/// Whether the report can be written into `dir` (made if missing): a file
+/// is created there and removed.
+fn writable(dir: &std::path::Path) -> Result<(), String> {
+    let probe = dir.join(".commodore-write-check");
+    std::fs::create_dir_all(dir)
+        .and_then(|()| std::fs::write(&probe, b""))
+        .and_then(|()| std::fs::remove_file(&probe))
+        .map_err(|e| {
+            format!(
+                "--out {}: the report cannot be written there ({e}): give a directory you can write to",
+                dir.display()
+            )
+        })
 }
