@@ -12,6 +12,8 @@ pub const ENV: &str = "COMMODORE_CONTROL_TOKEN";
 const TOKEN_BYTES: usize = 32;
 /// Longest token accepted (a header has to carry it).
 const MAX_TOKEN_LEN: usize = 4096;
+/// The shortest token the daemon accepts: anything shorter is guessable.
+const MIN_TOKEN_LEN: usize = 16;
 
 /// Where the token came from, to name it in messages.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,6 +103,19 @@ fn read(path: &Path) -> Result<Option<String>, String> {
     checked(v, &Source::File(path.to_owned())).map(Some)
 }
 
+/// The daemon refuses a guessable token (a client sends whatever it has:
+/// the daemon's answer says whether it is the one).
+fn long_enough(t: Token) -> Result<Token, String> {
+    if t.value.len() < MIN_TOKEN_LEN {
+        return Err(format!(
+            "the token in {} is too short: at least {MIN_TOKEN_LEN} characters (a token the daemon makes has {})",
+            t.source,
+            2 * TOKEN_BYTES
+        ));
+    }
+    Ok(t)
+}
+
 /// A fresh token from the operating system's randomness.
 fn fresh() -> Result<String, String> {
     let mut bytes = [0u8; TOKEN_BYTES];
@@ -113,12 +128,12 @@ fn fresh() -> Result<String, String> {
 /// The daemon's token: the environment's, the file's, or a new file's.
 pub fn for_daemon(cfg: &Config) -> Result<Token, String> {
     if let Some(t) = from_env()? {
-        return Ok(t);
+        return long_enough(t);
     }
     let path = token_path(cfg);
     let source = Source::File(path.clone());
     if let Some(v) = read(&path)? {
-        return Ok(Token { value: v, source });
+        return long_enough(Token { value: v, source });
     }
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)

@@ -19,6 +19,10 @@ fn tokens_are_required_and_the_token_file_is_private() {
         .mode();
     assert_eq!(mode & 0o777, 0o600, "token file mode {mode:o}");
     assert_eq!(d.token().len(), 64);
+    // The data dir and the journal are the operator's alone too.
+    let mode_of = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode_of(&dir), 0o700, "data dir");
+    assert_eq!(mode_of(&dir.join("journal.sqlite")), 0o600, "journal");
 
     // Health and readiness are open.
     assert_eq!(
@@ -87,6 +91,40 @@ fn a_token_file_others_can_read_is_refused() {
         err.contains("control.token_file") && err.contains("chmod 600"),
         "{err}"
     );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_short_token_is_refused_by_the_daemon() {
+    let dir = temp_dir("api-short-token");
+    let run = |env: (&str, &str)| {
+        common::commodore()
+            .arg("run")
+            .env("COMMODORE__DATA_DIR", &dir)
+            .env(
+                "COMMODORE__CONTROL__LISTEN",
+                format!("127.0.0.1:{}", common::free_port()),
+            )
+            .env(env.0, env.1)
+            .output()
+            .unwrap()
+    };
+    let out = run(("COMMODORE_CONTROL_TOKEN", "short-token"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("COMMODORE_CONTROL_TOKEN") && err.contains("too short: at least 16"),
+        "{err}"
+    );
+    // The same from the file.
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("control.token");
+    std::fs::write(&file, "0123456789\n").unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let out = run(("COMMODORE_TEST_NOTHING", "x"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("too short"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 

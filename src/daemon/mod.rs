@@ -56,6 +56,14 @@ fn check(cfg: &Config, tiers: &Tiers) -> Result<Checked, i32> {
     let journal_ms = assemble::journal_market_ms(&journal).map_err(unusable)?;
     let clock = assemble::run_clock(cfg, journal_ms);
     let rec = assemble::recover(&journal, tiers, clock.now_ms()).map_err(unusable)?;
+    // The journal holds positions and the token's directory: the
+    // operator's alone.
+    private(&cfg.data_dir, 0o700)
+        .and_then(|()| private(&journal, 0o600))
+        .map_err(|e| {
+            eprintln!("error: data_dir: {e}");
+            2
+        })?;
     let token = token::for_daemon(cfg).map_err(|e| {
         eprintln!("error: control.token_file: {e}");
         2
@@ -78,6 +86,17 @@ fn check(cfg: &Config, tiers: &Tiers) -> Result<Checked, i32> {
         token,
         options,
         listener,
+    })
+}
+
+/// `path` readable and writable by its owner only (`mode`).
+fn private(path: &std::path::Path, mode: u32) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(|e| {
+        format!(
+            "cannot make {} private (mode {mode:o}): {e}; run as its owner, or fix its permissions",
+            path.display()
+        )
     })
 }
 

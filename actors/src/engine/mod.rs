@@ -306,7 +306,7 @@ fn pollers(
         match factory {
             Ok(f) => pollers.push(ChildSpec::worker(&paths::poller(i), &Handle::new(), f)),
             Err(e) => {
-                tracing::error!(engine = %cfg.id, url = %feed.url, "{e}; this feed is not polled")
+                tracing::error!(engine = %cfg.id, url = %poller::redacted(&feed.url), "{e}; this feed is not polled")
             }
         }
     }

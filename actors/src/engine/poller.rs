@@ -154,6 +154,28 @@ pub fn parse_rss(body: &[u8], symbol: &str) -> Result<(Vec<Headline>, u64), Stri
     Ok((out, bad))
 }
 
+/// A feed's URL as a log line may show it: no user or password, and no
+/// query string (where API keys go), only that there was one.
+pub fn redacted(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut u) => {
+            let had_query = u.query().is_some();
+            u.set_query(None);
+            let _ = u.set_username("");
+            let _ = u.set_password(None);
+            let mut s = u.to_string();
+            if had_query {
+                s.push_str("?<redacted>");
+            }
+            s
+        }
+        Err(_) => match url.split_once('?') {
+            Some((base, _)) => format!("{base}?<redacted>"),
+            None => url.to_owned(),
+        },
+    }
+}
+
 struct Fetcher {
     http: reqwest::Client,
     cfg: FeedConfig,
@@ -166,12 +188,17 @@ impl Fetcher {
             .get(&self.cfg.url)
             .send()
             .await
-            .map_err(|e| e.to_string())?;
+            // The URL may carry a key: never in an error (a log line).
+            .map_err(|e| e.without_url().to_string())?;
         if !resp.status().is_success() {
             return Err(format!("HTTP {}", resp.status().as_u16()));
         }
         let mut body = Vec::new();
-        while let Some(c) = resp.chunk().await.map_err(|e| e.to_string())? {
+        while let Some(c) = resp
+            .chunk()
+            .await
+            .map_err(|e| e.without_url().to_string())?
+        {
             body.extend_from_slice(&c);
             if body.len() > self.cfg.max_bytes {
                 return Err(format!("body over {} bytes", self.cfg.max_bytes));
@@ -268,7 +295,7 @@ impl Poller {
             match parsed {
                 Err(e) => {
                     stats.failures.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(actor = %path, url = %fetcher.cfg.url, error = %e, "feed poll failed");
+                    tracing::warn!(actor = %path, url = %redacted(&fetcher.cfg.url), error = %e, "feed poll failed");
                 }
                 Ok((items, bad)) => {
                     let now = wall.now_ms();
@@ -278,7 +305,7 @@ impl Poller {
                     let bad = bad + stale.len() as u64;
                     if bad > 0 {
                         stats.malformed.fetch_add(bad, Ordering::Relaxed);
-                        tracing::warn!(actor = %path, url = %fetcher.cfg.url, dropped = bad, "malformed feed items dropped");
+                        tracing::warn!(actor = %path, url = %redacted(&fetcher.cfg.url), dropped = bad, "malformed feed items dropped");
                     }
                     let mut seen = seen.lock().unwrap_or_else(|e| e.into_inner());
                     for h in items {
@@ -313,6 +340,19 @@ impl Worker for Poller {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_feed_url_in_a_log_line_shows_no_key() {
+        assert_eq!(
+            redacted("https://user:pw@news.example/rss?apikey=s3cret&x=1"),
+            "https://news.example/rss?<redacted>"
+        );
+        assert_eq!(
+            redacted("https://news.example/rss"),
+            "https://news.example/rss"
+        );
+        assert_eq!(redacted("not a url?key=1"), "not a url?<redacted>");
+    }
 
     #[test]
     fn json_items_that_do_not_fit_are_counted_not_fatal() {
