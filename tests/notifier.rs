@@ -318,6 +318,43 @@ events = ["risk"]
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Issue 14, item 11: a redirect used to drop even a risk notification for
+/// good. It is retried (and said) until the endpoint answers.
+#[test]
+fn a_redirecting_webhook_keeps_its_risk_notification_until_it_answers() {
+    let dir = temp_dir("notify-redirect");
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let rx = serve(listener, vec![(302, None), (308, None), (200, None)]);
+    let file = config(
+        &dir,
+        port,
+        r#"
+[[notifier.webhooks]]
+kind = "json"
+url = "http://127.0.0.1:PORT/hook"
+events = ["risk"]
+"#,
+    );
+    let mut d = Daemon::spawn_args(&dir, common::free_port(), &["--config", &file], &[]);
+    escalate(&d, "WARNING", "redirect test");
+    let first = next_with(&rx, "redirect test"); // 302
+    let _second = next_with(&rx, "redirect test"); // 308
+    let third = next_with(&rx, "redirect test"); // 200
+    assert_eq!(
+        first.idempotency_key, third.idempotency_key,
+        "the same notification"
+    );
+    d.expect_any("the webhook redirects (not followed): fix its URL");
+    // Sent a third time after two redirects: never given up.
+    let st = d.get("/v1/status");
+    assert_eq!(st["notifier"]["failed"], 0, "never given up: {st}");
+    assert!(st["notifier"]["retries"].as_u64().unwrap() >= 2, "{st}");
+    d.signal(libc::SIGINT);
+    assert_eq!(d.exit_code(), Some(0));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn a_webhook_down_across_a_sigkill_gets_its_notification_once_when_back() {
     let dir = temp_dir("notify-down");

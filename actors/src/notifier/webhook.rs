@@ -186,6 +186,13 @@ pub fn verdict(answer: Result<(u16, Option<&str>), String>, now_ms: u64) -> Verd
             after: None,
             why: format!("status {s}"),
         },
+        // A redirect is not followed (a webhook URL carries its secret), and
+        // not given up on either: a moved endpoint is an operator's fix, and
+        // what waits (a risk change) must still get through once it is made.
+        Ok((s, _)) if (300..400).contains(&s) => Verdict::Retry {
+            after: None,
+            why: format!("status {s}: the webhook redirects (not followed): fix its URL"),
+        },
         Ok((s, _)) => Verdict::GiveUp(format!("status {s}: the webhook refuses this request")),
     }
 }
@@ -378,6 +385,13 @@ mod tests {
             Verdict::Retry { after: None, .. }
         ));
         assert!(matches!(verdict(Ok((404, None)), 0), Verdict::GiveUp(_)));
+        // A redirect is retried (and said), never a notification given up.
+        for s in [301, 302, 307, 308] {
+            assert!(
+                matches!(verdict(Ok((s, None)), 0), Verdict::Retry { ref why, .. } if why.contains("fix its URL")),
+                "{s}"
+            );
+        }
         // An HTTP-date: the wait until then (Sun, 06 Nov 1994 08:49:37 GMT is
         // 784,111,777 s after the epoch).
         let at = 784_111_777_000;
