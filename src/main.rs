@@ -32,6 +32,10 @@ enum Command {
         /// Config files applied over the embedded defaults, in order.
         #[arg(long = "config", value_name = "FILE")]
         config: Vec<PathBuf>,
+        /// Start with an empty journal on purpose although the data dir shows
+        /// a previous run (its order logs are moved aside, never replayed).
+        #[arg(long)]
+        fresh: bool,
     },
     /// A consistent copy of the journal (while the daemon runs or not).
     Backup {
@@ -112,7 +116,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let files = match &cli.command {
-        Command::Run { config }
+        Command::Run { config, .. }
         | Command::CheckConfig { config }
         | Command::Backup { config, .. }
         | Command::Replay { config, .. }
@@ -192,9 +196,9 @@ fn main() -> ExitCode {
             let code = actix_rt::System::new().block_on(replay::run(cfg, args));
             ExitCode::from(code as u8)
         }
-        Command::Run { .. } => {
+        Command::Run { fresh, .. } => {
             init_logging(&cfg.log);
-            let code = actix_rt::System::new().block_on(daemon::run(cfg));
+            let code = actix_rt::System::new().block_on(daemon::run(cfg, fresh));
             ExitCode::from(code as u8)
         }
     }

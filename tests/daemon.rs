@@ -215,3 +215,78 @@ fn backup_copies_a_running_journal_and_a_clean_stop_leaves_the_file_whole() {
     assert_eq!(copied, live, "the write-ahead log was merged at the stop");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Issue 14, item 3: a data dir that shows a previous run, without its
+/// journal (deleted, or truncated to nothing), is refused, not a silent
+/// fresh start at NORMAL, flat, seq 1; a damaged journal is refused naming
+/// the file; `run --fresh` starts empty on purpose, the old order logs aside.
+#[test]
+fn a_missing_empty_or_damaged_journal_is_refused_and_run_fresh_starts_empty() {
+    let dir = temp_dir("daemon-journal-missing");
+    let mut d = Daemon::start(&dir, &[]);
+    d.post(
+        "/v1/risk/escalate",
+        r#"{"level":"HALT","reason":"a previous run"}"#,
+    );
+    d.signal(libc::SIGINT);
+    assert_eq!(d.exit_code(), Some(0));
+    let journal = dir.join("journal.sqlite");
+    let saved = std::fs::read(&journal).unwrap();
+    let run = |args: &[&str]| {
+        commodore()
+            .arg("run")
+            .args(args)
+            .env("COMMODORE__DATA_DIR", &dir)
+            .env(
+                "COMMODORE__CONTROL__LISTEN",
+                format!("127.0.0.1:{}", common::free_port()),
+            )
+            .output()
+            .unwrap()
+    };
+    let refused = |what: &str| {
+        let out = run(&[]);
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(1), "{what}: {err}");
+        assert!(
+            err.contains(what) && err.contains("journal.sqlite"),
+            "{err}"
+        );
+        err
+    };
+    std::fs::remove_file(&journal).unwrap();
+    let err = refused("is missing");
+    assert!(
+        err.contains("orders") && err.contains("run --fresh"),
+        "{err}"
+    );
+    std::fs::write(&journal, b"").unwrap();
+    refused("is empty");
+    // Damage inside the file (its second page onwards overwritten).
+    let mut damaged = saved.clone();
+    for b in damaged.iter_mut().skip(4096).take(8192) {
+        *b = 0x5a;
+    }
+    std::fs::write(&journal, &damaged).unwrap();
+    let out = run(&[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("journal.sqlite") && err.contains("backup"),
+        "{err}"
+    );
+
+    // On purpose: an empty journal, the old order logs kept aside.
+    std::fs::remove_file(&journal).unwrap();
+    // A previous run's order log: never replayed into the new journal.
+    std::fs::create_dir_all(dir.join("orders")).unwrap();
+    std::fs::write(dir.join("orders/OLD.log"), b"a previous run's orders\n").unwrap();
+    let mut d = Daemon::spawn_args(&dir, common::free_port(), &["--fresh"], &[]);
+    let st = d.get("/v1/status");
+    assert_eq!(st["risk"]["level"], "NORMAL", "{st}");
+    assert!(dir.join("orders.before-fresh/OLD.log").is_file());
+    assert!(!dir.join("orders/OLD.log").exists());
+    d.signal(libc::SIGINT);
+    assert_eq!(d.exit_code(), Some(0));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -34,6 +34,81 @@ pub fn journal_market_ms(path: &Path) -> Result<u64, JournalError> {
     Store::open(path)?.last_at_ms()
 }
 
+/// Before the daemon opens its journal: a data dir that shows a previous run
+/// (the `orders/` directory every run leaves, or the journal's write-ahead
+/// log) must have a journal with something in it, unless `fresh` (then the
+/// old order logs are moved aside, never replayed into the new journal); an
+/// existing journal must pass SQLite's `quick_check`. `Err` names what is
+/// missing and what to do. (A control token alone shows nothing: an operator
+/// may provide one before the first run.)
+pub fn journal_present(data_dir: &Path, journal: &Path, fresh: bool) -> Result<(), String> {
+    let size = std::fs::metadata(journal).map(|m| m.len()).ok();
+    let orders = data_dir.join("orders");
+    let logs: Vec<PathBuf> = std::fs::read_dir(&orders)
+        .map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect())
+        .unwrap_or_default();
+    let wal = journal.with_extension("sqlite-wal");
+    let mut shows = Vec::new();
+    if orders.is_dir() {
+        shows.push(format!("{} ({} order logs)", orders.display(), logs.len()));
+    }
+    if wal.is_file() {
+        shows.push(wal.display().to_string());
+    }
+    let missing = match size {
+        None => Some("is missing"),
+        Some(0) => Some("is empty"),
+        Some(_) => None,
+    };
+    match (missing, shows.is_empty(), fresh) {
+        (Some(what), false, false) => Err(format!(
+            "{} {what}, but {} shows a previous run: restore the journal (from `commodore backup`), or start empty on purpose with `commodore run --fresh`",
+            journal.display(),
+            shows.join(" and ")
+        )),
+        (Some(_), false, true) if !logs.is_empty() => {
+            let aside = data_dir.join("orders.before-fresh");
+            if aside.exists() {
+                return Err(format!(
+                    "{} exists from an earlier --fresh: move it away first",
+                    aside.display()
+                ));
+            }
+            std::fs::rename(&orders, &aside)
+                .map_err(|e| format!("cannot move {} aside: {e}", orders.display()))?;
+            tracing::warn!(moved_to = %aside.display(), "run --fresh: the previous run's order logs are kept aside, not replayed");
+            Ok(())
+        }
+        (Some(_), _, _) => Ok(()),
+        (None, _, _) => quick_check(journal),
+    }
+}
+
+/// SQLite's `quick_check` on the journal: `Err` names the file and the first
+/// problem.
+fn quick_check(journal: &Path) -> Result<(), String> {
+    let verdict = rusqlite::Connection::open(journal)
+        .and_then(|c| c.query_row("PRAGMA quick_check(1)", [], |r| r.get::<_, String>(0)));
+    match verdict {
+        Ok(v) if v == "ok" => Ok(()),
+        Ok(v) => Err(format!(
+            "{} is damaged ({v}): restore it from a backup (`commodore backup`), or move it away and start with `commodore run --fresh`",
+            journal.display()
+        )),
+        Err(e) => Err(format!(
+            "{} cannot be read as a journal ({e}): restore it from a backup, or move it away and start with `commodore run --fresh`",
+            journal.display()
+        )),
+    }
+}
+
+/// Marks the data dir as used by a run (the `orders/` directory), so that a
+/// journal lost later is noticed ([`journal_present`]).
+pub fn mark_run(data_dir: &Path) -> Result<(), String> {
+    let orders = data_dir.join("orders");
+    std::fs::create_dir_all(&orders).map_err(|e| format!("cannot create {}: {e}", orders.display()))
+}
+
 /// `now_ms`: the time a level or mode never journaled starts from.
 pub fn recover(path: &Path, tiers: &Tiers, now_ms: u64) -> Result<Recovered, JournalError> {
     let store = Store::open(path)?;

@@ -13,7 +13,10 @@ mod engines;
 mod journal;
 mod market;
 
-pub use journal::{backup, final_flush, journal_market_ms, journal_path, recover, Recovered};
+pub use journal::{
+    backup, final_flush, journal_market_ms, journal_path, journal_present, mark_run, recover,
+    Recovered,
+};
 pub use market::{run_clock, symbols, DataSource};
 
 use crate::config::Config;

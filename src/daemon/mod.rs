@@ -38,7 +38,7 @@ struct Checked {
 }
 
 /// The start checks in order; `Err` is the exit status, the error printed.
-fn check(cfg: &Config, tiers: &Tiers) -> Result<Checked, i32> {
+fn check(cfg: &Config, tiers: &Tiers, fresh: bool) -> Result<Checked, i32> {
     // Listen for SIGINT/SIGTERM before anything starts: a signal that arrives
     // while the tree starts is kept, and handled once it is up (an ordered stop,
     // never the default "die at once").
@@ -47,6 +47,13 @@ fn check(cfg: &Config, tiers: &Tiers) -> Result<Checked, i32> {
         1
     })?;
     let journal = assemble::journal_path(&cfg.data_dir);
+    // A previous run's data dir without its journal is never a silent
+    // fresh start; a journal SQLite finds damaged is never started on.
+    assemble::journal_present(&cfg.data_dir, &journal, fresh).map_err(|e| {
+        tracing::error!("{e}");
+        eprintln!("error: {e}");
+        1
+    })?;
     let unusable = |e: commodore_actors::journal::JournalError| {
         tracing::error!("{e}");
         eprintln!("error: {e}");
@@ -60,6 +67,7 @@ fn check(cfg: &Config, tiers: &Tiers) -> Result<Checked, i32> {
     // operator's alone.
     private(&cfg.data_dir, 0o700)
         .and_then(|()| private(&journal, 0o600))
+        .and_then(|()| assemble::mark_run(&cfg.data_dir))
         .map_err(|e| {
             eprintln!("error: data_dir: {e}");
             2
@@ -141,7 +149,7 @@ fn api_state(
 
 /// Runs the daemon; returns the process exit status (0 clean, 1 the root gave up
 /// or the journal is unusable, 2 the control token or address is unusable).
-pub async fn run(cfg: Config) -> i32 {
+pub async fn run(cfg: Config, fresh: bool) -> i32 {
     // How long the start takes, on the wall clock; the tree and the API read
     // the market clock `check` makes.
     let wall = Clock::wall();
@@ -154,7 +162,7 @@ pub async fn run(cfg: Config) -> i32 {
         token,
         options,
         listener,
-    } = match check(&cfg, &tiers) {
+    } = match check(&cfg, &tiers, fresh) {
         Ok(c) => c,
         Err(code) => return code,
     };
