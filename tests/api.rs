@@ -94,6 +94,25 @@ fn a_token_file_others_can_read_is_refused() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Uptime is real seconds, whatever the market clock's speed.
+#[test]
+fn uptime_is_wall_time_not_market_time() {
+    let dir = temp_dir("api-uptime");
+    let spawned = std::time::Instant::now();
+    let d = Daemon::start(&dir, &[("COMMODORE__FEED__SPEED", "100000")]);
+    // A few requests' worth of real time: at 100,000x that is hours of market.
+    while spawned.elapsed() < std::time::Duration::from_millis(100) {
+        d.call_as(None, "GET", "/healthz", None);
+    }
+    let up = d.get("/v1/status")["uptime_s"].as_u64().unwrap();
+    assert!(
+        up <= spawned.elapsed().as_secs() + 1,
+        "uptime {up} s after {:?}",
+        spawned.elapsed()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn a_short_token_is_refused_by_the_daemon() {
     let dir = temp_dir("api-short-token");

@@ -47,8 +47,10 @@ pub struct ApiState {
     pub kernel: Kernel,
     pub view: Arc<StatusView>,
     pub lifecycle: Arc<Lifecycle>,
-    /// The tree's clock (uptime).
-    pub clock: commodore_actors::clock::Clock,
+    /// The wall clock and its reading when the daemon started: uptime is
+    /// real seconds, whatever the market clock's speed.
+    pub wall: commodore_actors::clock::Clock,
+    pub started_wall_ms: u64,
     pub token: token::Token,
     pub risk: Handle<PortfolioRisk>,
     pub mode: Handle<ModeActor>,

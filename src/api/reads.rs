@@ -105,7 +105,7 @@ pub(super) async fn metrics_text(req: HttpRequest, st: web::Data<ApiState>) -> A
 }
 
 fn uptime_s(st: &ApiState) -> u64 {
-    st.clock.now_ms().saturating_sub(st.lifecycle.started_at_ms) / 1000
+    st.wall.now_ms().saturating_sub(st.started_wall_ms) / 1000
 }
 
 pub(super) fn engine_json(st: &ApiState, id: &str) -> Value {

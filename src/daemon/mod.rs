@@ -133,7 +133,9 @@ fn api_state(
         kernel: kernel.clone(),
         view: tree.view.clone(),
         lifecycle: tree.lifecycle.clone(),
-        clock: tree.wiring.clock,
+        wall: tree.wiring.wall,
+        // Made at assembly, just before: the daemon's start on the wall.
+        started_wall_ms: tree.wiring.wall.now_ms(),
         token,
         risk: tree.risk.clone(),
         mode: tree.mode.clone(),
