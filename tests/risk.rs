@@ -177,6 +177,67 @@ fn halt_opens_no_new_exposure_and_survives_sigkill() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// The `(kind, detail)` of every journaled event of `kinds`, read from the
+/// file alone.
+fn journaled_events(db: &Path, kinds: &[&str]) -> Vec<(String, String)> {
+    let c = rusqlite::Connection::open(db).unwrap();
+    let mut s = c
+        .prepare("SELECT kind, detail FROM events ORDER BY seq")
+        .unwrap();
+    let rows = s
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .filter(|(k, _)| kinds.contains(&k.as_str()))
+        .collect();
+    rows
+}
+
+/// An acknowledged operator change keeps its event through a SIGKILL sent
+/// the moment the answer arrives: the state and its event are one
+/// transaction, written before the API answers (the journal worker's
+/// 100 ms batches would lose them).
+#[test]
+fn an_acknowledged_change_keeps_its_event_through_sigkill() {
+    let dir = temp_dir("risk-durable-events");
+    let db = dir.join("journal.sqlite");
+    let mut d = Daemon::start(&dir, &[]);
+    let r = d.post(
+        "/v1/engines/KC/pause",
+        r#"{"reason":"test: pause before kill"}"#,
+    );
+    assert_eq!(r["engine"]["paused"], true, "{r}");
+    let r = d.post("/v1/mode", r#"{"mode":"MICRO"}"#);
+    assert_eq!(r["mode"]["current"], "MICRO", "{r}");
+    escalate(&d, "WARNING");
+    let r = d.post(
+        "/v1/risk/reset",
+        r#"{"level":"NORMAL","reason":"test: reset before kill"}"#,
+    );
+    assert_eq!(r["risk"]["level"], "NORMAL", "{r}");
+    d.signal(libc::SIGKILL);
+    let _ = d.exit_code();
+    let got = journaled_events(&db, &["operator", "mode_changed", "risk_changed"]);
+    let has = |kind: &str, needle: &str| {
+        got.iter()
+            .any(|(k, detail)| k == kind && detail.contains(needle))
+    };
+    assert!(has("operator", "test: pause before kill"), "{got:?}");
+    assert!(has("mode_changed", "MICRO"), "{got:?}");
+    assert!(has("risk_changed", "test: WARNING"), "{got:?}");
+    assert!(has("risk_changed", "test: reset before kill"), "{got:?}");
+    // And the file's seq has no gap: what the worker had not written yet was
+    // written with them.
+    let c = rusqlite::Connection::open(&db).unwrap();
+    let (n, max): (i64, i64) = c
+        .query_row("SELECT COUNT(*), MAX(seq) FROM events", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    assert_eq!(n, max, "events 1..={max} without a gap");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn panic_flattens_both_engines_and_leaves_no_working_order() {
     let dir = temp_dir("risk-panic");

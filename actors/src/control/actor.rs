@@ -86,12 +86,23 @@ impl ControlActor {
     ) -> Result<EngineOutcome, ControlError> {
         let changed = self.paused.contains(engine) != paused;
         if changed {
-            self.store
-                .put_state_durable(
-                    StateKey::EnginePaused(engine),
-                    &PausedRecord(paused).encode(),
-                    reason,
-                    self.clock.now_ms(),
+            let verb = if paused { "paused" } else { "resumed" };
+            let (store, now) = (&mut self.store, self.clock.now_ms());
+            self.kernel
+                .events()
+                .publish_durably(
+                    OPERATOR,
+                    path,
+                    format!("engine {engine} {verb}: {reason}"),
+                    |pending| {
+                        store.put_state_with_event(
+                            pending,
+                            StateKey::EnginePaused(engine),
+                            &PausedRecord(paused).encode(),
+                            reason,
+                            now,
+                        )
+                    },
                 )
                 .map_err(|e| ControlError::Journal(e.to_string()))?;
             if paused {
@@ -102,13 +113,7 @@ impl ControlActor {
             self.kernel
                 .registry()
                 .set_paused(&engine_path(engine), paused);
-            let verb = if paused { "paused" } else { "resumed" };
             tracing::info!(actor = path, engine, %reason, "engine {verb}");
-            self.kernel.events().publish(
-                OPERATOR,
-                path,
-                format!("engine {engine} {verb}: {reason}"),
-            );
         }
         Ok(EngineOutcome {
             engine: engine.to_owned(),
@@ -160,9 +165,20 @@ impl Handles<Shutdown> for ControlActor {
             return Err(ControlError::ShuttingDown);
         }
         tracing::info!(actor = ctx.path(), reason = %m.reason, "shutdown asked by the operator");
-        self.kernel
-            .events()
-            .publish(OPERATOR, ctx.path(), format!("shutdown: {}", m.reason));
+        // Journaled before the answer; a journal that cannot take it does not
+        // stand in the way of a shutdown (the journal worker writes it later).
+        let store = &mut self.store;
+        let detail = format!("shutdown: {}", m.reason);
+        if let Err(e) =
+            self.kernel
+                .events()
+                .publish_durably(OPERATOR, ctx.path(), detail.clone(), |pending| {
+                    store.append_event_durably(pending)
+                })
+        {
+            tracing::error!(actor = ctx.path(), error = %e, "the shutdown event was not journaled");
+            self.kernel.events().publish(OPERATOR, ctx.path(), detail);
+        }
         if self.lifecycle.begin_shutdown() {
             Ok(())
         } else {

@@ -178,18 +178,24 @@ impl Engine {
             self.breaker.record().encode(),
             self.clock.now_ms(),
         );
-        if let Err(e) = self
-            .store
-            .with(|s| s.put_state_durable(key, &value, why, now))
-        {
-            tracing::error!(target: super::ENGINE_LOG, engine = %self.cfg.id, error = %e, "breaker state not journaled");
-        }
         if state == BreakerState::Closed {
             tracing::info!(target: super::ENGINE_LOG, engine = %self.cfg.id, "{detail}");
         } else {
             tracing::warn!(target: super::ENGINE_LOG, engine = %self.cfg.id, "{detail}");
         }
-        self.kernel.events().publish(kind, &self.cfg.path(), detail);
+        // The state and its event in one transaction; if the journal cannot
+        // take them the breaker still changes (it protects the broker) and the
+        // event is published for the journal worker to write later.
+        let store = &self.store;
+        if let Err(e) = self.kernel.events().publish_durably(
+            kind,
+            &self.cfg.path(),
+            detail.clone(),
+            |pending| store.with(|s| s.put_state_with_event(pending, key, &value, why, now)),
+        ) {
+            tracing::error!(target: super::ENGINE_LOG, engine = %self.cfg.id, error = %e, "breaker state not journaled");
+            self.kernel.events().publish(kind, &self.cfg.path(), detail);
+        }
         self.publish();
     }
 

@@ -113,6 +113,30 @@ pub struct EventBus {
     stamp: Option<StampSource>,
 }
 
+/// What [`EventBus::publish_durably`] hands its `commit`: the event about to
+/// be published and the retained events before it.
+pub struct Pending<'a> {
+    retained: &'a VecDeque<Event>,
+    event: &'a Event,
+}
+
+impl Pending<'_> {
+    /// The event about to be published.
+    pub fn event(&self) -> &Event {
+        self.event
+    }
+
+    /// The retained events with `seq > since`, then the new event: what a
+    /// writer whose file ends at `since` writes to stay gapless.
+    pub fn after(&self, since: u64) -> impl Iterator<Item = &Event> {
+        let first = self.retained.partition_point(|e| e.seq <= since);
+        self.retained
+            .range(first..)
+            .chain(std::iter::once(self.event))
+            .filter(move |e| e.seq > since)
+    }
+}
+
 /// A subscriber's end: a bounded queue of events plus its drop counter.
 pub struct Subscription {
     pub rx: mpsc::Receiver<Event>,
@@ -162,13 +186,7 @@ impl EventBus {
 
     /// Publishes an event; returns its sequence number.
     pub fn publish(&self, kind: EventKind, path: &str, detail: impl Into<String>) -> u64 {
-        let at_ms = match &self.stamp {
-            Some(stamp) => stamp(),
-            None => SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map(|d| d.as_millis() as u64)
-                .unwrap_or(0),
-        };
+        let at_ms = self.stamp();
         let mut inner = self.lock();
         let seq = inner.next_seq;
         inner.next_seq += 1;
@@ -179,7 +197,23 @@ impl EventBus {
             path: path.to_owned(),
             detail: detail.into(),
         };
-        tracing::debug!(seq, kind = kind.as_str(), path, detail = %event.detail, "kernel event");
+        self.deliver(&mut inner, event)
+    }
+
+    fn stamp(&self) -> u64 {
+        match &self.stamp {
+            Some(stamp) => stamp(),
+            None => SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_millis() as u64)
+                .unwrap_or(0),
+        }
+    }
+
+    /// Hands a numbered event to the subscribers and the retained window.
+    fn deliver(&self, inner: &mut BusInner, event: Event) -> u64 {
+        let seq = event.seq;
+        tracing::debug!(seq, kind = event.kind.as_str(), path = %event.path, detail = %event.detail, "kernel event");
         inner
             .subscribers
             .retain(|s| match s.tx.try_send(event.clone()) {
@@ -197,6 +231,38 @@ impl EventBus {
             inner.recent.push_back(event);
         }
         seq
+    }
+
+    /// Publishes an event only if `commit` accepts it: the event, its `seq`
+    /// assigned, is handed to `commit` with every retained event before it
+    /// ([`Pending`]), so the embedder can write them to disk in the same
+    /// transaction as the state the event reports. `Ok`: the event is
+    /// published as by [`EventBus::publish`]; `Err`: nothing is published and
+    /// the `seq` is not used. The bus is locked while `commit` runs (every
+    /// publisher waits), so it is for rare events that must not be lost, and
+    /// `commit` must not publish.
+    pub fn publish_durably<E>(
+        &self,
+        kind: EventKind,
+        path: &str,
+        detail: impl Into<String>,
+        commit: impl FnOnce(&Pending<'_>) -> Result<(), E>,
+    ) -> Result<u64, E> {
+        let at_ms = self.stamp();
+        let mut inner = self.lock();
+        let event = Event {
+            seq: inner.next_seq,
+            at_ms,
+            kind,
+            path: path.to_owned(),
+            detail: detail.into(),
+        };
+        commit(&Pending {
+            retained: &inner.recent,
+            event: &event,
+        })?;
+        inner.next_seq += 1;
+        Ok(self.deliver(&mut inner, event))
     }
 
     /// The retained events with `seq > since`, oldest first, at most `limit`.
@@ -225,6 +291,46 @@ impl EventBus {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A durable publish hands the writer every retained event after its
+    /// file's end and the new one; refused, it publishes nothing and its seq
+    /// goes to the next event.
+    #[test]
+    fn a_durable_publish_is_published_only_when_committed() {
+        let bus = EventBus::new(1, 16);
+        let mut sub = bus.subscribe(16);
+        bus.publish(EventKind::Started, "master/a", "");
+        bus.publish(EventKind::Started, "master/b", "");
+        let refused: Result<u64, &str> =
+            bus.publish_durably(EventKind::Failed, "master/c", "x", |p| {
+                assert_eq!(p.event().seq, 3);
+                Err("disk full")
+            });
+        assert_eq!(refused, Err("disk full"));
+        assert_eq!(bus.next_seq(), 3, "the seq is not used");
+        let mut written = Vec::new();
+        let seq = bus
+            .publish_durably(EventKind::Failed, "master/c", "y", |p| {
+                written = p.after(1).map(|e| e.seq).collect();
+                Ok::<(), ()>(())
+            })
+            .unwrap();
+        assert_eq!(seq, 3);
+        assert_eq!(
+            written,
+            vec![2, 3],
+            "the file ended at 1: 2, then the new one"
+        );
+        let got: Vec<(u64, String)> = (0..3)
+            .map(|_| sub.rx.try_recv().map(|e| (e.seq, e.detail)).unwrap())
+            .collect();
+        assert_eq!(got[2], (3, "y".to_owned()));
+        assert!(
+            sub.rx.try_recv().is_err(),
+            "the refused one was never published"
+        );
+        assert_eq!(bus.recent(0, 10).len(), 3);
+    }
 
     #[test]
     fn seq_starts_where_told_and_strictly_increases() {

@@ -150,23 +150,31 @@ impl ModeActor {
         }
     }
 
-    /// Journals `next`, then makes it take effect: the view, the log and a
-    /// `mode_changed` event. Nothing changes when the journal refuses.
+    /// Journals `next` with its `mode_changed` event (one transaction), then
+    /// makes it take effect: the view and the log. Nothing changes, and no
+    /// event is published, when the journal refuses.
     fn apply(
         &mut self,
         next: ModeState,
         reason: &str,
         ctx: &mut Ctx<'_, Self>,
     ) -> Result<(), JournalError> {
-        self.store
-            .put_state_durable(StateKey::Mode, &next.encode(), reason, next.since_ms)?;
         let detail = format!("{} -> {}: {}", self.state.encode(), next.encode(), reason);
+        let store = &mut self.store;
+        self.kernel
+            .events()
+            .publish_durably(MODE_CHANGED, ctx.path(), detail, |pending| {
+                store.put_state_with_event(
+                    pending,
+                    StateKey::Mode,
+                    &next.encode(),
+                    reason,
+                    next.since_ms,
+                )
+            })?;
         self.state = next;
         self.publish();
         tracing::info!(actor = ctx.path(), mode = %self.state.encode(), reason, "mode changed");
-        self.kernel
-            .events()
-            .publish(MODE_CHANGED, ctx.path(), detail);
         Ok(())
     }
 }

@@ -100,18 +100,42 @@ impl PortfolioRisk {
         }
     }
 
-    /// The level takes effect: the watch (engines), the view (operator), the
-    /// log and an event.
-    fn apply(&mut self, next: RiskState, who: &str, path: &str) {
+    /// Journals `next` and its `risk_changed` event in one durable
+    /// transaction; the event is published only if that commits.
+    fn journal(&mut self, next: &RiskState, who: &str, path: &str) -> Result<(), JournalError> {
+        let detail = format!(
+            "{} -> {} by {who}: {}",
+            self.state.level, next.level, next.reason
+        );
+        let store = &mut self.store;
+        self.kernel
+            .events()
+            .publish_durably(RISK_CHANGED, path, detail, |pending| {
+                store.put_state_with_event(
+                    pending,
+                    StateKey::RiskLevel,
+                    &LevelRecord(next.level).encode(),
+                    &next.reason,
+                    next.since_ms,
+                )
+            })
+            .map(|_| ())
+    }
+
+    /// The level takes effect: the watch (engines), the view (operator) and
+    /// the log. `event`: its event was not journaled with it, publish it now.
+    fn apply(&mut self, next: RiskState, who: &str, path: &str, event: bool) {
         let from = self.state.level;
         self.state = next;
         self.publish_level();
-        let detail = format!(
-            "{from} -> {} by {who}: {}",
-            self.state.level, self.state.reason
-        );
         tracing::warn!(actor = path, from = %from, to = %self.state.level, reason = %self.state.reason, "risk level changed");
-        self.kernel.events().publish(RISK_CHANGED, path, detail);
+        if event {
+            let detail = format!(
+                "{from} -> {} by {who}: {}",
+                self.state.level, self.state.reason
+            );
+            self.kernel.events().publish(RISK_CHANGED, path, detail);
+        }
     }
 
     fn publish_level(&self) {
@@ -136,13 +160,8 @@ impl PortfolioRisk {
         // Journal first. If the journal cannot take it, the escalation still takes
         // effect: a higher level is always the safer side, and refusing it would
         // keep trading at a level somebody found too low.
-        let journaled = self.store.put_state_durable(
-            StateKey::RiskLevel,
-            &LevelRecord(next.level).encode(),
-            &next.reason,
-            next.since_ms,
-        );
-        self.apply(next, who, path);
+        let journaled = self.journal(&next, who, path);
+        self.apply(next, who, path, journaled.is_err());
         let message = match journaled {
             Ok(()) => format!("risk level raised to {}", self.state.level),
             Err(e) => {
@@ -237,13 +256,7 @@ impl Handles<ResetRisk> for PortfolioRisk {
         let next = self.state.reset(m.level, &m.reason, self.clock.now_ms());
         // A reset that cannot be journaled does not happen: lowering the level is
         // the one change that must never be lost.
-        self.store
-            .put_state_durable(
-                StateKey::RiskLevel,
-                &LevelRecord(next.level).encode(),
-                &next.reason,
-                next.since_ms,
-            )
+        self.journal(&next, "operator reset", ctx.path())
             .map_err(|e| RiskError::Journal(e.to_string()))?;
         let changed = next.level != self.state.level;
         if next.level < self.state.level {
@@ -254,7 +267,7 @@ impl Handles<ResetRisk> for PortfolioRisk {
             self.save_peak(true);
             self.view.set_portfolio(self.account.portfolio());
         }
-        self.apply(next, "operator reset", ctx.path());
+        self.apply(next, "operator reset", ctx.path(), false);
         Ok(RiskOutcome {
             changed,
             risk: self.state.clone(),

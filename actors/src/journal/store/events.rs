@@ -4,8 +4,39 @@
 
 use super::error::sqlite_at;
 use super::{JournalError, Store};
-use crate::kernel::{Event, EventKind};
-use rusqlite::params;
+use crate::kernel::{Event, EventKind, Pending};
+use rusqlite::{params, TransactionBehavior};
+
+fn last_seq_in(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<u64> {
+    tx.query_row("SELECT MAX(seq) FROM events", [], |row| {
+        row.get::<_, Option<i64>>(0)
+    })
+    .map(|s| s.unwrap_or(0) as u64)
+}
+
+/// Inserts the events after the table's last `seq` (in the caller's
+/// transaction, which holds the write lock): how many.
+fn insert_after_last<'e>(
+    tx: &rusqlite::Transaction<'_>,
+    events: impl Iterator<Item = &'e Event>,
+) -> rusqlite::Result<usize> {
+    let last = last_seq_in(tx)?;
+    let mut stmt = tx.prepare_cached(
+        "INSERT INTO events (seq, at_ms, kind, path, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?;
+    let mut written = 0;
+    for e in events.filter(|e| e.seq > last) {
+        stmt.execute(params![
+            e.seq as i64,
+            e.at_ms as i64,
+            e.kind.as_str(),
+            e.path,
+            e.detail
+        ])?;
+        written += 1;
+    }
+    Ok(written)
+}
 
 impl Store {
     /// The highest event sequence number written, 0 for a new journal.
@@ -34,10 +65,9 @@ impl Store {
     }
 
     /// Appends events in one transaction (one commit for the batch). Events at or
-    /// below the last written seq are skipped (a replay after a restart).
-    /// Returns how many were written.
+    /// below the last written seq are skipped (a replay after a restart, or
+    /// events a durable publish wrote first). Returns how many were written.
     pub fn append_events(&mut self, events: &[Event]) -> Result<usize, JournalError> {
-        let last = self.last_seq()?;
         // Invariant, checked before writing: strictly increasing seq.
         if let Some(w) = events.windows(2).find(|w| w[1].seq <= w[0].seq) {
             return Err(JournalError::Corrupt {
@@ -46,27 +76,30 @@ impl Store {
             });
         }
         let path = self.path.clone();
-        let tx = self.conn.transaction().map_err(sqlite_at(&path))?;
-        let mut written = 0;
-        {
-            let stmt = tx.prepare_cached(
-                "INSERT INTO events (seq, at_ms, kind, path, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
-            );
-            let mut stmt = stmt.map_err(sqlite_at(&path))?;
-            for e in events.iter().filter(|e| e.seq > last) {
-                stmt.execute(params![
-                    e.seq as i64,
-                    e.at_ms as i64,
-                    e.kind.as_str(),
-                    e.path,
-                    e.detail
-                ])
-                .map_err(sqlite_at(&path))?;
-                written += 1;
-            }
-        }
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(sqlite_at(&path))?;
+        let written = insert_after_last(&tx, events.iter()).map_err(sqlite_at(&path))?;
         tx.commit().map_err(sqlite_at(&path))?;
         Ok(written)
+    }
+
+    /// Writes what `write` writes and the event `pending` is about to publish,
+    /// with every retained event before it the file does not hold yet, in
+    /// one durable transaction: the state an event reports and the event are
+    /// on disk together or not at all, and the file's `seq` stays gapless.
+    pub fn durable_with_events<T>(
+        &mut self,
+        pending: &Pending<'_>,
+        write: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<T>,
+    ) -> Result<T, JournalError> {
+        self.durable(|tx| {
+            let v = write(tx)?;
+            let last = last_seq_in(tx)?;
+            insert_after_last(tx, pending.after(last))?;
+            Ok(v)
+        })
     }
 
     /// Events with `seq > since`, oldest first, at most `limit`.

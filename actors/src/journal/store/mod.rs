@@ -31,7 +31,7 @@ pub use schema::SCHEMA_VERSION;
 pub use state::StateEntry;
 
 use crate::model::Side;
-use rusqlite::Connection;
+use rusqlite::{Connection, TransactionBehavior};
 use rust_decimal::Decimal;
 use std::path::{Path, PathBuf};
 
@@ -151,7 +151,9 @@ impl Store {
         &self.path
     }
 
-    /// Runs `f` in one transaction committed with `synchronous = FULL`.
+    /// Runs `f` in one transaction committed with `synchronous = FULL`; the
+    /// transaction takes the write lock first (`IMMEDIATE`), so what it reads
+    /// is what it writes after, whatever other connections do.
     fn durable<T>(
         &mut self,
         f: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<T>,
@@ -159,7 +161,7 @@ impl Store {
         if self.always_full || self.fsync == Fsync::Off {
             let result = self
                 .conn
-                .transaction()
+                .transaction_with_behavior(TransactionBehavior::Immediate)
                 .and_then(|tx| f(&tx).and_then(|v| tx.commit().map(|_| v)));
             return self.sql(result);
         }
@@ -167,7 +169,7 @@ impl Store {
         self.sql(r)?;
         let result = self
             .conn
-            .transaction()
+            .transaction_with_behavior(TransactionBehavior::Immediate)
             .and_then(|tx| f(&tx).and_then(|v| tx.commit().map(|_| v)));
         let reset = self.conn.execute_batch("PRAGMA synchronous = NORMAL");
         let v = self.sql(result)?;

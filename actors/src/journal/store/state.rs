@@ -5,7 +5,23 @@
 
 use super::{JournalError, Store};
 use crate::journal::keys::{EngineState, StateKey};
+use crate::kernel::Pending;
 use rusqlite::{params, OptionalExtension};
+
+fn put(
+    tx: &rusqlite::Transaction<'_>,
+    key: StateKey<'_>,
+    value: &str,
+    reason: &str,
+    at_ms: u64,
+) -> rusqlite::Result<()> {
+    tx.execute(
+        "INSERT INTO state (key, value, reason, at_ms) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT(key) DO UPDATE SET value = excluded.value, reason = excluded.reason, at_ms = excluded.at_ms",
+        params![key.name(), value, reason, at_ms as i64],
+    )
+    .map(|_| ())
+}
 
 /// One row of durable state.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,14 +42,28 @@ impl Store {
         reason: &str,
         at_ms: u64,
     ) -> Result<(), JournalError> {
-        self.durable(|tx| {
-            tx.execute(
-                "INSERT INTO state (key, value, reason, at_ms) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT(key) DO UPDATE SET value = excluded.value, reason = excluded.reason, at_ms = excluded.at_ms",
-                params![key.name(), value, reason, at_ms as i64],
-            )
-        })
-        .map(|_| ())
+        self.durable(|tx| put(tx, key, value, reason, at_ms))
+    }
+
+    /// `put_state_durable` and the event that reports it (with the events
+    /// before it), in one transaction: both survive, or neither
+    /// ([`EventBus::publish_durably`](crate::kernel::EventBus::publish_durably)).
+    pub fn put_state_with_event(
+        &mut self,
+        pending: &Pending<'_>,
+        key: StateKey<'_>,
+        value: &str,
+        reason: &str,
+        at_ms: u64,
+    ) -> Result<(), JournalError> {
+        self.durable_with_events(pending, |tx| put(tx, key, value, reason, at_ms))
+    }
+
+    /// An event (with the events before it) alone, durably: an operator's
+    /// command that changes no state but must be on record before it is
+    /// answered.
+    pub fn append_event_durably(&mut self, pending: &Pending<'_>) -> Result<(), JournalError> {
+        self.durable_with_events(pending, |_| Ok(()))
     }
 
     /// A state value with its reason and time, if set.
