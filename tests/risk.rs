@@ -238,6 +238,92 @@ fn an_acknowledged_change_keeps_its_event_through_sigkill() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A config whose engines have `capital` each (`ids` of KC and CC).
+fn engines_with_capital(dir: &Path, ids: &[&str], capital: &str) -> std::path::PathBuf {
+    let file = dir.join(format!("capital-{}-{capital}.toml", ids.join("-")));
+    let body: String = ids
+        .iter()
+        .map(|id| format!("[[engines]]\nid = \"{id}\"\ncapital = \"{capital}\"\n\n"))
+        .collect();
+    std::fs::write(&file, body).unwrap();
+    file
+}
+
+fn state_reason(db: &Path, key: &str) -> Option<(String, String)> {
+    rusqlite::Connection::open(db)
+        .unwrap()
+        .query_row(
+            "SELECT value, reason FROM state WHERE key = ?1",
+            [key],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .ok()
+}
+
+/// Lowering the engines' capital (or removing one) while stopped is not a
+/// drawdown: the account's and the guards' peaks move with the capital,
+/// journaled with the reason; the level stays NORMAL.
+#[test]
+fn a_capital_change_rebases_the_peaks_instead_of_halting() {
+    let dir = temp_dir("risk-capital");
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("journal.sqlite");
+    let run = |cfg: &Path, expect_equity_below: i64| {
+        let mut d = Daemon::spawn_args(
+            &dir,
+            common::free_port(),
+            &["--config", cfg.to_str().unwrap()],
+            &[FAST],
+        );
+        d.wait_ready();
+        // The account is measured at every publish, so once the status shows
+        // the new capital, the level has seen it.
+        let settled = (0..200).any(|_| {
+            let st = d.get("/v1/status");
+            let equity: Decimal = st["equity"].as_str().unwrap().parse().unwrap();
+            let peak_ok = state_reason(&db, "account.peak").is_some();
+            if equity < Decimal::from(expect_equity_below) && peak_ok {
+                return true;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            false
+        });
+        assert!(settled, "the account never showed the configured capital");
+        let st = d.get("/v1/status");
+        assert_eq!(st["risk"]["level"], "NORMAL", "{st}");
+        d.signal(libc::SIGINT);
+        assert_eq!(d.exit_code(), Some(0));
+    };
+    run(
+        &engines_with_capital(&dir, &["KC", "CC"], "250000"),
+        600_000,
+    );
+    let (capital, _) = state_reason(&db, "account.capital").unwrap();
+    assert_eq!(capital, "500000");
+    // Both engines lowered to 150,000: 40 % below the old peak.
+    run(
+        &engines_with_capital(&dir, &["KC", "CC"], "150000"),
+        400_000,
+    );
+    let (capital, _) = state_reason(&db, "account.capital").unwrap();
+    assert_eq!(capital, "300000");
+    let (_, reason) = state_reason(&db, "account.peak").unwrap();
+    assert!(
+        reason.contains("configured capital changed from 500000 to 300000"),
+        "{reason}"
+    );
+    let (_, reason) = state_reason(&db, "engine.KC.guard").unwrap();
+    assert!(
+        reason.contains("configured capital changed from 250000 to 150000"),
+        "{reason}"
+    );
+    // One engine removed: half the account's capital gone, no drawdown.
+    run(&engines_with_capital(&dir, &["KC"], "150000"), 200_000);
+    let (capital, _) = state_reason(&db, "account.capital").unwrap();
+    assert_eq!(capital, "150000");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn panic_flattens_both_engines_and_leaves_no_working_order() {
     let dir = temp_dir("risk-panic");

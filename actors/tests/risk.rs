@@ -69,6 +69,7 @@ async fn tree(path: &Path) -> Tree {
             view.clone(),
             &wiring,
             PortfolioLimits::default(),
+            rust_decimal::Decimal::from(500_000),
         ),
     ));
     let root = start(spec, &kernel).await;
@@ -206,6 +207,7 @@ async fn the_guard_escalates_on_drawdowns() {
                 view.clone(),
                 &wiring,
                 PortfolioLimits::default(),
+                rust_decimal::Decimal::from(500_000),
             ),
         ))
         .child(ChildSpec::worker(
@@ -218,6 +220,7 @@ async fn the_guard_escalates_on_drawdowns() {
                 wiring.risk_level(),
                 Arc::new(commodore_actors::journal::SharedStore::new(&path)),
                 wiring.clock,
+                rust_decimal::Decimal::from(250_000),
             ),
         ));
     let _root = start(spec, &kernel).await;

@@ -49,6 +49,7 @@ async fn owners(path: &Path) -> Owners {
                 view.clone(),
                 &wiring,
                 PortfolioLimits::default(),
+                rust_decimal::Decimal::from(500_000),
             ),
         ))
         .child(ChildSpec::worker(

@@ -192,6 +192,7 @@ fn master(cfg: &Config, kernel: &Kernel, tree: &Tree, opts: Options) -> Supervis
                 view.clone(),
                 &tree.wiring,
                 cfg.risk.portfolio_limits(),
+                cfg.engines.iter().map(|e| e.capital).sum(),
             ),
         ))
         .child(ChildSpec::worker(

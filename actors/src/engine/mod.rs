@@ -213,6 +213,7 @@ pub fn subtree_with_handles(
                 sub.wiring.risk_level(),
                 guard_store,
                 sub.wiring.clock,
+                cfg.allocation.capital,
             ),
         ))
         .placed(&sub.placement);

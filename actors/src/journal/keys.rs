@@ -29,10 +29,14 @@ use std::fmt;
 pub enum StateKey<'a> {
     RiskLevel,
     AccountPeak,
+    /// The configured capital the account's peak was measured on.
+    AccountCapital,
     Mode,
     EnginePaused(&'a str),
     EngineBreaker(&'a str),
     EngineGuard(&'a str),
+    /// The configured capital an engine's guard marks were measured on.
+    EngineCapital(&'a str),
     NotifierCursor,
     NotifierMilestone,
     JournalWriteCheck,
@@ -44,15 +48,17 @@ pub enum EngineState {
     Paused,
     Breaker,
     Guard,
+    Capital,
 }
 
 const ENGINE_PREFIX: &str = "engine.";
 
 impl EngineState {
-    const ALL: [EngineState; 3] = [
+    const ALL: [EngineState; 4] = [
         EngineState::Paused,
         EngineState::Breaker,
         EngineState::Guard,
+        EngineState::Capital,
     ];
 
     fn suffix(self) -> &'static str {
@@ -60,6 +66,7 @@ impl EngineState {
             EngineState::Paused => "paused",
             EngineState::Breaker => "breaker",
             EngineState::Guard => "guard",
+            EngineState::Capital => "capital",
         }
     }
 
@@ -69,15 +76,17 @@ impl EngineState {
             EngineState::Paused => StateKey::EnginePaused(id),
             EngineState::Breaker => StateKey::EngineBreaker(id),
             EngineState::Guard => StateKey::EngineGuard(id),
+            EngineState::Capital => StateKey::EngineCapital(id),
         }
     }
 }
 
 impl<'a> StateKey<'a> {
     /// The keys that carry no engine id.
-    const FIXED: [StateKey<'static>; 6] = [
+    const FIXED: [StateKey<'static>; 7] = [
         StateKey::RiskLevel,
         StateKey::AccountPeak,
+        StateKey::AccountCapital,
         StateKey::Mode,
         StateKey::NotifierCursor,
         StateKey::NotifierMilestone,
@@ -90,6 +99,7 @@ impl<'a> StateKey<'a> {
             StateKey::EnginePaused(id) => Some((id, EngineState::Paused)),
             StateKey::EngineBreaker(id) => Some((id, EngineState::Breaker)),
             StateKey::EngineGuard(id) => Some((id, EngineState::Guard)),
+            StateKey::EngineCapital(id) => Some((id, EngineState::Capital)),
             _ => None,
         }
     }
@@ -99,6 +109,7 @@ impl<'a> StateKey<'a> {
         let fixed = match self {
             StateKey::RiskLevel => "risk.level",
             StateKey::AccountPeak => "account.peak",
+            StateKey::AccountCapital => "account.capital",
             StateKey::Mode => "mode",
             StateKey::NotifierCursor => "notifier.cursor",
             StateKey::NotifierMilestone => "notifier.milestone",
@@ -106,6 +117,7 @@ impl<'a> StateKey<'a> {
             StateKey::EnginePaused(id) => return engine_key(id, EngineState::Paused),
             StateKey::EngineBreaker(id) => return engine_key(id, EngineState::Breaker),
             StateKey::EngineGuard(id) => return engine_key(id, EngineState::Guard),
+            StateKey::EngineCapital(id) => return engine_key(id, EngineState::Capital),
         };
         fixed.to_owned()
     }

@@ -9,10 +9,12 @@ fn every_key_keeps_its_name_and_reads_back() {
     let keys = [
         (StateKey::RiskLevel, "risk.level"),
         (StateKey::AccountPeak, "account.peak"),
+        (StateKey::AccountCapital, "account.capital"),
         (StateKey::Mode, "mode"),
         (StateKey::EnginePaused("KC"), "engine.KC.paused"),
         (StateKey::EngineBreaker("es-1_b"), "engine.es-1_b.breaker"),
         (StateKey::EngineGuard("NQ2"), "engine.NQ2.guard"),
+        (StateKey::EngineCapital("KC"), "engine.KC.capital"),
         (StateKey::NotifierCursor, "notifier.cursor"),
         (StateKey::NotifierMilestone, "notifier.milestone"),
         (StateKey::JournalWriteCheck, "journal.write_check"),

@@ -47,6 +47,13 @@ pub struct Portfolio {
     pub drawdown: Decimal,
 }
 
+/// A peak measured on `from` capital, measured on `to`: moved by the
+/// difference, so a loss from the peak stays that loss and the capital change
+/// itself is none. Never below zero.
+pub fn rebased_peak(peak: Decimal, from: Decimal, to: Decimal) -> Decimal {
+    (peak + to - from).max(Decimal::ZERO)
+}
+
 #[derive(Debug, Default)]
 struct Totals {
     equity: Decimal,
@@ -191,6 +198,16 @@ impl Account {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_capital_change_moves_the_peak_by_the_difference() {
+        let d = Decimal::from;
+        // 10,000 below a 510,000 peak stays 10,000 below, on 300,000.
+        assert_eq!(rebased_peak(d(510_000), d(500_000), d(300_000)), d(310_000));
+        assert_eq!(rebased_peak(d(510_000), d(500_000), d(800_000)), d(810_000));
+        assert_eq!(rebased_peak(d(510_000), d(500_000), d(500_000)), d(510_000));
+        assert_eq!(rebased_peak(d(10_000), d(500_000), d(100_000)), d(0));
+    }
 
     fn entry(equity: i64) -> AccountEntry {
         AccountEntry {

@@ -4,7 +4,7 @@
 //! engine publishes and asks itself for the level the drawdown calls for. It
 //! journals the account's peak and rebases it on an operator reset.
 
-use super::account::Account;
+use super::account::{rebased_peak, Account};
 use super::messages::{AccountChanged, Escalate, ResetRisk, RiskError, RiskOutcome};
 use super::portfolio::drawdown_level;
 use crate::clock::Clock;
@@ -26,6 +26,56 @@ pub fn load_peak(store: &Store) -> Result<Option<Decimal>, JournalError> {
     Ok(peak
         .and_then(|(v, _)| DecimalRecord::decode(&v))
         .map(|r| r.0))
+}
+
+/// The account's peak as journaled, moved to the configured `capital` when
+/// it was measured on another (engines' capital lowered or raised, an engine
+/// removed or added while stopped): a capital change is never a drawdown nor
+/// a gain. The move and the capital are journaled together, with the reason;
+/// a journal that cannot take them leaves the rebase to the next start
+/// (nothing journaled changed). A journal from before capital was recorded
+/// records it now and keeps its peak.
+pub fn rebase_peak_on_capital(
+    store: &mut Store,
+    peak: Option<Decimal>,
+    capital: Decimal,
+    now_ms: u64,
+) -> Option<Decimal> {
+    let journaled = store
+        .state(StateKey::AccountCapital)
+        .ok()
+        .flatten()
+        .and_then(|(v, _)| DecimalRecord::decode(&v))
+        .map(|r| r.0);
+    if journaled == Some(capital) {
+        return peak;
+    }
+    let capital_entry = (StateKey::AccountCapital, DecimalRecord(capital).encode());
+    let (entries, reason, rebased) = match (peak, journaled) {
+        (Some(p), Some(from)) => {
+            let to = rebased_peak(p, from, capital);
+            let reason = format!(
+                "configured capital changed from {from} to {capital}: the account peak moves from {p} to {to}"
+            );
+            tracing::warn!(%from, to = %capital, peak_from = %p, peak_to = %to, "configured capital changed: the account peak is rebased, not read as a drawdown");
+            (
+                vec![
+                    (StateKey::AccountPeak, DecimalRecord(to).encode()),
+                    capital_entry,
+                ],
+                reason,
+                Some(to),
+            )
+        }
+        _ => (vec![capital_entry], "configured capital".to_owned(), peak),
+    };
+    match store.put_states_durable(&entries, &reason, now_ms) {
+        Ok(()) => rebased,
+        Err(e) => {
+            tracing::error!(error = %e, "the configured capital could not be journaled: the peak is rebased in memory only");
+            rebased
+        }
+    }
 }
 
 /// Reads the level from the journal: the one path for a first start, a restart of
@@ -74,6 +124,7 @@ impl PortfolioRisk {
         view: Arc<StatusView>,
         wiring: &Wiring,
         limits: PortfolioLimits,
+        capital: Decimal,
     ) -> impl Fn() -> PortfolioRisk + Send + Sync + 'static {
         let (account, level, clock, lookahead) = (
             wiring.account.clone(),
@@ -82,9 +133,12 @@ impl PortfolioRisk {
             wiring.lookahead.clone(),
         );
         move || {
-            let store = Store::open(&journal).unwrap_or_else(|e| panic!("{e}"));
+            let mut store = Store::open(&journal).unwrap_or_else(|e| panic!("{e}"));
             let state = load(&store, clock.now_ms()).unwrap_or_else(|e| panic!("{e}"));
-            let saved_peak = load_peak(&store).ok().flatten().unwrap_or_default();
+            let saved_peak = load_peak(&store).ok().flatten();
+            let saved_peak =
+                rebase_peak_on_capital(&mut store, saved_peak, capital, clock.now_ms())
+                    .unwrap_or_default();
             PortfolioRisk {
                 store,
                 kernel: kernel.clone(),

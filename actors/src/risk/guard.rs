@@ -206,6 +206,15 @@ impl EngineGuard {
         }
     }
 
+    /// Marks measured on `from` capital, moved to `to` (the day's start and
+    /// the peak, as the account's peak is): a capital change is no drawdown.
+    pub fn rebase(&mut self, from: Decimal, to: Decimal) {
+        self.day = self
+            .day
+            .map(|(d, e)| (d, super::account::rebased_peak(e, from, to)));
+        self.peak = super::account::rebased_peak(self.peak, from, to);
+    }
+
     /// Restores marks as journaled.
     pub fn restore(&mut self, rec: GuardMarks) {
         self.day = rec.day;
@@ -327,6 +336,20 @@ mod tests {
         assert_eq!(g.marks(), (Some(d(91_800)), d(91_800)));
         // (91,800 − 89,000) / 91,800 = 3.05 % ≥ 3 %: WARNING again.
         assert_eq!(g.mark(2, d(89_000), n).unwrap().0, w);
+    }
+
+    #[test]
+    fn a_capital_change_moves_the_day_start_and_the_peak() {
+        let mut g = EngineGuard::new(GuardLimits::default());
+        g.mark(3, Decimal::from(250_000), RiskLevel::Normal);
+        g.mark(3, Decimal::from(260_000), RiskLevel::Normal);
+        g.rebase(Decimal::from(250_000), Decimal::from(150_000));
+        assert_eq!(
+            g.marks(),
+            (Some(Decimal::from(150_000)), Decimal::from(160_000))
+        );
+        // The same loss from the peak as before the change: no more.
+        assert_eq!(g.mark(3, Decimal::from(158_000), RiskLevel::Normal), None);
     }
 
     #[test]

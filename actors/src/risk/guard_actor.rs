@@ -12,7 +12,7 @@
 use super::guard::EngineGuard;
 use super::{EquityMark, Escalate, PortfolioRisk};
 use crate::clock::Clock;
-use crate::journal::{GuardMarks, SharedStore, StateKey};
+use crate::journal::{DecimalRecord, GuardMarks, SharedStore, StateKey};
 use crate::kernel::{Ctx, Handle, Handles, Worker};
 use crate::model::{new_york_offset_min, GuardLimits, RiskLevel};
 use rust_decimal::Decimal;
@@ -41,6 +41,7 @@ impl Guard {
         level: watch::Receiver<RiskLevel>,
         store: Arc<SharedStore>,
         clock: Clock,
+        capital: Decimal,
     ) -> impl Fn() -> Guard + Send + Sync + 'static {
         move || {
             let mut guard = EngineGuard::new(limits.clone());
@@ -57,6 +58,7 @@ impl Guard {
                     tracing::error!(engine = %engine, error = %e, "cannot read the guard's marks: drawdowns measured from now")
                 }
             }
+            rebase_on_capital(&engine, &mut guard, &store, capital, clock.now_ms());
             let (day, peak) = guard.marks();
             Guard {
                 engine: engine.clone(),
@@ -102,6 +104,46 @@ impl Guard {
             reason,
             source: path.to_owned(),
         });
+    }
+}
+
+/// Marks measured on another configured capital than `capital` are moved to
+/// it and journaled with it and the reason, in one transaction (see
+/// `rebase_peak_on_capital` for the account). A journal that cannot take them
+/// leaves the rebase to the next start.
+fn rebase_on_capital(
+    engine: &str,
+    guard: &mut EngineGuard,
+    store: &SharedStore,
+    capital: Decimal,
+    now_ms: u64,
+) {
+    let key = StateKey::EngineCapital(engine);
+    let journaled = store
+        .with(|s| s.state(key))
+        .ok()
+        .flatten()
+        .and_then(|(v, _)| DecimalRecord::decode(&v))
+        .map(|r| r.0);
+    if journaled == Some(capital) {
+        return;
+    }
+    let mut entries = vec![(key, DecimalRecord(capital).encode())];
+    let reason = match journaled {
+        Some(from) => {
+            let before = guard.marks().1;
+            guard.rebase(from, capital);
+            tracing::warn!(engine, %from, to = %capital, "configured capital changed: the guard's day start and peak are rebased, not read as a drawdown");
+            entries.push((StateKey::EngineGuard(engine), guard.record().encode()));
+            format!(
+                "configured capital changed from {from} to {capital}: the guard's peak moves from {before} to {}",
+                guard.marks().1
+            )
+        }
+        None => "configured capital".to_owned(),
+    };
+    if let Err(e) = store.with(|s| s.put_states_durable(&entries, &reason, now_ms)) {
+        tracing::error!(engine, error = %e, "the configured capital could not be journaled: the guard is rebased in memory only");
     }
 }
 

@@ -26,8 +26,9 @@ mod messages;
 pub mod order;
 pub mod portfolio;
 
+pub use account::rebased_peak;
 pub use account::{Account, AccountEntry, BookEntry, Portfolio};
-pub use actor::{load, load_peak, PortfolioRisk};
+pub use actor::{load, load_peak, rebase_peak_on_capital, PortfolioRisk};
 pub use breaker::{Admit, Breaker, BreakerState};
 pub use guard::{EngineGuard, Opening};
 pub use guard_actor::{market_day, Guard};

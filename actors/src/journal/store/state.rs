@@ -59,6 +59,22 @@ impl Store {
         self.durable_with_events(pending, |tx| put(tx, key, value, reason, at_ms))
     }
 
+    /// Several state values in one durable transaction, with one reason:
+    /// facts that must change together (a peak and the capital it is
+    /// measured on).
+    pub fn put_states_durable(
+        &mut self,
+        entries: &[(StateKey<'_>, String)],
+        reason: &str,
+        at_ms: u64,
+    ) -> Result<(), JournalError> {
+        self.durable(|tx| {
+            entries
+                .iter()
+                .try_for_each(|(key, value)| put(tx, *key, value, reason, at_ms))
+        })
+    }
+
     /// An event (with the events before it) alone, durably: an operator's
     /// command that changes no state but must be on record before it is
     /// answered.
