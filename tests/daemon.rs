@@ -290,3 +290,93 @@ fn a_missing_empty_or_damaged_journal_is_refused_and_run_fresh_starts_empty() {
     assert_eq!(d.exit_code(), Some(0));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A restart storm (600 panics of one actor as fast as bars come, a restart
+/// a millisecond after each)
+/// is a few events, log lines and panic reports per actor and window, and a
+/// `suppressed` event with the count; not one each (35,000 restarts wrote
+/// 650 MB of log).
+#[test]
+fn a_restart_storm_is_summed_up_not_logged_one_by_one() {
+    const PANICS: u64 = 600;
+    let dir = temp_dir("restart-storm");
+    let db = dir.join("journal.sqlite");
+    let mut d = Daemon::start(
+        &dir,
+        &[
+            ("COMMODORE__FAULTS__ENABLED", "true"),
+            // A bar every 2 ms: the analyzer panics on each.
+            ("COMMODORE__FEED__SPEED", "30000"),
+            ("COMMODORE__ENGINE_SUPERVISION__MAX_RESTARTS", "10000"),
+            ("COMMODORE__ENGINE_SUPERVISION__PERIOD", "1s"),
+            ("COMMODORE__SUPERVISION__BACKOFF_MIN", "1ms"),
+            ("COMMODORE__SUPERVISION__BACKOFF_MAX", "1ms"),
+        ],
+    );
+    let path = "master/engines/KC/analyzer";
+    let r = d.post(
+        "/v1/faults",
+        &format!(r#"{{"path":"{path}","kind":"panic","count":{PANICS}}}"#),
+    );
+    assert!(
+        r["injected"].is_object() || r["injected"].is_string(),
+        "{r}"
+    );
+    let restarted = (0..6_000).any(|_| {
+        if d.node(path)["restarts"].as_u64().unwrap_or(0) >= PANICS {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        false
+    });
+    assert!(
+        restarted,
+        "the storm never ran its course: {}",
+        d.node(path)
+    );
+    d.signal(libc::SIGINT);
+    assert_eq!(d.exit_code(), Some(0));
+
+    let c = rusqlite::Connection::open(&db).unwrap();
+    let rows = |kind: &str| -> i64 {
+        c.query_row(
+            "SELECT COUNT(*) FROM events WHERE kind = ?1 AND path = ?2",
+            [kind, path],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    let (failed, restarts) = (rows("failed"), rows("restarted"));
+    assert!(
+        failed < 100 && restarts < 100,
+        "{failed} failed and {restarts} restarted events journaled for {PANICS} panics"
+    );
+    let counted: u64 = {
+        let mut s = c
+            .prepare("SELECT detail FROM events WHERE kind = 'suppressed' AND path = ?1")
+            .unwrap();
+        let details: Vec<String> = s
+            .query_map([path], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        details
+            .iter()
+            .filter(|d| d.contains(" more failed events"))
+            .map(|d| d.split(' ').next().unwrap().parse::<u64>().unwrap())
+            .sum()
+    };
+    assert_eq!(
+        counted + failed as u64,
+        PANICS,
+        "every failure listed or counted"
+    );
+    let lines = |needle: &str| d.seen.iter().filter(|l| l.contains(needle)).count();
+    assert!(
+        lines("child failed") < 100 && lines("panicked at") < 100,
+        "{} 'child failed' and {} panic report lines for {PANICS} panics",
+        lines("child failed"),
+        lines("panicked at")
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -127,6 +127,8 @@ pub fn recover(path: &Path, tiers: &Tiers, now_ms: u64) -> Result<Recovered, Jou
 /// the file alone holds everything (a copy of it is a whole journal), even
 /// if some connection of the tree was never closed.
 pub fn final_flush(path: &Path, kernel: &Kernel) {
+    // What the throttle counted in windows still open is summed up now.
+    kernel.events().sum_up_all();
     let flushed = Store::open(path).and_then(|mut s| {
         let last = s.last_seq()?;
         s.append_events(&kernel.events().recent(last, usize::MAX))?;

@@ -5,7 +5,7 @@
 //! by [`EventLog::drain`] for those published after its last turn.
 
 use commodore_actors::control;
-use commodore_actors::kernel::{Event, Kernel};
+use commodore_actors::kernel::{Admit, Event, Kernel, Throttle};
 use commodore_actors::notifier;
 use commodore_actors::view::StatusView;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -42,6 +42,37 @@ impl EventLog {
             log_event(&e);
         }
     }
+}
+
+/// Panic reports bounded like the kernel's events: per place in the code,
+/// the first `kernel::BURST` of a window printed in full (by the standard report,
+/// with its backtrace when `RUST_BACKTRACE` asks for one), the rest counted
+/// and said in one line at the next report from there. A restart storm of a
+/// panicking actor (its failures are events, logged and bounded already)
+/// would otherwise write a report, and maybe a backtrace, per restart.
+pub fn bound_panic_reports() {
+    let standard = std::panic::take_hook();
+    let throttle = std::sync::Mutex::new(Throttle::default());
+    std::panic::set_hook(Box::new(move |info| {
+        let place = info
+            .location()
+            .map(|l| format!("{}:{}", l.file(), l.line()))
+            .unwrap_or_else(|| "(unknown place)".to_owned());
+        let (admit, summary) = throttle
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .admit_now(&place);
+        if let Some(s) = summary {
+            eprintln!(
+                "{} more panics at {place} in {} s were not reported one by one",
+                s.counted,
+                s.over.as_secs().max(1)
+            );
+        }
+        if admit == Admit::Pass {
+            standard(info);
+        }
+    }));
 }
 
 /// Every event goes to the log; the ones the notifier reports loudly are logged

@@ -180,6 +180,7 @@ pub async fn run(cfg: Config, fresh: bool) -> i32 {
     // Events are stamped in market time, as everything else the tree journals.
     let kernel = Kernel::stamped(rec.last_seq + 1, Arc::new(move || clock.now_ms()));
     let events = EventLog::spawn(&kernel);
+    logging::bound_panic_reports();
     let (tree, mut root) = assemble::start(&cfg, &kernel, rec, options);
 
     let state = Arc::new(api_state(&cfg, &kernel, &tree, token, tiers, path.clone()));

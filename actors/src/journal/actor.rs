@@ -41,8 +41,10 @@ impl Journal {
         move || Journal::open(&path, kernel.clone())
     }
 
-    /// Writes every retained event not yet written.
+    /// Writes every retained event not yet written (a storm that stopped
+    /// summed up first).
     pub fn flush(&mut self) {
+        self.kernel.events().sum_up_ended();
         loop {
             let batch = self.kernel.events().recent(self.written, MAX_BATCH);
             let Some(first) = batch.first() else { return };

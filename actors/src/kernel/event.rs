@@ -9,12 +9,15 @@
 //! publisher, which may be a supervisor on the hot path, never waits). The bus keeps
 //! the last `recent_capacity` events for late readers.
 
+use super::throttle::{Admit, Summary, Throttle};
 use serde::Serialize;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum EventKind {
@@ -35,6 +38,10 @@ pub enum EventKind {
     Stopped,
     /// A fault was injected into an actor.
     FaultInjected,
+    /// Events of the kernel's own kinds above [`super::throttle::BURST`] in a
+    /// window for one actor, summed up: the detail says how many and of
+    /// which kind ([`EventBus::throttled`]).
+    Suppressed,
     /// An event of the actors built on the kernel (`risk_changed`, `mode_changed`,
     /// `operator`, ...), named by them in snake_case. The kernel only carries it.
     Other(&'static str),
@@ -59,6 +66,7 @@ impl std::str::FromStr for EventKind {
             EventKind::GaveUp,
             EventKind::Stopped,
             EventKind::FaultInjected,
+            EventKind::Suppressed,
         ]
         .into_iter()
         .find(|k| k.as_str() == s)
@@ -76,6 +84,7 @@ impl EventKind {
             EventKind::GaveUp => "gave_up",
             EventKind::Stopped => "stopped",
             EventKind::FaultInjected => "fault_injected",
+            EventKind::Suppressed => "suppressed",
             EventKind::Other(name) => name,
         }
     }
@@ -97,6 +106,11 @@ struct Subscriber {
 }
 
 struct BusInner {
+    /// Bounds the kernel's own kinds per actor and window (off unless
+    /// [`EventBus::throttled`]).
+    throttle: Option<Throttle>,
+    /// When ended windows were last summed up.
+    swept: Option<Instant>,
     next_seq: u64,
     subscribers: Vec<Subscriber>,
     recent: VecDeque<Event>,
@@ -111,6 +125,10 @@ pub struct EventBus {
     recent_capacity: usize,
     /// The system clock unless the embedder gives its own ([`EventBus::stamped`]).
     stamp: Option<StampSource>,
+}
+
+fn throttle_key(path: &str, kind: EventKind) -> String {
+    format!("{path}\0{}", kind.as_str())
 }
 
 /// What [`EventBus::publish_durably`] hands its `commit`: the event about to
@@ -155,6 +173,8 @@ impl EventBus {
     pub fn new(first_seq: u64, recent_capacity: usize) -> Self {
         Self {
             inner: Mutex::new(BusInner {
+                throttle: None,
+                swept: None,
                 next_seq: first_seq,
                 subscribers: Vec::new(),
                 recent: VecDeque::with_capacity(recent_capacity.min(4096)),
@@ -173,6 +193,15 @@ impl EventBus {
         }
     }
 
+    /// The kernel's own kinds (started, failed, restarted, ...) bounded per
+    /// actor and window by `throttle`: a storm of restarts is a few events
+    /// per actor and window and one `suppressed` event with the count, not
+    /// one event each. The embedders' kinds (`Other`) always pass.
+    pub fn throttled(self, throttle: Throttle) -> EventBus {
+        self.lock().throttle = Some(throttle);
+        self
+    }
+
     /// Subscribes with a queue of at most `capacity` undelivered events.
     pub fn subscribe(&self, capacity: usize) -> Subscription {
         let (tx, rx) = mpsc::channel(capacity.max(1));
@@ -184,10 +213,24 @@ impl EventBus {
         Subscription { rx, dropped }
     }
 
-    /// Publishes an event; returns its sequence number.
-    pub fn publish(&self, kind: EventKind, path: &str, detail: impl Into<String>) -> u64 {
+    /// Publishes an event; returns its sequence number, or `None` when the
+    /// throttle counted it instead (see [`EventBus::throttled`]).
+    pub fn publish(&self, kind: EventKind, path: &str, detail: impl Into<String>) -> Option<u64> {
         let at_ms = self.stamp();
         let mut inner = self.lock();
+        if !matches!(kind, EventKind::Other(_) | EventKind::Suppressed) {
+            if let Some(throttle) = inner.throttle.as_mut() {
+                let now = Instant::now();
+                let (admit, summary) = throttle.admit(&throttle_key(path, kind), now);
+                if let Some(s) = summary {
+                    self.summed_up(&mut inner, at_ms, s);
+                }
+                if admit == Admit::Count {
+                    return None;
+                }
+            }
+        }
+        self.sweep(&mut inner, at_ms);
         let seq = inner.next_seq;
         inner.next_seq += 1;
         let event = Event {
@@ -197,7 +240,66 @@ impl EventBus {
             path: path.to_owned(),
             detail: detail.into(),
         };
-        self.deliver(&mut inner, event)
+        Some(self.deliver(&mut inner, event))
+    }
+
+    /// Publishes the summary of every throttle window that has ended with
+    /// events counted (at most once a second; also done on the way by
+    /// `publish`). For a caller that runs now and then (the journal), so a
+    /// storm that stopped is summed up even when nothing else happens.
+    pub fn sum_up_ended(&self) {
+        let at_ms = self.stamp();
+        let mut inner = self.lock();
+        self.sweep(&mut inner, at_ms);
+    }
+
+    /// Sums up every throttle window with events counted, ended or not (at
+    /// a stop: nothing counted goes unsaid).
+    pub fn sum_up_all(&self) {
+        let at_ms = self.stamp();
+        let mut inner = self.lock();
+        let all = match inner.throttle.as_mut() {
+            Some(t) => t.all(Instant::now()),
+            None => return,
+        };
+        for s in all {
+            self.summed_up(&mut inner, at_ms, s);
+        }
+    }
+
+    fn sweep(&self, inner: &mut BusInner, at_ms: u64) {
+        let now = Instant::now();
+        if inner
+            .swept
+            .is_some_and(|t| now.saturating_duration_since(t) < Duration::from_secs(1))
+        {
+            return;
+        }
+        inner.swept = Some(now);
+        let ended = match inner.throttle.as_mut() {
+            Some(t) => t.ended(now),
+            None => return,
+        };
+        for s in ended {
+            self.summed_up(inner, at_ms, s);
+        }
+    }
+
+    fn summed_up(&self, inner: &mut BusInner, at_ms: u64, s: Summary) {
+        let (path, kind) = s.key.split_once('\0').unwrap_or((s.key.as_str(), "events"));
+        let event = Event {
+            seq: inner.next_seq,
+            at_ms,
+            kind: EventKind::Suppressed,
+            path: path.to_owned(),
+            detail: format!(
+                "{} more {kind} events in {} s, counted not listed",
+                s.counted,
+                s.over.as_secs().max(1)
+            ),
+        };
+        inner.next_seq += 1;
+        self.deliver(inner, event);
     }
 
     fn stamp(&self) -> u64 {

@@ -31,6 +31,7 @@ mod spawn;
 mod spec;
 mod step;
 mod supervisor;
+mod throttle;
 
 pub use cell::{CallError, Cell, CellReply, Ctx, Envelope, Handle, Handles, TellError, Worker};
 pub use event::{Event, EventBus, EventKind, Pending, StampSource, Subscription};
@@ -42,6 +43,7 @@ pub use spec::{
 };
 pub use step::{StepDown, Steps};
 pub use supervisor::Supervisor;
+pub use throttle::{Admit, Summary, Throttle, BURST, WINDOW};
 
 use actix::{Addr, Message};
 use spawn::{ExitCause, KillSwitch, ReportTo, Reporter};
@@ -103,7 +105,7 @@ impl Kernel {
     /// it across restarts of the process).
     pub fn new(first_seq: u64) -> Self {
         Kernel(Arc::new(KernelInner {
-            events: EventBus::new(first_seq, RECENT_EVENTS),
+            events: EventBus::new(first_seq, RECENT_EVENTS).throttled(Throttle::default()),
             registry: Registry::default(),
         }))
     }
@@ -112,7 +114,8 @@ impl Kernel {
     /// clock, e.g. market time) instead of the system clock.
     pub fn stamped(first_seq: u64, stamp: event::StampSource) -> Self {
         Kernel(Arc::new(KernelInner {
-            events: EventBus::stamped(first_seq, RECENT_EVENTS, stamp),
+            events: EventBus::stamped(first_seq, RECENT_EVENTS, stamp)
+                .throttled(Throttle::default()),
             registry: Registry::default(),
         }))
     }

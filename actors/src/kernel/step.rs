@@ -122,8 +122,11 @@ impl Steps {
                 Ok(v)
             }
             Err(why) => {
-                tracing::warn!(step = %path, reason = %why, "step down");
-                if !slot.down.swap(true, Ordering::Relaxed) {
+                if slot.down.swap(true, Ordering::Relaxed) {
+                    // Logged and evented once per outage, not once per call.
+                    tracing::debug!(step = %path, reason = %why, "step still down");
+                } else {
+                    tracing::warn!(step = %path, reason = %why, "step down");
                     if let Some(k) = &self.kernel {
                         k.events()
                             .publish(EventKind::Failed, path, format!("step down: {why}"));

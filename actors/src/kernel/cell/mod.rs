@@ -137,7 +137,8 @@ impl<W: Worker> Cell<W> {
         if self.core.stopping {
             return;
         }
-        tracing::warn!(actor = %self.core.path, %reason, "worker panicked");
+        // Its supervisor logs the failure (bounded in a storm).
+        tracing::debug!(actor = %self.core.path, %reason, "worker panicked");
         let (tx, rx) = oneshot::channel();
         let link = &self.core.link;
         if let Some(supervisor) = link.supervisor.upgrade() {

@@ -203,8 +203,10 @@ impl Supervisor {
         }
     }
 
-    fn emit(&self, kind: EventKind, path: &str, detail: impl Into<String>) {
-        self.kernel.events().publish(kind, path, detail);
+    /// Publishes an event; false when the bus's throttle counted it
+    /// instead of listing it.
+    fn emit(&self, kind: EventKind, path: &str, detail: impl Into<String>) -> bool {
+        self.kernel.events().publish(kind, path, detail).is_some()
     }
 
     fn set_node(&self, idx: usize, state: NodeState) {

@@ -25,11 +25,15 @@ impl Supervisor {
         ctx: &mut Context<Self>,
     ) {
         let path = self.children[idx].path.clone();
-        self.emit(EventKind::Failed, &path, reason.clone());
+        let listed = self.emit(EventKind::Failed, &path, reason.clone());
         self.kernel
             .registry()
             .update(&path, |e| e.last_failure = Some(reason.clone()));
-        tracing::warn!(actor = %path, %reason, "child failed");
+        // Logged as the event is listed: in a storm, a few per actor and
+        // window, then one `suppressed` line with the count.
+        if listed {
+            tracing::warn!(actor = %path, %reason, "child failed");
+        }
         let restart = self.children[idx].spec.restart;
         if self.phase != Phase::Running || restart == Restart::Temporary || self.children[idx].held
         {
