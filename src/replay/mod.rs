@@ -41,7 +41,7 @@ use commodore_actors::clock::Clock;
 use commodore_actors::market::{Feed, Merged, Streamed};
 use render::Written;
 use serde_json::{json, Value};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// How fast a replay's market clock runs against its virtual clock: a
@@ -266,4 +266,39 @@ fn writable(dir: &std::path::Path) -> Result<(), String> {
                 dir.display()
             )
         })
+}
+
+/// `commodore check-journal`: the replay's invariants over any journal (a
+/// daemon's after a chaos run or a crash loop, stopped), and with
+/// `delivered` the outbox's. One line per check; 0 when all hold, 1 when one
+/// fails (named), 2 when there is no journal to check.
+pub fn check_journal(journal: &Path, delivered: Option<&Path>, exactly_once: bool) -> u8 {
+    let checks = invariants::check(journal).and_then(|mut checks| {
+        if let Some(d) = delivered {
+            checks.push(invariants::outbox_delivered_or_pending(
+                journal,
+                d,
+                exactly_once,
+            )?);
+        }
+        Ok(checks)
+    });
+    let checks = match checks {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return 2;
+        }
+    };
+    for c in &checks {
+        let verdict = if c.holds { "holds" } else { "FAILS" };
+        println!("{verdict} {}: {}", c.name, c.detail);
+    }
+    match checks.iter().find(|c| !c.holds) {
+        Some(c) => {
+            eprintln!("invariant {} failed in {}", c.name, journal.display());
+            1
+        }
+        None => 0,
+    }
 }
