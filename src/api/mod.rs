@@ -6,8 +6,9 @@
 //!
 //! By responsibility: `errors` (the contract's error shape and the body limit),
 //! `limits` (time bounds, capacity and held bodies, against clients that stall
-//! connections on purpose), `auth` (the bearer token), `reads` (status, tree, events, metrics, health) and
-//! `commands` (what changes state, through its owner actor). This file holds the
+//! connections on purpose), `auth` (the bearer token), `reads` (status, tree,
+//! events, metrics, health) and `commands` (what changes state, through its
+//! owner actor). This file holds the
 //! shared state, the bounds and the route table.
 
 mod auth;
