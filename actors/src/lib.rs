@@ -14,6 +14,7 @@ pub mod events;
 pub mod journal;
 pub mod kernel;
 pub mod llm;
+pub mod logsafe;
 pub mod market;
 pub mod mode;
 pub mod model;

@@ -48,31 +48,18 @@ struct ReasonBody {
     reason: Option<String>,
 }
 
-pub(super) async fn pause(
-    req: HttpRequest,
-    st: web::Data<ApiState>,
-    payload: web::Payload,
-) -> Answer {
-    engine_command(req, st, payload, true).await
+pub(super) async fn pause(req: HttpRequest, st: web::Data<ApiState>) -> Answer {
+    engine_command(req, st, true).await
 }
 
-pub(super) async fn resume(
-    req: HttpRequest,
-    st: web::Data<ApiState>,
-    payload: web::Payload,
-) -> Answer {
-    engine_command(req, st, payload, false).await
+pub(super) async fn resume(req: HttpRequest, st: web::Data<ApiState>) -> Answer {
+    engine_command(req, st, false).await
 }
 
 /// Pause (`pause = true`) or resume one engine through `control`.
-async fn engine_command(
-    req: HttpRequest,
-    st: web::Data<ApiState>,
-    payload: web::Payload,
-    pause: bool,
-) -> Answer {
+async fn engine_command(req: HttpRequest, st: web::Data<ApiState>, pause: bool) -> Answer {
     authorize(&req, &st)?;
-    let b: ReasonBody = body(payload).await?.unwrap_or_default();
+    let b: ReasonBody = body(&req).await?.unwrap_or_default();
     let engine = req.match_info().get("id").unwrap_or_default().to_owned();
     let reason = reason(b.reason, false)?;
     let asked = if pause {
@@ -107,13 +94,9 @@ fn risk_answer(r: Result<RiskOutcome, RiskError>) -> Answer {
     })))
 }
 
-pub(super) async fn escalate(
-    req: HttpRequest,
-    st: web::Data<ApiState>,
-    payload: web::Payload,
-) -> Answer {
+pub(super) async fn escalate(req: HttpRequest, st: web::Data<ApiState>) -> Answer {
     authorize(&req, &st)?;
-    let b: LevelBody = required(payload, r#"{"level": "HALT", "reason": "..."}"#).await?;
+    let b: LevelBody = required(&req, r#"{"level": "HALT", "reason": "..."}"#).await?;
     let level: RiskLevel = b.level.parse().map_err(ApiError::invalid)?;
     let m = Escalate {
         level,
@@ -123,13 +106,9 @@ pub(super) async fn escalate(
     risk_answer(st.risk.ask_timeout(m, ASK_TIMEOUT).await?)
 }
 
-pub(super) async fn reset(
-    req: HttpRequest,
-    st: web::Data<ApiState>,
-    payload: web::Payload,
-) -> Answer {
+pub(super) async fn reset(req: HttpRequest, st: web::Data<ApiState>) -> Answer {
     authorize(&req, &st)?;
-    let b: LevelBody = required(payload, r#"{"level": "NORMAL", "reason": "..."}"#).await?;
+    let b: LevelBody = required(&req, r#"{"level": "NORMAL", "reason": "..."}"#).await?;
     let level: RiskLevel = b.level.parse().map_err(ApiError::invalid)?;
     let m = ResetRisk {
         level,
@@ -145,13 +124,9 @@ struct ModeBody {
     reason: Option<String>,
 }
 
-pub(super) async fn mode(
-    req: HttpRequest,
-    st: web::Data<ApiState>,
-    payload: web::Payload,
-) -> Answer {
+pub(super) async fn mode(req: HttpRequest, st: web::Data<ApiState>) -> Answer {
     authorize(&req, &st)?;
-    let b: ModeBody = required(payload, r#"{"mode": "MICRO"} or {"mode": "auto"}"#).await?;
+    let b: ModeBody = required(&req, r#"{"mode": "MICRO"} or {"mode": "auto"}"#).await?;
     let m = SetMode {
         choice: st.tiers.choice(&b.mode).map_err(ApiError::invalid)?,
         reason: reason(b.reason, false)?,
@@ -173,11 +148,7 @@ struct FaultBody {
     ms: Option<u64>,
 }
 
-pub(super) async fn faults(
-    req: HttpRequest,
-    st: web::Data<ApiState>,
-    payload: web::Payload,
-) -> Answer {
+pub(super) async fn faults(req: HttpRequest, st: web::Data<ApiState>) -> Answer {
     authorize(&req, &st)?;
     if let Err(why) = &st.faults {
         return Err(ApiError::new(
@@ -187,7 +158,7 @@ pub(super) async fn faults(
         ));
     }
     let b: FaultBody = required(
-        payload,
+        &req,
         r#"{"path": "master/engines/KC/analyzer", "kind": "panic"}"#,
     )
     .await?;
@@ -209,13 +180,9 @@ pub(super) async fn faults(
     }
 }
 
-pub(super) async fn shutdown(
-    req: HttpRequest,
-    st: web::Data<ApiState>,
-    payload: web::Payload,
-) -> Answer {
+pub(super) async fn shutdown(req: HttpRequest, st: web::Data<ApiState>) -> Answer {
     authorize(&req, &st)?;
-    let b: ReasonBody = body(payload).await?.unwrap_or_default();
+    let b: ReasonBody = body(&req).await?.unwrap_or_default();
     let reason = reason(b.reason, false)?;
     if st.lifecycle.is_stopping() {
         return Err(control_error(ControlError::ShuttingDown));

@@ -3,11 +3,17 @@
 //!
 //! Invariant: every refusal the API gives goes through [`ApiError`], so every
 //! error body has the one shape OPERATOR_API.md promises (a 401 also names the
-//! `Bearer` scheme), and no body over [`MAX_BODY_BYTES`] is ever buffered.
+//! `Bearer` scheme), and no body over [`MAX_BODY_BYTES`](super::MAX_BODY_BYTES)
+//! is ever buffered. The one exception is outside the App: the 400 (malformed
+//! request line or headers, a broken chunked body), 408 (head not sent within
+//! [`HEAD_TIMEOUT`](super::limits::HEAD_TIMEOUT)) and 431 (head over actix-http's
+//! buffer) that actix-http's HTTP/1 connection handler writes itself, with an
+//! empty body, before any request exists. actix-http 3 has no hook for those
+//! answers; shaping them would mean replacing its connection handler.
 
-use super::MAX_BODY_BYTES;
+use super::limits::read_body;
 use actix_web::http::{header, StatusCode};
-use actix_web::{web, HttpResponse, ResponseError};
+use actix_web::{HttpRequest, HttpResponse, ResponseError};
 use commodore_actors::control::ControlError;
 use commodore_actors::kernel::CallError;
 use serde::de::DeserializeOwned;
@@ -88,23 +94,11 @@ pub(super) fn control_error(e: ControlError) -> ApiError {
     }
 }
 
-/// Reads a JSON body of at most [`MAX_BODY_BYTES`]. Not JSON → 400; JSON with
-/// missing, unknown or mistyped fields → 422. An empty body is `None`.
-pub(super) async fn body<T: DeserializeOwned>(
-    payload: web::Payload,
-) -> Result<Option<T>, ApiError> {
-    let bytes = match payload.to_bytes_limited(MAX_BODY_BYTES).await {
-        Ok(Ok(b)) => b,
-        Ok(Err(e)) => return Err(ApiError::bad_request(format!("cannot read the body: {e}"))),
-        Err(_) => {
-            return Err(ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                format!("the body is over {MAX_BODY_BYTES} bytes"),
-            ))
-        }
-    };
-    parse_body(&bytes)
+/// Reads a JSON body of at most [`MAX_BODY_BYTES`](super::MAX_BODY_BYTES) within
+/// [`BODY_TIMEOUT`](super::limits::BODY_TIMEOUT) (else 413, 408). Not JSON → 400;
+/// JSON with missing, unknown or mistyped fields → 422. An empty body is `None`.
+pub(super) async fn body<T: DeserializeOwned>(req: &HttpRequest) -> Result<Option<T>, ApiError> {
+    parse_body(&read_body(req).await?)
 }
 
 /// The JSON part of [`body`], apart so it can be tested without a request.
@@ -123,10 +117,10 @@ fn parse_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<Option<T>, ApiError> 
 
 /// A body the endpoint cannot do without; `example` shows the caller its shape.
 pub(super) async fn required<T: DeserializeOwned>(
-    payload: web::Payload,
+    req: &HttpRequest,
     example: &str,
 ) -> Result<T, ApiError> {
-    body(payload).await?.ok_or_else(|| {
+    body(req).await?.ok_or_else(|| {
         ApiError::bad_request(format!("this endpoint needs a JSON body like {example}"))
     })
 }

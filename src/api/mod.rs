@@ -5,13 +5,16 @@
 //! their own.
 //!
 //! By responsibility: `errors` (the contract's error shape and the body limit),
-//! `auth` (the bearer token), `reads` (status, tree, events, metrics, health) and
-//! `commands` (what changes state, through its owner actor). This file holds the
+//! `limits` (time bounds, capacity and held bodies, against clients that stall
+//! connections on purpose), `auth` (the bearer token), `reads` (status, tree,
+//! events, metrics, health) and `commands` (what changes state, through its
+//! owner actor). This file holds the
 //! shared state, the bounds and the route table.
 
 mod auth;
 mod commands;
 mod errors;
+mod limits;
 mod reads;
 
 pub use errors::ApiError;
@@ -39,8 +42,6 @@ pub const MAX_EVENTS_LIMIT: usize = 1000;
 pub const MAX_REASON_CHARS: usize = 1000;
 /// How long a command waits for the actor that carries it out.
 pub const ASK_TIMEOUT: Duration = Duration::from_secs(5);
-/// Connections served at once; more wait in the listen backlog.
-pub const MAX_CONNECTIONS: usize = 64;
 
 /// Everything the handlers use; shared by every request.
 pub struct ApiState {
@@ -67,16 +68,26 @@ pub struct ApiState {
 }
 
 /// Starts the server on an already bound listener (bound before the tree starts,
-/// so a taken port is a start-up error). One worker thread: this is a control
-/// plane, not a data plane.
+/// so a taken port is a start-up error). A control plane, not a data plane: a
+/// few worker threads, but room for hundreds of connections, each bounded in
+/// time (`limits`), so stalled connections never keep an operator out.
 pub fn serve(
     state: Arc<ApiState>,
     listener: std::net::TcpListener,
 ) -> std::io::Result<actix_web::dev::Server> {
     let data = web::Data::from(state);
+    let connections = limits::capacity(limits::open_files_limit());
+    tracing::info!(
+        connections,
+        workers = limits::WORKERS,
+        head_timeout_s = limits::HEAD_TIMEOUT.as_secs(),
+        body_timeout_s = limits::BODY_TIMEOUT.as_secs(),
+        "control API limits"
+    );
     Ok(HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
+            .wrap_fn(limits::hold_body)
             .service(resource("/healthz").route(web::get().to(reads::healthz)))
             .service(resource("/readyz").route(web::get().to(reads::readyz)))
             .service(resource("/metrics").route(web::get().to(reads::metrics_text)))
@@ -92,8 +103,14 @@ pub fn serve(
             .service(resource("/v1/shutdown").route(web::post().to(commands::shutdown)))
             .default_service(web::to(unknown_route))
     })
-    .workers(1)
-    .max_connections(MAX_CONNECTIONS)
+    .workers(limits::WORKERS)
+    // Per worker.
+    .max_connections(connections.div_ceil(limits::WORKERS))
+    .client_request_timeout(limits::HEAD_TIMEOUT)
+    .client_disconnect_timeout(limits::DISCONNECT_TIMEOUT)
+    // One request per connection: actix-http times only a connection's first
+    // head, so a kept-alive connection could send its next one forever.
+    .keep_alive(actix_web::http::KeepAlive::Disabled)
     .disable_signals()
     .shutdown_timeout(2)
     .listen(listener)?

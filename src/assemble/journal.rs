@@ -28,6 +28,54 @@ pub struct Recovered {
     pub paused: Vec<String>,
 }
 
+/// Before anything opens a file in it: `data_dir` exists (created if need be)
+/// and this process can write in it, and the journal's files and the order logs
+/// already there can be written. `Err` names what cannot be written and what to
+/// do: one clear refusal up front instead of every actor failing on its own.
+pub fn writable_data_dir(data_dir: &Path) -> Result<(), String> {
+    let fix = |what: &Path, e: std::io::Error| {
+        format!(
+            "{} is not writable by this process ({e}): commodore keeps its journal, order logs and token in data_dir; run it as the directory's owner or make it writable (chmod u+rwx), or set data_dir (COMMODORE__DATA_DIR) to a directory it can write",
+            what.display()
+        )
+    };
+    std::fs::create_dir_all(data_dir).map_err(|e| {
+        format!(
+            "cannot create {} ({e}): create it, writable by the user running commodore, or set data_dir (COMMODORE__DATA_DIR) to a directory it can write",
+            data_dir.display()
+        )
+    })?;
+    probe_dir(data_dir).map_err(|e| fix(data_dir, e))?;
+    let orders = data_dir.join("orders");
+    if orders.is_dir() {
+        probe_dir(&orders).map_err(|e| fix(&orders, e))?;
+    }
+    let journal = journal_path(data_dir);
+    let mut files: Vec<PathBuf> = ["", "-wal", "-shm"]
+        .iter()
+        .map(|end| PathBuf::from(format!("{}{end}", journal.display())))
+        .collect();
+    if let Ok(logs) = std::fs::read_dir(&orders) {
+        files.extend(logs.filter_map(Result::ok).map(|e| e.path()));
+    }
+    for f in files.iter().filter(|f| f.is_file()) {
+        // Opened for writing, nothing written: the file is left as it was.
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(f)
+            .map_err(|e| fix(f, e))?;
+    }
+    Ok(())
+}
+
+/// Creates and removes a file in `dir`: the one sure test of writing there
+/// (permission bits say nothing of a read-only mount, ACLs or root).
+fn probe_dir(dir: &Path) -> std::io::Result<()> {
+    let probe = dir.join(format!(".commodore-write-check-{}", std::process::id()));
+    std::fs::write(&probe, b"")?;
+    std::fs::remove_file(&probe)
+}
+
 /// The newest market time the journal at `path` holds (0 when empty): where
 /// `run`'s market clock resumes.
 pub fn journal_market_ms(path: &Path) -> Result<u64, JournalError> {

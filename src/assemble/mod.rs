@@ -15,7 +15,7 @@ mod market;
 
 pub use journal::{
     backup, final_flush, journal_market_ms, journal_path, journal_present, mark_run, recover,
-    Recovered,
+    writable_data_dir, Recovered,
 };
 pub use market::{run_clock, symbols, DataSource};
 

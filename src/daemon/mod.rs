@@ -6,8 +6,8 @@
 //! `kill -9` are one code path; everything that matters is read back from the
 //! journal (event sequence, risk level, mode, paused engines).
 //!
-//! Invariant: nothing starts before every start error (the journal, the token,
-//! the webhooks, the address) is known; once the tree is up, every ending
+//! Invariant: nothing starts before every start error (a data dir that cannot
+//! be written, the journal, the token, the webhooks, the address) is known; once the tree is up, every ending
 //! goes through the ordered stop and the final journal flush.
 
 mod logging;
@@ -45,6 +45,12 @@ fn check(cfg: &Config, tiers: &Tiers, fresh: bool) -> Result<Checked, i32> {
     let signals = Signals::listen().map_err(|e| {
         eprintln!("error: cannot listen for SIGINT/SIGTERM: {e}");
         1
+    })?;
+    // A data dir this process cannot write is one refusal, before any file
+    // in it is opened (not every actor failing on its own once started).
+    assemble::writable_data_dir(&cfg.data_dir).map_err(|e| {
+        eprintln!("error: data_dir: {e}");
+        2
     })?;
     let journal = assemble::journal_path(&cfg.data_dir);
     // A previous run's data dir without its journal is never a silent
@@ -150,7 +156,8 @@ fn api_state(
 }
 
 /// Runs the daemon; returns the process exit status (0 clean, 1 the root gave up
-/// or the journal is unusable, 2 the control token or address is unusable).
+/// or the journal is unusable, 2 the data dir, the control token or the address
+/// is unusable).
 pub async fn run(cfg: Config, fresh: bool) -> i32 {
     // How long the start takes, on the wall clock; the tree and the API read
     // the market clock `check` makes.

@@ -15,6 +15,7 @@ use super::recent::Recent;
 use super::sentinel::Sentinel;
 use crate::clock::Clock;
 use crate::kernel::{Ctx, Handle, Worker};
+use crate::logsafe::{printable, LOG_CHARS};
 use crate::model::Headline;
 use serde_json::Value;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -295,7 +296,7 @@ impl Poller {
             match parsed {
                 Err(e) => {
                     stats.failures.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(actor = %path, url = %redacted(&fetcher.cfg.url), error = %e, "feed poll failed");
+                    tracing::warn!(actor = %path, url = %redacted(&fetcher.cfg.url), error = %printable(&e, LOG_CHARS), "feed poll failed");
                 }
                 Ok((items, bad)) => {
                     let now = wall.now_ms();

@@ -10,6 +10,7 @@ use super::analyzer::Analyzer;
 use super::messages::{Alert, RawEvent};
 use crate::events::SENTINEL;
 use crate::kernel::{Ctx, Handle, Handles, Kernel, Worker};
+use crate::logsafe::{printable, LOG_CHARS};
 use crate::model::{Bar, ContractSpec, Headline, RiskLevel, Sentiment};
 use crate::risk::{Escalate, PortfolioRisk};
 use rust_decimal::prelude::*;
@@ -161,10 +162,13 @@ impl Sentinel {
     }
 
     fn raise(&self, t: Trigger, symbol: &str, path: &str) {
-        tracing::info!(actor = path, kind = t.kind, text = %t.text, "sentinel");
+        // The text is a feed's: escaped and bounded for the log and the event
+        // (which is logged and sent to webhooks too).
+        let text = printable(&t.text, LOG_CHARS);
+        tracing::info!(actor = path, kind = t.kind, text = %text, "sentinel");
         self.kernel
             .events()
-            .publish(SENTINEL, path, format!("{}: {}", t.kind, t.text));
+            .publish(SENTINEL, path, format!("{}: {text}", t.kind));
         if t.escalate {
             // A full or restarting portfolio_risk: the next trigger asks again;
             // the event above is there for the operator either way.

@@ -3,6 +3,7 @@
 //! status, a body too large, not JSON, JSON of the wrong shape, a sentiment that
 //! is none, a confidence out of range — is an `LlmError`, never a panic.
 
+use crate::logsafe::printable;
 use crate::model::Sentiment;
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -103,7 +104,7 @@ impl LlmClient {
             let text = String::from_utf8_lossy(&bytes);
             return Err(LlmError::Status {
                 status: status.as_u16(),
-                body: text.chars().take(200).collect(),
+                body: printable(&text, 200).into_owned(),
             });
         }
         let v: Value = serde_json::from_slice(&bytes)
@@ -156,15 +157,20 @@ pub fn parse_answer(text: &str) -> Result<(Sentiment, f64), LlmError> {
         .and_then(|s| s.strip_suffix("```"))
         .unwrap_or(t)
         .trim();
-    let v: Value = serde_json::from_str(t)
-        .map_err(|e| LlmError::Garbage(format!("answer is not a JSON object ({e}): {:.80}", t)))?;
+    let v: Value = serde_json::from_str(t).map_err(|e| {
+        LlmError::Garbage(format!(
+            "answer is not a JSON object ({e}): {}",
+            printable(t, 80)
+        ))
+    })?;
     let sentiment = match v["sentiment"].as_str().map(str::to_lowercase).as_deref() {
         Some("bullish") => Sentiment::Bullish,
         Some("bearish") => Sentiment::Bearish,
         Some("neutral") => Sentiment::Neutral,
         other => {
             return Err(LlmError::Garbage(format!(
-                "sentiment {other:?} is not bullish, bearish or neutral"
+                "sentiment {} is not bullish, bearish or neutral",
+                printable(&format!("{other:?}"), 80)
             )))
         }
     };
@@ -174,7 +180,7 @@ pub fn parse_answer(text: &str) -> Result<(Sentiment, f64), LlmError> {
         .ok_or_else(|| {
             LlmError::Garbage(format!(
                 "confidence {} is not a number from 0 to 1",
-                v["confidence"]
+                printable(&v["confidence"].to_string(), 80)
             ))
         })?;
     Ok((sentiment, confidence))

@@ -24,6 +24,7 @@ pub mod webhook;
 use crate::clock::Clock;
 use crate::journal::{CursorRecord, DecimalRecord, OutboxRow, StateKey, Store};
 use crate::kernel::{Ctx, Event, EventKind, Kernel, Worker};
+use crate::logsafe::{printable, LOG_CHARS};
 use crate::risk::Account;
 use crate::view::{NotifierFigures, StatusView};
 use crate::wiring::Wiring;
@@ -418,7 +419,7 @@ impl Hooks {
                     webhook::backoff(attempts, self.cfg.backoff_min, self.cfg.backoff_max, r)
                 });
                 self.figures.retries += 1;
-                tracing::warn!(webhook = %name, id = %row.dedupe, attempts, retry_in = ?wait, %why, "notification not delivered; will retry");
+                tracing::warn!(webhook = %name, id = %row.dedupe, attempts, retry_in = ?wait, why = %printable(&why, LOG_CHARS), "notification not delivered; will retry");
                 if let Err(e) = self.store.outbox_retry(
                     row.id,
                     attempts,
@@ -429,7 +430,7 @@ impl Hooks {
             }
             Verdict::GiveUp(why) => {
                 self.figures.failed += 1;
-                tracing::error!(webhook = %name, id = %row.dedupe, kind = %row.kind, %why, failed_total = self.figures.failed, "notification refused for good; dropped (check the webhook's configuration)");
+                tracing::error!(webhook = %name, id = %row.dedupe, kind = %row.kind, why = %printable(&why, LOG_CHARS), failed_total = self.figures.failed, "notification refused for good; dropped (check the webhook's configuration)");
                 if let Err(e) = self.store.outbox_done(row.id) {
                     tracing::error!(webhook = %name, error = %e, "could not drop the refused notification");
                 }
@@ -471,13 +472,13 @@ pub fn notable(e: &Event) -> Option<tracing::Level> {
 fn notify(e: &Event) {
     match notable(e) {
         Some(tracing::Level::ERROR) => {
-            tracing::error!(seq = e.seq, kind = e.kind.as_str(), path = %e.path, detail = %e.detail, "notify")
+            tracing::error!(seq = e.seq, kind = e.kind.as_str(), path = %e.path, detail = %printable(&e.detail, LOG_CHARS), "notify")
         }
         Some(tracing::Level::WARN) => {
-            tracing::warn!(seq = e.seq, kind = e.kind.as_str(), path = %e.path, detail = %e.detail, "notify")
+            tracing::warn!(seq = e.seq, kind = e.kind.as_str(), path = %e.path, detail = %printable(&e.detail, LOG_CHARS), "notify")
         }
         Some(_) => {
-            tracing::info!(seq = e.seq, kind = e.kind.as_str(), path = %e.path, detail = %e.detail, "notify")
+            tracing::info!(seq = e.seq, kind = e.kind.as_str(), path = %e.path, detail = %printable(&e.detail, LOG_CHARS), "notify")
         }
         None => {}
     }
