@@ -135,6 +135,9 @@ impl engine::Broker for Stamped {
         *self.at.lock().unwrap() = Some(Instant::now());
         self.paper.submit(order)
     }
+    fn lookup(&mut self, id: &str) -> Result<engine::Known, engine::BrokerError> {
+        self.paper.lookup(id)
+    }
 }
 
 type Stamp = Arc<std::sync::Mutex<Option<Instant>>>;

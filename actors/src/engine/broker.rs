@@ -1,11 +1,33 @@
 //! Brokers behind one trait: the paper broker here; a live adapter implements the
 //! same trait (and is refused fault injection by the daemon).
+//!
+//! A broker is asked two things: submit an order, and what it knows of a
+//! client order id ([`Broker::lookup`]). The executor asks the second before
+//! it re-drives an order whose fate it does not know (a crash after sending,
+//! a fill it could not journal), so an order is never sent twice: the broker's
+//! memory is the broker's own, not our journal's.
+//!
+//! The paper broker stands in for an exchange, so it keeps its memory of
+//! client order ids in a small SQLite file of its own,
+//! `<data_dir>/orders/<engine>.paper.sqlite` ([`paper_broker_path`]): every
+//! fill and refusal is committed there (`synchronous = FULL`) before the
+//! broker answers, so it survives a restart and a `kill -9` of the daemon
+//! whatever our journal managed to write. It keeps the newest
+//! [`PAPER_MEMORY`] orders (older ones are pruned: far more than can be
+//! pending between a send and its lookup, since an engine sends one order at
+//! a time and stops sending while a fill cannot be journaled). It lives in
+//! `orders/`, so `run --fresh` (which moves `orders/` aside) sets it aside
+//! with the order logs: a fresh journal numbers its decisions from 1 again,
+//! and the broker must not take those ids for the old run's.
 
 use crate::clock::Clock;
+use crate::journal::Fsync;
 use crate::kernel::{Ctx, Handles, Worker};
 use crate::model::{ContractSpec, Fill, Order, Side};
 use actix::Message;
+use rusqlite::{params, Connection, OptionalExtension};
 use rust_decimal::Decimal;
+use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BrokerError {
@@ -15,17 +37,39 @@ pub enum BrokerError {
     Unavailable(String),
 }
 
+/// What a broker knows of a client order id.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Known {
+    /// Never seen: sending it now sends it once.
+    Unknown,
+    /// Accepted and not yet done: ask again later; never send it again.
+    Working,
+    /// Filled: this is its fill.
+    Filled(Fill),
+    /// Refused, for this reason.
+    Rejected(String),
+}
+
 pub trait Broker: Send {
     /// Submits a market order; the answer is its fill. Submitting the same client
     /// order id twice must not fill twice (the executor never does, but a
     /// broker checks).
     fn submit(&mut self, order: &Order) -> Result<Fill, BrokerError>;
+
+    /// What the broker knows of `client_order_id`, from its own memory (one
+    /// that survives our restarts). `Err`: it cannot say now (unreachable);
+    /// the caller asks again later and never sends the order meanwhile.
+    fn lookup(&mut self, client_order_id: &str) -> Result<Known, BrokerError>;
 }
 
 /// A boxed adapter is an adapter (`SubtreeConfig::broker` builds them).
 impl Broker for Box<dyn Broker> {
     fn submit(&mut self, order: &Order) -> Result<Fill, BrokerError> {
         (**self).submit(order)
+    }
+
+    fn lookup(&mut self, client_order_id: &str) -> Result<Known, BrokerError> {
+        (**self).lookup(client_order_id)
     }
 }
 
@@ -50,6 +94,14 @@ impl BrokerError {
 pub struct Submit {
     pub order: Order,
     pub deadline: tokio::time::Instant,
+}
+
+/// Executor → broker: what do you know of this client order id? Asked with
+/// a timeout; it changes nothing, so it needs no deadline.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<Known, BrokerError>")]
+pub struct Lookup {
+    pub client_order_id: String,
 }
 
 /// The broker as a worker of the engine subtree (`<engine>/broker`): the adapter
@@ -100,50 +152,105 @@ impl Handles<Submit> for BrokerActor {
     }
 }
 
+impl Handles<Lookup> for BrokerActor {
+    fn handle(&mut self, m: Lookup, _: &mut Ctx<'_, Self>) -> Result<Known, BrokerError> {
+        self.broker.lookup(&m.client_order_id)
+    }
+}
+
+/// Where the paper broker of engine `engine` keeps its memory, beside the
+/// journal at `journal` (in the order logs' directory).
+pub fn paper_broker_path(journal: &Path, engine: &str) -> PathBuf {
+    journal
+        .parent()
+        .unwrap_or(Path::new("."))
+        .join("orders")
+        .join(format!("{engine}.paper.sqlite"))
+}
+
+/// Orders the paper broker remembers (the newest; older ones are pruned).
+pub const PAPER_MEMORY: u64 = 10_000;
+/// The paper broker prunes its memory once every this many orders.
+const PRUNE_EVERY: u64 = 256;
+
 /// Fills every order at once at its reference price moved `slippage_ticks`
-/// against it, plus `commission` per contract.
+/// against it, plus `commission` per contract; remembers every client order
+/// id it answered (see the module's notes).
 pub struct PaperBroker {
     pub spec: ContractSpec,
     pub slippage_ticks: i64,
     pub commission: Decimal,
-    /// Client order ids filled by this instance (bounded: the oldest are
-    /// forgotten; the journal is the real guard against duplicates).
-    seen: super::recent::Recent<String>,
+    book: PaperBook,
 }
 
-const SEEN_LIMIT: usize = 4096;
-
 impl PaperBroker {
+    /// A paper broker whose memory is this instance's only (tests, benches):
+    /// gone with it.
     pub fn new(spec: ContractSpec, slippage_ticks: i64, commission: Decimal) -> PaperBroker {
         PaperBroker {
             spec,
             slippage_ticks,
             commission,
-            seen: super::recent::Recent::new(SEEN_LIMIT),
+            book: PaperBook {
+                at: None,
+                fsync: Fsync::Off,
+                conn: None,
+                answered: 0,
+                keep: PAPER_MEMORY,
+            },
         }
+    }
+
+    /// A paper broker whose memory is the SQLite file at `path` (opened at
+    /// its first use, and again after an error; it cannot answer meanwhile:
+    /// `Unavailable`). `Fsync::Off` only for a replay's.
+    pub fn durable(
+        path: PathBuf,
+        fsync: Fsync,
+        spec: ContractSpec,
+        slippage_ticks: i64,
+        commission: Decimal,
+    ) -> PaperBroker {
+        let mut b = PaperBroker::new(spec, slippage_ticks, commission);
+        b.book.at = Some(path);
+        b.book.fsync = fsync;
+        b
+    }
+
+    fn unavailable(&mut self, e: String) -> BrokerError {
+        self.book.failed();
+        BrokerError::Unavailable(format!(
+            "the paper broker's memory {}: {e}; check that the directory is writable and the disk is not full",
+            self.book.name()
+        ))
     }
 }
 
 impl Broker for PaperBroker {
     fn submit(&mut self, o: &Order) -> Result<Fill, BrokerError> {
-        if o.qty <= Decimal::ZERO {
-            return Err(BrokerError::Rejected(format!(
-                "quantity {} is not positive",
-                o.qty
-            )));
+        let id = &o.client_order_id;
+        match self.book.known(id) {
+            Ok(Known::Unknown) => {}
+            Ok(_) => {
+                return Err(BrokerError::Rejected(format!(
+                    "duplicate client order id {id}"
+                )))
+            }
+            Err(e) => return Err(self.unavailable(e)),
         }
-        if !self.seen.insert(o.client_order_id.clone()) {
-            return Err(BrokerError::Rejected(format!(
-                "duplicate client order id {}",
-                o.client_order_id
-            )));
+        if o.qty <= Decimal::ZERO {
+            let why = format!("quantity {} is not positive", o.qty);
+            return match self.book.remember(id, Err(&why)) {
+                Ok(()) => Err(BrokerError::Rejected(why)),
+                Err(e) => Err(self.unavailable(e)),
+            };
         }
         let slip = match o.side {
             Side::Buy => self.slippage_ticks,
             Side::Sell => -self.slippage_ticks,
         };
-        Ok(Fill {
-            client_order_id: o.client_order_id.clone(),
+        let fill = Fill {
+            client_order_id: id.clone(),
             engine: o.engine.clone(),
             symbol: o.symbol.clone(),
             side: o.side,
@@ -151,7 +258,199 @@ impl Broker for PaperBroker {
             price: self.spec.ticks(o.ref_price, slip),
             commission: self.commission * o.qty,
             at_ms: o.at_ms,
-        })
+        };
+        // Remembered (durably) before it is answered: filled, for good.
+        match self.book.remember(id, Ok(&fill)) {
+            Ok(()) => Ok(fill),
+            Err(e) => Err(self.unavailable(e)),
+        }
+    }
+
+    fn lookup(&mut self, client_order_id: &str) -> Result<Known, BrokerError> {
+        self.book
+            .known(client_order_id)
+            .map_err(|e| self.unavailable(e))
+    }
+}
+
+/// The paper broker's memory: one SQLite table of the orders it answered.
+struct PaperBook {
+    /// `None`: in memory.
+    at: Option<PathBuf>,
+    fsync: Fsync,
+    conn: Option<Connection>,
+    /// Orders answered by this instance (pruning runs every `PRUNE_EVERY`).
+    answered: u64,
+    /// How many orders it remembers (`PAPER_MEMORY`).
+    keep: u64,
+}
+
+const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS paper_orders (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    client_order_id TEXT NOT NULL UNIQUE,
+    status TEXT NOT NULL CHECK (status IN ('filled', 'rejected')),
+    engine TEXT NOT NULL DEFAULT '',
+    symbol TEXT NOT NULL DEFAULT '',
+    side TEXT NOT NULL DEFAULT '',
+    qty TEXT NOT NULL DEFAULT '',
+    price TEXT NOT NULL DEFAULT '',
+    commission TEXT NOT NULL DEFAULT '',
+    at_ms INTEGER NOT NULL DEFAULT 0,
+    reason TEXT NOT NULL DEFAULT ''
+)";
+
+impl PaperBook {
+    fn name(&self) -> String {
+        self.at
+            .as_ref()
+            .map_or_else(|| "(in memory)".to_owned(), |p| p.display().to_string())
+    }
+
+    /// A file's connection is dropped after an error (opened again at the
+    /// next use); an in-memory one is all there is.
+    fn failed(&mut self) {
+        if self.at.is_some() {
+            self.conn = None;
+        }
+    }
+
+    fn conn(&mut self) -> Result<&mut Connection, String> {
+        if self.conn.is_none() {
+            let conn = self.open().map_err(|e| e.to_string())?;
+            self.conn = Some(conn);
+        }
+        Ok(self.conn.as_mut().expect("opened above"))
+    }
+
+    fn open(&self) -> Result<Connection, Box<dyn std::error::Error>> {
+        let conn = match &self.at {
+            None => Connection::open_in_memory()?,
+            Some(path) => {
+                if let Some(dir) = path.parent() {
+                    std::fs::create_dir_all(dir)?;
+                }
+                let created = !path.exists();
+                let conn = Connection::open(path)?;
+                #[cfg(unix)]
+                if created {
+                    use std::os::unix::fs::PermissionsExt;
+                    let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+                }
+                #[cfg(not(unix))]
+                let _ = created;
+                conn.pragma_update(None, "journal_mode", "WAL")?;
+                let sync = match self.fsync {
+                    Fsync::On => "FULL",
+                    Fsync::Off => "OFF",
+                };
+                conn.pragma_update(None, "synchronous", sync)?;
+                // Asked a few times a second at most: a small cache.
+                conn.pragma_update(None, "cache_size", -64)?;
+                conn
+            }
+        };
+        conn.execute_batch(SCHEMA)?;
+        Ok(conn)
+    }
+
+    fn known(&mut self, id: &str) -> Result<Known, String> {
+        self.read(id).map_err(|e| e.to_string())
+    }
+
+    fn read(&mut self, id: &str) -> Result<Known, Box<dyn std::error::Error>> {
+        let row = self
+            .conn()?
+            .prepare_cached(
+                "SELECT status, engine, symbol, side, qty, price, commission, at_ms, reason
+                 FROM paper_orders WHERE client_order_id = ?1",
+            )?
+            .query_row(params![id], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    [
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, String>(3)?,
+                        r.get::<_, String>(4)?,
+                        r.get::<_, String>(5)?,
+                        r.get::<_, String>(6)?,
+                    ],
+                    r.get::<_, i64>(7)?,
+                    r.get::<_, String>(8)?,
+                ))
+            })
+            .optional()?;
+        let Some((status, [engine, symbol, side, qty, price, commission], at_ms, reason)) = row
+        else {
+            return Ok(Known::Unknown);
+        };
+        if status == "rejected" {
+            return Ok(Known::Rejected(reason));
+        }
+        let bad = |what: &str| format!("{id}: its {what} does not read");
+        let dec = |s: &str, what: &str| s.parse::<Decimal>().map_err(|_| bad(what));
+        Ok(Known::Filled(Fill {
+            client_order_id: id.to_owned(),
+            engine,
+            symbol,
+            side: match side.as_str() {
+                "buy" => Side::Buy,
+                "sell" => Side::Sell,
+                _ => return Err(bad("side").into()),
+            },
+            qty: dec(&qty, "qty")?,
+            price: dec(&price, "price")?,
+            commission: dec(&commission, "commission")?,
+            at_ms: at_ms as u64,
+        }))
+    }
+
+    /// Remembers the answer to `id`, committed before it returns; prunes the
+    /// oldest beyond `PAPER_MEMORY` now and then.
+    fn remember(&mut self, id: &str, answer: Result<&Fill, &str>) -> Result<(), String> {
+        self.write(id, answer).map_err(|e| e.to_string())
+    }
+
+    fn write(
+        &mut self,
+        id: &str,
+        answer: Result<&Fill, &str>,
+    ) -> Result<(), Box<dyn std::error::Error>> {
+        self.answered += 1;
+        let (prune, keep) = (self.answered % PRUNE_EVERY == 1, self.keep);
+        let conn = self.conn()?;
+        match answer {
+            Ok(f) => conn
+                .prepare_cached(
+                    "INSERT INTO paper_orders
+                     (client_order_id, status, engine, symbol, side, qty, price, commission, at_ms)
+                     VALUES (?1, 'filled', ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                )?
+                .execute(params![
+                    id,
+                    f.engine,
+                    f.symbol,
+                    f.side.as_str(),
+                    f.qty.to_string(),
+                    f.price.to_string(),
+                    f.commission.to_string(),
+                    f.at_ms.min(i64::MAX as u64) as i64
+                ])?,
+            Err(why) => conn
+                .prepare_cached(
+                    "INSERT INTO paper_orders (client_order_id, status, reason)
+                     VALUES (?1, 'rejected', ?2)",
+                )?
+                .execute(params![id, why])?,
+        };
+        if prune {
+            conn.execute(
+                "DELETE FROM paper_orders
+                 WHERE seq <= (SELECT MAX(seq) FROM paper_orders) - ?1",
+                params![keep.min(i64::MAX as u64) as i64],
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -192,5 +491,87 @@ mod tests {
             b.submit(&order(Side::Sell)).unwrap().price,
             "299.95".parse::<Decimal>().unwrap()
         );
+    }
+
+    fn temp(name: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("commodore-paper-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        paper_broker_path(&dir.join("journal.sqlite"), "KC")
+    }
+
+    fn durable(path: &Path) -> PaperBroker {
+        let kc = contract("KC").unwrap();
+        PaperBroker::durable(path.to_owned(), Fsync::On, kc, 1, Decimal::ONE)
+    }
+
+    #[test]
+    fn the_paper_broker_remembers_every_answer_across_instances() {
+        let p = temp("remember");
+        let mut b = durable(&p);
+        let id = "KC-news-00000001";
+        assert_eq!(b.lookup(id), Ok(Known::Unknown));
+        let fill = b.submit(&order(Side::Buy)).unwrap();
+        let mut zero = order(Side::Sell);
+        zero.client_order_id = "KC-news-00000002".into();
+        zero.qty = Decimal::ZERO;
+        assert!(matches!(b.submit(&zero), Err(BrokerError::Rejected(_))));
+        // A new instance (the daemon restarted, or was killed): same memory.
+        drop(b);
+        let mut b = durable(&p);
+        assert_eq!(b.lookup(id), Ok(Known::Filled(fill)));
+        assert_eq!(
+            b.lookup("KC-news-00000002"),
+            Ok(Known::Rejected("quantity 0 is not positive".into()))
+        );
+        assert_eq!(b.lookup("KC-news-00000003"), Ok(Known::Unknown));
+        let again = b.submit(&order(Side::Buy)).unwrap_err();
+        assert!(again.to_string().contains("duplicate"), "{again}");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&p).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        let _ = std::fs::remove_dir_all(p.parent().unwrap().parent().unwrap());
+    }
+
+    #[test]
+    fn a_paper_broker_that_cannot_reach_its_memory_is_unavailable_and_fills_nothing() {
+        let p = temp("unreachable");
+        // Where its directory goes is a file.
+        std::fs::create_dir_all(p.parent().unwrap().parent().unwrap()).unwrap();
+        std::fs::write(p.parent().unwrap(), "not a directory").unwrap();
+        let mut b = durable(&p);
+        let e = b.lookup("KC-news-00000001").unwrap_err();
+        assert!(e.is_failure(), "{e}");
+        assert!(e.to_string().contains("KC.paper.sqlite"), "{e}");
+        assert!(matches!(
+            b.submit(&order(Side::Buy)),
+            Err(BrokerError::Unavailable(_))
+        ));
+        // Reachable again: opened at the next use, and nothing was filled.
+        std::fs::remove_file(p.parent().unwrap()).unwrap();
+        assert_eq!(b.lookup("KC-news-00000001"), Ok(Known::Unknown));
+        assert!(b.submit(&order(Side::Buy)).is_ok());
+        let _ = std::fs::remove_dir_all(p.parent().unwrap().parent().unwrap());
+    }
+
+    #[test]
+    fn the_paper_broker_forgets_only_beyond_its_bound() {
+        let mut b = PaperBroker::new(contract("KC").unwrap(), 0, Decimal::ZERO);
+        b.book.keep = 3;
+        let mut o = order(Side::Buy);
+        for i in 1..=(PRUNE_EVERY + 1) {
+            o.client_order_id = format!("KC-news-{i:08}");
+            b.submit(&o).unwrap();
+        }
+        // Pruned at the answer after every PRUNE_EVERY: the newest 3 kept.
+        let known = |b: &mut PaperBroker, i: u64| b.lookup(&format!("KC-news-{i:08}")).unwrap();
+        assert_eq!(known(&mut b, 1), Known::Unknown);
+        assert_eq!(known(&mut b, PRUNE_EVERY - 2), Known::Unknown);
+        for i in PRUNE_EVERY - 1..=PRUNE_EVERY + 1 {
+            assert!(matches!(known(&mut b, i), Known::Filled(_)), "{i}");
+        }
     }
 }

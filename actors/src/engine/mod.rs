@@ -55,7 +55,7 @@ pub mod sentinel;
 
 pub use actor::{Engine, EngineLinks, Neighbours};
 pub use analyzer::Analyzer;
-pub use broker::{Broker, BrokerActor, BrokerError, BrokerFactory, PaperBroker};
+pub use broker::{Broker, BrokerActor, BrokerError, BrokerFactory, Known, PaperBroker};
 pub use config::EngineConfig;
 pub use executor::Executor;
 
@@ -314,11 +314,21 @@ fn pollers(
     pollers
 }
 
-/// The configured broker adapter, or the paper broker.
+/// The configured broker adapter, or the paper broker (its memory of client
+/// order ids in its own file beside the journal, `broker::paper_broker_path`).
 fn broker_adapter(cfg: &EngineConfig, sub: &SubtreeConfig) -> BrokerFactory {
     let spec = cfg.spec.clone();
-    let (slip, commission) = (sub.slippage_ticks, sub.commission);
+    let (slip, commission, fsync) = (sub.slippage_ticks, sub.commission, sub.fsync);
+    let memory = broker::paper_broker_path(&cfg.journal, &cfg.id);
     sub.broker.clone().unwrap_or_else(|| {
-        Arc::new(move || Box::new(PaperBroker::new(spec.clone(), slip, commission)))
+        Arc::new(move || {
+            Box::new(PaperBroker::durable(
+                memory.clone(),
+                fsync,
+                spec.clone(),
+                slip,
+                commission,
+            ))
+        })
     })
 }

@@ -22,10 +22,18 @@
 //! moved and emptied without a disk flush.
 //!
 //! Torn writes: every record starts and ends with a newline and carries a
-//! checksum of its fields. A record cut short by a crash (or a failed write)
-//! is never an order that was sent (sending waits for `append` to return), so
-//! a line that does not check is skipped, counted and logged; the newline
-//! before every record keeps a cut-short record from swallowing the next one.
+//! checksum of its fields. Only the torn tail can be a crash artefact: the
+//! last record, cut short (the file does not end with its closing newline)
+//! by a crash or a failed write, is never an order that was sent (sending
+//! waits for `append` to return). It is skipped, counted and logged, and cut
+//! off before this log appends anything after it (`seal`), so a torn record
+//! never ends up in the middle. Any other line that does not check (a changed
+//! byte, or a cut-short record with records after it), and a record whose
+//! checksum holds but whose fields do not read, is damage, not a crash:
+//! `read` reports it with its byte offset (`LogContents::damaged`) and the
+//! engine's connection refuses to go on, since it may be an order that was
+//! sent; nothing is dropped silently. The newline before every record keeps
+//! a cut-short record from swallowing the next.
 
 use crate::model::{Order, Outcome, Side};
 use rust_decimal::Decimal;
@@ -61,14 +69,19 @@ pub struct OrderLog {
     fsync: crate::journal::Fsync,
     /// Flushes to disk so far (what `fsync` decides, made visible to tests).
     syncs: u64,
+    /// No torn tail is left before where the next record goes (`seal`).
+    sealed: bool,
 }
 
 /// What a line of the log is.
 enum Line {
     Order(Box<LoggedOrder>),
     Outcome(OutcomeRow),
-    /// Cut short or damaged: an order never sent.
-    Torn,
+    /// Does not check (cut short, or a byte changed): a torn tail if no whole
+    /// record follows it, else damage.
+    Unchecked(&'static str),
+    /// Checks, but its fields do not read: damage wherever it is.
+    Unreadable,
     /// Whole, but written by another version of commodore.
     Foreign(String),
 }
@@ -79,8 +92,15 @@ pub struct LogContents {
     pub orders: Vec<LoggedOrder>,
     /// Outcomes of decisions that sent no order, in log order.
     pub outcomes: Vec<OutcomeRow>,
-    /// Lines cut short or damaged (orders never sent).
+    /// The torn tail: 1 when the last record is cut short (by a crash or a
+    /// failed write: an order never sent), else 0.
     pub torn: usize,
+    /// Where the torn tail begins (a byte offset), when there is one.
+    pub torn_at: Option<u64>,
+    /// The first damaged record (anything that does not read but the torn
+    /// tail): the byte offset of its line and what is wrong with it. Never skipped: it may be an order that was
+    /// sent.
+    pub damaged: Option<(u64, String)>,
     /// Whole records of another version (a newer commodore's): not readable
     /// here, never to be thrown away.
     pub foreign: Vec<String>,
@@ -159,12 +179,15 @@ fn decode_outcome(body: &str) -> Option<OutcomeRow> {
     })
 }
 
-fn classify(line: &str) -> Line {
+fn classify(line: &[u8]) -> Line {
+    let Ok(line) = std::str::from_utf8(line) else {
+        return Line::Unchecked("not text");
+    };
     let Some((body, sum)) = line.rsplit_once('\t') else {
-        return Line::Torn;
+        return Line::Unchecked("no checksum");
     };
     if u64::from_str_radix(sum, 16).ok() != Some(checksum(body)) {
-        return Line::Torn;
+        return Line::Unchecked("its checksum does not match");
     }
     let version = body.split('\t').next().unwrap_or_default();
     let line = match version {
@@ -180,7 +203,45 @@ fn classify(line: &str) -> Line {
         },
         other => return Line::Foreign(other.to_owned()),
     };
-    line.unwrap_or(Line::Torn)
+    line.unwrap_or(Line::Unreadable)
+}
+
+/// Reads the records of a log's bytes, with the byte offset of each line.
+fn parse(bytes: &[u8]) -> LogContents {
+    let mut lines: Vec<(u64, Line)> = Vec::new();
+    let mut start = 0u64;
+    for part in bytes.split(|b| *b == b'\n') {
+        if !part.is_empty() {
+            lines.push((start, classify(part)));
+        }
+        start += part.len() as u64 + 1;
+    }
+    // The torn tail: the last record, cut short (no closing newline) and so
+    // not checking. Anything else that does not check is damage.
+    let cut_short = bytes.last().is_some_and(|b| *b != b'\n')
+        && matches!(lines.last(), Some((_, Line::Unchecked(_))));
+    let tail = lines.len() - usize::from(cut_short);
+    let mut c = LogContents::default();
+    for (i, (at, line)) in lines.into_iter().enumerate() {
+        match line {
+            Line::Order(o) => c.orders.push(*o),
+            Line::Outcome(r) => c.outcomes.push(r),
+            Line::Foreign(v) => c.foreign.push(v),
+            Line::Unchecked(_) if i >= tail => {
+                c.torn += 1;
+                c.torn_at.get_or_insert(at);
+            }
+            Line::Unchecked(why) => {
+                c.damaged
+                    .get_or_insert((at, format!("{why}, and it is not a cut-short last record")));
+            }
+            Line::Unreadable => {
+                c.damaged
+                    .get_or_insert((at, "its checksum holds but its fields do not read".into()));
+            }
+        }
+    }
+    c
 }
 
 /// A checked record's fields.
@@ -251,6 +312,7 @@ impl OrderLog {
             entry_durable: existed,
             fsync: crate::journal::Fsync::On,
             syncs: 0,
+            sealed: len == 0,
         })
     }
 
@@ -303,7 +365,7 @@ impl OrderLog {
         outcome: &OutcomeRow,
         created_ms: u64,
     ) -> Result<(), (std::io::Error, bool)> {
-        if let Err(e) = self.make_entry_durable() {
+        if let Err(e) = self.make_entry_durable().and_then(|()| self.seal()) {
             return Err((e, true));
         }
         let record = encode(o, outcome, created_ms);
@@ -318,6 +380,7 @@ impl OrderLog {
             }
             Err(e) => {
                 let cut = self.file.set_len(self.len).and_then(|()| self.sync());
+                self.sealed = cut.is_ok();
                 Err((e, cut.is_ok()))
             }
         }
@@ -327,6 +390,7 @@ impl OrderLog {
     /// for the disk (see the module's notes). On an error the file is cut
     /// back to where the record began.
     pub fn append_outcome(&mut self, r: &OutcomeRow) -> std::io::Result<()> {
+        self.seal()?;
         let record = encode_outcome(r);
         match self.file.write_all(record.as_bytes()) {
             Ok(()) => {
@@ -334,27 +398,43 @@ impl OrderLog {
                 Ok(())
             }
             Err(e) => {
-                let _ = self.file.set_len(self.len);
+                self.sealed = self.file.set_len(self.len).is_ok();
                 Err(e)
             }
         }
     }
 
-    /// Every whole record in the log, oldest first, with what did not read.
+    /// Every whole record in the log, oldest first, with what did not read
+    /// (the torn tail; damage before it, with its byte offset).
     pub fn read(&mut self) -> std::io::Result<LogContents> {
         let mut bytes = Vec::new();
         File::open(&self.path)?.read_to_end(&mut bytes)?;
-        let text = String::from_utf8_lossy(&bytes);
-        let mut c = LogContents::default();
-        for line in text.split('\n').filter(|l| !l.is_empty()) {
-            match classify(line) {
-                Line::Order(o) => c.orders.push(*o),
-                Line::Outcome(r) => c.outcomes.push(r),
-                Line::Torn => c.torn += 1,
-                Line::Foreign(v) => c.foreign.push(v),
-            }
+        Ok(parse(&bytes))
+    }
+
+    /// Before this log's first append: cuts off a torn tail a previous writer
+    /// left (a crash mid-append), so that no torn record ever has whole ones
+    /// after it (which would read as damage).
+    fn seal(&mut self) -> std::io::Result<()> {
+        if self.sealed {
+            return Ok(());
         }
-        Ok(c)
+        let mut bytes = Vec::new();
+        File::open(&self.path)?.read_to_end(&mut bytes)?;
+        if let Some(at) = parse(&bytes).torn_at {
+            tracing::warn!(
+                log = %self.path.display(),
+                at,
+                bytes = bytes.len() as u64 - at,
+                "order log: a torn tail (a record cut short by a crash or a failed write: never an order sent) is cut off before appending"
+            );
+            // With the record's own leading newline.
+            self.file.set_len(at.saturating_sub(1))?;
+            self.sync()?;
+        }
+        self.len = self.file.metadata()?.len();
+        self.sealed = true;
+        Ok(())
     }
 
     /// Empties the log (its records are in SQLite), durably.
@@ -362,6 +442,7 @@ impl OrderLog {
         self.file.set_len(0)?;
         self.sync()?;
         self.len = 0;
+        self.sealed = true;
         Ok(())
     }
 
@@ -377,6 +458,7 @@ impl OrderLog {
     pub fn clear_unsynced(&mut self) -> std::io::Result<()> {
         self.file.set_len(0)?;
         self.len = 0;
+        self.sealed = true;
         Ok(())
     }
 
@@ -492,12 +574,12 @@ mod tests {
         let mut abandoned = vetoed(2);
         abandoned.outcome = Outcome::Error;
         log.append_outcome(&abandoned).unwrap();
-        // Cut short (a failed write): skipped, the next one still reads.
-        let whole = encode_outcome(&vetoed(3));
+        log.append_outcome(&vetoed(4)).unwrap();
+        // Cut short at the end (a crash mid-write): the torn tail, skipped.
+        let whole = encode_outcome(&vetoed(5));
         log.file
             .write_all(&whole.as_bytes()[..whole.len() - 5])
             .unwrap();
-        log.append_outcome(&vetoed(4)).unwrap();
         let c = log.read().unwrap();
         let outcomes: Vec<(u64, Outcome)> = c
             .outcomes
@@ -514,36 +596,103 @@ mod tests {
         );
         assert_eq!(c.outcomes[0].detail, "sell against a +0.70% move seq 1");
         assert_eq!((c.orders.len(), c.torn, c.foreign.len()), (1, 1, 0));
+        assert_eq!(c.damaged, None);
         let _ = std::fs::remove_dir_all(p.parent().unwrap().parent().unwrap());
     }
 
     #[test]
-    fn a_torn_record_is_skipped_and_never_swallows_the_next() {
+    fn a_torn_tail_is_skipped_and_cut_off_before_the_next_append() {
         let p = temp("torn");
         let mut log = OrderLog::open(&p).unwrap();
         let (o, r) = order(1);
         log.append(&o, &r, 1).unwrap();
-        // A crash (or a failed write) in the middle of the second record...
-        let whole = encode(&order(2).0, &order(2).1, 1);
+        let whole_len = log.written();
+        // A crash in the middle of the second record: the torn tail.
+        let torn = encode(&order(2).0, &order(2).1, 1);
         log.file
-            .write_all(&whole.as_bytes()[..whole.len() / 2])
+            .write_all(&torn.as_bytes()[..torn.len() / 2])
             .unwrap();
-        // ... and the next order goes on after it.
+        let c = log.read().unwrap();
+        assert_eq!(c.orders.len(), 1);
+        // Offsets are of a line's first byte (after the record's newline).
+        assert_eq!(
+            (c.torn, c.torn_at, c.damaged),
+            (1, Some(whole_len + 1), None)
+        );
+        // The next process's log cuts it off before it appends: the torn
+        // record never ends up in the middle.
+        drop(log);
+        let mut log = OrderLog::open(&p).unwrap();
         let (o3, r3) = order(3);
         log.append(&o3, &r3, 1).unwrap();
-        // A flipped digit in a whole line fails its checksum too.
-        let flipped = encode(&order(4).0, &order(4).1, 1).replace("300.05", "900.05");
-        log.file.write_all(flipped.as_bytes()).unwrap();
-        // A whole record of another version is not torn: it is kept apart.
-        let body = "o9\tsomething newer";
-        log.file
-            .write_all(format!("\n{body}\t{:016x}\n", checksum(body)).as_bytes())
-            .unwrap();
         let c = log.read().unwrap();
         let seqs: Vec<u64> = c.orders.iter().map(|l| l.order.decision_seq).collect();
         assert_eq!(seqs, vec![1, 3]);
-        assert_eq!(c.torn, 2);
+        assert_eq!((c.torn, c.damaged), (0, None));
+        // Outcomes (not flushed) seal the same way.
+        let torn = encode_outcome(&order(4).1);
+        log.file
+            .write_all(&torn.as_bytes()[..torn.len() - 3])
+            .unwrap();
+        drop(log);
+        let mut log = OrderLog::open(&p).unwrap();
+        log.append_outcome(&order(5).1).unwrap();
+        let c = log.read().unwrap();
+        assert_eq!((c.orders.len(), c.outcomes.len(), c.torn), (2, 1, 0));
+        assert_eq!(c.damaged, None);
+        let _ = std::fs::remove_dir_all(p.parent().unwrap().parent().unwrap());
+    }
+
+    #[test]
+    fn damage_before_whole_records_is_reported_at_its_offset_never_skipped() {
+        let p = temp("damaged");
+        let mut log = OrderLog::open(&p).unwrap();
+        for seq in 1..=3 {
+            let (o, r) = order(seq);
+            log.append(&o, &r, 1).unwrap();
+        }
+        let second = encode(&order(1).0, &order(1).1, 1).len() as u64;
+        let whole = std::fs::read(&p).unwrap();
+        let mut bytes = whole.clone();
+        // One byte changed in the middle of the second record.
+        let at = second as usize + 20;
+        bytes[at] = if bytes[at] == b'X' { b'Y' } else { b'X' };
+        std::fs::write(&p, &bytes).unwrap();
+        let c = log.read().unwrap();
+        let (offset, what) = c.damaged.clone().expect("damage is reported");
+        assert_eq!(offset, second + 1, "the damaged line's first byte");
+        assert!(what.contains("checksum"), "{what}");
+        assert_eq!(c.torn, 0, "not a torn tail");
+        // A changed byte in the last record (whole: it ends with its newline)
+        // is damage too, not a torn tail.
+        let mut bytes = whole;
+        let last = bytes.len() - 10;
+        bytes[last] ^= 0x01;
+        std::fs::write(&p, &bytes).unwrap();
+        let c = log.read().unwrap();
+        assert_eq!((c.orders.len(), c.torn), (2, 0));
+        let third = second + encode(&order(2).0, &order(2).1, 1).len() as u64;
+        assert_eq!(c.damaged.map(|(at, _)| at), Some(third + 1));
+        // A whole record (checksum holds) whose fields do not read: damage
+        // even at the end.
+        std::fs::write(&p, b"").unwrap();
+        let body = format!("{VERSION}\tKC-news-9\tonly three fields");
+        std::fs::write(&p, format!("\n{body}\t{:016x}\n", checksum(&body))).unwrap();
+        let c = log.read().unwrap();
+        assert_eq!(c.damaged.map(|(at, _)| at), Some(1));
+        // Damage is never cut off as a torn tail: the file is left as it is.
+        let (o, r) = order(4);
+        drop(log);
+        let mut log = OrderLog::open(&p).unwrap();
+        log.append(&o, &r, 1).unwrap();
+        let c = log.read().unwrap();
+        assert_eq!(c.damaged.map(|(at, _)| at), Some(1));
+        // A whole record of another version is not damage: kept apart.
+        let body = "o9\tsomething newer";
+        std::fs::write(&p, format!("\n{body}\t{:016x}\n", checksum(body))).unwrap();
+        let c = log.read().unwrap();
         assert_eq!(c.foreign, vec!["o9".to_owned()]);
+        assert_eq!((c.torn, c.damaged), (0, None));
         let _ = std::fs::remove_dir_all(p.parent().unwrap().parent().unwrap());
     }
 }

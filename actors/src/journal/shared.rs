@@ -145,11 +145,22 @@ impl SharedStore {
                 ),
             });
         }
+        if let Some((at, what)) = &read.damaged {
+            // Only a torn tail is a crash artefact: this may be an order
+            // that was sent. Never dropped, never guessed at.
+            return Err(JournalError::Corrupt {
+                path: log_path.clone(),
+                what: format!(
+                    "damaged record at byte offset {at} ({what}): not a torn tail, so not a crash artefact, and it may be an order that was sent; this engine's order path does not start on it. Settle the orders the file holds (one record a line) with the broker, then move the file away"
+                ),
+            });
+        }
         if read.torn > 0 {
             tracing::warn!(
                 log = %log_path.display(),
                 lines = read.torn,
-                "order log: lines that do not check were skipped (a record cut short by a crash or a failed write is an order that was never sent)"
+                at = read.torn_at.unwrap_or_default(),
+                "order log: a torn tail was skipped (a record cut short by a crash or a failed write is an order that was never sent)"
             );
         }
         read.orders
@@ -507,6 +518,44 @@ mod tests {
         refuse(false);
         s.journal_order(&o2, &r2, 1).unwrap();
         assert_eq!(pending(&s), vec![1, 2]);
+        let _ = std::fs::remove_dir_all(p.parent().unwrap());
+    }
+
+    #[test]
+    fn a_damaged_record_before_whole_ones_stops_the_connection_naming_file_and_offset() {
+        let p = temp("damaged");
+        let s = SharedStore::for_engine(&p, "KC");
+        for seq in 1..=3 {
+            let (o, r) = order(seq);
+            s.journal_order(&o, &r, 1).unwrap();
+        }
+        // The process dies; a byte of the second record changes on disk.
+        drop(s);
+        let log = order_log_path(&p, "KC");
+        let mut bytes = std::fs::read(&log).unwrap();
+        let second = bytes[1..].iter().position(|b| *b == b'\n').unwrap() + 3;
+        bytes[second + 10] ^= 0x01;
+        std::fs::write(&log, &bytes).unwrap();
+        let s = SharedStore::for_engine(&p, "KC");
+        let err = s.with(|st| st.last_seq()).unwrap_err().to_string();
+        assert!(err.contains(&log.display().to_string()), "{err}");
+        assert!(err.contains(&format!("byte offset {second}")), "{err}");
+        // Nothing moved, nothing dropped: the file is as it was.
+        assert_eq!(std::fs::read(&log).unwrap(), bytes);
+        let (o4, r4) = order(4);
+        assert!(s.journal_order(&o4, &r4, 1).is_err(), "no order goes on it");
+        // A torn tail (the last record cut short) is a crash's: tolerated.
+        let _ = std::fs::remove_dir_all(p.parent().unwrap());
+        let s = SharedStore::for_engine(&p, "KC");
+        for seq in 1..=2 {
+            let (o, r) = order(seq);
+            s.journal_order(&o, &r, 1).unwrap();
+        }
+        drop(s);
+        let whole = std::fs::read(&log).unwrap();
+        std::fs::write(&log, &whole[..whole.len() - 7]).unwrap();
+        let s = SharedStore::for_engine(&p, "KC");
+        assert_eq!(pending(&s), vec![1], "the torn order was never sent");
         let _ = std::fs::remove_dir_all(p.parent().unwrap());
     }
 
