@@ -42,6 +42,7 @@ const RISK: &str = "risk_level_only_rises_without_reset";
 const OUTCOMES: &str = "one_outcome_per_decision";
 const EVENT_SEQ: &str = "event_seq_without_gaps";
 const OUTBOX: &str = "outbox_delivered_or_pending";
+const FILL_EVENTS: &str = "fills_have_events";
 
 /// How the risk actor names an operator reset in a `risk_changed` detail.
 const RESET_BY: &str = "operator reset";
@@ -61,6 +62,7 @@ pub fn check(path: &Path) -> Result<Vec<Check>, String> {
         j.risk_level_only_rises_without_reset()?,
         j.one_outcome_per_decision()?,
         j.event_seq_without_gaps()?,
+        j.fills_have_events()?,
     ])
 }
 
@@ -447,6 +449,33 @@ impl Journal {
             n(fills, "fill")
         );
         Ok(Check::of(UNIQUE_IDS, problems, checked))
+    }
+
+    /// Every fill has its `order_filled` event (the detail starts with the
+    /// client order id): they are journaled in one transaction.
+    fn fills_have_events(&self) -> Result<Check, String> {
+        const MISSING: &str = "FROM fills f LEFT JOIN
+             (SELECT substr(detail, 1, instr(detail, ' ') - 1) AS id FROM events
+              WHERE kind = 'order_filled') e ON e.id = f.client_order_id
+             WHERE e.id IS NULL";
+        let fills = self.count("SELECT COUNT(*) FROM fills", [])?;
+        let missing = self.count(&format!("SELECT COUNT(*) {MISSING}"), [])?;
+        let mut problems = Vec::new();
+        if missing > 0 {
+            let first = self
+                .first(
+                    &format!("SELECT f.client_order_id {MISSING} ORDER BY f.id LIMIT 1"),
+                    [],
+                    |r| r.get::<_, String>(0),
+                )?
+                .unwrap_or_default();
+            problems.push(format!(
+                "the fill of {first} has no order_filled event ({} in all)",
+                n(missing, "such fill")
+            ));
+        }
+        let checked = format!("{}, each with its order_filled event", n(fills, "fill"));
+        Ok(Check::of(FILL_EVENTS, problems, checked))
     }
 
     /// 2. Every `filled` order has exactly one fill, and every fill's order
@@ -1094,7 +1123,15 @@ mod tests {
         let names: Vec<&str> = checks.iter().map(|c| c.name).collect();
         assert_eq!(
             names,
-            [UNIQUE_IDS, ONE_FILL, POSITIONS, RISK, OUTCOMES, EVENT_SEQ]
+            [
+                UNIQUE_IDS,
+                ONE_FILL,
+                POSITIONS,
+                RISK,
+                OUTCOMES,
+                EVENT_SEQ,
+                FILL_EVENTS
+            ]
         );
         assert!(checks.iter().all(|c| c.holds), "{checks:#?}");
         let detail = |i: usize| checks[i].detail.as_str();
@@ -1130,7 +1167,9 @@ mod tests {
         plant(
             &p,
             "INSERT INTO fills (client_order_id, engine, symbol, side, qty, price, commission, at_ms)
-             VALUES ('KC-news-00000099', 'KC', 'KC', 'buy', '1', '300', '2.5', 9)",
+             VALUES ('KC-news-00000099', 'KC', 'KC', 'buy', '1', '300', '2.5', 9);
+             INSERT INTO events (seq, at_ms, kind, path, detail)
+             VALUES (16, 9, 'order_filled', 'master/KC/executor', 'KC-news-00000099 buy 1')",
         );
         let detail = only_fails(&p, UNIQUE_IDS);
         assert_eq!(
@@ -1318,10 +1357,30 @@ mod tests {
     #[test]
     fn a_gap_in_event_seq_breaks_event_seq_without_gaps() {
         let p = consistent("seq");
-        plant(&p, "DELETE FROM events WHERE seq IN (5, 6, 10)");
+        // Submissions only (5: KC 2, 7: KC 4, 10: KC 5): a fill's event
+        // missing breaks `fills_have_events` as well.
+        plant(&p, "DELETE FROM events WHERE seq IN (5, 7, 10)");
         assert_eq!(
             only_fails(&p, EVENT_SEQ),
-            "event 4 is followed by 7 (2 missing there, 3 between 1 and 15)"
+            "event 4 is followed by 6 (1 missing there, 3 between 1 and 15)"
+        );
+    }
+
+    #[test]
+    fn a_fill_without_its_event_breaks_fills_have_events() {
+        let p = consistent("fill-event");
+        plant(&p, "DELETE FROM events WHERE seq = 8");
+        let checks = check(&p).unwrap();
+        let failed: Vec<&str> = checks.iter().filter(|c| !c.holds).map(|c| c.name).collect();
+        assert_eq!(failed, vec![EVENT_SEQ, FILL_EVENTS], "{checks:#?}");
+        let detail = &checks
+            .iter()
+            .find(|c| c.name == FILL_EVENTS)
+            .unwrap()
+            .detail;
+        assert!(
+            detail.starts_with("the fill of KC-news-00000004 has no order_filled event"),
+            "{detail}"
         );
     }
 

@@ -320,21 +320,26 @@ impl Executor {
     /// Journals a fill and tells the engine; a fill the journal cannot take
     /// is held (`unjournaled`) and the order path with it.
     fn journal_fill(&mut self, o: &Order, fill: Fill, path: &str) {
-        match self.store.with(|s| s.record_fill(&fill)) {
+        let detail = format!(
+            "{} {} {} {} @ {} commission {}",
+            o.client_order_id,
+            fill.side.as_str(),
+            fill.qty,
+            fill.symbol,
+            fill.price,
+            fill.commission
+        );
+        // The fill and its `order_filled` event in one transaction: a fill
+        // the engine acts on is never without its event (nor its webhook).
+        let store = &self.store;
+        let journaled =
+            self.kernel
+                .events()
+                .publish_durably_if(ORDER_FILLED, path, detail, |pending| {
+                    store.with(|s| s.record_fill_with_event(pending, &fill))
+                });
+        match journaled.map(|published| published.map(|(_, id)| id)) {
             Ok(Some(journal_id)) => {
-                self.kernel.events().publish(
-                    ORDER_FILLED,
-                    path,
-                    format!(
-                        "{} {} {} {} @ {} commission {}",
-                        o.client_order_id,
-                        fill.side.as_str(),
-                        fill.qty,
-                        fill.symbol,
-                        fill.price,
-                        fill.commission
-                    ),
-                );
                 // A full or restarting engine reads this fill from the
                 // journal (every second, and at its start).
                 let _ = self.engine.tell(FillReceived { fill, journal_id });

@@ -350,6 +350,20 @@ impl EventBus {
         detail: impl Into<String>,
         commit: impl FnOnce(&Pending<'_>) -> Result<(), E>,
     ) -> Result<u64, E> {
+        self.publish_durably_if(kind, path, detail, |p| commit(p).map(Some))
+            .map(|published| published.expect("committed").0)
+    }
+
+    /// [`EventBus::publish_durably`] for a `commit` that may find there is
+    /// nothing to report (`Ok(None)`: it wrote nothing, and nothing is
+    /// published); `Ok(Some(v))`: published, with its `seq`.
+    pub fn publish_durably_if<T, E>(
+        &self,
+        kind: EventKind,
+        path: &str,
+        detail: impl Into<String>,
+        commit: impl FnOnce(&Pending<'_>) -> Result<Option<T>, E>,
+    ) -> Result<Option<(u64, T)>, E> {
         let at_ms = self.stamp();
         let mut inner = self.lock();
         let event = Event {
@@ -359,12 +373,15 @@ impl EventBus {
             path: path.to_owned(),
             detail: detail.into(),
         };
-        commit(&Pending {
+        let Some(v) = commit(&Pending {
             retained: &inner.recent,
             event: &event,
-        })?;
+        })?
+        else {
+            return Ok(None);
+        };
         inner.next_seq += 1;
-        Ok(self.deliver(&mut inner, event))
+        Ok(Some((self.deliver(&mut inner, event), v)))
     }
 
     /// The retained events with `seq > since`, oldest first, at most `limit`.

@@ -14,6 +14,16 @@ fn last_seq_in(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<u64> {
     .map(|s| s.unwrap_or(0) as u64)
 }
 
+/// Inserts `pending`'s event and the retained ones before it that the table
+/// lacks (in the caller's transaction, which holds the write lock).
+pub(super) fn insert_pending(
+    tx: &rusqlite::Transaction<'_>,
+    pending: &Pending<'_>,
+) -> rusqlite::Result<usize> {
+    let last = last_seq_in(tx)?;
+    insert_after_last(tx, pending.after(last))
+}
+
 /// Inserts the events after the table's last `seq` (in the caller's
 /// transaction, which holds the write lock): how many.
 fn insert_after_last<'e>(
@@ -96,8 +106,7 @@ impl Store {
     ) -> Result<T, JournalError> {
         self.durable(|tx| {
             let v = write(tx)?;
-            let last = last_seq_in(tx)?;
-            insert_after_last(tx, pending.after(last))?;
+            insert_pending(tx, pending)?;
             Ok(v)
         })
     }

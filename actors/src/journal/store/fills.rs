@@ -5,38 +5,60 @@
 
 use super::error::sqlite_at;
 use super::{JournalError, Store};
+use crate::kernel::Pending;
 use crate::model::Fill;
 use rusqlite::params;
+
+/// Marks the order filled and inserts the fill: its journal id, or `None`
+/// when the order was not pending (already filled).
+fn fill_tx(tx: &rusqlite::Transaction<'_>, f: &Fill) -> rusqlite::Result<Option<u64>> {
+    let n = tx
+        .prepare_cached(
+            "UPDATE orders SET status = 'filled' WHERE client_order_id = ?1 AND status = 'pending'",
+        )?
+        .execute(params![f.client_order_id])?;
+    if n == 0 {
+        return Ok(None);
+    }
+    tx.prepare_cached(
+        "INSERT INTO fills (client_order_id, engine, symbol, side, qty, price, commission, at_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?
+    .execute(params![
+        f.client_order_id,
+        f.engine,
+        f.symbol,
+        f.side.as_str(),
+        f.qty.to_string(),
+        f.price.to_string(),
+        f.commission.to_string(),
+        f.at_ms as i64
+    ])?;
+    Ok(Some(tx.last_insert_rowid() as u64))
+}
 
 impl Store {
     /// Journals a fill and marks its order `filled`, in one durable transaction.
     /// Returns the fill's journal id (increasing), or `None` (and writes nothing)
     /// when the order already has its fill.
     pub fn record_fill(&mut self, f: &Fill) -> Result<Option<u64>, JournalError> {
+        self.durable(|tx| fill_tx(tx, f))
+    }
+
+    /// `record_fill` and its `order_filled` event (with the events before
+    /// it) in one transaction: a fill acknowledged is never without its
+    /// event. `None`: the order was already filled, nothing is written.
+    pub fn record_fill_with_event(
+        &mut self,
+        pending: &Pending<'_>,
+        f: &Fill,
+    ) -> Result<Option<u64>, JournalError> {
         self.durable(|tx| {
-            let n = tx
-                .prepare_cached(
-                    "UPDATE orders SET status = 'filled' WHERE client_order_id = ?1 AND status = 'pending'",
-                )?
-                .execute(params![f.client_order_id])?;
-            if n == 0 {
-                return Ok(None);
+            let id = fill_tx(tx, f)?;
+            if id.is_some() {
+                super::events::insert_pending(tx, pending)?;
             }
-            tx.prepare_cached(
-                "INSERT INTO fills (client_order_id, engine, symbol, side, qty, price, commission, at_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            )?
-            .execute(params![
-                    f.client_order_id,
-                    f.engine,
-                    f.symbol,
-                    f.side.as_str(),
-                    f.qty.to_string(),
-                    f.price.to_string(),
-                    f.commission.to_string(),
-                    f.at_ms as i64
-                ])?;
-            Ok(Some(tx.last_insert_rowid() as u64))
+            Ok(id)
         })
     }
 
