@@ -6,6 +6,7 @@
 
 use commodore_actors::control;
 use commodore_actors::kernel::{Admit, Event, Kernel, Throttle};
+use commodore_actors::logsafe::{printable, LOG_CHARS};
 use commodore_actors::notifier;
 use commodore_actors::view::StatusView;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -77,11 +78,14 @@ pub fn bound_panic_reports() {
 
 /// Every event goes to the log; the ones the notifier reports loudly are logged
 /// there instead of twice.
+/// The detail is escaped: it may carry outside text (an operator's reason,
+/// a headline).
 fn log_event(e: &Event) {
+    let detail = printable(&e.detail, LOG_CHARS);
     if notifier::notable(e).is_none() {
-        tracing::info!(seq = e.seq, kind = e.kind.as_str(), path = %e.path, detail = %e.detail, "event");
+        tracing::info!(seq = e.seq, kind = e.kind.as_str(), path = %e.path, %detail, "event");
     } else {
-        tracing::debug!(seq = e.seq, kind = e.kind.as_str(), path = %e.path, detail = %e.detail, "event");
+        tracing::debug!(seq = e.seq, kind = e.kind.as_str(), path = %e.path, %detail, "event");
     }
 }
 
