@@ -4,12 +4,13 @@
 //! Invariant: every refusal the API gives goes through [`ApiError`], so every
 //! error body has the one shape OPERATOR_API.md promises (a 401 also names the
 //! `Bearer` scheme), and no body over [`MAX_BODY_BYTES`](super::MAX_BODY_BYTES)
-//! is ever buffered. The one exception is outside the App: the 400 (malformed
-//! request line or headers, a broken chunked body), 408 (head not sent within
+//! is ever buffered. Outside the App, the 400 (malformed request line or
+//! headers), 408 (head not sent within
 //! [`HEAD_TIMEOUT`](super::limits::HEAD_TIMEOUT)) and 431 (head over actix-http's
-//! buffer) that actix-http's HTTP/1 connection handler writes itself, with an
-//! empty body, before any request exists. actix-http 3 has no hook for those
-//! answers; shaping them would mean replacing its connection handler.
+//! limits) that actix-http's HTTP/1 connection handler writes itself, with an
+//! empty body, before any request exists, are rewritten on the wire by
+//! [`wire`](super::wire) into the same shape, from [`error_body`] (actix-http 3
+//! has no hook for them).
 
 use super::limits::read_body;
 use actix_web::http::{header, StatusCode};
@@ -71,8 +72,13 @@ impl ResponseError for ApiError {
         if self.status == StatusCode::UNAUTHORIZED {
             r.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
         }
-        r.json(json!({"error": {"code": self.code, "message": self.message}}))
+        r.json(error_body(self.code, &self.message))
     }
+}
+
+/// The contract's error body: `{"error": {"code", "message"}}`.
+pub(super) fn error_body(code: &str, message: &str) -> serde_json::Value {
+    json!({"error": {"code": code, "message": message}})
 }
 
 impl From<CallError> for ApiError {

@@ -6,7 +6,8 @@
 //!
 //! By responsibility: `errors` (the contract's error shape and the body limit),
 //! `limits` (time bounds, capacity and held bodies, against clients that stall
-//! connections on purpose), `auth` (the bearer token), `reads` (status, tree,
+//! connections on purpose), `wire` (the contract's shape for the answers
+//! actix-http writes itself), `auth` (the bearer token), `reads` (status, tree,
 //! events, metrics, health) and `commands` (what changes state, through its
 //! owner actor). This file holds the
 //! shared state, the bounds and the route table.
@@ -16,12 +17,19 @@ mod commands;
 mod errors;
 mod limits;
 mod reads;
+mod wire;
 
 pub use errors::ApiError;
 
 use crate::token;
+use actix_http::{HttpService, KeepAlive};
+use actix_rt::net::TcpStream;
+use actix_service::{
+    fn_service, map_config, IntoServiceFactory, ServiceFactory, ServiceFactoryExt,
+};
+use actix_web::dev::{AppConfig, ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
-use actix_web::{web, App, HttpRequest, HttpServer};
+use actix_web::{web, App, HttpRequest};
 use commodore_actors::control::{ControlActor, Lifecycle};
 use commodore_actors::journal::{Journal, Store};
 use commodore_actors::kernel::{Handle, Kernel};
@@ -29,6 +37,7 @@ use commodore_actors::mode::ModeActor;
 use commodore_actors::risk::PortfolioRisk;
 use commodore_actors::view::StatusView;
 use errors::Answer;
+use std::future::ready;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -71,10 +80,15 @@ pub struct ApiState {
 /// so a taken port is a start-up error). A control plane, not a data plane: a
 /// few worker threads, but room for hundreds of connections, each bounded in
 /// time (`limits`), so stalled connections never keep an operator out.
+///
+/// Built as actix-web's `HttpServer::listen` builds it (actix-server, then
+/// actix-http's HTTP/1 service around the App), with one difference: each
+/// connection's stream is a [`wire::Shaped`], so the answers actix-http writes
+/// itself (400, 408, 431) carry the contract's error shape too.
 pub fn serve(
     state: Arc<ApiState>,
     listener: std::net::TcpListener,
-) -> std::io::Result<actix_web::dev::Server> {
+) -> std::io::Result<actix_server::Server> {
     let data = web::Data::from(state);
     let connections = limits::capacity(limits::open_files_limit());
     tracing::info!(
@@ -84,37 +98,78 @@ pub fn serve(
         body_timeout_s = limits::BODY_TIMEOUT.as_secs(),
         "control API limits"
     );
-    Ok(HttpServer::new(move || {
-        App::new()
-            .app_data(data.clone())
-            .wrap_fn(limits::hold_body)
-            .service(resource("/healthz").route(web::get().to(reads::healthz)))
-            .service(resource("/readyz").route(web::get().to(reads::readyz)))
-            .service(resource("/metrics").route(web::get().to(reads::metrics_text)))
-            .service(resource("/v1/status").route(web::get().to(reads::status)))
-            .service(resource("/v1/tree").route(web::get().to(reads::tree)))
-            .service(resource("/v1/events").route(web::get().to(reads::events)))
-            .service(resource("/v1/engines/{id}/pause").route(web::post().to(commands::pause)))
-            .service(resource("/v1/engines/{id}/resume").route(web::post().to(commands::resume)))
-            .service(resource("/v1/risk/escalate").route(web::post().to(commands::escalate)))
-            .service(resource("/v1/risk/reset").route(web::post().to(commands::reset)))
-            .service(resource("/v1/mode").route(web::post().to(commands::mode)))
-            .service(resource("/v1/faults").route(web::post().to(commands::faults)))
-            .service(resource("/v1/shutdown").route(web::post().to(commands::shutdown)))
-            .default_service(web::to(unknown_route))
-    })
-    .workers(limits::WORKERS)
-    // Per worker.
-    .max_connections(connections.div_ceil(limits::WORKERS))
-    .client_request_timeout(limits::HEAD_TIMEOUT)
-    .client_disconnect_timeout(limits::DISCONNECT_TIMEOUT)
-    // One request per connection: actix-http times only a connection's first
-    // head, so a kept-alive connection could send its next one forever.
-    .keep_alive(actix_web::http::KeepAlive::Disabled)
-    .disable_signals()
-    .shutdown_timeout(2)
-    .listen(listener)?
-    .run())
+    let addr = listener.local_addr()?;
+    let builder = actix_server::Server::build();
+    let shutdown = builder.graceful_shutdown_signal();
+    let factory = move || {
+        let shutdown = shutdown.clone();
+        let h1 = HttpService::build()
+            .graceful_shutdown_signal(move || {
+                let signal = shutdown.clone();
+                async move { signal.notified().await }
+            })
+            // One request per connection: actix-http times only a connection's
+            // first head, so a kept-alive connection could send its next one
+            // forever.
+            .keep_alive(KeepAlive::Disabled)
+            .client_request_timeout(limits::HEAD_TIMEOUT)
+            .client_disconnect_timeout(limits::DISCONNECT_TIMEOUT)
+            .local_addr(addr)
+            .h1(map_config(
+                app(data.clone())
+                    .into_factory()
+                    .map_err(|e: actix_web::Error| e.error_response()),
+                // It carries the host and local address for URL generation and
+                // `ConnectionInfo`, which the API does not use; actix-web keeps
+                // the constructor that takes `addr` to itself, so the default
+                // stands in.
+                |_| AppConfig::default(),
+            ));
+        fn_service(|io: TcpStream| {
+            let peer = io.peer_addr().ok();
+            ready(Ok((wire::Shaped::new(io), peer)))
+        })
+        .and_then(h1)
+    };
+    Ok(builder
+        .workers(limits::WORKERS)
+        // Per worker.
+        .max_concurrent_connections(connections.div_ceil(limits::WORKERS))
+        .disable_signals()
+        .shutdown_timeout(2)
+        .listen("commodore-api", listener, factory)?
+        .run())
+}
+
+/// The App: shared state, the body-holding middleware and the route table.
+fn app(
+    data: web::Data<ApiState>,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<limits::Holding>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    App::new()
+        .app_data(data)
+        .wrap_fn(limits::hold_body)
+        .service(resource("/healthz").route(web::get().to(reads::healthz)))
+        .service(resource("/readyz").route(web::get().to(reads::readyz)))
+        .service(resource("/metrics").route(web::get().to(reads::metrics_text)))
+        .service(resource("/v1/status").route(web::get().to(reads::status)))
+        .service(resource("/v1/tree").route(web::get().to(reads::tree)))
+        .service(resource("/v1/events").route(web::get().to(reads::events)))
+        .service(resource("/v1/engines/{id}/pause").route(web::post().to(commands::pause)))
+        .service(resource("/v1/engines/{id}/resume").route(web::post().to(commands::resume)))
+        .service(resource("/v1/risk/escalate").route(web::post().to(commands::escalate)))
+        .service(resource("/v1/risk/reset").route(web::post().to(commands::reset)))
+        .service(resource("/v1/mode").route(web::post().to(commands::mode)))
+        .service(resource("/v1/faults").route(web::post().to(commands::faults)))
+        .service(resource("/v1/shutdown").route(web::post().to(commands::shutdown)))
+        .default_service(web::to(unknown_route))
 }
 
 /// A path of the API; another method on it answers 405 in the contract's shape.
