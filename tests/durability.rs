@@ -21,22 +21,8 @@ fn first_run(name: &str) -> std::path::PathBuf {
 /// broker writes it, holding a fill for `id` at `price`.
 fn paper_broker_filled(dir: &Path, id: &str, price: &str) {
     let c = rusqlite::Connection::open(dir.join("orders/KC.paper.sqlite")).unwrap();
-    c.execute_batch(
-        "CREATE TABLE IF NOT EXISTS paper_orders (
-            seq INTEGER PRIMARY KEY AUTOINCREMENT,
-            client_order_id TEXT NOT NULL UNIQUE,
-            status TEXT NOT NULL CHECK (status IN ('filled', 'rejected')),
-            engine TEXT NOT NULL DEFAULT '',
-            symbol TEXT NOT NULL DEFAULT '',
-            side TEXT NOT NULL DEFAULT '',
-            qty TEXT NOT NULL DEFAULT '',
-            price TEXT NOT NULL DEFAULT '',
-            commission TEXT NOT NULL DEFAULT '',
-            at_ms INTEGER NOT NULL DEFAULT 0,
-            reason TEXT NOT NULL DEFAULT ''
-        )",
-    )
-    .unwrap();
+    c.execute_batch(commodore_actors::engine::PAPER_SCHEMA)
+        .unwrap();
     c.execute(
         "INSERT INTO paper_orders (client_order_id, status, engine, symbol, side, qty, price, commission, at_ms)
          VALUES (?1, 'filled', 'KC', 'KC', 'buy', '2', ?2, '0', 1767606300000)",

@@ -285,7 +285,8 @@ struct PaperBook {
     keep: u64,
 }
 
-const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS paper_orders (
+/// The paper broker's table (its file is its own, not the journal's).
+pub const PAPER_SCHEMA: &str = "CREATE TABLE IF NOT EXISTS paper_orders (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     client_order_id TEXT NOT NULL UNIQUE,
     status TEXT NOT NULL CHECK (status IN ('filled', 'rejected')),
@@ -349,7 +350,7 @@ impl PaperBook {
                 conn
             }
         };
-        conn.execute_batch(SCHEMA)?;
+        conn.execute_batch(PAPER_SCHEMA)?;
         Ok(conn)
     }
 

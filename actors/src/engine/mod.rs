@@ -55,7 +55,9 @@ pub mod sentinel;
 
 pub use actor::{Engine, EngineLinks, Neighbours};
 pub use analyzer::Analyzer;
-pub use broker::{Broker, BrokerActor, BrokerError, BrokerFactory, Known, PaperBroker};
+pub use broker::{
+    Broker, BrokerActor, BrokerError, BrokerFactory, Known, PaperBroker, PAPER_SCHEMA,
+};
 pub use config::EngineConfig;
 pub use executor::Executor;
 
