@@ -156,6 +156,26 @@ impl Daemon {
         false
     }
 
+    /// Waits (bounded) for a log line containing any of `needles`: the one
+    /// found.
+    pub fn expect_one_of(&mut self, needles: &[&str]) -> String {
+        let deadline = Instant::now() + WAIT;
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            let Ok(line) = self.rx.recv_timeout(left) else {
+                break;
+            };
+            let hit = needles.iter().find(|n| line.contains(**n)).copied();
+            self.seen.push(line);
+            if let Some(n) = hit {
+                return n.to_owned();
+            }
+        }
+        panic!(
+            "no log line with any of {needles:?}:\n{}",
+            self.seen.join("\n")
+        );
+    }
+
     /// Like [`expect`](Self::expect), but a line already read counts too.
     pub fn expect_any(&mut self, needle: &str) {
         if !self.seen.iter().any(|l| l.contains(needle)) {
