@@ -19,11 +19,12 @@ pub struct Snapshot {
     pub ready: bool,
 }
 
-const STATES: [(NodeState, &str); 6] = [
+const STATES: [(NodeState, &str); 7] = [
     (NodeState::Starting, "starting"),
     (NodeState::Running, "running"),
     (NodeState::Restarting, "restarting"),
     (NodeState::Paused, "paused"),
+    (NodeState::Stopping, "stopping"),
     (NodeState::Stopped, "stopped"),
     (NodeState::Failed, "failed"),
 ];

@@ -63,10 +63,14 @@ impl Model {
                 m.alive = [false; N];
                 continue;
             }
+            // OTP: the group is every child in range, also one that was down
+            // (a transient one that exited normally); a temporary child that
+            // ended is gone (its spec deleted).
+            let in_group = |j: usize| j == i || m.alive[j] || case.restart[j] != Restart::Temporary;
             let set: Vec<usize> = match case.strategy {
                 Strategy::OneForOne => vec![i],
-                Strategy::OneForAll => (0..N).filter(|&j| j == i || m.alive[j]).collect(),
-                Strategy::RestForOne => (i..N).filter(|&j| j == i || m.alive[j]).collect(),
+                Strategy::OneForAll => (0..N).filter(|&j| in_group(j)).collect(),
+                Strategy::RestForOne => (i..N).filter(|&j| in_group(j)).collect(),
             };
             for j in set {
                 if j == i || case.restart[j] != Restart::Temporary {

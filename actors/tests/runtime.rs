@@ -171,6 +171,12 @@ async fn faults_by_path_error_slow_and_validation() {
         .unwrap();
     idle(ms(100)).await;
     assert!(matches!(ha.ask(Get).await, Err(CallError::Panicked { .. })));
+    // In its restart backoff: an ask is answered at once, not held.
+    assert!(matches!(
+        ha.ask(Get).await,
+        Err(CallError::Restarting { .. })
+    ));
+    idle(ms(100)).await;
     assert_eq!(ha.ask(Get).await, Ok(0));
     assert_eq!(node(&k, "root/a").restarts, 2);
 

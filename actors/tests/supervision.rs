@@ -415,3 +415,113 @@ async fn a_child_stopped_or_removed_during_its_backoff_never_comes_back() {
     ));
     root.shutdown().await;
 }
+
+/// OTP's terminate_child during a group restart: a sibling slow to stop (hung)
+/// is stopped by an operator while the one_for_all restart waits for it; it
+/// ends stopped (not `restarting` forever), the group comes back without it,
+/// and a later restart brings it back.
+#[actix_rt::test]
+async fn a_child_stopped_while_its_group_restart_waits_for_it_ends_stopped() {
+    tokio::time::pause();
+    let log = Log::default();
+    let (a, ha) = counter("a", &log);
+    let (b, hb) = counter("b", &log);
+    let mut c = cfg(Strategy::OneForAll);
+    c.shutdown_timeout = Duration::from_secs(5);
+    c.probe_interval = Duration::from_secs(3600);
+    let k = Kernel::new(1);
+    let root = start(tree("root", c, vec![a, b]), &k).await;
+    idle(ms(1)).await;
+    // b cannot stop for 60 s (its mailbox is blocked); a fails: the group
+    // restart waits for b's stop (then kills it after 5 s).
+    k.inject("root/b", Fault::hang(60_000)).await.unwrap();
+    let _ = ha.ask(Boom).await;
+    idle(ms(100)).await;
+    k.child_op("root/b", ChildOp::Stop).await.unwrap();
+    idle(Duration::from_secs(30)).await;
+    assert_eq!(node(&k, "root/b").state, NodeState::Stopped);
+    assert!(matches!(hb.ask(Get).await, Err(CallError::Stopped { .. })));
+    assert_eq!(ha.ask(Get).await, Ok(0), "the group came back without b");
+    // Restarting it works: it is stopped, not "restarting".
+    k.child_op("root/b", ChildOp::Restart).await.unwrap();
+    assert_eq!(hb.ask(Get).await, Ok(0));
+    assert_eq!(node(&k, "root/b").state, NodeState::Running);
+    root.shutdown().await;
+}
+
+/// OTP's child administration: start_child (last in start order), which and
+/// count children, terminate (spec kept), restart, delete (refused while it
+/// runs), and a temporary child's spec gone once it ended.
+#[actix_rt::test]
+async fn child_adm_start_terminate_restart_delete_which_and_count() {
+    tokio::time::pause();
+    let log = Log::default();
+    let (a, _ha) = counter("a", &log);
+    let k = Kernel::new(1);
+    let root = start(tree("root", cfg(Strategy::OneForOne), vec![a]), &k).await;
+    idle(ms(1)).await;
+
+    let (b, hb) = counter("b", &log);
+    k.start_child("root", b).await.unwrap();
+    assert_eq!(hb.ask(Incr).await, Ok(1));
+    let (b2, _) = counter("b", &log);
+    assert!(matches!(
+        k.start_child("root", b2).await,
+        Err(KernelError::Refused(m)) if m.contains("already has a child named")
+    ));
+    let (t, ht) = counter("t", &log);
+    k.start_child("root", t.restart(Restart::Temporary))
+        .await
+        .unwrap();
+    let names = |v: Vec<ChildInfo>| v.into_iter().map(|c| c.name).collect::<Vec<_>>();
+    assert_eq!(
+        names(k.which_children("root").await.unwrap()),
+        ["a", "b", "t"]
+    );
+    assert_eq!(
+        k.count_children("root").await.unwrap(),
+        ChildCounts {
+            specs: 3,
+            active: 3,
+            supervisors: 0,
+            workers: 3
+        }
+    );
+    assert!(matches!(
+        k.which_children("root/a").await,
+        Err(KernelError::Refused(_))
+    ));
+
+    // Terminate: stopped, spec kept; delete refused while running.
+    assert!(matches!(
+        k.delete_child("root/b").await,
+        Err(KernelError::Refused(m)) if m.contains("terminate it first")
+    ));
+    k.terminate_child("root/b").await.unwrap();
+    idle(ms(10)).await;
+    let listed = k.which_children("root").await.unwrap();
+    assert_eq!(listed[1].state, NodeState::Stopped);
+    assert_eq!(k.count_children("root").await.unwrap().active, 2);
+    k.restart_child("root/b").await.unwrap();
+    assert_eq!(hb.ask(Get).await, Ok(0), "a fresh instance");
+    k.terminate_child("root/b").await.unwrap();
+    idle(ms(10)).await;
+    k.delete_child("root/b").await.unwrap();
+    assert_eq!(names(k.which_children("root").await.unwrap()), ["a", "t"]);
+    assert!(k.registry().node("root/b").is_none());
+    // The name is free again.
+    let (b3, hb3) = counter("b", &log);
+    k.start_child("root", b3).await.unwrap();
+    assert_eq!(hb3.ask(Get).await, Ok(0));
+
+    // A temporary child that ended has no spec: restarting it is not found.
+    let _ = ht.ask(Boom).await;
+    idle(ms(10)).await;
+    assert_eq!(names(k.which_children("root").await.unwrap()), ["a", "b"]);
+    assert!(matches!(
+        k.restart_child("root/t").await,
+        Err(KernelError::Refused(m)) if m.contains("has no child named")
+    ));
+    assert_eq!(node(&k, "root/t").state, NodeState::Failed, "still shown");
+    root.shutdown().await;
+}

@@ -49,9 +49,11 @@ impl RestartWindow {
         self.at.len() as u32
     }
 
+    /// Forgets restarts more than `period` old. One exactly `period` old
+    /// still counts, as in OTP (`Now - Then =< Period`).
     fn forget_before(&mut self, now: Instant) {
         while let Some(first) = self.at.front() {
-            if now.saturating_duration_since(*first) >= self.limit.period {
+            if now.saturating_duration_since(*first) > self.limit.period {
                 self.at.pop_front();
             } else {
                 break;
@@ -160,9 +162,21 @@ mod tests {
         });
         assert!(w.record(t0));
         assert!(w.record(t0 + ms(50)));
-        // t0 falls out exactly at t0 + period.
-        assert!(w.record(t0 + ms(100)));
+        // t0 still counts exactly one period later (OTP: Now - Then =< Period)...
         assert_eq!(w.recent(t0 + ms(100)), 2);
+        assert!(
+            !w.record(t0 + ms(100)),
+            "a third restart with the first exactly one period old"
+        );
+        // ... and falls out just after.
+        let mut w = RestartWindow::new(Intensity {
+            max_restarts: 2,
+            period: ms(100),
+        });
+        assert!(w.record(t0));
+        assert!(w.record(t0 + ms(50)));
+        assert!(w.record(t0 + ms(101)));
+        assert_eq!(w.recent(t0 + ms(101)), 2);
         assert_eq!(w.recent(t0 + ms(1000)), 0);
     }
 

@@ -42,10 +42,10 @@ pub use spec::{
     ArbiterPool, ChildSpec, Restart, Strategy, SupervisorConfig, SupervisorSpec, DEFAULT_MAILBOX,
 };
 pub use step::{StepDown, Steps};
-pub use supervisor::Supervisor;
+pub use supervisor::{Supervisor, MAX_CHILDREN};
 pub use throttle::{Admit, Summary, Throttle, BURST, WINDOW};
 
-use actix::{Addr, Message};
+use actix::{Addr, Message, Recipient};
 use spawn::{ExitCause, KillSwitch, ReportTo, Reporter};
 use std::sync::Arc;
 use tokio::sync::oneshot;
@@ -57,6 +57,32 @@ pub enum Control {
     Stop,
     Fault(Fault),
     Child(ChildOp, String, oneshot::Sender<Result<(), String>>),
+    /// A new child from a spec, started at once, last in start order.
+    StartChild(Box<ChildSpec>, oneshot::Sender<Result<(), String>>),
+    /// The children, in start order.
+    Children(oneshot::Sender<Result<Vec<ChildInfo>, String>>),
+}
+
+/// One child of a supervisor, as [`Kernel::which_children`] lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChildInfo {
+    pub name: String,
+    pub path: String,
+    /// A supervisor (else a worker).
+    pub supervisor: bool,
+    pub restart: Restart,
+    pub state: NodeState,
+}
+
+/// OTP's `count_children`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ChildCounts {
+    /// Children with a spec (running or not).
+    pub specs: usize,
+    /// Running (or restarting in place).
+    pub active: usize,
+    pub supervisors: usize,
+    pub workers: usize,
 }
 
 impl Message for Control {
@@ -74,6 +100,8 @@ pub enum ChildOp {
     Restart,
     /// Stop it and forget it.
     Remove,
+    /// Forget a stopped child (OTP's `delete_child`); refused while it runs.
+    Delete,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -197,6 +225,81 @@ impl Kernel {
                 self.child_op(path, ChildOp::Inject(fault)).await
             }
         }
+    }
+
+    /// Starts a new child of the supervisor at `supervisor` from `spec`, last
+    /// in its start order (OTP's `start_child`). Refused when a child of that
+    /// name exists, the supervisor is shutting down, or it holds
+    /// [`MAX_CHILDREN`] records.
+    pub async fn start_child(&self, supervisor: &str, spec: ChildSpec) -> Result<(), KernelError> {
+        let control = self.supervisor_control(supervisor)?;
+        let (tx, rx) = oneshot::channel();
+        control.do_send(Control::StartChild(Box::new(spec), tx));
+        match rx.await {
+            Ok(r) => r.map_err(KernelError::Refused),
+            Err(_) => Err(KernelError::NotRunning(supervisor.to_owned())),
+        }
+    }
+
+    /// Stops the child at `path` and keeps its spec (OTP's `terminate_child`).
+    pub async fn terminate_child(&self, path: &str) -> Result<(), KernelError> {
+        self.child_op(path, ChildOp::Stop).await
+    }
+
+    /// Starts a stopped child again (OTP's `restart_child`).
+    pub async fn restart_child(&self, path: &str) -> Result<(), KernelError> {
+        self.child_op(path, ChildOp::Restart).await
+    }
+
+    /// Forgets a stopped child (OTP's `delete_child`); refused while it runs.
+    pub async fn delete_child(&self, path: &str) -> Result<(), KernelError> {
+        self.child_op(path, ChildOp::Delete).await
+    }
+
+    /// The children of the supervisor at `supervisor`, in start order (OTP's
+    /// `which_children`).
+    pub async fn which_children(&self, supervisor: &str) -> Result<Vec<ChildInfo>, KernelError> {
+        let control = self.supervisor_control(supervisor)?;
+        let (tx, rx) = oneshot::channel();
+        control.do_send(Control::Children(tx));
+        match rx.await {
+            Ok(r) => r.map_err(KernelError::Refused),
+            Err(_) => Err(KernelError::NotRunning(supervisor.to_owned())),
+        }
+    }
+
+    /// OTP's `count_children`.
+    pub async fn count_children(&self, supervisor: &str) -> Result<ChildCounts, KernelError> {
+        let children = self.which_children(supervisor).await?;
+        let mut c = ChildCounts {
+            specs: children.len(),
+            ..ChildCounts::default()
+        };
+        for child in &children {
+            if matches!(child.state, NodeState::Running | NodeState::Paused) {
+                c.active += 1;
+            }
+            if child.supervisor {
+                c.supervisors += 1;
+            } else {
+                c.workers += 1;
+            }
+        }
+        Ok(c)
+    }
+
+    fn supervisor_control(&self, supervisor: &str) -> Result<Recipient<Control>, KernelError> {
+        let (kind, _, control) = self
+            .0
+            .registry
+            .control(supervisor)
+            .ok_or_else(|| KernelError::UnknownPath(supervisor.to_owned()))?;
+        if kind != NodeKind::Supervisor {
+            return Err(KernelError::Refused(format!(
+                "{supervisor} is not a supervisor"
+            )));
+        }
+        control.ok_or_else(|| KernelError::NotRunning(supervisor.to_owned()))
     }
 
     /// Asks the parent of `path` to stop, restart or remove that child.

@@ -33,6 +33,8 @@ pub enum NodeState {
     Running,
     Restarting,
     Paused,
+    /// Asked to stop, not stopped yet (`which_children`).
+    Stopping,
     Stopped,
     Failed,
 }

@@ -41,6 +41,11 @@ pub(crate) struct Slot<W: Worker> {
     pub(super) path: OnceLock<Arc<str>>,
     pub(super) bound: AtomicBool,
     pub(super) refused_full: AtomicU64,
+    /// The worker failed in place and waits out its restart backoff: its
+    /// mailbox is paused, so a new ask is answered `Restarting` at once
+    /// instead of waiting for the restart (which a failing start may never
+    /// bring). Tells are queued and handled after the restart.
+    pub(super) backoff: AtomicBool,
 }
 
 impl<W: Worker> Slot<W> {
@@ -52,6 +57,9 @@ impl<W: Worker> Slot<W> {
     }
     pub(super) fn set(&self, s: SlotState<W>) {
         let mut state = self.state.write().unwrap_or_else(|e| e.into_inner());
+        // Whatever the supervisor made of the child (a new instance, stopped,
+        // re-created), the in-place backoff is over.
+        self.backoff.store(false, Ordering::Release);
         match (&*state, &s) {
             (SlotState::Unstarted, SlotState::Running(addr)) => {
                 let _ = self.first.set(addr.clone());
@@ -60,6 +68,10 @@ impl<W: Worker> Slot<W> {
             _ => self.recreated.store(true, Ordering::Release),
         }
         *state = s;
+    }
+
+    pub(super) fn set_backoff(&self, on: bool) {
+        self.backoff.store(on, Ordering::Release);
     }
 
     /// The first instance's address while it is current.
@@ -106,6 +118,7 @@ impl<W: Worker> Handle<W> {
                 path: OnceLock::new(),
                 bound: AtomicBool::new(false),
                 refused_full: AtomicU64::new(0),
+                backoff: AtomicBool::new(false),
             }),
         }
     }
@@ -165,6 +178,7 @@ impl<W: Worker> Handle<W> {
     {
         let slot = &self.slot;
         let target = match self.slot.fast() {
+            _ if slot.backoff.load(Ordering::Acquire) => Err(true),
             Some(addr) if addr.connected() => Ok(addr.send(Envelope(msg))),
             _ => match &*self.slot.state.read().unwrap_or_else(|e| e.into_inner()) {
                 SlotState::Running(addr) if addr.connected() => Ok(addr.send(Envelope(msg))),

@@ -124,6 +124,18 @@ impl<W: Worker> Handler<Control> for Cell<W> {
                     self.core.path
                 )));
             }
+            Control::StartChild(_, reply) => {
+                let _ = reply.send(Err(format!(
+                    "{} is a worker: it has no children",
+                    self.core.path
+                )));
+            }
+            Control::Children(reply) => {
+                let _ = reply.send(Err(format!(
+                    "{} is a worker: it has no children",
+                    self.core.path
+                )));
+            }
         }
     }
 }

@@ -139,6 +139,9 @@ impl<W: Worker> Cell<W> {
         }
         // Its supervisor logs the failure (bounded in a storm).
         tracing::debug!(actor = %self.core.path, %reason, "worker panicked");
+        // Until the supervisor's decision (after the backoff), new asks are
+        // answered at once with `Restarting`; tells wait in the mailbox.
+        self.core.myself.slot.set_backoff(true);
         let (tx, rx) = oneshot::channel();
         let link = &self.core.link;
         if let Some(supervisor) = link.supervisor.upgrade() {
@@ -151,7 +154,10 @@ impl<W: Worker> Cell<W> {
         }
         actx.wait(
             wrap_future(rx).map(|decision, cell: &mut Self, actx| match decision {
-                Ok(Decision::Restart) => cell.start_worker(actx),
+                Ok(Decision::Restart) => {
+                    cell.core.myself.slot.set_backoff(false);
+                    cell.start_worker(actx)
+                }
                 // Told to stop, or the supervisor is gone: stop without reporting again.
                 Ok(Decision::Stop) | Err(_) => {
                     cell.core.stopping = true;

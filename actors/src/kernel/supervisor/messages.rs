@@ -5,10 +5,13 @@
 //! Invariant: a report about an instance that is no longer the child's current one
 //! is stale and changes nothing (dropping a stale `decision` lets that cell stop).
 
-use super::{ChildState, Phase, Supervisor};
+use super::{Child, ChildState, Phase, Supervisor};
 use crate::kernel::fault::FaultKind;
+use crate::kernel::registry::NodeState;
 use crate::kernel::spawn::ExitCause;
 use crate::kernel::spec::Restart;
+use crate::kernel::spec::{ChildKind, ChildSpec};
+use crate::kernel::ChildInfo;
 use crate::kernel::{ChildOp, Control};
 use actix::fut::wrap_future;
 use actix::{AsyncContext, Context, Handler, Message};
@@ -44,6 +47,65 @@ impl Message for ChildExited {
 }
 
 impl Supervisor {
+    /// OTP's `start_child`: a new child, last in start order, started now.
+    fn add_child(&mut self, spec: ChildSpec, ctx: &mut Context<Self>) -> Result<(), String> {
+        if self.phase != Phase::Running {
+            return Err(format!("{} is shutting down", self.path));
+        }
+        if self
+            .children
+            .iter()
+            .any(|c| c.spec.name == spec.name && !c.removed)
+        {
+            return Err(format!(
+                "{} already has a child named {:?}",
+                self.path, spec.name
+            ));
+        }
+        if self.children.len() >= super::MAX_CHILDREN {
+            return Err(format!(
+                "{} holds {} child records (deleted ones included), its bound",
+                self.path,
+                super::MAX_CHILDREN
+            ));
+        }
+        let period = self.spec.config.intensity.period;
+        self.children.push(Child::new(spec, &self.path, period));
+        let j = self.children.len() - 1;
+        self.start_child(j, ctx, false);
+        Ok(())
+    }
+
+    /// OTP's `which_children`: in start order, deleted ones left out.
+    fn list_children(&self) -> Vec<ChildInfo> {
+        self.children
+            .iter()
+            .filter(|c| !c.removed)
+            .map(|c| ChildInfo {
+                name: c.spec.name.to_string(),
+                path: c.path.to_string(),
+                supervisor: matches!(c.spec.kind, ChildKind::Supervisor(_)),
+                restart: c.spec.restart,
+                state: match &c.state {
+                    ChildState::Running(_) => self
+                        .kernel
+                        .registry()
+                        .state(&c.path)
+                        .unwrap_or(NodeState::Running),
+                    ChildState::Failed { .. } => NodeState::Restarting,
+                    ChildState::Stopping {
+                        then_restart: true, ..
+                    } => NodeState::Restarting,
+                    ChildState::Stopping { .. } => NodeState::Stopping,
+                    ChildState::Stopped => match self.kernel.registry().state(&c.path) {
+                        Some(NodeState::Failed) => NodeState::Failed,
+                        _ => NodeState::Stopped,
+                    },
+                },
+            })
+            .collect()
+    }
+
     fn child_op(&mut self, op: ChildOp, name: &str, ctx: &mut Context<Self>) -> Result<(), String> {
         let Some(j) = self
             .children
@@ -60,6 +122,21 @@ impl Supervisor {
                 }
                 _ => Err(format!("{}/{name} is not running", self.path)),
             },
+            ChildOp::Delete => {
+                if !matches!(self.children[j].state, ChildState::Stopped) {
+                    return Err(format!(
+                        "{}/{name} is running: terminate it first",
+                        self.path
+                    ));
+                }
+                let child = &mut self.children[j];
+                child.removed = true;
+                child.held = true;
+                self.queue.retain(|&k| k != j);
+                let path = self.children[j].path.clone();
+                self.kernel.registry().remove_subtree(&path);
+                Ok(())
+            }
             ChildOp::Restart => {
                 if !matches!(self.children[j].state, ChildState::Stopped) {
                     return Err(format!("{}/{name} is not stopped", self.path));
@@ -89,7 +166,16 @@ impl Supervisor {
                         }
                         self.stopped(j, false, "stopped by request during its restart backoff");
                     }
-                    other => self.children[j].state = other,
+                    // Stopping as part of a group restart: it ends stopped, not
+                    // restarted (the group's restart skips a held child).
+                    ChildState::Stopping { inst, killed, .. } => {
+                        self.children[j].state = ChildState::Stopping {
+                            inst,
+                            then_restart: false,
+                            killed,
+                        };
+                    }
+                    ChildState::Stopped => {}
                 }
                 if op == ChildOp::Remove {
                     self.children[j].removed = true;
@@ -142,7 +228,9 @@ impl Handler<ChildExited> for Supervisor {
                             .to_owned()
                     }
                     ExitCause::Normal => {
-                        child.held = true;
+                        // Down, not held: a later group restart brings a
+                        // transient child back, as in OTP (a temporary one's
+                        // spec is gone, see `stopped`).
                         self.stopped(
                             idx,
                             false,
@@ -212,6 +300,12 @@ impl Handler<Control> for Supervisor {
             },
             Control::Child(op, name, reply) => {
                 let _ = reply.send(self.child_op(op, &name, ctx));
+            }
+            Control::StartChild(spec, reply) => {
+                let _ = reply.send(self.add_child(*spec, ctx));
+            }
+            Control::Children(reply) => {
+                let _ = reply.send(Ok(self.list_children()));
             }
         }
     }

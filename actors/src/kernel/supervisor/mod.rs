@@ -24,6 +24,11 @@ mod stop;
 
 pub(crate) use messages::{ChildExited, ChildFailed, Decision};
 
+/// Child records a supervisor holds, deleted ones included (a deleted child's
+/// record stays, so late reports from it are recognised as stale): past it,
+/// `start_child` is refused.
+pub const MAX_CHILDREN: usize = 100_000;
+
 use super::event::EventKind;
 use super::intensity::{Intensity, RestartWindow, SplitMix64};
 use super::registry::{NodeKind, NodeState};
@@ -78,6 +83,25 @@ struct Child {
     /// Stopped by an operator (or temporary and done): not part of group restarts.
     held: bool,
     removed: bool,
+}
+
+impl Child {
+    fn new(spec: ChildSpec, parent: &str, period: std::time::Duration) -> Child {
+        Child {
+            path: format!("{parent}/{}", spec.name).into(),
+            spec,
+            state: ChildState::Stopped,
+            next_instance: 0,
+            restarts: 0,
+            recent: RestartWindow::new(Intensity {
+                max_restarts: 64,
+                period,
+            }),
+            probing: false,
+            held: false,
+            removed: false,
+        }
+    }
 }
 
 enum Then {
@@ -171,20 +195,7 @@ impl Supervisor {
         let children = spec
             .children
             .iter()
-            .map(|c| Child {
-                spec: c.clone(),
-                path: format!("{path}/{}", c.name).into(),
-                state: ChildState::Stopped,
-                next_instance: 0,
-                restarts: 0,
-                recent: RestartWindow::new(Intensity {
-                    max_restarts: 64,
-                    period: cfg.intensity.period,
-                }),
-                probing: false,
-                held: false,
-                removed: false,
-            })
+            .map(|c| Child::new(c.clone(), &path, cfg.intensity.period))
             .collect();
         Supervisor {
             rng: SplitMix64::for_path(cfg.seed, &path),

@@ -38,9 +38,12 @@ impl Supervisor {
         if self.phase != Phase::Running || restart == Restart::Temporary || self.children[idx].held
         {
             // Not restarted: let it go (a live in-place cell stops when its decision
-            // sender is dropped).
+            // sender is dropped). A temporary child's spec is gone with it.
             drop(decision);
             self.children[idx].held = true;
+            if restart == Restart::Temporary {
+                self.children[idx].removed = true;
+            }
             self.set_node(idx, NodeState::Failed);
             self.children[idx].state = match inst {
                 Some(inst) => ChildState::Stopping {
@@ -101,11 +104,20 @@ impl Supervisor {
         self.pump(ctx);
     }
 
-    /// Which children restart with `idx`, by strategy, in start order.
+    /// Which children restart with `idx`, by strategy, in start order: as in
+    /// OTP every child of the group, also one that was down (a transient
+    /// child that exited normally); not one an operator stopped (`held`: an
+    /// operator's stop is not undone by a sibling's failure, a documented
+    /// difference from OTP) and not a temporary one that ended (its spec is
+    /// gone).
     fn restart_set(&self, idx: usize) -> Vec<usize> {
         let affected = |j: usize| {
             let c = &self.children[j];
-            j == idx || (!c.held && !c.removed && !matches!(c.state, ChildState::Stopped))
+            j == idx
+                || (!c.held
+                    && !c.removed
+                    && (c.spec.restart != Restart::Temporary
+                        || !matches!(c.state, ChildState::Stopped)))
         };
         match self.spec.config.strategy {
             Strategy::OneForOne => vec![idx],
@@ -200,7 +212,9 @@ impl Supervisor {
                         self.start_child(j, ctx, true);
                     }
                 }
-                ChildState::Failed { .. } => self.start_child(j, ctx, true),
+                // Failed, or down before the group restart (a transient
+                // child that exited normally): started again with the group.
+                ChildState::Failed { .. } | ChildState::Stopped => self.start_child(j, ctx, true),
                 other => child.state = other,
             }
         }

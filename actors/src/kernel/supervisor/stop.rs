@@ -9,6 +9,7 @@
 use super::{parent_of, ChildState, Decision, Instance, Op, Phase, Supervisor, Then};
 use crate::kernel::event::EventKind;
 use crate::kernel::registry::NodeState;
+use crate::kernel::spec::Restart;
 use crate::kernel::Control;
 use actix::{ActorContext, AsyncContext, Context};
 use std::time::Duration;
@@ -183,9 +184,14 @@ impl Supervisor {
         }
     }
 
-    /// A child finished stopping.
+    /// A child finished stopping. A temporary child's spec goes with it (as
+    /// in OTP): it is never restarted, and asked to be it is not found; the
+    /// registry still shows how it ended.
     pub(super) fn stopped(&mut self, j: usize, then_restart: bool, detail: &str) {
         let path = self.children[j].path.clone();
+        if !then_restart && self.children[j].spec.restart == Restart::Temporary {
+            self.children[j].removed = true;
+        }
         if then_restart {
             self.children[j].state = ChildState::Failed {
                 inst: None,
