@@ -41,7 +41,7 @@ pub use worker::{Ctx, Handles, Worker};
 use super::fault::Armed;
 use super::registry::NodeStats;
 use super::spawn::panic_message;
-use super::supervisor::{ChildFailed, Decision};
+use super::supervisor::{ChildFailed, ChildStarted, Decision};
 use actix::fut::{wrap_future, ActorFutureExt};
 use actix::{Actor, ActorContext, AsyncContext, Context, Message, Running, SpawnHandle};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -118,7 +118,16 @@ impl<W: Worker> Cell<W> {
         match catch_unwind(AssertUnwindSafe(|| (self.core.factory)())) {
             Ok(worker) => {
                 self.worker = Some(worker);
-                let _ = self.call(actx, |w, c| w.started(c));
+                if self.call(actx, |w, c| w.started(c)).is_ok() {
+                    // Init done: a restart counts from here.
+                    let link = &self.core.link;
+                    if let Some(supervisor) = link.supervisor.upgrade() {
+                        supervisor.do_send(ChildStarted {
+                            idx: link.idx,
+                            instance: link.instance,
+                        });
+                    }
+                }
             }
             Err(payload) => self.fail(
                 actx,

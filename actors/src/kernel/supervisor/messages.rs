@@ -6,6 +6,7 @@
 //! is stale and changes nothing (dropping a stale `decision` lets that cell stop).
 
 use super::{Child, ChildState, Phase, Supervisor};
+use crate::kernel::event::EventKind;
 use crate::kernel::fault::FaultKind;
 use crate::kernel::registry::NodeState;
 use crate::kernel::spawn::ExitCause;
@@ -33,6 +34,37 @@ impl Message for ChildFailed {
 pub(crate) enum Decision {
     Restart,
     Stop,
+}
+
+/// A worker's init (factory and `started`) succeeded, at its first start or
+/// a restart: a pending restart is counted now.
+pub(crate) struct ChildStarted {
+    pub(crate) idx: usize,
+    pub(crate) instance: u64,
+}
+
+impl Message for ChildStarted {
+    type Result = ();
+}
+
+impl Handler<ChildStarted> for Supervisor {
+    type Result = ();
+
+    fn handle(&mut self, msg: ChildStarted, _ctx: &mut Context<Self>) {
+        let Some(child) = self.children.get_mut(msg.idx) else {
+            return;
+        };
+        let current = matches!(&child.state, ChildState::Running(i) if i.id == msg.instance);
+        let Some(how) = child.pending_restart.filter(|_| current) else {
+            return;
+        };
+        child.pending_restart = None;
+        child.restarts += 1;
+        child.probing = false;
+        let (path, n) = (child.path.clone(), child.restarts);
+        self.set_node(msg.idx, NodeState::Running);
+        self.emit(EventKind::Restarted, &path, format!("restart #{n}{how}"));
+    }
 }
 
 /// The end of a child's task, from its watcher.

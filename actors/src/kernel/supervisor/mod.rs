@@ -22,7 +22,7 @@ mod restart;
 mod start;
 mod stop;
 
-pub(crate) use messages::{ChildExited, ChildFailed, Decision};
+pub(crate) use messages::{ChildExited, ChildFailed, ChildStarted, Decision};
 
 /// Child records a supervisor holds, deleted ones included (a deleted child's
 /// record stays, so late reports from it are recognised as stale): past it,
@@ -83,6 +83,10 @@ struct Child {
     /// Stopped by an operator (or temporary and done): not part of group restarts.
     held: bool,
     removed: bool,
+    /// A worker restarted, its successor's init (factory, `started`) not yet
+    /// done: the restart is counted and evented when the worker says it is
+    /// ([`ChildStarted`]), never for an init that fails. The event's detail.
+    pending_restart: Option<&'static str>,
 }
 
 impl Child {
@@ -100,6 +104,7 @@ impl Child {
             probing: false,
             held: false,
             removed: false,
+            pending_restart: None,
         }
     }
 }

@@ -25,6 +25,8 @@ impl Supervisor {
         ctx: &mut Context<Self>,
     ) {
         let path = self.children[idx].path.clone();
+        // A restart whose init failed did not happen: not counted.
+        self.children[idx].pending_restart = None;
         let listed = self.emit(EventKind::Failed, &path, reason.clone());
         self.kernel
             .registry()
@@ -180,12 +182,33 @@ impl Supervisor {
             return; // superseded by a shutdown or give-up
         }
         let Some(Op {
-            then: Then::Restart { restart, .. },
+            then: Then::Restart { restart, failed },
             ..
         }) = self.op.take()
         else {
             return;
         };
+        let origin = &self.children[failed];
+        if origin.held || origin.removed {
+            // The child whose failure this restart was for has been stopped
+            // (or removed) meanwhile: the restart is cancelled, and the
+            // siblings stopped with it stay down, as in OTP (a later
+            // restart_child starts that child only).
+            let why = format!(
+                "not restarted: the restart of {} it was stopped for was cancelled",
+                origin.path
+            );
+            for j in restart.into_iter().filter(|&j| j != failed) {
+                if matches!(
+                    self.children[j].state,
+                    ChildState::Failed { inst: None, .. }
+                ) {
+                    self.stopped(j, false, &why);
+                }
+            }
+            self.pump(ctx);
+            return;
+        }
         for j in restart {
             let child = &mut self.children[j];
             if child.removed || child.held {
@@ -197,16 +220,11 @@ impl Supervisor {
                     decision: Some(d),
                 } => {
                     if d.send(Decision::Restart).is_ok() {
+                        // Counted when its fresh worker's init succeeded
+                        // (`ChildStarted`).
                         child.state = ChildState::Running(inst);
-                        child.restarts += 1;
                         child.probing = false;
-                        let (path, n) = (child.path.clone(), child.restarts);
-                        self.set_node(j, NodeState::Running);
-                        self.emit(
-                            EventKind::Restarted,
-                            &path,
-                            format!("restart #{n} (in place)"),
-                        );
+                        child.pending_restart = Some(" (in place)");
                     } else {
                         drop(inst);
                         self.start_child(j, ctx, true);

@@ -63,10 +63,17 @@ impl Supervisor {
             _kill: kill,
         });
         child.probing = false;
+        let is_worker = matches!(child.spec.kind, ChildKind::Worker(_));
+        let path = child.path.clone();
+        if restarted && is_worker {
+            // Counted and evented once its init succeeded (`ChildStarted`):
+            // a failing init loop reports failures, not restarts.
+            child.pending_restart = Some("");
+            return;
+        }
         if restarted {
             child.restarts += 1;
         }
-        let path = child.path.clone();
         self.set_node_started(idx);
         if restarted {
             self.emit(
