@@ -104,12 +104,19 @@ fn uptime_is_wall_time_not_market_time() {
     while spawned.elapsed() < std::time::Duration::from_millis(100) {
         d.call_as(None, "GET", "/healthz", None);
     }
-    let up = d.get("/v1/status")["uptime_s"].as_u64().unwrap();
+    let st = d.get("/v1/status");
+    let up = st["uptime_s"].as_u64().unwrap();
     assert!(
         up <= spawned.elapsed().as_secs() + 1,
         "uptime {up} s after {:?}",
         spawned.elapsed()
     );
+    // And the start is the process's, on the wall clock: not the bundled
+    // data's market time.
+    let started: chrono::DateTime<chrono::Utc> =
+        st["started_at"].as_str().unwrap().parse().unwrap();
+    let off = (chrono::Utc::now() - started).num_seconds().abs();
+    assert!(off < 3600, "started_at {started} is {off} s from now");
     let _ = std::fs::remove_dir_all(&dir);
 }
 

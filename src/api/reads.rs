@@ -132,7 +132,8 @@ pub(super) async fn status(req: HttpRequest, st: web::Data<ApiState>) -> Answer 
     let portfolio = st.view.portfolio();
     Ok(HttpResponse::Ok().json(json!({
         "version": env!("CARGO_PKG_VERSION"),
-        "started_at": rfc3339(st.lifecycle.started_at_ms),
+        // The process start, on the wall clock (as `uptime_s`).
+        "started_at": rfc3339(st.started_wall_ms),
         "uptime_s": uptime_s(&st),
         "risk": risk_json(&st.view.risk()),
         "mode": mode_json(&st.view.mode()),
