@@ -3,17 +3,27 @@
 # measured in the same run, with the ratio and the target.
 #
 #   scripts/bench.sh            # everything (a few minutes on 2 cores)
+#   scripts/bench.sh kernel     # only the kernel figures (2 to 3 minutes with a warm
+#                               # build; the first run compiles kameo and ractor)
 #
-# Figures:
-#   tell throughput   supervised Handle::tell vs bare actix try_send, batches of 256
-#                     flushed by one ask; interleaved rounds, medians (kernel_figures)
-#   ask round trip    supervised Handle::ask vs bare actix send, interleaved rounds
-#   (criterion)       the same two comparisons measured by criterion, one side after
-#                     the other: more sensitive to a noisy neighbour
-
+# Kernel figures (benches/peers, a crate of its own outside the workspace, so that
+# kameo and ractor are compiled only here): commodore's supervised worker next to a
+# bare actix actor, a kameo actor under a kameo supervisor and a ractor actor linked
+# to a ractor supervisor, all on one single-threaded runtime, in the same run; the
+# ratios are commodore / each of the others:
+#   tell throughput   tell (kameo: tell().try_send(), ractor: cast) in batches of 256
+#                     flushed by one ask; interleaved rounds, medians
+#   ask round trip    ask (bare actix: send, ractor: call), interleaved rounds, medians
 #   restart latency   panic in a handler -> successor answers an ask, p50 / p99,
-#                     vs catching a panic + starting a new bare actor + ask
-#   memory per actor  100,000 idle supervised workers vs 100,000 bare actors
+#                     interleaved rounds; bare actix: catching a panic + starting a new
+#                     bare actor + ask; ractor: the successor found by its registered name
+#   heap, rss per     100,000 idle actors (commodore, kameo, ractor: under one
+#   idle actor        supervisor), each library in a fresh process per measurement
+#                     (3 each, medians): live heap bytes and the RSS they added
+# Criterion (actors/benches/kernel.rs), commodore vs bare actix only:
+#   (criterion)       tell throughput and ask round trip measured by criterion, one
+#                     side after the other: more sensitive to a noisy neighbour
+#
 #   daemon start      `commodore run` -> /readyz 200 vs `commodore check-config`
 #   daemon idle RSS   2 s after ready vs check-config's peak (scripts/daemon_figures.py)
 #
@@ -45,7 +55,13 @@ cd "$(dirname "$0")/.."
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 
-cargo build --release --locked 2>/dev/null
+[ "${1:-}" = "kernel" ] || cargo build --release --locked 2>/dev/null
+
+# The kernel figures against bare actix, kameo and ractor (benches/peers).
+kernel_figures() {
+  cargo run --release --locked --quiet --manifest-path benches/peers/Cargo.toml \
+    --target-dir "${CARGO_TARGET_DIR:-$PWD/target}" >"$out/kernel.jsonl"
+}
 
 # NautilusTrader for the replay comparison, in a virtualenv of the bench's own.
 nautilus_venv() {
@@ -65,7 +81,10 @@ nautilus_venv() {
       exit 1; }
   fi
 }
-if [ "${1:-}" = "scale" ]; then
+if [ "${1:-}" = "kernel" ]; then
+  kernel_figures
+  : >"$out/figures.jsonl"
+elif [ "${1:-}" = "scale" ]; then
   python3 scripts/scale_figures.py target/release/commodore 100 1000 >"$out/figures.jsonl"
 elif [ "${1:-}" = "replay" ]; then
   python3 scripts/replay_figures.py target/release/commodore >"$out/figures.jsonl"
@@ -74,10 +93,11 @@ elif [ "${1:-}" = "replay" ]; then
 else
   python3 scripts/daemon_figures.py target/release/commodore >"$out/figures.jsonl"
 fi
-if [ "${1:-}" != "daemon" ] && [ "${1:-}" != "scale" ] && [ "${1:-}" != "replay" ]; then
+case "${1:-}" in daemon | scale | replay | kernel) only=1 ;; *) only= ;; esac
+if [ -z "$only" ]; then
 cargo bench -p commodore-actors --bench kernel -- --noplot >"$out/criterion.txt" 2>&1 || {
   cat "$out/criterion.txt"; exit 1; }
-cargo bench -p commodore-actors --bench kernel_figures 2>/dev/null | grep '^{"figure"' >>"$out/figures.jsonl"
+kernel_figures
 cargo bench -p commodore-actors --bench engine_figures 2>/dev/null | grep '^{"figure"' >>"$out/figures.jsonl"
 python3 scripts/scale_figures.py target/release/commodore 100 1000 >>"$out/figures.jsonl"
 python3 scripts/replay_figures.py target/release/commodore >>"$out/figures.jsonl"
@@ -85,7 +105,8 @@ nautilus_venv
 python3 scripts/replay_compare.py target/release/commodore target/bench-venv/bin/python >>"$out/figures.jsonl"
 fi
 
-python3 - "$out/figures.jsonl" "${1:-all}" <<'PY'
+touch "$out/kernel.jsonl"
+python3 - "$out/figures.jsonl" "${1:-all}" "$out/kernel.jsonl" <<'PY'
 import json, os, sys, platform
 
 def estimate(group, name):
@@ -104,18 +125,34 @@ for line in open(sys.argv[1]):
     base = f'{f["baseline"]:.2f} {f["unit"]}' if f["baseline"] else "-"
     rows.append((f["figure"].replace("_", " "), f'{f["value"]:.2f} {f["unit"]}', base, ratio, f["target"]))
 
-if sys.argv[2] not in ("daemon", "scale", "replay"):
+if sys.argv[2] not in ("daemon", "scale", "replay", "kernel"):
     bare, sup = estimate("tell", "bare"), estimate("tell", "supervised")
     rows.append(("tell throughput (criterion)", f"{BATCH / sup * 1e3:.2f} M msg/s", f"{BATCH / bare * 1e3:.2f} M msg/s", sup and bare / sup, ">= 0.9x bare"))
     bare, sup = estimate("ask", "bare"), estimate("ask", "supervised")
     rows.append(("ask round trip (criterion)", f"{sup / 1e3:.2f} us", f"{bare / 1e3:.2f} us", sup / bare, "<= 1.1x bare"))
 
 print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {platform.platform()}")
-w = max(len(r[0]) for r in rows)
-print(f"{'figure':<{w}}  {'commodore':>16}  {'baseline':>16}  {'ratio':>7}  target")
-for name, v, b, r, t in rows:
-    ratio = f"{r:>6.2f}x" if r == r else "      -"  # nan: no baseline
-    print(f"{name:<{w}}  {v:>16}  {b:>16}  {ratio}  {t}")
+if rows:
+    w = max(len(r[0]) for r in rows)
+    print(f"{'figure':<{w}}  {'commodore':>16}  {'baseline':>16}  {'ratio':>7}  target")
+    for name, v, b, r, t in rows:
+        ratio = f"{r:>6.2f}x" if r == r else "      -"  # nan: no baseline
+        print(f"{name:<{w}}  {v:>16}  {b:>16}  {ratio}  {t}")
 for n in notes:
     print(n)
+
+# The kernel table: commodore next to bare actix, kameo and ractor (benches/peers).
+kernel = [json.loads(line) for line in open(sys.argv[3]) if line.startswith("{")]
+if kernel:
+    if rows:
+        print()
+    names = [f'{f["figure"].replace("_", " ")} ({f["unit"]})' for f in kernel]
+    w = max(len(n) for n in names)
+    libs = ("commodore", "bare", "kameo", "ractor")
+    print(f"{'kernel figure':<{w}}  {'commodore':>10}  {'bare actix':>10}  {'kameo':>10}  {'ractor':>10}"
+          f"  {'c/bare':>7}  {'c/kameo':>7}  {'c/ractor':>8}  target")
+    for name, f in zip(names, kernel):
+        vals = "  ".join(f"{f[k]:>10.2f}" for k in libs)
+        ratios = [f["commodore"] / f[k] if f[k] else float("nan") for k in libs[1:]]
+        print(f"{name:<{w}}  {vals}  {ratios[0]:>6.2f}x  {ratios[1]:>6.2f}x  {ratios[2]:>7.2f}x  {f['target']}")
 PY

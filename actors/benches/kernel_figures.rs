@@ -1,5 +1,7 @@
 //! Figures criterion cannot give: the restart latency distribution and memory per
-//! idle actor, each next to a bare-actix baseline measured in the same run.
+//! idle actor, each next to a bare-actix baseline measured in the same run (memory in
+//! a fresh process per side). The same figures next to kameo and ractor come from
+//! `benches/peers` (what `scripts/bench.sh` prints).
 //! Prints one JSON object per figure on stdout; `scripts/bench.sh` makes the table.
 
 use actix::prelude::*;
@@ -126,7 +128,61 @@ fn interleaved(sys: &SystemRunner) {
     });
 }
 
+/// Set in a child process: start ACTORS idle actors of this kind, print the heap
+/// and RSS they added per actor, exit.
+const IDLE_ENV: &str = "KERNEL_FIGURES_IDLE";
+
+fn idle_in_child(kind: &str) -> (f64, f64) {
+    let exe = std::env::current_exe().expect("own executable");
+    let out = std::process::Command::new(exe)
+        .env(IDLE_ENV, kind)
+        .output()
+        .expect("run a child process");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "idle {kind} failed: {text}");
+    let mut f = text.split_whitespace().map(|s| s.parse::<f64>().unwrap());
+    (f.next().unwrap(), f.next().unwrap())
+}
+
+fn idle(kind: &str) -> ! {
+    let sys = System::new();
+    let (bytes, rss) = sys.block_on(async {
+        let before = LIVE_BYTES.load(Ordering::Relaxed);
+        let rss0 = rss_kib();
+        let measure = || {
+            (
+                (LIVE_BYTES.load(Ordering::Relaxed) - before) as f64 / ACTORS as f64,
+                (rss_kib().saturating_sub(rss0)) as f64 * 1024.0 / ACTORS as f64,
+            )
+        };
+        if kind == "bare" {
+            let addrs: Vec<Addr<Bare>> = (0..ACTORS).map(|_| Bare::default().start()).collect();
+            addrs[ACTORS - 1].send(Get).await.unwrap();
+            return measure();
+        }
+        let mut spec = SupervisorSpec::new("mem", config());
+        let mut handles = Vec::with_capacity(ACTORS);
+        for i in 0..ACTORS {
+            let h = Handle::new();
+            spec = spec.child(ChildSpec::worker(&format!("w{i}"), &h, W::default));
+            handles.push(h);
+        }
+        let k = Kernel::new(1);
+        let _root = Root::start(spec, &k);
+        while handles[ACTORS - 1].ask(Get).await.is_err() {
+            tokio::task::yield_now().await;
+        }
+        measure()
+    });
+    println!("{bytes:.3} {rss:.3}");
+    // No teardown of 100,000 actors: the figures are printed.
+    std::process::exit(0)
+}
+
 fn main() {
+    if let Ok(kind) = std::env::var(IDLE_ENV) {
+        idle(&kind);
+    }
     let sys = System::new();
     interleaved(&sys);
     // Thousands of panics follow: keep the default hook from printing each one
@@ -184,38 +240,10 @@ fn main() {
     );
 
     // Memory per idle actor: 100,000 supervised workers under one supervisor vs
-    // 100,000 bare actix actors.
-    // Bare first, so that neither reuses pages the other freed (RSS).
-    let (bare_bytes, bare_rss) = sys.block_on(async {
-        let before = LIVE_BYTES.load(Ordering::Relaxed);
-        let rss0 = rss_kib();
-        let addrs: Vec<Addr<Bare>> = (0..ACTORS).map(|_| Bare::default().start()).collect();
-        addrs[ACTORS - 1].send(Get).await.unwrap();
-        let bytes = (LIVE_BYTES.load(Ordering::Relaxed) - before) as f64 / ACTORS as f64;
-        let rss = (rss_kib().saturating_sub(rss0)) as f64 * 1024.0 / ACTORS as f64;
-        drop(addrs);
-        (bytes, rss)
-    });
-    let (sup_bytes, sup_rss) = sys.block_on(async {
-        let before = LIVE_BYTES.load(Ordering::Relaxed);
-        let rss0 = rss_kib();
-        let mut spec = SupervisorSpec::new("mem", config());
-        let mut handles = Vec::with_capacity(ACTORS);
-        for i in 0..ACTORS {
-            let h = Handle::new();
-            spec = spec.child(ChildSpec::worker(&format!("w{i}"), &h, W::default));
-            handles.push(h);
-        }
-        let k = Kernel::new(1);
-        let root = Root::start(spec, &k);
-        while handles[ACTORS - 1].ask(Get).await.is_err() {
-            tokio::task::yield_now().await;
-        }
-        let bytes = (LIVE_BYTES.load(Ordering::Relaxed) - before) as f64 / ACTORS as f64;
-        let rss = (rss_kib().saturating_sub(rss0)) as f64 * 1024.0 / ACTORS as f64;
-        root.shutdown().await;
-        (bytes, rss)
-    });
+    // 100,000 bare actix actors, each in a fresh process (this one, run again with
+    // IDLE_ENV set), so that neither lives in pages freed by what ran before.
+    let (sup_bytes, sup_rss) = idle_in_child("supervised");
+    let (bare_bytes, bare_rss) = idle_in_child("bare");
     figure(
         "heap_per_idle_actor",
         sup_bytes,
