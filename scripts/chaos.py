@@ -369,6 +369,9 @@ def main():
     p.add_argument("--bin", default="target/release/commodore")
     p.add_argument("--out", default=None)
     args = p.parse_args()
+    # A stopped script stops its daemon too (its `finally` runs): a daemon
+    # left behind would write into the next run's data dir.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     out = os.path.abspath(args.out or f"target/chaos/{args.mode}-{args.seed}")
     if os.path.exists(out):
         raise SystemExit(f"{out} exists: give another --out or remove it")

@@ -154,6 +154,41 @@ fn a_taken_control_address_is_a_start_error_naming_the_key() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// One daemon per data dir: a second `run` on it (another port) is refused
+/// before it opens anything, naming the holder's pid; once the first has
+/// stopped, the data dir is free again.
+#[test]
+fn a_second_daemon_on_the_same_data_dir_is_refused() {
+    let dir = temp_dir("data-dir-lock");
+    let mut d = Daemon::start(&dir, &[]);
+    let second = || {
+        common::commodore()
+            .arg("run")
+            .env("COMMODORE__DATA_DIR", &dir)
+            .env(
+                "COMMODORE__CONTROL__LISTEN",
+                format!("127.0.0.1:{}", common::free_port()),
+            )
+            .output()
+            .unwrap()
+    };
+    let out = second();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    let pid = d.child.0.id();
+    assert!(
+        err.contains(&format!("is in use by another commodore (pid {pid})")),
+        "{err}"
+    );
+    d.signal(libc::SIGINT);
+    assert_eq!(d.exit_code(), Some(0));
+    // Free again: a daemon starts on it (and is stopped at once).
+    let mut d = Daemon::start(&dir, &[]);
+    d.signal(libc::SIGINT);
+    assert_eq!(d.exit_code(), Some(0));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// Issue 14, item 7: `commodore backup` copies a running daemon's journal
 /// (never over a file), and a clean stop merges the write-ahead log, so
 /// `journal.sqlite` copied alone is the whole journal.

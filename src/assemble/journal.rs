@@ -32,6 +32,48 @@ pub struct Recovered {
 /// and this process can write in it, and the journal's files and the order logs
 /// already there can be written. `Err` names what cannot be written and what to
 /// do: one clear refusal up front instead of every actor failing on its own.
+/// The lock that makes a data dir one daemon's: `<data_dir>/commodore.lock`,
+/// locked (`flock`, exclusive) for as long as the returned file is open, with
+/// the holder's pid in it. A second `run` on the same data dir would
+/// interleave two journals in one file: refused, naming the holder.
+pub fn lock_data_dir(data_dir: &Path) -> Result<std::fs::File, String> {
+    use std::io::{Read, Seek, Write};
+    let path = data_dir.join("commodore.lock");
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            let holder = holder.trim();
+            let who = if holder.is_empty() {
+                "another process".to_owned()
+            } else {
+                format!("another commodore (pid {holder})")
+            };
+            return Err(format!(
+                "{} is in use by {who}: one daemon per data dir (two would write one journal); stop it, or give this one another data_dir (COMMODORE__DATA_DIR)",
+                data_dir.display()
+            ));
+        }
+        Err(std::fs::TryLockError::Error(e)) => {
+            return Err(format!("cannot lock {}: {e}", path.display()))
+        }
+    }
+    let pid = std::process::id().to_string();
+    file.set_len(0)
+        .and_then(|()| file.rewind())
+        .and_then(|()| file.write_all(pid.as_bytes()))
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    Ok(file)
+}
+
 pub fn writable_data_dir(data_dir: &Path) -> Result<(), String> {
     let fix = |what: &Path, e: std::io::Error| {
         format!(

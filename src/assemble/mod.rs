@@ -14,8 +14,8 @@ mod journal;
 mod market;
 
 pub use journal::{
-    backup, final_flush, journal_market_ms, journal_path, journal_present, mark_run, recover,
-    writable_data_dir, Recovered,
+    backup, final_flush, journal_market_ms, journal_path, journal_present, lock_data_dir, mark_run,
+    recover, writable_data_dir, Recovered,
 };
 pub use market::{run_clock, symbols, DataSource};
 

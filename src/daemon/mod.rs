@@ -35,6 +35,8 @@ struct Checked {
     token: token::Token,
     options: Options,
     listener: TcpListener,
+    /// The data dir's lock, held until the process ends.
+    lock: std::fs::File,
 }
 
 /// The start checks in order; `Err` is the exit status, the error printed.
@@ -49,6 +51,11 @@ fn check(cfg: &Config, tiers: &Tiers, fresh: bool) -> Result<Checked, i32> {
     // A data dir this process cannot write is one refusal, before any file
     // in it is opened (not every actor failing on its own once started).
     assemble::writable_data_dir(&cfg.data_dir).map_err(|e| {
+        eprintln!("error: data_dir: {e}");
+        2
+    })?;
+    // One daemon per data dir: a second would interleave two journals.
+    let lock = assemble::lock_data_dir(&cfg.data_dir).map_err(|e| {
         eprintln!("error: data_dir: {e}");
         2
     })?;
@@ -100,6 +107,7 @@ fn check(cfg: &Config, tiers: &Tiers, fresh: bool) -> Result<Checked, i32> {
         token,
         options,
         listener,
+        lock,
     })
 }
 
@@ -171,6 +179,7 @@ pub async fn run(cfg: Config, fresh: bool) -> i32 {
         token,
         options,
         listener,
+        lock: _lock,
     } = match check(&cfg, &tiers, fresh) {
         Ok(c) => c,
         Err(code) => return code,
