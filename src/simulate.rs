@@ -115,7 +115,7 @@ pub fn run(args: &Args) -> i32 {
                 let o = one(&exe, &work, args, seed);
                 let mut d = done.lock().unwrap_or_else(|e| e.into_inner());
                 d.push(o);
-                if d.len() as u64 % 50 == 0 || d.len() as u64 == total {
+                if (d.len() as u64).is_multiple_of(50) || d.len() as u64 == total {
                     eprintln!("simulate: {}/{total} seeds", d.len());
                 }
             });

@@ -384,7 +384,11 @@ fn sample_order(
         strategy: "news".into(),
         decision_seq: i + 1,
         symbol: "KC".into(),
-        side: if i % 2 == 0 { Side::Buy } else { Side::Sell },
+        side: if i.is_multiple_of(2) {
+            Side::Buy
+        } else {
+            Side::Sell
+        },
         qty: Decimal::from(5),
         ref_price: "300.05".parse().unwrap(),
         at_ms: MONDAY_NOON_MS,

@@ -127,7 +127,7 @@ impl Curve {
         if self.peak > Decimal::ZERO {
             self.worst = self.worst.max((self.peak - v) / self.peak);
         }
-        if self.seen % self.stride == 0 {
+        if self.seen.is_multiple_of(self.stride) {
             self.kept.push((at, v));
             if self.kept.len() >= 2 * MAX_CURVE_POINTS {
                 let mut i = 0;

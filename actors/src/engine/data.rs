@@ -140,7 +140,7 @@ pub fn bundled(symbol: &str) -> Option<Replay> {
 pub fn lap_bar(bars: &[Bar], lap: u64, i: usize) -> Bar {
     const WEEK_MS: u64 = 7 * 86_400_000;
     let at_ms = bars[i].at_ms + lap * WEEK_MS;
-    if lap % 2 == 0 {
+    if lap.is_multiple_of(2) {
         return Bar {
             at_ms,
             ..bars[i].clone()

@@ -479,7 +479,11 @@ mod tests {
             strategy: "news".into(),
             decision_seq: seq,
             symbol: "KC".into(),
-            side: if seq % 2 == 0 { Side::Sell } else { Side::Buy },
+            side: if seq.is_multiple_of(2) {
+                Side::Sell
+            } else {
+                Side::Buy
+            },
             qty: Decimal::from(5),
             ref_price: "300.05".parse().unwrap(),
             at_ms: 1_000 + seq,

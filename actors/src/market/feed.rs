@@ -241,7 +241,7 @@ impl<F: Feed> Feed for Merged<F> {
         self.next[i] = self.feeds[i].next_event();
         if let Some(n) = &self.next[i] {
             debug_assert!(
-                e.as_ref().map_or(true, |e| n.due_ms >= e.due_ms),
+                e.as_ref().is_none_or(|e| n.due_ms >= e.due_ms),
                 "a feed goes back in time"
             );
             self.heap.push(Reverse((n.due_ms, n.rank(), i)));

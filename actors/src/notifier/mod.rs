@@ -282,7 +282,7 @@ impl Hooks {
             .milestones
             .iter()
             .copied()
-            .filter(|m| equity >= *m && self.milestone.map_or(true, |done| *m > done))
+            .filter(|m| equity >= *m && self.milestone.is_none_or(|done| *m > done))
             .max();
         if let Some(m) = reached {
             let e = Event {
