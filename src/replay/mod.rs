@@ -29,6 +29,7 @@ mod faults;
 mod invariants;
 #[cfg(test)]
 mod lookahead_tests;
+mod outbox;
 mod render;
 mod report;
 mod run;
@@ -275,7 +276,7 @@ fn writable(dir: &std::path::Path) -> Result<(), String> {
 pub fn check_journal(journal: &Path, delivered: Option<&Path>, exactly_once: bool) -> u8 {
     let checks = invariants::check(journal).and_then(|mut checks| {
         if let Some(d) = delivered {
-            checks.push(invariants::outbox_delivered_or_pending(
+            checks.push(outbox::outbox_delivered_or_pending(
                 journal,
                 d,
                 exactly_once,
