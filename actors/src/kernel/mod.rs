@@ -37,7 +37,7 @@ pub use cell::{CallError, Cell, CellReply, Ctx, Envelope, Handle, Handles, TellE
 pub use event::{Event, EventBus, EventKind, Pending, StampSource, Subscription};
 pub use fault::{Fault, FaultKind, MAX_FAULT_COUNT, MAX_FAULT_MS};
 pub use intensity::{Backoff, Intensity, RestartWindow, SplitMix64};
-pub use registry::{NodeInfo, NodeKind, NodeState, NodeStats, Registry};
+pub use registry::{NodeInfo, NodeKind, NodeState, Registry};
 pub use spec::{
     ArbiterPool, ChildSpec, Restart, Strategy, SupervisorConfig, SupervisorSpec, DEFAULT_MAILBOX,
 };
@@ -376,7 +376,7 @@ impl Root {
             .events()
             .publish(EventKind::Started, &path, "root supervisor");
         let (addr, kill) = supervisor::spawn_supervisor(
-            Arc::new(spec),
+            spec.sealed(),
             path.clone(),
             kernel.clone(),
             reporter,

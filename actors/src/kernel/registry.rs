@@ -11,7 +11,6 @@ use super::Control;
 use actix::Recipient;
 use dashmap::DashMap;
 use serde::{Deserialize, Serialize};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -54,70 +53,74 @@ pub struct NodeInfo {
     pub messages: u64,
 }
 
-/// Counters an actor updates itself, without a round trip through its supervisor.
-#[derive(Debug, Default)]
-pub struct NodeStats {
-    pub messages: AtomicU64,
+/// How the registry reaches a node, by kind.
+pub(crate) enum Reach {
+    /// Not started yet.
+    None,
+    /// A supervisor's control mailbox, while an instance of it runs.
+    Supervisor(Option<Recipient<Control>>),
+    /// A worker's starter: marks its handle unavailable when its subtree is
+    /// killed, and counts its messages.
+    Worker(Arc<dyn WorkerStarter>),
+    /// A step's slot: the fault armed on it.
+    Step(Arc<StepSlot>),
 }
 
+/// One node. Kept small: a tree may hold hundreds of thousands of them.
 pub(crate) struct NodeEntry {
     pub(crate) kind: NodeKind,
     pub(crate) state: NodeState,
     pub(crate) strategy: Option<Strategy>,
     pub(crate) restarts: u64,
-    pub(crate) last_failure: Option<String>,
-    pub(crate) control: Option<Recipient<Control>>,
-    pub(crate) stats: Arc<NodeStats>,
-    /// For workers: to mark their handles unavailable when their subtree is
-    /// killed.
-    pub(crate) starter: Option<Arc<dyn WorkerStarter>>,
-    /// For steps: the fault armed on it.
-    pub(crate) step: Option<Arc<StepSlot>>,
+    pub(crate) last_failure: Option<Box<str>>,
+    pub(crate) reach: Reach,
 }
 
+/// Keyed by path; the key is the same `Arc<str>` the supervisor holds for the
+/// child, so a node costs no second copy of its path.
 #[derive(Default)]
 pub struct Registry {
-    nodes: DashMap<String, NodeEntry>,
+    nodes: DashMap<Arc<str>, NodeEntry>,
     /// Paths paused on purpose (by the operator). Kept apart from the nodes: a
     /// pause outlives restarts of the node and may be set before it first starts.
     paused: DashMap<String, ()>,
 }
 
 impl Registry {
-    pub(crate) fn upsert(
-        &self,
-        path: &str,
-        kind: NodeKind,
-        strategy: Option<Strategy>,
-    ) -> Arc<NodeStats> {
-        self.nodes
-            .entry(path.to_owned())
-            .or_insert_with(|| NodeEntry {
-                kind,
-                state: NodeState::Starting,
-                strategy,
-                restarts: 0,
-                last_failure: None,
-                control: None,
-                stats: Arc::new(NodeStats::default()),
-                starter: None,
-                step: None,
-            })
-            .stats
-            .clone()
+    pub(crate) fn upsert(&self, path: &Arc<str>, kind: NodeKind, strategy: Option<Strategy>) {
+        self.nodes.entry(path.clone()).or_insert_with(|| NodeEntry {
+            kind,
+            state: NodeState::Starting,
+            strategy,
+            restarts: 0,
+            last_failure: None,
+            reach: Reach::None,
+        });
     }
 
     /// The node of a step below a worker; a worker started again finds the
     /// slot (and any fault armed on it) where it was.
     pub(crate) fn upsert_step(&self, path: &str) -> Arc<StepSlot> {
-        self.upsert(path, NodeKind::Step, None);
+        if let Some(slot) = self.step(path) {
+            return slot;
+        }
+        self.upsert(&Arc::from(path), NodeKind::Step, None);
         let mut e = self.nodes.get_mut(path).expect("just inserted");
         e.state = NodeState::Running;
-        e.step.get_or_insert_with(Default::default).clone()
+        if !matches!(e.reach, Reach::Step(_)) {
+            e.reach = Reach::Step(Default::default());
+        }
+        match &e.reach {
+            Reach::Step(slot) => slot.clone(),
+            _ => unreachable!("set above"),
+        }
     }
 
     pub(crate) fn step(&self, path: &str) -> Option<Arc<StepSlot>> {
-        self.nodes.get(path).and_then(|e| e.step.clone())
+        self.nodes.get(path).and_then(|e| match &e.reach {
+            Reach::Step(slot) => Some(slot.clone()),
+            _ => None,
+        })
     }
 
     pub(crate) fn update(&self, path: &str, f: impl FnOnce(&mut NodeEntry)) {
@@ -132,11 +135,12 @@ impl Registry {
         let prefix = format!("{path}/");
         for mut e in self.nodes.iter_mut() {
             if e.key().starts_with(&prefix) {
-                if let Some(s) = &e.starter {
-                    s.unavailable(false);
+                match &mut e.reach {
+                    Reach::Worker(s) => s.unavailable(false),
+                    Reach::Supervisor(control) => *control = None,
+                    Reach::None | Reach::Step(_) => {}
                 }
                 e.state = NodeState::Restarting;
-                e.control = None;
             }
         }
     }
@@ -144,16 +148,20 @@ impl Registry {
     pub(crate) fn remove_subtree(&self, path: &str) {
         let prefix = format!("{path}/");
         self.nodes
-            .retain(|k, _| k != path && !k.starts_with(&prefix));
+            .retain(|k, _| &**k != path && !k.starts_with(&prefix));
     }
 
     pub(crate) fn control(
         &self,
         path: &str,
     ) -> Option<(NodeKind, NodeState, Option<Recipient<Control>>)> {
-        self.nodes
-            .get(path)
-            .map(|e| (e.kind, e.state, e.control.clone()))
+        self.nodes.get(path).map(|e| {
+            let control = match &e.reach {
+                Reach::Supervisor(c) => c.clone(),
+                _ => None,
+            };
+            (e.kind, e.state, control)
+        })
     }
 
     /// The state of one node (cheap: no children listed). A running node that is
@@ -200,7 +208,7 @@ impl Registry {
             .nodes
             .iter()
             .filter(|e| parent(e.key()) == Some(path))
-            .map(|e| e.key().clone())
+            .map(|e| e.key().to_string())
             .collect();
         children.sort();
         node.children = children;
@@ -248,8 +256,11 @@ fn info(path: &str, e: &NodeEntry) -> NodeInfo {
         state: e.state,
         strategy: e.strategy,
         restarts: e.restarts,
-        last_failure: e.last_failure.clone(),
+        last_failure: e.last_failure.as_deref().map(str::to_owned),
         children: Vec::new(),
-        messages: e.stats.messages.load(Ordering::Relaxed),
+        messages: match &e.reach {
+            Reach::Worker(s) => s.messages(),
+            _ => 0,
+        },
     }
 }

@@ -155,7 +155,7 @@ where
             Ok(actor) => {
                 let fut = ctx.into_future(actor);
                 actix_rt::spawn(Watched {
-                    fut: Some(Box::pin(fut)),
+                    fut: Some(fut),
                     kill: kill_rx,
                     kill_armed: false,
                     reporter: Some(reporter),
@@ -179,8 +179,10 @@ where
     (Addr::new(tx), KillSwitch(Some(kill_tx)))
 }
 
+/// The actor's future is held inline (actix's `ContextFut` is `Unpin`): one
+/// allocation per actor, the task, as for a bare actix actor.
 struct Watched<F> {
-    fut: Option<Pin<Box<F>>>,
+    fut: Option<F>,
     kill: oneshot::Receiver<()>,
     /// The kill receiver's waker is registered once; later polls only peek.
     kill_armed: bool,
@@ -201,7 +203,7 @@ impl<F> Watched<F> {
     }
 }
 
-impl<F: Future<Output = ()>> Future for Watched<F> {
+impl<F: Future<Output = ()> + Unpin> Future for Watched<F> {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<()> {
@@ -225,7 +227,7 @@ impl<F: Future<Output = ()>> Future for Watched<F> {
             return this.finish(ExitCause::Killed);
         }
         let fut = this.fut.as_mut().expect("checked above");
-        match catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx))) {
+        match catch_unwind(AssertUnwindSafe(|| Pin::new(fut).poll(cx))) {
             Ok(Poll::Pending) => Poll::Pending,
             Ok(Poll::Ready(())) => {
                 let cause = match this.note.take() {

@@ -110,8 +110,12 @@ pub const DEFAULT_MAILBOX: usize = 1024;
 pub struct SupervisorSpec {
     pub(crate) name: Arc<str>,
     pub(crate) config: SupervisorConfig,
-    pub(crate) children: Vec<ChildSpec>,
+    /// Shared with the supervisor's child records, so a child's spec is held
+    /// once however often its supervisor is started.
+    pub(crate) children: Vec<Arc<ChildSpec>>,
     pub(crate) placement: Placement,
+    /// The names taken, for the duplicate check while building; emptied by
+    /// [`sealed`](Self::sealed) once the spec is in use.
     names: HashSet<Arc<str>>,
 }
 
@@ -189,13 +193,26 @@ impl SupervisorSpec {
             self.name,
             child.name
         );
-        self.children.push(child);
+        self.children.push(Arc::new(child));
         self
     }
 
-    /// Adds children in order (see [`child`](Self::child)).
-    pub fn children(self, children: impl IntoIterator<Item = ChildSpec>) -> Self {
-        children.into_iter().fold(self, |s, c| s.child(c))
+    /// The spec as a running tree holds it: the builder's name set dropped
+    /// and the child list trimmed to its length.
+    pub(crate) fn sealed(mut self) -> Arc<SupervisorSpec> {
+        self.names = HashSet::new();
+        self.children.shrink_to_fit();
+        Arc::new(self)
+    }
+
+    /// Adds children in order (see [`child`](Self::child)). Room for them is
+    /// made once, from the iterator's size hint.
+    pub fn children(mut self, children: impl IntoIterator<Item = ChildSpec>) -> Self {
+        let children = children.into_iter();
+        let (at_least, _) = children.size_hint();
+        self.children.reserve(at_least);
+        self.names.reserve(at_least);
+        children.fold(self, |s, c| s.child(c))
     }
 
     /// Runs this subtree on an arbiter (thread) of its own, created afresh at every
@@ -223,7 +240,7 @@ impl SupervisorSpec {
     /// its timeout, then as long again to report its exit after being killed.
     pub fn worst_shutdown(&self) -> Duration {
         let per_child =
-            |c: &ChildSpec| c.shutdown_timeout.unwrap_or(self.config.shutdown_timeout) * 2;
+            |c: &Arc<ChildSpec>| c.shutdown_timeout.unwrap_or(self.config.shutdown_timeout) * 2;
         self.children.iter().map(per_child).sum::<Duration>() + Duration::from_millis(100)
     }
 }
@@ -267,7 +284,7 @@ impl ChildSpec {
             restart: Restart::Permanent,
             shutdown_timeout: None,
             mailbox: DEFAULT_MAILBOX,
-            kind: ChildKind::Worker(handle.bind(Arc::new(factory))),
+            kind: ChildKind::Worker(handle.bind(Box::new(factory))),
         }
     }
 
@@ -280,7 +297,7 @@ impl ChildSpec {
             restart: Restart::Permanent,
             shutdown_timeout: Some(spec.worst_shutdown()),
             mailbox: 64,
-            kind: ChildKind::Supervisor(Arc::new(spec)),
+            kind: ChildKind::Supervisor(spec.sealed()),
         }
     }
 

@@ -147,7 +147,7 @@ mod tests {
     fn a_step_runs_fails_by_fault_or_panic_and_says_so_once_per_outage() {
         let kernel = Kernel::new(1);
         let registry = kernel.registry();
-        registry.upsert("w", NodeKind::Worker, None);
+        registry.upsert(&"w".into(), NodeKind::Worker, None);
         registry.update("w", |e| e.state = NodeState::Running);
         let steps = Steps::register(&kernel, "w", &["a", "b"]);
         assert_eq!(

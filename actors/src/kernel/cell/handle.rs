@@ -10,7 +10,7 @@ use super::{CallError, Cell, Handles, TellError, Worker};
 use actix::dev::SendError;
 use actix::{Addr, MailboxError, Message};
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Duration;
 
@@ -26,26 +26,39 @@ where
 
 pub(super) enum SlotState<W: Worker> {
     Unstarted,
+    /// The first instance runs; its address is in `Slot::first` (kept once).
+    First,
     Running(Addr<Cell<W>>),
     Restarting,
     Stopped,
 }
 
+/// `Slot::flags`: an instance was re-created (the lock-free path is over).
+const RECREATED: u8 = 1;
+/// `Slot::flags`: the worker failed in place and waits out its restart backoff:
+/// its mailbox is paused, so a new ask is answered `Restarting` at once instead
+/// of waiting for the restart (which a failing start may never bring). Tells
+/// are queued and handled after the restart.
+const BACKOFF: u8 = 2;
+
+/// Everything a worker child keeps between its instances, in one allocation:
+/// where its current instance is, its factory, its path and its counters. It is
+/// also the child's type-erased starter (`WorkerStarter`, in `start.rs`).
 pub(crate) struct Slot<W: Worker> {
     /// The first instance's address, read without a lock for as long as that
     /// instance's mailbox is the current one (in-place restarts keep it). Once an
     /// instance has been re-created, `state` is the only truth.
     pub(super) first: OnceLock<Addr<Cell<W>>>,
-    pub(super) recreated: AtomicBool,
     pub(super) state: RwLock<SlotState<W>>,
+    pub(super) flags: AtomicU8,
+    /// Builds the worker at every start; set once, when the handle is bound to
+    /// its child spec.
+    pub(super) factory: OnceLock<Box<dyn Fn() -> W + Send + Sync>>,
     pub(super) path: OnceLock<Arc<str>>,
-    pub(super) bound: AtomicBool,
     pub(super) refused_full: AtomicU64,
-    /// The worker failed in place and waits out its restart backoff: its
-    /// mailbox is paused, so a new ask is answered `Restarting` at once
-    /// instead of waiting for the restart (which a failing start may never
-    /// bring). Tells are queued and handled after the restart.
-    pub(super) backoff: AtomicBool,
+    /// Messages handled by every instance so far; the current instance is the
+    /// only writer, so a plain store publishes it (no read-modify-write).
+    pub(super) messages: AtomicU64,
 }
 
 impl<W: Worker> Slot<W> {
@@ -59,28 +72,49 @@ impl<W: Worker> Slot<W> {
         let mut state = self.state.write().unwrap_or_else(|e| e.into_inner());
         // Whatever the supervisor made of the child (a new instance, stopped,
         // re-created), the in-place backoff is over.
-        self.backoff.store(false, Ordering::Release);
-        match (&*state, &s) {
+        self.flags.fetch_and(!BACKOFF, Ordering::Release);
+        let s = match (&*state, s) {
             (SlotState::Unstarted, SlotState::Running(addr)) => {
-                let _ = self.first.set(addr.clone());
+                let _ = self.first.set(addr);
+                SlotState::First
             }
             // Anything but the very first start: the lock-free path is over.
-            _ => self.recreated.store(true, Ordering::Release),
-        }
+            (_, s) => {
+                self.flags.fetch_or(RECREATED, Ordering::Release);
+                s
+            }
+        };
         *state = s;
     }
 
     pub(super) fn set_backoff(&self, on: bool) {
-        self.backoff.store(on, Ordering::Release);
+        if on {
+            self.flags.fetch_or(BACKOFF, Ordering::Release);
+        } else {
+            self.flags.fetch_and(!BACKOFF, Ordering::Release);
+        }
+    }
+
+    fn in_backoff(&self) -> bool {
+        self.flags.load(Ordering::Acquire) & BACKOFF != 0
     }
 
     /// The first instance's address while it is current.
     #[inline]
     fn fast(&self) -> Option<&Addr<Cell<W>>> {
-        if self.recreated.load(Ordering::Acquire) {
+        if self.flags.load(Ordering::Acquire) & RECREATED != 0 {
             None
         } else {
             self.first.get()
+        }
+    }
+
+    /// The current instance's address, under the state's lock.
+    fn current<'a>(&'a self, state: &'a SlotState<W>) -> Option<&'a Addr<Cell<W>>> {
+        match state {
+            SlotState::First => self.first.get(),
+            SlotState::Running(addr) => Some(addr),
+            _ => None,
         }
     }
 }
@@ -113,12 +147,12 @@ impl<W: Worker> Handle<W> {
         Handle {
             slot: Arc::new(Slot {
                 first: OnceLock::new(),
-                recreated: AtomicBool::new(false),
                 state: RwLock::new(SlotState::Unstarted),
+                flags: AtomicU8::new(0),
+                factory: OnceLock::new(),
                 path: OnceLock::new(),
-                bound: AtomicBool::new(false),
                 refused_full: AtomicU64::new(0),
-                backoff: AtomicBool::new(false),
+                messages: AtomicU64::new(0),
             }),
         }
     }
@@ -151,14 +185,14 @@ impl<W: Worker> Handle<W> {
             None => msg,
         };
         let state = self.slot.state.read().unwrap_or_else(|e| e.into_inner());
-        match &*state {
-            SlotState::Running(addr) => match addr.try_send(Envelope(msg)) {
+        match (&*state, self.slot.current(&state)) {
+            (_, Some(addr)) => match addr.try_send(Envelope(msg)) {
                 Ok(()) => Ok(()),
                 Err(SendError::Full(Envelope(m))) => Err(self.full(m)),
                 Err(SendError::Closed(Envelope(m))) => Err(TellError::Restarting(m)),
             },
-            SlotState::Unstarted | SlotState::Restarting => Err(TellError::Restarting(msg)),
-            SlotState::Stopped => Err(TellError::Stopped(msg)),
+            (SlotState::Stopped, None) => Err(TellError::Stopped(msg)),
+            (_, None) => Err(TellError::Restarting(msg)),
         }
     }
 
@@ -178,13 +212,16 @@ impl<W: Worker> Handle<W> {
     {
         let slot = &self.slot;
         let target = match self.slot.fast() {
-            _ if slot.backoff.load(Ordering::Acquire) => Err(true),
+            _ if slot.in_backoff() => Err(true),
             Some(addr) if addr.connected() => Ok(addr.send(Envelope(msg))),
-            _ => match &*self.slot.state.read().unwrap_or_else(|e| e.into_inner()) {
-                SlotState::Running(addr) if addr.connected() => Ok(addr.send(Envelope(msg))),
-                SlotState::Stopped => Err(false),
-                _ => Err(true),
-            },
+            _ => {
+                let state = self.slot.state.read().unwrap_or_else(|e| e.into_inner());
+                match (&*state, self.slot.current(&state)) {
+                    (_, Some(addr)) if addr.connected() => Ok(addr.send(Envelope(msg))),
+                    (SlotState::Stopped, _) => Err(false),
+                    _ => Err(true),
+                }
+            }
         };
         async move {
             match target {

@@ -61,7 +61,8 @@ where
     fn handle(&mut self, Envelope(msg): Envelope<M>, actx: &mut Context<Self>) -> Self::Result {
         self.core.handled += 1;
         self.core
-            .stats
+            .myself
+            .slot
             .messages
             .store(self.core.handled, Ordering::Relaxed);
         match self.core.armed.next_message() {

@@ -39,7 +39,6 @@ pub(crate) use start::{Link, WorkerStarter};
 pub use worker::{Ctx, Handles, Worker};
 
 use super::fault::Armed;
-use super::registry::NodeStats;
 use super::spawn::panic_message;
 use super::supervisor::{ChildFailed, ChildStarted, Decision};
 use actix::fut::{wrap_future, ActorFutureExt};
@@ -53,12 +52,10 @@ use tokio::sync::oneshot;
 pub struct Core<W: Worker> {
     path: Arc<str>,
     myself: Handle<W>,
-    factory: Arc<dyn Fn() -> W + Send + Sync>,
     link: Link,
-    stats: Arc<NodeStats>,
     armed: Armed,
-    /// Messages handled; this cell is the only writer of `stats.messages`, so a
-    /// plain store publishes it (no read-modify-write on the hot path).
+    /// Messages handled; this cell is the only writer of the slot's `messages`,
+    /// so a plain store publishes it (no read-modify-write on the hot path).
     handled: u64,
     /// Bumped at every new worker instance: callbacks registered by an earlier
     /// instance become no-ops.
@@ -115,7 +112,12 @@ impl<W: Worker> Cell<W> {
 
     fn start_worker(&mut self, actx: &mut Context<Self>) {
         self.core.new_incarnation(actx);
-        match catch_unwind(AssertUnwindSafe(|| (self.core.factory)())) {
+        let slot = &self.core.myself.slot;
+        let factory = slot
+            .factory
+            .get()
+            .expect("a started worker's handle is bound");
+        match catch_unwind(AssertUnwindSafe(factory)) {
             Ok(worker) => {
                 self.worker = Some(worker);
                 if self.call(actx, |w, c| w.started(c)).is_ok() {

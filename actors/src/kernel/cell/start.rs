@@ -8,24 +8,20 @@
 use super::handle::{Slot, SlotState};
 use super::{Cell, Core, Handle, Worker};
 use crate::kernel::fault::Armed;
-use crate::kernel::registry::NodeStats;
 use crate::kernel::spawn::{spawn_supervised, ExitNote, KillSwitch, Reporter};
 use crate::kernel::supervisor::Supervisor;
 use crate::kernel::Control;
-use actix::{Recipient, WeakAddr};
+use actix::{WeakAddr, WeakRecipient};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 impl<W: Worker> Handle<W> {
-    pub(crate) fn bind(&self, factory: Arc<dyn Fn() -> W + Send + Sync>) -> Arc<dyn WorkerStarter> {
+    pub(crate) fn bind(&self, factory: Box<dyn Fn() -> W + Send + Sync>) -> Arc<dyn WorkerStarter> {
         assert!(
-            !self.slot.bound.swap(true, Ordering::SeqCst),
+            self.slot.factory.set(factory).is_ok(),
             "a Handle belongs to exactly one ChildSpec; create a new Handle for each child"
         );
-        Arc::new(Starter {
-            slot: self.slot.clone(),
-            factory,
-        })
+        self.slot.clone()
     }
 }
 
@@ -41,32 +37,26 @@ pub(crate) struct StartEnv {
     pub(crate) path: Arc<str>,
     pub(crate) mailbox: usize,
     pub(crate) link: Link,
-    pub(crate) stats: Arc<NodeStats>,
     pub(crate) reporter: Reporter,
 }
 
 /// Type-erased start of a worker child, so a supervisor can hold any worker type.
 pub(crate) trait WorkerStarter: Send + Sync {
-    fn start(&self, env: StartEnv) -> (Recipient<Control>, KillSwitch);
+    /// Its control mailbox is handed out weak: the slot holds the instance.
+    fn start(self: Arc<Self>, env: StartEnv) -> (WeakRecipient<Control>, KillSwitch);
     /// The current instance is gone: `stopped` for good, or being restarted.
     fn unavailable(&self, stopped: bool);
+    /// Messages its instances have handled so far.
+    fn messages(&self) -> u64;
 }
 
-struct Starter<W: Worker> {
-    slot: Arc<Slot<W>>,
-    factory: Arc<dyn Fn() -> W + Send + Sync>,
-}
-
-impl<W: Worker> WorkerStarter for Starter<W> {
-    fn start(&self, env: StartEnv) -> (Recipient<Control>, KillSwitch) {
-        let _ = self.slot.path.set(env.path.clone());
-        let myself = Handle {
-            slot: self.slot.clone(),
-        };
-        let factory = self.factory.clone();
-        let (path, link, stats) = (env.path, env.link, env.stats);
+impl<W: Worker> WorkerStarter for Slot<W> {
+    fn start(self: Arc<Self>, env: StartEnv) -> (WeakRecipient<Control>, KillSwitch) {
+        let _ = self.path.set(env.path.clone());
+        let (path, link) = (env.path, env.link);
         // A re-created instance goes on counting where the last one stopped.
-        let handled = stats.messages.load(Ordering::Relaxed);
+        let handled = self.messages.load(Ordering::Relaxed);
+        let myself = Handle { slot: self.clone() };
         // Workers run on their supervisor's thread, which is the current one.
         let (addr, kill) = spawn_supervised(
             None,
@@ -76,9 +66,7 @@ impl<W: Worker> WorkerStarter for Starter<W> {
                 core: Core {
                     path,
                     myself,
-                    factory,
                     link,
-                    stats,
                     armed: Armed::default(),
                     handled,
                     incarnation: 0,
@@ -89,15 +77,20 @@ impl<W: Worker> WorkerStarter for Starter<W> {
             ExitNote::default(),
             env.reporter,
         );
-        self.slot.set(SlotState::Running(addr.clone()));
-        (addr.recipient(), kill)
+        let control = addr.downgrade().recipient();
+        self.set(SlotState::Running(addr));
+        (control, kill)
     }
 
     fn unavailable(&self, stopped: bool) {
-        self.slot.set(if stopped {
+        self.set(if stopped {
             SlotState::Stopped
         } else {
             SlotState::Restarting
         });
+    }
+
+    fn messages(&self) -> u64 {
+        self.messages.load(Ordering::Relaxed)
     }
 }

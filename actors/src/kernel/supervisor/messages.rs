@@ -55,7 +55,7 @@ impl Handler<ChildStarted> for Supervisor {
             return;
         };
         let current = matches!(&child.state, ChildState::Running(i) if i.id == msg.instance);
-        let Some(how) = child.pending_restart.filter(|_| current) else {
+        let Some(in_place) = child.pending_restart.filter(|_| current) else {
             return;
         };
         child.pending_restart = None;
@@ -63,6 +63,7 @@ impl Handler<ChildStarted> for Supervisor {
         child.probing = false;
         let (path, n) = (child.path.clone(), child.restarts);
         self.set_node(msg.idx, NodeState::Running);
+        let how = if in_place { " (in place)" } else { "" };
         self.emit(EventKind::Restarted, &path, format!("restart #{n}{how}"));
     }
 }
@@ -101,8 +102,8 @@ impl Supervisor {
                 super::MAX_CHILDREN
             ));
         }
-        let period = self.spec.config.intensity.period;
-        self.children.push(Child::new(spec, &self.path, period));
+        self.children
+            .push(Child::new(std::sync::Arc::new(spec), &self.path));
         let j = self.children.len() - 1;
         self.start_child(j, ctx, false);
         Ok(())

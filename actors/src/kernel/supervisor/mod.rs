@@ -31,24 +31,53 @@ pub const MAX_CHILDREN: usize = 100_000;
 
 use super::event::EventKind;
 use super::intensity::{Intensity, RestartWindow, SplitMix64};
-use super::registry::{NodeKind, NodeState};
+use super::registry::{NodeKind, NodeState, Reach};
 use super::spawn::{spawn_supervised, ExitNote, KillSwitch, Reporter};
 use super::spec::{ChildKind, ChildSpec, Placement, SupervisorSpec};
 use super::{Control, Kernel};
-use actix::{Actor, Addr, Arbiter, AsyncContext, Context, Recipient};
+use actix::{Actor, Addr, Arbiter, AsyncContext, Context, Recipient, WeakRecipient};
 use std::collections::VecDeque;
 use std::sync::Arc;
 use tokio::sync::oneshot;
 
 struct Instance {
     id: u64,
-    control: Recipient<Control>,
+    control: ControlTo,
     _kill: KillSwitch,
 }
 
 impl Instance {
     fn kill(&mut self) {
         self._kill.kill();
+    }
+}
+
+/// How a supervisor reaches one instance of a child. A worker's mailbox is held
+/// by its handle's slot for as long as the instance lives, so a weak reference
+/// is enough here (an address less per worker); a child supervisor's is held.
+enum ControlTo {
+    Supervisor(Recipient<Control>),
+    Worker(WeakRecipient<Control>),
+}
+
+impl ControlTo {
+    fn do_send(&self, msg: Control) {
+        match self {
+            ControlTo::Supervisor(r) => r.do_send(msg),
+            ControlTo::Worker(w) => {
+                if let Some(r) = w.upgrade() {
+                    r.do_send(msg);
+                }
+            }
+        }
+    }
+
+    /// A child supervisor's control mailbox, for the registry.
+    fn supervisor(&self) -> Option<Recipient<Control>> {
+        match self {
+            ControlTo::Supervisor(r) => Some(r.clone()),
+            ControlTo::Worker(_) => None,
+        }
     }
 }
 
@@ -72,35 +101,48 @@ enum ChildState {
 }
 
 struct Child {
-    spec: ChildSpec,
+    spec: Arc<ChildSpec>,
     path: Arc<str>,
     state: ChildState,
     next_instance: u64,
     restarts: u64,
-    /// This child's own recent restarts: the backoff attempt number.
-    recent: RestartWindow,
+    /// This child's own recent restarts: the backoff attempt number. Made at
+    /// its first restart: most children never restart.
+    recent: Option<Box<RestartWindow>>,
     probing: bool,
     /// Stopped by an operator (or temporary and done): not part of group restarts.
     held: bool,
     removed: bool,
     /// A worker restarted, its successor's init (factory, `started`) not yet
     /// done: the restart is counted and evented when the worker says it is
-    /// ([`ChildStarted`]), never for an init that fails. The event's detail.
-    pending_restart: Option<&'static str>,
+    /// ([`ChildStarted`]), never for an init that fails. `true` for a restart
+    /// in place (the event says so).
+    pending_restart: Option<bool>,
 }
 
 impl Child {
-    fn new(spec: ChildSpec, parent: &str, period: std::time::Duration) -> Child {
+    /// Records a restart of this child at `now`; returns how many it had in
+    /// the period before (the backoff attempt number).
+    fn record_restart(&mut self, now: std::time::Instant, period: std::time::Duration) -> u32 {
+        let window = self.recent.get_or_insert_with(|| {
+            Box::new(RestartWindow::new(Intensity {
+                max_restarts: 64,
+                period,
+            }))
+        });
+        let attempt = window.recent(now);
+        window.record(now);
+        attempt
+    }
+
+    fn new(spec: Arc<ChildSpec>, parent: &str) -> Child {
         Child {
             path: format!("{parent}/{}", spec.name).into(),
             spec,
             state: ChildState::Stopped,
             next_instance: 0,
             restarts: 0,
-            recent: RestartWindow::new(Intensity {
-                max_restarts: 64,
-                period,
-            }),
+            recent: None,
             probing: false,
             held: false,
             removed: false,
@@ -200,7 +242,7 @@ impl Supervisor {
         let children = spec
             .children
             .iter()
-            .map(|c| Child::new(c.clone(), &path, cfg.intensity.period))
+            .map(|c| Child::new(c.clone(), &path))
             .collect();
         Supervisor {
             rng: SplitMix64::for_path(cfg.seed, &path),
@@ -245,10 +287,8 @@ impl Supervisor {
         let is_sup = matches!(c.spec.kind, ChildKind::Supervisor(_));
         let control = match &c.state {
             _ if !is_sup => None,
-            ChildState::Running(i) | ChildState::Stopping { inst: i, .. } => {
-                Some(i.control.clone())
-            }
-            ChildState::Failed { inst: Some(i), .. } => Some(i.control.clone()),
+            ChildState::Running(i) | ChildState::Stopping { inst: i, .. } => i.control.supervisor(),
+            ChildState::Failed { inst: Some(i), .. } => i.control.supervisor(),
             _ => None,
         };
         self.kernel.registry().update(&c.path, |e| {
@@ -256,7 +296,9 @@ impl Supervisor {
                 e.state = state;
             }
             e.restarts = restarts;
-            e.control = control;
+            if is_sup {
+                e.reach = Reach::Supervisor(control);
+            }
         });
     }
 
@@ -279,7 +321,7 @@ impl Actor for Supervisor {
         let strategy = self.spec.config.strategy;
         self.kernel.registry().update(&self.path, |e| {
             e.strategy = Some(strategy);
-            e.control = Some(control);
+            e.reach = Reach::Supervisor(Some(control));
         });
         for j in 0..self.children.len() {
             self.start_child(j, ctx, false);

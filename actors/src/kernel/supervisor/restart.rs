@@ -30,7 +30,7 @@ impl Supervisor {
         let listed = self.emit(EventKind::Failed, &path, reason.clone());
         self.kernel
             .registry()
-            .update(&path, |e| e.last_failure = Some(reason.clone()));
+            .update(&path, |e| e.last_failure = Some(reason.as_str().into()));
         // Logged as the event is listed: in a storm, a few per actor and
         // window, then one `suppressed` line with the count.
         if listed {
@@ -162,12 +162,8 @@ impl Supervisor {
     /// The stops of a group restart are done: wait out the failed child's backoff
     /// (its attempt number is its own recent restarts), then restart the group.
     pub(super) fn back_off(&mut self, op_id: u64, failed: usize, ctx: &mut Context<Self>) {
-        let attempt = self.children[failed]
-            .recent
-            .recent(Instant::now().into_std());
-        self.children[failed]
-            .recent
-            .record(Instant::now().into_std());
+        let period = self.spec.config.intensity.period;
+        let attempt = self.children[failed].record_restart(Instant::now().into_std(), period);
         let delay = self.spec.config.backoff.delay(attempt, &mut self.rng);
         if delay.is_zero() {
             self.restart_now(op_id, ctx);
@@ -224,7 +220,7 @@ impl Supervisor {
                         // (`ChildStarted`).
                         child.state = ChildState::Running(inst);
                         child.probing = false;
-                        child.pending_restart = Some(" (in place)");
+                        child.pending_restart = Some(true);
                     } else {
                         drop(inst);
                         self.start_child(j, ctx, true);

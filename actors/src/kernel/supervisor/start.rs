@@ -4,10 +4,10 @@
 //! Invariant: every start makes a new instance id, so reports from an earlier
 //! instance are recognised as stale; the child's kill switch is kept in its state.
 
-use super::{spawn_supervisor, ChildState, Instance, Supervisor};
+use super::{spawn_supervisor, ChildState, ControlTo, Instance, Supervisor};
 use crate::kernel::cell::{Link, StartEnv};
 use crate::kernel::event::EventKind;
-use crate::kernel::registry::NodeKind;
+use crate::kernel::registry::{NodeKind, Reach};
 use crate::kernel::spawn::{ReportTo, Reporter};
 use crate::kernel::spec::ChildKind;
 use actix::{AsyncContext, Context};
@@ -25,15 +25,14 @@ impl Supervisor {
         });
         let (control, kill) = match &child.spec.kind {
             ChildKind::Worker(starter) => {
-                let stats = self
-                    .kernel
+                self.kernel
                     .registry()
                     .upsert(&child.path, NodeKind::Worker, None);
                 let s = starter.clone();
                 self.kernel
                     .registry()
-                    .update(&child.path, |e| e.starter = Some(s));
-                starter.start(StartEnv {
+                    .update(&child.path, |e| e.reach = Reach::Worker(s));
+                let (control, kill) = starter.clone().start(StartEnv {
                     path: child.path.clone(),
                     mailbox: child.spec.mailbox,
                     link: Link {
@@ -41,9 +40,9 @@ impl Supervisor {
                         idx,
                         instance: id,
                     },
-                    stats,
                     reporter,
-                })
+                });
+                (ControlTo::Worker(control), kill)
             }
             ChildKind::Supervisor(spec) => {
                 let (addr, kill) = spawn_supervisor(
@@ -54,7 +53,7 @@ impl Supervisor {
                     false,
                     id == 1,
                 );
-                (addr.recipient(), kill)
+                (ControlTo::Supervisor(addr.recipient()), kill)
             }
         };
         child.state = ChildState::Running(Instance {
@@ -68,7 +67,7 @@ impl Supervisor {
         if restarted && is_worker {
             // Counted and evented once its init succeeded (`ChildStarted`):
             // a failing init loop reports failures, not restarts.
-            child.pending_restart = Some("");
+            child.pending_restart = Some(false);
             return;
         }
         if restarted {

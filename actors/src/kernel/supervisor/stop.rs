@@ -222,7 +222,7 @@ impl Supervisor {
         self.emit(EventKind::GaveUp, &self.path, reason.clone());
         self.kernel.registry().update(&self.path, |e| {
             e.state = NodeState::Failed;
-            e.last_failure = Some(reason.clone());
+            e.last_failure = Some(reason.as_str().into());
         });
         let all = (0..self.children.len()).collect();
         self.begin(all, Then::GiveUp(reason), ctx);
