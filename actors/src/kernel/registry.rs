@@ -72,7 +72,6 @@ pub(crate) struct NodeEntry {
     pub(crate) state: NodeState,
     pub(crate) strategy: Option<Strategy>,
     pub(crate) restarts: u64,
-    pub(crate) last_failure: Option<Box<str>>,
     pub(crate) reach: Reach,
 }
 
@@ -81,6 +80,8 @@ pub(crate) struct NodeEntry {
 #[derive(Default)]
 pub struct Registry {
     nodes: DashMap<Arc<str>, NodeEntry>,
+    /// The last failure of each node that has failed (few do).
+    failures: DashMap<Arc<str>, Box<str>>,
     /// Paths paused on purpose (by the operator). Kept apart from the nodes: a
     /// pause outlives restarts of the node and may be set before it first starts.
     paused: DashMap<String, ()>,
@@ -93,7 +94,6 @@ impl Registry {
             state: NodeState::Starting,
             strategy,
             restarts: 0,
-            last_failure: None,
             reach: Reach::None,
         });
     }
@@ -123,6 +123,11 @@ impl Registry {
         })
     }
 
+    /// Records `reason` as the node's last failure.
+    pub(crate) fn set_failure(&self, path: &Arc<str>, reason: &str) {
+        self.failures.insert(path.clone(), reason.into());
+    }
+
     pub(crate) fn update(&self, path: &str, f: impl FnOnce(&mut NodeEntry)) {
         if let Some(mut e) = self.nodes.get_mut(path) {
             f(&mut e);
@@ -148,6 +153,8 @@ impl Registry {
     pub(crate) fn remove_subtree(&self, path: &str) {
         let prefix = format!("{path}/");
         self.nodes
+            .retain(|k, _| &**k != path && !k.starts_with(&prefix));
+        self.failures
             .retain(|k, _| &**k != path && !k.starts_with(&prefix));
     }
 
@@ -202,7 +209,7 @@ impl Registry {
 
     /// One node, or `None` for an unknown path.
     pub fn node(&self, path: &str) -> Option<NodeInfo> {
-        let mut node = self.nodes.get(path).map(|e| info(e.key(), &e))?;
+        let mut node = self.nodes.get(path).map(|e| self.info(e.key(), &e))?;
         node.state = self.overlay(path, node.kind, node.state);
         let mut children: Vec<String> = self
             .nodes
@@ -217,7 +224,7 @@ impl Registry {
 
     /// Every node, sorted by path (parents before their children).
     pub fn snapshot(&self) -> Vec<NodeInfo> {
-        let mut all: Vec<NodeInfo> = self.nodes.iter().map(|e| info(e.key(), &e)).collect();
+        let mut all: Vec<NodeInfo> = self.nodes.iter().map(|e| self.info(e.key(), &e)).collect();
         for n in &mut all {
             n.state = self.overlay(&n.path, n.kind, n.state);
         }
@@ -236,6 +243,22 @@ impl Registry {
         all
     }
 
+    fn info(&self, path: &str, e: &NodeEntry) -> NodeInfo {
+        NodeInfo {
+            path: path.to_owned(),
+            kind: e.kind,
+            state: e.state,
+            strategy: e.strategy,
+            restarts: e.restarts,
+            last_failure: self.failures.get(path).map(|f| f.to_string()),
+            children: Vec::new(),
+            messages: match &e.reach {
+                Reach::Worker(s) => s.messages(),
+                _ => 0,
+            },
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.nodes.len()
     }
@@ -247,20 +270,4 @@ impl Registry {
 
 fn parent(path: &str) -> Option<&str> {
     path.rsplit_once('/').map(|(p, _)| p)
-}
-
-fn info(path: &str, e: &NodeEntry) -> NodeInfo {
-    NodeInfo {
-        path: path.to_owned(),
-        kind: e.kind,
-        state: e.state,
-        strategy: e.strategy,
-        restarts: e.restarts,
-        last_failure: e.last_failure.as_deref().map(str::to_owned),
-        children: Vec::new(),
-        messages: match &e.reach {
-            Reach::Worker(s) => s.messages(),
-            _ => 0,
-        },
-    }
 }

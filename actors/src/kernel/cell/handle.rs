@@ -110,7 +110,7 @@ impl<W: Worker> Slot<W> {
     }
 
     /// The current instance's address, under the state's lock.
-    fn current<'a>(&'a self, state: &'a SlotState<W>) -> Option<&'a Addr<Cell<W>>> {
+    pub(super) fn current<'a>(&'a self, state: &'a SlotState<W>) -> Option<&'a Addr<Cell<W>>> {
         match state {
             SlotState::First => self.first.get(),
             SlotState::Running(addr) => Some(addr),

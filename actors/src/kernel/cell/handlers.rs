@@ -68,7 +68,7 @@ where
         match self.core.armed.next_message() {
             OnMessage::Handle => CellReply::Now(self.dispatch(msg, actx)),
             OnMessage::Error => CellReply::Now(Err(CallError::Injected {
-                path: self.core.path.to_string(),
+                path: self.core.path().to_string(),
             })),
             OnMessage::Panic => {
                 let why = self
@@ -86,7 +86,7 @@ where
                         let _ = tx.send(cell.dispatch(msg, actx));
                     },
                 ));
-                CellReply::Later(rx, self.core.path.clone())
+                CellReply::Later(rx, self.core.path().clone())
             }
         }
     }
@@ -122,19 +122,19 @@ impl<W: Worker> Handler<Control> for Cell<W> {
             Control::Child(_, name, reply) => {
                 let _ = reply.send(Err(format!(
                     "{} is a worker: it has no child {name:?}",
-                    self.core.path
+                    self.core.path()
                 )));
             }
             Control::StartChild(_, reply) => {
                 let _ = reply.send(Err(format!(
                     "{} is a worker: it has no children",
-                    self.core.path
+                    self.core.path()
                 )));
             }
             Control::Children(reply) => {
                 let _ = reply.send(Err(format!(
                     "{} is a worker: it has no children",
-                    self.core.path
+                    self.core.path()
                 )));
             }
         }

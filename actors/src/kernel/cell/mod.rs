@@ -50,7 +50,7 @@ use tokio::sync::oneshot;
 /// Everything of a cell except the worker, so a [`Ctx`] can borrow it beside the
 /// worker.
 pub struct Core<W: Worker> {
-    path: Arc<str>,
+    /// Its slot holds the path, the factory and the message count.
     myself: Handle<W>,
     link: Link,
     armed: Armed,
@@ -93,7 +93,7 @@ impl<W: Worker> Cell<W> {
     }
 
     fn call_error(&self, why: NotAnswered) -> CallError {
-        let path = self.core.path.to_string();
+        let path = self.core.path().to_string();
         match why {
             NotAnswered::NoWorker => CallError::Restarting { path },
             NotAnswered::Panicked(reason) => CallError::Panicked { path, reason },
@@ -149,7 +149,7 @@ impl<W: Worker> Cell<W> {
             return;
         }
         // Its supervisor logs the failure (bounded in a storm).
-        tracing::debug!(actor = %self.core.path, %reason, "worker panicked");
+        tracing::debug!(actor = %self.core.path(), %reason, "worker panicked");
         // Until the supervisor's decision (after the backoff), new asks are
         // answered at once with `Restarting`; tells wait in the mailbox.
         self.core.myself.slot.set_backoff(true);
@@ -187,6 +187,15 @@ enum NotAnswered {
 }
 
 impl<W: Worker> Core<W> {
+    /// This worker's path (set in its slot before its first instance starts).
+    fn path(&self) -> &Arc<str> {
+        self.myself
+            .slot
+            .path
+            .get()
+            .expect("set before the cell starts")
+    }
+
     fn new_incarnation(&mut self, actx: &mut Context<Cell<W>>) {
         self.incarnation += 1;
         for h in self.intervals.drain(..) {

@@ -11,7 +11,7 @@ use crate::kernel::fault::Armed;
 use crate::kernel::spawn::{spawn_supervised, ExitNote, KillSwitch, Reporter};
 use crate::kernel::supervisor::Supervisor;
 use crate::kernel::Control;
-use actix::{WeakAddr, WeakRecipient};
+use actix::WeakAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -42,8 +42,10 @@ pub(crate) struct StartEnv {
 
 /// Type-erased start of a worker child, so a supervisor can hold any worker type.
 pub(crate) trait WorkerStarter: Send + Sync {
-    /// Its control mailbox is handed out weak: the slot holds the instance.
-    fn start(self: Arc<Self>, env: StartEnv) -> (WeakRecipient<Control>, KillSwitch);
+    /// Starts an instance; the slot holds its address until it is gone.
+    fn start(self: Arc<Self>, env: StartEnv) -> KillSwitch;
+    /// Sends a supervisor's message to the current instance, if one runs.
+    fn control(&self, msg: Control);
     /// The current instance is gone: `stopped` for good, or being restarted.
     fn unavailable(&self, stopped: bool);
     /// Messages its instances have handled so far.
@@ -51,9 +53,9 @@ pub(crate) trait WorkerStarter: Send + Sync {
 }
 
 impl<W: Worker> WorkerStarter for Slot<W> {
-    fn start(self: Arc<Self>, env: StartEnv) -> (WeakRecipient<Control>, KillSwitch) {
-        let _ = self.path.set(env.path.clone());
-        let (path, link) = (env.path, env.link);
+    fn start(self: Arc<Self>, env: StartEnv) -> KillSwitch {
+        let _ = self.path.set(env.path);
+        let link = env.link;
         // A re-created instance goes on counting where the last one stopped.
         let handled = self.messages.load(Ordering::Relaxed);
         let myself = Handle { slot: self.clone() };
@@ -64,7 +66,6 @@ impl<W: Worker> WorkerStarter for Slot<W> {
             move |_ctx| Cell {
                 worker: None,
                 core: Core {
-                    path,
                     myself,
                     link,
                     armed: Armed::default(),
@@ -77,9 +78,15 @@ impl<W: Worker> WorkerStarter for Slot<W> {
             ExitNote::default(),
             env.reporter,
         );
-        let control = addr.downgrade().recipient();
         self.set(SlotState::Running(addr));
-        (control, kill)
+        kill
+    }
+
+    fn control(&self, msg: Control) {
+        let state = self.state.read().unwrap_or_else(|e| e.into_inner());
+        if let Some(addr) = self.current(&state) {
+            addr.do_send(msg);
+        }
     }
 
     fn unavailable(&self, stopped: bool) {

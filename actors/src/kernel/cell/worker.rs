@@ -41,7 +41,7 @@ pub struct Ctx<'a, W: Worker> {
 impl<W: Worker> Ctx<'_, W> {
     /// This worker's path in the tree, e.g. `master/engines/KC/analyzer`.
     pub fn path(&self) -> &str {
-        &self.core.path
+        self.core.path()
     }
 
     /// A stable handle to this worker (for callbacks that tell it something later).

@@ -29,13 +29,14 @@ pub(crate) use messages::{ChildExited, ChildFailed, ChildStarted, Decision};
 /// `start_child` is refused.
 pub const MAX_CHILDREN: usize = 100_000;
 
+use super::cell::WorkerStarter;
 use super::event::EventKind;
 use super::intensity::{Intensity, RestartWindow, SplitMix64};
 use super::registry::{NodeKind, NodeState, Reach};
 use super::spawn::{spawn_supervised, ExitNote, KillSwitch, Reporter};
 use super::spec::{ChildKind, ChildSpec, Placement, SupervisorSpec};
 use super::{Control, Kernel};
-use actix::{Actor, Addr, Arbiter, AsyncContext, Context, Recipient, WeakRecipient};
+use actix::{Actor, Addr, Arbiter, AsyncContext, Context, Recipient};
 use std::collections::VecDeque;
 use std::sync::Arc;
 use tokio::sync::oneshot;
@@ -52,23 +53,20 @@ impl Instance {
     }
 }
 
-/// How a supervisor reaches one instance of a child. A worker's mailbox is held
-/// by its handle's slot for as long as the instance lives, so a weak reference
-/// is enough here (an address less per worker); a child supervisor's is held.
+/// How a supervisor reaches one instance of a child. A worker is reached through
+/// its handle's slot, which holds the address of its instance for as long as the
+/// instance lives (an address less per worker); a child supervisor's address is
+/// held here.
 enum ControlTo {
     Supervisor(Recipient<Control>),
-    Worker(WeakRecipient<Control>),
+    Worker(Arc<dyn WorkerStarter>),
 }
 
 impl ControlTo {
     fn do_send(&self, msg: Control) {
         match self {
             ControlTo::Supervisor(r) => r.do_send(msg),
-            ControlTo::Worker(w) => {
-                if let Some(r) = w.upgrade() {
-                    r.do_send(msg);
-                }
-            }
+            ControlTo::Worker(w) => w.control(msg),
         }
     }
 

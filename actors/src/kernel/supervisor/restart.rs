@@ -28,9 +28,7 @@ impl Supervisor {
         // A restart whose init failed did not happen: not counted.
         self.children[idx].pending_restart = None;
         let listed = self.emit(EventKind::Failed, &path, reason.clone());
-        self.kernel
-            .registry()
-            .update(&path, |e| e.last_failure = Some(reason.as_str().into()));
+        self.kernel.registry().set_failure(&path, &reason);
         // Logged as the event is listed: in a storm, a few per actor and
         // window, then one `suppressed` line with the count.
         if listed {

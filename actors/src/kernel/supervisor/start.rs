@@ -32,7 +32,7 @@ impl Supervisor {
                 self.kernel
                     .registry()
                     .update(&child.path, |e| e.reach = Reach::Worker(s));
-                let (control, kill) = starter.clone().start(StartEnv {
+                let kill = starter.clone().start(StartEnv {
                     path: child.path.clone(),
                     mailbox: child.spec.mailbox,
                     link: Link {
@@ -42,7 +42,7 @@ impl Supervisor {
                     },
                     reporter,
                 });
-                (ControlTo::Worker(control), kill)
+                (ControlTo::Worker(starter.clone()), kill)
             }
             ChildKind::Supervisor(spec) => {
                 let (addr, kill) = spawn_supervisor(

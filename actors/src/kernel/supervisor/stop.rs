@@ -220,10 +220,9 @@ impl Supervisor {
         self.queue.clear();
         tracing::error!(supervisor = %self.path, %reason, "supervisor gives up");
         self.emit(EventKind::GaveUp, &self.path, reason.clone());
-        self.kernel.registry().update(&self.path, |e| {
-            e.state = NodeState::Failed;
-            e.last_failure = Some(reason.as_str().into());
-        });
+        let registry = self.kernel.registry();
+        registry.update(&self.path, |e| e.state = NodeState::Failed);
+        registry.set_failure(&self.path, &reason);
         let all = (0..self.children.len()).collect();
         self.begin(all, Then::GiveUp(reason), ctx);
     }
