@@ -525,3 +525,46 @@ async fn child_adm_start_terminate_restart_delete_which_and_count() {
     assert_eq!(node(&k, "root/t").state, NodeState::Failed, "still shown");
     root.shutdown().await;
 }
+
+/// A child held at start is listed stopped, reached as stopped, left down by a
+/// group restart, and runs when restarted (evented `started`, not a restart).
+#[actix_rt::test]
+async fn a_held_child_starts_stopped_and_runs_when_restarted() {
+    tokio::time::pause();
+    let log = Log::default();
+    let (a, ha) = counter("a", &log);
+    let (b, hb) = counter("b", &log);
+    let k = Kernel::new(1);
+    let _root = start(
+        tree("root", cfg(Strategy::OneForAll), vec![a, b.held()]),
+        &k,
+    )
+    .await;
+    idle(ms(1)).await;
+
+    assert_eq!(k.registry().state("root/b"), Some(NodeState::Stopped));
+    assert!(matches!(hb.ask(Get).await, Err(CallError::Stopped { .. })));
+    let listed = k.which_children("root").await.unwrap();
+    assert_eq!(listed[1].state, NodeState::Stopped);
+    assert_eq!(k.count_children("root").await.unwrap().active, 1);
+
+    // A sibling's crash restarts the group; the held child stays down.
+    let _ = ha.ask(Boom).await;
+    idle(ms(100)).await;
+    assert_eq!(ha.ask(Get).await, Ok(0), "a was restarted");
+    assert_eq!(k.registry().state("root/b"), Some(NodeState::Stopped));
+
+    k.restart_child("root/b").await.unwrap();
+    assert_eq!(hb.ask(Incr).await, Ok(1));
+    assert_eq!(k.registry().state("root/b"), Some(NodeState::Running));
+    let node = k.registry().node("root/b").unwrap();
+    assert_eq!(node.restarts, 0, "its first start is not a restart");
+    let b_events: Vec<EventKind> = k
+        .events()
+        .recent(0, 10_000)
+        .into_iter()
+        .filter(|e| e.path == "root/b")
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(b_events, [EventKind::Started]);
+}

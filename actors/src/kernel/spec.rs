@@ -267,6 +267,8 @@ pub struct ChildSpec {
     pub(crate) shutdown_timeout: Option<Duration>,
     pub(crate) mailbox: usize,
     pub(crate) kind: ChildKind,
+    /// Not started with its supervisor (see [`held`](Self::held)).
+    pub(crate) held: bool,
 }
 
 impl ChildSpec {
@@ -285,6 +287,7 @@ impl ChildSpec {
             shutdown_timeout: None,
             mailbox: DEFAULT_MAILBOX,
             kind: ChildKind::Worker(handle.bind(Box::new(factory))),
+            held: false,
         }
     }
 
@@ -298,11 +301,22 @@ impl ChildSpec {
             shutdown_timeout: Some(spec.worst_shutdown()),
             mailbox: 64,
             kind: ChildKind::Supervisor(spec.sealed()),
+            held: false,
         }
     }
 
     pub fn restart(mut self, restart: Restart) -> Self {
         self.restart = restart;
+        self
+    }
+
+    /// Starts the child stopped: its supervisor keeps its record, shows it
+    /// `stopped` (as after `terminate_child`) and starts it only when asked
+    /// (`Kernel::restart_child`); a group restart leaves it down. For a child an
+    /// operator stopped before the process restarted (an engine stopped on purpose
+    /// stays stopped). Its first start is evented `started`, not `restarted`.
+    pub fn held(mut self) -> Self {
+        self.held = true;
         self
     }
 

@@ -178,7 +178,10 @@ impl Supervisor {
                     return Err(format!("{} is shutting down", self.path));
                 }
                 self.children[j].held = false;
-                self.start_child(j, ctx, true);
+                // A child held since its supervisor started has never run:
+                // this is its start, not a restart.
+                let first = self.children[j].next_instance == 0;
+                self.start_child(j, ctx, !first);
                 Ok(())
             }
             ChildOp::Stop | ChildOp::Remove => {

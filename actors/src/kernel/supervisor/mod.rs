@@ -300,6 +300,29 @@ impl Supervisor {
         });
     }
 
+    /// A child held at start ([`ChildSpec::held`]): listed, stopped, not started.
+    fn hold(&mut self, idx: usize) {
+        let child = &mut self.children[idx];
+        child.held = true;
+        let registry = self.kernel.registry();
+        match &child.spec.kind {
+            ChildKind::Worker(starter) => {
+                registry.upsert(&child.path, NodeKind::Worker, None);
+                let s = starter.clone();
+                registry.update(&child.path, |e| e.reach = Reach::Worker(s));
+                starter.unavailable(true);
+            }
+            ChildKind::Supervisor(spec) => {
+                registry.upsert(
+                    &child.path,
+                    NodeKind::Supervisor,
+                    Some(spec.config.strategy),
+                );
+            }
+        }
+        registry.update(&child.path, |e| e.state = NodeState::Stopped);
+    }
+
     fn unavailable(&self, idx: usize, stopped: bool) {
         if let ChildKind::Worker(s) = &self.children[idx].spec.kind {
             s.unavailable(stopped);
@@ -322,7 +345,11 @@ impl Actor for Supervisor {
             e.reach = Reach::Supervisor(Some(control));
         });
         for j in 0..self.children.len() {
-            self.start_child(j, ctx, false);
+            if self.children[j].spec.held {
+                self.hold(j);
+            } else {
+                self.start_child(j, ctx, false);
+            }
         }
         // Running once every child has been started: whoever sees the subtree
         // running (readiness) finds all its children in the registry.
