@@ -43,6 +43,19 @@ pub enum Verb {
         #[arg(long)]
         reason: Option<String>,
     },
+    /// Stop an engine's subtree (in-flight orders finish first); it stays
+    /// stopped across restarts of the daemon until started.
+    Stop {
+        engine: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Start a stopped (or failed) engine again.
+    Start {
+        engine: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
     /// Raise the portfolio risk level (NORMAL, WARNING, HALT, PANIC).
     Escalate {
         level: String,
@@ -109,6 +122,16 @@ fn request(verb: &Verb) -> (Method, String, Option<Value>) {
         Verb::Resume { engine, reason } => (
             Method::POST,
             format!("/v1/engines/{}/resume", path_segment(engine)),
+            Some(json!({ "reason": reason })),
+        ),
+        Verb::Stop { engine, reason } => (
+            Method::POST,
+            format!("/v1/engines/{}/stop", path_segment(engine)),
+            Some(json!({ "reason": reason })),
+        ),
+        Verb::Start { engine, reason } => (
+            Method::POST,
+            format!("/v1/engines/{}/start", path_segment(engine)),
             Some(json!({ "reason": reason })),
         ),
         Verb::Escalate { level, reason } => (
@@ -321,6 +344,7 @@ pub fn human(verb: &Verb, v: &Value) -> String {
         Verb::Tree => tree_lines(v),
         Verb::Events { .. } => events_lines(v),
         Verb::Pause { .. } | Verb::Resume { .. } => vec![engine_line(v)],
+        Verb::Stop { .. } | Verb::Start { .. } => vec![lifecycle_line(v)],
         Verb::Escalate { .. } | Verb::ResetRisk { .. } => {
             vec![s(&v["message"]), risk_line(&v["risk"])]
         }
@@ -403,6 +427,31 @@ fn events_lines(v: &Value) -> Vec<String> {
         .collect();
     lines.push(format!("next: {}", s(&v["next"])));
     lines
+}
+
+/// Stop and start: what was asked (the subtree stops or starts after the
+/// answer), and whether this request changed anything.
+fn lifecycle_line(v: &Value) -> String {
+    let e = &v["engine"];
+    let id = s(&e["id"]);
+    let asked = if e["stopped"].as_bool() == Some(true) {
+        "stopping"
+    } else {
+        "starting"
+    };
+    if v["changed"].as_bool() == Some(true) {
+        format!(
+            "engine {id} {asked} (state now {}; see ctl status)",
+            s(&e["state"])
+        )
+    } else {
+        let what = if asked == "stopping" {
+            "stopped"
+        } else {
+            "running"
+        };
+        format!("engine {id} already {what} (state {})", s(&e["state"]))
+    }
 }
 
 /// Pause and resume: what the engine is now, and whether this request changed it.
@@ -520,6 +569,18 @@ mod tests {
         assert_eq!(
             human(&verb(&["resume", "KC"]), &resumed),
             "engine KC already not paused (state running)\n"
+        );
+        let stopping =
+            json!({"engine": {"id": "KC", "stopped": true, "state": "running"}, "changed": true});
+        assert_eq!(
+            human(&verb(&["stop", "KC"]), &stopping),
+            "engine KC stopping (state now running; see ctl status)\n"
+        );
+        let running =
+            json!({"engine": {"id": "KC", "stopped": false, "state": "running"}, "changed": false});
+        assert_eq!(
+            human(&verb(&["start", "KC"]), &running),
+            "engine KC already running (state running)\n"
         );
         let raised = json!({"message": "raised to HALT", "risk": risk});
         assert_eq!(

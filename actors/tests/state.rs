@@ -5,7 +5,7 @@
 mod common;
 
 use commodore_actors::control::{
-    self, ControlActor, ControlError, Lifecycle, PauseEngine, ResumeEngine,
+    self, ControlActor, ControlError, Lifecycle, PauseEngine, ResumeEngine, StartEngine, StopEngine,
 };
 use commodore_actors::journal::Store;
 use commodore_actors::kernel::*;
@@ -16,12 +16,15 @@ use commodore_actors::risk::{self, Escalate, PortfolioRisk, ResetRisk, RiskError
 use commodore_actors::view::StatusView;
 use commodore_actors::wiring::Wiring;
 use common::*;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 struct Owners {
     kernel: Kernel,
+    /// A counter in each stand-in engine subtree (`master/engines/<id>/w`).
+    engine_workers: BTreeMap<String, Handle<Counter>>,
     view: Arc<StatusView>,
     risk: Handle<PortfolioRisk>,
     mode: Handle<ModeActor>,
@@ -39,6 +42,22 @@ async fn owners(path: &Path) -> Owners {
     let wiring = Wiring::new(commodore_actors::clock::Clock::wall(), &risk, &mode);
     let view = Arc::new(StatusView::new(risk, mode));
     let (risk, mode, control) = (Handle::new(), Handle::new(), Handle::new());
+    // Stand-in engines: a temporary subtree per id under `engines`, as the
+    // daemon builds them.
+    let log = Log::default();
+    let mut specs = BTreeMap::new();
+    let mut engine_workers = BTreeMap::new();
+    let engines = ["KC", "CC"].into_iter().fold(
+        SupervisorSpec::new("engines", cfg(Strategy::OneForOne)),
+        |s, id| {
+            let (w, h) = counter("w", &log);
+            let child = ChildSpec::supervisor(tree(id, cfg(Strategy::OneForOne), vec![w]))
+                .restart(Restart::Temporary);
+            specs.insert(id.to_owned(), child.clone());
+            engine_workers.insert(id.to_owned(), h);
+            s.child(child)
+        },
+    );
     let spec = SupervisorSpec::new("master", cfg(Strategy::OneForOne))
         .child(ChildSpec::worker(
             "portfolio_risk",
@@ -72,12 +91,15 @@ async fn owners(path: &Path) -> Owners {
                 kernel.clone(),
                 Arc::new(Lifecycle::new(0)),
                 vec!["KC".into(), "CC".into()],
+                specs,
                 wiring.clock,
             ),
-        ));
+        ))
+        .child(ChildSpec::supervisor(engines));
     let root = start(spec, &kernel).await;
     Owners {
         kernel,
+        engine_workers,
         view,
         risk,
         mode,
@@ -277,4 +299,83 @@ async fn mode_and_pause_are_journaled_or_refused() {
         o.kernel.registry().is_paused("master/engines/CC"),
         "still paused"
     );
+}
+
+/// Stop and start: journaled before effect, the engine's subtree stopped and
+/// started through the kernel (its record gone once stopped: a temporary
+/// child), and a successor of `control` still knows it is stopped.
+#[actix_rt::test]
+async fn an_engine_stop_is_journaled_and_a_start_brings_its_subtree_back() {
+    tokio::time::pause();
+    let path = journal("stop-start");
+    let o = owners(&path).await;
+    let kc = o.engine_workers["KC"].clone();
+    assert_eq!(kc.ask(Incr).await, Ok(1));
+
+    let stop = |engine: &str| StopEngine {
+        engine: engine.into(),
+        reason: "test".into(),
+    };
+    let start = |engine: &str| StartEngine {
+        engine: engine.into(),
+        reason: "test".into(),
+    };
+    let out = o.control.ask(stop("KC")).await.unwrap().unwrap();
+    assert!(out.changed && out.stopped, "{out:?}");
+    idle(ms(50)).await;
+    let registry = o.kernel.registry();
+    assert_eq!(
+        registry.state("master/engines/KC"),
+        Some(NodeState::Stopped)
+    );
+    assert!(registry.is_paused("master/engines/KC"), "stopped is meant");
+    assert_eq!(
+        registry.state("master/engines/CC"),
+        Some(NodeState::Running)
+    );
+    assert!(matches!(kc.ask(Get).await, Err(CallError::Stopped { .. })));
+    let store = Store::open(&path).unwrap();
+    assert!(
+        control::load_stopped(&store).unwrap().contains("KC"),
+        "journaled"
+    );
+    assert!(matches!(
+        o.control.ask(stop("XX")).await.unwrap(),
+        Err(ControlError::UnknownEngine { .. })
+    ));
+
+    // A successor of control reads the stop back.
+    o.kernel
+        .inject("master/control", Fault::panic())
+        .await
+        .unwrap();
+    idle(ms(50)).await;
+    let out = o.control.ask(stop("KC")).await.unwrap().unwrap();
+    assert!(!out.changed, "the successor knows KC is stopped: {out:?}");
+
+    let out = o.control.ask(start("KC")).await.unwrap().unwrap();
+    assert!(out.changed && !out.stopped, "{out:?}");
+    idle(ms(50)).await;
+    assert_eq!(
+        registry.state("master/engines/KC"),
+        Some(NodeState::Running)
+    );
+    assert!(!registry.is_paused("master/engines/KC"));
+    assert_eq!(kc.ask(Get).await, Ok(0), "a fresh subtree");
+    assert!(!control::load_stopped(&Store::open(&path).unwrap())
+        .unwrap()
+        .contains("KC"));
+    // Starting a running engine changes nothing.
+    let out = o.control.ask(start("KC")).await.unwrap().unwrap();
+    assert!(!out.changed, "{out:?}");
+
+    // Stop then start at once: the start waits for the stop to finish.
+    o.control.ask(stop("KC")).await.unwrap().unwrap();
+    o.control.ask(start("KC")).await.unwrap().unwrap();
+    idle(ms(500)).await;
+    assert_eq!(
+        registry.state("master/engines/KC"),
+        Some(NodeState::Running)
+    );
+    assert_eq!(kc.ask(Get).await, Ok(0));
 }

@@ -1,4 +1,4 @@
-//! The commands: pause/resume an engine, escalate/reset the risk level, set the
+//! The commands: pause/resume and stop/start an engine, escalate/reset the risk level, set the
 //! mode, inject a fault, shut down.
 //!
 //! Invariant: a command holds no state; it is an ask, with [`ASK_TIMEOUT`], to
@@ -12,7 +12,9 @@ use super::reads::{engine_json, mode_json, risk_json};
 use super::{ApiState, ASK_TIMEOUT, MAX_REASON_CHARS};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
-use commodore_actors::control::{ControlError, PauseEngine, ResumeEngine, Shutdown};
+use commodore_actors::control::{
+    ControlError, PauseEngine, ResumeEngine, Shutdown, StartEngine, StopEngine,
+};
 use commodore_actors::events::OPERATOR;
 use commodore_actors::kernel::{Fault, FaultKind, KernelError};
 use commodore_actors::mode::{ModeError, SetMode};
@@ -74,6 +76,39 @@ async fn engine_command(req: HttpRequest, st: web::Data<ApiState>, pause: bool) 
     let out = asked?.map_err(control_error)?;
     Ok(HttpResponse::Ok().json(json!({
         "engine": engine_json(&st, &out.engine),
+        "changed": out.changed,
+    })))
+}
+
+pub(super) async fn stop(req: HttpRequest, st: web::Data<ApiState>) -> Answer {
+    lifecycle_command(req, st, true).await
+}
+
+pub(super) async fn start(req: HttpRequest, st: web::Data<ApiState>) -> Answer {
+    lifecycle_command(req, st, false).await
+}
+
+/// Stop (`stop = true`) or start one engine through `control`: 202, the
+/// subtree stops or starts after the answer (`GET /v1/status` shows it).
+async fn lifecycle_command(req: HttpRequest, st: web::Data<ApiState>, stop: bool) -> Answer {
+    authorize(&req, &st)?;
+    let b: ReasonBody = body(&req).await?.unwrap_or_default();
+    let engine = req.match_info().get("id").unwrap_or_default().to_owned();
+    let reason = reason(b.reason, false)?;
+    let asked = if stop {
+        st.control
+            .ask_timeout(StopEngine { engine, reason }, ASK_TIMEOUT)
+            .await
+    } else {
+        st.control
+            .ask_timeout(StartEngine { engine, reason }, ASK_TIMEOUT)
+            .await
+    };
+    let out = asked?.map_err(control_error)?;
+    let mut e = engine_json(&st, &out.engine);
+    e["stopped"] = json!(out.stopped);
+    Ok(HttpResponse::Accepted().json(json!({
+        "engine": e,
         "changed": out.changed,
     })))
 }

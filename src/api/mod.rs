@@ -164,6 +164,8 @@ fn app(
         .service(resource("/v1/events").route(web::get().to(reads::events)))
         .service(resource("/v1/engines/{id}/pause").route(web::post().to(commands::pause)))
         .service(resource("/v1/engines/{id}/resume").route(web::post().to(commands::resume)))
+        .service(resource("/v1/engines/{id}/stop").route(web::post().to(commands::stop)))
+        .service(resource("/v1/engines/{id}/start").route(web::post().to(commands::start)))
         .service(resource("/v1/risk/escalate").route(web::post().to(commands::escalate)))
         .service(resource("/v1/risk/reset").route(web::post().to(commands::reset)))
         .service(resource("/v1/mode").route(web::post().to(commands::mode)))

@@ -58,6 +58,12 @@ pub fn not_ready(st: &ApiState) -> Option<String> {
         .iter()
         .filter_map(|id| match st.kernel.registry().state(&engine_path(id)) {
             Some(NodeState::Running | NodeState::Paused) => None,
+            // Stopped by an operator (control marks it paused on purpose): meant.
+            Some(NodeState::Stopped | NodeState::Stopping)
+                if st.kernel.registry().is_paused(&engine_path(id)) =>
+            {
+                None
+            }
             Some(s) => Some(format!(
                 "engine {id} is {}",
                 state_str(s).as_str().unwrap_or("?")

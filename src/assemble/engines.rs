@@ -21,6 +21,7 @@ use commodore_actors::paths;
 use commodore_actors::risk::{order::Limits, PortfolioRisk};
 use commodore_actors::view::StatusView;
 use commodore_actors::{clock::Clock, wiring::Wiring};
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -29,7 +30,12 @@ use std::sync::Arc;
 ///
 /// An engine that gives up (its own restart intensity exceeded) stays failed:
 /// `temporary` under `engines`, so the other engines keep trading, the failure
-/// is notified, /readyz says which engine, and resuming it is refused (409).
+/// is notified, /readyz says which engine, and resuming it is refused (409);
+/// an operator's `start` brings it back.
+///
+/// The engines in `stopped` (stopped by an operator, from the journal) are
+/// held: listed `stopped`, not started. Each engine's child spec is returned
+/// too, for `control` to start it again.
 pub(super) fn supervisor(
     cfg: &Config,
     kernel: &Kernel,
@@ -37,19 +43,27 @@ pub(super) fn supervisor(
     risk: &Handle<PortfolioRisk>,
     wiring: &Wiring,
     opts: &Options,
-) -> (SupervisorSpec, Vec<Route>) {
+    stopped: &[String],
+) -> (SupervisorSpec, Vec<Route>, BTreeMap<String, ChildSpec>) {
     let sub = subtree_config(cfg, kernel, risk, wiring, opts);
     let mut routes = Vec::new();
+    let mut specs = BTreeMap::new();
     let spec = cfg.engines.iter().fold(
         SupervisorSpec::new(paths::ENGINES, cfg.root_supervision()),
         |s, e| {
             let ecfg = engine_config(cfg, e, &opts.journal, wiring.clock);
             let (subtree, h) = engine::subtree_with_handles(Arc::new(ecfg), &sub, kernel, view);
             routes.push(h.route(&e.id, e.symbol()));
-            s.child(ChildSpec::supervisor(subtree).restart(Restart::Temporary))
+            let child = ChildSpec::supervisor(subtree).restart(Restart::Temporary);
+            specs.insert(e.id.clone(), child.clone());
+            s.child(if stopped.contains(&e.id) {
+                child.held()
+            } else {
+                child
+            })
         },
     );
-    (spec, routes)
+    (spec, routes, specs)
 }
 
 /// What every engine subtree shares.

@@ -26,6 +26,8 @@ pub struct Recovered {
     pub risk: RiskState,
     pub mode: ModeState,
     pub paused: Vec<String>,
+    /// Engines an operator stopped: built held, not started.
+    pub stopped: Vec<String>,
 }
 
 /// Before anything opens a file in it: `data_dir` exists (created if need be)
@@ -207,6 +209,7 @@ pub fn recover(path: &Path, tiers: &Tiers, now_ms: u64) -> Result<Recovered, Jou
         risk: risk::load(&store, now_ms)?,
         mode: mode::load(&store, tiers, now_ms)?,
         paused: control::load_paused(&store)?.into_iter().collect(),
+        stopped: control::load_stopped(&store)?.into_iter().collect(),
     })
 }
 

@@ -146,7 +146,7 @@ pub fn assemble(
         control: Handle::new(),
         market: Default::default(),
     };
-    let spec = master(cfg, kernel, &tree, opts);
+    let spec = master(cfg, kernel, &tree, opts, &rec.stopped);
     (tree, spec)
 }
 
@@ -159,11 +159,18 @@ pub fn start(cfg: &Config, kernel: &Kernel, rec: Recovered, opts: Options) -> (T
     (tree, root)
 }
 
-fn master(cfg: &Config, kernel: &Kernel, tree: &Tree, opts: Options) -> SupervisorSpec {
+fn master(
+    cfg: &Config,
+    kernel: &Kernel,
+    tree: &Tree,
+    opts: Options,
+    stopped: &[String],
+) -> SupervisorSpec {
     let journal = opts.journal.clone();
     let view = &tree.view;
     let ids: Vec<String> = cfg.engines.iter().map(|e| e.id.clone()).collect();
-    let (engines, routes) = engines::supervisor(cfg, kernel, view, &tree.risk, &tree.wiring, &opts);
+    let (engines, routes, specs) =
+        engines::supervisor(cfg, kernel, view, &tree.risk, &tree.wiring, &opts, stopped);
     let clock = tree.wiring.clock;
     let market = market::sequencer(cfg, kernel, clock, opts.data, routes, tree.market.clone());
     SupervisorSpec::new(paths::MASTER, cfg.root_supervision())
@@ -215,6 +222,7 @@ fn master(cfg: &Config, kernel: &Kernel, tree: &Tree, opts: Options) -> Supervis
                 kernel.clone(),
                 tree.lifecycle.clone(),
                 ids,
+                specs,
                 tree.wiring.clock,
             ),
         ))

@@ -190,6 +190,7 @@ pub async fn run(cfg: Config, fresh: bool) -> i32 {
         risk = %rec.risk.level,
         mode = %rec.mode.encode(),
         paused = ?rec.paused,
+        stopped = ?rec.stopped,
         "recovered from the journal"
     );
 

@@ -16,6 +16,22 @@ pub struct ResumeEngine {
     pub reason: String,
 }
 
+/// Stop one engine's subtree; it stays stopped across restarts of the daemon.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<EngineOutcome, ControlError>")]
+pub struct StopEngine {
+    pub engine: String,
+    pub reason: String,
+}
+
+/// Start a stopped (or failed) engine again.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<EngineOutcome, ControlError>")]
+pub struct StartEngine {
+    pub engine: String,
+    pub reason: String,
+}
+
 /// Drain the tree in reverse start order, flush the journal, exit 0.
 #[derive(Debug, Message)]
 #[rtype(result = "Result<(), ControlError>")]
@@ -27,6 +43,7 @@ pub struct Shutdown {
 pub struct EngineOutcome {
     pub engine: String,
     pub paused: bool,
+    pub stopped: bool,
     pub changed: bool,
 }
 

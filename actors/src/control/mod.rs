@@ -1,5 +1,5 @@
 //! `control`: carries out the operator's commands that change the daemon itself
-//! (pause and resume an engine, shut down), journaled before they take effect.
+//! (pause, resume, stop and start an engine, shut down), journaled before they take effect.
 //! Risk and mode commands go to the actors that own that state.
 //!
 //! - `messages.rs`: what it accepts.
@@ -9,6 +9,8 @@ mod actor;
 mod lifecycle;
 mod messages;
 
-pub use actor::{engine_path, load_paused, ControlActor};
+pub use actor::{engine_path, load_paused, load_stopped, ControlActor};
 pub use lifecycle::Lifecycle;
-pub use messages::{ControlError, EngineOutcome, PauseEngine, ResumeEngine, Shutdown};
+pub use messages::{
+    ControlError, EngineOutcome, PauseEngine, ResumeEngine, Shutdown, StartEngine, StopEngine,
+};

@@ -11,6 +11,7 @@
 //! | `account.peak`       | a decimal (`102000.5`)                                 |
 //! | `mode`               | `auto:<TIER>` or `manual:<TIER>`                       |
 //! | `engine.<id>.paused` | `true` or `false`                                      |
+//! | `engine.<id>.stopped`| `true` or `false` (stopped by an operator)             |
 //! | `engine.<id>.breaker`| `closed:<opens>` or `open:<opened_at_ms>:<opens>`      |
 //! | `engine.<id>.guard`  | `<day>:<day start>:<peak>:<asked>:<applied>` (`-:-` for no day; applied `1`/`0`) |
 //! | `notifier.cursor`    | an event seq                                           |
@@ -33,6 +34,8 @@ pub enum StateKey<'a> {
     AccountCapital,
     Mode,
     EnginePaused(&'a str),
+    /// Stopped by an operator: the engine's subtree is not started.
+    EngineStopped(&'a str),
     EngineBreaker(&'a str),
     EngineGuard(&'a str),
     /// The configured capital an engine's guard marks were measured on.
@@ -46,6 +49,7 @@ pub enum StateKey<'a> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum EngineState {
     Paused,
+    Stopped,
     Breaker,
     Guard,
     Capital,
@@ -54,8 +58,9 @@ pub enum EngineState {
 const ENGINE_PREFIX: &str = "engine.";
 
 impl EngineState {
-    const ALL: [EngineState; 4] = [
+    const ALL: [EngineState; 5] = [
         EngineState::Paused,
+        EngineState::Stopped,
         EngineState::Breaker,
         EngineState::Guard,
         EngineState::Capital,
@@ -64,6 +69,7 @@ impl EngineState {
     fn suffix(self) -> &'static str {
         match self {
             EngineState::Paused => "paused",
+            EngineState::Stopped => "stopped",
             EngineState::Breaker => "breaker",
             EngineState::Guard => "guard",
             EngineState::Capital => "capital",
@@ -74,6 +80,7 @@ impl EngineState {
     pub fn key(self, id: &str) -> StateKey<'_> {
         match self {
             EngineState::Paused => StateKey::EnginePaused(id),
+            EngineState::Stopped => StateKey::EngineStopped(id),
             EngineState::Breaker => StateKey::EngineBreaker(id),
             EngineState::Guard => StateKey::EngineGuard(id),
             EngineState::Capital => StateKey::EngineCapital(id),
@@ -97,6 +104,7 @@ impl<'a> StateKey<'a> {
     pub fn engine(self) -> Option<(&'a str, EngineState)> {
         match self {
             StateKey::EnginePaused(id) => Some((id, EngineState::Paused)),
+            StateKey::EngineStopped(id) => Some((id, EngineState::Stopped)),
             StateKey::EngineBreaker(id) => Some((id, EngineState::Breaker)),
             StateKey::EngineGuard(id) => Some((id, EngineState::Guard)),
             StateKey::EngineCapital(id) => Some((id, EngineState::Capital)),
@@ -115,6 +123,7 @@ impl<'a> StateKey<'a> {
             StateKey::NotifierMilestone => "notifier.milestone",
             StateKey::JournalWriteCheck => "journal.write_check",
             StateKey::EnginePaused(id) => return engine_key(id, EngineState::Paused),
+            StateKey::EngineStopped(id) => return engine_key(id, EngineState::Stopped),
             StateKey::EngineBreaker(id) => return engine_key(id, EngineState::Breaker),
             StateKey::EngineGuard(id) => return engine_key(id, EngineState::Guard),
             StateKey::EngineCapital(id) => return engine_key(id, EngineState::Capital),
@@ -187,19 +196,19 @@ impl CursorRecord {
     }
 }
 
-/// `engine.<id>.paused`: `true` or `false`.
+/// `engine.<id>.paused` and `engine.<id>.stopped`: `true` or `false`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PausedRecord(pub bool);
+pub struct FlagRecord(pub bool);
 
-impl PausedRecord {
+impl FlagRecord {
     pub fn encode(self) -> String {
         (if self.0 { "true" } else { "false" }).to_owned()
     }
     /// `Err` says what is wrong, for the corrupt-journal error.
-    pub fn decode(s: &str) -> Result<PausedRecord, String> {
+    pub fn decode(s: &str) -> Result<FlagRecord, String> {
         match s {
-            "true" => Ok(PausedRecord(true)),
-            "false" => Ok(PausedRecord(false)),
+            "true" => Ok(FlagRecord(true)),
+            "false" => Ok(FlagRecord(false)),
             other => Err(format!("{other:?} is neither true nor false")),
         }
     }

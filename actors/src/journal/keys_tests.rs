@@ -12,6 +12,7 @@ fn every_key_keeps_its_name_and_reads_back() {
         (StateKey::AccountCapital, "account.capital"),
         (StateKey::Mode, "mode"),
         (StateKey::EnginePaused("KC"), "engine.KC.paused"),
+        (StateKey::EngineStopped("KC"), "engine.KC.stopped"),
         (StateKey::EngineBreaker("es-1_b"), "engine.es-1_b.breaker"),
         (StateKey::EngineGuard("NQ2"), "engine.NQ2.guard"),
         (StateKey::EngineCapital("KC"), "engine.KC.capital"),
@@ -81,15 +82,15 @@ fn decimals_and_the_cursor_read_as_today() {
 
 #[test]
 fn the_paused_flag_is_true_or_false() {
-    assert_eq!(PausedRecord::decode("true"), Ok(PausedRecord(true)));
-    assert_eq!(PausedRecord::decode("false"), Ok(PausedRecord(false)));
-    assert_eq!(PausedRecord(true).encode(), "true");
-    assert_eq!(PausedRecord(false).encode(), "false");
+    assert_eq!(FlagRecord::decode("true"), Ok(FlagRecord(true)));
+    assert_eq!(FlagRecord::decode("false"), Ok(FlagRecord(false)));
+    assert_eq!(FlagRecord(true).encode(), "true");
+    assert_eq!(FlagRecord(false).encode(), "false");
     assert_eq!(
-        PausedRecord::decode("yes"),
+        FlagRecord::decode("yes"),
         Err("\"yes\" is neither true nor false".to_owned())
     );
-    assert!(PausedRecord::decode("True").is_err());
+    assert!(FlagRecord::decode("True").is_err());
 }
 
 #[test]

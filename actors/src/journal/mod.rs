@@ -20,8 +20,8 @@ mod store;
 
 pub use actor::{Flush, Journal, FLUSH_INTERVAL, MAX_BATCH};
 pub use keys::{
-    BreakerRecord, CursorRecord, DecimalRecord, EngineState, GuardMarks, LevelRecord, ModeRecord,
-    PausedRecord, StateKey, WriteCheckRecord,
+    BreakerRecord, CursorRecord, DecimalRecord, EngineState, FlagRecord, GuardMarks, LevelRecord,
+    ModeRecord, StateKey, WriteCheckRecord,
 };
 pub use orderlog::{LoggedOrder, OrderLog};
 pub use shared::{order_log_path, SharedStore};
