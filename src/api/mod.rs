@@ -20,6 +20,7 @@ mod reads;
 mod wire;
 
 pub use errors::ApiError;
+pub use reads::not_ready;
 
 use crate::token;
 use actix_http::{HttpService, KeepAlive};

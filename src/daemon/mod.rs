@@ -12,6 +12,7 @@
 
 mod logging;
 mod signals;
+mod systemd;
 
 use crate::api::{self, ApiState};
 use crate::assemble::{self, Options, Recovered, Tree};
@@ -202,6 +203,7 @@ pub async fn run(cfg: Config, fresh: bool) -> i32 {
 
     let state = Arc::new(api_state(&cfg, &kernel, &tree, token, tiers, path.clone()));
     let token_source = state.token.source.to_string();
+    let ready_state = state.clone();
     let server = match api::serve(state, listener) {
         Ok(s) => s,
         Err(e) => {
@@ -229,6 +231,12 @@ pub async fn run(cfg: Config, fresh: bool) -> i32 {
     );
     logging::spawn_status_lines(cfg.log.status_every, tree.view.clone(), kernel.clone(), ids);
     signals.stop_on_signal(tree.lifecycle.clone());
+    systemd::spawn(
+        Arc::new(systemd::Notify::from_env()),
+        kernel.clone(),
+        tree.lifecycle.clone(),
+        move || api::not_ready(&ready_state),
+    );
 
     let exit = root.wait().await;
     // The API answers until the tree is down (readyz says "shutting down"); then

@@ -8,6 +8,8 @@ pub struct Lifecycle {
     pub started_at_ms: u64,
     stopping: AtomicBool,
     root: OnceLock<ShutdownHandle>,
+    /// Told once when the shutdown begins (systemd's `STOPPING=1`).
+    on_shutdown: OnceLock<Box<dyn Fn() + Send + Sync>>,
 }
 
 impl Lifecycle {
@@ -16,6 +18,17 @@ impl Lifecycle {
             started_at_ms,
             stopping: AtomicBool::new(false),
             root: OnceLock::new(),
+            on_shutdown: OnceLock::new(),
+        }
+    }
+
+    /// `f` runs when the shutdown begins, on the thread that begins it (at
+    /// once if it has begun). One hook; a second is ignored.
+    pub fn on_shutdown(&self, f: impl Fn() + Send + Sync + 'static) {
+        if self.on_shutdown.set(Box::new(f)).is_ok() && self.is_stopping() {
+            if let Some(f) = self.on_shutdown.get() {
+                f();
+            }
         }
     }
 
@@ -37,6 +50,9 @@ impl Lifecycle {
     pub fn begin_shutdown(&self) -> bool {
         if self.stopping.swap(true, Ordering::SeqCst) {
             return false;
+        }
+        if let Some(f) = self.on_shutdown.get() {
+            f();
         }
         // Before the tree is up, `set_root` begins it.
         if let Some(root) = self.root.get() {
