@@ -415,3 +415,20 @@ fn a_restart_storm_is_summed_up_not_logged_one_by_one() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn sighup_does_not_kill_the_daemon() {
+    let dir = temp_dir("sighup");
+    let mut d = Daemon::start(&dir, &[]);
+    d.signal(libc::SIGHUP);
+    d.expect("SIGHUP received: ignored");
+    assert_eq!(
+        d.call_as(None, "GET", "/readyz", None).0,
+        200,
+        "still up and ready after SIGHUP"
+    );
+    d.signal(libc::SIGINT);
+    d.expect("stopped cleanly");
+    assert_eq!(d.exit_code(), Some(0));
+    let _ = std::fs::remove_dir_all(&dir);
+}
