@@ -1,6 +1,7 @@
 //! Contracts, market data, signals, orders, fills and positions. Money, prices and
 //! quantities are `Decimal`; `f64` only for confidences and statistics.
 
+use super::calendar::calendar;
 use super::Strategy;
 use rust_decimal::Decimal;
 use serde::Serialize;
@@ -20,9 +21,10 @@ pub struct ContractSpec {
     pub tick: Decimal,
     /// Initial margin per contract, in dollars: what the allocator sizes against.
     pub margin: Decimal,
-    /// Session open and close, minutes after midnight New York time (ICE softs
-    /// trade on New York hours), Monday to Friday except the US exchange
-    /// holidays ([`us_exchange_holiday`]).
+    /// Regular session open and close, minutes after midnight New York time
+    /// (ICE softs trade on New York hours), from the trading calendar
+    /// (`config/data/calendar.toml`), which also has the holidays and early
+    /// closes ([`ContractSpec::why_closed`]).
     pub open_et_min: u16,
     pub close_et_min: u16,
 }
@@ -38,8 +40,8 @@ pub fn contract(symbol: &str) -> Option<ContractSpec> {
             price_unit: "cents/lb",
             tick: Decimal::new(5, 2),
             margin: Decimal::from(12_000),
-            open_et_min: 4 * 60 + 15,
-            close_et_min: 13 * 60 + 30,
+            open_et_min: hours("KC").0,
+            close_et_min: hours("KC").1,
         }),
         "CC" => Some(ContractSpec {
             symbol: "CC",
@@ -49,8 +51,8 @@ pub fn contract(symbol: &str) -> Option<ContractSpec> {
             price_unit: "USD/t",
             tick: Decimal::ONE,
             margin: Decimal::from(18_000),
-            open_et_min: 4 * 60 + 45,
-            close_et_min: 13 * 60 + 30,
+            open_et_min: hours("CC").0,
+            close_et_min: hours("CC").1,
         }),
         _ => None,
     }
@@ -58,33 +60,49 @@ pub fn contract(symbol: &str) -> Option<ContractSpec> {
 
 pub const KNOWN_SYMBOLS: &[&str] = &["KC", "CC"];
 
+/// A known contract's regular hours; the calendar's check requires them.
+fn hours(symbol: &str) -> (u16, u16) {
+    calendar()
+        .hours(symbol)
+        .expect("the calendar has every known contract's hours")
+}
+
 impl ContractSpec {
     /// Whether the market is open at `at_ms` (Unix ms, UTC).
     pub fn is_open(&self, at_ms: u64) -> bool {
         self.why_closed(at_ms).is_none()
     }
 
-    /// Why the market is closed at `at_ms`, or `None` when it is open.
+    /// Why the market is closed at `at_ms`, or `None` when it is open: the
+    /// calendar's session of that New York day (weekends, holidays, early
+    /// closes, a year it does not cover).
     pub fn why_closed(&self, at_ms: u64) -> Option<String> {
         let (day, minute) = new_york(at_ms);
-        if weekday(day) >= 5 {
-            return Some(format!("{} is closed at the weekend", self.symbol));
+        match calendar().session(self.symbol, day) {
+            Err(why) => Some(why),
+            Ok((open, close)) if minute < open || minute >= close => {
+                Some(format!("{} is closed at that time", self.symbol))
+            }
+            Ok(_) => None,
         }
-        if let Some(holiday) = us_exchange_holiday(day) {
-            return Some(format!("{} is closed: {holiday}", self.symbol));
-        }
-        if minute < self.open_et_min || minute >= self.close_et_min {
-            return Some(format!("{} is closed at that time", self.symbol));
-        }
-        None
     }
 
     /// Minutes to the close when the market is open at `at_ms`, with the New
     /// York day (days since the epoch) it closes on.
     pub fn minutes_to_close(&self, at_ms: u64) -> Option<(u16, i64)> {
         let (day, minute) = new_york(at_ms);
-        self.is_open(at_ms)
-            .then(|| (self.close_et_min - minute, day))
+        match calendar().session(self.symbol, day) {
+            Ok((open, close)) if minute >= open && minute < close => Some((close - minute, day)),
+            _ => None,
+        }
+    }
+
+    /// When the session open on the New York day of `at_ms` was (Unix ms),
+    /// if that day has a session and it has opened by `at_ms`.
+    pub fn session_open_ms(&self, at_ms: u64) -> Option<u64> {
+        let (day, minute) = new_york(at_ms);
+        let (open, _) = calendar().session(self.symbol, day).ok()?;
+        (minute >= open).then(|| at_ms - u64::from(minute - open) * 60_000 - at_ms % 60_000)
     }
 
     /// `price` moved by `ticks` ticks (negative: down).
@@ -121,85 +139,8 @@ pub fn civil_from_days(days: i64) -> (i64, i64, i64) {
     (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
-/// Easter Sunday of year `y` (the anonymous Gregorian algorithm), as days
-/// since the epoch.
-fn easter(y: i64) -> i64 {
-    let (a, b, c) = (y % 19, y / 100, y % 100);
-    let (d, e) = (b / 4, b % 4);
-    let f = (b + 8) / 25;
-    let g = (b - f + 1) / 3;
-    let h = (19 * a + b - d - g + 15) % 30;
-    let (i, k) = (c / 4, c % 4);
-    let l = (32 + 2 * e + 2 * i - h - k) % 7;
-    let m = (a + 11 * h + 22 * l) / 451;
-    let month = (h + l - 7 * m + 114) / 31;
-    let day = (h + l - 7 * m + 114) % 31 + 1;
-    days_from_civil(y, month, day)
-}
-
-/// The `n`th `wd` (0 = Monday) of a month; `n = 5`: the last one.
-fn nth_weekday(y: i64, m: i64, wd: i64, n: i64) -> i64 {
-    if n == 5 {
-        let (ny, nm) = if m == 12 { (y + 1, 1) } else { (y, m + 1) };
-        let last = days_from_civil(ny, nm, 1) - 1;
-        return last - (weekday(last) - wd).rem_euclid(7);
-    }
-    let first = days_from_civil(y, m, 1);
-    first + (wd - weekday(first)).rem_euclid(7) + 7 * (n - 1)
-}
-
-/// A fixed-date holiday as observed: Saturday → the Friday before, Sunday →
-/// the Monday after.
-fn observed(y: i64, m: i64, d: i64) -> i64 {
-    let day = days_from_civil(y, m, d);
-    match weekday(day) {
-        5 => day - 1,
-        6 => day + 1,
-        _ => day,
-    }
-}
-
-/// The US exchange holiday on New York day `day` (days since the epoch), if
-/// any: the full-day closures ICE Futures U.S. softs share with the New York
-/// exchanges, by their rules (New Year's Day — not moved back into December
-/// —, Martin Luther King Jr. Day, Washington's Birthday, Good Friday, Memorial
-/// Day, Juneteenth from 2022, Independence Day, Labor Day, Thanksgiving,
-/// Christmas). Closures announced at short notice (a national day of
-/// mourning) and early closes are not in it.
-pub fn us_exchange_holiday(day: i64) -> Option<&'static str> {
-    let (y, _, _) = civil_from_days(day);
-    let new_year = days_from_civil(y, 1, 1);
-    let rules: [(i64, &'static str); 10] = [
-        (
-            if weekday(new_year) == 6 {
-                new_year + 1
-            } else {
-                new_year
-            },
-            "New Year's Day",
-        ),
-        (nth_weekday(y, 1, 0, 3), "Martin Luther King Jr. Day"),
-        (nth_weekday(y, 2, 0, 3), "Washington's Birthday"),
-        (easter(y) - 2, "Good Friday"),
-        (nth_weekday(y, 5, 0, 5), "Memorial Day"),
-        (
-            if y >= 2022 {
-                observed(y, 6, 19)
-            } else {
-                i64::MIN
-            },
-            "Juneteenth",
-        ),
-        (observed(y, 7, 4), "Independence Day"),
-        (nth_weekday(y, 9, 0, 1), "Labor Day"),
-        (nth_weekday(y, 11, 3, 4), "Thanksgiving Day"),
-        (observed(y, 12, 25), "Christmas Day"),
-    ];
-    rules.iter().find(|(d, _)| *d == day).map(|(_, name)| *name)
-}
-
 /// 0 = Monday (1970-01-01 was a Thursday).
-fn weekday(days: i64) -> i64 {
+pub(super) fn weekday(days: i64) -> i64 {
     (days + 3).rem_euclid(7)
 }
 

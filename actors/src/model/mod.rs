@@ -1,6 +1,8 @@
-//! Plain domain types: no actors, no I/O, no clock reads, no global state.
-//! Imports nothing but std, serde and rust_decimal.
+//! Plain domain types: no actors, no I/O, no clock reads, no mutable global
+//! state. Imports nothing but std, serde, rust_decimal and toml (the trading
+//! calendar is a data file embedded at build, parsed once: `calendar.rs`).
 
+pub mod calendar;
 mod limits;
 mod market;
 mod mode;
