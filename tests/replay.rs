@@ -461,3 +461,75 @@ fn data_a_user_gets_wrong_is_refused_with_the_line_and_what_to_do() {
     assert!(!dir.join("replay").exists(), "no journal without a replay");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Two gaps in KC's bars on one trading day (Tuesday 09:00-09:20 and
+/// 10:00-10:20 in New York): each is `stale` then `recovered` at KC's sentinel,
+/// CC is never stale, and the second gap raises the risk level to WARNING.
+#[test]
+fn gaps_in_the_data_make_an_engine_stale_and_the_second_warns() {
+    let dir = temp_dir("replay-stale");
+    let full = week_csv(&dir);
+    let text = std::fs::read_to_string(&full).unwrap();
+    let gap = |line: &str| {
+        let at = &line[..16];
+        line.contains(",KC,")
+            && (("2026-01-06T14:00".."2026-01-06T14:20").contains(&at)
+                || ("2026-01-06T15:00".."2026-01-06T15:20").contains(&at))
+    };
+    let kept: Vec<&str> = text.lines().filter(|l| !gap(l)).collect();
+    assert_eq!(text.lines().count() - kept.len(), 40, "two 20-minute gaps");
+    let data = dir.join("gaps.csv");
+    std::fs::write(&data, kept.join("\n") + "\n").unwrap();
+
+    // The drawdown guards out of reach: the level is NORMAL until the gaps.
+    let out = replay(&dir, &data, "out", &NO_DRAWDOWN_GUARDS);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let journal = std::fs::read_dir(dir.join("replay"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path()
+        .join("journal.sqlite");
+    let c = rusqlite::Connection::open(&journal).unwrap();
+    let events = |path: &str| -> Vec<(String, String)> {
+        let mut s = c
+            .prepare("SELECT kind, detail FROM events WHERE path = ?1 AND kind IN ('stale', 'recovered') ORDER BY seq")
+            .unwrap();
+        s.query_map([path], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    let kc = events("master/engines/KC/sentinel");
+    let kinds: Vec<&str> = kc.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(
+        kinds,
+        ["stale", "recovered", "stale", "recovered"],
+        "{kc:?}"
+    );
+    assert!(kc[0].1.contains("gap 1 today"), "{kc:?}");
+    assert!(kc[2].1.contains("gap 2 today"), "{kc:?}");
+    assert!(
+        events("master/engines/CC/sentinel").is_empty(),
+        "CC's data had no gap"
+    );
+    let changes: Vec<String> = c
+        .prepare("SELECT detail FROM events WHERE kind = 'risk_changed' ORDER BY seq")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert!(
+        changes.first().is_some_and(
+            |d| d.contains("NORMAL -> WARNING") && d.contains("market data stale again")
+        ),
+        "the second gap raised the level to WARNING: {changes:?}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -160,6 +160,7 @@ async fn engine_tree(
             window_bars: 30,
             keywords: vec![],
             close_warning_min: 0,
+            max_gap: std::time::Duration::ZERO,
         },
         risk: Handle::new(),
         llm: None,

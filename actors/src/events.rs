@@ -11,6 +11,10 @@ pub const MODE_CHANGED: EventKind = EventKind::Other("mode_changed");
 pub const OPERATOR: EventKind = EventKind::Other("operator");
 /// A sentinel triggered (price move, news keyword, close approaching).
 pub const SENTINEL: EventKind = EventKind::Other("sentinel");
+/// An engine's market data stopped during trading hours (`staleness.max_gap`).
+pub const STALE: EventKind = EventKind::Other("stale");
+/// Its market data is back.
+pub const RECOVERED: EventKind = EventKind::Other("recovered");
 /// The day's LLM budget is spent: the rules analyzer takes over until tomorrow.
 pub const BUDGET_EXHAUSTED: EventKind = EventKind::Other("budget_exhausted");
 /// An order was journaled and sent to the broker.
@@ -33,6 +37,8 @@ const DOMAIN_KINDS: &[&str] = &[
     "mode_changed",
     "operator",
     "sentinel",
+    "stale",
+    "recovered",
     "budget_exhausted",
     "breaker_opened",
     "breaker_half_open",
@@ -58,6 +64,8 @@ mod tests {
     fn every_constant_is_readable_back() {
         for k in [
             RISK_CHANGED,
+            STALE,
+            RECOVERED,
             MODE_CHANGED,
             OPERATOR,
             BREAKER_OPENED,

@@ -40,6 +40,11 @@ struct Tree {
 /// The engine subtree `test/KC` on the test's thread; no market sequencer
 /// (the test sends the market data itself).
 async fn tree(name: &str, supervision: SupervisorConfig) -> Tree {
+    tree_with(name, supervision, Duration::ZERO).await
+}
+
+/// [`tree`] with the sentinel judging staleness after `max_gap`.
+async fn tree_with(name: &str, supervision: SupervisorConfig, max_gap: Duration) -> Tree {
     let path = temp_journal("engine", name);
     let kernel = Kernel::new(1);
     // BALANCED: sizes × 1 (NANO would make every order one contract).
@@ -64,6 +69,7 @@ async fn tree(name: &str, supervision: SupervisorConfig) -> Tree {
             window_bars: 30,
             keywords: vec![],
             close_warning_min: 0,
+            max_gap,
         },
         risk: Handle::new(),
         llm: None,
@@ -647,4 +653,59 @@ async fn a_fill_whose_message_was_lost_is_applied_before_the_next_one() {
         "both fills are in the position"
     );
     let _ = std::fs::remove_dir_all(t.path.parent().unwrap());
+}
+
+/// The kinds and details of the events at `path`.
+fn events_at(t: &Tree, path: &str) -> Vec<(String, String)> {
+    t.kernel
+        .events()
+        .recent(0, 100_000)
+        .into_iter()
+        .filter(|e| e.path == path && e.kind.as_str() != "started")
+        .map(|e| (e.kind.as_str().to_owned(), e.detail))
+        .collect()
+}
+
+/// No bar for `max_gap` while KC's market is open: `stale`, nothing new opens
+/// (a reduction still goes), `recovered` when a bar comes, and the second gap
+/// of the day says so (it escalates to WARNING).
+#[actix_rt::test]
+async fn stale_market_data_stops_openings_until_bars_return() {
+    tokio::time::pause();
+    let t = tree_with("stale", cfg(Strategy::OneForOne), Duration::from_secs(300)).await;
+    flat_bars(&t, 0, 20).await;
+    // The clock is at 11:00 in New York and no bar has reached the sentinel
+    // since the 04:15 open: the first look (a minute on) finds it stale.
+    idle(Duration::from_secs(61)).await;
+    let sentinel = "test/KC/sentinel";
+    let seen = events_at(&t, sentinel);
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!(seen[0].0, "stale");
+    assert!(seen[0].1.contains("gap 1 today"), "{seen:?}");
+    decide(&t, signal(Sentiment::Bullish, 0.92, MONDAY_NOON_MS)).await;
+    let (o, why) = last_outcome(&t).await;
+    assert_eq!(o, "risk_rejected");
+    assert!(why.contains("market data is stale"), "{why}");
+    assert_eq!(position(&t), Decimal::ZERO);
+
+    // A bar: recovered, and a signal opens again.
+    t.h.sentinel
+        .tell(RawEvent::Bar(bar(300, Decimal::new(30_000, 2))))
+        .unwrap();
+    idle(ms(10)).await;
+    let seen = events_at(&t, sentinel);
+    assert_eq!(seen.last().unwrap().0, "recovered", "{seen:?}");
+    decide(&t, signal(Sentiment::Bullish, 0.92, MONDAY_NOON_MS)).await;
+    assert!(position(&t) > Decimal::ZERO, "opens once data is back");
+
+    // Silent again for more than the gap: the second gap of the day.
+    idle(Duration::from_secs(7 * 60)).await;
+    let seen = events_at(&t, sentinel);
+    let last = seen.last().unwrap();
+    assert_eq!(last.0, "stale", "{seen:?}");
+    assert!(last.1.contains("gap 2 today"), "{seen:?}");
+    // A reduction still goes while stale.
+    let long = position(&t);
+    decide(&t, signal(Sentiment::Bearish, 0.92, MONDAY_NOON_MS)).await;
+    assert!(position(&t) < long, "a reduction passes: {}", position(&t));
 }

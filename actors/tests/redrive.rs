@@ -183,6 +183,7 @@ async fn tree(path: &Path, broker: &Double) -> Tree {
             window_bars: 30,
             keywords: vec![],
             close_warning_min: 0,
+            max_gap: std::time::Duration::ZERO,
         },
         risk: Handle::new(),
         llm: None,

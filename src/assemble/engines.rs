@@ -83,6 +83,7 @@ fn subtree_config(
             window_bars: (sn.window.as_secs() / 60) as usize,
             keywords: sn.keywords.iter().map(|k| k.to_lowercase()).collect(),
             close_warning_min: (sn.close_warning.as_secs() / 60) as u16,
+            max_gap: cfg.staleness.max_gap,
         },
         risk: risk.clone(),
         // The LLM's daily budget is real money per real day: the wall clock.

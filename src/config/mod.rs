@@ -31,6 +31,7 @@ mod pipeline;
 mod risk;
 mod secrets;
 mod sentinels;
+mod staleness;
 mod supervision;
 
 pub use broker::{Breaker, Broker, BrokerKind};
@@ -43,6 +44,7 @@ pub use notifier::{Notifier, WebhookKind};
 pub use pipeline::{Feed, Pipeline};
 pub use risk::Risk;
 pub use sentinels::Sentinels;
+pub use staleness::Staleness;
 pub use supervision::{EngineSupervision, Supervision};
 
 use serde::{Deserialize, Serialize};
@@ -72,6 +74,7 @@ pub struct Config {
     pub broker: Broker,
     pub faults: Faults,
     pub sentinels: Sentinels,
+    pub staleness: Staleness,
     pub llm: Llm,
 }
 
@@ -144,6 +147,7 @@ impl Config {
         self.pipeline.validate()?;
         self.llm.validate()?;
         self.sentinels.validate()?;
+        self.staleness.validate()?;
         self.broker.validate()?;
         self.breaker.validate()?;
         self.risk.validate()?;

@@ -48,6 +48,8 @@ pub struct Neighbours {
     pub feed_dropped: Arc<std::sync::atomic::AtomicU64>,
     pub analyzer: Arc<AnalyzerStats>,
     pub pollers: Arc<super::poller::PollerStats>,
+    /// Whether the market data is stale (the sentinel judges it).
+    pub data: Arc<super::staleness::DataHealth>,
 }
 
 pub struct Engine {
@@ -308,6 +310,10 @@ impl Surroundings for Around<'_> {
     fn paused(&self) -> bool {
         let e = self.engine;
         e.kernel.registry().is_paused(&e.cfg.path())
+    }
+
+    fn data_stale(&self) -> bool {
+        self.engine.neighbours.data.stale()
     }
 
     fn guard_running(&self) -> Result<(), String> {

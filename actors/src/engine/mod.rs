@@ -52,6 +52,7 @@ pub mod poller;
 pub mod publish;
 pub mod recent;
 pub mod sentinel;
+pub mod staleness;
 
 pub use actor::{Engine, EngineLinks, Neighbours};
 pub use analyzer::Analyzer;
@@ -186,6 +187,7 @@ pub fn subtree_with_handles(
     );
     let pollers = pollers(&cfg, sub, &handles, &neighbours);
     let (analyzer_stats, guard_store) = (neighbours.analyzer.clone(), store.clone());
+    let data = neighbours.data.clone();
     let links = EngineLinks {
         store,
         executor: handles.executor.clone(),
@@ -203,7 +205,13 @@ pub fn subtree_with_handles(
     // engine, its executor and broker are up, and stops first at shutdown.
     let spec = SupervisorSpec::new(&cfg.id, sub.supervision)
         .children(order_path(&cfg, sub, kernel, &handles, links))
-        .children(data_path(&cfg, sub, kernel, &handles, analyzer_stats))
+        .children(data_path(
+            &cfg,
+            sub,
+            kernel,
+            &handles,
+            (analyzer_stats, data),
+        ))
         .children(pollers)
         .child(ChildSpec::worker(
             paths::GUARD,
@@ -265,7 +273,7 @@ fn data_path(
     sub: &SubtreeConfig,
     kernel: &Kernel,
     h: &EngineHandles,
-    analyzer_stats: Arc<analyzer::AnalyzerStats>,
+    (analyzer_stats, data): (Arc<analyzer::AnalyzerStats>, Arc<staleness::DataHealth>),
 ) -> Vec<ChildSpec> {
     vec![
         ChildSpec::worker(
@@ -279,9 +287,13 @@ fn data_path(
             sentinel::Sentinel::factory(
                 sub.sentinels.clone(),
                 cfg.spec.clone(),
-                h.analyzer.clone(),
-                sub.risk.clone(),
-                kernel.clone(),
+                sentinel::SentinelLinks {
+                    analyzer: h.analyzer.clone(),
+                    risk: sub.risk.clone(),
+                    kernel: kernel.clone(),
+                    clock: sub.wiring.clock,
+                    health: data.clone(),
+                },
             ),
         ),
     ]

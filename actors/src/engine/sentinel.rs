@@ -4,17 +4,24 @@
 //! ones an escalation of the portfolio risk level (to WARNING: the operator or
 //! the risk guards decide more).
 //!
-//! The rules (`Sentinels`) are pure; the worker only routes what they say.
+//! The sentinel also judges market-data staleness (`staleness.rs`): no bar for
+//! `max_gap` while the market is open makes the engine's data stale.
+//!
+//! The rules (`Sentinels`, `Staleness`) are pure; the worker only routes what
+//! they say.
 
 use super::analyzer::Analyzer;
 use super::messages::{Alert, RawEvent};
-use crate::events::SENTINEL;
+use super::staleness::{Change, DataHealth};
+use crate::clock::Clock;
+use crate::events::{RECOVERED, SENTINEL, STALE};
 use crate::kernel::{Ctx, Handle, Handles, Kernel, Worker};
 use crate::logsafe::{printable, LOG_CHARS};
-use crate::model::{Bar, ContractSpec, Headline, RiskLevel, Sentiment};
+use crate::model::{Bar, ContractSpec, Headline, RiskLevel, Sentiment, BAR_MS};
 use crate::risk::{Escalate, PortfolioRisk};
 use rust_decimal::prelude::*;
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 #[derive(Debug, Clone)]
 pub struct SentinelConfig {
@@ -27,6 +34,9 @@ pub struct SentinelConfig {
     pub keywords: Vec<String>,
     /// Minutes before the close for the close warning (0: off).
     pub close_warning_min: u16,
+    /// Market data is stale after this long without a bar in open market
+    /// (zero: never judged).
+    pub max_gap: std::time::Duration,
 }
 
 /// What a sentinel saw.
@@ -138,26 +148,94 @@ impl Sentinels {
     }
 }
 
+/// Who a sentinel tells, and what it reads.
+#[derive(Clone)]
+pub struct SentinelLinks {
+    pub analyzer: Handle<Analyzer>,
+    /// Where severe triggers and repeated staleness escalate.
+    pub risk: Handle<PortfolioRisk>,
+    pub kernel: Kernel,
+    pub clock: Clock,
+    /// The engine's data health: written here, read by its risk step.
+    pub health: Arc<DataHealth>,
+}
+
 pub struct Sentinel {
     rules: Sentinels,
-    analyzer: Handle<Analyzer>,
-    risk: Handle<PortfolioRisk>,
-    kernel: Kernel,
+    spec: ContractSpec,
+    max_gap: std::time::Duration,
+    links: SentinelLinks,
+}
+
+/// How often staleness is looked at, in market time: a fifth of the gap, at
+/// least one bar.
+fn check_every(max_gap: std::time::Duration) -> std::time::Duration {
+    (max_gap / 5).max(std::time::Duration::from_millis(BAR_MS))
 }
 
 impl Sentinel {
     pub fn factory(
         cfg: SentinelConfig,
         spec: ContractSpec,
-        analyzer: Handle<Analyzer>,
-        risk: Handle<PortfolioRisk>,
-        kernel: Kernel,
+        links: SentinelLinks,
     ) -> impl Fn() -> Sentinel + Send + Sync + 'static {
         move || Sentinel {
             rules: Sentinels::new(cfg.clone(), spec.clone()),
-            analyzer: analyzer.clone(),
-            risk: risk.clone(),
-            kernel: kernel.clone(),
+            spec: spec.clone(),
+            max_gap: cfg.max_gap,
+            links: links.clone(),
+        }
+    }
+
+    /// A bar came: data that was stale has recovered.
+    fn on_data(&self, path: &str) {
+        let now = self.links.clock.now_ms();
+        if let Some(change) = self.links.health.with(|s| s.on_data(now)) {
+            self.tell_staleness(change, path);
+        }
+    }
+
+    fn check_stale(&self, path: &str) {
+        let now = self.links.clock.now_ms();
+        let session = self
+            .spec
+            .minutes_to_close(now)
+            .and_then(|(_, day)| Some((self.spec.session_open_ms(now)?, day)));
+        let max_gap = self.max_gap.as_millis() as u64;
+        if let Some(change) = self.links.health.with(|s| s.check(now, max_gap, session)) {
+            self.tell_staleness(change, path);
+        }
+    }
+
+    fn tell_staleness(&self, change: Change, path: &str) {
+        let symbol = self.spec.symbol;
+        match change {
+            Change::Stale { gap_ms, gaps_today } => {
+                let detail = format!(
+                    "{symbol}: no market data for {}s of open market (gap {gaps_today} today); no new positions until it returns",
+                    gap_ms / 1000
+                );
+                tracing::warn!(actor = path, %detail, "market data stale");
+                self.links
+                    .kernel
+                    .events()
+                    .publish(STALE, path, detail.clone());
+                if gaps_today >= 2 {
+                    let _ = self.links.risk.tell(Escalate {
+                        level: RiskLevel::Warning,
+                        reason: format!("market data stale again today: {detail}"),
+                        source: path.to_owned(),
+                    });
+                }
+            }
+            Change::Recovered { stale_for_ms } => {
+                let detail = format!(
+                    "{symbol}: market data back after {}s stale",
+                    stale_for_ms / 1000
+                );
+                tracing::info!(actor = path, %detail, "market data recovered");
+                self.links.kernel.events().publish(RECOVERED, path, detail);
+            }
         }
     }
 
@@ -166,19 +244,20 @@ impl Sentinel {
         // (which is logged and sent to webhooks too).
         let text = printable(&t.text, LOG_CHARS);
         tracing::info!(actor = path, kind = t.kind, text = %text, "sentinel");
-        self.kernel
+        self.links
+            .kernel
             .events()
             .publish(SENTINEL, path, format!("{}: {text}", t.kind));
         if t.escalate {
             // A full or restarting portfolio_risk: the next trigger asks again;
             // the event above is there for the operator either way.
-            let _ = self.risk.tell(Escalate {
+            let _ = self.links.risk.tell(Escalate {
                 level: RiskLevel::Warning,
                 reason: format!("sentinel {}: {}", t.kind, t.text),
                 source: path.to_owned(),
             });
         }
-        let _ = self.analyzer.tell(RawEvent::Alert(Alert {
+        let _ = self.links.analyzer.tell(RawEvent::Alert(Alert {
             symbol: symbol.to_owned(),
             at_ms: t.at_ms,
             kind: t.kind,
@@ -188,12 +267,22 @@ impl Sentinel {
     }
 }
 
-impl Worker for Sentinel {}
+impl Worker for Sentinel {
+    fn started(&mut self, ctx: &mut Ctx<'_, Self>) {
+        if !self.max_gap.is_zero() {
+            let every = self.links.clock.span(check_every(self.max_gap));
+            ctx.run_interval(every, |s, ctx| s.check_stale(ctx.path()));
+        }
+    }
+}
 
 impl Handles<RawEvent> for Sentinel {
     fn handle(&mut self, e: RawEvent, ctx: &mut Ctx<'_, Self>) {
         let (symbol, triggers) = match &e {
-            RawEvent::Bar(b) => (b.symbol.clone(), self.rules.on_bar(b)),
+            RawEvent::Bar(b) => {
+                self.on_data(ctx.path());
+                (b.symbol.clone(), self.rules.on_bar(b))
+            }
             RawEvent::News(h) => (h.symbol.clone(), self.rules.on_news(h)),
             RawEvent::Alert(_) => return,
         };
@@ -215,6 +304,7 @@ mod tests {
             window_bars: 5,
             keywords: vec!["embargo".into()],
             close_warning_min: 15,
+            max_gap: std::time::Duration::ZERO,
         }
     }
 

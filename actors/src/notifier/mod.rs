@@ -462,8 +462,10 @@ pub fn notable(e: &Event) -> Option<tracing::Level> {
     match e.kind {
         EventKind::GaveUp | EventKind::Escalated => Some(tracing::Level::ERROR),
         EventKind::Failed | EventKind::Suppressed => Some(tracing::Level::WARN),
-        EventKind::Other("risk_changed" | "breaker_opened") => Some(tracing::Level::WARN),
-        EventKind::Other("breaker_half_open" | "breaker_closed") => Some(tracing::Level::INFO),
+        EventKind::Other("risk_changed" | "breaker_opened" | "stale") => Some(tracing::Level::WARN),
+        EventKind::Other("breaker_half_open" | "breaker_closed" | "recovered") => {
+            Some(tracing::Level::INFO)
+        }
         EventKind::Other("mode_changed" | "operator" | "sentinel") => Some(tracing::Level::INFO),
         _ => None,
     }

@@ -73,7 +73,8 @@ pub fn kinds_of(e: &Event) -> &'static [&'static str] {
         "breaker_opened" => &["breaker"],
         "breaker_closed" => &["breaker", "recovery"],
         "mode_changed" => &["mode_transition"],
-        "gave_up" | "budget_exhausted" => &["error"],
+        "gave_up" | "budget_exhausted" | "stale" => &["error"],
+        "recovered" => &["recovery"],
         "failed" if engine => &["error"],
         "restarted" if engine => &["recovery"],
         _ => &[],
@@ -277,6 +278,15 @@ mod tests {
             ["recovery"]
         );
         assert!(kinds_of(&ev(o("order_submitted"), "x")).is_empty());
+        assert_eq!(
+            kinds_of(&ev(o("stale"), "master/engines/KC/sentinel")),
+            ["error"],
+            "stale market data is an alert"
+        );
+        assert_eq!(
+            kinds_of(&ev(o("recovered"), "master/engines/KC/sentinel")),
+            ["recovery"]
+        );
     }
 
     #[test]

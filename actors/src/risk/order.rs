@@ -19,6 +19,9 @@ use rust_decimal::Decimal;
 pub trait Surroundings {
     /// The operator paused this engine.
     fn paused(&self) -> bool;
+    /// The engine's market data is stale (no bars for `staleness.max_gap` in
+    /// open market): nothing new opens until it is back.
+    fn data_stale(&self) -> bool;
     /// The engine's guard actor runs; `Err` says in what state it is.
     fn guard_running(&self) -> Result<(), String>;
     /// Every other engine holding a position.
@@ -173,6 +176,12 @@ impl OrderRisk<'_> {
         (opening, total): (Decimal, Decimal),
         world: &dyn Surroundings,
     ) -> Result<(), String> {
+        if world.data_stale() {
+            return Err(format!(
+                "{} market data is stale: no new exposure until bars return",
+                self.spec.symbol
+            ));
+        }
         world.guard_running()?;
         let (spec, projected) = (self.spec, &self.projected);
         let others = world.others();

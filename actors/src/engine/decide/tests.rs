@@ -13,6 +13,7 @@ const SUNDAY_EVENING_MS: u64 = 1_767_571_200_000 - 3 * 3_600_000;
 
 struct World {
     paused: bool,
+    stale: bool,
     guard: Result<(), String>,
     others: Vec<BookEntry>,
 }
@@ -21,6 +22,7 @@ impl Default for World {
     fn default() -> Self {
         World {
             paused: false,
+            stale: false,
             guard: Ok(()),
             others: vec![],
         }
@@ -30,6 +32,9 @@ impl Default for World {
 impl Surroundings for World {
     fn paused(&self) -> bool {
         self.paused
+    }
+    fn data_stale(&self) -> bool {
+        self.stale
     }
     fn guard_running(&self) -> Result<(), String> {
         self.guard.clone()
@@ -175,17 +180,29 @@ fn risk_refuses_what_opens_and_lets_a_reduction_through() {
     };
     let d = decide(&f.state(RiskLevel::Normal, None), &buy, &paused);
     assert!(matches!(&d, Decision::Record(Outcome::RiskRejected, why) if why.contains("paused")));
-    // Long 2 in flight: a sell of 5 with the guard down only closes the 2.
+    let stale = World {
+        stale: true,
+        ..World::default()
+    };
+    let d = decide(&f.state(RiskLevel::Normal, None), &buy, &stale);
+    assert!(
+        matches!(&d, Decision::Record(Outcome::RiskRejected, why) if why.contains("market data is stale")),
+        "{d:?}"
+    );
+    // Long 2 in flight: a sell of 5 with the guard down (or the data stale)
+    // only closes the 2.
     f.ledger.sent("KC-news-00000001".into(), Decimal::from(2));
     let sell = candidate(Side::Sell, 0.92, MONDAY_NOON_MS);
-    let d = decide(&f.state(RiskLevel::Normal, None), &sell, &guard_down);
-    assert_eq!(
-        d,
-        Decision::Order {
-            qty: Decimal::from(2),
-            price: Decimal::from(300)
-        }
-    );
+    for world in [&guard_down, &stale] {
+        let d = decide(&f.state(RiskLevel::Normal, None), &sell, world);
+        assert_eq!(
+            d,
+            Decision::Order {
+                qty: Decimal::from(2),
+                price: Decimal::from(300)
+            }
+        );
+    }
 }
 
 #[test]
