@@ -62,6 +62,17 @@ fn report(dir: &Path, out: &str) -> Value {
     serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap()
 }
 
+/// The journal of the (one) replay run in `dir`.
+fn replay_journal(dir: &Path) -> PathBuf {
+    std::fs::read_dir(dir.join("replay"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path()
+        .join("journal.sqlite")
+}
+
 fn dec(v: &Value) -> Decimal {
     v.as_str().unwrap().parse().unwrap()
 }
@@ -100,13 +111,7 @@ fn a_replay_of_the_bundled_week_reports_what_its_journal_holds_and_is_determinis
         live_before,
         "the live journal is untouched"
     );
-    let journal = std::fs::read_dir(dir.join("replay"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path()
-        .join("journal.sqlite");
+    let journal = replay_journal(&dir);
     let c = rusqlite::Connection::open(&journal).unwrap();
     // The test's own reading of the fills: PnL at the last close of each
     // contract = Σ sign × qty × (close − price) × point value − commissions.
@@ -488,13 +493,7 @@ fn gaps_in_the_data_make_an_engine_stale_and_the_second_warns() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let journal = std::fs::read_dir(dir.join("replay"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path()
-        .join("journal.sqlite");
+    let journal = replay_journal(&dir);
     let c = rusqlite::Connection::open(&journal).unwrap();
     let events = |path: &str| -> Vec<(String, String)> {
         let mut s = c

@@ -674,9 +674,12 @@ async fn stale_market_data_stops_openings_until_bars_return() {
     tokio::time::pause();
     let t = tree_with("stale", cfg(Strategy::OneForOne), Duration::from_secs(300)).await;
     flat_bars(&t, 0, 20).await;
-    // The clock is at 11:00 in New York and no bar has reached the sentinel
-    // since the 04:15 open: the first look (a minute on) finds it stale.
-    idle(Duration::from_secs(61)).await;
+    // The clock is at 11:00 in New York and no bar reaches the sentinel: the
+    // gap counts from the sentinel's start (not from the 04:15 open: a start
+    // mid-session is not a gap), so the look after five minutes finds it stale.
+    idle(Duration::from_secs(4 * 60)).await;
+    assert!(events_at(&t, "test/KC/sentinel").is_empty(), "not yet");
+    idle(Duration::from_secs(2 * 60 + 1)).await;
     let sentinel = "test/KC/sentinel";
     let seen = events_at(&t, sentinel);
     assert_eq!(seen.len(), 1, "{seen:?}");

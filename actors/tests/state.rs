@@ -51,9 +51,17 @@ async fn owners(path: &Path) -> Owners {
         SupervisorSpec::new("engines", cfg(Strategy::OneForOne)),
         |s, id| {
             let (w, h) = counter("w", &log);
+            let held = Arc::new(std::sync::atomic::AtomicBool::new(false));
             let child = ChildSpec::supervisor(tree(id, cfg(Strategy::OneForOne), vec![w]))
-                .restart(Restart::Temporary);
-            specs.insert(id.to_owned(), child.clone());
+                .restart(Restart::Temporary)
+                .held_while(held.clone());
+            specs.insert(
+                id.to_owned(),
+                control::EngineSpec {
+                    spec: child.clone(),
+                    held,
+                },
+            );
             engine_workers.insert(id.to_owned(), h);
             s.child(child)
         },
@@ -378,4 +386,81 @@ async fn an_engine_stop_is_journaled_and_a_start_brings_its_subtree_back() {
         Some(NodeState::Running)
     );
     assert_eq!(kc.ask(Get).await, Ok(0));
+}
+
+/// Commands that race: a stop right after a start ends stopped; a second start
+/// while one is under way changes nothing; `engines` started again (after a
+/// failure) holds exactly the engines stopped now.
+#[actix_rt::test]
+async fn engine_commands_that_race_end_as_the_last_one_says() {
+    tokio::time::pause();
+    let path = journal("stop-start-races");
+    let o = owners(&path).await;
+    let registry = o.kernel.registry();
+    let stop = |engine: &str| StopEngine {
+        engine: engine.into(),
+        reason: "test".into(),
+    };
+    let start = |engine: &str| StartEngine {
+        engine: engine.into(),
+        reason: "test".into(),
+    };
+    o.control.ask(stop("KC")).await.unwrap().unwrap();
+    idle(ms(50)).await;
+    assert_eq!(
+        registry.state("master/engines/KC"),
+        Some(NodeState::Stopped)
+    );
+
+    // Start, then stop at once: stopped.
+    o.control.ask(start("KC")).await.unwrap().unwrap();
+    o.control.ask(stop("KC")).await.unwrap().unwrap();
+    idle(ms(500)).await;
+    assert_eq!(
+        registry.state("master/engines/KC"),
+        Some(NodeState::Stopped)
+    );
+    assert!(registry.is_stopped("master/engines/KC"));
+
+    // Two starts: the second changes nothing, and it runs once.
+    let first = o.control.ask(start("KC")).await.unwrap().unwrap();
+    let second = o.control.ask(start("KC")).await.unwrap().unwrap();
+    assert!(first.changed && !second.changed, "{first:?} {second:?}");
+    idle(ms(500)).await;
+    assert_eq!(
+        registry.state("master/engines/KC"),
+        Some(NodeState::Running)
+    );
+    assert!(!registry.is_stopped("master/engines/KC"));
+
+    // KC stopped, then `engines` fails and is started again: KC stays
+    // stopped (held), CC runs.
+    o.control.ask(stop("KC")).await.unwrap().unwrap();
+    idle(ms(200)).await;
+    o.kernel
+        .inject("master/engines", Fault::panic())
+        .await
+        .unwrap();
+    idle(ms(500)).await;
+    assert_eq!(
+        registry.state("master/engines/CC"),
+        Some(NodeState::Running)
+    );
+    assert_eq!(
+        registry.state("master/engines/KC"),
+        Some(NodeState::Stopped)
+    );
+    let cc = o.engine_workers["CC"].clone();
+    assert_eq!(cc.ask(Get).await, Ok(0), "CC's subtree came back");
+    assert!(matches!(
+        o.engine_workers["KC"].ask(Get).await,
+        Err(CallError::Stopped { .. })
+    ));
+    // And a start after that brings it back from its held record.
+    o.control.ask(start("KC")).await.unwrap().unwrap();
+    idle(ms(200)).await;
+    assert_eq!(
+        registry.state("master/engines/KC"),
+        Some(NodeState::Running)
+    );
 }

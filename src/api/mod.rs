@@ -20,7 +20,7 @@ mod reads;
 mod wire;
 
 pub use errors::ApiError;
-pub use reads::not_ready;
+pub use reads::{not_ready, settled};
 
 use crate::token;
 use actix_http::{HttpService, KeepAlive};

@@ -58,12 +58,8 @@ pub fn not_ready(st: &ApiState) -> Option<String> {
         .iter()
         .filter_map(|id| match st.kernel.registry().state(&engine_path(id)) {
             Some(NodeState::Running | NodeState::Paused) => None,
-            // Stopped by an operator (control marks it paused on purpose): meant.
-            Some(NodeState::Stopped | NodeState::Stopping)
-                if st.kernel.registry().is_paused(&engine_path(id)) =>
-            {
-                None
-            }
+            // Stopped by an operator: meant, whatever state it is in.
+            _ if st.kernel.registry().is_stopped(&engine_path(id)) => None,
             Some(s) => Some(format!(
                 "engine {id} is {}",
                 state_str(s).as_str().unwrap_or("?")
@@ -72,6 +68,17 @@ pub fn not_ready(st: &ApiState) -> Option<String> {
         })
         .collect();
     (!waiting.is_empty()).then(|| waiting.join("; "))
+}
+
+/// Whether every engine has settled: running, paused, stopped or failed,
+/// none still starting or restarting (systemd's `READY=1`).
+pub fn settled(st: &ApiState) -> bool {
+    st.engines.iter().all(|id| {
+        !matches!(
+            st.kernel.registry().state(&engine_path(id)),
+            None | Some(NodeState::Starting | NodeState::Restarting)
+        )
+    })
 }
 
 pub(super) async fn readyz(st: web::Data<ApiState>) -> Answer {

@@ -7,6 +7,7 @@
 
 use super::{Options, ThreadChoice};
 use crate::config::Config;
+use commodore_actors::control::EngineSpec;
 use commodore_actors::engine::{
     self,
     pipeline::{Allocation, RouterConfig},
@@ -23,6 +24,7 @@ use commodore_actors::view::StatusView;
 use commodore_actors::{clock::Clock, wiring::Wiring};
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 /// The `engines` supervisor with one subtree per engine, and where the
@@ -34,8 +36,8 @@ use std::sync::Arc;
 /// an operator's `start` brings it back.
 ///
 /// The engines in `stopped` (stopped by an operator, from the journal) are
-/// held: listed `stopped`, not started. Each engine's child spec is returned
-/// too, for `control` to start it again.
+/// held: listed `stopped`, not started. Each engine's child spec and the flag
+/// that holds it are returned too, for `control` to stop and start it.
 pub(super) fn supervisor(
     cfg: &Config,
     kernel: &Kernel,
@@ -44,7 +46,7 @@ pub(super) fn supervisor(
     wiring: &Wiring,
     opts: &Options,
     stopped: &[String],
-) -> (SupervisorSpec, Vec<Route>, BTreeMap<String, ChildSpec>) {
+) -> (SupervisorSpec, Vec<Route>, BTreeMap<String, EngineSpec>) {
     let sub = subtree_config(cfg, kernel, risk, wiring, opts);
     let mut routes = Vec::new();
     let mut specs = BTreeMap::new();
@@ -54,13 +56,18 @@ pub(super) fn supervisor(
             let ecfg = engine_config(cfg, e, &opts.journal, wiring.clock);
             let (subtree, h) = engine::subtree_with_handles(Arc::new(ecfg), &sub, kernel, view);
             routes.push(h.route(&e.id, e.symbol()));
-            let child = ChildSpec::supervisor(subtree).restart(Restart::Temporary);
-            specs.insert(e.id.clone(), child.clone());
-            s.child(if stopped.contains(&e.id) {
-                child.held()
-            } else {
-                child
-            })
+            let held = Arc::new(AtomicBool::new(stopped.contains(&e.id)));
+            let child = ChildSpec::supervisor(subtree)
+                .restart(Restart::Temporary)
+                .held_while(held.clone());
+            specs.insert(
+                e.id.clone(),
+                EngineSpec {
+                    spec: child.clone(),
+                    held,
+                },
+            );
+            s.child(child)
         },
     );
     (spec, routes, specs)

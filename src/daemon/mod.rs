@@ -235,7 +235,10 @@ pub async fn run(cfg: Config, fresh: bool) -> i32 {
         Arc::new(systemd::Notify::from_env()),
         kernel.clone(),
         tree.lifecycle.clone(),
-        move || api::not_ready(&ready_state),
+        move || systemd::Standing {
+            settled: api::settled(&ready_state),
+            not_ready: api::not_ready(&ready_state),
+        },
     );
 
     let exit = root.wait().await;

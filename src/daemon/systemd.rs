@@ -79,10 +79,11 @@ impl Notify {
         self.socket.is_some()
     }
 
-    /// Sends one notification (`KEY=value` lines).
-    pub fn send(&self, msg: &str) {
+    /// Sends one notification (`KEY=value` lines); `false` when it could not
+    /// be sent (logged once).
+    pub fn send(&self, msg: &str) -> bool {
         let Some((sock, target)) = &self.socket else {
-            return;
+            return false;
         };
         let sent = match target {
             Target::Path(p) => sock.send_to(msg.as_bytes(), p).map(|_| ()),
@@ -93,21 +94,36 @@ impl Notify {
                     .map(|_| ())
             }
         };
-        if let Err(e) = sent {
-            if !self.warned.swap(true, Ordering::Relaxed) {
-                tracing::warn!(error = %e, "a systemd notification could not be sent (logged once)");
+        match sent {
+            Ok(()) => true,
+            Err(e) => {
+                if !self.warned.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(error = %e, "a systemd notification could not be sent (logged once)");
+                }
+                false
             }
         }
     }
 }
 
-/// Runs beside the tree until the process ends: `READY=1` once `ready()` says
-/// so, `STOPPING=1` once the shutdown begins, and the heartbeat.
+/// Where the tree stands, for systemd: whether every engine has settled
+/// (running, paused, stopped or failed: none still starting or restarting),
+/// and why it is not fully ready, if it is not.
+pub struct Standing {
+    pub settled: bool,
+    pub not_ready: Option<String>,
+}
+
+/// Runs beside the tree until the process ends: `READY=1` once every engine
+/// has settled (an engine that failed at start is reported in `STATUS=`, not
+/// waited for: the others trade, and waiting would have systemd kill them
+/// all at its start timeout), `STOPPING=1` once the shutdown begins, and the
+/// heartbeat.
 pub fn spawn(
     notify: Arc<Notify>,
     kernel: Kernel,
     lifecycle: Arc<Lifecycle>,
-    ready: impl Fn() -> Option<String> + 'static,
+    standing: impl Fn() -> Standing + 'static,
 ) {
     if !notify.enabled() {
         return;
@@ -120,20 +136,25 @@ pub fn spawn(
         actix_rt::spawn(heartbeat(notify.clone(), kernel, every));
     }
     let n = notify.clone();
-    lifecycle.on_shutdown(move || n.send("STOPPING=1\nSTATUS=stopping in reverse start order"));
+    lifecycle.on_shutdown(move || {
+        n.send("STOPPING=1\nSTATUS=stopping in reverse start order");
+    });
     actix_rt::spawn(async move {
-        let mut waiting = String::new();
+        let mut said = String::new();
         while !lifecycle.is_stopping() {
-            match ready() {
-                None => {
-                    notify.send("READY=1\nSTATUS=trading");
+            let now = standing();
+            if now.settled {
+                let status = match &now.not_ready {
+                    None => "trading".to_owned(),
+                    Some(why) => format!("trading, degraded: {why}"),
+                };
+                // Sent until it goes through (a full socket buffer).
+                if notify.send(&format!("READY=1\nSTATUS={status}")) {
                     return;
                 }
-                Some(why) if why != waiting => {
-                    notify.send(&format!("STATUS=starting: {why}"));
-                    waiting = why;
-                }
-                Some(_) => {}
+            } else if let Some(why) = now.not_ready.filter(|w| *w != said) {
+                notify.send(&format!("STATUS=starting: {why}"));
+                said = why;
             }
             tokio::time::sleep(LOOK_EVERY).await;
         }
@@ -143,14 +164,23 @@ pub fn spawn(
 /// Every `every`: ask `master` through its mailbox (bounded by `every`), and
 /// only on its answer send `WATCHDOG=1`.
 async fn heartbeat(notify: Arc<Notify>, kernel: Kernel, every: Duration) {
-    beat(&kernel, every, |m| notify.send(m)).await
+    beat(&kernel, every, |m| {
+        notify.send(m);
+    })
+    .await
 }
 
 async fn beat(kernel: &Kernel, every: Duration, mut send: impl FnMut(&str)) {
     let root = commodore_actors::paths::MASTER;
     let mut silent = false;
+    // A fixed rate, and an answer within half of it: two beats are never more
+    // than 1.5 `every` apart (under the watchdog's 2 `every`) while the root
+    // answers.
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        match tokio::time::timeout(every, kernel.count_children(root)).await {
+        tick.tick().await;
+        match tokio::time::timeout(every / 2, kernel.count_children(root)).await {
             Ok(Ok(_)) => {
                 if silent {
                     tracing::info!("the root supervisor answers again: heartbeats resume");
@@ -167,7 +197,6 @@ async fn beat(kernel: &Kernel, every: Duration, mut send: impl FnMut(&str)) {
                 }
             }
         }
-        tokio::time::sleep(every).await;
     }
 }
 
@@ -194,7 +223,7 @@ mod tests {
         let n = Notify::from_vars(vars(&[]), 7);
         assert!(!n.enabled());
         assert!(n.watchdog.is_none());
-        n.send("READY=1"); // a no-op, not an error
+        assert!(!n.send("READY=1"), "a no-op, not an error");
 
         let on = vars(&[("NOTIFY_SOCKET", "/run/x"), ("WATCHDOG_USEC", "30000000")]);
         let n = Notify::from_vars(on, 7);
@@ -229,8 +258,8 @@ mod tests {
     #[test]
     fn a_send_that_fails_is_logged_not_fatal() {
         let n = Notify::from_vars(vars(&[("NOTIFY_SOCKET", "/nonexistent/socket")]), 7);
-        n.send("READY=1");
-        n.send("READY=1");
+        assert!(!n.send("READY=1"));
+        assert!(!n.send("READY=1"));
         assert!(n.warned.load(Ordering::Relaxed));
     }
 

@@ -8,6 +8,7 @@ use crate::journal::{EngineState, FlagRecord, JournalError, StateKey, Store};
 use crate::kernel::{ChildSpec, Ctx, Handles, Kernel, KernelError, NodeState, Worker};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -47,23 +48,36 @@ fn load_flagged(store: &Store, what: EngineState) -> Result<BTreeSet<String>, Jo
     Ok(set)
 }
 
-/// How long a start waits for a stop still under way (its subtree's ordered
-/// shutdown, bounded by the shutdown timeouts), asking again every
-/// [`START_RETRY`].
-const START_WAIT: Duration = Duration::from_secs(60);
+/// How often a start asks again while a stop is still under way (its
+/// subtree's ordered shutdown, bounded by the shutdown timeouts), and how many
+/// times at most (60 s).
 const START_RETRY: Duration = Duration::from_millis(50);
+const START_TRIES: u32 = 1_200;
+
+/// One engine's child spec under `engines` and the flag that holds it there.
+/// `control` keeps both: the spec to start the engine again once its record is
+/// gone (an engine is a temporary child: stopped or failed, its record is
+/// deleted, as in OTP), the flag so that `engines`, if started again, holds
+/// exactly the engines stopped now.
+#[derive(Clone)]
+pub struct EngineSpec {
+    pub spec: ChildSpec,
+    pub held: Arc<AtomicBool>,
+}
 
 pub struct ControlActor {
     store: Store,
     kernel: Kernel,
     lifecycle: Arc<Lifecycle>,
     engines: Arc<[String]>,
-    /// Each engine's child spec under `engines`, to start it again once its
-    /// record is gone (an engine is a temporary child: stopped or failed, its
-    /// spec is deleted there, as in OTP).
-    specs: Arc<BTreeMap<String, ChildSpec>>,
+    specs: Arc<BTreeMap<String, EngineSpec>>,
     paused: BTreeSet<String>,
     stopped: BTreeSet<String>,
+    /// Bumped by every stop and start of an engine: a start still under way
+    /// gives up once a later command superseded it.
+    commands: BTreeMap<String, u64>,
+    /// Engines whose start is under way.
+    starting: BTreeSet<String>,
     clock: Clock,
 }
 
@@ -73,7 +87,7 @@ impl ControlActor {
         kernel: Kernel,
         lifecycle: Arc<Lifecycle>,
         engines: Vec<String>,
-        specs: BTreeMap<String, ChildSpec>,
+        specs: BTreeMap<String, EngineSpec>,
         clock: Clock,
     ) -> impl Fn() -> ControlActor + Send + Sync + 'static {
         let engines: Arc<[String]> = engines.into();
@@ -90,6 +104,8 @@ impl ControlActor {
                 specs: specs.clone(),
                 paused,
                 stopped,
+                commands: BTreeMap::new(),
+                starting: BTreeSet::new(),
                 clock,
             }
         }
@@ -117,8 +133,106 @@ impl ControlActor {
     /// The registry's "paused on purpose": paused, or stopped (nothing opens
     /// while a stopped engine drains, and /readyz counts it as meant).
     fn sync_paused(&self, engine: &str) {
-        let on = self.paused.contains(engine) || self.stopped.contains(engine);
-        self.kernel.registry().set_paused(&engine_path(engine), on);
+        let (path, stopped) = (engine_path(engine), self.stopped.contains(engine));
+        let registry = self.kernel.registry();
+        registry.set_paused(&path, self.paused.contains(engine) || stopped);
+        registry.set_stopped(&path, stopped);
+        if let Some(e) = self.specs.get(engine) {
+            e.held.store(stopped, Ordering::Release);
+        }
+    }
+
+    /// A new stop or start of `engine`; returns its number.
+    fn command(&mut self, engine: &str) -> u64 {
+        let n = self.commands.entry(engine.to_owned()).or_default();
+        *n += 1;
+        *n
+    }
+
+    fn superseded(&self, engine: &str, n: u64) -> bool {
+        self.commands.get(engine) != Some(&n)
+    }
+
+    fn stop_subtree(&self, engine: &str, ctx: &mut Ctx<'_, Self>) {
+        let (kernel, path) = (self.kernel.clone(), engine_path(engine));
+        ctx.spawn(async move {
+            // Already stopped (or failed and gone): nothing to stop.
+            if let Err(e) = kernel.terminate_child(&path).await {
+                tracing::debug!(engine = %path, error = %e, "nothing to stop");
+            }
+        });
+    }
+
+    /// Start number `n` of `engine`: its record's `restart_child` while the
+    /// record is there (held since the daemon started, or stopping: asked
+    /// again until the stop is done), else `start_child` from its spec. Each
+    /// step runs on this actor, and gives up once a later command superseded
+    /// it.
+    fn start_subtree(&mut self, engine: String, n: u64, tries: u32, ctx: &mut Ctx<'_, Self>) {
+        if self.superseded(&engine, n) {
+            self.starting.remove(&engine);
+            return;
+        }
+        let (kernel, path) = (self.kernel.clone(), engine_path(&engine));
+        ctx.spawn_then(
+            async move { kernel.restart_child(&path).await },
+            move |c: &mut Self, ctx, r| c.restarted(engine, n, tries, r, ctx),
+        );
+    }
+
+    fn restarted(
+        &mut self,
+        engine: String,
+        n: u64,
+        tries: u32,
+        r: Result<(), KernelError>,
+        ctx: &mut Ctx<'_, Self>,
+    ) {
+        let path = engine_path(&engine);
+        let state = self.kernel.registry().state(&path);
+        match r {
+            _ if self.superseded(&engine, n) => {
+                self.starting.remove(&engine);
+            }
+            Ok(()) => {
+                self.starting.remove(&engine);
+            }
+            Err(_) if state == Some(NodeState::Stopping) && tries < START_TRIES => {
+                ctx.run_later(START_RETRY, move |c, ctx| {
+                    c.start_subtree(engine, n, tries + 1, ctx)
+                });
+            }
+            // Running already (another start won), or still stopping after
+            // a minute: nothing more to do here.
+            Err(e)
+                if state != Some(NodeState::Failed)
+                    && state.is_some_and(|s| s != NodeState::Stopped) =>
+            {
+                self.starting.remove(&engine);
+                tracing::info!(engine = %path, ?state, error = %e, "engine not started again");
+            }
+            // No record (stopped or failed in this run): from its spec.
+            Err(_) => {
+                let Some(spec) = self.specs.get(&engine).map(|e| e.spec.clone()) else {
+                    self.starting.remove(&engine);
+                    return tracing::error!(engine = %path, "the engine cannot be started: no spec for it");
+                };
+                let kernel = self.kernel.clone();
+                let engines = format!("{}/{}", crate::paths::MASTER, crate::paths::ENGINES);
+                ctx.spawn_then(
+                    async move { kernel.start_child(&engines, spec).await },
+                    move |c: &mut Self, ctx, r| {
+                        c.starting.remove(&engine);
+                        if let Err(e) = r {
+                            tracing::error!(engine = %engine_path(&engine), error = %e, "the engine could not be started");
+                        } else if c.superseded(&engine, n) && c.stopped.contains(&engine) {
+                            // A stop came while it started: it ends stopped.
+                            c.stop_subtree(&engine, ctx);
+                        }
+                    },
+                );
+            }
+        }
     }
 
     fn outcome(&self, engine: &str, changed: bool) -> EngineOutcome {
@@ -171,10 +285,29 @@ impl ControlActor {
 }
 
 impl Worker for ControlActor {
-    fn started(&mut self, _ctx: &mut Ctx<'_, Self>) {
+    fn started(&mut self, ctx: &mut Ctx<'_, Self>) {
         // The registry is the tree's view of "paused"; make it match the journal.
-        for id in self.engines.iter() {
+        for id in self.engines.clone().iter() {
             self.sync_paused(id);
+            // Started again mid-run (a restart of control drops the steps a
+            // predecessor had under way): bring each engine where the journal
+            // says it belongs. At the daemon's start `engines` is not up yet
+            // and there is nothing to do.
+            let state = self.kernel.registry().state(&engine_path(id));
+            let stopped = self.stopped.contains(id);
+            if stopped
+                && matches!(
+                    state,
+                    Some(NodeState::Running | NodeState::Paused | NodeState::Starting)
+                )
+            {
+                self.command(id);
+                self.stop_subtree(id, ctx);
+            } else if !stopped && state == Some(NodeState::Stopped) {
+                let n = self.command(id);
+                self.starting.insert(id.clone());
+                self.start_subtree(id.clone(), n, 0, ctx);
+            }
         }
     }
 }
@@ -229,14 +362,9 @@ impl Handles<StopEngine> for ControlActor {
             self.stopped.insert(m.engine.clone());
             tracing::info!(actor = ctx.path(), engine = %m.engine, reason = %m.reason, "engine stopped");
         }
+        self.command(&m.engine);
         self.sync_paused(&m.engine);
-        let (kernel, path) = (self.kernel.clone(), engine_path(&m.engine));
-        ctx.spawn(async move {
-            // Already stopped (or failed and gone): nothing to stop.
-            if let Err(e) = kernel.terminate_child(&path).await {
-                tracing::debug!(engine = %path, error = %e, "nothing to stop");
-            }
-        });
+        self.stop_subtree(&m.engine, ctx);
         Ok(self.outcome(&m.engine, changed))
     }
 }
@@ -259,7 +387,8 @@ impl Handles<StartEngine> for ControlActor {
             None | Some(NodeState::Stopped | NodeState::Stopping | NodeState::Failed)
         );
         let was_stopped = self.stopped.contains(&m.engine);
-        if !was_stopped && !down {
+        // Running, or a start already under way: nothing to do.
+        if !was_stopped && (!down || self.starting.contains(&m.engine)) {
             return Ok(self.outcome(&m.engine, false));
         }
         let detail = format!("engine {} started: {}", m.engine, m.reason);
@@ -283,38 +412,10 @@ impl Handles<StartEngine> for ControlActor {
         }
         tracing::info!(actor = ctx.path(), engine = %m.engine, reason = %m.reason, "engine started");
         self.sync_paused(&m.engine);
-        let kernel = self.kernel.clone();
-        let spec = self.specs.get(&m.engine).cloned();
-        ctx.spawn(async move { start_engine(kernel, path, spec).await });
+        let n = self.command(&m.engine);
+        self.starting.insert(m.engine.clone());
+        self.start_subtree(m.engine.clone(), n, 0, ctx);
         Ok(self.outcome(&m.engine, true))
-    }
-}
-
-/// Starts the engine at `path`: its record's `restart_child` while the record
-/// is there (held at the daemon's start), else `start_child` from its spec
-/// (an engine stopped or failed in this run: a temporary child's record is
-/// gone). A stop still under way is waited for, up to [`START_WAIT`].
-async fn start_engine(kernel: Kernel, path: String, spec: Option<ChildSpec>) {
-    let engines = format!("{}/{}", crate::paths::MASTER, crate::paths::ENGINES);
-    let mut waited = Duration::ZERO;
-    loop {
-        match kernel.restart_child(&path).await {
-            Ok(()) => return,
-            Err(KernelError::Refused(why))
-                if why.contains("is not stopped") && waited < START_WAIT =>
-            {
-                tokio::time::sleep(START_RETRY).await;
-                waited += START_RETRY;
-            }
-            Err(_) => break,
-        }
-    }
-    let Some(spec) = spec else {
-        tracing::error!(engine = %path, "the engine cannot be started: no spec for it");
-        return;
-    };
-    if let Err(e) = kernel.start_child(&engines, spec).await {
-        tracing::error!(engine = %path, error = %e, "the engine could not be started");
     }
 }
 

@@ -9,7 +9,7 @@ mod actor;
 mod lifecycle;
 mod messages;
 
-pub use actor::{engine_path, load_paused, load_stopped, ControlActor};
+pub use actor::{engine_path, load_paused, load_stopped, ControlActor, EngineSpec};
 pub use lifecycle::Lifecycle;
 pub use messages::{
     ControlError, EngineOutcome, PauseEngine, ResumeEngine, Shutdown, StartEngine, StopEngine,

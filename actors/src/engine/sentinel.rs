@@ -270,6 +270,8 @@ impl Sentinel {
 impl Worker for Sentinel {
     fn started(&mut self, ctx: &mut Ctx<'_, Self>) {
         if !self.max_gap.is_zero() {
+            let now = self.links.clock.now_ms();
+            self.links.health.with(|s| s.watch_from(now));
             let every = self.links.clock.span(check_every(self.max_gap));
             ctx.run_interval(every, |s, ctx| s.check_stale(ctx.path()));
         }

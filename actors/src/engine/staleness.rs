@@ -27,6 +27,9 @@ pub enum Change {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Staleness {
     last_data_ms: Option<u64>,
+    /// When the current watcher (the sentinel instance) started: no gap is
+    /// counted from before it, so a start mid-session is not a gap.
+    watching_since_ms: u64,
     stale_since: Option<u64>,
     /// The New York day `gaps` counts for.
     day: i64,
@@ -34,6 +37,13 @@ pub struct Staleness {
 }
 
 impl Staleness {
+    /// A watcher starts at `now_ms` (the daemon, or the engine after a stop or
+    /// a restart): gaps count from here at the earliest. A stale state stays
+    /// until data returns.
+    pub fn watch_from(&mut self, now_ms: u64) {
+        self.watching_since_ms = now_ms;
+    }
+
     /// A bar arrived at `now_ms`.
     pub fn on_data(&mut self, now_ms: u64) -> Option<Change> {
         self.last_data_ms = Some(now_ms);
@@ -55,7 +65,10 @@ impl Staleness {
             return None;
         }
         let (open_ms, day) = session?;
-        let since = self.last_data_ms.map_or(open_ms, |last| last.max(open_ms));
+        let since = self
+            .last_data_ms
+            .map_or(open_ms, |last| last.max(open_ms))
+            .max(self.watching_since_ms);
         let gap_ms = now_ms.saturating_sub(since);
         if gap_ms <= max_gap_ms {
             return None;
@@ -149,6 +162,20 @@ mod tests {
             }),
             "the gap counts from the new session's open, not from yesterday's last bar"
         );
+    }
+
+    #[test]
+    fn a_watcher_started_mid_session_counts_from_its_start() {
+        let mut s = Staleness::default();
+        let open = 1_000 * MIN;
+        s.on_data(open - 600 * MIN); // yesterday's last bar
+        s.watch_from(open + 120 * MIN);
+        let session = Some((open, 7));
+        assert_eq!(s.check(open + 121 * MIN, 5 * MIN, session), None);
+        assert!(matches!(
+            s.check(open + 126 * MIN, 5 * MIN, session),
+            Some(Change::Stale { gap_ms, .. }) if gap_ms == 6 * MIN
+        ));
     }
 
     #[test]

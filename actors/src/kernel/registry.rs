@@ -85,6 +85,9 @@ pub struct Registry {
     /// Paths paused on purpose (by the operator). Kept apart from the nodes: a
     /// pause outlives restarts of the node and may be set before it first starts.
     paused: DashMap<String, ()>,
+    /// Paths stopped on purpose (by the operator), whatever state the node
+    /// is in: readiness counts them as meant.
+    stopped: DashMap<String, ()>,
 }
 
 impl Registry {
@@ -137,15 +140,29 @@ impl Registry {
     /// Everything below `path` is gone with its (killed) supervisor: handles to its
     /// workers say `Restarting` instead of queueing into mailboxes nobody reads.
     pub(crate) fn invalidate_below(&self, path: &str) {
+        self.mark_below(path, false);
+    }
+
+    /// Everything below `path` is down on purpose (its supervisor is held):
+    /// handles to its workers say `Stopped`.
+    pub(crate) fn stop_below(&self, path: &str) {
+        self.mark_below(path, true);
+    }
+
+    fn mark_below(&self, path: &str, stopped: bool) {
         let prefix = format!("{path}/");
         for mut e in self.nodes.iter_mut() {
             if e.key().starts_with(&prefix) {
                 match &mut e.reach {
-                    Reach::Worker(s) => s.unavailable(false),
+                    Reach::Worker(s) => s.unavailable(stopped),
                     Reach::Supervisor(control) => *control = None,
                     Reach::None | Reach::Step(_) => {}
                 }
-                e.state = NodeState::Restarting;
+                e.state = if stopped {
+                    NodeState::Stopped
+                } else {
+                    NodeState::Restarting
+                };
             }
         }
     }
@@ -191,6 +208,20 @@ impl Registry {
 
     pub fn is_paused(&self, path: &str) -> bool {
         self.paused.contains_key(path)
+    }
+
+    /// Marks `path` stopped on purpose (or not). Like the pause, the kernel
+    /// only records it; whoever stops the node sets it.
+    pub fn set_stopped(&self, path: &str, stopped: bool) {
+        if stopped {
+            self.stopped.insert(path.to_owned(), ());
+        } else {
+            self.stopped.remove(path);
+        }
+    }
+
+    pub fn is_stopped(&self, path: &str) -> bool {
+        self.stopped.contains_key(path)
     }
 
     fn overlay(&self, path: &str, kind: NodeKind, state: NodeState) -> NodeState {

@@ -267,8 +267,9 @@ pub struct ChildSpec {
     pub(crate) shutdown_timeout: Option<Duration>,
     pub(crate) mailbox: usize,
     pub(crate) kind: ChildKind,
-    /// Not started with its supervisor (see [`held`](Self::held)).
-    pub(crate) held: bool,
+    /// Not started with its supervisor while this is set (see
+    /// [`held`](Self::held)).
+    pub(crate) held: Option<Arc<std::sync::atomic::AtomicBool>>,
 }
 
 impl ChildSpec {
@@ -287,7 +288,7 @@ impl ChildSpec {
             shutdown_timeout: None,
             mailbox: DEFAULT_MAILBOX,
             kind: ChildKind::Worker(handle.bind(Box::new(factory))),
-            held: false,
+            held: None,
         }
     }
 
@@ -301,7 +302,7 @@ impl ChildSpec {
             shutdown_timeout: Some(spec.worst_shutdown()),
             mailbox: 64,
             kind: ChildKind::Supervisor(spec.sealed()),
-            held: false,
+            held: None,
         }
     }
 
@@ -315,9 +316,24 @@ impl ChildSpec {
     /// (`Kernel::restart_child`); a group restart leaves it down. For a child an
     /// operator stopped before the process restarted (an engine stopped on purpose
     /// stays stopped). Its first start is evented `started`, not `restarted`.
-    pub fn held(mut self) -> Self {
-        self.held = true;
+    pub fn held(self) -> Self {
+        self.held_while(Arc::new(std::sync::atomic::AtomicBool::new(true)))
+    }
+
+    /// [`held`](Self::held) whenever its supervisor starts while `flag` is
+    /// set: whoever stops and starts the child keeps the flag current, so a
+    /// supervisor started again (after a failure) holds exactly the children
+    /// that are meant to be stopped now.
+    pub fn held_while(mut self, flag: Arc<std::sync::atomic::AtomicBool>) -> Self {
+        self.held = Some(flag);
         self
+    }
+
+    /// Whether the child is held when its supervisor starts now.
+    pub(crate) fn is_held(&self) -> bool {
+        self.held
+            .as_ref()
+            .is_some_and(|f| f.load(std::sync::atomic::Ordering::Acquire))
     }
 
     pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {

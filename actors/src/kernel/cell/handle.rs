@@ -73,14 +73,18 @@ impl<W: Worker> Slot<W> {
         // Whatever the supervisor made of the child (a new instance, stopped,
         // re-created), the in-place backoff is over.
         self.flags.fetch_and(!BACKOFF, Ordering::Release);
-        let s = match (&*state, s) {
-            (SlotState::Unstarted, SlotState::Running(addr)) => {
+        let s = match s {
+            // The first instance ever (a child held at start was `Stopped`
+            // before it): reached without a lock.
+            SlotState::Running(addr) if self.first.get().is_none() => {
                 let _ = self.first.set(addr);
                 SlotState::First
             }
-            // Anything but the very first start: the lock-free path is over.
-            (_, s) => {
-                self.flags.fetch_or(RECREATED, Ordering::Release);
+            // Anything after the first instance: the lock-free path is over.
+            s => {
+                if self.first.get().is_some() {
+                    self.flags.fetch_or(RECREATED, Ordering::Release);
+                }
                 s
             }
         };

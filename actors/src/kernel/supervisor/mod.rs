@@ -318,6 +318,8 @@ impl Supervisor {
                     NodeKind::Supervisor,
                     Some(spec.config.strategy),
                 );
+                // Its subtree, from an earlier start, is down too.
+                registry.stop_below(&child.path);
             }
         }
         registry.update(&child.path, |e| e.state = NodeState::Stopped);
@@ -345,7 +347,7 @@ impl Actor for Supervisor {
             e.reach = Reach::Supervisor(Some(control));
         });
         for j in 0..self.children.len() {
-            if self.children[j].spec.held {
+            if self.children[j].spec.is_held() {
                 self.hold(j);
             } else {
                 self.start_child(j, ctx, false);
