@@ -309,6 +309,20 @@ async fn mode_and_pause_are_journaled_or_refused() {
     );
 }
 
+fn stop_engine(engine: &str) -> StopEngine {
+    StopEngine {
+        engine: engine.into(),
+        reason: "test".into(),
+    }
+}
+
+fn start_engine(engine: &str) -> StartEngine {
+    StartEngine {
+        engine: engine.into(),
+        reason: "test".into(),
+    }
+}
+
 /// Stop and start: journaled before effect, the engine's subtree stopped and
 /// started through the kernel (its record gone once stopped: a temporary
 /// child), and a successor of `control` still knows it is stopped.
@@ -320,15 +334,7 @@ async fn an_engine_stop_is_journaled_and_a_start_brings_its_subtree_back() {
     let kc = o.engine_workers["KC"].clone();
     assert_eq!(kc.ask(Incr).await, Ok(1));
 
-    let stop = |engine: &str| StopEngine {
-        engine: engine.into(),
-        reason: "test".into(),
-    };
-    let start = |engine: &str| StartEngine {
-        engine: engine.into(),
-        reason: "test".into(),
-    };
-    let out = o.control.ask(stop("KC")).await.unwrap().unwrap();
+    let out = o.control.ask(stop_engine("KC")).await.unwrap().unwrap();
     assert!(out.changed && out.stopped, "{out:?}");
     idle(ms(50)).await;
     let registry = o.kernel.registry();
@@ -348,7 +354,7 @@ async fn an_engine_stop_is_journaled_and_a_start_brings_its_subtree_back() {
         "journaled"
     );
     assert!(matches!(
-        o.control.ask(stop("XX")).await.unwrap(),
+        o.control.ask(stop_engine("XX")).await.unwrap(),
         Err(ControlError::UnknownEngine { .. })
     ));
 
@@ -358,10 +364,10 @@ async fn an_engine_stop_is_journaled_and_a_start_brings_its_subtree_back() {
         .await
         .unwrap();
     idle(ms(50)).await;
-    let out = o.control.ask(stop("KC")).await.unwrap().unwrap();
+    let out = o.control.ask(stop_engine("KC")).await.unwrap().unwrap();
     assert!(!out.changed, "the successor knows KC is stopped: {out:?}");
 
-    let out = o.control.ask(start("KC")).await.unwrap().unwrap();
+    let out = o.control.ask(start_engine("KC")).await.unwrap().unwrap();
     assert!(out.changed && !out.stopped, "{out:?}");
     idle(ms(50)).await;
     assert_eq!(
@@ -374,12 +380,12 @@ async fn an_engine_stop_is_journaled_and_a_start_brings_its_subtree_back() {
         .unwrap()
         .contains("KC"));
     // Starting a running engine changes nothing.
-    let out = o.control.ask(start("KC")).await.unwrap().unwrap();
+    let out = o.control.ask(start_engine("KC")).await.unwrap().unwrap();
     assert!(!out.changed, "{out:?}");
 
     // Stop then start at once: the start waits for the stop to finish.
-    o.control.ask(stop("KC")).await.unwrap().unwrap();
-    o.control.ask(start("KC")).await.unwrap().unwrap();
+    o.control.ask(stop_engine("KC")).await.unwrap().unwrap();
+    o.control.ask(start_engine("KC")).await.unwrap().unwrap();
     idle(ms(500)).await;
     assert_eq!(
         registry.state("master/engines/KC"),
@@ -397,15 +403,7 @@ async fn engine_commands_that_race_end_as_the_last_one_says() {
     let path = journal("stop-start-races");
     let o = owners(&path).await;
     let registry = o.kernel.registry();
-    let stop = |engine: &str| StopEngine {
-        engine: engine.into(),
-        reason: "test".into(),
-    };
-    let start = |engine: &str| StartEngine {
-        engine: engine.into(),
-        reason: "test".into(),
-    };
-    o.control.ask(stop("KC")).await.unwrap().unwrap();
+    o.control.ask(stop_engine("KC")).await.unwrap().unwrap();
     idle(ms(50)).await;
     assert_eq!(
         registry.state("master/engines/KC"),
@@ -413,8 +411,8 @@ async fn engine_commands_that_race_end_as_the_last_one_says() {
     );
 
     // Start, then stop at once: stopped.
-    o.control.ask(start("KC")).await.unwrap().unwrap();
-    o.control.ask(stop("KC")).await.unwrap().unwrap();
+    o.control.ask(start_engine("KC")).await.unwrap().unwrap();
+    o.control.ask(stop_engine("KC")).await.unwrap().unwrap();
     idle(ms(500)).await;
     assert_eq!(
         registry.state("master/engines/KC"),
@@ -423,8 +421,8 @@ async fn engine_commands_that_race_end_as_the_last_one_says() {
     assert!(registry.is_stopped("master/engines/KC"));
 
     // Two starts: the second changes nothing, and it runs once.
-    let first = o.control.ask(start("KC")).await.unwrap().unwrap();
-    let second = o.control.ask(start("KC")).await.unwrap().unwrap();
+    let first = o.control.ask(start_engine("KC")).await.unwrap().unwrap();
+    let second = o.control.ask(start_engine("KC")).await.unwrap().unwrap();
     assert!(first.changed && !second.changed, "{first:?} {second:?}");
     idle(ms(500)).await;
     assert_eq!(
@@ -435,7 +433,7 @@ async fn engine_commands_that_race_end_as_the_last_one_says() {
 
     // KC stopped, then `engines` fails and is started again: KC stays
     // stopped (held), CC runs.
-    o.control.ask(stop("KC")).await.unwrap().unwrap();
+    o.control.ask(stop_engine("KC")).await.unwrap().unwrap();
     idle(ms(200)).await;
     o.kernel
         .inject("master/engines", Fault::panic())
@@ -457,7 +455,7 @@ async fn engine_commands_that_race_end_as_the_last_one_says() {
         Err(CallError::Stopped { .. })
     ));
     // And a start after that brings it back from its held record.
-    o.control.ask(start("KC")).await.unwrap().unwrap();
+    o.control.ask(start_engine("KC")).await.unwrap().unwrap();
     idle(ms(200)).await;
     assert_eq!(
         registry.state("master/engines/KC"),
