@@ -152,6 +152,7 @@ impl EngineHandles {
     pub fn route(&self, engine: &str, symbol: &str) -> crate::market::Route {
         crate::market::Route {
             engine: engine.to_owned(),
+            path: crate::paths::engine(engine),
             symbol: symbol.to_owned(),
             analyzer: self.analyzer.clone(),
             sentinel: self.sentinel.clone(),

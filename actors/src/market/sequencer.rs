@@ -34,6 +34,9 @@ pub const MAX_PER_TURN: usize = 1024;
 #[derive(Clone)]
 pub struct Route {
     pub engine: String,
+    /// The engine's path in the tree (`master/engines/<id>`): a route to an
+    /// engine stopped on purpose is skipped.
+    pub path: String,
     pub symbol: String,
     pub analyzer: Handle<Analyzer>,
     pub sentinel: Handle<Sentinel>,
@@ -202,6 +205,12 @@ impl Sequencer {
                 let raw = RawEvent::Bar(bar);
                 for &i in routes {
                     let r = &self.routes[i];
+                    if self.kernel.registry().is_stopped(&r.path) {
+                        // Stopped on purpose: nothing is held for it, nothing
+                        // counted as dropped (it starts on fresh bars).
+                        self.held[i] = Default::default();
+                        continue;
+                    }
                     let (to_sentinel, to_analyzer) = &mut self.held[i];
                     for replaced in [
                         to_sentinel.send(&r.sentinel, raw.clone()),
@@ -218,6 +227,9 @@ impl Sequencer {
                 let raw = RawEvent::News(h);
                 for &i in routes {
                     let r = &self.routes[i];
+                    if self.kernel.registry().is_stopped(&r.path) {
+                        continue;
+                    }
                     let (to_sentinel, to_analyzer) = &mut self.held[i];
                     // After the bars held before it; dropped (counted) when
                     // there is no room.
