@@ -1,0 +1,83 @@
+//! The market sequencer on paused time: a route to an engine stopped on
+//! purpose gets nothing held and nothing counted as dropped; a route to an
+//! engine that is merely down (restarting) keeps the latest bar and counts
+//! what it replaced.
+
+mod common;
+
+use commodore_actors::clock::Clock;
+use commodore_actors::kernel::*;
+use commodore_actors::market::{Merged, Progress, Route, Sequencer, Series};
+use commodore_actors::model::{Bar, Headline};
+use common::*;
+use rust_decimal::Decimal;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+/// Monday 2026-01-05, 12:00 UTC: KC is open.
+const MONDAY_NOON_MS: u64 = 1_767_571_200_000 + 12 * 3_600_000;
+
+fn bars(n: u64) -> Arc<Vec<Bar>> {
+    Arc::new(
+        (0..n)
+            .map(|i| Bar {
+                symbol: "KC".into(),
+                at_ms: MONDAY_NOON_MS + i * 60_000,
+                open: Decimal::from(300),
+                high: Decimal::from(300),
+                low: Decimal::from(300),
+                close: Decimal::from(300),
+                volume: 1,
+            })
+            .collect(),
+    )
+}
+
+/// Plays 30 KC bars to a route whose engine never started (its handles are
+/// unbound: every tell is refused); `stopped`: the engine is marked stopped
+/// on purpose. The route's dropped count.
+async fn dropped_after_30_bars(stopped: bool) -> u64 {
+    let kernel = Kernel::new(1);
+    let path = "master/engines/KC";
+    kernel.registry().set_stopped(path, stopped);
+    let route = Route {
+        engine: "KC".into(),
+        path: path.into(),
+        symbol: "KC".into(),
+        analyzer: Handle::new(),
+        sentinel: Handle::new(),
+        dropped: Default::default(),
+    };
+    let dropped = route.dropped.clone();
+    let feed = Box::new(Merged::new(vec![Series::once(
+        bars(30),
+        Arc::new(Vec::<Headline>::new()),
+    )]));
+    let clock = Clock::market(MONDAY_NOON_MS, 1.0);
+    let spec = SupervisorSpec::new("master", cfg(Strategy::OneForOne)).child(ChildSpec::worker(
+        "market",
+        &Handle::new(),
+        Sequencer::factory(
+            feed,
+            Vec::new(),
+            vec![route],
+            clock,
+            kernel.clone(),
+            Arc::new(Progress::default()),
+        ),
+    ));
+    let _root = start(spec, &kernel).await;
+    // 30 bars of market time, at speed 1 on paused time.
+    idle(std::time::Duration::from_secs(31 * 60)).await;
+    dropped.load(Ordering::Relaxed)
+}
+
+#[actix_rt::test]
+async fn a_stopped_engine_gets_nothing_held_and_nothing_counted() {
+    tokio::time::pause();
+    assert!(
+        dropped_after_30_bars(false).await > 0,
+        "a down engine's latest bar is held, the ones it replaced counted"
+    );
+    assert_eq!(dropped_after_30_bars(true).await, 0, "stopped on purpose");
+}
