@@ -76,15 +76,7 @@ fn a_token_file_others_can_read_is_refused() {
     let file = dir.join("control.token");
     std::fs::write(&file, "a-token-everybody-can-read-0123456789\n").unwrap();
     std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let out = common::commodore()
-        .arg("run")
-        .env("COMMODORE__DATA_DIR", &dir)
-        .env(
-            "COMMODORE__CONTROL__LISTEN",
-            format!("127.0.0.1:{}", common::free_port()),
-        )
-        .output()
-        .unwrap();
+    let out = common::run_to_end(&dir, &[]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(

@@ -161,17 +161,7 @@ fn a_taken_control_address_is_a_start_error_naming_the_key() {
 fn a_second_daemon_on_the_same_data_dir_is_refused() {
     let dir = temp_dir("data-dir-lock");
     let mut d = Daemon::start(&dir, &[]);
-    let second = || {
-        common::commodore()
-            .arg("run")
-            .env("COMMODORE__DATA_DIR", &dir)
-            .env(
-                "COMMODORE__CONTROL__LISTEN",
-                format!("127.0.0.1:{}", common::free_port()),
-            )
-            .output()
-            .unwrap()
-    };
+    let second = || common::run_to_end(&dir, &[]);
     let out = second();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
@@ -267,18 +257,7 @@ fn a_missing_empty_or_damaged_journal_is_refused_and_run_fresh_starts_empty() {
     assert_eq!(d.exit_code(), Some(0));
     let journal = dir.join("journal.sqlite");
     let saved = std::fs::read(&journal).unwrap();
-    let run = |args: &[&str]| {
-        commodore()
-            .arg("run")
-            .args(args)
-            .env("COMMODORE__DATA_DIR", &dir)
-            .env(
-                "COMMODORE__CONTROL__LISTEN",
-                format!("127.0.0.1:{}", common::free_port()),
-            )
-            .output()
-            .unwrap()
-    };
+    let run = |args: &[&str]| common::run_to_end(&dir, args);
     let refused = |what: &str| {
         let out = run(&[]);
         let err = String::from_utf8_lossy(&out.stderr).into_owned();

@@ -50,67 +50,66 @@ struct ReasonBody {
     reason: Option<String>,
 }
 
+/// What an operator asks of one engine.
+#[derive(Clone, Copy)]
+enum EngineVerb {
+    Pause,
+    Resume,
+    Stop,
+    Start,
+}
+
 pub(super) async fn pause(req: HttpRequest, st: web::Data<ApiState>) -> Answer {
-    engine_command(req, st, true).await
+    engine_command(req, st, EngineVerb::Pause).await
 }
 
 pub(super) async fn resume(req: HttpRequest, st: web::Data<ApiState>) -> Answer {
-    engine_command(req, st, false).await
-}
-
-/// Pause (`pause = true`) or resume one engine through `control`.
-async fn engine_command(req: HttpRequest, st: web::Data<ApiState>, pause: bool) -> Answer {
-    authorize(&req, &st)?;
-    let b: ReasonBody = body(&req).await?.unwrap_or_default();
-    let engine = req.match_info().get("id").unwrap_or_default().to_owned();
-    let reason = reason(b.reason, false)?;
-    let asked = if pause {
-        st.control
-            .ask_timeout(PauseEngine { engine, reason }, ASK_TIMEOUT)
-            .await
-    } else {
-        st.control
-            .ask_timeout(ResumeEngine { engine, reason }, ASK_TIMEOUT)
-            .await
-    };
-    let out = asked?.map_err(control_error)?;
-    Ok(HttpResponse::Ok().json(json!({
-        "engine": engine_json(&st, &out.engine),
-        "changed": out.changed,
-    })))
+    engine_command(req, st, EngineVerb::Resume).await
 }
 
 pub(super) async fn stop(req: HttpRequest, st: web::Data<ApiState>) -> Answer {
-    lifecycle_command(req, st, true).await
+    engine_command(req, st, EngineVerb::Stop).await
 }
 
 pub(super) async fn start(req: HttpRequest, st: web::Data<ApiState>) -> Answer {
-    lifecycle_command(req, st, false).await
+    engine_command(req, st, EngineVerb::Start).await
 }
 
-/// Stop (`stop = true`) or start one engine through `control`: 202, the
-/// subtree stops or starts after the answer (`GET /v1/status` shows it).
-async fn lifecycle_command(req: HttpRequest, st: web::Data<ApiState>, stop: bool) -> Answer {
+/// One engine command through `control`. Pause and resume take effect before
+/// the answer (200); stop and start are carried out after it (202: `GET
+/// /v1/status` shows the subtree stopping or starting).
+async fn engine_command(req: HttpRequest, st: web::Data<ApiState>, verb: EngineVerb) -> Answer {
     authorize(&req, &st)?;
     let b: ReasonBody = body(&req).await?.unwrap_or_default();
     let engine = req.match_info().get("id").unwrap_or_default().to_owned();
     let reason = reason(b.reason, false)?;
-    let asked = if stop {
-        st.control
-            .ask_timeout(StopEngine { engine, reason }, ASK_TIMEOUT)
-            .await
-    } else {
-        st.control
-            .ask_timeout(StartEngine { engine, reason }, ASK_TIMEOUT)
-            .await
+    let c = &st.control;
+    let asked = match verb {
+        EngineVerb::Pause => {
+            c.ask_timeout(PauseEngine { engine, reason }, ASK_TIMEOUT)
+                .await
+        }
+        EngineVerb::Resume => {
+            c.ask_timeout(ResumeEngine { engine, reason }, ASK_TIMEOUT)
+                .await
+        }
+        EngineVerb::Stop => {
+            c.ask_timeout(StopEngine { engine, reason }, ASK_TIMEOUT)
+                .await
+        }
+        EngineVerb::Start => {
+            c.ask_timeout(StartEngine { engine, reason }, ASK_TIMEOUT)
+                .await
+        }
     };
     let out = asked?.map_err(control_error)?;
     let mut e = engine_json(&st, &out.engine);
     e["stopped"] = json!(out.stopped);
-    Ok(HttpResponse::Accepted().json(json!({
-        "engine": e,
-        "changed": out.changed,
-    })))
+    let answer = json!({"engine": e, "changed": out.changed});
+    Ok(match verb {
+        EngineVerb::Pause | EngineVerb::Resume => HttpResponse::Ok().json(answer),
+        EngineVerb::Stop | EngineVerb::Start => HttpResponse::Accepted().json(answer),
+    })
 }
 
 #[derive(Deserialize)]

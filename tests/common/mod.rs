@@ -40,6 +40,21 @@ impl Drop for Reap {
     }
 }
 
+/// `commodore run ARGS` on the data dir `dir` and a free port, to its end
+/// (for runs that are refused at start).
+pub fn run_to_end(dir: &Path, args: &[&str]) -> Output {
+    commodore()
+        .arg("run")
+        .args(args)
+        .env("COMMODORE__DATA_DIR", dir)
+        .env(
+            "COMMODORE__CONTROL__LISTEN",
+            format!("127.0.0.1:{}", free_port()),
+        )
+        .output()
+        .unwrap()
+}
+
 pub fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("commodore-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
