@@ -15,6 +15,12 @@ pub const SENTINEL: EventKind = EventKind::Other("sentinel");
 pub const STALE: EventKind = EventKind::Other("stale");
 /// Its market data is back.
 pub const RECOVERED: EventKind = EventKind::Other("recovered");
+/// The daily reconciliation found the journal and a broker disagree (or
+/// could not ask a broker).
+pub const RECONCILE_MISMATCH: EventKind = EventKind::Other("reconcile_mismatch");
+/// The day's summary after the reconciliation: PnL, fills, outcomes,
+/// restarts, risk changes.
+pub const DAILY_SUMMARY: EventKind = EventKind::Other("daily_summary");
 /// The day's LLM budget is spent: the rules analyzer takes over until tomorrow.
 pub const BUDGET_EXHAUSTED: EventKind = EventKind::Other("budget_exhausted");
 /// An order was journaled and sent to the broker.
@@ -39,6 +45,8 @@ const DOMAIN_KINDS: &[&str] = &[
     "sentinel",
     "stale",
     "recovered",
+    "reconcile_mismatch",
+    "daily_summary",
     "budget_exhausted",
     "breaker_opened",
     "breaker_half_open",
@@ -66,6 +74,8 @@ mod tests {
             RISK_CHANGED,
             STALE,
             RECOVERED,
+            RECONCILE_MISMATCH,
+            DAILY_SUMMARY,
             MODE_CHANGED,
             OPERATOR,
             BREAKER_OPENED,

@@ -20,6 +20,7 @@ pub mod mode;
 pub mod model;
 pub mod notifier;
 pub mod paths;
+pub mod reconcile;
 pub mod risk;
 pub mod view;
 pub mod wiring;

@@ -15,6 +15,8 @@ pub const PORTFOLIO_RISK: &str = "portfolio_risk";
 pub const MODE: &str = "mode";
 pub const CONTROL: &str = "control";
 pub const ENGINES: &str = "engines";
+/// The daily reconciliation: after the engines (it asks their brokers).
+pub const RECONCILE: &str = "reconcile";
 /// The market clock's sequencer: after the engines, so it stops first.
 pub const MARKET: &str = "market";
 

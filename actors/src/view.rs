@@ -99,7 +99,21 @@ pub struct NotifierFigures {
     pub dropped: u64,
 }
 
+/// The last daily reconciliation, for `/v1/status`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ReconcileView {
+    /// The market day reconciled (`YYYY-MM-DD`, New York), `None` before the first.
+    pub day: Option<String>,
+    /// Engines whose journal and broker agreed.
+    pub matched: u64,
+    /// The differences found (and engines that could not be asked), one line each.
+    pub mismatches: Vec<String>,
+    /// Reconciliations run by this process.
+    pub runs: u64,
+}
+
 pub struct StatusView {
+    reconcile: RwLock<ReconcileView>,
     notifier: RwLock<NotifierFigures>,
     risk: RwLock<RiskState>,
     mode: RwLock<ModeState>,
@@ -111,6 +125,7 @@ pub struct StatusView {
 impl StatusView {
     pub fn new(risk: RiskState, mode: ModeState) -> StatusView {
         StatusView {
+            reconcile: RwLock::new(ReconcileView::default()),
             notifier: RwLock::new(NotifierFigures::default()),
             risk: RwLock::new(risk),
             mode: RwLock::new(mode),
@@ -126,6 +141,18 @@ impl StatusView {
     /// For portfolio_risk only.
     pub fn set_risk(&self, s: RiskState) {
         *self.risk.write().unwrap_or_else(|e| e.into_inner()) = s;
+    }
+
+    /// For the reconciliation only.
+    pub fn set_reconcile(&self, r: ReconcileView) {
+        *self.reconcile.write().unwrap_or_else(|e| e.into_inner()) = r;
+    }
+
+    pub fn reconcile(&self) -> ReconcileView {
+        self.reconcile
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// For the notifier only.

@@ -154,6 +154,7 @@ pub(super) async fn status(req: HttpRequest, st: web::Data<ApiState>) -> Answer 
         "equity": portfolio.equity,
         "drawdown": portfolio.drawdown,
         "notifier": st.view.notifier(),
+        "reconcile": st.view.reconcile(),
     })))
 }
 

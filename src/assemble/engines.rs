@@ -19,6 +19,7 @@ use commodore_actors::llm::{BudgetGuard, LlmServices, Prices};
 use commodore_actors::market::Route;
 use commodore_actors::model::{contract, Strategy};
 use commodore_actors::paths;
+use commodore_actors::reconcile;
 use commodore_actors::risk::{order::Limits, PortfolioRisk};
 use commodore_actors::view::StatusView;
 use commodore_actors::{clock::Clock, wiring::Wiring};
@@ -37,7 +38,8 @@ use std::sync::Arc;
 ///
 /// The engines in `stopped` (stopped by an operator, from the journal) are
 /// held: listed `stopped`, not started. Each engine's child spec and the flag
-/// that holds it are returned too, for `control` to stop and start it.
+/// that holds it are returned too, for `control` to stop and start it, and
+/// its broker and guard, for the daily reconciliation.
 pub(super) fn supervisor(
     cfg: &Config,
     kernel: &Kernel,
@@ -46,9 +48,10 @@ pub(super) fn supervisor(
     wiring: &Wiring,
     opts: &Options,
     stopped: &[String],
-) -> (SupervisorSpec, Vec<Route>, BTreeMap<String, EngineSpec>) {
+) -> Engines {
     let sub = subtree_config(cfg, kernel, risk, wiring, opts);
     let mut routes = Vec::new();
+    let mut targets = Vec::new();
     let mut specs = BTreeMap::new();
     let spec = cfg.engines.iter().fold(
         SupervisorSpec::new(paths::ENGINES, cfg.root_supervision()),
@@ -56,6 +59,12 @@ pub(super) fn supervisor(
             let ecfg = engine_config(cfg, e, &opts.journal, wiring.clock);
             let (subtree, h) = engine::subtree_with_handles(Arc::new(ecfg), &sub, kernel, view);
             routes.push(h.route(&e.id, e.symbol()));
+            targets.push(reconcile::Target {
+                engine: e.id.clone(),
+                symbol: e.symbol().to_owned(),
+                broker: h.broker.clone(),
+                guard: h.guard.clone(),
+            });
             let held = Arc::new(AtomicBool::new(stopped.contains(&e.id)));
             let child = ChildSpec::supervisor(subtree)
                 .restart(Restart::Temporary)
@@ -70,7 +79,23 @@ pub(super) fn supervisor(
             s.child(child)
         },
     );
-    (spec, routes, specs)
+    Engines {
+        spec,
+        routes,
+        specs,
+        targets,
+    }
+}
+
+/// The `engines` supervisor and what the rest of the tree needs of it.
+pub(super) struct Engines {
+    pub spec: SupervisorSpec,
+    /// Where the market sequencer hands each engine its events.
+    pub routes: Vec<Route>,
+    /// Each engine's child spec and hold flag, for `control`.
+    pub specs: BTreeMap<String, EngineSpec>,
+    /// Each engine's broker and guard, for the daily reconciliation.
+    pub targets: Vec<reconcile::Target>,
 }
 
 /// What every engine subtree shares.

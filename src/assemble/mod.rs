@@ -27,6 +27,7 @@ use commodore_actors::kernel::{ChildSpec, Handle, Kernel, Root, SupervisorSpec};
 use commodore_actors::mode::ModeActor;
 use commodore_actors::notifier::{self, Notifier};
 use commodore_actors::paths;
+use commodore_actors::reconcile::{ReconcileConfig, Reconciler};
 use commodore_actors::risk::PortfolioRisk;
 use commodore_actors::view::StatusView;
 use commodore_actors::wiring::Wiring;
@@ -126,7 +127,8 @@ impl Options {
 
 /// The supervision tree of ARCHITECTURE.md: `master` with, in start order,
 /// `journal` (so it stops last), `notifier`, `portfolio_risk`, `mode`,
-/// `control`, `engines` (one subtree per `[[engines]]`) and `market` (the
+/// `control`, `engines` (one subtree per `[[engines]]`), `reconcile` (the
+/// daily reconciliation, which asks the engines' brokers) and `market` (the
 /// sequencer that plays the market to the engines on the one clock, so it
 /// stops first), from the state recovered from the journal.
 pub fn assemble(
@@ -169,10 +171,31 @@ fn master(
     let journal = opts.journal.clone();
     let view = &tree.view;
     let ids: Vec<String> = cfg.engines.iter().map(|e| e.id.clone()).collect();
-    let (engines, routes, specs) =
-        engines::supervisor(cfg, kernel, view, &tree.risk, &tree.wiring, &opts, stopped);
+    let engines = engines::supervisor(cfg, kernel, view, &tree.risk, &tree.wiring, &opts, stopped);
     let clock = tree.wiring.clock;
-    let market = market::sequencer(cfg, kernel, clock, opts.data, routes, tree.market.clone());
+    let market = market::sequencer(
+        cfg,
+        kernel,
+        clock,
+        opts.data,
+        engines.routes,
+        tree.market.clone(),
+    );
+    let reconcile = Reconciler::factory(
+        journal.clone(),
+        engines.targets,
+        ReconcileConfig {
+            after_close: cfg.reconcile.after_close,
+            escalate: cfg.reconcile.escalation(),
+            cash_tolerance: cfg.reconcile.cash_tolerance,
+            broker_timeout: cfg.broker.timeout,
+            capital: cfg.engines.iter().map(|e| e.capital).sum(),
+        },
+        kernel.clone(),
+        tree.risk.clone(),
+        view.clone(),
+        &tree.wiring,
+    );
     SupervisorSpec::new(paths::MASTER, cfg.root_supervision())
         .child(ChildSpec::worker(
             paths::JOURNAL,
@@ -222,11 +245,16 @@ fn master(
                 kernel.clone(),
                 tree.lifecycle.clone(),
                 ids,
-                specs,
+                engines.specs,
                 tree.wiring.clock,
             ),
         ))
-        .child(ChildSpec::supervisor(engines))
+        .child(ChildSpec::supervisor(engines.spec))
+        .child(ChildSpec::worker(
+            paths::RECONCILE,
+            &Handle::new(),
+            reconcile,
+        ))
         .child(market)
 }
 

@@ -28,6 +28,7 @@ mod log;
 mod mode;
 mod notifier;
 mod pipeline;
+mod reconcile;
 mod risk;
 mod secrets;
 mod sentinels;
@@ -42,6 +43,7 @@ pub use log::{Log, LogFormat};
 pub use mode::Mode;
 pub use notifier::{Notifier, WebhookKind};
 pub use pipeline::{Feed, Pipeline};
+pub use reconcile::Reconcile;
 pub use risk::Risk;
 pub use sentinels::Sentinels;
 pub use staleness::Staleness;
@@ -75,6 +77,7 @@ pub struct Config {
     pub faults: Faults,
     pub sentinels: Sentinels,
     pub staleness: Staleness,
+    pub reconcile: Reconcile,
     pub llm: Llm,
 }
 
@@ -148,6 +151,7 @@ impl Config {
         self.llm.validate()?;
         self.sentinels.validate()?;
         self.staleness.validate()?;
+        self.reconcile.validate()?;
         self.broker.validate()?;
         self.breaker.validate()?;
         self.risk.validate()?;

@@ -1,8 +1,10 @@
 //! Brokers behind one trait: the paper broker here; a live adapter implements the
 //! same trait (and is refused fault injection by the daemon).
 //!
-//! A broker is asked two things: submit an order, and what it knows of a
-//! client order id ([`Broker::lookup`]). The executor asks the second before
+//! A broker is asked three things: submit an order, what it knows of a
+//! client order id ([`Broker::lookup`]), and what it holds for us: positions
+//! and the cash our fills moved ([`Broker::holdings`], for the daily
+//! reconciliation, `crate::reconcile`). The executor asks the second before
 //! it re-drives an order whose fate it does not know (a crash after sending,
 //! a fill it could not journal), so an order is never sent twice: the broker's
 //! memory is the broker's own, not our journal's.
@@ -12,7 +14,9 @@
 //! `<data_dir>/orders/<engine>.paper.sqlite` ([`paper_broker_path`]): every
 //! fill and refusal is committed there (`synchronous = FULL`) before the
 //! broker answers, so it survives a restart and a `kill -9` of the daemon
-//! whatever our journal managed to write. It keeps the newest
+//! whatever our journal managed to write. Its holdings (net contracts per
+//! symbol, cash, commissions) are a table of their own, moved in the same
+//! transaction as each fill and never pruned. It keeps the newest
 //! [`PAPER_MEMORY`] orders (older ones are pruned: far more than can be
 //! pending between a send and its lookup, since an engine sends one order at
 //! a time and stops sending while a fill cannot be journaled). It lives in
@@ -23,7 +27,7 @@
 use crate::clock::Clock;
 use crate::journal::Fsync;
 use crate::kernel::{Ctx, Handles, Worker};
-use crate::model::{ContractSpec, Fill, Order, Side};
+use crate::model::{ContractSpec, Fill, Holdings, Order, Side};
 use actix::Message;
 use rusqlite::{params, Connection, OptionalExtension};
 use rust_decimal::Decimal;
@@ -60,6 +64,11 @@ pub trait Broker: Send {
     /// that survives our restarts). `Err`: it cannot say now (unreachable);
     /// the caller asks again later and never sends the order meanwhile.
     fn lookup(&mut self, client_order_id: &str) -> Result<Known, BrokerError>;
+
+    /// Its positions and account summary for this engine, from its own
+    /// records: net contracts per symbol and the cash the fills moved
+    /// (commissions included). `Err`: it cannot say now.
+    fn holdings(&mut self) -> Result<Holdings, BrokerError>;
 }
 
 /// A boxed adapter is an adapter (`SubtreeConfig::broker` builds them).
@@ -70,6 +79,10 @@ impl Broker for Box<dyn Broker> {
 
     fn lookup(&mut self, client_order_id: &str) -> Result<Known, BrokerError> {
         (**self).lookup(client_order_id)
+    }
+
+    fn holdings(&mut self) -> Result<Holdings, BrokerError> {
+        (**self).holdings()
     }
 }
 
@@ -103,6 +116,12 @@ pub struct Submit {
 pub struct Lookup {
     pub client_order_id: String,
 }
+
+/// The reconciliation → broker: what do you hold for this engine? Asked
+/// with a timeout; it changes nothing.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<Holdings, BrokerError>")]
+pub struct AskHoldings;
 
 /// The broker as a worker of the engine subtree (`<engine>/broker`): the adapter
 /// runs inside it, so a broker that errs, hangs or panics is this actor's fault,
@@ -155,6 +174,12 @@ impl Handles<Submit> for BrokerActor {
 impl Handles<Lookup> for BrokerActor {
     fn handle(&mut self, m: Lookup, _: &mut Ctx<'_, Self>) -> Result<Known, BrokerError> {
         self.broker.lookup(&m.client_order_id)
+    }
+}
+
+impl Handles<AskHoldings> for BrokerActor {
+    fn handle(&mut self, _: AskHoldings, _: &mut Ctx<'_, Self>) -> Result<Holdings, BrokerError> {
+        self.broker.holdings()
     }
 }
 
@@ -271,6 +296,10 @@ impl Broker for PaperBroker {
             .known(client_order_id)
             .map_err(|e| self.unavailable(e))
     }
+
+    fn holdings(&mut self) -> Result<Holdings, BrokerError> {
+        self.book.holdings().map_err(|e| self.unavailable(e))
+    }
 }
 
 /// The paper broker's memory: one SQLite table of the orders it answered.
@@ -285,7 +314,9 @@ struct PaperBook {
     keep: u64,
 }
 
-/// The paper broker's table (its file is its own, not the journal's).
+/// The paper broker's tables (its file is its own, not the journal's): the
+/// orders it answered (pruned to the newest `PAPER_MEMORY`) and its holdings
+/// per symbol (never pruned).
 pub const PAPER_SCHEMA: &str = "CREATE TABLE IF NOT EXISTS paper_orders (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     client_order_id TEXT NOT NULL UNIQUE,
@@ -298,6 +329,13 @@ pub const PAPER_SCHEMA: &str = "CREATE TABLE IF NOT EXISTS paper_orders (
     commission TEXT NOT NULL DEFAULT '',
     at_ms INTEGER NOT NULL DEFAULT 0,
     reason TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE IF NOT EXISTS paper_holdings (
+    symbol TEXT PRIMARY KEY,
+    qty TEXT NOT NULL,
+    cash TEXT NOT NULL,
+    commissions TEXT NOT NULL,
+    fills INTEGER NOT NULL
 )";
 
 impl PaperBook {
@@ -351,7 +389,44 @@ impl PaperBook {
             }
         };
         conn.execute_batch(PAPER_SCHEMA)?;
+        backfill_holdings(&conn)?;
         Ok(conn)
+    }
+
+    fn holdings(&mut self) -> Result<Holdings, String> {
+        self.read_holdings().map_err(|e| e.to_string())
+    }
+
+    fn read_holdings(&mut self) -> Result<Holdings, Box<dyn std::error::Error>> {
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT symbol, qty, cash, commissions, fills FROM paper_holdings ORDER BY symbol",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, i64>(4)?,
+            ))
+        })?;
+        let mut h = Holdings::default();
+        for row in rows {
+            let (symbol, qty, cash, fees, fills) = row?;
+            let dec = |s: &str, what: &str| {
+                s.parse::<Decimal>()
+                    .map_err(|_| format!("holdings of {symbol}: its {what} {s:?} does not read"))
+            };
+            let qty = dec(&qty, "qty")?;
+            if !qty.is_zero() {
+                h.positions.insert(symbol.clone(), qty);
+            }
+            h.cash += dec(&cash, "cash")?;
+            h.commissions += dec(&fees, "commissions")?;
+            h.fills += fills.max(0) as u64;
+        }
+        Ok(h)
     }
 
     fn known(&mut self, id: &str) -> Result<Known, String> {
@@ -420,9 +495,11 @@ impl PaperBook {
         self.answered += 1;
         let (prune, keep) = (self.answered % PRUNE_EVERY == 1, self.keep);
         let conn = self.conn()?;
+        // The answer and the holdings it moves: both or neither.
+        let tx = conn.transaction()?;
         match answer {
-            Ok(f) => conn
-                .prepare_cached(
+            Ok(f) => {
+                tx.prepare_cached(
                     "INSERT INTO paper_orders
                      (client_order_id, status, engine, symbol, side, qty, price, commission, at_ms)
                      VALUES (?1, 'filled', ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -436,23 +513,114 @@ impl PaperBook {
                     f.price.to_string(),
                     f.commission.to_string(),
                     f.at_ms.min(i64::MAX as u64) as i64
-                ])?,
-            Err(why) => conn
-                .prepare_cached(
+                ])?;
+                move_holdings(&tx, f)?;
+            }
+            Err(why) => {
+                tx.prepare_cached(
                     "INSERT INTO paper_orders (client_order_id, status, reason)
                      VALUES (?1, 'rejected', ?2)",
                 )?
-                .execute(params![id, why])?,
+                .execute(params![id, why])?;
+            }
         };
         if prune {
-            conn.execute(
+            tx.execute(
                 "DELETE FROM paper_orders
                  WHERE seq <= (SELECT MAX(seq) FROM paper_orders) - ?1",
                 params![keep.min(i64::MAX as u64) as i64],
             )?;
         }
+        tx.commit()?;
         Ok(())
     }
+}
+
+/// Moves the holdings of the fill's symbol by the fill.
+fn move_holdings(tx: &Connection, f: &Fill) -> Result<(), Box<dyn std::error::Error>> {
+    let row = tx
+        .prepare_cached(
+            "SELECT qty, cash, commissions, fills FROM paper_holdings WHERE symbol = ?1",
+        )?
+        .query_row(params![f.symbol], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, i64>(3)?,
+            ))
+        })
+        .optional()?;
+    let mut h = Holdings::default();
+    if let Some((qty, cash, fees, fills)) = row {
+        let dec = |s: &str| s.parse::<Decimal>().map_err(|_| format!("holdings of {}: {s:?} does not read", f.symbol));
+        h.positions.insert(f.symbol.clone(), dec(&qty)?);
+        h.cash = dec(&cash)?;
+        h.commissions = dec(&fees)?;
+        h.fills = fills.max(0) as u64;
+    }
+    h.apply(f)?;
+    tx.prepare_cached(
+        "INSERT INTO paper_holdings (symbol, qty, cash, commissions, fills)
+         VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (symbol) DO UPDATE SET
+           qty = excluded.qty, cash = excluded.cash,
+           commissions = excluded.commissions, fills = excluded.fills",
+    )?
+    .execute(params![
+        f.symbol,
+        h.position(&f.symbol).to_string(),
+        h.cash.to_string(),
+        h.commissions.to_string(),
+        h.fills.min(i64::MAX as u64) as i64
+    ])?;
+    Ok(())
+}
+
+/// A memory written before the holdings table existed: its holdings are
+/// rebuilt from the fills it still remembers (an older file pruned beyond
+/// `PAPER_MEMORY` has lost some, and the reconciliation will say so).
+fn backfill_holdings(conn: &Connection) -> Result<(), Box<dyn std::error::Error>> {
+    let count = |sql: &str| -> rusqlite::Result<i64> { conn.query_row(sql, [], |r| r.get(0)) };
+    if count("SELECT COUNT(*) FROM paper_holdings")? > 0
+        || count("SELECT COUNT(*) FROM paper_orders WHERE status = 'filled'")? == 0
+    {
+        return Ok(());
+    }
+    let mut stmt = conn.prepare(
+        "SELECT client_order_id, symbol, side, qty, price, commission FROM paper_orders
+         WHERE status = 'filled' ORDER BY seq",
+    )?;
+    let fills = stmt
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, String>(5)?,
+            ))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    let tx = conn.unchecked_transaction()?;
+    for (id, symbol, side, qty, price, fee) in fills {
+        let bad = |what: &str| format!("{id}: its {what} does not read");
+        let f = Fill {
+            client_order_id: id.clone(),
+            engine: String::new(),
+            symbol,
+            side: side.parse().map_err(|_| bad("side"))?,
+            qty: qty.parse().map_err(|_| bad("qty"))?,
+            price: price.parse().map_err(|_| bad("price"))?,
+            commission: fee.parse().map_err(|_| bad("commission"))?,
+            at_ms: 0,
+        };
+        move_holdings(&tx, &f)?;
+    }
+    tx.commit()?;
+    tracing::warn!("the paper broker's holdings were rebuilt from the orders it remembers (a memory from an older build)");
+    Ok(())
 }
 
 #[cfg(test)]
@@ -555,6 +723,41 @@ mod tests {
         std::fs::remove_file(p.parent().unwrap()).unwrap();
         assert_eq!(b.lookup("KC-news-00000001"), Ok(Known::Unknown));
         assert!(b.submit(&order(Side::Buy)).is_ok());
+        let _ = std::fs::remove_dir_all(p.parent().unwrap().parent().unwrap());
+    }
+
+    #[test]
+    fn the_paper_brokers_holdings_move_with_each_fill_and_outlive_its_pruning() {
+        let p = temp("holdings");
+        let mut b = durable(&p);
+        let mut o = order(Side::Buy);
+        let mut fills = Vec::new();
+        for (i, side) in [Side::Buy, Side::Buy, Side::Sell].into_iter().enumerate() {
+            o.client_order_id = format!("KC-news-{:08}", i + 1);
+            o.side = side;
+            fills.push(b.submit(&o).unwrap());
+        }
+        // A refusal moves nothing.
+        o.client_order_id = "KC-news-00000009".into();
+        o.qty = Decimal::ZERO;
+        assert!(b.submit(&o).is_err());
+        let expected = Holdings::of(&fills).unwrap();
+        assert_eq!(expected.position("KC"), Decimal::from(2));
+        drop(b);
+        // The oldest two orders pruned (as beyond `PAPER_MEMORY`): another
+        // instance (a restart) reads the same holdings.
+        let c = Connection::open(&p).unwrap();
+        c.execute("DELETE FROM paper_orders WHERE seq <= 2", []).unwrap();
+        let mut b = durable(&p);
+        assert_eq!(b.holdings().unwrap(), expected);
+        assert_eq!(b.lookup("KC-news-00000001").unwrap(), Known::Unknown);
+
+        // A memory from a build before holdings: rebuilt from what it remembers.
+        c.execute("DELETE FROM paper_holdings", []).unwrap();
+        drop((b, c));
+        let mut b = durable(&p);
+        let remembered = Holdings::of(&fills[2..]).unwrap();
+        assert_eq!(b.holdings().unwrap(), remembered, "only the remembered fill");
         let _ = std::fs::remove_dir_all(p.parent().unwrap().parent().unwrap());
     }
 

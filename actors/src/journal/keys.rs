@@ -17,6 +17,7 @@
 //! | `notifier.cursor`    | an event seq                                           |
 //! | `notifier.milestone` | a decimal                                              |
 //! | `journal.write_check`| `ok`                                                   |
+//! | `reconcile.last`     | `<day>:<at_ms>:<equity>` (the last reconciled market day) |
 //!
 //! Reason and time of every entry are columns of their own, never in the value.
 
@@ -43,6 +44,8 @@ pub enum StateKey<'a> {
     NotifierCursor,
     NotifierMilestone,
     JournalWriteCheck,
+    /// The last market day reconciled, when, and the account's equity then.
+    ReconcileLast,
 }
 
 /// What an engine keeps in the state table (the engine keys without their id).
@@ -90,7 +93,7 @@ impl EngineState {
 
 impl<'a> StateKey<'a> {
     /// The keys that carry no engine id.
-    const FIXED: [StateKey<'static>; 7] = [
+    const FIXED: [StateKey<'static>; 8] = [
         StateKey::RiskLevel,
         StateKey::AccountPeak,
         StateKey::AccountCapital,
@@ -98,6 +101,7 @@ impl<'a> StateKey<'a> {
         StateKey::NotifierCursor,
         StateKey::NotifierMilestone,
         StateKey::JournalWriteCheck,
+        StateKey::ReconcileLast,
     ];
 
     /// The engine and what of it, for an engine key.
@@ -122,6 +126,7 @@ impl<'a> StateKey<'a> {
             StateKey::NotifierCursor => "notifier.cursor",
             StateKey::NotifierMilestone => "notifier.milestone",
             StateKey::JournalWriteCheck => "journal.write_check",
+            StateKey::ReconcileLast => "reconcile.last",
             StateKey::EnginePaused(id) => return engine_key(id, EngineState::Paused),
             StateKey::EngineStopped(id) => return engine_key(id, EngineState::Stopped),
             StateKey::EngineBreaker(id) => return engine_key(id, EngineState::Breaker),
@@ -298,6 +303,32 @@ impl GuardMarks {
             asked: asked.parse::<RiskLevel>().ok()?,
             applied: applied.parse::<u8>().ok()? == 1,
         })
+    }
+}
+
+/// `reconcile.last`: `<day>:<at_ms>:<equity>`: the market day (New York
+/// date, days since the epoch) last reconciled, the market time it was done
+/// at and the account's equity then (the next summary's PnL starts there).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReconcileRecord {
+    pub day: i64,
+    pub at_ms: u64,
+    pub equity: Decimal,
+}
+
+impl ReconcileRecord {
+    pub fn encode(self) -> String {
+        format!("{}:{}:{}", self.day, self.at_ms, self.equity)
+    }
+    /// `None` for a value this version cannot read.
+    pub fn decode(s: &str) -> Option<ReconcileRecord> {
+        let mut p = s.split(':');
+        let r = ReconcileRecord {
+            day: p.next()?.parse().ok()?,
+            at_ms: p.next()?.parse().ok()?,
+            equity: p.next()?.parse().ok()?,
+        };
+        p.next().is_none().then_some(r)
     }
 }
 

@@ -19,6 +19,7 @@ fn every_key_keeps_its_name_and_reads_back() {
         (StateKey::NotifierCursor, "notifier.cursor"),
         (StateKey::NotifierMilestone, "notifier.milestone"),
         (StateKey::JournalWriteCheck, "journal.write_check"),
+        (StateKey::ReconcileLast, "reconcile.last"),
     ];
     for (key, name) in keys {
         assert_eq!(key.name(), name);
@@ -198,4 +199,18 @@ fn the_mode_reads_what_earlier_builds_wrote() {
         ModeRecord::decode("sometimes:NANO"),
         Err("mode \"sometimes:NANO\": \"sometimes\" is neither auto nor manual".to_owned())
     );
+}
+
+#[test]
+fn the_last_reconciliation_is_day_time_and_equity() {
+    let r = ReconcileRecord {
+        day: 20_458,
+        at_ms: 1_767_640_500_000,
+        equity: d("501234.5"),
+    };
+    assert_eq!(r.encode(), "20458:1767640500000:501234.5");
+    assert_eq!(ReconcileRecord::decode("20458:1767640500000:501234.5"), Some(r));
+    for bad in ["", "20458", "20458:1:x", "a:1:2", "1:2:3:4", "1:-2:3"] {
+        assert_eq!(ReconcileRecord::decode(bad), None, "{bad}");
+    }
 }

@@ -21,12 +21,12 @@ mod store;
 pub use actor::{Flush, Journal, FLUSH_INTERVAL, MAX_BATCH};
 pub use keys::{
     BreakerRecord, CursorRecord, DecimalRecord, EngineState, FlagRecord, GuardMarks, LevelRecord,
-    ModeRecord, StateKey, WriteCheckRecord,
+    ModeRecord, ReconcileRecord, StateKey, WriteCheckRecord,
 };
 pub use orderlog::{LoggedOrder, OrderLog};
 pub use shared::{order_log_path, SharedStore};
 #[cfg(test)]
 pub(crate) use store::testing;
 pub use store::{
-    Fsync, JournalError, OutboxRow, OutboxTrim, OutcomeRow, StateEntry, Store, SCHEMA_VERSION,
+    DayCounts, Fsync, JournalError, OutboxRow, OutboxTrim, OutcomeRow, StateEntry, Store, SCHEMA_VERSION,
 };

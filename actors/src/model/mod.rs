@@ -3,15 +3,17 @@
 //! calendar is a data file embedded at build, parsed once: `calendar.rs`).
 
 pub mod calendar;
+mod holdings;
 mod limits;
 mod market;
 mod mode;
 mod risk;
 mod strategy;
 
+pub use holdings::Holdings;
 pub use limits::{GuardLimits, PortfolioLimits};
 pub use market::{
-    client_order_id, contract, days_from_civil, new_york_offset_min, Analyzed, Bar, ContractSpec,
+    civil_from_days, client_order_id, contract, days_from_civil, new_york_offset_min, Analyzed, Bar, ContractSpec,
     Fill, Headline, Order, Outcome, Position, Sentiment, Side, BAR_MS, KNOWN_SYMBOLS,
 };
 pub use mode::{DecodeError, ModeChoice, ModeState, Tier, TierParams, Tiers, MAX_TIERS};

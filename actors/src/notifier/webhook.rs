@@ -6,7 +6,7 @@ use crate::kernel::Event;
 use std::time::Duration;
 
 /// The notification kinds a webhook can filter on.
-pub const KINDS: [&str; 7] = [
+pub const KINDS: [&str; 8] = [
     "trade",
     "risk",
     "breaker",
@@ -14,6 +14,7 @@ pub const KINDS: [&str; 7] = [
     "error",
     "recovery",
     "milestone",
+    "summary",
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,7 +74,8 @@ pub fn kinds_of(e: &Event) -> &'static [&'static str] {
         "breaker_opened" => &["breaker"],
         "breaker_closed" => &["breaker", "recovery"],
         "mode_changed" => &["mode_transition"],
-        "gave_up" | "budget_exhausted" | "stale" => &["error"],
+        "gave_up" | "budget_exhausted" | "stale" | "reconcile_mismatch" => &["error"],
+        "daily_summary" => &["summary"],
         "recovered" => &["recovery"],
         "failed" if engine => &["error"],
         "restarted" if engine => &["recovery"],
@@ -286,6 +288,15 @@ mod tests {
         assert_eq!(
             kinds_of(&ev(o("recovered"), "master/engines/KC/sentinel")),
             ["recovery"]
+        );
+        assert_eq!(
+            kinds_of(&ev(o("reconcile_mismatch"), "master/reconcile")),
+            ["error"],
+            "a journal that disagrees with the broker is an alert"
+        );
+        assert_eq!(
+            kinds_of(&ev(o("daily_summary"), "master/reconcile")),
+            ["summary"]
         );
     }
 

@@ -114,6 +114,11 @@ impl Account {
         self.changed.notify_one();
     }
 
+    /// Engine `id`'s entry as it last published it.
+    pub fn entry(&self, id: &str) -> Option<AccountEntry> {
+        self.entries.get(id).map(|e| e.clone())
+    }
+
     fn totals(&self) -> std::sync::MutexGuard<'_, Totals> {
         self.totals.lock().unwrap_or_else(|e| e.into_inner())
     }

@@ -186,6 +186,18 @@ impl EngineGuard {
         Some((level, format!("{why} (equity {equity})")))
     }
 
+    /// Day `day` starts at `equity` (the equity reconciled at the previous
+    /// session's close), unless the guard has already marked that day or a
+    /// later one. Returns whether it took it.
+    pub fn start_day(&mut self, day: i64, equity: Decimal) -> bool {
+        if self.day.is_some_and(|(d, _)| d >= day) {
+            return false;
+        }
+        self.day = Some((day, equity));
+        self.peak = self.peak.max(equity);
+        true
+    }
+
     /// The highest level it has asked for (since the last reset).
     pub fn asked(&self) -> RiskLevel {
         self.asked
@@ -350,6 +362,28 @@ mod tests {
         );
         // The same loss from the peak as before the change: no more.
         assert_eq!(g.mark(3, Decimal::from(158_000), RiskLevel::Normal), None);
+    }
+
+    #[test]
+    fn the_reconciled_close_starts_the_next_day_so_an_opening_gap_counts() {
+        let mut g = EngineGuard::new(GuardLimits::default());
+        g.mark(3, Decimal::from(100_000), RiskLevel::Normal);
+        // Reconciled after day 3's close: day 6 (Monday) starts at 100,000.
+        assert!(g.start_day(6, Decimal::from(100_000)));
+        assert!(!g.start_day(6, Decimal::from(1)), "taken once");
+        assert!(!g.start_day(5, Decimal::from(1)), "never back");
+        // Monday opens 4 % lower: the day's drawdown counts the gap (without
+        // the reconciled start, the first mark of the day would be its start).
+        let asked = g.mark(6, Decimal::from(96_000), RiskLevel::Normal);
+        assert_eq!(
+            asked.map(|(l, why)| (l, why.starts_with("day drawdown 4%"))),
+            Some((RiskLevel::Warning, true))
+        );
+        // A guard that has already marked the day keeps its own start.
+        let mut g = EngineGuard::new(GuardLimits::default());
+        g.mark(6, Decimal::from(90_000), RiskLevel::Normal);
+        assert!(!g.start_day(6, Decimal::from(100_000)));
+        assert_eq!(g.marks().0, Some(Decimal::from(90_000)));
     }
 
     #[test]

@@ -10,7 +10,7 @@
 //! down → no trade").
 
 use super::guard::EngineGuard;
-use super::{EquityMark, Escalate, PortfolioRisk};
+use super::{DayStart, EquityMark, Escalate, PortfolioRisk};
 use crate::clock::Clock;
 use crate::journal::{DecimalRecord, GuardMarks, SharedStore, StateKey};
 use crate::kernel::{Ctx, Handle, Handles, Worker};
@@ -161,6 +161,15 @@ impl Handles<EquityMark> for Guard {
             self.escalate(level, format!("engine {}: {why}", self.engine), ctx.path());
         }
         self.save();
+    }
+}
+
+impl Handles<DayStart> for Guard {
+    fn handle(&mut self, m: DayStart, ctx: &mut Ctx<'_, Self>) {
+        if self.guard.start_day(m.day, m.equity) {
+            tracing::info!(actor = ctx.path(), day = m.day, equity = %m.equity, "the next market day starts at the equity reconciled at the close");
+            self.save();
+        }
     }
 }
 

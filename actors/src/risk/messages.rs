@@ -43,6 +43,17 @@ pub struct EquityMark {
     pub equity: rust_decimal::Decimal,
 }
 
+/// The daily reconciliation → an engine's risk guard: the engine's equity at
+/// the close of the market day reconciled is where market day `day` (the
+/// contract's next session) starts. A guard already on that day or later
+/// keeps its own mark.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "()")]
+pub struct DayStart {
+    pub day: i64,
+    pub equity: rust_decimal::Decimal,
+}
+
 /// Some engine published into the account: `portfolio_risk` measures the
 /// account's drawdown. Sent by `portfolio_risk` to itself (coalesced).
 #[derive(Debug, Message)]

@@ -10,6 +10,8 @@
 //! - `fills.rs`: fills.
 //! - `outbox.rs`: the notifier's outbox (storage only; its policy is the
 //!   notifier's).
+//! - `summary.rs`: what the daily reconciliation reads (holdings from the
+//!   fills, pending orders, a day's counts).
 //!
 //! Invariant: a change that must survive power loss is committed with
 //! `synchronous = FULL` (`durable`), and a connection is left with the
@@ -22,6 +24,7 @@ mod orders;
 mod outbox;
 mod schema;
 mod state;
+mod summary;
 
 pub use error::JournalError;
 pub(super) use orders::check_order;
@@ -29,6 +32,7 @@ pub use orders::OutcomeRow;
 pub use outbox::{OutboxRow, OutboxTrim};
 pub use schema::SCHEMA_VERSION;
 pub use state::StateEntry;
+pub use summary::DayCounts;
 
 use crate::model::Side;
 use rusqlite::{Connection, TransactionBehavior};
