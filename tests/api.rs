@@ -397,6 +397,7 @@ fn an_injected_fault_shows_as_a_restart_in_the_tree_events_and_metrics() {
         "master/portfolio_risk",
         "master/mode",
         "master/control",
+        "master/reconcile",
     ] {
         assert_eq!(node(p)["state"], "running", "{p}");
     }

@@ -50,7 +50,8 @@ fn run_starts_the_tree_and_stops_cleanly_on_sigint() {
             .position(|x| *x == p)
             .unwrap_or_else(|| panic!("{p} not stopped: {order:?}"))
     };
-    assert!(pos("master/market") < pos("master/engines/CC/guard"));
+    assert!(pos("master/market") < pos("master/reconcile"));
+    assert!(pos("master/reconcile") < pos("master/engines/CC/guard"));
     assert!(pos("master/engines/CC/guard") < pos("master/engines/CC/sentinel"));
     assert!(pos("master/engines/CC/sentinel") < pos("master/engines/CC/analyzer"));
     assert!(pos("master/engines/CC/analyzer") < pos("master/engines/CC/broker"));

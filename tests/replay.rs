@@ -247,6 +247,65 @@ fn a_replay_of_the_bundled_week_reports_what_its_journal_holds_and_is_determinis
             newest = (engine.clone(), *at);
         }
     }
+    // Reconciled after each close, journal and paper broker agreeing, and
+    // each day summed up: the days' PnL add up to the replay's, and the last
+    // day's equity is its final equity.
+    let mut stmt = c
+        .prepare(
+            "SELECT kind, detail FROM events WHERE path = 'master/reconcile'
+             AND kind IN ('daily_summary', 'reconcile_mismatch') ORDER BY seq",
+        )
+        .unwrap();
+    let reconciled: Vec<(String, String)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let days: Vec<&str> = reconciled.iter().map(|(_, d)| &d[..10]).collect();
+    assert_eq!(
+        days,
+        [
+            "2026-01-05",
+            "2026-01-06",
+            "2026-01-07",
+            "2026-01-08",
+            "2026-01-09"
+        ],
+        "{reconciled:?}"
+    );
+    let figure = |detail: &str, after: &str| -> Decimal {
+        let rest = detail.split(after).nth(1).unwrap();
+        let end = rest.find([' ', ')', ';']).unwrap();
+        rest[..end].trim_start_matches('+').parse().unwrap()
+    };
+    let days_pnl: Decimal = reconciled.iter().map(|(_, d)| figure(d, "pnl ")).sum();
+    assert_eq!(days_pnl, dec(&p["pnl"]), "{reconciled:?}");
+    assert_eq!(
+        figure(&reconciled[4].1, "(equity "),
+        dec(&p["final_equity"])
+    );
+    for (kind, detail) in &reconciled {
+        assert_eq!(kind, "daily_summary", "{detail}");
+        assert!(
+            detail.ends_with("2 engine(s) match the broker"),
+            "{detail}"
+        );
+    }
+    assert!(reconciled[0].1.contains("; fills "), "{reconciled:?}");
+    let matched = r["invariants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "journal_matches_broker_daily")
+        .unwrap()
+        .clone();
+    assert!(
+        matched["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("5 market days reconciled"),
+        "{matched}"
+    );
     // Every invariant holds, none of the reads saw the market's future.
     for check in r["invariants"].as_array().unwrap() {
         assert_eq!(check["holds"], true, "{check}");

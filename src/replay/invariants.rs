@@ -42,6 +42,7 @@ const RISK: &str = "risk_level_only_rises_without_reset";
 const OUTCOMES: &str = "one_outcome_per_decision";
 const EVENT_SEQ: &str = "event_seq_without_gaps";
 const FILL_EVENTS: &str = "fills_have_events";
+const RECONCILED: &str = "journal_matches_broker_daily";
 
 /// How the risk actor names an operator reset in a `risk_changed` detail.
 const RESET_BY: &str = "operator reset";
@@ -62,6 +63,7 @@ pub fn check(path: &Path) -> Result<Vec<Check>, String> {
         j.one_outcome_per_decision()?,
         j.event_seq_without_gaps()?,
         j.fills_have_events()?,
+        j.journal_matches_broker_daily()?,
     ])
 }
 
@@ -347,6 +349,39 @@ impl Journal {
         }
         let checked = format!("{}, each with its order_filled event", n(fills, "fill"));
         Ok(Check::of(FILL_EVENTS, problems, checked))
+    }
+
+    /// Every daily reconciliation found the journal and the brokers agree
+    /// (no `reconcile_mismatch` event).
+    fn journal_matches_broker_daily(&self) -> Result<Check, String> {
+        let days = self.count(
+            "SELECT COUNT(*) FROM events WHERE kind = 'daily_summary'",
+            [],
+        )?;
+        let mismatches = self.count(
+            "SELECT COUNT(*) FROM events WHERE kind = 'reconcile_mismatch'",
+            [],
+        )?;
+        let mut problems = Vec::new();
+        if mismatches > 0 {
+            let first = self
+                .first(
+                    "SELECT detail FROM events WHERE kind = 'reconcile_mismatch' ORDER BY seq LIMIT 1",
+                    [],
+                    |r| r.get::<_, String>(0),
+                )?
+                .unwrap_or_default();
+            problems.push(format!(
+                "{} ({} reconciled); the first: {first}",
+                n(mismatches, "reconciliation mismatch"),
+                n(days, "market day")
+            ));
+        }
+        let checked = format!(
+            "{} reconciled: each engine's journal positions and cash match its broker's",
+            n(days, "market day")
+        );
+        Ok(Check::of(RECONCILED, problems, checked))
     }
 
     /// 2. Every `filled` order has exactly one fill, and every fill's order
@@ -1001,7 +1036,8 @@ mod tests {
                 RISK,
                 OUTCOMES,
                 EVENT_SEQ,
-                FILL_EVENTS
+                FILL_EVENTS,
+                RECONCILED
             ]
         );
         assert!(checks.iter().all(|c| c.holds), "{checks:#?}");
@@ -1024,11 +1060,33 @@ mod tests {
             "9 decisions of 2 engines, one outcome each; 6 orders, each of an executed decision"
         );
         assert_eq!(detail(5), "15 events, seq 1 to 15");
+        assert_eq!(
+            detail(7),
+            "0 market days reconciled: each engine's journal positions and cash match its broker's"
+        );
         // What the report carries.
         let json = serde_json::to_value(&checks[5]).unwrap();
         assert_eq!(
             json,
             serde_json::json!({"name": EVENT_SEQ, "holds": true, "detail": "15 events, seq 1 to 15"})
+        );
+    }
+
+    #[test]
+    fn a_reconciliation_mismatch_breaks_journal_matches_broker_daily() {
+        let p = consistent("mismatch");
+        plant(
+            &p,
+            "INSERT INTO events (seq, at_ms, kind, path, detail)
+             VALUES (16, 9, 'reconcile_mismatch', 'master/reconcile',
+                     '2026-01-05: KC: KC: journal holds 1 contracts, the broker 2');
+             INSERT INTO events (seq, at_ms, kind, path, detail)
+             VALUES (17, 9, 'daily_summary', 'master/reconcile', '2026-01-05: ...')",
+        );
+        let detail = only_fails(&p, RECONCILED);
+        assert_eq!(
+            detail,
+            "1 reconciliation mismatch (1 market day reconciled); the first: 2026-01-05: KC: KC: journal holds 1 contracts, the broker 2"
         );
     }
 

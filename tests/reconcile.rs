@@ -1,0 +1,108 @@
+//! The daily reconciliation through the real binary: after the close, every
+//! engine's journal positions and cash are compared with its paper broker's
+//! own file, the day is summed up (`daily_summary`) and shown in
+//! `/v1/status`; a broker that holds something else is a
+//! `reconcile_mismatch` and raises the risk level to WARNING.
+
+mod common;
+
+use common::{events, temp_dir, Daemon, NO_DRAWDOWN_GUARDS};
+use serde_json::Value;
+
+/// 3000x: a market day in under 30 s.
+const FAST: (&str, &str) = ("COMMODORE__FEED__SPEED", "3000");
+
+fn reconcile_events(d: &Daemon, kind: &str) -> Vec<Value> {
+    events(d, 0)
+        .into_iter()
+        .filter(|e| e["kind"] == kind)
+        .collect()
+}
+
+#[test]
+fn after_the_close_journal_and_broker_agree_and_a_broker_that_differs_is_escalated() {
+    let dir = temp_dir("reconcile");
+    let env = [[FAST].as_slice(), &NO_DRAWDOWN_GUARDS].concat();
+    let mut d = Daemon::start(&dir, &env);
+    // Monday's close (13:30 New York) plus 15 minutes of market time.
+    d.expect("kind=\"daily_summary\"");
+    let summaries = reconcile_events(&d, "daily_summary");
+    assert_eq!(summaries.len(), 1, "{summaries:?}");
+    let detail = summaries[0]["detail"].as_str().unwrap();
+    assert!(
+        detail.starts_with("2026-01-05: pnl ") && detail.ends_with("2 engine(s) match the broker"),
+        "{detail}"
+    );
+    assert_eq!(summaries[0]["path"], "master/reconcile");
+    assert!(reconcile_events(&d, "reconcile_mismatch").is_empty());
+    let st = d.get("/v1/status");
+    assert_eq!(st["reconcile"]["day"], "2026-01-05", "{st}");
+    assert_eq!(st["reconcile"]["matched"], 2, "{st}");
+    assert_eq!(st["reconcile"]["mismatches"], Value::Array(vec![]), "{st}");
+    assert_eq!(st["risk"]["level"], "NORMAL", "{st}");
+
+    // The paper broker's own file says KC holds 7 more contracts than the
+    // journal's fills do (a fill the journal never got, say).
+    d.signal(libc::SIGTERM);
+    assert_eq!(d.exit_code(), Some(0), "{}", d.seen.join("\n"));
+    let paper = dir.join("orders").join("KC.paper.sqlite");
+    let c = rusqlite::Connection::open(&paper).unwrap();
+    let qty: String = c
+        .query_row(
+            "SELECT qty FROM paper_holdings WHERE symbol = 'KC'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap_or_else(|_| "0".into());
+    let more = qty.parse::<rust_decimal::Decimal>().unwrap() + rust_decimal::Decimal::from(7);
+    c.execute(
+        "INSERT INTO paper_holdings (symbol, qty, cash, commissions, fills) VALUES ('KC', ?1, '0', '0', 0)
+         ON CONFLICT (symbol) DO UPDATE SET qty = excluded.qty",
+        [more.to_string()],
+    )
+    .unwrap();
+    drop(c);
+
+    // Tuesday's reconciliation finds it: evented, the level raised, the
+    // status says which engine and what.
+    let mut d = Daemon::start(&dir, &env);
+    d.expect("kind=\"reconcile_mismatch\"");
+    let mismatch = reconcile_events(&d, "reconcile_mismatch");
+    let detail = mismatch[0]["detail"].as_str().unwrap();
+    // Both books moved with Tuesday's trades; the broker's stays 7 ahead.
+    let number = |after: &str| -> rust_decimal::Decimal {
+        let rest = detail.split(after).nth(1).unwrap();
+        rest.split([' ', ';', ',']).next().unwrap().parse().unwrap()
+    };
+    assert!(
+        detail.starts_with("2026-01-06: KC: KC: journal holds "),
+        "{detail}"
+    );
+    assert_eq!(
+        number("the broker ") - number("journal holds "),
+        rust_decimal::Decimal::from(7),
+        "{detail}"
+    );
+    assert!(!detail.contains("CC:"), "CC agrees: {detail}");
+    d.expect("kind=\"daily_summary\"");
+    let st = d.get("/v1/status");
+    assert_eq!(st["risk"]["level"], "WARNING", "{st}");
+    assert!(
+        st["risk"]["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("reconciliation of 2026-01-06: the journal and the broker differ"),
+        "{st}"
+    );
+    assert_eq!(st["reconcile"]["day"], "2026-01-06", "{st}");
+    assert_eq!(st["reconcile"]["matched"], 1, "{st}");
+    let lines = st["reconcile"]["mismatches"].as_array().unwrap();
+    assert_eq!(lines.len(), 1, "{st}");
+    // Monday is not reconciled twice after the restart.
+    let days: Vec<String> = reconcile_events(&d, "daily_summary")
+        .iter()
+        .map(|e| e["detail"].as_str().unwrap()[..10].to_owned())
+        .collect();
+    assert_eq!(days, ["2026-01-05", "2026-01-06"]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
