@@ -286,10 +286,7 @@ fn a_replay_of_the_bundled_week_reports_what_its_journal_holds_and_is_determinis
     );
     for (kind, detail) in &reconciled {
         assert_eq!(kind, "daily_summary", "{detail}");
-        assert!(
-            detail.ends_with("2 engine(s) match the broker"),
-            "{detail}"
-        );
+        assert!(detail.ends_with("2 engine(s) match the broker"), "{detail}");
     }
     assert!(reconciled[0].1.contains("; fills "), "{reconciled:?}");
     let matched = r["invariants"]

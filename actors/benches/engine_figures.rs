@@ -138,6 +138,9 @@ impl engine::Broker for Stamped {
     fn lookup(&mut self, id: &str) -> Result<engine::Known, engine::BrokerError> {
         self.paper.lookup(id)
     }
+    fn holdings(&mut self) -> Result<commodore_actors::model::Holdings, engine::BrokerError> {
+        self.paper.holdings()
+    }
 }
 
 type Stamp = Arc<std::sync::Mutex<Option<Instant>>>;

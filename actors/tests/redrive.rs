@@ -56,6 +56,20 @@ impl Broker for Double {
         }
         Ok(b.known.get(id).cloned().unwrap_or(Known::Unknown))
     }
+
+    /// The holdings of every fill it gave.
+    fn holdings(&mut self) -> Result<commodore_actors::model::Holdings, BrokerError> {
+        let b = self.0.lock().unwrap();
+        let fills: Vec<&Fill> = b
+            .known
+            .values()
+            .filter_map(|k| match k {
+                Known::Filled(f) => Some(f),
+                _ => None,
+            })
+            .collect();
+        commodore_actors::model::Holdings::of(fills).map_err(BrokerError::Unavailable)
+    }
 }
 
 impl Double {

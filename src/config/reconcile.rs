@@ -71,7 +71,10 @@ mod tests {
 
     #[test]
     fn escalation_is_a_level_above_normal_or_none() {
-        assert_eq!(r(900, "WARNING", "0.01").escalation(), Some(RiskLevel::Warning));
+        assert_eq!(
+            r(900, "WARNING", "0.01").escalation(),
+            Some(RiskLevel::Warning)
+        );
         assert_eq!(r(900, "PANIC", "0").escalation(), Some(RiskLevel::Panic));
         assert_eq!(r(900, "none", "0").escalation(), None);
         assert!(r(900, "none", "0").validate().is_ok());

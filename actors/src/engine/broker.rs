@@ -553,7 +553,10 @@ fn move_holdings(tx: &Connection, f: &Fill) -> Result<(), Box<dyn std::error::Er
         .optional()?;
     let mut h = Holdings::default();
     if let Some((qty, cash, fees, fills)) = row {
-        let dec = |s: &str| s.parse::<Decimal>().map_err(|_| format!("holdings of {}: {s:?} does not read", f.symbol));
+        let dec = |s: &str| {
+            s.parse::<Decimal>()
+                .map_err(|_| format!("holdings of {}: {s:?} does not read", f.symbol))
+        };
         h.positions.insert(f.symbol.clone(), dec(&qty)?);
         h.cash = dec(&cash)?;
         h.commissions = dec(&fees)?;
@@ -747,7 +750,8 @@ mod tests {
         // The oldest two orders pruned (as beyond `PAPER_MEMORY`): another
         // instance (a restart) reads the same holdings.
         let c = Connection::open(&p).unwrap();
-        c.execute("DELETE FROM paper_orders WHERE seq <= 2", []).unwrap();
+        c.execute("DELETE FROM paper_orders WHERE seq <= 2", [])
+            .unwrap();
         let mut b = durable(&p);
         assert_eq!(b.holdings().unwrap(), expected);
         assert_eq!(b.lookup("KC-news-00000001").unwrap(), Known::Unknown);
@@ -757,7 +761,11 @@ mod tests {
         drop((b, c));
         let mut b = durable(&p);
         let remembered = Holdings::of(&fills[2..]).unwrap();
-        assert_eq!(b.holdings().unwrap(), remembered, "only the remembered fill");
+        assert_eq!(
+            b.holdings().unwrap(),
+            remembered,
+            "only the remembered fill"
+        );
         let _ = std::fs::remove_dir_all(p.parent().unwrap().parent().unwrap());
     }
 

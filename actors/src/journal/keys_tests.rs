@@ -209,7 +209,10 @@ fn the_last_reconciliation_is_day_time_and_equity() {
         equity: d("501234.5"),
     };
     assert_eq!(r.encode(), "20458:1767640500000:501234.5");
-    assert_eq!(ReconcileRecord::decode("20458:1767640500000:501234.5"), Some(r));
+    assert_eq!(
+        ReconcileRecord::decode("20458:1767640500000:501234.5"),
+        Some(r)
+    );
     for bad in ["", "20458", "20458:1:x", "a:1:2", "1:2:3:4", "1:-2:3"] {
         assert_eq!(ReconcileRecord::decode(bad), None, "{bad}");
     }

@@ -28,5 +28,6 @@ pub use shared::{order_log_path, SharedStore};
 #[cfg(test)]
 pub(crate) use store::testing;
 pub use store::{
-    DayCounts, Fsync, JournalError, OutboxRow, OutboxTrim, OutcomeRow, StateEntry, Store, SCHEMA_VERSION,
+    DayCounts, Fsync, JournalError, OutboxRow, OutboxTrim, OutcomeRow, StateEntry, Store,
+    SCHEMA_VERSION,
 };

@@ -230,7 +230,10 @@ impl Reconciler {
                     differ.push(format!("{}: {}{note}", t.engine, d.join("; ")));
                 }
                 Err(e) if registry.is_stopped(&crate::paths::engine(&t.engine)) => {
-                    unknown.push(format!("{}: stopped by an operator, not asked ({e})", t.engine));
+                    unknown.push(format!(
+                        "{}: stopped by an operator, not asked ({e})",
+                        t.engine
+                    ));
                 }
                 Err(e) => unknown.push(format!("{}: not reconciled: {e}", t.engine)),
             }
@@ -306,13 +309,12 @@ impl Reconciler {
         lines.extend(unknown.iter().map(String::as_str));
         let detail = format!("{}: {}", rules::date(day), lines.join(" | "));
         let store = &mut self.store;
-        if let Err(e) = self
-            .kernel
-            .events()
-            .publish_durably(RECONCILE_MISMATCH, path, detail.clone(), |pending| {
-                store.append_event_durably(pending)
-            })
-        {
+        if let Err(e) = self.kernel.events().publish_durably(
+            RECONCILE_MISMATCH,
+            path,
+            detail.clone(),
+            |pending| store.append_event_durably(pending),
+        ) {
             // Said in the log; the summary below says how many differ.
             tracing::error!(actor = path, error = %e, detail = %detail, "the reconciliation's mismatch could not be journaled");
         }

@@ -124,7 +124,10 @@ mod tests {
     fn summer_time_moves_the_close_in_utc() {
         // 2026-07-06 (EDT, UTC-4): 13:30 New York is 17:30 UTC.
         let d = days_from_civil(2026, 7, 6);
-        assert_eq!(new_york_ms(d, 13 * 60 + 30), (d * DAY_MS) as u64 + (17 * 60 + 30) * 60_000);
+        assert_eq!(
+            new_york_ms(d, 13 * 60 + 30),
+            (d * DAY_MS) as u64 + (17 * 60 + 30) * 60_000
+        );
         assert_eq!(new_york_day(new_york_ms(d, 23 * 60 + 59)), d);
         assert_eq!(new_york_day(new_york_ms(d, 0)), d);
     }
@@ -155,8 +158,21 @@ mod tests {
             summary_line(day, "501234.567".parse().unwrap(), "1234.5".parse().unwrap(), &c, 2, 0),
             "2026-01-05: pnl +1234.5 (equity 501234.57); fills 3; outcomes: executed 3, vetoed 2; restarts 1; risk changes 0; 2 engine(s) match the broker"
         );
-        let quiet = summary_line(day, Decimal::ZERO, Decimal::from(-7), &DayCounts::default(), 1, 1);
-        assert!(quiet.contains("pnl -7 ") && quiet.contains("outcomes: none"), "{quiet}");
-        assert!(quiet.ends_with("1 engine(s) differ or could not be asked, 1 match"), "{quiet}");
+        let quiet = summary_line(
+            day,
+            Decimal::ZERO,
+            Decimal::from(-7),
+            &DayCounts::default(),
+            1,
+            1,
+        );
+        assert!(
+            quiet.contains("pnl -7 ") && quiet.contains("outcomes: none"),
+            "{quiet}"
+        );
+        assert!(
+            quiet.ends_with("1 engine(s) differ or could not be asked, 1 match"),
+            "{quiet}"
+        );
     }
 }

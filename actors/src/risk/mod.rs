@@ -32,7 +32,9 @@ pub use actor::{load, load_peak, rebase_peak_on_capital, PortfolioRisk};
 pub use breaker::{Admit, Breaker, BreakerState};
 pub use guard::{EngineGuard, Opening};
 pub use guard_actor::{market_day, Guard};
-pub use messages::{AccountChanged, DayStart, EquityMark, Escalate, ResetRisk, RiskError, RiskOutcome};
+pub use messages::{
+    AccountChanged, DayStart, EquityMark, Escalate, ResetRisk, RiskError, RiskOutcome,
+};
 pub use portfolio::{
     check_opening, concentration, correlated_exposure, drawdown_level, inverse_normal,
     value_at_risk, volatility, Book, Exposure, RollingVolatility,
