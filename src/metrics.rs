@@ -6,7 +6,7 @@
 
 use commodore_actors::kernel::{NodeInfo, NodeKind, NodeState};
 use commodore_actors::model::{Outcome, RiskState};
-use commodore_actors::view::EngineFigures;
+use commodore_actors::view::{EngineFigures, ReconcileView};
 use std::fmt::Write;
 
 pub struct Snapshot {
@@ -17,6 +17,8 @@ pub struct Snapshot {
     pub figures: Vec<(String, EngineFigures)>,
     pub uptime_s: u64,
     pub ready: bool,
+    /// The last daily reconciliation.
+    pub reconcile: ReconcileView,
 }
 
 const STATES: [(NodeState, &str); 7] = [
@@ -164,6 +166,19 @@ pub fn render(s: &Snapshot) -> String {
         s.figures.iter().map(|(id, f)| (id.as_str(), f)).collect();
     per_item(&mut out, &PER_ENGINE, "engine", &engines);
     outcomes(&mut out, &s.figures);
+    family(
+        &mut out,
+        "commodore_reconcile_runs_total",
+        "counter",
+        "Daily reconciliations run by this process.",
+    );
+    let _ = writeln!(out, "commodore_reconcile_runs_total {}", s.reconcile.runs);
+    single(
+        &mut out,
+        "commodore_reconcile_mismatches",
+        "Engines the last daily reconciliation found differing from their broker or could not compare.",
+        s.reconcile.mismatches.len(),
+    );
     single(
         &mut out,
         "commodore_ready",
@@ -279,6 +294,12 @@ mod tests {
             })],
             uptime_s: 12,
             ready: true,
+            reconcile: ReconcileView {
+                day: Some("2026-01-05".into()),
+                matched: 1,
+                mismatches: vec!["KC: KC: journal holds 1 contracts, the broker 2".into()],
+                runs: 3,
+            },
         });
         assert!(
             text.contains("commodore_actor_restarts_total{path=\"master/engines/KC/feed\"} 2\n")
@@ -293,6 +314,8 @@ mod tests {
         assert!(text.contains("commodore_engine_state{engine=\"KC\",state=\"paused\"} 1\n"));
         assert!(text.contains("commodore_engine_state{engine=\"KC\",state=\"running\"} 0\n"));
         assert!(text.contains("commodore_uptime_seconds 12\n"));
+        assert!(text.contains("commodore_reconcile_runs_total 3\n"));
+        assert!(text.contains("commodore_reconcile_mismatches 1\n"));
         assert!(text
             .contains("commodore_engine_outcomes_total{engine=\"KC\",outcome=\"executed\"} 3\n"));
         assert!(

@@ -555,3 +555,43 @@ rate_per_min = 1
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn the_daily_summary_reaches_a_webhook_that_asked_for_summaries() {
+    let dir = temp_dir("notify-summary");
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let rx = serve(listener, vec![]);
+    let file = config(
+        &dir,
+        port,
+        r#"
+[[notifier.webhooks]]
+kind = "json"
+name = "desk"
+url = "http://127.0.0.1:PORT/json"
+events = ["summary"]
+"#,
+    );
+    let _d = Daemon::spawn_args(
+        &dir,
+        common::free_port(),
+        &["--config", &file],
+        // Monday's close at 3000x: about 12 s of the test.
+        &[("COMMODORE__FEED__SPEED", "3000")],
+    );
+    // Only summaries were asked for: the first request is the summary.
+    let summary = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("no webhook request within 60 s");
+    assert_eq!(summary.body["kind"], "summary", "{}", summary.body);
+    assert_eq!(summary.path, "/json");
+    assert_eq!(summary.body["event"], "daily_summary", "{}", summary.body);
+    assert_eq!(summary.body["path"], "master/reconcile");
+    let detail = summary.body["detail"].as_str().unwrap();
+    assert!(
+        detail.starts_with("2026-01-05: pnl ") && detail.contains("2 engine(s) match the broker"),
+        "{detail}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

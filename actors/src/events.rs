@@ -15,9 +15,11 @@ pub const SENTINEL: EventKind = EventKind::Other("sentinel");
 pub const STALE: EventKind = EventKind::Other("stale");
 /// Its market data is back.
 pub const RECOVERED: EventKind = EventKind::Other("recovered");
-/// The daily reconciliation found the journal and a broker disagree (or
-/// could not ask a broker).
+/// The daily reconciliation found the journal and a broker disagree.
 pub const RECONCILE_MISMATCH: EventKind = EventKind::Other("reconcile_mismatch");
+/// The daily reconciliation could not compare an engine (its broker did not
+/// answer, its journal could not be read).
+pub const RECONCILE_INCOMPLETE: EventKind = EventKind::Other("reconcile_incomplete");
 /// The day's summary after the reconciliation: PnL, fills, outcomes,
 /// restarts, risk changes.
 pub const DAILY_SUMMARY: EventKind = EventKind::Other("daily_summary");
@@ -46,6 +48,7 @@ const DOMAIN_KINDS: &[&str] = &[
     "stale",
     "recovered",
     "reconcile_mismatch",
+    "reconcile_incomplete",
     "daily_summary",
     "budget_exhausted",
     "breaker_opened",
@@ -75,6 +78,7 @@ mod tests {
             STALE,
             RECOVERED,
             RECONCILE_MISMATCH,
+            RECONCILE_INCOMPLETE,
             DAILY_SUMMARY,
             MODE_CHANGED,
             OPERATOR,

@@ -111,6 +111,7 @@ pub(super) async fn metrics_text(req: HttpRequest, st: web::Data<ApiState>) -> A
         figures,
         uptime_s: uptime_s(&st),
         ready: not_ready(&st).is_none(),
+        reconcile: st.view.reconcile(),
     });
     Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")

@@ -462,9 +462,13 @@ pub fn notable(e: &Event) -> Option<tracing::Level> {
     match e.kind {
         EventKind::GaveUp | EventKind::Escalated => Some(tracing::Level::ERROR),
         EventKind::Failed | EventKind::Suppressed => Some(tracing::Level::WARN),
-        EventKind::Other("risk_changed" | "breaker_opened" | "stale" | "reconcile_mismatch") => {
-            Some(tracing::Level::WARN)
-        }
+        EventKind::Other(
+            "risk_changed"
+            | "breaker_opened"
+            | "stale"
+            | "reconcile_mismatch"
+            | "reconcile_incomplete",
+        ) => Some(tracing::Level::WARN),
         EventKind::Other("breaker_half_open" | "breaker_closed" | "recovered") => {
             Some(tracing::Level::INFO)
         }

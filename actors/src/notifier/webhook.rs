@@ -74,7 +74,11 @@ pub fn kinds_of(e: &Event) -> &'static [&'static str] {
         "breaker_opened" => &["breaker"],
         "breaker_closed" => &["breaker", "recovery"],
         "mode_changed" => &["mode_transition"],
-        "gave_up" | "budget_exhausted" | "stale" | "reconcile_mismatch" => &["error"],
+        "gave_up"
+        | "budget_exhausted"
+        | "stale"
+        | "reconcile_mismatch"
+        | "reconcile_incomplete" => &["error"],
         "daily_summary" => &["summary"],
         "recovered" => &["recovery"],
         "failed" if engine => &["error"],

@@ -8,9 +8,13 @@
 //!    with the broker timeout). A difference is a `reconcile_mismatch` event
 //!    (notified as `error`), and the risk level is raised to
 //!    `reconcile.escalate`; an engine whose broker cannot be asked (stopped,
-//!    down) is named in the same event but escalates nothing: what it holds
+//!    down) is a `reconcile_incomplete` event (notified as `error` too) and
+//!    escalates nothing: what it holds
 //!    is unknown, not wrong, and tomorrow's reconciliation covers it (both
-//!    books are cumulative, so a difference cannot slip past);
+//!    books are cumulative, so a difference cannot slip past). A difference
+//!    while the engine has orders pending (a restart after a crash between
+//!    the broker's fill and the journal's) is compared again every market
+//!    minute, up to 30 minutes, while the executor's re-drive settles them;
 //! 2. its risk guard is told where the next session starts: the engine's
 //!    equity at this close ([`crate::risk::DayStart`]), so a gap at the next
 //!    open counts in that day's drawdown;
@@ -30,7 +34,7 @@ pub mod rules;
 use crate::clock::Clock;
 use crate::engine::broker::AskHoldings;
 use crate::engine::BrokerActor;
-use crate::events::{DAILY_SUMMARY, RECONCILE_MISMATCH};
+use crate::events::{DAILY_SUMMARY, RECONCILE_INCOMPLETE, RECONCILE_MISMATCH};
 use crate::journal::{ReconcileRecord, StateKey, Store};
 use crate::kernel::{Ctx, Handle, Kernel, Worker};
 use crate::model::{Holdings, RiskLevel};
@@ -43,7 +47,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// How long (market time) past its time a reconciliation waits for every
-/// running engine to have published its equity.
+/// running engine to have published its equity, and for pending orders to
+/// settle before a difference is reported.
 const WAIT_FOR_ENGINES: Duration = Duration::from_secs(30 * 60);
 
 /// One engine, as the reconciliation reaches it.
@@ -183,9 +188,7 @@ impl Reconciler {
     /// engine that is not stopped and has not published into the account
     /// yet (a daemon started after the close): its equity is the summary's.
     fn waiting_for_engines(&self, day: i64, now: u64) -> bool {
-        let due = rules::last_close_ms(&self.symbols, day).unwrap_or(0)
-            + self.cfg.after_close.as_millis() as u64;
-        if now >= due + WAIT_FOR_ENGINES.as_millis() as u64 {
+        if self.past_waiting(day, now) {
             return false;
         }
         let registry = self.kernel.registry();
@@ -199,11 +202,19 @@ impl Reconciler {
         })
     }
 
+    /// Whether `WAIT_FOR_ENGINES` has passed since `day` was due.
+    fn past_waiting(&self, day: i64, now: u64) -> bool {
+        let due = rules::last_close_ms(&self.symbols, day).unwrap_or(0)
+            + self.cfg.after_close.as_millis() as u64;
+        now >= due + WAIT_FOR_ENGINES.as_millis() as u64
+    }
+
     /// Compares, tells the guards, sums the day up and journals it.
     fn finish(&mut self, day: i64, answers: Answers, path: &str) {
         let now = self.clock().now_ms();
         let registry = self.kernel.registry();
         let (mut matched, mut differ, mut unknown) = (0usize, Vec::new(), Vec::new());
+        let mut settling = 0u64;
         for (t, answer) in self.targets.iter().zip(answers) {
             let ours = match self.store.holdings(&t.engine) {
                 Ok(h) => h,
@@ -222,6 +233,7 @@ impl Reconciler {
                         continue;
                     }
                     let pending = self.store.pending_count(&t.engine).unwrap_or(0);
+                    settling += pending;
                     let note = if pending > 0 {
                         format!(" ({pending} order(s) pending: their fate is being asked)")
                     } else {
@@ -238,9 +250,19 @@ impl Reconciler {
                 Err(e) => unknown.push(format!("{}: not reconciled: {e}", t.engine)),
             }
         }
-        if !differ.is_empty() || !unknown.is_empty() {
-            self.report(day, &differ, &unknown, path);
+        if settling > 0 && !self.past_waiting(day, now) {
+            // An order whose fate is being asked (a restart after a crash
+            // between the broker's fill and the journal's) explains a
+            // difference until the executor's re-drive settles it: the day
+            // is compared again in a market minute.
+            tracing::info!(
+                actor = path,
+                pending = settling,
+                "a difference with orders pending: compared again in a market minute"
+            );
+            return;
         }
+        self.report(day, &differ, &unknown, path);
         self.start_next_days(day);
         let account = &self.wiring.account;
         self.wiring
@@ -262,7 +284,8 @@ impl Reconciler {
             pnl,
             &counts,
             matched,
-            differ.len() + unknown.len(),
+            differ.len(),
+            unknown.len(),
         );
         let record = ReconcileRecord {
             day,
@@ -302,21 +325,29 @@ impl Reconciler {
         });
     }
 
-    /// The `reconcile_mismatch` event (journaled before the escalation it
-    /// may cause), and the escalation when holdings differ.
+    /// The `reconcile_mismatch` event for the engines whose holdings differ
+    /// (journaled before the escalation it causes) and the
+    /// `reconcile_incomplete` event for those that could not be compared.
     fn report(&mut self, day: i64, differ: &[String], unknown: &[String], path: &str) {
-        let mut lines: Vec<&str> = differ.iter().map(String::as_str).collect();
-        lines.extend(unknown.iter().map(String::as_str));
-        let detail = format!("{}: {}", rules::date(day), lines.join(" | "));
-        let store = &mut self.store;
-        if let Err(e) = self.kernel.events().publish_durably(
-            RECONCILE_MISMATCH,
-            path,
-            detail.clone(),
-            |pending| store.append_event_durably(pending),
-        ) {
-            // Said in the log; the summary below says how many differ.
-            tracing::error!(actor = path, error = %e, detail = %detail, "the reconciliation's mismatch could not be journaled");
+        for (kind, lines) in [
+            (RECONCILE_MISMATCH, differ),
+            (RECONCILE_INCOMPLETE, unknown),
+        ] {
+            if lines.is_empty() {
+                continue;
+            }
+            let detail = format!("{}: {}", rules::date(day), lines.join(" | "));
+            let store = &mut self.store;
+            if let Err(e) =
+                self.kernel
+                    .events()
+                    .publish_durably(kind, path, detail.clone(), |pending| {
+                        store.append_event_durably(pending)
+                    })
+            {
+                // Said in the log; the summary below says how many.
+                tracing::error!(actor = path, error = %e, detail = %detail, "the reconciliation's finding could not be journaled");
+            }
         }
         if let (false, Some(level)) = (differ.is_empty(), self.cfg.escalate) {
             let _ = self.risk.tell(Escalate {

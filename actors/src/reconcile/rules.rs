@@ -65,7 +65,8 @@ pub fn summary_line(
     pnl: Decimal,
     counts: &DayCounts,
     matched: usize,
-    mismatched: usize,
+    differ: usize,
+    not_asked: usize,
 ) -> String {
     let outcomes = if counts.outcomes.is_empty() {
         "none".to_owned()
@@ -78,10 +79,12 @@ pub fn summary_line(
             .join(", ")
     };
     let sign = if pnl > Decimal::ZERO { "+" } else { "" };
-    let found = if mismatched == 0 {
-        format!("{matched} engine(s) match the broker")
-    } else {
-        format!("{mismatched} engine(s) differ or could not be asked, {matched} match")
+    let found = match (differ, not_asked) {
+        (0, 0) => format!("{matched} engine(s) match the broker"),
+        (d, 0) => format!("{d} engine(s) differ from the broker, {matched} match"),
+        (d, n) => format!(
+            "{d} engine(s) differ from the broker, {n} could not be compared, {matched} match"
+        ),
     };
     format!(
         "{}: pnl {sign}{} (equity {}); fills {}; outcomes: {outcomes}; restarts {}; risk changes {}; {found}",
@@ -155,7 +158,7 @@ mod tests {
         };
         let day = days_from_civil(2026, 1, 5);
         assert_eq!(
-            summary_line(day, "501234.567".parse().unwrap(), "1234.5".parse().unwrap(), &c, 2, 0),
+            summary_line(day, "501234.567".parse().unwrap(), "1234.5".parse().unwrap(), &c, 2, 0, 0),
             "2026-01-05: pnl +1234.5 (equity 501234.57); fills 3; outcomes: executed 3, vetoed 2; restarts 1; risk changes 0; 2 engine(s) match the broker"
         );
         let quiet = summary_line(
@@ -165,14 +168,21 @@ mod tests {
             &DayCounts::default(),
             1,
             1,
+            0,
         );
         assert!(
             quiet.contains("pnl -7 ") && quiet.contains("outcomes: none"),
             "{quiet}"
         );
         assert!(
-            quiet.ends_with("1 engine(s) differ or could not be asked, 1 match"),
+            quiet.ends_with("1 engine(s) differ from the broker, 1 match"),
             "{quiet}"
+        );
+        let partial = summary_line(day, Decimal::ZERO, Decimal::ZERO, &c, 0, 1, 1);
+        assert!(
+            partial
+                .ends_with("1 engine(s) differ from the broker, 1 could not be compared, 0 match"),
+            "{partial}"
         );
     }
 }
