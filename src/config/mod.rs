@@ -19,6 +19,7 @@
 mod broker;
 mod control;
 mod decimals;
+pub mod diff;
 mod durations;
 mod engines;
 mod entries;
@@ -106,57 +107,80 @@ fn error(origin: &str, key: &str, what: impl fmt::Display) -> ConfigError {
 }
 
 impl Config {
-    /// Loads the defaults, then `files` in order, then the environment.
+    /// Loads the defaults, then `files` in order, then the environment; the
+    /// first error.
     pub fn load(files: &[PathBuf]) -> Result<Config, ConfigError> {
+        Config::load_all(files).map_err(|mut errors| errors.swap_remove(0))
+    }
+
+    /// [`Config::load`], with every error it finds (never empty on `Err`):
+    /// one per file that does not read, one per section that does not
+    /// validate (in each file, and once all sources are merged). A live
+    /// reload answers with all of them at once.
+    pub fn load_all(files: &[PathBuf]) -> Result<Config, Vec<ConfigError>> {
+        let mut errors = Vec::new();
         // Each file on its own over the defaults: its errors are its own.
         for f in files {
+            let name = f.display().to_string();
             if !f.is_file() {
-                return Err(error(
-                    &f.display().to_string(),
+                errors.push(error(
+                    &name,
                     "-",
                     "the file does not exist or is not a file",
                 ));
+                continue;
             }
-            let name = f.display().to_string();
-            build(&[f.as_path()], false)
-                .map_err(|e| reword(e, &name))?
-                .validate(&name)?;
+            match build(&[f.as_path()], false) {
+                Ok(cfg) => errors.extend(cfg.invalid(&name)),
+                Err(e) => errors.push(reword(e, &name)),
+            }
+        }
+        if !errors.is_empty() {
+            return Err(errors);
         }
         let refs: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
-        let cfg = build(&refs, true).map_err(|e| reword(e, ENV_NAME))?;
+        let cfg = build(&refs, true).map_err(|e| vec![reword(e, ENV_NAME)])?;
         let origin = if files.is_empty() && !env_is_set() {
             DEFAULT_NAME
         } else {
             ENV_NAME
         };
-        cfg.validate(origin)?;
-        Ok(cfg)
+        let errors = cfg.invalid(origin);
+        if errors.is_empty() {
+            Ok(cfg)
+        } else {
+            Err(errors)
+        }
     }
 
-    /// Values that parse but make no sense; the error names the key.
-    fn validate(&self, origin: &str) -> Result<(), ConfigError> {
-        self.check()
-            .map_err(|(key, what)| error(origin, &key, what))
+    /// Every section's verdict, each failing section once.
+    fn invalid(&self, origin: &str) -> Vec<ConfigError> {
+        self.checks()
+            .into_iter()
+            .filter_map(Result::err)
+            .map(|(key, what)| error(origin, &key, what))
+            .collect()
     }
 
-    /// Every section's own checks, in this order; the first failure is the one
-    /// reported.
-    fn check(&self) -> Result<(), Invalid> {
-        self.log.validate()?;
-        self.supervision.validate()?;
-        self.engine_supervision.validate()?;
-        engines::validate(&self.engines)?;
-        self.feed.validate()?;
-        self.pipeline.validate()?;
-        self.llm.validate()?;
-        self.sentinels.validate()?;
-        self.staleness.validate()?;
-        self.reconcile.validate()?;
-        self.broker.validate()?;
-        self.breaker.validate()?;
-        self.risk.validate()?;
-        self.mode.validate()?;
-        self.notifier.validate()
+    /// Every section's own checks, in this order.
+    fn checks(&self) -> Vec<Result<(), Invalid>> {
+        vec![
+            self.log.validate(),
+            self.supervision.validate(),
+            self.engine_supervision.validate(),
+            engines::validate(&self.engines),
+            self.feed.validate(),
+            self.pipeline.validate(),
+            self.llm.validate(),
+            self.sentinels.validate(),
+            self.staleness.validate(),
+            self.reconcile.validate(),
+            self.broker.validate(),
+            self.breaker.validate(),
+            self.risk.validate(),
+            self.mode.validate(),
+            self.notifier.validate(),
+        ]
     }
 
     /// The resolved configuration as TOML, secrets redacted (`check-config`).
@@ -297,7 +321,7 @@ mod tests {
     #[test]
     fn embedded_defaults_load_and_validate() {
         let c = build(&[], false).unwrap();
-        c.validate(DEFAULT_NAME).unwrap();
+        assert_eq!(c.invalid(DEFAULT_NAME), Vec::<ConfigError>::new());
         assert_eq!(
             c.engines.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(),
             vec!["KC", "CC"]
