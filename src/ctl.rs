@@ -85,6 +85,12 @@ pub enum Verb {
         #[arg(long)]
         ms: Option<u64>,
     },
+    /// Re-read the daemon's --config files and environment and apply them
+    /// live (every error listed, nothing changed, when they are not valid).
+    Reload {
+        #[arg(long)]
+        reason: Option<String>,
+    },
     /// Drain in reverse start order, flush the journal, exit 0.
     Shutdown {
         #[arg(long)]
@@ -167,6 +173,11 @@ fn request(verb: &Verb) -> (Method, String, Option<Value>) {
         Verb::Shutdown { reason } => (
             Method::POST,
             "/v1/shutdown".into(),
+            Some(json!({ "reason": reason })),
+        ),
+        Verb::Reload { reason } => (
+            Method::POST,
+            "/v1/config/reload".into(),
             Some(json!({ "reason": reason })),
         ),
     }
@@ -297,6 +308,9 @@ fn show(verb: &Verb, a: &Answer, json_out: bool) -> u8 {
             );
         } else {
             eprintln!("error: {message} (HTTP {})", a.status.as_u16());
+            for e in value["errors"].as_array().into_iter().flatten() {
+                eprintln!("  {}", e.as_str().unwrap_or_default());
+            }
         }
         return EXIT_API_ERROR;
     }
@@ -353,8 +367,35 @@ pub fn human(verb: &Verb, v: &Value) -> String {
         Verb::Shutdown { .. } => {
             vec!["shutdown under way: the daemon drains in order and exits".into()]
         }
+        Verb::Reload { .. } => reload_lines(v),
     };
     lines.into_iter().map(|l| l + "\n").collect()
+}
+
+fn reload_lines(v: &Value) -> Vec<String> {
+    let list = |k: &str| -> Vec<String> {
+        v[k].as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|x| x.as_str().map(str::to_owned))
+            .collect()
+    };
+    let changed = list("changed");
+    if changed.is_empty() {
+        return vec!["configuration reloaded: nothing changed".into()];
+    }
+    let mut lines = vec![format!("configuration reloaded: {}", changed.join(", "))];
+    for (what, k) in [
+        ("rebuilt", "replaced"),
+        ("added", "added"),
+        ("removed", "removed"),
+    ] {
+        let ids = list(k);
+        if !ids.is_empty() {
+            lines.push(format!("engines {what}: {}", ids.join(", ")));
+        }
+    }
+    lines
 }
 
 fn status_lines(v: &Value) -> Vec<String> {

@@ -232,7 +232,7 @@ fn main() -> ExitCode {
         }
         Command::Run { fresh, .. } => {
             init_logging(&cfg.log);
-            let code = actix_rt::System::new().block_on(daemon::run(cfg, fresh));
+            let code = actix_rt::System::new().block_on(daemon::run(cfg, files.clone(), fresh));
             ExitCode::from(code as u8)
         }
     }

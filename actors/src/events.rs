@@ -9,6 +9,8 @@ pub const RISK_CHANGED: EventKind = EventKind::Other("risk_changed");
 pub const MODE_CHANGED: EventKind = EventKind::Other("mode_changed");
 /// An operator command that changed something (pause, resume, shutdown, ...).
 pub const OPERATOR: EventKind = EventKind::Other("operator");
+/// The configuration was reloaded; the detail lists the keys changed.
+pub const CONFIG_RELOADED: EventKind = EventKind::Other("config_reloaded");
 /// A sentinel triggered (price move, news keyword, close approaching).
 pub const SENTINEL: EventKind = EventKind::Other("sentinel");
 /// An engine's market data stopped during trading hours (`staleness.max_gap`).
@@ -44,6 +46,7 @@ const DOMAIN_KINDS: &[&str] = &[
     "risk_changed",
     "mode_changed",
     "operator",
+    "config_reloaded",
     "sentinel",
     "stale",
     "recovered",

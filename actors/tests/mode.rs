@@ -47,8 +47,7 @@ async fn setup(path: &Path) -> Setup {
             kernel.clone(),
             view.clone(),
             &wiring,
-            Tiers::default(),
-            CHECK_EVERY,
+            tokio::sync::watch::channel((Tiers::default(), CHECK_EVERY)).1,
         ),
     ));
     let root = start(spec, &kernel).await;

@@ -7,7 +7,9 @@ mod common;
 use commodore_actors::clock::Clock;
 use commodore_actors::kernel::*;
 use commodore_actors::model::{ModeState, PortfolioLimits, RiskLevel, RiskState};
-use commodore_actors::risk::{Admit, Breaker, BreakerState, Escalate, PortfolioRisk, ResetRisk};
+use commodore_actors::risk::{
+    Admit, Breaker, BreakerState, Capitalized, Escalate, PortfolioRisk, ResetRisk,
+};
 use commodore_actors::view::StatusView;
 use commodore_actors::wiring::Wiring;
 use common::*;
@@ -68,8 +70,11 @@ async fn tree(path: &Path) -> Tree {
             kernel.clone(),
             view.clone(),
             &wiring,
-            PortfolioLimits::default(),
-            rust_decimal::Decimal::from(500_000),
+            tokio::sync::watch::channel(Capitalized {
+                limits: PortfolioLimits::default(),
+                capital: rust_decimal::Decimal::from(500_000),
+            })
+            .1,
         ),
     ));
     let root = start(spec, &kernel).await;
@@ -206,8 +211,11 @@ async fn the_guard_escalates_on_drawdowns() {
                 kernel.clone(),
                 view.clone(),
                 &wiring,
-                PortfolioLimits::default(),
-                rust_decimal::Decimal::from(500_000),
+                tokio::sync::watch::channel(Capitalized {
+                    limits: PortfolioLimits::default(),
+                    capital: rust_decimal::Decimal::from(500_000),
+                })
+                .1,
             ),
         ))
         .child(ChildSpec::worker(

@@ -60,7 +60,7 @@ async fn dropped_after_30_bars(stopped: bool) -> u64 {
         Sequencer::factory(
             feed,
             Vec::new(),
-            vec![route],
+            tokio::sync::watch::channel(vec![route]).1,
             clock,
             kernel.clone(),
             Arc::new(Progress::default()),

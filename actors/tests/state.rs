@@ -12,7 +12,7 @@ use commodore_actors::kernel::*;
 use commodore_actors::mode::{self, ModeActor, ModeError, SetMode};
 use commodore_actors::model::PortfolioLimits;
 use commodore_actors::model::{ModeChoice, ModeState, RiskLevel, RiskState, Tier, Tiers};
-use commodore_actors::risk::{self, Escalate, PortfolioRisk, ResetRisk, RiskError};
+use commodore_actors::risk::{self, Capitalized, Escalate, PortfolioRisk, ResetRisk, RiskError};
 use commodore_actors::view::StatusView;
 use commodore_actors::wiring::Wiring;
 use common::*;
@@ -75,8 +75,11 @@ async fn owners(path: &Path) -> Owners {
                 kernel.clone(),
                 view.clone(),
                 &wiring,
-                PortfolioLimits::default(),
-                rust_decimal::Decimal::from(500_000),
+                tokio::sync::watch::channel(Capitalized {
+                    limits: PortfolioLimits::default(),
+                    capital: rust_decimal::Decimal::from(500_000),
+                })
+                .1,
             ),
         ))
         .child(ChildSpec::worker(
@@ -87,8 +90,7 @@ async fn owners(path: &Path) -> Owners {
                 kernel.clone(),
                 view.clone(),
                 &wiring,
-                Tiers::default(),
-                Duration::from_secs(1),
+                tokio::sync::watch::channel((Tiers::default(), Duration::from_secs(1))).1,
             ),
         ))
         .child(ChildSpec::worker(
@@ -98,8 +100,11 @@ async fn owners(path: &Path) -> Owners {
                 path.to_owned(),
                 kernel.clone(),
                 Arc::new(Lifecycle::new(0)),
-                vec!["KC".into(), "CC".into()],
-                specs,
+                Arc::new(std::sync::RwLock::new(control::EngineBook {
+                    ids: vec!["KC".into(), "CC".into()],
+                    specs,
+                })),
+                risk.clone(),
                 wiring.clock,
             ),
         ))

@@ -162,7 +162,13 @@ pub(super) async fn mode(req: HttpRequest, st: web::Data<ApiState>) -> Answer {
     authorize(&req, &st)?;
     let b: ModeBody = required(&req, r#"{"mode": "MICRO"} or {"mode": "auto"}"#).await?;
     let m = SetMode {
-        choice: st.tiers.choice(&b.mode).map_err(ApiError::invalid)?,
+        choice: st
+            .live
+            .mode
+            .borrow()
+            .0
+            .choice(&b.mode)
+            .map_err(ApiError::invalid)?,
         reason: reason(b.reason, false)?,
     };
     let out = st
@@ -247,6 +253,30 @@ pub(super) async fn shutdown(req: HttpRequest, st: web::Data<ApiState>) -> Answe
         }
     }
     Ok(HttpResponse::Accepted().json(json!({"shutting_down": true, "reason": reason})))
+}
+
+/// `POST /v1/config/reload`: the same `--config` files and the environment,
+/// checked whole and applied by their owners, or nothing at all (422 with
+/// every error; 409 when an engine to remove is not flat).
+pub(super) async fn reload(req: HttpRequest, st: web::Data<ApiState>) -> Answer {
+    authorize(&req, &st)?;
+    let b: ReasonBody = body(&req).await?.unwrap_or_default();
+    let why = reason(b.reason, false)?;
+    match st.reloader.reload(&why).await {
+        Ok(done) => Ok(HttpResponse::Ok().json(json!(done))),
+        Err(e @ crate::assemble::ReloadError::Holding(_)) => {
+            Err(ApiError::conflict(e.message()).with_errors(e.errors()))
+        }
+        Err(e @ crate::assemble::ReloadError::Refused(_)) => {
+            Err(ApiError::unavailable(e.message()).with_errors(e.errors()))
+        }
+        Err(e) => Err(ApiError::new(
+            actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_config",
+            e.message(),
+        )
+        .with_errors(e.errors())),
+    }
 }
 
 #[cfg(test)]

@@ -26,6 +26,9 @@ pub struct ApiError {
     status: StatusCode,
     code: &'static str,
     message: String,
+    /// Every error behind it, when there are several (a reload's), listed
+    /// beside `error` as `errors`.
+    errors: Vec<String>,
 }
 
 impl ApiError {
@@ -38,7 +41,13 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            errors: Vec::new(),
         }
+    }
+    /// With every error behind it (`errors` in the body).
+    pub(super) fn with_errors(mut self, errors: Vec<String>) -> ApiError {
+        self.errors = errors;
+        self
     }
     pub(super) fn bad_request(m: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, "bad_request", m)
@@ -72,7 +81,11 @@ impl ResponseError for ApiError {
         if self.status == StatusCode::UNAUTHORIZED {
             r.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
         }
-        r.json(error_body(self.code, &self.message))
+        let mut body = error_body(self.code, &self.message);
+        if !self.errors.is_empty() {
+            body["errors"] = json!(self.errors);
+        }
+        r.json(body)
     }
 }
 

@@ -67,9 +67,12 @@ pub struct ApiState {
     pub mode: Handle<ModeActor>,
     pub control: Handle<ControlActor>,
     pub journal_worker: Handle<Journal>,
-    pub engines: Vec<String>,
-    /// The configured capital tiers (`POST /v1/mode` names one of them).
-    pub tiers: commodore_actors::model::Tiers,
+    /// The engine ids in config order (a reload changes them).
+    pub engines: Arc<std::sync::RwLock<Vec<String>>>,
+    /// The configuration in force (`POST /v1/mode` names one of its tiers).
+    pub live: Arc<crate::assemble::Live>,
+    /// `POST /v1/config/reload`.
+    pub reloader: Arc<crate::assemble::Reloader>,
     /// `Err(why)` when `POST /v1/faults` is refused by policy.
     pub faults: Result<(), String>,
     pub journal_path: PathBuf,
@@ -86,6 +89,16 @@ pub struct ApiState {
 /// actix-http's HTTP/1 service around the App), with one difference: each
 /// connection's stream is a [`wire::Shaped`], so the answers actix-http writes
 /// itself (400, 408, 431) carry the contract's error shape too.
+impl ApiState {
+    /// The engine ids in config order, as in force now.
+    pub fn engine_ids(&self) -> Vec<String> {
+        self.engines
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
 pub fn serve(
     state: Arc<ApiState>,
     listener: std::net::TcpListener,
@@ -172,6 +185,7 @@ fn app(
         .service(resource("/v1/mode").route(web::post().to(commands::mode)))
         .service(resource("/v1/faults").route(web::post().to(commands::faults)))
         .service(resource("/v1/shutdown").route(web::post().to(commands::shutdown)))
+        .service(resource("/v1/config/reload").route(web::post().to(commands::reload)))
         .default_service(web::to(unknown_route))
 }
 

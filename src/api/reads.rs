@@ -54,7 +54,7 @@ pub fn not_ready(st: &ApiState) -> Option<String> {
         return Some("shutting down".to_owned());
     }
     let waiting: Vec<String> = st
-        .engines
+        .engine_ids()
         .iter()
         .filter_map(|id| match st.kernel.registry().state(&engine_path(id)) {
             Some(NodeState::Running | NodeState::Paused) => None,
@@ -73,7 +73,7 @@ pub fn not_ready(st: &ApiState) -> Option<String> {
 /// Whether every engine has settled: running, paused, stopped or failed,
 /// none still starting or restarting (systemd's `READY=1`).
 pub fn settled(st: &ApiState) -> bool {
-    st.engines.iter().all(|id| {
+    st.engine_ids().iter().all(|id| {
         !matches!(
             st.kernel.registry().state(&engine_path(id)),
             None | Some(NodeState::Starting | NodeState::Restarting)
@@ -94,13 +94,12 @@ pub(super) async fn readyz(st: web::Data<ApiState>) -> Answer {
 
 pub(super) async fn metrics_text(req: HttpRequest, st: web::Data<ApiState>) -> Answer {
     authorize(&req, &st)?;
-    let engines: Vec<(String, NodeState)> = st
-        .engines
+    let ids = st.engine_ids();
+    let engines: Vec<(String, NodeState)> = ids
         .iter()
         .map(|id| (id.clone(), engine_state(&st, id)))
         .collect();
-    let figures = st
-        .engines
+    let figures = ids
         .iter()
         .map(|id| (id.clone(), st.view.engine(id)))
         .collect();
@@ -142,7 +141,11 @@ pub(super) fn engine_json(st: &ApiState, id: &str) -> Value {
 
 pub(super) async fn status(req: HttpRequest, st: web::Data<ApiState>) -> Answer {
     authorize(&req, &st)?;
-    let engines: Vec<Value> = st.engines.iter().map(|id| engine_json(&st, id)).collect();
+    let engines: Vec<Value> = st
+        .engine_ids()
+        .iter()
+        .map(|id| engine_json(&st, id))
+        .collect();
     let portfolio = st.view.portfolio();
     Ok(HttpResponse::Ok().json(json!({
         "version": env!("CARGO_PKG_VERSION"),

@@ -49,33 +49,28 @@ pub(super) fn supervisor(
     opts: &Options,
     stopped: &[String],
 ) -> Engines {
-    let sub = subtree_config(cfg, kernel, risk, wiring, opts);
+    let placement = match opts.threads {
+        ThreadChoice::Pool => {
+            engine::Threads::Pool(ArbiterPool::new(match cfg.engine_supervision.threads {
+                0 => cfg.engines.len().clamp(1, 16),
+                n => n,
+            }))
+        }
+        ThreadChoice::Caller => engine::Threads::ParentThread,
+    };
+    let sub = subtree_config(cfg, kernel, risk, wiring, placement, opts.fsync);
     let mut routes = Vec::new();
     let mut targets = Vec::new();
     let mut specs = BTreeMap::new();
     let spec = cfg.engines.iter().fold(
         SupervisorSpec::new(paths::ENGINES, cfg.root_supervision()),
         |s, e| {
-            let ecfg = engine_config(cfg, e, &opts.journal, wiring.clock);
-            let (subtree, h) = engine::subtree_with_handles(Arc::new(ecfg), &sub, kernel, view);
-            routes.push(h.route(&e.id, e.symbol()));
-            targets.push(reconcile::Target {
-                engine: e.id.clone(),
-                symbol: e.symbol().to_owned(),
-                broker: h.broker.clone(),
-                guard: h.guard.clone(),
-            });
             let held = Arc::new(AtomicBool::new(stopped.contains(&e.id)));
-            let child = ChildSpec::supervisor(subtree)
-                .restart(Restart::Temporary)
-                .held_while(held.clone());
-            specs.insert(
-                e.id.clone(),
-                EngineSpec {
-                    spec: child.clone(),
-                    held,
-                },
-            );
+            let built = one_engine(cfg, e, &sub, kernel, view, &opts.journal, held);
+            routes.push(built.route);
+            targets.push(built.target);
+            let child = built.spec.spec.clone();
+            specs.insert(e.id.clone(), built.spec);
             s.child(child)
         },
     );
@@ -98,13 +93,49 @@ pub(super) struct Engines {
     pub targets: Vec<reconcile::Target>,
 }
 
-/// What every engine subtree shares.
-fn subtree_config(
+/// One engine's subtree, as `engines` holds it, and where the sequencer and
+/// the reconciliation reach it.
+pub(super) struct Built {
+    pub spec: EngineSpec,
+    pub route: Route,
+    pub target: reconcile::Target,
+}
+
+/// Engine `e`'s subtree (held while `held`), from the config.
+pub(super) fn one_engine(
+    cfg: &Config,
+    e: &crate::config::Engine,
+    sub: &engine::SubtreeConfig,
+    kernel: &Kernel,
+    view: &Arc<StatusView>,
+    journal: &Path,
+    held: Arc<AtomicBool>,
+) -> Built {
+    let ecfg = engine_config(cfg, e, journal, sub.wiring.clock);
+    let (subtree, h) = engine::subtree_with_handles(Arc::new(ecfg), sub, kernel, view);
+    let child = ChildSpec::supervisor(subtree)
+        .restart(Restart::Temporary)
+        .held_while(held.clone());
+    Built {
+        spec: EngineSpec { spec: child, held },
+        route: h.route(&e.id, e.symbol()),
+        target: reconcile::Target {
+            engine: e.id.clone(),
+            symbol: e.symbol().to_owned(),
+            broker: h.broker.clone(),
+            guard: h.guard.clone(),
+        },
+    }
+}
+
+/// What every engine subtree shares, placed by `placement`.
+pub(super) fn subtree_config(
     cfg: &Config,
     kernel: &Kernel,
     risk: &Handle<PortfolioRisk>,
     wiring: &Wiring,
-    opts: &Options,
+    placement: engine::Threads,
+    fsync: commodore_actors::journal::Fsync,
 ) -> engine::SubtreeConfig {
     let sn = &cfg.sentinels;
     engine::SubtreeConfig {
@@ -120,20 +151,12 @@ fn subtree_config(
         risk: risk.clone(),
         // The LLM's daily budget is real money per real day: the wall clock.
         llm: llm_services(cfg, kernel, wiring.wall),
-        placement: match opts.threads {
-            ThreadChoice::Pool => {
-                engine::Threads::Pool(ArbiterPool::new(match cfg.engine_supervision.threads {
-                    0 => cfg.engines.len().clamp(1, 16),
-                    n => n,
-                }))
-            }
-            ThreadChoice::Caller => engine::Threads::ParentThread,
-        },
+        placement,
         slippage_ticks: i64::from(cfg.broker.slippage_ticks),
         commission: cfg.broker.commission,
         broker_timeout: cfg.broker.timeout,
         broker: None,
-        fsync: opts.fsync,
+        fsync,
         wiring: wiring.clone(),
     }
 }

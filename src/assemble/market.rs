@@ -65,13 +65,14 @@ fn bundled_feed(cfg: &Config, after_ms: u64) -> Box<dyn Feed> {
     Box::new(Merged::new(series))
 }
 
-/// The sequencer `master/market` over `data`, handing events to `routes`.
+/// The sequencer `master/market` over `data`, handing events to `routes`
+/// (as a reload changes them).
 pub fn sequencer(
     cfg: &Config,
     kernel: &Kernel,
     clock: Clock,
     data: DataSource,
-    routes: Vec<Route>,
+    routes: tokio::sync::watch::Receiver<Vec<Route>>,
     progress: Arc<Progress>,
 ) -> ChildSpec {
     let (feed, faults) = match data {

@@ -12,27 +12,33 @@
 mod engines;
 mod journal;
 mod market;
+mod reload;
 
 pub use journal::{
     backup, final_flush, journal_market_ms, journal_path, journal_present, lock_data_dir, mark_run,
     recover, writable_data_dir, Recovered,
 };
 pub use market::{run_clock, symbols, DataSource};
+pub use reload::{ReloadError, Reloader};
 
 use crate::config::Config;
 use commodore_actors::clock::Clock;
-use commodore_actors::control::{ControlActor, Lifecycle};
+use commodore_actors::control::{ControlActor, EngineBook, Lifecycle};
 use commodore_actors::journal::{Fsync, Journal};
 use commodore_actors::kernel::{ChildSpec, Handle, Kernel, Root, SupervisorSpec};
+use commodore_actors::market::Route;
 use commodore_actors::mode::ModeActor;
+use commodore_actors::model::Tiers;
 use commodore_actors::notifier::{self, Notifier};
 use commodore_actors::paths;
-use commodore_actors::reconcile::{ReconcileConfig, Reconciler};
-use commodore_actors::risk::PortfolioRisk;
+use commodore_actors::reconcile::{self, ReconcileConfig, Reconciler};
+use commodore_actors::risk::{Capitalized, PortfolioRisk};
 use commodore_actors::view::StatusView;
 use commodore_actors::wiring::Wiring;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+use tokio::sync::watch;
 
 /// What the caller keeps of the tree it assembled: the handles of the master's
 /// workers that the API talks to, the status view and the lifecycle that stops
@@ -49,6 +55,65 @@ pub struct Tree {
     pub wiring: Wiring,
     /// How far the market sequencer has played its feed.
     pub market: Arc<commodore_actors::market::Progress>,
+    /// What a live reload changes (each actor reads its part from here when
+    /// it is built, or as it runs).
+    pub live: Arc<Live>,
+}
+
+/// The configuration the tree's actors read live: each cell's one writer is
+/// the reload ([`Reloader`]); the actors and their factories read it, so a
+/// restarted actor is built on the configuration in force.
+pub struct Live {
+    /// The engines: ids in config order, child specs and hold flags (`control`).
+    pub engines: Arc<RwLock<EngineBook>>,
+    /// Where the sequencer hands each engine its events.
+    pub routes: watch::Sender<Vec<Route>>,
+    /// What the daily reconciliation asks.
+    pub targets: watch::Sender<Vec<reconcile::Target>>,
+    pub reconcile: watch::Sender<ReconcileConfig>,
+    pub webhooks: watch::Sender<notifier::WebhookConfig>,
+    /// The mode's tiers and how often it looks at the equity.
+    pub mode: watch::Sender<(Tiers, Duration)>,
+    /// The portfolio limits and the engines' configured capital.
+    pub portfolio: watch::Sender<Capitalized>,
+}
+
+impl Live {
+    fn new(cfg: &Config, webhooks: notifier::WebhookConfig) -> Live {
+        Live {
+            engines: Default::default(),
+            routes: watch::Sender::new(Vec::new()),
+            targets: watch::Sender::new(Vec::new()),
+            reconcile: watch::Sender::new(reconcile_config(cfg)),
+            webhooks: watch::Sender::new(webhooks),
+            mode: watch::Sender::new(mode_settings(cfg)),
+            portfolio: watch::Sender::new(capitalized(cfg)),
+        }
+    }
+}
+
+fn reconcile_config(cfg: &Config) -> ReconcileConfig {
+    ReconcileConfig {
+        after_close: cfg.reconcile.after_close,
+        escalate: cfg.reconcile.escalation(),
+        cash_tolerance: cfg.reconcile.cash_tolerance,
+        broker_timeout: cfg.broker.timeout,
+        capital: cfg.engines.iter().map(|e| e.capital).sum(),
+    }
+}
+
+fn mode_settings(cfg: &Config) -> (Tiers, Duration) {
+    (
+        cfg.mode.tiers().expect("checked with the config"),
+        cfg.mode.check_every,
+    )
+}
+
+fn capitalized(cfg: &Config) -> Capitalized {
+    Capitalized {
+        limits: cfg.risk.portfolio_limits(),
+        capital: cfg.engines.iter().map(|e| e.capital).sum(),
+    }
 }
 
 /// Where the engine subtrees run, as chosen for `run` or `replay`;
@@ -138,7 +203,9 @@ pub fn assemble(
     opts: Options,
 ) -> (Tree, SupervisorSpec) {
     let clock = opts.clock;
+    let live = Arc::new(Live::new(cfg, opts.webhooks.clone()));
     let tree = Tree {
+        live,
         wiring: Wiring::new(clock, &rec.risk, &rec.mode),
         view: Arc::new(StatusView::new(rec.risk, rec.mode)),
         lifecycle: Arc::new(Lifecycle::new(clock.now_ms())),
@@ -170,27 +237,27 @@ fn master(
 ) -> SupervisorSpec {
     let journal = opts.journal.clone();
     let view = &tree.view;
-    let ids: Vec<String> = cfg.engines.iter().map(|e| e.id.clone()).collect();
     let engines = engines::supervisor(cfg, kernel, view, &tree.risk, &tree.wiring, &opts, stopped);
+    let live = &tree.live;
+    live.routes.send_replace(engines.routes);
+    live.targets.send_replace(engines.targets);
+    *live.engines.write().unwrap_or_else(|e| e.into_inner()) = EngineBook {
+        ids: cfg.engines.iter().map(|e| e.id.clone()).collect(),
+        specs: engines.specs,
+    };
     let clock = tree.wiring.clock;
     let market = market::sequencer(
         cfg,
         kernel,
         clock,
         opts.data,
-        engines.routes,
+        live.routes.subscribe(),
         tree.market.clone(),
     );
     let reconcile = Reconciler::factory(
         journal.clone(),
-        engines.targets,
-        ReconcileConfig {
-            after_close: cfg.reconcile.after_close,
-            escalate: cfg.reconcile.escalation(),
-            cash_tolerance: cfg.reconcile.cash_tolerance,
-            broker_timeout: cfg.broker.timeout,
-            capital: cfg.engines.iter().map(|e| e.capital).sum(),
-        },
+        live.targets.subscribe(),
+        live.reconcile.subscribe(),
         kernel.clone(),
         tree.risk.clone(),
         view.clone(),
@@ -208,7 +275,7 @@ fn master(
             Notifier::factory(
                 kernel.clone(),
                 journal.clone(),
-                opts.webhooks,
+                live.webhooks.subscribe(),
                 view.clone(),
                 &tree.wiring,
             ),
@@ -221,8 +288,7 @@ fn master(
                 kernel.clone(),
                 view.clone(),
                 &tree.wiring,
-                cfg.risk.portfolio_limits(),
-                cfg.engines.iter().map(|e| e.capital).sum(),
+                live.portfolio.subscribe(),
             ),
         ))
         .child(ChildSpec::worker(
@@ -233,8 +299,7 @@ fn master(
                 kernel.clone(),
                 view.clone(),
                 &tree.wiring,
-                cfg.mode.tiers().expect("checked with the config"),
-                cfg.mode.check_every,
+                live.mode.subscribe(),
             ),
         ))
         .child(ChildSpec::worker(
@@ -244,8 +309,8 @@ fn master(
                 journal,
                 kernel.clone(),
                 tree.lifecycle.clone(),
-                ids,
-                engines.specs,
+                live.engines.clone(),
+                tree.risk.clone(),
                 tree.wiring.clock,
             ),
         ))

@@ -70,11 +70,14 @@ fn as_table(c: &Config) -> toml::Table {
         .unwrap_or_default()
 }
 
+/// An engine's keys as they take effect (`symbol` left empty is its id).
 fn engine_table(e: &super::Engine) -> toml::Table {
-    Value::try_from(e)
+    let mut t = Value::try_from(e)
         .ok()
         .and_then(|v| v.as_table().cloned())
-        .unwrap_or_default()
+        .unwrap_or_default();
+    t.insert("symbol".into(), Value::String(e.symbol().to_owned()));
+    t
 }
 
 fn walk(prefix: &str, a: &toml::Table, b: &toml::Table, out: &mut Vec<String>) {
@@ -147,10 +150,21 @@ mod tests {
 
     #[test]
     fn restart_only_keys_are_named_by_section() {
-        for k in ["data_dir", "control.listen", "log.level", "feed.speed", "broker.kind"] {
+        for k in [
+            "data_dir",
+            "control.listen",
+            "log.level",
+            "feed.speed",
+            "broker.kind",
+        ] {
             assert!(needs_restart(k), "{k}");
         }
-        for k in ["risk.max_order_qty", "engines.KC.capital", "notifier.webhooks", "data_dirx"] {
+        for k in [
+            "risk.max_order_qty",
+            "engines.KC.capital",
+            "notifier.webhooks",
+            "data_dirx",
+        ] {
             assert!(!needs_restart(k), "{k}");
         }
     }

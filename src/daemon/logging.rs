@@ -94,7 +94,7 @@ pub fn spawn_status_lines(
     every: Duration,
     view: Arc<StatusView>,
     kernel: Kernel,
-    ids: Vec<String>,
+    ids: Arc<std::sync::RwLock<Vec<String>>>,
 ) {
     if every.is_zero() {
         return;
@@ -104,6 +104,7 @@ pub fn spawn_status_lines(
         tick.tick().await;
         loop {
             tick.tick().await;
+            let ids = ids.read().unwrap_or_else(|e| e.into_inner()).clone();
             log_status(&view, &kernel, &ids);
         }
     });

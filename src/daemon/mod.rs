@@ -141,8 +141,9 @@ fn api_state(
     kernel: &Kernel,
     tree: &Tree,
     token: token::Token,
-    tiers: Tiers,
     journal_path: PathBuf,
+    reloader: Arc<assemble::Reloader>,
+    ids: Arc<std::sync::RwLock<Vec<String>>>,
 ) -> ApiState {
     ApiState {
         kernel: kernel.clone(),
@@ -156,8 +157,9 @@ fn api_state(
         mode: tree.mode.clone(),
         control: tree.control.clone(),
         journal_worker: tree.journal.clone(),
-        engines: cfg.engines.iter().map(|e| e.id.clone()).collect(),
-        tiers,
+        engines: ids,
+        live: tree.live.clone(),
+        reloader,
         faults: faults_policy(cfg),
         journal_path,
         journal: Mutex::new(None),
@@ -167,7 +169,7 @@ fn api_state(
 /// Runs the daemon; returns the process exit status (0 clean, 1 the root gave up
 /// or the journal is unusable, 2 the data dir, the control token or the address
 /// is unusable).
-pub async fn run(cfg: Config, fresh: bool) -> i32 {
+pub async fn run(cfg: Config, files: Vec<PathBuf>, fresh: bool) -> i32 {
     // How long the start takes, on the wall clock; the tree and the API read
     // the market clock `check` makes.
     let wall = Clock::wall();
@@ -201,7 +203,26 @@ pub async fn run(cfg: Config, fresh: bool) -> i32 {
     logging::bound_panic_reports();
     let (tree, mut root) = assemble::start(&cfg, &kernel, rec, options);
 
-    let state = Arc::new(api_state(&cfg, &kernel, &tree, token, tiers, path.clone()));
+    let ids = Arc::new(std::sync::RwLock::new(
+        cfg.engines.iter().map(|e| e.id.clone()).collect::<Vec<_>>(),
+    ));
+    let reloader = Arc::new(assemble::Reloader::new(
+        files,
+        cfg.clone(),
+        &kernel,
+        &tree,
+        path.clone(),
+        ids.clone(),
+    ));
+    let state = Arc::new(api_state(
+        &cfg,
+        &kernel,
+        &tree,
+        token,
+        path.clone(),
+        reloader.clone(),
+        ids.clone(),
+    ));
     let token_source = state.token.source.to_string();
     let ready_state = state.clone();
     let server = match api::serve(state, listener) {
@@ -220,9 +241,8 @@ pub async fn run(cfg: Config, fresh: bool) -> i32 {
     let server_handle = server.handle();
     actix_rt::spawn(server);
 
-    let ids: Vec<String> = cfg.engines.iter().map(|e| e.id.clone()).collect();
     tracing::info!(
-        engines = ?ids,
+        engines = ?ids.read().unwrap_or_else(|e| e.into_inner()),
         data_dir = %cfg.data_dir.display(),
         listen = %cfg.control.listen,
         token = %token_source,
@@ -230,7 +250,7 @@ pub async fn run(cfg: Config, fresh: bool) -> i32 {
         "commodore started; Ctrl-C or POST /v1/shutdown stops it in order"
     );
     logging::spawn_status_lines(cfg.log.status_every, tree.view.clone(), kernel.clone(), ids);
-    signals.stop_on_signal(tree.lifecycle.clone());
+    signals.stop_on_signal(tree.lifecycle.clone(), reloader);
     systemd::spawn(
         Arc::new(systemd::Notify::from_env()),
         kernel.clone(),

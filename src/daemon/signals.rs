@@ -1,11 +1,12 @@
 //! SIGINT and SIGTERM: an ordered stop, never the default "die at once".
-//! SIGHUP (a closed terminal, `systemctl reload`, a log rotator's habit) must
-//! not kill the daemon either: it is logged and changes nothing, because a
-//! live config reload is not in this build (restart to apply a change).
+//! SIGHUP (`systemctl reload`, `kill -HUP`) reloads the configuration, as
+//! `POST /v1/config/reload` does; what it changed or why it changed nothing
+//! is logged (one reload at a time; a SIGHUP during one waits for it).
 //!
 //! Invariant: the signals are listened for before anything starts, so one that
 //! arrives while the tree starts is kept and handled once it is up.
 
+use crate::assemble::Reloader;
 use commodore_actors::control::Lifecycle;
 use std::sync::Arc;
 use tokio::signal::unix::Signal;
@@ -28,8 +29,8 @@ impl Signals {
     }
 
     /// From now on every SIGINT or SIGTERM begins the shutdown (a second one
-    /// says it is under way), and every SIGHUP is logged and ignored.
-    pub fn stop_on_signal(self, lifecycle: Arc<Lifecycle>) {
+    /// says it is under way), and every SIGHUP reloads the configuration.
+    pub fn stop_on_signal(self, lifecycle: Arc<Lifecycle>, reloader: Arc<Reloader>) {
         let Signals {
             mut int,
             mut term,
@@ -37,9 +38,15 @@ impl Signals {
         } = self;
         actix_rt::spawn(async move {
             while hup.recv().await.is_some() {
-                tracing::warn!(
-                    "SIGHUP received: ignored (a live config reload is not in this build; restart to apply a config change)"
-                );
+                tracing::info!("SIGHUP received: reloading the configuration");
+                match reloader.reload("SIGHUP").await {
+                    Ok(done) => {
+                        tracing::info!(changed = ?done.changed, "SIGHUP: configuration reloaded")
+                    }
+                    Err(e) => {
+                        tracing::error!(errors = ?e.errors(), "SIGHUP: {}", e.message())
+                    }
+                }
             }
         });
         actix_rt::spawn(async move {

@@ -1,15 +1,17 @@
 use super::lifecycle::Lifecycle;
 use super::messages::{
-    ControlError, EngineOutcome, PauseEngine, ResumeEngine, Shutdown, StartEngine, StopEngine,
+    ControlError, EngineOutcome, PauseEngine, Reconfigure, ResumeEngine, Shutdown, StartEngine,
+    StopEngine,
 };
 use crate::clock::Clock;
-use crate::events::OPERATOR;
+use crate::events::{CONFIG_RELOADED, OPERATOR};
 use crate::journal::{EngineState, FlagRecord, JournalError, StateKey, Store};
-use crate::kernel::{ChildSpec, Ctx, Handles, Kernel, KernelError, NodeState, Worker};
+use crate::kernel::{ChildSpec, Ctx, Handle, Handles, Kernel, KernelError, NodeState, Worker};
+use crate::risk::{PortfolioRisk, Recapitalize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 /// An engine's path in the tree.
@@ -53,6 +55,9 @@ fn load_flagged(store: &Store, what: EngineState) -> Result<BTreeSet<String>, Jo
 /// times at most (60 s).
 const START_RETRY: Duration = Duration::from_millis(50);
 const START_TRIES: u32 = 1_200;
+/// How long a reload waits for an engine's old subtree to stop (its
+/// children's shutdown timeouts bound it).
+const RETIRE_WITHIN: Duration = Duration::from_secs(60);
 
 /// One engine's child spec under `engines` and the flag that holds it there.
 /// `control` keeps both: the spec to start the engine again once its record is
@@ -65,12 +70,22 @@ pub struct EngineSpec {
     pub held: Arc<AtomicBool>,
 }
 
+/// The engines as configured now: their ids in the config's order, and
+/// each one's child spec and hold flag. Shared by `control`'s factory (a
+/// restarted `control` finds the engines a reload changed) and changed by
+/// `control` alone, on a [`Reconfigure`].
+#[derive(Clone, Default)]
+pub struct EngineBook {
+    pub ids: Vec<String>,
+    pub specs: BTreeMap<String, EngineSpec>,
+}
+
 pub struct ControlActor {
     store: Store,
     kernel: Kernel,
     lifecycle: Arc<Lifecycle>,
-    engines: Arc<[String]>,
-    specs: Arc<BTreeMap<String, EngineSpec>>,
+    book: Arc<RwLock<EngineBook>>,
+    risk: Handle<PortfolioRisk>,
     paused: BTreeSet<String>,
     stopped: BTreeSet<String>,
     /// Bumped by every stop and start of an engine: a start still under way
@@ -86,12 +101,10 @@ impl ControlActor {
         journal: PathBuf,
         kernel: Kernel,
         lifecycle: Arc<Lifecycle>,
-        engines: Vec<String>,
-        specs: BTreeMap<String, EngineSpec>,
+        book: Arc<RwLock<EngineBook>>,
+        risk: Handle<PortfolioRisk>,
         clock: Clock,
     ) -> impl Fn() -> ControlActor + Send + Sync + 'static {
-        let engines: Arc<[String]> = engines.into();
-        let specs = Arc::new(specs);
         move || {
             let store = Store::open(&journal).unwrap_or_else(|e| panic!("{e}"));
             let paused = load_paused(&store).unwrap_or_else(|e| panic!("{e}"));
@@ -100,8 +113,8 @@ impl ControlActor {
                 store,
                 kernel: kernel.clone(),
                 lifecycle: lifecycle.clone(),
-                engines: engines.clone(),
-                specs: specs.clone(),
+                book: book.clone(),
+                risk: risk.clone(),
                 paused,
                 stopped,
                 commands: BTreeMap::new(),
@@ -137,7 +150,7 @@ impl ControlActor {
         let registry = self.kernel.registry();
         registry.set_paused(&path, self.paused.contains(engine) || stopped);
         registry.set_stopped(&path, stopped);
-        if let Some(e) = self.specs.get(engine) {
+        if let Some(e) = self.book().specs.get(engine) {
             e.held.store(stopped, Ordering::Release);
         }
     }
@@ -213,7 +226,7 @@ impl ControlActor {
             }
             // No record (stopped or failed in this run): from its spec.
             Err(_) => {
-                let Some(spec) = self.specs.get(&engine).map(|e| e.spec.clone()) else {
+                let Some(spec) = self.book().specs.get(&engine).map(|e| e.spec.clone()) else {
                     self.starting.remove(&engine);
                     return tracing::error!(engine = %path, "the engine cannot be started: no spec for it");
                 };
@@ -244,13 +257,18 @@ impl ControlActor {
         }
     }
 
+    fn book(&self) -> std::sync::RwLockReadGuard<'_, EngineBook> {
+        self.book.read().unwrap_or_else(|e| e.into_inner())
+    }
+
     fn known(&self, engine: &str) -> Result<(), ControlError> {
-        if self.engines.iter().any(|e| e == engine) {
+        let book = self.book();
+        if book.ids.iter().any(|e| e == engine) {
             Ok(())
         } else {
             Err(ControlError::UnknownEngine {
                 engine: engine.to_owned(),
-                known: self.engines.join(", "),
+                known: book.ids.join(", "),
             })
         }
     }
@@ -287,7 +305,8 @@ impl ControlActor {
 impl Worker for ControlActor {
     fn started(&mut self, ctx: &mut Ctx<'_, Self>) {
         // The registry is the tree's view of "paused"; make it match the journal.
-        for id in self.engines.clone().iter() {
+        let ids = self.book().ids.clone();
+        for id in ids.iter() {
             self.sync_paused(id);
             // Started again mid-run (a restart of control drops the steps a
             // predecessor had under way): bring each engine where the journal
@@ -444,5 +463,92 @@ impl Handles<Shutdown> for ControlActor {
         } else {
             Err(ControlError::ShuttingDown)
         }
+    }
+}
+
+impl Handles<Reconfigure> for ControlActor {
+    /// Journals the reload, then replaces the engines' subtrees: each one
+    /// replaced or removed is stopped in its ordered shutdown (as by `stop`)
+    /// and its record deleted; `portfolio_risk` takes the new capital (the
+    /// engines starting again wait for their first publish); then the new
+    /// subtrees start (held, if the engine is stopped on purpose). An engine
+    /// restarted this way recovers from the journal like any restart.
+    fn handle(&mut self, m: Reconfigure, ctx: &mut Ctx<'_, Self>) -> Result<(), ControlError> {
+        if self.lifecycle.is_stopping() {
+            return Err(ControlError::ShuttingDown);
+        }
+        let store = &mut self.store;
+        self.kernel
+            .events()
+            .publish_durably(CONFIG_RELOADED, ctx.path(), m.detail.clone(), |pending| {
+                store.append_event_durably(pending)
+            })
+            .map_err(|e| ControlError::Journal(e.to_string()))?;
+        tracing::info!(actor = ctx.path(), detail = %m.detail, "configuration reloaded");
+        let mut down: Vec<String> = m.start.iter().map(|(id, _)| id.clone()).collect();
+        down.extend(m.remove.iter().cloned());
+        for id in &down {
+            self.command(id);
+            self.starting.remove(id);
+        }
+        {
+            let mut book = self.book.write().unwrap_or_else(|e| e.into_inner());
+            book.ids = m.ids;
+            for id in &m.remove {
+                book.specs.remove(id);
+            }
+            for (id, spec) in &m.start {
+                spec.held
+                    .store(self.stopped.contains(id), Ordering::Release);
+                book.specs.insert(id.clone(), spec.clone());
+            }
+        }
+        for id in &m.remove {
+            self.paused.remove(id);
+            self.stopped.remove(id);
+        }
+        let wait_for: Vec<String> = m
+            .start
+            .iter()
+            .map(|(id, _)| id.clone())
+            .filter(|id| !self.stopped.contains(id))
+            .collect();
+        let starts: Vec<(String, ChildSpec)> =
+            m.start.into_iter().map(|(id, e)| (id, e.spec)).collect();
+        let (kernel, risk, forget) = (self.kernel.clone(), self.risk.clone(), m.forget);
+        ctx.spawn_then(
+            async move {
+                for id in &down {
+                    let path = engine_path(id);
+                    // Not running (stopped, failed, never started): nothing to
+                    // stop. A temporary child's record goes once it stopped;
+                    // one held since the start is deleted.
+                    let _ = kernel.terminate_child(&path).await;
+                    if !kernel.wait_stopped(&path, RETIRE_WITHIN).await {
+                        tracing::error!(engine = %path, "still stopping after {RETIRE_WITHIN:?}: its new subtree may not start");
+                    }
+                    let _ = kernel.delete_child(&path).await;
+                }
+                let _ = risk.ask(Recapitalize { wait_for, forget }).await;
+                let engines = format!("{}/{}", crate::paths::MASTER, crate::paths::ENGINES);
+                let mut failed = Vec::new();
+                for (id, spec) in starts {
+                    if let Err(e) = kernel.start_child(&engines, spec).await {
+                        failed.push(format!("{id}: {e}"));
+                    }
+                }
+                failed
+            },
+            |c: &mut Self, ctx, failed| {
+                let ids = c.book().ids.clone();
+                for id in &ids {
+                    c.sync_paused(id);
+                }
+                for f in failed {
+                    tracing::error!(actor = ctx.path(), "an engine of the reloaded configuration could not be started: {f}");
+                }
+            },
+        );
+        Ok(())
     }
 }

@@ -39,6 +39,22 @@ pub struct Shutdown {
     pub reason: String,
 }
 
+/// A live reload changed the engines (see `ControlActor`'s handler): the
+/// subtrees in `start` are built anew (replaced or added), those in `remove`
+/// go; `ids` is the engines' order after it. Journaled (`config_reloaded`,
+/// with `detail`) before anything changes.
+#[derive(Message)]
+#[rtype(result = "Result<(), ControlError>")]
+pub struct Reconfigure {
+    pub start: Vec<(String, super::EngineSpec)>,
+    pub remove: Vec<String>,
+    pub ids: Vec<String>,
+    /// The removed engines with their configured capital (the account's
+    /// peak moves without them).
+    pub forget: Vec<(String, rust_decimal::Decimal)>,
+    pub detail: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EngineOutcome {
     pub engine: String,

@@ -1,5 +1,6 @@
 //! `control`: carries out the operator's commands that change the daemon itself
-//! (pause, resume, stop and start an engine, shut down), journaled before they take effect.
+//! (pause, resume, stop and start an engine, shut down, the engines a reload
+//! replaces, adds and removes), journaled before they take effect.
 //! Risk and mode commands go to the actors that own that state.
 //!
 //! - `messages.rs`: what it accepts.
@@ -9,8 +10,9 @@ mod actor;
 mod lifecycle;
 mod messages;
 
-pub use actor::{engine_path, load_paused, load_stopped, ControlActor, EngineSpec};
+pub use actor::{engine_path, load_paused, load_stopped, ControlActor, EngineBook, EngineSpec};
 pub use lifecycle::Lifecycle;
 pub use messages::{
-    ControlError, EngineOutcome, PauseEngine, ResumeEngine, Shutdown, StartEngine, StopEngine,
+    ControlError, EngineOutcome, PauseEngine, Reconfigure, ResumeEngine, Shutdown, StartEngine,
+    StopEngine,
 };

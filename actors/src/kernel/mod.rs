@@ -246,6 +246,21 @@ impl Kernel {
         self.child_op(path, ChildOp::Stop).await
     }
 
+    /// Waits (polling the registry, at most `within`) until the child at
+    /// `path` is no longer running or stopping: `terminate_child` answers
+    /// once the stop has begun, and a subtree stops its children in order
+    /// first. `false` when it is still stopping at the end.
+    pub async fn wait_stopped(&self, path: &str, within: std::time::Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            match self.registry().state(path) {
+                None | Some(NodeState::Stopped | NodeState::Failed) => return true,
+                _ if tokio::time::Instant::now() >= deadline => return false,
+                _ => tokio::time::sleep(std::time::Duration::from_millis(10)).await,
+            }
+        }
+    }
+
     /// Starts a stopped child again (OTP's `restart_child`).
     pub async fn restart_child(&self, path: &str) -> Result<(), KernelError> {
         self.child_op(path, ChildOp::Restart).await

@@ -118,6 +118,9 @@ pub struct Sequencer {
     progress: Arc<Progress>,
     clock: Clock,
     kernel: Kernel,
+    /// The engines' routes as configured now (a reload adds, replaces and
+    /// removes them).
+    table: tokio::sync::watch::Receiver<Vec<Route>>,
     routes: Arc<Vec<Route>>,
     by_symbol: Arc<HashMap<String, Vec<usize>>>,
     /// Per route: the bar held for its sentinel and for its analyzer.
@@ -131,7 +134,7 @@ impl Sequencer {
     pub fn factory(
         feed: Box<dyn Feed>,
         mut faults: Vec<ScheduledFault>,
-        routes: Vec<Route>,
+        table: tokio::sync::watch::Receiver<Vec<Route>>,
         clock: Clock,
         kernel: Kernel,
         progress: Arc<Progress>,
@@ -143,21 +146,43 @@ impl Sequencer {
             faults: faults.into(),
             started: false,
         }));
+        move || {
+            let mut s = Sequencer {
+                play: play.clone(),
+                progress: progress.clone(),
+                clock,
+                kernel: kernel.clone(),
+                table: table.clone(),
+                held: Vec::new(),
+                routes: Arc::default(),
+                by_symbol: Arc::default(),
+                flush_due: false,
+            };
+            s.refresh();
+            s
+        }
+    }
+
+    /// The routes as configured now; what is held for an engine whose route
+    /// is the same is kept.
+    fn refresh(&mut self) {
+        let routes: Vec<Route> = self.table.borrow_and_update().clone();
         let mut by_symbol: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut held = Vec::with_capacity(routes.len());
         for (i, r) in routes.iter().enumerate() {
             by_symbol.entry(r.symbol.clone()).or_default().push(i);
+            let kept = self
+                .routes
+                .iter()
+                .position(|o| o.engine == r.engine && o.analyzer.same(&r.analyzer));
+            held.push(match kept {
+                Some(j) => std::mem::take(&mut self.held[j]),
+                None => Default::default(),
+            });
         }
-        let (routes, by_symbol) = (Arc::new(routes), Arc::new(by_symbol));
-        move || Sequencer {
-            play: play.clone(),
-            progress: progress.clone(),
-            clock,
-            kernel: kernel.clone(),
-            held: routes.iter().map(|_| Default::default()).collect(),
-            routes: routes.clone(),
-            by_symbol: by_symbol.clone(),
-            flush_due: false,
-        }
+        self.held = held;
+        self.routes = Arc::new(routes);
+        self.by_symbol = Arc::new(by_symbol);
     }
 
     /// Hands out what is due, then sleeps until the next due time.
@@ -194,6 +219,9 @@ impl Sequencer {
     }
 
     fn deliver(&mut self, e: Event) {
+        if self.table.has_changed().unwrap_or(false) {
+            self.refresh();
+        }
         self.progress.last_due_ms.store(e.due_ms, Ordering::Relaxed);
         let by_symbol = self.by_symbol.clone();
         let Some(routes) = by_symbol.get(e.symbol()) else {

@@ -89,12 +89,13 @@ impl ModeActor {
         kernel: Kernel,
         view: Arc<StatusView>,
         wiring: &Wiring,
-        tiers: Tiers,
-        check_every: Duration,
+        settings: tokio::sync::watch::Receiver<(Tiers, Duration)>,
     ) -> impl Fn() -> ModeActor + Send + Sync + 'static {
         let (mode, account, clock) = (wiring.mode_writer(), wiring.account.clone(), wiring.clock);
         let lookahead = wiring.lookahead.clone();
         move || {
+            // As configured now (a reload restarts the actor on new tiers).
+            let (tiers, check_every) = settings.borrow().clone();
             let store = Store::open(&journal).unwrap_or_else(|e| panic!("{e}"));
             let state = load(&store, &tiers, clock.now_ms()).unwrap_or_else(|e| panic!("{e}"));
             ModeActor {
@@ -105,7 +106,7 @@ impl ModeActor {
                 account: account.clone(),
                 clock,
                 lookahead: lookahead.clone(),
-                tiers: tiers.clone(),
+                tiers,
                 check_every,
                 state,
             }

@@ -98,12 +98,14 @@ impl Notifier {
     pub fn factory(
         kernel: Kernel,
         journal: PathBuf,
-        cfg: WebhookConfig,
+        settings: tokio::sync::watch::Receiver<WebhookConfig>,
         view: Arc<StatusView>,
         wiring: &Wiring,
     ) -> impl Fn() -> Notifier + Send + Sync + 'static {
         let (clock, wire, account) = (wiring.clock, wiring.wall, wiring.account.clone());
         move || {
+            // As configured now (a reload restarts the notifier on new webhooks).
+            let cfg = settings.borrow().clone();
             // The last event published so far (without copying the retained
             // ones to find it).
             let seen = kernel.events().next_seq().saturating_sub(1);

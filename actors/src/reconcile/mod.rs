@@ -45,6 +45,7 @@ use rust_decimal::Decimal;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::watch;
 
 /// How long (market time) past its time a reconciliation waits for every
 /// running engine to have published its equity, and for pending orders to
@@ -76,8 +77,11 @@ pub struct ReconcileConfig {
 }
 
 pub struct Reconciler {
+    /// The engines, as configured now (a reload adds and removes them).
+    engines: watch::Receiver<Vec<Target>>,
     targets: Arc<[Target]>,
     symbols: Vec<String>,
+    settings: watch::Receiver<ReconcileConfig>,
     cfg: ReconcileConfig,
     store: Store,
     kernel: Kernel,
@@ -101,14 +105,13 @@ type Answers = Vec<Result<Holdings, String>>;
 impl Reconciler {
     pub fn factory(
         journal: PathBuf,
-        targets: Vec<Target>,
-        cfg: ReconcileConfig,
+        engines: watch::Receiver<Vec<Target>>,
+        settings: watch::Receiver<ReconcileConfig>,
         kernel: Kernel,
         risk: Handle<PortfolioRisk>,
         view: Arc<StatusView>,
         wiring: &Wiring,
     ) -> impl Fn() -> Reconciler + Send + Sync + 'static {
-        let targets: Arc<[Target]> = targets.into();
         let wiring = wiring.clone();
         move || {
             let store = Store::open(&journal).unwrap_or_else(|e| panic!("{e}"));
@@ -123,13 +126,12 @@ impl Reconciler {
                 Ok(None) => None,
                 Err(e) => panic!("{e}"),
             };
-            let mut symbols: Vec<String> = targets.iter().map(|t| t.symbol.clone()).collect();
-            symbols.sort();
-            symbols.dedup();
-            Reconciler {
-                targets: targets.clone(),
-                symbols,
-                cfg: cfg.clone(),
+            let mut r = Reconciler {
+                engines: engines.clone(),
+                targets: Arc::from([]),
+                symbols: Vec::new(),
+                settings: settings.clone(),
+                cfg: settings.borrow().clone(),
                 store,
                 kernel: kernel.clone(),
                 risk: risk.clone(),
@@ -139,8 +141,21 @@ impl Reconciler {
                 floor: None,
                 running: false,
                 runs: 0,
-            }
+            };
+            r.refresh();
+            r
         }
+    }
+
+    /// The engines and settings as configured now.
+    fn refresh(&mut self) {
+        let targets: Vec<Target> = self.engines.borrow_and_update().clone();
+        let mut symbols: Vec<String> = targets.iter().map(|t| t.symbol.clone()).collect();
+        symbols.sort();
+        symbols.dedup();
+        self.targets = targets.into();
+        self.symbols = symbols;
+        self.cfg = self.settings.borrow_and_update().clone();
     }
 
     fn clock(&self) -> Clock {
@@ -149,7 +164,11 @@ impl Reconciler {
 
     /// Reconciles the day due, if it has not been.
     fn check(&mut self, ctx: &mut Ctx<'_, Self>) {
-        if self.running || self.targets.is_empty() {
+        if self.running {
+            return;
+        }
+        self.refresh();
+        if self.targets.is_empty() {
             return;
         }
         let now = self.clock().now_ms();

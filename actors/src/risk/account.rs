@@ -187,6 +187,42 @@ impl Account {
         t.peak = t.peak.max(peak);
     }
 
+    /// Engine `id` is no longer part of the account (removed by a reload):
+    /// its entry is dropped; what it held was its own. Returns the equity it
+    /// last published.
+    pub(in crate::risk) fn forget(&self, id: &str) -> Option<Decimal> {
+        let mut t = self.totals();
+        let (_, e) = self.entries.remove(id)?;
+        t.equity -= e.equity;
+        t.unpriced -= usize::from(e.unpriced);
+        drop(t);
+        self.changed.notify_one();
+        Some(e.equity)
+    }
+
+    /// Engine `id` starts again on a new configuration: its entry waits for
+    /// its first publish, as at assembly (the drawdown is not measured
+    /// meanwhile, so its old equity on its old capital is never compared
+    /// with a peak rebased on the new).
+    pub(in crate::risk) fn wait_for(&self, id: &str) {
+        let mut t = self.totals();
+        let waiting = AccountEntry {
+            unpriced: true,
+            ..AccountEntry::default()
+        };
+        let (old, was_unpriced) = self
+            .entries
+            .insert(id.to_owned(), waiting)
+            .map_or((Decimal::ZERO, false), |e| (e.equity, e.unpriced));
+        t.equity -= old;
+        t.unpriced = t.unpriced + 1 - usize::from(was_unpriced);
+    }
+
+    /// The peak is `peak` (a live capital change rebased it).
+    pub(in crate::risk) fn set_peak(&self, peak: Decimal) {
+        self.totals().peak = peak;
+    }
+
     /// The peak becomes the equity now (after an operator reset).
     pub(in crate::risk) fn rebase_peak(&self) {
         let mut t = self.totals();

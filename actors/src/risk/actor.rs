@@ -5,7 +5,7 @@
 //! journals the account's peak and rebases it on an operator reset.
 
 use super::account::{rebased_peak, Account};
-use super::messages::{AccountChanged, Escalate, ResetRisk, RiskError, RiskOutcome};
+use super::messages::{AccountChanged, Escalate, Recapitalize, ResetRisk, RiskError, RiskOutcome};
 use super::portfolio::drawdown_level;
 use crate::clock::Clock;
 use crate::events::RISK_CHANGED;
@@ -107,6 +107,8 @@ pub struct PortfolioRisk {
     level: watch::Sender<RiskLevel>,
     /// The account drawdown thresholds.
     limits: PortfolioLimits,
+    /// The limits and the configured capital, as a reload changes them.
+    settings: watch::Receiver<Capitalized>,
     clock: Clock,
     lookahead: Arc<crate::market::Lookahead>,
     state: RiskState,
@@ -123,8 +125,7 @@ impl PortfolioRisk {
         kernel: Kernel,
         view: Arc<StatusView>,
         wiring: &Wiring,
-        limits: PortfolioLimits,
-        capital: Decimal,
+        settings: watch::Receiver<Capitalized>,
     ) -> impl Fn() -> PortfolioRisk + Send + Sync + 'static {
         let (account, level, clock, lookahead) = (
             wiring.account.clone(),
@@ -133,6 +134,7 @@ impl PortfolioRisk {
             wiring.lookahead.clone(),
         );
         move || {
+            let Capitalized { limits, capital } = settings.borrow().clone();
             let mut store = Store::open(&journal).unwrap_or_else(|e| panic!("{e}"));
             let state = load(&store, clock.now_ms()).unwrap_or_else(|e| panic!("{e}"));
             let saved_peak = load_peak(&store).ok().flatten();
@@ -145,7 +147,8 @@ impl PortfolioRisk {
                 view: view.clone(),
                 account: account.clone(),
                 level: level.clone(),
-                limits: limits.clone(),
+                limits,
+                settings: settings.clone(),
                 clock,
                 lookahead: lookahead.clone(),
                 state,
@@ -290,6 +293,44 @@ impl Worker for PortfolioRisk {
             r.measure(ctx.path());
             r.save_peak(false);
         });
+    }
+}
+
+/// The portfolio limits and the configured capital of all engines: what
+/// `portfolio_risk` is built with, changed by a live reload.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Capitalized {
+    pub limits: PortfolioLimits,
+    pub capital: Decimal,
+}
+
+impl Handles<Recapitalize> for PortfolioRisk {
+    /// A reload changed the engines or their capital (the new settings are
+    /// in the watch already): the engines being replaced wait for their
+    /// first publish, the removed ones leave the account, and the peak moves
+    /// with the capital (journaled), as at a start on a new configuration.
+    fn handle(&mut self, m: Recapitalize, ctx: &mut Ctx<'_, Self>) {
+        let Capitalized { limits, capital } = self.settings.borrow().clone();
+        self.limits = limits;
+        // A removed engine takes its equity with it; beyond its capital
+        // (its realized PnL) that is no drawdown either.
+        let mut beyond = Decimal::ZERO;
+        for (id, its_capital) in &m.forget {
+            if let Some(equity) = self.account.forget(id) {
+                beyond += equity - its_capital;
+            }
+        }
+        for id in &m.wait_for {
+            self.account.wait_for(id);
+        }
+        let now = self.clock.now_ms();
+        let peak = self.account.peak() - beyond;
+        let rebased =
+            rebase_peak_on_capital(&mut self.store, Some(peak), capital, now).unwrap_or(peak);
+        self.account.set_peak(rebased.max(Decimal::ZERO));
+        self.save_peak(true);
+        tracing::info!(actor = ctx.path(), %capital, peak = %rebased, "reconfigured: the account peak follows the configured capital");
+        self.measure(ctx.path());
     }
 }
 

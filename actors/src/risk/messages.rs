@@ -54,6 +54,16 @@ pub struct DayStart {
     pub equity: rust_decimal::Decimal,
 }
 
+/// A live reload → `portfolio_risk`: the limits and capital changed (read
+/// from its settings watch); `wait_for`: engines restarting on a new
+/// configuration; `forget`: engines removed, with their configured capital.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "()")]
+pub struct Recapitalize {
+    pub wait_for: Vec<String>,
+    pub forget: Vec<(String, rust_decimal::Decimal)>,
+}
+
 /// Some engine published into the account: `portfolio_risk` measures the
 /// account's drawdown. Sent by `portfolio_risk` to itself (coalesced).
 #[derive(Debug, Message)]

@@ -28,12 +28,12 @@ pub mod portfolio;
 
 pub use account::rebased_peak;
 pub use account::{Account, AccountEntry, BookEntry, Portfolio};
-pub use actor::{load, load_peak, rebase_peak_on_capital, PortfolioRisk};
+pub use actor::{load, load_peak, rebase_peak_on_capital, Capitalized, PortfolioRisk};
 pub use breaker::{Admit, Breaker, BreakerState};
 pub use guard::{EngineGuard, Opening};
 pub use guard_actor::{market_day, Guard};
 pub use messages::{
-    AccountChanged, DayStart, EquityMark, Escalate, ResetRisk, RiskError, RiskOutcome,
+    AccountChanged, DayStart, EquityMark, Escalate, Recapitalize, ResetRisk, RiskError, RiskOutcome,
 };
 pub use portfolio::{
     check_opening, concentration, correlated_exposure, drawdown_level, inverse_normal,

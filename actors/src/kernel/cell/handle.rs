@@ -161,6 +161,11 @@ impl<W: Worker> Handle<W> {
         }
     }
 
+    /// Whether `other` is a handle to the same child (a clone of this one).
+    pub fn same(&self, other: &Handle<W>) -> bool {
+        Arc::ptr_eq(&self.slot, &other.slot)
+    }
+
     /// The worker's path, once started.
     pub fn path(&self) -> String {
         self.slot.path()
