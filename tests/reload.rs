@@ -219,6 +219,16 @@ id = "CC"
     );
     let (code, _) = d.call("POST", "/v1/engines/KC2/pause", Some(r#"{"reason":"x"}"#));
     assert_eq!(code, 404, "KC2 is gone");
+    // Its subtree goes right after the answer: no longer listed.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let tree = d.get("/v1/tree").to_string();
+        if !tree.contains("master/engines/KC2") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "still listed: {tree}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     d.signal(libc::SIGTERM);
     assert_eq!(d.exit_code(), Some(0), "{}", d.seen.join("\n"));
     let _ = std::fs::remove_dir_all(&dir);

@@ -81,3 +81,56 @@ async fn a_stopped_engine_gets_nothing_held_and_nothing_counted() {
     );
     assert_eq!(dropped_after_30_bars(true).await, 0, "stopped on purpose");
 }
+
+fn route(engine: &str) -> Route {
+    Route {
+        engine: engine.into(),
+        path: format!("master/engines/{engine}"),
+        symbol: "KC".into(),
+        analyzer: Handle::new(),
+        sentinel: Handle::new(),
+        dropped: Default::default(),
+    }
+}
+
+#[actix_rt::test]
+async fn a_reload_changes_the_routes_while_the_market_plays() {
+    tokio::time::pause();
+    let kernel = Kernel::new(1);
+    // Engines whose handles are unbound: every bar they are handed is held
+    // and the one it replaces counted, so the counts say who was handed what.
+    let (kc, kc2) = (route("KC"), route("KC2"));
+    let (kc_got, kc2_got) = (kc.dropped.clone(), kc2.dropped.clone());
+    let table = tokio::sync::watch::Sender::new(vec![kc]);
+    let feed = Box::new(Merged::new(vec![Series::once(
+        bars(60),
+        Arc::new(Vec::<Headline>::new()),
+    )]));
+    let clock = Clock::market(MONDAY_NOON_MS, 1.0);
+    let spec = SupervisorSpec::new("master", cfg(Strategy::OneForOne)).child(ChildSpec::worker(
+        "market",
+        &Handle::new(),
+        Sequencer::factory(
+            feed,
+            Vec::new(),
+            table.subscribe(),
+            clock,
+            kernel.clone(),
+            Arc::new(Progress::default()),
+        ),
+    ));
+    let _root = start(spec, &kernel).await;
+    idle(std::time::Duration::from_secs(20 * 60 + 30)).await;
+    let before = kc_got.load(Ordering::Relaxed);
+    assert!(before > 0, "KC was handed the first bars");
+    assert_eq!(kc2_got.load(Ordering::Relaxed), 0);
+    // KC removed, KC2 added.
+    table.send_replace(vec![kc2]);
+    idle(std::time::Duration::from_secs(20 * 60)).await;
+    assert_eq!(
+        kc_got.load(Ordering::Relaxed),
+        before,
+        "KC gets nothing more"
+    );
+    assert!(kc2_got.load(Ordering::Relaxed) > 0, "KC2 gets the bars now");
+}

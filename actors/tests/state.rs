@@ -467,3 +467,88 @@ async fn engine_commands_that_race_end_as_the_last_one_says() {
         Some(NodeState::Running)
     );
 }
+
+/// A stand-in engine subtree `id` with a fresh counter, as a reload builds it.
+fn new_engine(id: &str) -> (control::EngineSpec, Handle<Counter>) {
+    let (w, h) = counter("w", &Log::default());
+    let held = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let spec = ChildSpec::supervisor(tree(id, cfg(Strategy::OneForOne), vec![w]))
+        .restart(Restart::Temporary)
+        .held_while(held.clone());
+    (control::EngineSpec { spec, held }, h)
+}
+
+#[actix_rt::test]
+async fn a_reload_replaces_adds_and_removes_engine_subtrees_journaled_first() {
+    tokio::time::pause();
+    let path = journal("reconfigure");
+    let o = owners(&path).await;
+    let old_kc = o.engine_workers["KC"].clone();
+    assert_eq!(old_kc.ask(Incr).await, Ok(1));
+    let (kc, new_kc) = new_engine("KC");
+    let (xx, new_xx) = new_engine("XX");
+    o.control
+        .ask(control::Reconfigure {
+            start: vec![("KC".into(), kc), ("XX".into(), xx)],
+            remove: vec!["CC".into()],
+            ids: vec!["KC".into(), "XX".into()],
+            forget: vec![("CC".into(), rust_decimal::Decimal::from(250_000))],
+            detail: "config reloaded (test): engines.CC, engines.KC.capital, engines.XX".into(),
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    // Journaled before anything changed.
+    let events = Store::open(&path).unwrap().events_since(0, 1_000).unwrap();
+    let reloaded: Vec<&str> = events
+        .iter()
+        .filter(|e| e.kind.as_str() == "config_reloaded")
+        .map(|e| e.detail.as_str())
+        .collect();
+    assert_eq!(
+        reloaded,
+        ["config reloaded (test): engines.CC, engines.KC.capital, engines.XX"]
+    );
+    idle(ms(500)).await;
+    let registry = o.kernel.registry();
+    assert_eq!(
+        registry.state("master/engines/KC"),
+        Some(NodeState::Running)
+    );
+    assert_eq!(
+        registry.state("master/engines/XX"),
+        Some(NodeState::Running)
+    );
+    assert_eq!(registry.state("master/engines/CC"), None, "removed");
+    // KC runs its new subtree; the old instance is gone.
+    assert!(matches!(
+        old_kc.ask(Get).await,
+        Err(CallError::Stopped { .. })
+    ));
+    assert_eq!(new_kc.ask(Incr).await, Ok(1));
+    assert_eq!(new_xx.ask(Incr).await, Ok(1));
+    // control knows the engines as they are now, and so does its successor.
+    assert!(matches!(
+        o.control.ask(stop_engine("CC")).await.unwrap(),
+        Err(ControlError::UnknownEngine { .. })
+    ));
+    o.kernel
+        .inject("master/control", Fault::panic())
+        .await
+        .unwrap();
+    idle(ms(50)).await;
+    let out = o.control.ask(stop_engine("XX")).await.unwrap().unwrap();
+    assert!(out.changed && out.stopped, "{out:?}");
+    idle(ms(500)).await;
+    assert_eq!(
+        registry.state("master/engines/XX"),
+        Some(NodeState::Stopped)
+    );
+    let out = o.control.ask(start_engine("XX")).await.unwrap().unwrap();
+    assert!(out.changed, "{out:?}");
+    idle(ms(500)).await;
+    assert_eq!(
+        registry.state("master/engines/XX"),
+        Some(NodeState::Running)
+    );
+}

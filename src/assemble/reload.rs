@@ -242,7 +242,7 @@ impl Reloader {
         self.live
             .reconcile
             .send_replace(super::reconcile_config(&new));
-        let webhooks = super::webhook_config(&new).map_err(ReloadError::Refused)?;
+        let webhooks = super::webhook_config(&new).map_err(|e| ReloadError::Invalid(vec![e]))?;
         let detail = format!("config reloaded ({why}): {}", changed.join(", "));
         self.control
             .ask_timeout(

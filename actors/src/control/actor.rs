@@ -506,6 +506,9 @@ impl Handles<Reconfigure> for ControlActor {
         for id in &m.remove {
             self.paused.remove(id);
             self.stopped.remove(id);
+            let path = engine_path(id);
+            self.kernel.registry().set_paused(&path, false);
+            self.kernel.registry().set_stopped(&path, false);
         }
         let wait_for: Vec<String> = m
             .start
@@ -516,6 +519,7 @@ impl Handles<Reconfigure> for ControlActor {
         let starts: Vec<(String, ChildSpec)> =
             m.start.into_iter().map(|(id, e)| (id, e.spec)).collect();
         let (kernel, risk, forget) = (self.kernel.clone(), self.risk.clone(), m.forget);
+        let removed = m.remove;
         ctx.spawn_then(
             async move {
                 for id in &down {
@@ -528,6 +532,10 @@ impl Handles<Reconfigure> for ControlActor {
                         tracing::error!(engine = %path, "still stopping after {RETIRE_WITHIN:?}: its new subtree may not start");
                     }
                     let _ = kernel.delete_child(&path).await;
+                    if removed.contains(id) {
+                        // Gone for good: not listed as a stopped engine.
+                        kernel.forget_ended(&path);
+                    }
                 }
                 let _ = risk.ask(Recapitalize { wait_for, forget }).await;
                 let engines = format!("{}/{}", crate::paths::MASTER, crate::paths::ENGINES);

@@ -246,6 +246,21 @@ impl Kernel {
         self.child_op(path, ChildOp::Stop).await
     }
 
+    /// Forgets the node at `path` and below in the registry when it is down
+    /// (stopped or failed) and its supervisor keeps no record of it: a
+    /// `temporary` child that ended, removed for good (`delete_child` is for
+    /// children with a record). `false` while it runs.
+    pub fn forget_ended(&self, path: &str) -> bool {
+        match self.registry().state(path) {
+            Some(NodeState::Stopped | NodeState::Failed) => {
+                self.registry().remove_subtree(path);
+                true
+            }
+            None => true,
+            Some(_) => false,
+        }
+    }
+
     /// Waits (polling the registry, at most `within`) until the child at
     /// `path` is no longer running or stopping: `terminate_child` answers
     /// once the stop has begun, and a subtree stops its children in order
