@@ -106,3 +106,66 @@ fn after_the_close_journal_and_broker_agree_and_a_broker_that_differs_is_escalat
     assert_eq!(days, ["2026-01-05", "2026-01-06"]);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn after_the_close_old_events_move_to_the_archive_and_the_journal_still_checks() {
+    let dir = temp_dir("retention");
+    // An hour of retention: Monday's close archives what is older.
+    let env = [
+        [FAST, ("COMMODORE__JOURNAL__RETENTION", "1h")].as_slice(),
+        &NO_DRAWDOWN_GUARDS,
+    ]
+    .concat();
+    let mut d = Daemon::start(&dir, &env);
+    d.expect("journal retention: events archived");
+    let first_kept = events(&d, 0)[0]["seq"].as_u64().unwrap();
+    assert!(first_kept > 1, "the oldest events left the journal");
+    d.signal(libc::SIGTERM);
+    assert_eq!(d.exit_code(), Some(0), "{}", d.seen.join("\n"));
+
+    let archive = dir.join("archive").join("events-2026-01.sqlite");
+    let a = rusqlite::Connection::open(&archive).unwrap();
+    let (n, max): (i64, i64) = a
+        .query_row("SELECT COUNT(*), MAX(seq) FROM events", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    assert_eq!(n, max, "seq 1 to {max}, each once");
+    let j = rusqlite::Connection::open(dir.join("journal.sqlite")).unwrap();
+    let counted: i64 = j
+        .query_row("SELECT SUM(count) FROM event_days", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(counted, n, "each archived event counted per day");
+    let journal_first: i64 = j
+        .query_row("SELECT MIN(seq) FROM events", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(
+        journal_first,
+        max + 1,
+        "the journal goes on after the archive"
+    );
+    // The invariants of the stopped journal hold, archive and all.
+    let out = common::commodore()
+        .args(["check-journal", "--journal"])
+        .arg(dir.join("journal.sqlite"))
+        .env("COMMODORE__DATA_DIR", &dir)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A restart continues the seq right after the journal's newest.
+    let newest: u64 = j
+        .query_row("SELECT MAX(seq) FROM events", [], |r| r.get(0))
+        .unwrap();
+    drop(j);
+    let d = Daemon::start(&dir, &env);
+    let next = events(&d, newest);
+    assert_eq!(next[0]["seq"].as_u64(), Some(newest + 1), "{next:?}");
+    drop(d);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -99,6 +99,7 @@ fn reconcile_config(cfg: &Config) -> ReconcileConfig {
         cash_tolerance: cfg.reconcile.cash_tolerance,
         broker_timeout: cfg.broker.timeout,
         capital: cfg.engines.iter().map(|e| e.capital).sum(),
+        retention: cfg.journal.retention,
     }
 }
 
@@ -146,6 +147,9 @@ pub struct Options {
     /// The one clock every part of the tree reads time from: made by the
     /// caller, which reads it too (start times, a replay's stamp).
     pub clock: Clock,
+    /// Whether the journal archives its old events (`journal.retention`):
+    /// `run`'s does; a replay's keeps all, for its report.
+    pub retention: bool,
 }
 
 impl Options {
@@ -160,6 +164,7 @@ impl Options {
             webhooks: webhook_config(cfg)?,
             fsync: Fsync::On,
             clock,
+            retention: true,
         })
     }
 
@@ -186,6 +191,7 @@ impl Options {
             webhooks: webhooks(cfg, Vec::new()),
             fsync: Fsync::Off,
             clock,
+            retention: false,
         })
     }
 }
@@ -204,6 +210,9 @@ pub fn assemble(
 ) -> (Tree, SupervisorSpec) {
     let clock = opts.clock;
     let live = Arc::new(Live::new(cfg, opts.webhooks.clone()));
+    if !opts.retention {
+        live.reconcile.send_modify(|r| r.retention = Duration::ZERO);
+    }
     let tree = Tree {
         live,
         wiring: Wiring::new(clock, &rec.risk, &rec.mode),
@@ -259,7 +268,7 @@ fn master(
         live.targets.subscribe(),
         live.reconcile.subscribe(),
         kernel.clone(),
-        tree.risk.clone(),
+        (tree.risk.clone(), tree.journal.clone()),
         view.clone(),
         &tree.wiring,
     );
@@ -381,6 +390,7 @@ mod tests {
         assert_eq!(run.threads, ThreadChoice::Pool);
         assert_eq!(run.webhooks.targets.len(), 1);
         assert_eq!(run.fsync, Fsync::On, "run recovers from its journal");
+        assert!(run.retention, "run archives its old events");
 
         let dir = Path::new("replay-dir");
         let replay = Options::replay(&cfg, dir, DataSource::Bundled, Clock::wall()).unwrap();
@@ -391,6 +401,7 @@ mod tests {
             Fsync::Off,
             "nothing recovers from a replay's journal"
         );
+        assert!(!replay.retention, "a replay's report reads every event");
         // No webhook is called from a replay; the outbox bounds stay the config's.
         assert!(replay.webhooks.targets.is_empty());
         assert_eq!(replay.webhooks.max_outbox, run.webhooks.max_outbox);

@@ -1,11 +1,12 @@
-//! Durations as the config writes them: `"250ms"`, `"60s"`, `"5m"`, `"1h"`.
+//! Durations as the config writes them: `"250ms"`, `"60s"`, `"5m"`, `"1h"`,
+//! `"30d"`.
 //! Invariant: `format_duration(parse_duration(s)?) == s` for every canonical `s`,
 //! so `check-config` prints what a file can say.
 
 use serde::{Deserialize, Deserializer, Serializer};
 use std::time::Duration;
 
-/// Parses `"250ms"`, `"60s"`, `"5m"`, `"1h"`.
+/// Parses `"250ms"`, `"60s"`, `"5m"`, `"1h"`, `"30d"`.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
@@ -18,7 +19,8 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         "s" => Duration::from_secs(n),
         "m" => Duration::from_secs(n.saturating_mul(60)),
         "h" => Duration::from_secs(n.saturating_mul(3600)),
-        _ => return Err(format!("{s:?} has no known unit: use ms, s, m or h")),
+        "d" => Duration::from_secs(n.saturating_mul(86_400)),
+        _ => return Err(format!("{s:?} has no known unit: use ms, s, m, h or d")),
     };
     Ok(d)
 }
@@ -26,7 +28,9 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 /// Formats a duration the way the config writes them.
 pub fn format_duration(d: Duration) -> String {
     let ms = d.as_millis();
-    if ms.is_multiple_of(3_600_000) && ms > 0 {
+    if ms.is_multiple_of(86_400_000) && ms > 0 {
+        format!("{}d", ms / 86_400_000)
+    } else if ms.is_multiple_of(3_600_000) && ms > 0 {
         format!("{}h", ms / 3_600_000)
     } else if ms.is_multiple_of(60_000) && ms > 0 {
         format!("{}m", ms / 60_000)
@@ -64,7 +68,8 @@ mod tests {
         assert!(parse_duration("fast")
             .unwrap_err()
             .contains("not a duration"));
-        for s in ["250ms", "1s", "90s", "5m", "2h"] {
+        assert_eq!(parse_duration("30d"), Ok(Duration::from_secs(30 * 86_400)));
+        for s in ["250ms", "1s", "90s", "5m", "2h", "30d", "25h"] {
             assert_eq!(format_duration(parse_duration(s).unwrap()), s);
         }
     }

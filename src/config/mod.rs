@@ -24,6 +24,7 @@ mod durations;
 mod engines;
 mod entries;
 mod flags;
+mod journal;
 mod llm;
 mod log;
 mod mode;
@@ -39,6 +40,7 @@ mod supervision;
 pub use broker::{Breaker, Broker, BrokerKind};
 pub use control::{Control, Faults};
 pub use engines::{Engine, FeedKind};
+pub use journal::Journal;
 pub use llm::Llm;
 pub use log::{Log, LogFormat};
 pub use mode::Mode;
@@ -79,6 +81,7 @@ pub struct Config {
     pub sentinels: Sentinels,
     pub staleness: Staleness,
     pub reconcile: Reconcile,
+    pub journal: Journal,
     pub llm: Llm,
 }
 
@@ -175,6 +178,7 @@ impl Config {
             self.sentinels.validate(),
             self.staleness.validate(),
             self.reconcile.validate(),
+            self.journal.validate(),
             self.broker.validate(),
             self.breaker.validate(),
             self.risk.validate(),

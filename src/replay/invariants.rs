@@ -227,6 +227,25 @@ impl Journal {
         })
     }
 
+    /// The last seq retention archived (0: none, or a journal from before
+    /// retention).
+    fn archived_up_to(&self) -> Result<u64, String> {
+        let has_table = self.count(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'event_days'",
+            [],
+        )? > 0;
+        if !has_table {
+            return Ok(0);
+        }
+        Ok(self
+            .first("SELECT MAX(last_seq) FROM event_days", [], |r| {
+                r.get::<_, Option<i64>>(0)
+            })?
+            .flatten()
+            .unwrap_or(0)
+            .max(0) as u64)
+    }
+
     pub(super) fn sql(&self, e: rusqlite::Error) -> String {
         format!("journal {}: {e}", self.path.display())
     }
@@ -325,20 +344,31 @@ impl Journal {
     }
 
     /// Every fill has its `order_filled` event (the detail starts with the
-    /// client order id): they are journaled in one transaction.
+    /// client order id): they are journaled in one transaction. A fill from
+    /// before `journal.archived_before` may have its event in the archive.
     fn fills_have_events(&self) -> Result<Check, String> {
         const MISSING: &str = "FROM fills f LEFT JOIN
              (SELECT substr(detail, 1, instr(detail, ' ') - 1) AS id FROM events
               WHERE kind = 'order_filled') e ON e.id = f.client_order_id
-             WHERE e.id IS NULL";
+             WHERE e.id IS NULL AND f.at_ms >= ?1";
+        let archived_before = self
+            .first(
+                "SELECT CAST(value AS INTEGER) FROM state WHERE key = ?1",
+                params![StateKey::JournalArchivedBefore.name()],
+                |r| r.get::<_, i64>(0),
+            )?
+            .unwrap_or(0);
         let fills = self.count("SELECT COUNT(*) FROM fills", [])?;
-        let missing = self.count(&format!("SELECT COUNT(*) {MISSING}"), [])?;
+        let missing = self.count(
+            &format!("SELECT COUNT(*) {MISSING}"),
+            params![archived_before],
+        )?;
         let mut problems = Vec::new();
         if missing > 0 {
             let first = self
                 .first(
                     &format!("SELECT f.client_order_id {MISSING} ORDER BY f.id LIMIT 1"),
-                    [],
+                    params![archived_before],
                     |r| r.get::<_, String>(0),
                 )?
                 .unwrap_or_default();
@@ -761,7 +791,22 @@ impl Journal {
             return Ok(Check::of(EVENT_SEQ, vec![], "no events journaled".into()));
         };
         let span = last - first + 1;
-        let checked = format!("{}, seq {first} to {last}", n(count as u64, "event"));
+        let mut checked = format!("{}, seq {first} to {last}", n(count as u64, "event"));
+        // Retention moved the oldest to the archive files: the journal's
+        // first event follows the last archived one.
+        let archived = self.archived_up_to()?;
+        if archived > 0 {
+            checked = format!("{checked}, after {archived} archived");
+            if archived + 1 != first as u64 {
+                return Ok(Check::of(
+                    EVENT_SEQ,
+                    vec![format!(
+                        "the archive ends at seq {archived} but the journal starts at {first}"
+                    )],
+                    checked,
+                ));
+            }
+        }
         if count >= span {
             return Ok(Check::of(EVENT_SEQ, vec![], checked));
         }
@@ -1004,6 +1049,25 @@ mod tests {
         );
         w.close();
         p
+    }
+
+    #[test]
+    fn a_journal_whose_old_events_were_archived_still_holds() {
+        let p = consistent("archived");
+        let before = check(&p).unwrap();
+        let mut s = Store::open(&p).unwrap();
+        let done = s.archive_events(u64::MAX, 1_000).unwrap();
+        assert!(done.events >= 10, "{done:?}");
+        drop(s);
+        let after = check(&p).unwrap();
+        assert!(after.iter().all(|c| c.holds), "{after:#?}");
+        let seq = after.iter().find(|c| c.name == EVENT_SEQ).unwrap();
+        assert!(seq.detail.contains("archived"), "{}", seq.detail);
+        assert_eq!(before.len(), after.len());
+        // The journal's first event must follow the archive's last.
+        plant(&p, "UPDATE event_days SET last_seq = last_seq - 1 WHERE last_seq = (SELECT MAX(last_seq) FROM event_days)");
+        let detail = only_fails(&p, EVENT_SEQ);
+        assert!(detail.starts_with("the archive ends at seq"), "{detail}");
     }
 
     /// Raw SQL on a journal (planting a violation), foreign keys off (the

@@ -70,6 +70,42 @@ impl Journal {
     }
 }
 
+/// Journal retention: archive the events older than `before_ms` (market
+/// time), in passes of `ARCHIVE_PASS` events, each after the mailbox (the
+/// journal's writes go on between them). Sent after each daily
+/// reconciliation.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct Compact {
+    pub before_ms: u64,
+}
+
+/// Events archived per pass.
+pub const ARCHIVE_PASS: usize = 5_000;
+
+impl Handles<Compact> for Journal {
+    fn handle(&mut self, m: Compact, ctx: &mut Ctx<'_, Self>) {
+        // Written first: the archive takes only what the journal holds.
+        self.flush();
+        match self.store.archive_events(m.before_ms, ARCHIVE_PASS) {
+            Ok(done) => {
+                if done.events > 0 {
+                    tracing::info!(events = done.events, files = ?done.files, "journal retention: events archived");
+                }
+                if done.more {
+                    let before_ms = m.before_ms;
+                    ctx.run_later(Duration::ZERO, move |j, ctx| {
+                        j.handle(Compact { before_ms }, ctx)
+                    });
+                }
+            }
+            // Not a failure of the journal: its writes go on; the next day
+            // tries again.
+            Err(e) => tracing::error!(error = %e, "journal retention: nothing archived this time"),
+        }
+    }
+}
+
 /// Write everything published so far, now; answers the last `seq` written. For
 /// readers that must see every event up to this moment, and only journaled ones
 /// (an event served before it is journaled could lose its `seq` to a crash).

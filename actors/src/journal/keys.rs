@@ -18,6 +18,7 @@
 //! | `notifier.milestone` | a decimal                                              |
 //! | `journal.write_check`| `ok`                                                   |
 //! | `reconcile.last`     | `<day>:<at_ms>:<equity>` (the last reconciled market day) |
+//! | `journal.archived_before` | ms: events before it may be in the archive files |
 //!
 //! Reason and time of every entry are columns of their own, never in the value.
 
@@ -46,6 +47,8 @@ pub enum StateKey<'a> {
     JournalWriteCheck,
     /// The last market day reconciled, when, and the account's equity then.
     ReconcileLast,
+    /// Events older than this (ms) may have moved to the archive files.
+    JournalArchivedBefore,
 }
 
 /// What an engine keeps in the state table (the engine keys without their id).
@@ -93,7 +96,7 @@ impl EngineState {
 
 impl<'a> StateKey<'a> {
     /// The keys that carry no engine id.
-    const FIXED: [StateKey<'static>; 8] = [
+    const FIXED: [StateKey<'static>; 9] = [
         StateKey::RiskLevel,
         StateKey::AccountPeak,
         StateKey::AccountCapital,
@@ -102,6 +105,7 @@ impl<'a> StateKey<'a> {
         StateKey::NotifierMilestone,
         StateKey::JournalWriteCheck,
         StateKey::ReconcileLast,
+        StateKey::JournalArchivedBefore,
     ];
 
     /// The engine and what of it, for an engine key.
@@ -127,6 +131,7 @@ impl<'a> StateKey<'a> {
             StateKey::NotifierMilestone => "notifier.milestone",
             StateKey::JournalWriteCheck => "journal.write_check",
             StateKey::ReconcileLast => "reconcile.last",
+            StateKey::JournalArchivedBefore => "journal.archived_before",
             StateKey::EnginePaused(id) => return engine_key(id, EngineState::Paused),
             StateKey::EngineStopped(id) => return engine_key(id, EngineState::Stopped),
             StateKey::EngineBreaker(id) => return engine_key(id, EngineState::Breaker),

@@ -20,6 +20,7 @@ fn every_key_keeps_its_name_and_reads_back() {
         (StateKey::NotifierMilestone, "notifier.milestone"),
         (StateKey::JournalWriteCheck, "journal.write_check"),
         (StateKey::ReconcileLast, "reconcile.last"),
+        (StateKey::JournalArchivedBefore, "journal.archived_before"),
     ];
     for (key, name) in keys {
         assert_eq!(key.name(), name);

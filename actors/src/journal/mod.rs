@@ -18,7 +18,7 @@ mod orderlog;
 mod shared;
 mod store;
 
-pub use actor::{Flush, Journal, FLUSH_INTERVAL, MAX_BATCH};
+pub use actor::{Compact, Flush, Journal, ARCHIVE_PASS, FLUSH_INTERVAL, MAX_BATCH};
 pub use keys::{
     BreakerRecord, CursorRecord, DecimalRecord, EngineState, FlagRecord, GuardMarks, LevelRecord,
     ModeRecord, ReconcileRecord, StateKey, WriteCheckRecord,
@@ -28,6 +28,6 @@ pub use shared::{order_log_path, SharedStore};
 #[cfg(test)]
 pub(crate) use store::testing;
 pub use store::{
-    DayCounts, Fsync, JournalError, OutboxRow, OutboxTrim, OutcomeRow, StateEntry, Store,
-    SCHEMA_VERSION,
+    archive_path, Archived, DayCounts, Fsync, JournalError, OutboxRow, OutboxTrim, OutcomeRow,
+    StateEntry, Store, SCHEMA_VERSION,
 };

@@ -106,6 +106,16 @@ impl Notifier {
         move || {
             // As configured now (a reload restarts the notifier on new webhooks).
             let cfg = settings.borrow().clone();
+            if cfg.targets.is_empty() {
+                // Nothing owes a notification: a cursor left by webhooks
+                // since removed must not hold back the journal's retention
+                // (webhooks added later notify from their start).
+                if let Err(e) = crate::journal::Store::open(&journal)
+                    .and_then(|mut s| s.forget_state(StateKey::NotifierCursor))
+                {
+                    tracing::warn!(error = %e, "the notifier's old cursor could not be cleared");
+                }
+            }
             // The last event published so far (without copying the retained
             // ones to find it).
             let seen = kernel.events().next_seq().saturating_sub(1);

@@ -24,6 +24,9 @@
 //!    transaction with `reconcile.last` (the day, the time, the equity), so
 //!    a day is summed up once, whatever crashes.
 //!
+//! After the summary, the journal is told to archive the events older than
+//! `journal.retention` (`crate::journal::Compact`).
+//!
 //! Market time only: it checks every market minute which day is due, so a
 //! replay and a live run reconcile the same days. A daemon down over a close
 //! catches up once, for the latest day due, at its next start; a first start
@@ -35,7 +38,7 @@ use crate::clock::Clock;
 use crate::engine::broker::AskHoldings;
 use crate::engine::BrokerActor;
 use crate::events::{DAILY_SUMMARY, RECONCILE_INCOMPLETE, RECONCILE_MISMATCH};
-use crate::journal::{ReconcileRecord, StateKey, Store};
+use crate::journal::{Compact, Journal, ReconcileRecord, StateKey, Store};
 use crate::kernel::{Ctx, Handle, Kernel, Worker};
 use crate::model::{Holdings, RiskLevel};
 use crate::risk::{DayStart, Escalate, Guard, PortfolioRisk};
@@ -74,6 +77,9 @@ pub struct ReconcileConfig {
     /// The engines' configured capital summed: the first summary's PnL is
     /// measured from it.
     pub capital: Decimal,
+    /// `journal.retention`: after each day, the journal archives the events
+    /// older than this (zero: never).
+    pub retention: Duration,
 }
 
 pub struct Reconciler {
@@ -86,6 +92,7 @@ pub struct Reconciler {
     store: Store,
     kernel: Kernel,
     risk: Handle<PortfolioRisk>,
+    journal: Handle<Journal>,
     view: Arc<StatusView>,
     wiring: Wiring,
     /// The last day reconciled (from the journal).
@@ -108,7 +115,7 @@ impl Reconciler {
         engines: watch::Receiver<Vec<Target>>,
         settings: watch::Receiver<ReconcileConfig>,
         kernel: Kernel,
-        risk: Handle<PortfolioRisk>,
+        (risk, journal_worker): (Handle<PortfolioRisk>, Handle<Journal>),
         view: Arc<StatusView>,
         wiring: &Wiring,
     ) -> impl Fn() -> Reconciler + Send + Sync + 'static {
@@ -135,6 +142,7 @@ impl Reconciler {
                 store,
                 kernel: kernel.clone(),
                 risk: risk.clone(),
+                journal: journal_worker.clone(),
                 view: view.clone(),
                 wiring: wiring.clone(),
                 last,
@@ -334,6 +342,12 @@ impl Reconciler {
             }
         }
         self.runs += 1;
+        if !self.cfg.retention.is_zero() {
+            // The quiet hour after the close: the journal's old events go
+            // to the archive.
+            let before_ms = now.saturating_sub(self.cfg.retention.as_millis() as u64);
+            let _ = self.journal.tell(Compact { before_ms });
+        }
         let mut mismatches = differ;
         mismatches.extend(unknown);
         self.view.set_reconcile(ReconcileView {

@@ -17,6 +17,7 @@
 //! `synchronous = FULL` (`durable`), and a connection is left with the
 //! synchronous setting it was opened with.
 
+mod archive;
 mod error;
 mod events;
 mod fills;
@@ -26,6 +27,7 @@ mod schema;
 mod state;
 mod summary;
 
+pub use archive::{archive_path, Archived};
 pub use error::JournalError;
 pub(super) use orders::check_order;
 pub use orders::OutcomeRow;

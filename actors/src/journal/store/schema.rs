@@ -81,6 +81,16 @@ const MIGRATIONS: &[&str] = &[
     // second (the executor's re-drive, the engine's in-flight check).
     "CREATE INDEX orders_pending ON orders (engine, status, decision_seq);
      DROP INDEX orders_engine;",
+    // 5: journal retention: the events moved to the monthly archive files,
+    // counted per UTC day and kind (`store/archive.rs`).
+    "CREATE TABLE event_days (
+        day       TEXT    NOT NULL,
+        kind      TEXT    NOT NULL,
+        count     INTEGER NOT NULL,
+        first_seq INTEGER NOT NULL,
+        last_seq  INTEGER NOT NULL,
+        PRIMARY KEY (day, kind)
+     );",
 ];
 
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;

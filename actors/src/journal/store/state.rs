@@ -45,6 +45,14 @@ impl Store {
         self.durable(|tx| put(tx, key, value, reason, at_ms))
     }
 
+    /// Removes a state value (durably); absent is fine.
+    pub fn forget_state(&mut self, key: StateKey<'_>) -> Result<(), JournalError> {
+        self.durable(|tx| {
+            tx.execute("DELETE FROM state WHERE key = ?1", params![key.name()])
+                .map(|_| ())
+        })
+    }
+
     /// `put_state_durable` and the event that reports it (with the events
     /// before it), in one transaction: both survive, or neither
     /// ([`EventBus::publish_durably`](crate::kernel::EventBus::publish_durably)).
