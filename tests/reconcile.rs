@@ -117,7 +117,8 @@ fn after_the_close_old_events_move_to_the_archive_and_the_journal_still_checks()
     ]
     .concat();
     let mut d = Daemon::start(&dir, &env);
-    d.expect("journal retention: events archived");
+    d.expect("journal retention: orders, fills and outcomes archived");
+    d.expect_any("journal retention: events archived");
     let first_kept = events(&d, 0)[0]["seq"].as_u64().unwrap();
     assert!(first_kept > 1, "the oldest events left the journal");
     d.signal(libc::SIGTERM);
@@ -144,6 +145,15 @@ fn after_the_close_old_events_move_to_the_archive_and_the_journal_still_checks()
         max + 1,
         "the journal goes on after the archive"
     );
+    let carried: i64 = j
+        .query_row("SELECT COUNT(*) FROM carried", [], |r| r.get(0))
+        .unwrap();
+    assert!(carried >= 1, "an engine's old orders went to the archive");
+    let orders = rusqlite::Connection::open(dir.join("archive").join("orders-2026-01.sqlite"))
+        .unwrap()
+        .query_row("SELECT COUNT(*) FROM orders", [], |r| r.get::<_, i64>(0))
+        .unwrap();
+    assert!(orders > 0);
     // The invariants of the stopped journal hold, archive and all.
     let out = common::commodore()
         .args(["check-journal", "--journal"])
@@ -166,6 +176,71 @@ fn after_the_close_old_events_move_to_the_archive_and_the_journal_still_checks()
     let d = Daemon::start(&dir, &env);
     let next = events(&d, newest);
     assert_eq!(next[0]["seq"].as_u64(), Some(newest + 1), "{next:?}");
+    // Each engine rebuilt its book from its carried balance and the fills
+    // after it: stopped (nothing trades after), its position is what every
+    // fill it ever had says, the archived ones included.
+    for id in ["KC", "CC"] {
+        let (code, r) = d.call(
+            "POST",
+            &format!("/v1/engines/{id}/stop"),
+            Some(r#"{"reason":"count"}"#),
+        );
+        assert_eq!(code, 202, "{r}");
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while d.get("/v1/status")["engines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["state"] != "stopped")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "engines never stopped"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let st = d.get("/v1/status");
+    let mut sources = vec![dir.join("journal.sqlite")];
+    sources.extend(
+        std::fs::read_dir(dir.join("archive"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.to_string_lossy().contains("orders-")),
+    );
+    for id in ["KC", "CC"] {
+        let mut held = rust_decimal::Decimal::ZERO;
+        for src in &sources {
+            let c = rusqlite::Connection::open(src).unwrap();
+            let mut q = c
+                .prepare("SELECT side, qty FROM fills WHERE engine = ?1")
+                .unwrap();
+            for row in q
+                .query_map([id], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+                })
+                .unwrap()
+            {
+                let (side, qty) = row.unwrap();
+                let qty: rust_decimal::Decimal = qty.parse().unwrap();
+                held += if side == "buy" { qty } else { -qty };
+            }
+        }
+        let e = common::engine(&st, id);
+        let shown: rust_decimal::Decimal = e["positions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                p["qty"]
+                    .as_str()
+                    .unwrap()
+                    .parse::<rust_decimal::Decimal>()
+                    .unwrap()
+            })
+            .sum();
+        assert_eq!(shown, held, "{id}: {e}");
+    }
     drop(d);
     let _ = std::fs::remove_dir_all(&dir);
 }

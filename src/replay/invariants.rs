@@ -227,6 +227,25 @@ impl Journal {
         })
     }
 
+    /// The last decision of `engine` retention archived (0: none).
+    fn carried_decision(&self, engine: &str) -> Result<i64, String> {
+        let has_table = self.count(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'carried'",
+            [],
+        )? > 0;
+        if !has_table {
+            return Ok(0);
+        }
+        Ok(self
+            .first(
+                "SELECT decision_seq FROM carried WHERE engine = ?1",
+                params![engine],
+                |r| r.get::<_, i64>(0),
+            )?
+            .unwrap_or(0)
+            .max(0))
+    }
+
     /// The last seq retention archived (0: none, or a journal from before
     /// retention).
     fn archived_up_to(&self) -> Result<u64, String> {
@@ -692,36 +711,40 @@ impl Journal {
         let mut decisions = 0u64;
         for (engine, max) in &engines {
             let max = (*max).max(0);
-            decisions += max as u64;
+            // Retention archived the decisions up to `base` (with their
+            // outcomes): the journal's run from `base + 1`.
+            let base = self.carried_decision(engine)?;
+            let first = base + 1;
+            decisions += (max - base).max(0) as u64;
             let have = self.count(
-                "SELECT COUNT(*) FROM outcomes WHERE engine = ?1 AND decision_seq BETWEEN 1 AND ?2",
-                params![engine, max],
+                "SELECT COUNT(*) FROM outcomes WHERE engine = ?1 AND decision_seq BETWEEN ?3 AND ?2",
+                params![engine, max, first],
             )?;
-            if have >= max as u64 {
+            if have >= (max - base).max(0) as u64 {
                 continue;
             }
             let has_first = self.count(
-                "SELECT COUNT(*) FROM outcomes WHERE engine = ?1 AND decision_seq = 1",
-                params![engine],
+                "SELECT COUNT(*) FROM outcomes WHERE engine = ?1 AND decision_seq = ?2",
+                params![engine, first],
             )? > 0;
             let gap = if has_first {
                 // The first decision whose successor has none.
                 self.first(
                     "SELECT o.decision_seq + 1 FROM outcomes o
-                     WHERE o.engine = ?1 AND o.decision_seq BETWEEN 1 AND ?2 - 1 AND NOT EXISTS
+                     WHERE o.engine = ?1 AND o.decision_seq BETWEEN ?3 AND ?2 - 1 AND NOT EXISTS
                      (SELECT 1 FROM outcomes p WHERE p.engine = o.engine
                       AND p.decision_seq = o.decision_seq + 1)
                      ORDER BY o.decision_seq LIMIT 1",
-                    params![engine, max],
+                    params![engine, max, first],
                     |r| r.get::<_, i64>(0),
                 )?
                 .unwrap_or(max)
             } else {
-                1
+                first
             };
             problems.push(format!(
                 "{engine} decision {gap} has no outcome ({} of its {max} without one)",
-                max as u64 - have
+                (max - base).max(0) as u64 - have
             ));
         }
         let orders = self.count("SELECT COUNT(*) FROM orders", [])?;
@@ -1064,6 +1087,14 @@ mod tests {
         let seq = after.iter().find(|c| c.name == EVENT_SEQ).unwrap();
         assert!(seq.detail.contains("archived"), "{}", seq.detail);
         assert_eq!(before.len(), after.len());
+        // Orders, fills and outcomes too (up to KC's pending order, and all
+        // but CC's newest decision): the decisions run on from the balance.
+        let mut s = Store::open(&p).unwrap();
+        let done = s.archive_orders(u64::MAX, 1_000).unwrap();
+        assert!(done.decisions >= 6 && done.fills >= 2, "{done:?}");
+        drop(s);
+        let after = check(&p).unwrap();
+        assert!(after.iter().all(|c| c.holds), "{after:#?}");
         // The journal's first event must follow the archive's last.
         plant(&p, "UPDATE event_days SET last_seq = last_seq - 1 WHERE last_seq = (SELECT MAX(last_seq) FROM event_days)");
         let detail = only_fails(&p, EVENT_SEQ);

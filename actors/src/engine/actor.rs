@@ -149,15 +149,31 @@ impl Engine {
         }
     }
 
-    /// The position from the journal's fills, and the orders a predecessor
+    /// The position from the journal's fills (on top of the carried balance
+    /// of those archived), and the orders a predecessor
     /// journaled and the executor has not settled as in flight (it re-drives
     /// or rejects them). No price until the first bar: one from the journal
     /// may be old.
     fn recover(&mut self) {
         let id = &self.cfg.id;
+        // What the archived fills added up to (journal retention), then the
+        // fills after them.
+        let carried = self
+            .store
+            .with(|s| s.carried(id))
+            .unwrap_or_else(|e| panic!("{e}"));
+        if let Some(c) = carried {
+            self.ledger = super::ledger::Ledger::carried(
+                c.position,
+                c.realized,
+                c.commissions,
+                c.through_fill,
+            );
+        }
+        let after = self.ledger.last_fill_id();
         let fills = self
             .store
-            .with(|s| s.fills(id))
+            .with(|s| s.fills_after(id, after))
             .unwrap_or_else(|e| panic!("{e}"));
         for (journal_id, f) in fills {
             self.ledger.apply_fill(journal_id, &f, &self.cfg.spec);

@@ -28,6 +28,23 @@ impl Ledger {
         Ledger::default()
     }
 
+    /// A ledger that starts where the journal's archived fills left it (its
+    /// carried balance): the fills after `last_fill_id` are applied on top.
+    pub fn carried(
+        position: Position,
+        realized: Decimal,
+        commissions: Decimal,
+        last_fill_id: u64,
+    ) -> Ledger {
+        Ledger {
+            position,
+            realized,
+            commissions,
+            last_fill_id,
+            in_flight: HashMap::new(),
+        }
+    }
+
     /// Applies fill `journal_id` unless applied already; `true` when applied.
     pub fn apply_fill(&mut self, journal_id: u64, f: &Fill, spec: &ContractSpec) -> bool {
         if journal_id <= self.last_fill_id {

@@ -70,9 +70,10 @@ impl Journal {
     }
 }
 
-/// Journal retention: archive the events older than `before_ms` (market
-/// time), in passes of `ARCHIVE_PASS` events, each after the mailbox (the
-/// journal's writes go on between them). Sent after each daily
+/// Journal retention: archive the events, and the orders, fills and
+/// outcomes (each engine's carried balance moved), older than `before_ms`
+/// (market time), in passes of `ARCHIVE_PASS` rows, each after the mailbox
+/// (the journal's writes go on between them). Sent after each daily
 /// reconciliation.
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
@@ -87,12 +88,29 @@ impl Handles<Compact> for Journal {
     fn handle(&mut self, m: Compact, ctx: &mut Ctx<'_, Self>) {
         // Written first: the archive takes only what the journal holds.
         self.flush();
+        let orders = match self.store.archive_orders(m.before_ms, ARCHIVE_PASS as u64) {
+            Ok(done) => {
+                if done.decisions > 0 {
+                    tracing::info!(
+                        decisions = done.decisions,
+                        orders = done.orders,
+                        fills = done.fills,
+                        "journal retention: orders, fills and outcomes archived"
+                    );
+                }
+                done.decisions > 0
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "journal retention: no orders archived this time");
+                false
+            }
+        };
         match self.store.archive_events(m.before_ms, ARCHIVE_PASS) {
             Ok(done) => {
                 if done.events > 0 {
                     tracing::info!(events = done.events, files = ?done.files, "journal retention: events archived");
                 }
-                if done.more {
+                if done.more || orders {
                     let before_ms = m.before_ms;
                     ctx.run_later(Duration::ZERO, move |j, ctx| {
                         j.handle(Compact { before_ms }, ctx)

@@ -319,6 +319,21 @@ pub struct Position {
 }
 
 impl Position {
+    /// The open lots, oldest first: (unsigned quantity, price).
+    pub fn lots(&self) -> impl Iterator<Item = (Decimal, Decimal)> + '_ {
+        self.lots.iter().copied()
+    }
+
+    /// A position of `qty` (signed) held as `lots` (oldest first); `None`
+    /// when the lots do not add up to it or a lot is not positive.
+    pub fn from_lots(qty: Decimal, lots: Vec<(Decimal, Decimal)>) -> Option<Position> {
+        let held: Decimal = lots.iter().map(|l| l.0).sum();
+        (held == qty.abs() && lots.iter().all(|l| l.0 > Decimal::ZERO)).then(|| Position {
+            qty,
+            lots: lots.into(),
+        })
+    }
+
     /// Average price of the open lots, for display (rounded to 8 places).
     pub fn avg_price(&self) -> Decimal {
         let q: Decimal = self.lots.iter().map(|l| l.0).sum();

@@ -18,6 +18,7 @@
 //! synchronous setting it was opened with.
 
 mod archive;
+mod carry;
 mod error;
 mod events;
 mod fills;
@@ -28,6 +29,7 @@ mod state;
 mod summary;
 
 pub use archive::{archive_path, Archived};
+pub use carry::{orders_archive_path, ArchivedOrders, Carried};
 pub use error::JournalError;
 pub(super) use orders::check_order;
 pub use orders::OutcomeRow;

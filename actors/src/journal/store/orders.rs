@@ -149,12 +149,13 @@ impl Store {
             .collect()
     }
 
-    /// The highest decision sequence `engine` has used (orders and outcomes), 0 if
-    /// none: the next decision continues after it.
+    /// The highest decision sequence `engine` has used (orders, outcomes and
+    /// the decisions archived), 0 if none: the next decision continues after it.
     pub fn last_decision_seq(&self, engine: &str) -> Result<u64, JournalError> {
         let r = self.conn.query_row(
             "SELECT MAX(s) FROM (SELECT MAX(decision_seq) AS s FROM orders WHERE engine = ?1
-                                 UNION ALL SELECT MAX(decision_seq) FROM outcomes WHERE engine = ?1)",
+                                 UNION ALL SELECT MAX(decision_seq) FROM outcomes WHERE engine = ?1
+                                 UNION ALL SELECT decision_seq FROM carried WHERE engine = ?1)",
             params![engine],
             |row| row.get::<_, Option<i64>>(0),
         );

@@ -91,6 +91,19 @@ const MIGRATIONS: &[&str] = &[
         last_seq  INTEGER NOT NULL,
         PRIMARY KEY (day, kind)
      );",
+    // 6: journal retention of orders, fills and outcomes: what an engine's
+    // archived fills added up to (`store/carry.rs`).
+    "CREATE TABLE carried (
+        engine       TEXT PRIMARY KEY,
+        symbol       TEXT    NOT NULL,
+        lots         TEXT    NOT NULL,
+        realized     TEXT    NOT NULL,
+        commissions  TEXT    NOT NULL,
+        cash         TEXT    NOT NULL,
+        fills        INTEGER NOT NULL,
+        through_fill INTEGER NOT NULL,
+        decision_seq INTEGER NOT NULL
+     );",
 ];
 
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;

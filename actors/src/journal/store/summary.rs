@@ -26,12 +26,23 @@ fn ms(v: u64) -> i64 {
 
 impl Store {
     /// The holdings of `engine` as its journaled fills make them.
+    /// (its carried balance, then the fills after it).
     pub fn holdings(&self, engine: &str) -> Result<Holdings, JournalError> {
-        let fills = self.fills(engine)?;
-        Holdings::of(fills.iter().map(|(_, f)| f)).map_err(|what| JournalError::Corrupt {
-            path: self.path.clone(),
-            what,
-        })
+        let carried = self.carried(engine)?.unwrap_or_default();
+        let fills = self.fills_after(engine, carried.through_fill)?;
+        let mut h =
+            Holdings::of(fills.iter().map(|(_, f)| f)).map_err(|what| JournalError::Corrupt {
+                path: self.path.clone(),
+                what,
+            })?;
+        if !carried.position.qty.is_zero() {
+            *h.positions.entry(carried.symbol.clone()).or_default() += carried.position.qty;
+            h.positions.retain(|_, q| !q.is_zero());
+        }
+        h.cash += carried.cash;
+        h.commissions += carried.commissions;
+        h.fills += carried.fills;
+        Ok(h)
     }
 
     /// How many orders of `engine` are pending (journaled, fate not yet known).
