@@ -193,11 +193,33 @@ impl Store {
     }
 }
 
-fn write_archive(file: &Path, events: &[&Row]) -> rusqlite::Result<()> {
+/// Opens (creating) an archive file: its directory 0700 and the file 0600,
+/// as the journal's own (they hold the same orders and events).
+pub(super) fn open_private(file: &Path) -> rusqlite::Result<Connection> {
+    let created = !file.exists();
     if let Some(dir) = file.parent() {
-        let _ = std::fs::create_dir_all(dir);
+        if !dir.exists() {
+            let _ = std::fs::create_dir_all(dir);
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
+            }
+        }
     }
-    let mut conn = Connection::open(file)?;
+    let conn = Connection::open(file)?;
+    #[cfg(unix)]
+    if created {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o600));
+    }
+    #[cfg(not(unix))]
+    let _ = created;
+    Ok(conn)
+}
+
+fn write_archive(file: &Path, events: &[&Row]) -> rusqlite::Result<()> {
+    let mut conn = open_private(file)?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.execute_batch(ARCHIVE_SCHEMA)?;
     let tx = conn.transaction()?;
@@ -256,6 +278,14 @@ mod tests {
         assert_eq!((done.events, done.more), (1, false));
         assert_eq!(seqs(&s), [4, 5]);
         assert_eq!(s.archived_up_to().unwrap(), 3);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let file = archive_path(&p, "2026-01");
+            let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode(&file), 0o600);
+            assert_eq!(mode(file.parent().unwrap()), 0o700);
+        }
         let jan = Connection::open(archive_path(&p, "2026-01")).unwrap();
         let n: i64 = jan
             .query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))

@@ -22,7 +22,7 @@
 use super::error::sqlite_at;
 use super::{JournalError, Store};
 use crate::model::{civil_from_days, contract, Fill, Holdings, Position};
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, OptionalExtension};
 use rust_decimal::Decimal;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -395,10 +395,7 @@ fn write_rows(
     cols: &str,
     rows: &[Vec<rusqlite::types::Value>],
 ) -> rusqlite::Result<()> {
-    if let Some(dir) = file.parent() {
-        let _ = std::fs::create_dir_all(dir);
-    }
-    let mut conn = Connection::open(file)?;
+    let mut conn = super::archive::open_private(file)?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.execute_batch(ORDERS_ARCHIVE_SCHEMA)?;
     let tx = conn.transaction()?;
@@ -421,6 +418,7 @@ mod tests {
     use super::super::OutcomeRow;
     use super::*;
     use crate::model::{client_order_id, Order, Outcome, Side};
+    use rusqlite::Connection;
 
     const DAY: u64 = 86_400_000;
 
