@@ -212,50 +212,25 @@ impl Store {
         }
         // The fills of those decisions, in journal order; they must be a
         // prefix of the engine's fills.
-        let fills: Vec<(i64, Fill)> = {
+        let ids: std::collections::HashSet<String> = {
             let mut stmt = self
                 .conn
                 .prepare(
-                    "SELECT f.id, f.client_order_id, f.symbol, f.side, f.qty, f.price, f.commission, f.at_ms
-                     FROM fills f JOIN orders o ON o.client_order_id = f.client_order_id
-                     WHERE o.engine = ?1 AND o.decision_seq > ?2 AND o.decision_seq <= ?3
-                     ORDER BY f.id",
+                    "SELECT client_order_id FROM orders
+                     WHERE engine = ?1 AND decision_seq > ?2 AND decision_seq <= ?3",
                 )
                 .map_err(sqlite_at(&path))?;
             let rows = stmt
-                .query_map(params![engine, from, upto], |r| {
-                    Ok((
-                        r.get::<_, i64>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, String>(2)?,
-                        r.get::<_, String>(3)?,
-                        r.get::<_, String>(4)?,
-                        r.get::<_, String>(5)?,
-                        r.get::<_, String>(6)?,
-                        r.get::<_, i64>(7)?,
-                    ))
-                })
+                .query_map(params![engine, from, upto], |r| r.get(0))
                 .map_err(sqlite_at(&path))?;
-            let mut out = Vec::new();
-            for row in rows {
-                let (id, coid, symbol, side, qty, price, fee, at) =
-                    row.map_err(sqlite_at(&path))?;
-                out.push((
-                    id,
-                    Fill {
-                        client_order_id: coid,
-                        engine: engine.to_owned(),
-                        symbol,
-                        side: self.side(&side)?,
-                        qty: self.decimal(&qty, "qty")?,
-                        price: self.decimal(&price, "price")?,
-                        commission: self.decimal(&fee, "commission")?,
-                        at_ms: at.max(0) as u64,
-                    },
-                ));
-            }
-            out
+            rows.collect::<Result<_, _>>().map_err(sqlite_at(&path))?
         };
+        let fills: Vec<(i64, Fill)> = self
+            .fills_after(engine, carried.through_fill)?
+            .into_iter()
+            .filter(|(_, f)| ids.contains(&f.client_order_id))
+            .map(|(id, f)| (id as i64, f))
+            .collect();
         if let Some((last, _)) = fills.last() {
             let r = self.conn.query_row(
                 "SELECT COUNT(*) FROM fills f JOIN orders o ON o.client_order_id = f.client_order_id
