@@ -35,6 +35,9 @@ pub struct Calendar {
     holidays: BTreeMap<i64, String>,
     /// New York day → (close minute, symbols it applies to: all when empty, name).
     early: BTreeMap<i64, (u16, Vec<String>, String)>,
+    /// By symbol: the listed delivery months (1 to 12, ascending) and the
+    /// first notice day's business days before the delivery month.
+    delivery: BTreeMap<String, (Vec<u8>, u16)>,
 }
 
 #[derive(Deserialize)]
@@ -46,7 +49,18 @@ struct File {
     holidays: Vec<Holiday>,
     #[serde(default)]
     early_closes: Vec<EarlyClose>,
+    delivery: BTreeMap<String, Delivery>,
 }
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Delivery {
+    months: String,
+    first_notice_business_days: u16,
+}
+
+/// The month codes of futures, January (`F`) to December (`Z`).
+pub const MONTH_CODES: [char; 12] = ['F', 'G', 'H', 'J', 'K', 'M', 'N', 'Q', 'U', 'V', 'X', 'Z'];
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -209,6 +223,50 @@ impl Calendar {
                 }
             }
         }
+        let mut delivery = BTreeMap::new();
+        for (symbol, dl) in &f.delivery {
+            let at = format!("delivery.{symbol}");
+            if !KNOWN_SYMBOLS.contains(&symbol.as_str()) {
+                errors.push(format!(
+                    "{at}: unknown contract (known: {})",
+                    KNOWN_SYMBOLS.join(", ")
+                ));
+                continue;
+            }
+            let months: Option<Vec<u8>> = dl
+                .months
+                .chars()
+                .map(|c| {
+                    MONTH_CODES
+                        .iter()
+                        .position(|m| *m == c)
+                        .map(|i| i as u8 + 1)
+                })
+                .collect();
+            match months {
+                Some(m) if !m.is_empty() && m.windows(2).all(|w| w[0] < w[1]) => {
+                    if !(1..=30).contains(&dl.first_notice_business_days) {
+                        errors.push(format!(
+                            "{at}: first_notice_business_days {} must be 1 to 30",
+                            dl.first_notice_business_days
+                        ));
+                    } else {
+                        delivery.insert(symbol.clone(), (m, dl.first_notice_business_days));
+                    }
+                }
+                _ => errors.push(format!(
+                    "{at}: months {:?} must be month codes (F G H J K M N Q U V X Z), in calendar order, each once",
+                    dl.months
+                )),
+            }
+        }
+        for s in KNOWN_SYMBOLS {
+            if !f.delivery.contains_key(*s) {
+                errors.push(format!(
+                    "delivery.{s}: missing: every contract needs its delivery months"
+                ));
+            }
+        }
         if errors.is_empty() {
             Ok(Calendar {
                 first_year,
@@ -216,6 +274,7 @@ impl Calendar {
                 hours,
                 holidays,
                 early,
+                delivery,
             })
         } else {
             Err(errors)
@@ -253,9 +312,125 @@ impl Calendar {
         self.hours.get(symbol).copied()
     }
 
+    /// Whether `symbol` has a session on New York day `day` (a business day).
+    pub fn trades(&self, symbol: &str, day: i64) -> bool {
+        self.session(symbol, day).is_ok()
+    }
+
+    /// The first notice day (New York day) of `symbol`'s `month`; `None`
+    /// when the contract does not list that month or the calendar does not
+    /// cover the days it needs.
+    pub fn first_notice_day(&self, symbol: &str, month: ContractMonth) -> Option<i64> {
+        let (months, before) = self.delivery.get(symbol)?;
+        if !months.contains(&month.month) {
+            return None;
+        }
+        let first_of_month = days_from_civil(month.year, i64::from(month.month), 1);
+        let first_business =
+            (first_of_month..first_of_month + 10).find(|&d| self.trades(symbol, d))?;
+        self.business_days_before(symbol, first_business, *before)
+    }
+
+    /// The New York day `n` business days of `symbol` before `day`.
+    pub fn business_days_before(&self, symbol: &str, day: i64, n: u16) -> Option<i64> {
+        let mut d = day;
+        for _ in 0..n {
+            d = (d - 15..d).rev().find(|&x| self.trades(symbol, x))?;
+        }
+        Some(d)
+    }
+
+    /// The day a position in `month` is rolled: `days_before` business days
+    /// before its first notice day.
+    pub fn roll_day(&self, symbol: &str, month: ContractMonth, days_before: u16) -> Option<i64> {
+        let fnd = self.first_notice_day(symbol, month)?;
+        self.business_days_before(symbol, fnd, days_before)
+    }
+
+    /// The listed month of `symbol` after `month`.
+    pub fn next_month(&self, symbol: &str, month: ContractMonth) -> Option<ContractMonth> {
+        let (months, _) = self.delivery.get(symbol)?;
+        match months.iter().find(|m| **m > month.month) {
+            Some(&m) => Some(ContractMonth {
+                year: month.year,
+                month: m,
+            }),
+            None => Some(ContractMonth {
+                year: month.year + 1,
+                month: *months.first()?,
+            }),
+        }
+    }
+
+    /// The month `symbol` trades on New York day `day` (the front month):
+    /// the first listed month from `day`'s own whose roll day is still to
+    /// come (`day` before it). `None` past what the calendar covers.
+    pub fn front_month(&self, symbol: &str, day: i64, days_before: u16) -> Option<ContractMonth> {
+        let (months, _) = self.delivery.get(symbol)?;
+        let (y, m, _) = civil_from_days(day);
+        let mut cm = match months.iter().find(|x| i64::from(**x) >= m) {
+            Some(&x) => ContractMonth { year: y, month: x },
+            None => ContractMonth {
+                year: y + 1,
+                month: *months.first()?,
+            },
+        };
+        for _ in 0..months.len() + 1 {
+            if day < self.roll_day(symbol, cm, days_before)? {
+                return Some(cm);
+            }
+            cm = self.next_month(symbol, cm)?;
+        }
+        None
+    }
+
     /// The holiday on New York day `day`, if any.
     pub fn holiday(&self, day: i64) -> Option<&str> {
         self.holidays.get(&day).map(String::as_str)
+    }
+}
+
+/// A delivery month of a futures contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ContractMonth {
+    pub year: i64,
+    /// 1 to 12.
+    pub month: u8,
+}
+
+impl ContractMonth {
+    /// Its month code (`H` for March).
+    pub fn code(self) -> char {
+        MONTH_CODES[usize::from(self.month.clamp(1, 12)) - 1]
+    }
+
+    /// The contract's name on the exchange, `KCH26`.
+    pub fn label(self, symbol: &str) -> String {
+        format!("{symbol}{}{:02}", self.code(), self.year.rem_euclid(100))
+    }
+
+    /// Reads `KCH26` back: the symbol and the month (years 2000 to 2099).
+    pub fn parse(label: &str) -> Option<(String, ContractMonth)> {
+        if label.len() < 4 || !label.is_ascii() {
+            return None;
+        }
+        let (rest, yy) = label.split_at(label.len() - 2);
+        let (symbol, code) = rest.split_at(rest.len() - 1);
+        let code = code.chars().next()?;
+        let month = MONTH_CODES.iter().position(|c| *c == code)? as u8 + 1;
+        let yy: i64 = yy
+            .parse()
+            .ok()
+            .filter(|_| yy.bytes().all(|b| b.is_ascii_digit()))?;
+        (!symbol.is_empty()).then(|| {
+            (
+                symbol.to_owned(),
+                ContractMonth {
+                    year: 2000 + yy,
+                    month,
+                },
+            )
+        })
     }
 }
 

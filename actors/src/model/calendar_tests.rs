@@ -8,6 +8,9 @@ years = [2026, 2026]
 [hours]
 KC = { open = "04:15", close = "13:30" }
 CC = { open = "04:45", close = "13:30" }
+[delivery]
+KC = { months = "HKNUZ", first_notice_business_days = 7 }
+CC = { months = "HKNUZ", first_notice_business_days = 10 }
 [[holidays]]
 date = "2026-04-03"
 name = "Good Friday"
@@ -70,6 +73,10 @@ years = [2026, 2026]
 [hours]
 KC = { open = "13:30", close = "04:15" }
 XX = { open = "04:00", close = "05:00" }
+[delivery]
+KC = { months = "HKNUZ", first_notice_business_days = 0 }
+CC = { months = "KHZ", first_notice_business_days = 10 }
+YY = { months = "H", first_notice_business_days = 1 }
 [[holidays]]
 date = "2026-02-30"
 name = "no such day"
@@ -108,6 +115,9 @@ symbols = ["ZZ"]
         "early_closes[0] (2026-04-03): the market is closed all that day",
         "early_closes[1] (2026-11-27): close \"3pm\" must be \"HH:MM\"",
         "early_closes[2] (2026-11-30): unknown contracts",
+        "delivery.KC: first_notice_business_days 0 must be 1 to 30",
+        "delivery.CC: months \"KHZ\" must be month codes",
+        "delivery.YY: unknown contract",
     ];
     for w in want {
         assert!(
@@ -130,4 +140,64 @@ fn an_early_close_outside_the_session_is_refused() {
     let late = GOOD.replace("close = \"12:00\"", "close = \"14:00\"");
     let e = Calendar::parse(&late).unwrap_err();
     assert!(e[0].contains("not inside the session"), "{e:?}");
+}
+
+#[test]
+fn first_notice_roll_and_front_month_follow_business_days() {
+    let c = calendar();
+    let h26 = ContractMonth {
+        year: 2026,
+        month: 3,
+    };
+    assert_eq!(h26.label("KC"), "KCH26");
+    assert_eq!(ContractMonth::parse("KCH26"), Some(("KC".into(), h26)));
+    for bad in ["KCA26", "KC", "H26", "KCHxx", "KCH2"] {
+        assert_eq!(ContractMonth::parse(bad), None, "{bad}");
+    }
+    // March 2026's first business day is Monday the 2nd. KC: seven business
+    // days before, Thursday 19 February; CC: ten, skipping Presidents' Day
+    // (16 February), Friday the 13th.
+    assert_eq!(c.first_notice_day("KC", h26), Some(d(2026, 2, 19)));
+    assert_eq!(c.first_notice_day("CC", h26), Some(d(2026, 2, 13)));
+    assert_eq!(
+        c.first_notice_day(
+            "KC",
+            ContractMonth {
+                year: 2026,
+                month: 4
+            }
+        ),
+        None,
+        "April is not listed"
+    );
+    // Rolled five business days before: 11 February (the holiday skipped).
+    assert_eq!(c.roll_day("KC", h26, 5), Some(d(2026, 2, 11)));
+    let k26 = ContractMonth {
+        year: 2026,
+        month: 5,
+    };
+    assert_eq!(c.front_month("KC", d(2026, 1, 5), 5), Some(h26));
+    assert_eq!(c.front_month("KC", d(2026, 2, 10), 5), Some(h26));
+    assert_eq!(
+        c.front_month("KC", d(2026, 2, 11), 5),
+        Some(k26),
+        "roll day"
+    );
+    // December 2026 rolled on 12 November (Thanksgiving skipped): on
+    // 1 December the front is March 2027.
+    let z26 = ContractMonth {
+        year: 2026,
+        month: 12,
+    };
+    assert_eq!(c.roll_day("KC", z26, 5), Some(d(2026, 11, 12)));
+    assert_eq!(
+        c.front_month("KC", d(2026, 12, 1), 5),
+        Some(ContractMonth {
+            year: 2027,
+            month: 3
+        })
+    );
+    assert_eq!(c.next_month("KC", z26).unwrap().label("KC"), "KCH27");
+    // Past the calendar's years: no front month rather than a guess.
+    assert_eq!(c.front_month("KC", d(2028, 12, 1), 5), None);
 }
