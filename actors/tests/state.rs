@@ -551,4 +551,25 @@ async fn a_reload_replaces_adds_and_removes_engine_subtrees_journaled_first() {
         registry.state("master/engines/XX"),
         Some(NodeState::Running)
     );
+    // A control that dies between an engine's old subtree and its new one
+    // (the record deleted, the new spec in the book): its successor starts it.
+    o.kernel.terminate_child("master/engines/KC").await.unwrap();
+    assert!(o.kernel.wait_stopped("master/engines/KC", ms(5_000)).await);
+    let _ = o.kernel.delete_child("master/engines/KC").await;
+    assert!(o.kernel.forget_ended("master/engines/KC"));
+    assert_eq!(registry.state("master/engines/KC"), None);
+    o.kernel
+        .inject("master/control", Fault::panic())
+        .await
+        .unwrap();
+    idle(ms(500)).await;
+    assert_eq!(
+        registry.state("master/engines/KC"),
+        Some(NodeState::Running)
+    );
+    assert_eq!(
+        new_kc.ask(Get).await,
+        Ok(0),
+        "the book's spec, started afresh"
+    );
 }

@@ -306,12 +306,16 @@ impl Worker for ControlActor {
     fn started(&mut self, ctx: &mut Ctx<'_, Self>) {
         // The registry is the tree's view of "paused"; make it match the journal.
         let ids = self.book().ids.clone();
+        let engines = format!("{}/{}", crate::paths::MASTER, crate::paths::ENGINES);
+        let engines_up = self.kernel.registry().state(&engines) == Some(NodeState::Running);
         for id in ids.iter() {
             self.sync_paused(id);
             // Started again mid-run (a restart of control drops the steps a
             // predecessor had under way): bring each engine where the journal
             // says it belongs. At the daemon's start `engines` is not up yet
-            // and there is nothing to do.
+            // and there is nothing to do. An engine with no record while
+            // `engines` runs was between its old subtree and its new one when
+            // a predecessor died in a reload: started from the book's spec.
             let state = self.kernel.registry().state(&engine_path(id));
             let stopped = self.stopped.contains(id);
             if stopped
@@ -322,7 +326,9 @@ impl Worker for ControlActor {
             {
                 self.command(id);
                 self.stop_subtree(id, ctx);
-            } else if !stopped && state == Some(NodeState::Stopped) {
+            } else if !stopped
+                && (state == Some(NodeState::Stopped) || (state.is_none() && engines_up))
+            {
                 let n = self.command(id);
                 self.starting.insert(id.clone());
                 self.start_subtree(id.clone(), n, 0, ctx);
