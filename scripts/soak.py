@@ -75,6 +75,9 @@ def rows(data):
     out = {}
     for t in ("events", "orders", "fills", "outcomes", "outbox", "event_days"):
         out[t] = c.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
+    # Events published so far: the kernel keeps the newest 10,000 in memory,
+    # so RSS grows until this passes 10,000.
+    out["seq"] = c.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()[0]
     c.close()
     return out
 
@@ -92,6 +95,7 @@ def main():
     )
     ap.add_argument("--out", default=os.path.join(ROOT, "target", "soak"))
     ap.add_argument("--timeout", type=int, default=1800, help="wall seconds at most")
+    ap.add_argument("--poll", type=float, default=0.2, help="seconds between status reads")
     a = ap.parse_args()
 
     data = os.path.join(a.out, "data")
@@ -141,7 +145,7 @@ def main():
             if p.poll() is not None:
                 print(f"soak: the daemon exited with {p.returncode}", file=sys.stderr)
                 break
-            time.sleep(0.2)
+            time.sleep(a.poll)
             try:
                 st = get("/v1/status")
             except Exception:
@@ -167,7 +171,7 @@ def main():
             print(
                 f"day {len(samples):>2} {s['day']}  rss {s['rss_kib']/1024:7.1f} MiB  "
                 f"journal {s['journal_bytes']/1e6:6.2f} MB  events {s['events']:>6}  "
-                f"orders {s['orders']:>6}  outcomes {s['outcomes']:>6}  outbox {s['outbox']}  "
+                f"orders {s['orders']:>6}  outcomes {s['outcomes']:>6}  seq {s['seq']:>6}  outbox {s['outbox']}  "
                 f"dropped {s['dropped']}",
                 flush=True,
             )
