@@ -436,49 +436,22 @@ impl PaperBook {
     fn read(&mut self, id: &str) -> Result<Known, Box<dyn std::error::Error>> {
         let row = self
             .conn()?
-            .prepare_cached(
-                "SELECT status, engine, symbol, side, qty, price, commission, at_ms, reason
-                 FROM paper_orders WHERE client_order_id = ?1",
-            )?
+            .prepare_cached(&format!(
+                "SELECT status, reason, {FILLED} FROM paper_orders WHERE client_order_id = ?1"
+            ))?
             .query_row(params![id], |r| {
                 Ok((
                     r.get::<_, String>(0)?,
-                    [
-                        r.get::<_, String>(1)?,
-                        r.get::<_, String>(2)?,
-                        r.get::<_, String>(3)?,
-                        r.get::<_, String>(4)?,
-                        r.get::<_, String>(5)?,
-                        r.get::<_, String>(6)?,
-                    ],
-                    r.get::<_, i64>(7)?,
-                    r.get::<_, String>(8)?,
+                    r.get::<_, String>(1)?,
+                    filled_row(r, 2)?,
                 ))
             })
             .optional()?;
-        let Some((status, [engine, symbol, side, qty, price, commission], at_ms, reason)) = row
-        else {
-            return Ok(Known::Unknown);
-        };
-        if status == "rejected" {
-            return Ok(Known::Rejected(reason));
+        match row {
+            None => Ok(Known::Unknown),
+            Some((status, reason, _)) if status == "rejected" => Ok(Known::Rejected(reason)),
+            Some((_, _, row)) => Ok(Known::Filled(filled(id, row)?)),
         }
-        let bad = |what: &str| format!("{id}: its {what} does not read");
-        let dec = |s: &str, what: &str| s.parse::<Decimal>().map_err(|_| bad(what));
-        Ok(Known::Filled(Fill {
-            client_order_id: id.to_owned(),
-            engine,
-            symbol,
-            side: match side.as_str() {
-                "buy" => Side::Buy,
-                "sell" => Side::Sell,
-                _ => return Err(bad("side").into()),
-            },
-            qty: dec(&qty, "qty")?,
-            price: dec(&price, "price")?,
-            commission: dec(&commission, "commission")?,
-            at_ms: at_ms as u64,
-        }))
     }
 
     /// Remembers the answer to `id`, committed before it returns; prunes the
@@ -536,6 +509,45 @@ impl PaperBook {
     }
 }
 
+/// The columns of a filled order's answer, as `filled_row` reads them.
+const FILLED: &str = "engine, symbol, side, qty, price, commission, at_ms";
+
+/// A filled row's columns from `from` on (`FILLED`, in order).
+type FilledRow = ([String; 6], i64);
+
+fn filled_row(r: &rusqlite::Row<'_>, from: usize) -> rusqlite::Result<FilledRow> {
+    Ok((
+        [
+            r.get(from)?,
+            r.get(from + 1)?,
+            r.get(from + 2)?,
+            r.get(from + 3)?,
+            r.get(from + 4)?,
+            r.get(from + 5)?,
+        ],
+        r.get(from + 6)?,
+    ))
+}
+
+/// The fill a filled row of `id` answered.
+fn filled(
+    id: &str,
+    ([engine, symbol, side, qty, price, commission], at_ms): FilledRow,
+) -> Result<Fill, String> {
+    let bad = |what: &str| format!("{id}: its {what} does not read");
+    let dec = |s: &str, what: &str| s.parse::<Decimal>().map_err(|_| bad(what));
+    Ok(Fill {
+        client_order_id: id.to_owned(),
+        engine,
+        symbol,
+        side: side.parse().map_err(|_| bad("side"))?,
+        qty: dec(&qty, "qty")?,
+        price: dec(&price, "price")?,
+        commission: dec(&commission, "commission")?,
+        at_ms: at_ms.max(0) as u64,
+    })
+}
+
 /// Moves the holdings of the fill's symbol by the fill.
 fn move_holdings(tx: &Connection, f: &Fill) -> Result<(), Box<dyn std::error::Error>> {
     let row = tx
@@ -590,36 +602,15 @@ fn backfill_holdings(conn: &Connection) -> Result<(), Box<dyn std::error::Error>
     {
         return Ok(());
     }
-    let mut stmt = conn.prepare(
-        "SELECT client_order_id, symbol, side, qty, price, commission FROM paper_orders
-         WHERE status = 'filled' ORDER BY seq",
-    )?;
-    let fills = stmt
-        .query_map([], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, String>(3)?,
-                r.get::<_, String>(4)?,
-                r.get::<_, String>(5)?,
-            ))
-        })?
+    let mut stmt = conn.prepare(&format!(
+        "SELECT client_order_id, {FILLED} FROM paper_orders WHERE status = 'filled' ORDER BY seq"
+    ))?;
+    let rows = stmt
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, filled_row(r, 1)?)))?
         .collect::<Result<Vec<_>, _>>()?;
     let tx = conn.unchecked_transaction()?;
-    for (id, symbol, side, qty, price, fee) in fills {
-        let bad = |what: &str| format!("{id}: its {what} does not read");
-        let f = Fill {
-            client_order_id: id.clone(),
-            engine: String::new(),
-            symbol,
-            side: side.parse().map_err(|_| bad("side"))?,
-            qty: qty.parse().map_err(|_| bad("qty"))?,
-            price: price.parse().map_err(|_| bad("price"))?,
-            commission: fee.parse().map_err(|_| bad("commission"))?,
-            at_ms: 0,
-        };
-        move_holdings(&tx, &f)?;
+    for (id, row) in rows {
+        move_holdings(&tx, &filled(&id, row)?)?;
     }
     tx.commit()?;
     tracing::warn!("the paper broker's holdings were rebuilt from the orders it remembers (a memory from an older build)");
