@@ -46,6 +46,7 @@ pub mod ledger;
 pub mod messages;
 pub mod momentum;
 pub mod outcomes;
+pub mod paper;
 mod perform;
 pub mod pipeline;
 pub mod poller;
