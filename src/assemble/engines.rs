@@ -58,7 +58,10 @@ pub(super) fn supervisor(
         }
         ThreadChoice::Caller => engine::Threads::ParentThread,
     };
-    let sub = subtree_config(cfg, kernel, risk, wiring, placement, opts.fsync);
+    // The LLM path every engine shares (its limiter and its day's budget):
+    // kept by the reload, which builds another only when `llm` changes.
+    let llm = llm_services(cfg, kernel, wiring.wall);
+    let sub = subtree_config(cfg, risk, wiring, placement, opts.fsync, llm.clone());
     let mut routes = Vec::new();
     let mut targets = Vec::new();
     let mut specs = BTreeMap::new();
@@ -79,6 +82,7 @@ pub(super) fn supervisor(
         routes,
         specs,
         targets,
+        llm,
     }
 }
 
@@ -91,6 +95,8 @@ pub(super) struct Engines {
     pub specs: BTreeMap<String, EngineSpec>,
     /// Each engine's broker and guard, for the daily reconciliation.
     pub targets: Vec<reconcile::Target>,
+    /// The LLM path the engines share.
+    pub llm: Option<Arc<LlmServices>>,
 }
 
 /// One engine's subtree, as `engines` holds it, and where the sequencer and
@@ -131,11 +137,11 @@ pub(super) fn one_engine(
 /// What every engine subtree shares, placed by `placement`.
 pub(super) fn subtree_config(
     cfg: &Config,
-    kernel: &Kernel,
     risk: &Handle<PortfolioRisk>,
     wiring: &Wiring,
     placement: engine::Threads,
     fsync: commodore_actors::journal::Fsync,
+    llm: Option<Arc<LlmServices>>,
 ) -> engine::SubtreeConfig {
     let sn = &cfg.sentinels;
     engine::SubtreeConfig {
@@ -150,7 +156,7 @@ pub(super) fn subtree_config(
         },
         risk: risk.clone(),
         // The LLM's daily budget is real money per real day: the wall clock.
-        llm: llm_services(cfg, kernel, wiring.wall),
+        llm,
         placement,
         slippage_ticks: i64::from(cfg.broker.slippage_ticks),
         commission: cfg.broker.commission,
@@ -162,7 +168,11 @@ pub(super) fn subtree_config(
 }
 
 /// The shared LLM path when `llm.enabled` (the config checked the key's variable).
-fn llm_services(cfg: &Config, kernel: &Kernel, clock: Clock) -> Option<Arc<LlmServices>> {
+pub(super) fn llm_services(
+    cfg: &Config,
+    kernel: &Kernel,
+    clock: Clock,
+) -> Option<Arc<LlmServices>> {
     let l = &cfg.llm;
     if !l.enabled {
         return None;

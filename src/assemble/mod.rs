@@ -76,6 +76,9 @@ pub struct Live {
     pub mode: watch::Sender<(Tiers, Duration)>,
     /// The portfolio limits and the engines' configured capital.
     pub portfolio: watch::Sender<Capitalized>,
+    /// The LLM path the engines share (its limiter, its day's budget): a
+    /// rebuilt engine gets this one unless `llm` itself changed.
+    pub llm: RwLock<Option<Arc<commodore_actors::llm::LlmServices>>>,
 }
 
 impl Live {
@@ -88,6 +91,7 @@ impl Live {
             webhooks: watch::Sender::new(webhooks),
             mode: watch::Sender::new(mode_settings(cfg)),
             portfolio: watch::Sender::new(capitalized(cfg)),
+            llm: RwLock::new(None),
         }
     }
 }
@@ -250,6 +254,7 @@ fn master(
     let live = &tree.live;
     live.routes.send_replace(engines.routes);
     live.targets.send_replace(engines.targets);
+    *live.llm.write().unwrap_or_else(|e| e.into_inner()) = engines.llm;
     *live.engines.write().unwrap_or_else(|e| e.into_inner()) = EngineBook {
         ids: cfg.engines.iter().map(|e| e.id.clone()).collect(),
         specs: engines.specs,

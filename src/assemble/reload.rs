@@ -20,7 +20,7 @@
 //!   settings (`mode` and the webhooks); the reconciliation and the sequencer
 //!   read theirs as they run.
 
-use super::engines::{one_engine, subtree_config};
+use super::engines::{llm_services, one_engine, subtree_config};
 use super::Live;
 use crate::config::diff::{changed_keys, needs_restart};
 use crate::config::Config;
@@ -201,13 +201,25 @@ impl Reloader {
                 .map(|s| s.held.clone())
                 .unwrap_or_default()
         };
+        // The engines share one LLM path: a new one (limiter, day's budget)
+        // only when `llm` changed, and then every engine is rebuilt on it.
+        let llm_changed = changed.iter().any(|k| k.starts_with("llm."));
+        let llm = if llm_changed {
+            llm_services(&new, &self.kernel, self.wiring.wall)
+        } else {
+            self.live
+                .llm
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone()
+        };
         let sub = subtree_config(
             &new,
-            &self.kernel,
             &self.risk,
             &self.wiring,
             Threads::OwnThread,
             self.fsync,
+            llm.clone(),
         );
         let mut start = Vec::new();
         let (mut routes, mut targets) = (
@@ -260,6 +272,9 @@ impl Reloader {
             .map_err(|e| ReloadError::Refused(e.to_string()))?;
         self.live.routes.send_replace(routes);
         self.live.targets.send_replace(targets);
+        if llm_changed {
+            *self.live.llm.write().unwrap_or_else(|e| e.into_inner()) = llm;
+        }
         *self.ids.write().unwrap_or_else(|e| e.into_inner()) = ids;
         if changed.iter().any(|k| k.starts_with("mode.")) {
             self.live.mode.send_replace(super::mode_settings(&new));
