@@ -9,11 +9,26 @@ coffee (KC) and cocoa (CC).
 Prices: a geometric random walk with the contract's daily volatility (about 2.5 %
 for coffee, 3 % for cocoa), news shocks that move the price in the direction of
 their sentiment, rounded to the tick. Run: python3 scripts/gen_data.py
+
+Contract months: each bar names the month it is of (the `contract` column). The
+week is 9-13 February 2026. With the default roll (five business days before the
+first notice day, `roll.days_before_first_notice`), coffee rolls from March
+(KCH26, first notice 19 February) to May (KCK26) on Wednesday 11 February: that
+day has bars of both months, May at March + ROLL_SPREAD, and May's bars go on
+from there. Cocoa rolled to May on 6 February (CCH26's first notice is 13
+February): all its bars are CCK26.
 """
 import csv, datetime as dt, math, os, random
 
 OUT = os.path.join(os.path.dirname(__file__), "..", "config", "data")
-DAYS = [dt.date(2026, 1, 5) + dt.timedelta(days=i) for i in range(5)]  # Mon-Fri
+DAYS = [dt.date(2026, 2, 9) + dt.timedelta(days=i) for i in range(5)]  # Mon-Fri
+
+# (month before the roll, month after it, roll day, the later month's price
+# minus the earlier one's). A roll day outside DAYS: the later month all week.
+MONTHS = {
+    "KC": ("KCH26", "KCK26", dt.date(2026, 2, 11), -2.40),
+    "CC": ("CCH26", "CCK26", dt.date(2026, 2, 6), -38.0),
+}
 
 CONTRACTS = {
     "KC": dict(start=345.00, tick=0.05, daily_vol=0.025, open=(9, 15), close=(18, 30), vol_lots=(5, 120)),
@@ -65,7 +80,7 @@ def fmt(p, tick):
 
 
 def main():
-    rng = random.Random(20260105)
+    rng = random.Random(20260105)  # the seed of the first bundled week: the same walk
     os.makedirs(OUT, exist_ok=True)
     news_rows = []
     for sym, c in CONTRACTS.items():
@@ -99,11 +114,23 @@ def main():
                 price = cl
                 vol = rng.randint(*c["vol_lots"])
                 t = c["tick"]
-                rows.append((at.strftime("%Y-%m-%dT%H:%M:%SZ"), fmt(round_tick(o, t), t), fmt(round_tick(hi, t), t),
-                             fmt(round_tick(lo, t), t), fmt(round_tick(cl, t), t), vol))
+                before, after, roll_day, spread = MONTHS[sym]
+
+                def row(label, shift, volume):
+                    return (at.strftime("%Y-%m-%dT%H:%M:%SZ"), fmt(round_tick(o, t) + shift, t),
+                            fmt(round_tick(hi, t) + shift, t), fmt(round_tick(lo, t) + shift, t),
+                            fmt(round_tick(cl, t) + shift, t), volume, label)
+                if day < roll_day:
+                    rows.append(row(before, 0, vol))
+                elif day == roll_day:
+                    # Both months quoted; the old one thinning out.
+                    rows.append(row(before, 0, max(1, vol // 3)))
+                    rows.append(row(after, spread, vol))
+                else:
+                    rows.append(row(after, spread, vol))
         with open(os.path.join(OUT, f"{sym}_bars.csv"), "w", newline="") as f:
             w = csv.writer(f, lineterminator="\n")
-            w.writerow(["at", "open", "high", "low", "close", "volume"])
+            w.writerow(["at", "open", "high", "low", "close", "volume", "contract"])
             w.writerows(rows)
     news_rows.sort()
     with open(os.path.join(OUT, "news.csv"), "w", newline="") as f:

@@ -356,7 +356,7 @@ fn decision() -> Vec<Duration> {
         check_opening(&cfg.portfolio, &book, "KC", delta, vol).unwrap();
         assert_eq!(breaker.admit(0).0, Admit::Pass);
         let order = Order {
-            client_order_id: client_order_id("KC", c.strategy.as_str(), i + 1),
+            client_order_id: client_order_id("KC", c.strategy.as_str(), i + 1, "KCH26"),
             engine: "KC".into(),
             strategy: c.strategy.as_str().to_owned(),
             decision_seq: i + 1,
@@ -383,7 +383,7 @@ fn sample_order(
     use commodore_actors::journal::OutcomeRow;
     use commodore_actors::model::{client_order_id, Order, Outcome, Side};
     let order = Order {
-        client_order_id: client_order_id("JB", "news", i + 1),
+        client_order_id: client_order_id("JB", "news", i + 1, "KCH26"),
         engine: "JB".into(),
         strategy: "news".into(),
         decision_seq: i + 1,

@@ -39,6 +39,13 @@ pub const BREAKER_OPENED: EventKind = EventKind::Other("breaker_opened");
 pub const BREAKER_HALF_OPEN: EventKind = EventKind::Other("breaker_half_open");
 /// The trial succeeded: orders flow again.
 pub const BREAKER_CLOSED: EventKind = EventKind::Other("breaker_closed");
+/// An engine began moving a position from the front month to the next.
+pub const ROLL_STARTED: EventKind = EventKind::Other("roll_started");
+/// Both legs of a roll are filled: the position is in the next month.
+pub const ROLLED: EventKind = EventKind::Other("rolled");
+/// A roll ended without moving the position (its close leg was refused, or
+/// PANIC), or left it flat (its open leg refused too often).
+pub const ROLL_FAILED: EventKind = EventKind::Other("roll_failed");
 
 /// Every kind this project publishes besides the kernel's, plus the contract's
 /// kinds that later components publish, so the journal can read them all back.
@@ -60,6 +67,9 @@ const DOMAIN_KINDS: &[&str] = &[
     "order_submitted",
     "order_filled",
     "order_rejected",
+    "roll_started",
+    "rolled",
+    "roll_failed",
 ];
 
 /// Looks up a domain kind by name (for the journal reading events back).
@@ -78,6 +88,9 @@ mod tests {
     fn every_constant_is_readable_back() {
         for k in [
             RISK_CHANGED,
+            ROLL_STARTED,
+            ROLLED,
+            ROLL_FAILED,
             STALE,
             RECOVERED,
             RECONCILE_MISMATCH,

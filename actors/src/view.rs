@@ -20,6 +20,11 @@ use std::sync::RwLock;
 pub struct EngineFigures {
     /// The contract it trades.
     pub symbol: String,
+    /// The month it trades now (`KCH26`): its front month; none before its
+    /// first bar.
+    pub contract: Option<String>,
+    /// The roll under way (`KCH26 → KCK26: 2 contracts`), if any.
+    pub roll: Option<String>,
     pub positions: Vec<PositionView>,
     /// Signed notional of the position at the last price, in dollars.
     pub exposure: Decimal,

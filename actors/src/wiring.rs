@@ -25,6 +25,9 @@ pub struct Wiring {
     pub account: Arc<Account>,
     /// The no-look-ahead check every decision and cross-engine read reports to.
     pub lookahead: Arc<crate::market::Lookahead>,
+    /// Where the process aborts on purpose (`faults.crash_at`; none by
+    /// default).
+    pub crash: crate::kernel::CrashPoint,
     risk_level: watch::Sender<RiskLevel>,
     mode: watch::Sender<ModeState>,
 }
@@ -37,9 +40,16 @@ impl Wiring {
             wall: Clock::wall(),
             account: Arc::new(Account::new()),
             lookahead: Default::default(),
+            crash: Default::default(),
             risk_level: watch::Sender::new(risk.level),
             mode: watch::Sender::new(mode.clone()),
         }
+    }
+
+    /// Where the process aborts on purpose (`faults.crash_at`).
+    pub fn with_crash(mut self, crash: crate::kernel::CrashPoint) -> Wiring {
+        self.crash = crash;
+        self
     }
 
     /// A receiver of every change of the risk level.

@@ -248,6 +248,7 @@ fn engine_config(
         breaker_threshold: cfg.breaker.failure_threshold,
         breaker_cooldown: cfg.breaker.cooldown,
         tiers: cfg.mode.tiers().expect("checked with the config"),
+        roll_days: cfg.roll.days_before_first_notice,
         journal: journal.to_owned(),
         feeds: e
             .feeds

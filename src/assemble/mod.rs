@@ -219,7 +219,10 @@ pub fn assemble(
     }
     let tree = Tree {
         live,
-        wiring: Wiring::new(clock, &rec.risk, &rec.mode),
+        wiring: Wiring::new(clock, &rec.risk, &rec.mode).with_crash(
+            commodore_actors::kernel::CrashPoint::parse(&cfg.faults.crash_at)
+                .expect("checked with the config"),
+        ),
         view: Arc::new(StatusView::new(rec.risk, rec.mode)),
         lifecycle: Arc::new(Lifecycle::new(clock.now_ms())),
         journal: Handle::new(),

@@ -348,7 +348,7 @@ mod tests {
         let journal = dir.join("journal.sqlite");
         let mut s = Store::open(&journal).unwrap();
         let order = |seq: u64, side: Side| Order {
-            client_order_id: client_order_id("KC", "news", seq),
+            client_order_id: client_order_id("KC", "news", seq, "KC"),
             engine: "KC".into(),
             strategy: "news".into(),
             decision_seq: seq,

@@ -9,7 +9,8 @@ use toml::Value;
 
 /// Keys (and key prefixes, ending in `.`) that only a restart applies: where
 /// the daemon keeps its files, how it is reached and logs, how its tree is
-/// supervised, its market clock and its broker connection.
+/// supervised, its market clock, its broker connection, and the roll schedule
+/// (which month every engine trades: not changed under a roll).
 pub const RESTART_ONLY: &[&str] = &[
     "data_dir",
     "control.",
@@ -19,6 +20,7 @@ pub const RESTART_ONLY: &[&str] = &[
     "feed.",
     "broker.",
     "faults.",
+    "roll.",
 ];
 
 /// Whether `key` needs a restart.

@@ -34,6 +34,7 @@ mod reconcile;
 mod risk;
 mod secrets;
 mod sentinels;
+mod roll;
 mod staleness;
 mod supervision;
 
@@ -49,6 +50,7 @@ pub use pipeline::{Feed, Pipeline};
 pub use reconcile::Reconcile;
 pub use risk::Risk;
 pub use sentinels::Sentinels;
+pub use roll::Roll;
 pub use staleness::Staleness;
 pub use supervision::{EngineSupervision, Supervision};
 
@@ -80,6 +82,7 @@ pub struct Config {
     pub faults: Faults,
     pub sentinels: Sentinels,
     pub staleness: Staleness,
+    pub roll: Roll,
     pub reconcile: Reconcile,
     pub journal: Journal,
     pub llm: Llm,
@@ -177,6 +180,8 @@ impl Config {
             self.llm.validate(),
             self.sentinels.validate(),
             self.staleness.validate(),
+            self.roll.validate(),
+            self.faults.validate(),
             self.reconcile.validate(),
             self.journal.validate(),
             self.broker.validate(),

@@ -9,7 +9,7 @@
 
 use crate::config::Config;
 use commodore_actors::engine::data;
-use commodore_actors::model::{Bar, Headline};
+use commodore_actors::model::{root, Bar, Headline};
 use rust_decimal::Decimal;
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
@@ -119,7 +119,7 @@ impl Iterator for FileBars {
                 continue;
             }
             let mut f: Vec<&str> = l.split(',').map(str::trim).collect();
-            if f.len() != 7 || f[1] != self.symbol {
+            if f.len() != 7 || root(f[1]) != self.symbol {
                 continue;
             }
             let symbol = f.remove(1);
@@ -199,8 +199,10 @@ pub fn load(cfg: &Config, data_path: &Path, news_path: Option<&Path>) -> Result<
 
 /// Checks `--data`, line by line, keeping nothing but each symbol's count
 /// and times: a CSV of 1-minute bars, `at,symbol,open,high,low,close,volume`,
-/// each symbol's bars in strictly increasing time. Errors name the file and
-/// the line.
+/// where `symbol` is a contract (`KC`: its front month's series) or one of
+/// its months (`KCH26`: a roll day has bars of both), each instrument's bars
+/// in strictly increasing time, each contract's in time order. Errors name
+/// the file and the line.
 pub fn scan(path: &Path) -> Result<BTreeMap<String, Scan>, String> {
     let file = File::open(path).map_err(|e| format!("--data {}: {e}", path.display()))?;
     let at = |line: usize, what: String| format!("--data {}: line {line}: {what}", path.display());
@@ -215,6 +217,9 @@ pub fn scan(path: &Path) -> Result<BTreeMap<String, Scan>, String> {
         }
     }
     let mut scans: BTreeMap<String, Scan> = BTreeMap::new();
+    // Each instrument's last bar (bounded by the contracts' listed months
+    // in the data: a handful per year).
+    let mut last: HashMap<String, u64> = HashMap::new();
     let mut n = 0;
     for (i, l) in lines {
         let line = i + 1;
@@ -243,16 +248,27 @@ pub fn scan(path: &Path) -> Result<BTreeMap<String, Scan>, String> {
                 ),
             ));
         }
+        data::check_instrument(root(symbol), symbol).map_err(|what| at(line, what))?;
         let file = |e: String| format!("--data {}: {e}", path.display());
         let bar = data::bar(symbol, &f, line).map_err(file)?;
         check_bar(&bar).map_err(|what| at(line, what))?;
-        match scans.get_mut(&bar.symbol) {
-            Some(s) if s.last_open_ms >= bar.at_ms => {
+        if last.get(&bar.symbol).is_some_and(|t| *t >= bar.at_ms) {
+            return Err(at(
+                line,
+                format!(
+                    "the bars of {} must be in strictly increasing time",
+                    bar.symbol
+                ),
+            ));
+        }
+        last.insert(bar.symbol.clone(), bar.at_ms);
+        match scans.get_mut(bar.root()) {
+            Some(s) if s.last_open_ms > bar.at_ms => {
                 return Err(at(
                     line,
                     format!(
-                        "the bars of {} must be in strictly increasing time",
-                        bar.symbol
+                        "the bars of {} must be in time order (its months' bars too)",
+                        bar.root()
                     ),
                 ));
             }
@@ -262,7 +278,7 @@ pub fn scan(path: &Path) -> Result<BTreeMap<String, Scan>, String> {
             }
             None => {
                 scans.insert(
-                    bar.symbol.clone(),
+                    bar.root().to_owned(),
                     Scan {
                         count: 1,
                         first_open_ms: bar.at_ms,
@@ -393,6 +409,58 @@ mod tests {
         let back: Vec<Bar> = bars.stream().collect();
         assert_eq!(back.len(), 1);
         assert_eq!(back[0].at_ms, s.first_open_ms);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn bars_may_name_their_month_and_a_roll_day_has_two() {
+        let dir = std::env::temp_dir().join(format!("commodore-months-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("bars.csv");
+        let header = "at,symbol,open,high,low,close,volume\n";
+        let row = |at: &str, sym: &str| format!("{at},{sym},300,301,299,300,10\n");
+        let two = format!(
+            "{header}{}{}{}",
+            row("2026-02-11T09:15:00Z", "KCH26"),
+            row("2026-02-11T09:15:00Z", "KCK26"),
+            row("2026-02-11T09:16:00Z", "KCK26")
+        );
+        std::fs::write(&path, &two).unwrap();
+        let s = scan(&path).unwrap()["KC"];
+        assert_eq!(s.count, 3, "one contract, two months");
+        let bars = Bars::File {
+            path: path.clone(),
+            symbol: "KC".into(),
+            scan: s,
+        };
+        let months: Vec<String> = bars.stream().map(|b| b.symbol).collect();
+        assert_eq!(months, ["KCH26", "KCK26", "KCK26"]);
+        for (text, want) in [
+            (
+                format!("{header}{}", row("2026-02-11T09:15:00Z", "KCF26")),
+                "line 2: contract \"KCF26\": expected KC or one of its months",
+            ),
+            (
+                format!(
+                    "{header}{}{}",
+                    row("2026-02-11T09:15:00Z", "KCK26"),
+                    row("2026-02-11T09:15:00Z", "KCK26")
+                ),
+                "line 3: the bars of KCK26 must be in strictly increasing time",
+            ),
+            (
+                format!(
+                    "{header}{}{}",
+                    row("2026-02-11T09:16:00Z", "KCK26"),
+                    row("2026-02-11T09:15:00Z", "KCH26")
+                ),
+                "line 3: the bars of KC must be in time order",
+            ),
+        ] {
+            std::fs::write(&path, text).unwrap();
+            let e = scan(&path).unwrap_err();
+            assert!(e.contains(want), "{e}");
+        }
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

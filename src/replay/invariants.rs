@@ -976,7 +976,7 @@ mod tests {
         fn order(&mut self, engine: &str, side: Side, qty: i64) -> Order {
             let seq = self.next(engine);
             let o = Order {
-                client_order_id: client_order_id(engine, "news", seq),
+                client_order_id: client_order_id(engine, "news", seq, engine),
                 engine: engine.into(),
                 strategy: "news".into(),
                 decision_seq: seq,

@@ -10,7 +10,7 @@
 use super::data::Recorded;
 use crate::config::{self, Config};
 use commodore_actors::journal::Store;
-use commodore_actors::model::{contract, ContractSpec, Fill, Position};
+use commodore_actors::model::{contract, month_of, ContractSpec, Fill, Position};
 use rust_decimal::prelude::*;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -48,6 +48,57 @@ impl Book {
     /// Net PnL at `mark`, commissions paid.
     fn pnl(&self, mark: Decimal, spec: &ContractSpec) -> Decimal {
         (self.qty * mark - self.cost) * spec.point_value - self.commissions
+    }
+}
+
+/// One book per instrument (contract month): a roll's legs are two books,
+/// each marked at its own month's price.
+#[derive(Debug, Default, Clone)]
+struct Books(BTreeMap<String, Book>);
+
+impl Books {
+    fn apply(&mut self, f: &Fill, spec: &ContractSpec) {
+        self.0.entry(f.symbol.clone()).or_default().apply(f, spec);
+    }
+
+    /// Net PnL, each instrument at `mark(instrument)`.
+    fn pnl(&self, mark: impl Fn(&str) -> Decimal, spec: &ContractSpec) -> Decimal {
+        self.0.iter().map(|(i, b)| b.pnl(mark(i), spec)).sum()
+    }
+
+    fn sum(&self, f: impl Fn(&Book) -> Decimal) -> Decimal {
+        self.0.values().map(f).sum()
+    }
+
+    fn fills(&self) -> u64 {
+        self.0.values().map(|b| b.fills).sum()
+    }
+
+    /// The instruments held at the end, with their net contracts.
+    fn positions(&self) -> BTreeMap<String, String> {
+        self.0
+            .iter()
+            .filter(|(_, b)| !b.qty.is_zero())
+            .map(|(i, b)| (i.clone(), b.qty.normalize().to_string()))
+            .collect()
+    }
+}
+
+/// Each engine's last prices: per instrument, and its front month's (what
+/// a month without a price of its own is marked at, as the engine marks it).
+#[derive(Debug, Default, Clone)]
+struct Marks {
+    by: BTreeMap<String, Decimal>,
+    front: Option<Decimal>,
+}
+
+impl Marks {
+    fn of(&self, instrument: &str) -> Decimal {
+        self.by
+            .get(instrument)
+            .copied()
+            .or(self.front)
+            .unwrap_or_default()
     }
 }
 
@@ -165,9 +216,9 @@ impl Curve {
 /// The engines' books walked along the bars.
 struct Walk {
     /// The final books (fills after the last bar included).
-    books: Vec<Book>,
-    /// Each engine's last close.
-    last: Vec<Option<Decimal>>,
+    books: Vec<Books>,
+    /// Each engine's last closes.
+    last: Vec<Marks>,
     curves: Vec<Curve>,
     portfolio: Curve,
     /// The first and the last bar's time.
@@ -180,9 +231,10 @@ impl Walk {
     fn new(cfg: &Config, inp: &Inputs, data: &Recorded) -> Walk {
         let n = cfg.engines.len();
         let specs = &inp.specs;
-        let mut books = vec![Book::default(); n];
+        let days = cfg.roll.days_before_first_notice;
+        let mut books = vec![Books::default(); n];
         let mut next_fill = vec![0usize; n];
-        let mut last = vec![None::<Decimal>; n];
+        let mut last = vec![Marks::default(); n];
         let mut curves: Vec<Curve> = vec![Curve::default(); n];
         let mut portfolio = Curve::default();
         let mut span: Option<(u64, u64)> = None;
@@ -197,22 +249,35 @@ impl Walk {
                 .filter_map(|i| streams[i].peek().map(|b| (b.at_ms, i)))
                 .min();
             let Some((at, i)) = next else { break };
-            let close = streams[i].next().expect("peeked").close;
+            let bar = streams[i].next().expect("peeked");
             span = Some(span.map_or((at, at), |(from, _)| (from, at)));
             let fills = &inp.fills[i];
             while next_fill[i] < fills.len() && fills[next_fill[i]].at_ms <= at {
                 books[i].apply(&fills[next_fill[i]], &specs[i]);
                 next_fill[i] += 1;
             }
-            last[i] = Some(close);
-            curves[i].push(at, cfg.engines[i].capital + books[i].pnl(close, &specs[i]));
+            // A bare symbol's bar is the front month's.
+            let front = specs[i].front(bar.at_ms, days);
+            let instrument = match month_of(&bar.symbol) {
+                Some(_) => bar.symbol.clone(),
+                None => front.clone(),
+            };
+            if instrument == front {
+                last[i].front = Some(bar.close);
+            }
+            last[i].by.insert(instrument, bar.close);
+            let marks = &last[i];
+            curves[i].push(
+                at,
+                cfg.engines[i].capital + books[i].pnl(|x| marks.of(x), &specs[i]),
+            );
             // One portfolio point per time, once every engine has a price.
             let same_time = (0..n).any(|j| streams[j].peek().is_some_and(|b| b.at_ms == at));
-            if !same_time && last.iter().all(Option::is_some) {
+            if !same_time && last.iter().all(|m| m.front.is_some()) {
                 let total: Decimal = (0..n)
                     .map(|j| {
-                        cfg.engines[j].capital
-                            + books[j].pnl(last[j].unwrap_or_default(), &specs[j])
+                        let marks = &last[j];
+                        cfg.engines[j].capital + books[j].pnl(|x| marks.of(x), &specs[j])
                     })
                     .sum();
                 portfolio.push(at, total);
@@ -248,7 +313,7 @@ pub fn report(
     let mut engines_out = Vec::new();
     let mut strategies_out = Vec::new();
     for (i, e) in cfg.engines.iter().enumerate() {
-        let mark = walk.last[i].unwrap_or_default();
+        let mark = &walk.last[i];
         let outcomes: BTreeMap<String, u64> = store
             .outcome_counts(&e.id)
             .map_err(|e| e.to_string())?
@@ -262,8 +327,8 @@ pub fn report(
     // engines' own figures are.
     let final_equity: Decimal = (0..cfg.engines.len())
         .map(|i| {
-            let mark = walk.last[i].unwrap_or_default();
-            cfg.engines[i].capital + walk.books[i].pnl(mark, &inp.specs[i])
+            let marks = &walk.last[i];
+            cfg.engines[i].capital + walk.books[i].pnl(|x| marks.of(x), &inp.specs[i])
         })
         .sum();
     let capital = inp.capital;
@@ -282,7 +347,7 @@ pub fn report(
             "pnl": money(pnl),
             "return_pct": if capital.is_zero() { 0.0 } else { (pnl / capital * Decimal::ONE_HUNDRED).round_dp(4).to_f64().unwrap_or(0.0) },
             "max_drawdown_pct": walk.portfolio.max_drawdown_pct(),
-            "fills": walk.books.iter().map(|b| b.fills).sum::<u64>(),
+            "fills": walk.books.iter().map(Books::fills).sum::<u64>(),
             "equity_curve": curve_json(&walk.portfolio),
         },
         "engines": engines_out,
@@ -290,26 +355,28 @@ pub fn report(
     }))
 }
 
-/// One engine's figures, marked at its last close.
+/// One engine's figures, marked at its last closes.
 fn engine_json(
     e: &config::Engine,
-    b: &Book,
+    b: &Books,
     spec: &ContractSpec,
-    mark: Decimal,
+    mark: &Marks,
     outcomes: BTreeMap<String, u64>,
     curve: &Curve,
 ) -> Value {
+    let pnl = b.pnl(|x| mark.of(x), spec);
     json!({
         "id": e.id,
         "symbol": e.symbol(),
         "capital": money(e.capital),
-        "final_equity": money(e.capital + b.pnl(mark, spec)),
-        "pnl": money(b.pnl(mark, spec)),
-        "realized_pnl": money(b.realized - b.commissions),
-        "commissions": money(b.commissions),
-        "position": b.qty.normalize().to_string(),
-        "last_price": mark.normalize().to_string(),
-        "fills": b.fills,
+        "final_equity": money(e.capital + pnl),
+        "pnl": money(pnl),
+        "realized_pnl": money(b.sum(|x| x.realized - x.commissions)),
+        "commissions": money(b.sum(|x| x.commissions)),
+        "position": b.sum(|x| x.qty).normalize().to_string(),
+        "positions": b.positions(),
+        "last_price": mark.front.unwrap_or_default().normalize().to_string(),
+        "fills": b.fills(),
         "outcomes": outcomes,
         "max_drawdown_pct": curve.max_drawdown_pct(),
         "equity_curve": curve_json(curve),
@@ -323,9 +390,9 @@ fn strategies_json(
     e: &config::Engine,
     fills: &[Fill],
     spec: &ContractSpec,
-    mark: Decimal,
+    mark: &Marks,
 ) -> Vec<Value> {
-    let mut per: BTreeMap<String, Book> = BTreeMap::new();
+    let mut per: BTreeMap<String, Books> = BTreeMap::new();
     for f in fills {
         let strategy = strategy_of(&f.client_order_id, &e.id);
         per.entry(strategy).or_default().apply(f, spec);
@@ -335,24 +402,35 @@ fn strategies_json(
             json!({
                 "engine": e.id,
                 "strategy": strategy,
-                "fills": sb.fills,
-                "contracts": sb.contracts.normalize().to_string(),
-                "pnl": money(sb.pnl(mark, spec)),
-                "realized_pnl": money(sb.realized - sb.commissions),
-                "commissions": money(sb.commissions),
-                "position": sb.qty.normalize().to_string(),
+                "fills": sb.fills(),
+                "contracts": sb.sum(|x| x.contracts).normalize().to_string(),
+                "pnl": money(sb.pnl(|x| mark.of(x), spec)),
+                "realized_pnl": money(sb.sum(|x| x.realized - x.commissions)),
+                "commissions": money(sb.sum(|x| x.commissions)),
+                "position": sb.sum(|x| x.qty).normalize().to_string(),
             })
         })
         .collect()
 }
 
-/// `KC-news-00000077` → `news` (the id is engine-strategy-sequence).
+/// `KC-news-00000077-KCH26` → `news` (the id is engine, strategy, an
+/// eight-digit decision sequence, and the instrument, which ids of builds
+/// before contract months leave out).
 fn strategy_of(client_order_id: &str, engine: &str) -> String {
-    client_order_id
+    let Some(rest) = client_order_id
         .strip_prefix(engine)
         .and_then(|r| r.strip_prefix('-'))
-        .and_then(|r| r.rsplit_once('-'))
-        .map_or_else(|| "unknown".to_owned(), |(s, _)| s.to_owned())
+    else {
+        return "unknown".to_owned();
+    };
+    let parts: Vec<&str> = rest.split('-').collect();
+    match parts
+        .iter()
+        .position(|p| p.len() == 8 && p.bytes().all(|b| b.is_ascii_digit()))
+    {
+        Some(k) if k > 0 => parts[..k].join("-"),
+        _ => "unknown".to_owned(),
+    }
 }
 
 /// The curve's kept points (at most about `2 x MAX_CURVE_POINTS`, evenly
@@ -378,6 +456,8 @@ mod tests {
     #[test]
     fn strategy_ids_drawdown_and_thinning() {
         assert_eq!(strategy_of("KC-news-00000077", "KC"), "news");
+        assert_eq!(strategy_of("KC-news-00000077-KCH26", "KC"), "news");
+        assert_eq!(strategy_of("KC-roll-00000078-KCK26", "KC"), "roll");
         assert_eq!(strategy_of("KC-2-momentum-00000001", "KC-2"), "momentum");
         assert_eq!(strategy_of("garbage", "KC"), "unknown");
         let d = |v: i64| Decimal::from(v);

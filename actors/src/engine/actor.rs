@@ -22,17 +22,22 @@ use super::perform::NewOrder;
 use super::pipeline::{self, Candidate, Route, Router};
 use super::publish;
 use crate::clock::Clock;
-use crate::journal::{OutcomeRow, SharedStore};
-use crate::kernel::{Ctx, Handle, Handles, Kernel, NodeState, Steps, Worker};
-use crate::model::{ModeState, Outcome, RiskLevel, Strategy};
+use crate::journal::{OutcomeRow, RollRecord, SharedStore, StateKey};
+use crate::kernel::{CrashPoint, Ctx, Handle, Handles, Kernel, NodeState, Steps, Worker};
+use crate::model::{month_of, ModeState, Outcome, RiskLevel, Strategy};
 use crate::paths;
 use crate::risk::{Account, BookEntry, Breaker, EngineGuard, EquityMark, Guard, RollingVolatility};
 use crate::view::StatusView;
 use crate::wiring::Wiring;
 use rust_decimal::Decimal;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
+
+/// Instruments whose last price an engine keeps at most (the front month,
+/// the months it holds, the next one quoted on a roll day).
+pub const MAX_QUOTES: usize = 8;
 
 /// How often outcomes are written and the status view refreshed.
 pub const FLUSH_EVERY: Duration = Duration::from_secs(1);
@@ -55,11 +60,22 @@ pub struct Neighbours {
 pub struct Engine {
     pub(super) cfg: Arc<EngineConfig>,
     router: Router,
-    /// The market as the engine marked it.
+    /// The market as the engine marked it (the front month's bars).
     momentum: Momentum,
     /// Volatility of the recent bar returns (VaR), kept up to date per bar.
     volatility: RollingVolatility,
+    /// The front month's last price.
     pub(super) last: Option<Decimal>,
+    /// The instrument of the front month's last bar.
+    front: String,
+    /// Each instrument's last price (bounded: [`MAX_QUOTES`]).
+    pub(super) quotes: BTreeMap<String, Decimal>,
+    /// The roll under way, as journaled (`engine.<id>.roll`).
+    pub(super) roll: Option<RollRecord>,
+    /// Why a position to roll waits, as last logged.
+    pub(super) roll_waiting: Option<String>,
+    /// `faults.crash_at`: where the process aborts on purpose.
+    pub(super) crash: CrashPoint,
     /// Market time of the last bar.
     pub(super) last_at_ms: u64,
     pub(super) ledger: Ledger,
@@ -86,7 +102,7 @@ pub struct Engine {
     /// Registered when it starts (its path is known then).
     steps: Arc<Steps>,
     view: Arc<StatusView>,
-    neighbours: Neighbours,
+    pub(super) neighbours: Neighbours,
     /// Where its reads of the market are checked for look-ahead.
     lookahead: Arc<crate::market::Lookahead>,
 }
@@ -122,6 +138,11 @@ impl Engine {
                 momentum: Momentum::new(),
                 volatility: RollingVolatility::new(VOLATILITY_BARS),
                 last: None,
+                front: String::new(),
+                quotes: BTreeMap::new(),
+                roll: None,
+                roll_waiting: None,
+                crash: l.wiring.crash.clone(),
                 last_at_ms: 0,
                 ledger: Ledger::new(),
                 outcomes: Outcomes::new(),
@@ -164,7 +185,7 @@ impl Engine {
             .unwrap_or_else(|e| panic!("{e}"));
         if let Some(c) = carried {
             self.ledger = super::ledger::Ledger::carried(
-                c.position,
+                c.positions,
                 c.realized,
                 c.commissions,
                 c.through_fill,
@@ -183,7 +204,41 @@ impl Engine {
             .with(|s| s.pending_orders(id, u64::MAX))
             .unwrap_or_else(|e| panic!("{e}"));
         for (_, o) in pending {
-            self.ledger.sent(o.client_order_id, o.side.sign() * o.qty);
+            self.ledger.sent(o.client_order_id, &o.symbol, o.side.sign() * o.qty);
+        }
+        // The roll under way; its decisions are taken (a restart between its
+        // record and a leg must not give the leg's number to another).
+        let roll = self
+            .store
+            .with(|s| s.state_entry(StateKey::EngineRoll(id)))
+            .unwrap_or_else(|e| panic!("{e}"));
+        self.roll = roll.and_then(|entry| match RollRecord::decode(&entry.value) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(target: super::ENGINE_LOG, engine = %id, error = %e, "unreadable roll in the journal: no roll taken on; a position in an old month is rolled anew");
+                None
+            }
+        });
+        if let Some(r) = &self.roll {
+            self.decision_seq = self.decision_seq.max(r.close_seq).max(r.open_seq);
+        }
+    }
+
+    /// An instrument's price: its own last one, else the front month's (a
+    /// month held with no quote of its own yet, a bare symbol of an earlier
+    /// build's orders).
+    pub(super) fn mark_of(&self, instrument: &str) -> Option<Decimal> {
+        self.quotes.get(instrument).copied().or(self.last)
+    }
+
+    /// Keeps `price` as `instrument`'s last, within [`MAX_QUOTES`]: past
+    /// it, months neither held nor the front one are forgotten.
+    fn quote(&mut self, instrument: String, price: Decimal) {
+        self.quotes.insert(instrument, price);
+        if self.quotes.len() > MAX_QUOTES {
+            let (held, front) = (self.ledger.positions(), &self.front);
+            self.quotes
+                .retain(|i, _| held.contains_key(i) || i == front);
         }
     }
 
@@ -207,6 +262,9 @@ impl Engine {
         self.decision_seq += 1;
         let now_ms = self.clock.now_ms();
         self.check_lookahead(&c, now_ms);
+        if let Some((outcome, why)) = self.rolling() {
+            return self.record(&c, outcome, why);
+        }
         let steps = self.steps.clone();
         let state = decide::State {
             cfg: &self.cfg,
@@ -231,6 +289,7 @@ impl Engine {
         };
         let order = NewOrder {
             strategy: c.strategy,
+            instrument: self.cfg.spec.front(now_ms, self.cfg.roll_days),
             side: c.side,
             qty,
             price,
@@ -266,6 +325,9 @@ impl Engine {
             cfg: &self.cfg,
             ledger: &self.ledger,
             last: self.last,
+            quotes: &self.quotes,
+            front: &self.front,
+            roll: self.roll.as_ref(),
             volatility: self.volatility.value(),
             breaker: &self.breaker,
             activity,
@@ -280,9 +342,11 @@ impl Engine {
     /// Tells the guard the equity now, when it changed (a flat engine's
     /// equity does not move with the bars). A full guard mailbox: the next one.
     fn mark(&mut self) {
-        let equity = self
-            .ledger
-            .equity(self.cfg.allocation.capital, self.last, &self.cfg.spec);
+        let equity = self.ledger.equity(
+            self.cfg.allocation.capital,
+            |i| self.mark_of(i),
+            &self.cfg.spec,
+        );
         if self.marked == Some(equity) {
             return;
         }
@@ -311,6 +375,7 @@ impl Engine {
         }
         self.reconcile_in_flight();
         self.enforce_panic();
+        self.advance_roll();
         self.outcomes.flush(&self.store, &self.cfg.id);
         self.publish();
     }
@@ -384,6 +449,7 @@ impl Worker for Engine {
             }
         });
         self.enforce_panic();
+        self.advance_roll();
         ctx.run_interval(self.cfg.batch_every, |e, _| {
             for c in e.router.batch() {
                 e.on_candidate(c);
@@ -396,7 +462,7 @@ impl Worker for Engine {
         self.flush();
         tracing::info!(
             engine = %self.cfg.id,
-            position = %self.ledger.position().qty,
+            position = %self.ledger.net(),
             realized_pnl = %self.ledger.realized_net(),
             fills_applied_up_to = self.ledger.last_fill_id(),
             "engine stopped"
@@ -405,14 +471,37 @@ impl Worker for Engine {
 }
 
 impl Handles<MarketUpdate> for Engine {
+    /// A bar of the front month moves the engine's market (its momentum,
+    /// volatility and last price); a bar of another month is only that
+    /// month's price (a position held there, a roll's leg). A new front
+    /// month starts the momentum afresh: the step between two months is a
+    /// spread, not a move.
     fn handle(&mut self, MarketUpdate(bar): MarketUpdate, _: &mut Ctx<'_, Self>) {
-        self.momentum.push(bar.close);
-        self.volatility.push(bar.close);
-        self.last = Some(bar.close);
-        // Known at its close: what the engine marks, publishes and decides
-        // on is as of then.
-        self.last_at_ms = bar.closes_at_ms();
+        let days = self.cfg.roll_days;
+        let front = self.cfg.spec.front(bar.at_ms, days);
+        let instrument = if month_of(&bar.symbol).is_some() {
+            bar.symbol.clone()
+        } else {
+            front.clone()
+        };
+        self.quote(instrument.clone(), bar.close);
+        if instrument == front {
+            if self.front != front {
+                if !self.front.is_empty() {
+                    tracing::info!(target: super::ENGINE_LOG, engine = %self.cfg.id, from = %self.front, to = %front, "the front month changed");
+                    self.momentum = Momentum::new();
+                }
+                self.front = front;
+            }
+            self.momentum.push(bar.close);
+            self.volatility.push(bar.close);
+            self.last = Some(bar.close);
+            // Known at its close: what the engine marks, publishes and
+            // decides on is as of then.
+            self.last_at_ms = bar.closes_at_ms();
+        }
         self.mark();
+        self.advance_roll();
     }
 }
 
@@ -490,6 +579,7 @@ impl Handles<FillReceived> for Engine {
         if applied {
             self.publish();
             self.mark();
+            self.advance_roll();
         }
     }
 }
@@ -506,6 +596,7 @@ impl Handles<OrderRejected> for Engine {
             // next order is.
             self.breaker.order_dropped(&m.client_order_id);
         }
+        self.advance_roll();
     }
 }
 

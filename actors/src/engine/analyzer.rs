@@ -9,7 +9,7 @@ use super::momentum::Momentum;
 use super::momentum::MOMENTUM_BARS;
 use crate::kernel::{Ctx, Handle, Handles, Worker};
 use crate::llm::LlmServices;
-use crate::model::{Analyzed, Bar, Headline, Sentiment, Strategy};
+use crate::model::{Analyzed, Bar, ContractSpec, Headline, Sentiment, Strategy};
 use rust_decimal::prelude::*;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -79,7 +79,14 @@ pub struct Analyzer {
     engine: Handle<Engine>,
     /// Headlines go to the LLM when set (rules on any error or over budget).
     llm: Option<Arc<LlmServices>>,
+    /// The front month's closes (the month the engine trades).
     momentum: Momentum,
+    /// The contract, and `roll.days_before_first_notice`: which month's bars
+    /// are the front month's.
+    front: (ContractSpec, u16),
+    /// The front month of the last bar (a new one starts the momentum
+    /// afresh: the step between two months is a spread, not a move).
+    front_month: String,
     since_signal: u32,
     stats: Arc<AnalyzerStats>,
     /// A mark waiting for room at the engine.
@@ -92,11 +99,14 @@ impl Analyzer {
         engine: Handle<Engine>,
         stats: Arc<AnalyzerStats>,
         llm: Option<Arc<LlmServices>>,
+        front: (ContractSpec, u16),
     ) -> impl Fn() -> Analyzer + Send + Sync + 'static {
         move || Analyzer {
             engine: engine.clone(),
             llm: llm.clone(),
             momentum: Momentum::new(),
+            front: front.clone(),
+            front_month: String::new(),
             since_signal: MOMENTUM_COOLDOWN_BARS,
             stats: stats.clone(),
             marks: Latest::default(),
@@ -127,10 +137,21 @@ impl Analyzer {
     }
 
     fn on_bar(&mut self, bar: Bar, ctx: &mut Ctx<'_, Self>) {
-        self.momentum.push(bar.close);
-        self.since_signal = self.since_signal.saturating_add(1);
+        let (spec, days) = &self.front;
+        let front = spec.is_front(&bar.symbol, bar.at_ms, *days);
+        if front {
+            let month = spec.front(bar.at_ms, *days);
+            if self.front_month != month {
+                if !self.front_month.is_empty() {
+                    self.momentum = Momentum::new();
+                }
+                self.front_month = month;
+            }
+            self.momentum.push(bar.close);
+            self.since_signal = self.since_signal.saturating_add(1);
+        }
         let momentum = self.momentum.value().unwrap_or(0.0);
-        let (symbol, at_ms, price) = (bar.symbol.clone(), bar.closes_at_ms(), bar.close);
+        let (symbol, at_ms, price) = (bar.root().to_owned(), bar.closes_at_ms(), bar.close);
         // Marks: a bar the engine cannot take now waits, replaced by a newer one.
         match self.marks.send(&self.engine, MarketUpdate(bar)) {
             Delivery::Sent => {}
@@ -140,7 +161,8 @@ impl Analyzer {
                 self.schedule_flush(ctx);
             }
         }
-        if self.momentum.is_full()
+        if front
+            && self.momentum.is_full()
             && momentum.abs() >= MOMENTUM_TRIGGER
             && self.since_signal >= MOMENTUM_COOLDOWN_BARS
         {

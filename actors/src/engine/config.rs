@@ -10,6 +10,9 @@ use rust_decimal::Decimal;
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// `roll.days_before_first_notice` by default.
+pub const DEFAULT_ROLL_DAYS: u16 = 5;
+
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
     pub id: String,
@@ -32,6 +35,10 @@ pub struct EngineConfig {
     /// The capital tiers: the current mode's size factor, open positions and
     /// strategies apply to every decision.
     pub tiers: Tiers,
+    /// A position is rolled to the next listed month this many business
+    /// days before its month's first notice day
+    /// (`roll.days_before_first_notice`).
+    pub roll_days: u16,
 }
 
 impl EngineConfig {
@@ -74,6 +81,7 @@ impl EngineConfig {
             breaker_threshold: 5,
             breaker_cooldown: Duration::from_secs(60),
             tiers: Tiers::default(),
+            roll_days: DEFAULT_ROLL_DAYS,
         }
     }
 

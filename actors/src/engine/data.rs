@@ -45,15 +45,98 @@ fn dec(s: &str, what: &str, line: usize) -> Result<Decimal, String> {
         .map_err(|e| format!("line {line}: {what} {s:?}: {e}"))
 }
 
-/// Parses a bars CSV (`at,open,high,low,close,volume`). Malformed rows are
-/// errors: the bundled files are checked by a test.
+/// Parses a bars CSV of `symbol`: `at,open,high,low,close,volume`, and
+/// optionally a last column `contract`, the month each bar is of (`KCH26`;
+/// a roll day has bars of both months). Malformed rows are errors: the
+/// bundled files are checked by a test.
 pub fn parse_bars(symbol: &str, csv: &str) -> Result<Vec<Bar>, String> {
+    let months = csv
+        .lines()
+        .next()
+        .is_some_and(|h| h.trim().ends_with(",contract"));
     csv.lines()
         .enumerate()
         .skip(1)
         .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, l)| bar(symbol, &l.split(',').collect::<Vec<_>>(), i + 1))
+        .map(|(i, l)| {
+            let mut f: Vec<&str> = l.split(',').collect();
+            let line = i + 1;
+            let instrument = match months {
+                true if f.len() == 7 => {
+                    let label = f.pop().unwrap_or_default().trim();
+                    check_instrument(symbol, label).map_err(|e| format!("line {line}: {e}"))?;
+                    label
+                }
+                _ => symbol,
+            };
+            bar(instrument, &f, line)
+        })
         .collect()
+}
+
+/// Whether `instrument` is `symbol` (the front series) or one of its listed
+/// months (`KCH26`); the error says what would be.
+pub fn check_instrument(symbol: &str, instrument: &str) -> Result<(), String> {
+    if instrument == symbol {
+        return Ok(());
+    }
+    let months = crate::model::calendar::calendar()
+        .months(symbol)
+        .unwrap_or_default();
+    match crate::model::calendar::ContractMonth::parse(instrument) {
+        Some((root, m)) if root == symbol && months.contains(m.code()) => Ok(()),
+        _ => Err(format!(
+            "contract {instrument:?}: expected {symbol} or one of its months ({symbol} and a month code of {months} and two digits of the year, e.g. {symbol}H26)"
+        )),
+    }
+}
+
+/// The front month's series of labelled bars as one continuous series of
+/// `symbol` (played by `run` after its first lap): one bar per minute, the
+/// latest month's where two months were quoted (a roll day), and the bars of
+/// the months before moved by the spread measured there (back-adjusted), so
+/// the series has no jump where the front month changed.
+pub fn continuous(symbol: &str, bars: &[Bar]) -> Vec<Bar> {
+    let mut out: Vec<Bar> = Vec::with_capacity(bars.len());
+    // (month, spread to add to it) for the months before the last one.
+    let mut adjust: Vec<(String, Decimal)> = Vec::new();
+    let mut last: HashMap<&str, Decimal> = HashMap::new();
+    let month = |b: &Bar| crate::model::month_of(&b.symbol);
+    for b in bars {
+        last.insert(&b.symbol, b.close);
+        match out.last_mut() {
+            // Two months at one minute: the later one stays.
+            Some(prev) if prev.at_ms == b.at_ms => {
+                let (older, newer) = if month(b) > month(prev) {
+                    (prev.symbol.clone(), b.clone())
+                } else {
+                    (b.symbol.clone(), prev.clone())
+                };
+                if !adjust.iter().any(|(m, _)| *m == older) {
+                    let spread = newer.close - last[older.as_str()];
+                    adjust.push((older, spread));
+                }
+                *prev = newer;
+            }
+            _ => out.push(b.clone()),
+        }
+    }
+    // A month is moved by its own spread and those of the rolls after it.
+    let shift = |month: &str| -> Decimal {
+        match adjust.iter().position(|(m, _)| m == month) {
+            Some(i) => adjust[i..].iter().map(|(_, s)| *s).sum(),
+            None => Decimal::ZERO,
+        }
+    };
+    for b in &mut out {
+        let d = shift(&b.symbol);
+        b.open += d;
+        b.high += d;
+        b.low += d;
+        b.close += d;
+        b.symbol = symbol.to_owned();
+    }
+    out
 }
 
 /// One bar of `symbol` from its fields `at,open,high,low,close,volume`, on
@@ -100,7 +183,8 @@ pub fn parse_news(csv: &str) -> Result<Vec<Headline>, String> {
 }
 
 /// The bundled bars and headlines of one symbol, parsed once per process and
-/// shared by every engine that trades it.
+/// shared by every engine that trades it. Its bars name their month
+/// (`KCH26`), both months on a roll day.
 pub type Replay = (Arc<Vec<Bar>>, Arc<Vec<Headline>>);
 
 /// The bundled data of `symbol`, or `None` when there is none.

@@ -93,6 +93,10 @@ pub struct Executor {
     /// journaled (retried every second).
     unjournaled: Vec<(Order, Fill)>,
     clock: Clock,
+    /// `faults.crash_at`: a roll's leg answered by the broker but not yet
+    /// journaled (`roll.at_broker`), or journaled but not yet told to the
+    /// engine (`roll.filled`).
+    crash: crate::kernel::CrashPoint,
 }
 
 impl Executor {
@@ -103,7 +107,7 @@ impl Executor {
         broker_timeout: Duration,
         engine: Handle<Engine>,
         kernel: Kernel,
-        clock: Clock,
+        (clock, crash): (Clock, crate::kernel::CrashPoint),
     ) -> impl Fn() -> Executor + Send + Sync + 'static {
         move || Executor {
             engine_id: engine_id.clone(),
@@ -118,6 +122,7 @@ impl Executor {
             ask_again: HashSet::new(),
             unjournaled: Vec::new(),
             clock,
+            crash: crash.clone(),
         }
     }
 
@@ -306,8 +311,14 @@ impl Executor {
     /// Journals the broker's answer: the fill with the order's new status, or
     /// the rejection.
     fn settle(&mut self, o: &Order, answer: Result<Fill, BrokerError>, path: &str) {
+        let roll = o.strategy == crate::model::Strategy::Roll.as_str();
         match answer {
-            Ok(fill) => self.journal_fill(o, fill, path),
+            Ok(fill) => {
+                if roll {
+                    self.crash.reach("roll.at_broker");
+                }
+                self.journal_fill(o, fill, path);
+            }
             // Unavailable or refused, the order ends rejected: re-sending it
             // later, at a stale price, is the engine's decision, not ours.
             Err(e) => {
@@ -340,6 +351,9 @@ impl Executor {
                 });
         match journaled.map(|published| published.map(|(_, id)| id)) {
             Ok(Some(journal_id)) => {
+                if o.strategy == crate::model::Strategy::Roll.as_str() {
+                    self.crash.reach("roll.filled");
+                }
                 // A full or restarting engine reads this fill from the
                 // journal (every second, and at its start).
                 let _ = self.engine.tell(FillReceived { fill, journal_id });

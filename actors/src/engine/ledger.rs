@@ -1,26 +1,30 @@
-//! The engine's ledger: its position (FIFO lots), realized PnL and
-//! commissions from the fills, the orders in flight, and which fills it has
-//! applied. Pure: the actor feeds it fills and orders; nothing here does I/O.
+//! The engine's ledger: its positions, one per instrument (contract month,
+//! FIFO lots), realized PnL and commissions from the fills, the orders in
+//! flight, and which fills it has applied. Pure: the actor feeds it fills and
+//! orders; nothing here does I/O.
 //!
 //! Invariants: a fill is applied once (by its journal id, which only grows:
 //! the factory replays the journal's fills in order, and a fill told again or
-//! read back from the journal is skipped); an order is in flight from the
-//! moment it is journaled until its fill, its rejection, or the journal no
-//! longer has it pending.
+//! read back from the journal is skipped), to the position of its own
+//! instrument (a roll's two legs move two positions); an order is in flight
+//! from the moment it is journaled until its fill, its rejection, or the
+//! journal no longer has it pending. Risk reads the net of every month: one
+//! commodity's exposure, however many months hold it.
 
 use crate::model::{ContractSpec, Fill, Position};
 use rust_decimal::Decimal;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 #[derive(Debug, Default)]
 pub struct Ledger {
-    position: Position,
+    /// Instrument (`KCH26`) → its position; flat ones leave.
+    positions: BTreeMap<String, Position>,
     realized: Decimal,
     commissions: Decimal,
     last_fill_id: u64,
-    /// Client order id → signed quantity. The risk step counts them as if
-    /// filled.
-    in_flight: HashMap<String, Decimal>,
+    /// Client order id → (instrument, signed quantity). The risk step counts
+    /// them as if filled.
+    in_flight: HashMap<String, (String, Decimal)>,
 }
 
 impl Ledger {
@@ -31,13 +35,15 @@ impl Ledger {
     /// A ledger that starts where the journal's archived fills left it (its
     /// carried balance): the fills after `last_fill_id` are applied on top.
     pub fn carried(
-        position: Position,
+        positions: BTreeMap<String, Position>,
         realized: Decimal,
         commissions: Decimal,
         last_fill_id: u64,
     ) -> Ledger {
+        let mut positions = positions;
+        positions.retain(|_, p| !p.qty.is_zero());
         Ledger {
-            position,
+            positions,
             realized,
             commissions,
             last_fill_id,
@@ -52,14 +58,20 @@ impl Ledger {
         }
         self.last_fill_id = journal_id;
         self.in_flight.remove(&f.client_order_id);
-        self.realized += self.position.apply(f.side, f.qty, f.price, spec);
+        let position = self.positions.entry(f.symbol.clone()).or_default();
+        self.realized += position.apply(f.side, f.qty, f.price, spec);
+        if position.qty.is_zero() {
+            self.positions.remove(&f.symbol);
+        }
         self.commissions += f.commission;
         true
     }
 
-    /// Order `id` for `signed_qty` contracts was journaled: in flight.
-    pub fn sent(&mut self, id: String, signed_qty: Decimal) {
-        self.in_flight.insert(id, signed_qty);
+    /// Order `id` for `signed_qty` contracts of `instrument` was journaled:
+    /// in flight.
+    pub fn sent(&mut self, id: String, instrument: &str, signed_qty: Decimal) {
+        self.in_flight
+            .insert(id, (instrument.to_owned(), signed_qty));
     }
 
     /// Order `id` ended without a fill (rejected, abandoned).
@@ -89,16 +101,37 @@ impl Ledger {
         !self.in_flight.is_empty()
     }
 
-    pub fn position(&self) -> &Position {
-        &self.position
+    /// The open positions by instrument (none flat).
+    pub fn positions(&self) -> &BTreeMap<String, Position> {
+        &self.positions
     }
 
-    /// The position as if every order in flight were filled: two quick
+    /// The net contracts over every month held.
+    pub fn net(&self) -> Decimal {
+        self.positions.values().map(|p| p.qty).sum()
+    }
+
+    /// The net position as if every order in flight were filled: two quick
     /// signals cannot both use the same room.
     pub fn projected(&self) -> Position {
         let mut p = Position::default();
-        p.qty = self.position.qty + self.in_flight.values().copied().sum::<Decimal>();
+        p.qty = self.net() + self.in_flight.values().map(|(_, q)| *q).sum::<Decimal>();
         p
+    }
+
+    /// Each instrument's position as if every order in flight were filled;
+    /// flat ones left out.
+    pub fn projected_by_instrument(&self) -> BTreeMap<String, Decimal> {
+        let mut by: BTreeMap<String, Decimal> = self
+            .positions
+            .iter()
+            .map(|(i, p)| (i.clone(), p.qty))
+            .collect();
+        for (instrument, q) in self.in_flight.values() {
+            *by.entry(instrument.clone()).or_default() += *q;
+        }
+        by.retain(|_, q| !q.is_zero());
+        by
     }
 
     pub fn commissions(&self) -> Decimal {
@@ -115,14 +148,32 @@ impl Ledger {
         self.last_fill_id
     }
 
-    /// Unrealized PnL at `last` (zero without a price).
-    pub fn unrealized(&self, last: Option<Decimal>, spec: &ContractSpec) -> Decimal {
-        last.map_or(Decimal::ZERO, |p| self.position.unrealized(p, spec))
+    /// Unrealized PnL, each position at `mark(instrument)` (zero for one
+    /// without a price).
+    pub fn unrealized(
+        &self,
+        mark: impl Fn(&str) -> Option<Decimal>,
+        spec: &ContractSpec,
+    ) -> Decimal {
+        self.positions
+            .iter()
+            .filter_map(|(i, p)| mark(i).map(|m| p.unrealized(m, spec)))
+            .sum()
     }
 
-    /// Capital + realized PnL − commissions + unrealized PnL at `last`.
-    pub fn equity(&self, capital: Decimal, last: Option<Decimal>, spec: &ContractSpec) -> Decimal {
-        capital + self.realized_net() + self.unrealized(last, spec)
+    /// Whether a position has no price at `mark`.
+    pub fn unpriced(&self, mark: impl Fn(&str) -> Option<Decimal>) -> bool {
+        self.positions.keys().any(|i| mark(i).is_none())
+    }
+
+    /// Capital + realized PnL − commissions + unrealized PnL at `mark`.
+    pub fn equity(
+        &self,
+        capital: Decimal,
+        mark: impl Fn(&str) -> Option<Decimal>,
+        spec: &ContractSpec,
+    ) -> Decimal {
+        capital + self.realized_net() + self.unrealized(mark, spec)
     }
 }
 
@@ -132,6 +183,10 @@ mod tests {
     use crate::model::{contract, Side};
 
     fn fill(id: &str, side: Side, qty: i64, price: &str) -> Fill {
+        fill_in("KC", id, side, qty, price)
+    }
+
+    fn fill_in(instrument: &str, id: &str, side: Side, qty: i64, price: &str) -> Fill {
         Fill {
             client_order_id: id.into(),
             side,
@@ -139,7 +194,7 @@ mod tests {
             price: price.parse().unwrap(),
             commission: Decimal::new(250, 2),
             engine: "KC".into(),
-            symbol: "KC".into(),
+            symbol: instrument.into(),
             at_ms: 0,
         }
     }
@@ -148,8 +203,8 @@ mod tests {
     fn a_fill_is_applied_once_and_leaves_the_flight() {
         let kc = contract("KC").unwrap();
         let mut l = Ledger::new();
-        l.sent("a".into(), Decimal::from(2));
-        l.sent("b".into(), Decimal::from(-1));
+        l.sent("a".into(), "KC", Decimal::from(2));
+        l.sent("b".into(), "KC", Decimal::from(-1));
         assert_eq!(l.projected().qty, Decimal::ONE, "in flight counts");
         assert!(l.apply_fill(7, &fill("a", Side::Buy, 2, "300"), &kc));
         assert!(
@@ -160,7 +215,7 @@ mod tests {
             !l.apply_fill(6, &fill("x", Side::Buy, 1, "300"), &kc),
             "older"
         );
-        assert_eq!(l.position().qty, Decimal::from(2));
+        assert_eq!(l.net(), Decimal::from(2));
         assert_eq!(l.projected().qty, Decimal::ONE);
         assert_eq!(l.last_fill_id(), 7);
         l.ended("b");
@@ -176,14 +231,14 @@ mod tests {
         l.apply_fill(2, &fill("b", Side::Sell, 1, "301.00"), &kc);
         // 1 contract × 1.00 c/lb × $375 = $375 realized, $5 commissions.
         assert_eq!(l.realized_net(), Decimal::from(370));
-        let at = Some("302.00".parse().unwrap());
+        let at = |_: &str| Some("302.00".parse().unwrap());
         assert_eq!(l.unrealized(at, &kc), Decimal::from(750));
         assert_eq!(
             l.equity(Decimal::from(1_000), at, &kc),
             Decimal::from(2_120)
         );
         assert_eq!(
-            l.equity(Decimal::from(1_000), None, &kc),
+            l.equity(Decimal::from(1_000), |_| None, &kc),
             Decimal::from(1_370)
         );
     }
@@ -191,10 +246,31 @@ mod tests {
     #[test]
     fn orders_the_journal_no_longer_holds_are_settled() {
         let mut l = Ledger::new();
-        l.sent("a".into(), Decimal::ONE);
-        l.sent("b".into(), Decimal::ONE);
+        l.sent("a".into(), "KC", Decimal::ONE);
+        l.sent("b".into(), "KC", Decimal::ONE);
         let pending: HashSet<String> = ["b".to_owned()].into();
         assert_eq!(l.settle_missing(&pending), vec!["a".to_owned()]);
         assert_eq!(l.projected().qty, Decimal::ONE);
+    }
+
+    #[test]
+    fn each_month_is_a_position_of_its_own_and_risk_reads_their_net() {
+        let kc = contract("KC").unwrap();
+        let mut l = Ledger::new();
+        l.apply_fill(1, &fill_in("KCH26", "a", Side::Buy, 2, "300"), &kc);
+        // The roll: H closed at 301, K opened at 299 (K under H: a spread of −2).
+        l.sent("c".into(), "KCH26", Decimal::from(-2));
+        assert_eq!(l.projected().qty, Decimal::ZERO);
+        assert!(l.projected_by_instrument().is_empty());
+        l.apply_fill(2, &fill_in("KCH26", "c", Side::Sell, 2, "301"), &kc);
+        l.apply_fill(3, &fill_in("KCK26", "o", Side::Buy, 2, "299"), &kc);
+        assert_eq!(l.positions().keys().collect::<Vec<_>>(), vec!["KCK26"]);
+        assert_eq!(l.net(), Decimal::from(2));
+        // 2 × 1.00 c/lb × $375 realized on H; the K lots start at 299.
+        assert_eq!(l.realized_net(), Decimal::from(750) - Decimal::new(750, 2));
+        let mark = |i: &str| (i == "KCK26").then(|| Decimal::from(300));
+        assert_eq!(l.unrealized(mark, &kc), Decimal::from(750));
+        assert!(!l.unpriced(mark));
+        assert!(l.unpriced(|_| None));
     }
 }

@@ -27,7 +27,10 @@
 //! - `decide.rs`: the pure decision on a candidate, a `Decision` value;
 //! - `perform.rs`: what a decision and the broker's answers do (breaker,
 //!   journal, executor, PANIC flatten);
-//! - `ledger.rs`: position, PnL, orders in flight, fills applied;
+//! - `ledger.rs`: positions (one per contract month), PnL, orders in
+//!   flight, fills applied;
+//! - `roll.rs`: moving a position from its month to the front one, two
+//!   journaled legs that a restart takes on where the journal says;
 //! - `outcomes.rs`: one outcome per decision, counted and journaled;
 //! - `publish.rs`: the figures for the operator and the account entry;
 //! - `pipeline.rs`: the pure steps (router, validator, scorer, gate,
@@ -52,6 +55,7 @@ pub mod pipeline;
 pub mod poller;
 pub mod publish;
 pub mod recent;
+pub mod roll;
 pub mod sentinel;
 pub mod staleness;
 
@@ -257,7 +261,7 @@ fn order_path(
                 sub.broker_timeout,
                 h.engine.clone(),
                 kernel.clone(),
-                sub.wiring.clock,
+                (sub.wiring.clock, sub.wiring.crash.clone()),
             ),
         ),
         ChildSpec::worker(
@@ -281,14 +285,19 @@ fn data_path(
         ChildSpec::worker(
             paths::ANALYZER,
             &h.analyzer,
-            Analyzer::factory(h.engine.clone(), analyzer_stats, sub.llm.clone()),
+            Analyzer::factory(
+                h.engine.clone(),
+                analyzer_stats,
+                sub.llm.clone(),
+                (cfg.spec.clone(), cfg.roll_days),
+            ),
         ),
         ChildSpec::worker(
             paths::SENTINEL,
             &h.sentinel,
             sentinel::Sentinel::factory(
                 sub.sentinels.clone(),
-                cfg.spec.clone(),
+                (cfg.spec.clone(), cfg.roll_days),
                 sentinel::SentinelLinks {
                     analyzer: h.analyzer.clone(),
                     risk: sub.risk.clone(),

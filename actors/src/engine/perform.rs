@@ -19,6 +19,9 @@ use rust_decimal::Decimal;
 /// An order the engine decided to send.
 pub struct NewOrder {
     pub strategy: Strategy,
+    /// Its instrument: the front month for an opening, the month held for
+    /// a flatten or a roll's close leg.
+    pub instrument: String,
     pub side: Side,
     pub qty: Decimal,
     pub price: Decimal,
@@ -41,11 +44,18 @@ impl Engine {
         }
     }
 
-    /// Journals an order (with its `executed` outcome, durably: the engine's
-    /// order log) and sends it to the executor.
+    /// Journals an order of the current decision (with its `executed`
+    /// outcome, durably: the engine's order log) and sends it to the
+    /// executor.
     pub(super) fn place(&mut self, p: NewOrder) -> Result<(), String> {
+        self.place_as(p, self.decision_seq)
+    }
+
+    /// [`place`](Engine::place) as decision `seq`.
+    pub(super) fn place_as(&mut self, p: NewOrder, seq: u64) -> Result<(), String> {
         let NewOrder {
             strategy,
+            instrument,
             side,
             qty,
             price,
@@ -53,11 +63,11 @@ impl Engine {
             trial,
         } = p;
         let order = Order {
-            client_order_id: client_order_id(&self.cfg.id, strategy.as_str(), self.decision_seq),
+            client_order_id: client_order_id(&self.cfg.id, strategy.as_str(), seq, &instrument),
             engine: self.cfg.id.clone(),
             strategy: strategy.as_str().to_owned(),
-            decision_seq: self.decision_seq,
-            symbol: self.cfg.spec.symbol.to_owned(),
+            decision_seq: seq,
+            symbol: instrument.clone(),
             side,
             qty,
             ref_price: price,
@@ -66,7 +76,7 @@ impl Engine {
         let id = order.client_order_id.clone();
         let row = OutcomeRow {
             engine: self.cfg.id.clone(),
-            decision_seq: self.decision_seq,
+            decision_seq: seq,
             symbol: order.symbol.clone(),
             strategy: strategy.as_str().to_owned(),
             outcome: Outcome::Executed,
@@ -80,10 +90,13 @@ impl Engine {
             }
             return Err(format!("not journaled: {e}"));
         }
+        if strategy == Strategy::Roll {
+            self.crash.reach("roll.journaled");
+        }
         self.outcomes.count(Outcome::Executed);
         self.outcomes.activity.orders += 1;
         self.guard.sent(self.clock.now_ms());
-        self.ledger.sent(id.clone(), side.sign() * qty);
+        self.ledger.sent(id.clone(), &instrument, side.sign() * qty);
         if trial {
             self.breaker.trial_sent(&id);
         }
@@ -211,15 +224,22 @@ impl Engine {
             reason: "risk level PANIC".into(),
             up_to_seq: self.decision_seq,
         });
-        let projected = self.ledger.projected();
-        if projected.qty.is_zero() {
-            return;
+        // A roll under way is abandoned: the flatten closes every month.
+        if self.roll.is_some() {
+            self.advance_roll();
         }
-        let Some(price) = self.last else {
-            tracing::warn!(target: super::ENGINE_LOG, engine = %self.cfg.id, position = %projected.qty, "PANIC: no price yet to flatten at; retrying every second");
+        for (instrument, qty) in self.ledger.projected_by_instrument() {
+            self.flatten(instrument, qty);
+        }
+    }
+
+    /// Closes `projected` contracts of `instrument` (PANIC).
+    fn flatten(&mut self, instrument: String, projected: Decimal) {
+        let Some(price) = self.mark_of(&instrument) else {
+            tracing::warn!(target: super::ENGINE_LOG, engine = %self.cfg.id, %instrument, position = %projected, "PANIC: no price yet to flatten at; retrying every second");
             return;
         };
-        let side = if projected.qty > Decimal::ZERO {
+        let side = if projected > Decimal::ZERO {
             Side::Sell
         } else {
             Side::Buy
@@ -232,10 +252,11 @@ impl Engine {
             }
         };
         self.decision_seq += 1;
-        let (qty, at_ms) = (projected.qty.abs(), self.last_at_ms);
-        tracing::warn!(target: super::ENGINE_LOG, engine = %self.cfg.id, %qty, side = side.as_str(), %price, "PANIC: flattening");
+        let (qty, at_ms) = (projected.abs(), self.last_at_ms);
+        tracing::warn!(target: super::ENGINE_LOG, engine = %self.cfg.id, %instrument, %qty, side = side.as_str(), %price, "PANIC: flattening");
         let flatten = NewOrder {
             strategy: FLATTEN,
+            instrument: instrument.clone(),
             side,
             qty,
             price,
@@ -245,7 +266,7 @@ impl Engine {
         if let Err(why) = self.place(flatten) {
             tracing::error!(target: super::ENGINE_LOG, engine = %self.cfg.id, %why, "PANIC: flatten order failed; retrying every second");
             let c = Candidate {
-                symbol: self.cfg.spec.symbol.to_owned(),
+                symbol: instrument,
                 side,
                 confidence: 1.0,
                 strategy: FLATTEN,

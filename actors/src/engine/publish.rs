@@ -9,6 +9,7 @@
 use super::actor::Neighbours;
 use super::config::EngineConfig;
 use super::ledger::Ledger;
+use crate::journal::RollRecord;
 use crate::risk::{AccountEntry, Breaker};
 use crate::view::{BreakerView, EngineActivity, EngineFigures, PositionView};
 use rust_decimal::Decimal;
@@ -18,7 +19,13 @@ use std::sync::atomic::Ordering;
 pub struct Sources<'a> {
     pub cfg: &'a EngineConfig,
     pub ledger: &'a Ledger,
+    /// The front month's last price.
     pub last: Option<Decimal>,
+    /// Each instrument's last price.
+    pub quotes: &'a std::collections::BTreeMap<String, Decimal>,
+    /// The front month's instrument (empty before the first bar).
+    pub front: &'a str,
+    pub roll: Option<&'a RollRecord>,
     pub volatility: Option<f64>,
     pub breaker: &'a Breaker,
     /// The engine's own counts, with the neighbours' added
@@ -53,26 +60,31 @@ pub fn with_neighbours(
 /// The figures for the operator and the entry for the account.
 pub fn build(s: Sources<'_>) -> (EngineFigures, AccountEntry) {
     let spec = &s.cfg.spec;
-    let position = s.ledger.position();
-    let positions = if position.qty.is_zero() {
-        Vec::new()
-    } else {
-        vec![PositionView {
-            symbol: spec.symbol.to_owned(),
-            qty: position.qty,
-            avg_price: position.avg_price(),
-            unrealized_pnl: s.ledger.unrealized(s.last, spec),
-        }]
-    };
-    let unpriced = s.last.is_none() && !position.qty.is_zero();
+    // A month held with no price of its own is marked at the front month's.
+    let mark = |i: &str| s.quotes.get(i).copied().or(s.last);
+    let positions: Vec<PositionView> = s
+        .ledger
+        .positions()
+        .iter()
+        .map(|(instrument, p)| PositionView {
+            symbol: instrument.clone(),
+            qty: p.qty,
+            avg_price: p.avg_price(),
+            unrealized_pnl: mark(instrument).map_or(Decimal::ZERO, |m| p.unrealized(m, spec)),
+        })
+        .collect();
+    let unpriced = s.ledger.unpriced(mark);
     let equity = if unpriced && !s.published_equity.is_zero() {
         s.published_equity
     } else {
-        s.ledger.equity(s.cfg.allocation.capital, s.last, spec)
+        s.ledger.equity(s.cfg.allocation.capital, mark, spec)
     };
-    let exposure = s
-        .last
-        .map_or(Decimal::ZERO, |p| position.qty * p * spec.point_value);
+    let exposure: Decimal = s
+        .ledger
+        .positions()
+        .iter()
+        .filter_map(|(i, p)| mark(i).map(|m| p.qty * m * spec.point_value))
+        .sum();
     let breaker = BreakerView {
         state: s.breaker.state().as_str().to_owned(),
         consecutive_failures: s.breaker.failures(),
@@ -89,6 +101,8 @@ pub fn build(s: Sources<'_>) -> (EngineFigures, AccountEntry) {
     };
     let figures = EngineFigures {
         symbol: spec.symbol.to_owned(),
+        contract: (!s.front.is_empty()).then(|| s.front.to_owned()),
+        roll: s.roll.map(|r| format!("{} → {}: {} contracts", r.from, r.to, r.qty)),
         positions,
         exposure,
         volatility: s.volatility,
@@ -128,10 +142,14 @@ mod tests {
         let mut ledger = Ledger::new();
         long_one(&mut ledger, &cfg);
         let breaker = cfg.breaker();
+        let quotes = Default::default();
         let sources = |last, published_equity| Sources {
             cfg: &cfg,
             ledger: &ledger,
             last,
+            quotes: &quotes,
+            front: "KCH26",
+            roll: None,
             volatility: None,
             breaker: &breaker,
             activity: EngineActivity::default(),

@@ -163,6 +163,8 @@ pub struct SentinelLinks {
 pub struct Sentinel {
     rules: Sentinels,
     spec: ContractSpec,
+    /// `roll.days_before_first_notice`: which month is the front one.
+    roll_days: u16,
     max_gap: std::time::Duration,
     links: SentinelLinks,
 }
@@ -176,12 +178,13 @@ fn check_every(max_gap: std::time::Duration) -> std::time::Duration {
 impl Sentinel {
     pub fn factory(
         cfg: SentinelConfig,
-        spec: ContractSpec,
+        (spec, roll_days): (ContractSpec, u16),
         links: SentinelLinks,
     ) -> impl Fn() -> Sentinel + Send + Sync + 'static {
         move || Sentinel {
             rules: Sentinels::new(cfg.clone(), spec.clone()),
             spec: spec.clone(),
+            roll_days,
             max_gap: cfg.max_gap,
             links: links.clone(),
         }
@@ -281,9 +284,14 @@ impl Worker for Sentinel {
 impl Handles<RawEvent> for Sentinel {
     fn handle(&mut self, e: RawEvent, ctx: &mut Ctx<'_, Self>) {
         let (symbol, triggers) = match &e {
+            // Any month's bar is data; only the front month's moves are
+            // the market's (another month's price differs by a spread).
             RawEvent::Bar(b) => {
                 self.on_data(ctx.path());
-                (b.symbol.clone(), self.rules.on_bar(b))
+                if !self.spec.is_front(&b.symbol, b.at_ms, self.roll_days) {
+                    return;
+                }
+                (b.root().to_owned(), self.rules.on_bar(b))
             }
             RawEvent::News(h) => (h.symbol.clone(), self.rules.on_news(h)),
             RawEvent::Alert(_) => return,

@@ -14,6 +14,7 @@
 //! | `engine.<id>.stopped`| `true` or `false` (stopped by an operator)             |
 //! | `engine.<id>.breaker`| `closed:<opens>` or `open:<opened_at_ms>:<opens>`      |
 //! | `engine.<id>.guard`  | `<day>:<day start>:<peak>:<asked>:<applied>` (`-:-` for no day; applied `1`/`0`) |
+//! | `engine.<id>.roll`   | `none`, or `<from>:<to>:<qty>:<close seq>:<open seq>:<attempts>` (a roll under way) |
 //! | `notifier.cursor`    | an event seq                                           |
 //! | `notifier.milestone` | a decimal                                              |
 //! | `journal.write_check`| `ok`                                                   |
@@ -42,6 +43,8 @@ pub enum StateKey<'a> {
     EngineGuard(&'a str),
     /// The configured capital an engine's guard marks were measured on.
     EngineCapital(&'a str),
+    /// The roll an engine has under way (`none` when it has none).
+    EngineRoll(&'a str),
     NotifierCursor,
     NotifierMilestone,
     JournalWriteCheck,
@@ -59,17 +62,19 @@ pub enum EngineState {
     Breaker,
     Guard,
     Capital,
+    Roll,
 }
 
 const ENGINE_PREFIX: &str = "engine.";
 
 impl EngineState {
-    const ALL: [EngineState; 5] = [
+    const ALL: [EngineState; 6] = [
         EngineState::Paused,
         EngineState::Stopped,
         EngineState::Breaker,
         EngineState::Guard,
         EngineState::Capital,
+        EngineState::Roll,
     ];
 
     fn suffix(self) -> &'static str {
@@ -79,6 +84,7 @@ impl EngineState {
             EngineState::Breaker => "breaker",
             EngineState::Guard => "guard",
             EngineState::Capital => "capital",
+            EngineState::Roll => "roll",
         }
     }
 
@@ -90,6 +96,7 @@ impl EngineState {
             EngineState::Breaker => StateKey::EngineBreaker(id),
             EngineState::Guard => StateKey::EngineGuard(id),
             EngineState::Capital => StateKey::EngineCapital(id),
+            EngineState::Roll => StateKey::EngineRoll(id),
         }
     }
 }
@@ -116,6 +123,7 @@ impl<'a> StateKey<'a> {
             StateKey::EngineBreaker(id) => Some((id, EngineState::Breaker)),
             StateKey::EngineGuard(id) => Some((id, EngineState::Guard)),
             StateKey::EngineCapital(id) => Some((id, EngineState::Capital)),
+            StateKey::EngineRoll(id) => Some((id, EngineState::Roll)),
             _ => None,
         }
     }
@@ -137,6 +145,7 @@ impl<'a> StateKey<'a> {
             StateKey::EngineBreaker(id) => return engine_key(id, EngineState::Breaker),
             StateKey::EngineGuard(id) => return engine_key(id, EngineState::Guard),
             StateKey::EngineCapital(id) => return engine_key(id, EngineState::Capital),
+            StateKey::EngineRoll(id) => return engine_key(id, EngineState::Roll),
         };
         fixed.to_owned()
     }
@@ -334,6 +343,57 @@ impl ReconcileRecord {
             equity: p.next()?.parse().ok()?,
         };
         p.next().is_none().then_some(r)
+    }
+}
+
+/// `engine.<id>.roll`: the roll an engine has under way,
+/// `<from>:<to>:<qty>:<close seq>:<open seq>:<attempts>`, or `none`. The
+/// legs' client order ids follow from it: the close leg is decision
+/// `close seq` in `from`, the open leg decision `open seq` (0: not decided
+/// yet) in `to`; `qty` is the position moved, signed (short < 0);
+/// `attempts`: open legs decided so far.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RollRecord {
+    pub from: String,
+    pub to: String,
+    pub qty: Decimal,
+    pub close_seq: u64,
+    pub open_seq: u64,
+    pub attempts: u32,
+}
+
+impl RollRecord {
+    /// The value of an engine with no roll under way.
+    pub const NONE: &'static str = "none";
+
+    pub fn encode(&self) -> String {
+        format!(
+            "{}:{}:{}:{}:{}:{}",
+            self.from, self.to, self.qty, self.close_seq, self.open_seq, self.attempts
+        )
+    }
+    /// `Ok(None)` for `none`; `Err` for a value this version cannot read.
+    pub fn decode(s: &str) -> Result<Option<RollRecord>, String> {
+        if s == Self::NONE {
+            return Ok(None);
+        }
+        let bad = || format!("roll {s:?} is not <from>:<to>:<qty>:<close seq>:<open seq>:<attempts>");
+        let p: Vec<&str> = s.split(':').collect();
+        let [from, to, qty, close, open, attempts] = p.as_slice() else {
+            return Err(bad());
+        };
+        let ok = |x: &str| !x.is_empty() && x.chars().all(|c| c.is_ascii_alphanumeric());
+        if !ok(from) || !ok(to) {
+            return Err(bad());
+        }
+        Ok(Some(RollRecord {
+            from: (*from).to_owned(),
+            to: (*to).to_owned(),
+            qty: qty.parse().map_err(|_| bad())?,
+            close_seq: close.parse().map_err(|_| bad())?,
+            open_seq: open.parse().map_err(|_| bad())?,
+            attempts: attempts.parse().map_err(|_| bad())?,
+        }))
     }
 }
 

@@ -16,6 +16,7 @@ fn every_key_keeps_its_name_and_reads_back() {
         (StateKey::EngineBreaker("es-1_b"), "engine.es-1_b.breaker"),
         (StateKey::EngineGuard("NQ2"), "engine.NQ2.guard"),
         (StateKey::EngineCapital("KC"), "engine.KC.capital"),
+        (StateKey::EngineRoll("KC"), "engine.KC.roll"),
         (StateKey::NotifierCursor, "notifier.cursor"),
         (StateKey::NotifierMilestone, "notifier.milestone"),
         (StateKey::JournalWriteCheck, "journal.write_check"),
@@ -216,5 +217,24 @@ fn the_last_reconciliation_is_day_time_and_equity() {
     );
     for bad in ["", "20458", "20458:1:x", "a:1:2", "1:2:3:4", "1:-2:3"] {
         assert_eq!(ReconcileRecord::decode(bad), None, "{bad}");
+    }
+}
+
+#[test]
+fn a_roll_under_way_reads_back_and_none_is_no_roll() {
+    let r = RollRecord {
+        from: "KCH26".into(),
+        to: "KCK26".into(),
+        qty: d("-3"),
+        close_seq: 41,
+        open_seq: 0,
+        attempts: 0,
+    };
+    assert_eq!(r.encode(), "KCH26:KCK26:-3:41:0:0");
+    assert_eq!(RollRecord::decode(&r.encode()), Ok(Some(r)));
+    assert_eq!(RollRecord::decode("none"), Ok(None));
+    for bad in ["", "KCH26:KCK26:3:1:0", "KCH26::3:1:0:0", "KCH26:KCK26:x:1:0:0", "a b:KCK26:1:1:0:0"] {
+        let e = RollRecord::decode(bad).unwrap_err();
+        assert!(e.contains("<from>:<to>"), "{bad}: {e}");
     }
 }

@@ -21,7 +21,7 @@ mod store;
 pub use actor::{Compact, Flush, Journal, ARCHIVE_PASS, FLUSH_INTERVAL, MAX_BATCH};
 pub use keys::{
     BreakerRecord, CursorRecord, DecimalRecord, EngineState, FlagRecord, GuardMarks, LevelRecord,
-    ModeRecord, ReconcileRecord, StateKey, WriteCheckRecord,
+    ModeRecord, ReconcileRecord, RollRecord, StateKey, WriteCheckRecord,
 };
 pub use orderlog::{LoggedOrder, OrderLog};
 pub use shared::{order_log_path, SharedStore};
@@ -29,5 +29,5 @@ pub use shared::{order_log_path, SharedStore};
 pub(crate) use store::testing;
 pub use store::{
     archive_path, orders_archive_path, Archived, ArchivedOrders, Carried, DayCounts, Fsync,
-    JournalError, OutboxRow, OutboxTrim, OutcomeRow, StateEntry, Store, SCHEMA_VERSION,
+    Fate, JournalError, OutboxRow, OutboxTrim, OutcomeRow, StateEntry, Store, SCHEMA_VERSION,
 };

@@ -195,6 +195,64 @@ impl Armed {
     }
 }
 
+/// A crash point: the process aborts (as `kill -9` would kill it: no
+/// destructor, no flush, no clean stop) the `nth` time code reaches the named
+/// point. For recovery drills and the tests that kill the daemon between two
+/// durable steps; named by `faults.crash_at` (`step.saved#2`), off by
+/// default. Shared by every holder: one count per process.
+#[derive(Clone, Default)]
+pub struct CrashPoint {
+    at: Option<std::sync::Arc<(String, u32, std::sync::atomic::AtomicU32)>>,
+}
+
+impl CrashPoint {
+    /// `<point>` or `<point>#<nth>` (the first time when `#` is left out);
+    /// empty: none.
+    pub fn parse(spec: &str) -> Result<CrashPoint, String> {
+        let spec = spec.trim();
+        if spec.is_empty() {
+            return Ok(CrashPoint::default());
+        }
+        let (name, nth) = match spec.split_once('#') {
+            Some((name, n)) => (
+                name,
+                n.parse::<u32>()
+                    .ok()
+                    .filter(|n| *n >= 1)
+                    .ok_or_else(|| format!("crash point {spec:?}: the count after # must be a number from 1"))?,
+            ),
+            None => (spec, 1),
+        };
+        let ok = |c: char| c.is_ascii_alphanumeric() || c == '.' || c == '_';
+        if name.is_empty() || !name.chars().all(ok) {
+            return Err(format!(
+                "crash point {spec:?}: use a point's name (letters, digits, '.', '_'), optionally #<nth>"
+            ));
+        }
+        Ok(CrashPoint {
+            at: Some(std::sync::Arc::new((name.to_owned(), nth, Default::default()))),
+        })
+    }
+
+    /// Aborts the process if this is the point and its time.
+    pub fn reach(&self, point: &str) {
+        let Some(at) = &self.at else { return };
+        let (name, nth, seen) = &**at;
+        if name != point {
+            return;
+        }
+        let n = seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        if n == *nth {
+            eprintln!("crash point {point}#{n} reached (faults.crash_at): aborting");
+            std::process::abort();
+        }
+    }
+
+    pub fn is_set(&self) -> bool {
+        self.at.is_some()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -224,5 +282,17 @@ mod tests {
         a.arm(Fault::slow(7, 1));
         assert_eq!(a.next_message(), OnMessage::Delay(Duration::from_millis(7)));
         assert_eq!(a.next_message(), OnMessage::Handle);
+    }
+
+    #[test]
+    fn crash_points_parse_and_other_points_pass() {
+        assert!(!CrashPoint::parse("").unwrap().is_set());
+        let c = CrashPoint::parse("step.saved#2").unwrap();
+        assert!(c.is_set());
+        c.reach("step.other"); // another point: nothing happens
+        c.reach("step.saved"); // the first time of two
+        for bad in ["step#0", "step#x", "#2", "a b", "step.x#"] {
+            assert!(CrashPoint::parse(bad).is_err(), "{bad}");
+        }
     }
 }

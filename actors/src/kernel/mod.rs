@@ -35,7 +35,7 @@ mod throttle;
 
 pub use cell::{CallError, Cell, CellReply, Ctx, Envelope, Handle, Handles, TellError, Worker};
 pub use event::{Event, EventBus, EventKind, Pending, StampSource, Subscription};
-pub use fault::{Fault, FaultKind, MAX_FAULT_COUNT, MAX_FAULT_MS};
+pub use fault::{CrashPoint, Fault, FaultKind, MAX_FAULT_COUNT, MAX_FAULT_MS};
 pub use intensity::{Backoff, Intensity, RestartWindow, SplitMix64};
 pub use registry::{NodeInfo, NodeKind, NodeState, Registry};
 pub use spec::{

@@ -6,7 +6,7 @@
 //! events due at the same millisecond: bars before headlines (a headline at
 //! `t` may act on the bar that closed at `t`), then feeds in the order given.
 
-use crate::engine::data::lap_bar;
+use crate::engine::data::{continuous, lap_bar};
 use crate::model::{Bar, Headline};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -74,9 +74,15 @@ impl Feed for Box<dyn Feed> {
 
 /// One symbol's bars (in time order) and headlines (in time order), played
 /// once, or in laps a week apart (`run` on the bundled data: every other lap
-/// backwards, [`lap_bar`], so prices go on without a jump at the wrap).
+/// backwards, [`lap_bar`], so prices go on without a jump at the wrap). The
+/// first lap plays the bars as they are, each of its month; the laps after
+/// it, weeks later, play the front month's series back-adjusted
+/// ([`continuous`]) as the bare symbol, whose month the engines take from
+/// the calendar of their own dates.
 pub struct Series {
     bars: Arc<Vec<Bar>>,
+    /// The laps after the first: [`continuous`] of `bars`.
+    later: Arc<Vec<Bar>>,
     news: Arc<Vec<Headline>>,
     looping: bool,
     lap: u64,
@@ -88,6 +94,7 @@ impl Series {
     /// Plays `bars` and `news` once.
     pub fn once(bars: Arc<Vec<Bar>>, news: Arc<Vec<Headline>>) -> Series {
         Series {
+            later: bars.clone(),
             bars,
             news,
             looping: false,
@@ -100,8 +107,13 @@ impl Series {
     /// Plays them in laps, for ever, from the first event due after
     /// `after_ms` (a daemon restarted goes on where the market was).
     pub fn laps(bars: Arc<Vec<Bar>>, news: Arc<Vec<Headline>>, after_ms: u64) -> Series {
+        let later = match bars.first() {
+            Some(b) => Arc::new(continuous(b.root(), &bars)),
+            None => bars.clone(),
+        };
         let mut s = Series {
             looping: !bars.is_empty(),
+            later,
             ..Series::once(bars, news)
         };
         let Some(first) = s.bars.first().map(|b| b.at_ms) else {
@@ -112,13 +124,22 @@ impl Series {
         let within = after_ms.saturating_sub(offset);
         // Bar i of a lap is due at the close of lap_bar(i): bars keep their
         // times in every lap, only prices run backwards.
-        s.bar = s.bars.partition_point(|b| b.closes_at_ms() <= within);
+        s.bar = s.lap_bars().partition_point(|b| b.closes_at_ms() <= within);
         s.headline = s.news.partition_point(|h| h.at_ms <= within);
         s
     }
 
     /// The first market time of the data: the first bar's open, or the first
     /// headline's time when it is earlier.
+    /// The bars lap `self.lap` plays.
+    fn lap_bars(&self) -> &Arc<Vec<Bar>> {
+        if self.lap == 0 {
+            &self.bars
+        } else {
+            &self.later
+        }
+    }
+
     pub fn starts_at_ms(&self) -> Option<u64> {
         let bar = self.bars.first().map(|b| b.at_ms);
         let news = self.news.first().map(|h| h.at_ms);
@@ -130,7 +151,10 @@ impl Feed for Series {
     fn next_event(&mut self) -> Option<Event> {
         loop {
             let offset = self.lap * WEEK_MS;
-            let bar_due = self.bars.get(self.bar).map(|b| b.closes_at_ms() + offset);
+            let bar_due = self
+                .lap_bars()
+                .get(self.bar)
+                .map(|b| b.closes_at_ms() + offset);
             let news_due = self.news.get(self.headline).map(|h| h.at_ms + offset);
             let bar_first = match (bar_due, news_due) {
                 (Some(b), Some(n)) => Some(b <= n),
@@ -140,7 +164,7 @@ impl Feed for Series {
             };
             match bar_first {
                 Some(true) => {
-                    let bar = lap_bar(&self.bars, self.lap, self.bar);
+                    let bar = lap_bar(self.lap_bars(), self.lap, self.bar);
                     self.bar += 1;
                     return Some(Event::bar(bar));
                 }

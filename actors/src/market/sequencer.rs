@@ -224,7 +224,8 @@ impl Sequencer {
         }
         self.progress.last_due_ms.store(e.due_ms, Ordering::Relaxed);
         let by_symbol = self.by_symbol.clone();
-        let Some(routes) = by_symbol.get(e.symbol()) else {
+        // A bar of any month goes to the engines of its contract.
+        let Some(routes) = by_symbol.get(crate::model::root(e.symbol())) else {
             return;
         };
         match e.payload {

@@ -347,6 +347,17 @@ impl Calendar {
         self.business_days_before(symbol, fnd, days_before)
     }
 
+    /// The month codes `symbol` lists (`HKNUZ`).
+    pub fn months(&self, symbol: &str) -> Option<String> {
+        let (months, _) = self.delivery.get(symbol)?;
+        Some(
+            months
+                .iter()
+                .map(|m| ContractMonth { year: 0, month: *m }.code())
+                .collect(),
+        )
+    }
+
     /// The listed month of `symbol` after `month`.
     pub fn next_month(&self, symbol: &str, month: ContractMonth) -> Option<ContractMonth> {
         let (months, _) = self.delivery.get(symbol)?;

@@ -1,7 +1,7 @@
 //! Contracts, market data, signals, orders, fills and positions. Money, prices and
 //! quantities are `Decimal`; `f64` only for confidences and statistics.
 
-use super::calendar::calendar;
+use super::calendar::{calendar, ContractMonth};
 use super::Strategy;
 use rust_decimal::Decimal;
 use serde::Serialize;
@@ -30,8 +30,9 @@ pub struct ContractSpec {
 }
 
 /// The contracts commodore knows; engines trade the one named by their symbol.
+/// An instrument's label (`KCH26`) names its contract's spec too.
 pub fn contract(symbol: &str) -> Option<ContractSpec> {
-    match symbol {
+    match root(symbol) {
         "KC" => Some(ContractSpec {
             symbol: "KC",
             name: "Coffee C",
@@ -59,6 +60,26 @@ pub fn contract(symbol: &str) -> Option<ContractSpec> {
 }
 
 pub const KNOWN_SYMBOLS: &[&str] = &["KC", "CC"];
+
+/// The contract of an instrument: `KC` of `KCH26`; a bare symbol is its own
+/// (the front month's continuous series, or an order of an earlier build).
+pub fn root(instrument: &str) -> &str {
+    match ContractMonth::parse(instrument) {
+        Some((root, _)) if KNOWN_SYMBOLS.contains(&root.as_str()) => {
+            &instrument[..root.len()]
+        }
+        _ => instrument,
+    }
+}
+
+/// The delivery month an instrument names (`KCH26`: March 2026); `None` for a
+/// bare symbol.
+pub fn month_of(instrument: &str) -> Option<ContractMonth> {
+    match ContractMonth::parse(instrument) {
+        Some((root, m)) if KNOWN_SYMBOLS.contains(&root.as_str()) => Some(m),
+        _ => None,
+    }
+}
 
 /// A known contract's regular hours; the calendar's check requires them.
 fn hours(symbol: &str) -> (u16, u16) {
@@ -103,6 +124,25 @@ impl ContractSpec {
         let (day, minute) = new_york(at_ms);
         let (open, _) = calendar().session(self.symbol, day).ok()?;
         (minute >= open).then(|| at_ms - u64::from(minute - open) * 60_000 - at_ms % 60_000)
+    }
+
+    /// The instrument an engine of this contract trades at `at_ms`: its
+    /// front month (`KCH26`), rolled to the next listed month
+    /// `days_before` business days before the first notice day; the bare
+    /// symbol where the calendar names no front month (a year it does not
+    /// cover: the market is closed then).
+    pub fn front(&self, at_ms: u64, days_before: u16) -> String {
+        let (day, _) = new_york(at_ms);
+        calendar()
+            .front_month(self.symbol, day, days_before)
+            .map_or_else(|| self.symbol.to_owned(), |m| m.label(self.symbol))
+    }
+
+    /// Whether a bar of `instrument` at `at_ms` is of the month an engine
+    /// trades then: a bare symbol is (the front series), a named month only
+    /// when it is the front one.
+    pub fn is_front(&self, instrument: &str, at_ms: u64, days_before: u16) -> bool {
+        month_of(instrument).is_none() || self.front(at_ms, days_before) == instrument
     }
 
     /// `price` moved by `ticks` ticks (negative: down).
@@ -179,6 +219,8 @@ pub const BAR_MS: u64 = 60_000;
 /// One OHLCV bar.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Bar {
+    /// Its instrument: a contract month (`KCH26`), or the bare symbol for
+    /// the front month's continuous series (data without contract months).
     pub symbol: String,
     /// Its open (the data's time); it is known at [`Bar::closes_at_ms`].
     pub at_ms: u64,
@@ -194,6 +236,11 @@ impl Bar {
     /// [`BAR_MS`]. Nothing may act on it before.
     pub fn closes_at_ms(&self) -> u64 {
         self.at_ms + BAR_MS
+    }
+
+    /// The contract it is a bar of (`KC` of `KCH26`).
+    pub fn root(&self) -> &str {
+        root(&self.symbol)
     }
 }
 
@@ -278,12 +325,14 @@ impl FromStr for Side {
 /// A market order with the price it was decided at.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Order {
-    /// `<engine>-<strategy>-<decision seq>`: deterministic, so a re-driven order
-    /// after a restart is recognised, never duplicated.
+    /// `<engine>-<strategy>-<decision seq>-<instrument>`: deterministic, so a
+    /// re-driven order after a restart is recognised, never duplicated.
     pub client_order_id: String,
     pub engine: String,
     pub strategy: String,
     pub decision_seq: u64,
+    /// The instrument: its contract month (`KCH26`); a bare symbol in orders
+    /// of builds before contract months.
     pub symbol: String,
     pub side: Side,
     pub qty: Decimal,
@@ -291,14 +340,21 @@ pub struct Order {
     pub at_ms: u64,
 }
 
-pub fn client_order_id(engine: &str, strategy: &str, decision_seq: u64) -> String {
-    format!("{engine}-{strategy}-{decision_seq:08}")
+/// The client order id of decision `decision_seq`'s order in `instrument`.
+pub fn client_order_id(
+    engine: &str,
+    strategy: &str,
+    decision_seq: u64,
+    instrument: &str,
+) -> String {
+    format!("{engine}-{strategy}-{decision_seq:08}-{instrument}")
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fill {
     pub client_order_id: String,
     pub engine: String,
+    /// The instrument, as its order's.
     pub symbol: String,
     pub side: Side,
     pub qty: Decimal,

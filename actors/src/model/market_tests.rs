@@ -134,10 +134,53 @@ fn positions_average_realize_and_flip() {
 }
 
 #[test]
-fn client_order_ids_are_deterministic() {
-    assert_eq!(client_order_id("KC", "news", 42), "KC-news-00000042");
+fn client_order_ids_are_deterministic_and_name_their_month() {
     assert_eq!(
-        client_order_id("KC", "news", 42),
-        client_order_id("KC", "news", 42)
+        client_order_id("KC", "news", 42, "KCH26"),
+        "KC-news-00000042-KCH26"
     );
+    assert_eq!(
+        client_order_id("KC", "news", 42, "KCH26"),
+        client_order_id("KC", "news", 42, "KCH26")
+    );
+}
+
+#[test]
+fn an_instrument_names_its_contract_and_month() {
+    use crate::model::calendar::ContractMonth;
+    assert_eq!(root("KCH26"), "KC");
+    assert_eq!(root("KC"), "KC");
+    assert_eq!(root("ZZH26"), "ZZH26", "not a contract of ours");
+    assert_eq!(
+        month_of("CCK26"),
+        Some(ContractMonth {
+            year: 2026,
+            month: 5
+        })
+    );
+    assert_eq!(month_of("CC"), None);
+    assert_eq!(contract("KCH26").unwrap().symbol, "KC");
+}
+
+#[test]
+fn the_front_month_rolls_five_business_days_before_first_notice() {
+    // KCH26: first notice Thursday 19 February 2026 (seven business days
+    // before Monday 2 March); five business days before it is Wednesday
+    // 11 February (Monday 16 February is Washington's Birthday).
+    let kc = contract("KC").unwrap();
+    let at = |date: &str| crate::engine::data::parse_utc(date).unwrap();
+    assert_eq!(kc.front(at("2026-02-10T15:00:00Z"), 5), "KCH26");
+    assert_eq!(kc.front(at("2026-02-11T09:15:00Z"), 5), "KCK26");
+    // Cocoa's first notice is ten business days before: Friday 13 February,
+    // so it rolled on Friday 6 February.
+    let cc = contract("CC").unwrap();
+    assert_eq!(cc.front(at("2026-02-05T15:00:00Z"), 5), "CCH26");
+    assert_eq!(cc.front(at("2026-02-06T15:00:00Z"), 5), "CCK26");
+    // A bar of the front month is the front's; another month's is not; a
+    // bare symbol is the front series.
+    assert!(kc.is_front("KCK26", at("2026-02-11T15:00:00Z"), 5));
+    assert!(!kc.is_front("KCH26", at("2026-02-11T15:00:00Z"), 5));
+    assert!(kc.is_front("KC", at("2026-02-11T15:00:00Z"), 5));
+    // Past the calendar: no front month, the bare symbol.
+    assert_eq!(kc.front(at("2031-01-06T15:00:00Z"), 5), "KC");
 }

@@ -13,9 +13,9 @@ mod strategy;
 pub use holdings::Holdings;
 pub use limits::{GuardLimits, PortfolioLimits};
 pub use market::{
-    civil_from_days, client_order_id, contract, days_from_civil, new_york_offset_min, Analyzed,
-    Bar, ContractSpec, Fill, Headline, Order, Outcome, Position, Sentiment, Side, BAR_MS,
-    KNOWN_SYMBOLS,
+    civil_from_days, client_order_id, contract, days_from_civil, month_of, new_york_offset_min,
+    root, Analyzed, Bar, ContractSpec, Fill, Headline, Order, Outcome, Position, Sentiment, Side,
+    BAR_MS, KNOWN_SYMBOLS,
 };
 pub use mode::{DecodeError, ModeChoice, ModeState, Tier, TierParams, Tiers, MAX_TIERS};
 pub use risk::{RiskLevel, RiskState};

@@ -12,10 +12,14 @@ pub enum Strategy {
     Momentum,
     /// The orders that close a position at PANIC (never configured).
     Flatten,
+    /// The two legs that move a position from the front month to the next
+    /// (never configured).
+    Roll,
 }
 
 impl Strategy {
-    /// What a configuration may enable (`flatten` is the engine's own).
+    /// What a configuration may enable (`flatten` and `roll` are the
+    /// engine's own).
     pub const CONFIGURABLE: [Strategy; 2] = [Strategy::News, Strategy::Momentum];
 
     pub fn as_str(self) -> &'static str {
@@ -23,6 +27,7 @@ impl Strategy {
             Strategy::News => "news",
             Strategy::Momentum => "momentum",
             Strategy::Flatten => "flatten",
+            Strategy::Roll => "roll",
         }
     }
 
@@ -51,6 +56,7 @@ mod tests {
             assert_eq!(Strategy::parse(s.as_str()), Ok(s));
         }
         assert!(Strategy::parse("flatten").is_err());
+        assert!(Strategy::parse("roll").is_err());
         assert!(Strategy::parse("News")
             .unwrap_err()
             .contains("news or momentum"));

@@ -479,12 +479,15 @@ pub fn notable(e: &Event) -> Option<tracing::Level> {
             | "breaker_opened"
             | "stale"
             | "reconcile_mismatch"
-            | "reconcile_incomplete",
+            | "reconcile_incomplete"
+            | "roll_failed",
         ) => Some(tracing::Level::WARN),
         EventKind::Other("breaker_half_open" | "breaker_closed" | "recovered") => {
             Some(tracing::Level::INFO)
         }
-        EventKind::Other("mode_changed" | "operator" | "sentinel" | "daily_summary") => {
+        EventKind::Other(
+            "mode_changed" | "operator" | "sentinel" | "daily_summary" | "roll_started" | "rolled",
+        ) => {
             Some(tracing::Level::INFO)
         }
         _ => None,

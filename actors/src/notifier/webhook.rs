@@ -69,7 +69,7 @@ pub fn kinds_of(e: &Event) -> &'static [&'static str] {
     // `master/engines/<id>`: an engine's own supervisor.
     let engine = crate::paths::engine_id(&e.path).is_some();
     match e.kind.as_str() {
-        "order_filled" => &["trade"],
+        "order_filled" | "rolled" => &["trade"],
         "risk_changed" => &["risk"],
         "breaker_opened" => &["breaker"],
         "breaker_closed" => &["breaker", "recovery"],
@@ -78,7 +78,8 @@ pub fn kinds_of(e: &Event) -> &'static [&'static str] {
         | "budget_exhausted"
         | "stale"
         | "reconcile_mismatch"
-        | "reconcile_incomplete" => &["error"],
+        | "reconcile_incomplete"
+        | "roll_failed" => &["error"],
         "daily_summary" => &["summary"],
         "recovered" => &["recovery"],
         "failed" if engine => &["error"],

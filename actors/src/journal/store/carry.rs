@@ -1,7 +1,9 @@
 //! Journal retention for orders, fills and decision outcomes: the old ones
 //! move to a monthly archive file (`archive/orders-YYYY-MM.sqlite`, by the UTC
 //! month of each row's time), and what they added up to stays in the journal
-//! as each engine's carried balance (`carried`): its position as FIFO lots,
+//! as each engine's carried balance (`carried`): its positions as FIFO lots
+//! (one per instrument, `KCH26=<qty>|<lots>;KCK26=...`; a balance written
+//! before contract months holds one position of its `symbol`, and reads so),
 //! realized PnL, commissions, the cash its fills moved, its fill count, the
 //! last fill folded in and the last decision archived.
 //!
@@ -30,8 +32,10 @@ use std::path::{Path, PathBuf};
 /// One engine's carried balance: what its archived fills added up to.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Carried {
+    /// The instrument of the last fill folded in.
     pub symbol: String,
-    pub position: Position,
+    /// Instrument → position (flat ones left out).
+    pub positions: BTreeMap<String, Position>,
     pub realized: Decimal,
     pub commissions: Decimal,
     /// The cash the archived fills moved (`model::Holdings`).
@@ -47,6 +51,39 @@ pub struct Carried {
 fn encode_lots(p: &Position) -> String {
     let lots: Vec<String> = p.lots().map(|(q, px)| format!("{q}@{px}")).collect();
     format!("{}|{}", p.qty, lots.join(","))
+}
+
+/// `<instrument>=<lots>;...`, flat positions left out.
+fn encode_positions(positions: &BTreeMap<String, Position>) -> String {
+    let held: Vec<String> = positions
+        .iter()
+        .filter(|(_, p)| !p.qty.is_zero())
+        .map(|(i, p)| format!("{i}={}", encode_lots(p)))
+        .collect();
+    held.join(";")
+}
+
+/// What [`encode_positions`] wrote, or one position of `symbol` (a balance
+/// from before contract months: lots alone).
+fn decode_positions(s: &str, symbol: &str) -> Option<BTreeMap<String, Position>> {
+    if s.is_empty() {
+        return Some(BTreeMap::new());
+    }
+    if !s.contains('=') {
+        let p = decode_lots(s)?;
+        return Some(if p.qty.is_zero() {
+            BTreeMap::new()
+        } else {
+            [(symbol.to_owned(), p)].into()
+        });
+    }
+    s.split(';')
+        .map(|entry| {
+            let (instrument, lots) = entry.split_once('=')?;
+            (!instrument.is_empty()).then_some(())?;
+            Some((instrument.to_owned(), decode_lots(lots)?))
+        })
+        .collect()
 }
 
 fn decode_lots(s: &str) -> Option<Position> {
@@ -133,8 +170,8 @@ impl Store {
             what: format!("the carried balance of {engine}: its {what} does not read"),
         };
         Ok(Some(Carried {
+            positions: decode_positions(&lots, &symbol).ok_or_else(|| corrupt("lots"))?,
             symbol,
-            position: decode_lots(&lots).ok_or_else(|| corrupt("lots"))?,
             realized: realized.parse().map_err(|_| corrupt("realized PnL"))?,
             commissions: fees.parse().map_err(|_| corrupt("commissions"))?,
             cash: cash.parse().map_err(|_| corrupt("cash"))?,
@@ -256,7 +293,11 @@ impl Store {
                 path: path.clone(),
                 what: format!("fill {id} is for {:?}, which has no contract", f.symbol),
             })?;
-            next.realized += next.position.apply(f.side, f.qty, f.price, &spec);
+            let position = next.positions.entry(f.symbol.clone()).or_default();
+            next.realized += position.apply(f.side, f.qty, f.price, &spec);
+            if position.qty.is_zero() {
+                next.positions.remove(&f.symbol);
+            }
             next.commissions += f.commission;
             holdings.apply(f).map_err(|what| JournalError::Corrupt {
                 path: path.clone(),
@@ -332,7 +373,7 @@ impl Store {
                 params![
                     engine,
                     next.symbol,
-                    encode_lots(&next.position),
+                    encode_positions(&next.positions),
                     next.realized.to_string(),
                     next.commissions.to_string(),
                     next.cash.to_string(),
@@ -421,7 +462,7 @@ mod tests {
         fn order(&mut self, at: u64, side: Side, qty: i64, price: i64, fill: bool) -> Order {
             self.seq += 1;
             let o = Order {
-                client_order_id: client_order_id("KC", "news", self.seq),
+                client_order_id: client_order_id("KC", "news", self.seq, "KC"),
                 engine: "KC".into(),
                 strategy: "news".into(),
                 decision_seq: self.seq,
@@ -506,8 +547,8 @@ mod tests {
         assert_eq!(c.decision_seq, 3);
         let (pos, realized, fees) = fold(&all[..2]);
         assert_eq!(
-            (c.position.clone(), c.realized, c.commissions),
-            (pos, realized, fees)
+            (c.positions.clone(), c.realized, c.commissions),
+            ([("KC".to_owned(), pos)].into(), realized, fees)
         );
         assert_eq!(c.through_fill, all[1].0);
         assert_eq!(
@@ -519,7 +560,7 @@ mod tests {
         assert_eq!(w.s.pending_count("KC").unwrap(), 1);
         // The ledger from the balance and the fills after it is the ledger of
         // every fill.
-        let mut rebuilt = c.position.clone();
+        let mut rebuilt = c.positions["KC"].clone();
         let spec = contract("KC").unwrap();
         let mut r = c.realized;
         for (_, f) in w.s.fills_after("KC", c.through_fill).unwrap() {
@@ -543,7 +584,24 @@ mod tests {
             ArchivedOrders::default()
         );
         // The balance reads back as written.
-        assert_eq!(decode_lots(&encode_lots(&c.position)), Some(c.position));
+        let written = encode_positions(&c.positions);
+        assert_eq!(decode_positions(&written, "x"), Some(c.positions.clone()));
         assert_eq!(decode_lots("2|1@300"), None, "lots must add up");
+        // Per month; and a balance from before contract months reads as one
+        // position of its symbol.
+        let two: BTreeMap<String, Position> = [
+            ("KCH26".to_owned(), decode_lots("2|2@300").unwrap()),
+            ("KCK26".to_owned(), decode_lots("-1|1@310").unwrap()),
+        ]
+        .into();
+        let text = encode_positions(&two);
+        assert_eq!(text, "KCH26=2|2@300;KCK26=-1|1@310");
+        assert_eq!(decode_positions(&text, "KC"), Some(two));
+        assert_eq!(
+            decode_positions("2|2@300", "KC"),
+            Some([("KC".to_owned(), decode_lots("2|2@300").unwrap())].into())
+        );
+        assert_eq!(decode_positions("", "KC"), Some(BTreeMap::new()));
+        assert_eq!(decode_positions("KCH26=2|1@300", "KC"), None);
     }
 }

@@ -32,7 +32,7 @@ pub use archive::{archive_path, Archived};
 pub use carry::{orders_archive_path, ArchivedOrders, Carried};
 pub use error::JournalError;
 pub(super) use orders::check_order;
-pub use orders::OutcomeRow;
+pub use orders::{Fate, OutcomeRow};
 pub use outbox::{OutboxRow, OutboxTrim};
 pub use schema::SCHEMA_VERSION;
 pub use state::StateEntry;

@@ -8,7 +8,7 @@
 use super::error::sqlite_at;
 use super::{JournalError, Store};
 use crate::model::{Order, Outcome};
-use rusqlite::params;
+use rusqlite::{params, OptionalExtension};
 use rust_decimal::Decimal;
 use std::path::Path;
 
@@ -24,7 +24,55 @@ pub struct OutcomeRow {
     pub at_ms: u64,
 }
 
+/// What became of an order, as the journal has it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fate {
+    /// Journaled, its fate not yet known.
+    Pending,
+    Rejected,
+    /// Filled, for this many contracts.
+    Filled(Decimal),
+}
+
 impl Store {
+    /// What became of order `client_order_id`; `None` when the journal has
+    /// no such order (never journaled, or archived).
+    pub fn order_fate(&self, client_order_id: &str) -> Result<Option<Fate>, JournalError> {
+        let r = self
+            .conn
+            .query_row(
+                "SELECT status FROM orders WHERE client_order_id = ?1",
+                params![client_order_id],
+                |r| r.get::<_, String>(0),
+            )
+            .optional();
+        let Some(status) = self.sql(r)? else {
+            return Ok(None);
+        };
+        Ok(Some(match status.as_str() {
+            "pending" => Fate::Pending,
+            "rejected" => Fate::Rejected,
+            _ => {
+                let mut stmt = {
+                    let r = self
+                        .conn
+                        .prepare_cached("SELECT qty FROM fills WHERE client_order_id = ?1");
+                    self.sql(r)?
+                };
+                let rows = stmt.query_map(params![client_order_id], |r| r.get::<_, String>(0));
+                let qtys: Vec<String> = self
+                    .sql(rows)?
+                    .collect::<Result<_, _>>()
+                    .map_err(sqlite_at(&self.path))?;
+                let mut filled = Decimal::ZERO;
+                for q in qtys {
+                    filled += self.decimal(&q, "qty")?;
+                }
+                Fate::Filled(filled)
+            }
+        }))
+    }
+
     /// Journals an order as `pending` before it is sent, with its decision's
     /// `executed` outcome, in one durable transaction. A second order with the
     /// same client order id or decision is refused: that is the order's identity.

@@ -35,10 +35,10 @@ impl Store {
                 path: self.path.clone(),
                 what,
             })?;
-        if !carried.position.qty.is_zero() {
-            *h.positions.entry(carried.symbol.clone()).or_default() += carried.position.qty;
-            h.positions.retain(|_, q| !q.is_zero());
+        for (instrument, p) in &carried.positions {
+            *h.positions.entry(instrument.clone()).or_default() += p.qty;
         }
+        h.positions.retain(|_, q| !q.is_zero());
         h.cash += carried.cash;
         h.commissions += carried.commissions;
         h.fills += carried.fills;
@@ -104,7 +104,7 @@ mod tests {
     use rust_decimal::Decimal;
 
     fn order(seq: u64, side: Side, at_ms: u64) -> (Order, OutcomeRow) {
-        let id = crate::model::client_order_id("KC", "news", seq);
+        let id = crate::model::client_order_id("KC", "news", seq, "KC");
         let o = Order {
             client_order_id: id,
             engine: "KC".into(),
