@@ -590,7 +590,7 @@ events = ["summary"]
     assert_eq!(summary.body["path"], "master/reconcile");
     let detail = summary.body["detail"].as_str().unwrap();
     assert!(
-        detail.starts_with("2026-01-05: pnl ") && detail.contains("2 engine(s) match the broker"),
+        detail.starts_with("2026-02-09: pnl ") && detail.contains("2 engine(s) match the broker"),
         "{detail}"
     );
     let _ = std::fs::remove_dir_all(&dir);

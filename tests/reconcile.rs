@@ -30,13 +30,13 @@ fn after_the_close_journal_and_broker_agree_and_a_broker_that_differs_is_escalat
     assert_eq!(summaries.len(), 1, "{summaries:?}");
     let detail = summaries[0]["detail"].as_str().unwrap();
     assert!(
-        detail.starts_with("2026-01-05: pnl ") && detail.ends_with("2 engine(s) match the broker"),
+        detail.starts_with("2026-02-09: pnl ") && detail.ends_with("2 engine(s) match the broker"),
         "{detail}"
     );
     assert_eq!(summaries[0]["path"], "master/reconcile");
     assert!(reconcile_events(&d, "reconcile_mismatch").is_empty());
     let st = d.get("/v1/status");
-    assert_eq!(st["reconcile"]["day"], "2026-01-05", "{st}");
+    assert_eq!(st["reconcile"]["day"], "2026-02-09", "{st}");
     assert_eq!(st["reconcile"]["matched"], 2, "{st}");
     assert_eq!(st["reconcile"]["mismatches"], Value::Array(vec![]), "{st}");
     assert_eq!(st["risk"]["level"], "NORMAL", "{st}");
@@ -49,14 +49,14 @@ fn after_the_close_journal_and_broker_agree_and_a_broker_that_differs_is_escalat
     let c = rusqlite::Connection::open(&paper).unwrap();
     let qty: String = c
         .query_row(
-            "SELECT qty FROM paper_holdings WHERE symbol = 'KC'",
+            "SELECT qty FROM paper_holdings WHERE symbol = 'KCH26'",
             [],
             |r| r.get(0),
         )
         .unwrap_or_else(|_| "0".into());
     let more = qty.parse::<rust_decimal::Decimal>().unwrap() + rust_decimal::Decimal::from(7);
     c.execute(
-        "INSERT INTO paper_holdings (symbol, qty, cash, commissions, fills) VALUES ('KC', ?1, '0', '0', 0)
+        "INSERT INTO paper_holdings (symbol, qty, cash, commissions, fills) VALUES ('KCH26', ?1, '0', '0', 0)
          ON CONFLICT (symbol) DO UPDATE SET qty = excluded.qty",
         [more.to_string()],
     )
@@ -75,7 +75,7 @@ fn after_the_close_journal_and_broker_agree_and_a_broker_that_differs_is_escalat
         rest.split([' ', ';', ',']).next().unwrap().parse().unwrap()
     };
     assert!(
-        detail.starts_with("2026-01-06: KC: KC: journal holds "),
+        detail.starts_with("2026-02-10: KC: KCH26: journal holds "),
         "{detail}"
     );
     assert_eq!(
@@ -91,10 +91,10 @@ fn after_the_close_journal_and_broker_agree_and_a_broker_that_differs_is_escalat
         st["risk"]["reason"]
             .as_str()
             .unwrap()
-            .starts_with("reconciliation of 2026-01-06: the journal and the broker differ"),
+            .starts_with("reconciliation of 2026-02-10: the journal and the broker differ"),
         "{st}"
     );
-    assert_eq!(st["reconcile"]["day"], "2026-01-06", "{st}");
+    assert_eq!(st["reconcile"]["day"], "2026-02-10", "{st}");
     assert_eq!(st["reconcile"]["matched"], 1, "{st}");
     let lines = st["reconcile"]["mismatches"].as_array().unwrap();
     assert_eq!(lines.len(), 1, "{st}");
@@ -103,7 +103,7 @@ fn after_the_close_journal_and_broker_agree_and_a_broker_that_differs_is_escalat
         .iter()
         .map(|e| e["detail"].as_str().unwrap()[..10].to_owned())
         .collect();
-    assert_eq!(days, ["2026-01-05", "2026-01-06"]);
+    assert_eq!(days, ["2026-02-09", "2026-02-10"]);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -124,7 +124,7 @@ fn after_the_close_old_events_move_to_the_archive_and_the_journal_still_checks()
     d.signal(libc::SIGTERM);
     assert_eq!(d.exit_code(), Some(0), "{}", d.seen.join("\n"));
 
-    let archive = dir.join("archive").join("events-2026-01.sqlite");
+    let archive = dir.join("archive").join("events-2026-02.sqlite");
     let a = rusqlite::Connection::open(&archive).unwrap();
     let (n, max): (i64, i64) = a
         .query_row("SELECT COUNT(*), MAX(seq) FROM events", [], |r| {
@@ -149,7 +149,7 @@ fn after_the_close_old_events_move_to_the_archive_and_the_journal_still_checks()
         .query_row("SELECT COUNT(*) FROM carried", [], |r| r.get(0))
         .unwrap();
     assert!(carried >= 1, "an engine's old orders went to the archive");
-    let orders = rusqlite::Connection::open(dir.join("archive").join("orders-2026-01.sqlite"))
+    let orders = rusqlite::Connection::open(dir.join("archive").join("orders-2026-02.sqlite"))
         .unwrap()
         .query_row("SELECT COUNT(*) FROM orders", [], |r| r.get::<_, i64>(0))
         .unwrap();

@@ -11,7 +11,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-/// The bundled bars of both contracts as one replay file, in time order.
+/// The bundled bars of both contracts as one replay file, in time order,
+/// each bar under its month (`KCH26`; the roll day has both months).
 fn week_csv(dir: &Path) -> PathBuf {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/data");
     let mut rows = Vec::new();
@@ -19,7 +20,9 @@ fn week_csv(dir: &Path) -> PathBuf {
         let text = std::fs::read_to_string(root.join(format!("{symbol}_bars.csv"))).unwrap();
         for line in text.lines().skip(1).filter(|l| !l.is_empty()) {
             let (at, rest) = line.split_once(',').unwrap();
-            rows.push(format!("{at},{symbol},{rest}"));
+            let (prices, month) = rest.rsplit_once(',').unwrap();
+            assert!(month.starts_with(symbol), "{line}");
+            rows.push(format!("{at},{month},{prices}"));
         }
     }
     rows.sort();
@@ -99,10 +102,10 @@ fn a_replay_of_the_bundled_week_reports_what_its_journal_holds_and_is_determinis
     assert!(stdout.contains("portfolio: capital 500000.00"), "{stdout}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("replay 100%"));
     let r = report(&dir, "a");
-    assert_eq!(r["bars"], 5400);
+    assert_eq!(r["bars"], 5955, "KC's roll day quotes both months");
     assert_eq!(
         (r["from"].as_str(), r["to"].as_str()),
-        (Some("2026-01-05T09:15:00Z"), Some("2026-01-09T18:29:00Z"))
+        (Some("2026-02-09T09:15:00Z"), Some("2026-02-13T18:29:00Z"))
     );
 
     // The replay's own journal, never the live one.
@@ -114,7 +117,8 @@ fn a_replay_of_the_bundled_week_reports_what_its_journal_holds_and_is_determinis
     let journal = replay_journal(&dir);
     let c = rusqlite::Connection::open(&journal).unwrap();
     // The test's own reading of the fills: PnL at the last close of each
-    // contract = Σ sign × qty × (close − price) × point value − commissions.
+    // contract month = Σ sign × qty × (close − price) × point value −
+    // commissions (KC's roll leaves March at its last close, on the roll day).
     let last_close = |symbol: &str| -> Decimal {
         let text = std::fs::read_to_string(&data).unwrap();
         let line = text
@@ -130,17 +134,20 @@ fn a_replay_of_the_bundled_week_reports_what_its_journal_holds_and_is_determinis
     for e in r["engines"].as_array().unwrap() {
         let id = e["id"].as_str().unwrap();
         let mut stmt = c
-            .prepare("SELECT side, qty, price, commission FROM fills WHERE engine = ?1")
+            .prepare("SELECT side, qty, price, commission, symbol FROM fills WHERE engine = ?1")
             .unwrap();
-        let rows: Vec<(String, String, String, String)> = stmt
-            .query_map([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        let rows: Vec<(String, String, String, String, String)> = stmt
+            .query_map([id], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })
             .unwrap()
             .map(Result::unwrap)
             .collect();
         assert!(rows.len() > 10, "{id} traded: {} fills", rows.len());
-        let mark = last_close(id);
         let (mut pnl, mut qty) = (Decimal::ZERO, Decimal::ZERO);
-        for (side, q, p, fee) in &rows {
+        for (side, q, p, fee, month) in &rows {
+            assert!(month.starts_with(id) && month.len() == 5, "{id}: {month}");
+            let mark = last_close(month);
             let sign = if side == "buy" {
                 Decimal::ONE
             } else {
@@ -178,6 +185,17 @@ fn a_replay_of_the_bundled_week_reports_what_its_journal_holds_and_is_determinis
             names.contains(&"news") && names.contains(&"momentum"),
             "{names:?}"
         );
+        // KC rolled on Wednesday: two legs, March closed, May opened; CC
+        // was in May all week.
+        let rolled: i64 = c
+            .query_row(
+                "SELECT COUNT(*) FROM events WHERE kind = 'rolled' AND path = ?1",
+                [format!("master/engines/{id}")],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(rolled, i64::from(id == "KC"), "{id}");
+        assert_eq!(names.contains(&"roll"), id == "KC", "{names:?}");
         // Every decision has its outcome.
         let outcomes: BTreeMap<String, u64> =
             serde_json::from_value(e["outcomes"].clone()).unwrap();
@@ -265,11 +283,11 @@ fn a_replay_of_the_bundled_week_reports_what_its_journal_holds_and_is_determinis
     assert_eq!(
         days,
         [
-            "2026-01-05",
-            "2026-01-06",
-            "2026-01-07",
-            "2026-01-08",
-            "2026-01-09"
+            "2026-02-09",
+            "2026-02-10",
+            "2026-02-11",
+            "2026-02-12",
+            "2026-02-13"
         ],
         "{reconciled:?}"
     );
@@ -340,7 +358,7 @@ fn a_seeded_replay_injects_its_faults_deterministically_and_its_invariants_hold(
     assert_eq!(faults.len(), 12);
     for f in faults {
         assert!(f["path"].as_str().unwrap().starts_with("master/"), "{f}");
-        assert!(f["at"].as_str().unwrap().starts_with("2026-01-"), "{f}");
+        assert!(f["at"].as_str().unwrap().starts_with("2026-02-"), "{f}");
     }
     assert_eq!(r["run"]["faults_injected"], 12);
     assert!(
@@ -533,9 +551,9 @@ fn gaps_in_the_data_make_an_engine_stale_and_the_second_warns() {
     let text = std::fs::read_to_string(&full).unwrap();
     let gap = |line: &str| {
         let at = &line[..16];
-        line.contains(",KC,")
-            && (("2026-01-06T14:00".."2026-01-06T14:20").contains(&at)
-                || ("2026-01-06T15:00".."2026-01-06T15:20").contains(&at))
+        line.contains(",KCH26,")
+            && (("2026-02-10T14:00".."2026-02-10T14:20").contains(&at)
+                || ("2026-02-10T15:00".."2026-02-10T15:20").contains(&at))
     };
     let kept: Vec<&str> = text.lines().filter(|l| !gap(l)).collect();
     assert_eq!(text.lines().count() - kept.len(), 40, "two 20-minute gaps");

@@ -908,7 +908,7 @@ mod tests {
     use commodore_actors::events::{ORDER_FILLED, ORDER_SUBMITTED, RISK_CHANGED};
     use commodore_actors::journal::{OutcomeRow, Store};
     use commodore_actors::kernel::{Event, EventKind};
-    use commodore_actors::model::{client_order_id, Fill, Order, Outcome};
+    use commodore_actors::model::{Fill, Order, Outcome};
 
     /// A fresh journal path for test `name` (its directory emptied).
     fn temp(name: &str) -> PathBuf {
@@ -976,7 +976,7 @@ mod tests {
         fn order(&mut self, engine: &str, side: Side, qty: i64) -> Order {
             let seq = self.next(engine);
             let o = Order {
-                client_order_id: client_order_id(engine, "news", seq, engine),
+                client_order_id: format!("{engine}-news-{seq:08}"),
                 engine: engine.into(),
                 strategy: "news".into(),
                 decision_seq: seq,

@@ -153,7 +153,7 @@ fn orders_priced_ahead(journal: &Path, data: &Recorded) -> (u64, Vec<String>) {
     let mut bad = Vec::new();
     for (id, symbol, price, at) in &rows {
         let price: Decimal = price.parse().unwrap();
-        let series = &closes[symbol.as_str()];
+        let series = &closes[commodore_actors::model::root(symbol)];
         let known = series.partition_point(|(due, _)| *due <= *at as u64);
         let recent: Vec<Decimal> = series[known.saturating_sub(STALE_BARS)..known]
             .iter()

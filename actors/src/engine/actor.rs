@@ -492,6 +492,7 @@ impl Handles<MarketUpdate> for Engine {
                     self.momentum = Momentum::new();
                 }
                 self.front = front;
+                self.publish();
             }
             self.momentum.push(bar.close);
             self.volatility.push(bar.close);

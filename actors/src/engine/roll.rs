@@ -142,14 +142,14 @@ impl Engine {
             Some("market closed".into())
         } else if self.ledger.has_in_flight() {
             Some("orders in flight".into())
-        } else if self.last.is_none() {
-            Some("no price yet".into())
+        } else if !self.quotes.contains_key(&front) {
+            Some(format!("no price of {front} yet"))
         } else {
             None
         };
         if let Some(why) = waits {
             if self.roll_waiting.as_deref() != Some(why.as_str()) {
-                tracing::warn!(target: super::ENGINE_LOG, engine = %self.cfg.id, %from, to = %front, %qty, %why, "a position to roll waits");
+                tracing::info!(target: super::ENGINE_LOG, engine = %self.cfg.id, %from, to = %front, %qty, %why, "a position to roll waits");
                 self.roll_waiting = Some(why);
             }
             return;
@@ -165,10 +165,11 @@ impl Engine {
             attempts: 0,
         };
         let detail = format!(
-            "{} → {}: {} contracts ({} at {}, {} at {})",
+            "{} → {}: {} {} ({} at {}, {} at {})",
             r.from,
             r.to,
-            r.qty,
+            if r.qty > Decimal::ZERO { "long" } else { "short" },
+            r.qty.abs(),
             r.from,
             self.mark_of(&r.from).unwrap_or_default(),
             r.to,
