@@ -97,6 +97,11 @@ def load(path):
     if list(df.columns) != HEADER:
         sys.exit(f"nautilus_replay.py: {path}: expected the header {','.join(HEADER)} "
                  "(commodore's replay format; scripts/replay_data.py writes it)")
+    # A bar named by its contract month (`KCH26`) is its contract's; on a roll
+    # day, where two months are quoted at one minute, this baseline (one
+    # instrument per contract) keeps the later month's bar, the front one.
+    df["symbol"] = df["symbol"].str.replace(r"[FGHJKMNQUVXZ]\d\d$", "", regex=True)
+    df = df.drop_duplicates(["at", "symbol"], keep="last")
     unknown = sorted(set(df["symbol"]) - set(CONTRACTS))
     if unknown:
         sys.exit(f"nautilus_replay.py: {path}: unknown symbols {unknown}; this baseline knows "

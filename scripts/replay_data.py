@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Writes 1-minute KC and CC bars as one replay data file,
 `at,symbol,open,high,low,close,volume`, in time order: the bundled bars
-(config/data/<SYMBOL>_bars.csv), or with `--days` a seeded random walk.
+(config/data/<SYMBOL>_bars.csv; the first week's bars under their contract
+month, `KCH26`), or with `--days` a seeded random walk (bare symbols: the
+front month's series).
 
     python3 scripts/replay_data.py > week.csv
     commodore replay --data week.csv --news config/data/news.csv
@@ -132,14 +134,43 @@ def stamp(at, weeks):
     return t.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def continuous(symbol, bars):
+    """The front month's series as one of `symbol` (what `run` plays after
+    its first lap): one bar a minute, the later month's where two are quoted
+    (the roll day), the months before moved by the spread measured there."""
+    out, spreads, last = [], [], {}
+    tick_places = 2 if "." in bars[0]["close"] else 0
+    for b in bars:
+        last[b["contract"]] = float(b["close"])
+        if out and out[-1]["at"] == b["at"]:
+            older, newer = sorted([out[-1], b], key=lambda x: (x["contract"][-2:], "FGHJKMNQUVXZ".index(x["contract"][-3])))
+            if older["contract"] not in [m for m, _ in spreads]:
+                spreads.append((older["contract"], last[newer["contract"]] - last[older["contract"]]))
+            out[-1] = newer
+        else:
+            out.append(b)
+    rows = []
+    for b in out:
+        months = [m for m, _ in spreads]
+        shift = sum(s for _, s in spreads[months.index(b["contract"]):]) if b["contract"] in months else 0.0
+        moved = {k: f"{float(b[k]) + shift:.{tick_places}f}" for k in ("open", "high", "low", "close")}
+        rows.append(dict(b, **moved, contract=symbol))
+    return rows
+
+
 def bundled(weeks):
-    """The bundled week played `weeks` times."""
+    """The bundled week played `weeks` times: the first as recorded, each bar
+    under its month (`KCH26`; the roll day has both), the ones after as
+    `run` plays them (the front month's series, back-adjusted, every other
+    week backwards)."""
     rows = []
     for symbol in ("KC", "CC"):
         with open(os.path.join(here, f"{symbol}_bars.csv"), newline="") as f:
-            bars = list(csv.DictReader(f))
-        n = len(bars)
+            recorded = list(csv.DictReader(f))
+        later = continuous(symbol, recorded)
         for lap in range(weeks):
+            bars = recorded if lap == 0 else later
+            n = len(bars)
             for i, b in enumerate(bars):
                 if lap % 2 == 0:
                     o, h, lo, c, v = b["open"], b["high"], b["low"], b["close"], b["volume"]
@@ -147,7 +178,7 @@ def bundled(weeks):
                     s = bars[n - 1 - i]
                     o, h, lo, c, v = s["close"], s["high"], s["low"], s["open"], s["volume"]
                 at = b["at"] if lap == 0 else stamp(b["at"], lap)
-                rows.append((at, symbol, o, h, lo, c, v))
+                rows.append((at, b["contract"], o, h, lo, c, v))
     return rows
 
 

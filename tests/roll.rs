@@ -36,7 +36,10 @@ fn holding_march(name: &str) -> PathBuf {
     let fills: i64 = j
         .query_row("SELECT COUNT(*) FROM fills", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(fills, 0, "the first run traded: the seed would not be alone");
+    assert_eq!(
+        fills, 0,
+        "the first run traded: the seed would not be alone"
+    );
     let seq: i64 = j
         .query_row(
             "SELECT COALESCE(MAX(decision_seq), 0) + 1 FROM outcomes WHERE engine = 'KC'",
@@ -99,9 +102,7 @@ fn journal_positions(dir: &Path) -> BTreeMap<String, i64> {
 /// The paper broker's holdings of engine KC.
 fn broker_positions(dir: &Path) -> BTreeMap<String, i64> {
     let p = Connection::open(dir.join("orders/KC.paper.sqlite")).unwrap();
-    let mut stmt = p
-        .prepare("SELECT symbol, qty FROM paper_holdings")
-        .unwrap();
+    let mut stmt = p.prepare("SELECT symbol, qty FROM paper_holdings").unwrap();
     let rows = stmt
         .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
         .unwrap();
@@ -131,7 +132,10 @@ fn legs(dir: &Path) -> Vec<(String, String, String, String, String)> {
 /// Runs the roll with the process killed at `crash_at` (none: straight
 /// through), starts it again, and checks the roll ended once and whole.
 fn roll_killed_at(crash_at: Option<&str>) {
-    let name = format!("roll-{}", crash_at.unwrap_or("none").replace(['.', '#'], "-"));
+    let name = format!(
+        "roll-{}",
+        crash_at.unwrap_or("none").replace(['.', '#'], "-")
+    );
     let dir = holding_march(&name);
     assert_eq!(
         journal_positions(&dir),
@@ -147,7 +151,11 @@ fn roll_killed_at(crash_at: Option<&str>) {
             "{point}: the crash point was never reached:\n{}",
             d.seen.join("\n")
         );
-        assert_eq!(d.exit_code(), None, "{point}: killed by its signal, no exit");
+        assert_eq!(
+            d.exit_code(),
+            None,
+            "{point}: killed by its signal, no exit"
+        );
         // Between two steps: the journal holds one of the roll's states,
         // never both months at once.
         let held = journal_positions(&dir);
@@ -162,20 +170,44 @@ fn roll_killed_at(crash_at: Option<&str>) {
     env.push(SPEED);
     let mut d = Daemon::start(&dir, &env);
     d.expect_any("kind=\"rolled\"");
+    // The operator's view: May is the front month, no roll under way, every
+    // position in May.
+    let kc = engine(&d.get("/v1/status"), "KC");
+    assert_eq!(kc["contract"], "KCK26", "{kc}");
+    assert_eq!(kc["roll"], serde_json::Value::Null, "{kc}");
+    let months: Vec<&str> = kc["positions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["symbol"].as_str().unwrap())
+        .collect();
+    assert!(months.iter().all(|m| *m == "KCK26"), "{kc}");
     d.signal(libc::SIGINT);
     assert_eq!(d.exit_code(), Some(0));
 
     let what = crash_at.unwrap_or("no crash");
     let legs = legs(&dir);
     let filled: Vec<_> = legs.iter().filter(|l| l.4 == "filled").collect();
-    assert_eq!(filled.len(), 2, "{what}: one close and one open leg: {legs:?}");
     assert_eq!(
-        (filled[0].1.as_str(), filled[0].2.as_str(), filled[0].3.as_str()),
+        filled.len(),
+        2,
+        "{what}: one close and one open leg: {legs:?}"
+    );
+    assert_eq!(
+        (
+            filled[0].1.as_str(),
+            filled[0].2.as_str(),
+            filled[0].3.as_str()
+        ),
         ("KCH26", "sell", "2"),
         "{what}: {legs:?}"
     );
     assert_eq!(
-        (filled[1].1.as_str(), filled[1].2.as_str(), filled[1].3.as_str()),
+        (
+            filled[1].1.as_str(),
+            filled[1].2.as_str(),
+            filled[1].3.as_str()
+        ),
         ("KCK26", "buy", "2"),
         "{what}: {legs:?}"
     );

@@ -227,7 +227,10 @@ async fn a_position_in_the_old_month_rolls_in_two_legs_once_the_level_allows() {
     assert_eq!(positions(&t), [("KCK26".to_owned(), Decimal::TWO)]);
     assert_eq!(roll_state(&t).as_deref(), Some("none"));
     let k = kinds(&t);
-    assert!(k[0].starts_with("roll_started: KCH26 → KCK26: long 2"), "{k:?}");
+    assert!(
+        k[0].starts_with("roll_started: KCH26 → KCK26: long 2"),
+        "{k:?}"
+    );
     assert_eq!(k.last().unwrap(), "rolled: KCH26 → KCK26: 2 contracts");
     // Nothing more to roll: later minutes send nothing.
     minute(&t, 3).await;

@@ -130,6 +130,8 @@ pub(super) fn engine_json(st: &ApiState, id: &str) -> Value {
         "state": state_str(engine_state(st, id)),
         "paused": st.kernel.registry().is_paused(&path),
         "restarts": node.map_or(0, |n| n.restarts),
+        "contract": f.contract,
+        "roll": f.roll,
         "positions": f.positions,
         "realized_pnl": f.realized_pnl,
         "equity": f.equity,

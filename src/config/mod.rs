@@ -32,9 +32,9 @@ mod notifier;
 mod pipeline;
 mod reconcile;
 mod risk;
+mod roll;
 mod secrets;
 mod sentinels;
-mod roll;
 mod staleness;
 mod supervision;
 
@@ -49,8 +49,8 @@ pub use notifier::{Notifier, WebhookKind};
 pub use pipeline::{Feed, Pipeline};
 pub use reconcile::Reconcile;
 pub use risk::Risk;
-pub use sentinels::Sentinels;
 pub use roll::Roll;
+pub use sentinels::Sentinels;
 pub use staleness::Staleness;
 pub use supervision::{EngineSupervision, Supervision};
 

@@ -204,7 +204,8 @@ impl Engine {
             .with(|s| s.pending_orders(id, u64::MAX))
             .unwrap_or_else(|e| panic!("{e}"));
         for (_, o) in pending {
-            self.ledger.sent(o.client_order_id, &o.symbol, o.side.sign() * o.qty);
+            self.ledger
+                .sent(o.client_order_id, &o.symbol, o.side.sign() * o.qty);
         }
         // The roll under way; its decisions are taken (a restart between its
         // record and a leg must not give the leg's number to another).

@@ -270,15 +270,18 @@ mod tests {
             assert!(bars.len() > 2000, "{sym}: {} bars", bars.len());
             assert!(news.len() > 20, "{sym}: {} headlines", news.len());
             assert!(
-                bars.windows(2)
-                    .all(|w| w[0].at_ms < w[1].at_ms || w[0].at_ms == w[1].at_ms && w[0].symbol < w[1].symbol),
+                bars.windows(2).all(|w| w[0].at_ms < w[1].at_ms
+                    || w[0].at_ms == w[1].at_ms && w[0].symbol < w[1].symbol),
                 "{sym}: bars in time order (a roll day's two months at one minute)"
             );
             for b in bars.iter() {
                 // The month each bar names is the front month then, or the
                 // one it rolls from on the roll day.
                 let front = spec.front(b.at_ms, crate::engine::config::DEFAULT_ROLL_DAYS);
-                let day_before = spec.front(b.at_ms - 86_400_000, crate::engine::config::DEFAULT_ROLL_DAYS);
+                let day_before = spec.front(
+                    b.at_ms - 86_400_000,
+                    crate::engine::config::DEFAULT_ROLL_DAYS,
+                );
                 assert!(
                     b.symbol == front || b.symbol == day_before,
                     "{sym}: {} is not the front month ({front}): {b:?}",
@@ -326,27 +329,52 @@ mod tests {
         assert!(march.len() > 500);
         for (h, k) in march.iter().zip(&may) {
             assert_eq!(h.at_ms, k.at_ms);
-            assert_eq!(k.close - h.close, Decimal::new(-240, 2), "May at March − 2.40");
+            assert_eq!(
+                k.close - h.close,
+                Decimal::new(-240, 2),
+                "May at March − 2.40"
+            );
         }
         // The days before trade March only, the days after May only.
         assert!(bars.iter().all(|b| b.symbol != "KCK26" || b.at_ms >= day));
-        assert!(bars.iter().all(|b| b.symbol != "KCH26" || b.at_ms < day + 86_400_000));
+        assert!(bars
+            .iter()
+            .all(|b| b.symbol != "KCH26" || b.at_ms < day + 86_400_000));
         let (cc, _) = bundled("CC").unwrap();
-        assert!(cc.iter().all(|b| b.symbol == "CCK26"), "cocoa rolled before the week");
+        assert!(
+            cc.iter().all(|b| b.symbol == "CCK26"),
+            "cocoa rolled before the week"
+        );
     }
 
     #[test]
     fn months_in_a_bars_file_are_checked() {
         let head = "at,open,high,low,close,volume,contract\n";
-        let ok = parse_bars("KC", &format!("{head}2026-02-11T09:15:00Z,1,2,1,1,4,KCK26\n")).unwrap();
+        let ok = parse_bars(
+            "KC",
+            &format!("{head}2026-02-11T09:15:00Z,1,2,1,1,4,KCK26\n"),
+        )
+        .unwrap();
         assert_eq!(ok[0].symbol, "KCK26");
         assert_eq!(ok[0].root(), "KC");
-        for (bad, want) in [("KCF26", "one of its months"), ("CCH26", "expected KC"), ("KCH2", "expected KC")] {
-            let e = parse_bars("KC", &format!("{head}2026-02-11T09:15:00Z,1,2,1,1,4,{bad}\n")).unwrap_err();
+        for (bad, want) in [
+            ("KCF26", "one of its months"),
+            ("CCH26", "expected KC"),
+            ("KCH2", "expected KC"),
+        ] {
+            let e = parse_bars(
+                "KC",
+                &format!("{head}2026-02-11T09:15:00Z,1,2,1,1,4,{bad}\n"),
+            )
+            .unwrap_err();
             assert!(e.contains("line 2") && e.contains(want), "{bad}: {e}");
         }
         // Without the column: the bare symbol, the front month's series.
-        let bare = parse_bars("KC", "at,open,high,low,close,volume\n2026-02-11T09:15:00Z,1,2,1,1,4\n").unwrap();
+        let bare = parse_bars(
+            "KC",
+            "at,open,high,low,close,volume\n2026-02-11T09:15:00Z,1,2,1,1,4\n",
+        )
+        .unwrap();
         assert_eq!(bare[0].symbol, "KC");
     }
 
@@ -354,7 +382,10 @@ mod tests {
     fn the_continuous_series_has_one_bar_a_minute_back_adjusted_across_the_roll() {
         let (bars, _) = bundled("KC").unwrap();
         let c = continuous("KC", &bars);
-        assert!(c.windows(2).all(|w| w[0].at_ms < w[1].at_ms), "one bar a minute");
+        assert!(
+            c.windows(2).all(|w| w[0].at_ms < w[1].at_ms),
+            "one bar a minute"
+        );
         assert!(c.iter().all(|b| b.symbol == "KC"));
         // May's bars as they are; March's moved by the spread (−2.40).
         let first = &bars[0];
@@ -363,7 +394,11 @@ mod tests {
         assert_eq!(c.last().unwrap().close, bars.last().unwrap().close);
         // No jump where the front month changed: from Tuesday's last bar to
         // Wednesday's first, as small as the data's own moves.
-        let within = c.windows(2).map(|w| (w[1].open - w[0].close).abs()).max().unwrap();
+        let within = c
+            .windows(2)
+            .map(|w| (w[1].open - w[0].close).abs())
+            .max()
+            .unwrap();
         assert!(within < Decimal::from(2), "largest step {within}");
     }
 

@@ -102,7 +102,9 @@ pub fn build(s: Sources<'_>) -> (EngineFigures, AccountEntry) {
     let figures = EngineFigures {
         symbol: spec.symbol.to_owned(),
         contract: (!s.front.is_empty()).then(|| s.front.to_owned()),
-        roll: s.roll.map(|r| format!("{} → {}: {} contracts", r.from, r.to, r.qty)),
+        roll: s
+            .roll
+            .map(|r| format!("{} → {}: {} contracts", r.from, r.to, r.qty)),
         positions,
         exposure,
         volatility: s.volatility,

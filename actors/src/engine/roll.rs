@@ -168,7 +168,11 @@ impl Engine {
             "{} → {}: {} {} ({} at {}, {} at {})",
             r.from,
             r.to,
-            if r.qty > Decimal::ZERO { "long" } else { "short" },
+            if r.qty > Decimal::ZERO {
+                "long"
+            } else {
+                "short"
+            },
             r.qty.abs(),
             r.from,
             self.mark_of(&r.from).unwrap_or_default(),

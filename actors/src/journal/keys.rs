@@ -377,7 +377,8 @@ impl RollRecord {
         if s == Self::NONE {
             return Ok(None);
         }
-        let bad = || format!("roll {s:?} is not <from>:<to>:<qty>:<close seq>:<open seq>:<attempts>");
+        let bad =
+            || format!("roll {s:?} is not <from>:<to>:<qty>:<close seq>:<open seq>:<attempts>");
         let p: Vec<&str> = s.split(':').collect();
         let [from, to, qty, close, open, attempts] = p.as_slice() else {
             return Err(bad());

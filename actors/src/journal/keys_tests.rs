@@ -233,7 +233,13 @@ fn a_roll_under_way_reads_back_and_none_is_no_roll() {
     assert_eq!(r.encode(), "KCH26:KCK26:-3:41:0:0");
     assert_eq!(RollRecord::decode(&r.encode()), Ok(Some(r)));
     assert_eq!(RollRecord::decode("none"), Ok(None));
-    for bad in ["", "KCH26:KCK26:3:1:0", "KCH26::3:1:0:0", "KCH26:KCK26:x:1:0:0", "a b:KCK26:1:1:0:0"] {
+    for bad in [
+        "",
+        "KCH26:KCK26:3:1:0",
+        "KCH26::3:1:0:0",
+        "KCH26:KCK26:x:1:0:0",
+        "a b:KCK26:1:1:0:0",
+    ] {
         let e = RollRecord::decode(bad).unwrap_err();
         assert!(e.contains("<from>:<to>"), "{bad}: {e}");
     }

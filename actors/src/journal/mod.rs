@@ -28,6 +28,6 @@ pub use shared::{order_log_path, SharedStore};
 #[cfg(test)]
 pub(crate) use store::testing;
 pub use store::{
-    archive_path, orders_archive_path, Archived, ArchivedOrders, Carried, DayCounts, Fsync,
-    Fate, JournalError, OutboxRow, OutboxTrim, OutcomeRow, StateEntry, Store, SCHEMA_VERSION,
+    archive_path, orders_archive_path, Archived, ArchivedOrders, Carried, DayCounts, Fate, Fsync,
+    JournalError, OutboxRow, OutboxTrim, OutcomeRow, StateEntry, Store, SCHEMA_VERSION,
 };

@@ -216,10 +216,9 @@ impl CrashPoint {
         let (name, nth) = match spec.split_once('#') {
             Some((name, n)) => (
                 name,
-                n.parse::<u32>()
-                    .ok()
-                    .filter(|n| *n >= 1)
-                    .ok_or_else(|| format!("crash point {spec:?}: the count after # must be a number from 1"))?,
+                n.parse::<u32>().ok().filter(|n| *n >= 1).ok_or_else(|| {
+                    format!("crash point {spec:?}: the count after # must be a number from 1")
+                })?,
             ),
             None => (spec, 1),
         };
@@ -230,7 +229,11 @@ impl CrashPoint {
             ));
         }
         Ok(CrashPoint {
-            at: Some(std::sync::Arc::new((name.to_owned(), nth, Default::default()))),
+            at: Some(std::sync::Arc::new((
+                name.to_owned(),
+                nth,
+                Default::default(),
+            ))),
         })
     }
 

@@ -65,9 +65,7 @@ pub const KNOWN_SYMBOLS: &[&str] = &["KC", "CC"];
 /// (the front month's continuous series, or an order of an earlier build).
 pub fn root(instrument: &str) -> &str {
     match ContractMonth::parse(instrument) {
-        Some((root, _)) if KNOWN_SYMBOLS.contains(&root.as_str()) => {
-            &instrument[..root.len()]
-        }
+        Some((root, _)) if KNOWN_SYMBOLS.contains(&root.as_str()) => &instrument[..root.len()],
         _ => instrument,
     }
 }

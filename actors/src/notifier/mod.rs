@@ -487,9 +487,7 @@ pub fn notable(e: &Event) -> Option<tracing::Level> {
         }
         EventKind::Other(
             "mode_changed" | "operator" | "sentinel" | "daily_summary" | "roll_started" | "rolled",
-        ) => {
-            Some(tracing::Level::INFO)
-        }
+        ) => Some(tracing::Level::INFO),
         _ => None,
     }
 }

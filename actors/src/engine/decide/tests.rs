@@ -191,7 +191,8 @@ fn risk_refuses_what_opens_and_lets_a_reduction_through() {
     );
     // Long 2 in flight: a sell of 5 with the guard down (or the data stale)
     // only closes the 2.
-    f.ledger.sent("KC-news-00000001".into(), "KC", Decimal::from(2));
+    f.ledger
+        .sent("KC-news-00000001".into(), "KC", Decimal::from(2));
     let sell = candidate(Side::Sell, 0.92, MONDAY_NOON_MS);
     for world in [&guard_down, &stale] {
         let d = decide(&f.state(RiskLevel::Normal, None), &sell, world);
