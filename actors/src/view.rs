@@ -20,8 +20,8 @@ use std::sync::RwLock;
 pub struct EngineFigures {
     /// The contract it trades.
     pub symbol: String,
-    /// The month it trades now (`KCH26`): its front month; none before its
-    /// first bar.
+    /// The month it trades now (`KCH26`): its front month at the market
+    /// clock's time (the bare symbol where the calendar names none).
     pub contract: Option<String>,
     /// The roll under way (`KCH26 → KCK26: 2 contracts`), if any.
     pub roll: Option<String>,

@@ -327,7 +327,7 @@ impl Engine {
             ledger: &self.ledger,
             last: self.last,
             quotes: &self.quotes,
-            front: &self.front,
+            front: &self.cfg.spec.front(self.clock.now_ms(), self.cfg.roll_days),
             roll: self.roll.as_ref(),
             volatility: self.volatility.value(),
             breaker: &self.breaker,

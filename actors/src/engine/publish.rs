@@ -23,7 +23,7 @@ pub struct Sources<'a> {
     pub last: Option<Decimal>,
     /// Each instrument's last price.
     pub quotes: &'a std::collections::BTreeMap<String, Decimal>,
-    /// The front month's instrument (empty before the first bar).
+    /// The front month's instrument now (the market clock's).
     pub front: &'a str,
     pub roll: Option<&'a RollRecord>,
     pub volatility: Option<f64>,
