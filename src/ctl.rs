@@ -37,6 +37,13 @@ pub enum Verb {
         #[arg(long)]
         reason: Option<String>,
     },
+    /// Pause an engine and close every position it holds, at market (each
+    /// contract month): before removing it from the configuration, say.
+    Flatten {
+        engine: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
     /// Let a paused engine open positions again.
     Resume {
         engine: String,
@@ -128,6 +135,11 @@ fn request(verb: &Verb) -> (Method, String, Option<Value>) {
         Verb::Resume { engine, reason } => (
             Method::POST,
             format!("/v1/engines/{}/resume", path_segment(engine)),
+            Some(json!({ "reason": reason })),
+        ),
+        Verb::Flatten { engine, reason } => (
+            Method::POST,
+            format!("/v1/engines/{}/flatten", path_segment(engine)),
             Some(json!({ "reason": reason })),
         ),
         Verb::Stop { engine, reason } => (
@@ -358,6 +370,7 @@ pub fn human(verb: &Verb, v: &Value) -> String {
         Verb::Tree => tree_lines(v),
         Verb::Events { .. } => events_lines(v),
         Verb::Pause { .. } | Verb::Resume { .. } => vec![engine_line(v)],
+        Verb::Flatten { .. } => vec![flatten_line(v)],
         Verb::Stop { .. } | Verb::Start { .. } => vec![lifecycle_line(v)],
         Verb::Escalate { .. } | Verb::ResetRisk { .. } => {
             vec![s(&v["message"]), risk_line(&v["risk"])]
@@ -495,6 +508,25 @@ fn lifecycle_line(v: &Value) -> String {
     }
 }
 
+/// Flatten: the engine paused, its positions closing.
+fn flatten_line(v: &Value) -> String {
+    let e = &v["engine"];
+    let held: Vec<String> = e["positions"]
+        .as_array()
+        .map(|p| {
+            p.iter()
+                .map(|x| format!("{} {}", s(&x["qty"]), s(&x["symbol"])))
+                .collect()
+        })
+        .unwrap_or_default();
+    let closing = if held.is_empty() {
+        "nothing held".to_owned()
+    } else {
+        format!("closing {} (ctl status shows them go)", held.join(", "))
+    };
+    format!("engine {} paused; {closing}", s(&e["id"]))
+}
+
 /// Pause and resume: what the engine is now, and whether this request changed it.
 fn engine_line(v: &Value) -> String {
     let e = &v["engine"];
@@ -604,6 +636,18 @@ mod tests {
         assert_eq!(
             human(&verb(&["pause", "KC"]), &paused),
             "engine KC now paused (state paused)\n"
+        );
+        let flattening = json!({"engine": {"id": "KC", "paused": true, "positions": [
+            {"symbol": "KCH26", "qty": "2"}, {"symbol": "KCK26", "qty": "-1"}]}, "changed": true});
+        assert_eq!(
+            human(&verb(&["flatten", "KC"]), &flattening),
+            "engine KC paused; closing 2 KCH26, -1 KCK26 (ctl status shows them go)\n"
+        );
+        let flat =
+            json!({"engine": {"id": "KC", "paused": true, "positions": []}, "changed": true});
+        assert_eq!(
+            human(&verb(&["flatten", "KC"]), &flat),
+            "engine KC paused; nothing held\n"
         );
         let resumed =
             json!({"engine": {"id": "KC", "paused": false, "state": "running"}, "changed": false});

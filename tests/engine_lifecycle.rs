@@ -60,6 +60,16 @@ fn a_stopped_engine_stays_stopped_across_a_restart_until_started() {
         200,
         "a stopped engine is meant to be down"
     );
+    // A stopped engine cannot be flattened: 409, saying to start it.
+    let (status, v) = post(&d, "/v1/engines/KC/flatten", r#"{"reason":"x"}"#);
+    assert_eq!(status, 409, "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("engine KC is not running"),
+        "{v}"
+    );
     // Again: nothing changes.
     let (status, v) = post(&d, "/v1/engines/KC/stop", "{}");
     assert_eq!(

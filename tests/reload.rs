@@ -233,3 +233,84 @@ id = "CC"
     assert_eq!(d.exit_code(), Some(0), "{}", d.seen.join("\n"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// An engine that holds a position is not removed (409, saying how to
+/// flatten it); `ctl flatten` pauses it and closes every month at market; once
+/// flat, the same reload removes it.
+#[test]
+fn an_engine_holding_a_position_is_removed_once_an_operator_flattened_it() {
+    let dir = temp_dir("reload-flatten");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("desk.toml");
+    write(
+        &file,
+        "[[engines]]\nid = \"KC\"\n[[engines]]\nid = \"CC\"\n",
+    );
+    let f = file.to_str().unwrap();
+    let env = [[FAST].as_slice(), &common::NO_DRAWDOWN_GUARDS].concat();
+    let mut d = Daemon::spawn_args(&dir, free_port(), &["--config", f], &env);
+    d.wait_ready();
+    // Trading until KC holds something.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let kc = common::engine(&d.get("/v1/status"), "KC");
+        if !kc["positions"].as_array().unwrap().is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "KC never held a position: {kc}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    write(&file, "[[engines]]\nid = \"CC\"\n");
+    let (code, r) = reload(&d);
+    // (Flat again by chance between the two reads: then it goes at once.)
+    if code == 409 {
+        let msg = r["error"]["message"].as_str().unwrap();
+        assert!(
+            msg.starts_with("engine KC cannot be removed: it holds ")
+                && msg.contains("flatten it first (`commodore ctl flatten KC`"),
+            "{r}"
+        );
+        let out = d.ctl(&["flatten", "KC", "--reason", "leaving the desk"], &[]);
+        let said = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{said}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(said.starts_with("engine KC paused; "), "{said}");
+        let kc = common::engine(&d.get("/v1/status"), "KC");
+        assert_eq!(kc["paused"], true, "{kc}");
+        // Flat within a few bars: the same reload goes through.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let (code, r) = reload(&d);
+            if code == 200 {
+                assert_eq!(r["changed"], serde_json::json!(["engines.KC"]), "{r}");
+                break;
+            }
+            assert_eq!(code, 409, "{r}");
+            assert!(Instant::now() < deadline, "KC never flat: {r}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    } else {
+        assert_eq!(code, 200, "{r}");
+    }
+    wait_engines(&mut d, &["CC"]);
+    // A flatten of an engine no longer configured is a 404.
+    let (code, r) = d.call("POST", "/v1/engines/KC/flatten", Some(r#"{"reason":"x"}"#));
+    assert_eq!(code, 404, "{r}");
+    // Its fills in the journal add up to nothing in every month.
+    d.signal(libc::SIGTERM);
+    assert_eq!(d.exit_code(), Some(0), "{}", d.seen.join("\n"));
+    let j = rusqlite::Connection::open(dir.join("journal.sqlite")).unwrap();
+    let open: i64 = j
+        .query_row(
+            "SELECT COUNT(*) FROM (SELECT symbol, SUM(CASE side WHEN 'buy' THEN CAST(qty AS INTEGER) ELSE -CAST(qty AS INTEGER) END) AS q
+             FROM fills WHERE engine = 'KC' GROUP BY symbol) WHERE q != 0",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(open, 0, "KC left flat in every month");
+    let _ = std::fs::remove_dir_all(&dir);
+}

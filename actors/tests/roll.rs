@@ -371,3 +371,44 @@ async fn panic_abandons_a_roll_and_flattens_every_month() {
         ]
     );
 }
+
+#[actix_rt::test]
+async fn an_operators_flatten_closes_every_month_and_starts_no_roll() {
+    tokio::time::pause();
+    let t = tree("flatten", RiskLevel::Normal, |p| {
+        holding(p, "KCH26", 2, 1);
+        holding(p, "KCK26", 3, 2);
+    })
+    .await;
+    t.h.engine
+        .ask(commodore_actors::engine::messages::Flatten {
+            reason: "leaving the desk".into(),
+        })
+        .await
+        .unwrap();
+    // No price yet: it waits for the first bars, then closes both months.
+    minute(&t, 1).await;
+    idle(Duration::from_millis(1100)).await;
+    assert!(positions(&t).is_empty(), "{:?}", positions(&t));
+    assert!(
+        legs(&t).is_empty(),
+        "no roll while flattening: {:?}",
+        legs(&t)
+    );
+    let c = rusqlite::Connection::open(&t.path).unwrap();
+    let orders: i64 = c
+        .query_row(
+            "SELECT COUNT(*) FROM orders WHERE strategy = 'flatten' AND status = 'filled'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(orders, 2, "one order per month");
+    // Flat: the flatten is done; later minutes send nothing.
+    minute(&t, 2).await;
+    idle(Duration::from_millis(1100)).await;
+    let after: i64 = c
+        .query_row("SELECT COUNT(*) FROM orders", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(after, 4, "the two holdings and the two closes");
+}

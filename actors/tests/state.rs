@@ -60,6 +60,7 @@ async fn owners(path: &Path) -> Owners {
                 control::EngineSpec {
                     spec: child.clone(),
                     held,
+                    engine: Handle::new(),
                 },
             );
             engine_workers.insert(id.to_owned(), h);
@@ -475,7 +476,14 @@ fn new_engine(id: &str) -> (control::EngineSpec, Handle<Counter>) {
     let spec = ChildSpec::supervisor(tree(id, cfg(Strategy::OneForOne), vec![w]))
         .restart(Restart::Temporary)
         .held_while(held.clone());
-    (control::EngineSpec { spec, held }, h)
+    (
+        control::EngineSpec {
+            spec,
+            held,
+            engine: Handle::new(),
+        },
+        h,
+    )
 }
 
 #[actix_rt::test]

@@ -13,7 +13,7 @@ use super::{ApiState, ASK_TIMEOUT, MAX_REASON_CHARS};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use commodore_actors::control::{
-    ControlError, PauseEngine, ResumeEngine, Shutdown, StartEngine, StopEngine,
+    ControlError, FlattenEngine, PauseEngine, ResumeEngine, Shutdown, StartEngine, StopEngine,
 };
 use commodore_actors::events::OPERATOR;
 use commodore_actors::kernel::{Fault, FaultKind, KernelError};
@@ -54,6 +54,7 @@ struct ReasonBody {
 #[derive(Clone, Copy)]
 enum EngineVerb {
     Pause,
+    Flatten,
     Resume,
     Stop,
     Start,
@@ -61,6 +62,12 @@ enum EngineVerb {
 
 pub(super) async fn pause(req: HttpRequest, st: web::Data<ApiState>) -> Answer {
     engine_command(req, st, EngineVerb::Pause).await
+}
+
+/// Pauses the engine and closes every position it holds, at market (202:
+/// the orders are under way; `GET /v1/status` shows the positions go).
+pub(super) async fn flatten(req: HttpRequest, st: web::Data<ApiState>) -> Answer {
+    engine_command(req, st, EngineVerb::Flatten).await
 }
 
 pub(super) async fn resume(req: HttpRequest, st: web::Data<ApiState>) -> Answer {
@@ -93,6 +100,10 @@ async fn engine_command(req: HttpRequest, st: web::Data<ApiState>, verb: EngineV
             c.ask_timeout(ResumeEngine { engine, reason }, ASK_TIMEOUT)
                 .await
         }
+        EngineVerb::Flatten => {
+            c.ask_timeout(FlattenEngine { engine, reason }, ASK_TIMEOUT)
+                .await
+        }
         EngineVerb::Stop => {
             c.ask_timeout(StopEngine { engine, reason }, ASK_TIMEOUT)
                 .await
@@ -108,7 +119,9 @@ async fn engine_command(req: HttpRequest, st: web::Data<ApiState>, verb: EngineV
     let answer = json!({"engine": e, "changed": out.changed});
     Ok(match verb {
         EngineVerb::Pause | EngineVerb::Resume => HttpResponse::Ok().json(answer),
-        EngineVerb::Stop | EngineVerb::Start => HttpResponse::Accepted().json(answer),
+        EngineVerb::Stop | EngineVerb::Start | EngineVerb::Flatten => {
+            HttpResponse::Accepted().json(answer)
+        }
     })
 }
 

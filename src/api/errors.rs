@@ -106,9 +106,9 @@ pub(super) type Answer = Result<HttpResponse, ApiError>;
 pub(super) fn control_error(e: ControlError) -> ApiError {
     match e {
         ControlError::UnknownEngine { .. } => ApiError::not_found(e.to_string()),
-        ControlError::EngineFailed(_) | ControlError::ShuttingDown => {
-            ApiError::conflict(e.to_string())
-        }
+        ControlError::EngineFailed(_)
+        | ControlError::ShuttingDown
+        | ControlError::EngineDown(_) => ApiError::conflict(e.to_string()),
         ControlError::Journal(_) => ApiError::unavailable(e.to_string()),
     }
 }

@@ -177,6 +177,7 @@ fn app(
         .service(resource("/v1/tree").route(web::get().to(reads::tree)))
         .service(resource("/v1/events").route(web::get().to(reads::events)))
         .service(resource("/v1/engines/{id}/pause").route(web::post().to(commands::pause)))
+        .service(resource("/v1/engines/{id}/flatten").route(web::post().to(commands::flatten)))
         .service(resource("/v1/engines/{id}/resume").route(web::post().to(commands::resume)))
         .service(resource("/v1/engines/{id}/stop").route(web::post().to(commands::stop)))
         .service(resource("/v1/engines/{id}/start").route(web::post().to(commands::start)))

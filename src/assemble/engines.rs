@@ -123,7 +123,11 @@ pub(super) fn one_engine(
         .restart(Restart::Temporary)
         .held_while(held.clone());
     Built {
-        spec: EngineSpec { spec: child, held },
+        spec: EngineSpec {
+            spec: child,
+            held,
+            engine: h.engine.clone(),
+        },
         route: h.route(&e.id, e.symbol()),
         target: reconcile::Target {
             engine: e.id.clone(),

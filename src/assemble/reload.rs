@@ -324,7 +324,7 @@ fn refuse_unless_flat(journal: &std::path::Path, removed: &[String]) -> Result<(
                 .map(|(s, q)| format!("{} {s}", q.normalize()))
                 .collect();
             return Err(ReloadError::Holding(format!(
-                "engine {id} cannot be removed: it holds {} with {pending} order(s) pending; close its position first (or put it back in the config)",
+                "engine {id} cannot be removed: it holds {} with {pending} order(s) pending; flatten it first (`commodore ctl flatten {id}`, or POST /v1/engines/{id}/flatten), reload once it is flat (or put it back in the config)",
                 if held.is_empty() { "nothing".to_owned() } else { held.join(", ") }
             )));
         }
@@ -390,7 +390,7 @@ mod tests {
         s.record_fill(&fill(&buy)).unwrap();
         let e = refuse_unless_flat(&journal, &ids).unwrap_err();
         assert!(
-            e.message().starts_with("engine KC cannot be removed: it holds 2 KC with 0 order(s) pending; close its position first"),
+            e.message().starts_with("engine KC cannot be removed: it holds 2 KC with 0 order(s) pending; flatten it first (`commodore ctl flatten KC`"),
             "{e:?}"
         );
         let sell = order(2, Side::Sell);

@@ -1,7 +1,7 @@
 use super::lifecycle::Lifecycle;
 use super::messages::{
-    ControlError, EngineOutcome, PauseEngine, Reconfigure, ResumeEngine, Shutdown, StartEngine,
-    StopEngine,
+    ControlError, EngineOutcome, FlattenEngine, PauseEngine, Reconfigure, ResumeEngine, Shutdown,
+    StartEngine, StopEngine,
 };
 use crate::clock::Clock;
 use crate::events::{CONFIG_RELOADED, OPERATOR};
@@ -68,6 +68,8 @@ const RETIRE_WITHIN: Duration = Duration::from_secs(60);
 pub struct EngineSpec {
     pub spec: ChildSpec,
     pub held: Arc<AtomicBool>,
+    /// The engine actor (stable across its restarts): an operator's flatten.
+    pub engine: Handle<crate::engine::actor::Engine>,
 }
 
 /// The engines as configured now: their ids in the config's order, and
@@ -345,6 +347,39 @@ impl Handles<PauseEngine> for ControlActor {
     ) -> Result<EngineOutcome, ControlError> {
         self.known(&m.engine)?;
         self.set(&m.engine, true, &m.reason, ctx.path())
+    }
+}
+
+impl Handles<FlattenEngine> for ControlActor {
+    /// Pauses the engine (journaled, so nothing new opens, across restarts
+    /// too), then tells it to close every position it holds.
+    fn handle(
+        &mut self,
+        m: FlattenEngine,
+        ctx: &mut Ctx<'_, Self>,
+    ) -> Result<EngineOutcome, ControlError> {
+        self.known(&m.engine)?;
+        let path = engine_path(&m.engine);
+        let running = matches!(
+            self.kernel.registry().state(&path),
+            Some(NodeState::Running | NodeState::Paused)
+        );
+        let handle = self.book().specs.get(&m.engine).map(|s| s.engine.clone());
+        let Some(engine) = handle.filter(|_| running && !self.stopped.contains(&m.engine)) else {
+            return Err(ControlError::EngineDown(m.engine));
+        };
+        let outcome = self.set(&m.engine, true, &m.reason, ctx.path())?;
+        let flatten = crate::engine::messages::Flatten {
+            reason: m.reason.clone(),
+        };
+        if engine.tell(flatten).is_err() {
+            return Err(ControlError::EngineDown(m.engine));
+        }
+        tracing::warn!(actor = ctx.path(), engine = %m.engine, reason = %m.reason, "engine flattening: every position closes at market");
+        Ok(EngineOutcome {
+            changed: true,
+            ..outcome
+        })
     }
 }
 

@@ -16,6 +16,15 @@ pub struct ResumeEngine {
     pub reason: String,
 }
 
+/// Pause one engine and close every position it holds (each contract month,
+/// at market): what an operator does before removing it in a reload.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<EngineOutcome, ControlError>")]
+pub struct FlattenEngine {
+    pub engine: String,
+    pub reason: String,
+}
+
 /// Stop one engine's subtree; it stays stopped across restarts of the daemon.
 #[derive(Debug, Message)]
 #[rtype(result = "Result<EngineOutcome, ControlError>")]
@@ -71,6 +80,10 @@ pub enum ControlError {
     EngineFailed(String),
     #[error("a shutdown is already under way")]
     ShuttingDown,
+    #[error(
+        "engine {0} is not running (stopped, failed or restarting): start it, then flatten it"
+    )]
+    EngineDown(String),
     #[error("nothing was changed: {0}")]
     Journal(String),
 }

@@ -1,5 +1,5 @@
 //! `control`: carries out the operator's commands that change the daemon itself
-//! (pause, resume, stop and start an engine, shut down, the engines a reload
+//! (pause, resume, flatten, stop and start an engine, shut down, the engines a reload
 //! replaces, adds and removes), journaled before they take effect.
 //! Risk and mode commands go to the actors that own that state.
 //!
@@ -13,6 +13,6 @@ mod messages;
 pub use actor::{engine_path, load_paused, load_stopped, ControlActor, EngineBook, EngineSpec};
 pub use lifecycle::Lifecycle;
 pub use messages::{
-    ControlError, EngineOutcome, PauseEngine, Reconfigure, ResumeEngine, Shutdown, StartEngine,
-    StopEngine,
+    ControlError, EngineOutcome, FlattenEngine, PauseEngine, Reconfigure, ResumeEngine, Shutdown,
+    StartEngine, StopEngine,
 };

@@ -14,7 +14,7 @@ use super::decide::{self, Decision, Surroundings};
 use super::executor::Executor;
 use super::ledger::Ledger;
 use super::messages::{
-    BatchDue, FillReceived, MarketUpdate, OrderRejected, RiskLevelChanged, SignalReceived,
+    BatchDue, FillReceived, Flatten, MarketUpdate, OrderRejected, RiskLevelChanged, SignalReceived,
 };
 use super::momentum::Momentum;
 use super::outcomes::Outcomes;
@@ -74,6 +74,8 @@ pub struct Engine {
     pub(super) roll: Option<RollRecord>,
     /// Why a position to roll waits, as last logged.
     pub(super) roll_waiting: Option<String>,
+    /// An operator asked to close every position (why), until it is flat.
+    pub(super) flattening: Option<String>,
     /// `faults.crash_at`: where the process aborts on purpose.
     pub(super) crash: CrashPoint,
     /// Market time of the last bar.
@@ -142,6 +144,7 @@ impl Engine {
                 quotes: BTreeMap::new(),
                 roll: None,
                 roll_waiting: None,
+                flattening: None,
                 crash: l.wiring.crash.clone(),
                 last_at_ms: 0,
                 ledger: Ledger::new(),
@@ -599,6 +602,17 @@ impl Handles<OrderRejected> for Engine {
             self.breaker.order_dropped(&m.client_order_id);
         }
         self.advance_roll();
+    }
+}
+
+impl Handles<Flatten> for Engine {
+    /// Closes every position (each month, at market), then every second
+    /// until flat: the engine is paused by `control` first, so nothing
+    /// reopens.
+    fn handle(&mut self, m: Flatten, _: &mut Ctx<'_, Self>) {
+        tracing::warn!(target: super::ENGINE_LOG, engine = %self.cfg.id, reason = %m.reason, "flattening every position");
+        self.flattening = Some(m.reason);
+        self.enforce_panic();
     }
 }
 

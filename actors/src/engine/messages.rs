@@ -81,6 +81,14 @@ pub struct CancelPending {
 #[rtype(result = "()")]
 pub struct RiskLevelChanged(pub crate::model::RiskLevel);
 
+/// An operator asked the engine to close every position it holds (it is
+/// paused first): as at PANIC, for this engine alone, until it is flat.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "()")]
+pub struct Flatten {
+    pub reason: String,
+}
+
 /// Timer: the engine's batch of buffered messages is due.
 #[derive(Debug, Clone, Message)]
 #[rtype(result = "()")]

@@ -212,16 +212,37 @@ impl Engine {
         self.publish();
     }
 
-    /// At PANIC: every order not yet sent is cancelled and the position, with
-    /// what is in flight, is closed at the last price. Idempotent: run on every
-    /// level change, every second and at start, until the engine is flat.
+    /// Why every position must close now: PANIC, or an operator's flatten.
+    pub(super) fn closing_all(&self) -> Option<String> {
+        if *self.levels.borrow() == RiskLevel::Panic {
+            Some("risk level PANIC".into())
+        } else {
+            self.flattening
+                .as_ref()
+                .map(|why| format!("flatten asked: {why}"))
+        }
+    }
+
+    /// At PANIC (or an operator's flatten): every order not yet sent is
+    /// cancelled and every month's position, with what is in flight, is
+    /// closed at its last price. Idempotent: run on every level change,
+    /// every second and at start, until the engine is flat (a flatten is
+    /// then done).
     pub(super) fn enforce_panic(&mut self) {
-        if *self.levels.borrow() != RiskLevel::Panic {
+        let Some(reason) = self.closing_all() else {
+            return;
+        };
+        if self.flattening.is_some()
+            && self.ledger.projected_by_instrument().is_empty()
+            && self.roll.is_none()
+        {
+            tracing::info!(target: super::ENGINE_LOG, engine = %self.cfg.id, "flattened: every position closed");
+            self.flattening = None;
             return;
         }
         // Orders decided so far; the closing order below comes after.
         let _ = self.executor.tell(CancelPending {
-            reason: "risk level PANIC".into(),
+            reason,
             up_to_seq: self.decision_seq,
         });
         // A roll under way is abandoned: the flatten closes every month.

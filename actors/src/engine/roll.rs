@@ -63,10 +63,11 @@ pub enum Step {
 }
 
 /// The next step of roll `r`, from its legs' fates (`open`: `None` until an
-/// open leg is decided) and whether the level is PANIC.
-pub fn step(r: &RollRecord, close: Leg, open: Option<Leg>, panic: bool) -> Step {
-    if panic {
-        return Step::Abandon("risk level PANIC: the flatten closes every month".into());
+/// open leg is decided) and why every position is closing, if it is (PANIC,
+/// an operator's flatten).
+pub fn step(r: &RollRecord, close: Leg, open: Option<Leg>, closing: Option<&str>) -> Step {
+    if let Some(why) = closing {
+        return Step::Abandon(format!("{why}: the flatten closes every month"));
     }
     let filled = match close {
         Leg::Absent => return Step::PlaceClose,
@@ -134,6 +135,8 @@ impl Engine {
         let paused = self.kernel.registry().is_paused(&self.cfg.path());
         let waits = if level >= RiskLevel::Halt {
             Some(format!("risk level {level}"))
+        } else if let Some(why) = self.closing_all() {
+            Some(why)
         } else if paused {
             Some("paused".into())
         } else if self.neighbours.data.stale() {
@@ -202,8 +205,9 @@ impl Engine {
                 return tracing::error!(target: super::ENGINE_LOG, engine = %self.cfg.id, error = %e, "cannot read the roll's legs: asked again in a second")
             }
         };
-        let panic = *self.levels.borrow() == RiskLevel::Panic;
-        match step(&r, close, open, panic) {
+        // PANIC, or an operator's flatten: the roll is abandoned.
+        let closing = self.closing_all();
+        match step(&r, close, open, closing.as_deref()) {
             Step::Wait => {}
             Step::PlaceClose => {
                 let qty = r.qty.abs();
@@ -411,37 +415,37 @@ mod tests {
     #[test]
     fn every_step_follows_from_the_legs_fates() {
         let r = record(0);
-        assert_eq!(step(&r, Leg::Absent, None, false), Step::PlaceClose);
-        assert_eq!(step(&r, Leg::Is(Fate::Pending), None, false), Step::Wait);
+        assert_eq!(step(&r, Leg::Absent, None, None), Step::PlaceClose);
+        assert_eq!(step(&r, Leg::Is(Fate::Pending), None, None), Step::Wait);
         assert!(matches!(
-            step(&r, Leg::Is(Fate::Rejected), None, false),
+            step(&r, Leg::Is(Fate::Rejected), None, None),
             Step::Abandon(why) if why.contains("stays in KCH26")
         ));
         assert_eq!(
-            step(&r, FILLED, None, false),
+            step(&r, FILLED, None, None),
             Step::DecideOpen { qty: Decimal::TWO }
         );
         let r = record(1);
         assert_eq!(
-            step(&r, FILLED, Some(Leg::Absent), false),
+            step(&r, FILLED, Some(Leg::Absent), None),
             Step::PlaceOpen { qty: Decimal::TWO }
         );
         assert_eq!(
-            step(&r, FILLED, Some(Leg::Is(Fate::Pending)), false),
+            step(&r, FILLED, Some(Leg::Is(Fate::Pending)), None),
             Step::Wait
         );
         assert_eq!(
-            step(&r, FILLED, Some(FILLED), false),
+            step(&r, FILLED, Some(FILLED), None),
             Step::Done { qty: Decimal::TWO }
         );
         assert_eq!(
-            step(&r, FILLED, Some(Leg::Is(Fate::Rejected)), false),
+            step(&r, FILLED, Some(Leg::Is(Fate::Rejected)), None),
             Step::DecideOpen { qty: Decimal::TWO },
             "a refused open leg is decided again"
         );
         let r = record(MAX_OPEN_ATTEMPTS);
         assert!(matches!(
-            step(&r, FILLED, Some(Leg::Is(Fate::Rejected)), false),
+            step(&r, FILLED, Some(Leg::Is(Fate::Rejected)), None),
             Step::Abandon(why) if why.contains("flat") && why.contains("an operator decides")
         ));
     }
@@ -451,11 +455,11 @@ mod tests {
         let r = record(0);
         let one = Leg::Is(Fate::Filled(Decimal::ONE));
         assert_eq!(
-            step(&r, one, None, false),
+            step(&r, one, None, None),
             Step::DecideOpen { qty: Decimal::ONE }
         );
         assert!(matches!(
-            step(&r, Leg::Is(Fate::Pending), None, true),
+            step(&r, Leg::Is(Fate::Pending), None, Some("risk level PANIC")),
             Step::Abandon(why) if why.contains("PANIC")
         ));
     }
