@@ -4,20 +4,21 @@
 //! the journal refusing an order), and conflation of market data.
 
 mod common;
+#[path = "common/engines.rs"]
+mod engines;
 
 use commodore_actors::engine::messages::{BatchDue, MarketUpdate, RawEvent, SignalReceived};
-use commodore_actors::engine::sentinel::SentinelConfig;
-use commodore_actors::engine::{self, EngineConfig, EngineHandles, SubtreeConfig};
+use commodore_actors::engine::{self, EngineConfig};
 use commodore_actors::journal::Store;
 use commodore_actors::kernel::*;
-use commodore_actors::model::{Analyzed, Bar, ModeState, RiskLevel, RiskState, Sentiment, Tier};
+use commodore_actors::model::{Analyzed, Bar, ModeState, RiskLevel, Sentiment, Tier};
 use commodore_actors::risk::AccountEntry;
 use commodore_actors::view::StatusView;
 use commodore_actors::wiring::Wiring;
 use common::*;
 use rust_decimal::Decimal;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,14 +29,7 @@ fn config(journal: std::path::PathBuf) -> EngineConfig {
     EngineConfig::alone(journal)
 }
 
-struct Tree {
-    _root: Root,
-    kernel: Kernel,
-    h: EngineHandles,
-    view: Arc<StatusView>,
-    wiring: Wiring,
-    path: PathBuf,
-}
+use engines::Tree;
 
 /// The engine subtree `test/KC` on the test's thread; no market sequencer
 /// (the test sends the market data itself).
@@ -47,56 +41,14 @@ async fn tree(name: &str, supervision: SupervisorConfig) -> Tree {
 async fn tree_with(name: &str, supervision: SupervisorConfig, max_gap: Duration) -> Tree {
     let path = temp_journal("engine", name);
     let kernel = Kernel::new(1);
-    // BALANCED: sizes × 1 (NANO would make every order one contract).
-    let (risk, mode) = (
-        RiskState::initial(0),
-        ModeState {
-            current: Tier::BALANCED,
-            auto: false,
-            since_ms: 0,
-        },
-    );
+    let (risk, mode) = engines::levels(RiskLevel::Normal);
     // The market clock four hours into Monday's session: the bars the tests
     // send (from noon UTC, a minute each) have closed by then.
     let clock = commodore_actors::clock::Clock::market(MONDAY_NOON_MS + 4 * 3_600_000, 1.0);
     let wiring = Wiring::new(clock, &risk, &mode);
     let view = Arc::new(StatusView::new(risk, mode));
-    let sub = SubtreeConfig {
-        supervision,
-        sentinels: SentinelConfig {
-            move_pct: 50.0,
-            escalate_pct: 90.0,
-            window_bars: 30,
-            keywords: vec![],
-            close_warning_min: 0,
-            max_gap,
-        },
-        risk: Handle::new(),
-        llm: None,
-        placement: engine::Threads::ParentThread,
-        slippage_ticks: 0,
-        commission: Decimal::ZERO,
-        broker_timeout: Duration::from_secs(2),
-        broker: None,
-        wiring: wiring.clone(),
-        fsync: commodore_actors::journal::Fsync::On,
-    };
-    let (spec, h) =
-        engine::subtree_with_handles(Arc::new(config(path.clone())), &sub, &kernel, &view);
-    let root = start(
-        SupervisorSpec::new("test", cfg(Strategy::OneForOne)).child(ChildSpec::supervisor(spec)),
-        &kernel,
-    )
-    .await;
-    idle(ms(10)).await;
-    Tree {
-        _root: root,
-        kernel,
-        h,
-        view,
-        wiring,
-        path,
-    }
+    let sub = engines::subtree(wiring, supervision, max_gap, None);
+    engines::start(config(path), &sub, kernel, view).await
 }
 
 /// Injects one fault of `kind` (`ms` for `slow`) into the actor at `path`.

@@ -4,15 +4,14 @@
 //! client order id and counts what it is sent.
 
 mod common;
+#[path = "common/engines.rs"]
+mod engines;
 
 use commodore_actors::engine::messages::SubmitOrder;
-use commodore_actors::engine::sentinel::SentinelConfig;
-use commodore_actors::engine::{
-    self, Broker, BrokerError, EngineConfig, EngineHandles, Known, SubtreeConfig,
-};
+use commodore_actors::engine::{self, Broker, BrokerError, EngineConfig, EngineHandles, Known};
 use commodore_actors::journal::{OutcomeRow, Store};
 use commodore_actors::kernel::*;
-use commodore_actors::model::{Fill, ModeState, Order, Outcome, RiskState, Side, Tier};
+use commodore_actors::model::{Fill, Order, Outcome, RiskLevel, Side};
 use commodore_actors::view::StatusView;
 use commodore_actors::wiring::Wiring;
 use common::*;
@@ -177,38 +176,17 @@ struct Tree {
 /// prepares the journal before anything starts.
 async fn tree(path: &Path, broker: &Double) -> Tree {
     let kernel = Kernel::new(1);
-    let (risk, mode) = (
-        RiskState::initial(0),
-        ModeState {
-            current: Tier::BALANCED,
-            auto: false,
-            since_ms: 0,
-        },
-    );
+    let (risk, mode) = engines::levels(RiskLevel::Normal);
     let clock = commodore_actors::clock::Clock::market(NOW_MS, 1.0);
     let wiring = Wiring::new(clock, &risk, &mode);
     let view = Arc::new(StatusView::new(risk, mode));
     let double = broker.clone();
-    let sub = SubtreeConfig {
-        supervision: cfg(Strategy::RestForOne),
-        sentinels: SentinelConfig {
-            move_pct: 50.0,
-            escalate_pct: 90.0,
-            window_bars: 30,
-            keywords: vec![],
-            close_warning_min: 0,
-            max_gap: std::time::Duration::ZERO,
-        },
-        risk: Handle::new(),
-        llm: None,
-        placement: engine::Threads::ParentThread,
-        slippage_ticks: 0,
-        commission: Decimal::ZERO,
-        broker_timeout: Duration::from_secs(2),
-        broker: Some(Arc::new(move || Box::new(double.clone()))),
+    let sub = engines::subtree(
         wiring,
-        fsync: commodore_actors::journal::Fsync::On,
-    };
+        cfg(Strategy::RestForOne),
+        Duration::ZERO,
+        Some(Arc::new(move || Box::new(double.clone()))),
+    );
     let cfg = Arc::new(EngineConfig::alone(path.to_owned()));
     let (spec, h) = engine::subtree_with_handles(cfg, &sub, &kernel, &view);
     let root = start(

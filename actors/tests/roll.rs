@@ -6,20 +6,18 @@
 //! PANIC abandoning a roll.
 
 mod common;
+#[path = "common/engines.rs"]
+mod engines;
 
 use commodore_actors::engine::messages::MarketUpdate;
-use commodore_actors::engine::sentinel::SentinelConfig;
-use commodore_actors::engine::{self, EngineConfig, EngineHandles, SubtreeConfig};
+use commodore_actors::engine::EngineConfig;
 use commodore_actors::journal::{OutcomeRow, StateKey, Store};
 use commodore_actors::kernel::*;
-use commodore_actors::model::{
-    Bar, Fill, ModeState, Order, Outcome, RiskLevel, RiskState, Side, Tier,
-};
+use commodore_actors::model::{Bar, Fill, Order, Outcome, RiskLevel, Side};
 use commodore_actors::view::StatusView;
 use commodore_actors::wiring::Wiring;
 use common::*;
 use rust_decimal::Decimal;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,14 +27,7 @@ const ROLL_DAY_MS: u64 = 1_770_804_000_000;
 /// Tuesday 2026-02-10, 15:00 UTC.
 const TUESDAY_MS: u64 = 1_770_735_600_000;
 
-struct Tree {
-    _root: Root,
-    kernel: Kernel,
-    h: EngineHandles,
-    view: Arc<StatusView>,
-    wiring: Wiring,
-    path: PathBuf,
-}
+use engines::Tree;
 
 /// The journal at `path` holds `qty` contracts of `month`, bought Tuesday,
 /// as decision `seq`.
@@ -78,58 +69,33 @@ fn holding(path: &std::path::Path, month: &str, qty: i64, seq: u64) {
     .unwrap();
 }
 
+/// The journal at `path` has a roll of 2 KCH26 to KCK26 under way whose
+/// close leg (decision 3) was never journaled: a kill right after the roll's
+/// record.
+fn roll_under_way(path: &std::path::Path) {
+    Store::open(path)
+        .unwrap()
+        .put_state_durable(
+            StateKey::EngineRoll("KC"),
+            "KCH26:KCK26:2:3:0:0",
+            "roll_started",
+            ROLL_DAY_MS,
+        )
+        .unwrap();
+}
+
 /// The engine subtree `test/KC` on a journal `prepare` has written, the
 /// market clock at the roll day's 05:00, the level `level`.
 async fn tree(name: &str, level: RiskLevel, prepare: impl FnOnce(&std::path::Path)) -> Tree {
     let path = temp_journal("roll", name);
     prepare(&path);
     let kernel = Kernel::new(1);
-    let mut risk = RiskState::initial(0);
-    risk.level = level;
-    let mode = ModeState {
-        current: Tier::BALANCED,
-        auto: false,
-        since_ms: 0,
-    };
+    let (risk, mode) = engines::levels(level);
     let clock = commodore_actors::clock::Clock::market(ROLL_DAY_MS, 1.0);
     let wiring = Wiring::new(clock, &risk, &mode);
     let view = Arc::new(StatusView::new(risk, mode));
-    let sub = SubtreeConfig {
-        supervision: cfg(Strategy::OneForOne),
-        sentinels: SentinelConfig {
-            move_pct: 50.0,
-            escalate_pct: 90.0,
-            window_bars: 30,
-            keywords: vec![],
-            close_warning_min: 0,
-            max_gap: Duration::ZERO,
-        },
-        risk: Handle::new(),
-        llm: None,
-        placement: engine::Threads::ParentThread,
-        slippage_ticks: 0,
-        commission: Decimal::ZERO,
-        broker_timeout: Duration::from_secs(2),
-        broker: None,
-        wiring: wiring.clone(),
-        fsync: commodore_actors::journal::Fsync::On,
-    };
-    let cfg_ = Arc::new(EngineConfig::alone(path.clone()));
-    let (spec, h) = engine::subtree_with_handles(cfg_, &sub, &kernel, &view);
-    let root = start(
-        SupervisorSpec::new("test", cfg(Strategy::OneForOne)).child(ChildSpec::supervisor(spec)),
-        &kernel,
-    )
-    .await;
-    idle(ms(10)).await;
-    Tree {
-        _root: root,
-        kernel,
-        h,
-        view,
-        wiring,
-        path,
-    }
+    let sub = engines::subtree(wiring, cfg(Strategy::OneForOne), Duration::ZERO, None);
+    engines::start(EngineConfig::alone(path), &sub, kernel, view).await
 }
 
 fn bar(month: &str, minute: u64, close: i64) -> Bar {
@@ -293,13 +259,7 @@ async fn a_leg_whose_decision_was_overtaken_by_a_restart_is_decided_again() {
             at_ms: ROLL_DAY_MS,
         };
         s.append_outcomes(&[row(4), row(5)]).unwrap();
-        s.put_state_durable(
-            StateKey::EngineRoll("KC"),
-            "KCH26:KCK26:2:3:0:0",
-            "roll_started",
-            ROLL_DAY_MS,
-        )
-        .unwrap();
+        roll_under_way(p);
     })
     .await;
     assert!(t.view.engine("KC").roll.is_some(), "the roll under way");
@@ -330,15 +290,7 @@ async fn panic_abandons_a_roll_and_flattens_every_month() {
     let t = tree("panic", RiskLevel::Panic, |p| {
         holding(p, "KCH26", 2, 1);
         holding(p, "KCK26", -1, 2);
-        Store::open(p)
-            .unwrap()
-            .put_state_durable(
-                StateKey::EngineRoll("KC"),
-                "KCH26:KCK26:2:3:0:0",
-                "roll_started",
-                ROLL_DAY_MS,
-            )
-            .unwrap();
+        roll_under_way(p);
     })
     .await;
     minute(&t, 1).await;
