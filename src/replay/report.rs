@@ -10,7 +10,7 @@
 use super::data::Recorded;
 use crate::config::{self, Config};
 use commodore_actors::journal::Store;
-use commodore_actors::model::{contract, month_of, ContractSpec, Fill, Position};
+use commodore_actors::model::{contract, month_of, ContractSpec, Fill, FrontMonth, Position};
 use rust_decimal::prelude::*;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -235,6 +235,10 @@ impl Walk {
         let mut books = vec![Books::default(); n];
         let mut next_fill = vec![0usize; n];
         let mut last = vec![Marks::default(); n];
+        let mut fronts: Vec<FrontMonth> = specs
+            .iter()
+            .map(|s| FrontMonth::new(s.clone(), days))
+            .collect();
         let mut curves: Vec<Curve> = vec![Curve::default(); n];
         let mut portfolio = Curve::default();
         let mut span: Option<(u64, u64)> = None;
@@ -257,10 +261,10 @@ impl Walk {
                 next_fill[i] += 1;
             }
             // A bare symbol's bar is the front month's.
-            let front = specs[i].front(bar.at_ms, days);
+            let front = fronts[i].at(bar.at_ms);
             let instrument = match month_of(&bar.symbol) {
                 Some(_) => bar.symbol.clone(),
-                None => front.clone(),
+                None => front.to_owned(),
             };
             if instrument == front {
                 last[i].front = Some(bar.close);

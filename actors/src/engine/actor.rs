@@ -68,6 +68,8 @@ pub struct Engine {
     pub(super) last: Option<Decimal>,
     /// The instrument of the front month's last bar.
     front: String,
+    /// The front month by the calendar (worked out once a day).
+    pub(super) front_month: crate::model::FrontMonth,
     /// Each instrument's last price (bounded: [`MAX_QUOTES`]).
     pub(super) quotes: BTreeMap<String, Decimal>,
     /// The roll under way, as journaled (`engine.<id>.roll`).
@@ -141,6 +143,7 @@ impl Engine {
                 volatility: RollingVolatility::new(VOLATILITY_BARS),
                 last: None,
                 front: String::new(),
+                front_month: crate::model::FrontMonth::new(cfg.spec.clone(), cfg.roll_days),
                 quotes: BTreeMap::new(),
                 roll: None,
                 roll_waiting: None,
@@ -237,8 +240,12 @@ impl Engine {
 
     /// Keeps `price` as `instrument`'s last, within [`MAX_QUOTES`]: past
     /// it, months neither held nor the front one are forgotten.
-    fn quote(&mut self, instrument: String, price: Decimal) {
-        self.quotes.insert(instrument, price);
+    fn quote(&mut self, instrument: &str, price: Decimal) {
+        if let Some(p) = self.quotes.get_mut(instrument) {
+            *p = price;
+            return;
+        }
+        self.quotes.insert(instrument.to_owned(), price);
         if self.quotes.len() > MAX_QUOTES {
             let (held, front) = (self.ledger.positions(), &self.front);
             self.quotes
@@ -293,7 +300,7 @@ impl Engine {
         };
         let order = NewOrder {
             strategy: c.strategy,
-            instrument: self.cfg.spec.front(now_ms, self.cfg.roll_days),
+            instrument: self.front_month.at(now_ms).to_owned(),
             side: c.side,
             qty,
             price,
@@ -325,12 +332,13 @@ impl Engine {
             self.router.dropped,
             self.ledger.commissions(),
         );
+        let front = self.front_month.at(self.clock.now_ms()).to_owned();
         let (figures, entry) = publish::build(publish::Sources {
             cfg: &self.cfg,
             ledger: &self.ledger,
             last: self.last,
             quotes: &self.quotes,
-            front: &self.cfg.spec.front(self.clock.now_ms(), self.cfg.roll_days),
+            front: &front,
             roll: self.roll.as_ref(),
             volatility: self.volatility.value(),
             breaker: &self.breaker,
@@ -481,23 +489,26 @@ impl Handles<MarketUpdate> for Engine {
     /// month starts the momentum afresh: the step between two months is a
     /// spread, not a move.
     fn handle(&mut self, MarketUpdate(bar): MarketUpdate, _: &mut Ctx<'_, Self>) {
-        let days = self.cfg.roll_days;
-        let front = self.cfg.spec.front(bar.at_ms, days);
-        let instrument = if month_of(&bar.symbol).is_some() {
+        let named = month_of(&bar.symbol).is_some();
+        let front = self.front_month.at(bar.at_ms);
+        let is_front = !named || front == bar.symbol;
+        if is_front && self.front != front {
+            let front = front.to_owned();
+            if !self.front.is_empty() {
+                tracing::info!(target: super::ENGINE_LOG, engine = %self.cfg.id, from = %self.front, to = %front, "the front month changed");
+                self.momentum = Momentum::new();
+            }
+            self.front = front;
+            self.publish();
+        }
+        // A bare symbol's bar is the front month's.
+        let instrument = if named {
             bar.symbol.clone()
         } else {
-            front.clone()
+            self.front.clone()
         };
-        self.quote(instrument.clone(), bar.close);
-        if instrument == front {
-            if self.front != front {
-                if !self.front.is_empty() {
-                    tracing::info!(target: super::ENGINE_LOG, engine = %self.cfg.id, from = %self.front, to = %front, "the front month changed");
-                    self.momentum = Momentum::new();
-                }
-                self.front = front;
-                self.publish();
-            }
+        self.quote(&instrument, bar.close);
+        if is_front {
             self.momentum.push(bar.close);
             self.volatility.push(bar.close);
             self.last = Some(bar.close);

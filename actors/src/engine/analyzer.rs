@@ -9,7 +9,7 @@ use super::momentum::Momentum;
 use super::momentum::MOMENTUM_BARS;
 use crate::kernel::{Ctx, Handle, Handles, Worker};
 use crate::llm::LlmServices;
-use crate::model::{Analyzed, Bar, ContractSpec, Headline, Sentiment, Strategy};
+use crate::model::{Analyzed, Bar, ContractSpec, FrontMonth, Headline, Sentiment, Strategy};
 use rust_decimal::prelude::*;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -81,9 +81,8 @@ pub struct Analyzer {
     llm: Option<Arc<LlmServices>>,
     /// The front month's closes (the month the engine trades).
     momentum: Momentum,
-    /// The contract, and `roll.days_before_first_notice`: which month's bars
-    /// are the front month's.
-    front: (ContractSpec, u16),
+    /// Which month's bars are the front month's.
+    front: FrontMonth,
     /// The front month of the last bar (a new one starts the momentum
     /// afresh: the step between two months is a spread, not a move).
     front_month: String,
@@ -105,7 +104,7 @@ impl Analyzer {
             engine: engine.clone(),
             llm: llm.clone(),
             momentum: Momentum::new(),
-            front: front.clone(),
+            front: FrontMonth::new(front.0.clone(), front.1),
             front_month: String::new(),
             since_signal: MOMENTUM_COOLDOWN_BARS,
             stats: stats.clone(),
@@ -137,15 +136,14 @@ impl Analyzer {
     }
 
     fn on_bar(&mut self, bar: Bar, ctx: &mut Ctx<'_, Self>) {
-        let (spec, days) = &self.front;
-        let front = spec.is_front(&bar.symbol, bar.at_ms, *days);
+        let front = self.front.is_front(&bar.symbol, bar.at_ms);
         if front {
-            let month = spec.front(bar.at_ms, *days);
+            let month = self.front.at(bar.at_ms);
             if self.front_month != month {
                 if !self.front_month.is_empty() {
                     self.momentum = Momentum::new();
                 }
-                self.front_month = month;
+                self.front_month = month.to_owned();
             }
             self.momentum.push(bar.close);
             self.since_signal = self.since_signal.saturating_add(1);

@@ -127,7 +127,12 @@ impl Engine {
 
     fn roll_start(&mut self) {
         let now = self.clock.now_ms();
-        let front = self.cfg.spec.front(now, self.cfg.roll_days);
+        // The common case, on every bar: nothing held outside the front month.
+        let front = self.front_month.at(now);
+        if self.ledger.positions().keys().all(|i| i == front) {
+            return;
+        }
+        let front = front.to_owned();
         let Some((from, qty)) = self.to_roll(&front) else {
             return;
         };

@@ -163,8 +163,8 @@ pub struct SentinelLinks {
 pub struct Sentinel {
     rules: Sentinels,
     spec: ContractSpec,
-    /// `roll.days_before_first_notice`: which month is the front one.
-    roll_days: u16,
+    /// Which month is the front one.
+    front: crate::model::FrontMonth,
     max_gap: std::time::Duration,
     links: SentinelLinks,
 }
@@ -184,7 +184,7 @@ impl Sentinel {
         move || Sentinel {
             rules: Sentinels::new(cfg.clone(), spec.clone()),
             spec: spec.clone(),
-            roll_days,
+            front: crate::model::FrontMonth::new(spec.clone(), roll_days),
             max_gap: cfg.max_gap,
             links: links.clone(),
         }
@@ -288,7 +288,7 @@ impl Handles<RawEvent> for Sentinel {
             // the market's (another month's price differs by a spread).
             RawEvent::Bar(b) => {
                 self.on_data(ctx.path());
-                if !self.spec.is_front(&b.symbol, b.at_ms, self.roll_days) {
+                if !self.front.is_front(&b.symbol, b.at_ms) {
                     return;
                 }
                 (b.root().to_owned(), self.rules.on_bar(b))

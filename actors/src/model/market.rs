@@ -154,6 +154,53 @@ impl ContractSpec {
     }
 }
 
+/// One contract's front month, worked out once per New York day (the
+/// calendar's rules walk the business days: the engine, its analyzer and
+/// its sentinel ask on every bar).
+#[derive(Debug, Clone)]
+pub struct FrontMonth {
+    spec: ContractSpec,
+    days_before: u16,
+    /// The market times `[from, to)` the label holds for: one New York day.
+    from: u64,
+    to: u64,
+    label: String,
+}
+
+impl FrontMonth {
+    /// `spec`'s front month, rolled `days_before` business days before first
+    /// notice ([`ContractSpec::front`]).
+    pub fn new(spec: ContractSpec, days_before: u16) -> FrontMonth {
+        FrontMonth {
+            spec,
+            days_before,
+            from: 1,
+            to: 0,
+            label: String::new(),
+        }
+    }
+
+    /// The front month at `at_ms`.
+    pub fn at(&mut self, at_ms: u64) -> &str {
+        if !(self.from..self.to).contains(&at_ms) {
+            let (_, minute) = new_york(at_ms);
+            let into_day = u64::from(minute) * 60_000 + at_ms % 60_000;
+            // The New York day around `at_ms` (on a day the clocks change,
+            // an hour off at its edge, in the night, with every market shut).
+            self.from = at_ms - into_day.min(at_ms);
+            self.to = self.from + 86_400_000;
+            self.label = self.spec.front(at_ms, self.days_before);
+        }
+        &self.label
+    }
+
+    /// Whether a bar of `instrument` at `at_ms` is the front month's
+    /// ([`ContractSpec::is_front`]).
+    pub fn is_front(&mut self, instrument: &str, at_ms: u64) -> bool {
+        month_of(instrument).is_none() || self.at(at_ms) == instrument
+    }
+}
+
 /// Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm).
 pub fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };

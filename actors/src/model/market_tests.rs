@@ -184,3 +184,28 @@ fn the_front_month_rolls_five_business_days_before_first_notice() {
     // Past the calendar: no front month, the bare symbol.
     assert_eq!(kc.front(at("2031-01-06T15:00:00Z"), 5), "KC");
 }
+
+#[test]
+fn the_front_month_worked_out_once_a_day_is_the_calendars_at_every_time() {
+    // Every 20 minutes over a year: roll days, holidays, both clock changes.
+    let kc = contract("KC").unwrap();
+    let mut once_a_day = FrontMonth::new(kc.clone(), 5);
+    let start = crate::engine::data::parse_utc("2026-01-01T00:00:00Z").unwrap();
+    let mut changes = 0;
+    let mut last = String::new();
+    for i in 0..(366 * 72) {
+        let at = start + i * 1_200_000;
+        let cached = once_a_day.at(at).to_owned();
+        assert_eq!(cached, kc.front(at, 5), "at {at}");
+        if cached != last {
+            changes += 1;
+            last = cached;
+        }
+    }
+    assert_eq!(
+        changes, 6,
+        "the first, then a roll into each of the five months"
+    );
+    assert!(once_a_day.is_front("KC", start));
+    assert!(!once_a_day.is_front("KCZ26", start));
+}

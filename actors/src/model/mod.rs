@@ -14,8 +14,8 @@ pub use holdings::Holdings;
 pub use limits::{GuardLimits, PortfolioLimits};
 pub use market::{
     civil_from_days, client_order_id, contract, days_from_civil, month_of, new_york_offset_min,
-    root, Analyzed, Bar, ContractSpec, Fill, Headline, Order, Outcome, Position, Sentiment, Side,
-    BAR_MS, KNOWN_SYMBOLS,
+    root, Analyzed, Bar, ContractSpec, Fill, FrontMonth, Headline, Order, Outcome, Position,
+    Sentiment, Side, BAR_MS, KNOWN_SYMBOLS,
 };
 pub use mode::{DecodeError, ModeChoice, ModeState, Tier, TierParams, Tiers, MAX_TIERS};
 pub use risk::{RiskLevel, RiskState};
