@@ -176,10 +176,18 @@ strategies = { news = 0.0, momentum = 0.0 }
         "a capital change is no drawdown: {st}"
     );
     assert_eq!(d.node("master/engines/KC2")["state"], "running");
-    // KC runs on its new capital.
-    let kc = common::engine(&st, "KC");
-    let equity: f64 = kc["equity"].as_str().unwrap().parse().unwrap();
-    assert!(equity > 280_000.0, "{kc}");
+    // KC runs on its new capital (once the new engine has published: a
+    // subtree is listed running as its children start).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let kc = common::engine(&d.get("/v1/status"), "KC");
+        let equity: f64 = kc["equity"].as_str().unwrap().parse().unwrap();
+        if equity > 280_000.0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{kc}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     assert_eq!(d.node("master/mode")["state"], "running");
     // The new engine gets its symbol's bars from the one sequencer.
     let deadline = Instant::now() + Duration::from_secs(30);
