@@ -23,7 +23,8 @@
 //!
 //! A roll starts only while the market is open, at NORMAL or WARNING (a new
 //! position in the next month is an opening), not paused, on fresh data,
-//! with nothing else in flight; the engine opens nothing new while it runs.
+//! with nothing else in flight and the breaker not open; a leg is decided
+//! only when it can go at once. The engine opens nothing new while it runs.
 //! At PANIC it is abandoned (the flatten closes every month).
 
 use super::actor::Engine;
@@ -35,6 +36,14 @@ use rust_decimal::Decimal;
 
 /// Open legs decided for one roll before it gives up (each refused).
 pub const MAX_OPEN_ATTEMPTS: u32 = 3;
+
+/// A leg cleared to go: its price, and whether it is the half-open
+/// breaker's trial.
+#[derive(Debug, Clone, Copy)]
+struct Go {
+    price: Decimal,
+    trial: bool,
+}
 
 /// What the journal says of one leg.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,8 +123,9 @@ impl Engine {
         }
     }
 
-    /// The month a roll moves away from: one held (or in flight) that is
-    /// not the front month, when the front month is known.
+    /// The month a roll moves away from: one held that is not the front
+    /// month, when the front month is known (orders in flight hold the
+    /// roll back: it starts once they are settled).
     fn to_roll(&self, front: &str) -> Option<(String, Decimal)> {
         month_of(front)?;
         self.ledger
@@ -150,6 +160,8 @@ impl Engine {
             Some("market closed".into())
         } else if self.ledger.has_in_flight() {
             Some("orders in flight".into())
+        } else if self.breaker.state() == crate::risk::BreakerState::Open {
+            Some("circuit breaker open".into())
         } else if !self.quotes.contains_key(&front) {
             Some(format!("no price of {front} yet"))
         } else {
@@ -188,6 +200,8 @@ impl Engine {
             self.mark_of(&r.to).unwrap_or_default()
         );
         if !self.save_roll(Some(&r), ROLL_STARTED, detail) {
+            // Nothing was journaled: the decision number is not used.
+            self.decision_seq -= 1;
             return;
         }
         self.crash.reach("roll.decided");
@@ -216,12 +230,16 @@ impl Engine {
             Step::Wait => {}
             Step::PlaceClose => {
                 let qty = r.qty.abs();
-                self.place_reserved(r, false, qty);
+                if let Some(go) = self.leg_ready(&r.from) {
+                    self.place_reserved(r, false, qty, go);
+                }
             }
             Step::DecideOpen { qty } => {
-                if self.admit_roll().is_none() {
+                // Decided only when it can go now: a decision is never left
+                // without its order.
+                let Some(go) = self.leg_ready(&r.to) else {
                     return;
-                }
+                };
                 self.decision_seq += 1;
                 r.open_seq = self.decision_seq;
                 r.attempts += 1;
@@ -236,12 +254,17 @@ impl Engine {
                 });
                 if let Err(e) = saved {
                     self.decision_seq -= 1;
+                    self.leg_not_sent(go);
                     return tracing::error!(target: super::ENGINE_LOG, engine = %self.cfg.id, error = %e, "the roll's open leg not journaled: tried again in a second");
                 }
                 self.roll = Some(r.clone());
-                self.place_reserved(r, true, qty);
+                self.place_reserved(r, true, qty, go);
             }
-            Step::PlaceOpen { qty } => self.place_reserved(r, true, qty),
+            Step::PlaceOpen { qty } => {
+                if let Some(go) = self.leg_ready(&r.to) {
+                    self.place_reserved(r, true, qty, go);
+                }
+            }
             Step::Done { qty } => {
                 let detail = format!("{} → {}: {qty} contracts", r.from, r.to);
                 self.save_roll(None, ROLLED, detail);
@@ -257,12 +280,13 @@ impl Engine {
     /// it. A restart between the record and the leg may have let later
     /// decisions be journaled first (a decision number only grows): the leg
     /// then takes a new decision, and the reserved one's outcome says why.
-    fn place_reserved(&mut self, mut r: RollRecord, open: bool, qty: Decimal) {
+    fn place_reserved(&mut self, mut r: RollRecord, open: bool, qty: Decimal, go: Go) {
         let seq = if open { r.open_seq } else { r.close_seq };
         let last = match self.store.with(|s| s.last_decision_seq(&self.cfg.id)) {
             Ok(last) => last,
             Err(e) => {
-                return tracing::error!(target: super::ENGINE_LOG, engine = %self.cfg.id, error = %e, "cannot read the last decision: the roll's leg waits a second")
+                self.leg_not_sent(go);
+                return tracing::error!(target: super::ENGINE_LOG, engine = %self.cfg.id, error = %e, "cannot read the last decision: the roll's leg waits a second");
             }
         };
         let seq = if seq > last {
@@ -290,6 +314,7 @@ impl Engine {
             });
             if let Err(e) = saved {
                 self.decision_seq -= 1;
+                self.leg_not_sent(go);
                 return tracing::error!(target: super::ENGINE_LOG, engine = %self.cfg.id, error = %e, "the roll's leg not journaled: tried again in a second");
             }
             let row = crate::journal::OutcomeRow {
@@ -312,13 +337,22 @@ impl Engine {
         } else {
             (r.from.clone(), if long { Side::Sell } else { Side::Buy })
         };
-        self.place_leg(&instrument, seq, side, qty);
+        self.place_leg(&instrument, seq, side, qty, go);
     }
 
-    /// The breaker's word for a leg: `Some(trial)` to go.
-    fn admit_roll(&mut self) -> Option<bool> {
+    /// Whether a leg in `instrument` can go now: its market open, a price
+    /// of it, and the breaker's word (asked last: a half-open breaker's
+    /// trial is the leg's).
+    fn leg_ready(&mut self, instrument: &str) -> Option<Go> {
+        if !self.cfg.spec.is_open(self.clock.now_ms()) {
+            return None;
+        }
+        let Some(price) = self.mark_of(instrument) else {
+            tracing::warn!(target: super::ENGINE_LOG, engine = %self.cfg.id, %instrument, "no price for the roll's leg yet");
+            return None;
+        };
         match self.admit() {
-            Ok(trial) => Some(trial),
+            Ok(trial) => Some(Go { price, trial }),
             Err(why) => {
                 tracing::warn!(target: super::ENGINE_LOG, engine = %self.cfg.id, %why, "the roll's next leg waits for the breaker");
                 None
@@ -326,19 +360,17 @@ impl Engine {
         }
     }
 
-    /// Journals and sends one leg, as decision `seq`, at the instrument's
-    /// price.
-    fn place_leg(&mut self, instrument: &str, seq: u64, side: Side, qty: Decimal) {
-        // A leg goes while its market is open, at a price of now.
-        if !self.cfg.spec.is_open(self.clock.now_ms()) {
-            return;
+    /// A leg the breaker let through was not sent after all: its trial,
+    /// if it was one, is given back.
+    fn leg_not_sent(&mut self, go: Go) {
+        if go.trial {
+            self.breaker.trial_abandoned();
         }
-        let Some(price) = self.mark_of(instrument) else {
-            return tracing::warn!(target: super::ENGINE_LOG, engine = %self.cfg.id, %instrument, "no price for the roll's leg yet");
-        };
-        let Some(trial) = self.admit_roll() else {
-            return;
-        };
+    }
+
+    /// Journals and sends one leg, as decision `seq`.
+    fn place_leg(&mut self, instrument: &str, seq: u64, side: Side, qty: Decimal, go: Go) {
+        let Go { price, trial } = go;
         let leg = NewOrder {
             strategy: Strategy::Roll,
             instrument: instrument.to_owned(),
