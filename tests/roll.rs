@@ -5,7 +5,7 @@
 //! agreeing, and every leg sent and filled once: never doubled, never lost.
 //!
 //! Each run starts from a journal that holds 2 KCH26 (bought on Tuesday
-//! 10 February 2026) and the market clock at Wednesday 04:10 New York: the
+//! 10 February 2026) and the market clock at Wednesday 04:00 New York: the
 //! bundled data's roll day for coffee (five business days before KCH26's
 //! first notice day), whose first bars, at 04:15, quote both months.
 
@@ -16,8 +16,10 @@ use rusqlite::Connection;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-/// 2026-02-11T09:10:00Z: 04:10 in New York, five minutes before the open.
-const BEFORE_OPEN_MS: i64 = 1_770_801_000_000;
+/// 2026-02-11T09:00:00Z: 04:00 in New York, a quarter of an hour before the
+/// open (at [`SPEED`], 7.5 s: the daemon has said it started well before the
+/// roll, even on a loaded machine).
+const BEFORE_OPEN_MS: i64 = 1_770_800_400_000;
 /// 2026-02-10T18:00:00Z: Tuesday's fill.
 const TUESDAY_MS: i64 = 1_770_746_400_000;
 
