@@ -172,9 +172,17 @@ fn roll_killed_at(crash_at: Option<&str>) {
     env.push(SPEED);
     let mut d = Daemon::start(&dir, &env);
     d.expect_any("kind=\"rolled\"");
-    // The operator's view: May is the front month, no roll under way, every
-    // position in May.
-    let kc = engine(&d.get("/v1/status"), "KC");
+    // The operator's view: May is the front month, no roll under way (the
+    // view follows the journaled event at once, read again until then),
+    // every position in May.
+    let deadline = std::time::Instant::now() + WAIT;
+    let kc = loop {
+        let kc = engine(&d.get("/v1/status"), "KC");
+        if kc["roll"].is_null() || std::time::Instant::now() > deadline {
+            break kc;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
     assert_eq!(kc["contract"], "KCK26", "{kc}");
     assert_eq!(kc["roll"], serde_json::Value::Null, "{kc}");
     let months: Vec<&str> = kc["positions"]
