@@ -177,6 +177,22 @@ fn a_replay_of_the_bundled_week_reports_what_its_journal_holds_and_is_determinis
             .collect();
         let sum: Decimal = strategies.iter().map(|s| dec(&s["pnl"])).sum();
         assert_eq!(sum, dec(&e["pnl"]), "{id}: Σ strategies = the engine");
+        // Each strategy's round trips add up to its realized PnL to the
+        // cent, its fees to its commissions.
+        for s in &strategies {
+            let t = &s["trades"];
+            assert_eq!(dec(&t["fees"]), dec(&s["commissions"]), "{s}");
+            assert_eq!(
+                dec(&t["gross"]) - dec(&t["fees"]),
+                dec(&s["realized_pnl"]),
+                "{s}"
+            );
+            let (n, wins) = (t["trades"].as_u64().unwrap(), t["wins"].as_u64().unwrap());
+            assert!(wins <= n, "{s}");
+            if s["strategy"] != "roll" {
+                assert!(n > 0, "{s}");
+            }
+        }
         let names: Vec<&str> = strategies
             .iter()
             .map(|s| s["strategy"].as_str().unwrap())

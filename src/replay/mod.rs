@@ -150,7 +150,7 @@ async fn replay(cfg: Config, args: &Args) -> Result<(Value, Written), (i32, Stri
         .unwrap_or_default()
         .format("%Y%m%dT%H%M%S%.3fZ")
         .to_string();
-    let dir = cfg.data_dir.join("replay").join(&stamp);
+    let (dir, stamp) = claim(&cfg.data_dir.join("replay"), &stamp).map_err(|e| (2, e))?;
     let (start, end) = span(&recorded);
     let plan = faults::plan(&cfg, args.faults, args.seed, start, end);
     let (ran, journal) = play_recorded(&cfg, &recorded, &dir, plan.clone(), |f| f).await?;
@@ -254,6 +254,31 @@ async fn play_recorded(
     Ok((ran, journal))
 }
 
+/// A folder of its own for this replay's journal under `root`, named
+/// `stamp`, or `stamp-2`, `stamp-3`... when other replays started in the
+/// same millisecond took it (`simulate` runs several at once); the name
+/// also names the report.
+fn claim(root: &std::path::Path, stamp: &str) -> Result<(std::path::PathBuf, String), String> {
+    std::fs::create_dir_all(root).map_err(|e| format!("data_dir: {}: {e}", root.display()))?;
+    for n in 1..=1000 {
+        let name = if n == 1 {
+            stamp.to_owned()
+        } else {
+            format!("{stamp}-{n}")
+        };
+        let dir = root.join(&name);
+        match std::fs::create_dir(&dir) {
+            Ok(()) => return Ok((dir, name)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(format!("data_dir: {}: {e}", dir.display())),
+        }
+    }
+    Err(format!(
+        "data_dir: {}: a thousand replays started in one millisecond: start fewer at once",
+        root.display()
+    ))
+}
+
 /// Whether the report can be written into `dir` (made if missing): a file
 /// is created there and removed.
 fn writable(dir: &std::path::Path) -> Result<(), String> {
@@ -301,5 +326,24 @@ pub fn check_journal(journal: &Path, delivered: Option<&Path>, exactly_once: boo
             1
         }
         None => 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::claim;
+
+    #[test]
+    fn replays_started_in_one_millisecond_get_a_folder_each() {
+        let root = std::env::temp_dir().join(format!("commodore-claim-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let stamp = "20260211T091500.000Z";
+        let names: Vec<String> = (0..3).map(|_| claim(&root, stamp).unwrap().1).collect();
+        assert_eq!(
+            names,
+            [stamp.to_owned(), format!("{stamp}-2"), format!("{stamp}-3")]
+        );
+        assert!(root.join(format!("{stamp}-3")).is_dir());
+        std::fs::remove_dir_all(&root).unwrap();
     }
 }

@@ -10,7 +10,9 @@
 use super::data::Recorded;
 use crate::config::{self, Config};
 use commodore_actors::journal::Store;
-use commodore_actors::model::{contract, month_of, ContractSpec, Fill, FrontMonth, Position};
+use commodore_actors::model::{
+    contract, month_of, round_trips, trade_stats, ContractSpec, Fill, FrontMonth, Position,
+};
 use rust_decimal::prelude::*;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -396,13 +398,16 @@ fn strategies_json(
     spec: &ContractSpec,
     mark: &Marks,
 ) -> Vec<Value> {
-    let mut per: BTreeMap<String, Books> = BTreeMap::new();
+    let mut per: BTreeMap<String, (Books, Vec<Fill>)> = BTreeMap::new();
     for f in fills {
         let strategy = strategy_of(&f.client_order_id, &e.id);
-        per.entry(strategy).or_default().apply(f, spec);
+        let (books, own) = per.entry(strategy).or_default();
+        books.apply(f, spec);
+        own.push(f.clone());
     }
     per.into_iter()
-        .map(|(strategy, sb)| {
+        .map(|(strategy, (sb, own))| {
+            let trips = round_trips(&own, spec);
             json!({
                 "engine": e.id,
                 "strategy": strategy,
@@ -412,6 +417,7 @@ fn strategies_json(
                 "realized_pnl": money(sb.sum(|x| x.realized - x.commissions)),
                 "commissions": money(sb.sum(|x| x.commissions)),
                 "position": sb.sum(|x| x.qty).normalize().to_string(),
+                "trades": trade_stats(&trips, &own),
             })
         })
         .collect()

@@ -7,6 +7,7 @@ mod holdings;
 mod limits;
 mod market;
 mod mode;
+mod results;
 mod risk;
 mod strategy;
 
@@ -18,5 +19,6 @@ pub use market::{
     Sentiment, Side, BAR_MS, KNOWN_SYMBOLS,
 };
 pub use mode::{DecodeError, ModeChoice, ModeState, Tier, TierParams, Tiers, MAX_TIERS};
+pub use results::{round_trips, trade_stats, RoundTrip, TradeStats};
 pub use risk::{RiskLevel, RiskState};
 pub use strategy::Strategy;

@@ -1,0 +1,210 @@
+//! A strategy's trades and their statistics, from its fills alone: round
+//! trips matched FIFO per contract month (a lot opened, then closed, in part
+//! or whole, by a later fill the other way), and what they add up to: win
+//! rate, profit factor, expectancy, average hold, fees. Pure: the replay's
+//! report calls it on each strategy's journaled fills.
+//!
+//! Invariant: the round trips' PnL is exactly the realized PnL of the same
+//! fills (`Position::apply`, the same FIFO), so the statistics reconcile to
+//! the cent with the journal.
+
+use super::{ContractSpec, Fill};
+use rust_decimal::prelude::ToPrimitive;
+use rust_decimal::Decimal;
+use std::collections::{BTreeMap, VecDeque};
+
+/// One round trip: `qty` contracts held from `opened_ms` to `closed_ms`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoundTrip {
+    pub instrument: String,
+    /// +1 long, −1 short.
+    pub direction: i8,
+    pub qty: Decimal,
+    pub opened_ms: u64,
+    pub closed_ms: u64,
+    /// Dollars, before commissions.
+    pub pnl: Decimal,
+}
+
+/// The round trips of `fills` (in time order), each instrument's lots
+/// matched first in, first out; lots still open are not a trip yet.
+pub fn round_trips(fills: &[Fill], spec: &ContractSpec) -> Vec<RoundTrip> {
+    // Instrument → open lots, oldest first: (signed qty, price, opened).
+    let mut open: BTreeMap<&str, VecDeque<(Decimal, Decimal, u64)>> = BTreeMap::new();
+    let mut trips = Vec::new();
+    for f in fills {
+        let lots = open.entry(f.symbol.as_str()).or_default();
+        let signed = f.side.sign() * f.qty;
+        let mut left = signed;
+        while !left.is_zero() {
+            let Some(front) = lots.front_mut() else { break };
+            if front.0.is_sign_positive() == left.is_sign_positive() {
+                break; // the same way: it adds to the position
+            }
+            let take = front.0.abs().min(left.abs());
+            let direction = if front.0.is_sign_positive() { 1 } else { -1 };
+            trips.push(RoundTrip {
+                instrument: f.symbol.clone(),
+                direction,
+                qty: take,
+                opened_ms: front.2,
+                closed_ms: f.at_ms,
+                pnl: spec.pnl((f.price - front.1) * Decimal::from(direction), take),
+            });
+            front.0 -= Decimal::from(direction) * take;
+            // The lot is the other way round: `left` shrinks toward zero.
+            left += Decimal::from(direction) * take;
+            if front.0.is_zero() {
+                lots.pop_front();
+            }
+        }
+        if !left.is_zero() {
+            lots.push_back((left, f.price, f.at_ms));
+        }
+    }
+    trips
+}
+
+/// What a strategy's round trips and fills add up to.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct TradeStats {
+    pub trades: u64,
+    pub wins: u64,
+    /// Winning trips / trips (a trip at zero is not a win).
+    pub win_rate: Option<f64>,
+    /// Gross profit / gross loss; none without a losing trip.
+    pub profit_factor: Option<f64>,
+    /// Mean PnL per trip, before commissions.
+    pub expectancy: Option<Decimal>,
+    /// Mean time a trip was held, in market milliseconds (weighted by trip).
+    pub avg_hold_ms: Option<u64>,
+    /// Commissions of every fill.
+    pub fees: Decimal,
+    /// The trips' PnL, before commissions: the realized PnL of the fills.
+    pub gross: Decimal,
+}
+
+/// The statistics of `trips`, with the commissions of `fills`.
+pub fn trade_stats(trips: &[RoundTrip], fills: &[Fill]) -> TradeStats {
+    let n = trips.len() as u64;
+    let wins = trips.iter().filter(|t| t.pnl > Decimal::ZERO).count() as u64;
+    let gross_win: Decimal = trips.iter().map(|t| t.pnl.max(Decimal::ZERO)).sum();
+    let gross_loss: Decimal = trips.iter().map(|t| (-t.pnl).max(Decimal::ZERO)).sum();
+    let total: Decimal = trips.iter().map(|t| t.pnl).sum();
+    let held: u64 = trips
+        .iter()
+        .map(|t| t.closed_ms.saturating_sub(t.opened_ms))
+        .sum();
+    let ratio = |a: Decimal, b: Decimal| (a / b).round_dp(6).to_f64();
+    TradeStats {
+        trades: n,
+        wins,
+        win_rate: (n > 0).then(|| wins as f64 / n as f64),
+        profit_factor: (!gross_loss.is_zero())
+            .then(|| ratio(gross_win, gross_loss))
+            .flatten(),
+        expectancy: (n > 0).then(|| (total / Decimal::from(n)).round_dp(2)),
+        avg_hold_ms: (n > 0).then(|| held / n),
+        fees: fills.iter().map(|f| f.commission).sum(),
+        gross: total,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{contract, Position, Side};
+
+    fn fill(month: &str, side: Side, qty: i64, price: &str, at_min: u64) -> Fill {
+        Fill {
+            client_order_id: format!("KC-news-{at_min:08}-{month}"),
+            engine: "KC".into(),
+            symbol: month.into(),
+            side,
+            qty: Decimal::from(qty),
+            price: price.parse().unwrap(),
+            commission: Decimal::new(250, 2) * Decimal::from(qty),
+            at_ms: at_min * 60_000,
+        }
+    }
+
+    /// A worked example, by hand (KC: $375 per cent per contract):
+    /// - minute 0 buy 2 @ 300.00; minute 10 buy 1 @ 301.00;
+    /// - minute 30 sell 2 @ 302.00: closes the first lot, 2 × 2.00 × 375 =
+    ///   +1,500 (held 30 min);
+    /// - minute 40 sell 2 @ 299.00: closes the second lot, 1 × −2.00 × 375 =
+    ///   −750 (held 30 min), and opens a short of 1 @ 299.00;
+    /// - minute 100 buy 1 @ 298.50: closes the short, 1 × 0.50 × 375 =
+    ///   +187.50 (held 60 min).
+    ///
+    /// Three trips: two wins of three; profit factor 1,687.50 / 750 = 2.25;
+    /// expectancy (1,500 − 750 + 187.50) / 3 = 312.50; average hold
+    /// (30 + 30 + 60) / 3 = 40 min; fees 8 contracts × 2.50 = 20.00.
+    #[test]
+    fn a_worked_example_by_hand() {
+        let kc = contract("KC").unwrap();
+        let fills = [
+            fill("KCH26", Side::Buy, 2, "300.00", 0),
+            fill("KCH26", Side::Buy, 1, "301.00", 10),
+            fill("KCH26", Side::Sell, 2, "302.00", 30),
+            fill("KCH26", Side::Sell, 2, "299.00", 40),
+            fill("KCH26", Side::Buy, 1, "298.50", 100),
+        ];
+        let trips = round_trips(&fills, &kc);
+        let pnl: Vec<Decimal> = trips.iter().map(|t| t.pnl).collect();
+        assert_eq!(
+            pnl,
+            [
+                Decimal::from(1_500),
+                Decimal::from(-750),
+                Decimal::new(18_750, 2)
+            ]
+        );
+        assert_eq!(
+            trips.iter().map(|t| t.direction).collect::<Vec<_>>(),
+            [1, 1, -1]
+        );
+        let s = trade_stats(&trips, &fills);
+        assert_eq!((s.trades, s.wins), (3, 2));
+        assert_eq!(s.win_rate, Some(2.0 / 3.0));
+        assert_eq!(s.profit_factor, Some(2.25));
+        assert_eq!(s.expectancy, Some(Decimal::new(31_250, 2)));
+        assert_eq!(s.avg_hold_ms, Some(40 * 60_000));
+        assert_eq!(s.fees, Decimal::from(20));
+        assert_eq!(s.gross, Decimal::new(93_750, 2));
+        // The trips' PnL is the realized PnL of the same fills.
+        let mut p = Position::default();
+        let realized: Decimal = fills
+            .iter()
+            .map(|f| p.apply(f.side, f.qty, f.price, &kc))
+            .sum();
+        assert_eq!(realized, pnl.iter().copied().sum::<Decimal>());
+    }
+
+    #[test]
+    fn months_are_matched_apart_and_open_lots_are_no_trip() {
+        let kc = contract("KC").unwrap();
+        let fills = [
+            fill("KCH26", Side::Buy, 2, "300.00", 0),
+            // A roll: March closed, May opened; May is still held.
+            fill("KCH26", Side::Sell, 2, "301.00", 5),
+            fill("KCK26", Side::Buy, 2, "299.00", 5),
+        ];
+        let trips = round_trips(&fills, &kc);
+        assert_eq!(trips.len(), 1);
+        assert_eq!(trips[0].instrument, "KCH26");
+        assert_eq!(trips[0].pnl, Decimal::from(750));
+        let none = trade_stats(&[], &[]);
+        assert_eq!(
+            (
+                none.trades,
+                none.win_rate,
+                none.profit_factor,
+                none.expectancy
+            ),
+            (0, None, None, None)
+        );
+        // Only wins: no profit factor (nothing to divide by).
+        assert_eq!(trade_stats(&trips, &fills).profit_factor, None);
+    }
+}
