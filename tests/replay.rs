@@ -187,6 +187,18 @@ fn a_replay_of_the_bundled_week_reports_what_its_journal_holds_and_is_determinis
                 dec(&s["realized_pnl"]),
                 "{s}"
             );
+            // Its curve ends at the engine's capital plus its PnL.
+            let c = &s["curve"];
+            let capital: f64 = e["capital"].as_str().unwrap().parse().unwrap();
+            let pnl: f64 = s["pnl"].as_str().unwrap().parse().unwrap();
+            let want = pnl / capital * 100.0;
+            assert!(
+                (c["return_pct"].as_f64().unwrap() - want).abs() < 1e-3,
+                "{s}"
+            );
+            let dd = c["max_drawdown_pct"].as_f64().unwrap();
+            assert!((0.0..100.0).contains(&dd), "{s}");
+            assert!(c["sharpe"].is_f64(), "five days: a Sharpe ratio: {s}");
             let (n, wins) = (t["trades"].as_u64().unwrap(), t["wins"].as_u64().unwrap());
             assert!(wins <= n, "{s}");
             if s["strategy"] != "roll" {

@@ -11,7 +11,8 @@ use super::data::Recorded;
 use crate::config::{self, Config};
 use commodore_actors::journal::Store;
 use commodore_actors::model::{
-    contract, month_of, round_trips, trade_stats, ContractSpec, Fill, FrontMonth, Position,
+    contract, month_of, round_trips, trade_stats, ContractSpec, CurveResults, CurveStats, Fill,
+    FrontMonth, Position,
 };
 use rust_decimal::prelude::*;
 use serde_json::{json, Value};
@@ -216,11 +217,19 @@ impl Curve {
 }
 
 /// The engines' books walked along the bars.
+/// Each engine's strategies as the walk goes: their books and curves
+/// (marked at every bar of the engine, on the engine's capital).
+type StrategyCurves = BTreeMap<String, (Books, CurveStats)>;
+
 struct Walk {
     /// The final books (fills after the last bar included).
     books: Vec<Books>,
     /// Each engine's last closes.
     last: Vec<Marks>,
+    /// Per engine, each strategy's curve statistics (the configured ones
+    /// from the first bar, the engine's own, `roll` and `flatten`, from
+    /// their first fill).
+    strategies: Vec<BTreeMap<String, CurveResults>>,
     curves: Vec<Curve>,
     portfolio: Curve,
     /// The first and the last bar's time.
@@ -237,6 +246,16 @@ impl Walk {
         let mut books = vec![Books::default(); n];
         let mut next_fill = vec![0usize; n];
         let mut last = vec![Marks::default(); n];
+        let mut per: Vec<StrategyCurves> = cfg
+            .engines
+            .iter()
+            .map(|e| {
+                e.strategies
+                    .keys()
+                    .map(|s| (s.clone(), (Books::default(), CurveStats::new(e.capital))))
+                    .collect()
+            })
+            .collect();
         let mut fronts: Vec<FrontMonth> = specs
             .iter()
             .map(|s| FrontMonth::new(s.clone(), days))
@@ -259,7 +278,14 @@ impl Walk {
             span = Some(span.map_or((at, at), |(from, _)| (from, at)));
             let fills = &inp.fills[i];
             while next_fill[i] < fills.len() && fills[next_fill[i]].at_ms <= at {
-                books[i].apply(&fills[next_fill[i]], &specs[i]);
+                let f = &fills[next_fill[i]];
+                books[i].apply(f, &specs[i]);
+                let capital = cfg.engines[i].capital;
+                per[i]
+                    .entry(strategy_of(&f.client_order_id, &cfg.engines[i].id))
+                    .or_insert_with(|| (Books::default(), CurveStats::new(capital)))
+                    .0
+                    .apply(f, &specs[i]);
                 next_fill[i] += 1;
             }
             // A bare symbol's bar is the front month's.
@@ -277,6 +303,10 @@ impl Walk {
                 at,
                 cfg.engines[i].capital + books[i].pnl(|x| marks.of(x), &specs[i]),
             );
+            for (sb, stats) in per[i].values_mut() {
+                let equity = cfg.engines[i].capital + sb.pnl(|x| marks.of(x), &specs[i]);
+                stats.push(at, equity, !sb.positions().is_empty());
+            }
             // One portfolio point per time, once every engine has a price.
             let same_time = (0..n).any(|j| streams[j].peek().is_some_and(|b| b.at_ms == at));
             if !same_time && last.iter().all(|m| m.front.is_some()) {
@@ -295,9 +325,14 @@ impl Walk {
                 books[i].apply(f, &specs[i]);
             }
         }
+        let strategies = per
+            .into_iter()
+            .map(|m| m.into_iter().map(|(s, (_, c))| (s, c.finish())).collect())
+            .collect();
         Walk {
             books,
             last,
+            strategies,
             curves,
             portfolio,
             span,
@@ -327,7 +362,13 @@ pub fn report(
             .collect();
         let (book, spec) = (&walk.books[i], &inp.specs[i]);
         engines_out.push(engine_json(e, book, spec, mark, outcomes, &walk.curves[i]));
-        strategies_out.extend(strategies_json(e, &inp.fills[i], spec, mark));
+        strategies_out.extend(strategies_json(
+            e,
+            &inp.fills[i],
+            spec,
+            mark,
+            &walk.strategies[i],
+        ));
     }
     // From the final books (fills after the last bar included), as the
     // engines' own figures are.
@@ -397,6 +438,7 @@ fn strategies_json(
     fills: &[Fill],
     spec: &ContractSpec,
     mark: &Marks,
+    curves: &BTreeMap<String, CurveResults>,
 ) -> Vec<Value> {
     let mut per: BTreeMap<String, (Books, Vec<Fill>)> = BTreeMap::new();
     for f in fills {
@@ -418,6 +460,7 @@ fn strategies_json(
                 "commissions": money(sb.sum(|x| x.commissions)),
                 "position": sb.sum(|x| x.qty).normalize().to_string(),
                 "trades": trade_stats(&trips, &own),
+                "curve": curves.get(&strategy),
             })
         })
         .collect()

@@ -19,6 +19,6 @@ pub use market::{
     Sentiment, Side, BAR_MS, KNOWN_SYMBOLS,
 };
 pub use mode::{DecodeError, ModeChoice, ModeState, Tier, TierParams, Tiers, MAX_TIERS};
-pub use results::{round_trips, trade_stats, RoundTrip, TradeStats};
+pub use results::{round_trips, trade_stats, CurveResults, CurveStats, RoundTrip, TradeStats};
 pub use risk::{RiskLevel, RiskState};
 pub use strategy::Strategy;
