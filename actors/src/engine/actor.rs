@@ -14,7 +14,7 @@ use super::decide::{self, Decision, Surroundings};
 use super::executor::Executor;
 use super::ledger::Ledger;
 use super::messages::{
-    BatchDue, FillReceived, Flatten, MarketUpdate, OrderRejected, RiskLevelChanged, SignalReceived,
+    BatchDue, FillReceived, Flatten, OrderRejected, RiskLevelChanged, SignalReceived,
 };
 use super::momentum::Momentum;
 use super::outcomes::Outcomes;
@@ -24,7 +24,7 @@ use super::publish;
 use crate::clock::Clock;
 use crate::journal::{OutcomeRow, RollRecord, SharedStore, StateKey};
 use crate::kernel::{CrashPoint, Ctx, Handle, Handles, Kernel, NodeState, Steps, Worker};
-use crate::model::{month_of, ModeState, Outcome, RiskLevel, Strategy};
+use crate::model::{ModeState, Outcome, RiskLevel, Strategy};
 use crate::paths;
 use crate::risk::{Account, BookEntry, Breaker, EngineGuard, EquityMark, Guard, RollingVolatility};
 use crate::view::StatusView;
@@ -34,10 +34,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
-
-/// Instruments whose last price an engine keeps at most (the front month,
-/// the months it holds, the next one quoted on a roll day).
-pub const MAX_QUOTES: usize = 8;
 
 /// How often outcomes are written and the status view refreshed.
 pub const FLUSH_EVERY: Duration = Duration::from_secs(1);
@@ -61,13 +57,13 @@ pub struct Engine {
     pub(super) cfg: Arc<EngineConfig>,
     router: Router,
     /// The market as the engine marked it (the front month's bars).
-    momentum: Momentum,
+    pub(super) momentum: Momentum,
     /// Volatility of the recent bar returns (VaR), kept up to date per bar.
-    volatility: RollingVolatility,
+    pub(super) volatility: RollingVolatility,
     /// The front month's last price.
     pub(super) last: Option<Decimal>,
     /// The instrument of the front month's last bar.
-    front: String,
+    pub(super) front: String,
     /// The front month by the calendar (worked out once a day).
     pub(super) front_month: crate::model::FrontMonth,
     /// Each instrument's last price (bounded: [`MAX_QUOTES`]).
@@ -231,28 +227,6 @@ impl Engine {
         }
     }
 
-    /// An instrument's price: its own last one, else the front month's (a
-    /// month held with no quote of its own yet, a bare symbol of an earlier
-    /// build's orders).
-    pub(super) fn mark_of(&self, instrument: &str) -> Option<Decimal> {
-        self.quotes.get(instrument).copied().or(self.last)
-    }
-
-    /// Keeps `price` as `instrument`'s last, within [`MAX_QUOTES`]: past
-    /// it, months neither held nor the front one are forgotten.
-    fn quote(&mut self, instrument: &str, price: Decimal) {
-        if let Some(p) = self.quotes.get_mut(instrument) {
-            *p = price;
-            return;
-        }
-        self.quotes.insert(instrument.to_owned(), price);
-        if self.quotes.len() > MAX_QUOTES {
-            let (held, front) = (self.ledger.positions(), &self.front);
-            self.quotes
-                .retain(|i, _| held.contains_key(i) || i == front);
-        }
-    }
-
     /// The decision's outcome, at the market time it was decided.
     pub(super) fn record(&mut self, c: &Candidate, outcome: Outcome, detail: String) {
         let row = OutcomeRow {
@@ -353,7 +327,7 @@ impl Engine {
 
     /// Tells the guard the equity now, when it changed (a flat engine's
     /// equity does not move with the bars). A full guard mailbox: the next one.
-    fn mark(&mut self) {
+    pub(super) fn mark(&mut self) {
         let equity = self.ledger.equity(
             self.cfg.allocation.capital,
             |i| self.mark_of(i),
@@ -479,45 +453,6 @@ impl Worker for Engine {
             fills_applied_up_to = self.ledger.last_fill_id(),
             "engine stopped"
         );
-    }
-}
-
-impl Handles<MarketUpdate> for Engine {
-    /// A bar of the front month moves the engine's market (its momentum,
-    /// volatility and last price); a bar of another month is only that
-    /// month's price (a position held there, a roll's leg). A new front
-    /// month starts the momentum afresh: the step between two months is a
-    /// spread, not a move.
-    fn handle(&mut self, MarketUpdate(bar): MarketUpdate, _: &mut Ctx<'_, Self>) {
-        let named = month_of(&bar.symbol).is_some();
-        let front = self.front_month.at(bar.at_ms);
-        let is_front = !named || front == bar.symbol;
-        if is_front && self.front != front {
-            let front = front.to_owned();
-            if !self.front.is_empty() {
-                tracing::info!(target: super::ENGINE_LOG, engine = %self.cfg.id, from = %self.front, to = %front, "the front month changed");
-                self.momentum = Momentum::new();
-            }
-            self.front = front;
-            self.publish();
-        }
-        // A bare symbol's bar is the front month's.
-        let instrument = if named {
-            bar.symbol.clone()
-        } else {
-            self.front.clone()
-        };
-        self.quote(&instrument, bar.close);
-        if is_front {
-            self.momentum.push(bar.close);
-            self.volatility.push(bar.close);
-            self.last = Some(bar.close);
-            // Known at its close: what the engine marks, publishes and
-            // decides on is as of then.
-            self.last_at_ms = bar.closes_at_ms();
-        }
-        self.mark();
-        self.advance_roll();
     }
 }
 

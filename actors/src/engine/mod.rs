@@ -27,6 +27,8 @@
 //! - `decide.rs`: the pure decision on a candidate, a `Decision` value;
 //! - `perform.rs`: what a decision and the broker's answers do (breaker,
 //!   journal, executor, PANIC flatten);
+//! - `marks.rs`: the market as the engine marks it (front month, a price
+//!   per month);
 //! - `ledger.rs`: positions (one per contract month), PnL, orders in
 //!   flight, fills applied;
 //! - `roll.rs`: moving a position from its month to the front one, two
@@ -46,6 +48,7 @@ pub mod data;
 pub mod decide;
 pub mod executor;
 pub mod ledger;
+mod marks;
 pub mod messages;
 pub mod momentum;
 pub mod outcomes;
