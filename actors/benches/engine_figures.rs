@@ -314,7 +314,7 @@ fn decision() -> Vec<Duration> {
                 Sentiment::Bearish
             },
             confidence: 0.9,
-            strategy: commodore_actors::model::Strategy::News,
+            source: commodore_actors::model::Source::Headline,
             detail: "frost".into(),
             price: None,
         };

@@ -94,7 +94,7 @@ fn signal(sentiment: Sentiment, confidence: f64, at_ms: u64) -> SignalReceived {
         at_ms,
         sentiment,
         confidence,
-        strategy: commodore_actors::model::Strategy::News,
+        source: commodore_actors::model::Source::Headline,
         detail: "test".into(),
         price: None,
     })

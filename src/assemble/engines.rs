@@ -17,7 +17,7 @@ use commodore_actors::kernel::{ArbiterPool, ChildSpec, Handle, Kernel, Restart, 
 use commodore_actors::llm::client::{LlmClient, LlmConfig};
 use commodore_actors::llm::{BudgetGuard, LlmServices, Prices};
 use commodore_actors::market::Route;
-use commodore_actors::model::{contract, Strategy};
+use commodore_actors::model::contract;
 use commodore_actors::paths;
 use commodore_actors::reconcile;
 use commodore_actors::risk::{order::Limits, PortfolioRisk};
@@ -219,6 +219,7 @@ fn engine_config(
     clock: Clock,
 ) -> EngineConfig {
     let spec = contract(e.symbol()).expect("the config checked the symbol");
+    let strategies = e.strategy_specs();
     // The pipeline runs on the market's clock: a 60 s batch at speed 60 is 1 s.
     let batch_every = clock
         .span(cfg.pipeline.batch_interval)
@@ -232,17 +233,8 @@ fn engine_config(
             max_buffer: cfg.pipeline.max_buffer,
         },
         batch_every,
-        allocation: Allocation {
-            capital: e.capital,
-            weights: e
-                .strategies
-                .iter()
-                .map(|(name, w)| {
-                    let s = Strategy::parse(name).expect("the config checked the names");
-                    (s, *w)
-                })
-                .collect(),
-        },
+        allocation: Allocation::of(e.capital, &strategies),
+        strategies,
         limits: Limits {
             max_position: e.max_position.into(),
             warning_factor: cfg.risk.warning_size_factor,

@@ -50,33 +50,6 @@ pub(super) mod as_number {
     }
 }
 
-/// `#[serde(with = "map_as_numbers")]` for a map of names to `Decimal`s,
-/// each written as a TOML number (strategy weights).
-pub(super) mod map_as_numbers {
-    use rust_decimal::Decimal;
-    use serde::{Deserialize, Deserializer, Serialize, Serializer};
-    use std::collections::BTreeMap;
-
-    #[derive(Deserialize, Serialize)]
-    #[serde(transparent)]
-    struct Number(#[serde(with = "super::as_number")] Decimal);
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(
-        d: D,
-    ) -> Result<BTreeMap<String, Decimal>, D::Error> {
-        let m = BTreeMap::<String, Number>::deserialize(d)?;
-        Ok(m.into_iter().map(|(k, Number(v))| (k, v)).collect())
-    }
-
-    pub fn serialize<S: Serializer>(
-        m: &BTreeMap<String, Decimal>,
-        s: S,
-    ) -> Result<S::Ok, S::Error> {
-        let m: BTreeMap<&String, Number> = m.iter().map(|(k, v)| (k, Number(*v))).collect();
-        m.serialize(s)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::as_number;

@@ -7,11 +7,12 @@
 //! is named after it, and no two engines share one.
 
 use super::durations::duration;
+use super::strategies::Strategies;
 use super::{entries, invalid, Invalid};
-use commodore_actors::model::{contract, Strategy, KNOWN_SYMBOLS};
+use commodore_actors::model::{contract, StrategySpec, KNOWN_SYMBOLS};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::time::Duration;
 
 /// More feeds than this per engine is a mistake, not a source list.
@@ -30,12 +31,11 @@ pub struct Engine {
     /// Largest net position, in contracts.
     #[serde(default = "entries::engine_max_position")]
     pub max_position: u32,
-    /// Strategy weights (`news`, `momentum`), each 0..=1, summing to at most 1.
-    #[serde(
-        default = "entries::engine_strategies",
-        with = "super::decimals::map_as_numbers"
-    )]
-    pub strategies: BTreeMap<String, Decimal>,
+    /// Its strategies (`[[engines.strategies]]`, or the first round's
+    /// `{ news = 0.5, momentum = 0.5 }`): each weight 0..=1, at most 1 in
+    /// total (`strategies.rs`).
+    #[serde(default = "Strategies::default_pair")]
+    pub strategies: Strategies,
     /// HTTP news sources polled beside the bundled data.
     #[serde(default)]
     pub feeds: Vec<NewsFeed>,
@@ -124,36 +124,14 @@ impl Engine {
     }
 
     fn validate_strategies(&self) -> Result<(), Invalid> {
-        let id = &self.id;
-        let mut total = Decimal::ZERO;
-        for (name, w) in &self.strategies {
-            if Strategy::parse(name).is_err() {
-                let mut names: Vec<&str> =
-                    Strategy::CONFIGURABLE.iter().map(|s| s.as_str()).collect();
-                names.sort_unstable();
-                return invalid(
-                    "engines.strategies",
-                    format!(
-                        "engine {id:?}: unknown strategy {name:?}; use {}",
-                        names.join(", ")
-                    ),
-                );
-            }
-            if !(Decimal::ZERO..=Decimal::ONE).contains(w) {
-                return invalid(
-                    "engines.strategies",
-                    format!("engine {id:?}: weight of {name} must be between 0 and 1"),
-                );
-            }
-            total += w;
-        }
-        if total > Decimal::ONE {
-            return invalid(
-                "engines.strategies",
-                format!("engine {id:?}: weights sum to {total}, at most 1"),
-            );
-        }
-        Ok(())
+        self.strategies.specs(&self.id).map(|_| ())
+    }
+
+    /// Its strategies, checked (call after `validate`).
+    pub fn strategy_specs(&self) -> Vec<StrategySpec> {
+        self.strategies
+            .specs(&self.id)
+            .unwrap_or_else(|(key, what)| panic!("the config was checked: {key}: {what}"))
     }
 }
 
@@ -223,7 +201,7 @@ mod tests {
         assert_eq!(e.symbol(), "KC");
         assert_eq!(e.capital, Decimal::from(250_000));
         assert_eq!(e.max_position, 10);
-        assert_eq!(e.strategies, entries::engine_strategies());
+        assert_eq!(e.strategies, Strategies::default_pair());
         let f = &e.feeds[0];
         assert_eq!(
             (f.every, f.timeout),

@@ -10,7 +10,6 @@
 //! `name`) are empty instead and resolved where they are read.
 
 use rust_decimal::Decimal;
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// `[[engines]]`: dollars the allocator sizes against.
@@ -21,12 +20,6 @@ pub(super) fn engine_capital() -> Decimal {
 /// `[[engines]]`: largest net position, in contracts.
 pub(super) fn engine_max_position() -> u32 {
     10
-}
-
-/// `[[engines]]`: strategy weights, half each.
-pub(super) fn engine_strategies() -> BTreeMap<String, Decimal> {
-    let half = Decimal::new(5, 1);
-    [("momentum".to_owned(), half), ("news".to_owned(), half)].into()
 }
 
 /// An engine's `feeds`: poll once a minute.

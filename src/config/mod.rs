@@ -36,6 +36,7 @@ mod roll;
 mod secrets;
 mod sentinels;
 mod staleness;
+mod strategies;
 mod supervision;
 
 pub use broker::{Breaker, Broker, BrokerKind};
@@ -188,8 +189,31 @@ impl Config {
             self.breaker.validate(),
             self.risk.validate(),
             self.mode.validate(),
+            self.tier_strategies_known(),
             self.notifier.validate(),
         ]
+    }
+
+    /// Each tier's strategies are kinds, or names some engine gives a
+    /// strategy: a typo must not silently disable nothing.
+    fn tier_strategies_known(&self) -> Result<(), Invalid> {
+        use commodore_actors::model::Kind;
+        let named = |s: &str| {
+            Kind::parse(s).is_ok()
+                || self.engines.iter().any(|e| e.strategies.0.iter().any(|x| x.name == s))
+        };
+        for t in &self.mode.tiers {
+            if let Some(s) = t.strategies.iter().find(|s| !named(s)) {
+                return invalid(
+                    "mode.tiers.strategies",
+                    format!(
+                        "{}'s {s:?} is neither a strategy kind (news, momentum, mean_reversion, breakout) nor the name of an engine's strategy",
+                        t.name
+                    ),
+                );
+            }
+        }
+        Ok(())
     }
 
     /// The resolved configuration as TOML, secrets redacted (`check-config`).

@@ -251,8 +251,9 @@ impl Walk {
             .iter()
             .map(|e| {
                 e.strategies
-                    .keys()
-                    .map(|s| (s.clone(), (Books::default(), CurveStats::new(e.capital))))
+                    .0
+                    .iter()
+                    .map(|s| (s.name.clone(), (Books::default(), CurveStats::new(e.capital))))
                     .collect()
             })
             .collect();

@@ -19,7 +19,8 @@ use super::messages::{
 use super::momentum::Momentum;
 use super::outcomes::Outcomes;
 use super::perform::NewOrder;
-use super::pipeline::{self, Candidate, Route, Router};
+use super::pipeline::{self, Candidate, Route, Router, Signal};
+use super::strategies::{Intent, Own, Strategies};
 use super::publish;
 use crate::clock::Clock;
 use crate::journal::{OutcomeRow, RollRecord, SharedStore, StateKey};
@@ -40,7 +41,7 @@ pub const FLUSH_EVERY: Duration = Duration::from_secs(1);
 /// Closes kept for the volatility the VaR check uses.
 pub const VOLATILITY_BARS: usize = 120;
 /// The strategy of the orders that flatten a position at PANIC.
-pub const FLATTEN: Strategy = Strategy::Flatten;
+pub const FLATTEN: Strategy = Strategy::FLATTEN;
 
 /// What the engine's neighbours count, shared so the engine can report them.
 #[derive(Clone, Default)]
@@ -56,6 +57,9 @@ pub struct Neighbours {
 pub struct Engine {
     pub(super) cfg: Arc<EngineConfig>,
     router: Router,
+    /// Its strategies' logic (their windows start afresh at every start:
+    /// the bars refill them).
+    pub(super) strategies: Strategies,
     /// The market as the engine marked it (the front month's bars).
     pub(super) momentum: Momentum,
     /// Volatility of the recent bar returns (VaR), kept up to date per bar.
@@ -100,7 +104,7 @@ pub struct Engine {
     pub(super) executor: Handle<Executor>,
     pub(super) kernel: Kernel,
     /// Registered when it starts (its path is known then).
-    steps: Arc<Steps>,
+    pub(super) steps: Arc<Steps>,
     view: Arc<StatusView>,
     pub(super) neighbours: Neighbours,
     /// Where its reads of the market are checked for look-ahead.
@@ -135,6 +139,7 @@ impl Engine {
             let mut e = Engine {
                 cfg: cfg.clone(),
                 router: Router::new(cfg.router.clone()),
+                strategies: Strategies::new(&cfg.strategies),
                 momentum: Momentum::new(),
                 volatility: RollingVolatility::new(VOLATILITY_BARS),
                 last: None,
@@ -146,7 +151,7 @@ impl Engine {
                 flattening: None,
                 crash: l.wiring.crash.clone(),
                 last_at_ms: 0,
-                ledger: Ledger::new(),
+                ledger: Ledger::new(&cfg.id),
                 outcomes: Outcomes::new(),
                 decision_seq,
                 guard: EngineGuard::new(cfg.guard.clone()),
@@ -187,6 +192,7 @@ impl Engine {
             .unwrap_or_else(|e| panic!("{e}"));
         if let Some(c) = carried {
             self.ledger = super::ledger::Ledger::carried(
+                id,
                 c.positions,
                 c.realized,
                 c.commissions,
@@ -243,7 +249,7 @@ impl Engine {
 
     /// One candidate: decided (pure), then performed; ends in exactly one
     /// outcome.
-    fn on_candidate(&mut self, c: Candidate) {
+    pub(super) fn on_candidate(&mut self, c: Candidate) {
         self.decision_seq += 1;
         let now_ms = self.clock.now_ms();
         self.check_lookahead(&c, now_ms);
@@ -251,18 +257,7 @@ impl Engine {
             return self.record(&c, outcome, why);
         }
         let steps = self.steps.clone();
-        let state = decide::State {
-            cfg: &self.cfg,
-            steps: &steps,
-            ledger: &self.ledger,
-            guard: &self.guard,
-            momentum: self.momentum.value(),
-            last: self.last,
-            volatility: self.volatility.value(),
-            level: *self.levels.borrow(),
-            mode: self.modes.borrow().current,
-            now_ms,
-        };
+        let state = self.decide_state(&steps, now_ms);
         let world = Around { engine: self };
         let (qty, price) = match decide::decide(&state, &c, &world) {
             Decision::Record(outcome, why) => return self.record(&c, outcome, why),
@@ -280,16 +275,33 @@ impl Engine {
             price,
             at_ms: now_ms,
             trial,
+            note: String::new(),
         };
         if let Err(why) = self.place(order) {
             self.record(&c, Outcome::Error, why);
         }
     }
 
+    /// The engine's state a decision at `now_ms` reads.
+    pub(super) fn decide_state<'a>(&'a self, steps: &'a Steps, now_ms: u64) -> decide::State<'a> {
+        decide::State {
+            cfg: &self.cfg,
+            steps,
+            ledger: &self.ledger,
+            guard: &self.guard,
+            momentum: self.momentum.value(),
+            last: self.last,
+            volatility: self.volatility.value(),
+            level: *self.levels.borrow(),
+            mode: self.modes.borrow().current,
+            now_ms,
+        }
+    }
+
     /// What the decision at `now_ms` reads: the signal, the engine's last
     /// bar, the other engines' entries in the account; none may be from
     /// after `now_ms` (the market sequencer's promise, checked).
-    fn check_lookahead(&self, c: &Candidate, now_ms: u64) {
+    pub(super) fn check_lookahead(&self, c: &Candidate, now_ms: u64) {
         let check = &self.lookahead;
         let id = &self.cfg.id;
         check.check(id, now_ms, c.at_ms, "its signal");
@@ -369,8 +381,8 @@ impl Engine {
 
 /// The world as [`decide`](super::decide) asks about it: the kernel's
 /// registry and the account.
-struct Around<'a> {
-    engine: &'a Engine,
+pub(super) struct Around<'a> {
+    pub(super) engine: &'a Engine,
 }
 
 impl Surroundings for Around<'_> {
@@ -457,7 +469,64 @@ impl Worker for Engine {
 }
 
 impl Handles<SignalReceived> for Engine {
-    fn handle(&mut self, SignalReceived(a): SignalReceived, _: &mut Ctx<'_, Self>) {
+    /// A headline or an alert as the analyzer read it: to every strategy.
+    fn handle(&mut self, SignalReceived(r): SignalReceived, _: &mut Ctx<'_, Self>) {
+        let (ledger, front) = (&self.ledger, &self.front);
+        let intents = self
+            .strategies
+            .on_reading(&r, |s| own_of(ledger, front, s));
+        let price = r.price.or(self.last);
+        self.act(intents, &r.symbol, r.at_ms, price);
+    }
+}
+
+/// Strategy `s`'s position in `front`, as the ledger holds it.
+pub(super) fn own_of(ledger: &Ledger, front: &str, s: Strategy) -> Own {
+    let held = ledger.own(s, front);
+    Own {
+        held: held.map_or(Decimal::ZERO, |h| h.0),
+        pending: ledger.own_in_flight(s, front),
+        avg_price: held.map(|h| h.1),
+        since_ms: held.map(|h| h.2),
+    }
+}
+
+impl Engine {
+    /// The strategies' intents on what was seen at market time `at_ms`: an
+    /// entry is routed (now, or into the batch), an exit closes that
+    /// strategy's own position.
+    pub(super) fn act(
+        &mut self,
+        intents: Vec<(Strategy, Intent)>,
+        symbol: &str,
+        at_ms: u64,
+        price: Option<Decimal>,
+    ) {
+        for (strategy, intent) in intents {
+            match intent {
+                Intent::Enter {
+                    sentiment,
+                    confidence,
+                    size,
+                    detail,
+                } => self.route(Signal {
+                    symbol: symbol.to_owned(),
+                    at_ms,
+                    sentiment,
+                    confidence,
+                    strategy,
+                    detail,
+                    price,
+                    size,
+                }),
+                Intent::Exit { why } => self.exit(strategy, why),
+            }
+        }
+    }
+
+    /// A signal: decided now when strong, else a decision of its own that
+    /// waits for the batch.
+    fn route(&mut self, a: Signal) {
         let (symbol, strategy, confidence) = (a.symbol.clone(), a.strategy, a.confidence);
         match self.router.route(a) {
             Route::Now(a) => {

@@ -1,23 +1,17 @@
-//! The rules analyzer: keywords for headlines, momentum for bars → sentiment and
-//! confidence. Every bar also goes on to the engine (marks and momentum); one the
-//! engine cannot take now is conflated (`conflate::Latest`: the latest wins).
+//! The reader: headlines (the LLM, or keywords) and the sentinel's alerts →
+//! sentiment and confidence, for the engine's strategies. Every bar goes on
+//! to the engine (marks, and the strategies' windows); one the engine cannot
+//! take now is conflated (`conflate::Latest`: the latest wins).
 
 use super::actor::Engine;
 use super::conflate::{Delivery, Latest, FLUSH_EVERY};
 use super::messages::{MarketUpdate, RawEvent, SignalReceived};
-use super::momentum::Momentum;
-use super::momentum::MOMENTUM_BARS;
 use crate::kernel::{Ctx, Handle, Handles, Worker};
 use crate::llm::LlmServices;
-use crate::model::{Analyzed, Bar, ContractSpec, FrontMonth, Headline, Sentiment, Strategy};
+use crate::model::{Analyzed, Bar, ContractSpec, FrontMonth, Headline, Sentiment, Source};
 use rust_decimal::prelude::*;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-
-/// A move of at least this fraction over the window is a momentum signal.
-pub const MOMENTUM_TRIGGER: f64 = 0.003;
-/// Bars between two momentum signals.
-pub const MOMENTUM_COOLDOWN_BARS: u32 = 10;
 
 const BULLISH: &[(&str, f64)] = &[
     ("frost", 0.92),
@@ -79,14 +73,10 @@ pub struct Analyzer {
     engine: Handle<Engine>,
     /// Headlines go to the LLM when set (rules on any error or over budget).
     llm: Option<Arc<LlmServices>>,
-    /// The front month's closes (the month the engine trades).
-    momentum: Momentum,
+    /// The front month's last close (a reading's price).
+    last: Option<Decimal>,
     /// Which month's bars are the front month's.
     front: FrontMonth,
-    /// The front month of the last bar (a new one starts the momentum
-    /// afresh: the step between two months is a spread, not a move).
-    front_month: String,
-    since_signal: u32,
     stats: Arc<AnalyzerStats>,
     /// A mark waiting for room at the engine.
     marks: Latest<MarketUpdate>,
@@ -103,10 +93,8 @@ impl Analyzer {
         move || Analyzer {
             engine: engine.clone(),
             llm: llm.clone(),
-            momentum: Momentum::new(),
+            last: None,
             front: FrontMonth::new(front.0.clone(), front.1),
-            front_month: String::new(),
-            since_signal: MOMENTUM_COOLDOWN_BARS,
             stats: stats.clone(),
             marks: Latest::default(),
             flush_due: false,
@@ -136,20 +124,9 @@ impl Analyzer {
     }
 
     fn on_bar(&mut self, bar: Bar, ctx: &mut Ctx<'_, Self>) {
-        let front = self.front.is_front(&bar.symbol, bar.at_ms);
-        if front {
-            let month = self.front.at(bar.at_ms);
-            if self.front_month != month {
-                if !self.front_month.is_empty() {
-                    self.momentum = Momentum::new();
-                }
-                self.front_month = month.to_owned();
-            }
-            self.momentum.push(bar.close);
-            self.since_signal = self.since_signal.saturating_add(1);
+        if self.front.is_front(&bar.symbol, bar.at_ms) {
+            self.last = Some(bar.close);
         }
-        let momentum = self.momentum.value().unwrap_or(0.0);
-        let (symbol, at_ms, price) = (bar.root().to_owned(), bar.closes_at_ms(), bar.close);
         // Marks: a bar the engine cannot take now waits, replaced by a newer one.
         match self.marks.send(&self.engine, MarketUpdate(bar)) {
             Delivery::Sent => {}
@@ -159,31 +136,10 @@ impl Analyzer {
                 self.schedule_flush(ctx);
             }
         }
-        if front
-            && self.momentum.is_full()
-            && momentum.abs() >= MOMENTUM_TRIGGER
-            && self.since_signal >= MOMENTUM_COOLDOWN_BARS
-        {
-            self.since_signal = 0;
-            let confidence = (0.5 + momentum.abs() * 50.0).min(0.95);
-            self.signal(Analyzed {
-                symbol,
-                at_ms,
-                sentiment: if momentum > 0.0 {
-                    Sentiment::Bullish
-                } else {
-                    Sentiment::Bearish
-                },
-                confidence,
-                strategy: Strategy::Momentum,
-                detail: format!("{:+.2}% over {MOMENTUM_BARS} bars", momentum * 100.0),
-                price: Some(price),
-            });
-        }
     }
 
     fn on_news(&mut self, h: Headline, ctx: &mut Ctx<'_, Self>) {
-        let price = self.momentum.last();
+        let price = self.last;
         let Some(llm) = self.llm.clone() else {
             let a = rules_news(h, price);
             return self.signal(a);
@@ -197,7 +153,7 @@ impl Analyzer {
                     at_ms: h.at_ms,
                     sentiment: answer.sentiment,
                     confidence: answer.confidence,
-                    strategy: Strategy::News,
+                    source: Source::Headline,
                     detail: format!("llm: {}", h.text),
                     price,
                 },
@@ -219,7 +175,7 @@ fn rules_news(h: Headline, price: Option<Decimal>) -> Analyzed {
         at_ms: h.at_ms,
         sentiment,
         confidence,
-        strategy: Strategy::News,
+        source: Source::Headline,
         detail: h.text,
         price,
     }
@@ -233,16 +189,17 @@ impl Handles<RawEvent> for Analyzer {
         match e {
             RawEvent::Bar(b) => self.on_bar(b, ctx),
             RawEvent::News(h) => self.on_news(h, ctx),
-            // A directional alert is a strong momentum signal; the others are
-            // for the operator (they are events already).
+            // A directional alert is a strong reading (the momentum
+            // strategies take it); the others are for the operator (they
+            // are events already).
             RawEvent::Alert(a) if a.sentiment != Sentiment::Neutral => self.signal(Analyzed {
                 symbol: a.symbol,
                 at_ms: a.at_ms,
                 sentiment: a.sentiment,
                 confidence: 0.9,
-                strategy: Strategy::Momentum,
+                source: Source::Alert,
                 detail: format!("sentinel {}: {}", a.kind, a.text),
-                price: self.momentum.last(),
+                price: self.last,
             }),
             RawEvent::Alert(_) => {}
         }

@@ -3,7 +3,7 @@
 
 use super::pipeline::{Allocation, RouterConfig};
 use crate::journal::{BreakerRecord, SharedStore, StateKey};
-use crate::model::{ContractSpec, GuardLimits, PortfolioLimits, Strategy, Tiers};
+use crate::model::{ContractSpec, GuardLimits, Kind, PortfolioLimits, StrategySpec, Tiers};
 use crate::risk::order::Limits;
 use crate::risk::Breaker;
 use rust_decimal::Decimal;
@@ -22,6 +22,9 @@ pub struct EngineConfig {
     /// the pipeline runs on the market's clock).
     pub batch_every: Duration,
     pub allocation: Allocation,
+    /// Its strategies, in order (`[[engines.strategies]]`); their weights
+    /// are the allocation's.
+    pub strategies: Vec<StrategySpec>,
     pub limits: Limits,
     pub journal: PathBuf,
     /// HTTP news sources polled beside the bundled data.
@@ -47,6 +50,10 @@ impl EngineConfig {
     /// order), no concentration limit (it holds all the exposure there is),
     /// and batches only when asked (`BatchDue`).
     pub fn alone(journal: PathBuf) -> EngineConfig {
+        let strategies = vec![
+            StrategySpec::default_of(Kind::News, Decimal::new(5, 1)),
+            StrategySpec::default_of(Kind::Momentum, Decimal::new(5, 1)),
+        ];
         EngineConfig {
             id: "KC".into(),
             spec: crate::model::contract("KC").expect("KC is a known contract"),
@@ -56,14 +63,8 @@ impl EngineConfig {
                 max_buffer: 1000,
             },
             batch_every: Duration::from_secs(3600),
-            allocation: Allocation {
-                capital: Decimal::from(250_000),
-                weights: [
-                    (Strategy::News, Decimal::new(5, 1)),
-                    (Strategy::Momentum, Decimal::new(5, 1)),
-                ]
-                .into(),
-            },
+            allocation: Allocation::of(Decimal::from(250_000), &strategies),
+            strategies,
             limits: Limits {
                 max_position: Decimal::from(10),
                 warning_factor: Decimal::new(5, 1),
@@ -83,6 +84,14 @@ impl EngineConfig {
             tiers: Tiers::default(),
             roll_days: DEFAULT_ROLL_DAYS,
         }
+    }
+
+    /// The same engine running `strategies` instead (their weights the
+    /// allocation's).
+    pub fn with_strategies(mut self, strategies: Vec<StrategySpec>) -> EngineConfig {
+        self.allocation = Allocation::of(self.allocation.capital, &strategies);
+        self.strategies = strategies;
+        self
     }
 
     pub fn path(&self) -> String {

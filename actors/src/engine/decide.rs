@@ -105,11 +105,17 @@ pub fn decide(s: &State<'_>, c: &Candidate, world: &dyn Surroundings) -> Decisio
     };
     let mode = s.mode;
     let params = s.cfg.tiers.params(mode);
-    if !params.strategies.iter().any(|k| k == c.strategy.as_str()) {
+    // A tier lists strategy kinds or names.
+    let kind = s.cfg.strategies.iter().find(|x| x.name == c.strategy).map(|x| x.kind.as_str());
+    if !params
+        .strategies
+        .iter()
+        .any(|k| k == c.strategy.as_str() || Some(k.as_str()) == kind)
+    {
         let why = format!("strategy {} is not enabled in mode {mode}", c.strategy);
         return record(Outcome::Vetoed, why);
     }
-    let qty = pipeline::allocate(&s.cfg.allocation, c.strategy, strength, spec);
+    let qty = pipeline::allocate(&s.cfg.allocation, c.strategy, strength, c.size, spec);
     let qty = (qty * params.size_factor).floor();
     if qty.is_zero() {
         let why = format!(
@@ -119,6 +125,30 @@ pub fn decide(s: &State<'_>, c: &Candidate, world: &dyn Surroundings) -> Decisio
         );
         return record(Outcome::LowScore, why);
     }
+    match run(s, Step::Risk, || risk_step(s, c, price, qty, world)) {
+        Ok(Ok(qty)) => Decision::Order { qty, price },
+        Ok(Err(why)) => record(Outcome::RiskRejected, why),
+        Err(down) => record(
+            Outcome::RiskRejected,
+            format!("risk down ({down}): no trade"),
+        ),
+    }
+}
+
+/// The decision on a strategy's exit `c` (closing `qty` of its own
+/// position): no validator, scorer, mode or allocator (they size
+/// openings); the gate (an order cannot go to a closed market) and the risk
+/// step, which lets a reduction through at any level, paused or not.
+pub fn exit(s: &State<'_>, c: &Candidate, qty: Decimal, world: &dyn Surroundings) -> Decision {
+    let record = |o: Outcome, why: String| Decision::Record(o, why);
+    match run(s, Step::Gate, || pipeline::gate(Some(&s.cfg.spec), s.now_ms)) {
+        Ok(Ok(())) => {}
+        Ok(Err(why)) => return record(Outcome::GateClosed, why),
+        Err(down) => return record(Outcome::GateClosed, format!("gate down ({down}): closed")),
+    }
+    let Some(price) = s.last else {
+        return record(Outcome::GateClosed, "no price yet".into());
+    };
     match run(s, Step::Risk, || risk_step(s, c, price, qty, world)) {
         Ok(Ok(qty)) => Decision::Order { qty, price },
         Ok(Err(why)) => record(Outcome::RiskRejected, why),

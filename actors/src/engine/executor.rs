@@ -311,7 +311,7 @@ impl Executor {
     /// Journals the broker's answer: the fill with the order's new status, or
     /// the rejection.
     fn settle(&mut self, o: &Order, answer: Result<Fill, BrokerError>, path: &str) {
-        let roll = o.strategy == crate::model::Strategy::Roll.as_str();
+        let roll = o.strategy == crate::model::Strategy::ROLL.as_str();
         match answer {
             Ok(fill) => {
                 if roll {
@@ -351,7 +351,7 @@ impl Executor {
                 });
         match journaled.map(|published| published.map(|(_, id)| id)) {
             Ok(Some(journal_id)) => {
-                if o.strategy == crate::model::Strategy::Roll.as_str() {
+                if o.strategy == crate::model::Strategy::ROLL.as_str() {
                     self.crash.reach("roll.filled");
                 }
                 // A full or restarting engine reads this fill from the

@@ -1,25 +1,27 @@
-//! The engine's ledger: its positions, one per instrument (contract month,
-//! FIFO lots), realized PnL and commissions from the fills, the orders in
-//! flight, and which fills it has applied. Pure: the actor feeds it fills and
-//! orders; nothing here does I/O.
+//! The engine's ledger: its book (positions per instrument, each lot owned
+//! by the strategy that opened it, realized PnL), the commissions, the
+//! orders in flight, and which fills it has applied. Pure: the actor feeds
+//! it fills and orders; nothing here does I/O.
 //!
 //! Invariants: a fill is applied once (by its journal id, which only grows:
 //! the factory replays the journal's fills in order, and a fill told again or
 //! read back from the journal is skipped), to the position of its own
-//! instrument (a roll's two legs move two positions); an order is in flight
-//! from the moment it is journaled until its fill, its rejection, or the
-//! journal no longer has it pending. Risk reads the net of every month: one
-//! commodity's exposure, however many months hold it.
+//! instrument (a roll's two legs move two positions), through
+//! [`Book::apply`] as the journal's carried balance and the replay's report
+//! apply it; an order is in flight from the moment it is journaled until its
+//! fill, its rejection, or the journal no longer has it pending. Risk reads
+//! the net of every month: one commodity's exposure, however many months
+//! hold it.
 
-use crate::model::{ContractSpec, Fill, Position};
+use crate::model::{Book, ContractSpec, Fill, Position, Strategy};
 use rust_decimal::Decimal;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Ledger {
-    /// Instrument (`KCH26`) → its position; flat ones leave.
-    positions: BTreeMap<String, Position>,
-    realized: Decimal,
+    /// The engine's id: a fill's strategy is read from its client order id.
+    engine: String,
+    book: Book,
     commissions: Decimal,
     last_fill_id: u64,
     /// Client order id → (instrument, signed quantity). The risk step counts
@@ -28,23 +30,22 @@ pub struct Ledger {
 }
 
 impl Ledger {
-    pub fn new() -> Ledger {
-        Ledger::default()
+    pub fn new(engine: &str) -> Ledger {
+        Ledger::carried(engine, BTreeMap::new(), Decimal::ZERO, Decimal::ZERO, 0)
     }
 
     /// A ledger that starts where the journal's archived fills left it (its
     /// carried balance): the fills after `last_fill_id` are applied on top.
     pub fn carried(
+        engine: &str,
         positions: BTreeMap<String, Position>,
         realized: Decimal,
         commissions: Decimal,
         last_fill_id: u64,
     ) -> Ledger {
-        let mut positions = positions;
-        positions.retain(|_, p| !p.qty.is_zero());
         Ledger {
-            positions,
-            realized,
+            engine: engine.to_owned(),
+            book: Book::carried(positions, realized),
             commissions,
             last_fill_id,
             in_flight: HashMap::new(),
@@ -58,11 +59,7 @@ impl Ledger {
         }
         self.last_fill_id = journal_id;
         self.in_flight.remove(&f.client_order_id);
-        let position = self.positions.entry(f.symbol.clone()).or_default();
-        self.realized += position.apply(f.side, f.qty, f.price, spec);
-        if position.qty.is_zero() {
-            self.positions.remove(&f.symbol);
-        }
+        self.book.apply(&self.engine, f, spec);
         self.commissions += f.commission;
         true
     }
@@ -103,12 +100,27 @@ impl Ledger {
 
     /// The open positions by instrument (none flat).
     pub fn positions(&self) -> &BTreeMap<String, Position> {
-        &self.positions
+        self.book.positions()
     }
 
     /// The net contracts over every month held.
     pub fn net(&self) -> Decimal {
-        self.positions.values().map(|p| p.qty).sum()
+        self.book.net()
+    }
+
+    /// `owner`'s position in `instrument`: signed quantity, average price,
+    /// when its oldest lot opened.
+    pub fn own(&self, owner: Strategy, instrument: &str) -> Option<(Decimal, Decimal, u64)> {
+        self.book.own(owner, instrument)
+    }
+
+    /// `owner`'s orders in flight in `instrument`, signed.
+    pub fn own_in_flight(&self, owner: Strategy, instrument: &str) -> Decimal {
+        self.in_flight
+            .iter()
+            .filter(|(id, (i, _))| i == instrument && Strategy::of_order(&self.engine, id) == owner)
+            .map(|(_, (_, q))| *q)
+            .sum()
     }
 
     /// The net position as if every order in flight were filled: two quick
@@ -123,7 +135,7 @@ impl Ledger {
     /// flat ones left out.
     pub fn projected_by_instrument(&self) -> BTreeMap<String, Decimal> {
         let mut by: BTreeMap<String, Decimal> = self
-            .positions
+            .positions()
             .iter()
             .map(|(i, p)| (i.clone(), p.qty))
             .collect();
@@ -140,7 +152,7 @@ impl Ledger {
 
     /// Realized PnL net of commissions.
     pub fn realized_net(&self) -> Decimal {
-        self.realized - self.commissions
+        self.book.realized() - self.commissions
     }
 
     /// The journal id of the last fill applied.
@@ -155,15 +167,12 @@ impl Ledger {
         mark: impl Fn(&str) -> Option<Decimal>,
         spec: &ContractSpec,
     ) -> Decimal {
-        self.positions
-            .iter()
-            .filter_map(|(i, p)| mark(i).map(|m| p.unrealized(m, spec)))
-            .sum()
+        self.book.unrealized(mark, spec)
     }
 
     /// Whether a position has no price at `mark`.
     pub fn unpriced(&self, mark: impl Fn(&str) -> Option<Decimal>) -> bool {
-        self.positions.keys().any(|i| mark(i).is_none())
+        self.book.unpriced(mark)
     }
 
     /// Capital + realized PnL − commissions + unrealized PnL at `mark`.
@@ -202,7 +211,7 @@ mod tests {
     #[test]
     fn a_fill_is_applied_once_and_leaves_the_flight() {
         let kc = contract("KC").unwrap();
-        let mut l = Ledger::new();
+        let mut l = Ledger::new("KC");
         l.sent("a".into(), "KC", Decimal::from(2));
         l.sent("b".into(), "KC", Decimal::from(-1));
         assert_eq!(l.projected().qty, Decimal::ONE, "in flight counts");
@@ -226,7 +235,7 @@ mod tests {
     #[test]
     fn money_is_exact() {
         let kc = contract("KC").unwrap();
-        let mut l = Ledger::new();
+        let mut l = Ledger::new("KC");
         l.apply_fill(1, &fill("a", Side::Buy, 2, "300.00"), &kc);
         l.apply_fill(2, &fill("b", Side::Sell, 1, "301.00"), &kc);
         // 1 contract × 1.00 c/lb × $375 = $375 realized, $5 commissions.
@@ -245,7 +254,7 @@ mod tests {
 
     #[test]
     fn orders_the_journal_no_longer_holds_are_settled() {
-        let mut l = Ledger::new();
+        let mut l = Ledger::new("KC");
         l.sent("a".into(), "KC", Decimal::ONE);
         l.sent("b".into(), "KC", Decimal::ONE);
         let pending: HashSet<String> = ["b".to_owned()].into();
@@ -256,7 +265,7 @@ mod tests {
     #[test]
     fn each_month_is_a_position_of_its_own_and_risk_reads_their_net() {
         let kc = contract("KC").unwrap();
-        let mut l = Ledger::new();
+        let mut l = Ledger::new("KC");
         l.apply_fill(1, &fill_in("KCH26", "a", Side::Buy, 2, "300"), &kc);
         // The roll: H closed at 301, K opened at 299 (K under H: a spread of −2).
         l.sent("c".into(), "KCH26", Decimal::from(-2));

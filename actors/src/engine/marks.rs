@@ -1,7 +1,7 @@
 //! The market as an engine marks it: the front month's bars move its
-//! momentum, volatility and last price; every month's bar is that month's
-//! price, kept (bounded) to mark a position held there and to price a
-//! roll's legs.
+//! momentum, volatility and last price, and go to its strategies; every
+//! month's bar is that month's price, kept (bounded) to mark a position
+//! held there and to price a roll's legs.
 
 use super::actor::Engine;
 use super::messages::MarketUpdate;
@@ -53,6 +53,7 @@ impl Handles<MarketUpdate> for Engine {
             if !self.front.is_empty() {
                 tracing::info!(target: super::ENGINE_LOG, engine = %self.cfg.id, from = %self.front, to = %front, "the front month changed");
                 self.momentum = Momentum::new();
+                self.strategies.restart();
             }
             self.front = front;
             self.publish();
@@ -74,5 +75,13 @@ impl Handles<MarketUpdate> for Engine {
         }
         self.mark();
         self.advance_roll();
+        if is_front {
+            // The strategies see the front month's bar at its close.
+            let (ledger, front) = (&self.ledger, &self.front);
+            let intents = self
+                .strategies
+                .on_bar(&bar, |s| super::actor::own_of(ledger, front, s));
+            self.act(intents, bar.root(), bar.closes_at_ms(), Some(bar.close));
+        }
     }
 }

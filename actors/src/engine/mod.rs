@@ -48,6 +48,7 @@ pub mod data;
 pub mod decide;
 pub mod executor;
 pub mod ledger;
+mod exits;
 mod marks;
 pub mod messages;
 pub mod momentum;
@@ -61,6 +62,7 @@ pub mod recent;
 pub mod roll;
 pub mod sentinel;
 pub mod staleness;
+pub mod strategies;
 
 pub use actor::{Engine, EngineLinks, Neighbours};
 pub use analyzer::Analyzer;

@@ -4,7 +4,8 @@
 //! are fewer than the analyzer read, and the validator judges the prices the
 //! engine trades at).
 //!
-//! Invariant: at most `MOMENTUM_BARS` closes, oldest first.
+//! Invariant: at most its window's closes (`MOMENTUM_BARS` unless a
+//! momentum strategy's `window` says otherwise), oldest first.
 
 use rust_decimal::Decimal;
 use std::collections::VecDeque;
@@ -12,29 +13,49 @@ use std::collections::VecDeque;
 /// Bars in the momentum window.
 pub const MOMENTUM_BARS: usize = 15;
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Momentum {
     closes: VecDeque<Decimal>,
+    window: usize,
+}
+
+impl Default for Momentum {
+    fn default() -> Momentum {
+        Momentum::new()
+    }
 }
 
 impl Momentum {
+    /// A window of [`MOMENTUM_BARS`] closes.
     pub fn new() -> Momentum {
+        Momentum::with_window(MOMENTUM_BARS)
+    }
+
+    /// A window of `window` closes (at least 2).
+    pub fn with_window(window: usize) -> Momentum {
+        let window = window.max(2);
         Momentum {
-            closes: VecDeque::with_capacity(MOMENTUM_BARS + 1),
+            closes: VecDeque::with_capacity(window + 1),
+            window,
         }
     }
 
     /// A new close; the oldest leaves a full window.
     pub fn push(&mut self, close: Decimal) {
         self.closes.push_back(close);
-        if self.closes.len() > MOMENTUM_BARS {
+        if self.closes.len() > self.window {
             self.closes.pop_front();
         }
     }
 
-    /// The window holds `MOMENTUM_BARS` closes.
+    /// The window holds all its closes.
     pub fn is_full(&self) -> bool {
-        self.closes.len() == MOMENTUM_BARS
+        self.closes.len() == self.window
+    }
+
+    /// The closes in the window, oldest first.
+    pub fn closes(&self) -> &VecDeque<Decimal> {
+        &self.closes
     }
 
     /// The latest close.

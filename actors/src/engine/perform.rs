@@ -28,6 +28,8 @@ pub struct NewOrder {
     pub at_ms: u64,
     /// The half-open breaker's trial.
     pub trial: bool,
+    /// Said after the order in its `executed` outcome (` (exit: …)`).
+    pub note: String,
 }
 
 impl Engine {
@@ -61,6 +63,7 @@ impl Engine {
             price,
             at_ms,
             trial,
+            note,
         } = p;
         let order = Order {
             client_order_id: client_order_id(&self.cfg.id, strategy.as_str(), seq, &instrument),
@@ -80,7 +83,7 @@ impl Engine {
             symbol: order.symbol.clone(),
             strategy: strategy.as_str().to_owned(),
             outcome: Outcome::Executed,
-            detail: format!("{id}: {} {qty} @ {price}", side.as_str()),
+            detail: format!("{id}: {} {qty} @ {price}{note}", side.as_str()),
             at_ms,
         };
         if let Err(e) = self.store.journal_order(&order, &row, self.clock.now_ms()) {
@@ -90,7 +93,7 @@ impl Engine {
             }
             return Err(format!("not journaled: {e}"));
         }
-        if strategy == Strategy::Roll {
+        if strategy == Strategy::ROLL {
             self.crash.reach("roll.journaled");
         }
         self.outcomes.count(Outcome::Executed);
@@ -283,6 +286,7 @@ impl Engine {
             price,
             at_ms,
             trial,
+            note: String::new(),
         };
         if let Err(why) = self.place(flatten) {
             tracing::error!(target: super::ENGINE_LOG, engine = %self.cfg.id, %why, "PANIC: flatten order failed; retrying every second");
@@ -294,6 +298,7 @@ impl Engine {
                 at_ms,
                 detail: "flatten at PANIC".into(),
                 price: Some(price),
+                size: None,
             };
             self.record(&c, Outcome::Error, why);
         }

@@ -3,9 +3,29 @@
 //! No actors, no I/O: `decide` calls them in order and every candidate ends
 //! in one `Outcome`.
 
-use crate::model::{Analyzed, ContractSpec, Sentiment, Side, Strategy};
+use crate::model::{ContractSpec, Sentiment, Side, Strategy};
 use rust_decimal::prelude::*;
 use std::collections::{BTreeMap, VecDeque};
+
+/// A strategy's opinion on where its symbol goes (an entry intent), as
+/// the router takes it: a neutral one counts against the batch's consensus.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Signal {
+    pub symbol: String,
+    /// Market time of what it read (bar close or headline time).
+    pub at_ms: u64,
+    pub sentiment: Sentiment,
+    /// 0.0 to 1.0.
+    pub confidence: f64,
+    pub strategy: Strategy,
+    pub detail: String,
+    /// The last price when it was made (the price collar compares the quote
+    /// with it).
+    pub price: Option<Decimal>,
+    /// The strategy's size hint: this fraction of what the allocator gives
+    /// (none: all of it).
+    pub size: Option<Decimal>,
+}
 
 /// The routing rule of the hybrid pipeline.
 #[derive(Debug, Clone)]
@@ -19,14 +39,14 @@ pub struct RouterConfig {
 #[derive(Debug)]
 pub struct Router {
     cfg: RouterConfig,
-    buffer: VecDeque<Analyzed>,
+    buffer: VecDeque<Signal>,
     /// Buffered messages dropped because the buffer was full (oldest first).
     pub dropped: u64,
 }
 
 #[derive(Debug, PartialEq)]
 pub enum Route {
-    Now(Analyzed),
+    Now(Signal),
     Buffered,
 }
 
@@ -42,6 +62,8 @@ pub struct Candidate {
     pub detail: String,
     /// The price when the (latest) signal was made, if known.
     pub price: Option<Decimal>,
+    /// The strategy's size hint (a fraction of the allocation; none: all).
+    pub size: Option<Decimal>,
 }
 
 impl Router {
@@ -58,7 +80,7 @@ impl Router {
     }
 
     /// `confidence >= immediate_threshold` and not neutral → now; else buffered.
-    pub fn route(&mut self, a: Analyzed) -> Route {
+    pub fn route(&mut self, a: Signal) -> Route {
         if a.sentiment != Sentiment::Neutral && a.confidence >= self.cfg.immediate_threshold {
             return Route::Now(a);
         }
@@ -74,7 +96,7 @@ impl Router {
     /// whose consensus reaches `min_consensus`. Consensus = |Σ sign·confidence| /
     /// Σ confidence (1.0 when every message agrees, 0.0 when they cancel out).
     pub fn batch(&mut self) -> Vec<Candidate> {
-        let mut groups: BTreeMap<String, Vec<Analyzed>> = BTreeMap::new();
+        let mut groups: BTreeMap<String, Vec<Signal>> = BTreeMap::new();
         for a in self.buffer.drain(..) {
             groups.entry(a.symbol.clone()).or_default().push(a);
         }
@@ -94,21 +116,13 @@ impl Router {
                     return None;
                 }
                 let side = if net > 0.0 { Side::Buy } else { Side::Sell };
-                let agreeing: Vec<&Analyzed> = msgs
+                let agreeing: Vec<&Signal> = msgs
                     .iter()
                     .filter(|m| f64::from(m.sentiment.sign()) * net > 0.0)
                     .collect();
                 let confidence =
                     agreeing.iter().map(|m| m.confidence).sum::<f64>() / agreeing.len() as f64;
-                let news = agreeing
-                    .iter()
-                    .filter(|m| m.strategy == Strategy::News)
-                    .count();
-                let strategy = if news * 2 >= agreeing.len() {
-                    Strategy::News
-                } else {
-                    Strategy::Momentum
-                };
+                let strategy = majority(&agreeing);
                 Some(Candidate {
                     symbol,
                     side,
@@ -116,6 +130,7 @@ impl Router {
                     strategy,
                     at_ms: msgs.iter().map(|m| m.at_ms).max().unwrap_or(0),
                     price: msgs.iter().max_by_key(|m| m.at_ms).and_then(|m| m.price),
+                    size: None,
                     detail: format!("batch of {} messages, consensus {consensus:.2}", msgs.len()),
                 })
             })
@@ -123,8 +138,30 @@ impl Router {
     }
 }
 
+/// The strategy a batch's candidate is decided for: the one with the most
+/// agreeing messages; a tie goes to `news` (the headlines), then to the
+/// higher summed confidence, then to the first name.
+fn majority(agreeing: &[&Signal]) -> Strategy {
+    let mut by: BTreeMap<Strategy, (usize, f64)> = BTreeMap::new();
+    for m in agreeing {
+        let e = by.entry(m.strategy).or_default();
+        e.0 += 1;
+        e.1 += m.confidence;
+    }
+    let rank = |(s, (n, c)): (&Strategy, &(usize, f64))| (*n, *s == Strategy::NEWS, *c);
+    by.iter()
+        .rev()
+        .max_by(|a, b| {
+            let (x, y) = (rank(*a), rank(*b));
+            (x.0, x.1)
+                .cmp(&(y.0, y.1))
+                .then(x.2.total_cmp(&y.2))
+        })
+        .map_or(Strategy::NEWS, |(s, _)| *s)
+}
+
 /// A candidate from one high signal.
-pub fn candidate(a: &Analyzed) -> Option<Candidate> {
+pub fn candidate(a: &Signal) -> Option<Candidate> {
     let side = match a.sentiment {
         Sentiment::Bullish => Side::Buy,
         Sentiment::Bearish => Side::Sell,
@@ -138,6 +175,7 @@ pub fn candidate(a: &Analyzed) -> Option<Candidate> {
         at_ms: a.at_ms,
         detail: a.detail.clone(),
         price: a.price,
+        size: a.size,
     })
 }
 
@@ -226,19 +264,32 @@ pub struct Allocation {
     pub weights: BTreeMap<Strategy, Decimal>,
 }
 
+impl Allocation {
+    /// `capital` shared by `strategies`' weights.
+    pub fn of(capital: Decimal, strategies: &[crate::model::StrategySpec]) -> Allocation {
+        Allocation {
+            capital,
+            weights: strategies.iter().map(|s| (s.name, s.weight)).collect(),
+        }
+    }
+}
+
 /// The allocator: contracts for this candidate = capital × weight × tier
-/// fraction / margin per contract, rounded down; 0 means too small to trade.
+/// fraction × the strategy's size hint / margin per contract, rounded down;
+/// 0 means too small to trade.
 pub fn allocate(
     a: &Allocation,
     strategy: Strategy,
     tier: Strength,
+    size: Option<Decimal>,
     spec: &ContractSpec,
 ) -> Decimal {
     let weight = a.weights.get(&strategy).copied().unwrap_or(Decimal::ZERO);
     if spec.margin.is_zero() {
         return Decimal::ZERO;
     }
-    (a.capital * weight * tier.fraction() / spec.margin).floor()
+    let hint = size.unwrap_or(Decimal::ONE).clamp(Decimal::ZERO, Decimal::ONE);
+    (a.capital * weight * tier.fraction() * hint / spec.margin).floor()
 }
 
 #[cfg(test)]
@@ -247,15 +298,16 @@ mod tests {
     use crate::model::{contract, Position, RiskLevel};
     use crate::risk::order::{position_rules as risk, Limits};
 
-    fn a(symbol: &str, sentiment: Sentiment, confidence: f64) -> Analyzed {
-        Analyzed {
+    fn a(symbol: &str, sentiment: Sentiment, confidence: f64) -> Signal {
+        Signal {
             symbol: symbol.into(),
             at_ms: 1,
             sentiment,
             confidence,
-            strategy: Strategy::News,
+            strategy: Strategy::NEWS,
             detail: String::new(),
             price: None,
+            size: None,
         }
     }
 
@@ -334,15 +386,20 @@ mod tests {
 
         let alloc = Allocation {
             capital: Decimal::from(250_000),
-            weights: [(Strategy::News, Decimal::new(5, 1))].into(),
+            weights: [(Strategy::NEWS, Decimal::new(5, 1))].into(),
         };
         // 250,000 × 0.5 × 0.5 / 12,000 = 5.2 → 5 contracts.
         assert_eq!(
-            allocate(&alloc, Strategy::News, Strength::Strong, &kc),
+            allocate(&alloc, Strategy::NEWS, Strength::Strong, None, &kc),
             Decimal::from(5)
         );
         assert_eq!(
-            allocate(&alloc, Strategy::Momentum, Strength::Strong, &kc),
+            allocate(&alloc, Strategy::NEWS, Strength::Strong, Some(Decimal::new(5, 1)), &kc),
+            Decimal::TWO,
+            "half the allocation: 2.6 → 2"
+        );
+        assert_eq!(
+            allocate(&alloc, Strategy::MOMENTUM, Strength::Strong, None, &kc),
             Decimal::ZERO,
             "no weight"
         );

@@ -141,7 +141,7 @@ mod tests {
     #[test]
     fn an_unpriced_position_keeps_the_equity_published_before() {
         let cfg = EngineConfig::alone(PathBuf::new());
-        let mut ledger = Ledger::new();
+        let mut ledger = Ledger::new("KC");
         long_one(&mut ledger, &cfg);
         let breaker = cfg.breaker();
         let quotes = Default::default();

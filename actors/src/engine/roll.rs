@@ -105,7 +105,7 @@ pub fn step(r: &RollRecord, close: Leg, open: Option<Leg>, closing: Option<&str>
 /// The client order ids of a roll's legs: (close, open); open is `None`
 /// until decided.
 pub fn leg_ids(engine: &str, r: &RollRecord) -> (String, Option<String>) {
-    let roll = Strategy::Roll.as_str();
+    let roll = Strategy::ROLL.as_str();
     let close = client_order_id(engine, roll, r.close_seq, &r.from);
     let open = (r.open_seq > 0).then(|| client_order_id(engine, roll, r.open_seq, &r.to));
     (close, open)
@@ -321,7 +321,7 @@ impl Engine {
                 engine: self.cfg.id.clone(),
                 decision_seq: seq,
                 symbol: instrument,
-                strategy: Strategy::Roll.as_str().to_owned(),
+                strategy: Strategy::ROLL.as_str().to_owned(),
                 outcome: Outcome::Error,
                 detail: format!("the roll's {what} leg was not journaled before a restart: decided again as {new}"),
                 at_ms: self.clock.now_ms(),
@@ -372,13 +372,14 @@ impl Engine {
     fn place_leg(&mut self, instrument: &str, seq: u64, side: Side, qty: Decimal, go: Go) {
         let Go { price, trial } = go;
         let leg = NewOrder {
-            strategy: Strategy::Roll,
+            strategy: Strategy::ROLL,
             instrument: instrument.to_owned(),
             side,
             qty,
             price,
             at_ms: self.clock.now_ms(),
             trial,
+            note: String::new(),
         };
         if let Err(why) = self.place_as(leg, seq) {
             tracing::error!(target: super::ENGINE_LOG, engine = %self.cfg.id, %why, "a roll leg was not placed: tried again in a second");

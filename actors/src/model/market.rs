@@ -325,12 +325,21 @@ pub struct Analyzed {
     pub sentiment: Sentiment,
     /// 0.0 to 1.0.
     pub confidence: f64,
-    /// The strategy it feeds: `news` or `momentum`.
-    pub strategy: Strategy,
+    /// What it read: a headline, or an alert of the sentinel.
+    pub source: Source,
     pub detail: String,
     /// The last price the analyzer had seen when it made the signal (the
     /// engine's price collar compares the quote with it).
     pub price: Option<Decimal>,
+}
+
+/// What an [`Analyzed`] reading read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Source {
+    /// A headline (the `news` strategies take it).
+    Headline,
+    /// A directional alert of the sentinel (the `momentum` strategies take it).
+    Alert,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -408,28 +417,53 @@ pub struct Fill {
     pub at_ms: u64,
 }
 
-/// A net position in one contract, as FIFO lots: realized PnL is exact (price
-/// differences times quantities, no division), so it reconciles to the cent with
-/// the journal's fills. `qty` is signed (short < 0).
+/// One open lot of a position: what one fill added, and whose it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lot {
+    /// Unsigned quantity still open.
+    pub qty: Decimal,
+    pub price: Decimal,
+    /// The strategy whose order opened it (its PnL is that strategy's).
+    pub owner: Strategy,
+    /// Market time of the fill that opened it.
+    pub at_ms: u64,
+}
+
+/// What applying one fill to a position did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Applied {
+    /// Realized PnL in dollars, before commission.
+    pub realized: Decimal,
+    /// The lots it closed, by owner, in the order it closed them.
+    pub closed: Vec<(Strategy, Decimal)>,
+}
+
+/// A net position in one contract, as lots, each owned by the strategy that
+/// opened it: realized PnL is exact (price differences times quantities, no
+/// division), so it reconciles to the cent with the journal's fills. `qty`
+/// is signed (short < 0).
+///
+/// Invariant: the lots add up to `|qty|`, all on its side (one net position
+/// per contract month, as the broker holds it).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Position {
     pub qty: Decimal,
-    /// Open lots, oldest first: (unsigned quantity, price). At most one lot per
-    /// fill that added exposure, so bounded by the position limit.
-    lots: std::collections::VecDeque<(Decimal, Decimal)>,
+    /// Open lots, oldest first. At most one lot per fill that added
+    /// exposure, so bounded by the position limit.
+    lots: std::collections::VecDeque<Lot>,
 }
 
 impl Position {
-    /// The open lots, oldest first: (unsigned quantity, price).
-    pub fn lots(&self) -> impl Iterator<Item = (Decimal, Decimal)> + '_ {
-        self.lots.iter().copied()
+    /// The open lots, oldest first.
+    pub fn lots(&self) -> impl Iterator<Item = &Lot> + '_ {
+        self.lots.iter()
     }
 
     /// A position of `qty` (signed) held as `lots` (oldest first); `None`
     /// when the lots do not add up to it or a lot is not positive.
-    pub fn from_lots(qty: Decimal, lots: Vec<(Decimal, Decimal)>) -> Option<Position> {
-        let held: Decimal = lots.iter().map(|l| l.0).sum();
-        (held == qty.abs() && lots.iter().all(|l| l.0 > Decimal::ZERO)).then(|| Position {
+    pub fn from_lots(qty: Decimal, lots: Vec<Lot>) -> Option<Position> {
+        let held: Decimal = lots.iter().map(|l| l.qty).sum();
+        (held == qty.abs() && lots.iter().all(|l| l.qty > Decimal::ZERO)).then(|| Position {
             qty,
             lots: lots.into(),
         })
@@ -437,18 +471,27 @@ impl Position {
 
     /// Average price of the open lots, for display (rounded to 8 places).
     pub fn avg_price(&self) -> Decimal {
-        let q: Decimal = self.lots.iter().map(|l| l.0).sum();
-        if q.is_zero() {
-            return Decimal::ZERO;
-        }
-        (self.lots.iter().map(|l| l.0 * l.1).sum::<Decimal>() / q)
-            .round_dp(8)
-            .normalize()
+        average(self.lots.iter())
     }
 
-    /// Applies a fill; returns the realized PnL in dollars (before commission).
-    /// Adding opens a lot; reducing closes the oldest lots first; crossing zero
-    /// closes everything and opens the rest at the fill price.
+    /// `owner`'s part: its signed quantity, the average price and the
+    /// opening time of its oldest lot (none when it holds nothing).
+    pub fn owned_by(&self, owner: Strategy) -> Option<(Decimal, Decimal, u64)> {
+        let mine: Vec<&Lot> = self.lots.iter().filter(|l| l.owner == owner).collect();
+        let q: Decimal = mine.iter().map(|l| l.qty).sum();
+        if q.is_zero() {
+            return None;
+        }
+        let sign = if self.qty.is_sign_negative() {
+            Decimal::NEGATIVE_ONE
+        } else {
+            Decimal::ONE
+        };
+        Some((sign * q, average(mine.into_iter()), self.lots.iter().find(|l| l.owner == owner).map_or(0, |l| l.at_ms)))
+    }
+
+    /// Applies a fill whose owner is not known (FIFO); returns the realized
+    /// PnL in dollars (before commission).
     pub fn apply(
         &mut self,
         side: Side,
@@ -456,11 +499,33 @@ impl Position {
         price: Decimal,
         spec: &ContractSpec,
     ) -> Decimal {
+        self.apply_as(Strategy::HOUSE, 0, side, qty, price, spec).realized
+    }
+
+    /// Applies a fill of `owner`'s order at market time `at_ms`. Adding opens
+    /// a lot of `owner`'s; reducing closes `owner`'s own lots first (oldest
+    /// first), then the others oldest first; crossing zero closes everything
+    /// and opens the rest, `owner`'s, at the fill price.
+    pub fn apply_as(
+        &mut self,
+        owner: Strategy,
+        at_ms: u64,
+        side: Side,
+        qty: Decimal,
+        price: Decimal,
+        spec: &ContractSpec,
+    ) -> Applied {
         let signed = side.sign() * qty;
+        let lot = |qty| Lot {
+            qty,
+            price,
+            owner,
+            at_ms,
+        };
         if self.qty.is_zero() || self.qty.is_sign_positive() == signed.is_sign_positive() {
             self.qty += signed;
-            self.lots.push_back((qty, price));
-            return Decimal::ZERO;
+            self.lots.push_back(lot(qty));
+            return Applied::default();
         }
         let direction = if self.qty.is_sign_positive() {
             Decimal::ONE
@@ -468,29 +533,51 @@ impl Position {
             Decimal::NEGATIVE_ONE
         };
         let mut left = qty;
-        let mut realized = Decimal::ZERO;
-        while left > Decimal::ZERO {
-            let Some(lot) = self.lots.front_mut() else {
-                break;
-            };
-            let take = left.min(lot.0);
-            realized += spec.pnl((price - lot.1) * direction, take);
-            lot.0 -= take;
-            left -= take;
-            if lot.0.is_zero() {
-                self.lots.pop_front();
+        let mut applied = Applied::default();
+        // The owner's lots first, then everyone's, each pass oldest first.
+        for own_only in [true, false] {
+            let mut i = 0;
+            while left > Decimal::ZERO && i < self.lots.len() {
+                let l = &mut self.lots[i];
+                if own_only && l.owner != owner {
+                    i += 1;
+                    continue;
+                }
+                let take = left.min(l.qty);
+                applied.realized += spec.pnl((price - l.price) * direction, take);
+                match applied.closed.last_mut() {
+                    Some((o, q)) if *o == l.owner => *q += take,
+                    _ => applied.closed.push((l.owner, take)),
+                }
+                l.qty -= take;
+                left -= take;
+                if l.qty.is_zero() {
+                    self.lots.remove(i);
+                } else {
+                    i += 1;
+                }
             }
         }
         self.qty += signed;
         if left > Decimal::ZERO {
             // Crossed zero: the rest opens a position the other way.
-            self.lots.push_back((left, price));
+            self.lots.push_back(lot(left));
         }
-        realized
+        applied
     }
 
     /// Unrealized PnL at `mark`, in dollars (exact: no average involved).
     pub fn unrealized(&self, mark: Decimal, spec: &ContractSpec) -> Decimal {
+        self.unrealized_of(mark, spec, |_| true)
+    }
+
+    /// Unrealized PnL at `mark` of the lots `which` picks.
+    pub fn unrealized_of(
+        &self,
+        mark: Decimal,
+        spec: &ContractSpec,
+        which: impl Fn(&Lot) -> bool,
+    ) -> Decimal {
         let direction = if self.qty.is_sign_negative() {
             Decimal::NEGATIVE_ONE
         } else {
@@ -498,9 +585,21 @@ impl Position {
         };
         self.lots
             .iter()
-            .map(|(q, p)| spec.pnl((mark - p) * direction, *q))
+            .filter(|l| which(l))
+            .map(|l| spec.pnl((mark - l.price) * direction, l.qty))
             .sum()
     }
+}
+
+/// The average price of `lots`, rounded to 8 places (zero for none).
+fn average<'a>(lots: impl Iterator<Item = &'a Lot> + Clone) -> Decimal {
+    let q: Decimal = lots.clone().map(|l| l.qty).sum();
+    if q.is_zero() {
+        return Decimal::ZERO;
+    }
+    (lots.map(|l| l.qty * l.price).sum::<Decimal>() / q)
+        .round_dp(8)
+        .normalize()
 }
 
 /// How a candidate ended: exactly one per candidate.

@@ -2,6 +2,7 @@
 //! state. Imports nothing but std, serde, rust_decimal and toml (the trading
 //! calendar is a data file embedded at build, parsed once: `calendar.rs`).
 
+mod book;
 pub mod calendar;
 mod holdings;
 mod limits;
@@ -15,10 +16,11 @@ pub use holdings::Holdings;
 pub use limits::{GuardLimits, PortfolioLimits};
 pub use market::{
     civil_from_days, client_order_id, contract, days_from_civil, month_of, new_york_offset_min,
-    root, Analyzed, Bar, ContractSpec, Fill, FrontMonth, Headline, Order, Outcome, Position,
-    Sentiment, Side, BAR_MS, KNOWN_SYMBOLS,
+    root, Analyzed, Applied, Bar, ContractSpec, Fill, FrontMonth, Headline, Lot, Order, Outcome,
+    Position, Sentiment, Side, Source, BAR_MS, KNOWN_SYMBOLS,
 };
 pub use mode::{DecodeError, ModeChoice, ModeState, Tier, TierParams, Tiers, MAX_TIERS};
 pub use results::{round_trips, trade_stats, CurveResults, CurveStats, RoundTrip, TradeStats};
 pub use risk::{RiskLevel, RiskState};
-pub use strategy::Strategy;
+pub use book::Book;
+pub use strategy::{check_set, Kind, Param, Params, Strategy, StrategySpec, MAX_NAME};

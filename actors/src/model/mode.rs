@@ -5,7 +5,7 @@
 //! The tiers are configured (`[mode].tiers`: names, thresholds, parameters);
 //! the defaults are NANO, MICRO, MINI and BALANCED.
 
-use super::Strategy;
+use super::{Kind, Strategy};
 use crate::journal::ModeRecord;
 use rust_decimal::Decimal;
 use serde::Serialize;
@@ -235,10 +235,7 @@ impl Default for Tiers {
             threshold: Decimal::from(threshold),
             size_factor,
             max_open_positions: open,
-            strategies: Strategy::CONFIGURABLE
-                .iter()
-                .map(|s| s.as_str().to_owned())
-                .collect(),
+            strategies: Kind::ALL.iter().map(|k| k.as_str().to_owned()).collect(),
         };
         Tiers {
             tiers: vec![
@@ -406,10 +403,10 @@ impl Tiers {
                 ));
             }
             for (j, s) in p.strategies.iter().enumerate() {
-                if Strategy::parse(s).is_err() {
+                if let Err(why) = Strategy::parse(s) {
                     return Err((
                         "tiers.strategies",
-                        format!("{t}'s strategy {s:?} is unknown: use news and/or momentum"),
+                        format!("{t}'s strategy {why}; list strategy kinds (news, momentum, mean_reversion, breakout) or names"),
                     ));
                 }
                 if p.strategies[..j].contains(s) {

@@ -157,8 +157,14 @@ fn validate_catches_bad_tiers() {
     assert!(what.contains("MICRO's size_factor"), "{what}");
 
     let mut t = Tiers::default();
+    t.tiers[3].strategies.push("Arbitrage".into());
+    let what = err(&t).1;
+    assert!(what.contains("\"Arbitrage\" is not a strategy name"), "{what}");
+    assert!(what.contains("list strategy kinds"), "{what}");
+    // A well-formed name is the configuration's to know (`tier_strategies_known`).
+    let mut t = Tiers::default();
     t.tiers[3].strategies.push("arbitrage".into());
-    assert!(err(&t).1.contains("\"arbitrage\" is unknown"));
+    assert_eq!(t.validate(), Ok(()));
 
     let mut t = Tiers::default();
     t.tiers[3].strategies = vec!["news".into(), "news".into()];

@@ -1,42 +1,112 @@
-//! The strategies an engine trades, by name: the configuration, the journal
-//! (`strategy` columns, client order ids) and the API spell them as
-//! [`Strategy::as_str`] gives them.
+//! Strategies by name and by kind. A strategy's name is what the
+//! configuration, the journal (`strategy` columns, client order ids, the
+//! owner of each lot) and the API spell; its kind is which logic it runs
+//! (`news`, `momentum`, `mean_reversion`, `breakout`) with which parameters.
+//! An engine may run two strategies of one kind under two names.
+//!
+//! Invariant: a name is 1 to 16 of `a-z 0-9 _`, starting with a letter, so it
+//! never holds the `-` that separates a client order id's parts; `flatten`,
+//! `roll` and `house` are the engine's own and never configured.
 
+use rust_decimal::Decimal;
+use std::collections::BTreeMap;
 use std::fmt;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Strategy {
-    /// Headlines read by the analyzer.
-    News,
-    /// The momentum of recent closes.
-    Momentum,
-    /// The orders that close a position at PANIC (never configured).
-    Flatten,
-    /// The two legs that move a position from the front month to the next
-    /// (never configured).
-    Roll,
+/// The longest name.
+pub const MAX_NAME: usize = 16;
+
+/// A strategy's name: small and `Copy` (it travels with every decision,
+/// order and lot).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Strategy {
+    /// The name, zero-padded (a name holds no zero byte, so the derived
+    /// order is the names' order).
+    bytes: [u8; MAX_NAME],
+    len: u8,
 }
 
 impl Strategy {
-    /// What a configuration may enable (`flatten` and `roll` are the
-    /// engine's own).
-    pub const CONFIGURABLE: [Strategy; 2] = [Strategy::News, Strategy::Momentum];
+    /// Headlines read by the analyzer (the default `news` strategy).
+    pub const NEWS: Strategy = Strategy::named("news");
+    /// The momentum of recent closes (the default `momentum` strategy).
+    pub const MOMENTUM: Strategy = Strategy::named("momentum");
+    /// The orders that close a position at PANIC or on an operator's
+    /// flatten (never configured).
+    pub const FLATTEN: Strategy = Strategy::named("flatten");
+    /// The two legs that move a position from the front month to the next
+    /// (never configured).
+    pub const ROLL: Strategy = Strategy::named("roll");
+    /// The owner of lots no strategy opened: lots carried by a build that
+    /// did not record owners, or opened by a roll whose close leg the
+    /// journal no longer holds (never configured).
+    pub const HOUSE: Strategy = Strategy::named("house");
 
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Strategy::News => "news",
-            Strategy::Momentum => "momentum",
-            Strategy::Flatten => "flatten",
-            Strategy::Roll => "roll",
+    /// The engine's own names.
+    pub const RESERVED: [Strategy; 3] = [Strategy::FLATTEN, Strategy::ROLL, Strategy::HOUSE];
+
+    /// A name known to be well formed (the constants above).
+    const fn named(s: &str) -> Strategy {
+        let b = s.as_bytes();
+        let mut bytes = [0u8; MAX_NAME];
+        let mut i = 0;
+        while i < b.len() {
+            bytes[i] = b[i];
+            i += 1;
+        }
+        Strategy {
+            bytes,
+            len: b.len() as u8,
         }
     }
 
-    /// A configurable strategy by name; the error lists the names accepted.
+    pub fn as_str(&self) -> &str {
+        // Built only from checked ASCII: always valid UTF-8.
+        std::str::from_utf8(&self.bytes[..self.len as usize]).unwrap_or("")
+    }
+
+    /// Any well-formed name, reserved ones included (what a journal or a
+    /// client order id may hold).
+    pub fn name(s: &str) -> Result<Strategy, String> {
+        let ok = !s.is_empty()
+            && s.len() <= MAX_NAME
+            && s.as_bytes()[0].is_ascii_lowercase()
+            && s
+                .bytes()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_');
+        if !ok {
+            return Err(format!(
+                "{s:?} is not a strategy name: 1 to {MAX_NAME} of a-z, 0-9 and _, starting with a letter"
+            ));
+        }
+        Ok(Strategy::named(s))
+    }
+
+    /// A name a configuration may give a strategy: well formed, not one of
+    /// the engine's own.
     pub fn parse(s: &str) -> Result<Strategy, String> {
-        Strategy::CONFIGURABLE
-            .into_iter()
-            .find(|k| k.as_str() == s)
-            .ok_or_else(|| format!("unknown strategy {s:?}: use news or momentum"))
+        let name = Strategy::name(s)?;
+        if Strategy::RESERVED.contains(&name) {
+            return Err(format!(
+                "{s:?} is the engine's own (flatten, roll and house are taken): choose another name"
+            ));
+        }
+        Ok(name)
+    }
+
+    /// The strategy that placed client order `id` of engine `engine`
+    /// (`<engine>-<strategy>-<seq>[-<month>]`); [`Strategy::HOUSE`] for an
+    /// id that does not read so.
+    pub fn of_order(engine: &str, id: &str) -> Strategy {
+        id.strip_prefix(engine)
+            .and_then(|rest| rest.strip_prefix('-'))
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|s| Strategy::name(s).ok())
+            .unwrap_or(Strategy::HOUSE)
+    }
+
+    /// One of the engine's own (never a configured strategy).
+    pub fn is_reserved(&self) -> bool {
+        Strategy::RESERVED.contains(self)
     }
 }
 
@@ -46,19 +116,297 @@ impl fmt::Display for Strategy {
     }
 }
 
+impl fmt::Debug for Strategy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.as_str())
+    }
+}
+
+/// The logic a strategy runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Kind {
+    /// Headlines as the analyzer read them (LLM or keywords): enter their way.
+    News,
+    /// The move over the last `window` closes, and the sentinel's alerts.
+    Momentum,
+    /// A close far from its `window` mean (in standard deviations) is
+    /// expected back: enter against it, exit near the mean.
+    MeanReversion,
+    /// A close beyond the last `window` bars' range: enter its way; exit
+    /// beyond the last `exit_window` bars' range the other way.
+    Breakout,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 4] = [Kind::News, Kind::Momentum, Kind::MeanReversion, Kind::Breakout];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::News => "news",
+            Kind::Momentum => "momentum",
+            Kind::MeanReversion => "mean_reversion",
+            Kind::Breakout => "breakout",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Kind, String> {
+        Kind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| {
+                format!("unknown strategy kind {s:?}: use news, momentum, mean_reversion or breakout")
+            })
+    }
+
+    /// The parameters this kind takes: (name, default, lowest, highest,
+    /// whole number).
+    pub fn params(self) -> &'static [Param] {
+        match self {
+            Kind::News => NEWS_PARAMS,
+            Kind::Momentum => MOMENTUM_PARAMS,
+            Kind::MeanReversion => MEAN_REVERSION_PARAMS,
+            Kind::Breakout => BREAKOUT_PARAMS,
+        }
+    }
+}
+
+const NEWS_PARAMS: &[Param] = &[Param::number("min_confidence", 0.0, 0.0, 1.0)];
+const MOMENTUM_PARAMS: &[Param] = &[
+    Param::whole("window", 15.0, 2.0, 500.0),
+    Param::number("trigger", 0.003, 0.0001, 0.5),
+    Param::whole("cooldown", 10.0, 0.0, 100_000.0),
+];
+const MEAN_REVERSION_PARAMS: &[Param] = &[
+    Param::whole("window", 20.0, 5.0, 500.0),
+    Param::number("entry_z", 2.0, 0.5, 10.0),
+    Param::number("exit_z", 0.5, 0.0, 10.0),
+];
+const BREAKOUT_PARAMS: &[Param] = &[
+    Param::whole("window", 20.0, 2.0, 500.0),
+    Param::whole("exit_window", 10.0, 2.0, 500.0),
+];
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One parameter a kind takes, with its default and its range.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Param {
+    pub name: &'static str,
+    pub default: f64,
+    pub min: f64,
+    pub max: f64,
+    /// A count (bars): a whole number.
+    pub whole: bool,
+}
+
+impl Param {
+    const fn number(name: &'static str, default: f64, min: f64, max: f64) -> Param {
+        Param {
+            name,
+            default,
+            min,
+            max,
+            whole: false,
+        }
+    }
+
+    const fn whole(name: &'static str, default: f64, min: f64, max: f64) -> Param {
+        Param {
+            name,
+            default,
+            min,
+            max,
+            whole: true,
+        }
+    }
+}
+
+/// A strategy's parameters, each checked against its kind's range; the
+/// ones left out take their defaults.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Params {
+    values: BTreeMap<&'static str, f64>,
+}
+
+impl Params {
+    /// `given` checked for `kind`: an unknown name, a value out of range or a
+    /// fraction where a count is due is an error naming what to do.
+    pub fn new(kind: Kind, given: &BTreeMap<String, f64>) -> Result<Params, String> {
+        let known = kind.params();
+        for name in given.keys() {
+            if !known.iter().any(|p| p.name == name) {
+                let names: Vec<&str> = known.iter().map(|p| p.name).collect();
+                return Err(format!(
+                    "{kind} takes no parameter {name:?}; it takes {}",
+                    names.join(", ")
+                ));
+            }
+        }
+        let mut values = BTreeMap::new();
+        for p in known {
+            let v = given.get(p.name).copied().unwrap_or(p.default);
+            if !v.is_finite() || v < p.min || v > p.max || (p.whole && v.fract() != 0.0) {
+                let what = if p.whole { "a whole number" } else { "a number" };
+                return Err(format!(
+                    "{kind}'s {} is {v}: use {what} from {} to {}",
+                    p.name, p.min, p.max
+                ));
+            }
+            values.insert(p.name, v);
+        }
+        if kind == Kind::MeanReversion && values["exit_z"] >= values["entry_z"] {
+            return Err(format!(
+                "mean_reversion's exit_z ({}) must be below its entry_z ({})",
+                values["exit_z"], values["entry_z"]
+            ));
+        }
+        Ok(Params { values })
+    }
+
+    /// Every default of `kind`.
+    pub fn defaults(kind: Kind) -> Params {
+        Params {
+            values: kind.params().iter().map(|p| (p.name, p.default)).collect(),
+        }
+    }
+
+    /// The value of `name` (a parameter of this kind: checked at build).
+    pub fn get(&self, name: &str) -> f64 {
+        self.values.get(name).copied().unwrap_or(f64::NAN)
+    }
+
+    /// A count parameter.
+    pub fn count(&self, name: &str) -> usize {
+        self.get(name).max(0.0) as usize
+    }
+
+    /// Every value, by name.
+    pub fn values(&self) -> &BTreeMap<&'static str, f64> {
+        &self.values
+    }
+}
+
+/// One strategy of an engine, as configured.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StrategySpec {
+    pub name: Strategy,
+    pub kind: Kind,
+    /// Its share of the engine's capital, 0..=1.
+    pub weight: Decimal,
+    pub params: Params,
+}
+
+impl StrategySpec {
+    /// A strategy named after its kind, with its kind's defaults.
+    pub fn default_of(kind: Kind, weight: Decimal) -> StrategySpec {
+        StrategySpec {
+            name: Strategy::named(kind.as_str()),
+            kind,
+            weight,
+            params: Params::defaults(kind),
+        }
+    }
+}
+
+/// An engine's strategies together: names taken once, weights each 0..=1
+/// and at most 1 in total (the error names the total).
+pub fn check_set(specs: &[StrategySpec]) -> Result<(), String> {
+    let mut total = Decimal::ZERO;
+    for (i, s) in specs.iter().enumerate() {
+        if specs[..i].iter().any(|o| o.name == s.name) {
+            return Err(format!("strategy {:?} is named twice", s.name.as_str()));
+        }
+        if !(Decimal::ZERO..=Decimal::ONE).contains(&s.weight) {
+            return Err(format!(
+                "the weight of {} is {}: use 0 to 1",
+                s.name, s.weight
+            ));
+        }
+        total += s.weight;
+    }
+    if total > Decimal::ONE {
+        return Err(format!(
+            "the weights sum to {}, above 1: lower them so they add up to 1 at most",
+            total.normalize()
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn names_round_trip_and_flatten_is_not_configurable() {
-        for s in Strategy::CONFIGURABLE {
-            assert_eq!(Strategy::parse(s.as_str()), Ok(s));
+    fn names_are_checked_and_the_engines_own_are_not_configurable() {
+        assert_eq!(Strategy::parse("news"), Ok(Strategy::NEWS));
+        assert_eq!(Strategy::parse("mr_fast2").unwrap().as_str(), "mr_fast2");
+        for bad in ["", "News", "2fast", "a-b", "seventeen_letters"] {
+            assert!(Strategy::parse(bad).is_err(), "{bad:?}");
         }
-        assert!(Strategy::parse("flatten").is_err());
-        assert!(Strategy::parse("roll").is_err());
-        assert!(Strategy::parse("News")
-            .unwrap_err()
-            .contains("news or momentum"));
+        for own in ["flatten", "roll", "house"] {
+            let e = Strategy::parse(own).unwrap_err();
+            assert!(e.contains("choose another name"), "{e}");
+            assert!(Strategy::name(own).unwrap().is_reserved());
+        }
+        assert!(Strategy::MOMENTUM < Strategy::NEWS, "the names' order");
+        assert_eq!(format!("{}", Strategy::ROLL), "roll");
+    }
+
+    #[test]
+    fn the_strategy_of_an_order_reads_from_its_client_order_id() {
+        assert_eq!(
+            Strategy::of_order("KC", "KC-news-00000042-KCH26"),
+            Strategy::NEWS
+        );
+        assert_eq!(Strategy::of_order("KC", "KC-roll-7"), Strategy::ROLL);
+        assert_eq!(
+            Strategy::of_order("KC-2", "KC-2-mr_fast-00000001-KCK26").as_str(),
+            "mr_fast",
+            "an engine id may hold a dash"
+        );
+        assert_eq!(Strategy::of_order("KC", "CC-news-1"), Strategy::HOUSE);
+        assert_eq!(Strategy::of_order("KC", "KC-News-1"), Strategy::HOUSE);
+    }
+
+    #[test]
+    fn params_take_defaults_and_refuse_what_their_kind_does_not_take() {
+        let p = Params::new(Kind::Momentum, &[("window".into(), 30.0)].into()).unwrap();
+        assert_eq!((p.count("window"), p.get("trigger")), (30, 0.003));
+        let e = Params::new(Kind::Momentum, &[("windw".into(), 3.0)].into()).unwrap_err();
+        assert_eq!(
+            e,
+            "momentum takes no parameter \"windw\"; it takes window, trigger, cooldown"
+        );
+        let e = Params::new(Kind::Breakout, &[("window".into(), 2.5)].into()).unwrap_err();
+        assert_eq!(e, "breakout's window is 2.5: use a whole number from 2 to 500");
+        let e = Params::new(Kind::MeanReversion, &[("exit_z".into(), 3.0)].into()).unwrap_err();
+        assert!(e.contains("below its entry_z (2)"), "{e}");
+        assert_eq!(
+            Params::new(Kind::News, &BTreeMap::new()).unwrap(),
+            Params::defaults(Kind::News)
+        );
+        assert!(Kind::parse("meanreversion").unwrap_err().contains("mean_reversion"));
+    }
+
+    #[test]
+    fn a_set_names_each_strategy_once_and_weighs_at_most_one() {
+        let w = |s: &str| s.parse::<Decimal>().unwrap();
+        let news = StrategySpec::default_of(Kind::News, w("0.5"));
+        let mom = StrategySpec::default_of(Kind::Momentum, w("0.5"));
+        assert_eq!(check_set(&[news.clone(), mom.clone()]), Ok(()));
+        let heavy = StrategySpec {
+            weight: w("0.7"),
+            ..mom.clone()
+        };
+        assert_eq!(
+            check_set(&[news.clone(), heavy]).unwrap_err(),
+            "the weights sum to 1.2, above 1: lower them so they add up to 1 at most"
+        );
+        assert!(check_set(&[news.clone(), news]).unwrap_err().contains("twice"));
     }
 }

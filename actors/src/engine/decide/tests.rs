@@ -52,10 +52,11 @@ fn candidate(side: Side, confidence: f64, at_ms: u64) -> Candidate {
         symbol: "KC".into(),
         side,
         confidence,
-        strategy: Strategy::News,
+        strategy: Strategy::NEWS,
         at_ms,
         detail: String::new(),
         price: None,
+        size: None,
     }
 }
 
@@ -73,7 +74,7 @@ impl Fixture {
         Fixture {
             cfg,
             steps: Steps::none(),
-            ledger: Ledger::new(),
+            ledger: Ledger::new("KC"),
             guard,
         }
     }
@@ -147,7 +148,7 @@ fn each_step_ends_the_candidate_with_its_outcome() {
         Decision::Record(Outcome::GateClosed, "no price yet".into())
     );
     let mut momentum = buy.clone();
-    momentum.strategy = Strategy::Momentum;
+    momentum.strategy = Strategy::MOMENTUM;
     let mut nano = f.state(RiskLevel::Normal, None);
     nano.mode = Tier::NANO;
     // NANO × 0.25 of the momentum allocation still makes a contract here;

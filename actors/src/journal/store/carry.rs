@@ -1,9 +1,12 @@
 //! Journal retention for orders, fills and decision outcomes: the old ones
 //! move to a monthly archive file (`archive/orders-YYYY-MM.sqlite`, by the UTC
 //! month of each row's time), and what they added up to stays in the journal
-//! as each engine's carried balance (`carried`): its positions as FIFO lots
-//! (one per instrument, `KCH26=<qty>|<lots>;KCK26=...`; a balance written
-//! before contract months holds one position of its `symbol`, and reads so),
+//! as each engine's carried balance (`carried`): its positions as lots with
+//! their owners (one per instrument, `KCH26=<qty>|<lots>;KCK26=...`, a lot
+//! `<qty>@<price>@<strategy>@<opened ms>`, folded by `model::Book` as the
+//! ledger folds them; a balance written before contract months holds one
+//! position of its `symbol`, one before owners `<qty>@<price>` lots, the
+//! house's, and both read so),
 //! realized PnL, commissions, the cash its fills moved, its fill count, the
 //! last fill folded in and the last decision archived.
 //!
@@ -23,7 +26,7 @@
 
 use super::error::sqlite_at;
 use super::{JournalError, Store};
-use crate::model::{civil_from_days, contract, Fill, Holdings, Position};
+use crate::model::{civil_from_days, contract, Book, Fill, Holdings, Lot, Position, Strategy};
 use rusqlite::{params, OptionalExtension};
 use rust_decimal::Decimal;
 use std::collections::BTreeMap;
@@ -47,9 +50,12 @@ pub struct Carried {
     pub decision_seq: u64,
 }
 
-/// `<qty>|<q>@<p>,<q>@<p>` (oldest lot first).
+/// `<qty>|<q>@<p>@<owner>@<opened ms>,...` (oldest lot first).
 fn encode_lots(p: &Position) -> String {
-    let lots: Vec<String> = p.lots().map(|(q, px)| format!("{q}@{px}")).collect();
+    let lots: Vec<String> = p
+        .lots()
+        .map(|l| format!("{}@{}@{}@{}", l.qty, l.price, l.owner, l.at_ms))
+        .collect();
     format!("{}|{}", p.qty, lots.join(","))
 }
 
@@ -93,8 +99,20 @@ fn decode_lots(s: &str) -> Option<Position> {
     } else {
         rest.split(',')
             .map(|l| {
-                let (q, p) = l.split_once('@')?;
-                Some((q.parse().ok()?, p.parse().ok()?))
+                // `<q>@<p>` alone: a balance from before lots had owners.
+                let mut parts = l.split('@');
+                let (q, p) = (parts.next()?, parts.next()?);
+                let (owner, at_ms) = match (parts.next(), parts.next(), parts.next()) {
+                    (None, _, _) => (Strategy::HOUSE, 0),
+                    (Some(o), Some(at), None) => (Strategy::name(o).ok()?, at.parse().ok()?),
+                    _ => return None,
+                };
+                Some(Lot {
+                    qty: q.parse().ok()?,
+                    price: p.parse().ok()?,
+                    owner,
+                    at_ms,
+                })
             })
             .collect::<Option<Vec<_>>>()?
     };
@@ -288,16 +306,14 @@ impl Store {
         // The balance moved by them.
         let mut next = carried.clone();
         let mut holdings = Holdings::default();
+        // Through the book the ledger uses: the same lots, the same owners.
+        let mut book = Book::carried(carried.positions.clone(), carried.realized);
         for (id, f) in &fills {
             let spec = contract(&f.symbol).ok_or_else(|| JournalError::Corrupt {
                 path: path.clone(),
                 what: format!("fill {id} is for {:?}, which has no contract", f.symbol),
             })?;
-            let position = next.positions.entry(f.symbol.clone()).or_default();
-            next.realized += position.apply(f.side, f.qty, f.price, &spec);
-            if position.qty.is_zero() {
-                next.positions.remove(&f.symbol);
-            }
+            book.apply(engine, f, &spec);
             next.commissions += f.commission;
             holdings.apply(f).map_err(|what| JournalError::Corrupt {
                 path: path.clone(),
@@ -306,6 +322,8 @@ impl Store {
             next.through_fill = next.through_fill.max(*id as u64);
             next.symbol = f.symbol.clone();
         }
+        next.positions = book.positions().clone();
+        next.realized = book.realized();
         next.cash += holdings.cash;
         next.fills += holdings.fills;
         next.decision_seq = upto as u64;
@@ -503,13 +521,14 @@ mod tests {
     /// The position, realized PnL and commissions all of `fills` make.
     fn fold(fills: &[(u64, Fill)]) -> (Position, Decimal, Decimal) {
         let spec = contract("KC").unwrap();
-        let mut p = Position::default();
-        let (mut realized, mut fees) = (Decimal::ZERO, Decimal::ZERO);
+        let mut b = Book::default();
+        let mut fees = Decimal::ZERO;
         for (_, f) in fills {
-            realized += p.apply(f.side, f.qty, f.price, &spec);
+            b.apply("KC", f, &spec);
             fees += f.commission;
         }
-        (p, realized, fees)
+        let p = b.positions().get("KC").cloned().unwrap_or_default();
+        (p, b.realized(), fees)
     }
 
     #[test]
@@ -560,12 +579,12 @@ mod tests {
         assert_eq!(w.s.pending_count("KC").unwrap(), 1);
         // The ledger from the balance and the fills after it is the ledger of
         // every fill.
-        let mut rebuilt = c.positions["KC"].clone();
         let spec = contract("KC").unwrap();
-        let mut r = c.realized;
+        let mut book = Book::carried(c.positions.clone(), c.realized);
         for (_, f) in w.s.fills_after("KC", c.through_fill).unwrap() {
-            r += rebuilt.apply(f.side, f.qty, f.price, &spec);
+            book.apply("KC", &f, &spec);
         }
+        let (rebuilt, r) = (book.positions()["KC"].clone(), book.realized());
         let (all_pos, all_realized, _) = fold(&all);
         assert_eq!((rebuilt, r), (all_pos, all_realized));
         // The rows are in January's archive file.
@@ -595,7 +614,18 @@ mod tests {
         ]
         .into();
         let text = encode_positions(&two);
-        assert_eq!(text, "KCH26=2|2@300;KCK26=-1|1@310");
+        assert_eq!(
+            text, "KCH26=2|2@300@house@0;KCK26=-1|1@310@house@0",
+            "lots from before owners are the house's"
+        );
+        let owned = decode_lots("3|2@300@news@17,1@301@momentum@18").unwrap();
+        let owners: Vec<(Strategy, u64)> = owned.lots().map(|l| (l.owner, l.at_ms)).collect();
+        assert_eq!(
+            owners,
+            vec![(Strategy::NEWS, 17), (Strategy::MOMENTUM, 18)]
+        );
+        assert_eq!(decode_lots("1|1@300@News@1"), None, "not a name");
+        assert_eq!(decode_lots("1|1@300@news"), None, "no time");
         assert_eq!(decode_positions(&text, "KC"), Some(two));
         assert_eq!(
             decode_positions("2|2@300", "KC"),

@@ -1,0 +1,186 @@
+//! One engine's positions, one per contract month, each lot owned by the
+//! strategy whose order opened it, and the realized PnL of the fills. Pure:
+//! the engine's ledger, the journal's carried balance and the replay's
+//! report all apply fills through it, so they agree to the cent.
+//!
+//! Who a fill belongs to is read from its client order id
+//! ([`Strategy::of_order`]). A strategy's order closes its own lots first;
+//! the engine's own orders close lots oldest first. A roll's close leg
+//! remembers whose lots it closed, and its open leg opens them again, for
+//! the same owners in the same order, in the new month: a strategy keeps its
+//! position across a roll.
+//!
+//! Invariant: the lots of every month add up to its net position, which is
+//! the journal's fills' net (the broker's holdings).
+
+use super::market::{ContractSpec, Fill, Position};
+use super::Strategy;
+use rust_decimal::Decimal;
+use std::collections::{BTreeMap, VecDeque};
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Book {
+    /// Instrument (`KCH26`) → its position; flat ones leave.
+    positions: BTreeMap<String, Position>,
+    realized: Decimal,
+    /// A roll under way: the owners of what its close legs closed, oldest
+    /// first, not yet opened again by its open legs.
+    moving: VecDeque<(Strategy, Decimal)>,
+}
+
+impl Book {
+    /// A book that starts from `positions` (a carried balance).
+    pub fn carried(mut positions: BTreeMap<String, Position>, realized: Decimal) -> Book {
+        positions.retain(|_, p| !p.qty.is_zero());
+        Book {
+            positions,
+            realized,
+            moving: VecDeque::new(),
+        }
+    }
+
+    /// Applies fill `f` of engine `engine`; returns its realized PnL
+    /// (before commission).
+    pub fn apply(&mut self, engine: &str, f: &Fill, spec: &ContractSpec) -> Decimal {
+        let owner = Strategy::of_order(engine, &f.client_order_id);
+        let position = self.positions.entry(f.symbol.clone()).or_default();
+        let signed = f.side.sign() * f.qty;
+        let opens = position.qty.is_zero() || position.qty.is_sign_positive() == signed.is_sign_positive();
+        let realized = if owner == Strategy::ROLL && opens {
+            // The open leg: the owners of what the close leg closed.
+            let mut left = f.qty;
+            while left > Decimal::ZERO {
+                let (who, take) = match self.moving.front_mut() {
+                    Some((who, q)) => {
+                        let take = left.min(*q);
+                        *q -= take;
+                        let who = *who;
+                        if q.is_zero() {
+                            self.moving.pop_front();
+                        }
+                        (who, take)
+                    }
+                    None => (Strategy::HOUSE, left),
+                };
+                position.apply_as(who, f.at_ms, f.side, take, f.price, spec);
+                left -= take;
+            }
+            Decimal::ZERO
+        } else {
+            let applied = position.apply_as(owner, f.at_ms, f.side, f.qty, f.price, spec);
+            if owner == Strategy::ROLL {
+                for (who, q) in applied.closed {
+                    match self.moving.back_mut() {
+                        Some((w, m)) if *w == who => *m += q,
+                        _ => self.moving.push_back((who, q)),
+                    }
+                }
+            }
+            applied.realized
+        };
+        if position.qty.is_zero() {
+            self.positions.remove(&f.symbol);
+        }
+        self.realized += realized;
+        realized
+    }
+
+    /// The open positions by instrument (none flat).
+    pub fn positions(&self) -> &BTreeMap<String, Position> {
+        &self.positions
+    }
+
+    /// The net contracts over every month held.
+    pub fn net(&self) -> Decimal {
+        self.positions.values().map(|p| p.qty).sum()
+    }
+
+    /// Realized PnL before commissions.
+    pub fn realized(&self) -> Decimal {
+        self.realized
+    }
+
+    /// `owner`'s position in `instrument`: signed quantity, average price,
+    /// and when its oldest lot opened.
+    pub fn own(&self, owner: Strategy, instrument: &str) -> Option<(Decimal, Decimal, u64)> {
+        self.positions.get(instrument)?.owned_by(owner)
+    }
+
+    /// Unrealized PnL, each position at `mark(instrument)` (zero for one
+    /// without a price).
+    pub fn unrealized(&self, mark: impl Fn(&str) -> Option<Decimal>, spec: &ContractSpec) -> Decimal {
+        self.positions
+            .iter()
+            .filter_map(|(i, p)| mark(i).map(|m| p.unrealized(m, spec)))
+            .sum()
+    }
+
+    /// Whether a position has no price at `mark`.
+    pub fn unpriced(&self, mark: impl Fn(&str) -> Option<Decimal>) -> bool {
+        self.positions.keys().any(|i| mark(i).is_none())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{contract, Side};
+
+    fn fill(id: &str, instrument: &str, side: Side, qty: i64, price: &str) -> Fill {
+        Fill {
+            client_order_id: id.into(),
+            side,
+            qty: Decimal::from(qty),
+            price: price.parse().unwrap(),
+            commission: Decimal::ZERO,
+            engine: "KC".into(),
+            symbol: instrument.into(),
+            at_ms: 1,
+        }
+    }
+
+    fn own(b: &Book, who: Strategy, i: &str) -> Option<Decimal> {
+        b.own(who, i).map(|o| o.0)
+    }
+
+    #[test]
+    fn a_strategys_order_closes_its_own_lots_first() {
+        let kc = contract("KC").unwrap();
+        let mut b = Book::default();
+        b.apply("KC", &fill("KC-news-1-KCH26", "KCH26", Side::Buy, 2, "300"), &kc);
+        b.apply("KC", &fill("KC-momentum-2-KCH26", "KCH26", Side::Buy, 1, "310"), &kc);
+        // Momentum sells its one lot, though news's is older: +0.50 c/lb × $375.
+        let r = b.apply("KC", &fill("KC-momentum-3-KCH26", "KCH26", Side::Sell, 1, "310.50"), &kc);
+        assert_eq!(r, Decimal::new(18750, 2));
+        assert_eq!(own(&b, Strategy::NEWS, "KCH26"), Some(Decimal::TWO));
+        assert_eq!(own(&b, Strategy::MOMENTUM, "KCH26"), None);
+        // Momentum sells 3 more: news's 2 lots close (netting, as the broker
+        // holds it), and momentum is short 1.
+        b.apply("KC", &fill("KC-momentum-4-KCH26", "KCH26", Side::Sell, 3, "301"), &kc);
+        assert_eq!(own(&b, Strategy::NEWS, "KCH26"), None);
+        assert_eq!(own(&b, Strategy::MOMENTUM, "KCH26"), Some(Decimal::NEGATIVE_ONE));
+        assert_eq!(b.net(), Decimal::NEGATIVE_ONE);
+        // 187.50 + 2 × 1.00 × 375.
+        assert_eq!(b.realized(), Decimal::new(93750, 2));
+    }
+
+    #[test]
+    fn a_roll_moves_each_owners_lots_into_the_new_month() {
+        let kc = contract("KC").unwrap();
+        let mut b = Book::default();
+        b.apply("KC", &fill("KC-news-1-KCH26", "KCH26", Side::Buy, 2, "300"), &kc);
+        b.apply("KC", &fill("KC-momentum-2-KCH26", "KCH26", Side::Buy, 1, "301"), &kc);
+        // The close leg fills in two parts, the open leg in two others.
+        b.apply("KC", &fill("KC-roll-3-KCH26", "KCH26", Side::Sell, 1, "302"), &kc);
+        b.apply("KC", &fill("KC-roll-3-KCH26", "KCH26", Side::Sell, 2, "302"), &kc);
+        assert!(b.positions().is_empty());
+        b.apply("KC", &fill("KC-roll-4-KCK26", "KCK26", Side::Buy, 2, "299.60"), &kc);
+        b.apply("KC", &fill("KC-roll-4-KCK26", "KCK26", Side::Buy, 1, "299.60"), &kc);
+        assert_eq!(own(&b, Strategy::NEWS, "KCK26"), Some(Decimal::TWO));
+        assert_eq!(own(&b, Strategy::MOMENTUM, "KCK26"), Some(Decimal::ONE));
+        assert!(b.moving.is_empty());
+        // An open leg with nothing moving is the house's.
+        b.apply("KC", &fill("KC-roll-5-KCN26", "KCN26", Side::Buy, 1, "299"), &kc);
+        assert_eq!(own(&b, Strategy::HOUSE, "KCN26"), Some(Decimal::ONE));
+    }
+}

@@ -1,0 +1,218 @@
+//! An engine's `strategies`, in either of two forms:
+//!
+//! ```toml
+//! [[engines.strategies]]             # one table per strategy
+//! name = "mr_fast"                   # its name in the journal, ids, the API
+//! kind = "mean_reversion"            # news | momentum | mean_reversion | breakout
+//! weight = 0.3                       # its share of the engine's capital
+//! params = { window = 10, entry_z = 1.5 }
+//!
+//! strategies = { news = 0.5, momentum = 0.5 }   # the first round's form:
+//!                                               # name = kind, default params
+//! ```
+//!
+//! `kind` left out is the name (`name = "breakout"` alone is a breakout);
+//! `params` left out take the kind's defaults. Every entry is checked for
+//! its kind (`model::Params`), names are taken once, and the weights add up
+//! to at most 1 (the error names the total).
+
+use super::decimals::as_number;
+use super::Invalid;
+use commodore_actors::model::{check_set, Kind, Params, Strategy, StrategySpec};
+use rust_decimal::Decimal;
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::{Deserialize, Serialize, Serializer};
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// One `[[engines.strategies]]` entry as written.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Entry {
+    pub name: String,
+    /// Empty: the name.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub kind: String,
+    #[serde(with = "as_number")]
+    pub weight: Decimal,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub params: BTreeMap<String, f64>,
+}
+
+impl Entry {
+    fn kind(&self) -> &str {
+        if self.kind.is_empty() {
+            &self.name
+        } else {
+            &self.kind
+        }
+    }
+}
+
+/// An engine's strategies as written (either form), in order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Strategies(pub Vec<Entry>);
+
+impl Strategies {
+    /// The first round's default: news and momentum, half each.
+    pub fn default_pair() -> Strategies {
+        let half = Decimal::new(5, 1);
+        Strategies(
+            ["news", "momentum"]
+                .into_iter()
+                .map(|n| Entry {
+                    name: n.into(),
+                    kind: String::new(),
+                    weight: half,
+                    params: BTreeMap::new(),
+                })
+                .collect(),
+        )
+    }
+
+    /// Every entry checked; the error names the engine, the strategy and
+    /// what to do.
+    pub fn specs(&self, engine: &str) -> Result<Vec<StrategySpec>, Invalid> {
+        let mut specs = Vec::with_capacity(self.0.len());
+        for e in &self.0 {
+            let at = |what: String| format!("engine {engine:?}: strategy {:?}: {what}", e.name);
+            let fail = |key: &str| {
+                let key = format!("engines.strategies.{key}");
+                move |why: String| (key, at(why))
+            };
+            let name = Strategy::parse(&e.name).map_err(fail("name"))?;
+            let kind = Kind::parse(e.kind()).map_err(fail("kind"))?;
+            let params = Params::new(kind, &e.params).map_err(fail("params"))?;
+            specs.push(StrategySpec {
+                name,
+                kind,
+                weight: e.weight,
+                params,
+            });
+        }
+        if specs.len() > MAX_STRATEGIES {
+            return Err((
+                "engines.strategies".into(),
+                format!("engine {engine:?}: at most {MAX_STRATEGIES} strategies"),
+            ));
+        }
+        check_set(&specs).map_err(|why| {
+            (
+                "engines.strategies.weight".to_owned(),
+                format!("engine {engine:?}: {why}"),
+            )
+        })?;
+        Ok(specs)
+    }
+}
+
+/// More strategies than this on one engine is a mistake.
+pub const MAX_STRATEGIES: usize = 16;
+
+impl<'de> Deserialize<'de> for Strategies {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Strategies, D::Error> {
+        struct Either;
+
+        impl<'de> Visitor<'de> for Either {
+            type Value = Strategies;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("[[engines.strategies]] tables, or a table of weights by name")
+            }
+
+            /// `{ news = 0.5, momentum = 0.5 }`: names that are kinds.
+            fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Strategies, A::Error> {
+                #[derive(Deserialize)]
+                #[serde(transparent)]
+                struct Weight(#[serde(with = "as_number")] Decimal);
+                let mut out = Vec::new();
+                while let Some((name, Weight(weight))) = m.next_entry::<String, Weight>()? {
+                    out.push(Entry {
+                        name,
+                        kind: String::new(),
+                        weight,
+                        params: BTreeMap::new(),
+                    });
+                }
+                Ok(Strategies(out))
+            }
+
+            fn visit_seq<A: SeqAccess<'de>>(self, s: A) -> Result<Strategies, A::Error> {
+                Vec::<Entry>::deserialize(de::value::SeqAccessDeserializer::new(s)).map(Strategies)
+            }
+        }
+
+        d.deserialize_any(Either)
+    }
+}
+
+impl Serialize for Strategies {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::over_defaults;
+    use super::*;
+
+    fn specs(toml: &str) -> Result<Vec<StrategySpec>, Invalid> {
+        let c = over_defaults(toml);
+        c.engines[0].strategies.specs("KC")
+    }
+
+    #[test]
+    fn both_forms_read_and_kinds_default_to_names() {
+        let s = specs("[[engines]]\nid = \"KC\"\nstrategies = { news = 0.25, momentum = 0.5 }\n")
+            .unwrap();
+        let got: Vec<(&str, Kind, String)> = s
+            .iter()
+            .map(|s| (s.name.as_str(), s.kind, s.weight.to_string()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("momentum", Kind::Momentum, "0.5".into()),
+                ("news", Kind::News, "0.25".into())
+            ]
+        );
+        let s = specs(
+            "[[engines]]\nid = \"KC\"\n\
+             [[engines.strategies]]\nname = \"mr_fast\"\nkind = \"mean_reversion\"\nweight = 0.3\nparams = { window = 10, entry_z = 1.5 }\n\
+             [[engines.strategies]]\nname = \"breakout\"\nweight = 0.2\n",
+        )
+        .unwrap();
+        assert_eq!(s.len(), 2);
+        assert_eq!((s[0].name.as_str(), s[0].kind), ("mr_fast", Kind::MeanReversion));
+        assert_eq!((s[0].params.count("window"), s[0].params.get("entry_z")), (10, 1.5));
+        assert_eq!(s[0].params.get("exit_z"), 0.5, "a default");
+        assert_eq!((s[1].kind, s[1].params.count("window")), (Kind::Breakout, 20));
+    }
+
+    #[test]
+    fn mistakes_name_the_engine_the_strategy_and_what_to_do() {
+        let one = |body: &str| {
+            specs(&format!("[[engines]]\nid = \"KC\"\n[[engines.strategies]]\n{body}\n")).unwrap_err()
+        };
+        let (key, what) = one("name = \"mr\"\nkind = \"meanrev\"\nweight = 0.1");
+        assert_eq!(key, "engines.strategies.kind");
+        assert!(what.starts_with("engine \"KC\": strategy \"mr\": unknown strategy kind \"meanrev\""), "{what}");
+        let (key, what) = one("name = \"mr\"\nkind = \"mean_reversion\"\nweight = 0.1\nparams = { window = 3 }");
+        assert_eq!(key, "engines.strategies.params");
+        assert!(what.contains("mean_reversion's window is 3: use a whole number from 5 to 500"), "{what}");
+        let (_, what) = one("name = \"roll\"\nkind = \"momentum\"\nweight = 0.1");
+        assert!(what.contains("choose another name"), "{what}");
+        let (key, what) = specs(
+            "[[engines]]\nid = \"KC\"\nstrategies = { news = 0.7, momentum = 0.6 }\n",
+        )
+        .unwrap_err();
+        assert_eq!(key, "engines.strategies.weight");
+        assert_eq!(
+            what,
+            "engine \"KC\": the weights sum to 1.3, above 1: lower them so they add up to 1 at most"
+        );
+        let (_, what) = specs("[[engines]]\nid = \"KC\"\nstrategies = { carry = 0.5 }\n").unwrap_err();
+        assert!(what.contains("unknown strategy kind \"carry\""), "{what}");
+    }
+}
