@@ -4,7 +4,7 @@
 
 mod common;
 
-use commodore_actors::model::{contract, Position, Side};
+use commodore_actors::model::{contract, Book, Fill};
 use common::{events, temp_dir, Daemon, NO_DRAWDOWN_GUARDS};
 use rust_decimal::Decimal;
 use std::collections::BTreeMap;
@@ -13,35 +13,31 @@ use std::path::Path;
 /// 3000x: a bar every 20 ms.
 const FAST: (&str, &str) = ("COMMODORE__FEED__SPEED", "3000");
 
-/// (engine, side, qty, price, commission) of every fill, in journal order.
-fn journal_fills(db: &Path) -> Vec<(String, Side, Decimal, Decimal, Decimal)> {
+/// Every fill, in journal order.
+fn journal_fills(db: &Path) -> Vec<Fill> {
     let c = rusqlite::Connection::open(db).unwrap();
     let mut s = c
-        .prepare("SELECT engine, side, qty, price, commission FROM fills ORDER BY rowid")
+        .prepare(
+            "SELECT client_order_id, engine, symbol, side, qty, price, commission, at_ms
+             FROM fills ORDER BY rowid",
+        )
         .unwrap();
-    let rows = s
-        .query_map([], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, String>(3)?,
-                r.get::<_, String>(4)?,
-            ))
+    let text = |r: &rusqlite::Row<'_>, i: usize| r.get::<_, String>(i);
+    s.query_map([], |r| {
+        Ok(Fill {
+            client_order_id: text(r, 0)?,
+            engine: text(r, 1)?,
+            symbol: text(r, 2)?,
+            side: text(r, 3)?.parse().unwrap(),
+            qty: text(r, 4)?.parse().unwrap(),
+            price: text(r, 5)?.parse().unwrap(),
+            commission: text(r, 6)?.parse().unwrap(),
+            at_ms: r.get::<_, i64>(7)? as u64,
         })
-        .unwrap()
-        .map(|r| {
-            let (e, side, q, p, c) = r.unwrap();
-            (
-                e,
-                side.parse().unwrap(),
-                q.parse().unwrap(),
-                p.parse().unwrap(),
-                c.parse().unwrap(),
-            )
-        })
-        .collect();
-    rows
+    })
+    .unwrap()
+    .map(Result::unwrap)
+    .collect()
 }
 
 /// (executed decisions without their order, orders without an executed or
@@ -104,16 +100,20 @@ fn paper_trading_on_bundled_data_reconciles_with_the_journal_to_the_cent() {
 
     // Every engine's final realized PnL (net of commissions), as it logged it when
     // it stopped, equals the journal's fills replayed from scratch.
+    // Through the one book (`model::Book`): lots owned by the strategy that
+    // opened them, as the engine's ledger holds them.
     let fills = journal_fills(&dir.join("journal.sqlite"));
-    let mut replay: BTreeMap<String, (Position, Decimal)> = BTreeMap::new();
-    for (engine, side, qty, price, commission) in &fills {
-        let spec = contract(engine).unwrap();
-        let (pos, pnl) = replay.entry(engine.clone()).or_default();
-        *pnl += pos.apply(*side, *qty, *price, &spec) - commission;
+    let mut replay: BTreeMap<String, (Book, Decimal)> = BTreeMap::new();
+    for f in &fills {
+        let spec = contract(&f.engine).unwrap();
+        let (book, fees) = replay.entry(f.engine.clone()).or_default();
+        book.apply(&f.engine, f, &spec);
+        *fees += f.commission;
     }
     for id in ["KC", "CC"] {
         let line = final_figures(&d, id);
-        let (pos, pnl) = &replay[id];
+        let (book, fees) = &replay[id];
+        let (pos, pnl) = (book, &(book.realized() - fees));
         assert_eq!(
             field(line, "realized_pnl").parse::<Decimal>().unwrap(),
             *pnl,
@@ -121,7 +121,7 @@ fn paper_trading_on_bundled_data_reconciles_with_the_journal_to_the_cent() {
         );
         assert_eq!(
             field(line, "position").parse::<Decimal>().unwrap(),
-            pos.qty,
+            pos.net(),
             "{id}: {line}"
         );
         assert_eq!(pnl.round_dp(2), *pnl, "{id}: PnL in whole cents");
@@ -488,19 +488,19 @@ fn sigkill_mid_stream_loses_no_order_and_sends_none_twice() {
         assert_eq!(len, 0, "{} still holds orders", log.display());
     }
     // Positions reconcile with the fills journaled across every crash.
-    let mut replay: BTreeMap<String, Position> = BTreeMap::new();
-    for (engine, side, qty, price, _) in journal_fills(&db) {
-        let spec = contract(&engine).unwrap();
+    let mut replay: BTreeMap<String, Book> = BTreeMap::new();
+    for f in journal_fills(&db) {
+        let spec = contract(&f.engine).unwrap();
         replay
-            .entry(engine)
+            .entry(f.engine.clone())
             .or_default()
-            .apply(side, qty, price, &spec);
+            .apply(&f.engine, &f, &spec);
     }
     for id in ["KC", "CC"] {
         let line = final_figures(&d, id);
         assert_eq!(
             field(line, "position").parse::<Decimal>().unwrap(),
-            replay[id].qty,
+            replay[id].net(),
             "{id}: {line}"
         );
     }

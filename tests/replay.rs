@@ -634,3 +634,97 @@ fn gaps_in_the_data_make_an_engine_stale_and_the_second_warns() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A desk's own strategies, through the real binary: `[[engines.strategies]]`
+/// with a breakout and a mean reversion beside the news, a replay of the
+/// bundled week that trades them and exits them by their own rules, and a
+/// configuration mistake refused with what to do.
+#[test]
+fn strategies_of_every_kind_trade_under_their_own_names() {
+    let dir = temp_dir("replay-strategies");
+    let data = week_csv(&dir);
+    let cfg = dir.join("strategies.toml");
+    let engines = "\
+[[engines]]
+id = \"KC\"
+capital = \"1000000\"
+[[engines.strategies]]
+name = \"news\"
+weight = 0.3
+[[engines.strategies]]
+name = \"turtle\"
+kind = \"breakout\"
+weight = 0.35
+params = { window = 30, exit_window = 15 }
+[[engines.strategies]]
+name = \"mr\"
+kind = \"mean_reversion\"
+weight = 0.35
+params = { window = 30, entry_z = 2.5 }
+";
+    std::fs::write(&cfg, engines).unwrap();
+    // The engines are KC alone: its bars alone.
+    let news = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/data/news.csv");
+    let kc_only = dir.join("kc.csv");
+    let text = std::fs::read_to_string(&data).unwrap();
+    let kc: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("at,") || l.contains(",KC"))
+        .collect();
+    std::fs::write(&kc_only, kc.join("\n") + "\n").unwrap();
+    let out = commodore()
+        .args(["replay", "--config"])
+        .arg(&cfg)
+        .arg("--data")
+        .arg(&kc_only)
+        .arg("--news")
+        .arg(news)
+        .arg("--out")
+        .arg(dir.join("mine"))
+        .env("COMMODORE__DATA_DIR", &dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let c = rusqlite::Connection::open(replay_journal(&dir)).unwrap();
+    let count = |sql: &str| -> i64 { c.query_row(sql, [], |r| r.get(0)).unwrap() };
+    for name in ["turtle", "mr"] {
+        let orders = count(&format!(
+            "SELECT COUNT(*) FROM orders WHERE strategy = '{name}' AND client_order_id LIKE 'KC-{name}-%-KC%'"
+        ));
+        assert!(orders >= 2, "{name}: {orders} orders");
+        let exits = count(&format!(
+            "SELECT COUNT(*) FROM outcomes WHERE strategy = '{name}' AND outcome = 'executed' AND detail LIKE '%(exit: %'"
+        ));
+        assert!(exits >= 1, "{name} exits by its own rule: {exits}");
+    }
+    let r = report(&dir, "mine");
+    let names: Vec<&str> = r["strategies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["strategy"].as_str().unwrap())
+        .collect();
+    for name in ["news", "turtle", "mr"] {
+        assert!(names.contains(&name), "{names:?}");
+    }
+    assert!(!names.contains(&"momentum"), "not configured: {names:?}");
+
+    // Weights over 1: refused, the total named, before anything runs.
+    std::fs::write(&cfg, engines.replace("weight = 0.3\n", "weight = 0.5\n")).unwrap();
+    let out = commodore()
+        .args(["check-config", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("engines.strategies.weight: engine \"KC\": the weights sum to 1.2, above 1"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -289,9 +289,7 @@ async fn tick_to_order(
 /// builds, without the actor hops or the journal.
 fn decision() -> Vec<Duration> {
     use commodore_actors::engine::pipeline::{self, Router};
-    use commodore_actors::model::{
-        client_order_id, Analyzed, Order, Position, RiskLevel, Sentiment,
-    };
+    use commodore_actors::model::{client_order_id, Order, Position, RiskLevel, Sentiment};
     use commodore_actors::risk::{check_opening, Admit, Book, Breaker, EngineGuard, Opening};
     let cfg = config(std::path::PathBuf::new());
     let guard = EngineGuard::new(cfg.guard.clone());
@@ -305,7 +303,7 @@ fn decision() -> Vec<Duration> {
     let position = Position::default();
     let mut lat = Vec::with_capacity(ORDERS);
     for i in 0..ORDERS as u64 {
-        let a = Analyzed {
+        let a = pipeline::Signal {
             symbol: "KC".into(),
             at_ms: MONDAY_NOON_MS,
             sentiment: if i % 2 == 0 {
@@ -314,9 +312,10 @@ fn decision() -> Vec<Duration> {
                 Sentiment::Bearish
             },
             confidence: 0.9,
-            source: commodore_actors::model::Source::Headline,
+            strategy: commodore_actors::model::Strategy::NEWS,
             detail: "frost".into(),
             price: None,
+            size: None,
         };
         let t = Instant::now();
         let pipeline::Route::Now(a) = router.route(a) else {
@@ -327,7 +326,7 @@ fn decision() -> Vec<Duration> {
         let validated = pipeline::validate(&c, m).is_ok();
         let tier = pipeline::score(&c, validated);
         pipeline::gate(Some(&cfg.spec), c.at_ms).unwrap();
-        let qty = pipeline::allocate(&cfg.allocation, c.strategy, tier, &cfg.spec);
+        let qty = pipeline::allocate(&cfg.allocation, c.strategy, tier, c.size, &cfg.spec);
         let qty = commodore_actors::risk::order::position_rules(
             RiskLevel::Normal,
             false,

@@ -25,8 +25,15 @@ use std::time::Duration;
 /// Monday 2026-01-05, 12:00 UTC: 07:00 in New York, KC is open (04:15-13:30).
 const MONDAY_NOON_MS: u64 = 1_767_571_200_000 + 12 * 3_600_000;
 
+/// The tests send the signals themselves: the engine runs the `news`
+/// strategy alone (half the capital), so the bars they send are marks only
+/// (a `momentum` strategy would read them; `strategies.rs` tests that).
 fn config(journal: std::path::PathBuf) -> EngineConfig {
-    EngineConfig::alone(journal)
+    use commodore_actors::model::{Kind, StrategySpec};
+    EngineConfig::alone(journal).with_strategies(vec![StrategySpec::default_of(
+        Kind::News,
+        Decimal::new(5, 1),
+    )])
 }
 
 use engines::Tree;

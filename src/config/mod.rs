@@ -200,7 +200,10 @@ impl Config {
         use commodore_actors::model::Kind;
         let named = |s: &str| {
             Kind::parse(s).is_ok()
-                || self.engines.iter().any(|e| e.strategies.0.iter().any(|x| x.name == s))
+                || self
+                    .engines
+                    .iter()
+                    .any(|e| e.strategies.0.iter().any(|x| x.name == s))
         };
         for t in &self.mode.tiers {
             if let Some(s) = t.strategies.iter().find(|s| !named(s)) {

@@ -54,11 +54,12 @@ impl Entry {
 pub struct Strategies(pub Vec<Entry>);
 
 impl Strategies {
-    /// The first round's default: news and momentum, half each.
+    /// The first round's default: momentum and news, half each (in the
+    /// order a table of weights reads: by name).
     pub fn default_pair() -> Strategies {
         let half = Decimal::new(5, 1);
         Strategies(
-            ["news", "momentum"]
+            ["momentum", "news"]
                 .into_iter()
                 .map(|n| Entry {
                     name: n.into(),
@@ -134,6 +135,9 @@ impl<'de> Deserialize<'de> for Strategies {
                         params: BTreeMap::new(),
                     });
                 }
+                // A table's keys come in no set order: by name, the same at
+                // every load.
+                out.sort_by(|a, b| a.name.cmp(&b.name));
                 Ok(Strategies(out))
             }
 
@@ -184,35 +188,88 @@ mod tests {
         )
         .unwrap();
         assert_eq!(s.len(), 2);
-        assert_eq!((s[0].name.as_str(), s[0].kind), ("mr_fast", Kind::MeanReversion));
-        assert_eq!((s[0].params.count("window"), s[0].params.get("entry_z")), (10, 1.5));
+        assert_eq!(
+            (s[0].name.as_str(), s[0].kind),
+            ("mr_fast", Kind::MeanReversion)
+        );
+        assert_eq!(
+            (s[0].params.count("window"), s[0].params.get("entry_z")),
+            (10, 1.5)
+        );
         assert_eq!(s[0].params.get("exit_z"), 0.5, "a default");
-        assert_eq!((s[1].kind, s[1].params.count("window")), (Kind::Breakout, 20));
+        assert_eq!(
+            (s[1].kind, s[1].params.count("window")),
+            (Kind::Breakout, 20)
+        );
     }
 
     #[test]
     fn mistakes_name_the_engine_the_strategy_and_what_to_do() {
         let one = |body: &str| {
-            specs(&format!("[[engines]]\nid = \"KC\"\n[[engines.strategies]]\n{body}\n")).unwrap_err()
+            specs(&format!(
+                "[[engines]]\nid = \"KC\"\n[[engines.strategies]]\n{body}\n"
+            ))
+            .unwrap_err()
         };
         let (key, what) = one("name = \"mr\"\nkind = \"meanrev\"\nweight = 0.1");
         assert_eq!(key, "engines.strategies.kind");
-        assert!(what.starts_with("engine \"KC\": strategy \"mr\": unknown strategy kind \"meanrev\""), "{what}");
-        let (key, what) = one("name = \"mr\"\nkind = \"mean_reversion\"\nweight = 0.1\nparams = { window = 3 }");
+        assert!(
+            what.starts_with("engine \"KC\": strategy \"mr\": unknown strategy kind \"meanrev\""),
+            "{what}"
+        );
+        let (key, what) =
+            one("name = \"mr\"\nkind = \"mean_reversion\"\nweight = 0.1\nparams = { window = 3 }");
         assert_eq!(key, "engines.strategies.params");
-        assert!(what.contains("mean_reversion's window is 3: use a whole number from 5 to 500"), "{what}");
+        assert!(
+            what.contains("mean_reversion's window is 3: use a whole number from 5 to 500"),
+            "{what}"
+        );
         let (_, what) = one("name = \"roll\"\nkind = \"momentum\"\nweight = 0.1");
         assert!(what.contains("choose another name"), "{what}");
-        let (key, what) = specs(
-            "[[engines]]\nid = \"KC\"\nstrategies = { news = 0.7, momentum = 0.6 }\n",
-        )
-        .unwrap_err();
+        let (key, what) =
+            specs("[[engines]]\nid = \"KC\"\nstrategies = { news = 0.7, momentum = 0.6 }\n")
+                .unwrap_err();
         assert_eq!(key, "engines.strategies.weight");
         assert_eq!(
             what,
             "engine \"KC\": the weights sum to 1.3, above 1: lower them so they add up to 1 at most"
         );
-        let (_, what) = specs("[[engines]]\nid = \"KC\"\nstrategies = { carry = 0.5 }\n").unwrap_err();
+        let (_, what) =
+            specs("[[engines]]\nid = \"KC\"\nstrategies = { carry = 0.5 }\n").unwrap_err();
         assert!(what.contains("unknown strategy kind \"carry\""), "{what}");
+    }
+
+    #[test]
+    fn a_misspelt_key_of_an_entry_is_refused_by_the_loader() {
+        let toml =
+            "[[engines]]\nid = \"KC\"\n[[engines.strategies]]\nname = \"news\"\nwieght = 0.5\n";
+        let e = config::Config::builder()
+            .add_source(config::File::from_str(toml, config::FileFormat::Toml))
+            .build()
+            .and_then(|c| c.try_deserialize::<super::super::Config>())
+            .map(|_| ())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown field `wieght`"), "{e}");
+    }
+
+    #[test]
+    fn a_tier_lists_kinds_or_names_an_engine_gives() {
+        let with_tier = |list: &str| {
+            over_defaults(&format!(
+                "[[engines]]\nid = \"KC\"\n[[engines.strategies]]\nname = \"turtle\"\nkind = \"breakout\"\nweight = 0.5\n\
+                 [mode]\ntiers = [{{ name = \"ONE\", threshold = \"0\", size_factor = 1.0, max_open_positions = 2, strategies = [{list}] }}]\n"
+            ))
+        };
+        assert_eq!(
+            with_tier("\"turtle\", \"news\"").tier_strategies_known(),
+            Ok(())
+        );
+        let (key, what) = with_tier("\"turtel\"").tier_strategies_known().unwrap_err();
+        assert_eq!(key, "mode.tiers.strategies");
+        assert!(
+            what.starts_with("ONE's \"turtel\" is neither a strategy kind"),
+            "{what}"
+        );
     }
 }

@@ -253,7 +253,12 @@ impl Walk {
                 e.strategies
                     .0
                     .iter()
-                    .map(|s| (s.name.clone(), (Books::default(), CurveStats::new(e.capital))))
+                    .map(|s| {
+                        (
+                            s.name.clone(),
+                            (Books::default(), CurveStats::new(e.capital)),
+                        )
+                    })
                     .collect()
             })
             .collect();

@@ -20,8 +20,8 @@ use super::momentum::Momentum;
 use super::outcomes::Outcomes;
 use super::perform::NewOrder;
 use super::pipeline::{self, Candidate, Route, Router, Signal};
-use super::strategies::{Intent, Own, Strategies};
 use super::publish;
+use super::strategies::{Intent, Own, Strategies};
 use crate::clock::Clock;
 use crate::journal::{OutcomeRow, RollRecord, SharedStore, StateKey};
 use crate::kernel::{CrashPoint, Ctx, Handle, Handles, Kernel, NodeState, Steps, Worker};
@@ -472,9 +472,7 @@ impl Handles<SignalReceived> for Engine {
     /// A headline or an alert as the analyzer read it: to every strategy.
     fn handle(&mut self, SignalReceived(r): SignalReceived, _: &mut Ctx<'_, Self>) {
         let (ledger, front) = (&self.ledger, &self.front);
-        let intents = self
-            .strategies
-            .on_reading(&r, |s| own_of(ledger, front, s));
+        let intents = self.strategies.on_reading(&r, |s| own_of(ledger, front, s));
         let price = r.price.or(self.last);
         self.act(intents, &r.symbol, r.at_ms, price);
     }

@@ -1,4 +1,5 @@
-//! The decision, pure: one candidate through validator → scorer → gate →
+//! The decision, pure: one candidate through validator (not for a strategy
+//! that trades against the move) → scorer → gate →
 //! mode → allocator → the risk step (`risk::order`: level, pause, position
 //! limit; then the engine guard's rules and the portfolio checks on the part
 //! that opens exposure), returned as a [`Decision`] the actor performs (the
@@ -12,7 +13,7 @@ use super::config::EngineConfig;
 use super::ledger::Ledger;
 use super::pipeline::{self, Candidate, Strength};
 use crate::kernel::Steps;
-use crate::model::{Outcome, RiskLevel, Tier};
+use crate::model::{Kind, Outcome, RiskLevel, Tier};
 use crate::risk::order::OrderRisk;
 pub use crate::risk::order::Surroundings;
 use crate::risk::EngineGuard;
@@ -82,10 +83,22 @@ pub struct State<'a> {
 /// → no trade; gate down → closed.
 pub fn decide(s: &State<'_>, c: &Candidate, world: &dyn Surroundings) -> Decision {
     let record = |o: Outcome, why: String| Decision::Record(o, why);
-    let validated = match run(s, Step::Validator, || pipeline::validate(c, s.momentum)) {
-        Ok(Ok(())) => true,
-        Ok(Err(why)) => return record(Outcome::Vetoed, why),
-        Err(_) => false,
+    let kind = s
+        .cfg
+        .strategies
+        .iter()
+        .find(|x| x.name == c.strategy)
+        .map(|x| x.kind);
+    // A strategy that trades against the move (mean reversion) is not
+    // vetoed for it: the validator reads the tape for those that follow it.
+    let validated = if kind.is_some_and(Kind::against_the_move) {
+        true
+    } else {
+        match run(s, Step::Validator, || pipeline::validate(c, s.momentum)) {
+            Ok(Ok(())) => true,
+            Ok(Err(why)) => return record(Outcome::Vetoed, why),
+            Err(_) => false,
+        }
     };
     let strength = match run(s, Step::Scorer, || pipeline::score(c, validated)) {
         Ok(strength) => strength,
@@ -106,11 +119,10 @@ pub fn decide(s: &State<'_>, c: &Candidate, world: &dyn Surroundings) -> Decisio
     let mode = s.mode;
     let params = s.cfg.tiers.params(mode);
     // A tier lists strategy kinds or names.
-    let kind = s.cfg.strategies.iter().find(|x| x.name == c.strategy).map(|x| x.kind.as_str());
     if !params
         .strategies
         .iter()
-        .any(|k| k == c.strategy.as_str() || Some(k.as_str()) == kind)
+        .any(|k| k == c.strategy.as_str() || Some(k.as_str()) == kind.map(Kind::as_str))
     {
         let why = format!("strategy {} is not enabled in mode {mode}", c.strategy);
         return record(Outcome::Vetoed, why);
@@ -141,7 +153,9 @@ pub fn decide(s: &State<'_>, c: &Candidate, world: &dyn Surroundings) -> Decisio
 /// step, which lets a reduction through at any level, paused or not.
 pub fn exit(s: &State<'_>, c: &Candidate, qty: Decimal, world: &dyn Surroundings) -> Decision {
     let record = |o: Outcome, why: String| Decision::Record(o, why);
-    match run(s, Step::Gate, || pipeline::gate(Some(&s.cfg.spec), s.now_ms)) {
+    match run(s, Step::Gate, || {
+        pipeline::gate(Some(&s.cfg.spec), s.now_ms)
+    }) {
         Ok(Ok(())) => {}
         Ok(Err(why)) => return record(Outcome::GateClosed, why),
         Err(down) => return record(Outcome::GateClosed, format!("gate down ({down}): closed")),

@@ -22,7 +22,10 @@ impl Engine {
     pub(super) fn exit(&mut self, strategy: Strategy, why: String) {
         let own = own_of(&self.ledger, &self.front, strategy);
         let left = own.held + own.pending;
-        if own.held.is_zero() || left.is_zero() || left.is_sign_positive() != own.held.is_sign_positive() {
+        if own.held.is_zero()
+            || left.is_zero()
+            || left.is_sign_positive() != own.held.is_sign_positive()
+        {
             return; // nothing held, or its closing order is on its way
         }
         if *self.levels.borrow() == RiskLevel::Panic || self.rolling().is_some() {
@@ -32,7 +35,11 @@ impl Engine {
         let now_ms = self.clock.now_ms();
         let c = Candidate {
             symbol: self.cfg.spec.symbol.to_owned(),
-            side: if left > Decimal::ZERO { Side::Sell } else { Side::Buy },
+            side: if left > Decimal::ZERO {
+                Side::Sell
+            } else {
+                Side::Buy
+            },
             confidence: 1.0,
             strategy,
             at_ms: now_ms,

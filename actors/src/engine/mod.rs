@@ -2,11 +2,11 @@
 //!
 //! ```text
 //! <id> (engine supervisor, [engine_supervision].strategy, pooled or own arbiter)
-//! ├── engine      hybrid routing, validator → scorer → gate → allocator → risk
+//! ├── engine      its strategies, hybrid routing, validator → scorer → gate → allocator → risk
 //! │               (level, engine guard rules, portfolio checks) → breaker
 //! ├── executor    journaled orders → broker, one at a time; fills → engine
 //! ├── broker      the broker adapter (paper) as an actor, asked with a timeout
-//! ├── analyzer    rules: keywords, momentum → engine
+//! ├── analyzer    headlines (LLM or keywords) and alerts → readings → engine
 //! ├── sentinel    price move, news keyword, close approaching → analyzer, risk
 //! ├── poller<i>   HTTP feeds → sentinel, analyzer
 //! └── guard       the engine risk guard (`risk::Guard`): drawdowns → portfolio_risk
@@ -29,8 +29,11 @@
 //!   journal, executor, PANIC flatten);
 //! - `marks.rs`: the market as the engine marks it (front month, a price
 //!   per month);
-//! - `ledger.rs`: positions (one per contract month), PnL, orders in
-//!   flight, fills applied;
+//! - `strategies/`: the strategies as plug-ins (`Logic`: bars and
+//!   readings with the strategy's own position → enter or exit);
+//!   `exits.rs`: a strategy's exit, one reducing order for its own lots;
+//! - `ledger.rs`: the book (positions per contract month, lots owned by
+//!   strategies), PnL, orders in flight, fills applied;
 //! - `roll.rs`: moving a position from its month to the front one, two
 //!   journaled legs that a restart takes on where the journal says;
 //! - `outcomes.rs`: one outcome per decision, counted and journaled;
@@ -47,8 +50,8 @@ pub mod conflate;
 pub mod data;
 pub mod decide;
 pub mod executor;
-pub mod ledger;
 mod exits;
+pub mod ledger;
 mod marks;
 pub mod messages;
 pub mod momentum;

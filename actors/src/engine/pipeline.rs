@@ -153,9 +153,7 @@ fn majority(agreeing: &[&Signal]) -> Strategy {
         .rev()
         .max_by(|a, b| {
             let (x, y) = (rank(*a), rank(*b));
-            (x.0, x.1)
-                .cmp(&(y.0, y.1))
-                .then(x.2.total_cmp(&y.2))
+            (x.0, x.1).cmp(&(y.0, y.1)).then(x.2.total_cmp(&y.2))
         })
         .map_or(Strategy::NEWS, |(s, _)| *s)
 }
@@ -288,7 +286,9 @@ pub fn allocate(
     if spec.margin.is_zero() {
         return Decimal::ZERO;
     }
-    let hint = size.unwrap_or(Decimal::ONE).clamp(Decimal::ZERO, Decimal::ONE);
+    let hint = size
+        .unwrap_or(Decimal::ONE)
+        .clamp(Decimal::ZERO, Decimal::ONE);
     (a.capital * weight * tier.fraction() * hint / spec.margin).floor()
 }
 
@@ -394,7 +394,13 @@ mod tests {
             Decimal::from(5)
         );
         assert_eq!(
-            allocate(&alloc, Strategy::NEWS, Strength::Strong, Some(Decimal::new(5, 1)), &kc),
+            allocate(
+                &alloc,
+                Strategy::NEWS,
+                Strength::Strong,
+                Some(Decimal::new(5, 1)),
+                &kc
+            ),
             Decimal::TWO,
             "half the allocation: 2.6 → 2"
         );

@@ -45,7 +45,8 @@ impl Book {
         let owner = Strategy::of_order(engine, &f.client_order_id);
         let position = self.positions.entry(f.symbol.clone()).or_default();
         let signed = f.side.sign() * f.qty;
-        let opens = position.qty.is_zero() || position.qty.is_sign_positive() == signed.is_sign_positive();
+        let opens =
+            position.qty.is_zero() || position.qty.is_sign_positive() == signed.is_sign_positive();
         let realized = if owner == Strategy::ROLL && opens {
             // The open leg: the owners of what the close leg closed.
             let mut left = f.qty;
@@ -108,7 +109,11 @@ impl Book {
 
     /// Unrealized PnL, each position at `mark(instrument)` (zero for one
     /// without a price).
-    pub fn unrealized(&self, mark: impl Fn(&str) -> Option<Decimal>, spec: &ContractSpec) -> Decimal {
+    pub fn unrealized(
+        &self,
+        mark: impl Fn(&str) -> Option<Decimal>,
+        spec: &ContractSpec,
+    ) -> Decimal {
         self.positions
             .iter()
             .filter_map(|(i, p)| mark(i).map(|m| p.unrealized(m, spec)))
@@ -147,18 +152,37 @@ mod tests {
     fn a_strategys_order_closes_its_own_lots_first() {
         let kc = contract("KC").unwrap();
         let mut b = Book::default();
-        b.apply("KC", &fill("KC-news-1-KCH26", "KCH26", Side::Buy, 2, "300"), &kc);
-        b.apply("KC", &fill("KC-momentum-2-KCH26", "KCH26", Side::Buy, 1, "310"), &kc);
+        b.apply(
+            "KC",
+            &fill("KC-news-1-KCH26", "KCH26", Side::Buy, 2, "300"),
+            &kc,
+        );
+        b.apply(
+            "KC",
+            &fill("KC-momentum-2-KCH26", "KCH26", Side::Buy, 1, "310"),
+            &kc,
+        );
         // Momentum sells its one lot, though news's is older: +0.50 c/lb × $375.
-        let r = b.apply("KC", &fill("KC-momentum-3-KCH26", "KCH26", Side::Sell, 1, "310.50"), &kc);
+        let r = b.apply(
+            "KC",
+            &fill("KC-momentum-3-KCH26", "KCH26", Side::Sell, 1, "310.50"),
+            &kc,
+        );
         assert_eq!(r, Decimal::new(18750, 2));
         assert_eq!(own(&b, Strategy::NEWS, "KCH26"), Some(Decimal::TWO));
         assert_eq!(own(&b, Strategy::MOMENTUM, "KCH26"), None);
         // Momentum sells 3 more: news's 2 lots close (netting, as the broker
         // holds it), and momentum is short 1.
-        b.apply("KC", &fill("KC-momentum-4-KCH26", "KCH26", Side::Sell, 3, "301"), &kc);
+        b.apply(
+            "KC",
+            &fill("KC-momentum-4-KCH26", "KCH26", Side::Sell, 3, "301"),
+            &kc,
+        );
         assert_eq!(own(&b, Strategy::NEWS, "KCH26"), None);
-        assert_eq!(own(&b, Strategy::MOMENTUM, "KCH26"), Some(Decimal::NEGATIVE_ONE));
+        assert_eq!(
+            own(&b, Strategy::MOMENTUM, "KCH26"),
+            Some(Decimal::NEGATIVE_ONE)
+        );
         assert_eq!(b.net(), Decimal::NEGATIVE_ONE);
         // 187.50 + 2 × 1.00 × 375.
         assert_eq!(b.realized(), Decimal::new(93750, 2));
@@ -168,19 +192,47 @@ mod tests {
     fn a_roll_moves_each_owners_lots_into_the_new_month() {
         let kc = contract("KC").unwrap();
         let mut b = Book::default();
-        b.apply("KC", &fill("KC-news-1-KCH26", "KCH26", Side::Buy, 2, "300"), &kc);
-        b.apply("KC", &fill("KC-momentum-2-KCH26", "KCH26", Side::Buy, 1, "301"), &kc);
+        b.apply(
+            "KC",
+            &fill("KC-news-1-KCH26", "KCH26", Side::Buy, 2, "300"),
+            &kc,
+        );
+        b.apply(
+            "KC",
+            &fill("KC-momentum-2-KCH26", "KCH26", Side::Buy, 1, "301"),
+            &kc,
+        );
         // The close leg fills in two parts, the open leg in two others.
-        b.apply("KC", &fill("KC-roll-3-KCH26", "KCH26", Side::Sell, 1, "302"), &kc);
-        b.apply("KC", &fill("KC-roll-3-KCH26", "KCH26", Side::Sell, 2, "302"), &kc);
+        b.apply(
+            "KC",
+            &fill("KC-roll-3-KCH26", "KCH26", Side::Sell, 1, "302"),
+            &kc,
+        );
+        b.apply(
+            "KC",
+            &fill("KC-roll-3-KCH26", "KCH26", Side::Sell, 2, "302"),
+            &kc,
+        );
         assert!(b.positions().is_empty());
-        b.apply("KC", &fill("KC-roll-4-KCK26", "KCK26", Side::Buy, 2, "299.60"), &kc);
-        b.apply("KC", &fill("KC-roll-4-KCK26", "KCK26", Side::Buy, 1, "299.60"), &kc);
+        b.apply(
+            "KC",
+            &fill("KC-roll-4-KCK26", "KCK26", Side::Buy, 2, "299.60"),
+            &kc,
+        );
+        b.apply(
+            "KC",
+            &fill("KC-roll-4-KCK26", "KCK26", Side::Buy, 1, "299.60"),
+            &kc,
+        );
         assert_eq!(own(&b, Strategy::NEWS, "KCK26"), Some(Decimal::TWO));
         assert_eq!(own(&b, Strategy::MOMENTUM, "KCK26"), Some(Decimal::ONE));
         assert!(b.moving.is_empty());
         // An open leg with nothing moving is the house's.
-        b.apply("KC", &fill("KC-roll-5-KCN26", "KCN26", Side::Buy, 1, "299"), &kc);
+        b.apply(
+            "KC",
+            &fill("KC-roll-5-KCN26", "KCN26", Side::Buy, 1, "299"),
+            &kc,
+        );
         assert_eq!(own(&b, Strategy::HOUSE, "KCN26"), Some(Decimal::ONE));
     }
 }

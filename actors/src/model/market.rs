@@ -487,7 +487,14 @@ impl Position {
         } else {
             Decimal::ONE
         };
-        Some((sign * q, average(mine.into_iter()), self.lots.iter().find(|l| l.owner == owner).map_or(0, |l| l.at_ms)))
+        Some((
+            sign * q,
+            average(mine.into_iter()),
+            self.lots
+                .iter()
+                .find(|l| l.owner == owner)
+                .map_or(0, |l| l.at_ms),
+        ))
     }
 
     /// Applies a fill whose owner is not known (FIFO); returns the realized
@@ -499,7 +506,8 @@ impl Position {
         price: Decimal,
         spec: &ContractSpec,
     ) -> Decimal {
-        self.apply_as(Strategy::HOUSE, 0, side, qty, price, spec).realized
+        self.apply_as(Strategy::HOUSE, 0, side, qty, price, spec)
+            .realized
     }
 
     /// Applies a fill of `owner`'s order at market time `at_ms`. Adding opens

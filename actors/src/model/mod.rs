@@ -12,6 +12,7 @@ mod results;
 mod risk;
 mod strategy;
 
+pub use book::Book;
 pub use holdings::Holdings;
 pub use limits::{GuardLimits, PortfolioLimits};
 pub use market::{
@@ -22,5 +23,4 @@ pub use market::{
 pub use mode::{DecodeError, ModeChoice, ModeState, Tier, TierParams, Tiers, MAX_TIERS};
 pub use results::{round_trips, trade_stats, CurveResults, CurveStats, RoundTrip, TradeStats};
 pub use risk::{RiskLevel, RiskState};
-pub use book::Book;
 pub use strategy::{check_set, Kind, Param, Params, Strategy, StrategySpec, MAX_NAME};

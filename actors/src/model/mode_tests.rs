@@ -159,7 +159,10 @@ fn validate_catches_bad_tiers() {
     let mut t = Tiers::default();
     t.tiers[3].strategies.push("Arbitrage".into());
     let what = err(&t).1;
-    assert!(what.contains("\"Arbitrage\" is not a strategy name"), "{what}");
+    assert!(
+        what.contains("\"Arbitrage\" is not a strategy name"),
+        "{what}"
+    );
     assert!(what.contains("list strategy kinds"), "{what}");
     // A well-formed name is the configuration's to know (`tier_strategies_known`).
     let mut t = Tiers::default();

@@ -70,8 +70,7 @@ impl Strategy {
         let ok = !s.is_empty()
             && s.len() <= MAX_NAME
             && s.as_bytes()[0].is_ascii_lowercase()
-            && s
-                .bytes()
+            && s.bytes()
                 .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_');
         if !ok {
             return Err(format!(
@@ -138,7 +137,12 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 4] = [Kind::News, Kind::Momentum, Kind::MeanReversion, Kind::Breakout];
+    pub const ALL: [Kind; 4] = [
+        Kind::News,
+        Kind::Momentum,
+        Kind::MeanReversion,
+        Kind::Breakout,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -154,8 +158,17 @@ impl Kind {
             .into_iter()
             .find(|k| k.as_str() == s)
             .ok_or_else(|| {
-                format!("unknown strategy kind {s:?}: use news, momentum, mean_reversion or breakout")
+                format!(
+                    "unknown strategy kind {s:?}: use news, momentum, mean_reversion or breakout"
+                )
             })
+    }
+
+    /// It enters against the recent move by design (mean reversion): the
+    /// validator, which vetoes a trade the tape contradicts, does not judge
+    /// it.
+    pub fn against_the_move(self) -> bool {
+        self == Kind::MeanReversion
     }
 
     /// The parameters this kind takes: (name, default, lowest, highest,
@@ -250,7 +263,11 @@ impl Params {
         for p in known {
             let v = given.get(p.name).copied().unwrap_or(p.default);
             if !v.is_finite() || v < p.min || v > p.max || (p.whole && v.fract() != 0.0) {
-                let what = if p.whole { "a whole number" } else { "a number" };
+                let what = if p.whole {
+                    "a whole number"
+                } else {
+                    "a number"
+                };
                 return Err(format!(
                     "{kind}'s {} is {v}: use {what} from {} to {}",
                     p.name, p.min, p.max
@@ -383,14 +400,19 @@ mod tests {
             "momentum takes no parameter \"windw\"; it takes window, trigger, cooldown"
         );
         let e = Params::new(Kind::Breakout, &[("window".into(), 2.5)].into()).unwrap_err();
-        assert_eq!(e, "breakout's window is 2.5: use a whole number from 2 to 500");
+        assert_eq!(
+            e,
+            "breakout's window is 2.5: use a whole number from 2 to 500"
+        );
         let e = Params::new(Kind::MeanReversion, &[("exit_z".into(), 3.0)].into()).unwrap_err();
         assert!(e.contains("below its entry_z (2)"), "{e}");
         assert_eq!(
             Params::new(Kind::News, &BTreeMap::new()).unwrap(),
             Params::defaults(Kind::News)
         );
-        assert!(Kind::parse("meanreversion").unwrap_err().contains("mean_reversion"));
+        assert!(Kind::parse("meanreversion")
+            .unwrap_err()
+            .contains("mean_reversion"));
     }
 
     #[test]
@@ -407,6 +429,8 @@ mod tests {
             check_set(&[news.clone(), heavy]).unwrap_err(),
             "the weights sum to 1.2, above 1: lower them so they add up to 1 at most"
         );
-        assert!(check_set(&[news.clone(), news]).unwrap_err().contains("twice"));
+        assert!(check_set(&[news.clone(), news])
+            .unwrap_err()
+            .contains("twice"));
     }
 }

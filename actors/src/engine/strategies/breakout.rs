@@ -56,9 +56,15 @@ impl Logic for Breakout {
             }),
             _ if own.flat() => self.range(self.window).and_then(|(high, low)| {
                 let (sentiment, detail) = if c > high {
-                    (Sentiment::Bullish, format!("{c} over the {}-bar high {high}", self.window))
+                    (
+                        Sentiment::Bullish,
+                        format!("{c} over the {}-bar high {high}", self.window),
+                    )
                 } else if c < low {
-                    (Sentiment::Bearish, format!("{c} under the {}-bar low {low}", self.window))
+                    (
+                        Sentiment::Bearish,
+                        format!("{c} under the {}-bar low {low}", self.window),
+                    )
                 } else {
                     return None;
                 };
@@ -103,7 +109,9 @@ mod tests {
         }
         // The 3-bar high is 301.5; 301.4 is inside, 302 is out.
         assert_eq!(b.on_bar(&bar(3, 301.4, 0.0), &flat), None);
-        let Some(Intent::Enter { sentiment, detail, .. }) = b.on_bar(&bar(4, 302.0, 0.0), &flat)
+        let Some(Intent::Enter {
+            sentiment, detail, ..
+        }) = b.on_bar(&bar(4, 302.0, 0.0), &flat)
         else {
             panic!("an entry")
         };

@@ -94,7 +94,11 @@ mod tests {
         }
         // 300, 300.2, 299.8, 300, 298: mean 299.6, variance 3.28 / 5 =
         // 0.656, z = -1.6 / 0.80994 = -1.97546; confidence 0.7 + 0.05 × 0.47546.
-        let Some(Intent::Enter { sentiment, confidence, .. }) = m.on_bar(&bar(4, 298.0, 0.1), &flat)
+        let Some(Intent::Enter {
+            sentiment,
+            confidence,
+            ..
+        }) = m.on_bar(&bar(4, 298.0, 0.1), &flat)
         else {
             panic!("an entry")
         };

@@ -85,17 +85,28 @@ mod tests {
         assert_eq!(m.on_bar(&bar(0, 300.0, 0.0), &own), None);
         assert_eq!(m.on_bar(&bar(1, 300.5, 0.0), &own), None, "window not full");
         // 300 → 301: +0.33 %, above the 0.3 % trigger.
-        let Some(Intent::Enter { sentiment, confidence, detail, .. }) =
-            m.on_bar(&bar(2, 301.0, 0.0), &own)
+        let Some(Intent::Enter {
+            sentiment,
+            confidence,
+            detail,
+            ..
+        }) = m.on_bar(&bar(2, 301.0, 0.0), &own)
         else {
             panic!("an entry")
         };
         assert_eq!(sentiment, Sentiment::Bullish);
-        assert!((confidence - (0.5 + 50.0 / 300.0)).abs() < 1e-9, "{confidence}");
+        assert!(
+            (confidence - (0.5 + 50.0 / 300.0)).abs() < 1e-9,
+            "{confidence}"
+        );
         assert_eq!(detail, "+0.33% over 3 bars");
         assert_eq!(m.on_bar(&bar(3, 302.0, 0.0), &own), None, "cooling down");
         assert!(m.on_bar(&bar(4, 303.0, 0.0), &own).is_some());
         m.restart();
-        assert_eq!(m.on_bar(&bar(5, 290.0, 0.0), &own), None, "a new month: a new window");
+        assert_eq!(
+            m.on_bar(&bar(5, 290.0, 0.0), &own),
+            None,
+            "a new month: a new window"
+        );
     }
 }

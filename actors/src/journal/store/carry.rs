@@ -620,10 +620,7 @@ mod tests {
         );
         let owned = decode_lots("3|2@300@news@17,1@301@momentum@18").unwrap();
         let owners: Vec<(Strategy, u64)> = owned.lots().map(|l| (l.owner, l.at_ms)).collect();
-        assert_eq!(
-            owners,
-            vec![(Strategy::NEWS, 17), (Strategy::MOMENTUM, 18)]
-        );
+        assert_eq!(owners, vec![(Strategy::NEWS, 17), (Strategy::MOMENTUM, 18)]);
         assert_eq!(decode_lots("1|1@300@News@1"), None, "not a name");
         assert_eq!(decode_lots("1|1@300@news"), None, "no time");
         assert_eq!(decode_positions(&text, "KC"), Some(two));

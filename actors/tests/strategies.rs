@@ -1,0 +1,216 @@
+//! Strategies as plug-ins on paused time: one engine subtree (the real
+//! actors, a real SQLite journal and paper broker) running a `breakout`
+//! strategy beside a `news` position the journal already holds. The
+//! breakout enters on its own channel, exits on its own channel at HALT
+//! (an exit reduces: HALT does not stop it), and its exit closes its own
+//! lots only: the news position stays.
+
+mod common;
+#[path = "common/engines.rs"]
+mod engines;
+
+use commodore_actors::engine::messages::MarketUpdate;
+use commodore_actors::engine::EngineConfig;
+use commodore_actors::journal::{OutcomeRow, Store};
+use commodore_actors::kernel::*;
+use commodore_actors::model::{
+    Bar, Fill, Kind, Order, Outcome, Params, RiskLevel, Side, Strategy as Name, StrategySpec,
+};
+use commodore_actors::view::StatusView;
+use commodore_actors::wiring::Wiring;
+use common::*;
+use rust_decimal::Decimal;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Tuesday 2026-02-10, 15:00 UTC: 10:00 in New York, KC is open, March
+/// (KCH26) is the front month.
+const START_MS: u64 = 1_770_735_600_000;
+
+/// The journal at `path` holds 2 KCH26 bought by `news` an hour earlier.
+fn news_holds_two(path: &std::path::Path) {
+    let mut s = Store::open(path).unwrap();
+    let id = "KC-news-00000001-KCH26".to_owned();
+    let at = START_MS - 3_600_000;
+    let o = Order {
+        client_order_id: id.clone(),
+        engine: "KC".into(),
+        strategy: "news".into(),
+        decision_seq: 1,
+        symbol: "KCH26".into(),
+        side: Side::Buy,
+        qty: Decimal::TWO,
+        ref_price: Decimal::from(300),
+        at_ms: at,
+    };
+    let row = OutcomeRow {
+        engine: "KC".into(),
+        decision_seq: 1,
+        symbol: "KCH26".into(),
+        strategy: "news".into(),
+        outcome: Outcome::Executed,
+        detail: id.clone(),
+        at_ms: at,
+    };
+    s.insert_order(&o, &row, at).unwrap();
+    s.record_fill(&Fill {
+        client_order_id: id,
+        engine: "KC".into(),
+        symbol: "KCH26".into(),
+        side: Side::Buy,
+        qty: Decimal::TWO,
+        price: Decimal::from(300),
+        commission: Decimal::ZERO,
+        at_ms: at,
+    })
+    .unwrap();
+}
+
+/// A bar of the front series (`KC`), closed `40 - i` minutes before the
+/// test starts: the engine never sees a bar from after its clock.
+fn bar(i: u64, close: &str, spread: &str) -> Bar {
+    let close: Decimal = close.parse().unwrap();
+    let spread: Decimal = spread.parse().unwrap();
+    Bar {
+        symbol: "KC".into(),
+        at_ms: START_MS - 41 * 60_000 + i * 60_000,
+        open: close,
+        high: close + spread,
+        low: close - spread,
+        close,
+        volume: 100,
+    }
+}
+
+/// (strategy, side, qty, status, detail) of the journal's orders after the
+/// first, in decision order.
+fn orders(path: &std::path::Path) -> Vec<(String, String, String, String, String)> {
+    let c = rusqlite::Connection::open(path).unwrap();
+    let mut s = c
+        .prepare(
+            "SELECT o.strategy, o.side, o.qty, o.status, d.detail FROM orders o
+             JOIN outcomes d ON d.engine = o.engine AND d.decision_seq = o.decision_seq
+             WHERE o.decision_seq > 1 ORDER BY o.decision_seq",
+        )
+        .unwrap();
+    s.query_map([], |r| {
+        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+    })
+    .unwrap()
+    .map(Result::unwrap)
+    .collect()
+}
+
+/// (strategy, outcome, detail) of every decision after the first.
+fn outcomes(path: &std::path::Path) -> Vec<(String, String, String)> {
+    let c = rusqlite::Connection::open(path).unwrap();
+    let mut s = c
+        .prepare("SELECT strategy, outcome, detail FROM outcomes WHERE decision_seq > 1 ORDER BY decision_seq")
+        .unwrap();
+    s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+#[actix_rt::test]
+async fn a_strategy_enters_and_exits_on_its_own_rule_and_its_exit_closes_its_own_lots() {
+    tokio::time::pause();
+    let path = temp_journal("strategies", "breakout");
+    news_holds_two(&path);
+    let kernel = Kernel::new(1);
+    let (risk, mode) = engines::levels(RiskLevel::Normal);
+    let clock = commodore_actors::clock::Clock::market(START_MS, 1.0);
+    let wiring = Wiring::new(clock, &risk, &mode);
+    let view = Arc::new(StatusView::new(risk, mode));
+    let sub = engines::subtree(wiring, cfg(Strategy::OneForOne), Duration::ZERO, None);
+    let breakout = StrategySpec {
+        name: Name::parse("turtle").unwrap(),
+        kind: Kind::Breakout,
+        weight: Decimal::new(2, 1),
+        params: Params::new(
+            Kind::Breakout,
+            &[("window".into(), 3.0), ("exit_window".into(), 2.0)].into(),
+        )
+        .unwrap(),
+    };
+    let news = StrategySpec::default_of(Kind::News, Decimal::new(5, 1));
+    let cfg = EngineConfig::alone(path.clone()).with_strategies(vec![news, breakout]);
+    let t = engines::start(cfg, &sub, kernel, view).await;
+    let feed = |b: Bar| {
+        let engine = t.h.engine.clone();
+        async move {
+            engine.ask(MarketUpdate(b)).await.unwrap();
+            idle(ms(50)).await;
+        }
+    };
+    // Small steps: the VaR check reads the bars' volatility.
+    for (i, c) in ["300.00", "300.05", "300.02", "300.06"]
+        .into_iter()
+        .enumerate()
+    {
+        feed(bar(i as u64, c, "0.02")).await;
+    }
+    assert!(
+        orders(&path).is_empty(),
+        "inside the channel: {:?}",
+        orders(&path)
+    );
+    // 300.10 closes over the 3-bar high (300.08): the turtle buys. 250,000
+    // × 0.2 × 0.5 (strong) / 12,000 margin = 2 contracts.
+    feed(bar(4, "300.10", "0")).await;
+    let o = orders(&path);
+    assert_eq!(o.len(), 1, "{o:?} {:?}", outcomes(&path));
+    assert_eq!(
+        (&o[0].0[..], &o[0].1[..], &o[0].2[..], &o[0].3[..]),
+        ("turtle", "buy", "2", "filled")
+    );
+    let held = || {
+        t.view
+            .engine("KC")
+            .positions
+            .iter()
+            .map(|p| (p.symbol.clone(), p.qty))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(held(), [("KCH26".to_owned(), Decimal::from(4))]);
+
+    // HALT: no new exposure, but the exit still goes.
+    t.wiring.risk_level_writer().send_replace(RiskLevel::Halt);
+    feed(bar(5, "300.12", "0")).await;
+    assert_eq!(orders(&path).len(), 1, "over the exit channel's low: holds");
+    // 300.08 is under the last two bars' low (300.10): the turtle's 2 go.
+    feed(bar(6, "300.08", "0")).await;
+    let o = orders(&path);
+    assert_eq!(o.len(), 2, "{o:?}");
+    assert_eq!(
+        (&o[1].0[..], &o[1].1[..], &o[1].2[..], &o[1].3[..]),
+        ("turtle", "sell", "2", "filled")
+    );
+    assert!(
+        o[1].4
+            .ends_with("(exit: 300.08 under the 2-bar low 300.10)"),
+        "{}",
+        o[1].4
+    );
+    // The news strategy's 2 are still held: an exit closes its own lots,
+    // bought at 300.10 (−0.02 × 2 × $375), not the older ones at 300 (which
+    // would have made +$60).
+    assert_eq!(held(), [("KCH26".to_owned(), Decimal::TWO)]);
+    assert_eq!(t.view.engine("KC").realized_pnl, Decimal::from(-15));
+    // Flat now; a close over the channel (300.12) is a new entry, which
+    // HALT refuses: it opens.
+    feed(bar(7, "300.15", "0")).await;
+    assert_eq!(orders(&path).len(), 2, "{:?}", orders(&path));
+    // Outcomes without an order reach SQLite with the engine's next write.
+    idle(Duration::from_millis(1100)).await;
+    let c = rusqlite::Connection::open(&path).unwrap();
+    let refused: String = c
+        .query_row(
+            "SELECT outcome || ': ' || detail FROM outcomes WHERE strategy = 'turtle' ORDER BY decision_seq DESC LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(refused.starts_with("risk_rejected"), "{refused}");
+}
