@@ -656,6 +656,7 @@ name = \"turtle\"
 kind = \"breakout\"
 weight = 0.35
 params = { window = 30, exit_window = 15 }
+max_hold = \"20m\"
 [[engines.strategies]]
 name = \"mr\"
 kind = \"mean_reversion\"
@@ -701,6 +702,10 @@ params = { window = 30, entry_z = 2.5 }
         ));
         assert!(exits >= 1, "{name} exits by its own rule: {exits}");
     }
+    let timed = count(
+        "SELECT COUNT(*) FROM outcomes WHERE strategy = 'turtle' AND detail LIKE '%(exit: time stop: held 2_ min, at most 20)'",
+    );
+    assert!(timed >= 1, "the turtle's time stop: {timed}");
     let r = report(&dir, "mine");
     let names: Vec<&str> = r["strategies"]
         .as_array()

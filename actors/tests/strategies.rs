@@ -14,7 +14,7 @@ use commodore_actors::engine::EngineConfig;
 use commodore_actors::journal::{OutcomeRow, Store};
 use commodore_actors::kernel::*;
 use commodore_actors::model::{
-    Bar, Fill, Kind, Order, Outcome, Params, RiskLevel, Side, Strategy as Name, StrategySpec,
+    Bar, Exits, Fill, Kind, Order, Outcome, Params, RiskLevel, Side, Strategy as Name, StrategySpec,
 };
 use commodore_actors::view::StatusView;
 use commodore_actors::wiring::Wiring;
@@ -133,6 +133,7 @@ async fn a_strategy_enters_and_exits_on_its_own_rule_and_its_exit_closes_its_own
             &[("window".into(), 3.0), ("exit_window".into(), 2.0)].into(),
         )
         .unwrap(),
+        exits: Exits::default(),
     };
     let news = StrategySpec::default_of(Kind::News, Decimal::new(5, 1));
     let cfg = EngineConfig::alone(path.clone()).with_strategies(vec![news, breakout]);
@@ -213,4 +214,58 @@ async fn a_strategy_enters_and_exits_on_its_own_rule_and_its_exit_closes_its_own
         )
         .unwrap();
     assert!(refused.starts_with("risk_rejected"), "{refused}");
+}
+
+#[actix_rt::test]
+async fn a_strategys_stops_close_its_position_at_halt_the_trailing_stop_following_the_best_close() {
+    tokio::time::pause();
+    let path = temp_journal("strategies", "stops");
+    news_holds_two(&path);
+    let kernel = Kernel::new(1);
+    let (risk, mode) = engines::levels(RiskLevel::Halt);
+    let clock = commodore_actors::clock::Clock::market(START_MS, 1.0);
+    let wiring = Wiring::new(clock, &risk, &mode);
+    let view = Arc::new(StatusView::new(risk, mode));
+    let sub = engines::subtree(wiring, cfg(Strategy::OneForOne), Duration::ZERO, None);
+    let mut news = StrategySpec::default_of(Kind::News, Decimal::new(5, 1));
+    news.exits = Exits {
+        stop_loss: Some(Decimal::new(1, 2)),
+        trailing_stop: Some(Decimal::new(1, 3)),
+        ..Exits::default()
+    };
+    let cfg = EngineConfig::alone(path.clone()).with_strategies(vec![news]);
+    let t = engines::start(cfg, &sub, kernel, view).await;
+    let feed = |b: Bar| {
+        let engine = t.h.engine.clone();
+        async move {
+            engine.ask(MarketUpdate(b)).await.unwrap();
+            idle(ms(50)).await;
+        }
+    };
+    // Bought at 300: the best close rises to 300.40 (the trail to 300.40 ×
+    // 0.999 = 300.0996); 300.15 holds, 300.05 is under the trail.
+    for (i, c) in ["300.20", "300.40", "300.15"].into_iter().enumerate() {
+        feed(bar(i as u64, c, "0")).await;
+    }
+    assert!(orders(&path).is_empty(), "{:?}", outcomes(&path));
+    feed(bar(3, "300.05", "0")).await;
+    let o = orders(&path);
+    assert_eq!(o.len(), 1, "{o:?} {:?}", outcomes(&path));
+    assert_eq!(
+        (&o[0].0[..], &o[0].1[..], &o[0].2[..], &o[0].3[..]),
+        ("news", "sell", "2", "filled"),
+        "at HALT: an exit reduces"
+    );
+    assert!(
+        o[0].4
+            .ends_with("(exit: trailing stop: 300.05 is 0.1 % from the best close 300.40)"),
+        "{}",
+        o[0].4
+    );
+    assert!(t.view.engine("KC").positions.is_empty());
+    // (300.05 − 300) × 2 × $375.
+    assert_eq!(t.view.engine("KC").realized_pnl, Decimal::new(3750, 2));
+    // Flat: nothing more to stop.
+    feed(bar(4, "290", "0")).await;
+    assert_eq!(orders(&path).len(), 1);
 }

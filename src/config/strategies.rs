@@ -6,6 +6,10 @@
 //! kind = "mean_reversion"            # news | momentum | mean_reversion | breakout
 //! weight = 0.3                       # its share of the engine's capital
 //! params = { window = 10, entry_z = 1.5 }
+//! stop_loss = 0.01                   # stops, each optional: 1 % from the entry,
+//! take_profit = 0.03                 # 3 % from the entry,
+//! trailing_stop = 0.015              # 1.5 % from the best close since,
+//! max_hold = "4h"                    # held 4 hours of market time
 //!
 //! strategies = { news = 0.5, momentum = 0.5 }   # the first round's form:
 //!                                               # name = kind, default params
@@ -17,13 +21,15 @@
 //! to at most 1 (the error names the total).
 
 use super::decimals::as_number;
+use super::durations::parse_duration;
 use super::Invalid;
-use commodore_actors::model::{check_set, Kind, Params, Strategy, StrategySpec};
+use commodore_actors::model::{check_set, Exits, Kind, Params, Strategy, StrategySpec};
 use rust_decimal::Decimal;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
 use std::collections::BTreeMap;
 use std::fmt;
+use std::str::FromStr;
 
 /// One `[[engines.strategies]]` entry as written.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -37,9 +43,60 @@ pub struct Entry {
     pub weight: Decimal,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub params: BTreeMap<String, f64>,
+    /// Stops, each left out by default: fractions of the entry price (of
+    /// the best close since, for the trailing stop) and a market-time
+    /// duration (`"4h"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_loss: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub take_profit: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trailing_stop: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_hold: Option<String>,
 }
 
 impl Entry {
+    /// A strategy of the kind `name`, weight 0, defaults, no stops.
+    fn named(name: &str) -> Entry {
+        Entry {
+            name: name.to_owned(),
+            kind: String::new(),
+            weight: Decimal::ZERO,
+            params: BTreeMap::new(),
+            stop_loss: None,
+            take_profit: None,
+            trailing_stop: None,
+            max_hold: None,
+        }
+    }
+
+    /// Its stops, checked.
+    fn exits(&self) -> Result<Exits, String> {
+        // The number as written (the shortest form of the f64 the loader
+        // gives), never its binary value.
+        let frac = |name: &str, v: Option<f64>| -> Result<Option<Decimal>, String> {
+            v.map(|x| {
+                Decimal::from_str(&x.to_string())
+                    .map_err(|_| format!("{name} is {x}: use a fraction like 0.02 (2 %)"))
+            })
+            .transpose()
+        };
+        let exits = Exits {
+            stop_loss: frac("stop_loss", self.stop_loss)?,
+            take_profit: frac("take_profit", self.take_profit)?,
+            trailing_stop: frac("trailing_stop", self.trailing_stop)?,
+            max_hold_ms: self
+                .max_hold
+                .as_deref()
+                .map(|d| parse_duration(d).map(|d| d.as_millis() as u64))
+                .transpose()
+                .map_err(|why| format!("max_hold: {why}"))?,
+        };
+        exits.check()?;
+        Ok(exits)
+    }
+
     fn kind(&self) -> &str {
         if self.kind.is_empty() {
             &self.name
@@ -62,10 +119,8 @@ impl Strategies {
             ["momentum", "news"]
                 .into_iter()
                 .map(|n| Entry {
-                    name: n.into(),
-                    kind: String::new(),
                     weight: half,
-                    params: BTreeMap::new(),
+                    ..Entry::named(n)
                 })
                 .collect(),
         )
@@ -84,11 +139,13 @@ impl Strategies {
             let name = Strategy::parse(&e.name).map_err(fail("name"))?;
             let kind = Kind::parse(e.kind()).map_err(fail("kind"))?;
             let params = Params::new(kind, &e.params).map_err(fail("params"))?;
+            let exits = e.exits().map_err(fail("exits"))?;
             specs.push(StrategySpec {
                 name,
                 kind,
                 weight: e.weight,
                 params,
+                exits,
             });
         }
         if specs.len() > MAX_STRATEGIES {
@@ -129,10 +186,8 @@ impl<'de> Deserialize<'de> for Strategies {
                 let mut out = Vec::new();
                 while let Some((name, Weight(weight))) = m.next_entry::<String, Weight>()? {
                     out.push(Entry {
-                        name,
-                        kind: String::new(),
                         weight,
-                        params: BTreeMap::new(),
+                        ..Entry::named(&name)
                     });
                 }
                 // A table's keys come in no set order: by name, the same at
@@ -201,6 +256,21 @@ mod tests {
             (s[1].kind, s[1].params.count("window")),
             (Kind::Breakout, 20)
         );
+        assert_eq!(s[1].exits, Exits::default(), "no stops unless set");
+        let s = specs(
+            "[[engines]]\nid = \"KC\"\n[[engines.strategies]]\nname = \"breakout\"\nweight = 0.2\n\
+             stop_loss = 0.01\ntrailing_stop = 0.015\nmax_hold = \"4h\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            s[0].exits,
+            Exits {
+                stop_loss: Some(Decimal::new(1, 2)),
+                take_profit: None,
+                trailing_stop: Some(Decimal::new(15, 3)),
+                max_hold_ms: Some(4 * 3_600_000),
+            }
+        );
     }
 
     #[test]
@@ -222,6 +292,19 @@ mod tests {
         assert_eq!(key, "engines.strategies.params");
         assert!(
             what.contains("mean_reversion's window is 3: use a whole number from 5 to 500"),
+            "{what}"
+        );
+        let (key, what) =
+            one("name = \"mr\"\nkind = \"mean_reversion\"\nweight = 0.1\nstop_loss = 2");
+        assert_eq!(key, "engines.strategies.exits");
+        assert!(
+            what.ends_with("stop_loss is 2: use a fraction above 0 and at most 1 (0.02 is 2 %)"),
+            "{what}"
+        );
+        let (_, what) =
+            one("name = \"mr\"\nkind = \"mean_reversion\"\nweight = 0.1\nmax_hold = \"4 hours\"");
+        assert!(
+            what.contains("max_hold: \"4 hours\" has no known unit"),
             "{what}"
         );
         let (_, what) = one("name = \"roll\"\nkind = \"momentum\"\nweight = 0.1");

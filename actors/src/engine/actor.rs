@@ -60,6 +60,9 @@ pub struct Engine {
     /// Its strategies' logic (their windows start afresh at every start:
     /// the bars refill them).
     pub(super) strategies: Strategies,
+    /// Each strategy's best close since its position opened (keyed by when
+    /// it opened), for its trailing stop.
+    pub(super) best: BTreeMap<Strategy, (u64, Decimal)>,
     /// The market as the engine marked it (the front month's bars).
     pub(super) momentum: Momentum,
     /// Volatility of the recent bar returns (VaR), kept up to date per bar.
@@ -140,6 +143,7 @@ impl Engine {
                 cfg: cfg.clone(),
                 router: Router::new(cfg.router.clone()),
                 strategies: Strategies::new(&cfg.strategies),
+                best: BTreeMap::new(),
                 momentum: Momentum::new(),
                 volatility: RollingVolatility::new(VOLATILITY_BARS),
                 last: None,

@@ -1,5 +1,7 @@
-//! A strategy's exit: one order closing its own position in the front
-//! month (what its lots hold, less what its orders on the way already
+//! A strategy's exit, by its own logic or by its stops (stop-loss,
+//! take-profit, trailing, time: `model::Exits`, checked at every bar of the
+//! front month before the strategy sees it): one order closing its own
+//! position in the front month (what its lots hold, less what its orders on the way already
 //! close), decided by `decide::exit` (the gate, the risk step) and placed
 //! like every order: journaled first, through the breaker.
 //!
@@ -14,10 +16,51 @@ use super::actor::{own_of, Engine};
 use super::decide::{self, Decision};
 use super::perform::NewOrder;
 use super::pipeline::Candidate;
-use crate::model::{Outcome, RiskLevel, Side, Strategy};
+use crate::model::{Exits, Held, Outcome, RiskLevel, Side, Strategy};
 use rust_decimal::Decimal;
 
 impl Engine {
+    /// Every strategy's stops on the front month's close `close`.
+    pub(super) fn check_stops(&mut self, close: Decimal) {
+        let now_ms = self.clock.now_ms();
+        let armed: Vec<(Strategy, Exits)> = self
+            .cfg
+            .strategies
+            .iter()
+            .filter(|s| s.exits != Exits::default())
+            .map(|s| (s.name, s.exits))
+            .collect();
+        for (name, exits) in armed {
+            let own = own_of(&self.ledger, &self.front, name);
+            let (Some(avg_price), Some(since_ms)) = (own.avg_price, own.since_ms) else {
+                self.best.remove(&name);
+                continue;
+            };
+            let direction = own.direction();
+            // The best close since this position opened (a new position, a
+            // new best; after a restart, from the entry price).
+            let best = match self.best.get(&name) {
+                Some(&(since, best)) if since == since_ms => best,
+                _ => avg_price,
+            };
+            let best = if direction > 0 {
+                best.max(close)
+            } else {
+                best.min(close)
+            };
+            self.best.insert(name, (since_ms, best));
+            let held = Held {
+                direction,
+                avg_price,
+                since_ms,
+                best,
+            };
+            if let Some(why) = exits.fired(&held, close, now_ms) {
+                self.exit(name, why);
+            }
+        }
+    }
+
     /// `strategy` wants out, because `why`.
     pub(super) fn exit(&mut self, strategy: Strategy, why: String) {
         let own = own_of(&self.ledger, &self.front, strategy);

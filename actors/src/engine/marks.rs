@@ -76,7 +76,9 @@ impl Handles<MarketUpdate> for Engine {
         self.mark();
         self.advance_roll();
         if is_front {
-            // The strategies see the front month's bar at its close.
+            // The stops first, then the strategies see the front month's
+            // bar at its close.
+            self.check_stops(bar.close);
             let (ledger, front) = (&self.ledger, &self.front);
             let intents = self
                 .strategies

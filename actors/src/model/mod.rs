@@ -23,4 +23,4 @@ pub use market::{
 pub use mode::{DecodeError, ModeChoice, ModeState, Tier, TierParams, Tiers, MAX_TIERS};
 pub use results::{round_trips, trade_stats, CurveResults, CurveStats, RoundTrip, TradeStats};
 pub use risk::{RiskLevel, RiskState};
-pub use strategy::{check_set, Kind, Param, Params, Strategy, StrategySpec, MAX_NAME};
+pub use strategy::{check_set, Exits, Held, Kind, Param, Params, Strategy, StrategySpec, MAX_NAME};

@@ -2,7 +2,8 @@
 //! configuration, the journal (`strategy` columns, client order ids, the
 //! owner of each lot) and the API spell; its kind is which logic it runs
 //! (`news`, `momentum`, `mean_reversion`, `breakout`) with which parameters.
-//! An engine may run two strategies of one kind under two names.
+//! An engine may run two strategies of one kind under two names. Its stops
+//! ([`Exits`]) close its position whatever its logic says.
 //!
 //! Invariant: a name is 1 to 16 of `a-z 0-9 _`, starting with a letter, so it
 //! never holds the `-` that separates a client order id's parts; `flatten`,
@@ -315,16 +316,124 @@ pub struct StrategySpec {
     /// Its share of the engine's capital, 0..=1.
     pub weight: Decimal,
     pub params: Params,
+    /// Its stops: what closes its position whatever its logic says.
+    pub exits: Exits,
 }
 
 impl StrategySpec {
-    /// A strategy named after its kind, with its kind's defaults.
+    /// A strategy named after its kind, with its kind's defaults and no
+    /// stops.
     pub fn default_of(kind: Kind, weight: Decimal) -> StrategySpec {
         StrategySpec {
             name: Strategy::named(kind.as_str()),
             kind,
             weight,
             params: Params::defaults(kind),
+            exits: Exits::default(),
+        }
+    }
+}
+
+/// A strategy's stops, each optional, checked at every bar of the front
+/// month against its own position: the stop-loss and the take-profit as a
+/// fraction of its average entry price, the trailing stop as a fraction of
+/// the best close since it opened, the time stop as the market time since
+/// its oldest lot opened.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Exits {
+    pub stop_loss: Option<Decimal>,
+    pub take_profit: Option<Decimal>,
+    pub trailing_stop: Option<Decimal>,
+    pub max_hold_ms: Option<u64>,
+}
+
+/// A position as the stops judge it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Held {
+    /// +1 long, −1 short.
+    pub direction: i8,
+    pub avg_price: Decimal,
+    /// Market time its oldest lot opened.
+    pub since_ms: u64,
+    /// The best close since it opened (the highest for a long).
+    pub best: Decimal,
+}
+
+impl Exits {
+    /// Each set stop within its range: the error says which and what to do.
+    pub fn check(&self) -> Result<(), String> {
+        let frac = |name: &str, v: Option<Decimal>, max: Decimal| match v {
+            Some(x) if x <= Decimal::ZERO || x > max => Err(format!(
+                "{name} is {x}: use a fraction above 0 and at most {max} (0.02 is 2 %)"
+            )),
+            _ => Ok(()),
+        };
+        frac("stop_loss", self.stop_loss, Decimal::ONE)?;
+        frac("take_profit", self.take_profit, Decimal::from(10))?;
+        frac("trailing_stop", self.trailing_stop, Decimal::ONE)?;
+        match self.max_hold_ms {
+            Some(ms) if !(60_000..=366 * 86_400_000).contains(&ms) => {
+                Err("max_hold must be from 1m to 366d".into())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether `held` should go at `close`, market time `now_ms`, and why;
+    /// the first stop that fires, in the order stop-loss, trailing stop,
+    /// take-profit, time stop.
+    pub fn fired(&self, held: &Held, close: Decimal, now_ms: u64) -> Option<String> {
+        let long = held.direction > 0;
+        let pct = |f: Decimal| (f * Decimal::ONE_HUNDRED).normalize();
+        if let Some(f) = self.stop_loss {
+            let level = if long {
+                held.avg_price * (Decimal::ONE - f)
+            } else {
+                held.avg_price * (Decimal::ONE + f)
+            };
+            if (long && close <= level) || (!long && close >= level) {
+                return Some(format!(
+                    "stop-loss: {close} is {} % from the entry {}",
+                    pct(f),
+                    held.avg_price
+                ));
+            }
+        }
+        if let Some(f) = self.trailing_stop {
+            let level = if long {
+                held.best * (Decimal::ONE - f)
+            } else {
+                held.best * (Decimal::ONE + f)
+            };
+            if (long && close <= level) || (!long && close >= level) {
+                return Some(format!(
+                    "trailing stop: {close} is {} % from the best close {}",
+                    pct(f),
+                    held.best
+                ));
+            }
+        }
+        if let Some(f) = self.take_profit {
+            let level = if long {
+                held.avg_price * (Decimal::ONE + f)
+            } else {
+                held.avg_price * (Decimal::ONE - f)
+            };
+            if (long && close >= level) || (!long && close <= level) {
+                return Some(format!(
+                    "take-profit: {close} is {} % from the entry {}",
+                    pct(f),
+                    held.avg_price
+                ));
+            }
+        }
+        match self.max_hold_ms {
+            Some(max) if now_ms.saturating_sub(held.since_ms) >= max => Some(format!(
+                "time stop: held {} min, at most {}",
+                now_ms.saturating_sub(held.since_ms) / 60_000,
+                max / 60_000
+            )),
+            _ => None,
         }
     }
 }
@@ -413,6 +522,80 @@ mod tests {
         assert!(Kind::parse("meanreversion")
             .unwrap_err()
             .contains("mean_reversion"));
+    }
+
+    #[test]
+    fn stops_fire_at_their_levels_worked_by_hand() {
+        let d = |s: &str| s.parse::<Decimal>().unwrap();
+        let exits = Exits {
+            stop_loss: Some(d("0.01")),
+            take_profit: Some(d("0.02")),
+            trailing_stop: Some(d("0.005")),
+            max_hold_ms: Some(3_600_000),
+        };
+        let long = Held {
+            direction: 1,
+            avg_price: d("300"),
+            since_ms: 0,
+            best: d("303"),
+        };
+        // Stop-loss at 300 × 0.99 = 297; trailing at 303 × 0.995 = 301.485;
+        // take-profit at 300 × 1.02 = 306.
+        assert_eq!(exits.fired(&long, d("302"), 60_000), None);
+        assert_eq!(
+            exits.fired(&long, d("301.48"), 60_000).unwrap(),
+            "trailing stop: 301.48 is 0.5 % from the best close 303"
+        );
+        assert!(exits
+            .fired(&long, d("297"), 60_000)
+            .unwrap()
+            .starts_with("stop-loss: 297 is 1 %"));
+        let high = Held {
+            best: d("306"),
+            ..long
+        };
+        assert!(exits
+            .fired(&high, d("306"), 60_000)
+            .unwrap()
+            .starts_with("take-profit"));
+        assert_eq!(
+            exits.fired(&long, d("302"), 3_600_000).unwrap(),
+            "time stop: held 60 min, at most 60"
+        );
+        // A short mirrors it: stop-loss at 303, take-profit at 294.
+        let short = Held {
+            direction: -1,
+            avg_price: d("300"),
+            since_ms: 0,
+            best: d("299"),
+        };
+        let none = Exits {
+            trailing_stop: None,
+            ..exits
+        };
+        assert_eq!(none.fired(&short, d("302.99"), 0), None);
+        assert!(none
+            .fired(&short, d("303"), 0)
+            .unwrap()
+            .starts_with("stop-loss"));
+        assert!(none
+            .fired(&short, d("294"), 0)
+            .unwrap()
+            .starts_with("take-profit"));
+        assert_eq!(Exits::default().fired(&short, d("1000"), u64::MAX), None);
+        assert!(Exits {
+            stop_loss: Some(d("0")),
+            ..Exits::default()
+        }
+        .check()
+        .is_err());
+        assert!(Exits {
+            max_hold_ms: Some(1_000),
+            ..Exits::default()
+        }
+        .check()
+        .is_err());
+        assert_eq!(exits.check(), Ok(()));
     }
 
     #[test]
