@@ -555,3 +555,70 @@ fn run_logs_a_status_line_per_engine_for_a_newcomer() {
     assert_eq!(d.exit_code(), Some(0));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Each strategy's part of an engine, as `GET /v1/status` shows it, is what
+/// the journal's fills make of it (folded through the one book: the lots'
+/// owners, the orders' commissions), to the cent; the parts add up to the
+/// engine.
+#[test]
+fn each_strategys_figures_reconcile_with_the_journal_to_the_cent() {
+    let dir = temp_dir("engines-strategies");
+    let mut d = Daemon::start(&dir, &[[FAST].as_slice(), &NO_DRAWDOWN_GUARDS].concat());
+    for _ in 0..4 {
+        d.expect("kind=\"order_filled\" path=master/engines/KC/executor");
+    }
+    // Stopped, the engine sends nothing more; its last figures stay.
+    let (code, v) = d.call(
+        "POST",
+        "/v1/engines/KC/stop",
+        Some(r#"{"reason":"reconcile the strategies"}"#),
+    );
+    assert_eq!(code, 202, "{v}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let kc = loop {
+        let st = d.get("/v1/status");
+        let kc = st["engines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["id"] == "KC")
+            .cloned()
+            .unwrap();
+        if kc["state"] == "stopped" || std::time::Instant::now() > deadline {
+            break kc;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert_eq!(kc["state"], "stopped", "{kc}");
+    let spec = contract("KC").unwrap();
+    let mut book = Book::default();
+    let mut fees: BTreeMap<String, Decimal> = BTreeMap::new();
+    for f in journal_fills(&dir.join("journal.sqlite"))
+        .iter()
+        .filter(|f| f.engine == "KC")
+    {
+        book.apply("KC", f, &spec);
+        let owner = commodore_actors::model::Strategy::of_order("KC", &f.client_order_id);
+        *fees.entry(owner.to_string()).or_default() += f.commission;
+    }
+    let dec = |v: &serde_json::Value| v.as_str().unwrap().parse::<Decimal>().unwrap();
+    let strategies = kc["strategies"].as_array().unwrap();
+    assert!(
+        strategies.iter().any(|s| s["strategy"] == "news"),
+        "{strategies:?}"
+    );
+    let mut sum = Decimal::ZERO;
+    for s in strategies {
+        let name = s["strategy"].as_str().unwrap();
+        let owner = commodore_actors::model::Strategy::name(name).unwrap();
+        let realized = book.realized_by().get(&owner).copied().unwrap_or_default()
+            - fees.get(name).copied().unwrap_or_default();
+        assert_eq!(dec(&s["realized_pnl"]), realized, "{name}: {s}");
+        assert_eq!(dec(&s["position"]), book.held_by(owner), "{name}: {s}");
+        sum += realized;
+    }
+    assert_eq!(sum, dec(&kc["realized_pnl"]), "the parts add up: {kc}");
+    d.signal(libc::SIGINT);
+    assert_eq!(d.exit_code(), Some(0));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -43,6 +43,9 @@ pub const BREAKER_CLOSED: EventKind = EventKind::Other("breaker_closed");
 pub const ROLL_STARTED: EventKind = EventKind::Other("roll_started");
 /// Both legs of a roll are filled: the position is in the next month.
 pub const ROLLED: EventKind = EventKind::Other("rolled");
+/// A strategy's order would have taken it over its capital limit
+/// (`weight × equity` of margin): refused, or cut to the part that reduces.
+pub const CAPITAL_BREACH: EventKind = EventKind::Other("capital_breach");
 /// A roll ended without moving the position (its close leg was refused, or
 /// PANIC), or left it flat (its open leg refused too often).
 pub const ROLL_FAILED: EventKind = EventKind::Other("roll_failed");
@@ -70,6 +73,7 @@ const DOMAIN_KINDS: &[&str] = &[
     "roll_started",
     "rolled",
     "roll_failed",
+    "capital_breach",
 ];
 
 /// Looks up a domain kind by name (for the journal reading events back).
@@ -91,6 +95,7 @@ mod tests {
             ROLL_STARTED,
             ROLLED,
             ROLL_FAILED,
+            CAPITAL_BREACH,
             STALE,
             RECOVERED,
             RECONCILE_MISMATCH,

@@ -35,6 +35,10 @@ pub struct EngineFigures {
     pub equity: Decimal,
     pub breaker: BreakerView,
     pub last_price: Option<Decimal>,
+    /// Each strategy's part of the engine: its configured ones in order,
+    /// then the engine's own (`flatten`, `roll`, `house`) where they hold or
+    /// made anything. Their PnL adds up to the engine's.
+    pub strategies: Vec<StrategyView>,
     pub activity: EngineActivity,
     /// Holding a position with no price yet (a restart before its first bar):
     /// its equity is not marked, so the account drawdown is not measured.
@@ -60,6 +64,27 @@ pub struct EngineActivity {
     pub feed_items: u64,
     pub feed_malformed: u64,
     pub feed_failures: u64,
+}
+
+/// One strategy inside its engine's net position.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct StrategyView {
+    pub strategy: String,
+    /// Its kind; none for the engine's own.
+    pub kind: Option<&'static str>,
+    pub weight: Option<Decimal>,
+    /// Its capital limit now: `weight × equity`.
+    pub capital: Option<Decimal>,
+    /// The contracts its lots hold over every month (signed).
+    pub position: Decimal,
+    /// What its lots and its orders on the way hold, at margin.
+    pub margin: Decimal,
+    /// The realized PnL of its lots, net of its orders' commissions.
+    pub realized_pnl: Decimal,
+    pub unrealized_pnl: Decimal,
+    pub fees: Decimal,
+    /// Its orders refused or cut by its capital limit since the start.
+    pub capital_breaches: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]

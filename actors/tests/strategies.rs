@@ -269,3 +269,90 @@ async fn a_strategys_stops_close_its_position_at_halt_the_trailing_stop_followin
     feed(bar(4, "290", "0")).await;
     assert_eq!(orders(&path).len(), 1);
 }
+
+#[actix_rt::test]
+async fn a_strategy_over_its_capital_is_refused_counted_and_evented_and_its_figures_add_up() {
+    use commodore_actors::engine::messages::SignalReceived;
+    use commodore_actors::model::{Analyzed, Sentiment, Source};
+    tokio::time::pause();
+    let path = temp_journal("strategies", "capital");
+    let kernel = Kernel::new(1);
+    let (risk, mode) = engines::levels(RiskLevel::Normal);
+    let clock = commodore_actors::clock::Clock::market(START_MS, 1.0);
+    let wiring = Wiring::new(clock, &risk, &mode);
+    let view = Arc::new(StatusView::new(risk, mode));
+    let sub = engines::subtree(wiring, cfg(Strategy::OneForOne), Duration::ZERO, None);
+    // News may hold 0.1 × $250,000 = $25,000 of margin: 2 contracts at
+    // $12,000. Each strong headline allocates 250,000 × 0.1 × 0.5 / 12,000
+    // = 1 contract.
+    let news = StrategySpec::default_of(Kind::News, Decimal::new(1, 1));
+    let cfg = EngineConfig::alone(path.clone()).with_strategies(vec![news]);
+    let t = engines::start(cfg, &sub, kernel.clone(), view).await;
+    for i in 0..3 {
+        t.h.engine
+            .ask(MarketUpdate(bar(i, "300", "0")))
+            .await
+            .unwrap();
+    }
+    for _ in 0..3 {
+        t.h.engine
+            .ask(SignalReceived(Analyzed {
+                symbol: "KC".into(),
+                at_ms: START_MS - 60_000,
+                sentiment: Sentiment::Bullish,
+                confidence: 0.92,
+                source: Source::Headline,
+                detail: "frost".into(),
+                price: None,
+            }))
+            .await
+            .unwrap();
+        idle(ms(50)).await;
+    }
+    let c = rusqlite::Connection::open(&path).unwrap();
+    let sent: i64 = c
+        .query_row(
+            "SELECT COUNT(*) FROM orders WHERE status = 'filled'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(sent, 2, "{:?}", orders(&path));
+    // The view and the outcomes are written with the engine's next flush.
+    idle(Duration::from_millis(1100)).await;
+    let e = t.view.engine("KC");
+    let news = &e.strategies[0];
+    assert_eq!(
+        (news.strategy.as_str(), news.position, news.capital_breaches),
+        ("news", Decimal::TWO, 1)
+    );
+    assert_eq!(news.capital, Some(Decimal::new(2_500_000, 2)));
+    assert_eq!(news.margin, Decimal::from(24_000));
+    let breaches: Vec<String> = events(&t.kernel)
+        .into_iter()
+        .filter(|(k, _, _)| k.as_str() == "capital_breach")
+        .map(|(_, _, d)| d)
+        .collect();
+    assert_eq!(
+        breaches,
+        ["capital limit: news would hold 3 contracts, $36000 of margin, over its $25000.00 (0.1 of the equity $250000.00)"]
+    );
+    let refused = outcomes(&path);
+    assert!(
+        refused.last().unwrap().1 == "risk_rejected"
+            && refused.last().unwrap().2.starts_with("capital limit"),
+        "{refused:?}"
+    );
+    // The strategies' parts add up to the engine's.
+    let sum = |f: fn(&commodore_actors::view::StrategyView) -> Decimal| {
+        e.strategies.iter().map(f).sum::<Decimal>()
+    };
+    assert_eq!(sum(|s| s.realized_pnl), e.realized_pnl);
+    assert_eq!(
+        sum(|s| s.unrealized_pnl),
+        e.positions
+            .iter()
+            .map(|p| p.unrealized_pnl)
+            .sum::<Decimal>()
+    );
+}

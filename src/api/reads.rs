@@ -137,6 +137,7 @@ pub(super) fn engine_json(st: &ApiState, id: &str) -> Value {
         "equity": f.equity,
         "breaker": f.breaker,
         "last_price": f.last_price,
+        "strategies": f.strategies,
         "activity": f.activity,
     })
 }

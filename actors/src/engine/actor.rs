@@ -63,6 +63,8 @@ pub struct Engine {
     /// Each strategy's best close since its position opened (keyed by when
     /// it opened), for its trailing stop.
     pub(super) best: BTreeMap<Strategy, (u64, Decimal)>,
+    /// Each strategy's capital-limit breaches since the engine started.
+    pub(super) breaches: BTreeMap<Strategy, u64>,
     /// The market as the engine marked it (the front month's bars).
     pub(super) momentum: Momentum,
     /// Volatility of the recent bar returns (VaR), kept up to date per bar.
@@ -144,6 +146,7 @@ impl Engine {
                 router: Router::new(cfg.router.clone()),
                 strategies: Strategies::new(&cfg.strategies),
                 best: BTreeMap::new(),
+                breaches: BTreeMap::new(),
                 momentum: Momentum::new(),
                 volatility: RollingVolatility::new(VOLATILITY_BARS),
                 last: None,
@@ -198,8 +201,8 @@ impl Engine {
             self.ledger = super::ledger::Ledger::carried(
                 id,
                 c.positions,
-                c.realized,
-                c.commissions,
+                (c.realized, c.commissions),
+                c.by_strategy,
                 c.through_fill,
             );
         }
@@ -265,7 +268,16 @@ impl Engine {
         let world = Around { engine: self };
         let (qty, price) = match decide::decide(&state, &c, &world) {
             Decision::Record(outcome, why) => return self.record(&c, outcome, why),
-            Decision::Order { qty, price } => (qty, price),
+            Decision::OverCapital(why) => {
+                self.capital_breach(c.strategy, &why);
+                return self.record(&c, Outcome::RiskRejected, why);
+            }
+            Decision::Order { qty, price, breach } => {
+                if let Some(why) = breach {
+                    self.capital_breach(c.strategy, &why);
+                }
+                (qty, price)
+            }
         };
         let trial = match self.admit() {
             Ok(trial) => trial,
@@ -298,8 +310,25 @@ impl Engine {
             volatility: self.volatility.value(),
             level: *self.levels.borrow(),
             mode: self.modes.borrow().current,
+            equity: self.ledger.equity(
+                self.cfg.allocation.capital,
+                |i| self.mark_of(i),
+                &self.cfg.spec,
+            ),
             now_ms,
         }
+    }
+
+    /// A strategy's order went over its capital limit: counted, logged,
+    /// evented.
+    fn capital_breach(&mut self, strategy: Strategy, why: &str) {
+        *self.breaches.entry(strategy).or_default() += 1;
+        tracing::warn!(target: super::ENGINE_LOG, engine = %self.cfg.id, %strategy, "{why}");
+        self.kernel.events().publish(
+            crate::events::CAPITAL_BREACH,
+            &self.cfg.path(),
+            why.to_owned(),
+        );
     }
 
     /// What the decision at `now_ms` reads: the signal, the engine's last
@@ -335,6 +364,7 @@ impl Engine {
             activity,
             published_equity: self.published_equity,
             as_of_ms: self.last_at_ms,
+            breaches: &self.breaches,
         });
         self.published_equity = entry.equity;
         self.account.publish(&self.cfg.id, entry);

@@ -60,8 +60,17 @@ pub const STEPS: [&str; 4] = [
 pub enum Decision {
     /// It ends here, with this outcome and why.
     Record(Outcome, String),
-    /// An order of `qty` contracts at `price`, if the breaker lets it through.
-    Order { qty: Decimal, price: Decimal },
+    /// An order of `qty` contracts at `price`, if the breaker lets it
+    /// through; `breach` when its strategy's capital limit cut it to the
+    /// part that reduces.
+    Order {
+        qty: Decimal,
+        price: Decimal,
+        breach: Option<String>,
+    },
+    /// Refused: it would take its strategy over its capital (`risk_rejected`,
+    /// and a breach counted and evented).
+    OverCapital(String),
 }
 
 /// The engine's state the decision reads.
@@ -75,6 +84,9 @@ pub struct State<'a> {
     pub volatility: Option<f64>,
     pub level: RiskLevel,
     pub mode: Tier,
+    /// The engine's equity now (capital, realized PnL net of commissions,
+    /// unrealized at the marks): the allocator sizes from it.
+    pub equity: Decimal,
     pub now_ms: u64,
 }
 
@@ -127,7 +139,12 @@ pub fn decide(s: &State<'_>, c: &Candidate, world: &dyn Surroundings) -> Decisio
         let why = format!("strategy {} is not enabled in mode {mode}", c.strategy);
         return record(Outcome::Vetoed, why);
     }
-    let qty = pipeline::allocate(&s.cfg.allocation, c.strategy, strength, c.size, spec);
+    // Sized from the equity now, not the capital configured.
+    let allocation = pipeline::Allocation {
+        capital: s.equity.max(Decimal::ZERO),
+        weights: s.cfg.allocation.weights.clone(),
+    };
+    let qty = pipeline::allocate(&allocation, c.strategy, strength, c.size, spec);
     let qty = (qty * params.size_factor).floor();
     if qty.is_zero() {
         let why = format!(
@@ -137,8 +154,11 @@ pub fn decide(s: &State<'_>, c: &Candidate, world: &dyn Surroundings) -> Decisio
         );
         return record(Outcome::LowScore, why);
     }
-    match run(s, Step::Risk, || risk_step(s, c, price, qty, world)) {
-        Ok(Ok(qty)) => Decision::Order { qty, price },
+    match run(s, Step::Risk, || {
+        risk_step(s, c, price, qty, world).map(|qty| capital_step(s, c, qty))
+    }) {
+        Ok(Ok(Ok((qty, breach)))) => Decision::Order { qty, price, breach },
+        Ok(Ok(Err(why))) => Decision::OverCapital(why),
         Ok(Err(why)) => record(Outcome::RiskRejected, why),
         Err(down) => record(
             Outcome::RiskRejected,
@@ -164,12 +184,61 @@ pub fn exit(s: &State<'_>, c: &Candidate, qty: Decimal, world: &dyn Surroundings
         return record(Outcome::GateClosed, "no price yet".into());
     };
     match run(s, Step::Risk, || risk_step(s, c, price, qty, world)) {
-        Ok(Ok(qty)) => Decision::Order { qty, price },
+        Ok(Ok(qty)) => Decision::Order {
+            qty,
+            price,
+            breach: None,
+        },
         Ok(Err(why)) => record(Outcome::RiskRejected, why),
         Err(down) => record(
             Outcome::RiskRejected,
             format!("risk down ({down}): no trade"),
         ),
+    }
+}
+
+/// A strategy's capital limit (seed `003_…`): the contracts its own lots
+/// and orders on the way hold, with what this order opens (which will be
+/// its lots), at the contract's margin, within its share of the equity
+/// (`weight × equity`). Over it, the order is cut to the part that reduces
+/// (closing lots never needs capital), the breach said; with nothing that
+/// reduces, refused. The engine's own orders (flatten, roll) are not a
+/// strategy's.
+fn capital_step(
+    s: &State<'_>,
+    c: &Candidate,
+    qty: Decimal,
+) -> Result<(Decimal, Option<String>), String> {
+    let Some(spec) = s.cfg.strategies.iter().find(|x| x.name == c.strategy) else {
+        return Ok((qty, None));
+    };
+    let projected = s.ledger.projected();
+    let reducing = crate::risk::order::reducing_part(&projected, c.side, qty);
+    let opening = qty - reducing;
+    if opening.is_zero() {
+        return Ok((qty, None));
+    }
+    // Crossing zero closes every lot, its own too: what it opens is then
+    // all it holds.
+    let own = (s.ledger.book().held_by(c.strategy) + s.ledger.own_in_flight_all(c.strategy)).abs();
+    let crosses = reducing > Decimal::ZERO && reducing == projected.qty.abs();
+    let after = if crosses { opening } else { own + opening };
+    let margin = s.cfg.spec.margin;
+    let capital = (s.equity.max(Decimal::ZERO) * spec.weight).round_dp(2);
+    if after * margin <= capital {
+        return Ok((qty, None));
+    }
+    let why = format!(
+        "capital limit: {} would hold {after} contracts, ${} of margin, over its ${capital:.2} ({} of the equity ${:.2})",
+        c.strategy,
+        (after * margin).normalize(),
+        spec.weight.normalize(),
+        s.equity
+    );
+    if reducing > Decimal::ZERO {
+        Ok((reducing, Some(why)))
+    } else {
+        Err(why)
     }
 }
 

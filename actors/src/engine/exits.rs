@@ -99,7 +99,9 @@ impl Engine {
         };
         let (qty, price) = match decision {
             Decision::Record(outcome, why) => return self.record(&c, outcome, why),
-            Decision::Order { qty, price } => (qty, price),
+            // An exit never opens: no capital limit applies.
+            Decision::OverCapital(why) => return self.record(&c, Outcome::RiskRejected, why),
+            Decision::Order { qty, price, .. } => (qty, price),
         };
         let trial = match self.admit() {
             Ok(trial) => trial,

@@ -23,6 +23,8 @@ pub struct Ledger {
     engine: String,
     book: Book,
     commissions: Decimal,
+    /// The commissions of each strategy's orders.
+    fees_by: BTreeMap<Strategy, Decimal>,
     last_fill_id: u64,
     /// Client order id → (instrument, signed quantity). The risk step counts
     /// them as if filled.
@@ -31,22 +33,41 @@ pub struct Ledger {
 
 impl Ledger {
     pub fn new(engine: &str) -> Ledger {
-        Ledger::carried(engine, BTreeMap::new(), Decimal::ZERO, Decimal::ZERO, 0)
+        Ledger::carried(
+            engine,
+            BTreeMap::new(),
+            (Decimal::ZERO, Decimal::ZERO),
+            BTreeMap::new(),
+            0,
+        )
     }
 
     /// A ledger that starts where the journal's archived fills left it (its
     /// carried balance): the fills after `last_fill_id` are applied on top.
+    /// `(realized, commissions)` are the totals, `by_strategy` each
+    /// strategy's part of them (what they leave is the house's).
     pub fn carried(
         engine: &str,
         positions: BTreeMap<String, Position>,
-        realized: Decimal,
-        commissions: Decimal,
+        (realized, commissions): (Decimal, Decimal),
+        by_strategy: BTreeMap<Strategy, (Decimal, Decimal)>,
         last_fill_id: u64,
     ) -> Ledger {
+        let mut fees_by: BTreeMap<Strategy, Decimal> =
+            by_strategy.iter().map(|(s, (_, f))| (*s, *f)).collect();
+        let rest = commissions - fees_by.values().copied().sum::<Decimal>();
+        if !rest.is_zero() {
+            *fees_by.entry(Strategy::HOUSE).or_default() += rest;
+        }
         Ledger {
             engine: engine.to_owned(),
-            book: Book::carried(positions, realized),
+            book: Book::carried(
+                positions,
+                realized,
+                by_strategy.iter().map(|(s, (r, _))| (*s, *r)).collect(),
+            ),
             commissions,
+            fees_by,
             last_fill_id,
             in_flight: HashMap::new(),
         }
@@ -61,6 +82,10 @@ impl Ledger {
         self.in_flight.remove(&f.client_order_id);
         self.book.apply(&self.engine, f, spec);
         self.commissions += f.commission;
+        *self
+            .fees_by
+            .entry(Strategy::of_order(&self.engine, &f.client_order_id))
+            .or_default() += f.commission;
         true
     }
 
@@ -114,6 +139,15 @@ impl Ledger {
         self.book.own(owner, instrument)
     }
 
+    /// `owner`'s orders in flight in every month, signed.
+    pub fn own_in_flight_all(&self, owner: Strategy) -> Decimal {
+        self.in_flight
+            .iter()
+            .filter(|(id, _)| Strategy::of_order(&self.engine, id) == owner)
+            .map(|(_, (_, q))| *q)
+            .sum()
+    }
+
     /// `owner`'s orders in flight in `instrument`, signed.
     pub fn own_in_flight(&self, owner: Strategy, instrument: &str) -> Decimal {
         self.in_flight
@@ -148,6 +182,16 @@ impl Ledger {
 
     pub fn commissions(&self) -> Decimal {
         self.commissions
+    }
+
+    /// The book (positions, lots and their owners, realized PnL).
+    pub fn book(&self) -> &Book {
+        &self.book
+    }
+
+    /// The commissions of each strategy's orders.
+    pub fn fees_by(&self) -> &BTreeMap<Strategy, Decimal> {
+        &self.fees_by
     }
 
     /// Realized PnL net of commissions.

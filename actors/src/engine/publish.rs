@@ -10,9 +10,11 @@ use super::actor::Neighbours;
 use super::config::EngineConfig;
 use super::ledger::Ledger;
 use crate::journal::RollRecord;
+use crate::model::Strategy;
 use crate::risk::{AccountEntry, Breaker};
-use crate::view::{BreakerView, EngineActivity, EngineFigures, PositionView};
+use crate::view::{BreakerView, EngineActivity, EngineFigures, PositionView, StrategyView};
 use rust_decimal::Decimal;
+use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 
 /// The engine's state a publication reads.
@@ -35,6 +37,8 @@ pub struct Sources<'a> {
     pub published_equity: Decimal,
     /// The close of the last bar the engine had.
     pub as_of_ms: u64,
+    /// Each strategy's capital-limit breaches.
+    pub breaches: &'a BTreeMap<Strategy, u64>,
 }
 
 /// The engine's counts with what its analyzer, pollers, router and the market sequencer
@@ -99,6 +103,7 @@ pub fn build(s: Sources<'_>) -> (EngineFigures, AccountEntry) {
         unpriced,
         as_of_ms: s.as_of_ms,
     };
+    let strategies = strategy_views(&s, &mark, equity);
     let figures = EngineFigures {
         symbol: spec.symbol.to_owned(),
         contract: (!s.front.is_empty()).then(|| s.front.to_owned()),
@@ -112,10 +117,56 @@ pub fn build(s: Sources<'_>) -> (EngineFigures, AccountEntry) {
         equity,
         breaker,
         last_price: s.last,
+        strategies,
         activity: s.activity,
         unpriced,
     };
     (figures, entry)
+}
+
+/// Each strategy's part: the configured ones in order, then the engine's
+/// own owners where they hold or made anything.
+fn strategy_views(
+    s: &Sources<'_>,
+    mark: &dyn Fn(&str) -> Option<Decimal>,
+    equity: Decimal,
+) -> Vec<StrategyView> {
+    let (book, spec) = (s.ledger.book(), &s.cfg.spec);
+    let view = |name: Strategy| {
+        let configured = s.cfg.strategies.iter().find(|x| x.name == name);
+        let position = book.held_by(name);
+        let fees = s.ledger.fees_by().get(&name).copied().unwrap_or_default();
+        let realized = book.realized_by().get(&name).copied().unwrap_or_default();
+        StrategyView {
+            strategy: name.to_string(),
+            kind: configured.map(|x| x.kind.as_str()),
+            weight: configured.map(|x| x.weight),
+            capital: configured.map(|x| (equity.max(Decimal::ZERO) * x.weight).round_dp(2)),
+            position,
+            margin: (position + s.ledger.own_in_flight_all(name)).abs() * spec.margin,
+            realized_pnl: realized - fees,
+            unrealized_pnl: book.unrealized_of(name, mark, spec),
+            fees,
+            capital_breaches: s.breaches.get(&name).copied().unwrap_or(0),
+        }
+    };
+    let mut out: Vec<StrategyView> = s.cfg.strategies.iter().map(|x| view(x.name)).collect();
+    let mut others: Vec<Strategy> = book
+        .realized_by()
+        .keys()
+        .chain(s.ledger.fees_by().keys())
+        .copied()
+        .chain(
+            book.positions()
+                .values()
+                .flat_map(|p| p.lots().map(|l| l.owner)),
+        )
+        .filter(|o| !s.cfg.strategies.iter().any(|x| x.name == *o))
+        .collect();
+    others.sort();
+    others.dedup();
+    out.extend(others.into_iter().map(view));
+    out
 }
 
 #[cfg(test)]
@@ -145,6 +196,7 @@ mod tests {
         long_one(&mut ledger, &cfg);
         let breaker = cfg.breaker();
         let quotes = Default::default();
+        let breaches = BTreeMap::new();
         let sources = |last, published_equity| Sources {
             cfg: &cfg,
             ledger: &ledger,
@@ -157,6 +209,7 @@ mod tests {
             activity: EngineActivity::default(),
             published_equity,
             as_of_ms: 0,
+            breaches: &breaches,
         };
         let (f, e) = build(sources(None, Decimal::from(251_000)));
         assert!(f.unpriced && e.unpriced);
@@ -171,5 +224,20 @@ mod tests {
         assert_eq!(f.equity, Decimal::from(250_750));
         assert_eq!(e.exposure, Decimal::from(302 * 375));
         assert_eq!(f.positions[0].unrealized_pnl, Decimal::from(750));
+        // The lot is news's: its part, its capital from the equity.
+        let names: Vec<&str> = f.strategies.iter().map(|v| v.strategy.as_str()).collect();
+        assert_eq!(names, ["news", "momentum"], "the configured order");
+        let news = &f.strategies[0];
+        assert_eq!(
+            (news.kind, news.position, news.margin, news.unrealized_pnl),
+            (
+                Some("news"),
+                Decimal::ONE,
+                Decimal::from(12_000),
+                Decimal::from(750)
+            )
+        );
+        assert_eq!(news.capital, Some(Decimal::from(125_375)));
+        assert_eq!(f.strategies[1].position, Decimal::ZERO);
     }
 }

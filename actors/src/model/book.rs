@@ -23,18 +23,32 @@ pub struct Book {
     /// Instrument (`KCH26`) → its position; flat ones leave.
     positions: BTreeMap<String, Position>,
     realized: Decimal,
+    /// The realized PnL by the owner of the lots closed: adds up to
+    /// `realized`.
+    realized_by: BTreeMap<Strategy, Decimal>,
     /// A roll under way: the owners of what its close legs closed, oldest
     /// first, not yet opened again by its open legs.
     moving: VecDeque<(Strategy, Decimal)>,
 }
 
 impl Book {
-    /// A book that starts from `positions` (a carried balance).
-    pub fn carried(mut positions: BTreeMap<String, Position>, realized: Decimal) -> Book {
+    /// A book that starts from `positions` and `realized` (a carried
+    /// balance), `realized_by` its owners' parts (what they leave of it is
+    /// the house's: a balance from before owners).
+    pub fn carried(
+        mut positions: BTreeMap<String, Position>,
+        realized: Decimal,
+        mut realized_by: BTreeMap<Strategy, Decimal>,
+    ) -> Book {
         positions.retain(|_, p| !p.qty.is_zero());
+        let rest = realized - realized_by.values().copied().sum::<Decimal>();
+        if !rest.is_zero() {
+            *realized_by.entry(Strategy::HOUSE).or_default() += rest;
+        }
         Book {
             positions,
             realized,
+            realized_by,
             moving: VecDeque::new(),
         }
     }
@@ -69,8 +83,9 @@ impl Book {
             Decimal::ZERO
         } else {
             let applied = position.apply_as(owner, f.at_ms, f.side, f.qty, f.price, spec);
-            if owner == Strategy::ROLL {
-                for (who, q) in applied.closed {
+            for &(who, q, pnl) in &applied.closed {
+                *self.realized_by.entry(who).or_default() += pnl;
+                if owner == Strategy::ROLL {
                     match self.moving.back_mut() {
                         Some((w, m)) if *w == who => *m += q,
                         _ => self.moving.push_back((who, q)),
@@ -99,6 +114,34 @@ impl Book {
     /// Realized PnL before commissions.
     pub fn realized(&self) -> Decimal {
         self.realized
+    }
+
+    /// The realized PnL of the lots each strategy owned (before
+    /// commissions); the parts add up to [`Book::realized`].
+    pub fn realized_by(&self) -> &BTreeMap<Strategy, Decimal> {
+        &self.realized_by
+    }
+
+    /// `owner`'s unrealized PnL, each of its lots at `mark(instrument)`.
+    pub fn unrealized_of(
+        &self,
+        owner: Strategy,
+        mark: impl Fn(&str) -> Option<Decimal>,
+        spec: &ContractSpec,
+    ) -> Decimal {
+        self.positions
+            .iter()
+            .filter_map(|(i, p)| mark(i).map(|m| p.unrealized_of(m, spec, |l| l.owner == owner)))
+            .sum()
+    }
+
+    /// `owner`'s contracts over every month (signed).
+    pub fn held_by(&self, owner: Strategy) -> Decimal {
+        self.positions
+            .values()
+            .filter_map(|p| p.owned_by(owner))
+            .map(|o| o.0)
+            .sum()
     }
 
     /// `owner`'s position in `instrument`: signed quantity, average price,
@@ -186,6 +229,31 @@ mod tests {
         assert_eq!(b.net(), Decimal::NEGATIVE_ONE);
         // 187.50 + 2 × 1.00 × 375.
         assert_eq!(b.realized(), Decimal::new(93750, 2));
+        // The first 187.50 is momentum's own lot; the 750 is news's lots,
+        // closed by momentum's sell (netting): the owner's PnL.
+        assert_eq!(
+            b.realized_by().clone(),
+            [
+                (Strategy::MOMENTUM, Decimal::new(18750, 2)),
+                (Strategy::NEWS, Decimal::from(750))
+            ]
+            .into()
+        );
+        let mark = |_: &str| Some(Decimal::from(300));
+        // Momentum's short 1 at 301, marked at 300: +$375.
+        assert_eq!(
+            b.unrealized_of(Strategy::MOMENTUM, mark, &kc),
+            Decimal::from(375)
+        );
+        assert_eq!(b.unrealized_of(Strategy::NEWS, mark, &kc), Decimal::ZERO);
+        assert_eq!(b.held_by(Strategy::MOMENTUM), Decimal::NEGATIVE_ONE);
+        // A carried balance whose owners' parts fall short: the rest is the house's.
+        let c = Book::carried(
+            BTreeMap::new(),
+            Decimal::from(100),
+            [(Strategy::NEWS, Decimal::from(60))].into(),
+        );
+        assert_eq!(c.realized_by()[&Strategy::HOUSE], Decimal::from(40));
     }
 
     #[test]

@@ -434,8 +434,9 @@ pub struct Lot {
 pub struct Applied {
     /// Realized PnL in dollars, before commission.
     pub realized: Decimal,
-    /// The lots it closed, by owner, in the order it closed them.
-    pub closed: Vec<(Strategy, Decimal)>,
+    /// The lots it closed, by owner, in the order it closed them: (owner,
+    /// quantity, the realized PnL of that part).
+    pub closed: Vec<(Strategy, Decimal, Decimal)>,
 }
 
 /// A net position in one contract, as lots, each owned by the strategy that
@@ -552,10 +553,14 @@ impl Position {
                     continue;
                 }
                 let take = left.min(l.qty);
-                applied.realized += spec.pnl((price - l.price) * direction, take);
+                let pnl = spec.pnl((price - l.price) * direction, take);
+                applied.realized += pnl;
                 match applied.closed.last_mut() {
-                    Some((o, q)) if *o == l.owner => *q += take,
-                    _ => applied.closed.push((l.owner, take)),
+                    Some((o, q, r)) if *o == l.owner => {
+                        *q += take;
+                        *r += pnl;
+                    }
+                    _ => applied.closed.push((l.owner, take, pnl)),
                 }
                 l.qty -= take;
                 left -= take;

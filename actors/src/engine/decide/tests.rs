@@ -90,6 +90,7 @@ impl Fixture {
             volatility: Some(0.001),
             level,
             mode: Tier::BALANCED,
+            equity: Decimal::from(250_000),
             // Decided at market time: the gate reads the clock, not the
             // signal's time.
             now_ms: MONDAY_NOON_MS,
@@ -101,6 +102,7 @@ fn outcome(d: &Decision) -> Outcome {
     match d {
         Decision::Record(o, _) => *o,
         Decision::Order { .. } => Outcome::Executed,
+        Decision::OverCapital(_) => Outcome::RiskRejected,
     }
 }
 
@@ -116,7 +118,8 @@ fn a_strong_signal_at_an_open_market_is_an_order() {
         d,
         Decision::Order {
             qty: Decimal::from(5),
-            price: Decimal::from(300)
+            price: Decimal::from(300),
+            breach: None,
         }
     );
 }
@@ -201,7 +204,8 @@ fn risk_refuses_what_opens_and_lets_a_reduction_through() {
             d,
             Decision::Order {
                 qty: Decimal::from(2),
-                price: Decimal::from(300)
+                price: Decimal::from(300),
+                breach: None,
             }
         );
     }
@@ -228,5 +232,83 @@ fn the_portfolio_rules_see_the_other_engines() {
     let d = decide(&nano, &candidate(Side::Buy, 0.92, MONDAY_NOON_MS), &full);
     assert!(
         matches!(&d, Decision::Record(Outcome::RiskRejected, why) if why.contains("open positions"))
+    );
+}
+
+/// A fill of `strategy`'s order of `qty` KC contracts at 300.
+fn filled(f: &mut Fixture, id: u64, strategy: &str, side: Side, qty: i64) {
+    let fill = crate::model::Fill {
+        client_order_id: format!("KC-{strategy}-{id:08}-KC"),
+        engine: "KC".into(),
+        symbol: "KC".into(),
+        side,
+        qty: Decimal::from(qty),
+        price: Decimal::from(300),
+        commission: Decimal::ZERO,
+        at_ms: 0,
+    };
+    f.ledger.apply_fill(id, &fill, &f.cfg.spec);
+}
+
+#[test]
+fn a_strategys_capital_limit_refuses_what_would_take_it_over_and_lets_a_reduction_go() {
+    let mut f = Fixture::new();
+    // News may hold $25,000 of margin (0.1 of the $250,000 equity): two
+    // contracts at $12,000; the allocator still gives it 5 (its weight there
+    // is 0.5), so the limit is what stops it.
+    f.cfg.strategies[0].weight = Decimal::new(1, 1);
+    filled(&mut f, 1, "news", Side::Buy, 1);
+    let d = decide(
+        &f.state(RiskLevel::Normal, None),
+        &candidate(Side::Buy, 0.92, MONDAY_NOON_MS),
+        &World::default(),
+    );
+    assert_eq!(
+        d,
+        Decision::OverCapital(
+            "capital limit: news would hold 6 contracts, $72000 of margin, over its $25000.00 (0.1 of the equity $250000.00)".into()
+        )
+    );
+    // Momentum holds 2 (news sold its one): news's sell of 5 closes
+    // momentum's 2 (no capital needed) and would open 3 of its own, over its
+    // 2: cut to the 2 that reduce, the breach said.
+    filled(&mut f, 2, "news", Side::Sell, 1);
+    filled(&mut f, 3, "momentum", Side::Buy, 2);
+    let d = decide(
+        &f.state(RiskLevel::Normal, None),
+        &candidate(Side::Sell, 0.92, MONDAY_NOON_MS),
+        &World::default(),
+    );
+    let Decision::Order { qty, breach, .. } = d else {
+        panic!("{d:?}")
+    };
+    assert_eq!(qty, Decimal::TWO);
+    assert!(breach
+        .unwrap()
+        .starts_with("capital limit: news would hold 3 contracts"));
+    // Within its capital: no breach.
+    f.cfg.strategies[0].weight = Decimal::new(5, 1);
+    let d = decide(
+        &f.state(RiskLevel::Normal, None),
+        &candidate(Side::Sell, 0.92, MONDAY_NOON_MS),
+        &World::default(),
+    );
+    assert!(matches!(d, Decision::Order { breach: None, .. }), "{d:?}");
+}
+
+#[test]
+fn the_allocator_sizes_from_the_equity_now() {
+    let f = Fixture::new();
+    let mut rich = f.state(RiskLevel::Normal, None);
+    // 300,000 × 0.5 × 0.5 / 12,000 = 6.25 → 6 (5 at the configured 250,000).
+    rich.equity = Decimal::from(300_000);
+    let d = decide(
+        &rich,
+        &candidate(Side::Buy, 0.92, MONDAY_NOON_MS),
+        &World::default(),
+    );
+    assert!(
+        matches!(d, Decision::Order { qty, .. } if qty == Decimal::from(6)),
+        "{d:?}"
     );
 }

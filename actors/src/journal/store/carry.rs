@@ -48,6 +48,35 @@ pub struct Carried {
     pub through_fill: u64,
     /// The last decision archived.
     pub decision_seq: u64,
+    /// Per strategy: (the realized PnL of the lots it owned, the
+    /// commissions of its orders); a balance from before strategies were
+    /// kept has none (its totals are the house's).
+    pub by_strategy: BTreeMap<Strategy, (Decimal, Decimal)>,
+}
+
+/// `<name>=<realized>|<fees>;...`.
+fn encode_by_strategy(by: &BTreeMap<Strategy, (Decimal, Decimal)>) -> String {
+    let parts: Vec<String> = by
+        .iter()
+        .map(|(s, (r, f))| format!("{s}={r}|{f}"))
+        .collect();
+    parts.join(";")
+}
+
+fn decode_by_strategy(s: &str) -> Option<BTreeMap<Strategy, (Decimal, Decimal)>> {
+    if s.is_empty() {
+        return Some(BTreeMap::new());
+    }
+    s.split(';')
+        .map(|e| {
+            let (name, rest) = e.split_once('=')?;
+            let (r, f) = rest.split_once('|')?;
+            Some((
+                Strategy::name(name).ok()?,
+                (r.parse().ok()?, f.parse().ok()?),
+            ))
+        })
+        .collect()
 }
 
 /// `<qty>|<q>@<p>@<owner>@<opened ms>,...` (oldest lot first).
@@ -119,6 +148,22 @@ fn decode_lots(s: &str) -> Option<Position> {
     Position::from_lots(qty.parse().ok()?, lots)
 }
 
+/// Each strategy's (realized, fees), from the book's realized parts and the
+/// fees its orders paid.
+pub fn by_strategy(
+    realized: &BTreeMap<Strategy, Decimal>,
+    fees: &BTreeMap<Strategy, Decimal>,
+) -> BTreeMap<Strategy, (Decimal, Decimal)> {
+    let mut by: BTreeMap<Strategy, (Decimal, Decimal)> = BTreeMap::new();
+    for (s, r) in realized {
+        by.entry(*s).or_default().0 += *r;
+    }
+    for (s, f) in fees {
+        by.entry(*s).or_default().1 += *f;
+    }
+    by
+}
+
 /// Where the orders archive of month `month` (`YYYY-MM`) is.
 pub fn orders_archive_path(journal: &Path, month: &str) -> PathBuf {
     journal
@@ -162,7 +207,8 @@ impl Store {
         let row = self
             .conn
             .query_row(
-                "SELECT symbol, lots, realized, commissions, cash, fills, through_fill, decision_seq
+                "SELECT symbol, lots, realized, commissions, cash, fills, through_fill, decision_seq,
+                        by_strategy
                  FROM carried WHERE engine = ?1",
                 params![engine],
                 |r| {
@@ -175,11 +221,13 @@ impl Store {
                         r.get::<_, i64>(5)?,
                         r.get::<_, i64>(6)?,
                         r.get::<_, i64>(7)?,
+                        r.get::<_, String>(8)?,
                     ))
                 },
             )
             .optional();
-        let Some((symbol, lots, realized, fees, cash, fills, through, decision)) = self.sql(row)?
+        let Some((symbol, lots, realized, fees, cash, fills, through, decision, by)) =
+            self.sql(row)?
         else {
             return Ok(None);
         };
@@ -196,6 +244,7 @@ impl Store {
             fills: fills.max(0) as u64,
             through_fill: through.max(0) as u64,
             decision_seq: decision.max(0) as u64,
+            by_strategy: decode_by_strategy(&by).ok_or_else(|| corrupt("per-strategy figures"))?,
         }))
     }
 
@@ -307,7 +356,20 @@ impl Store {
         let mut next = carried.clone();
         let mut holdings = Holdings::default();
         // Through the book the ledger uses: the same lots, the same owners.
-        let mut book = Book::carried(carried.positions.clone(), carried.realized);
+        let mut book = Book::carried(
+            carried.positions.clone(),
+            carried.realized,
+            carried
+                .by_strategy
+                .iter()
+                .map(|(s, (r, _))| (*s, *r))
+                .collect(),
+        );
+        let mut fees_by: BTreeMap<Strategy, Decimal> = carried
+            .by_strategy
+            .iter()
+            .map(|(s, (_, f))| (*s, *f))
+            .collect();
         for (id, f) in &fills {
             let spec = contract(&f.symbol).ok_or_else(|| JournalError::Corrupt {
                 path: path.clone(),
@@ -315,6 +377,9 @@ impl Store {
             })?;
             book.apply(engine, f, &spec);
             next.commissions += f.commission;
+            *fees_by
+                .entry(Strategy::of_order(engine, &f.client_order_id))
+                .or_default() += f.commission;
             holdings.apply(f).map_err(|what| JournalError::Corrupt {
                 path: path.clone(),
                 what,
@@ -324,6 +389,7 @@ impl Store {
         }
         next.positions = book.positions().clone();
         next.realized = book.realized();
+        next.by_strategy = by_strategy(book.realized_by(), &fees_by);
         next.cash += holdings.cash;
         next.fills += holdings.fills;
         next.decision_seq = upto as u64;
@@ -382,12 +448,12 @@ impl Store {
         // 2. The balance moved and the rows forgotten, in one transaction.
         let (orders, decisions) = self.durable(|tx| {
             tx.execute(
-                "INSERT INTO carried (engine, symbol, lots, realized, commissions, cash, fills, through_fill, decision_seq)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                "INSERT INTO carried (engine, symbol, lots, realized, commissions, cash, fills, through_fill, decision_seq, by_strategy)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
                  ON CONFLICT (engine) DO UPDATE SET symbol = excluded.symbol, lots = excluded.lots,
                    realized = excluded.realized, commissions = excluded.commissions, cash = excluded.cash,
                    fills = excluded.fills, through_fill = excluded.through_fill,
-                   decision_seq = excluded.decision_seq",
+                   decision_seq = excluded.decision_seq, by_strategy = excluded.by_strategy",
                 params![
                     engine,
                     next.symbol,
@@ -397,7 +463,8 @@ impl Store {
                     next.cash.to_string(),
                     next.fills as i64,
                     next.through_fill as i64,
-                    next.decision_seq as i64
+                    next.decision_seq as i64,
+                    encode_by_strategy(&next.by_strategy)
                 ],
             )?;
             tx.execute(
@@ -580,7 +647,11 @@ mod tests {
         // The ledger from the balance and the fills after it is the ledger of
         // every fill.
         let spec = contract("KC").unwrap();
-        let mut book = Book::carried(c.positions.clone(), c.realized);
+        let mut book = Book::carried(
+            c.positions.clone(),
+            c.realized,
+            c.by_strategy.iter().map(|(s, (r, _))| (*s, *r)).collect(),
+        );
         for (_, f) in w.s.fills_after("KC", c.through_fill).unwrap() {
             book.apply("KC", &f, &spec);
         }
@@ -623,6 +694,21 @@ mod tests {
         assert_eq!(owners, vec![(Strategy::NEWS, 17), (Strategy::MOMENTUM, 18)]);
         assert_eq!(decode_lots("1|1@300@News@1"), None, "not a name");
         assert_eq!(decode_lots("1|1@300@news"), None, "no time");
+        // Per strategy: what the book's owners made and their orders paid.
+        let by: BTreeMap<Strategy, (Decimal, Decimal)> =
+            [(Strategy::NEWS, (Decimal::from(375), Decimal::new(250, 2)))].into();
+        let text = encode_by_strategy(&by);
+        assert_eq!(text, "news=375|2.50");
+        assert_eq!(decode_by_strategy(&text), Some(by));
+        assert_eq!(decode_by_strategy(""), Some(BTreeMap::new()));
+        assert_eq!(decode_by_strategy("news=1"), None);
+        let (_, realized, fees) = fold(&all[..2]);
+        assert_eq!(
+            c.by_strategy.values().map(|v| v.0).sum::<Decimal>(),
+            realized,
+            "the owners' parts add up"
+        );
+        assert_eq!(c.by_strategy.values().map(|v| v.1).sum::<Decimal>(), fees);
         assert_eq!(decode_positions(&text, "KC"), Some(two));
         assert_eq!(
             decode_positions("2|2@300", "KC"),

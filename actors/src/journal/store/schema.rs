@@ -104,6 +104,9 @@ const MIGRATIONS: &[&str] = &[
         through_fill INTEGER NOT NULL,
         decision_seq INTEGER NOT NULL
      );",
+    // 7: the carried balance per strategy (the owners of the lots closed,
+    // the strategies of the orders paid): `<name>=<realized>|<fees>;...`.
+    "ALTER TABLE carried ADD COLUMN by_strategy TEXT NOT NULL DEFAULT '';",
 ];
 
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
