@@ -697,9 +697,9 @@ mod tests {
         // Per strategy: what the book's owners made and their orders paid.
         let by: BTreeMap<Strategy, (Decimal, Decimal)> =
             [(Strategy::NEWS, (Decimal::from(375), Decimal::new(250, 2)))].into();
-        let text = encode_by_strategy(&by);
-        assert_eq!(text, "news=375|2.50");
-        assert_eq!(decode_by_strategy(&text), Some(by));
+        let by_text = encode_by_strategy(&by);
+        assert_eq!(by_text, "news=375|2.50");
+        assert_eq!(decode_by_strategy(&by_text), Some(by));
         assert_eq!(decode_by_strategy(""), Some(BTreeMap::new()));
         assert_eq!(decode_by_strategy("news=1"), None);
         let (_, realized, fees) = fold(&all[..2]);
