@@ -4,7 +4,7 @@
 
 mod common;
 
-use commodore_actors::model::{contract, Book, Fill};
+use commodore_actors::model::{contract, Book, Fill, TradeTally};
 use common::{events, temp_dir, Daemon, NO_DRAWDOWN_GUARDS};
 use rust_decimal::Decimal;
 use std::collections::BTreeMap;
@@ -593,11 +593,15 @@ fn each_strategys_figures_reconcile_with_the_journal_to_the_cent() {
     let spec = contract("KC").unwrap();
     let mut book = Book::default();
     let mut fees: BTreeMap<String, Decimal> = BTreeMap::new();
+    let mut tallies: BTreeMap<String, TradeTally> = BTreeMap::new();
     for f in journal_fills(&dir.join("journal.sqlite"))
         .iter()
         .filter(|f| f.engine == "KC")
     {
-        book.apply("KC", f, &spec);
+        let (_, trips) = book.apply_trips("KC", f, &spec);
+        for (owner, trip) in &trips {
+            tallies.entry(owner.to_string()).or_default().add(trip);
+        }
         let owner = commodore_actors::model::Strategy::of_order("KC", &f.client_order_id);
         *fees.entry(owner.to_string()).or_default() += f.commission;
     }
@@ -615,6 +619,21 @@ fn each_strategys_figures_reconcile_with_the_journal_to_the_cent() {
             - fees.get(name).copied().unwrap_or_default();
         assert_eq!(dec(&s["realized_pnl"]), realized, "{name}: {s}");
         assert_eq!(dec(&s["position"]), book.held_by(owner), "{name}: {s}");
+        // Its round trips: the lots it owned, closed (by anyone).
+        let t = tallies.get(name).cloned().unwrap_or_default();
+        assert_eq!(
+            s["trades"]["trades"].as_u64().unwrap(),
+            t.trades,
+            "{name}: {s}"
+        );
+        assert_eq!(
+            dec(&s["trades"]["gross"]),
+            t.gross_win - t.gross_loss,
+            "{name}: {s}"
+        );
+        if ["news", "momentum"].contains(&name) {
+            assert!(s["curve"]["return_pct"].is_f64(), "a live curve: {s}");
+        }
         sum += realized;
     }
     assert_eq!(sum, dec(&kc["realized_pnl"]), "the parts add up: {kc}");

@@ -187,9 +187,14 @@ fn a_replay_of_the_bundled_week_reports_what_its_journal_holds_and_is_determinis
                 dec(&s["realized_pnl"]),
                 "{s}"
             );
-            // Its curve ends at the engine's capital plus its PnL.
+            // Its curve ends at its share of the capital plus its PnL (the
+            // engine's own owners, `roll` here, have no share and no curve).
             let c = &s["curve"];
-            let capital: f64 = e["capital"].as_str().unwrap().parse().unwrap();
+            if s["capital"].is_null() {
+                assert!(c.is_null(), "{s}");
+                continue;
+            }
+            let capital: f64 = s["capital"].as_str().unwrap().parse().unwrap();
             let pnl: f64 = s["pnl"].as_str().unwrap().parse().unwrap();
             let want = pnl / capital * 100.0;
             assert!(

@@ -85,6 +85,13 @@ pub struct StrategyView {
     pub fees: Decimal,
     /// Its orders refused or cut by its capital limit since the start.
     pub capital_breaches: u64,
+    /// Its round trips (the lots it owned, closed by anyone) and what they
+    /// add up to; kept across restarts and retention.
+    pub trades: crate::model::TradeStats,
+    /// Its equity curve (its share of the capital plus its PnL, at every
+    /// front-month bar) since the engine started: return, Sharpe, Sortino,
+    /// drawdown, exposure. None for the engine's own owners.
+    pub curve: Option<crate::model::CurveResults>,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -11,8 +11,8 @@ use super::data::Recorded;
 use crate::config::{self, Config};
 use commodore_actors::journal::Store;
 use commodore_actors::model::{
-    contract, month_of, round_trips, trade_stats, ContractSpec, CurveResults, CurveStats, Fill,
-    FrontMonth, Position,
+    contract, month_of, Book as LotBook, ContractSpec, CurveResults, CurveStats, Fill, FrontMonth,
+    Position, Strategy, TradeTally,
 };
 use rust_decimal::prelude::*;
 use serde_json::{json, Value};
@@ -217,19 +217,75 @@ impl Curve {
 }
 
 /// The engines' books walked along the bars.
-/// Each engine's strategies as the walk goes: their books and curves
-/// (marked at every bar of the engine, on the engine's capital).
-type StrategyCurves = BTreeMap<String, (Books, CurveStats)>;
+/// One engine's strategies as the lots' owners make them: the book (lots,
+/// their owners, realized PnL by owner), each owner's round trips and
+/// commissions, each configured strategy's curve.
+struct Owned {
+    book: LotBook,
+    tallies: BTreeMap<Strategy, TradeTally>,
+    curves: BTreeMap<Strategy, CurveStats>,
+}
+
+impl Owned {
+    fn apply(&mut self, engine: &str, f: &Fill, spec: &ContractSpec) {
+        let (_, trips) = self.book.apply_trips(engine, f, spec);
+        for (owner, trip) in &trips {
+            self.tallies.entry(*owner).or_default().add(trip);
+        }
+        self.tallies
+            .entry(Strategy::of_order(engine, &f.client_order_id))
+            .or_default()
+            .fees += f.commission;
+    }
+
+    /// `owner`'s PnL at the marks: its lots' realized PnL net of its
+    /// orders' commissions, plus their unrealized PnL.
+    fn pnl(&self, owner: Strategy, marks: &Marks, spec: &ContractSpec) -> Decimal {
+        let realized = self
+            .book
+            .realized_by()
+            .get(&owner)
+            .copied()
+            .unwrap_or_default();
+        realized - self.fees(owner) + self.book.unrealized_of(owner, |i| Some(marks.of(i)), spec)
+    }
+
+    fn fees(&self, owner: Strategy) -> Decimal {
+        self.tallies.get(&owner).map_or(Decimal::ZERO, |t| t.fees)
+    }
+
+    /// Every owner with anything to report: the configured strategies
+    /// first, in order, then the others by name.
+    fn owners(&self, e: &config::Engine) -> Vec<Strategy> {
+        let configured: Vec<Strategy> = e.strategy_specs().iter().map(|s| s.name).collect();
+        let mut others: Vec<Strategy> = self
+            .book
+            .realized_by()
+            .keys()
+            .chain(self.tallies.keys())
+            .copied()
+            .chain(
+                self.book
+                    .positions()
+                    .values()
+                    .flat_map(|p| p.lots().map(|l| l.owner)),
+            )
+            .filter(|o| !configured.contains(o))
+            .collect();
+        others.sort();
+        others.dedup();
+        configured.into_iter().chain(others).collect()
+    }
+}
 
 struct Walk {
     /// The final books (fills after the last bar included).
     books: Vec<Books>,
     /// Each engine's last closes.
     last: Vec<Marks>,
-    /// Per engine, each strategy's curve statistics (the configured ones
-    /// from the first bar, the engine's own, `roll` and `flatten`, from
-    /// their first fill).
-    strategies: Vec<BTreeMap<String, CurveResults>>,
+    /// Per engine, the lots' owners' figures, and each configured
+    /// strategy's curve statistics (from the first bar).
+    strategies: Vec<(Owned, BTreeMap<Strategy, CurveResults>)>,
     curves: Vec<Curve>,
     portfolio: Curve,
     /// The first and the last bar's time.
@@ -246,20 +302,19 @@ impl Walk {
         let mut books = vec![Books::default(); n];
         let mut next_fill = vec![0usize; n];
         let mut last = vec![Marks::default(); n];
-        let mut per: Vec<StrategyCurves> = cfg
+        // Each configured strategy's curve starts at its share of the
+        // engine's capital.
+        let mut per: Vec<Owned> = cfg
             .engines
             .iter()
-            .map(|e| {
-                e.strategies
-                    .0
+            .map(|e| Owned {
+                book: LotBook::default(),
+                tallies: BTreeMap::new(),
+                curves: e
+                    .strategy_specs()
                     .iter()
-                    .map(|s| {
-                        (
-                            s.name.clone(),
-                            (Books::default(), CurveStats::new(e.capital)),
-                        )
-                    })
-                    .collect()
+                    .map(|s| (s.name, CurveStats::new(e.capital * s.weight)))
+                    .collect(),
             })
             .collect();
         let mut fronts: Vec<FrontMonth> = specs
@@ -286,12 +341,7 @@ impl Walk {
             while next_fill[i] < fills.len() && fills[next_fill[i]].at_ms <= at {
                 let f = &fills[next_fill[i]];
                 books[i].apply(f, &specs[i]);
-                let capital = cfg.engines[i].capital;
-                per[i]
-                    .entry(strategy_of(&f.client_order_id, &cfg.engines[i].id))
-                    .or_insert_with(|| (Books::default(), CurveStats::new(capital)))
-                    .0
-                    .apply(f, &specs[i]);
+                per[i].apply(&cfg.engines[i].id, f, &specs[i]);
                 next_fill[i] += 1;
             }
             // A bare symbol's bar is the front month's.
@@ -309,9 +359,20 @@ impl Walk {
                 at,
                 cfg.engines[i].capital + books[i].pnl(|x| marks.of(x), &specs[i]),
             );
-            for (sb, stats) in per[i].values_mut() {
-                let equity = cfg.engines[i].capital + sb.pnl(|x| marks.of(x), &specs[i]);
-                stats.push(at, equity, !sb.positions().is_empty());
+            let owned = &mut per[i];
+            let points: Vec<(Strategy, Decimal, bool)> = owned
+                .curves
+                .keys()
+                .map(|s| {
+                    let exposed = !owned.book.held_by(*s).is_zero();
+                    (*s, owned.pnl(*s, marks, &specs[i]), exposed)
+                })
+                .collect();
+            for (s, pnl, exposed) in points {
+                if let Some(c) = owned.curves.get_mut(&s) {
+                    let base = c.capital();
+                    c.push(at, base + pnl, exposed);
+                }
             }
             // One portfolio point per time, once every engine has a price.
             let same_time = (0..n).any(|j| streams[j].peek().is_some_and(|b| b.at_ms == at));
@@ -329,11 +390,16 @@ impl Walk {
         for i in 0..n {
             for f in &inp.fills[i][next_fill[i]..] {
                 books[i].apply(f, &specs[i]);
+                per[i].apply(&cfg.engines[i].id, f, &specs[i]);
             }
         }
         let strategies = per
             .into_iter()
-            .map(|m| m.into_iter().map(|(s, (_, c))| (s, c.finish())).collect())
+            .map(|mut o| {
+                let curves = std::mem::take(&mut o.curves);
+                let done = curves.into_iter().map(|(s, c)| (s, c.finish())).collect();
+                (o, done)
+            })
             .collect();
         Walk {
             books,
@@ -367,14 +433,17 @@ pub fn report(
             .into_iter()
             .collect();
         let (book, spec) = (&walk.books[i], &inp.specs[i]);
-        engines_out.push(engine_json(e, book, spec, mark, outcomes, &walk.curves[i]));
-        strategies_out.extend(strategies_json(
+        let (owned, curves) = &walk.strategies[i];
+        engines_out.push(engine_json(
             e,
-            &inp.fills[i],
+            book,
+            owned,
             spec,
             mark,
-            &walk.strategies[i],
+            outcomes,
+            &walk.curves[i],
         ));
+        strategies_out.extend(strategies_json(e, &inp.fills[i], owned, spec, mark, curves));
     }
     // From the final books (fills after the last bar included), as the
     // engines' own figures are.
@@ -412,6 +481,7 @@ pub fn report(
 fn engine_json(
     e: &config::Engine,
     b: &Books,
+    owned: &Owned,
     spec: &ContractSpec,
     mark: &Marks,
     outcomes: BTreeMap<String, u64>,
@@ -424,7 +494,8 @@ fn engine_json(
         "capital": money(e.capital),
         "final_equity": money(e.capital + pnl),
         "pnl": money(pnl),
-        "realized_pnl": money(b.sum(|x| x.realized - x.commissions)),
+        // As the engine's ledger has it: through the one book.
+        "realized_pnl": money(owned.book.realized() - b.sum(|x| x.commissions)),
         "commissions": money(b.sum(|x| x.commissions)),
         "position": b.sum(|x| x.qty).normalize().to_string(),
         "positions": b.positions(),
@@ -436,37 +507,50 @@ fn engine_json(
     })
 }
 
-/// Per strategy: its fills as a book of their own (a strategy's PnL is what
-/// its orders made at the same marks; the sum over strategies is the engine's
-/// PnL).
+/// Per strategy: the lots it owned (its PnL is theirs: realized by whoever
+/// closed them, unrealized at the last marks, net of its own orders'
+/// commissions), its round trips, its curve on its share of the capital,
+/// and the fills of its own orders. The strategies' PnL adds up to the
+/// engine's.
 fn strategies_json(
     e: &config::Engine,
     fills: &[Fill],
+    owned: &Owned,
     spec: &ContractSpec,
     mark: &Marks,
-    curves: &BTreeMap<String, CurveResults>,
+    curves: &BTreeMap<Strategy, CurveResults>,
 ) -> Vec<Value> {
-    let mut per: BTreeMap<String, (Books, Vec<Fill>)> = BTreeMap::new();
-    for f in fills {
-        let strategy = strategy_of(&f.client_order_id, &e.id);
-        let (books, own) = per.entry(strategy).or_default();
-        books.apply(f, spec);
-        own.push(f.clone());
-    }
-    per.into_iter()
-        .map(|(strategy, (sb, own))| {
-            let trips = round_trips(&own, spec);
+    let specs = e.strategy_specs();
+    owned
+        .owners(e)
+        .into_iter()
+        .map(|owner| {
+            let name = owner.to_string();
+            let own: Vec<&Fill> = fills
+                .iter()
+                .filter(|f| strategy_of(&f.client_order_id, &e.id) == name)
+                .collect();
+            let tally = owned.tallies.get(&owner).cloned().unwrap_or_default();
+            let realized = owned
+                .book
+                .realized_by()
+                .get(&owner)
+                .copied()
+                .unwrap_or_default();
+            let configured = specs.iter().find(|s| s.name == owner);
             json!({
                 "engine": e.id,
-                "strategy": strategy,
-                "fills": sb.fills(),
-                "contracts": sb.sum(|x| x.contracts).normalize().to_string(),
-                "pnl": money(sb.pnl(|x| mark.of(x), spec)),
-                "realized_pnl": money(sb.sum(|x| x.realized - x.commissions)),
-                "commissions": money(sb.sum(|x| x.commissions)),
-                "position": sb.sum(|x| x.qty).normalize().to_string(),
-                "trades": trade_stats(&trips, &own),
-                "curve": curves.get(&strategy),
+                "strategy": name,
+                "kind": configured.map(|s| s.kind.as_str()),
+                "capital": configured.map(|s| money(e.capital * s.weight)),
+                "fills": own.len(),
+                "contracts": own.iter().map(|f| f.qty).sum::<Decimal>().normalize().to_string(),
+                "pnl": money(owned.pnl(owner, mark, spec)),
+                "realized_pnl": money(realized - tally.fees),
+                "commissions": money(tally.fees),
+                "position": owned.book.held_by(owner).normalize().to_string(),
+                "trades": tally.stats(),
+                "curve": curves.get(&owner),
             })
         })
         .collect()

@@ -65,6 +65,9 @@ pub struct Engine {
     pub(super) best: BTreeMap<Strategy, (u64, Decimal)>,
     /// Each strategy's capital-limit breaches since the engine started.
     pub(super) breaches: BTreeMap<Strategy, u64>,
+    /// Each configured strategy's equity curve since the engine started
+    /// (bounded: one figure per market day).
+    pub(super) curves: BTreeMap<Strategy, crate::model::CurveStats>,
     /// The market as the engine marked it (the front month's bars).
     pub(super) momentum: Momentum,
     /// Volatility of the recent bar returns (VaR), kept up to date per bar.
@@ -147,6 +150,7 @@ impl Engine {
                 strategies: Strategies::new(&cfg.strategies),
                 best: BTreeMap::new(),
                 breaches: BTreeMap::new(),
+                curves: BTreeMap::new(),
                 momentum: Momentum::new(),
                 volatility: RollingVolatility::new(VOLATILITY_BARS),
                 last: None,
@@ -365,6 +369,7 @@ impl Engine {
             published_equity: self.published_equity,
             as_of_ms: self.last_at_ms,
             breaches: &self.breaches,
+            curves: &self.curves,
         });
         self.published_equity = entry.equity;
         self.account.publish(&self.cfg.id, entry);

@@ -13,7 +13,7 @@
 //! the net of every month: one commodity's exposure, however many months
 //! hold it.
 
-use crate::model::{Book, ContractSpec, Fill, Position, Strategy};
+use crate::model::{Book, ContractSpec, Fill, Position, Strategy, TradeTally};
 use rust_decimal::Decimal;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -23,8 +23,9 @@ pub struct Ledger {
     engine: String,
     book: Book,
     commissions: Decimal,
-    /// The commissions of each strategy's orders.
-    fees_by: BTreeMap<Strategy, Decimal>,
+    /// Each strategy's round trips (the lots it owned, closed) and the
+    /// commissions of its orders.
+    tallies: BTreeMap<Strategy, TradeTally>,
     last_fill_id: u64,
     /// Client order id → (instrument, signed quantity). The risk step counts
     /// them as if filled.
@@ -50,14 +51,16 @@ impl Ledger {
         engine: &str,
         positions: BTreeMap<String, Position>,
         (realized, commissions): (Decimal, Decimal),
-        by_strategy: BTreeMap<Strategy, (Decimal, Decimal)>,
+        by_strategy: BTreeMap<Strategy, (Decimal, TradeTally)>,
         last_fill_id: u64,
     ) -> Ledger {
-        let mut fees_by: BTreeMap<Strategy, Decimal> =
-            by_strategy.iter().map(|(s, (_, f))| (*s, *f)).collect();
-        let rest = commissions - fees_by.values().copied().sum::<Decimal>();
+        let mut tallies: BTreeMap<Strategy, TradeTally> = by_strategy
+            .iter()
+            .map(|(s, (_, t))| (*s, t.clone()))
+            .collect();
+        let rest = commissions - tallies.values().map(|t| t.fees).sum::<Decimal>();
         if !rest.is_zero() {
-            *fees_by.entry(Strategy::HOUSE).or_default() += rest;
+            tallies.entry(Strategy::HOUSE).or_default().fees += rest;
         }
         Ledger {
             engine: engine.to_owned(),
@@ -67,7 +70,7 @@ impl Ledger {
                 by_strategy.iter().map(|(s, (r, _))| (*s, *r)).collect(),
             ),
             commissions,
-            fees_by,
+            tallies,
             last_fill_id,
             in_flight: HashMap::new(),
         }
@@ -80,12 +83,15 @@ impl Ledger {
         }
         self.last_fill_id = journal_id;
         self.in_flight.remove(&f.client_order_id);
-        self.book.apply(&self.engine, f, spec);
+        let (_, trips) = self.book.apply_trips(&self.engine, f, spec);
+        for (owner, trip) in &trips {
+            self.tallies.entry(*owner).or_default().add(trip);
+        }
         self.commissions += f.commission;
-        *self
-            .fees_by
+        self.tallies
             .entry(Strategy::of_order(&self.engine, &f.client_order_id))
-            .or_default() += f.commission;
+            .or_default()
+            .fees += f.commission;
         true
     }
 
@@ -189,9 +195,9 @@ impl Ledger {
         &self.book
     }
 
-    /// The commissions of each strategy's orders.
-    pub fn fees_by(&self) -> &BTreeMap<Strategy, Decimal> {
-        &self.fees_by
+    /// Each strategy's round trips and the commissions of its orders.
+    pub fn tallies(&self) -> &BTreeMap<Strategy, TradeTally> {
+        &self.tallies
     }
 
     /// Realized PnL net of commissions.

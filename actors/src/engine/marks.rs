@@ -7,7 +7,7 @@ use super::actor::Engine;
 use super::messages::MarketUpdate;
 use super::momentum::Momentum;
 use crate::kernel::{Ctx, Handles};
-use crate::model::month_of;
+use crate::model::{month_of, CurveStats, Strategy};
 use rust_decimal::Decimal;
 
 /// Instruments whose last price an engine keeps at most (the front month,
@@ -34,6 +34,38 @@ impl Engine {
             let (held, front) = (self.ledger.positions(), &self.front);
             self.quotes
                 .retain(|i, _| held.contains_key(i) || i == front);
+        }
+    }
+}
+
+impl Engine {
+    /// Each configured strategy's equity at market time `at_ms` (its share
+    /// of the capital, its lots' realized PnL net of its commissions, their
+    /// unrealized PnL at the marks), onto its live curve.
+    fn push_curves(&mut self, at_ms: u64) {
+        let (book, spec) = (self.ledger.book(), &self.cfg.spec);
+        let points: Vec<(Strategy, Decimal, Decimal, bool)> = self
+            .cfg
+            .strategies
+            .iter()
+            .map(|s| {
+                let realized = book.realized_by().get(&s.name).copied().unwrap_or_default();
+                let fees = self
+                    .ledger
+                    .tallies()
+                    .get(&s.name)
+                    .map_or(Decimal::ZERO, |t| t.fees);
+                let unrealized = book.unrealized_of(s.name, |i| self.mark_of(i), spec);
+                let base = self.cfg.allocation.capital * s.weight;
+                let exposed = !book.held_by(s.name).is_zero();
+                (s.name, base, base + realized - fees + unrealized, exposed)
+            })
+            .collect();
+        for (name, base, equity, exposed) in points {
+            self.curves
+                .entry(name)
+                .or_insert_with(|| CurveStats::new(base))
+                .push(at_ms, equity, exposed);
         }
     }
 }
@@ -76,6 +108,7 @@ impl Handles<MarketUpdate> for Engine {
         self.mark();
         self.advance_roll();
         if is_front {
+            self.push_curves(bar.closes_at_ms());
             // The stops first, then the strategies see the front month's
             // bar at its close.
             self.check_stops(bar.close);

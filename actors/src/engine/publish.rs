@@ -10,7 +10,7 @@ use super::actor::Neighbours;
 use super::config::EngineConfig;
 use super::ledger::Ledger;
 use crate::journal::RollRecord;
-use crate::model::Strategy;
+use crate::model::{CurveStats, Strategy};
 use crate::risk::{AccountEntry, Breaker};
 use crate::view::{BreakerView, EngineActivity, EngineFigures, PositionView, StrategyView};
 use rust_decimal::Decimal;
@@ -39,6 +39,8 @@ pub struct Sources<'a> {
     pub as_of_ms: u64,
     /// Each strategy's capital-limit breaches.
     pub breaches: &'a BTreeMap<Strategy, u64>,
+    /// Each configured strategy's live equity curve.
+    pub curves: &'a BTreeMap<Strategy, CurveStats>,
 }
 
 /// The engine's counts with what its analyzer, pollers, router and the market sequencer
@@ -135,7 +137,8 @@ fn strategy_views(
     let view = |name: Strategy| {
         let configured = s.cfg.strategies.iter().find(|x| x.name == name);
         let position = book.held_by(name);
-        let fees = s.ledger.fees_by().get(&name).copied().unwrap_or_default();
+        let tally = s.ledger.tallies().get(&name).cloned().unwrap_or_default();
+        let fees = tally.fees;
         let realized = book.realized_by().get(&name).copied().unwrap_or_default();
         StrategyView {
             strategy: name.to_string(),
@@ -148,13 +151,15 @@ fn strategy_views(
             unrealized_pnl: book.unrealized_of(name, mark, spec),
             fees,
             capital_breaches: s.breaches.get(&name).copied().unwrap_or(0),
+            trades: tally.stats(),
+            curve: s.curves.get(&name).map(CurveStats::results),
         }
     };
     let mut out: Vec<StrategyView> = s.cfg.strategies.iter().map(|x| view(x.name)).collect();
     let mut others: Vec<Strategy> = book
         .realized_by()
         .keys()
-        .chain(s.ledger.fees_by().keys())
+        .chain(s.ledger.tallies().keys())
         .copied()
         .chain(
             book.positions()
@@ -197,6 +202,7 @@ mod tests {
         let breaker = cfg.breaker();
         let quotes = Default::default();
         let breaches = BTreeMap::new();
+        let curves = BTreeMap::new();
         let sources = |last, published_equity| Sources {
             cfg: &cfg,
             ledger: &ledger,
@@ -210,6 +216,7 @@ mod tests {
             published_equity,
             as_of_ms: 0,
             breaches: &breaches,
+            curves: &curves,
         };
         let (f, e) = build(sources(None, Decimal::from(251_000)));
         assert!(f.unpriced && e.unpriced);

@@ -14,6 +14,7 @@
 //! the journal's fills' net (the broker's holdings).
 
 use super::market::{ContractSpec, Fill, Position};
+use super::results::RoundTrip;
 use super::Strategy;
 use rust_decimal::Decimal;
 use std::collections::{BTreeMap, VecDeque};
@@ -56,6 +57,18 @@ impl Book {
     /// Applies fill `f` of engine `engine`; returns its realized PnL
     /// (before commission).
     pub fn apply(&mut self, engine: &str, f: &Fill, spec: &ContractSpec) -> Decimal {
+        self.apply_trips(engine, f, spec).0
+    }
+
+    /// [`Book::apply`], with the round trips the fill closed, each its
+    /// lot's owner's.
+    pub fn apply_trips(
+        &mut self,
+        engine: &str,
+        f: &Fill,
+        spec: &ContractSpec,
+    ) -> (Decimal, Vec<(Strategy, RoundTrip)>) {
+        let mut trips = Vec::new();
         let owner = Strategy::of_order(engine, &f.client_order_id);
         let position = self.positions.entry(f.symbol.clone()).or_default();
         let signed = f.side.sign() * f.qty;
@@ -83,14 +96,25 @@ impl Book {
             Decimal::ZERO
         } else {
             let applied = position.apply_as(owner, f.at_ms, f.side, f.qty, f.price, spec);
-            for &(who, q, pnl) in &applied.closed {
-                *self.realized_by.entry(who).or_default() += pnl;
+            for c in &applied.closed {
+                *self.realized_by.entry(c.owner).or_default() += c.pnl;
                 if owner == Strategy::ROLL {
                     match self.moving.back_mut() {
-                        Some((w, m)) if *w == who => *m += q,
-                        _ => self.moving.push_back((who, q)),
+                        Some((w, m)) if *w == c.owner => *m += c.qty,
+                        _ => self.moving.push_back((c.owner, c.qty)),
                     }
                 }
+                trips.push((
+                    c.owner,
+                    RoundTrip {
+                        instrument: f.symbol.clone(),
+                        direction: c.direction,
+                        qty: c.qty,
+                        opened_ms: c.opened_ms,
+                        closed_ms: f.at_ms,
+                        pnl: c.pnl,
+                    },
+                ));
             }
             applied.realized
         };
@@ -98,7 +122,7 @@ impl Book {
             self.positions.remove(&f.symbol);
         }
         self.realized += realized;
-        realized
+        (realized, trips)
     }
 
     /// The open positions by instrument (none flat).
@@ -254,6 +278,61 @@ mod tests {
             [(Strategy::NEWS, Decimal::from(60))].into(),
         );
         assert_eq!(c.realized_by()[&Strategy::HOUSE], Decimal::from(40));
+    }
+
+    /// By hand: news buys 2 @ 300 (minute 1), momentum buys 1 @ 310
+    /// (minute 1), momentum sells 3 @ 301 (minute 31): its own lot first,
+    /// −9.00 × 375 = −3,375 held 30 min; then news's two, +1.00 × 2 × 375 =
+    /// +750 held 30 min. Momentum: 1 trip, no win; news: 1 trip, a win.
+    #[test]
+    fn each_owner_gets_the_round_trips_of_its_lots() {
+        let kc = contract("KC").unwrap();
+        let mut b = Book::default();
+        b.apply(
+            "KC",
+            &fill("KC-news-1-KCH26", "KCH26", Side::Buy, 2, "300"),
+            &kc,
+        );
+        b.apply(
+            "KC",
+            &fill("KC-momentum-2-KCH26", "KCH26", Side::Buy, 1, "310"),
+            &kc,
+        );
+        let mut sell = fill("KC-momentum-3-KCH26", "KCH26", Side::Sell, 3, "301");
+        sell.at_ms = 1 + 30 * 60_000;
+        let (realized, trips) = b.apply_trips("KC", &sell, &kc);
+        assert_eq!(realized, Decimal::from(-3_375 + 750));
+        let got: Vec<(Strategy, i8, Decimal, Decimal, u64)> = trips
+            .iter()
+            .map(|(o, t)| (*o, t.direction, t.qty, t.pnl, t.closed_ms - t.opened_ms))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (
+                    Strategy::MOMENTUM,
+                    1,
+                    Decimal::ONE,
+                    Decimal::from(-3_375),
+                    1_800_000
+                ),
+                (
+                    Strategy::NEWS,
+                    1,
+                    Decimal::TWO,
+                    Decimal::from(750),
+                    1_800_000
+                ),
+            ]
+        );
+        let mut tally = crate::model::TradeTally::default();
+        tally.add(&trips[1].1);
+        let stats = tally.stats();
+        assert_eq!(
+            (stats.trades, stats.wins, stats.expectancy),
+            (1, 1, Some(Decimal::from(750)))
+        );
+        assert_eq!(stats.avg_hold_ms, Some(1_800_000));
     }
 
     #[test]

@@ -434,9 +434,21 @@ pub struct Lot {
 pub struct Applied {
     /// Realized PnL in dollars, before commission.
     pub realized: Decimal,
-    /// The lots it closed, by owner, in the order it closed them: (owner,
-    /// quantity, the realized PnL of that part).
-    pub closed: Vec<(Strategy, Decimal, Decimal)>,
+    /// The lots it closed, in the order it closed them.
+    pub closed: Vec<Closed>,
+}
+
+/// (Part of) one lot a fill closed: a round trip of its owner's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Closed {
+    pub owner: Strategy,
+    pub qty: Decimal,
+    /// Its realized PnL in dollars, before commission.
+    pub pnl: Decimal,
+    /// When the lot opened (market time).
+    pub opened_ms: u64,
+    /// +1 a long lot, −1 a short one.
+    pub direction: i8,
 }
 
 /// A net position in one contract, as lots, each owned by the strategy that
@@ -555,13 +567,13 @@ impl Position {
                 let take = left.min(l.qty);
                 let pnl = spec.pnl((price - l.price) * direction, take);
                 applied.realized += pnl;
-                match applied.closed.last_mut() {
-                    Some((o, q, r)) if *o == l.owner => {
-                        *q += take;
-                        *r += pnl;
-                    }
-                    _ => applied.closed.push((l.owner, take, pnl)),
-                }
+                applied.closed.push(Closed {
+                    owner: l.owner,
+                    qty: take,
+                    pnl,
+                    opened_ms: l.at_ms,
+                    direction: if direction.is_sign_positive() { 1 } else { -1 },
+                });
                 l.qty -= take;
                 left -= take;
                 if l.qty.is_zero() {

@@ -17,10 +17,12 @@ pub use holdings::Holdings;
 pub use limits::{GuardLimits, PortfolioLimits};
 pub use market::{
     civil_from_days, client_order_id, contract, days_from_civil, month_of, new_york_offset_min,
-    root, Analyzed, Applied, Bar, ContractSpec, Fill, FrontMonth, Headline, Lot, Order, Outcome,
-    Position, Sentiment, Side, Source, BAR_MS, KNOWN_SYMBOLS,
+    root, Analyzed, Applied, Bar, Closed, ContractSpec, Fill, FrontMonth, Headline, Lot, Order,
+    Outcome, Position, Sentiment, Side, Source, BAR_MS, KNOWN_SYMBOLS,
 };
 pub use mode::{DecodeError, ModeChoice, ModeState, Tier, TierParams, Tiers, MAX_TIERS};
-pub use results::{round_trips, trade_stats, CurveResults, CurveStats, RoundTrip, TradeStats};
+pub use results::{
+    round_trips, trade_stats, CurveResults, CurveStats, RoundTrip, TradeStats, TradeTally,
+};
 pub use risk::{RiskLevel, RiskState};
 pub use strategy::{check_set, Exits, Held, Kind, Param, Params, Strategy, StrategySpec, MAX_NAME};

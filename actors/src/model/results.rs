@@ -86,27 +86,52 @@ pub struct TradeStats {
 
 /// The statistics of `trips`, with the commissions of `fills`.
 pub fn trade_stats(trips: &[RoundTrip], fills: &[Fill]) -> TradeStats {
-    let n = trips.len() as u64;
-    let wins = trips.iter().filter(|t| t.pnl > Decimal::ZERO).count() as u64;
-    let gross_win: Decimal = trips.iter().map(|t| t.pnl.max(Decimal::ZERO)).sum();
-    let gross_loss: Decimal = trips.iter().map(|t| (-t.pnl).max(Decimal::ZERO)).sum();
-    let total: Decimal = trips.iter().map(|t| t.pnl).sum();
-    let held: u64 = trips
-        .iter()
-        .map(|t| t.closed_ms.saturating_sub(t.opened_ms))
-        .sum();
-    let ratio = |a: Decimal, b: Decimal| (a / b).round_dp(6).to_f64();
-    TradeStats {
-        trades: n,
-        wins,
-        win_rate: (n > 0).then(|| wins as f64 / n as f64),
-        profit_factor: (!gross_loss.is_zero())
-            .then(|| ratio(gross_win, gross_loss))
-            .flatten(),
-        expectancy: (n > 0).then(|| (total / Decimal::from(n)).round_dp(2)),
-        avg_hold_ms: (n > 0).then(|| held / n),
-        fees: fills.iter().map(|f| f.commission).sum(),
-        gross: total,
+    let mut t = TradeTally::default();
+    for trip in trips {
+        t.add(trip);
+    }
+    t.fees = fills.iter().map(|f| f.commission).sum();
+    t.stats()
+}
+
+/// A strategy's round trips added up as they close, in bounded memory (a
+/// live engine's, or its carried balance's): what [`TradeStats`] is made of.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TradeTally {
+    pub trades: u64,
+    pub wins: u64,
+    pub gross_win: Decimal,
+    pub gross_loss: Decimal,
+    /// Σ market milliseconds held, over the trips.
+    pub held_ms: u64,
+    pub fees: Decimal,
+}
+
+impl TradeTally {
+    pub fn add(&mut self, t: &RoundTrip) {
+        self.trades += 1;
+        self.wins += u64::from(t.pnl > Decimal::ZERO);
+        self.gross_win += t.pnl.max(Decimal::ZERO);
+        self.gross_loss += (-t.pnl).max(Decimal::ZERO);
+        self.held_ms += t.closed_ms.saturating_sub(t.opened_ms);
+    }
+
+    pub fn stats(&self) -> TradeStats {
+        let n = self.trades;
+        let total = self.gross_win - self.gross_loss;
+        let ratio = |a: Decimal, b: Decimal| (a / b).round_dp(6).to_f64();
+        TradeStats {
+            trades: n,
+            wins: self.wins,
+            win_rate: (n > 0).then(|| self.wins as f64 / n as f64),
+            profit_factor: (!self.gross_loss.is_zero())
+                .then(|| ratio(self.gross_win, self.gross_loss))
+                .flatten(),
+            expectancy: (n > 0).then(|| (total / Decimal::from(n)).round_dp(2)),
+            avg_hold_ms: (n > 0).then(|| self.held_ms / n),
+            fees: self.fees,
+            gross: total,
+        }
     }
 }
 
@@ -205,6 +230,16 @@ impl CurveStats {
             self.returns.push(r);
         }
         self.prev_close = self.day_close;
+    }
+
+    /// The capital the curve started from.
+    pub fn capital(&self) -> Decimal {
+        self.capital
+    }
+
+    /// What the curve shows so far (it goes on).
+    pub fn results(&self) -> CurveResults {
+        self.clone().finish()
     }
 
     pub fn finish(mut self) -> CurveResults {

@@ -26,7 +26,9 @@
 
 use super::error::sqlite_at;
 use super::{JournalError, Store};
-use crate::model::{civil_from_days, contract, Book, Fill, Holdings, Lot, Position, Strategy};
+use crate::model::{
+    civil_from_days, contract, Book, Fill, Holdings, Lot, Position, Strategy, TradeTally,
+};
 use rusqlite::{params, OptionalExtension};
 use rust_decimal::Decimal;
 use std::collections::BTreeMap;
@@ -48,33 +50,46 @@ pub struct Carried {
     pub through_fill: u64,
     /// The last decision archived.
     pub decision_seq: u64,
-    /// Per strategy: (the realized PnL of the lots it owned, the
-    /// commissions of its orders); a balance from before strategies were
-    /// kept has none (its totals are the house's).
-    pub by_strategy: BTreeMap<Strategy, (Decimal, Decimal)>,
+    /// Per strategy: the realized PnL of the lots it owned, and its round
+    /// trips added up with the commissions of its orders; a balance from
+    /// before strategies were kept has none (its totals are the house's).
+    pub by_strategy: BTreeMap<Strategy, (Decimal, TradeTally)>,
 }
 
-/// `<name>=<realized>|<fees>;...`.
-fn encode_by_strategy(by: &BTreeMap<Strategy, (Decimal, Decimal)>) -> String {
+/// `<name>=<realized>|<fees>|<trades>|<wins>|<gross win>|<gross loss>|<held ms>;...`.
+fn encode_by_strategy(by: &BTreeMap<Strategy, (Decimal, TradeTally)>) -> String {
     let parts: Vec<String> = by
         .iter()
-        .map(|(s, (r, f))| format!("{s}={r}|{f}"))
+        .map(|(s, (r, t))| {
+            format!(
+                "{s}={r}|{}|{}|{}|{}|{}|{}",
+                t.fees, t.trades, t.wins, t.gross_win, t.gross_loss, t.held_ms
+            )
+        })
         .collect();
     parts.join(";")
 }
 
-fn decode_by_strategy(s: &str) -> Option<BTreeMap<Strategy, (Decimal, Decimal)>> {
+fn decode_by_strategy(s: &str) -> Option<BTreeMap<Strategy, (Decimal, TradeTally)>> {
     if s.is_empty() {
         return Some(BTreeMap::new());
     }
     s.split(';')
         .map(|e| {
             let (name, rest) = e.split_once('=')?;
-            let (r, f) = rest.split_once('|')?;
-            Some((
-                Strategy::name(name).ok()?,
-                (r.parse().ok()?, f.parse().ok()?),
-            ))
+            let f: Vec<&str> = rest.split('|').collect();
+            let [r, fees, trades, wins, gross_win, gross_loss, held_ms] = f[..] else {
+                return None;
+            };
+            let tally = TradeTally {
+                trades: trades.parse().ok()?,
+                wins: wins.parse().ok()?,
+                gross_win: gross_win.parse().ok()?,
+                gross_loss: gross_loss.parse().ok()?,
+                held_ms: held_ms.parse().ok()?,
+                fees: fees.parse().ok()?,
+            };
+            Some((Strategy::name(name).ok()?, (r.parse().ok()?, tally)))
         })
         .collect()
 }
@@ -148,18 +163,18 @@ fn decode_lots(s: &str) -> Option<Position> {
     Position::from_lots(qty.parse().ok()?, lots)
 }
 
-/// Each strategy's (realized, fees), from the book's realized parts and the
-/// fees its orders paid.
+/// Each strategy's (realized, trips and fees), from the book's realized
+/// parts and the tallies.
 pub fn by_strategy(
     realized: &BTreeMap<Strategy, Decimal>,
-    fees: &BTreeMap<Strategy, Decimal>,
-) -> BTreeMap<Strategy, (Decimal, Decimal)> {
-    let mut by: BTreeMap<Strategy, (Decimal, Decimal)> = BTreeMap::new();
+    tallies: &BTreeMap<Strategy, TradeTally>,
+) -> BTreeMap<Strategy, (Decimal, TradeTally)> {
+    let mut by: BTreeMap<Strategy, (Decimal, TradeTally)> = BTreeMap::new();
     for (s, r) in realized {
         by.entry(*s).or_default().0 += *r;
     }
-    for (s, f) in fees {
-        by.entry(*s).or_default().1 += *f;
+    for (s, t) in tallies {
+        by.entry(*s).or_default().1 = t.clone();
     }
     by
 }
@@ -365,21 +380,25 @@ impl Store {
                 .map(|(s, (r, _))| (*s, *r))
                 .collect(),
         );
-        let mut fees_by: BTreeMap<Strategy, Decimal> = carried
+        let mut tallies: BTreeMap<Strategy, TradeTally> = carried
             .by_strategy
             .iter()
-            .map(|(s, (_, f))| (*s, *f))
+            .map(|(s, (_, t))| (*s, t.clone()))
             .collect();
         for (id, f) in &fills {
             let spec = contract(&f.symbol).ok_or_else(|| JournalError::Corrupt {
                 path: path.clone(),
                 what: format!("fill {id} is for {:?}, which has no contract", f.symbol),
             })?;
-            book.apply(engine, f, &spec);
+            let (_, trips) = book.apply_trips(engine, f, &spec);
+            for (owner, trip) in &trips {
+                tallies.entry(*owner).or_default().add(trip);
+            }
             next.commissions += f.commission;
-            *fees_by
+            tallies
                 .entry(Strategy::of_order(engine, &f.client_order_id))
-                .or_default() += f.commission;
+                .or_default()
+                .fees += f.commission;
             holdings.apply(f).map_err(|what| JournalError::Corrupt {
                 path: path.clone(),
                 what,
@@ -389,7 +408,7 @@ impl Store {
         }
         next.positions = book.positions().clone();
         next.realized = book.realized();
-        next.by_strategy = by_strategy(book.realized_by(), &fees_by);
+        next.by_strategy = by_strategy(book.realized_by(), &tallies);
         next.cash += holdings.cash;
         next.fills += holdings.fills;
         next.decision_seq = upto as u64;
@@ -695,10 +714,18 @@ mod tests {
         assert_eq!(decode_lots("1|1@300@News@1"), None, "not a name");
         assert_eq!(decode_lots("1|1@300@news"), None, "no time");
         // Per strategy: what the book's owners made and their orders paid.
-        let by: BTreeMap<Strategy, (Decimal, Decimal)> =
-            [(Strategy::NEWS, (Decimal::from(375), Decimal::new(250, 2)))].into();
+        let tally = TradeTally {
+            trades: 2,
+            wins: 1,
+            gross_win: Decimal::from(750),
+            gross_loss: Decimal::from(375),
+            held_ms: 60_000,
+            fees: Decimal::new(250, 2),
+        };
+        let by: BTreeMap<Strategy, (Decimal, TradeTally)> =
+            [(Strategy::NEWS, (Decimal::from(375), tally))].into();
         let by_text = encode_by_strategy(&by);
-        assert_eq!(by_text, "news=375|2.50");
+        assert_eq!(by_text, "news=375|2.50|2|1|750|375|60000");
         assert_eq!(decode_by_strategy(&by_text), Some(by));
         assert_eq!(decode_by_strategy(""), Some(BTreeMap::new()));
         assert_eq!(decode_by_strategy("news=1"), None);
@@ -708,7 +735,10 @@ mod tests {
             realized,
             "the owners' parts add up"
         );
-        assert_eq!(c.by_strategy.values().map(|v| v.1).sum::<Decimal>(), fees);
+        assert_eq!(
+            c.by_strategy.values().map(|v| v.1.fees).sum::<Decimal>(),
+            fees
+        );
         assert_eq!(decode_positions(&text, "KC"), Some(two));
         assert_eq!(
             decode_positions("2|2@300", "KC"),
