@@ -8,6 +8,7 @@ mod daemon;
 mod metrics;
 mod replay;
 mod simulate;
+mod sweep;
 mod token;
 
 use clap::{Parser, Subcommand};
@@ -97,6 +98,40 @@ enum Command {
         #[arg(long, value_name = "N")]
         jobs: Option<usize>,
     },
+    /// Replay a grid of strategy parameters, on every core; one table
+    /// (JSON and HTML) ranked by a metric.
+    Sweep {
+        /// Config files applied over the embedded defaults, in order.
+        #[arg(long = "config", value_name = "FILE")]
+        config: Vec<PathBuf>,
+        /// 1-minute bars: a CSV with the header at,symbol,open,high,low,close,volume.
+        #[arg(long, value_name = "FILE")]
+        data: PathBuf,
+        /// Headlines (optional).
+        #[arg(long, value_name = "FILE")]
+        news: Option<PathBuf>,
+        /// A parameter and its values: <strategy>.<parameter>=A..B:STEP, A,B,C
+        /// or A (a kind's parameter, weight, stop_loss, take_profit or
+        /// trailing_stop); repeat for a grid.
+        #[arg(long = "param", value_name = "NAME=VALUES", required = true)]
+        params: Vec<String>,
+        /// Seeds A..B (B excluded), each run with --faults faults.
+        #[arg(long, value_name = "A..B")]
+        seeds: Option<String>,
+        /// Faults per replay, chosen by each seed.
+        #[arg(long, value_name = "N", default_value_t = 0)]
+        faults: u32,
+        /// The metric the table is ranked by: return, pnl, drawdown, sharpe,
+        /// sortino, profit_factor, win_rate, expectancy.
+        #[arg(long, value_name = "METRIC", default_value = "return")]
+        rank: String,
+        /// Where the table goes (default: <data_dir>/reports).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Replays at once (default: one per core).
+        #[arg(long, value_name = "N")]
+        jobs: Option<usize>,
+    },
     /// Check a journal's invariants (the replay's, and with --delivered the
     /// notifier's outbox): after a chaos run or a crash loop. Exit 1 when one
     /// fails, naming it.
@@ -142,6 +177,7 @@ fn main() -> ExitCode {
         | Command::CheckJournal { config, .. }
         | Command::Replay { config, .. }
         | Command::Simulate { config, .. }
+        | Command::Sweep { config, .. }
         | Command::Ctl { config, .. } => config,
     };
     let cfg = match config::Config::load(files) {
@@ -206,6 +242,30 @@ fn main() -> ExitCode {
             news,
             jobs,
         }) as u8),
+        Command::Sweep {
+            config,
+            data,
+            news,
+            params,
+            seeds,
+            faults,
+            rank,
+            out,
+            jobs,
+        } => ExitCode::from(sweep::run(
+            &cfg,
+            &sweep::Args {
+                config,
+                data,
+                news,
+                params,
+                seeds,
+                faults,
+                rank,
+                out,
+                jobs,
+            },
+        ) as u8),
         Command::Replay {
             data,
             news,

@@ -220,7 +220,7 @@ fn one(exe: &Path, work: &Path, args: &Args, seed: u64) -> Outcome {
         }
     };
     o.code = out.status.code();
-    match report(&dir.join("report")) {
+    match replay_report(&dir.join("report")) {
         Some(r) => {
             o.fills = r["portfolio"]["fills"].as_u64().unwrap_or(0);
             o.faults = r["run"]["faults_injected"].as_u64().unwrap_or(0);
@@ -260,7 +260,7 @@ fn one(exe: &Path, work: &Path, args: &Args, seed: u64) -> Outcome {
 }
 
 /// The replay's JSON report in `dir` (there is one).
-fn report(dir: &Path) -> Option<Value> {
+pub(crate) fn replay_report(dir: &Path) -> Option<Value> {
     let entry = std::fs::read_dir(dir)
         .ok()?
         .filter_map(Result::ok)

@@ -1,0 +1,688 @@
+//! `commodore sweep --data FILE --param momentum.window=10..40:5 [--param …]
+//! [--seeds A..B --faults N] [--rank METRIC]`: the replays of a grid of
+//! strategy parameters (each its own process, its own data dir, a
+//! deterministic replay), as many at once as there are cores, and one
+//! comparison table ranked by a metric, written as JSON and HTML.
+//!
+//! A parameter is `<strategy>.<name>`: a parameter of the strategy's kind
+//! (`window`), one of its stops (`stop_loss`, `take_profit`,
+//! `trailing_stop`) or its `weight`, set in every engine that runs a
+//! strategy of that name. Values are `A..B:STEP` (both ends included),
+//! `A,B,C` or one value, read as decimals (no binary drift in `0.1` steps).
+//!
+//! Invariants: every grid point's configuration is checked before anything
+//! runs (the first bad one is the error, naming the point); a run's result
+//! is its replay's alone, so the table is the same whatever the order the
+//! runs finished in (ties keep the grid's order); at most [`MAX_RUNS`]
+//! replays.
+
+use crate::config::{Config, Engine};
+use crate::simulate::{parse_seeds, replay_report};
+use commodore_actors::clock::Clock;
+use commodore_actors::model::Kind;
+use rust_decimal::prelude::*;
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+
+/// The most replays one sweep runs.
+pub const MAX_RUNS: usize = 10_000;
+/// The most values one parameter takes.
+pub const MAX_VALUES: usize = 1_000;
+
+/// What `commodore sweep` was asked.
+pub struct Args {
+    pub config: Vec<PathBuf>,
+    pub data: PathBuf,
+    pub news: Option<PathBuf>,
+    pub params: Vec<String>,
+    pub seeds: Option<String>,
+    pub faults: u32,
+    pub rank: String,
+    pub out: Option<PathBuf>,
+    pub jobs: Option<usize>,
+}
+
+/// The metrics a table is ranked by: name, higher is better, what it is.
+pub const METRICS: [(&str, bool, &str); 8] = [
+    ("return", true, "the portfolio's return %"),
+    ("pnl", true, "the portfolio's PnL"),
+    ("drawdown", false, "the portfolio's max drawdown %"),
+    ("sharpe", true, "the first swept strategy's Sharpe ratio"),
+    ("sortino", true, "its Sortino ratio"),
+    ("profit_factor", true, "its profit factor"),
+    ("win_rate", true, "its win rate"),
+    ("expectancy", true, "its expectancy per trade"),
+];
+
+/// One swept parameter: `strategy.name` and its values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Param {
+    pub strategy: String,
+    pub name: String,
+    pub values: Vec<Decimal>,
+}
+
+impl Param {
+    fn key(&self) -> String {
+        format!("{}.{}", self.strategy, self.name)
+    }
+}
+
+/// `strategy.name=SPEC`.
+pub fn parse_param(s: &str) -> Result<Param, String> {
+    let bad = |why: &str| format!("--param {s:?}: {why}");
+    let (key, spec) = s.split_once('=').ok_or_else(|| {
+        bad("give <strategy>.<parameter>=<values>, e.g. momentum.window=10..40:5")
+    })?;
+    let (strategy, name) = key
+        .split_once('.')
+        .ok_or_else(|| bad("name it <strategy>.<parameter>, e.g. momentum.window"))?;
+    let values = parse_values(spec.trim()).map_err(|why| bad(&why))?;
+    Ok(Param {
+        strategy: strategy.trim().to_owned(),
+        name: name.trim().to_owned(),
+        values,
+    })
+}
+
+/// `A..B:STEP` (both ends included), `A,B,C` or `A`.
+fn parse_values(spec: &str) -> Result<Vec<Decimal>, String> {
+    let num = |t: &str| Decimal::from_str(t.trim()).map_err(|_| format!("{t:?} is not a number"));
+    let values = if let Some((range, step)) = spec.split_once(':') {
+        let (a, b) = range
+            .split_once("..")
+            .ok_or("a step needs a range: A..B:STEP")?;
+        let (a, b, step) = (num(a)?, num(b)?, num(step)?);
+        if step <= Decimal::ZERO || b < a {
+            return Err("give A..B:STEP with A at most B and STEP above 0".into());
+        }
+        let n = ((b - a) / step).floor().to_usize().unwrap_or(usize::MAX);
+        if n >= MAX_VALUES {
+            return Err(format!("at most {MAX_VALUES} values"));
+        }
+        (0..=n).map(|i| a + step * Decimal::from(i)).collect()
+    } else if spec.contains("..") {
+        return Err("a range needs a step: A..B:STEP".into());
+    } else {
+        spec.split(',').map(num).collect::<Result<Vec<_>, _>>()?
+    };
+    if values.is_empty() || values.len() > MAX_VALUES {
+        return Err(format!("1 to {MAX_VALUES} values"));
+    }
+    Ok(values)
+}
+
+/// The engines with `params` set to `point` (one value per parameter),
+/// checked: an error names the point and what to do.
+pub fn engines_at(
+    base: &[Engine],
+    params: &[Param],
+    point: &[Decimal],
+) -> Result<Vec<Engine>, String> {
+    let mut engines = base.to_vec();
+    for (p, v) in params.iter().zip(point) {
+        let mut found = false;
+        for e in &mut engines {
+            for s in e.strategies.0.iter_mut().filter(|s| s.name == p.strategy) {
+                found = true;
+                let kind = Kind::parse(if s.kind.is_empty() { &s.name } else { &s.kind })?;
+                let f = v.to_f64().unwrap_or(f64::NAN);
+                match p.name.as_str() {
+                    "weight" => s.weight = *v,
+                    "stop_loss" => s.stop_loss = Some(f),
+                    "take_profit" => s.take_profit = Some(f),
+                    "trailing_stop" => s.trailing_stop = Some(f),
+                    name if kind.params().iter().any(|k| k.name == name) => {
+                        s.params.insert(name.to_owned(), f);
+                    }
+                    name => {
+                        let names: Vec<&str> = kind.params().iter().map(|k| k.name).collect();
+                        return Err(format!(
+                            "--param {}: {kind} takes no parameter {name:?}; it takes {}, and weight, stop_loss, take_profit, trailing_stop",
+                            p.key(),
+                            names.join(", ")
+                        ));
+                    }
+                }
+            }
+        }
+        if !found {
+            let names: Vec<String> = base
+                .iter()
+                .flat_map(|e| e.strategies.0.iter().map(|s| s.name.clone()))
+                .collect();
+            return Err(format!(
+                "--param {}: no engine runs a strategy named {:?}; the strategies are {}",
+                p.key(),
+                p.strategy,
+                names.join(", ")
+            ));
+        }
+    }
+    for e in &engines {
+        e.strategies.specs(&e.id).map_err(|(key, what)| {
+            let at: Vec<String> = params
+                .iter()
+                .zip(point)
+                .map(|(p, v)| format!("{}={v}", p.key()))
+                .collect();
+            format!("at {}: {key}: {what}", at.join(" "))
+        })?;
+    }
+    Ok(engines)
+}
+
+/// Every point of the grid, the first parameter slowest.
+fn grid(params: &[Param]) -> Vec<Vec<Decimal>> {
+    let mut points: Vec<Vec<Decimal>> = vec![vec![]];
+    for p in params {
+        points = points
+            .into_iter()
+            .flat_map(|pt| {
+                p.values.iter().map(move |v| {
+                    let mut next = pt.clone();
+                    next.push(*v);
+                    next
+                })
+            })
+            .collect();
+    }
+    points
+}
+
+/// One run of the grid, as it ended.
+struct Run {
+    index: usize,
+    point: Vec<Decimal>,
+    seed: u64,
+    code: Option<i32>,
+    report: Option<Value>,
+    error: Option<String>,
+    dir: PathBuf,
+}
+
+/// Runs the sweep; returns the exit status (0 every run replayed, 1 one did
+/// not, 2 the arguments are wrong).
+pub fn run(cfg: &Config, args: &Args) -> i32 {
+    match prepare(cfg, args) {
+        Ok(plan) => execute(cfg, args, plan),
+        Err(e) => {
+            eprintln!("error: {e}");
+            2
+        }
+    }
+}
+
+struct Plan {
+    params: Vec<Param>,
+    /// Each point, its engines (checked), and each seed.
+    points: Vec<(Vec<Decimal>, Vec<Engine>)>,
+    seeds: std::ops::Range<u64>,
+    rank: (&'static str, bool),
+}
+
+fn prepare(cfg: &Config, args: &Args) -> Result<Plan, String> {
+    if args.params.is_empty() {
+        return Err("give at least one --param <strategy>.<parameter>=<values>".into());
+    }
+    let params = args
+        .params
+        .iter()
+        .map(|p| parse_param(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    for (i, p) in params.iter().enumerate() {
+        if params[..i].iter().any(|q| q.key() == p.key()) {
+            return Err(format!("--param {} is given twice", p.key()));
+        }
+    }
+    let seeds = match &args.seeds {
+        Some(s) => parse_seeds(s)?,
+        None => 0..1,
+    };
+    if seeds.end - seeds.start > 1 && args.faults == 0 {
+        return Err(
+            "--seeds without --faults replays the same run again: give --faults N, or no --seeds"
+                .into(),
+        );
+    }
+    let rank = METRICS
+        .iter()
+        .find(|m| m.0 == args.rank)
+        .map(|m| (m.0, m.1))
+        .ok_or_else(|| {
+            let names: Vec<&str> = METRICS.iter().map(|m| m.0).collect();
+            format!("--rank {:?}: rank by {}", args.rank, names.join(", "))
+        })?;
+    let grid = grid(&params);
+    let runs = grid
+        .len()
+        .saturating_mul((seeds.end - seeds.start) as usize);
+    if runs > MAX_RUNS {
+        return Err(format!(
+            "the grid has {runs} runs, at most {MAX_RUNS}: take fewer values or seeds"
+        ));
+    }
+    let points = grid
+        .into_iter()
+        .map(|pt| engines_at(&cfg.engines, &params, &pt).map(|e| (pt, e)))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Plan {
+        params,
+        points,
+        seeds,
+        rank,
+    })
+}
+
+fn execute(cfg: &Config, args: &Args, plan: Plan) -> i32 {
+    let Ok(exe) = std::env::current_exe() else {
+        eprintln!("error: cannot find this program to run its replays");
+        return 2;
+    };
+    let wall = Clock::wall();
+    let stamp = chrono::DateTime::from_timestamp_millis(wall.now_ms() as i64)
+        .unwrap_or_default()
+        .format("%Y%m%dT%H%M%S%.3fZ")
+        .to_string();
+    let work = std::env::temp_dir().join(format!(
+        "commodore-sweep-{}-{}",
+        std::process::id(),
+        wall.now_ms()
+    ));
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| cfg.data_dir.join("reports"));
+    if let Err(e) = std::fs::create_dir_all(&work).and(std::fs::create_dir_all(&out)) {
+        eprintln!("error: {e}");
+        return 2;
+    }
+    let mut todo = Vec::new();
+    for (i, (pt, engines)) in plan.points.iter().enumerate() {
+        for seed in plan.seeds.clone() {
+            todo.push((todo.len(), i, pt.clone(), engines.clone(), seed));
+        }
+    }
+    let total = todo.len();
+    let jobs = args
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .clamp(1, 256);
+    eprintln!("sweep: {total} replays, {jobs} at once");
+    let queue = Arc::new(Mutex::new(todo.into_iter()));
+    let done = Arc::new(Mutex::new(Vec::<Run>::new()));
+    std::thread::scope(|s| {
+        for _ in 0..jobs {
+            s.spawn(|| loop {
+                let next = queue.lock().unwrap_or_else(|e| e.into_inner()).next();
+                let Some((index, _, point, engines, seed)) = next else {
+                    return;
+                };
+                let r = one(&exe, &work, args, index, point, &engines, seed);
+                let mut d = done.lock().unwrap_or_else(|e| e.into_inner());
+                d.push(r);
+                if d.len().is_multiple_of(10) || d.len() == total {
+                    eprintln!("sweep: {}/{total}", d.len());
+                }
+            });
+        }
+    });
+    let mut runs = std::mem::take(&mut *done.lock().unwrap_or_else(|e| e.into_inner()));
+    runs.sort_by_key(|r| r.index);
+    let first = &plan.params[0].strategy;
+    let mut rows: Vec<Value> = runs.iter().map(|r| row(&plan.params, first, r)).collect();
+    let (metric, higher) = plan.rank;
+    // Failed runs last; then by the metric (ties: the grid's order).
+    rows.sort_by(|a, b| {
+        let key = |v: &Value| v["metrics"][metric].as_f64();
+        match (key(a), key(b)) {
+            (Some(x), Some(y)) if higher => y.total_cmp(&x),
+            (Some(x), Some(y)) => x.total_cmp(&y),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (None, None) => std::cmp::Ordering::Equal,
+        }
+    });
+    for (i, r) in rows.iter_mut().enumerate() {
+        r["rank"] = json!(i + 1);
+    }
+    let failed: Vec<&Run> = runs.iter().filter(|r| r.code != Some(0)).collect();
+    let table = json!({
+        "data": args.data.display().to_string(),
+        "params": plan.params.iter().map(Param::key).collect::<Vec<_>>(),
+        "rank_by": metric,
+        "higher_is_better": higher,
+        "runs": rows,
+    });
+    let json_path = out.join(format!("sweep-{stamp}.json"));
+    let html_path = out.join(format!("sweep-{stamp}.html"));
+    let written = std::fs::write(
+        &json_path,
+        serde_json::to_string_pretty(&table).unwrap_or_default() + "\n",
+    )
+    .and_then(|()| std::fs::write(&html_path, html(&table)));
+    if let Err(e) = written {
+        eprintln!("error: {}: {e}", out.display());
+        return 1;
+    }
+    print!("{}", text(&table));
+    println!(
+        "{total} replays: {} ran, {} failed; table: {} and {}",
+        total - failed.len(),
+        failed.len(),
+        json_path.display(),
+        html_path.display()
+    );
+    for r in &failed {
+        println!(
+            "run {} failed: {}\n  its files: {}",
+            r.index + 1,
+            r.error.as_deref().unwrap_or("?"),
+            r.dir.display()
+        );
+    }
+    if failed.is_empty() {
+        let _ = std::fs::remove_dir_all(&work);
+        0
+    } else {
+        1
+    }
+}
+
+/// One replay in a process and a data dir of its own, its engines written
+/// into its own config file (after the sweep's: an array replaces).
+fn one(
+    exe: &Path,
+    work: &Path,
+    args: &Args,
+    index: usize,
+    point: Vec<Decimal>,
+    engines: &[Engine],
+    seed: u64,
+) -> Run {
+    let dir = work.join(format!("run-{index}"));
+    let mut r = Run {
+        index,
+        point,
+        seed,
+        code: None,
+        report: None,
+        error: None,
+        dir: dir.clone(),
+    };
+    #[derive(serde::Serialize)]
+    struct Own<'a> {
+        data_dir: String,
+        engines: &'a [Engine],
+    }
+    let own = dir.join("run.toml");
+    let text = toml::to_string(&Own {
+        data_dir: dir.join("data").display().to_string(),
+        engines,
+    });
+    let written = text.map_err(|e| e.to_string()).and_then(|t| {
+        std::fs::create_dir_all(&dir)
+            .and_then(|()| std::fs::write(&own, t))
+            .map_err(|e| e.to_string())
+    });
+    if let Err(e) = written {
+        r.error = Some(format!("{}: {e}", dir.display()));
+        return r;
+    }
+    let mut cmd = Command::new(exe);
+    cmd.arg("replay");
+    for f in args.config.iter().chain([&own]) {
+        cmd.arg("--config").arg(f);
+    }
+    cmd.arg("--data").arg(&args.data);
+    if let Some(n) = &args.news {
+        cmd.arg("--news").arg(n);
+    }
+    if args.faults > 0 {
+        cmd.args([
+            "--faults",
+            &args.faults.to_string(),
+            "--seed",
+            &seed.to_string(),
+        ]);
+    }
+    cmd.arg("--out").arg(dir.join("report"));
+    match cmd.output() {
+        Ok(out) => {
+            r.code = out.status.code();
+            r.report = replay_report(&dir.join("report"));
+            if r.code != Some(0) {
+                let err = String::from_utf8_lossy(&out.stderr);
+                r.error = Some(
+                    err.lines()
+                        .rev()
+                        .find(|l| l.starts_with("error:"))
+                        .unwrap_or("the replay failed (see its stderr.log)")
+                        .to_owned(),
+                );
+                let _ = std::fs::write(dir.join("stderr.log"), &out.stderr);
+            }
+        }
+        Err(e) => r.error = Some(format!("cannot run the replay: {e}")),
+    }
+    r
+}
+
+/// A run's row: its point, its seed, the portfolio's figures and the first
+/// swept strategy's (over every engine that runs it).
+fn row(params: &[Param], strategy: &str, r: &Run) -> Value {
+    let point: serde_json::Map<String, Value> = params
+        .iter()
+        .zip(&r.point)
+        .map(|(p, v)| (p.key(), json!(v.normalize().to_string())))
+        .collect();
+    let Some(rep) = r.report.as_ref().filter(|_| r.code == Some(0)) else {
+        return json!({"params": point, "seed": r.seed, "error": r.error, "metrics": {}});
+    };
+    let num = |v: &Value| {
+        v.as_str()
+            .and_then(|s| s.parse::<f64>().ok())
+            .or(v.as_f64())
+    };
+    let ours: Vec<&Value> = rep["strategies"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|s| s["strategy"] == strategy)
+        .collect();
+    let mean = |f: &dyn Fn(&Value) -> Option<f64>| {
+        let xs: Vec<f64> = ours.iter().filter_map(|s| f(s)).collect();
+        (!xs.is_empty()).then(|| xs.iter().sum::<f64>() / xs.len() as f64)
+    };
+    let trades: u64 = ours
+        .iter()
+        .filter_map(|s| s["trades"]["trades"].as_u64())
+        .sum();
+    let wins: u64 = ours
+        .iter()
+        .filter_map(|s| s["trades"]["wins"].as_u64())
+        .sum();
+    let p = &rep["portfolio"];
+    json!({
+        "params": point,
+        "seed": r.seed,
+        "metrics": {
+            "return": p["return_pct"].as_f64(),
+            "pnl": num(&p["pnl"]),
+            "drawdown": p["max_drawdown_pct"].as_f64(),
+            "fills": p["fills"].as_u64(),
+            "trades": trades,
+            "sharpe": mean(&|s| s["curve"]["sharpe"].as_f64()),
+            "sortino": mean(&|s| s["curve"]["sortino"].as_f64()),
+            "profit_factor": mean(&|s| s["trades"]["profit_factor"].as_f64()),
+            "win_rate": (trades > 0).then(|| wins as f64 / trades as f64),
+            "expectancy": mean(&|s| num(&s["trades"]["expectancy"])),
+        },
+    })
+}
+
+const COLUMNS: [&str; 9] = [
+    "return",
+    "pnl",
+    "drawdown",
+    "fills",
+    "trades",
+    "sharpe",
+    "sortino",
+    "profit_factor",
+    "win_rate",
+];
+
+fn cell(v: &Value) -> String {
+    match v.as_f64() {
+        Some(x) if v.is_u64() => format!("{x:.0}"),
+        Some(x) => format!("{x:.2}"),
+        None => "-".into(),
+    }
+}
+
+/// The table as text (stdout).
+fn text(t: &Value) -> String {
+    let params: Vec<&str> = t["params"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    let mut s = format!("{:>4}  ", "rank");
+    for p in &params {
+        s.push_str(&format!("{p:>18}  "));
+    }
+    s.push_str(&format!("{:>4}  ", "seed"));
+    for c in COLUMNS {
+        s.push_str(&format!("{c:>13}  "));
+    }
+    s.push('\n');
+    for r in t["runs"].as_array().into_iter().flatten() {
+        s.push_str(&format!("{:>4}  ", r["rank"]));
+        for p in &params {
+            s.push_str(&format!("{:>18}  ", r["params"][p].as_str().unwrap_or("")));
+        }
+        s.push_str(&format!("{:>4}  ", r["seed"]));
+        if let Some(e) = r["error"].as_str() {
+            s.push_str(&format!("failed: {e}"));
+        } else {
+            for c in COLUMNS {
+                s.push_str(&format!("{:>13}  ", cell(&r["metrics"][c])));
+            }
+        }
+        s.push('\n');
+    }
+    s
+}
+
+/// The table as a page of its own (no script, no outside resource).
+fn html(t: &Value) -> String {
+    let esc = |s: &str| {
+        s.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+    };
+    let params: Vec<&str> = t["params"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    let mut h = format!(
+        "<!doctype html><meta charset=\"utf-8\"><title>commodore sweep</title>\
+         <style>body{{font:14px sans-serif;margin:2em}}table{{border-collapse:collapse}}\
+         td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}</style>\
+         <h1>Sweep of {}</h1><p>{} runs, ranked by {} ({}).</p><table><tr><th>rank</th>",
+        esc(t["data"].as_str().unwrap_or("")),
+        t["runs"].as_array().map_or(0, Vec::len),
+        esc(t["rank_by"].as_str().unwrap_or("")),
+        if t["higher_is_better"] == true {
+            "higher first"
+        } else {
+            "lower first"
+        }
+    );
+    for p in &params {
+        h.push_str(&format!("<th>{}</th>", esc(p)));
+    }
+    h.push_str("<th>seed</th>");
+    for c in COLUMNS {
+        h.push_str(&format!("<th>{c}</th>"));
+    }
+    h.push_str("</tr>\n");
+    for r in t["runs"].as_array().into_iter().flatten() {
+        h.push_str(&format!("<tr><td>{}</td>", r["rank"]));
+        for p in &params {
+            h.push_str(&format!(
+                "<td>{}</td>",
+                esc(r["params"][p].as_str().unwrap_or(""))
+            ));
+        }
+        h.push_str(&format!("<td>{}</td>", r["seed"]));
+        if let Some(e) = r["error"].as_str() {
+            h.push_str(&format!(
+                "<td colspan=\"{}\">failed: {}</td>",
+                COLUMNS.len(),
+                esc(e)
+            ));
+        } else {
+            for c in COLUMNS {
+                h.push_str(&format!("<td>{}</td>", cell(&r["metrics"][c])));
+            }
+        }
+        h.push_str("</tr>\n");
+    }
+    h.push_str("</table>\n");
+    h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> Decimal {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn values_are_ranges_lists_or_one_read_as_decimals() {
+        let p = parse_param("momentum.window=10..40:5").unwrap();
+        assert_eq!(
+            (p.strategy.as_str(), p.name.as_str()),
+            ("momentum", "window")
+        );
+        assert_eq!(p.values.len(), 7);
+        assert_eq!(p.values[6], d("40"));
+        let p = parse_param("turtle.stop_loss=0.001..0.003:0.001").unwrap();
+        assert_eq!(
+            p.values,
+            vec![d("0.001"), d("0.002"), d("0.003")],
+            "no drift"
+        );
+        assert_eq!(parse_param("news.weight=0.2,0.4").unwrap().values.len(), 2);
+        for (bad, says) in [
+            ("momentum.window", "give <strategy>.<parameter>=<values>"),
+            ("window=3", "name it <strategy>.<parameter>"),
+            ("momentum.window=10..40", "a range needs a step"),
+            ("momentum.window=40..10:5", "A at most B"),
+            ("momentum.window=1..100000:1", "at most 1000 values"),
+            ("momentum.window=ten", "\"ten\" is not a number"),
+        ] {
+            let e = parse_param(bad).unwrap_err();
+            assert!(e.contains(says), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn the_grid_is_every_combination_first_parameter_slowest() {
+        let a = parse_param("m.window=1,2").unwrap();
+        let b = parse_param("m.trigger=5,6,7").unwrap();
+        let g = grid(&[a, b]);
+        assert_eq!(g.len(), 6);
+        assert_eq!(g[0], vec![d("1"), d("5")]);
+        assert_eq!(g[3], vec![d("2"), d("5")]);
+    }
+}
