@@ -43,6 +43,8 @@
 #                     NautilusTrader is installed from PyPI into target/bench-venv
 #                     on the first run (needs python3's venv module; version
 #                     NAUTILUS_VERSION, default below)
+#   sweep             `commodore sweep` of four points over four weeks, one replay
+#                     per core vs one at a time, in turn (scripts/sweep_figures.py)
 #
 #   scripts/bench.sh daemon     # only the daemon figures (under a minute)
 #   scripts/bench.sh scale      # only the many-engines figures (about a minute)
@@ -88,6 +90,7 @@ elif [ "${1:-}" = "scale" ]; then
   python3 scripts/scale_figures.py target/release/commodore 100 1000 >"$out/figures.jsonl"
 elif [ "${1:-}" = "replay" ]; then
   python3 scripts/replay_figures.py target/release/commodore >"$out/figures.jsonl"
+  python3 scripts/sweep_figures.py target/release/commodore >>"$out/figures.jsonl"
   nautilus_venv
   python3 scripts/replay_compare.py target/release/commodore target/bench-venv/bin/python >>"$out/figures.jsonl"
 else
@@ -101,6 +104,7 @@ kernel_figures
 cargo bench -p commodore-actors --bench engine_figures 2>/dev/null | grep '^{"figure"' >>"$out/figures.jsonl"
 python3 scripts/scale_figures.py target/release/commodore 100 1000 >>"$out/figures.jsonl"
 python3 scripts/replay_figures.py target/release/commodore >>"$out/figures.jsonl"
+python3 scripts/sweep_figures.py target/release/commodore >>"$out/figures.jsonl"
 nautilus_venv
 python3 scripts/replay_compare.py target/release/commodore target/bench-venv/bin/python >>"$out/figures.jsonl"
 fi
