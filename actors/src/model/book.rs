@@ -27,9 +27,11 @@ pub struct Book {
     /// The realized PnL by the owner of the lots closed: adds up to
     /// `realized`.
     realized_by: BTreeMap<Strategy, Decimal>,
-    /// A roll under way: the owners of what its close legs closed, oldest
-    /// first, not yet opened again by its open legs.
-    moving: VecDeque<(Strategy, Decimal)>,
+    /// A roll under way: the month its close legs closed lots in, and the
+    /// owners of those lots, oldest first, not yet opened again by its open
+    /// legs (a roll from another month starts afresh: what a failed roll
+    /// never reopened is not the next roll's).
+    moving: (String, VecDeque<(Strategy, Decimal)>),
 }
 
 impl Book {
@@ -50,7 +52,7 @@ impl Book {
             positions,
             realized,
             realized_by,
-            moving: VecDeque::new(),
+            moving: (String::new(), VecDeque::new()),
         }
     }
 
@@ -78,13 +80,13 @@ impl Book {
             // The open leg: the owners of what the close leg closed.
             let mut left = f.qty;
             while left > Decimal::ZERO {
-                let (who, take) = match self.moving.front_mut() {
+                let (who, take) = match self.moving.1.front_mut() {
                     Some((who, q)) => {
                         let take = left.min(*q);
                         *q -= take;
                         let who = *who;
                         if q.is_zero() {
-                            self.moving.pop_front();
+                            self.moving.1.pop_front();
                         }
                         (who, take)
                     }
@@ -96,12 +98,15 @@ impl Book {
             Decimal::ZERO
         } else {
             let applied = position.apply_as(owner, f.at_ms, f.side, f.qty, f.price, spec);
+            if owner == Strategy::ROLL && self.moving.0 != f.symbol {
+                self.moving = (f.symbol.clone(), VecDeque::new());
+            }
             for c in &applied.closed {
                 *self.realized_by.entry(c.owner).or_default() += c.pnl;
                 if owner == Strategy::ROLL {
-                    match self.moving.back_mut() {
+                    match self.moving.1.back_mut() {
                         Some((w, m)) if *w == c.owner => *m += c.qty,
-                        _ => self.moving.push_back((c.owner, c.qty)),
+                        _ => self.moving.1.push_back((c.owner, c.qty)),
                     }
                 }
                 trips.push((
@@ -373,7 +378,7 @@ mod tests {
         );
         assert_eq!(own(&b, Strategy::NEWS, "KCK26"), Some(Decimal::TWO));
         assert_eq!(own(&b, Strategy::MOMENTUM, "KCK26"), Some(Decimal::ONE));
-        assert!(b.moving.is_empty());
+        assert!(b.moving.1.is_empty());
         // An open leg with nothing moving is the house's.
         b.apply(
             "KC",
@@ -381,5 +386,27 @@ mod tests {
             &kc,
         );
         assert_eq!(own(&b, Strategy::HOUSE, "KCN26"), Some(Decimal::ONE));
+        // A roll whose open leg never filled (it ended flat) leaves owners
+        // moving; the next roll, from another month, is not theirs.
+        let at = |id: &str, i: &str, side, p: &str| fill(id, i, side, 1, p);
+        b.apply(
+            "KC",
+            &fill("KC-news-6-KCK26", "KCK26", Side::Sell, 2, "299"),
+            &kc,
+        );
+        b.apply(
+            "KC",
+            &at("KC-roll-7-KCK26", "KCK26", Side::Sell, "299"),
+            &kc,
+        );
+        assert_eq!(b.moving.1.len(), 1, "momentum's 1, never reopened");
+        b.apply(
+            "KC",
+            &at("KC-roll-8-KCN26", "KCN26", Side::Sell, "298"),
+            &kc,
+        );
+        b.apply("KC", &at("KC-roll-9-KCU26", "KCU26", Side::Buy, "297"), &kc);
+        assert_eq!(own(&b, Strategy::HOUSE, "KCU26"), Some(Decimal::ONE));
+        assert_eq!(own(&b, Strategy::MOMENTUM, "KCU26"), None);
     }
 }

@@ -137,6 +137,9 @@ impl TradeTally {
 
 /// Trading days in a year: daily figures are annualized by its square root.
 pub const TRADING_DAYS: f64 = 252.0;
+/// Daily returns a curve keeps (ten years): a live engine's runs for months;
+/// past this the Sharpe and Sortino ratios are those of the last ten years.
+pub const MAX_DAYS: usize = 2_520;
 
 /// An equity curve's statistics, taken point by point in bounded memory
 /// (one figure per market day kept): the return, the annualized Sharpe and
@@ -227,6 +230,9 @@ impl CurveStats {
             let r = (self.day_close / self.prev_close - Decimal::ONE)
                 .to_f64()
                 .unwrap_or(0.0);
+            if self.returns.len() == MAX_DAYS {
+                self.returns.remove(0);
+            }
             self.returns.push(r);
         }
         self.prev_close = self.day_close;
@@ -416,5 +422,19 @@ mod tests {
         let r = c.finish();
         assert_eq!(r.max_drawdown_ms, 30);
         assert_eq!((r.sharpe, r.sortino), (None, None), "one day: no ratio");
+    }
+
+    #[test]
+    fn a_curve_keeps_ten_years_of_daily_returns() {
+        let mut c = CurveStats::new(Decimal::from(1_000));
+        for day in 0..2_600u64 {
+            c.push(
+                day * 86_400_000,
+                Decimal::from(1_000 + day % 7),
+                day % 2 == 0,
+            );
+        }
+        assert_eq!(c.returns.len(), MAX_DAYS);
+        assert!(c.results().sharpe.is_some());
     }
 }
