@@ -543,35 +543,66 @@ fn cell(v: &Value) -> String {
     }
 }
 
-/// The table as text (stdout).
-fn text(t: &Value) -> String {
+/// The table's header and rows as cells: (the row's cells, or why it
+/// failed after its point and seed).
+#[allow(clippy::type_complexity)]
+fn cells(t: &Value) -> (Vec<String>, Vec<(Vec<String>, Option<String>)>) {
     let params: Vec<&str> = t["params"]
         .as_array()
         .into_iter()
         .flatten()
         .filter_map(Value::as_str)
         .collect();
-    let mut s = format!("{:>4}  ", "rank");
-    for p in &params {
-        s.push_str(&format!("{p:>18}  "));
-    }
-    s.push_str(&format!("{:>4}  ", "seed"));
-    for c in COLUMNS {
-        s.push_str(&format!("{c:>13}  "));
-    }
-    s.push('\n');
-    for r in t["runs"].as_array().into_iter().flatten() {
-        s.push_str(&format!("{:>4}  ", r["rank"]));
-        for p in &params {
-            s.push_str(&format!("{:>18}  ", r["params"][p].as_str().unwrap_or("")));
-        }
-        s.push_str(&format!("{:>4}  ", r["seed"]));
-        if let Some(e) = r["error"].as_str() {
-            s.push_str(&format!("failed: {e}"));
-        } else {
-            for c in COLUMNS {
-                s.push_str(&format!("{:>13}  ", cell(&r["metrics"][c])));
+    let mut header = vec!["rank".to_owned()];
+    header.extend(params.iter().map(|p| (*p).to_owned()));
+    header.push("seed".into());
+    header.extend(COLUMNS.iter().map(|c| (*c).to_owned()));
+    let rows = t["runs"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|r| {
+            let mut row = vec![r["rank"].to_string()];
+            row.extend(
+                params
+                    .iter()
+                    .map(|p| r["params"][p].as_str().unwrap_or("").to_owned()),
+            );
+            row.push(r["seed"].to_string());
+            match r["error"].as_str() {
+                Some(e) => (row, Some(e.to_owned())),
+                None => {
+                    row.extend(COLUMNS.iter().map(|c| cell(&r["metrics"][c])));
+                    (row, None)
+                }
             }
+        })
+        .collect();
+    (header, rows)
+}
+
+/// The table as text (stdout), each column as wide as its widest cell.
+fn text(t: &Value) -> String {
+    let (header, rows) = cells(t);
+    let mut width: Vec<usize> = header.iter().map(String::len).collect();
+    for (row, _) in &rows {
+        for (w, c) in width.iter_mut().zip(row) {
+            *w = (*w).max(c.len());
+        }
+    }
+    let line = |cells: &[String]| {
+        cells
+            .iter()
+            .zip(&width)
+            .map(|(c, w)| format!("{c:>w$}"))
+            .collect::<Vec<_>>()
+            .join("  ")
+    };
+    let mut s = line(&header) + "\n";
+    for (row, error) in &rows {
+        s.push_str(&line(row));
+        if let Some(e) = error {
+            s.push_str(&format!("  failed: {e}"));
         }
         s.push('\n');
     }
@@ -585,19 +616,14 @@ fn html(t: &Value) -> String {
             .replace('<', "&lt;")
             .replace('>', "&gt;")
     };
-    let params: Vec<&str> = t["params"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .collect();
+    let (header, rows) = cells(t);
     let mut h = format!(
         "<!doctype html><meta charset=\"utf-8\"><title>commodore sweep</title>\
          <style>body{{font:14px sans-serif;margin:2em}}table{{border-collapse:collapse}}\
          td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}</style>\
-         <h1>Sweep of {}</h1><p>{} runs, ranked by {} ({}).</p><table><tr><th>rank</th>",
+         <h1>Sweep of {}</h1><p>{} runs, ranked by {} ({}).</p><table><tr>",
         esc(t["data"].as_str().unwrap_or("")),
-        t["runs"].as_array().map_or(0, Vec::len),
+        rows.len(),
         esc(t["rank_by"].as_str().unwrap_or("")),
         if t["higher_is_better"] == true {
             "higher first"
@@ -605,33 +631,18 @@ fn html(t: &Value) -> String {
             "lower first"
         }
     );
-    for p in &params {
-        h.push_str(&format!("<th>{}</th>", esc(p)));
-    }
-    h.push_str("<th>seed</th>");
-    for c in COLUMNS {
-        h.push_str(&format!("<th>{c}</th>"));
+    for c in &header {
+        h.push_str(&format!("<th>{}</th>", esc(c)));
     }
     h.push_str("</tr>\n");
-    for r in t["runs"].as_array().into_iter().flatten() {
-        h.push_str(&format!("<tr><td>{}</td>", r["rank"]));
-        for p in &params {
-            h.push_str(&format!(
-                "<td>{}</td>",
-                esc(r["params"][p].as_str().unwrap_or(""))
-            ));
+    for (row, error) in &rows {
+        h.push_str("<tr>");
+        for c in row {
+            h.push_str(&format!("<td>{}</td>", esc(c)));
         }
-        h.push_str(&format!("<td>{}</td>", r["seed"]));
-        if let Some(e) = r["error"].as_str() {
-            h.push_str(&format!(
-                "<td colspan=\"{}\">failed: {}</td>",
-                COLUMNS.len(),
-                esc(e)
-            ));
-        } else {
-            for c in COLUMNS {
-                h.push_str(&format!("<td>{}</td>", cell(&r["metrics"][c])));
-            }
+        if let Some(e) = error {
+            let span = header.len() - row.len();
+            h.push_str(&format!("<td colspan=\"{span}\">failed: {}</td>", esc(e)));
         }
         h.push_str("</tr>\n");
     }

@@ -113,17 +113,35 @@ fn outcomes(path: &std::path::Path) -> Vec<(String, String, String)> {
         .collect()
 }
 
-#[actix_rt::test]
-async fn a_strategy_enters_and_exits_on_its_own_rule_and_its_exit_closes_its_own_lots() {
-    tokio::time::pause();
-    let path = temp_journal("strategies", "breakout");
-    news_holds_two(&path);
-    let kernel = Kernel::new(1);
-    let (risk, mode) = engines::levels(RiskLevel::Normal);
+/// The engine subtree `test/KC` running `strategies`, on a journal
+/// `prepare` has written, the market clock at [`START_MS`], the level
+/// `level`.
+async fn tree(
+    name: &str,
+    level: RiskLevel,
+    strategies: Vec<StrategySpec>,
+    prepare: impl FnOnce(&std::path::Path),
+) -> (engines::Tree, std::path::PathBuf) {
+    let path = temp_journal("strategies", name);
+    prepare(&path);
+    let (risk, mode) = engines::levels(level);
     let clock = commodore_actors::clock::Clock::market(START_MS, 1.0);
     let wiring = Wiring::new(clock, &risk, &mode);
     let view = Arc::new(StatusView::new(risk, mode));
     let sub = engines::subtree(wiring, cfg(Strategy::OneForOne), Duration::ZERO, None);
+    let cfg = EngineConfig::alone(path.clone()).with_strategies(strategies);
+    (engines::start(cfg, &sub, Kernel::new(1), view).await, path)
+}
+
+/// Hands `bar` to the engine and lets what it sends settle.
+async fn feed(t: &engines::Tree, b: Bar) {
+    t.h.engine.ask(MarketUpdate(b)).await.unwrap();
+    idle(ms(50)).await;
+}
+
+#[actix_rt::test]
+async fn a_strategy_enters_and_exits_on_its_own_rule_and_its_exit_closes_its_own_lots() {
+    tokio::time::pause();
     let breakout = StrategySpec {
         name: Name::parse("turtle").unwrap(),
         kind: Kind::Breakout,
@@ -136,15 +154,14 @@ async fn a_strategy_enters_and_exits_on_its_own_rule_and_its_exit_closes_its_own
         exits: Exits::default(),
     };
     let news = StrategySpec::default_of(Kind::News, Decimal::new(5, 1));
-    let cfg = EngineConfig::alone(path.clone()).with_strategies(vec![news, breakout]);
-    let t = engines::start(cfg, &sub, kernel, view).await;
-    let feed = |b: Bar| {
-        let engine = t.h.engine.clone();
-        async move {
-            engine.ask(MarketUpdate(b)).await.unwrap();
-            idle(ms(50)).await;
-        }
-    };
+    let (t, path) = tree(
+        "breakout",
+        RiskLevel::Normal,
+        vec![news, breakout],
+        news_holds_two,
+    )
+    .await;
+    let feed = |b: Bar| feed(&t, b);
     // Small steps: the VaR check reads the bars' volatility.
     for (i, c) in ["300.00", "300.05", "300.02", "300.06"]
         .into_iter()
@@ -219,29 +236,14 @@ async fn a_strategy_enters_and_exits_on_its_own_rule_and_its_exit_closes_its_own
 #[actix_rt::test]
 async fn a_strategys_stops_close_its_position_at_halt_the_trailing_stop_following_the_best_close() {
     tokio::time::pause();
-    let path = temp_journal("strategies", "stops");
-    news_holds_two(&path);
-    let kernel = Kernel::new(1);
-    let (risk, mode) = engines::levels(RiskLevel::Halt);
-    let clock = commodore_actors::clock::Clock::market(START_MS, 1.0);
-    let wiring = Wiring::new(clock, &risk, &mode);
-    let view = Arc::new(StatusView::new(risk, mode));
-    let sub = engines::subtree(wiring, cfg(Strategy::OneForOne), Duration::ZERO, None);
     let mut news = StrategySpec::default_of(Kind::News, Decimal::new(5, 1));
     news.exits = Exits {
         stop_loss: Some(Decimal::new(1, 2)),
         trailing_stop: Some(Decimal::new(1, 3)),
         ..Exits::default()
     };
-    let cfg = EngineConfig::alone(path.clone()).with_strategies(vec![news]);
-    let t = engines::start(cfg, &sub, kernel, view).await;
-    let feed = |b: Bar| {
-        let engine = t.h.engine.clone();
-        async move {
-            engine.ask(MarketUpdate(b)).await.unwrap();
-            idle(ms(50)).await;
-        }
-    };
+    let (t, path) = tree("stops", RiskLevel::Halt, vec![news], news_holds_two).await;
+    let feed = |b: Bar| feed(&t, b);
     // Bought at 300: the best close rises to 300.40 (the trail to 300.40 ×
     // 0.999 = 300.0996); 300.15 holds, 300.05 is under the trail.
     for (i, c) in ["300.20", "300.40", "300.15"].into_iter().enumerate() {
@@ -275,24 +277,13 @@ async fn a_strategy_over_its_capital_is_refused_counted_and_evented_and_its_figu
     use commodore_actors::engine::messages::SignalReceived;
     use commodore_actors::model::{Analyzed, Sentiment, Source};
     tokio::time::pause();
-    let path = temp_journal("strategies", "capital");
-    let kernel = Kernel::new(1);
-    let (risk, mode) = engines::levels(RiskLevel::Normal);
-    let clock = commodore_actors::clock::Clock::market(START_MS, 1.0);
-    let wiring = Wiring::new(clock, &risk, &mode);
-    let view = Arc::new(StatusView::new(risk, mode));
-    let sub = engines::subtree(wiring, cfg(Strategy::OneForOne), Duration::ZERO, None);
     // News may hold 0.1 × $250,000 = $25,000 of margin: 2 contracts at
     // $12,000. Each strong headline allocates 250,000 × 0.1 × 0.5 / 12,000
     // = 1 contract.
     let news = StrategySpec::default_of(Kind::News, Decimal::new(1, 1));
-    let cfg = EngineConfig::alone(path.clone()).with_strategies(vec![news]);
-    let t = engines::start(cfg, &sub, kernel.clone(), view).await;
+    let (t, path) = tree("capital", RiskLevel::Normal, vec![news], |_| {}).await;
     for i in 0..3 {
-        t.h.engine
-            .ask(MarketUpdate(bar(i, "300", "0")))
-            .await
-            .unwrap();
+        feed(&t, bar(i, "300", "0")).await;
     }
     for _ in 0..3 {
         t.h.engine
