@@ -12,6 +12,7 @@ use super::config::EngineConfig;
 use super::decide::STEPS;
 use super::decide::{self, Decision, Surroundings};
 use super::executor::Executor;
+use super::intents::own_of;
 use super::ledger::Ledger;
 use super::messages::{
     BatchDue, FillReceived, Flatten, OrderRejected, RiskLevelChanged, SignalReceived,
@@ -19,9 +20,9 @@ use super::messages::{
 use super::momentum::Momentum;
 use super::outcomes::Outcomes;
 use super::perform::NewOrder;
-use super::pipeline::{self, Candidate, Route, Router, Signal};
+use super::pipeline::{Candidate, Router};
 use super::publish;
-use super::strategies::{Intent, Own, Strategies};
+use super::strategies::Strategies;
 use crate::clock::Clock;
 use crate::journal::{OutcomeRow, RollRecord, SharedStore, StateKey};
 use crate::kernel::{CrashPoint, Ctx, Handle, Handles, Kernel, NodeState, Steps, Worker};
@@ -56,7 +57,7 @@ pub struct Neighbours {
 
 pub struct Engine {
     pub(super) cfg: Arc<EngineConfig>,
-    router: Router,
+    pub(super) router: Router,
     /// Its strategies' logic (their windows start afresh at every start:
     /// the bars refill them).
     pub(super) strategies: Strategies,
@@ -514,79 +515,6 @@ impl Handles<SignalReceived> for Engine {
         let intents = self.strategies.on_reading(&r, |s| own_of(ledger, front, s));
         let price = r.price.or(self.last);
         self.act(intents, &r.symbol, r.at_ms, price);
-    }
-}
-
-/// Strategy `s`'s position in `front`, as the ledger holds it.
-pub(super) fn own_of(ledger: &Ledger, front: &str, s: Strategy) -> Own {
-    let held = ledger.own(s, front);
-    Own {
-        held: held.map_or(Decimal::ZERO, |h| h.0),
-        pending: ledger.own_in_flight(s, front),
-        avg_price: held.map(|h| h.1),
-        since_ms: held.map(|h| h.2),
-    }
-}
-
-impl Engine {
-    /// The strategies' intents on what was seen at market time `at_ms`: an
-    /// entry is routed (now, or into the batch), an exit closes that
-    /// strategy's own position.
-    pub(super) fn act(
-        &mut self,
-        intents: Vec<(Strategy, Intent)>,
-        symbol: &str,
-        at_ms: u64,
-        price: Option<Decimal>,
-    ) {
-        for (strategy, intent) in intents {
-            match intent {
-                Intent::Enter {
-                    sentiment,
-                    confidence,
-                    size,
-                    detail,
-                } => self.route(Signal {
-                    symbol: symbol.to_owned(),
-                    at_ms,
-                    sentiment,
-                    confidence,
-                    strategy,
-                    detail,
-                    price,
-                    size,
-                }),
-                Intent::Exit { why } => self.exit(strategy, why),
-            }
-        }
-    }
-
-    /// A signal: decided now when strong, else a decision of its own that
-    /// waits for the batch.
-    fn route(&mut self, a: Signal) {
-        let (symbol, strategy, confidence) = (a.symbol.clone(), a.strategy, a.confidence);
-        match self.router.route(a) {
-            Route::Now(a) => {
-                if let Some(c) = pipeline::candidate(&a) {
-                    self.on_candidate(c);
-                }
-            }
-            // A decision of its own: it waits for the batch, whose candidate
-            // (if its symbol reaches consensus) is the next decision.
-            Route::Buffered => {
-                self.decision_seq += 1;
-                let row = OutcomeRow {
-                    engine: self.cfg.id.clone(),
-                    decision_seq: self.decision_seq,
-                    symbol,
-                    strategy: strategy.as_str().to_owned(),
-                    outcome: Outcome::Buffered,
-                    detail: format!("confidence {confidence:.2}: waits for the batch"),
-                    at_ms: self.clock.now_ms(),
-                };
-                self.outcomes.record(&self.store, row);
-            }
-        }
     }
 }
 

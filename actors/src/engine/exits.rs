@@ -12,8 +12,9 @@
 //! strategy's exit is asked again at its next bar). An exit already on its
 //! way is not sent twice.
 
-use super::actor::{own_of, Engine};
+use super::actor::Engine;
 use super::decide::{self, Decision};
+use super::intents::own_of;
 use super::perform::NewOrder;
 use super::pipeline::Candidate;
 use crate::model::{Exits, Held, Outcome, RiskLevel, Side, Strategy};

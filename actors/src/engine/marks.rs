@@ -115,7 +115,7 @@ impl Handles<MarketUpdate> for Engine {
             let (ledger, front) = (&self.ledger, &self.front);
             let intents = self
                 .strategies
-                .on_bar(&bar, |s| super::actor::own_of(ledger, front, s));
+                .on_bar(&bar, |s| super::intents::own_of(ledger, front, s));
             self.act(intents, bar.root(), bar.closes_at_ms(), Some(bar.close));
         }
     }

@@ -31,6 +31,7 @@
 //!   per month);
 //! - `strategies/`: the strategies as plug-ins (`Logic`: bars and
 //!   readings with the strategy's own position → enter or exit);
+//!   `intents.rs`: entries routed, exits taken, a strategy's own position;
 //!   `exits.rs`: a strategy's exit, one reducing order for its own lots;
 //! - `ledger.rs`: the book (positions per contract month, lots owned by
 //!   strategies), PnL, orders in flight, fills applied;
@@ -51,6 +52,7 @@ pub mod data;
 pub mod decide;
 pub mod executor;
 mod exits;
+mod intents;
 pub mod ledger;
 mod marks;
 pub mod messages;

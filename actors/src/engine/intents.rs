@@ -1,0 +1,85 @@
+//! What the engine does with its strategies' intents: an entry is a
+//! signal, routed now (strong) or into the batch (a decision of its own
+//! that waits, `buffered`); an exit closes that strategy's own position
+//! (`exits.rs`). And what a strategy is shown of its own position.
+
+use super::actor::Engine;
+use super::ledger::Ledger;
+use super::pipeline::{self, Route, Signal};
+use super::strategies::{Intent, Own};
+use crate::journal::OutcomeRow;
+use crate::model::{Outcome, Strategy};
+use rust_decimal::Decimal;
+
+/// Strategy `s`'s position in `front`, as the ledger holds it.
+pub(super) fn own_of(ledger: &Ledger, front: &str, s: Strategy) -> Own {
+    let held = ledger.own(s, front);
+    Own {
+        held: held.map_or(Decimal::ZERO, |h| h.0),
+        pending: ledger.own_in_flight(s, front),
+        avg_price: held.map(|h| h.1),
+        since_ms: held.map(|h| h.2),
+    }
+}
+
+impl Engine {
+    /// The strategies' intents on what was seen at market time `at_ms`: an
+    /// entry is routed (now, or into the batch), an exit closes that
+    /// strategy's own position.
+    pub(super) fn act(
+        &mut self,
+        intents: Vec<(Strategy, Intent)>,
+        symbol: &str,
+        at_ms: u64,
+        price: Option<Decimal>,
+    ) {
+        for (strategy, intent) in intents {
+            match intent {
+                Intent::Enter {
+                    sentiment,
+                    confidence,
+                    size,
+                    detail,
+                } => self.route(Signal {
+                    symbol: symbol.to_owned(),
+                    at_ms,
+                    sentiment,
+                    confidence,
+                    strategy,
+                    detail,
+                    price,
+                    size,
+                }),
+                Intent::Exit { why } => self.exit(strategy, why),
+            }
+        }
+    }
+
+    /// A signal: decided now when strong, else a decision of its own that
+    /// waits for the batch.
+    fn route(&mut self, a: Signal) {
+        let (symbol, strategy, confidence) = (a.symbol.clone(), a.strategy, a.confidence);
+        match self.router.route(a) {
+            Route::Now(a) => {
+                if let Some(c) = pipeline::candidate(&a) {
+                    self.on_candidate(c);
+                }
+            }
+            // A decision of its own: it waits for the batch, whose candidate
+            // (if its symbol reaches consensus) is the next decision.
+            Route::Buffered => {
+                self.decision_seq += 1;
+                let row = OutcomeRow {
+                    engine: self.cfg.id.clone(),
+                    decision_seq: self.decision_seq,
+                    symbol,
+                    strategy: strategy.as_str().to_owned(),
+                    outcome: Outcome::Buffered,
+                    detail: format!("confidence {confidence:.2}: waits for the batch"),
+                    at_ms: self.clock.now_ms(),
+                };
+                self.outcomes.record(&self.store, row);
+            }
+        }
+    }
+}
