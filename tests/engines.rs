@@ -281,10 +281,11 @@ fn a_sentinel_keyword_alerts_and_escalates_the_risk_level() {
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("sentinels.toml");
     // "frost" is in the bundled KC headlines. The drawdown guards are set out of
-    // reach: at 30,000x their escalations would race the sentinel's.
+    // reach and staleness is off: at 30,000x on a loaded machine their
+    // escalations would race the sentinel's (a lagging feed is "stale").
     std::fs::write(
         &file,
-        "[sentinels]\nkeywords = [\"frost\"]\n\
+        "[sentinels]\nkeywords = [\"frost\"]\n[staleness]\nmax_gap = \"0s\"\n\
          [risk]\nday_drawdown_warning = 0.8\nday_drawdown_halt = 0.9\n\
          peak_drawdown_warning = 0.8\npeak_drawdown_halt = 0.9\n\
          account_drawdown_warning = 0.8\naccount_drawdown_halt = 0.9\naccount_drawdown_panic = 0.95\n",
