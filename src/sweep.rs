@@ -98,11 +98,22 @@ fn parse_values(spec: &str) -> Result<Vec<Decimal>, String> {
         if step <= Decimal::ZERO || b < a {
             return Err("give A..B:STEP with A at most B and STEP above 0".into());
         }
-        let n = ((b - a) / step).floor().to_usize().unwrap_or(usize::MAX);
+        let too_many = || format!("at most {MAX_VALUES} values");
+        let n = b
+            .checked_sub(a)
+            .and_then(|span| span.checked_div(step))
+            .and_then(|n| n.floor().to_usize())
+            .ok_or_else(too_many)?;
         if n >= MAX_VALUES {
-            return Err(format!("at most {MAX_VALUES} values"));
+            return Err(too_many());
         }
-        (0..=n).map(|i| a + step * Decimal::from(i)).collect()
+        (0..=n)
+            .map(|i| {
+                step.checked_mul(Decimal::from(i))
+                    .and_then(|d| a.checked_add(d))
+                    .ok_or_else(too_many)
+            })
+            .collect::<Result<Vec<_>, _>>()?
     } else if spec.contains("..") {
         return Err("a range needs a step: A..B:STEP".into());
     } else {
@@ -255,15 +266,18 @@ fn prepare(cfg: &Config, args: &Args) -> Result<Plan, String> {
             let names: Vec<&str> = METRICS.iter().map(|m| m.0).collect();
             format!("--rank {:?}: rank by {}", args.rank, names.join(", "))
         })?;
-    let grid = grid(&params);
-    let runs = grid
-        .len()
-        .saturating_mul((seeds.end - seeds.start) as usize);
-    if runs > MAX_RUNS {
+    // Counted before the grid is built: three parameters of 1,000 values
+    // are a billion points.
+    let runs = params.iter().try_fold(seeds.end - seeds.start, |n, p| {
+        n.checked_mul(p.values.len() as u64)
+    });
+    if runs.is_none_or(|n| n > MAX_RUNS as u64) {
+        let said = runs.map_or("more than 2^64".to_owned(), |n| n.to_string());
         return Err(format!(
-            "the grid has {runs} runs, at most {MAX_RUNS}: take fewer values or seeds"
+            "the grid has {said} runs, at most {MAX_RUNS}: take fewer values or seeds"
         ));
     }
+    let grid = grid(&params);
     let points = grid
         .into_iter()
         .map(|pt| engines_at(&cfg.engines, &params, &pt).map(|e| (pt, e)))
@@ -453,7 +467,12 @@ fn one(
         Ok(out) => {
             r.code = out.status.code();
             r.report = replay_report(&dir.join("report"));
-            if r.code != Some(0) {
+            if r.code == Some(0) && r.report.is_none() {
+                // It said it ran, but there is nothing to rank: a failure.
+                r.code = None;
+                r.error = Some("the replay wrote no readable report".into());
+                let _ = std::fs::write(dir.join("stderr.log"), &out.stderr);
+            } else if r.code != Some(0) {
                 let err = String::from_utf8_lossy(&out.stderr);
                 r.error = Some(
                     err.lines()
@@ -681,6 +700,10 @@ mod tests {
             ("momentum.window=40..10:5", "A at most B"),
             ("momentum.window=1..100000:1", "at most 1000 values"),
             ("momentum.window=ten", "\"ten\" is not a number"),
+            (
+                "momentum.window=0..79228162514264337593543950335:0.5",
+                "at most 1000 values",
+            ),
         ] {
             let e = parse_param(bad).unwrap_err();
             assert!(e.contains(says), "{bad}: {e}");

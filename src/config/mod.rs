@@ -205,6 +205,23 @@ impl Config {
                     .iter()
                     .any(|e| e.strategies.0.iter().any(|x| x.name == s))
         };
+        // And each strategy is in a tier: one in none would never trade.
+        for e in &self.engines {
+            for s in &e.strategies.0 {
+                let kind = if s.kind.is_empty() { &s.name } else { &s.kind };
+                let listed =
+                    |t: &mode::TierConfig| t.strategies.iter().any(|x| x == &s.name || x == kind);
+                if !self.mode.tiers.iter().any(listed) {
+                    return invalid(
+                        "mode.tiers.strategies",
+                        format!(
+                            "engine {:?}: strategy {:?} ({kind}) is in no mode tier, so it would never trade: add {kind:?} or {:?} to a tier's strategies",
+                            e.id, s.name, s.name
+                        ),
+                    );
+                }
+            }
+        }
         for t in &self.mode.tiers {
             if let Some(s) = t.strategies.iter().find(|s| !named(s)) {
                 return invalid(

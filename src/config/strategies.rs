@@ -348,7 +348,16 @@ mod tests {
             with_tier("\"turtle\", \"news\"").tier_strategies_known(),
             Ok(())
         );
-        let (key, what) = with_tier("\"turtel\"").tier_strategies_known().unwrap_err();
+        let (_, what) = with_tier("\"news\"").tier_strategies_known().unwrap_err();
+        assert!(
+            what.contains(
+                "strategy \"turtle\" (breakout) is in no mode tier, so it would never trade"
+            ),
+            "{what}"
+        );
+        let (key, what) = with_tier("\"turtle\", \"turtel\"")
+            .tier_strategies_known()
+            .unwrap_err();
         assert_eq!(key, "mode.tiers.strategies");
         assert!(
             what.starts_with("ONE's \"turtel\" is neither a strategy kind"),

@@ -63,7 +63,7 @@ pub struct Engine {
     pub(super) strategies: Strategies,
     /// Each strategy's best close since its position opened (keyed by when
     /// it opened), for its trailing stop.
-    pub(super) best: BTreeMap<Strategy, (u64, Decimal)>,
+    pub(super) best: BTreeMap<(Strategy, String), (u64, Decimal)>,
     /// Each strategy's capital-limit breaches since the engine started.
     pub(super) breaches: BTreeMap<Strategy, u64>,
     /// Each configured strategy's equity curve since the engine started
@@ -218,6 +218,21 @@ impl Engine {
             .unwrap_or_else(|e| panic!("{e}"));
         for (journal_id, f) in fills {
             self.ledger.apply_fill(journal_id, &f, &self.cfg.spec);
+        }
+        // Lots of a strategy no longer configured (renamed, removed): no
+        // rule and no stop of theirs closes them now; said once.
+        let mut orphans: Vec<String> = self
+            .ledger
+            .positions()
+            .values()
+            .flat_map(|p| p.lots().map(|l| l.owner))
+            .filter(|o| !o.is_reserved() && !self.cfg.strategies.iter().any(|s| s.name == *o))
+            .map(|o| o.to_string())
+            .collect();
+        orphans.sort();
+        orphans.dedup();
+        if !orphans.is_empty() {
+            tracing::warn!(target: super::ENGINE_LOG, engine = %id, strategies = ?orphans, "lots of strategies no longer configured: only a flatten, a roll or another strategy's orders close them (commodore ctl flatten closes them all)");
         }
         let pending = self
             .store
@@ -511,8 +526,8 @@ impl Worker for Engine {
 impl Handles<SignalReceived> for Engine {
     /// A headline or an alert as the analyzer read it: to every strategy.
     fn handle(&mut self, SignalReceived(r): SignalReceived, _: &mut Ctx<'_, Self>) {
-        let (ledger, front) = (&self.ledger, &self.front);
-        let intents = self.strategies.on_reading(&r, |s| own_of(ledger, front, s));
+        let ledger = &self.ledger;
+        let intents = self.strategies.on_reading(&r, |s| own_of(ledger, s));
         let price = r.price.or(self.last);
         self.act(intents, &r.symbol, r.at_ms, price);
     }

@@ -167,11 +167,19 @@ pub fn decide(s: &State<'_>, c: &Candidate, world: &dyn Surroundings) -> Decisio
     }
 }
 
-/// The decision on a strategy's exit `c` (closing `qty` of its own
-/// position): no validator, scorer, mode or allocator (they size
-/// openings); the gate (an order cannot go to a closed market) and the risk
-/// step, which lets a reduction through at any level, paused or not.
-pub fn exit(s: &State<'_>, c: &Candidate, qty: Decimal, world: &dyn Surroundings) -> Decision {
+/// The decision on a strategy's exit `c` (closing `qty` of its own lots,
+/// at `price`, that month's): no validator, scorer, mode or allocator (they
+/// size openings); the gate (an order cannot go to a closed market), then
+/// only the part that reduces the projected position (orders on the way may
+/// close those lots already: an exit never opens), through the risk step,
+/// which lets a reduction through at any level, paused or not.
+pub fn exit(
+    s: &State<'_>,
+    c: &Candidate,
+    qty: Decimal,
+    price: Option<Decimal>,
+    world: &dyn Surroundings,
+) -> Decision {
     let record = |o: Outcome, why: String| Decision::Record(o, why);
     match run(s, Step::Gate, || {
         pipeline::gate(Some(&s.cfg.spec), s.now_ms)
@@ -180,10 +188,17 @@ pub fn exit(s: &State<'_>, c: &Candidate, qty: Decimal, world: &dyn Surroundings
         Ok(Err(why)) => return record(Outcome::GateClosed, why),
         Err(down) => return record(Outcome::GateClosed, format!("gate down ({down}): closed")),
     }
-    let Some(price) = s.last else {
+    let Some(price) = price else {
         return record(Outcome::GateClosed, "no price yet".into());
     };
-    match run(s, Step::Risk, || risk_step(s, c, price, qty, world)) {
+    let reducing = crate::risk::order::reducing_part(&s.ledger.projected(), c.side, qty);
+    if reducing.is_zero() {
+        return record(
+            Outcome::RiskRejected,
+            "exit: orders on the way already close the position; nothing left to reduce".into(),
+        );
+    }
+    match run(s, Step::Risk, || risk_step(s, c, price, reducing, world)) {
         Ok(Ok(qty)) => Decision::Order {
             qty,
             price,

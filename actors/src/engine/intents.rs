@@ -11,14 +11,32 @@ use crate::journal::OutcomeRow;
 use crate::model::{Outcome, Strategy};
 use rust_decimal::Decimal;
 
-/// Strategy `s`'s position in `front`, as the ledger holds it.
-pub(super) fn own_of(ledger: &Ledger, front: &str, s: Strategy) -> Own {
-    let held = ledger.own(s, front);
+/// Strategy `s`'s position over every month, as the ledger holds it (one
+/// month, but two while a roll waits: a strategy holding the old month is
+/// not flat in the new one).
+pub(super) fn own_of(ledger: &Ledger, s: Strategy) -> Own {
+    // Its entries as its stops see them: moved by each roll's spread.
+    let book = ledger.book();
+    let parts: Vec<(Decimal, Decimal, u64)> = ledger
+        .positions()
+        .keys()
+        .filter_map(|i| {
+            let (qty, _, _) = book.own(s, i)?;
+            let (basis, since) = book.basis(s, i)?;
+            Some((qty, basis, since))
+        })
+        .collect();
+    let held: Decimal = parts.iter().map(|p| p.0).sum();
+    let size: Decimal = parts.iter().map(|p| p.0.abs()).sum();
     Own {
-        held: held.map_or(Decimal::ZERO, |h| h.0),
-        pending: ledger.own_in_flight(s, front),
-        avg_price: held.map(|h| h.1),
-        since_ms: held.map(|h| h.2),
+        held,
+        pending: ledger.own_in_flight_all(s),
+        avg_price: (!size.is_zero()).then(|| {
+            (parts.iter().map(|p| p.0.abs() * p.1).sum::<Decimal>() / size)
+                .round_dp(8)
+                .normalize()
+        }),
+        since_ms: parts.iter().map(|p| p.2).min(),
     }
 }
 

@@ -154,6 +154,21 @@ impl Ledger {
             .sum()
     }
 
+    /// `owner`'s orders in flight in `instrument` on the side that closes a
+    /// position of `held`'s sign, as a quantity.
+    pub fn own_closing(&self, owner: Strategy, instrument: &str, held: Decimal) -> Decimal {
+        self.in_flight
+            .iter()
+            .filter(|(id, (i, q))| {
+                i == instrument
+                    && !q.is_zero()
+                    && q.is_sign_positive() != held.is_sign_positive()
+                    && Strategy::of_order(&self.engine, id) == owner
+            })
+            .map(|(_, (_, q))| q.abs())
+            .sum()
+    }
+
     /// `owner`'s orders in flight in `instrument`, signed.
     pub fn own_in_flight(&self, owner: Strategy, instrument: &str) -> Decimal {
         self.in_flight
@@ -331,5 +346,31 @@ mod tests {
         assert_eq!(l.unrealized(mark, &kc), Decimal::from(750));
         assert!(!l.unpriced(mark));
         assert!(l.unpriced(|_| None));
+    }
+
+    #[test]
+    fn a_strategys_closing_orders_on_the_way_are_those_the_other_side() {
+        let mut l = Ledger::new("KC");
+        // Long 2 of its own; its next entry (a buy) and an exit (a sell)
+        // are on their way: only the sell closes.
+        l.sent("KC-news-00000002-KCH26".into(), "KCH26", Decimal::ONE);
+        l.sent(
+            "KC-news-00000003-KCH26".into(),
+            "KCH26",
+            Decimal::NEGATIVE_ONE,
+        );
+        l.sent(
+            "KC-momentum-00000004-KCH26".into(),
+            "KCH26",
+            Decimal::from(-5),
+        );
+        assert_eq!(
+            l.own_closing(Strategy::NEWS, "KCH26", Decimal::TWO),
+            Decimal::ONE
+        );
+        assert_eq!(
+            l.own_closing(Strategy::NEWS, "KCK26", Decimal::TWO),
+            Decimal::ZERO
+        );
     }
 }

@@ -111,11 +111,11 @@ impl Handles<MarketUpdate> for Engine {
             self.push_curves(bar.closes_at_ms());
             // The stops first, then the strategies see the front month's
             // bar at its close.
-            self.check_stops(bar.close);
-            let (ledger, front) = (&self.ledger, &self.front);
+            self.check_stops();
+            let ledger = &self.ledger;
             let intents = self
                 .strategies
-                .on_bar(&bar, |s| super::intents::own_of(ledger, front, s));
+                .on_bar(&bar, |s| super::intents::own_of(ledger, s));
             self.act(intents, bar.root(), bar.closes_at_ms(), Some(bar.close));
         }
     }

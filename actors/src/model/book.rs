@@ -13,7 +13,7 @@
 //! Invariant: the lots of every month add up to its net position, which is
 //! the journal's fills' net (the broker's holdings).
 
-use super::market::{ContractSpec, Fill, Position};
+use super::market::{ContractSpec, Fill, Position, Side};
 use super::results::RoundTrip;
 use super::Strategy;
 use rust_decimal::Decimal;
@@ -27,11 +27,22 @@ pub struct Book {
     /// The realized PnL by the owner of the lots closed: adds up to
     /// `realized`.
     realized_by: BTreeMap<Strategy, Decimal>,
-    /// A roll under way: the month its close legs closed lots in, and the
-    /// owners of those lots, oldest first, not yet opened again by its open
-    /// legs (a roll from another month starts afresh: what a failed roll
-    /// never reopened is not the next roll's).
-    moving: (String, VecDeque<(Strategy, Decimal)>),
+    /// A roll under way: the month its close legs closed lots in, their
+    /// side, and the owners of those lots, oldest first, not yet opened
+    /// again by its open legs (a roll from another month starts afresh: what
+    /// a failed roll never reopened is not the next roll's).
+    moving: (String, Option<Side>, VecDeque<Moving>),
+}
+
+/// (Part of) a lot a roll's close leg closed, to be opened again.
+#[derive(Debug, Clone, PartialEq)]
+struct Moving {
+    owner: Strategy,
+    qty: Decimal,
+    /// Its stop basis less the close leg's price: the open leg's price plus
+    /// this is its basis in the new month.
+    offset: Decimal,
+    since_ms: u64,
 }
 
 impl Book {
@@ -52,7 +63,7 @@ impl Book {
             positions,
             realized,
             realized_by,
-            moving: (String::new(), VecDeque::new()),
+            moving: (String::new(), None, VecDeque::new()),
         }
     }
 
@@ -76,53 +87,75 @@ impl Book {
         let signed = f.side.sign() * f.qty;
         let opens =
             position.qty.is_zero() || position.qty.is_sign_positive() == signed.is_sign_positive();
-        let realized = if owner == Strategy::ROLL && opens {
-            // The open leg: the owners of what the close leg closed.
-            let mut left = f.qty;
-            while left > Decimal::ZERO {
-                let (who, take) = match self.moving.1.front_mut() {
-                    Some((who, q)) => {
-                        let take = left.min(*q);
-                        *q -= take;
-                        let who = *who;
-                        if q.is_zero() {
-                            self.moving.1.pop_front();
-                        }
-                        (who, take)
+        // A roll's open leg: it opens (or adds), or it goes the other way
+        // from the close leg, in another month, with owners moving (into a
+        // month held the other way). With none moving it is the house's.
+        let open_leg = owner == Strategy::ROLL
+            && (opens
+                || (f.symbol != self.moving.0
+                    && self.moving.1.is_some_and(|s| s != f.side)
+                    && !self.moving.2.is_empty()));
+        let mut left = f.qty;
+        let mut realized = Decimal::ZERO;
+        let mut close =
+            |position: &mut Position, qty: Decimal, moving: Option<&mut VecDeque<Moving>>| {
+                let applied = position.apply_as(owner, f.at_ms, f.side, qty, f.price, spec);
+                let mut moving = moving;
+                for c in &applied.closed {
+                    *self.realized_by.entry(c.owner).or_default() += c.pnl;
+                    if let Some(m) = moving.as_deref_mut() {
+                        m.push_back(Moving {
+                            owner: c.owner,
+                            qty: c.qty,
+                            offset: c.basis - f.price,
+                            since_ms: c.since_ms,
+                        });
                     }
-                    None => (Strategy::HOUSE, left),
-                };
-                position.apply_as(who, f.at_ms, f.side, take, f.price, spec);
+                    trips.push((
+                        c.owner,
+                        RoundTrip {
+                            instrument: f.symbol.clone(),
+                            direction: c.direction,
+                            qty: c.qty,
+                            opened_ms: c.opened_ms,
+                            closed_ms: f.at_ms,
+                            pnl: c.pnl,
+                        },
+                    ));
+                }
+                applied.realized
+            };
+        if open_leg {
+            if !opens {
+                // The new month held the other way: that is closed first
+                // (its owners' PnL), the rest opens for the roll's owners.
+                let take = left.min(position.qty.abs());
+                realized += close(position, take, None);
                 left -= take;
             }
-            Decimal::ZERO
-        } else {
-            let applied = position.apply_as(owner, f.at_ms, f.side, f.qty, f.price, spec);
-            if owner == Strategy::ROLL && self.moving.0 != f.symbol {
-                self.moving = (f.symbol.clone(), VecDeque::new());
-            }
-            for c in &applied.closed {
-                *self.realized_by.entry(c.owner).or_default() += c.pnl;
-                if owner == Strategy::ROLL {
-                    match self.moving.1.back_mut() {
-                        Some((w, m)) if *w == c.owner => *m += c.qty,
-                        _ => self.moving.1.push_back((c.owner, c.qty)),
+            while left > Decimal::ZERO {
+                let (who, take, basis) = match self.moving.2.front_mut() {
+                    Some(m) => {
+                        let take = left.min(m.qty);
+                        m.qty -= take;
+                        let piece = (m.owner, take, (f.price + m.offset, m.since_ms));
+                        if m.qty.is_zero() {
+                            self.moving.2.pop_front();
+                        }
+                        piece
                     }
-                }
-                trips.push((
-                    c.owner,
-                    RoundTrip {
-                        instrument: f.symbol.clone(),
-                        direction: c.direction,
-                        qty: c.qty,
-                        opened_ms: c.opened_ms,
-                        closed_ms: f.at_ms,
-                        pnl: c.pnl,
-                    },
-                ));
+                    None => (Strategy::HOUSE, left, (f.price, f.at_ms)),
+                };
+                position.open_moved(who, f.at_ms, f.side, take, f.price, basis);
+                left -= take;
             }
-            applied.realized
-        };
+        } else {
+            if owner == Strategy::ROLL && self.moving.0 != f.symbol {
+                self.moving = (f.symbol.clone(), Some(f.side), VecDeque::new());
+            }
+            let moving = (owner == Strategy::ROLL).then_some(&mut self.moving.2);
+            realized += close(position, left, moving);
+        }
         if position.qty.is_zero() {
             self.positions.remove(&f.symbol);
         }
@@ -149,6 +182,12 @@ impl Book {
     /// commissions); the parts add up to [`Book::realized`].
     pub fn realized_by(&self) -> &BTreeMap<Strategy, Decimal> {
         &self.realized_by
+    }
+
+    /// `owner`'s stop basis in `instrument` (its entry, moved by each roll's
+    /// spread) and when it first opened there or before a roll.
+    pub fn basis(&self, owner: Strategy, instrument: &str) -> Option<(Decimal, u64)> {
+        self.positions.get(instrument)?.basis_of(owner)
     }
 
     /// `owner`'s unrealized PnL, each of its lots at `mark(instrument)`.
@@ -378,7 +417,7 @@ mod tests {
         );
         assert_eq!(own(&b, Strategy::NEWS, "KCK26"), Some(Decimal::TWO));
         assert_eq!(own(&b, Strategy::MOMENTUM, "KCK26"), Some(Decimal::ONE));
-        assert!(b.moving.1.is_empty());
+        assert!(b.moving.2.is_empty());
         // An open leg with nothing moving is the house's.
         b.apply(
             "KC",
@@ -399,7 +438,7 @@ mod tests {
             &at("KC-roll-7-KCK26", "KCK26", Side::Sell, "299"),
             &kc,
         );
-        assert_eq!(b.moving.1.len(), 1, "momentum's 1, never reopened");
+        assert_eq!(b.moving.2.len(), 1, "momentum's 1, never reopened");
         b.apply(
             "KC",
             &at("KC-roll-8-KCN26", "KCN26", Side::Sell, "298"),
@@ -408,5 +447,73 @@ mod tests {
         b.apply("KC", &at("KC-roll-9-KCU26", "KCU26", Side::Buy, "297"), &kc);
         assert_eq!(own(&b, Strategy::HOUSE, "KCU26"), Some(Decimal::ONE));
         assert_eq!(own(&b, Strategy::MOMENTUM, "KCU26"), None);
+    }
+
+    /// By hand: news buys 2 KCH26 @ 300 at minute 1; the roll sells them @
+    /// 302 and buys 2 KCK26 @ 299.60: the May lots' stop basis is 299.60 +
+    /// (300 − 302) = 297.60, first opened at minute 1; the fill price stays
+    /// 299.60 for the PnL.
+    #[test]
+    fn a_roll_keeps_each_lots_stop_basis_and_first_opening() {
+        let kc = contract("KC").unwrap();
+        let mut b = Book::default();
+        b.apply(
+            "KC",
+            &fill("KC-news-1-KCH26", "KCH26", Side::Buy, 2, "300"),
+            &kc,
+        );
+        let mut close = fill("KC-roll-2-KCH26", "KCH26", Side::Sell, 2, "302");
+        close.at_ms = 99;
+        b.apply("KC", &close, &kc);
+        let mut open = fill("KC-roll-3-KCK26", "KCK26", Side::Buy, 2, "299.60");
+        open.at_ms = 100;
+        b.apply("KC", &open, &kc);
+        assert_eq!(
+            b.basis(Strategy::NEWS, "KCK26"),
+            Some(("297.6".parse().unwrap(), 1))
+        );
+        let (qty, avg, at) = b.own(Strategy::NEWS, "KCK26").unwrap();
+        assert_eq!(
+            (qty, avg, at),
+            (Decimal::TWO, "299.6".parse().unwrap(), 100)
+        );
+    }
+
+    /// A roll's open leg into a month held the other way closes that first
+    /// (its owner's PnL), and opens only the rest for the roll's owners.
+    #[test]
+    fn a_roll_into_a_month_held_the_other_way_nets_it_first() {
+        let kc = contract("KC").unwrap();
+        let mut b = Book::default();
+        b.apply(
+            "KC",
+            &fill("KC-news-1-KCH26", "KCH26", Side::Buy, 2, "300"),
+            &kc,
+        );
+        b.apply(
+            "KC",
+            &fill("KC-momentum-2-KCK26", "KCK26", Side::Sell, 1, "299"),
+            &kc,
+        );
+        b.apply(
+            "KC",
+            &fill("KC-roll-3-KCH26", "KCH26", Side::Sell, 2, "301"),
+            &kc,
+        );
+        // Buy 2 May: 1 closes momentum's short (−0.50 × 375), 1 opens news's.
+        let r = b.apply(
+            "KC",
+            &fill("KC-roll-4-KCK26", "KCK26", Side::Buy, 2, "299.50"),
+            &kc,
+        );
+        assert_eq!(r, Decimal::new(-18750, 2));
+        assert_eq!(own(&b, Strategy::MOMENTUM, "KCK26"), None);
+        assert_eq!(own(&b, Strategy::NEWS, "KCK26"), Some(Decimal::ONE));
+        assert_eq!(
+            own(&b, Strategy::ROLL, "KCK26"),
+            None,
+            "no lot is the roll's"
+        );
+        assert_eq!(b.net(), Decimal::ONE);
     }
 }

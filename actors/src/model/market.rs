@@ -427,6 +427,11 @@ pub struct Lot {
     pub owner: Strategy,
     /// Market time of the fill that opened it.
     pub at_ms: u64,
+    /// The price its owner's stops measure from: its price, moved by the
+    /// spread of each roll it went through (a roll is not a new entry).
+    pub basis: Decimal,
+    /// When its owner first opened it, before any roll.
+    pub since_ms: u64,
 }
 
 /// What applying one fill to a position did.
@@ -449,6 +454,9 @@ pub struct Closed {
     pub opened_ms: u64,
     /// +1 a long lot, −1 a short one.
     pub direction: i8,
+    /// The lot's stop basis and first opening (carried through a roll).
+    pub basis: Decimal,
+    pub since_ms: u64,
 }
 
 /// A net position in one contract, as lots, each owned by the strategy that
@@ -510,6 +518,42 @@ impl Position {
         ))
     }
 
+    /// A roll's open leg: `qty` of `owner`'s, filled at `price` at `at_ms`,
+    /// keeping the stop `basis` and the first opening `since_ms` it had in
+    /// the month it came from. It must add to the position (or open it).
+    pub fn open_moved(
+        &mut self,
+        owner: Strategy,
+        at_ms: u64,
+        side: Side,
+        qty: Decimal,
+        price: Decimal,
+        (basis, since_ms): (Decimal, u64),
+    ) {
+        self.qty += side.sign() * qty;
+        self.lots.push_back(Lot {
+            qty,
+            price,
+            owner,
+            at_ms,
+            basis,
+            since_ms,
+        });
+    }
+
+    /// `owner`'s stop basis (averaged over its lots) and its first opening.
+    pub fn basis_of(&self, owner: Strategy) -> Option<(Decimal, u64)> {
+        let mine: Vec<&Lot> = self.lots.iter().filter(|l| l.owner == owner).collect();
+        let q: Decimal = mine.iter().map(|l| l.qty).sum();
+        if q.is_zero() {
+            return None;
+        }
+        let basis = (mine.iter().map(|l| l.qty * l.basis).sum::<Decimal>() / q)
+            .round_dp(8)
+            .normalize();
+        Some((basis, mine.iter().map(|l| l.since_ms).min().unwrap_or(0)))
+    }
+
     /// Applies a fill whose owner is not known (FIFO); returns the realized
     /// PnL in dollars (before commission).
     pub fn apply(
@@ -542,6 +586,8 @@ impl Position {
             price,
             owner,
             at_ms,
+            basis: price,
+            since_ms: at_ms,
         };
         if self.qty.is_zero() || self.qty.is_sign_positive() == signed.is_sign_positive() {
             self.qty += signed;
@@ -573,6 +619,8 @@ impl Position {
                     pnl,
                     opened_ms: l.at_ms,
                     direction: if direction.is_sign_positive() { 1 } else { -1 },
+                    basis: l.basis,
+                    since_ms: l.since_ms,
                 });
                 l.qty -= take;
                 left -= take;

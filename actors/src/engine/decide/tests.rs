@@ -312,3 +312,46 @@ fn the_allocator_sizes_from_the_equity_now() {
         "{d:?}"
     );
 }
+
+#[test]
+fn an_exit_never_opens_what_others_orders_already_close() {
+    let mut f = Fixture::new();
+    filled(&mut f, 1, "news", Side::Buy, 2);
+    let c = Candidate {
+        strategy: Strategy::NEWS,
+        ..candidate(Side::Sell, 1.0, MONDAY_NOON_MS)
+    };
+    let price = Some(Decimal::from(300));
+    // Momentum's sell of 2 is on its way: it will close news's lots.
+    f.ledger
+        .sent("KC-momentum-00000002-KC".into(), "KC", Decimal::from(-2));
+    let d = exit(
+        &f.state(RiskLevel::Normal, None),
+        &c,
+        Decimal::TWO,
+        price,
+        &World::default(),
+    );
+    assert!(
+        matches!(&d, Decision::Record(Outcome::RiskRejected, why) if why.contains("nothing left to reduce")),
+        "{d:?}"
+    );
+    // Only one of them on its way: the exit closes the other, and no more.
+    f.ledger.ended("KC-momentum-00000002-KC");
+    f.ledger.sent(
+        "KC-momentum-00000003-KC".into(),
+        "KC",
+        Decimal::NEGATIVE_ONE,
+    );
+    let d = exit(
+        &f.state(RiskLevel::Halt, None),
+        &c,
+        Decimal::TWO,
+        price,
+        &World::default(),
+    );
+    assert!(
+        matches!(d, Decision::Order { qty, .. } if qty == Decimal::ONE),
+        "{d:?}"
+    );
+}

@@ -31,9 +31,10 @@ pub struct Own {
     pub held: Decimal,
     /// Its orders sent and not yet filled (signed).
     pub pending: Decimal,
-    /// The average price of its lots.
+    /// The average entry of its lots (moved by each roll's spread: the
+    /// price its stops measure from).
     pub avg_price: Option<Decimal>,
-    /// Market time its oldest lot opened.
+    /// Market time its oldest lot first opened (before any roll).
     pub since_ms: Option<u64>,
 }
 

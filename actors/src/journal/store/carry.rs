@@ -3,7 +3,8 @@
 //! month of each row's time), and what they added up to stays in the journal
 //! as each engine's carried balance (`carried`): its positions as lots with
 //! their owners (one per instrument, `KCH26=<qty>|<lots>;KCK26=...`, a lot
-//! `<qty>@<price>@<strategy>@<opened ms>`, folded by `model::Book` as the
+//! `<qty>@<price>@<strategy>@<opened ms>@<stop basis>@<first opened ms>`,
+//! folded by `model::Book` as the
 //! ledger folds them; a balance written before contract months holds one
 //! position of its `symbol`, one before owners `<qty>@<price>` lots, the
 //! house's, and both read so),
@@ -94,11 +95,17 @@ fn decode_by_strategy(s: &str) -> Option<BTreeMap<Strategy, (Decimal, TradeTally
         .collect()
 }
 
-/// `<qty>|<q>@<p>@<owner>@<opened ms>,...` (oldest lot first).
+/// `<qty>|<q>@<p>@<owner>@<opened ms>@<basis>@<since ms>,...` (oldest lot
+/// first).
 fn encode_lots(p: &Position) -> String {
     let lots: Vec<String> = p
         .lots()
-        .map(|l| format!("{}@{}@{}@{}", l.qty, l.price, l.owner, l.at_ms))
+        .map(|l| {
+            format!(
+                "{}@{}@{}@{}@{}@{}",
+                l.qty, l.price, l.owner, l.at_ms, l.basis, l.since_ms
+            )
+        })
         .collect();
     format!("{}|{}", p.qty, lots.join(","))
 }
@@ -143,19 +150,26 @@ fn decode_lots(s: &str) -> Option<Position> {
     } else {
         rest.split(',')
             .map(|l| {
-                // `<q>@<p>` alone: a balance from before lots had owners.
-                let mut parts = l.split('@');
-                let (q, p) = (parts.next()?, parts.next()?);
-                let (owner, at_ms) = match (parts.next(), parts.next(), parts.next()) {
-                    (None, _, _) => (Strategy::HOUSE, 0),
-                    (Some(o), Some(at), None) => (Strategy::name(o).ok()?, at.parse().ok()?),
+                // `<q>@<p>` alone: a balance from before lots had owners;
+                // `<q>@<p>@<owner>@<at>`: before their stop basis.
+                let f: Vec<&str> = l.split('@').collect();
+                let price: Decimal = f.get(1)?.parse().ok()?;
+                let (owner, at_ms) = match f.len() {
+                    2 => (Strategy::HOUSE, 0),
+                    4 | 6 => (Strategy::name(f[2]).ok()?, f[3].parse().ok()?),
                     _ => return None,
                 };
+                let (basis, since_ms) = match f.len() {
+                    6 => (f[4].parse().ok()?, f[5].parse().ok()?),
+                    _ => (price, at_ms),
+                };
                 Some(Lot {
-                    qty: q.parse().ok()?,
-                    price: p.parse().ok()?,
+                    qty: f[0].parse().ok()?,
+                    price,
                     owner,
                     at_ms,
+                    basis,
+                    since_ms,
                 })
             })
             .collect::<Option<Vec<_>>>()?
@@ -705,7 +719,7 @@ mod tests {
         .into();
         let text = encode_positions(&two);
         assert_eq!(
-            text, "KCH26=2|2@300@house@0;KCK26=-1|1@310@house@0",
+            text, "KCH26=2|2@300@house@0@300@0;KCK26=-1|1@310@house@0@310@0",
             "lots from before owners are the house's"
         );
         let owned = decode_lots("3|2@300@news@17,1@301@momentum@18").unwrap();
@@ -713,6 +727,14 @@ mod tests {
         assert_eq!(owners, vec![(Strategy::NEWS, 17), (Strategy::MOMENTUM, 18)]);
         assert_eq!(decode_lots("1|1@300@News@1"), None, "not a name");
         assert_eq!(decode_lots("1|1@300@news"), None, "no time");
+        let rolled = decode_lots("1|1@299.6@news@50@297.6@17").unwrap();
+        let l = rolled.lots().next().unwrap();
+        assert_eq!(
+            (l.basis, l.since_ms),
+            ("297.6".parse().unwrap(), 17),
+            "a roll's basis"
+        );
+        assert_eq!(decode_lots("1|1@300@news@1@300"), None, "five fields");
         // Per strategy: what the book's owners made and their orders paid.
         let tally = TradeTally {
             trades: 2,
