@@ -163,6 +163,11 @@ impl Book {
         (realized, trips)
     }
 
+    /// A roll's close leg closed lots its open leg has not opened again yet.
+    pub fn is_moving(&self) -> bool {
+        !self.moving.2.is_empty()
+    }
+
     /// The open positions by instrument (none flat).
     pub fn positions(&self) -> &BTreeMap<String, Position> {
         &self.positions

@@ -24,6 +24,8 @@
 //! - **Decision numbers never go back**: `last_decision_seq` counts the
 //!   carried decision.
 //! - A pending order is never archived (the executor still asks about it).
+//! - A cut never falls between a roll's close leg and its open leg: the
+//!   balance does not say whose lots are moving (the pass waits for both).
 
 use super::error::sqlite_at;
 use super::{JournalError, Store};
@@ -420,6 +422,19 @@ impl Store {
             next.through_fill = next.through_fill.max(*id as u64);
             next.symbol = f.symbol.clone();
         }
+        let last_is_roll = fills
+            .last()
+            .is_some_and(|(_, f)| Strategy::of_order(engine, &f.client_order_id) == Strategy::ROLL);
+        if last_is_roll && book.is_moving() {
+            // The cut falls between a roll's close leg and its open leg: the
+            // balance cannot carry whose lots are moving; a later pass takes
+            // both legs.
+            tracing::info!(
+                engine,
+                "retention: a roll's legs are not both old enough; orders not archived this time"
+            );
+            return Ok(ArchivedOrders::default());
+        }
         next.positions = book.positions().clone();
         next.realized = book.realized();
         next.by_strategy = by_strategy(book.realized_by(), &tallies);
@@ -578,13 +593,26 @@ mod tests {
         }
 
         fn order(&mut self, at: u64, side: Side, qty: i64, price: i64, fill: bool) -> Order {
+            self.order_as(at, ("news", "KC"), side, qty, price, fill)
+        }
+
+        /// An order of `strategy` in `symbol`.
+        fn order_as(
+            &mut self,
+            at: u64,
+            (strategy, symbol): (&str, &str),
+            side: Side,
+            qty: i64,
+            price: i64,
+            fill: bool,
+        ) -> Order {
             self.seq += 1;
             let o = Order {
-                client_order_id: client_order_id("KC", "news", self.seq, "KC"),
+                client_order_id: client_order_id("KC", strategy, self.seq, symbol),
                 engine: "KC".into(),
-                strategy: "news".into(),
+                strategy: strategy.into(),
                 decision_seq: self.seq,
-                symbol: "KC".into(),
+                symbol: symbol.into(),
                 side,
                 qty: Decimal::from(qty),
                 ref_price: Decimal::from(price),
@@ -605,7 +633,7 @@ mod tests {
                     .record_fill(&Fill {
                         client_order_id: o.client_order_id.clone(),
                         engine: "KC".into(),
-                        symbol: "KC".into(),
+                        symbol: o.symbol.clone(),
                         side,
                         qty: o.qty,
                         price: o.ref_price,
@@ -768,5 +796,35 @@ mod tests {
         );
         assert_eq!(decode_positions("", "KC"), Some(BTreeMap::new()));
         assert_eq!(decode_positions("KCH26=2|1@300", "KC"), None);
+    }
+
+    #[test]
+    fn a_cut_between_a_rolls_two_legs_waits_for_both() {
+        let p = temp("carry-roll");
+        let mut w = W {
+            s: Store::open(&p).unwrap(),
+            seq: 0,
+        };
+        let jan = 20_458 * DAY;
+        w.order_as(jan + 1, ("news", "KCH26"), Side::Buy, 2, 300, true);
+        w.order_as(jan + 2, ("roll", "KCH26"), Side::Sell, 2, 302, true);
+        w.decide(jan + 4, Outcome::Vetoed); // the newest decision stays
+                                            // The close leg is old enough, its open leg not there yet: nothing
+                                            // goes (the balance cannot say whose lots are moving).
+        assert_eq!(
+            w.s.archive_orders(jan + 10 * DAY, 100).unwrap(),
+            ArchivedOrders::default()
+        );
+        w.order_as(jan + 5, ("roll", "KCK26"), Side::Buy, 2, 300, true);
+        w.order(jan + 40 * DAY, Side::Buy, 1, 300, true);
+        let done = w.s.archive_orders(jan + 10 * DAY, 100).unwrap();
+        assert_eq!(done.fills, 3, "both legs, with what they moved");
+        let c = w.s.carried("KC").unwrap().unwrap();
+        let lots: Vec<(Strategy, Decimal)> = c.positions["KCK26"]
+            .lots()
+            .map(|l| (l.owner, l.basis))
+            .collect();
+        // News's lots moved to May, their stop basis 300 + (300 − 302).
+        assert_eq!(lots, vec![(Strategy::NEWS, Decimal::from(298))]);
     }
 }
