@@ -219,21 +219,7 @@ impl Engine {
         for (journal_id, f) in fills {
             self.ledger.apply_fill(journal_id, &f, &self.cfg.spec);
         }
-        // Lots of a strategy no longer configured (renamed, removed): no
-        // rule and no stop of theirs closes them now; said once.
-        let mut orphans: Vec<String> = self
-            .ledger
-            .positions()
-            .values()
-            .flat_map(|p| p.lots().map(|l| l.owner))
-            .filter(|o| !o.is_reserved() && !self.cfg.strategies.iter().any(|s| s.name == *o))
-            .map(|o| o.to_string())
-            .collect();
-        orphans.sort();
-        orphans.dedup();
-        if !orphans.is_empty() {
-            tracing::warn!(target: super::ENGINE_LOG, engine = %id, strategies = ?orphans, "lots of strategies no longer configured: only a flatten, a roll or another strategy's orders close them (commodore ctl flatten closes them all)");
-        }
+        self.warn_orphaned_lots();
         let pending = self
             .store
             .with(|s| s.pending_orders(id, u64::MAX))
@@ -337,18 +323,6 @@ impl Engine {
             ),
             now_ms,
         }
-    }
-
-    /// A strategy's order went over its capital limit: counted, logged,
-    /// evented.
-    fn capital_breach(&mut self, strategy: Strategy, why: &str) {
-        *self.breaches.entry(strategy).or_default() += 1;
-        tracing::warn!(target: super::ENGINE_LOG, engine = %self.cfg.id, %strategy, "{why}");
-        self.kernel.events().publish(
-            crate::events::CAPITAL_BREACH,
-            &self.cfg.path(),
-            why.to_owned(),
-        );
     }
 
     /// What the decision at `now_ms` reads: the signal, the engine's last

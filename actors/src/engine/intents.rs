@@ -41,6 +41,25 @@ pub(super) fn own_of(ledger: &Ledger, s: Strategy) -> Own {
 }
 
 impl Engine {
+    /// Lots of a strategy no longer configured (renamed, removed) are
+    /// named in a warning, once, at start.
+    pub(super) fn warn_orphaned_lots(&self) {
+        // No rule and no stop of theirs closes them now.
+        let mut orphans: Vec<String> = self
+            .ledger
+            .positions()
+            .values()
+            .flat_map(|p| p.lots().map(|l| l.owner))
+            .filter(|o| !o.is_reserved() && !self.cfg.strategies.iter().any(|s| s.name == *o))
+            .map(|o| o.to_string())
+            .collect();
+        orphans.sort();
+        orphans.dedup();
+        if !orphans.is_empty() {
+            tracing::warn!(target: super::ENGINE_LOG, engine = %self.cfg.id, strategies = ?orphans, "lots of strategies no longer configured: only a flatten, a roll or another strategy's orders close them (commodore ctl flatten closes them all)");
+        }
+    }
+
     /// The strategies' intents on what was seen at market time `at_ms`: an
     /// entry is routed (now, or into the batch), an exit closes that
     /// strategy's own position.

@@ -33,6 +33,18 @@ pub struct NewOrder {
 }
 
 impl Engine {
+    /// A strategy's order went over its capital limit: counted, logged,
+    /// evented.
+    pub(super) fn capital_breach(&mut self, strategy: Strategy, why: &str) {
+        *self.breaches.entry(strategy).or_default() += 1;
+        tracing::warn!(target: super::ENGINE_LOG, engine = %self.cfg.id, %strategy, "{why}");
+        self.kernel.events().publish(
+            crate::events::CAPITAL_BREACH,
+            &self.cfg.path(),
+            why.to_owned(),
+        );
+    }
+
     /// Asks the breaker; `Ok(true)` for its half-open trial.
     pub(super) fn admit(&mut self) -> Result<bool, String> {
         let (admit, changed) = self.breaker.admit(self.clock.now_ms());

@@ -13,7 +13,8 @@
 //! Invariant: the lots of every month add up to its net position, which is
 //! the journal's fills' net (the broker's holdings).
 
-use super::market::{ContractSpec, Fill, Position, Side};
+use super::market::{ContractSpec, Fill, Side};
+use super::position::Position;
 use super::results::RoundTrip;
 use super::Strategy;
 use rust_decimal::Decimal;

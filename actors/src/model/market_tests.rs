@@ -2,6 +2,7 @@
 //! actors.
 
 use super::*;
+use crate::model::Position;
 
 fn d(s: &str) -> Decimal {
     s.parse().unwrap()

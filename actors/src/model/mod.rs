@@ -8,6 +8,7 @@ mod holdings;
 mod limits;
 mod market;
 mod mode;
+mod position;
 mod results;
 mod risk;
 mod strategy;
@@ -17,10 +18,11 @@ pub use holdings::Holdings;
 pub use limits::{GuardLimits, PortfolioLimits};
 pub use market::{
     civil_from_days, client_order_id, contract, days_from_civil, month_of, new_york_offset_min,
-    root, Analyzed, Applied, Bar, Closed, ContractSpec, Fill, FrontMonth, Headline, Lot, Order,
-    Outcome, Position, Sentiment, Side, Source, BAR_MS, KNOWN_SYMBOLS,
+    root, Analyzed, Bar, ContractSpec, Fill, FrontMonth, Headline, Order, Outcome, Sentiment, Side,
+    Source, BAR_MS, KNOWN_SYMBOLS,
 };
 pub use mode::{DecodeError, ModeChoice, ModeState, Tier, TierParams, Tiers, MAX_TIERS};
+pub use position::{Applied, Closed, Lot, Position};
 pub use results::{
     round_trips, trade_stats, CurveResults, CurveStats, RoundTrip, TradeStats, TradeTally,
 };
