@@ -78,7 +78,7 @@ const PER_ACTOR: [Family<NodeInfo>; 3] = [
 ];
 
 /// The per-engine families of the engines' published figures, in order.
-const PER_ENGINE: [Family<EngineFigures>; 11] = [
+const PER_ENGINE: [Family<EngineFigures>; 12] = [
     (
         "commodore_engine_events_total",
         "counter",
@@ -108,6 +108,12 @@ const PER_ENGINE: [Family<EngineFigures>; 11] = [
         "counter",
         "Orders refused by the broker or the journal.",
         |f| f.activity.rejected.to_string(),
+    ),
+    (
+        "commodore_engine_orders_ended_total",
+        "counter",
+        "Orders that worked at the broker and ended before they filled in full (expired, cancelled).",
+        |f| f.activity.ended.to_string(),
     ),
     (
         "commodore_engine_dropped_total",

@@ -202,6 +202,21 @@ fn every_kind_of_config_error_exits_2_naming_file_and_key() {
             "[broker]\ntimeout = \"0s\"\n",
             "broker.timeout: must be above 0 and at most 60s",
         ),
+        (
+            "broker_participation.toml",
+            "[broker]\nparticipation = 1.5\n",
+            "broker.participation: is 1.5: use a fraction above 0 and at most 1 of a bar's volume (1: no cap)",
+        ),
+        (
+            "broker_spread.toml",
+            "[broker]\nspread_ticks = 5000\n",
+            "broker.spread_ticks: must be at most 1000 (ticks)",
+        ),
+        (
+            "broker_latency.toml",
+            "[broker]\nlatency = \"2h\"\n",
+            "broker.latency: must be at most 1h of market time",
+        ),
         // Accepted or misnamed before (issue 14, item 10).
         (
             "period.toml",

@@ -23,11 +23,12 @@ fn paper_broker_filled(dir: &Path, id: &str, price: &str) {
     let c = rusqlite::Connection::open(dir.join("orders/KC.paper.sqlite")).unwrap();
     c.execute_batch(commodore_actors::engine::PAPER_SCHEMA)
         .unwrap();
-    c.execute(
-        "INSERT INTO paper_orders (client_order_id, status, engine, symbol, side, qty, price, commission, at_ms)
-         VALUES (?1, 'filled', 'KC', 'KC', 'buy', '2', ?2, '0', 1767606300000)",
-        [id, price],
-    )
+    c.execute_batch(&format!(
+        "INSERT INTO paper_book (client_order_id, status, engine, symbol, side, qty, ref_price, at_ms, filled, parts)
+           VALUES ('{id}', 'filled', 'KC', 'KC', 'buy', '2', '{price}', 1767606300000, '2', 1);
+         INSERT INTO paper_fills (client_order_id, part, engine, symbol, side, qty, price, commission, at_ms)
+           VALUES ('{id}', 1, 'KC', 'KC', 'buy', '2', '{price}', '0', 1767606300000);",
+    ))
     .unwrap();
 }
 
@@ -87,7 +88,7 @@ fn a_fill_the_broker_remembers_is_journaled_after_a_restart_and_never_sent_again
     let paper = rusqlite::Connection::open(dir.join("orders/KC.paper.sqlite")).unwrap();
     let answered: i64 = paper
         .query_row(
-            "SELECT COUNT(*) FROM paper_orders WHERE client_order_id = 'KC-news-00000077'",
+            "SELECT COUNT(*) FROM paper_book WHERE client_order_id = 'KC-news-00000077'",
             [],
             |r| r.get(0),
         )

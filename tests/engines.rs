@@ -25,6 +25,7 @@ fn journal_fills(db: &Path) -> Vec<Fill> {
     let text = |r: &rusqlite::Row<'_>, i: usize| r.get::<_, String>(i);
     s.query_map([], |r| {
         Ok(Fill {
+            part: 1,
             client_order_id: text(r, 0)?,
             engine: text(r, 1)?,
             symbol: text(r, 2)?,

@@ -73,15 +73,16 @@ fn holding_march(name: &str) -> PathBuf {
         .execute_batch(commodore_actors::engine::PAPER_SCHEMA)
         .unwrap();
     let held: i64 = paper
-        .query_row("SELECT COUNT(*) FROM paper_orders", [], |r| r.get(0))
+        .query_row("SELECT COUNT(*) FROM paper_book", [], |r| r.get(0))
         .unwrap();
     assert_eq!(held, 0, "the paper broker is fresh");
     paper
-        .execute(
-            "INSERT INTO paper_orders (client_order_id, status, engine, symbol, side, qty, price, commission, at_ms)
-             VALUES (?1, 'filled', 'KC', 'KCH26', 'buy', '2', '350.00', '0', ?2)",
-            rusqlite::params![id, TUESDAY_MS],
-        )
+        .execute_batch(&format!(
+            "INSERT INTO paper_book (client_order_id, status, engine, symbol, side, qty, ref_price, at_ms, filled, parts)
+               VALUES ('{id}', 'filled', 'KC', 'KCH26', 'buy', '2', '350.00', {TUESDAY_MS}, '2', 1);
+             INSERT INTO paper_fills (client_order_id, part, engine, symbol, side, qty, price, commission, at_ms)
+               VALUES ('{id}', 1, 'KC', 'KCH26', 'buy', '2', '350.00', '0', {TUESDAY_MS});",
+        ))
         .unwrap();
     dir
 }
@@ -238,7 +239,7 @@ fn roll_killed_at(crash_at: Option<&str>) {
             .unwrap();
         let sent: i64 = paper
             .query_row(
-                "SELECT COUNT(*) FROM paper_orders WHERE client_order_id = ?1 AND status = 'filled'",
+                "SELECT COUNT(*) FROM paper_book WHERE client_order_id = ?1 AND status = 'filled'",
                 [&leg.0],
                 |r| r.get(0),
             )
@@ -247,7 +248,7 @@ fn roll_killed_at(crash_at: Option<&str>) {
     }
     let roll_orders_at_broker: i64 = paper
         .query_row(
-            "SELECT COUNT(*) FROM paper_orders WHERE client_order_id LIKE 'KC-roll-%'",
+            "SELECT COUNT(*) FROM paper_book WHERE client_order_id LIKE 'KC-roll-%'",
             [],
             |r| r.get(0),
         )

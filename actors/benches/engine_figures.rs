@@ -131,12 +131,15 @@ impl engine::Broker for Stamped {
     fn submit(
         &mut self,
         order: &commodore_actors::model::Order,
-    ) -> Result<commodore_actors::model::Fill, engine::BrokerError> {
+    ) -> Result<engine::Known, engine::BrokerError> {
         *self.at.lock().unwrap() = Some(Instant::now());
         self.paper.submit(order)
     }
     fn lookup(&mut self, id: &str) -> Result<engine::Known, engine::BrokerError> {
         self.paper.lookup(id)
+    }
+    fn cancel(&mut self, id: &str, why: &str) -> Result<engine::Known, engine::BrokerError> {
+        self.paper.cancel(id, why)
     }
     fn holdings(&mut self) -> Result<commodore_actors::model::Holdings, engine::BrokerError> {
         self.paper.holdings()
@@ -169,7 +172,7 @@ async fn engine_tree(
         llm: None,
         placement,
         // No slippage: 2,000 round trips would bleed the account into a drawdown HALT.
-        slippage_ticks: 0,
+        fills: engine::paper::FillModel::immediate(0),
         commission: Decimal::ZERO,
         broker_timeout: Duration::from_secs(2),
         broker: Some(Arc::new(move || {
@@ -355,6 +358,7 @@ fn decision() -> Vec<Duration> {
         check_opening(&cfg.portfolio, &book, "KC", delta, vol).unwrap();
         assert_eq!(breaker.admit(0).0, Admit::Pass);
         let order = Order {
+            limit: None,
             client_order_id: client_order_id("KC", c.strategy.as_str(), i + 1, "KCH26"),
             engine: "KC".into(),
             strategy: c.strategy.as_str().to_owned(),
@@ -382,6 +386,7 @@ fn sample_order(
     use commodore_actors::journal::OutcomeRow;
     use commodore_actors::model::{client_order_id, Order, Outcome, Side};
     let order = Order {
+        limit: None,
         client_order_id: client_order_id("JB", "news", i + 1, "KCH26"),
         engine: "JB".into(),
         strategy: "news".into(),

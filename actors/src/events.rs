@@ -29,8 +29,11 @@ pub const DAILY_SUMMARY: EventKind = EventKind::Other("daily_summary");
 pub const BUDGET_EXHAUSTED: EventKind = EventKind::Other("budget_exhausted");
 /// An order was journaled and sent to the broker.
 pub const ORDER_SUBMITTED: EventKind = EventKind::Other("order_submitted");
-/// An order was filled (and the fill journaled).
+/// An order was filled, in full or in part (and the fill journaled).
 pub const ORDER_FILLED: EventKind = EventKind::Other("order_filled");
+/// An order working at the broker ended before it filled in full (a limit
+/// order's expiry, a cancel): what it filled stays, the rest is gone.
+pub const ORDER_ENDED: EventKind = EventKind::Other("order_ended");
 /// The broker (or the journal) refused an order.
 pub const ORDER_REJECTED: EventKind = EventKind::Other("order_rejected");
 /// An engine's circuit breaker opened (consecutive broker failures).

@@ -57,6 +57,9 @@ pub struct EngineActivity {
     pub orders: u64,
     pub fills: u64,
     pub rejected: u64,
+    /// Orders that worked at the broker and ended before they filled in
+    /// full (a limit order's expiry, a cancel).
+    pub ended: u64,
     /// Market events or signals dropped at a full mailbox or buffer.
     pub dropped: u64,
     pub commissions: Decimal,

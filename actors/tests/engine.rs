@@ -550,6 +550,7 @@ fn journal_filled_order(path: &Path, seq: u64, qty: i64) -> (u64, commodore_acto
     use commodore_actors::model::{Fill, Order, Outcome, Side};
     let id = format!("KC-news-{seq:08}");
     let order = Order {
+        limit: None,
         client_order_id: id.clone(),
         engine: "KC".into(),
         strategy: "news".into(),
@@ -570,6 +571,7 @@ fn journal_filled_order(path: &Path, seq: u64, qty: i64) -> (u64, commodore_acto
         at_ms: MONDAY_NOON_MS,
     };
     let fill = Fill {
+        part: 1,
         client_order_id: id,
         engine: "KC".into(),
         symbol: "KC".into(),

@@ -38,13 +38,25 @@ struct Book {
 struct Double(Arc<Mutex<Book>>);
 
 impl Broker for Double {
-    fn submit(&mut self, o: &Order) -> Result<Fill, BrokerError> {
+    fn submit(&mut self, o: &Order) -> Result<Known, BrokerError> {
         let mut b = self.0.lock().unwrap();
         b.submits.push(o.client_order_id.clone());
-        let fill = fill_of(o, o.ref_price);
-        b.known
-            .insert(o.client_order_id.clone(), Known::Filled(fill.clone()));
-        Ok(fill)
+        let filled = Known::Filled(vec![fill_of(o, o.ref_price)]);
+        b.known.insert(o.client_order_id.clone(), filled.clone());
+        Ok(filled)
+    }
+
+    fn cancel(&mut self, id: &str, why: &str) -> Result<Known, BrokerError> {
+        let mut b = self.0.lock().unwrap();
+        let k = match b.known.get(id).cloned() {
+            Some(Known::Working(fills)) => Known::Ended {
+                fills,
+                why: why.to_owned(),
+            },
+            other => other.unwrap_or(Known::Unknown),
+        };
+        b.known.insert(id.to_owned(), k.clone());
+        Ok(k)
     }
 
     fn lookup(&mut self, id: &str) -> Result<Known, BrokerError> {
@@ -59,14 +71,7 @@ impl Broker for Double {
     /// The holdings of every fill it gave.
     fn holdings(&mut self) -> Result<commodore_actors::model::Holdings, BrokerError> {
         let b = self.0.lock().unwrap();
-        let fills: Vec<&Fill> = b
-            .known
-            .values()
-            .filter_map(|k| match k {
-                Known::Filled(f) => Some(f),
-                _ => None,
-            })
-            .collect();
+        let fills: Vec<&Fill> = b.known.values().flat_map(|k| k.fills()).collect();
         commodore_actors::model::Holdings::of(fills).map_err(BrokerError::Unavailable)
     }
 }
@@ -85,6 +90,7 @@ impl Double {
 
 fn fill_of(o: &Order, price: Decimal) -> Fill {
     Fill {
+        part: 1,
         client_order_id: o.client_order_id.clone(),
         engine: o.engine.clone(),
         symbol: o.symbol.clone(),
@@ -100,6 +106,7 @@ fn order(seq: u64) -> (Order, OutcomeRow) {
     let id = format!("KC-news-{seq:08}");
     (
         Order {
+            limit: None,
             client_order_id: id.clone(),
             engine: "KC".into(),
             strategy: "news".into(),
@@ -226,7 +233,7 @@ async fn an_order_the_broker_filled_is_journaled_from_its_answer_not_sent_again(
     broker.set(|b| {
         b.known.insert(
             o.client_order_id.clone(),
-            Known::Filled(fill_of(&o, Decimal::from(301))),
+            Known::Filled(vec![fill_of(&o, Decimal::from(301))]),
         );
     });
     let t = tree(&path, &broker).await;

@@ -36,6 +36,7 @@ fn holding(path: &std::path::Path, month: &str, qty: i64, seq: u64) {
     let id = format!("KC-news-{seq:08}-{month}");
     let side = if qty > 0 { Side::Buy } else { Side::Sell };
     let o = Order {
+        limit: None,
         client_order_id: id.clone(),
         engine: "KC".into(),
         strategy: "news".into(),
@@ -57,6 +58,7 @@ fn holding(path: &std::path::Path, month: &str, qty: i64, seq: u64) {
     };
     s.insert_order(&o, &row, TUESDAY_MS).unwrap();
     s.record_fill(&Fill {
+        part: 1,
         client_order_id: id,
         engine: "KC".into(),
         symbol: month.into(),

@@ -46,6 +46,7 @@ async fn dropped_after_30_bars(stopped: bool) -> u64 {
         symbol: "KC".into(),
         analyzer: Handle::new(),
         sentinel: Handle::new(),
+        broker: Handle::new(),
         dropped: Default::default(),
     };
     let dropped = route.dropped.clone();
@@ -89,6 +90,7 @@ fn route(engine: &str) -> Route {
         symbol: "KC".into(),
         analyzer: Handle::new(),
         sentinel: Handle::new(),
+        broker: Handle::new(),
         dropped: Default::default(),
     }
 }

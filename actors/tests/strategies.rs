@@ -33,6 +33,7 @@ fn news_holds_two(path: &std::path::Path) {
     let id = "KC-news-00000001-KCH26".to_owned();
     let at = START_MS - 3_600_000;
     let o = Order {
+        limit: None,
         client_order_id: id.clone(),
         engine: "KC".into(),
         strategy: "news".into(),
@@ -54,6 +55,7 @@ fn news_holds_two(path: &std::path::Path) {
     };
     s.insert_order(&o, &row, at).unwrap();
     s.record_fill(&Fill {
+        part: 1,
         client_order_id: id,
         engine: "KC".into(),
         symbol: "KCH26".into(),
@@ -152,6 +154,7 @@ async fn a_strategy_enters_and_exits_on_its_own_rule_and_its_exit_closes_its_own
         )
         .unwrap(),
         exits: Exits::default(),
+        order: Default::default(),
     };
     let news = StrategySpec::default_of(Kind::News, Decimal::new(5, 1));
     let (t, path) = tree(

@@ -61,7 +61,14 @@ pub(super) fn supervisor(
     // The LLM path every engine shares (its limiter and its day's budget):
     // kept by the reload, which builds another only when `llm` changes.
     let llm = llm_services(cfg, kernel, wiring.wall);
-    let sub = subtree_config(cfg, risk, wiring, placement, opts.fsync, llm.clone());
+    let sub = subtree_config(
+        cfg,
+        risk,
+        wiring,
+        placement,
+        (opts.fsync, opts.fill_seed),
+        llm.clone(),
+    );
     let mut routes = Vec::new();
     let mut targets = Vec::new();
     let mut specs = BTreeMap::new();
@@ -144,9 +151,10 @@ pub(super) fn subtree_config(
     risk: &Handle<PortfolioRisk>,
     wiring: &Wiring,
     placement: engine::Threads,
-    fsync: commodore_actors::journal::Fsync,
+    (fsync, fill_seed): (commodore_actors::journal::Fsync, u64),
     llm: Option<Arc<LlmServices>>,
 ) -> engine::SubtreeConfig {
+    let b = &cfg.broker;
     let sn = &cfg.sentinels;
     engine::SubtreeConfig {
         supervision: cfg.engine_supervision(),
@@ -162,7 +170,14 @@ pub(super) fn subtree_config(
         // The LLM's daily budget is real money per real day: the wall clock.
         llm,
         placement,
-        slippage_ticks: i64::from(cfg.broker.slippage_ticks),
+        fills: engine::paper::FillModel {
+            slippage_ticks: i64::from(b.slippage_ticks),
+            random_ticks: i64::from(b.slippage_random_ticks),
+            spread_ticks: i64::from(b.spread_ticks),
+            latency_ms: b.latency.as_millis().min(u128::from(u64::MAX)) as u64,
+            participation: b.participation,
+            seed: fill_seed,
+        },
         commission: cfg.broker.commission,
         broker_timeout: cfg.broker.timeout,
         broker: None,

@@ -154,6 +154,9 @@ pub struct Options {
     /// Whether the journal archives its old events (`journal.retention`):
     /// `run`'s does; a replay's keeps all, for its report.
     pub retention: bool,
+    /// Draws the paper broker's random slippage: a replay's `--seed`, 0 in
+    /// `run`.
+    pub fill_seed: u64,
 }
 
 impl Options {
@@ -169,6 +172,7 @@ impl Options {
             fsync: Fsync::On,
             clock,
             retention: true,
+            fill_seed: 0,
         })
     }
 
@@ -196,6 +200,7 @@ impl Options {
             fsync: Fsync::Off,
             clock,
             retention: false,
+            fill_seed: 0,
         })
     }
 }

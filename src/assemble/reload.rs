@@ -218,7 +218,8 @@ impl Reloader {
             &self.risk,
             &self.wiring,
             Threads::OwnThread,
-            self.fsync,
+            // A reload happens in `run`, whose fill seed is 0.
+            (self.fsync, 0),
             llm.clone(),
         );
         let mut start = Vec::new();
@@ -348,6 +349,7 @@ mod tests {
         let journal = dir.join("journal.sqlite");
         let mut s = Store::open(&journal).unwrap();
         let order = |seq: u64, side: Side| Order {
+            limit: None,
             client_order_id: client_order_id("KC", "news", seq, "KC"),
             engine: "KC".into(),
             strategy: "news".into(),
@@ -368,6 +370,7 @@ mod tests {
             at_ms: seq,
         };
         let fill = |o: &Order| Fill {
+            part: 1,
             client_order_id: o.client_order_id.clone(),
             engine: "KC".into(),
             symbol: "KC".into(),

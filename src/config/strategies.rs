@@ -10,6 +10,9 @@
 //! take_profit = 0.03                 # 3 % from the entry,
 //! trailing_stop = 0.015              # 1.5 % from the best close since,
 //! max_hold = "4h"                    # held 4 hours of market time
+//! order = "limit"                    # its entries: "market" (the default) or
+//! limit_offset_ticks = 2             # a limit 2 ticks better than the close,
+//! limit_expiry = "30m"               # good for 30 minutes of market time
 //!
 //! strategies = { news = 0.5, momentum = 0.5 }   # the first round's form:
 //!                                               # name = kind, default params
@@ -23,7 +26,7 @@
 use super::decimals::as_number;
 use super::durations::parse_duration;
 use super::Invalid;
-use commodore_actors::model::{check_set, Exits, Kind, Params, Strategy, StrategySpec};
+use commodore_actors::model::{check_set, Exits, Kind, OrderType, Params, Strategy, StrategySpec};
 use rust_decimal::Decimal;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
@@ -54,7 +57,20 @@ pub struct Entry {
     pub trailing_stop: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_hold: Option<String>,
+    /// How its entries go: `market` (left out) or `limit`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order: Option<String>,
+    /// A limit entry's price: this many ticks better than the decision's
+    /// price (0, the default: at it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit_offset_ticks: Option<u32>,
+    /// How long a limit entry rests, in market time (`"30m"`, the default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit_expiry: Option<String>,
 }
+
+/// A limit entry rests this long when `limit_expiry` is left out.
+pub const DEFAULT_LIMIT_EXPIRY_MS: u64 = 30 * 60_000;
 
 impl Entry {
     /// A strategy of the kind `name`, weight 0, defaults, no stops.
@@ -68,7 +84,50 @@ impl Entry {
             take_profit: None,
             trailing_stop: None,
             max_hold: None,
+            order: None,
+            limit_offset_ticks: None,
+            limit_expiry: None,
         }
+    }
+
+    /// Its order type, checked.
+    fn order_type(&self) -> Result<OrderType, String> {
+        let limit = match self.order.as_deref() {
+            None | Some("market") => false,
+            Some("limit") => true,
+            Some(other) => return Err(format!("order is {other:?}: use \"market\" or \"limit\"")),
+        };
+        if !limit {
+            if self.limit_offset_ticks.is_some() || self.limit_expiry.is_some() {
+                return Err(
+                    "limit_offset_ticks and limit_expiry apply to limit orders: set order = \"limit\", or remove them"
+                        .into(),
+                );
+            }
+            return Ok(OrderType::Market);
+        }
+        let offset_ticks = self.limit_offset_ticks.unwrap_or(0);
+        if offset_ticks > 1000 {
+            return Err(format!(
+                "limit_offset_ticks is {offset_ticks}: use at most 1000 ticks"
+            ));
+        }
+        let expiry_ms = match self.limit_expiry.as_deref() {
+            None => DEFAULT_LIMIT_EXPIRY_MS,
+            Some(d) => parse_duration(d)
+                .map_err(|why| format!("limit_expiry: {why}"))?
+                .as_millis() as u64,
+        };
+        if expiry_ms == 0 || expiry_ms > 7 * 86_400_000 {
+            return Err(format!(
+                "limit_expiry is {:?}: use a market-time duration above 0 and at most 7 days, like \"30m\"",
+                self.limit_expiry.as_deref().unwrap_or_default()
+            ));
+        }
+        Ok(OrderType::Limit {
+            offset_ticks,
+            expiry_ms,
+        })
     }
 
     /// Its stops, checked.
@@ -140,12 +199,14 @@ impl Strategies {
             let kind = Kind::parse(e.kind()).map_err(fail("kind"))?;
             let params = Params::new(kind, &e.params).map_err(fail("params"))?;
             let exits = e.exits().map_err(fail("exits"))?;
+            let order = e.order_type().map_err(fail("order"))?;
             specs.push(StrategySpec {
                 name,
                 kind,
                 weight: e.weight,
                 params,
                 exits,
+                order,
             });
         }
         if specs.len() > MAX_STRATEGIES {
@@ -271,6 +332,26 @@ mod tests {
                 max_hold_ms: Some(4 * 3_600_000),
             }
         );
+        assert_eq!(s[0].order, OrderType::Market, "market unless set");
+        let s = specs(
+            "[[engines]]\nid = \"KC\"\n[[engines.strategies]]\nname = \"breakout\"\nweight = 0.2\n\
+             order = \"limit\"\nlimit_offset_ticks = 2\n\
+             [[engines.strategies]]\nname = \"news\"\nweight = 0.2\norder = \"limit\"\nlimit_expiry = \"2h\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            (s[0].order, s[1].order),
+            (
+                OrderType::Limit {
+                    offset_ticks: 2,
+                    expiry_ms: DEFAULT_LIMIT_EXPIRY_MS
+                },
+                OrderType::Limit {
+                    offset_ticks: 0,
+                    expiry_ms: 2 * 3_600_000
+                }
+            )
+        );
     }
 
     #[test]
@@ -305,6 +386,26 @@ mod tests {
             one("name = \"mr\"\nkind = \"mean_reversion\"\nweight = 0.1\nmax_hold = \"4 hours\"");
         assert!(
             what.contains("max_hold: \"4 hours\" has no known unit"),
+            "{what}"
+        );
+        let (key, what) =
+            one("name = \"mr\"\nkind = \"mean_reversion\"\nweight = 0.1\norder = \"stop\"");
+        assert_eq!(key, "engines.strategies.order");
+        assert!(
+            what.ends_with("order is \"stop\": use \"market\" or \"limit\""),
+            "{what}"
+        );
+        let (_, what) =
+            one("name = \"mr\"\nkind = \"mean_reversion\"\nweight = 0.1\nlimit_expiry = \"1h\"");
+        assert!(
+            what.contains("set order = \"limit\", or remove them"),
+            "{what}"
+        );
+        let (_, what) = one(
+            "name = \"mr\"\nkind = \"mean_reversion\"\nweight = 0.1\norder = \"limit\"\nlimit_expiry = \"0s\"",
+        );
+        assert!(
+            what.contains("limit_expiry is \"0s\": use a market-time duration above 0"),
             "{what}"
         );
         let (_, what) = one("name = \"roll\"\nkind = \"momentum\"\nweight = 0.1");

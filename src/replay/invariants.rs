@@ -34,7 +34,7 @@ pub struct Check {
 }
 
 const UNIQUE_IDS: &str = "unique_client_order_ids";
-const ONE_FILL: &str = "one_fill_per_filled_order";
+const ONE_FILL: &str = "fills_are_parts_of_their_order";
 const POSITIONS: &str = "fills_match_orders";
 const ENGINE_POSITIONS: &str = "positions_match_fills";
 const NO_LOOKAHEAD: &str = "no_lookahead";
@@ -57,7 +57,7 @@ pub fn check(path: &Path) -> Result<Vec<Check>, String> {
     let j = Journal::open(path)?;
     Ok(vec![
         j.unique_client_order_ids()?,
-        j.one_fill_per_filled_order()?,
+        j.fills_are_parts_of_their_order()?,
         j.positions_match_fills()?,
         j.risk_level_only_rises_without_reset()?,
         j.one_outcome_per_decision()?,
@@ -433,9 +433,10 @@ impl Journal {
         Ok(Check::of(RECONCILED, problems, checked))
     }
 
-    /// 2. Every `filled` order has exactly one fill, and every fill's order
-    ///    says `filled`.
-    fn one_fill_per_filled_order(&self) -> Result<Check, String> {
+    /// 2. An order's fills are its parts: every `filled` order has at least
+    ///    one, each part is journaled once, every fill's order says `filled`
+    ///    or `working`, and a limit order's fills are at its limit or better.
+    fn fills_are_parts_of_their_order(&self) -> Result<Check, String> {
         let filled = self.count("SELECT COUNT(*) FROM orders WHERE status = 'filled'", [])?;
         let fills = self.count("SELECT COUNT(*) FROM fills", [])?;
         let mut problems = Vec::new();
@@ -458,8 +459,8 @@ impl Journal {
             ));
         }
         let twice = self.first(
-            "SELECT client_order_id, COUNT(*), MIN(id), MAX(id) FROM fills
-             GROUP BY client_order_id HAVING COUNT(*) > 1 ORDER BY MIN(id) LIMIT 1",
+            "SELECT client_order_id, part, COUNT(*), MIN(id), MAX(id) FROM fills
+             GROUP BY client_order_id, part HAVING COUNT(*) > 1 ORDER BY MIN(id) LIMIT 1",
             [],
             |r| {
                 Ok((
@@ -467,24 +468,25 @@ impl Journal {
                     r.get::<_, i64>(1)?,
                     r.get::<_, i64>(2)?,
                     r.get::<_, i64>(3)?,
+                    r.get::<_, i64>(4)?,
                 ))
             },
         )?;
-        if let Some((id, times, a, b)) = twice {
+        if let Some((id, part, times, a, b)) = twice {
             let all = self.count(
-                "SELECT COUNT(*) FROM (SELECT 1 FROM fills GROUP BY client_order_id
+                "SELECT COUNT(*) FROM (SELECT 1 FROM fills GROUP BY client_order_id, part
                  HAVING COUNT(*) > 1)",
                 [],
             )?;
             problems.push(format!(
-                "order {id} has {times} fills (fill {a} .. {b}; {} in all)",
-                n(all, "such order")
+                "order {id} has part {part} {times} times (fill {a} .. {b}; {} in all)",
+                n(all, "such part")
             ));
         }
         let unfilled = self.first(
             "SELECT f.id, f.client_order_id, o.status FROM fills f
              JOIN orders o ON o.client_order_id = f.client_order_id
-             WHERE o.status != 'filled' ORDER BY f.id LIMIT 1",
+             WHERE o.status NOT IN ('filled', 'working') ORDER BY f.id LIMIT 1",
             [],
             |r| {
                 Ok((
@@ -497,10 +499,49 @@ impl Journal {
         if let Some((id, coid, status)) = unfilled {
             problems.push(format!("fill {id} is of {coid}, whose order is {status}"));
         }
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT f.id, f.client_order_id, f.side, f.price, o.limit_price FROM fills f
+                 JOIN orders o ON o.client_order_id = f.client_order_id
+                 WHERE o.limit_price != '' ORDER BY f.id",
+            )
+            .map_err(|e| self.sql(e))?;
+        let mut rows = stmt.query([]).map_err(|e| self.sql(e))?;
+        let (mut limit_fills, mut beyond) = (0u64, None::<String>);
+        while let Some(r) = rows.next().map_err(|e| self.sql(e))? {
+            let text = |i: usize| r.get::<_, String>(i).map_err(|e| self.sql(e));
+            let id = r.get::<_, i64>(0).map_err(|e| self.sql(e))?;
+            let (coid, side, price, limit) = (text(1)?, text(2)?, text(3)?, text(4)?);
+            let dec = |s: &str| {
+                s.parse::<Decimal>()
+                    .map_err(|e| self.corrupt(format!("fill {id}: {s:?}: {e}")))
+            };
+            let side: Side = side
+                .parse()
+                .map_err(|e| self.corrupt(format!("fill {id}: {e}")))?;
+            let (price, limit) = (dec(&price)?, dec(&limit)?);
+            limit_fills += 1;
+            let worse = match side {
+                Side::Buy => price > limit,
+                Side::Sell => price < limit,
+            };
+            if worse && beyond.is_none() {
+                beyond = Some(format!(
+                    "fill {id} of {coid} is at {price}, beyond its limit {limit}"
+                ));
+            }
+        }
+        problems.extend(beyond);
+        let limits = match limit_fills {
+            0 => String::new(),
+            1 => "; 1 limit fill, at its limit or better".to_owned(),
+            k => format!("; {k} limit fills, at their limit or better"),
+        };
         let checked = format!(
-            "{}, {}: one each",
+            "{}, {}: each part once{limits}",
             n(filled, "filled order"),
-            n(fills, "fill")
+            n(fills, "fill"),
         );
         Ok(Check::of(ONE_FILL, problems, checked))
     }
@@ -512,12 +553,16 @@ impl Journal {
         /// (from the fills, from their orders, fills).
         type Book = (Decimal, Decimal, u64);
         let mut books: BTreeMap<(String, String), Book> = BTreeMap::new();
+        /// Per order: its engine, symbol, signed quantity, whether it filled
+        /// in full, and what its fills add up to.
+        type Filled = (String, String, Decimal, bool, Decimal);
+        let mut orders: BTreeMap<String, Filled> = BTreeMap::new();
         let (mut fills, mut first, mut differ) = (0u64, None::<String>, 0u64);
         let mut stmt = self
             .conn
             .prepare(
                 "SELECT f.id, f.client_order_id, f.engine, f.symbol, f.side, f.qty,
-                        o.engine, o.symbol, o.side, o.qty
+                        o.engine, o.symbol, o.side, o.qty, o.status = 'filled' AND o.detail = ''
                  FROM fills f JOIN orders o ON o.client_order_id = f.client_order_id
                  ORDER BY f.id",
             )
@@ -542,8 +587,13 @@ impl Journal {
                 signed(&fside, &fqty, "fill")?,
                 signed(&oside, &oqty, "the order")?,
             );
+            let full = r.get::<_, bool>(10).map_err(|e| self.sql(e))?;
             fills += 1;
-            if (&fe, &fs, from_fill) != (&oe, &os, from_order) {
+            // A part of its order: the same book and side, never more.
+            let unlike = (&fe, &fs, from_fill.is_sign_negative())
+                != (&oe, &os, from_order.is_sign_negative())
+                || from_fill.abs() > from_order.abs();
+            if unlike {
                 differ += 1;
                 first.get_or_insert_with(|| {
                     format!(
@@ -556,7 +606,25 @@ impl Journal {
             let book = books.entry((fe, fs)).or_default();
             book.0 += from_fill;
             book.2 += 1;
-            books.entry((oe, os)).or_default().1 += from_order;
+            // What the order says it filled: all of it when it filled in
+            // full, else what its parts add up to (at most all of it).
+            let o = orders
+                .entry(coid)
+                .or_insert((oe, os, from_order, full, Decimal::ZERO));
+            o.4 += from_fill.abs();
+        }
+        for (oe, os, whole, full, parts) in orders.into_values() {
+            let filled = if full {
+                whole.abs()
+            } else {
+                parts.min(whole.abs())
+            };
+            let signed = if whole.is_sign_negative() {
+                -filled
+            } else {
+                filled
+            };
+            books.entry((oe, os)).or_default().1 += signed;
         }
         let mut problems: Vec<String> = books
             .iter()
@@ -976,6 +1044,7 @@ mod tests {
         fn order(&mut self, engine: &str, side: Side, qty: i64) -> Order {
             let seq = self.next(engine);
             let o = Order {
+                limit: None,
                 client_order_id: format!("{engine}-news-{seq:08}"),
                 engine: engine.into(),
                 strategy: "news".into(),
@@ -1003,6 +1072,7 @@ mod tests {
 
         fn fill(&mut self, o: &Order) {
             let f = Fill {
+                part: 1,
                 client_order_id: o.client_order_id.clone(),
                 engine: o.engine.clone(),
                 symbol: o.symbol.clone(),
@@ -1141,7 +1211,7 @@ mod tests {
             detail(0),
             "6 orders, 3 fills: no client order id twice, every fill's order journaled"
         );
-        assert_eq!(detail(1), "3 filled orders, 3 fills: one each");
+        assert_eq!(detail(1), "3 filled orders, 3 fills: each part once");
         assert_eq!(
             detail(2),
             "the positions rebuilt from 3 fills match the orders they filled: CC CC -3, KC KC +1"
@@ -1222,24 +1292,39 @@ mod tests {
     }
 
     #[test]
-    fn a_duplicated_fill_breaks_one_fill_per_filled_order() {
+    fn a_part_journaled_twice_breaks_fills_are_parts_of_their_order() {
         let p = consistent("dupfill");
         plant(
             &p,
             "CREATE TABLE f2 AS SELECT * FROM fills; DROP TABLE fills;
              ALTER TABLE f2 RENAME TO fills;
-             INSERT INTO fills SELECT id + 10, client_order_id, engine, symbol, side, qty, price,
+             INSERT INTO fills SELECT id + 10, client_order_id, part, engine, symbol, side, qty, price,
                commission, at_ms FROM fills WHERE client_order_id = 'KC-news-00000004';",
         );
-        let detail = only_fails(&p, ONE_FILL);
+        // The position the fills make is off too: the order filled once.
+        let checks = check(&p).unwrap();
+        let failed: Vec<(&str, &str)> = checks
+            .iter()
+            .filter(|c| !c.holds)
+            .map(|c| (c.name, c.detail.as_str()))
+            .collect();
         assert_eq!(
-            detail,
-            "order KC-news-00000004 has 2 fills (fill 2 .. 12; 1 such order in all)"
+            failed,
+            [
+                (
+                    ONE_FILL,
+                    "order KC-news-00000004 has part 1 2 times (fill 2 .. 12; 1 such part in all)"
+                ),
+                (
+                    POSITIONS,
+                    "KC KC: position 0 from its fills, +1 from the orders they filled"
+                )
+            ]
         );
     }
 
     #[test]
-    fn a_filled_order_without_its_fill_breaks_one_fill_per_filled_order() {
+    fn a_filled_order_without_its_fill_breaks_fills_are_parts_of_their_order() {
         let p = consistent("nofill");
         plant(
             &p,

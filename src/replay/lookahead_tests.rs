@@ -175,7 +175,7 @@ fn play(cfg: &Config, data: &Recorded, dir: &Path, bypass: bool) -> (super::Ran,
             cfg,
             data,
             &dir.join("replay"),
-            Vec::new(),
+            (Vec::new(), 0),
             |f| {
                 if bypass {
                     Box::new(Bypassed(f))

@@ -153,7 +153,8 @@ async fn replay(cfg: Config, args: &Args) -> Result<(Value, Written), (i32, Stri
     let (dir, stamp) = claim(&cfg.data_dir.join("replay"), &stamp).map_err(|e| (2, e))?;
     let (start, end) = span(&recorded);
     let plan = faults::plan(&cfg, args.faults, args.seed, start, end);
-    let (ran, journal) = play_recorded(&cfg, &recorded, &dir, plan.clone(), |f| f).await?;
+    let (ran, journal) =
+        play_recorded(&cfg, &recorded, &dir, (plan.clone(), args.seed), |f| f).await?;
     let data_name = args
         .data
         .as_ref()
@@ -214,14 +215,15 @@ fn span(recorded: &data::Recorded) -> (u64, u64) {
     (start, end)
 }
 
-/// The tree over `recorded` from a fresh journal in `dir`, with `faults`;
+/// The tree over `recorded` from a fresh journal in `dir`, with `faults`
+/// and the seed (of the faults and the paper broker's random slippage);
 /// `feed` may wrap the merged feed (a test that bypasses the clock). What
 /// the run left, and its journal.
 async fn play_recorded(
     cfg: &Config,
     recorded: &data::Recorded,
     dir: &std::path::Path,
-    faults: Vec<commodore_actors::market::ScheduledFault>,
+    (faults, seed): (Vec<commodore_actors::market::ScheduledFault>, u64),
     feed: impl FnOnce(Box<dyn Feed>) -> Box<dyn Feed>,
 ) -> Result<(Ran, PathBuf), (i32, String)> {
     // Each symbol's bars streamed (from the file when there is one).
@@ -246,7 +248,8 @@ async fn play_recorded(
         feed: feed(Box::new(Merged::new(series))),
         faults,
     };
-    let opts = Options::replay(cfg, dir, source, clock).map_err(|e| (2, e))?;
+    let mut opts = Options::replay(cfg, dir, source, clock).map_err(|e| (2, e))?;
+    opts.fill_seed = seed;
     std::fs::create_dir_all(dir).map_err(|e| (2, format!("data_dir: {}: {e}", dir.display())))?;
     let total: u64 = recorded.values().map(|(bars, _)| bars.count()).sum();
     let journal = opts.journal.clone();

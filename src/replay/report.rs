@@ -645,6 +645,7 @@ mod tests {
     fn a_book_marks_signed_fills_and_pays_commissions() {
         let kc = contract("KC").unwrap();
         let fill = |side, qty: i64, price: &str| Fill {
+            part: 1,
             client_order_id: "KC-news-1".into(),
             engine: "KC".into(),
             symbol: "KC".into(),

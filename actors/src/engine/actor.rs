@@ -15,7 +15,7 @@ use super::executor::Executor;
 use super::intents::own_of;
 use super::ledger::Ledger;
 use super::messages::{
-    BatchDue, FillReceived, Flatten, OrderRejected, RiskLevelChanged, SignalReceived,
+    BatchDue, FillReceived, Flatten, OrderEnded, OrderRejected, RiskLevelChanged, SignalReceived,
 };
 use super::momentum::Momentum;
 use super::outcomes::Outcomes;
@@ -224,9 +224,16 @@ impl Engine {
             .store
             .with(|s| s.pending_orders(id, u64::MAX))
             .unwrap_or_else(|e| panic!("{e}"));
+        let working = self
+            .store
+            .with(|s| s.working_orders(id))
+            .unwrap_or_else(|e| panic!("{e}"));
         for (_, o) in pending {
+            // A working order's fills are in the position: what is left of it
+            // is in flight.
+            let left = o.qty - working.get(&o.client_order_id).copied().unwrap_or_default();
             self.ledger
-                .sent(o.client_order_id, &o.symbol, o.side.sign() * o.qty);
+                .sent(o.client_order_id, &o.symbol, o.side.sign() * left);
         }
         // The roll under way; its decisions are taken (a restart between its
         // record and a leg must not give the leg's number to another).
@@ -289,6 +296,14 @@ impl Engine {
             Ok(trial) => trial,
             Err(why) => return self.record(&c, Outcome::BreakerOpen, why),
         };
+        // The strategy's order type (a limit rests at the broker until
+        // the market trades through it, or expires).
+        let limit = self
+            .cfg
+            .strategies
+            .iter()
+            .find(|s| s.name == c.strategy)
+            .and_then(|s| s.order.limit(&self.cfg.spec, c.side, price, now_ms));
         let order = NewOrder {
             strategy: c.strategy,
             instrument: self.front_month.at(now_ms).to_owned(),
@@ -298,6 +313,7 @@ impl Engine {
             at_ms: now_ms,
             trial,
             note: String::new(),
+            limit,
         };
         if let Err(why) = self.place(order) {
             self.record(&c, Outcome::Error, why);
@@ -570,6 +586,18 @@ impl Handles<OrderRejected> for Engine {
             // next order is.
             self.breaker.order_dropped(&m.client_order_id);
         }
+        self.advance_roll();
+    }
+}
+
+impl Handles<OrderEnded> for Engine {
+    /// What did not fill is no longer in flight; the breaker's trial, if it
+    /// was this order and nothing filled, is dropped.
+    fn handle(&mut self, m: OrderEnded, _: &mut Ctx<'_, Self>) {
+        self.outcomes.activity.ended += 1;
+        self.ledger.ended(&m.client_order_id);
+        tracing::info!(engine = %self.cfg.id, order = %m.client_order_id, reason = %m.reason, "order ended at the broker");
+        self.breaker.order_dropped(&m.client_order_id);
         self.advance_roll();
     }
 }

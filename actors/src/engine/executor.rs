@@ -25,6 +25,18 @@
 //! journaled, retried every second. If the executor dies meanwhile, its
 //! successor asks the broker for the order and journals the fill then.
 //!
+//! An order may work at the broker (a limit order resting, a market order
+//! filling in parts over several bars): every answer carries its fills so
+//! far, and each part is journaled once (`Fill::part`), with the order
+//! `working` until it is done. A working order is never sent again. The
+//! broker says when one moved ([`OrdersMoved`]); the executor asks about it
+//! then, and about every working order at each re-drive, so a lost word
+//! only delays a fill. An order that ends before it filled in full (a limit
+//! order's expiry, a cancel at PANIC) is journaled with what it filled, and
+//! the engine is told ([`OrderEnded`]) so what did not fill is no longer in
+//! flight. At most [`MAX_WORKING`] orders work at once; beyond that a new
+//! one is rejected.
+//!
 //! One request at a time goes to the broker actor (asked with
 //! `broker.timeout`, and for a submit a deadline the broker keeps: an order it
 //! reaches late is not sent); the next wait in a bounded queue while the
@@ -33,15 +45,17 @@
 //! order, felt by this engine only.
 
 use super::actor::Engine;
-use super::broker::{BrokerActor, BrokerError, Known, Lookup, Submit};
-use super::messages::{CancelPending, FillReceived, OrderRejected, Redrive, SubmitOrder};
+use super::broker::{BrokerActor, BrokerError, Cancel, Known, Lookup, OrdersMoved, Submit};
+use super::messages::{
+    CancelLimits, CancelPending, FillReceived, OrderEnded, OrderRejected, Redrive, SubmitOrder,
+};
 use super::recent::Recent;
 use crate::clock::Clock;
-use crate::events::{ORDER_FILLED, ORDER_REJECTED, ORDER_SUBMITTED};
+use crate::events::{ORDER_ENDED, ORDER_FILLED, ORDER_REJECTED, ORDER_SUBMITTED};
 use crate::journal::SharedStore;
 use crate::kernel::{Ctx, Handle, Handles, Kernel, Worker};
 use crate::model::{Fill, Order};
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -55,6 +69,10 @@ pub const HANDLED_LIMIT: usize = 4096;
 /// Requests waiting for the broker to answer the one before; beyond this an
 /// order is rejected (the broker is not keeping up: a broker failure).
 pub const MAX_QUEUED: usize = 1024;
+/// Orders working at the broker at once; beyond this a new order is
+/// rejected (a broker that never finishes them is not a reason to pile up
+/// exposure).
+pub const MAX_WORKING: usize = 256;
 
 /// What the executor has the broker do, one at a time.
 #[derive(Debug)]
@@ -69,6 +87,8 @@ enum Job {
         created_ms: u64,
         cancel: Option<String>,
     },
+    /// A working order: what is left of it is cancelled at the broker.
+    Cancel { order: Order, why: String },
 }
 
 pub struct Executor {
@@ -89,9 +109,13 @@ pub struct Executor {
     /// working) or whose settlement could not be journaled: asked again at the
     /// next re-drive.
     ask_again: HashSet<String>,
-    /// Fills the journal could not take: nothing is sent until they are
-    /// journaled (retried every second).
-    unjournaled: Vec<(Order, Fill)>,
+    /// Fills the journal could not take (with whether each is its order's
+    /// last): nothing is sent until they are journaled (retried every
+    /// second).
+    unjournaled: Vec<(Order, Fill, bool)>,
+    /// Orders working at the broker (the journal says `working`, or the
+    /// broker said so), by client order id.
+    working: HashMap<String, Order>,
     clock: Clock,
     /// `faults.crash_at`: a roll's leg answered by the broker but not yet
     /// journaled (`roll.at_broker`), or journaled but not yet told to the
@@ -121,6 +145,7 @@ impl Executor {
             busy: false,
             ask_again: HashSet::new(),
             unjournaled: Vec::new(),
+            working: HashMap::new(),
             clock,
             crash: crash.clone(),
         }
@@ -159,6 +184,13 @@ impl Executor {
     /// mailbox stays open meanwhile (liveness probes, cancels): a slow broker
     /// is a broker failure, not a hung executor.
     fn execute(&mut self, job: Job, ctx: &mut Ctx<'_, Self>) {
+        if let Job::Send(o) = &job {
+            if self.working.len() >= MAX_WORKING {
+                let why = format!("{MAX_WORKING} orders already work at the broker");
+                let path = ctx.path().to_owned();
+                return self.reject(o, why, false, &path);
+            }
+        }
         if self.queue.len() >= MAX_QUEUED {
             let path = ctx.path().to_owned();
             match job {
@@ -167,7 +199,7 @@ impl Executor {
                     self.reject(&o, why, true, &path);
                 }
                 // Its fate is unknown: not rejected, asked again later.
-                Job::Ask { order, .. } => {
+                Job::Ask { order, .. } | Job::Cancel { order, .. } => {
                     self.ask_again.insert(order.client_order_id);
                 }
             }
@@ -197,8 +229,41 @@ impl Executor {
                 created_ms,
                 cancel,
             }) => self.ask(order, created_ms, cancel, ctx),
+            Some(Job::Cancel { order, why }) => self.cancel(order, why, ctx),
             None => {}
         }
+    }
+
+    /// Cancels what is left of working order `o` at the broker, then takes
+    /// in what the broker says of it.
+    fn cancel(&mut self, o: Order, why: String, ctx: &mut Ctx<'_, Self>) {
+        self.busy = true;
+        let (broker, timeout) = (self.broker.clone(), self.broker_timeout);
+        let m = Cancel {
+            client_order_id: o.client_order_id.clone(),
+            why,
+        };
+        ctx.spawn_then(
+            async move {
+                match broker.ask_timeout(m, timeout).await {
+                    Ok(answer) => answer,
+                    Err(e) => Err(BrokerError::Unavailable(e.to_string())),
+                }
+            },
+            move |x, ctx, answer| {
+                x.busy = false;
+                let path = ctx.path().to_owned();
+                match answer {
+                    Ok(known) => x.take(&o, known, &path),
+                    Err(e) => {
+                        // Asked again (and cancelled) at the next PANIC check.
+                        tracing::warn!(actor = %path, order = %o.client_order_id, error = %e, "the broker could not cancel a working order: asked again later");
+                        x.ask_again.insert(o.client_order_id.clone());
+                    }
+                }
+                x.pump(ctx);
+            },
+        );
     }
 
     fn send(&mut self, o: Order, ctx: &mut Ctx<'_, Self>) {
@@ -207,8 +272,9 @@ impl Executor {
             ORDER_SUBMITTED,
             ctx.path(),
             format!(
-                "{} {} {} {} ref {}",
+                "{} {} {} {} {} ref {}",
                 o.client_order_id,
+                o.kind(),
                 o.side.as_str(),
                 o.qty,
                 o.symbol,
@@ -273,6 +339,12 @@ impl Executor {
         let path = ctx.path().to_owned();
         let id = o.client_order_id.clone();
         match answer {
+            Ok(Known::Unknown) if self.working.contains_key(&id) => {
+                // Acknowledged once, now unknown: the broker lost it. Never
+                // sent again; what it filled is journaled already.
+                tracing::error!(actor = %path, order = %id, "the broker no longer knows a working order: it ends here, not sent again");
+                self.end(&o, "the broker no longer knows it".into(), &path);
+            }
             Ok(Known::Unknown) => {
                 let age = Duration::from_millis(self.clock.now_ms().saturating_sub(created_ms));
                 if let Some(why) = cancel {
@@ -288,17 +360,19 @@ impl Executor {
                     return false;
                 }
             }
-            Ok(Known::Filled(fill)) => {
-                tracing::warn!(actor = %path, order = %id, "the broker had filled a pending order: its fill is journaled, the order not sent again");
-                self.settle(&o, Ok(fill), &path);
-            }
             Ok(Known::Rejected(why)) => {
                 tracing::warn!(actor = %path, order = %id, %why, "the broker had refused a pending order: journaled rejected");
                 self.reject(&o, format!("rejected by the broker: {why}"), false, &path);
             }
-            Ok(Known::Working) => {
-                tracing::info!(actor = %path, order = %id, "the broker is still working a pending order: asked again later");
-                self.ask_again.insert(id);
+            Ok(Known::Working(_)) if cancel.is_some() => {
+                let why = cancel.unwrap_or_default();
+                self.execute(Job::Cancel { order: o, why }, ctx);
+            }
+            Ok(known) => {
+                if !self.working.contains_key(&id) && !known.fills().is_empty() {
+                    tracing::warn!(actor = %path, order = %id, "the broker had filled a pending order: its fills are journaled, the order not sent again");
+                }
+                self.take(&o, known, &path);
             }
             Err(e) => {
                 tracing::warn!(actor = %path, order = %id, error = %e, "the broker cannot say what it knows of a pending order: it stays pending, asked again later, not sent");
@@ -308,17 +382,20 @@ impl Executor {
         true
     }
 
-    /// Journals the broker's answer: the fill with the order's new status, or
-    /// the rejection.
-    fn settle(&mut self, o: &Order, answer: Result<Fill, BrokerError>, path: &str) {
-        let roll = o.strategy == crate::model::Strategy::ROLL.as_str();
+    /// Journals the broker's answer to a submit: what it knows of the order
+    /// (fills, working, done), or the rejection.
+    fn settle(&mut self, o: &Order, answer: Result<Known, BrokerError>, path: &str) {
         match answer {
-            Ok(fill) => {
-                if roll {
-                    self.crash.reach("roll.at_broker");
-                }
-                self.journal_fill(o, fill, path);
+            Ok(Known::Rejected(why)) => {
+                self.reject(o, format!("rejected by the broker: {why}"), false, path)
             }
+            Ok(Known::Unknown) => {
+                // A broker that took the order and does not know it: asked
+                // again at the next re-drive, never sent blind.
+                tracing::error!(actor = path, order = %o.client_order_id, "the broker answered a submit with `unknown`: asked again later");
+                self.ask_again.insert(o.client_order_id.clone());
+            }
+            Ok(known) => self.take(o, known, path),
             // Unavailable or refused, the order ends rejected: re-sending it
             // later, at a stale price, is the engine's decision, not ours.
             Err(e) => {
@@ -328,17 +405,82 @@ impl Executor {
         }
     }
 
-    /// Journals a fill and tells the engine; a fill the journal cannot take
-    /// is held (`unjournaled`) and the order path with it.
-    fn journal_fill(&mut self, o: &Order, fill: Fill, path: &str) {
+    /// Takes in what the broker knows of `o`: every fill not yet journaled
+    /// (each part once), then the order working, filled or ended.
+    fn take(&mut self, o: &Order, known: Known, path: &str) {
+        let id = o.client_order_id.clone();
+        let fills = known.fills().to_vec();
+        if !fills.is_empty() && o.strategy == crate::model::Strategy::ROLL.as_str() {
+            self.crash.reach("roll.at_broker");
+        }
+        let filled_in_full = matches!(known, Known::Filled(_));
+        let last = fills.len();
+        for (i, f) in fills.into_iter().enumerate() {
+            if !self.journal_fill(o, f, filled_in_full && i + 1 == last, path) {
+                // Held: the order path waits for the journal; the rest is
+                // asked for again.
+                self.ask_again.insert(id);
+                return;
+            }
+        }
+        match known {
+            Known::Working(f) => {
+                if f.is_empty() && !self.working.contains_key(&id) {
+                    if let Err(e) = self.store.with(|s| s.mark_working(&id)) {
+                        // Still pending in the journal: a successor asks the
+                        // broker first, which knows it.
+                        tracing::error!(actor = path, order = %id, error = %e, "cannot journal an order as working");
+                    }
+                }
+                self.working.insert(id, o.clone());
+            }
+            Known::Ended { why, .. } => self.end(o, why, path),
+            _ => {
+                self.working.remove(&id);
+            }
+        }
+    }
+
+    /// Journals `o` ended for `why` with what it filled (rejected if
+    /// nothing) and tells the engine: what did not fill is no longer in
+    /// flight. A journal that cannot take it leaves it asked again.
+    fn end(&mut self, o: &Order, why: String, path: &str) {
+        let id = o.client_order_id.clone();
+        match self.store.with(|s| s.end_order(&id, &why)) {
+            Ok(false) => {
+                self.working.remove(&id);
+            }
+            Ok(true) => {
+                self.working.remove(&id);
+                self.kernel
+                    .events()
+                    .publish(ORDER_ENDED, path, format!("{id}: {why}"));
+                let _ = self.engine.tell(OrderEnded {
+                    client_order_id: id,
+                    reason: why,
+                });
+            }
+            Err(e) => {
+                tracing::error!(actor = path, order = %id, error = %e, "cannot journal an order's end: asked again later");
+                self.ask_again.insert(id);
+            }
+        }
+    }
+
+    /// Journals a fill (its order `filled` when `done`, else `working`) and
+    /// tells the engine; a fill the journal cannot take is held
+    /// (`unjournaled`) and the order path with it: `false`.
+    fn journal_fill(&mut self, o: &Order, fill: Fill, done: bool, path: &str) -> bool {
         let detail = format!(
-            "{} {} {} {} @ {} commission {}",
+            "{} {} {} {} @ {} commission {} (part {}{})",
             o.client_order_id,
             fill.side.as_str(),
             fill.qty,
             fill.symbol,
             fill.price,
-            fill.commission
+            fill.commission,
+            fill.part,
+            if done { ", done" } else { "" }
         );
         // The fill and its `order_filled` event in one transaction: a fill
         // the engine acts on is never without its event (nor its webhook).
@@ -347,7 +489,7 @@ impl Executor {
             self.kernel
                 .events()
                 .publish_durably_if(ORDER_FILLED, path, detail, |pending| {
-                    store.with(|s| s.record_fill_with_event(pending, &fill))
+                    store.with(|s| s.record_fill_with_event(pending, &fill, done))
                 });
         match journaled.map(|published| published.map(|(_, id)| id)) {
             Ok(Some(journal_id)) => {
@@ -358,17 +500,18 @@ impl Executor {
                 // journal (every second, and at its start).
                 let _ = self.engine.tell(FillReceived { fill, journal_id });
             }
-            Ok(None) => {
-                tracing::warn!(actor = path, order = %o.client_order_id, "fill for an order already acknowledged: ignored")
-            }
+            // Journaled before (a re-ask of a working order): nothing new.
+            Ok(None) => {}
             // Never sent again: held, journaled once the journal takes it (a
             // successor asks the broker for it). The connection is marked
             // failing, so the engine journals no new order meanwhile.
             Err(e) => {
                 tracing::error!(actor = path, order = %o.client_order_id, error = %e, "cannot journal a fill: the order path stops (nothing is sent) until it is journaled");
-                self.unjournaled.push((o.clone(), fill));
+                self.unjournaled.push((o.clone(), fill, done));
+                return false;
             }
         }
+        true
     }
 
     /// Tries again to journal the fills the journal could not take, oldest
@@ -376,9 +519,8 @@ impl Executor {
     fn journal_held(&mut self, path: &str) {
         let held = std::mem::take(&mut self.unjournaled);
         let mut rest = held.into_iter();
-        for (o, fill) in rest.by_ref() {
-            self.journal_fill(&o, fill, path);
-            if !self.unjournaled.is_empty() {
+        for (o, fill, done) in rest.by_ref() {
+            if !self.journal_fill(&o, fill, done, path) {
                 break;
             }
         }
@@ -394,19 +536,39 @@ impl Executor {
     fn redrive(&mut self, ctx: &mut Ctx<'_, Self>) {
         let now = self.clock.now_ms();
         let before = now.saturating_sub(REDRIVE_AFTER.as_millis() as u64);
-        let pending = match self
-            .store
-            .with(|s| s.pending_orders(&self.engine_id, before))
-        {
+        let read = self.store.with(|s| {
+            Ok((
+                s.pending_orders(&self.engine_id, before)?,
+                s.working_orders(&self.engine_id)?,
+            ))
+        });
+        let (pending, working) = match read {
             Ok(p) => p,
             Err(e) => {
                 // Read again at the next re-drive (every second).
                 return tracing::error!(actor = ctx.path(), error = %e, "cannot read pending orders to re-drive them");
             }
         };
+        let asked: HashSet<String> = self
+            .queue
+            .iter()
+            .map(|j| match j {
+                Job::Send(o) | Job::Ask { order: o, .. } | Job::Cancel { order: o, .. } => {
+                    o.client_order_id.clone()
+                }
+            })
+            .collect();
         for (created_ms, o) in pending {
-            let again = self.ask_again.remove(&o.client_order_id);
-            if !self.first_time(&o.client_order_id) && !again {
+            let id = &o.client_order_id;
+            let again = self.ask_again.remove(id);
+            if working.contains_key(id) {
+                self.working.insert(id.clone(), o.clone());
+            }
+            // Every working order is asked about at each re-drive (the
+            // broker's word that it moved may have been lost).
+            let first = self.first_time(id);
+            let ask_working = working.contains_key(id) && !asked.contains(id);
+            if !(first || again || ask_working) {
                 continue;
             }
             self.execute(
@@ -443,6 +605,48 @@ impl Handles<SubmitOrder> for Executor {
             return;
         }
         self.execute(Job::Send(o), ctx);
+    }
+}
+
+impl Handles<CancelLimits> for Executor {
+    fn handle(&mut self, m: CancelLimits, ctx: &mut Ctx<'_, Self>) {
+        let queued: HashSet<String> = self
+            .queue
+            .iter()
+            .filter_map(|j| match j {
+                Job::Cancel { order, .. } => Some(order.client_order_id.clone()),
+                _ => None,
+            })
+            .collect();
+        let limits: Vec<Order> = self
+            .working
+            .values()
+            .filter(|o| o.limit.is_some() && !queued.contains(&o.client_order_id))
+            .cloned()
+            .collect();
+        for order in limits {
+            let why = m.reason.clone();
+            self.execute(Job::Cancel { order, why }, ctx);
+        }
+    }
+}
+
+impl Handles<OrdersMoved> for Executor {
+    /// Asks the broker about each working order it says moved; one this
+    /// instance does not know as working is asked about at the re-drive.
+    fn handle(&mut self, OrdersMoved(ids): OrdersMoved, ctx: &mut Ctx<'_, Self>) {
+        for id in ids {
+            if let Some(o) = self.working.get(&id).cloned() {
+                self.execute(
+                    Job::Ask {
+                        order: o,
+                        created_ms: 0,
+                        cancel: None,
+                    },
+                    ctx,
+                );
+            }
+        }
     }
 }
 
@@ -494,7 +698,18 @@ impl Handles<CancelPending> for Executor {
         }
         for (created_ms, o) in pending {
             let again = self.ask_again.remove(&o.client_order_id);
-            if o.decision_seq <= m.up_to_seq && (self.first_time(&o.client_order_id) || again) {
+            if o.decision_seq <= m.up_to_seq && self.working.contains_key(&o.client_order_id) {
+                // At the broker: what is left of it is cancelled there.
+                self.execute(
+                    Job::Cancel {
+                        order: o,
+                        why: why.clone(),
+                    },
+                    ctx,
+                );
+            } else if o.decision_seq <= m.up_to_seq
+                && (self.first_time(&o.client_order_id) || again)
+            {
                 self.execute(
                     Job::Ask {
                         order: o,

@@ -146,6 +146,7 @@ impl Engine {
             at_ms: now_ms,
             trial,
             note: format!(" (exit: {why})"),
+            limit: None,
         };
         if let Err(e) = self.place(order) {
             self.record(&c, Outcome::Error, e);

@@ -82,7 +82,13 @@ impl Ledger {
             return false; // already in the position (read from the journal)
         }
         self.last_fill_id = journal_id;
-        self.in_flight.remove(&f.client_order_id);
+        // In flight: what is left of the order (it may fill in parts).
+        if let Some((_, left)) = self.in_flight.get_mut(&f.client_order_id) {
+            *left -= f.side.sign() * f.qty;
+            if *left * f.side.sign() <= Decimal::ZERO {
+                self.in_flight.remove(&f.client_order_id);
+            }
+        }
         let (_, trips) = self.book.apply_trips(&self.engine, f, spec);
         for (owner, trip) in &trips {
             self.tallies.entry(*owner).or_default().add(trip);
@@ -102,7 +108,8 @@ impl Ledger {
             .insert(id, (instrument.to_owned(), signed_qty));
     }
 
-    /// Order `id` ended without a fill (rejected, abandoned).
+    /// Order `id` ended: rejected, abandoned, or what was left of it expired
+    /// or was cancelled.
     pub fn ended(&mut self, id: &str) {
         self.in_flight.remove(id);
     }
@@ -262,6 +269,7 @@ mod tests {
 
     fn fill_in(instrument: &str, id: &str, side: Side, qty: i64, price: &str) -> Fill {
         Fill {
+            part: 1,
             client_order_id: id.into(),
             side,
             qty: Decimal::from(qty),

@@ -58,6 +58,15 @@ pub struct OrderRejected {
     pub broker_failure: bool,
 }
 
+/// Executor → engine: an order that worked at the broker ended before it
+/// filled in full (expired, cancelled); its fills came as `FillReceived`.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "()")]
+pub struct OrderEnded {
+    pub client_order_id: String,
+    pub reason: String,
+}
+
 /// Engine → executor: cancel every order journaled and not yet sent (PANIC)
 /// Engine → its executor: look for journaled orders nobody has handled
 /// (sent `REDRIVE_AFTER` of market time after each order, so a message lost
@@ -73,6 +82,15 @@ pub struct Redrive;
 pub struct CancelPending {
     pub reason: String,
     pub up_to_seq: u64,
+}
+
+/// Engine → executor: cancel what is left of every working limit order
+/// (HALT, paused: a resting entry must not open). Market orders working
+/// (the engine's own, exits, entries on their way) are left to fill.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "()")]
+pub struct CancelLimits {
+    pub reason: String,
 }
 
 /// portfolio_risk → every engine (through the level watch): the level

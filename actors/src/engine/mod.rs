@@ -123,11 +123,12 @@ pub struct SubtreeConfig {
     /// The shared LLM path, when `llm.enabled`.
     pub llm: Option<Arc<crate::llm::LlmServices>>,
     pub placement: Threads,
-    pub slippage_ticks: i64,
+    /// How the paper broker fills (`paper::FillModel`).
+    pub fills: paper::FillModel,
     pub commission: Decimal,
     /// How long the broker has to answer an order.
     pub broker_timeout: std::time::Duration,
-    /// The broker adapter; `None`: the paper broker (`slippage_ticks`,
+    /// The broker adapter; `None`: the paper broker (`fills`,
     /// `commission`).
     pub broker: Option<broker::BrokerFactory>,
     /// The clock, the account and the level and mode watches.
@@ -171,6 +172,7 @@ impl EngineHandles {
             symbol: symbol.to_owned(),
             analyzer: self.analyzer.clone(),
             sentinel: self.sentinel.clone(),
+            broker: self.broker.clone(),
             dropped: self.feed_dropped.clone(),
         }
     }
@@ -277,7 +279,11 @@ fn order_path(
         ChildSpec::worker(
             paths::BROKER,
             &h.broker,
-            BrokerActor::factory_boxed(broker_adapter(cfg, sub), sub.wiring.clock),
+            BrokerActor::factory_boxed(
+                broker_adapter(cfg, sub),
+                sub.wiring.clock,
+                h.executor.clone(),
+            ),
         ),
     ]
 }
@@ -353,17 +359,14 @@ fn pollers(
 /// order ids in its own file beside the journal, `broker::paper_broker_path`).
 fn broker_adapter(cfg: &EngineConfig, sub: &SubtreeConfig) -> BrokerFactory {
     let spec = cfg.spec.clone();
-    let (slip, commission, fsync) = (sub.slippage_ticks, sub.commission, sub.fsync);
+    let (model, commission, fsync) = (sub.fills.clone(), sub.commission, sub.fsync);
     let memory = broker::paper_broker_path(&cfg.journal, &cfg.id);
     sub.broker.clone().unwrap_or_else(|| {
         Arc::new(move || {
-            Box::new(PaperBroker::durable(
-                memory.clone(),
-                fsync,
-                spec.clone(),
-                slip,
-                commission,
-            ))
+            Box::new(
+                PaperBroker::durable(memory.clone(), fsync, spec.clone(), 0, commission)
+                    .with_model(model.clone()),
+            )
         })
     })
 }

@@ -8,7 +8,7 @@
 //! not exist.
 
 use super::actor::{Engine, FLATTEN};
-use super::messages::{CancelPending, Redrive, SubmitOrder};
+use super::messages::{CancelLimits, CancelPending, Redrive, SubmitOrder};
 use super::pipeline::Candidate;
 use crate::events::{BREAKER_CLOSED, BREAKER_HALF_OPEN, BREAKER_OPENED};
 use crate::journal::{OutcomeRow, StateKey};
@@ -30,6 +30,8 @@ pub struct NewOrder {
     pub trial: bool,
     /// Said after the order in its `executed` outcome (` (exit: …)`).
     pub note: String,
+    /// `None`: at the market.
+    pub limit: Option<crate::model::Limit>,
 }
 
 impl Engine {
@@ -76,8 +78,10 @@ impl Engine {
             at_ms,
             trial,
             note,
+            limit,
         } = p;
         let order = Order {
+            limit,
             client_order_id: client_order_id(&self.cfg.id, strategy.as_str(), seq, &instrument),
             engine: self.cfg.id.clone(),
             strategy: strategy.as_str().to_owned(),
@@ -95,7 +99,15 @@ impl Engine {
             symbol: order.symbol.clone(),
             strategy: strategy.as_str().to_owned(),
             outcome: Outcome::Executed,
-            detail: format!("{id}: {} {qty} @ {price}{note}", side.as_str()),
+            detail: match &limit {
+                None => format!("{id}: {} {qty} @ {price}{note}", side.as_str()),
+                Some(l) => format!(
+                    "{id}: {} {qty} limit {} (ref {price}, until {}){note}",
+                    side.as_str(),
+                    l.price,
+                    l.expires_ms
+                ),
+            },
             at_ms,
         };
         if let Err(e) = self.store.journal_order(&order, &row, self.clock.now_ms()) {
@@ -244,6 +256,7 @@ impl Engine {
     /// every second and at start, until the engine is flat (a flatten is
     /// then done).
     pub(super) fn enforce_panic(&mut self) {
+        self.withdraw_limits();
         let Some(reason) = self.closing_all() else {
             return;
         };
@@ -267,6 +280,27 @@ impl Engine {
         for (instrument, qty) in self.ledger.projected_by_instrument() {
             self.flatten(instrument, qty);
         }
+    }
+
+    /// At HALT or above, or paused, a resting limit order (an entry: exits
+    /// and the engine's own orders go at market) would open when the market
+    /// reaches it: what is left of each is cancelled at the broker. Every
+    /// second while it lasts (a lost word is said again).
+    fn withdraw_limits(&mut self) {
+        if !self.ledger.has_in_flight() {
+            return;
+        }
+        let level = *self.levels.borrow();
+        let paused = self.kernel.registry().is_paused(&self.cfg.path());
+        if level < RiskLevel::Halt && !paused {
+            return;
+        }
+        let reason = if paused {
+            "cancelled: the engine is paused".to_owned()
+        } else {
+            format!("cancelled: risk level {level}")
+        };
+        let _ = self.executor.tell(CancelLimits { reason });
     }
 
     /// Closes `projected` contracts of `instrument` (PANIC).
@@ -299,6 +333,7 @@ impl Engine {
             at_ms,
             trial,
             note: String::new(),
+            limit: None,
         };
         if let Err(why) = self.place(flatten) {
             tracing::error!(target: super::ENGINE_LOG, engine = %self.cfg.id, %why, "PANIC: flatten order failed; retrying every second");

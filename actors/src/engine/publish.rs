@@ -182,6 +182,7 @@ mod tests {
 
     fn long_one(ledger: &mut Ledger, cfg: &EngineConfig) {
         let fill = Fill {
+            part: 1,
             client_order_id: "KC-news-00000001".into(),
             engine: "KC".into(),
             symbol: "KC".into(),

@@ -380,6 +380,7 @@ impl Engine {
             at_ms: self.clock.now_ms(),
             trial,
             note: String::new(),
+            limit: None,
         };
         if let Err(why) = self.place_as(leg, seq) {
             tracing::error!(target: super::ENGINE_LOG, engine = %self.cfg.id, %why, "a roll leg was not placed: tried again in a second");

@@ -44,6 +44,9 @@ use std::path::{Path, PathBuf};
 use super::OutcomeRow;
 
 const VERSION: &str = "o1";
+/// The format of a limit order's record: `o1`'s fields, then the limit
+/// price and its expiry (a market order is still written `o1`).
+const LIMIT_VERSION: &str = "o2";
 /// The format of an outcome record.
 const OUTCOME_VERSION: &str = "d1";
 
@@ -144,6 +147,15 @@ fn encode(o: &Order, outcome: &OutcomeRow, created_ms: u64) -> String {
         outcome.at_ms,
         field(&outcome.detail),
     );
+    let body = match &o.limit {
+        None => body,
+        Some(l) => format!(
+            "{LIMIT_VERSION}{}\t{}\t{}",
+            &body[VERSION.len()..],
+            l.price,
+            l.expires_ms
+        ),
+    };
     let sum = checksum(&body);
     format!("\n{body}\t{sum:016x}\n")
 }
@@ -191,7 +203,7 @@ fn classify(line: &[u8]) -> Line {
     }
     let version = body.split('\t').next().unwrap_or_default();
     let line = match version {
-        VERSION => decode(body).map(|o| Line::Order(Box::new(o))),
+        VERSION | LIMIT_VERSION => decode(body).map(|o| Line::Order(Box::new(o))),
         OUTCOME_VERSION => match decode_outcome(body) {
             Some(r) => Some(Line::Outcome(r)),
             // Whole and checked, but an outcome this build does not know: a
@@ -247,14 +259,22 @@ fn parse(bytes: &[u8]) -> LogContents {
 /// A checked record's fields.
 fn decode(body: &str) -> Option<LoggedOrder> {
     let f: Vec<&str> = body.split('\t').collect();
-    let [version, id, engine, strategy, seq, symbol, side, qty, price, at_ms, created_ms, outcome_at_ms, detail] =
-        f.as_slice()
+    let (fields, limit) = match f.as_slice() {
+        [VERSION, rest @ ..] => (rest, None),
+        [LIMIT_VERSION, rest @ .., price, expires] => (
+            rest,
+            Some(crate::model::Limit {
+                price: price.parse::<Decimal>().ok()?,
+                expires_ms: expires.parse().ok()?,
+            }),
+        ),
+        _ => return None,
+    };
+    let [id, engine, strategy, seq, symbol, side, qty, price, at_ms, created_ms, outcome_at_ms, detail] =
+        fields
     else {
         return None;
     };
-    if *version != VERSION {
-        return None;
-    }
     let side = match *side {
         "buy" => Side::Buy,
         "sell" => Side::Sell,
@@ -262,6 +282,7 @@ fn decode(body: &str) -> Option<LoggedOrder> {
     };
     let decision_seq: u64 = seq.parse().ok()?;
     let order = Order {
+        limit,
         client_order_id: (*id).to_owned(),
         engine: (*engine).to_owned(),
         strategy: (*strategy).to_owned(),
@@ -474,6 +495,7 @@ mod tests {
 
     fn order(seq: u64) -> (Order, OutcomeRow) {
         let o = Order {
+            limit: None,
             client_order_id: format!("KC-news-{seq}"),
             engine: "KC".into(),
             strategy: "news".into(),

@@ -356,6 +356,7 @@ mod tests {
         let id = format!("KC-news-{seq}");
         (
             Order {
+                limit: None,
                 client_order_id: id.clone(),
                 engine: "KC".into(),
                 strategy: "news".into(),
@@ -406,6 +407,7 @@ mod tests {
         );
         // Moved once: a fill settles it, and moving again changes nothing.
         let fill = crate::model::Fill {
+            part: 1,
             client_order_id: o.client_order_id.clone(),
             engine: "KC".into(),
             symbol: "KC".into(),

@@ -18,6 +18,7 @@
 use super::feed::{Event, Feed, Payload};
 use crate::clock::Clock;
 use crate::engine::analyzer::Analyzer;
+use crate::engine::broker::Market;
 use crate::engine::conflate::{Delivery, Latest, FLUSH_EVERY};
 use crate::engine::messages::RawEvent;
 use crate::engine::sentinel::Sentinel;
@@ -40,6 +41,8 @@ pub struct Route {
     pub symbol: String,
     pub analyzer: Handle<Analyzer>,
     pub sentinel: Handle<Sentinel>,
+    /// Every bar, never conflated: the paper broker fills from them.
+    pub broker: Handle<crate::engine::BrokerActor>,
     /// Events this engine could not take (its `dropped` count).
     pub dropped: Arc<AtomicU64>,
 }
@@ -231,7 +234,7 @@ impl Sequencer {
         match e.payload {
             Payload::Bar(bar) => {
                 self.progress.bars.fetch_add(1, Ordering::Relaxed);
-                let raw = RawEvent::Bar(bar);
+                let raw = RawEvent::Bar(bar.clone());
                 for &i in routes {
                     let r = &self.routes[i];
                     if self.kernel.registry().is_stopped(&r.path) {
@@ -239,6 +242,11 @@ impl Sequencer {
                         // counted as dropped (it starts on fresh bars).
                         self.held[i] = Default::default();
                         continue;
+                    }
+                    // The broker takes every bar (its fills are the bars');
+                    // one it has no room for is counted dropped.
+                    if r.broker.tell(Market(bar.clone())).is_err() {
+                        r.dropped.fetch_add(1, Ordering::Relaxed);
                     }
                     let (to_sentinel, to_analyzer) = &mut self.held[i];
                     for replaced in [

@@ -250,6 +250,7 @@ mod tests {
 
     fn fill(id: &str, instrument: &str, side: Side, qty: i64, price: &str) -> Fill {
         Fill {
+            part: 1,
             client_order_id: id.into(),
             side,
             qty: Decimal::from(qty),

@@ -100,6 +100,7 @@ mod tests {
 
     fn fill(id: &str, symbol: &str, side: Side, qty: i64, price: &str, fee: &str) -> Fill {
         Fill {
+            part: 1,
             client_order_id: id.into(),
             engine: "KC".into(),
             symbol: symbol.into(),

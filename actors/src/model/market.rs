@@ -375,7 +375,26 @@ impl FromStr for Side {
     }
 }
 
-/// A market order with the price it was decided at.
+/// A limit order's terms: it fills at `price` or better, and what is not
+/// filled when the market reaches `expires_ms` (market time) ends there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limit {
+    pub price: Decimal,
+    pub expires_ms: u64,
+}
+
+impl Limit {
+    /// Whether `price` is at this limit or better for a `side` order.
+    pub fn allows(&self, side: Side, price: Decimal) -> bool {
+        match side {
+            Side::Buy => price <= self.price,
+            Side::Sell => price >= self.price,
+        }
+    }
+}
+
+/// An order (market, or limit when `limit` says so) with the price it was
+/// decided at.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Order {
     /// `<engine>-<strategy>-<decision seq>-<instrument>`: deterministic, so a
@@ -391,6 +410,18 @@ pub struct Order {
     pub qty: Decimal,
     pub ref_price: Decimal,
     pub at_ms: u64,
+    /// `None`: a market order.
+    pub limit: Option<Limit>,
+}
+
+impl Order {
+    /// `market` or `limit <price> until <ms>`, as logs and events say it.
+    pub fn kind(&self) -> String {
+        match &self.limit {
+            None => "market".to_owned(),
+            Some(l) => format!("limit {} until {}", l.price, l.expires_ms),
+        }
+    }
 }
 
 /// The client order id of decision `decision_seq`'s order in `instrument`.
@@ -414,6 +445,9 @@ pub struct Fill {
     pub price: Decimal,
     pub commission: Decimal,
     pub at_ms: u64,
+    /// Its number among its order's fills, from 1: an order may fill in
+    /// parts, and the journal takes each part once.
+    pub part: u32,
 }
 
 /// How a candidate ended: exactly one per candidate.

@@ -18,8 +18,8 @@ pub use holdings::Holdings;
 pub use limits::{GuardLimits, PortfolioLimits};
 pub use market::{
     civil_from_days, client_order_id, contract, days_from_civil, month_of, new_york_offset_min,
-    root, Analyzed, Bar, ContractSpec, Fill, FrontMonth, Headline, Order, Outcome, Sentiment, Side,
-    Source, BAR_MS, KNOWN_SYMBOLS,
+    root, Analyzed, Bar, ContractSpec, Fill, FrontMonth, Headline, Limit, Order, Outcome,
+    Sentiment, Side, Source, BAR_MS, KNOWN_SYMBOLS,
 };
 pub use mode::{DecodeError, ModeChoice, ModeState, Tier, TierParams, Tiers, MAX_TIERS};
 pub use position::{Applied, Closed, Lot, Position};
@@ -27,4 +27,6 @@ pub use results::{
     round_trips, trade_stats, CurveResults, CurveStats, RoundTrip, TradeStats, TradeTally,
 };
 pub use risk::{RiskLevel, RiskState};
-pub use strategy::{check_set, Exits, Held, Kind, Param, Params, Strategy, StrategySpec, MAX_NAME};
+pub use strategy::{
+    check_set, Exits, Held, Kind, OrderType, Param, Params, Strategy, StrategySpec, MAX_NAME,
+};

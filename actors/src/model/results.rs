@@ -300,6 +300,7 @@ mod tests {
 
     fn fill(month: &str, side: Side, qty: i64, price: &str, at_min: u64) -> Fill {
         Fill {
+            part: 1,
             client_order_id: format!("KC-news-{at_min:08}-{month}"),
             engine: "KC".into(),
             symbol: month.into(),

@@ -318,6 +318,52 @@ pub struct StrategySpec {
     pub params: Params,
     /// Its stops: what closes its position whatever its logic says.
     pub exits: Exits,
+    /// How its entries go to the market (its exits always go at market).
+    pub order: OrderType,
+}
+
+/// How a strategy's entries go to the market.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum OrderType {
+    /// At the market.
+    #[default]
+    Market,
+    /// A limit `offset_ticks` better than the decision's price (below it
+    /// for a buy, above it for a sell), good for `expiry_ms` of market time.
+    Limit { offset_ticks: u32, expiry_ms: u64 },
+}
+
+impl OrderType {
+    /// The limit of an entry to `side` decided at `price` and `at_ms`;
+    /// `None` for a market order.
+    pub fn limit(
+        &self,
+        spec: &super::ContractSpec,
+        side: super::Side,
+        price: Decimal,
+        at_ms: u64,
+    ) -> Option<super::Limit> {
+        match *self {
+            OrderType::Market => None,
+            OrderType::Limit {
+                offset_ticks,
+                expiry_ms,
+            } => {
+                let better = -i64::from(offset_ticks)
+                    * match side {
+                        super::Side::Buy => 1,
+                        super::Side::Sell => -1,
+                    };
+                // On the tick (a price off it is rounded toward the market's
+                // side: never better than asked).
+                let on_tick = (price / spec.tick).round() * spec.tick;
+                Some(super::Limit {
+                    price: spec.ticks(on_tick, better).max(spec.tick),
+                    expires_ms: at_ms.saturating_add(expiry_ms),
+                })
+            }
+        }
+    }
 }
 
 impl StrategySpec {
@@ -330,6 +376,7 @@ impl StrategySpec {
             weight,
             params: Params::defaults(kind),
             exits: Exits::default(),
+            order: OrderType::Market,
         }
     }
 }
@@ -615,5 +662,26 @@ mod tests {
         assert!(check_set(&[news.clone(), news])
             .unwrap_err()
             .contains("twice"));
+    }
+
+    #[test]
+    fn a_limit_entry_rests_its_offset_better_than_the_close_on_the_tick() {
+        let kc = crate::model::contract("KC").unwrap();
+        let p: Decimal = "300.02".parse().unwrap();
+        let t = OrderType::Limit {
+            offset_ticks: 2,
+            expiry_ms: 1_800_000,
+        };
+        let buy = t.limit(&kc, crate::model::Side::Buy, p, 1_000).unwrap();
+        assert_eq!(
+            (buy.price, buy.expires_ms),
+            ("299.90".parse().unwrap(), 1_801_000)
+        );
+        let sell = t.limit(&kc, crate::model::Side::Sell, p, 1_000).unwrap();
+        assert_eq!(sell.price, "300.10".parse::<Decimal>().unwrap());
+        assert_eq!(
+            OrderType::Market.limit(&kc, crate::model::Side::Buy, p, 0),
+            None
+        );
     }
 }

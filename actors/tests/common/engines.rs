@@ -47,7 +47,7 @@ pub fn subtree(
         risk: Handle::new(),
         llm: None,
         placement: engine::Threads::ParentThread,
-        slippage_ticks: 0,
+        fills: engine::paper::FillModel::immediate(0),
         commission: Decimal::ZERO,
         broker_timeout: Duration::from_secs(2),
         broker,

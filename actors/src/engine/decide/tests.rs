@@ -238,6 +238,7 @@ fn the_portfolio_rules_see_the_other_engines() {
 /// A fill of `strategy`'s order of `qty` KC contracts at 300.
 fn filled(f: &mut Fixture, id: u64, strategy: &str, side: Side, qty: i64) {
     let fill = crate::model::Fill {
+        part: 1,
         client_order_id: format!("KC-{strategy}-{id:08}-KC"),
         engine: "KC".into(),
         symbol: "KC".into(),

@@ -214,11 +214,12 @@ CREATE TABLE IF NOT EXISTS orders (
     client_order_id TEXT PRIMARY KEY, engine TEXT NOT NULL, strategy TEXT NOT NULL,
     decision_seq INTEGER NOT NULL, symbol TEXT NOT NULL, side TEXT NOT NULL,
     qty TEXT NOT NULL, ref_price TEXT NOT NULL, status TEXT NOT NULL,
-    detail TEXT NOT NULL, at_ms INTEGER NOT NULL, created_ms INTEGER NOT NULL);
+    detail TEXT NOT NULL, at_ms INTEGER NOT NULL, created_ms INTEGER NOT NULL,
+    limit_price TEXT NOT NULL DEFAULT '', expires_ms INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS fills (
     id INTEGER PRIMARY KEY, client_order_id TEXT NOT NULL, engine TEXT NOT NULL,
     symbol TEXT NOT NULL, side TEXT NOT NULL, qty TEXT NOT NULL, price TEXT NOT NULL,
-    commission TEXT NOT NULL, at_ms INTEGER NOT NULL);
+    commission TEXT NOT NULL, at_ms INTEGER NOT NULL, part INTEGER NOT NULL DEFAULT 1);
 CREATE TABLE IF NOT EXISTS outcomes (
     engine TEXT NOT NULL, decision_seq INTEGER NOT NULL, symbol TEXT NOT NULL,
     strategy TEXT NOT NULL, outcome TEXT NOT NULL, detail TEXT NOT NULL,
@@ -326,7 +327,7 @@ impl Store {
         };
         // The first decision that must stay: pending, or not old enough.
         let stays = [
-            min("SELECT MIN(decision_seq) FROM orders WHERE engine = ?1 AND (status = 'pending' OR created_ms >= ?2)")?,
+            min("SELECT MIN(decision_seq) FROM orders WHERE engine = ?1 AND (status IN ('pending', 'working') OR created_ms >= ?2)")?,
             min("SELECT MIN(decision_seq) FROM outcomes WHERE engine = ?1 AND at_ms >= ?2")?,
             // The newest decision stays too.
             self.sql(self.conn.query_row(
@@ -471,9 +472,9 @@ impl Store {
                 }
                 Ok(())
             };
-        const ORDER_COLS: &str = "client_order_id, engine, strategy, decision_seq, symbol, side, qty, ref_price, status, detail, at_ms, created_ms";
+        const ORDER_COLS: &str = "client_order_id, engine, strategy, decision_seq, symbol, side, qty, ref_price, status, detail, at_ms, created_ms, limit_price, expires_ms";
         const FILL_COLS: &str =
-            "id, client_order_id, engine, symbol, side, qty, price, commission, at_ms";
+            "id, client_order_id, engine, symbol, side, qty, price, commission, at_ms, part";
         const OUTCOME_COLS: &str = "engine, decision_seq, symbol, strategy, outcome, detail, at_ms";
         copy(
             "orders",
@@ -547,6 +548,21 @@ fn write_rows(
     let mut conn = super::archive::open_private(file)?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.execute_batch(ORDERS_ARCHIVE_SCHEMA)?;
+    // A file written before limit orders and fills in parts: their columns.
+    for (t, col, decl) in [
+        ("orders", "limit_price", "TEXT NOT NULL DEFAULT ''"),
+        ("orders", "expires_ms", "INTEGER NOT NULL DEFAULT 0"),
+        ("fills", "part", "INTEGER NOT NULL DEFAULT 1"),
+    ] {
+        let has: i64 = conn.query_row(
+            &format!("SELECT COUNT(*) FROM pragma_table_info('{t}') WHERE name = '{col}'"),
+            [],
+            |r| r.get(0),
+        )?;
+        if has == 0 {
+            conn.execute_batch(&format!("ALTER TABLE {t} ADD COLUMN {col} {decl}"))?;
+        }
+    }
     let tx = conn.transaction()?;
     {
         let marks: Vec<&str> = cols.split(',').map(|_| "?").collect();
@@ -608,6 +624,7 @@ mod tests {
         ) -> Order {
             self.seq += 1;
             let o = Order {
+                limit: None,
                 client_order_id: client_order_id("KC", strategy, self.seq, symbol),
                 engine: "KC".into(),
                 strategy: strategy.into(),
@@ -631,6 +648,7 @@ mod tests {
             if fill {
                 self.s
                     .record_fill(&Fill {
+                        part: 1,
                         client_order_id: o.client_order_id.clone(),
                         engine: "KC".into(),
                         symbol: o.symbol.clone(),

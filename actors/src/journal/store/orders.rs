@@ -50,7 +50,8 @@ impl Store {
             return Ok(None);
         };
         Ok(Some(match status.as_str() {
-            "pending" => Fate::Pending,
+            // Acknowledged by the broker, not done: still open.
+            "pending" | "working" => Fate::Pending,
             "rejected" => Fate::Rejected,
             _ => {
                 let mut stmt = {
@@ -117,15 +118,71 @@ impl Store {
         })
     }
 
-    /// Marks a pending order `rejected` with the broker's reason (durable).
+    /// Marks a pending (or working, unfilled) order `rejected` with the
+    /// broker's reason (durable).
     pub fn reject_order(&mut self, client_order_id: &str, why: &str) -> Result<(), JournalError> {
+        self.end_order(client_order_id, why).map(|_| ())
+    }
+
+    /// Ends a pending or working order for `why` (expired, cancelled, refused):
+    /// `filled` if any part of it filled, else `rejected` (durable). `false`:
+    /// it was settled already.
+    pub fn end_order(&mut self, client_order_id: &str, why: &str) -> Result<bool, JournalError> {
         self.durable(|tx| {
             tx.execute(
-                "UPDATE orders SET status = 'rejected', detail = ?2 WHERE client_order_id = ?1 AND status = 'pending'",
+                "UPDATE orders SET detail = ?2, status = CASE
+                   WHEN EXISTS (SELECT 1 FROM fills f WHERE f.client_order_id = ?1) THEN 'filled'
+                   ELSE 'rejected' END
+                 WHERE client_order_id = ?1 AND status IN ('pending', 'working')",
                 params![client_order_id, why],
             )
         })
+        .map(|n| n > 0)
+    }
+
+    /// Marks a pending order `working`: the broker acknowledged it, and it is
+    /// not done. From then on it is never sent again, whatever the broker
+    /// says later (durable).
+    pub fn mark_working(&mut self, client_order_id: &str) -> Result<(), JournalError> {
+        self.durable(|tx| {
+            tx.execute(
+                "UPDATE orders SET status = 'working' WHERE client_order_id = ?1 AND status = 'pending'",
+                params![client_order_id],
+            )
+        })
         .map(|_| ())
+    }
+
+    /// The working orders of `engine` (acknowledged by the broker, not
+    /// done), each with the contracts filled so far.
+    pub fn working_orders(
+        &self,
+        engine: &str,
+    ) -> Result<std::collections::HashMap<String, Decimal>, JournalError> {
+        let mut stmt = {
+            let r = self.conn.prepare_cached(
+                "SELECT o.client_order_id, f.qty FROM orders o
+                 LEFT JOIN fills f ON f.client_order_id = o.client_order_id
+                 WHERE o.engine = ?1 AND o.status = 'working'",
+            );
+            self.sql(r)?
+        };
+        let rows = stmt.query_map(params![engine], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?))
+        });
+        let rows: Vec<_> = self
+            .sql(rows)?
+            .collect::<Result<_, _>>()
+            .map_err(sqlite_at(&self.path))?;
+        let mut working = std::collections::HashMap::new();
+        for (id, qty) in rows {
+            let q = match qty {
+                Some(q) => self.decimal(&q, "qty")?,
+                None => Decimal::ZERO,
+            };
+            *working.entry(id).or_insert(Decimal::ZERO) += q;
+        }
+        Ok(working)
     }
 
     /// Marks a pending order `rejected` and its decision `error`, in one durable
@@ -140,8 +197,8 @@ impl Store {
         })
     }
 
-    /// Orders of `engine` journaled but not acknowledged (neither filled nor
-    /// rejected) and journaled at or before `created_before_ms` (wall time): to
+    /// Orders of `engine` journaled but not settled (pending, or working at
+    /// the broker: neither filled nor rejected) and journaled at or before `created_before_ms` (wall time): to
     /// re-drive. Oldest first, with their journal time.
     pub fn pending_orders(
         &self,
@@ -150,8 +207,9 @@ impl Store {
     ) -> Result<Vec<(u64, Order)>, JournalError> {
         let mut stmt = {
             let r = self.conn.prepare_cached(
-                "SELECT client_order_id, strategy, decision_seq, symbol, side, qty, ref_price, at_ms, created_ms
-                 FROM orders WHERE engine = ?1 AND status = 'pending' AND created_ms <= ?2 ORDER BY decision_seq",
+                "SELECT client_order_id, strategy, decision_seq, symbol, side, qty, ref_price, at_ms, created_ms, limit_price, expires_ms
+                 FROM orders INDEXED BY orders_pending
+                 WHERE engine = ?1 AND status IN ('pending', 'working') AND created_ms <= ?2 ORDER BY decision_seq",
             );
             self.sql(r)?
         };
@@ -168,6 +226,7 @@ impl Store {
                     r.get::<_, String>(6)?,
                     r.get::<_, i64>(7)?,
                     r.get::<_, i64>(8)?,
+                    (r.get::<_, String>(9)?, r.get::<_, i64>(10)?),
                 ))
             },
         );
@@ -177,10 +236,19 @@ impl Store {
             .map_err(sqlite_at(&self.path))?;
         rows.into_iter()
             .map(
-                |(id, strategy, seq, symbol, side, qty, price, at, created)| {
+                |(id, strategy, seq, symbol, side, qty, price, at, created, (limit, expires))| {
+                    let limit = if limit.is_empty() {
+                        None
+                    } else {
+                        Some(crate::model::Limit {
+                            price: self.decimal(&limit, "limit_price")?,
+                            expires_ms: expires.max(0) as u64,
+                        })
+                    };
                     Ok((
                         created as u64,
                         Order {
+                            limit,
                             client_order_id: id,
                             engine: engine.to_owned(),
                             strategy,
@@ -296,8 +364,8 @@ fn insert_pending(
     conflict: Conflict,
 ) -> rusqlite::Result<usize> {
     let sql = format!(
-        "{} INTO orders (client_order_id, engine, strategy, decision_seq, symbol, side, qty, ref_price, status, at_ms, created_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', ?9, ?10)",
+        "{} INTO orders (client_order_id, engine, strategy, decision_seq, symbol, side, qty, ref_price, status, at_ms, created_ms, limit_price, expires_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', ?9, ?10, ?11, ?12)",
         conflict.insert()
     );
     tx.prepare_cached(&sql)?.execute(params![
@@ -310,7 +378,10 @@ fn insert_pending(
         o.qty.to_string(),
         o.ref_price.to_string(),
         o.at_ms as i64,
-        created_ms as i64
+        created_ms as i64,
+        o.limit.map_or_else(String::new, |l| l.price.to_string()),
+        o.limit
+            .map_or(0, |l| l.expires_ms.min(i64::MAX as u64) as i64)
     ])
 }
 

@@ -48,7 +48,7 @@ impl Store {
     /// How many orders of `engine` are pending (journaled, fate not yet known).
     pub fn pending_count(&self, engine: &str) -> Result<u64, JournalError> {
         let r = self.conn.query_row(
-            "SELECT COUNT(*) FROM orders WHERE engine = ?1 AND status = 'pending'",
+            "SELECT COUNT(*) FROM orders WHERE engine = ?1 AND status IN ('pending', 'working')",
             params![engine],
             |row| row.get::<_, i64>(0),
         );
@@ -106,6 +106,7 @@ mod tests {
     fn order(seq: u64, side: Side, at_ms: u64) -> (Order, OutcomeRow) {
         let id = crate::model::client_order_id("KC", "news", seq, "KC");
         let o = Order {
+            limit: None,
             client_order_id: id,
             engine: "KC".into(),
             strategy: "news".into(),
@@ -130,6 +131,7 @@ mod tests {
 
     fn fill_of(o: &Order, price: &str) -> Fill {
         Fill {
+            part: 1,
             client_order_id: o.client_order_id.clone(),
             engine: o.engine.clone(),
             symbol: o.symbol.clone(),
