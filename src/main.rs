@@ -72,7 +72,7 @@ enum Command {
         /// Faults to inject, chosen by --seed (0: none, and any failure fails the replay).
         #[arg(long, value_name = "N", default_value_t = 0)]
         faults: u32,
-        /// The seed that chooses the faults.
+        /// The seed that chooses the faults and draws the paper broker's random slippage (broker.slippage_random_ticks).
         #[arg(long, value_name = "S", default_value_t = 0)]
         seed: u64,
     },

@@ -73,6 +73,7 @@ const DOMAIN_KINDS: &[&str] = &[
     "order_submitted",
     "order_filled",
     "order_rejected",
+    "order_ended",
     "roll_started",
     "rolled",
     "roll_failed",
@@ -94,6 +95,7 @@ mod tests {
     #[test]
     fn every_constant_is_readable_back() {
         for k in [
+            ORDER_ENDED,
             RISK_CHANGED,
             ROLL_STARTED,
             ROLLED,

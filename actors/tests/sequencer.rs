@@ -46,7 +46,7 @@ async fn dropped_after_30_bars(stopped: bool) -> u64 {
         symbol: "KC".into(),
         analyzer: Handle::new(),
         sentinel: Handle::new(),
-        broker: Handle::new(),
+        broker: None,
         dropped: Default::default(),
     };
     let dropped = route.dropped.clone();
@@ -90,7 +90,7 @@ fn route(engine: &str) -> Route {
         symbol: "KC".into(),
         analyzer: Handle::new(),
         sentinel: Handle::new(),
-        broker: Handle::new(),
+        broker: None,
         dropped: Default::default(),
     }
 }

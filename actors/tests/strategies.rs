@@ -9,12 +9,15 @@ mod common;
 #[path = "common/engines.rs"]
 mod engines;
 
+use commodore_actors::engine::broker::Market;
 use commodore_actors::engine::messages::MarketUpdate;
+use commodore_actors::engine::paper::FillModel;
 use commodore_actors::engine::EngineConfig;
 use commodore_actors::journal::{OutcomeRow, Store};
 use commodore_actors::kernel::*;
 use commodore_actors::model::{
-    Bar, Exits, Fill, Kind, Order, Outcome, Params, RiskLevel, Side, Strategy as Name, StrategySpec,
+    Bar, Exits, Fill, Kind, Order, OrderType, Outcome, Params, RiskLevel, Side, Strategy as Name,
+    StrategySpec,
 };
 use commodore_actors::view::StatusView;
 use commodore_actors::wiring::Wiring;
@@ -348,5 +351,193 @@ async fn a_strategy_over_its_capital_is_refused_counted_and_evented_and_its_figu
             .iter()
             .map(|p| p.unrealized_pnl)
             .sum::<Decimal>()
+    );
+}
+
+/// The subtree of [`tree`] with the paper broker filling by `fills`.
+async fn tree_filling(
+    name: &str,
+    strategies: Vec<StrategySpec>,
+    fills: FillModel,
+) -> (engines::Tree, std::path::PathBuf) {
+    let path = temp_journal("strategies", name);
+    news_holds_two(&path);
+    let (risk, mode) = engines::levels(RiskLevel::Normal);
+    let clock = commodore_actors::clock::Clock::market(START_MS, 1.0);
+    let wiring = Wiring::new(clock, &risk, &mode);
+    let view = Arc::new(StatusView::new(risk, mode));
+    let mut sub = engines::subtree(wiring, cfg(Strategy::OneForOne), Duration::ZERO, None);
+    sub.fills = fills;
+    let cfg = EngineConfig::alone(path.clone()).with_strategies(strategies);
+    (engines::start(cfg, &sub, Kernel::new(1), view).await, path)
+}
+
+/// Hands `bar` to the broker (as the sequencer does, every bar) and lets
+/// what it moves settle.
+async fn to_broker(t: &engines::Tree, b: Bar) {
+    t.h.broker.ask(Market(b)).await.unwrap();
+    idle(ms(50)).await;
+}
+
+/// A turtle (breakout over 3 bars) whose entries are limit orders at the
+/// close, good for 30 minutes, and a bar the broker sees after the test's
+/// start (minute `i` of it).
+fn limit_turtle() -> StrategySpec {
+    StrategySpec {
+        name: Name::parse("turtle").unwrap(),
+        kind: Kind::Breakout,
+        weight: Decimal::new(2, 1),
+        params: Params::new(
+            Kind::Breakout,
+            &[("window".into(), 3.0), ("exit_window".into(), 2.0)].into(),
+        )
+        .unwrap(),
+        exits: Exits::default(),
+        order: OrderType::Limit {
+            offset_ticks: 0,
+            expiry_ms: 30 * 60_000,
+        },
+    }
+}
+
+fn later(i: u64, [o, h, l, c]: [&str; 4], volume: u64) -> Bar {
+    Bar {
+        symbol: "KC".into(),
+        at_ms: START_MS + i * 60_000,
+        open: o.parse().unwrap(),
+        high: h.parse().unwrap(),
+        low: l.parse().unwrap(),
+        close: c.parse().unwrap(),
+        volume,
+    }
+}
+
+/// (qty, price, part) of the journal's fills of `turtle`.
+fn turtle_fills(path: &std::path::Path) -> Vec<(String, String, i64)> {
+    let c = rusqlite::Connection::open(path).unwrap();
+    let mut s = c
+        .prepare("SELECT qty, price, part FROM fills WHERE client_order_id LIKE 'KC-turtle-%' ORDER BY id")
+        .unwrap();
+    s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+/// The turtle enters on its channel with a limit order at the close; it
+/// rests (the market, a tick of slippage away, is above it), fills in parts
+/// as bars trade through it (half a bar's volume each), and HALT cancels
+/// what is left: a resting entry must not open.
+#[actix_rt::test]
+async fn a_limit_entry_rests_fills_in_parts_as_the_market_trades_through_it_and_halt_withdraws_the_rest(
+) {
+    tokio::time::pause();
+    let fills = FillModel {
+        participation: Decimal::new(5, 1),
+        ..FillModel::immediate(1)
+    };
+    let news = StrategySpec::default_of(Kind::News, Decimal::new(5, 1));
+    let (t, path) = tree_filling("limit-parts", vec![news, limit_turtle()], fills).await;
+    for (i, c) in ["300.00", "300.05", "300.02", "300.06", "300.10"]
+        .into_iter()
+        .enumerate()
+    {
+        let spread = if i == 4 { "0" } else { "0.02" };
+        feed(&t, bar(i as u64, c, spread)).await;
+    }
+    let o = orders(&path);
+    assert_eq!(o.len(), 1, "{o:?} {:?}", outcomes(&path));
+    assert_eq!(
+        (&o[0].0[..], &o[0].1[..], &o[0].2[..], &o[0].3[..]),
+        ("turtle", "buy", "2", "working"),
+        "resting: 300.15 to buy at once is above the limit"
+    );
+    assert!(o[0].4.contains("limit 300.10"), "{}", o[0].4);
+    let held = || {
+        t.view
+            .engine("KC")
+            .positions
+            .iter()
+            .map(|p| p.qty)
+            .sum::<Decimal>()
+    };
+    assert_eq!(held(), Decimal::TWO, "the news position alone");
+
+    // Touching 300.10 is not trading through it; 300.05 is, for half of 2.
+    to_broker(&t, later(1, ["300.20", "300.25", "300.10", "300.20"], 40)).await;
+    assert!(turtle_fills(&path).is_empty());
+    to_broker(&t, later(2, ["300.20", "300.25", "300.05", "300.20"], 2)).await;
+    assert_eq!(turtle_fills(&path), [("1".into(), "300.10".into(), 1)]);
+    assert_eq!(orders(&path)[0].3, "working");
+    assert_eq!(held(), Decimal::from(3));
+
+    // HALT: what is left is cancelled at the broker, and stays cancelled.
+    t.wiring.risk_level_writer().send_replace(RiskLevel::Halt);
+    idle(ms(1_100)).await;
+    to_broker(&t, later(3, ["300.00", "300.00", "299.00", "300.00"], 100)).await;
+    assert_eq!(turtle_fills(&path).len(), 1, "nothing more fills");
+    let c = rusqlite::Connection::open(&path).unwrap();
+    let (status, detail): (String, String) = c
+        .query_row(
+            "SELECT status, detail FROM orders WHERE client_order_id LIKE 'KC-turtle-%'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(
+        (status.as_str(), detail.as_str()),
+        ("filled", "cancelled: risk level HALT"),
+        "done with the part it filled"
+    );
+    assert_eq!(held(), Decimal::from(3));
+    assert_eq!(t.view.engine("KC").activity.ended, 1);
+}
+
+/// A limit entry the market never trades through ends at its expiry, in
+/// market time: nothing filled, the order rejected with why, nothing left
+/// in flight (the turtle's next entry is not held back by it).
+#[actix_rt::test]
+async fn a_limit_entry_the_market_never_reaches_expires_and_leaves_nothing_in_flight() {
+    tokio::time::pause();
+    let news = StrategySpec::default_of(Kind::News, Decimal::new(5, 1));
+    let (t, path) = tree_filling(
+        "limit-expiry",
+        vec![news, limit_turtle()],
+        FillModel::immediate(1),
+    )
+    .await;
+    for (i, c) in ["300.00", "300.05", "300.02", "300.06", "300.10"]
+        .into_iter()
+        .enumerate()
+    {
+        let spread = if i == 4 { "0" } else { "0.02" };
+        feed(&t, bar(i as u64, c, spread)).await;
+    }
+    assert_eq!(orders(&path)[0].3, "working");
+    // Above the limit all along; the bar of minute 31 opens after its expiry.
+    for i in [1, 10, 30] {
+        to_broker(&t, later(i, ["300.30", "300.40", "300.20", "300.30"], 50)).await;
+    }
+    assert_eq!(orders(&path)[0].3, "working");
+    to_broker(&t, later(31, ["300.00", "300.00", "299.00", "300.00"], 50)).await;
+    let o = orders(&path);
+    assert_eq!(o[0].3, "rejected", "{o:?}");
+    let c = rusqlite::Connection::open(&path).unwrap();
+    let detail: String = c
+        .query_row(
+            "SELECT detail FROM orders WHERE client_order_id LIKE 'KC-turtle-%'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(detail, "expired: 0 of 2 filled");
+    assert!(turtle_fills(&path).is_empty());
+    let e = t.view.engine("KC");
+    assert_eq!(
+        (
+            e.activity.ended,
+            e.positions.iter().map(|p| p.qty).sum::<Decimal>()
+        ),
+        (1, Decimal::TWO)
     );
 }

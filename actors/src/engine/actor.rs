@@ -598,6 +598,7 @@ impl Handles<OrderEnded> for Engine {
         self.ledger.ended(&m.client_order_id);
         tracing::info!(engine = %self.cfg.id, order = %m.client_order_id, reason = %m.reason, "order ended at the broker");
         self.breaker.order_dropped(&m.client_order_id);
+        self.publish();
         self.advance_roll();
     }
 }

@@ -471,16 +471,20 @@ impl Executor {
     /// tells the engine; a fill the journal cannot take is held
     /// (`unjournaled`) and the order path with it: `false`.
     fn journal_fill(&mut self, o: &Order, fill: Fill, done: bool, path: &str) -> bool {
+        // A fill in parts says which (a whole order's one fill, as before).
+        let part = match (fill.part, done) {
+            (1, true) => String::new(),
+            (n, true) => format!(" (part {n}, the last)"),
+            (n, false) => format!(" (part {n})"),
+        };
         let detail = format!(
-            "{} {} {} {} @ {} commission {} (part {}{})",
+            "{} {} {} {} @ {} commission {}{part}",
             o.client_order_id,
             fill.side.as_str(),
             fill.qty,
             fill.symbol,
             fill.price,
             fill.commission,
-            fill.part,
-            if done { ", done" } else { "" }
         );
         // The fill and its `order_filled` event in one transaction: a fill
         // the engine acts on is never without its event (nor its webhook).

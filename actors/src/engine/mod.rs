@@ -161,6 +161,10 @@ pub struct EngineHandles {
     /// Market events the sequencer could not hand this engine (counted in
     /// its `dropped`).
     pub feed_dropped: Arc<std::sync::atomic::AtomicU64>,
+    /// Whether the broker fills from the market's bars (the paper broker
+    /// with a latency, a participation cap or limit orders to fill): then
+    /// the sequencer hands it every bar.
+    pub broker_reads_bars: bool,
 }
 
 impl EngineHandles {
@@ -172,7 +176,7 @@ impl EngineHandles {
             symbol: symbol.to_owned(),
             analyzer: self.analyzer.clone(),
             sentinel: self.sentinel.clone(),
-            broker: self.broker.clone(),
+            broker: self.broker_reads_bars.then(|| self.broker.clone()),
             dropped: self.feed_dropped.clone(),
         }
     }
@@ -193,6 +197,15 @@ pub fn subtree_with_handles(
         broker: Handle::new(),
         guard: Handle::new(),
         feed_dropped: Default::default(),
+        // A market order that fills at once needs no bars; anything that
+        // waits for the market does.
+        broker_reads_bars: sub.broker.is_none()
+            && (sub.fills.latency_ms > 0
+                || sub.fills.participation < Decimal::ONE
+                || cfg
+                    .strategies
+                    .iter()
+                    .any(|s| s.order != crate::model::OrderType::Market)),
     };
     let neighbours = Neighbours {
         feed_dropped: handles.feed_dropped.clone(),

@@ -41,8 +41,9 @@ pub struct Route {
     pub symbol: String,
     pub analyzer: Handle<Analyzer>,
     pub sentinel: Handle<Sentinel>,
-    /// Every bar, never conflated: the paper broker fills from them.
-    pub broker: Handle<crate::engine::BrokerActor>,
+    /// Every bar, never conflated, when the broker fills from them (the
+    /// paper broker with a latency, a cap or limit orders).
+    pub broker: Option<Handle<crate::engine::BrokerActor>>,
     /// Events this engine could not take (its `dropped` count).
     pub dropped: Arc<AtomicU64>,
 }
@@ -245,8 +246,10 @@ impl Sequencer {
                     }
                     // The broker takes every bar (its fills are the bars');
                     // one it has no room for is counted dropped.
-                    if r.broker.tell(Market(bar.clone())).is_err() {
-                        r.dropped.fetch_add(1, Ordering::Relaxed);
+                    if let Some(broker) = &r.broker {
+                        if broker.tell(Market(bar.clone())).is_err() {
+                            r.dropped.fetch_add(1, Ordering::Relaxed);
+                        }
                     }
                     let (to_sentinel, to_analyzer) = &mut self.held[i];
                     for replaced in [
