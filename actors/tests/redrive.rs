@@ -364,3 +364,75 @@ async fn a_held_fill_lost_with_its_executor_is_recovered_from_the_broker_not_res
     assert_eq!(fill_prices(&path).len(), 1);
     let _ = std::fs::remove_dir_all(path.parent().unwrap());
 }
+
+/// An order a predecessor sent and the broker works (a part filled): the
+/// successor journals the part once, asks again at every re-drive, journals
+/// the last part when the broker has it, and never sends it again; a working
+/// order the broker no longer knows ends there, not re-sent.
+#[actix_rt::test]
+async fn a_working_order_is_journaled_part_by_part_and_never_sent_again() {
+    tokio::time::pause();
+    let path = fresh("working");
+    let o = journal_pending(&path, 7, 5_000);
+    let part = |n: u32, qty: i64, price: i64| {
+        let mut f = fill_of(&o, Decimal::from(price));
+        f.part = n;
+        f.qty = Decimal::from(qty);
+        f
+    };
+    let broker = Double::default();
+    let first = part(1, 1, 301);
+    broker.set(|b| {
+        b.known.insert(
+            o.client_order_id.clone(),
+            Known::Working(vec![first.clone()]),
+        );
+    });
+    let t = tree(&path, &broker).await;
+    idle(Duration::from_secs(3)).await;
+    assert_eq!(status_of(&path, &o.client_order_id), "working");
+    assert_eq!(
+        fill_prices(&path),
+        vec![(o.client_order_id.clone(), "301".to_owned())]
+    );
+    // Asked again a few times: the part is journaled once.
+    idle(Duration::from_secs(3)).await;
+    assert_eq!(fill_prices(&path).len(), 1);
+    assert!(
+        broker.lookups() >= 3,
+        "every working order at each re-drive"
+    );
+    broker.set(|b| {
+        b.known.insert(
+            o.client_order_id.clone(),
+            Known::Filled(vec![first.clone(), part(2, 1, 302)]),
+        );
+    });
+    idle(Duration::from_secs(2)).await;
+    assert_eq!(status_of(&path, &o.client_order_id), "filled");
+    assert_eq!(
+        fill_prices(&path),
+        vec![
+            (o.client_order_id.clone(), "301".to_owned()),
+            (o.client_order_id.clone(), "302".to_owned())
+        ]
+    );
+    assert!(broker.submits().is_empty(), "never sent again");
+    assert_eq!(submitted_events(&t.kernel), 0);
+
+    // Working at the broker, then forgotten by it: it ends, not re-sent.
+    let lost = journal_pending(&path, 8, 5_000);
+    broker.set(|b| {
+        b.known
+            .insert(lost.client_order_id.clone(), Known::Working(Vec::new()));
+    });
+    idle(Duration::from_secs(2)).await;
+    assert_eq!(status_of(&path, &lost.client_order_id), "working");
+    broker.set(|b| {
+        b.known.remove(&lost.client_order_id);
+    });
+    idle(Duration::from_secs(2)).await;
+    assert_eq!(status_of(&path, &lost.client_order_id), "rejected");
+    assert!(broker.submits().is_empty(), "never sent blind");
+    let _ = std::fs::remove_dir_all(path.parent().unwrap());
+}

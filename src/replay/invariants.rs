@@ -1349,6 +1349,36 @@ mod tests {
     }
 
     #[test]
+    fn a_limit_fill_beyond_its_limit_breaks_fills_are_parts_of_their_order() {
+        let p = consistent("limit");
+        plant(
+            &p,
+            "UPDATE orders SET limit_price = '1' WHERE client_order_id = 'KC-news-00000002'",
+        );
+        let detail = only_fails(&p, ONE_FILL);
+        assert!(
+            detail.starts_with("fill 1 of KC-news-00000002 is at ")
+                && detail.ends_with(", beyond its limit 1"),
+            "{detail}"
+        );
+        // At its limit or better: holds, and says so.
+        let p = consistent("limit-ok");
+        plant(
+            &p,
+            "UPDATE orders SET limit_price = '100000' WHERE client_order_id = 'KC-news-00000002'",
+        );
+        let checks = check(&p).unwrap();
+        let one = checks.iter().find(|c| c.name == ONE_FILL).unwrap();
+        assert!(one.holds, "{one:?}");
+        assert!(
+            one.detail
+                .ends_with("; 1 limit fill, at its limit or better"),
+            "{}",
+            one.detail
+        );
+    }
+
+    #[test]
     fn a_position_off_by_one_breaks_positions_match_fills() {
         let p = consistent("position");
         plant(
