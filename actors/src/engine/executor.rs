@@ -540,11 +540,16 @@ impl Executor {
     fn redrive(&mut self, ctx: &mut Ctx<'_, Self>) {
         let now = self.clock.now_ms();
         let before = now.saturating_sub(REDRIVE_AFTER.as_millis() as u64);
+        // Nothing pending, nothing working: one query (every second, for
+        // months).
         let read = self.store.with(|s| {
-            Ok((
-                s.pending_orders(&self.engine_id, before)?,
-                s.working_orders(&self.engine_id)?,
-            ))
+            let pending = s.pending_orders(&self.engine_id, before)?;
+            let working = if pending.is_empty() {
+                Default::default()
+            } else {
+                s.working_orders(&self.engine_id)?
+            };
+            Ok((pending, working))
         });
         let (pending, working) = match read {
             Ok(p) => p,
