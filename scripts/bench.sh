@@ -45,6 +45,9 @@
 #                     NAUTILUS_VERSION, default below)
 #   sweep             `commodore sweep` of four points over four weeks, one replay
 #                     per core vs one at a time, in turn (scripts/sweep_figures.py)
+#   paper market      a seeded quarter replayed on the paper broker filling from the
+#                     market (latency, spread, random slippage, 5 % participation) vs
+#                     fills at once: wall, fills, parts, PnL (scripts/fill_figures.py)
 #
 #   scripts/bench.sh daemon     # only the daemon figures (under a minute)
 #   scripts/bench.sh scale      # only the many-engines figures (about a minute)
@@ -91,6 +94,7 @@ elif [ "${1:-}" = "scale" ]; then
 elif [ "${1:-}" = "replay" ]; then
   python3 scripts/replay_figures.py target/release/commodore >"$out/figures.jsonl"
   python3 scripts/sweep_figures.py target/release/commodore >>"$out/figures.jsonl"
+  python3 scripts/fill_figures.py target/release/commodore >>"$out/figures.jsonl"
   nautilus_venv
   python3 scripts/replay_compare.py target/release/commodore target/bench-venv/bin/python >>"$out/figures.jsonl"
 else
@@ -105,6 +109,7 @@ cargo bench -p commodore-actors --bench engine_figures 2>/dev/null | grep '^{"fi
 python3 scripts/scale_figures.py target/release/commodore 100 1000 >>"$out/figures.jsonl"
 python3 scripts/replay_figures.py target/release/commodore >>"$out/figures.jsonl"
 python3 scripts/sweep_figures.py target/release/commodore >>"$out/figures.jsonl"
+python3 scripts/fill_figures.py target/release/commodore >>"$out/figures.jsonl"
 nautilus_venv
 python3 scripts/replay_compare.py target/release/commodore target/bench-venv/bin/python >>"$out/figures.jsonl"
 fi
