@@ -391,18 +391,7 @@ fn read_fills(conn: &Connection, id: &str) -> Res<Vec<Fill>> {
          FROM paper_fills WHERE client_order_id = ?1 ORDER BY part",
     )?;
     let rows = stmt.query_map(params![id], |r| {
-        Ok((
-            [
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, String>(3)?,
-                r.get::<_, String>(4)?,
-                r.get::<_, String>(5)?,
-            ],
-            r.get::<_, i64>(6)?,
-            r.get::<_, u32>(7)?,
-        ))
+        Ok((texts::<6>(r, 0)?, r.get::<_, i64>(6)?, r.get::<_, u32>(7)?))
     })?;
     let mut fills = Vec::new();
     for row in rows {
@@ -424,34 +413,25 @@ fn read_fills(conn: &Connection, id: &str) -> Res<Vec<Fill>> {
     Ok(fills)
 }
 
+/// `N` text columns of `r` from `from` on.
+fn texts<const N: usize>(r: &rusqlite::Row<'_>, from: usize) -> rusqlite::Result<[String; N]> {
+    let mut out: [String; N] = std::array::from_fn(|_| String::new());
+    for (i, t) in out.iter_mut().enumerate() {
+        *t = r.get(from + i)?;
+    }
+    Ok(out)
+}
+
 /// The working orders in the file, in the order they came.
 fn read_working(conn: &Connection) -> Res<Vec<Working>> {
     let mut stmt = conn.prepare(
-        "SELECT client_order_id, engine, strategy, decision_seq, symbol, side, qty, ref_price,
-           limit_price, expires_ms, at_ms, active_ms, filled, parts
+        "SELECT client_order_id, engine, strategy, symbol, side, qty, ref_price, limit_price, filled,
+           decision_seq, expires_ms, at_ms, active_ms, parts
          FROM paper_book WHERE status = 'working' ORDER BY seq",
     )?;
     let rows = stmt.query_map([], |r| {
-        Ok((
-            [
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, String>(4)?,
-                r.get::<_, String>(5)?,
-                r.get::<_, String>(6)?,
-                r.get::<_, String>(7)?,
-                r.get::<_, String>(8)?,
-                r.get::<_, String>(12)?,
-            ],
-            [
-                r.get::<_, i64>(3)?,
-                r.get::<_, i64>(9)?,
-                r.get::<_, i64>(10)?,
-                r.get::<_, i64>(11)?,
-            ],
-            r.get::<_, u32>(13)?,
-        ))
+        let ints: [i64; 4] = [r.get(9)?, r.get(10)?, r.get(11)?, r.get(12)?];
+        Ok((texts::<9>(r, 0)?, ints, r.get::<_, u32>(13)?))
     })?;
     let mut working = Vec::new();
     for row in rows {
