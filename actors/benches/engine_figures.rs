@@ -307,6 +307,7 @@ fn decision() -> Vec<Duration> {
     let mut lat = Vec::with_capacity(ORDERS);
     for i in 0..ORDERS as u64 {
         let a = pipeline::Signal {
+            order: None,
             symbol: "KC".into(),
             at_ms: MONDAY_NOON_MS,
             sentiment: if i % 2 == 0 {

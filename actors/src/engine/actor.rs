@@ -296,14 +296,14 @@ impl Engine {
             Ok(trial) => trial,
             Err(why) => return self.record(&c, Outcome::BreakerOpen, why),
         };
-        // The strategy's order type (a limit rests at the broker until
-        // the market trades through it, or expires).
-        let limit = self
-            .cfg
-            .strategies
-            .iter()
-            .find(|s| s.name == c.strategy)
-            .and_then(|s| s.order.limit(&self.cfg.spec, c.side, price, now_ms));
+        // The order type the intent asked for, else the strategy's (a limit
+        // rests at the broker until the market trades through it, or
+        // expires).
+        let order = c.order.or_else(|| {
+            let spec = self.cfg.strategies.iter().find(|s| s.name == c.strategy);
+            spec.map(|s| s.order)
+        });
+        let limit = order.and_then(|o| o.limit(&self.cfg.spec, c.side, price, now_ms));
         let order = NewOrder {
             strategy: c.strategy,
             instrument: self.front_month.at(now_ms).to_owned(),

@@ -107,6 +107,7 @@ impl Engine {
         let now_ms = self.clock.now_ms();
         let price = self.mark_of(instrument);
         let c = Candidate {
+            order: None,
             symbol: instrument.to_owned(),
             side: if held > Decimal::ZERO {
                 Side::Sell

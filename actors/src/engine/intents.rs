@@ -77,6 +77,7 @@ impl Engine {
                     confidence,
                     size,
                     detail,
+                    order,
                 } => self.route(Signal {
                     symbol: symbol.to_owned(),
                     at_ms,
@@ -86,6 +87,7 @@ impl Engine {
                     detail,
                     price,
                     size,
+                    order,
                 }),
                 Intent::Exit { why } => self.exit(strategy, why),
             }

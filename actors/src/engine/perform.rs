@@ -338,6 +338,7 @@ impl Engine {
         if let Err(why) = self.place(flatten) {
             tracing::error!(target: super::ENGINE_LOG, engine = %self.cfg.id, %why, "PANIC: flatten order failed; retrying every second");
             let c = Candidate {
+                order: None,
                 symbol: instrument,
                 side,
                 confidence: 1.0,

@@ -25,6 +25,8 @@ pub struct Signal {
     /// The strategy's size hint: this fraction of what the allocator gives
     /// (none: all of it).
     pub size: Option<Decimal>,
+    /// The strategy's order type for this entry (none: its configured one).
+    pub order: Option<crate::model::OrderType>,
 }
 
 /// The routing rule of the hybrid pipeline.
@@ -64,6 +66,8 @@ pub struct Candidate {
     pub price: Option<Decimal>,
     /// The strategy's size hint (a fraction of the allocation; none: all).
     pub size: Option<Decimal>,
+    /// Its order type (none: the strategy's configured one).
+    pub order: Option<crate::model::OrderType>,
 }
 
 impl Router {
@@ -123,6 +127,12 @@ impl Router {
                 let confidence =
                     agreeing.iter().map(|m| m.confidence).sum::<f64>() / agreeing.len() as f64;
                 let strategy = majority(&agreeing);
+                // The order type its latest agreeing message asked for.
+                let order = agreeing
+                    .iter()
+                    .filter(|m| m.strategy == strategy)
+                    .max_by_key(|m| m.at_ms)
+                    .and_then(|m| m.order);
                 Some(Candidate {
                     symbol,
                     side,
@@ -131,6 +141,7 @@ impl Router {
                     at_ms: msgs.iter().map(|m| m.at_ms).max().unwrap_or(0),
                     price: msgs.iter().max_by_key(|m| m.at_ms).and_then(|m| m.price),
                     size: None,
+                    order,
                     detail: format!("batch of {} messages, consensus {consensus:.2}", msgs.len()),
                 })
             })
@@ -174,6 +185,7 @@ pub fn candidate(a: &Signal) -> Option<Candidate> {
         detail: a.detail.clone(),
         price: a.price,
         size: a.size,
+        order: a.order,
     })
 }
 
@@ -300,6 +312,7 @@ mod tests {
 
     fn a(symbol: &str, sentiment: Sentiment, confidence: f64) -> Signal {
         Signal {
+            order: None,
             symbol: symbol.into(),
             at_ms: 1,
             sentiment,
@@ -338,6 +351,32 @@ mod tests {
             (2, 1),
             "oldest dropped and counted"
         );
+    }
+
+    #[test]
+    fn an_intents_order_type_rides_with_its_candidate_now_or_in_the_batch() {
+        use crate::model::OrderType;
+        let limit = OrderType::Limit {
+            offset_ticks: 1,
+            expiry_ms: 60_000,
+        };
+        let mut strong = a("KC", Sentiment::Bullish, 0.9);
+        strong.order = Some(limit);
+        assert_eq!(candidate(&strong).unwrap().order, Some(limit));
+        // In the batch: the chosen strategy's latest agreeing message's.
+        let mut r = router(8);
+        let mut first = a("KC", Sentiment::Bullish, 0.5);
+        first.order = Some(OrderType::Market);
+        let mut later = a("KC", Sentiment::Bullish, 0.5);
+        later.at_ms = 2;
+        later.order = Some(limit);
+        r.route(first);
+        r.route(later);
+        let c = r.batch();
+        assert_eq!(c.len(), 1);
+        assert_eq!(c[0].order, Some(limit));
+        r.route(a("KC", Sentiment::Bullish, 0.5));
+        assert_eq!(r.batch()[0].order, None, "none asked: the strategy's own");
     }
 
     #[test]

@@ -49,6 +49,7 @@ impl Surroundings for World {
 
 fn candidate(side: Side, confidence: f64, at_ms: u64) -> Candidate {
     Candidate {
+        order: None,
         symbol: "KC".into(),
         side,
         confidence,
@@ -319,6 +320,7 @@ fn an_exit_never_opens_what_others_orders_already_close() {
     let mut f = Fixture::new();
     filled(&mut f, 1, "news", Side::Buy, 2);
     let c = Candidate {
+        order: None,
         strategy: Strategy::NEWS,
         ..candidate(Side::Sell, 1.0, MONDAY_NOON_MS)
     };

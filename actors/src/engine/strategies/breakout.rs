@@ -69,6 +69,7 @@ impl Logic for Breakout {
                     return None;
                 };
                 Some(Intent::Enter {
+                    order: None,
                     sentiment,
                     confidence: 0.9,
                     size: None,

@@ -58,6 +58,7 @@ impl Logic for MeanReversion {
                 why: format!("back to the mean: z {z:+.2} (exit at +{})", self.exit_z),
             }),
             0 if own.flat() && z.abs() >= self.entry_z => Some(Intent::Enter {
+                order: None,
                 sentiment: if z < 0.0 {
                     Sentiment::Bullish
                 } else {

@@ -3,8 +3,9 @@
 //! it sees every bar of the front month at its close and every headline or
 //! alert as the analyzer read it, at market time (the one clock), with its
 //! own position, and answers with an [`Intent`]: enter (an opinion on the
-//! direction, with a confidence and a size hint, that goes through the
-//! router, the decision and the risk step like every signal) or exit (close
+//! direction, with a confidence, a size hint and an order type, that goes
+//! through the router, the decision and the risk step like every signal;
+//! no order type is the strategy's configured one) or exit (close
 //! its own position: a reduction, which HALT does not stop).
 //!
 //! The seed's `should_enter` / `should_exit` are one call here
@@ -69,6 +70,9 @@ pub enum Intent {
         /// A fraction of what the allocator gives (none: all of it).
         size: Option<Decimal>,
         detail: String,
+        /// How it goes to the market; none: the strategy's configured
+        /// order type (`order` in its table; market by default).
+        order: Option<crate::model::OrderType>,
     },
     /// Close this strategy's own position in the front month.
     Exit { why: String },

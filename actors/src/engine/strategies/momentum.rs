@@ -42,6 +42,7 @@ impl Logic for MomentumRule {
         }
         self.since_signal = 0;
         Some(Intent::Enter {
+            order: None,
             sentiment: if m > 0.0 {
                 Sentiment::Bullish
             } else {
@@ -55,6 +56,7 @@ impl Logic for MomentumRule {
 
     fn on_reading(&mut self, r: &Analyzed, _: &Own) -> Option<Intent> {
         (r.source == Source::Alert && r.sentiment != Sentiment::Neutral).then(|| Intent::Enter {
+            order: None,
             sentiment: r.sentiment,
             confidence: r.confidence,
             size: None,

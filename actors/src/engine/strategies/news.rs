@@ -26,6 +26,7 @@ impl Logic for News {
     fn on_reading(&mut self, r: &Analyzed, _: &Own) -> Option<Intent> {
         (r.source == Source::Headline && r.confidence >= self.min_confidence).then(|| {
             Intent::Enter {
+                order: None,
                 sentiment: r.sentiment,
                 confidence: r.confidence,
                 size: None,
