@@ -541,3 +541,39 @@ async fn a_limit_entry_the_market_never_reaches_expires_and_leaves_nothing_in_fl
         (1, Decimal::TWO)
     );
 }
+
+/// PANIC with a limit entry resting: the limit is cancelled at the broker
+/// and the flatten closes the position alone, not the position and the
+/// limit (which would leave the engine short once the limit is gone).
+#[actix_rt::test]
+async fn at_panic_a_resting_limit_is_cancelled_and_the_flatten_closes_only_what_is_held() {
+    tokio::time::pause();
+    let news = StrategySpec::default_of(Kind::News, Decimal::new(5, 1));
+    let (t, path) = tree_filling(
+        "limit-panic",
+        vec![news, limit_turtle()],
+        FillModel::immediate(1),
+    )
+    .await;
+    for (i, c) in ["300.00", "300.05", "300.02", "300.06", "300.10"]
+        .into_iter()
+        .enumerate()
+    {
+        let spread = if i == 4 { "0" } else { "0.02" };
+        feed(&t, bar(i as u64, c, spread)).await;
+    }
+    assert_eq!(orders(&path)[0].3, "working", "{:?}", orders(&path));
+    t.wiring.risk_level_writer().send_replace(RiskLevel::Panic);
+    idle(ms(3_000)).await;
+    let o = orders(&path);
+    let flatten: Vec<_> = o.iter().filter(|o| o.0 == "flatten").collect();
+    assert_eq!(flatten.len(), 1, "{o:?}");
+    assert_eq!(
+        (&flatten[0].1[..], &flatten[0].2[..], &flatten[0].3[..]),
+        ("sell", "2", "filled"),
+        "the news position's 2, not 4"
+    );
+    assert_eq!(o[0].3, "rejected", "the limit, cancelled unfilled: {o:?}");
+    let held: Decimal = t.view.engine("KC").positions.iter().map(|p| p.qty).sum();
+    assert_eq!(held, Decimal::ZERO, "flat, not short");
+}

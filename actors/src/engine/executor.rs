@@ -160,6 +160,7 @@ impl Executor {
     /// the rejection leaves the order pending: the broker is asked again at
     /// the next re-drive.
     fn reject(&mut self, o: &Order, why: String, broker_failure: bool, path: &str) {
+        self.working.remove(&o.client_order_id);
         if let Err(je) = self
             .store
             .with(|s| s.reject_order(&o.client_order_id, &why))
@@ -185,7 +186,15 @@ impl Executor {
     /// is a broker failure, not a hung executor.
     fn execute(&mut self, job: Job, ctx: &mut Ctx<'_, Self>) {
         if let Job::Send(o) = &job {
-            if self.working.len() >= MAX_WORKING {
+            // The engine's own orders (a PANIC flatten, a roll's legs) are
+            // never refused for room.
+            let own = [
+                crate::model::Strategy::FLATTEN,
+                crate::model::Strategy::ROLL,
+            ]
+            .iter()
+            .any(|s| o.strategy == s.as_str());
+            if self.working.len() >= MAX_WORKING && !own {
                 let why = format!("{MAX_WORKING} orders already work at the broker");
                 let path = ctx.path().to_owned();
                 return self.reject(o, why, false, &path);
@@ -400,7 +409,16 @@ impl Executor {
             // later, at a stale price, is the engine's decision, not ours.
             Err(e) => {
                 let failure = e.is_failure();
-                self.reject(o, e.to_string(), failure, path)
+                self.reject(o, e.to_string(), failure, path);
+                // A limit not answered in time: the broker may have taken it
+                // after all, and it would rest there unknown to us. Cancelled
+                // there too; a broker that never saw it says so.
+                if failure && o.limit.is_some() && self.queue.len() < MAX_QUEUED {
+                    self.queue.push_back(Job::Cancel {
+                        order: o.clone(),
+                        why: "cancelled: not acknowledged in time".into(),
+                    });
+                }
             }
         }
     }
@@ -505,7 +523,13 @@ impl Executor {
                 let _ = self.engine.tell(FillReceived { fill, journal_id });
             }
             // Journaled before (a re-ask of a working order): nothing new.
-            Ok(None) => {}
+            Ok(None) if self.working.contains_key(&o.client_order_id) => {}
+            // A fill for an order the journal has settled (rejected after a
+            // timeout, then filled by the broker): never applied here; the
+            // daily reconciliation shows the difference.
+            Ok(None) => {
+                tracing::error!(actor = path, order = %o.client_order_id, part = fill.part, "the broker has a fill for an order the journal has settled: not journaled; the reconciliation will show it")
+            }
             // Never sent again: held, journaled once the journal takes it (a
             // successor asks the broker for it). The connection is marked
             // failing, so the engine journals no new order meanwhile.
@@ -707,8 +731,13 @@ impl Handles<CancelPending> for Executor {
         }
         for (created_ms, o) in pending {
             let again = self.ask_again.remove(&o.client_order_id);
-            if o.decision_seq <= m.up_to_seq && self.working.contains_key(&o.client_order_id) {
-                // At the broker: what is left of it is cancelled there.
+            let flatten = o.strategy == crate::model::Strategy::FLATTEN.as_str();
+            if o.decision_seq <= m.up_to_seq
+                && self.working.contains_key(&o.client_order_id)
+                && !flatten
+            {
+                // At the broker: what is left of it is cancelled there (a
+                // flatten working is the PANIC's own: it goes on).
                 self.execute(
                     Job::Cancel {
                         order: o,

@@ -196,13 +196,25 @@ impl Ledger {
     /// Each instrument's position as if every order in flight were filled;
     /// flat ones left out.
     pub fn projected_by_instrument(&self) -> BTreeMap<String, Decimal> {
+        self.projected_counting(|_| true)
+    }
+
+    /// [`projected_by_instrument`](Ledger::projected_by_instrument) counting
+    /// only the orders in flight of the strategies `counted` says (a PANIC
+    /// flatten counts its own: the others are being cancelled).
+    pub fn projected_counting(
+        &self,
+        counted: impl Fn(Strategy) -> bool,
+    ) -> BTreeMap<String, Decimal> {
         let mut by: BTreeMap<String, Decimal> = self
             .positions()
             .iter()
             .map(|(i, p)| (i.clone(), p.qty))
             .collect();
-        for (instrument, q) in self.in_flight.values() {
-            *by.entry(instrument.clone()).or_default() += *q;
+        for (id, (instrument, q)) in &self.in_flight {
+            if counted(Strategy::of_order(&self.engine, id)) {
+                *by.entry(instrument.clone()).or_default() += *q;
+            }
         }
         by.retain(|_, q| !q.is_zero());
         by

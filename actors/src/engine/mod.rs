@@ -198,14 +198,17 @@ pub fn subtree_with_handles(
         guard: Handle::new(),
         feed_dropped: Default::default(),
         // A market order that fills at once needs no bars; anything that
-        // waits for the market does.
+        // waits for the market does, and so do orders still working from
+        // before (a configuration that no longer needs bars must not strand
+        // them: they would never fill nor expire).
         broker_reads_bars: sub.broker.is_none()
             && (sub.fills.latency_ms > 0
                 || sub.fills.participation < Decimal::ONE
                 || cfg
                     .strategies
                     .iter()
-                    .any(|s| s.order != crate::model::OrderType::Market)),
+                    .any(|s| s.order != crate::model::OrderType::Market)
+                || paper::has_working(&broker::paper_broker_path(&cfg.journal, &cfg.id))),
     };
     let neighbours = Neighbours {
         feed_dropped: handles.feed_dropped.clone(),

@@ -277,7 +277,13 @@ impl Engine {
         if self.roll.is_some() {
             self.advance_roll();
         }
-        for (instrument, qty) in self.ledger.projected_by_instrument() {
+        // The position and the flattens on the way: the other orders in
+        // flight are being cancelled (a resting limit counted here would be
+        // closed once by the flatten and once by its cancel, opening the
+        // other way). One that fills before its cancel is closed by the next
+        // pass: a flatten may close too little for a second, never too much.
+        let closing = self.ledger.projected_counting(|s| s == FLATTEN);
+        for (instrument, qty) in closing {
             self.flatten(instrument, qty);
         }
     }

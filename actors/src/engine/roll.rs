@@ -159,6 +159,12 @@ impl Engine {
         } else if !self.cfg.spec.is_open(now) {
             Some("market closed".into())
         } else if self.ledger.has_in_flight() {
+            // A resting limit entry would hold the roll back until it
+            // expires (days, maybe past first notice): what is left of it
+            // is cancelled; market orders fill on their own.
+            let _ = self.executor.tell(super::messages::CancelLimits {
+                reason: "cancelled: a roll is due".into(),
+            });
             Some("orders in flight".into())
         } else if self.breaker.state() == crate::risk::BreakerState::Open {
             Some("circuit breaker open".into())

@@ -24,6 +24,26 @@ pub fn paper_broker_path(journal: &Path, engine: &str) -> PathBuf {
         .join(format!("{engine}.paper.sqlite"))
 }
 
+/// Whether the paper broker's memory at `path` holds orders still working
+/// (read once when an engine's subtree is built: its broker must then hear
+/// the market's bars, whatever the configuration says now). A memory that
+/// cannot be read says no.
+pub fn has_working(path: &Path) -> bool {
+    if !path.exists() {
+        return false;
+    }
+    let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY;
+    Connection::open_with_flags(path, flags)
+        .and_then(|c| {
+            c.query_row(
+                "SELECT COUNT(*) FROM paper_book WHERE status = 'working'",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+        })
+        .is_ok_and(|n| n > 0)
+}
+
 /// Orders done that the paper broker remembers (the newest; older ones are
 /// pruned: far more than can be pending between a send and its lookup).
 pub const PAPER_MEMORY: u64 = 10_000;

@@ -18,7 +18,7 @@
 mod memory;
 mod model;
 
-pub use memory::{paper_broker_path, PAPER_MEMORY, PAPER_SCHEMA};
+pub use memory::{has_working, paper_broker_path, PAPER_MEMORY, PAPER_SCHEMA};
 pub use model::{FillModel, Step, Working};
 
 use super::broker::{Broker, BrokerError, Known};

@@ -309,6 +309,49 @@ impl Store {
         Ok(total)
     }
 
+    /// The fills of `engine`'s decisions in `(from, upto]` after
+    /// `through_fill`, in journal order, if they are a prefix of its fills
+    /// (no later decision filled before the last of them); `None` if not.
+    fn fills_as_prefix(
+        &self,
+        engine: &str,
+        (from, upto): (i64, i64),
+        through_fill: u64,
+    ) -> Result<Option<Vec<(i64, Fill)>>, JournalError> {
+        let path = self.path.clone();
+        let ids: std::collections::HashSet<String> = {
+            let mut stmt = self
+                .conn
+                .prepare(
+                    "SELECT client_order_id FROM orders
+                     WHERE engine = ?1 AND decision_seq > ?2 AND decision_seq <= ?3",
+                )
+                .map_err(sqlite_at(&path))?;
+            let rows = stmt
+                .query_map(params![engine, from, upto], |r| r.get(0))
+                .map_err(sqlite_at(&path))?;
+            rows.collect::<Result<_, _>>().map_err(sqlite_at(&path))?
+        };
+        let fills: Vec<(i64, Fill)> = self
+            .fills_after(engine, through_fill)?
+            .into_iter()
+            .filter(|(_, f)| ids.contains(&f.client_order_id))
+            .map(|(id, f)| (id as i64, f))
+            .collect();
+        if let Some((last, _)) = fills.last() {
+            let r = self.conn.query_row(
+                "SELECT COUNT(*) FROM fills f JOIN orders o ON o.client_order_id = f.client_order_id
+                 WHERE o.engine = ?1 AND f.id < ?2 AND o.decision_seq > ?3",
+                params![engine, last, upto],
+                |r| r.get::<_, i64>(0),
+            );
+            if self.sql(r)? > 0 {
+                return Ok(None);
+            }
+        }
+        Ok(Some(fills))
+    }
+
     fn archive_engine(
         &mut self,
         engine: &str,
@@ -342,48 +385,25 @@ impl Store {
         let Some(stays) = stays else {
             return Ok(ArchivedOrders::default());
         };
-        let upto = (stays - 1).min(from.saturating_add(limit.min(i64::MAX as u64) as i64));
-        if upto <= from {
-            return Ok(ArchivedOrders::default());
-        }
+        let mut upto = (stays - 1).min(from.saturating_add(limit.min(i64::MAX as u64) as i64));
         // The fills of those decisions, in journal order; they must be a
-        // prefix of the engine's fills.
-        let ids: std::collections::HashSet<String> = {
-            let mut stmt = self
-                .conn
-                .prepare(
-                    "SELECT client_order_id FROM orders
-                     WHERE engine = ?1 AND decision_seq > ?2 AND decision_seq <= ?3",
-                )
-                .map_err(sqlite_at(&path))?;
-            let rows = stmt
-                .query_map(params![engine, from, upto], |r| r.get(0))
-                .map_err(sqlite_at(&path))?;
-            rows.collect::<Result<_, _>>().map_err(sqlite_at(&path))?
-        };
-        let fills: Vec<(i64, Fill)> = self
-            .fills_after(engine, carried.through_fill)?
-            .into_iter()
-            .filter(|(_, f)| ids.contains(&f.client_order_id))
-            .map(|(id, f)| (id as i64, f))
-            .collect();
-        if let Some((last, _)) = fills.last() {
-            let r = self.conn.query_row(
-                "SELECT COUNT(*) FROM fills f JOIN orders o ON o.client_order_id = f.client_order_id
-                 WHERE o.engine = ?1 AND f.id < ?2 AND o.decision_seq > ?3",
-                params![engine, last, upto],
-                |r| r.get::<_, i64>(0),
-            );
-            if self.sql(r)? > 0 {
-                // A later decision filled before one of these: not a prefix
-                // (a re-driven order); left for a later pass.
+        // prefix of the engine's fills. A later decision filled before one
+        // of these (orders filling in parts over the same bars, a re-driven
+        // order): a shorter cut, halved until the fills are a prefix (the
+        // rest waits for a later pass), so a long backlog never stalls.
+        let fills = loop {
+            if upto <= from {
                 tracing::warn!(
                     engine,
                     "retention: fills out of decision order; orders not archived this time"
                 );
                 return Ok(ArchivedOrders::default());
             }
-        }
+            match self.fills_as_prefix(engine, (from, upto), carried.through_fill)? {
+                Some(fills) => break fills,
+                None => upto = from + (upto - from) / 2,
+            }
+        };
         // The balance moved by them.
         let mut next = carried.clone();
         let mut holdings = Holdings::default();
@@ -675,6 +695,42 @@ mod tests {
         }
         let p = b.positions().get("KC").cloned().unwrap_or_default();
         (p, b.realized(), fees)
+    }
+
+    #[test]
+    fn a_cut_between_orders_whose_fills_interleave_is_shortened_not_stalled() {
+        let p = temp("interleave");
+        let mut w = W {
+            s: Store::open(&p).unwrap(),
+            seq: 0,
+        };
+        let jan = 20_458 * DAY;
+        w.order(jan + 1, Side::Buy, 1, 300, true);
+        w.order(jan + 2, Side::Buy, 1, 300, true);
+        let third = w.order(jan + 3, Side::Buy, 1, 300, false);
+        w.order(jan + 4, Side::Buy, 1, 300, true);
+        // The third fills after the fourth (a limit resting, filled later).
+        let f = Fill {
+            part: 1,
+            client_order_id: third.client_order_id.clone(),
+            engine: "KC".into(),
+            symbol: "KC".into(),
+            side: Side::Buy,
+            qty: Decimal::ONE,
+            price: Decimal::from(300),
+            commission: Decimal::ZERO,
+            at_ms: jan + 5,
+        };
+        w.s.record_fill(&f).unwrap();
+        w.decide(jan + 40 * DAY, Outcome::Vetoed);
+        // A pass of 3 decisions cuts between the third and the fourth, whose
+        // fills interleave: it is halved (to the first), not given up, so a
+        // backlog longer than a pass never stalls retention.
+        let done = w.s.archive_orders(jan + 10 * DAY, 3).unwrap();
+        assert_eq!((done.orders, done.fills), (1, 1));
+        // The next pass goes past the interleaving whole: 2, 3 and 4.
+        let done = w.s.archive_orders(jan + 10 * DAY, 3).unwrap();
+        assert_eq!((done.orders, done.fills), (3, 3));
     }
 
     #[test]
