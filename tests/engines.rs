@@ -261,6 +261,9 @@ fn a_paused_engine_keeps_its_data_current_but_opens_nothing() {
     assert_eq!(kc["state"], "paused");
     assert!(kc["last_price"].is_string(), "data keeps flowing: {kc}");
     assert!(kc["activity"]["events_in"].as_u64().unwrap() > 0, "{kc}");
+    // Its orders in flight are listed (none rest on the default broker).
+    assert!(kc["orders"].is_array(), "{kc}");
+    assert_eq!(kc["activity"]["ended"], 0, "{kc}");
     d.signal(libc::SIGINT);
     assert_eq!(d.exit_code(), Some(0));
     let orders_after: i64 = rusqlite::Connection::open(dir.join("journal.sqlite"))

@@ -39,11 +39,33 @@ pub struct EngineFigures {
     /// then the engine's own (`flatten`, `roll`, `house`) where they hold or
     /// made anything. Their PnL adds up to the engine's.
     pub strategies: Vec<StrategyView>,
+    /// The orders in flight (sent, or working at the broker), by id; the
+    /// first [`MAX_ORDERS_LISTED`].
+    pub orders: Vec<OrderView>,
     pub activity: EngineActivity,
     /// Holding a position with no price yet (a restart before its first bar):
     /// its equity is not marked, so the account drawdown is not measured.
     #[serde(skip)]
     pub unpriced: bool,
+}
+
+/// Orders in flight an engine's figures list at most.
+pub const MAX_ORDERS_LISTED: usize = 64;
+
+/// One order in flight: what is left of it, and its limit if it rests.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct OrderView {
+    pub id: String,
+    pub strategy: String,
+    pub contract: String,
+    pub side: &'static str,
+    /// Contracts still to fill.
+    pub left: Decimal,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<Decimal>,
+    /// Market time (ms) it expires at, for a limit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_ms: Option<u64>,
 }
 
 /// What the engine has done since the daemon started.

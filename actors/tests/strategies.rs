@@ -462,6 +462,28 @@ async fn a_limit_entry_rests_fills_in_parts_as_the_market_trades_through_it_and_
             .sum::<Decimal>()
     };
     assert_eq!(held(), Decimal::TWO, "the news position alone");
+    // The operator sees it rest: what is left, its limit, its expiry.
+    let resting = || {
+        t.view
+            .engine("KC")
+            .orders
+            .iter()
+            .map(|o| {
+                (
+                    o.strategy.clone(),
+                    o.side,
+                    o.left,
+                    o.limit,
+                    o.expires_ms.is_some(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let limit = Some("300.10".parse::<Decimal>().unwrap());
+    assert_eq!(
+        resting(),
+        [("turtle".into(), "buy", Decimal::TWO, limit, true)]
+    );
 
     // Touching 300.10 is not trading through it; 300.05 is, for half of 2.
     to_broker(&t, later(1, ["300.20", "300.25", "300.10", "300.20"], 40)).await;
@@ -470,6 +492,10 @@ async fn a_limit_entry_rests_fills_in_parts_as_the_market_trades_through_it_and_
     assert_eq!(turtle_fills(&path), [("1".into(), "300.10".into(), 1)]);
     assert_eq!(orders(&path)[0].3, "working");
     assert_eq!(held(), Decimal::from(3));
+    assert_eq!(
+        resting(),
+        [("turtle".into(), "buy", Decimal::ONE, limit, true)]
+    );
 
     // HALT: what is left is cancelled at the broker, and stays cancelled.
     t.wiring.risk_level_writer().send_replace(RiskLevel::Halt);
@@ -491,6 +517,7 @@ async fn a_limit_entry_rests_fills_in_parts_as_the_market_trades_through_it_and_
     );
     assert_eq!(held(), Decimal::from(3));
     assert_eq!(t.view.engine("KC").activity.ended, 1);
+    assert!(resting().is_empty(), "nothing left in flight");
 }
 
 /// A limit entry the market never trades through ends at its expiry, in

@@ -138,6 +138,7 @@ pub(super) fn engine_json(st: &ApiState, id: &str) -> Value {
         "breaker": f.breaker,
         "last_price": f.last_price,
         "strategies": f.strategies,
+        "orders": f.orders,
         "activity": f.activity,
     })
 }

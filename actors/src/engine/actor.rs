@@ -233,7 +233,7 @@ impl Engine {
             // is in flight.
             let left = o.qty - working.get(&o.client_order_id).copied().unwrap_or_default();
             self.ledger
-                .sent(o.client_order_id, &o.symbol, o.side.sign() * left);
+                .sent_limit(o.client_order_id, &o.symbol, o.side.sign() * left, o.limit);
         }
         // The roll under way; its decisions are taken (a restart between its
         // record and a leg must not give the leg's number to another).

@@ -30,6 +30,8 @@ pub struct Ledger {
     /// Client order id → (instrument, signed quantity). The risk step counts
     /// them as if filled.
     in_flight: HashMap<String, (String, Decimal)>,
+    /// The terms of the limit orders in flight (for the operator's view).
+    limits: HashMap<String, crate::model::Limit>,
 }
 
 impl Ledger {
@@ -73,6 +75,7 @@ impl Ledger {
             tallies,
             last_fill_id,
             in_flight: HashMap::new(),
+            limits: HashMap::new(),
         }
     }
 
@@ -87,6 +90,7 @@ impl Ledger {
             *left -= f.side.sign() * f.qty;
             if *left * f.side.sign() <= Decimal::ZERO {
                 self.in_flight.remove(&f.client_order_id);
+                self.limits.remove(&f.client_order_id);
             }
         }
         let (_, trips) = self.book.apply_trips(&self.engine, f, spec);
@@ -108,10 +112,36 @@ impl Ledger {
             .insert(id, (instrument.to_owned(), signed_qty));
     }
 
+    /// Order `id` for `signed_qty` contracts, a limit order: in flight, with
+    /// its terms.
+    pub fn sent_limit(
+        &mut self,
+        id: String,
+        instrument: &str,
+        signed_qty: Decimal,
+        limit: Option<crate::model::Limit>,
+    ) {
+        if let Some(l) = limit {
+            self.limits.insert(id.clone(), l);
+        }
+        self.sent(id, instrument, signed_qty);
+    }
+
     /// Order `id` ended: rejected, abandoned, or what was left of it expired
     /// or was cancelled.
     pub fn ended(&mut self, id: &str) {
         self.in_flight.remove(id);
+        self.limits.remove(id);
+    }
+
+    /// The orders in flight, by client order id: its instrument, what is
+    /// left of it (signed) and its limit, if it is one.
+    pub fn in_flight(
+        &self,
+    ) -> impl Iterator<Item = (&String, &String, Decimal, Option<&crate::model::Limit>)> {
+        self.in_flight
+            .iter()
+            .map(|(id, (i, q))| (id, i, *q, self.limits.get(id)))
     }
 
     /// The orders in flight that `pending` (the journal's pending orders) no
@@ -128,6 +158,7 @@ impl Ledger {
         settled.sort();
         for id in &settled {
             self.in_flight.remove(id);
+            self.limits.remove(id);
         }
         settled
     }

@@ -123,7 +123,12 @@ impl Engine {
         self.outcomes.count(Outcome::Executed);
         self.outcomes.activity.orders += 1;
         self.guard.sent(self.clock.now_ms());
-        self.ledger.sent(id.clone(), &instrument, side.sign() * qty);
+        self.ledger
+            .sent_limit(id.clone(), &instrument, side.sign() * qty, order.limit);
+        if order.limit.is_some() {
+            // A resting order is seen at once (a market order's fill follows).
+            self.publish();
+        }
         if trial {
             self.breaker.trial_sent(&id);
         }

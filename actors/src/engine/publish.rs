@@ -120,10 +120,35 @@ pub fn build(s: Sources<'_>) -> (EngineFigures, AccountEntry) {
         breaker,
         last_price: s.last,
         strategies,
+        orders: order_views(&s),
         activity: s.activity,
         unpriced,
     };
     (figures, entry)
+}
+
+/// The orders in flight, by id, the first `MAX_ORDERS_LISTED`.
+fn order_views(s: &Sources<'_>) -> Vec<crate::view::OrderView> {
+    let mut out: Vec<crate::view::OrderView> = s
+        .ledger
+        .in_flight()
+        .map(|(id, contract, left, limit)| crate::view::OrderView {
+            id: id.clone(),
+            strategy: Strategy::of_order(&s.cfg.id, id).as_str().to_owned(),
+            contract: contract.clone(),
+            side: if left.is_sign_negative() {
+                "sell"
+            } else {
+                "buy"
+            },
+            left: left.abs(),
+            limit: limit.map(|l| l.price),
+            expires_ms: limit.map(|l| l.expires_ms),
+        })
+        .collect();
+    out.sort_by(|a, b| a.id.cmp(&b.id));
+    out.truncate(crate::view::MAX_ORDERS_LISTED);
+    out
 }
 
 /// Each strategy's part: the configured ones in order, then the engine's
