@@ -26,7 +26,7 @@ use crate::journal::Fsync;
 use crate::model::{root, Bar, ContractSpec, Fill, Holdings, Order};
 use memory::PaperBook;
 use rust_decimal::Decimal;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::PathBuf;
 
 /// The paper broker (see the module's notes).
@@ -37,9 +37,10 @@ pub struct PaperBroker {
     book: PaperBook,
     /// The last bar of each instrument (the cap of a fill at once).
     last: HashMap<String, Bar>,
-    /// Instruments with bars of their own: a bare symbol's bars price only
-    /// the months without.
-    own_bars: HashSet<String>,
+    /// When each instrument last had a bar of its own: a bare symbol's bar
+    /// prices the months without one in the bar before it (the front series
+    /// stands for them; data that names its months prices each its own).
+    own_bars: HashMap<String, u64>,
 }
 
 impl PaperBroker {
@@ -52,7 +53,7 @@ impl PaperBroker {
             model: FillModel::immediate(slippage_ticks),
             book: PaperBook::new(None, Fsync::Off),
             last: HashMap::new(),
-            own_bars: HashSet::new(),
+            own_bars: HashMap::new(),
         }
     }
 
@@ -119,10 +120,12 @@ impl PaperBroker {
         })
     }
 
-    /// Whether a bar of `bar_symbol` prices orders in `instrument`.
-    fn prices(&self, bar_symbol: &str, instrument: &str) -> bool {
-        bar_symbol == instrument
-            || (bar_symbol == root(instrument) && !self.own_bars.contains(instrument))
+    /// Whether `bar` prices orders in `instrument`.
+    fn prices(&self, bar: &Bar, instrument: &str) -> bool {
+        let quoted_lately = |t: &u64| t.saturating_add(crate::model::BAR_MS) >= bar.at_ms;
+        bar.symbol == instrument
+            || (bar.symbol == root(instrument)
+                && !self.own_bars.get(instrument).is_some_and(quoted_lately))
     }
 }
 
@@ -182,7 +185,7 @@ impl Broker for PaperBroker {
 
     fn market(&mut self, bar: &Bar) -> Result<Vec<String>, BrokerError> {
         if bar.symbol != root(&bar.symbol) {
-            self.own_bars.insert(bar.symbol.clone());
+            self.own_bars.insert(bar.symbol.clone(), bar.at_ms);
         }
         self.last.insert(bar.symbol.clone(), bar.clone());
         let working = match self.book.working() {
@@ -191,7 +194,7 @@ impl Broker for PaperBroker {
         };
         let mut moved = Vec::new();
         for w in working {
-            if !self.prices(&bar.symbol, &w.order.symbol) {
+            if !self.prices(bar, &w.order.symbol) {
                 continue;
             }
             let id = w.order.client_order_id.clone();

@@ -16,6 +16,10 @@
 //!   the other way round. A limit order marketable when it is sent, with no
 //!   latency, fills at once like a market order, capped at its limit. What
 //!   is not filled when a bar opens at or after its expiry ends there.
+//! - **A market order is good for a day**: one the market has not filled
+//!   ([`MARKET_ORDER_TTL_MS`] after it was decided: no bar of its contract,
+//!   or the cap left some) ends there, with what it filled, so no order
+//!   works for ever.
 //! - **Participation**: below 1, an order fills at most that fraction of a
 //!   bar's volume per bar (whole contracts); the rest works on the next
 //!   bars. Filling at once, the cap is the last bar's volume. 1 (the
@@ -24,6 +28,9 @@
 use crate::kernel::SplitMix64;
 use crate::model::{Bar, ContractSpec, Order, Side};
 use rust_decimal::Decimal;
+
+/// How long a market order works at most (market time): a day.
+pub const MARKET_ORDER_TTL_MS: u64 = 86_400_000;
 
 /// The paper broker's market: how orders fill.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -144,10 +151,12 @@ impl FillModel {
     /// What `bar` (of the order's instrument, at its close) does to `w`.
     pub fn on_bar(&self, spec: &ContractSpec, w: &Working, bar: &Bar) -> Step {
         let o = &w.order;
-        if let Some(l) = &o.limit {
-            if bar.at_ms >= l.expires_ms {
-                return Step::Expire;
-            }
+        let expires_ms = match &o.limit {
+            Some(l) => l.expires_ms,
+            None => o.at_ms.saturating_add(MARKET_ORDER_TTL_MS),
+        };
+        if bar.at_ms >= expires_ms {
+            return Step::Expire;
         }
         if bar.at_ms < w.active_ms {
             return Step::Wait;
@@ -297,6 +306,10 @@ mod tests {
         // A bar opening at or after its expiry (10:00) ends it.
         let late = bar(10, ["290", "291", "289", "290"], 50);
         assert_eq!(m.on_bar(&kc, &w, &late), Step::Expire);
+        // A market order is good for a day.
+        let market = working(order(Side::Buy, 2, None), 0);
+        let next_day = bar(1 + 24 * 60, ["290", "291", "289", "290"], 0);
+        assert_eq!(m.on_bar(&kc, &market, &next_day), Step::Expire);
     }
 
     #[test]

@@ -255,6 +255,17 @@ fn a_bare_symbols_bars_price_only_months_without_bars_of_their_own() {
     );
     let front = bar(2, ["300", "300", "300", "300"], 10);
     assert_eq!(b.market(&front).unwrap(), vec![h.client_order_id.clone()]);
+    // Its own bars stopped (the data went on as the front series): the bare
+    // symbol's bars price it again, or an order there would work for ever.
+    let mut later = k.clone();
+    later.client_order_id = "KC-news-00000003-KCK26".into();
+    later.at_ms = 5 * 60_000;
+    b.submit(&later).unwrap();
+    let front = bar(9, ["305", "305", "305", "305"], 10);
+    assert_eq!(
+        b.market(&front).unwrap(),
+        vec![later.client_order_id.clone()]
+    );
 }
 
 #[test]
