@@ -379,6 +379,18 @@ async fn to_broker(t: &engines::Tree, b: Bar) {
     idle(ms(50)).await;
 }
 
+/// Four bars inside the turtle's channel, then a close over it (300.10):
+/// the turtle enters.
+async fn break_out(t: &engines::Tree) {
+    for (i, c) in ["300.00", "300.05", "300.02", "300.06", "300.10"]
+        .into_iter()
+        .enumerate()
+    {
+        let spread = if i == 4 { "0" } else { "0.02" };
+        feed(t, bar(i as u64, c, spread)).await;
+    }
+}
+
 /// A turtle (breakout over 3 bars) whose entries are limit orders at the
 /// close, good for 30 minutes, and a bar the broker sees after the test's
 /// start (minute `i` of it).
@@ -438,13 +450,7 @@ async fn a_limit_entry_rests_fills_in_parts_as_the_market_trades_through_it_and_
     };
     let news = StrategySpec::default_of(Kind::News, Decimal::new(5, 1));
     let (t, path) = tree_filling("limit-parts", vec![news, limit_turtle()], fills).await;
-    for (i, c) in ["300.00", "300.05", "300.02", "300.06", "300.10"]
-        .into_iter()
-        .enumerate()
-    {
-        let spread = if i == 4 { "0" } else { "0.02" };
-        feed(&t, bar(i as u64, c, spread)).await;
-    }
+    break_out(&t).await;
     let o = orders(&path);
     assert_eq!(o.len(), 1, "{o:?} {:?}", outcomes(&path));
     assert_eq!(
@@ -533,13 +539,7 @@ async fn a_limit_entry_the_market_never_reaches_expires_and_leaves_nothing_in_fl
         FillModel::immediate(1),
     )
     .await;
-    for (i, c) in ["300.00", "300.05", "300.02", "300.06", "300.10"]
-        .into_iter()
-        .enumerate()
-    {
-        let spread = if i == 4 { "0" } else { "0.02" };
-        feed(&t, bar(i as u64, c, spread)).await;
-    }
+    break_out(&t).await;
     assert_eq!(orders(&path)[0].3, "working");
     // Above the limit all along; the bar of minute 31 opens after its expiry.
     for i in [1, 10, 30] {
@@ -582,13 +582,7 @@ async fn at_panic_a_resting_limit_is_cancelled_and_the_flatten_closes_only_what_
         FillModel::immediate(1),
     )
     .await;
-    for (i, c) in ["300.00", "300.05", "300.02", "300.06", "300.10"]
-        .into_iter()
-        .enumerate()
-    {
-        let spread = if i == 4 { "0" } else { "0.02" };
-        feed(&t, bar(i as u64, c, spread)).await;
-    }
+    break_out(&t).await;
     assert_eq!(orders(&path)[0].3, "working", "{:?}", orders(&path));
     t.wiring.risk_level_writer().send_replace(RiskLevel::Panic);
     idle(ms(3_000)).await;
