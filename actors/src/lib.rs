@@ -12,6 +12,7 @@ pub mod control;
 pub mod engine;
 pub mod events;
 pub mod journal;
+pub mod ib;
 pub mod kernel;
 pub mod llm;
 pub mod logsafe;

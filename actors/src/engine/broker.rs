@@ -90,6 +90,11 @@ pub trait Broker: Send {
     fn market(&mut self, _bar: &Bar) -> Result<Vec<String>, BrokerError> {
         Ok(Vec::new())
     }
+
+    /// Hands a broker that hears of its orders on its own (a live adapter's
+    /// connection) the hook that tells the executor which orders moved.
+    /// Called once by the broker actor at its every start.
+    fn watch(&mut self, _moved: Box<dyn Fn(Vec<String>) + Send + Sync>) {}
 }
 
 /// A boxed adapter is an adapter (`SubtreeConfig::broker` builds them).
@@ -112,6 +117,10 @@ impl Broker for Box<dyn Broker> {
 
     fn market(&mut self, bar: &Bar) -> Result<Vec<String>, BrokerError> {
         (**self).market(bar)
+    }
+
+    fn watch(&mut self, moved: Box<dyn Fn(Vec<String>) + Send + Sync>) {
+        (**self).watch(moved)
     }
 }
 
@@ -214,7 +223,15 @@ impl BrokerActor {
     }
 }
 
-impl Worker for BrokerActor {}
+impl Worker for BrokerActor {
+    fn started(&mut self, _ctx: &mut Ctx<'_, Self>) {
+        let executor = self.executor.clone();
+        self.broker.watch(Box::new(move |moved| {
+            // A full or restarting executor asks at its next re-drive.
+            let _ = executor.tell(OrdersMoved(moved));
+        }));
+    }
+}
 
 impl Handles<Submit> for BrokerActor {
     fn handle(&mut self, m: Submit, _: &mut Ctx<'_, Self>) -> Result<Known, BrokerError> {

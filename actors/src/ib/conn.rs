@@ -1,0 +1,643 @@
+//! One engine's connection to IB, on the pool's thread: connect (bounded),
+//! reconcile, then serve until the connection falls; then back off
+//! (jittered, exponential) and start again. Nothing here answers the
+//! executor directly: IB's words go into the engine's book, and the
+//! executor is told which orders moved.
+
+use super::book::{Exec, Learned, Status};
+use super::contract::{contract_of, instrument_of};
+use super::{Cmd, IbSettings, Link};
+use crate::clock::Clock;
+use crate::model::{Order, Side};
+use ibapi::accounts::PositionUpdate;
+use ibapi::contracts::Contract;
+use ibapi::orders::{
+    Action, CommissionReport, ExecutionData, ExecutionFilter, OrderData, OrderUpdate, Orders,
+    TimeInForce,
+};
+use ibapi::subscriptions::SubscriptionItem;
+use ibapi::Client;
+use rust_decimal::Decimal;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::str::FromStr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+use tokio_stream::StreamExt;
+
+/// What the pool's connections share.
+pub(crate) struct Shared {
+    pub settings: Arc<IbSettings>,
+    pub pacer: Arc<Mutex<super::pacing::Pacer>>,
+    pub clock: Clock,
+    pub stop: watch::Receiver<bool>,
+}
+
+/// How a session ended.
+enum End {
+    Stopped,
+    /// The connection fell or could not be made; `connected` says whether
+    /// it had been made (the backoff starts over then).
+    Lost { why: String, connected: bool },
+}
+
+pub(crate) async fn run(link: Arc<Link>, mut rx: mpsc::Receiver<Cmd>, mut sh: Shared) {
+    let mut failures = 0u32;
+    let started = sh.clock.instant();
+    let mut contracts: HashMap<String, Contract> = HashMap::new();
+    loop {
+        if *sh.stop.borrow() {
+            return;
+        }
+        match session(&link, &mut rx, &mut sh, &mut contracts, started).await {
+            End::Stopped => return,
+            End::Lost { why, connected } => {
+                failures = if connected { 1 } else { failures + 1 };
+                tracing::warn!(engine = %link.engine, client_id = link.client_id, why = %why, "the IB connection is down: orders wait (unavailable) until it is back and reconciled");
+                let mut s = link.lock_status();
+                s.ready = false;
+                s.why = why;
+            }
+        }
+        let wait = backoff(
+            failures,
+            link.client_id,
+            sh.settings.backoff_min,
+            sh.settings.backoff_max,
+        );
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = sh.stop.changed() => return,
+        }
+    }
+}
+
+/// The wait before attempt `failures` (1, 2, ...): `min` doubled per
+/// failure, capped at `max`, then drawn between half and all of it (so the
+/// pool's connections do not all knock at once).
+pub(crate) fn backoff(failures: u32, client_id: i32, min: Duration, max: Duration) -> Duration {
+    let full = min
+        .saturating_mul(1u32 << failures.saturating_sub(1).min(20))
+        .min(max);
+    let mut x = (u64::from(failures) << 32) ^ (client_id as u64) ^ 0x9e37_79b9_7f4a_7c15;
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    x ^= x >> 33;
+    let frac = (x % 1000) as u32; // 0..=999 thousandths
+    full / 2 + (full / 2) * frac / 1000
+}
+
+async fn session(
+    link: &Arc<Link>,
+    rx: &mut mpsc::Receiver<Cmd>,
+    sh: &mut Shared,
+    contracts: &mut HashMap<String, Contract>,
+    started: tokio::time::Instant,
+) -> End {
+    let s = sh.settings.clone();
+    let lost = |why: String| End::Lost {
+        why,
+        connected: false,
+    };
+    let connect = Client::builder()
+        .address(s.address())
+        .client_id(link.client_id)
+        .max_reconnect_attempts(0)
+        .connect();
+    let client = match tokio::time::timeout(s.connect_timeout, connect).await {
+        Err(_) => {
+            return lost(format!(
+                "IB at {} did not complete the handshake within {:?}",
+                s.address(),
+                s.connect_timeout
+            ))
+        }
+        Ok(Err(e)) => {
+            return lost(format!(
+                "cannot connect to IB at {} as client id {}: {e} (is TWS or IB Gateway running with the API enabled on that port?)",
+                s.address(),
+                link.client_id
+            ))
+        }
+        Ok(Ok(c)) => c,
+    };
+    link.lock_status().connects += 1;
+    let fell = |why: String| End::Lost {
+        why,
+        connected: true,
+    };
+    let pace = Pace {
+        pacer: &sh.pacer,
+        clock: sh.clock,
+        started,
+        link,
+    };
+    // The stream first, then the snapshots: nothing falls between them.
+    pace.wait().await;
+    let mut updates = match client.order_update_stream().await {
+        Ok(u) => u,
+        Err(e) => return fell(format!("IB refused the order update stream: {e}")),
+    };
+    if let Err(why) = reconcile(&client, link, &s, &pace).await {
+        return fell(why);
+    }
+    pace.wait().await;
+    let mut positions = match client.positions().await {
+        Ok(p) => p,
+        Err(e) => return fell(format!("IB refused the positions: {e}")),
+    };
+    let mut held: BTreeMap<i32, (String, Decimal)> = BTreeMap::new();
+    {
+        let mut st = link.lock_status();
+        st.ready = true;
+        st.why.clear();
+    }
+    tracing::info!(engine = %link.engine, client_id = link.client_id, address = %s.address(), "IB connected and reconciled: orders go");
+    let open = link.lock_book().open_ids();
+    link.tell_moved(open);
+    let mut stop = sh.stop.clone();
+    loop {
+        tokio::select! {
+            _ = stop.changed() => {
+                client.disconnect().await;
+                return End::Stopped;
+            }
+            cmd = rx.recv() => match cmd {
+                None => return End::Stopped,
+                Some(Cmd::Place(o)) => {
+                    if let Err(why) = place(&client, link, &s, &pace, contracts, &o).await {
+                        return fell(why);
+                    }
+                }
+                Some(Cmd::Cancel(id)) => {
+                    if let Err(why) = cancel(&client, link, &pace, &id).await {
+                        return fell(why);
+                    }
+                }
+            },
+            u = updates.next() => match u {
+                Some(Ok(SubscriptionItem::Data(u))) => apply(link, &sh.clock, u),
+                Some(Ok(SubscriptionItem::Notice(n))) => notice(link, n.request_id, n.code, &n.message),
+                Some(Err(e)) => return fell(format!("the connection to IB fell: {e}")),
+                None => return fell("the connection to IB fell (its order stream ended)".into()),
+            },
+            p = positions.next() => match p {
+                Some(Ok(SubscriptionItem::Data(PositionUpdate::Position(p)))) => {
+                    if p.account == s.account {
+                        if let Some(i) = instrument_of(&p.contract) {
+                            held.insert(p.contract.contract_id, (i, dec(p.position)));
+                        }
+                    }
+                }
+                Some(Ok(SubscriptionItem::Data(PositionUpdate::PositionEnd))) => {
+                    publish_positions(link, &held);
+                }
+                Some(Ok(SubscriptionItem::Notice(_))) => {}
+                Some(Err(e)) => return fell(format!("the connection to IB fell: {e}")),
+                None => return fell("the connection to IB fell (its positions ended)".into()),
+            },
+        }
+    }
+}
+
+/// Waits for a token of the pool's shared pacer.
+struct Pace<'a> {
+    pacer: &'a Mutex<super::pacing::Pacer>,
+    clock: Clock,
+    started: tokio::time::Instant,
+    link: &'a Link,
+}
+
+impl Pace<'_> {
+    async fn wait(&self) {
+        loop {
+            let now = self.clock.instant().duration_since(self.started);
+            let wait = self
+                .pacer
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take(now.as_micros() as u64);
+            match wait {
+                None => return,
+                Some(w) => {
+                    self.link.lock_status().paced += 1;
+                    tokio::time::sleep(w).await;
+                }
+            }
+        }
+    }
+}
+
+/// The account's positions in this engine's contract, per instrument.
+fn publish_positions(link: &Link, held: &BTreeMap<i32, (String, Decimal)>) {
+    let mut out: BTreeMap<String, Decimal> = BTreeMap::new();
+    for (instrument, qty) in held.values() {
+        if crate::model::root(instrument) == link.symbol && !qty.is_zero() {
+            *out.entry(instrument.clone()).or_default() += *qty;
+        }
+    }
+    *link.positions.lock().unwrap_or_else(|p| p.into_inner()) = Some(out);
+}
+
+/// Before anything is answered: IB's open orders, completed orders and
+/// executions of this engine, by order reference.
+async fn reconcile(client: &Client, link: &Link, s: &IbSettings, pace: &Pace<'_>) -> Result<(), String> {
+    let t = s.request_timeout;
+    let mut seen: HashSet<String> = HashSet::new();
+    pace.wait().await;
+    let open = collect!(client.all_open_orders().await, t, "open orders");
+    pace.wait().await;
+    let done = collect!(client.completed_orders(false).await, t, "completed orders");
+    {
+        let mut book = link.lock_book();
+        let open = open.into_iter().map(|o| (o, false));
+        for (o, completed) in open.chain(done.into_iter().map(|o| (o, true))) {
+            match o {
+                Orders::OrderData(d) => {
+                    if let Some(id) = learn(&mut book, &d, completed) {
+                        seen.insert(id);
+                    }
+                }
+                Orders::OrderStatus(st) => {
+                    book.status(st.order_id, Status::of(st.status.as_str(), &st.why_held), dec(st.filled));
+                }
+            }
+        }
+    }
+    pace.wait().await;
+    let filter = ExecutionFilter {
+        account_code: s.account.clone(),
+        last_n_days: 7,
+        ..ExecutionFilter::default()
+    };
+    let execs = collect!(client.executions(filter).await, t, "executions");
+    let mut book = link.lock_book();
+    for x in execs {
+        match x {
+            ibapi::orders::Executions::ExecutionData(d) => {
+                if book.owns(&d.execution.order_reference) {
+                    seen.insert(d.execution.order_reference.clone());
+                    execution(&mut book, &pace.clock, &d);
+                }
+            }
+            ibapi::orders::Executions::CommissionReport(c) => {
+                commission(&mut book, &c);
+            }
+        }
+    }
+    let ended = book.unseen_after_reconnect(&|id| seen.contains(id));
+    for id in &ended {
+        tracing::warn!(engine = %link.engine, order = %id, "{}", match book.known(id) {
+            crate::engine::broker::Known::Rejected(why) => why,
+            _ => "ended".into(),
+        });
+    }
+    tracing::info!(engine = %link.engine, orders = book.len(), "IB reconciled by order reference");
+    Ok(())
+}
+
+/// A snapshot IB sends to its end marker, within `t`; `Err` with what to
+/// say otherwise. (A macro: ibapi's decoder bound is private.)
+macro_rules! collect {
+    ($sub:expr, $t:expr, $what:literal) => {{
+        let mut sub = $sub.map_err(|e| format!("IB refused the {}: {e}", $what))?;
+        sub.collect_to_end_within($t)
+            .await
+            .map_err(|e| format!("IB did not send all its {} within {:?}: {e}", $what, $t))?
+    }};
+}
+use collect;
+
+/// An order IB reports, taken when its reference is ours. A completed
+/// order's `total_quantity` is what was left unfilled.
+fn learn(book: &mut super::Book, d: &OrderData, completed: bool) -> Option<String> {
+    let id = &d.order.order_ref;
+    if !book.owns(id) {
+        return None;
+    }
+    let instrument = id.rsplit('-').next().unwrap_or_default().to_owned();
+    let instrument = if crate::model::month_of(&instrument).is_some() {
+        instrument
+    } else {
+        instrument_of(&d.contract).unwrap_or(instrument)
+    };
+    book.learn(
+        id,
+        (d.order_id > 0).then_some(d.order_id),
+        Learned {
+            instrument,
+            side: match d.order.action {
+                Action::Buy => Side::Buy,
+                _ => Side::Sell,
+            },
+            qty: dec(if completed {
+                d.order.total_quantity + d.order.filled_quantity
+            } else {
+                d.order.total_quantity
+            }),
+            status: Some(Status::of(d.order_state.status.as_str(), "")),
+            filled: dec(if completed { d.order.filled_quantity } else { 0.0 }),
+        },
+    );
+    Some(id.clone())
+}
+
+fn execution(book: &mut super::Book, clock: &Clock, d: &ExecutionData) {
+    let at_ms = exec_time_ms(&d.execution.time).unwrap_or_else(|| clock.now_ms());
+    book.execution(
+        &d.execution.order_reference,
+        Exec {
+            id: d.execution.execution_id.clone(),
+            qty: dec(d.execution.shares),
+            price: dec(d.execution.price),
+            at_ms,
+            commission: None,
+        },
+    );
+}
+
+fn commission(book: &mut super::Book, c: &CommissionReport) -> Option<String> {
+    book.commission(&c.execution_id, dec(c.commission))
+}
+
+/// IB's word on an order, live.
+fn apply(link: &Link, clock: &Clock, u: OrderUpdate) {
+    let moved = {
+        let mut book = link.lock_book();
+        match u {
+            OrderUpdate::OrderStatus(s) => book.status(
+                s.order_id,
+                Status::of(s.status.as_str(), &s.why_held),
+                dec(s.filled),
+            ),
+            OrderUpdate::OpenOrder(d) => learn(&mut book, &d, false),
+            OrderUpdate::ExecutionData(d) => {
+                let id = d.execution.order_reference.clone();
+                if book.owns(&id) {
+                    execution(&mut book, clock, &d);
+                    Some(id)
+                } else {
+                    None
+                }
+            }
+            OrderUpdate::CommissionReport(c) => commission(&mut book, &c),
+            OrderUpdate::OrderBound(_) => None,
+        }
+    };
+    if let Some(id) = moved {
+        link.tell_moved(vec![id]);
+    }
+}
+
+/// IB's notices: an error bound to one of our order ids refuses it
+/// (warnings are logged).
+fn notice(link: &Link, id: Option<i32>, code: i32, message: &str) {
+    // IB's warnings and informational codes (2100-2199, 399: a warning
+    // about an order that still goes).
+    let warning = (2100..2200).contains(&code) || code == 399 || code == 202;
+    let refused = match id {
+        Some(ib) if ib > 0 && !warning => link.lock_book().error_for(ib, code, message),
+        _ => None,
+    };
+    match refused {
+        Some(order) => {
+            link.lock_status().refused += 1;
+            tracing::warn!(engine = %link.engine, order = %order, code, message, "IB refused an order");
+            link.tell_moved(vec![order]);
+        }
+        None => tracing::info!(engine = %link.engine, code, message, "IB notice"),
+    }
+}
+
+/// Resolves the order's contract (cached) and writes it to IB.
+async fn place(
+    client: &Client,
+    link: &Link,
+    s: &IbSettings,
+    pace: &Pace<'_>,
+    contracts: &mut HashMap<String, Contract>,
+    o: &Order,
+) -> Result<(), String> {
+    let id = &o.client_order_id;
+    if link.lock_book().get(id).map(|e| &e.stage) != Some(&super::Stage::Queued) {
+        // Ended while it waited (the connection fell).
+        return Ok(());
+    }
+    let contract = match contracts.get(&o.symbol) {
+        Some(c) => c.clone(),
+        None => match resolve(client, s, pace, &o.symbol).await {
+            Ok(c) => {
+                contracts.insert(o.symbol.clone(), c.clone());
+                c
+            }
+            Err(Resolve::Refused(why)) => {
+                link.lock_book().refuse(id, &why);
+                link.tell_moved(vec![id.clone()]);
+                return Ok(());
+            }
+            Err(Resolve::Fell(why)) => return Err(why),
+        },
+    };
+    let order = ib_order(o, &s.account);
+    pace.wait().await;
+    let ib_id = client.next_order_id();
+    link.lock_book().placed(id, ib_id);
+    match client.submit_order(ib_id, &contract, &order).await {
+        Ok(()) => {
+            tracing::info!(engine = %link.engine, order = %id, ib_order_id = ib_id, kind = %o.kind(), "placed at IB");
+            Ok(())
+        }
+        Err(ibapi::Error::ConnectionFailed | ibapi::Error::ConnectionReset | ibapi::Error::Shutdown) => {
+            // Whether IB has it, the reconciliation after the reconnect says.
+            Err(format!("the connection to IB fell while placing {id}"))
+        }
+        Err(e) => {
+            link.lock_book().refuse(id, &format!("not sent to IB: {e}"));
+            link.tell_moved(vec![id.clone()]);
+            Ok(())
+        }
+    }
+}
+
+enum Resolve {
+    Refused(String),
+    Fell(String),
+}
+
+/// The one contract IB lists for the instrument.
+async fn resolve(client: &Client, s: &IbSettings, pace: &Pace<'_>, instrument: &str) -> Result<Contract, Resolve> {
+    let wanted = contract_of(instrument, &s.exchange).map_err(Resolve::Refused)?;
+    pace.wait().await;
+    let found = match tokio::time::timeout(s.request_timeout, client.contract_details(&wanted)).await {
+        Err(_) => return Err(Resolve::Fell(format!("IB did not resolve {instrument} within {:?}", s.request_timeout))),
+        Ok(Err(e)) => return Err(Resolve::Refused(format!("IB could not resolve {instrument} on {}: {e}", s.exchange))),
+        Ok(Ok(found)) => found,
+    };
+    match found.as_slice() {
+        [one] => Ok(one.contract.clone()),
+        [] => Err(Resolve::Refused(format!(
+            "IB lists no {} future for {} on {}: check broker.ib.exchange and the month",
+            wanted.symbol, wanted.last_trade_date_or_contract_month, s.exchange
+        ))),
+        many => Err(Resolve::Refused(format!(
+            "IB lists {} contracts for {instrument} on {} ({}): not one, so nothing is sent",
+            many.len(),
+            s.exchange,
+            many.iter().map(|d| d.contract.local_symbol.clone()).collect::<Vec<_>>().join(", ")
+        ))),
+    }
+}
+
+/// Our order as IB's: market (good for the day) or limit (good till its
+/// expiry, UTC), the account, and our client order id as the reference.
+pub(crate) fn ib_order(o: &Order, account: &str) -> ibapi::orders::Order {
+    let mut order = ibapi::orders::Order {
+        action: match o.side {
+            Side::Buy => Action::Buy,
+            Side::Sell => Action::Sell,
+        },
+        total_quantity: f64::try_from(o.qty).unwrap_or_default(),
+        order_type: "MKT".into(),
+        tif: TimeInForce::Day,
+        account: account.to_owned(),
+        order_ref: o.client_order_id.clone(),
+        transmit: true,
+        ..ibapi::orders::Order::default()
+    };
+    if let Some(l) = &o.limit {
+        order.order_type = "LMT".into();
+        order.limit_price = f64::try_from(l.price).ok();
+        order.tif = TimeInForce::GoodTillDate;
+        order.good_till_date = utc_stamp(l.expires_ms);
+    }
+    order
+}
+
+/// `yyyymmdd-hh:mm:ss` in UTC, as IB reads a time with no zone.
+fn utc_stamp(ms: u64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms as i64)
+        .map(|t| t.format("%Y%m%d-%H:%M:%S").to_string())
+        .unwrap_or_default()
+}
+
+/// An execution's time as IB writes it: `yyyymmdd-hh:mm:ss` (UTC) or
+/// `yyyymmdd hh:mm:ss UTC`. Another zone is not read (the caller takes the
+/// time it learned of the execution).
+pub(crate) fn exec_time_ms(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let (stamp, zone) = match text.split_once(' ') {
+        Some((d, rest)) => match rest.split_once(' ') {
+            Some((t, z)) => (format!("{d}-{t}"), z),
+            None => (format!("{d}-{rest}"), "UTC"),
+        },
+        None => (text.to_owned(), "UTC"),
+    };
+    if !matches!(zone, "UTC" | "GMT" | "Etc/UTC") {
+        return None;
+    }
+    chrono::NaiveDateTime::parse_from_str(&stamp, "%Y%m%d-%H:%M:%S")
+        .ok()
+        .map(|t| t.and_utc().timestamp_millis().max(0) as u64)
+}
+
+/// Cancels what is left of an order at IB. IB's statuses come on the
+/// order stream (and on the cancel's own answer, read here too).
+async fn cancel(client: &Client, link: &Arc<Link>, pace: &Pace<'_>, id: &str) -> Result<(), String> {
+    let Some(ib_id) = link.lock_book().get(id).and_then(|e| e.ib_id) else {
+        return Ok(());
+    };
+    pace.wait().await;
+    match client.cancel_order(ib_id, "").await {
+        Ok(mut sub) => {
+            let link = link.clone();
+            tokio::spawn(async move {
+                let until = tokio::time::sleep(Duration::from_secs(30));
+                tokio::pin!(until);
+                loop {
+                    tokio::select! {
+                        _ = &mut until => return,
+                        item = sub.next() => match item {
+                            Some(Ok(SubscriptionItem::Data(ibapi::orders::CancelOrder::OrderStatus(s)))) => {
+                                let moved = link.lock_book().status(s.order_id, Status::of(s.status.as_str(), &s.why_held), dec(s.filled));
+                                link.tell_moved(moved.into_iter().collect());
+                            }
+                            Some(Ok(SubscriptionItem::Notice(n))) => notice(&link, n.request_id.or(Some(ib_id)), n.code, &n.message),
+                            _ => return,
+                        }
+                    }
+                }
+            });
+            Ok(())
+        }
+        Err(e) => Err(format!("the connection to IB fell while cancelling {id}: {e}")),
+    }
+}
+
+/// IB's numbers (f64) as decimals, by their shortest text: 312.05 stays
+/// 312.05.
+fn dec(x: f64) -> Decimal {
+    if !x.is_finite() {
+        return Decimal::ZERO;
+    }
+    Decimal::from_str(&format!("{x}")).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_backoff_doubles_to_its_cap_and_is_jittered() {
+        let (min, max) = (Duration::from_millis(500), Duration::from_secs(60));
+        let w: Vec<Duration> = (1..=10).map(|f| backoff(f, 101, min, max)).collect();
+        assert!(w[0] >= Duration::from_millis(250) && w[0] <= min, "{w:?}");
+        assert!(w[3] >= Duration::from_secs(2) && w[3] <= Duration::from_secs(4), "{w:?}");
+        assert!(w[9] >= Duration::from_secs(30) && w[9] <= max, "{w:?}");
+        // Two connections do not wait alike.
+        assert_ne!(backoff(3, 101, min, max), backoff(3, 102, min, max));
+    }
+
+    #[test]
+    fn execution_times_in_utc_are_read_and_others_are_not() {
+        assert_eq!(exec_time_ms("20260303-15:15:30"), Some(1_772_550_930_000));
+        assert_eq!(exec_time_ms("20260303 15:15:30 UTC"), Some(1_772_550_930_000));
+        assert_eq!(exec_time_ms("20260303 10:15:30 US/Eastern"), None);
+        assert_eq!(exec_time_ms("yesterday"), None);
+        assert_eq!(utc_stamp(1_772_550_930_000), "20260303-15:15:30");
+    }
+
+    #[test]
+    fn ib_numbers_keep_their_decimals() {
+        assert_eq!(dec(312.05).to_string(), "312.05");
+        assert_eq!(dec(2.0).to_string(), "2");
+        assert_eq!(dec(f64::NAN), Decimal::ZERO);
+    }
+
+    #[test]
+    fn an_order_carries_its_client_order_id_and_its_kind() {
+        let mut o = Order {
+            client_order_id: "KC-momentum-7-KCH26".into(),
+            engine: "KC".into(),
+            strategy: "momentum".into(),
+            decision_seq: 7,
+            symbol: "KCH26".into(),
+            side: Side::Sell,
+            qty: Decimal::from(2),
+            ref_price: Decimal::from(300),
+            at_ms: 0,
+            limit: None,
+        };
+        let m = ib_order(&o, "DU123");
+        assert_eq!((m.order_type.as_str(), m.total_quantity, m.account.as_str()), ("MKT", 2.0, "DU123"));
+        assert_eq!(m.order_ref, "KC-momentum-7-KCH26");
+        assert_eq!(m.action, Action::Sell);
+        o.limit = Some(crate::model::Limit {
+            price: "301.05".parse().unwrap(),
+            expires_ms: 1_772_550_930_000,
+        });
+        let l = ib_order(&o, "DU123");
+        assert_eq!((l.order_type.as_str(), l.limit_price), ("LMT", Some(301.05)));
+        assert_eq!(l.tif, TimeInForce::GoodTillDate);
+        assert_eq!(l.good_till_date, "20260303-15:15:30");
+    }
+}
