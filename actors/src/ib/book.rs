@@ -184,7 +184,11 @@ impl Book {
 
     /// Forgets an order that could not even be queued.
     pub fn unqueue(&mut self, id: &str) {
-        if self.orders.get(id).is_some_and(|e| e.stage == Stage::Queued) {
+        if self
+            .orders
+            .get(id)
+            .is_some_and(|e| e.stage == Stage::Queued)
+        {
             self.orders.remove(id);
         }
     }
@@ -315,7 +319,8 @@ impl Book {
     pub fn commission(&mut self, exec_id: &str, commission: Decimal) -> Option<String> {
         let Some(id) = self.by_exec.get(exec_id).cloned() else {
             if self.early_commissions.len() < MAX_ORDERS {
-                self.early_commissions.insert(exec_id.to_owned(), commission);
+                self.early_commissions
+                    .insert(exec_id.to_owned(), commission);
             }
             return None;
         };
@@ -391,9 +396,7 @@ impl Book {
     fn fills(&self, id: &str, e: &Entry) -> Vec<Fill> {
         e.execs
             .iter()
-            .map_while(|x| {
-                x.commission.map(|c| (x, c))
-            })
+            .map_while(|x| x.commission.map(|c| (x, c)))
             .enumerate()
             .map(|(i, (x, commission))| Fill {
                 client_order_id: id.to_owned(),

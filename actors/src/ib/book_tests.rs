@@ -33,13 +33,24 @@ fn an_order_fills_in_parts_each_once_with_its_commission() {
     b.queue(&order(ID, Side::Buy, 3));
     assert_eq!(b.known(ID), Known::Working(vec![]));
     b.placed(ID, 7);
-    assert_eq!(b.status(7, Status::Live, Decimal::ZERO).as_deref(), Some(ID));
+    assert_eq!(
+        b.status(7, Status::Live, Decimal::ZERO).as_deref(),
+        Some(ID)
+    );
     assert!(b.execution(ID, exec("e1.01", 1, "300.05")));
     // The part waits for its commission.
     assert_eq!(b.known(ID), Known::Working(vec![]));
-    assert_eq!(b.commission("e1.01", "2.5".parse().unwrap()).as_deref(), Some(ID));
-    let Known::Working(f) = b.known(ID) else { panic!() };
-    assert_eq!((f.len(), f[0].part, f[0].price.to_string()), (1, 1, "300.05".into()));
+    assert_eq!(
+        b.commission("e1.01", "2.5".parse().unwrap()).as_deref(),
+        Some(ID)
+    );
+    let Known::Working(f) = b.known(ID) else {
+        panic!()
+    };
+    assert_eq!(
+        (f.len(), f[0].part, f[0].price.to_string()),
+        (1, 1, "300.05".into())
+    );
     // The same execution again (a reconciliation) is taken once.
     assert!(!b.execution(ID, exec("e1.01", 1, "300.05")));
     // A correction is not taken.
@@ -48,7 +59,9 @@ fn an_order_fills_in_parts_each_once_with_its_commission() {
     assert_eq!(b.commission("e2.01", "5".parse().unwrap()), None);
     assert!(b.execution(ID, exec("e2.01", 2, "300.10")));
     b.status(7, Status::Filled, Decimal::from(3));
-    let Known::Filled(f) = b.known(ID) else { panic!("{:?}", b.known(ID)) };
+    let Known::Filled(f) = b.known(ID) else {
+        panic!("{:?}", b.known(ID))
+    };
     assert_eq!(f.iter().map(|f| f.part).collect::<Vec<_>>(), [1, 2]);
     assert_eq!(f[1].commission, Decimal::from(5));
     // A late status does not undo the fill.
@@ -75,13 +88,20 @@ fn a_refusal_before_a_fill_rejects_and_a_cancel_ends_with_what_filled() {
     let mut b = Book::new("KC");
     b.queue(&order(ID, Side::Buy, 2));
     b.placed(ID, 7);
-    assert_eq!(b.error_for(7, 201, "Order rejected - margin").as_deref(), Some(ID));
+    assert_eq!(
+        b.error_for(7, 201, "Order rejected - margin").as_deref(),
+        Some(ID)
+    );
     assert_eq!(
         b.known(ID),
         Known::Rejected("IB error 201: Order rejected - margin".into())
     );
     // IB's "Cancelled" after its refusal keeps the refusal.
-    b.status(7, Status::Ended("cancelled at IB (Cancelled)".into()), Decimal::ZERO);
+    b.status(
+        7,
+        Status::Ended("cancelled at IB (Cancelled)".into()),
+        Decimal::ZERO,
+    );
     assert!(matches!(b.known(ID), Known::Rejected(_)));
     assert_eq!(b.error_for(99, 201, "not ours"), None);
 
@@ -90,11 +110,24 @@ fn a_refusal_before_a_fill_rejects_and_a_cancel_ends_with_what_filled() {
     b.placed(id, 8);
     b.execution(id, exec("e3.01", 1, "300"));
     b.commission("e3.01", Decimal::ONE);
-    b.status(8, Status::Ended("cancelled at IB (Cancelled)".into()), Decimal::from(1));
-    let Known::Ended { fills, why } = b.known(id) else { panic!("{:?}", b.known(id)) };
-    assert_eq!((fills.len(), why.as_str()), (1, "cancelled at IB (Cancelled)"));
+    b.status(
+        8,
+        Status::Ended("cancelled at IB (Cancelled)".into()),
+        Decimal::from(1),
+    );
+    let Known::Ended { fills, why } = b.known(id) else {
+        panic!("{:?}", b.known(id))
+    };
+    assert_eq!(
+        (fills.len(), why.as_str()),
+        (1, "cancelled at IB (Cancelled)")
+    );
     // Ended, but IB's status says 2 filled and one part is missing: working.
-    b.status(8, Status::Ended("cancelled at IB (Cancelled)".into()), Decimal::from(2));
+    b.status(
+        8,
+        Status::Ended("cancelled at IB (Cancelled)".into()),
+        Decimal::from(2),
+    );
     assert!(matches!(b.known(id), Known::Working(_)));
 }
 

@@ -38,7 +38,10 @@ enum End {
     Stopped,
     /// The connection fell or could not be made; `connected` says whether
     /// it had been made (the backoff starts over then).
-    Lost { why: String, connected: bool },
+    Lost {
+        why: String,
+        connected: bool,
+    },
 }
 
 pub(crate) async fn run(link: Arc<Link>, mut rx: mpsc::Receiver<Cmd>, mut sh: Shared) {
@@ -147,6 +150,8 @@ async fn session(
         Err(e) => return fell(format!("IB refused the positions: {e}")),
     };
     let mut held: BTreeMap<i32, (String, Decimal)> = BTreeMap::new();
+    // IB sends the positions, an end marker, then every change.
+    let mut positions_complete = false;
     {
         let mut st = link.lock_status();
         st.ready = true;
@@ -156,8 +161,22 @@ async fn session(
     let open = link.lock_book().open_ids();
     link.tell_moved(open);
     let mut stop = sh.stop.clone();
+    let mut heartbeat = tokio::time::interval(s.heartbeat);
+    heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    heartbeat.reset();
     loop {
         tokio::select! {
+            _ = heartbeat.tick() => {
+                pace.wait().await;
+                match tokio::time::timeout(s.request_timeout, client.server_time()).await {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => return fell(format!("the connection to IB fell: {e}")),
+                    Err(_) => return fell(format!(
+                        "IB stopped answering: no reply to a heartbeat within {:?} (a hung or logged-out gateway)",
+                        s.request_timeout
+                    )),
+                }
+            }
             _ = stop.changed() => {
                 client.disconnect().await;
                 return End::Stopped;
@@ -187,9 +206,13 @@ async fn session(
                         if let Some(i) = instrument_of(&p.contract) {
                             held.insert(p.contract.contract_id, (i, dec(p.position)));
                         }
+                        if positions_complete {
+                            publish_positions(link, &held);
+                        }
                     }
                 }
                 Some(Ok(SubscriptionItem::Data(PositionUpdate::PositionEnd))) => {
+                    positions_complete = true;
                     publish_positions(link, &held);
                 }
                 Some(Ok(SubscriptionItem::Notice(_))) => {}
@@ -241,7 +264,12 @@ fn publish_positions(link: &Link, held: &BTreeMap<i32, (String, Decimal)>) {
 
 /// Before anything is answered: IB's open orders, completed orders and
 /// executions of this engine, by order reference.
-async fn reconcile(client: &Client, link: &Link, s: &IbSettings, pace: &Pace<'_>) -> Result<(), String> {
+async fn reconcile(
+    client: &Client,
+    link: &Link,
+    s: &IbSettings,
+    pace: &Pace<'_>,
+) -> Result<(), String> {
     let t = s.request_timeout;
     let mut seen: HashSet<String> = HashSet::new();
     pace.wait().await;
@@ -259,7 +287,11 @@ async fn reconcile(client: &Client, link: &Link, s: &IbSettings, pace: &Pace<'_>
                     }
                 }
                 Orders::OrderStatus(st) => {
-                    book.status(st.order_id, Status::of(st.status.as_str(), &st.why_held), dec(st.filled));
+                    book.status(
+                        st.order_id,
+                        Status::of(st.status.as_str(), &st.why_held),
+                        dec(st.filled),
+                    );
                 }
             }
         }
@@ -336,7 +368,11 @@ fn learn(book: &mut super::Book, d: &OrderData, completed: bool) -> Option<Strin
                 d.order.total_quantity
             }),
             status: Some(Status::of(d.order_state.status.as_str(), "")),
-            filled: dec(if completed { d.order.filled_quantity } else { 0.0 }),
+            filled: dec(if completed {
+                d.order.filled_quantity
+            } else {
+                0.0
+            }),
         },
     );
     Some(id.clone())
@@ -447,7 +483,9 @@ async fn place(
             tracing::info!(engine = %link.engine, order = %id, ib_order_id = ib_id, kind = %o.kind(), "placed at IB");
             Ok(())
         }
-        Err(ibapi::Error::ConnectionFailed | ibapi::Error::ConnectionReset | ibapi::Error::Shutdown) => {
+        Err(
+            ibapi::Error::ConnectionFailed | ibapi::Error::ConnectionReset | ibapi::Error::Shutdown,
+        ) => {
             // Whether IB has it, the reconciliation after the reconnect says.
             Err(format!("the connection to IB fell while placing {id}"))
         }
@@ -465,14 +503,30 @@ enum Resolve {
 }
 
 /// The one contract IB lists for the instrument.
-async fn resolve(client: &Client, s: &IbSettings, pace: &Pace<'_>, instrument: &str) -> Result<Contract, Resolve> {
+async fn resolve(
+    client: &Client,
+    s: &IbSettings,
+    pace: &Pace<'_>,
+    instrument: &str,
+) -> Result<Contract, Resolve> {
     let wanted = contract_of(instrument, &s.exchange).map_err(Resolve::Refused)?;
     pace.wait().await;
-    let found = match tokio::time::timeout(s.request_timeout, client.contract_details(&wanted)).await {
-        Err(_) => return Err(Resolve::Fell(format!("IB did not resolve {instrument} within {:?}", s.request_timeout))),
-        Ok(Err(e)) => return Err(Resolve::Refused(format!("IB could not resolve {instrument} on {}: {e}", s.exchange))),
-        Ok(Ok(found)) => found,
-    };
+    let found =
+        match tokio::time::timeout(s.request_timeout, client.contract_details(&wanted)).await {
+            Err(_) => {
+                return Err(Resolve::Fell(format!(
+                    "IB did not resolve {instrument} within {:?}",
+                    s.request_timeout
+                )))
+            }
+            Ok(Err(e)) => {
+                return Err(Resolve::Refused(format!(
+                    "IB could not resolve {instrument} on {}: {e}",
+                    s.exchange
+                )))
+            }
+            Ok(Ok(found)) => found,
+        };
     match found.as_slice() {
         [one] => Ok(one.contract.clone()),
         [] => Err(Resolve::Refused(format!(
@@ -483,7 +537,10 @@ async fn resolve(client: &Client, s: &IbSettings, pace: &Pace<'_>, instrument: &
             "IB lists {} contracts for {instrument} on {} ({}): not one, so nothing is sent",
             many.len(),
             s.exchange,
-            many.iter().map(|d| d.contract.local_symbol.clone()).collect::<Vec<_>>().join(", ")
+            many.iter()
+                .map(|d| d.contract.local_symbol.clone())
+                .collect::<Vec<_>>()
+                .join(", ")
         ))),
     }
 }
@@ -542,7 +599,12 @@ pub(crate) fn exec_time_ms(text: &str) -> Option<u64> {
 
 /// Cancels what is left of an order at IB. IB's statuses come on the
 /// order stream (and on the cancel's own answer, read here too).
-async fn cancel(client: &Client, link: &Arc<Link>, pace: &Pace<'_>, id: &str) -> Result<(), String> {
+async fn cancel(
+    client: &Client,
+    link: &Arc<Link>,
+    pace: &Pace<'_>,
+    id: &str,
+) -> Result<(), String> {
     let Some(ib_id) = link.lock_book().get(id).and_then(|e| e.ib_id) else {
         return Ok(());
     };
@@ -569,7 +631,9 @@ async fn cancel(client: &Client, link: &Arc<Link>, pace: &Pace<'_>, id: &str) ->
             });
             Ok(())
         }
-        Err(e) => Err(format!("the connection to IB fell while cancelling {id}: {e}")),
+        Err(e) => Err(format!(
+            "the connection to IB fell while cancelling {id}: {e}"
+        )),
     }
 }
 
@@ -591,7 +655,10 @@ mod tests {
         let (min, max) = (Duration::from_millis(500), Duration::from_secs(60));
         let w: Vec<Duration> = (1..=10).map(|f| backoff(f, 101, min, max)).collect();
         assert!(w[0] >= Duration::from_millis(250) && w[0] <= min, "{w:?}");
-        assert!(w[3] >= Duration::from_secs(2) && w[3] <= Duration::from_secs(4), "{w:?}");
+        assert!(
+            w[3] >= Duration::from_secs(2) && w[3] <= Duration::from_secs(4),
+            "{w:?}"
+        );
         assert!(w[9] >= Duration::from_secs(30) && w[9] <= max, "{w:?}");
         // Two connections do not wait alike.
         assert_ne!(backoff(3, 101, min, max), backoff(3, 102, min, max));
@@ -600,7 +667,10 @@ mod tests {
     #[test]
     fn execution_times_in_utc_are_read_and_others_are_not() {
         assert_eq!(exec_time_ms("20260303-15:15:30"), Some(1_772_550_930_000));
-        assert_eq!(exec_time_ms("20260303 15:15:30 UTC"), Some(1_772_550_930_000));
+        assert_eq!(
+            exec_time_ms("20260303 15:15:30 UTC"),
+            Some(1_772_550_930_000)
+        );
         assert_eq!(exec_time_ms("20260303 10:15:30 US/Eastern"), None);
         assert_eq!(exec_time_ms("yesterday"), None);
         assert_eq!(utc_stamp(1_772_550_930_000), "20260303-15:15:30");
@@ -628,7 +698,10 @@ mod tests {
             limit: None,
         };
         let m = ib_order(&o, "DU123");
-        assert_eq!((m.order_type.as_str(), m.total_quantity, m.account.as_str()), ("MKT", 2.0, "DU123"));
+        assert_eq!(
+            (m.order_type.as_str(), m.total_quantity, m.account.as_str()),
+            ("MKT", 2.0, "DU123")
+        );
         assert_eq!(m.order_ref, "KC-momentum-7-KCH26");
         assert_eq!(m.action, Action::Sell);
         o.limit = Some(crate::model::Limit {
@@ -636,7 +709,10 @@ mod tests {
             expires_ms: 1_772_550_930_000,
         });
         let l = ib_order(&o, "DU123");
-        assert_eq!((l.order_type.as_str(), l.limit_price), ("LMT", Some(301.05)));
+        assert_eq!(
+            (l.order_type.as_str(), l.limit_price),
+            ("LMT", Some(301.05))
+        );
         assert_eq!(l.tif, TimeInForce::GoodTillDate);
         assert_eq!(l.good_till_date, "20260303-15:15:30");
     }

@@ -33,9 +33,9 @@ pub fn instrument_of(c: &Contract) -> Option<String> {
     }
     let ym = c.last_trade_date_or_contract_month.get(..6)?;
     let (year, month): (i64, u8) = (ym.get(..4)?.parse().ok()?, ym.get(4..)?.parse().ok()?);
-    (1..=12).contains(&month).then(|| {
-        crate::model::calendar::ContractMonth { year, month }.label(&symbol)
-    })
+    (1..=12)
+        .contains(&month)
+        .then(|| crate::model::calendar::ContractMonth { year, month }.label(&symbol))
 }
 
 #[cfg(test)]

@@ -77,6 +77,10 @@ pub struct IbSettings {
     pub request_timeout: Duration,
     pub backoff_min: Duration,
     pub backoff_max: Duration,
+    /// How often an idle connection asks IB the time: a gateway that stops
+    /// answering (hung, logged out) within `request_timeout` is a fallen
+    /// connection (a silent socket is otherwise never noticed).
+    pub heartbeat: Duration,
 }
 
 impl IbSettings {
@@ -95,6 +99,7 @@ impl IbSettings {
             request_timeout: Duration::from_secs(10),
             backoff_min: Duration::from_millis(500),
             backoff_max: Duration::from_secs(60),
+            heartbeat: Duration::from_secs(30),
         }
     }
 

@@ -7,14 +7,15 @@
 
 use std::time::Duration;
 
-/// A token bucket: `per_second` messages a second, in bursts of at most
-/// `per_second` (one second's worth).
+/// A sliding window: at most `per_second` messages in any second (IB
+/// counts that way), so a burst of `per_second` goes at once and the next
+/// waits for the oldest to leave the window.
 #[derive(Debug, Clone)]
 pub struct Pacer {
     per_second: u32,
-    /// Tokens, in millionths, so refills are exact.
-    tokens_micro: u64,
-    last_micros: u64,
+    /// When the messages of the last second went (micros), oldest first;
+    /// at most `per_second` of them.
+    sent: std::collections::VecDeque<u64>,
 }
 
 impl Pacer {
@@ -22,30 +23,31 @@ impl Pacer {
     pub fn new(per_second: u32) -> Pacer {
         Pacer {
             per_second,
-            tokens_micro: u64::from(per_second) * 1_000_000,
-            last_micros: 0,
+            sent: std::collections::VecDeque::with_capacity(per_second as usize),
         }
     }
 
-    /// Takes a token at `now` (micros since any fixed start): `None` when
+    /// Takes a slot at `now` (micros since any fixed start): `None` when
     /// the message may go now, or how long to wait before asking again.
     pub fn take(&mut self, now_micros: u64) -> Option<Duration> {
         if self.per_second == 0 {
             return None;
         }
-        let full = u64::from(self.per_second) * 1_000_000;
-        let elapsed = now_micros.saturating_sub(self.last_micros);
-        self.last_micros = self.last_micros.max(now_micros);
-        self.tokens_micro = (self.tokens_micro + elapsed * u64::from(self.per_second)).min(full);
-        if self.tokens_micro >= 1_000_000 {
-            self.tokens_micro -= 1_000_000;
-            None
-        } else {
-            let missing = 1_000_000 - self.tokens_micro;
-            Some(Duration::from_micros(
-                missing.div_ceil(u64::from(self.per_second)),
-            ))
+        while self
+            .sent
+            .front()
+            .is_some_and(|t| now_micros.saturating_sub(*t) >= 1_000_000)
+        {
+            self.sent.pop_front();
         }
+        if self.sent.len() < self.per_second as usize {
+            self.sent.push_back(now_micros);
+            return None;
+        }
+        let oldest = self.sent.front().copied().unwrap_or(now_micros);
+        Some(Duration::from_micros(
+            (oldest + 1_000_000).saturating_sub(now_micros).max(1),
+        ))
     }
 }
 
@@ -88,25 +90,28 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_burst_of_one_second_then_one_message_per_slot() {
+    fn a_burst_then_one_message_as_each_leaves_the_window() {
         let mut p = Pacer::new(10);
         let t0 = 5_000_000;
-        for _ in 0..10 {
-            assert_eq!(p.take(t0), None);
+        for i in 0..10 {
+            assert_eq!(p.take(t0 + i * 1000), None);
         }
-        // The eleventh waits a tenth of a second.
-        assert_eq!(p.take(t0), Some(Duration::from_millis(100)));
-        assert_eq!(p.take(t0 + 50_000), Some(Duration::from_millis(50)));
-        assert_eq!(p.take(t0 + 100_000), None);
-        assert!(p.take(t0 + 100_000).is_some());
-        // Over any second, at most per_second + the burst go.
+        // The eleventh waits for the first to be a second old.
+        assert_eq!(p.take(t0 + 10_000), Some(Duration::from_millis(990)));
+        assert_eq!(p.take(t0 + 999_999), Some(Duration::from_micros(1)));
+        assert_eq!(p.take(t0 + 1_000_000), None);
+        assert!(p.take(t0 + 1_000_000).is_some());
+        // In any second, at most per_second go.
         let mut p = Pacer::new(40);
-        let sent = (0..2_000_000u64)
-            .step_by(1000)
+        let sent: Vec<u64> = (0..3_000_000u64)
+            .step_by(700)
             .filter(|t| p.take(*t).is_none())
-            .count();
-        assert!(sent <= 40 + 80, "{sent}");
-        assert!(sent >= 40 + 79, "{sent}");
+            .collect();
+        for (i, t) in sent.iter().enumerate() {
+            let in_window = sent[i..].iter().take_while(|u| **u < t + 1_000_000).count();
+            assert!(in_window <= 40, "{in_window} within a second from {t}");
+        }
+        assert!(sent.len() >= 3 * 40 - 1, "{}", sent.len());
     }
 
     #[test]
