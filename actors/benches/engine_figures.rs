@@ -173,6 +173,7 @@ async fn engine_tree(
         placement,
         // No slippage: 2,000 round trips would bleed the account into a drawdown HALT.
         fills: engine::paper::FillModel::immediate(0),
+        ib: None,
         commission: Decimal::ZERO,
         broker_timeout: Duration::from_secs(2),
         broker: Some(Arc::new(move || {

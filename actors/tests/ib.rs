@@ -46,8 +46,13 @@ struct Watched {
     moved: Arc<Notify>,
 }
 
-fn adapter(pool: &IbPool, engine: &str, slot: usize) -> Watched {
-    let mut broker = pool.broker(engine, "KC", slot).expect("a connection");
+/// The engines of the config, in order.
+fn engines() -> Vec<String> {
+    vec!["KC".into(), "CC".into()]
+}
+
+fn adapter(pool: &IbPool, engine: &str) -> Watched {
+    let mut broker = pool.adapter(engine, engine).expect("a connection");
     let moved = Arc::new(Notify::new());
     let m = moved.clone();
     broker.watch(Box::new(move |_| m.notify_waiters()));
@@ -88,8 +93,8 @@ impl Watched {
 #[tokio::test]
 async fn an_order_is_placed_with_its_reference_and_filled_once() {
     let sim = Sim::start(ACCOUNT);
-    let pool = IbPool::start(settings(&sim), Clock::wall()).unwrap();
-    let mut a = adapter(&pool, "KC", 0);
+    let pool = IbPool::start(settings(&sim), Clock::wall(), engines()).unwrap();
+    let mut a = adapter(&pool, "KC");
     a.ready().await;
     assert_eq!(sim.clients(), [101]);
     let o = order(1, Side::Buy, 2);
@@ -147,8 +152,8 @@ async fn an_order_is_placed_with_its_reference_and_filled_once() {
 #[tokio::test]
 async fn partial_fills_are_parts_and_a_limit_rests_until_filled_or_cancelled() {
     let sim = Sim::start(ACCOUNT);
-    let pool = IbPool::start(settings(&sim), Clock::wall()).unwrap();
-    let mut a = adapter(&pool, "KC", 0);
+    let pool = IbPool::start(settings(&sim), Clock::wall(), engines()).unwrap();
+    let mut a = adapter(&pool, "KC");
     a.ready().await;
     sim.set_fills(Fills::Parts(3));
     let o = order(1, Side::Sell, 5);
@@ -198,8 +203,8 @@ async fn partial_fills_are_parts_and_a_limit_rests_until_filled_or_cancelled() {
 #[tokio::test]
 async fn ib_refusals_reject_with_ibs_reason() {
     let sim = Sim::start(ACCOUNT);
-    let pool = IbPool::start(settings(&sim), Clock::wall()).unwrap();
-    let mut a = adapter(&pool, "KC", 0);
+    let pool = IbPool::start(settings(&sim), Clock::wall(), engines()).unwrap();
+    let mut a = adapter(&pool, "KC");
     a.ready().await;
     sim.reject_next(201, "Order rejected - reason:YOUR ORDER IS NOT ACCEPTED. IN ORDER TO OBTAIN THE DESIRED POSITION YOUR EQUITY WITH LOAN VALUE MUST EXCEED THE INITIAL MARGIN");
     let o = order(1, Side::Buy, 1);
@@ -226,8 +231,8 @@ async fn ib_refusals_reject_with_ibs_reason() {
 #[tokio::test]
 async fn a_fall_mid_order_reconciles_by_reference_and_nothing_is_sent_twice() {
     let sim = Sim::start(ACCOUNT);
-    let pool = IbPool::start(settings(&sim), Clock::wall()).unwrap();
-    let mut a = adapter(&pool, "KC", 0);
+    let pool = IbPool::start(settings(&sim), Clock::wall(), engines()).unwrap();
+    let mut a = adapter(&pool, "KC");
     a.ready().await;
     // IB takes the order and its word never comes back: the link falls.
     sim.set_silent(true);
@@ -273,8 +278,8 @@ async fn a_restart_learns_what_ib_did_while_commodore_was_down() {
     let sim = Sim::start(ACCOUNT);
     let o = order(1, Side::Sell, 2);
     {
-        let pool = IbPool::start(settings(&sim), Clock::wall()).unwrap();
-        let mut a = adapter(&pool, "KC", 0);
+        let pool = IbPool::start(settings(&sim), Clock::wall(), engines()).unwrap();
+        let mut a = adapter(&pool, "KC");
         a.ready().await;
         sim.set_fills(Fills::Rest);
         a.broker.submit(&o).unwrap();
@@ -286,8 +291,8 @@ async fn a_restart_learns_what_ib_did_while_commodore_was_down() {
         .await;
     sim.fill(&o.client_order_id, 2.0, None);
     // A new process: the same client id, a fresh book.
-    let pool = IbPool::start(settings(&sim), Clock::wall()).unwrap();
-    let mut a = adapter(&pool, "KC", 0);
+    let pool = IbPool::start(settings(&sim), Clock::wall(), engines()).unwrap();
+    let mut a = adapter(&pool, "KC");
     a.ready().await;
     let k = a.broker.lookup(&o.client_order_id).unwrap();
     assert!(matches!(k, Known::Filled(ref f) if f.len() == 1), "{k:?}");
@@ -309,8 +314,8 @@ async fn pacing_keeps_a_burst_under_ibs_limit() {
         messages_per_second: 8,
         ..settings(&sim)
     };
-    let pool = IbPool::start(paced, Clock::wall()).unwrap();
-    let mut a = adapter(&pool, "KC", 0);
+    let pool = IbPool::start(paced, Clock::wall(), engines()).unwrap();
+    let mut a = adapter(&pool, "KC");
     a.ready().await;
     let orders: Vec<Order> = (1..=20).map(|i| order(i, Side::Buy, 1)).collect();
     for o in &orders {
@@ -332,8 +337,8 @@ async fn pacing_keeps_a_burst_under_ibs_limit() {
         messages_per_second: 0,
         ..settings(&sim)
     };
-    let pool = IbPool::start(unpaced, Clock::wall()).unwrap();
-    let mut a = adapter(&pool, "KC", 0);
+    let pool = IbPool::start(unpaced, Clock::wall(), engines()).unwrap();
+    let mut a = adapter(&pool, "KC");
     a.ready().await;
     for o in &orders {
         let _ = a.broker.submit(o);
@@ -358,17 +363,25 @@ async fn the_pool_is_bounded_and_each_engine_has_its_client_id() {
             ..settings(&sim)
         },
         Clock::wall(),
+        engines(),
     )
     .unwrap();
-    let mut kc = adapter(&pool, "KC", 0);
-    let mut cc = adapter(&pool, "CC", 1);
+    let mut kc = adapter(&pool, "KC");
+    let mut cc = adapter(&pool, "CC");
     kc.ready().await;
     cc.ready().await;
     assert_eq!(sim.clients(), [101, 102]);
-    let e = pool.broker("SB", "SB", 2).err().unwrap();
+    let e = pool.adapter("SB", "SB").err().unwrap();
     assert!(e.contains("all its 2 connections in use"), "{e}");
+    // Its broker actor is told so at every call (the breaker counts it).
+    let mut none = pool.broker("SB", "SB");
+    let e = none.submit(&order(1, Side::Buy, 1)).unwrap_err();
+    assert!(
+        e.is_failure() && e.to_string().contains("all its 2 connections in use"),
+        "{e}"
+    );
     // A restarted broker actor gets the same connection back.
-    let again = pool.broker("KC", "KC", 0).unwrap();
+    let again = pool.adapter("KC", "KC").unwrap();
     assert!(again.status().ready);
     assert_eq!(sim.connects(), 2);
     assert_eq!(pool.status().len(), 2);
@@ -384,9 +397,10 @@ async fn a_gateway_that_stops_answering_is_a_fallen_connection() {
             ..settings(&sim)
         },
         Clock::wall(),
+        engines(),
     )
     .unwrap();
-    let mut a = adapter(&pool, "KC", 0);
+    let mut a = adapter(&pool, "KC");
     a.ready().await;
     // The socket stays open; nothing is answered.
     sim.set_mute(true);

@@ -6,6 +6,7 @@
 //! for recorded data).
 
 use super::{Options, ThreadChoice};
+use crate::config::BrokerKind;
 use crate::config::Config;
 use commodore_actors::control::EngineSpec;
 use commodore_actors::engine::{
@@ -13,6 +14,7 @@ use commodore_actors::engine::{
     pipeline::{Allocation, RouterConfig},
     EngineConfig,
 };
+use commodore_actors::ib::IbPool;
 use commodore_actors::kernel::{ArbiterPool, ChildSpec, Handle, Kernel, Restart, SupervisorSpec};
 use commodore_actors::llm::client::{LlmClient, LlmConfig};
 use commodore_actors::llm::{BudgetGuard, LlmServices, Prices};
@@ -61,13 +63,14 @@ pub(super) fn supervisor(
     // The LLM path every engine shares (its limiter and its day's budget):
     // kept by the reload, which builds another only when `llm` changes.
     let llm = llm_services(cfg, kernel, wiring.wall);
+    let ib = ib_pool(cfg, opts, wiring.clock);
     let sub = subtree_config(
         cfg,
         risk,
         wiring,
         placement,
         (opts.fsync, opts.fill_seed),
-        llm.clone(),
+        (llm.clone(), ib.clone()),
     );
     let mut routes = Vec::new();
     let mut targets = Vec::new();
@@ -90,6 +93,7 @@ pub(super) fn supervisor(
         specs,
         targets,
         llm,
+        ib,
     }
 }
 
@@ -104,6 +108,8 @@ pub(super) struct Engines {
     pub targets: Vec<reconcile::Target>,
     /// The LLM path the engines share.
     pub llm: Option<Arc<LlmServices>>,
+    /// The IB connection pool, when the engines trade at IB.
+    pub ib: Option<IbPool>,
 }
 
 /// One engine's subtree, as `engines` holds it, and where the sequencer and
@@ -145,6 +151,28 @@ pub(super) fn one_engine(
     }
 }
 
+/// The IB connection pool, when `run` trades at IB (`broker.kind = "ib"`);
+/// its connections are made as the engines' brokers start. A replay, or a
+/// pool that cannot start its thread, has none: the engines then fill on
+/// the paper broker (a replay), or every order is refused as unavailable.
+fn ib_pool(cfg: &Config, opts: &Options, clock: Clock) -> Option<IbPool> {
+    if cfg.broker.kind != BrokerKind::Ib {
+        return None;
+    }
+    if !opts.live_broker {
+        tracing::info!("broker.kind = \"ib\": a replay never sends orders to IB; it fills on the paper broker ([broker]'s paper keys)");
+        return None;
+    }
+    let order: Vec<String> = cfg.engines.iter().map(|e| e.id.clone()).collect();
+    match IbPool::start(cfg.broker.ib.settings(), clock, order) {
+        Ok(p) => Some(p),
+        Err(e) => {
+            tracing::error!("the IB connection pool could not start its thread: {e}; every order is refused as unavailable");
+            Some(IbPool::broken(format!("the IB pool could not start: {e}")))
+        }
+    }
+}
+
 /// What every engine subtree shares, placed by `placement`.
 pub(super) fn subtree_config(
     cfg: &Config,
@@ -152,7 +180,7 @@ pub(super) fn subtree_config(
     wiring: &Wiring,
     placement: engine::Threads,
     (fsync, fill_seed): (commodore_actors::journal::Fsync, u64),
-    llm: Option<Arc<LlmServices>>,
+    (llm, ib): (Option<Arc<LlmServices>>, Option<IbPool>),
 ) -> engine::SubtreeConfig {
     let b = &cfg.broker;
     let sn = &cfg.sentinels;
@@ -181,6 +209,7 @@ pub(super) fn subtree_config(
         commission: cfg.broker.commission,
         broker_timeout: cfg.broker.timeout,
         broker: None,
+        ib,
         fsync,
         wiring: wiring.clone(),
     }

@@ -79,6 +79,9 @@ pub struct Live {
     /// The LLM path the engines share (its limiter, its day's budget): a
     /// rebuilt engine gets this one unless `llm` itself changed.
     pub llm: RwLock<Option<Arc<commodore_actors::llm::LlmServices>>>,
+    /// The IB connection pool (`broker.kind = "ib"` in `run`): an engine
+    /// added by a reload connects through it too.
+    pub ib: RwLock<Option<commodore_actors::ib::IbPool>>,
 }
 
 impl Live {
@@ -92,6 +95,7 @@ impl Live {
             mode: watch::Sender::new(mode_settings(cfg)),
             portfolio: watch::Sender::new(capitalized(cfg)),
             llm: RwLock::new(None),
+            ib: RwLock::new(None),
         }
     }
 }
@@ -157,6 +161,9 @@ pub struct Options {
     /// Draws the paper broker's random slippage: a replay's `--seed`, 0 in
     /// `run`.
     pub fill_seed: u64,
+    /// Whether orders may go to a live broker (`broker.kind = "ib"`): `run`
+    /// only. A replay fills on the paper broker whatever the kind.
+    pub live_broker: bool,
 }
 
 impl Options {
@@ -173,6 +180,7 @@ impl Options {
             clock,
             retention: true,
             fill_seed: 0,
+            live_broker: true,
         })
     }
 
@@ -201,6 +209,7 @@ impl Options {
             clock,
             retention: false,
             fill_seed: 0,
+            live_broker: false,
         })
     }
 }
@@ -263,6 +272,7 @@ fn master(
     live.routes.send_replace(engines.routes);
     live.targets.send_replace(engines.targets);
     *live.llm.write().unwrap_or_else(|e| e.into_inner()) = engines.llm;
+    *live.ib.write().unwrap_or_else(|e| e.into_inner()) = engines.ib;
     *live.engines.write().unwrap_or_else(|e| e.into_inner()) = EngineBook {
         ids: cfg.engines.iter().map(|e| e.id.clone()).collect(),
         specs: engines.specs,

@@ -220,7 +220,14 @@ impl Reloader {
             Threads::OwnThread,
             // A reload happens in `run`, whose fill seed is 0.
             (self.fsync, 0),
-            llm.clone(),
+            (
+                llm.clone(),
+                self.live
+                    .ib
+                    .read()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .clone(),
+            ),
         );
         let mut start = Vec::new();
         let (mut routes, mut targets) = (

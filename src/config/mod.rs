@@ -186,12 +186,46 @@ impl Config {
             self.reconcile.validate(),
             self.journal.validate(),
             self.broker.validate(),
+            self.ib_engines(),
             self.breaker.validate(),
             self.risk.validate(),
             self.mode.validate(),
             self.tier_strategies_known(),
             self.notifier.validate(),
         ]
+    }
+
+    /// With IB, each engine has a connection of the pool, and trades a
+    /// contract no other engine does: IB's positions are the account's, so
+    /// two engines on one contract could not be told apart.
+    fn ib_engines(&self) -> Result<(), Invalid> {
+        if self.broker.kind != BrokerKind::Ib {
+            return Ok(());
+        }
+        let most = self.broker.ib.max_connections;
+        if self.engines.len() > most {
+            return invalid(
+                "broker.ib.max_connections",
+                format!(
+                    "is {most}, and there are {} engines: each engine needs its own IB connection; raise it (at most 32)",
+                    self.engines.len()
+                ),
+            );
+        }
+        for (i, e) in self.engines.iter().enumerate() {
+            if let Some(o) = self.engines[..i].iter().find(|o| o.symbol() == e.symbol()) {
+                return invalid(
+                    "engines",
+                    format!(
+                        "engines {:?} and {:?} both trade {}: with broker.kind = \"ib\" an account's positions in a contract are one, so give each contract one engine",
+                        o.id,
+                        e.id,
+                        e.symbol()
+                    ),
+                );
+            }
+        }
+        Ok(())
     }
 
     /// Each tier's strategies are kinds, or names some engine gives a

@@ -128,9 +128,12 @@ pub struct SubtreeConfig {
     pub commission: Decimal,
     /// How long the broker has to answer an order.
     pub broker_timeout: std::time::Duration,
-    /// The broker adapter; `None`: the paper broker (`fills`,
-    /// `commission`).
+    /// The broker adapter; `None`: IB when `ib` is set, else the paper
+    /// broker (`fills`, `commission`).
     pub broker: Option<broker::BrokerFactory>,
+    /// The IB connection pool (`broker.kind = "ib"`): each engine's broker
+    /// is its connection's adapter.
+    pub ib: Option<crate::ib::IbPool>,
     /// The clock, the account and the level and mode watches.
     pub wiring: crate::wiring::Wiring,
     /// Whether the engines' orders and fills wait for the disk (`Off`: a
@@ -202,6 +205,7 @@ pub fn subtree_with_handles(
         // before (a configuration that no longer needs bars must not strand
         // them: they would never fill nor expire).
         broker_reads_bars: sub.broker.is_none()
+            && sub.ib.is_none()
             && (sub.fills.latency_ms > 0
                 || sub.fills.participation < Decimal::ONE
                 || cfg
@@ -377,6 +381,10 @@ fn broker_adapter(cfg: &EngineConfig, sub: &SubtreeConfig) -> BrokerFactory {
     let spec = cfg.spec.clone();
     let (model, commission, fsync) = (sub.fills.clone(), sub.commission, sub.fsync);
     let memory = broker::paper_broker_path(&cfg.journal, &cfg.id);
+    if let (None, Some(pool)) = (&sub.broker, &sub.ib) {
+        let (pool, id, symbol) = (pool.clone(), cfg.id.clone(), spec.symbol);
+        return Arc::new(move || pool.broker(&id, symbol));
+    }
     sub.broker.clone().unwrap_or_else(|| {
         Arc::new(move || {
             Box::new(

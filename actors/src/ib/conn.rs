@@ -141,9 +141,10 @@ async fn session(
         Ok(u) => u,
         Err(e) => return fell(format!("IB refused the order update stream: {e}")),
     };
-    if let Err(why) = reconcile(&client, link, &s, &pace).await {
-        return fell(why);
-    }
+    let ended = match reconcile(&client, link, &s, &pace).await {
+        Ok(ended) => ended,
+        Err(why) => return fell(why),
+    };
     pace.wait().await;
     let mut positions = match client.positions().await {
         Ok(p) => p,
@@ -158,8 +159,11 @@ async fn session(
         st.why.clear();
     }
     tracing::info!(engine = %link.engine, client_id = link.client_id, address = %s.address(), "IB connected and reconciled: orders go");
-    let open = link.lock_book().open_ids();
-    link.tell_moved(open);
+    // Everything open may have moved while we were away; what ended at the
+    // reconciliation did.
+    let mut moved = link.lock_book().open_ids();
+    moved.extend(ended);
+    link.tell_moved(moved);
     let mut stop = sh.stop.clone();
     let mut heartbeat = tokio::time::interval(s.heartbeat);
     heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -263,13 +267,14 @@ fn publish_positions(link: &Link, held: &BTreeMap<i32, (String, Decimal)>) {
 }
 
 /// Before anything is answered: IB's open orders, completed orders and
-/// executions of this engine, by order reference.
+/// executions of this engine, by order reference. Returns the orders that
+/// ended because IB never saw them.
 async fn reconcile(
     client: &Client,
     link: &Link,
     s: &IbSettings,
     pace: &Pace<'_>,
-) -> Result<(), String> {
+) -> Result<Vec<String>, String> {
     let t = s.request_timeout;
     let mut seen: HashSet<String> = HashSet::new();
     pace.wait().await;
@@ -325,7 +330,7 @@ async fn reconcile(
         });
     }
     tracing::info!(engine = %link.engine, orders = book.len(), "IB reconciled by order reference");
-    Ok(())
+    Ok(ended)
 }
 
 /// A snapshot IB sends to its end marker, within `t`; `Err` with what to

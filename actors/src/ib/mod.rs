@@ -186,9 +186,14 @@ impl Link {
 pub struct IbPool(Arc<PoolInner>);
 
 struct PoolInner {
+    /// Why there are no connections (the pool's thread could not start):
+    /// every adapter answers "unavailable" with it.
+    broken: Option<String>,
+    /// The engines in config order: engine `i` is on slot `i`.
+    order: Vec<String>,
     settings: Arc<IbSettings>,
     clock: Clock,
-    rt: tokio::runtime::Handle,
+    rt: Option<tokio::runtime::Handle>,
     stop: watch::Sender<bool>,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     links: Mutex<BTreeMap<String, Arc<Link>>>,
@@ -206,8 +211,13 @@ impl Drop for PoolInner {
 
 impl IbPool {
     /// Starts the pool's thread; connections are made as engines ask for
-    /// them ([`IbPool::broker`]).
-    pub fn start(settings: IbSettings, clock: Clock) -> std::io::Result<IbPool> {
+    /// them ([`IbPool::broker`]). `order`: the engines in config order
+    /// (engine `i` connects as `client_id_base + 1 + i`).
+    pub fn start(
+        settings: IbSettings,
+        clock: Clock,
+        order: Vec<String>,
+    ) -> std::io::Result<IbPool> {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
@@ -227,9 +237,11 @@ impl IbPool {
             })?;
         let per_second = settings.messages_per_second;
         Ok(IbPool(Arc::new(PoolInner {
+            broken: None,
+            order,
             settings: Arc::new(settings),
             clock,
-            rt: handle,
+            rt: Some(handle),
             stop,
             thread: Mutex::new(Some(thread)),
             links: Mutex::new(BTreeMap::new()),
@@ -237,21 +249,52 @@ impl IbPool {
         })))
     }
 
+    /// A pool without connections: every adapter answers "unavailable"
+    /// with `why` (its thread could not start).
+    pub fn broken(why: String) -> IbPool {
+        let (stop, _) = watch::channel(true);
+        IbPool(Arc::new(PoolInner {
+            broken: Some(why),
+            order: Vec::new(),
+            settings: Arc::new(IbSettings::local("", 0)),
+            clock: Clock::market(0, 1.0),
+            rt: None,
+            stop,
+            thread: Mutex::new(None),
+            links: Mutex::new(BTreeMap::new()),
+            pacer: Arc::new(Mutex::new(pacing::Pacer::new(0))),
+        }))
+    }
+
     pub fn settings(&self) -> &IbSettings {
         &self.0.settings
     }
 
-    /// The broker adapter of engine `engine` (trading `symbol`), on
-    /// connection `slot` (client id `client_id_base + 1 + slot`). The first
-    /// call makes the connection; later ones (a restarted broker actor)
-    /// share it. `Err` beyond `max_connections`.
-    pub fn broker(&self, engine: &str, symbol: &str, slot: usize) -> Result<IbBroker, String> {
-        let link = self.link(engine, symbol, slot)?;
-        Ok(IbBroker { link })
+    /// The broker adapter of engine `engine` (trading `symbol`): a fresh
+    /// adapter on its connection. The first call makes the connection;
+    /// later ones (a restarted broker actor, a rebuilt engine) share it.
+    /// Without a connection (beyond `max_connections`, a broken pool) the
+    /// adapter answers "unavailable", and the breaker counts it.
+    pub fn broker(&self, engine: &str, symbol: &str) -> Box<dyn Broker> {
+        match self.link(engine, symbol) {
+            Ok(link) => Box::new(IbBroker { link }),
+            Err(why) => {
+                tracing::error!(engine, "{why}");
+                Box::new(Unavailable(why))
+            }
+        }
     }
 
-    fn link(&self, engine: &str, symbol: &str, slot: usize) -> Result<Arc<Link>, String> {
+    /// The adapter itself, or why there is none.
+    pub fn adapter(&self, engine: &str, symbol: &str) -> Result<IbBroker, String> {
+        self.link(engine, symbol).map(|link| IbBroker { link })
+    }
+
+    fn link(&self, engine: &str, symbol: &str) -> Result<Arc<Link>, String> {
         let p = &self.0;
+        if let Some(why) = &p.broken {
+            return Err(why.clone());
+        }
         let mut links = p.links.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(l) = links.get(engine) {
             return Ok(l.clone());
@@ -262,6 +305,14 @@ impl IbPool {
                 p.settings.max_connections
             ));
         }
+        // Its place in the config; an engine added since takes the first
+        // slot no engine of the config holds.
+        let taken: Vec<i32> = links.values().map(|l| l.client_id).collect();
+        let slot = p.order.iter().position(|e| e == engine).unwrap_or_else(|| {
+            (p.order.len()..)
+                .find(|s| !taken.contains(&(p.settings.client_id_base + 1 + *s as i32)))
+                .unwrap_or(p.order.len())
+        });
         let client_id = p.settings.client_id_base + 1 + slot as i32;
         let (tx, rx) = mpsc::channel(QUEUE);
         let link = Arc::new(Link {
@@ -279,7 +330,10 @@ impl IbPool {
             positions: Mutex::new(None),
         });
         links.insert(engine.to_owned(), link.clone());
-        p.rt.spawn(conn::run(
+        let Some(rt) = &p.rt else {
+            return Err("the IB pool has no thread".into());
+        };
+        rt.spawn(conn::run(
             link.clone(),
             rx,
             conn::Shared {
@@ -301,6 +355,25 @@ impl IbPool {
             .iter()
             .map(|(e, l)| (e.clone(), l.lock_status().clone()))
             .collect()
+    }
+}
+
+/// The adapter of an engine without a connection: every call is
+/// "unavailable", with why.
+struct Unavailable(String);
+
+impl Broker for Unavailable {
+    fn submit(&mut self, _: &Order) -> Result<Known, BrokerError> {
+        Err(BrokerError::Unavailable(self.0.clone()))
+    }
+    fn lookup(&mut self, _: &str) -> Result<Known, BrokerError> {
+        Err(BrokerError::Unavailable(self.0.clone()))
+    }
+    fn cancel(&mut self, _: &str, _: &str) -> Result<Known, BrokerError> {
+        Err(BrokerError::Unavailable(self.0.clone()))
+    }
+    fn holdings(&mut self) -> Result<Holdings, BrokerError> {
+        Err(BrokerError::Unavailable(self.0.clone()))
     }
 }
 

@@ -48,6 +48,7 @@ pub fn subtree(
         llm: None,
         placement: engine::Threads::ParentThread,
         fills: engine::paper::FillModel::immediate(0),
+        ib: None,
         commission: Decimal::ZERO,
         broker_timeout: Duration::from_secs(2),
         broker,
