@@ -93,6 +93,7 @@ impl Watched {
 #[tokio::test]
 async fn an_order_is_placed_with_its_reference_and_filled_once() {
     let sim = Sim::start(ACCOUNT);
+    sim.set_price("KC", 300.0);
     let pool = IbPool::start(settings(&sim), Clock::wall(), engines()).unwrap();
     let mut a = adapter(&pool, "KC");
     a.ready().await;

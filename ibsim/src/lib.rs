@@ -96,7 +96,7 @@ struct Conn {
 struct State {
     account: String,
     fills: Fills,
-    price: f64,
+    prices: HashMap<String, f64>,
     commission: f64,
     reject_next: Option<(i32, String)>,
     pacing: Option<u32>,
@@ -147,7 +147,8 @@ impl Sim {
             state: Mutex::new(State {
                 account: account.to_owned(),
                 fills: Fills::AtOnce,
-                price: 300.0,
+                // Near the bundled data's markets.
+                prices: HashMap::from([("KC".into(), 345.0), ("CC".into(), 6100.0)]),
                 commission: 2.5,
                 reject_next: None,
                 pacing: None,
@@ -225,9 +226,10 @@ impl Sim {
         self.state().fills = f;
     }
 
-    /// The price market orders fill at.
-    pub fn set_price(&self, p: f64) {
-        self.state().price = p;
+    /// The price `symbol`'s market orders fill at (KC 345, CC 6100 at
+    /// first: near the bundled data).
+    pub fn set_price(&self, symbol: &str, p: f64) {
+        self.state().prices.insert(symbol.to_owned(), p);
     }
 
     /// The next order placed is refused with this code and message.
@@ -366,6 +368,19 @@ impl Sim {
                     ));
                 }
             }
+        }
+    }
+
+    /// [`Sim::until`] for a test without a runtime (a black-box test of the
+    /// binary): checks every 10 ms.
+    pub fn wait(&self, what: &str, within: Duration, f: impl Fn(&Sim) -> bool) {
+        let mut left = within;
+        while !f(self) {
+            let step = Duration::from_millis(10);
+            left = left
+                .checked_sub(step)
+                .unwrap_or_else(|| panic!("the simulator never saw {what} within {within:?}"));
+            std::thread::sleep(step);
         }
     }
 
@@ -976,7 +991,9 @@ fn execute(st: &mut State, i: usize, qty: f64, price: Option<f64>) {
     if qty <= 0.0 {
         return;
     }
-    let price = price.or(o.limit).unwrap_or(st.price);
+    let price = price
+        .or(o.limit)
+        .unwrap_or_else(|| st.prices.get(&o.symbol).copied().unwrap_or(100.0));
     let exec_id = format!("0000e0d5.{:08x}.01.01", st.next_exec);
     st.next_exec += 1;
     let x = SimExec {

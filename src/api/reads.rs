@@ -163,6 +163,8 @@ pub(super) async fn status(req: HttpRequest, st: web::Data<ApiState>) -> Answer 
         "drawdown": portfolio.drawdown,
         "notifier": st.view.notifier(),
         "reconcile": st.view.reconcile(),
+        // Each engine's IB connection (`broker.kind = "ib"`), else null.
+        "ib": st.live.ib.read().unwrap_or_else(|e| e.into_inner()).as_ref().map(|p| p.status()),
     })))
 }
 

@@ -108,8 +108,9 @@ impl IbSettings {
     }
 }
 
-/// What one connection's state is, for operators and tests.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// What one connection's state is, for operators (`GET /v1/status`, `ib`)
+/// and tests.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct LinkStatus {
     pub client_id: i32,
     /// Connected and reconciled: orders go.

@@ -1,0 +1,191 @@
+//! The daemon trading at "IB" through the real binary: `broker.kind = "ib"`
+//! against the TWS simulator (`commodore-ibsim`) on a loopback port. Orders
+//! go with their client order id as IB's order reference, each once; fills
+//! are journaled once; a `kill -9` with an order working at IB, filled while
+//! commodore was down, is reconciled by reference at the restart and never
+//! sent again.
+
+mod common;
+
+use commodore_ibsim::{Fills, Sim};
+use common::{events, temp_dir, Daemon};
+use std::path::Path;
+use std::time::Duration;
+
+const ACCOUNT: &str = "DU7654321";
+const WITHIN: Duration = Duration::from_secs(60);
+
+/// The environment of a daemon trading at the simulator, fast.
+fn at_ib(sim: &Sim) -> Vec<(&'static str, String)> {
+    vec![
+        ("COMMODORE__FEED__SPEED", "3000".into()),
+        ("COMMODORE__BROKER__KIND", "ib".into()),
+        ("COMMODORE__BROKER__IB__PORT", sim.port().to_string()),
+        ("COMMODORE__BROKER__IB__ACCOUNT", ACCOUNT.into()),
+        ("COMMODORE__BROKER__IB__BACKOFF_MIN", "50ms".into()),
+        ("COMMODORE__BROKER__IB__BACKOFF_MAX", "500ms".into()),
+    ]
+}
+
+fn start(dir: &Path, env: &[(&'static str, String)]) -> Daemon {
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    Daemon::start(dir, &env)
+}
+
+/// `(client_order_id, qty, price)` of every journaled fill.
+fn journal_fills(dir: &Path) -> Vec<(String, String, String)> {
+    let c = rusqlite::Connection::open(dir.join("journal.sqlite")).unwrap();
+    let mut s = c
+        .prepare("SELECT client_order_id, qty, price FROM fills ORDER BY rowid")
+        .unwrap();
+    s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+#[test]
+fn the_daemons_orders_go_to_ib_once_and_their_fills_are_journaled_once() {
+    let sim = Sim::start(ACCOUNT);
+    let dir = temp_dir("ib-orders");
+    let mut d = start(&dir, &at_ib(&sim));
+    d.expect("kind=\"order_filled\" path=master/engines/KC/executor");
+    d.expect("kind=\"order_filled\" path=master/engines/CC/executor");
+    // Each engine is its own client: base 100 + 1 + its place.
+    assert_eq!(sim.clients(), [101, 102]);
+    // What IB has executed so far, each journaled before we stop.
+    let theirs = sim.executions();
+    for x in &theirs {
+        d.expect_any(&format!(
+            "kind=\"order_filled\" path=master/engines/{}/executor detail={}",
+            x.symbol, x.order_ref
+        ));
+    }
+    d.signal(libc::SIGINT);
+    assert_eq!(d.exit_code(), Some(0));
+    let at_ib = sim.orders();
+    assert!(!at_ib.is_empty());
+    for o in &at_ib {
+        assert_eq!(sim.placed(&o.order_ref), 1, "{} placed twice", o.order_ref);
+        assert_eq!(o.account, ACCOUNT);
+        let engine = o.order_ref.split('-').next().unwrap();
+        assert_eq!(o.client_id, if engine == "KC" { 101 } else { 102 }, "{o:?}");
+        assert_eq!(o.symbol, engine);
+    }
+    // Every execution at IB is one journaled fill, at IB's price, and
+    // every journaled fill is one of IB's executions.
+    let ours = journal_fills(&dir);
+    let all = sim.executions();
+    for x in &theirs {
+        let of_order = |f: &&(String, String, String)| f.0 == x.order_ref;
+        let execs = all.iter().filter(|y| y.order_ref == x.order_ref).count();
+        assert_eq!(
+            ours.iter().filter(of_order).count(),
+            execs,
+            "{x:?}: {ours:?}"
+        );
+    }
+    for (id, qty, price) in &ours {
+        assert!(
+            all.iter().any(|x| x.order_ref == *id
+                && qty.parse::<f64>().unwrap() == x.shares
+                && price.parse::<f64>().unwrap() == x.price),
+            "{id} {qty} @ {price} is not IB's: {all:?}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn kill_9_with_an_order_at_ib_is_reconciled_by_reference_at_the_restart() {
+    let sim = Sim::start(ACCOUNT);
+    // IB takes the orders and fills nothing yet.
+    sim.set_fills(Fills::Rest);
+    let dir = temp_dir("ib-kill9");
+    let mut d = start(&dir, &at_ib(&sim));
+    sim.wait("an order", WITHIN, |s| !s.orders().is_empty());
+    let o = sim.orders().remove(0);
+    d.signal(libc::SIGKILL);
+    let _ = d.exit_code();
+    sim.wait("the clients gone", WITHIN, |s| s.clients().is_empty());
+    // While commodore is down, IB fills it, in two parts.
+    let half = (o.qty / 2.0).floor();
+    if half > 0.0 {
+        sim.fill(&o.order_ref, half, Some(301.0));
+    }
+    sim.fill(&o.order_ref, o.qty - half, Some(302.0));
+    sim.set_fills(Fills::AtOnce);
+
+    let mut d = start(&dir, &at_ib(&sim));
+    d.expect_any(&format!(
+        "kind=\"order_filled\" path=master/engines/{}/executor detail={}",
+        &o.order_ref[..2],
+        o.order_ref
+    ));
+    d.signal(libc::SIGINT);
+    assert_eq!(d.exit_code(), Some(0));
+    // Never sent again; each part journaled once, at IB's prices.
+    assert_eq!(sim.placed(&o.order_ref), 1);
+    let mine: Vec<(String, String, String)> = journal_fills(&dir)
+        .into_iter()
+        .filter(|f| f.0 == o.order_ref)
+        .collect();
+    let parts = if half > 0.0 { 2 } else { 1 };
+    assert_eq!(mine.len(), parts, "{mine:?}");
+    assert_eq!(mine.last().unwrap().2.parse::<f64>().unwrap(), 302.0);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn ib_down_at_start_refuses_orders_as_broker_failures_until_it_is_back() {
+    let sim = Sim::start(ACCOUNT);
+    sim.refuse_connections(true);
+    let dir = temp_dir("ib-down");
+    let mut d = start(&dir, &at_ib(&sim));
+    // Orders are refused as the broker being unavailable: the breaker counts them.
+    d.expect("is not ready: cannot connect to IB");
+    assert!(sim.orders().is_empty());
+    let status = d.get("/v1/status");
+    let ib = &status["ib"]["KC"];
+    assert_eq!(ib["ready"], false, "{status}");
+    assert!(
+        ib["why"].as_str().unwrap().contains("cannot connect to IB"),
+        "{ib}"
+    );
+    sim.refuse_connections(false);
+    sim.wait("both engines connected", WITHIN, |s| s.clients().len() == 2);
+    d.expect("kind=\"order_filled\" path=master/engines/KC/executor");
+    let evs = events(&d, 0);
+    assert!(evs.iter().any(|e| e["kind"] == "order_filled"));
+    d.signal(libc::SIGINT);
+    assert_eq!(d.exit_code(), Some(0));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn check_config_names_what_ib_needs() {
+    let out = common::commodore()
+        .args(["check-config"])
+        .env("COMMODORE__BROKER__KIND", "ib")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("broker.ib.account: is empty"), "{err}");
+    let out = common::commodore()
+        .args(["check-config"])
+        .env("COMMODORE__BROKER__KIND", "ib")
+        .env("COMMODORE__BROKER__IB__ACCOUNT", ACCOUNT)
+        .env("COMMODORE__BROKER__IB__MESSAGES_PER_SECOND", "60")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("broker.ib.messages_per_second"));
+    let out = common::commodore()
+        .args(["check-config"])
+        .env("COMMODORE__BROKER__KIND", "ib")
+        .env("COMMODORE__BROKER__IB__ACCOUNT", ACCOUNT)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+}
