@@ -188,4 +188,12 @@ fn check_config_names_what_ib_needs() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{out:?}");
+    // The example docs/ib.md starts from.
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/config/examples/ib.toml");
+    let out = common::commodore()
+        .args(["check-config", "--config", example])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("kind = \"ib\""));
 }
