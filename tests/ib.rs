@@ -197,3 +197,58 @@ fn check_config_names_what_ib_needs() {
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stdout).contains("kind = \"ib\""));
 }
+
+#[test]
+fn with_feed_source_ib_the_engines_read_ibs_live_bars() {
+    let sim = Sim::start(ACCOUNT);
+    let dir = temp_dir("ib-bars");
+    // IB's bars, the paper broker: paper trading on live data.
+    let env = vec![
+        ("COMMODORE__FEED__SOURCE", "ib".to_owned()),
+        ("COMMODORE__BROKER__IB__PORT", sim.port().to_string()),
+    ];
+    let d = start(&dir, &env);
+    sim.wait("the front months and the next", WITHIN, |s| {
+        s.bar_subscriptions().len() == 4
+    });
+    assert_eq!(sim.clients(), [100]);
+    // The front month the engine trades now (the wall clock is the market's).
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let front = commodore_actors::model::contract("KC")
+        .unwrap()
+        .front(now_ms, 5);
+    let (_, month) = commodore_actors::model::calendar::ContractMonth::parse(&front).unwrap();
+    let yyyymm = format!("{:04}{:02}", month.year, month.month);
+    // The minute that just closed, in five-second bars.
+    let minute_s = (now_ms / 60_000 - 1) as i64 * 60;
+    for i in 0..12 {
+        sim.bar(
+            "KC",
+            &yyyymm,
+            minute_s + i * 5,
+            [351.0, 352.0, 350.0, 351.25],
+            2,
+        );
+    }
+    let deadline = std::time::Instant::now() + WITHIN;
+    loop {
+        let status = d.get("/v1/status");
+        let kc = common::engine(&status, "KC");
+        if kc["last_price"] == "351.25" {
+            assert_eq!(kc["contract"], front.as_str(), "{kc}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never read IB's bar: {kc}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let status = d.get("/v1/status");
+    assert_eq!(status["ib"]["market_data"]["ready"], true, "{status}");
+    drop(d);
+    let _ = std::fs::remove_dir_all(&dir);
+}

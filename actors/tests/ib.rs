@@ -428,3 +428,133 @@ async fn a_gateway_that_stops_answering_is_a_fallen_connection() {
     a.ready().await;
     assert!(sim.connects() >= 2);
 }
+
+#[tokio::test]
+async fn ibs_five_second_bars_become_the_minute_bars_of_the_front_month_and_the_next() {
+    use commodore_actors::market::Feed;
+    let sim = Sim::start(ACCOUNT);
+    // 2026-03-03 15:15 UTC: KC's front month is May (March rolled).
+    let now_ms = 1_772_550_900_000;
+    let pool = IbPool::start(settings(&sim), Clock::market(now_ms, 1.0), engines()).unwrap();
+    let mut feed = pool.bars(vec!["KC".into()], 5);
+    assert!(feed.live());
+    sim.until("two subscriptions", WITHIN, |s| {
+        s.bar_subscriptions().len() == 2
+    })
+    .await;
+    assert_eq!(
+        sim.bar_subscriptions(),
+        [
+            ("KC".to_owned(), "202605".to_owned()),
+            ("KC".to_owned(), "202607".to_owned())
+        ]
+    );
+    assert_eq!(
+        sim.clients(),
+        [100],
+        "the market data connection is client_id_base"
+    );
+    // A minute of five-second bars of May, then one of July's.
+    let minute_s = 1_772_550_840;
+    for i in 0..12 {
+        let p = 300.0 + i as f64;
+        sim.bar(
+            "KC",
+            "202605",
+            minute_s + i * 5,
+            [p, p + 1.0, p - 1.0, p + 0.5],
+            3,
+        );
+    }
+    sim.bar(
+        "KC",
+        "202607",
+        minute_s + 55,
+        [310.0, 310.0, 310.0, 310.0],
+        1,
+    );
+    let deadline = tokio::time::Instant::now() + WITHIN;
+    let mut got = Vec::new();
+    while got.len() < 2 {
+        match feed.next_event() {
+            Some(e) => got.push(e),
+            None => {
+                assert!(tokio::time::Instant::now() < deadline, "{got:?}");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    }
+    // The two months' streams are read in any order.
+    got.sort_by_key(|e| e.symbol().to_owned());
+    let commodore_actors::market::Payload::Bar(may) = &got[0].payload else {
+        panic!()
+    };
+    assert_eq!(may.symbol, "KCK26");
+    assert_eq!(may.at_ms, minute_s as u64 * 1000);
+    assert_eq!(
+        got[0].due_ms,
+        minute_s as u64 * 1000 + 60_000,
+        "due at its close"
+    );
+    assert_eq!(
+        (may.open, may.close),
+        (Decimal::from(300), "311.5".parse().unwrap())
+    );
+    assert_eq!(
+        (may.high, may.low, may.volume),
+        (Decimal::from(312), Decimal::from(299), 36)
+    );
+    let commodore_actors::market::Payload::Bar(july) = &got[1].payload else {
+        panic!()
+    };
+    assert_eq!((july.symbol.as_str(), july.volume), ("KCN26", 1));
+    let status = pool.status();
+    assert!(status["market_data"].ready, "{status:?}");
+    // The data connection falls: the bars stop, and it comes back subscribed.
+    sim.drop_connections();
+    sim.until("resubscribed", WITHIN, |s| {
+        s.connects() >= 2 && s.bar_subscriptions().len() == 2
+    })
+    .await;
+    sim.bar(
+        "KC",
+        "202605",
+        minute_s + 60 + 55,
+        [320.0, 320.0, 320.0, 320.0],
+        1,
+    );
+    let deadline = tokio::time::Instant::now() + WITHIN;
+    loop {
+        if let Some(e) = feed.next_event() {
+            let commodore_actors::market::Payload::Bar(b) = e.payload else {
+                panic!()
+            };
+            assert_eq!((b.symbol.as_str(), b.close), ("KCK26", Decimal::from(320)));
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn market_data_lines_are_counted_before_ib_counts_them() {
+    let sim = Sim::start(ACCOUNT);
+    let pool = IbPool::start(
+        IbSettings {
+            market_data_lines: 3,
+            ..settings(&sim)
+        },
+        Clock::market(1_772_550_900_000, 1.0),
+        engines(),
+    )
+    .unwrap();
+    // Two contracts want four lines; three are allowed.
+    let _feed = pool.bars(vec!["KC".into(), "CC".into()], 5);
+    sim.until("three subscriptions", WITHIN, |s| {
+        s.bar_subscriptions().len() == 3
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(sim.bar_subscriptions().len(), 3);
+}

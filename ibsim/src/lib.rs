@@ -344,6 +344,19 @@ impl Sim {
             .unwrap_or(0.0)
     }
 
+    /// The real-time bar subscriptions of every client: `(symbol, yyyymm)`,
+    /// sorted.
+    pub fn bar_subscriptions(&self) -> Vec<(String, String)> {
+        let mut v: Vec<(String, String)> = self
+            .state()
+            .conns
+            .values()
+            .flat_map(|c| c.bars.values().cloned())
+            .collect();
+        v.sort();
+        v
+    }
+
     /// Pushes a five-second bar to every client subscribed to `symbol`
     /// month `yyyymm`.
     #[allow(clippy::too_many_arguments)]

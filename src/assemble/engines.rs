@@ -63,7 +63,7 @@ pub(super) fn supervisor(
     // The LLM path every engine shares (its limiter and its day's budget):
     // kept by the reload, which builds another only when `llm` changes.
     let llm = llm_services(cfg, kernel, wiring.wall);
-    let ib = ib_pool(cfg, opts, wiring.clock);
+    let ib = engine_ib(cfg, opts.ib.as_ref());
     let sub = subtree_config(
         cfg,
         risk,
@@ -93,7 +93,6 @@ pub(super) fn supervisor(
         specs,
         targets,
         llm,
-        ib,
     }
 }
 
@@ -108,8 +107,6 @@ pub(super) struct Engines {
     pub targets: Vec<reconcile::Target>,
     /// The LLM path the engines share.
     pub llm: Option<Arc<LlmServices>>,
-    /// The IB connection pool, when the engines trade at IB.
-    pub ib: Option<IbPool>,
 }
 
 /// One engine's subtree, as `engines` holds it, and where the sequencer and
@@ -151,26 +148,10 @@ pub(super) fn one_engine(
     }
 }
 
-/// The IB connection pool, when `run` trades at IB (`broker.kind = "ib"`);
-/// its connections are made as the engines' brokers start. A replay, or a
-/// pool that cannot start its thread, has none: the engines then fill on
-/// the paper broker (a replay), or every order is refused as unavailable.
-fn ib_pool(cfg: &Config, opts: &Options, clock: Clock) -> Option<IbPool> {
-    if cfg.broker.kind != BrokerKind::Ib {
-        return None;
-    }
-    if !opts.live_broker {
-        tracing::info!("broker.kind = \"ib\": a replay never sends orders to IB; it fills on the paper broker ([broker]'s paper keys)");
-        return None;
-    }
-    let order: Vec<String> = cfg.engines.iter().map(|e| e.id.clone()).collect();
-    match IbPool::start(cfg.broker.ib.settings(), clock, order) {
-        Ok(p) => Some(p),
-        Err(e) => {
-            tracing::error!("the IB connection pool could not start its thread: {e}; every order is refused as unavailable");
-            Some(IbPool::broken(format!("the IB pool could not start: {e}")))
-        }
-    }
+/// The pool the engines' brokers connect through: only with
+/// `broker.kind = "ib"` (the pool may be there for IB's bars alone).
+pub(super) fn engine_ib(cfg: &Config, pool: Option<&IbPool>) -> Option<IbPool> {
+    pool.filter(|_| cfg.broker.kind == BrokerKind::Ib).cloned()
 }
 
 /// What every engine subtree shares, placed by `placement`.

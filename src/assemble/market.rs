@@ -7,7 +7,7 @@
 //! (a restarted `run`, which resumes the bundled data there), so nothing is
 //! delivered from the past or skipped.
 
-use crate::config::Config;
+use crate::config::{Config, FeedSource};
 use commodore_actors::clock::Clock;
 use commodore_actors::engine::data;
 use commodore_actors::kernel::{ChildSpec, Handle, Kernel};
@@ -25,6 +25,8 @@ pub enum DataSource {
         feed: Box<dyn Feed>,
         faults: Vec<ScheduledFault>,
     },
+    /// A live feed (IB's bars, `feed.source = "ib"`), on the wall clock.
+    Live(Box<dyn Feed>),
 }
 
 /// The symbols the config's engines trade, each once, in config order.
@@ -49,9 +51,13 @@ pub fn bundled_start_ms(cfg: &Config) -> u64 {
 }
 
 /// `run`'s clock on the bundled data: from where the journal's market time
-/// stopped (`journal_ms`), or from the data's start, at `feed.speed`.
+/// stopped (`journal_ms`), or from the data's start, at `feed.speed`. On a
+/// live feed (`feed.source = "ib"`) the market's time is the wall's.
 pub fn run_clock(cfg: &Config, journal_ms: u64) -> Clock {
-    Clock::market(bundled_start_ms(cfg).max(journal_ms), cfg.feed.speed)
+    match cfg.feed.source {
+        FeedSource::Ib => Clock::wall(),
+        FeedSource::Bundled => Clock::market(bundled_start_ms(cfg).max(journal_ms), cfg.feed.speed),
+    }
 }
 
 /// The bundled data of the config's symbols, merged, from the first event
@@ -78,6 +84,7 @@ pub fn sequencer(
     let (feed, faults) = match data {
         DataSource::Bundled => (bundled_feed(cfg, clock.now_ms()), Vec::new()),
         DataSource::Recorded { feed, faults } => (feed, faults),
+        DataSource::Live(feed) => (feed, Vec::new()),
     };
     ChildSpec::worker(
         paths::MARKET,

@@ -21,9 +21,10 @@ pub use journal::{
 pub use market::{run_clock, symbols, DataSource};
 pub use reload::{ReloadError, Reloader};
 
-use crate::config::Config;
+use crate::config::{BrokerKind, Config, FeedSource};
 use commodore_actors::clock::Clock;
 use commodore_actors::control::{ControlActor, EngineBook, Lifecycle};
+use commodore_actors::ib::IbPool;
 use commodore_actors::journal::{Fsync, Journal};
 use commodore_actors::kernel::{ChildSpec, Handle, Kernel, Root, SupervisorSpec};
 use commodore_actors::market::Route;
@@ -161,26 +162,38 @@ pub struct Options {
     /// Draws the paper broker's random slippage: a replay's `--seed`, 0 in
     /// `run`.
     pub fill_seed: u64,
-    /// Whether orders may go to a live broker (`broker.kind = "ib"`): `run`
-    /// only. A replay fills on the paper broker whatever the kind.
-    pub live_broker: bool,
+    /// The IB connection pool (`run` with `broker.kind = "ib"` or
+    /// `feed.source = "ib"`). A replay has none: it fills on the paper
+    /// broker whatever the kind, and never sends an order to IB.
+    pub ib: Option<IbPool>,
 }
 
 impl Options {
     /// `commodore run`: the journal under `data_dir`, the bundled data, the
     /// engines on a pool, the config's webhooks; `Err` when a webhook's URL
     /// variable is not set.
+    ///
+    /// With IB in use (`broker.kind` or `feed.source`), the pool starts
+    /// here; with `feed.source = "ib"` the market data is IB's bars (on
+    /// the wall clock: see [`run_clock`]).
     pub fn run(cfg: &Config, clock: Clock) -> Result<Options, String> {
+        let ib = ib_pool(cfg, clock);
+        let data = match (&ib, cfg.feed.source) {
+            (Some(pool), FeedSource::Ib) => DataSource::Live(Box::new(
+                pool.bars(symbols(cfg), cfg.roll.days_before_first_notice),
+            )),
+            _ => DataSource::Bundled,
+        };
         Ok(Options {
             journal: journal_path(&cfg.data_dir),
-            data: DataSource::Bundled,
+            data,
             threads: ThreadChoice::Pool,
             webhooks: webhook_config(cfg)?,
             fsync: Fsync::On,
             clock,
             retention: true,
             fill_seed: 0,
-            live_broker: true,
+            ib,
         })
     }
 
@@ -200,6 +213,9 @@ impl Options {
         if cfg.engines.iter().any(|e| !e.feeds.is_empty()) {
             return Err("engines.feeds: a replay reads recorded data only; remove the HTTP feeds (put recorded headlines in --news)".into());
         }
+        if cfg.broker.kind == BrokerKind::Ib {
+            tracing::info!("broker.kind = \"ib\": a replay never sends orders to IB; it fills on the paper broker ([broker]'s paper keys)");
+        }
         Ok(Options {
             journal: journal_path(data_dir),
             data,
@@ -209,8 +225,26 @@ impl Options {
             clock,
             retention: false,
             fill_seed: 0,
-            live_broker: false,
+            ib: None,
         })
+    }
+}
+
+/// The IB connection pool when `run` talks to IB (its orders, its bars);
+/// its connections are made as the engines' brokers and the feed start. A
+/// pool that cannot start its thread is a broken one: every order is
+/// refused as unavailable, and no bars come (the engines go stale).
+fn ib_pool(cfg: &Config, clock: Clock) -> Option<IbPool> {
+    if cfg.broker.kind != BrokerKind::Ib && cfg.feed.source != FeedSource::Ib {
+        return None;
+    }
+    let order: Vec<String> = cfg.engines.iter().map(|e| e.id.clone()).collect();
+    match IbPool::start(cfg.broker.ib.settings(), clock, order) {
+        Ok(p) => Some(p),
+        Err(e) => {
+            tracing::error!("the IB connection pool could not start its thread: {e}; every order is refused as unavailable");
+            Some(IbPool::broken(format!("the IB pool could not start: {e}")))
+        }
     }
 }
 
@@ -272,7 +306,7 @@ fn master(
     live.routes.send_replace(engines.routes);
     live.targets.send_replace(engines.targets);
     *live.llm.write().unwrap_or_else(|e| e.into_inner()) = engines.llm;
-    *live.ib.write().unwrap_or_else(|e| e.into_inner()) = engines.ib;
+    *live.ib.write().unwrap_or_else(|e| e.into_inner()) = opts.ib.clone();
     *live.engines.write().unwrap_or_else(|e| e.into_inner()) = EngineBook {
         ids: cfg.engines.iter().map(|e| e.id.clone()).collect(),
         specs: engines.specs,

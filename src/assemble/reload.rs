@@ -222,11 +222,14 @@ impl Reloader {
             (self.fsync, 0),
             (
                 llm.clone(),
-                self.live
-                    .ib
-                    .read()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .clone(),
+                super::engines::engine_ib(
+                    &new,
+                    self.live
+                        .ib
+                        .read()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .as_ref(),
+                ),
             ),
         );
         let mut start = Vec::new();

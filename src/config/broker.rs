@@ -102,6 +102,12 @@ impl Ib {
                 "is empty: set the IB account orders go to (a paper account is DU followed by digits; TWS shows it top right)",
             );
         }
+        self.validate_gateway()
+    }
+
+    /// Where the gateway is and how it is talked to (`feed.source = "ib"`
+    /// with another broker needs no account).
+    pub(super) fn validate_gateway(&self) -> Result<(), Invalid> {
         if self.host.trim().is_empty() {
             return invalid(
                 "broker.ib.host",

@@ -47,7 +47,7 @@ pub use llm::Llm;
 pub use log::{Log, LogFormat};
 pub use mode::Mode;
 pub use notifier::{Notifier, WebhookKind};
-pub use pipeline::{Feed, Pipeline};
+pub use pipeline::{Feed, FeedSource, Pipeline};
 pub use reconcile::Reconcile;
 pub use risk::Risk;
 pub use roll::Roll;
@@ -200,6 +200,10 @@ impl Config {
     /// two engines on one contract could not be told apart.
     fn ib_engines(&self) -> Result<(), Invalid> {
         if self.broker.kind != BrokerKind::Ib {
+            if self.feed.source == FeedSource::Ib {
+                // IB's bars only: the gateway's address, not an account.
+                return self.broker.ib.validate_gateway();
+            }
             return Ok(());
         }
         let most = self.broker.ib.max_connections;
@@ -416,6 +420,50 @@ mod tests {
         assert_eq!(c.engine_supervision().strategy, Strategy::RestForOne);
         assert_eq!(c.root_supervision().intensity.max_restarts, 10);
         assert_eq!(c.control.listen, "127.0.0.1:7421".parse().unwrap());
+    }
+
+    /// What IB needs, checked only when it is used: an account to trade at
+    /// IB, the gateway alone for IB's bars; one engine per contract and a
+    /// connection each.
+    #[test]
+    fn ib_is_checked_only_when_used_and_then_fully() {
+        let keys = |toml: &str| -> Vec<String> {
+            over_defaults(toml)
+                .checks()
+                .into_iter()
+                .filter_map(Result::err)
+                .map(|(k, _)| k)
+                .collect()
+        };
+        // The defaults' empty account is fine on the paper broker.
+        assert!(keys("").is_empty());
+        assert_eq!(keys("[broker]\nkind = \"ib\""), ["broker.ib.account"]);
+        let ok = "[broker]\nkind = \"ib\"\n[broker.ib]\naccount = \"DU1\"";
+        assert!(keys(ok).is_empty());
+        // IB's bars with the paper broker: no account, but a gateway.
+        assert!(keys("[feed]\nsource = \"ib\"").is_empty());
+        assert_eq!(
+            keys("[feed]\nsource = \"ib\"\n[broker.ib]\nport = 0"),
+            ["broker.ib.port"]
+        );
+        for (key, toml) in [
+            ("broker.ib.messages_per_second", "messages_per_second = 51"),
+            ("broker.ib.max_connections", "max_connections = 1"),
+            ("broker.ib.backoff_min", "backoff_min = \"2m\""),
+            ("broker.ib.heartbeat", "heartbeat = \"0s\""),
+        ] {
+            let got = keys(&format!("{ok}\n{toml}"));
+            assert_eq!(got, [key], "{toml}");
+        }
+        let c = over_defaults(&format!("{ok}\nmax_connections = 1"));
+        let (_, what) = c.ib_engines().unwrap_err();
+        assert!(what.contains("there are 2 engines"), "{what}");
+        let mut two = over_defaults(ok);
+        two.engines[1] = two.engines[0].clone();
+        two.engines[1].id = "KC2".into();
+        let (key, what) = two.ib_engines().unwrap_err();
+        assert_eq!(key, "engines");
+        assert!(what.contains("both trade KC"), "{what}");
     }
 
     #[test]

@@ -13,6 +13,17 @@ use std::time::Duration;
 pub struct Feed {
     /// The market clock's speed in `run` on the bundled data (1.0 = real time).
     pub speed: f64,
+    /// Where `run`'s market data comes from: the bundled data (in laps, at
+    /// `speed`), or IB's live bars on the wall clock (`[broker.ib]`'s
+    /// gateway; any broker).
+    pub source: FeedSource,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FeedSource {
+    Bundled,
+    Ib,
 }
 
 impl Feed {

@@ -98,31 +98,14 @@ async fn session(
     started: tokio::time::Instant,
 ) -> End {
     let s = sh.settings.clone();
-    let lost = |why: String| End::Lost {
-        why,
-        connected: false,
-    };
-    let connect = Client::builder()
-        .address(s.address())
-        .client_id(link.client_id)
-        .max_reconnect_attempts(0)
-        .connect();
-    let client = match tokio::time::timeout(s.connect_timeout, connect).await {
-        Err(_) => {
-            return lost(format!(
-                "IB at {} did not complete the handshake within {:?}",
-                s.address(),
-                s.connect_timeout
-            ))
+    let client = match connect(&s, link.client_id).await {
+        Ok(c) => c,
+        Err(why) => {
+            return End::Lost {
+                why,
+                connected: false,
+            }
         }
-        Ok(Err(e)) => {
-            return lost(format!(
-                "cannot connect to IB at {} as client id {}: {e} (is TWS or IB Gateway running with the API enabled on that port?)",
-                s.address(),
-                link.client_id
-            ))
-        }
-        Ok(Ok(c)) => c,
     };
     link.lock_status().connects += 1;
     let fell = |why: String| End::Lost {
@@ -227,16 +210,38 @@ async fn session(
     }
 }
 
-/// Waits for a token of the pool's shared pacer.
-struct Pace<'a> {
-    pacer: &'a Mutex<super::pacing::Pacer>,
-    clock: Clock,
-    started: tokio::time::Instant,
-    link: &'a Link,
+/// Connects as `client_id` (IB's own reconnection off: ours reconciles
+/// first), within `connect_timeout`.
+pub(crate) async fn connect(s: &IbSettings, client_id: i32) -> Result<Client, String> {
+    let connect = Client::builder()
+        .address(s.address())
+        .client_id(client_id)
+        .max_reconnect_attempts(0)
+        .connect();
+    match tokio::time::timeout(s.connect_timeout, connect).await {
+        Err(_) => Err(format!(
+            "IB at {} did not complete the handshake within {:?}",
+            s.address(),
+            s.connect_timeout
+        )),
+        Ok(Err(e)) => Err(format!(
+            "cannot connect to IB at {} as client id {client_id}: {e} (is TWS or IB Gateway running with the API enabled on that port?)",
+            s.address(),
+        )),
+        Ok(Ok(c)) => Ok(c),
+    }
+}
+
+/// Waits for a slot of the pool's shared pacer.
+pub(crate) struct Pace<'a> {
+    pub pacer: &'a Mutex<super::pacing::Pacer>,
+    pub clock: Clock,
+    pub started: tokio::time::Instant,
+    pub link: &'a Link,
 }
 
 impl Pace<'_> {
-    async fn wait(&self) {
+    pub(crate) async fn wait(&self) {
         loop {
             let now = self.clock.instant().duration_since(self.started);
             let wait = self

@@ -35,11 +35,13 @@
 //! executor which orders moved, and the executor asks again at every
 //! re-drive).
 
+mod bars;
 mod book;
 mod conn;
 pub mod contract;
 pub mod pacing;
 
+pub use bars::{Five, IbBars, Minutes};
 pub use book::{Book, Entry, Exec, Learned, Stage, Status, MAX_ORDERS};
 
 use crate::clock::Clock;
@@ -148,6 +150,26 @@ pub(crate) enum Cmd {
 }
 
 impl Link {
+    /// A connection's two sides, and the receiving end of its queue.
+    fn new(engine: &str, symbol: &str, client_id: i32) -> (Arc<Link>, mpsc::Receiver<Cmd>) {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let link = Arc::new(Link {
+            engine: engine.to_owned(),
+            symbol: symbol.to_owned(),
+            client_id,
+            book: Mutex::new(Book::new(engine)),
+            cmds: tx,
+            status: Mutex::new(LinkStatus {
+                client_id,
+                why: "connecting".into(),
+                ..LinkStatus::default()
+            }),
+            moved: Mutex::new(None),
+            positions: Mutex::new(None),
+        });
+        (link, rx)
+    }
+
     fn lock_book(&self) -> std::sync::MutexGuard<'_, Book> {
         self.book.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -198,6 +220,8 @@ struct PoolInner {
     stop: watch::Sender<bool>,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     links: Mutex<BTreeMap<String, Arc<Link>>>,
+    /// The market data connection, once [`IbPool::bars`] made it.
+    data: Mutex<Option<Arc<Link>>>,
     pacer: Arc<Mutex<pacing::Pacer>>,
 }
 
@@ -246,6 +270,7 @@ impl IbPool {
             stop,
             thread: Mutex::new(Some(thread)),
             links: Mutex::new(BTreeMap::new()),
+            data: Mutex::new(None),
             pacer: Arc::new(Mutex::new(pacing::Pacer::new(per_second))),
         })))
     }
@@ -263,6 +288,7 @@ impl IbPool {
             stop,
             thread: Mutex::new(None),
             links: Mutex::new(BTreeMap::new()),
+            data: Mutex::new(None),
             pacer: Arc::new(Mutex::new(pacing::Pacer::new(0))),
         }))
     }
@@ -315,47 +341,64 @@ impl IbPool {
                 .unwrap_or(p.order.len())
         });
         let client_id = p.settings.client_id_base + 1 + slot as i32;
-        let (tx, rx) = mpsc::channel(QUEUE);
-        let link = Arc::new(Link {
-            engine: engine.to_owned(),
-            symbol: symbol.to_owned(),
-            client_id,
-            book: Mutex::new(Book::new(engine)),
-            cmds: tx,
-            status: Mutex::new(LinkStatus {
-                client_id,
-                why: "connecting".into(),
-                ..LinkStatus::default()
-            }),
-            moved: Mutex::new(None),
-            positions: Mutex::new(None),
-        });
-        links.insert(engine.to_owned(), link.clone());
         let Some(rt) = &p.rt else {
             return Err("the IB pool has no thread".into());
         };
-        rt.spawn(conn::run(
-            link.clone(),
-            rx,
-            conn::Shared {
-                settings: p.settings.clone(),
-                pacer: p.pacer.clone(),
-                clock: p.clock,
-                stop: p.stop.subscribe(),
-            },
-        ));
+        let (link, rx) = Link::new(engine, symbol, client_id);
+        links.insert(engine.to_owned(), link.clone());
+        rt.spawn(conn::run(link.clone(), rx, self.shared()));
         Ok(link)
     }
 
-    /// Every connection's state, by engine.
+    fn shared(&self) -> conn::Shared {
+        let p = &self.0;
+        conn::Shared {
+            settings: p.settings.clone(),
+            pacer: p.pacer.clone(),
+            clock: p.clock,
+            stop: p.stop.subscribe(),
+        }
+    }
+
+    /// IB's bars of `symbols` (each engine's contract) as the market's feed
+    /// (`feed.source = "ib"`): one data connection, client id
+    /// `client_id_base`, subscribing each symbol's front month (rolled
+    /// `days_before` business days before first notice) and the next. A
+    /// broken pool's feed stays empty (the engines go stale).
+    pub fn bars(&self, symbols: Vec<String>, days_before: u16) -> IbBars {
+        let queue = Arc::new(bars::Queue::default());
+        let p = &self.0;
+        if let (None, Some(rt)) = (&p.broken, &p.rt) {
+            let (link, _) = Link::new("market data", "", p.settings.client_id_base);
+            *p.data.lock().unwrap_or_else(|e| e.into_inner()) = Some(link.clone());
+            rt.spawn(bars::run(
+                link,
+                queue.clone(),
+                bars::Wanted {
+                    symbols,
+                    days_before,
+                },
+                self.shared(),
+            ));
+        }
+        IbBars::new(queue, Some(self.clone()))
+    }
+
+    /// Every connection's state, by engine (the market data connection as
+    /// `market_data`).
     pub fn status(&self) -> BTreeMap<String, LinkStatus> {
-        self.0
+        let mut out: BTreeMap<String, LinkStatus> = self
+            .0
             .links
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .iter()
             .map(|(e, l)| (e.clone(), l.lock_status().clone()))
-            .collect()
+            .collect();
+        if let Some(d) = &*self.0.data.lock().unwrap_or_else(|e| e.into_inner()) {
+            out.insert("market_data".into(), d.lock_status().clone());
+        }
+        out
     }
 }
 

@@ -61,14 +61,25 @@ impl Event {
     }
 }
 
-/// Market events in order of their due time; `None` at the end.
+/// Market events in order of their due time; `None` at the end, or, for a
+/// live feed, "nothing yet".
 pub trait Feed: Send {
     fn next_event(&mut self) -> Option<Event>;
+
+    /// A live feed (a broker's bars as they come) never ends: `None` is
+    /// "nothing yet", and the sequencer asks again.
+    fn live(&self) -> bool {
+        false
+    }
 }
 
 impl Feed for Box<dyn Feed> {
     fn next_event(&mut self) -> Option<Event> {
         (**self).next_event()
+    }
+
+    fn live(&self) -> bool {
+        (**self).live()
     }
 }
 

@@ -31,6 +31,10 @@ use std::time::Duration;
 /// The most events handed out in one turn.
 pub const MAX_PER_TURN: usize = 1024;
 
+/// How often a live feed with nothing yet is looked at again: a minute bar
+/// reaches the engines at most this late after IB's last five seconds.
+const LIVE_POLL: Duration = Duration::from_millis(200);
+
 /// Where one engine takes its symbol's events.
 #[derive(Clone)]
 pub struct Route {
@@ -86,7 +90,7 @@ struct Play {
 
 impl Play {
     fn next_due(&mut self) -> Option<u64> {
-        if !self.started {
+        if !self.started || (self.next.is_none() && self.feed.live()) {
             self.started = true;
             self.next = self.feed.next_event();
         }
@@ -197,6 +201,11 @@ impl Sequencer {
             let item = {
                 let mut p = play.lock().unwrap_or_else(|e| e.into_inner());
                 match p.next_due() {
+                    // A live feed with nothing yet: look again soon.
+                    None if p.feed.live() => {
+                        ctx.run_later(LIVE_POLL, |s, ctx| s.turn(ctx));
+                        return;
+                    }
                     None => {
                         if !self.progress.ended.swap(true, Ordering::AcqRel) {
                             tracing::info!("the market data has ended");
