@@ -106,6 +106,7 @@ cargo bench -p commodore-actors --bench kernel -- --noplot >"$out/criterion.txt"
   cat "$out/criterion.txt"; exit 1; }
 kernel_figures
 cargo bench -p commodore-actors --bench engine_figures 2>/dev/null | grep '^{"figure"' >>"$out/figures.jsonl"
+cargo bench -p commodore-actors --bench ib_figures 2>/dev/null | grep '^{"figure"' >>"$out/figures.jsonl"
 python3 scripts/scale_figures.py target/release/commodore 100 1000 >>"$out/figures.jsonl"
 python3 scripts/replay_figures.py target/release/commodore >>"$out/figures.jsonl"
 python3 scripts/sweep_figures.py target/release/commodore >>"$out/figures.jsonl"

@@ -136,8 +136,12 @@ async fn an_order_is_placed_with_its_reference_and_filled_once() {
     let deadline = tokio::time::Instant::now() + WITHIN;
     loop {
         if let Ok(h) = a.broker.holdings() {
-            if h.position("KCH26") == Decimal::from(2) {
+            if h.position("KCH26") == Decimal::from(2) && !h.cash.is_zero() {
                 assert!(h.account_wide);
+                // The account summary's cash: a million less the purchase.
+                assert_eq!(h.cash, "774995.00".parse::<Decimal>().unwrap());
+                let st = a.broker.status();
+                assert_eq!(st.net_liquidation.as_deref(), Some("774995.00"));
                 break;
             }
         }

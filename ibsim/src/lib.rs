@@ -90,6 +90,8 @@ struct Conn {
     out: mpsc::UnboundedSender<Vec<u8>>,
     kill: Arc<Notify>,
     positions: bool,
+    /// The account summary's request id, when asked (IB then pushes changes).
+    summary: Option<i32>,
     bars: HashMap<i32, (String, String)>,
 }
 
@@ -525,6 +527,7 @@ async fn serve(mut sock: TcpStream, sh: Arc<Shared>) {
                 out: tx,
                 kill: kill.clone(),
                 positions: false,
+                summary: None,
                 bars: HashMap::new(),
             },
         );
@@ -860,29 +863,11 @@ fn handle(sh: &Shared, conn: u64, client_id: i32, id: i32, body: &[u8]) {
                 return;
             };
             let req = r.req_id.unwrap_or(-1);
-            let cash: f64 = 1_000_000.0
-                + st.execs
-                    .iter()
-                    .map(|x| {
-                        let mult = if x.symbol == "KC" { 375.0 } else { 10.0 };
-                        let sign = if x.side == "BOT" { -1.0 } else { 1.0 };
-                        sign * x.shares * x.price * mult - x.commission
-                    })
-                    .sum::<f64>();
-            for (tag, value) in [("TotalCashValue", cash), ("NetLiquidation", cash)] {
-                reply(
-                    st,
-                    frame(
-                        s::ACCOUNT_SUMMARY,
-                        &proto::AccountSummary {
-                            req_id: Some(req),
-                            account: Some(st.account.clone()),
-                            tag: Some(tag.into()),
-                            value: Some(format!("{value:.2}")),
-                            currency: Some("USD".into()),
-                        },
-                    ),
-                );
+            if let Some(cn) = st.conns.get_mut(&conn) {
+                cn.summary = Some(req);
+            }
+            for f in summary_frames(st, req) {
+                reply(st, f);
             }
             reply(
                 st,
@@ -1040,6 +1025,43 @@ fn execute(st: &mut State, i: usize, qty: f64, price: Option<f64>) {
             let _ = conn.out.send(f.clone());
         }
     }
+    for conn in st.conns.values() {
+        if let Some(req) = conn.summary {
+            for f in summary_frames(st, req) {
+                let _ = conn.out.send(f);
+            }
+        }
+    }
+}
+
+/// The account's cash (a million to start, moved by every execution) as
+/// the account summary's rows.
+fn summary_frames(st: &State, req: i32) -> Vec<Vec<u8>> {
+    let cash: f64 = 1_000_000.0
+        + st.execs
+            .iter()
+            .filter(|x| x.account == st.account)
+            .map(|x| {
+                let mult = if x.symbol == "KC" { 375.0 } else { 10.0 };
+                let sign = if x.side == "BOT" { -1.0 } else { 1.0 };
+                sign * x.shares * x.price * mult - x.commission
+            })
+            .sum::<f64>();
+    [("TotalCashValue", cash), ("NetLiquidation", cash)]
+        .into_iter()
+        .map(|(tag, value)| {
+            frame(
+                s::ACCOUNT_SUMMARY,
+                &proto::AccountSummary {
+                    req_id: Some(req),
+                    account: Some(st.account.clone()),
+                    tag: Some(tag.into()),
+                    value: Some(format!("{value:.2}")),
+                    currency: Some("USD".into()),
+                },
+            )
+        })
+        .collect()
 }
 
 fn positions(st: &State) -> BTreeMap<(String, String), f64> {

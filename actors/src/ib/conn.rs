@@ -107,7 +107,14 @@ async fn session(
             }
         }
     };
-    link.lock_status().connects += 1;
+    {
+        // What the last connection said of the account is not this one's.
+        let mut st = link.lock_status();
+        st.connects += 1;
+        st.cash = None;
+        st.net_liquidation = None;
+    }
+    *link.positions.lock().unwrap_or_else(|p| p.into_inner()) = None;
     let fell = |why: String| End::Lost {
         why,
         connected: true,
@@ -132,6 +139,15 @@ async fn session(
     let mut positions = match client.positions().await {
         Ok(p) => p,
         Err(e) => return fell(format!("IB refused the positions: {e}")),
+    };
+    pace.wait().await;
+    let group = ibapi::accounts::types::AccountGroup("All".into());
+    let mut summary = match client
+        .account_summary(&group, &["NetLiquidation", "TotalCashValue"])
+        .await
+    {
+        Ok(a) => a,
+        Err(e) => return fell(format!("IB refused the account summary: {e}")),
     };
     let mut held: BTreeMap<i32, (String, Decimal)> = BTreeMap::new();
     // IB sends the positions, an end marker, then every change.
@@ -205,6 +221,21 @@ async fn session(
                 Some(Ok(SubscriptionItem::Notice(_))) => {}
                 Some(Err(e)) => return fell(format!("the connection to IB fell: {e}")),
                 None => return fell("the connection to IB fell (its positions ended)".into()),
+            },
+            a = summary.next() => match a {
+                Some(Ok(SubscriptionItem::Data(ibapi::accounts::AccountSummaryResult::Summary(row)))) => {
+                    if row.account == s.account {
+                        let mut st = link.lock_status();
+                        match row.tag.as_str() {
+                            "NetLiquidation" => st.net_liquidation = Some(row.value),
+                            "TotalCashValue" => st.cash = Some(row.value),
+                            _ => {}
+                        }
+                    }
+                }
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return fell(format!("the connection to IB fell: {e}")),
+                None => return fell("the connection to IB fell (its account summary ended)".into()),
             },
         }
     }

@@ -124,6 +124,10 @@ pub struct LinkStatus {
     /// Orders IB refused, and messages that waited for pacing.
     pub refused: u64,
     pub paced: u64,
+    /// The account summary IB last sent (an order connection): the
+    /// account's net liquidation value and its cash, in its currency.
+    pub net_liquidation: Option<String>,
+    pub cash: Option<String>,
 }
 
 type Moved = Arc<dyn Fn(Vec<String>) + Send + Sync>;
@@ -481,8 +485,9 @@ impl Broker for IbBroker {
         Ok(known)
     }
 
-    /// The account's positions in this engine's contract. IB's cash is the
-    /// account's, shared by every engine on it: only positions compare.
+    /// The account's positions in this engine's contract, and its cash (the
+    /// account summary's). IB's cash is the account's, shared by every
+    /// engine on it: only positions compare.
     fn holdings(&mut self) -> Result<Holdings, BrokerError> {
         self.link.ready()?;
         let positions = self
@@ -494,8 +499,16 @@ impl Broker for IbBroker {
             .ok_or_else(|| {
                 BrokerError::Unavailable("IB has not sent the account's positions yet".into())
             })?;
+        let cash = self
+            .link
+            .lock_status()
+            .cash
+            .as_deref()
+            .and_then(|c| c.parse::<Decimal>().ok())
+            .unwrap_or_default();
         Ok(Holdings {
             positions,
+            cash,
             account_wide: true,
             ..Holdings::default()
         })
