@@ -66,10 +66,15 @@ async fn ready(pool: &IbPool) -> IbAdapter {
 
 type IbAdapter = commodore_actors::ib::IbBroker;
 
-/// Sends orders `from..to` and waits until every one is known filled.
+/// Sends orders `from..to` and waits until every one is known filled. The
+/// connection's queue holds 256: a full one is waited for, as the
+/// executor's re-drive would.
 async fn through(a: &mut IbAdapter, from: u64, to: u64) {
     for i in from..to {
-        a.submit(&order(i)).unwrap();
+        while let Err(e) = a.submit(&order(i)) {
+            assert!(e.to_string().contains("queue is full"), "{e}");
+            tokio::time::sleep(Duration::from_micros(500)).await;
+        }
     }
     for i in from..to {
         let id = order(i).client_order_id;
