@@ -39,7 +39,11 @@ fn order(seq: u64) -> Order {
         strategy: "bench".into(),
         decision_seq: seq,
         symbol: "KCH26".into(),
-        side: if seq % 2 == 0 { Side::Buy } else { Side::Sell },
+        side: if seq.is_multiple_of(2) {
+            Side::Buy
+        } else {
+            Side::Sell
+        },
         qty: Decimal::ONE,
         ref_price: Decimal::from(345),
         at_ms: 0,

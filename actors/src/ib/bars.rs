@@ -16,14 +16,13 @@
 //!   wanted (the front month moves at the roll). A connection that falls
 //!   stops the bars: the engines' staleness monitor sees the gap.
 
-use super::conn::{backoff, connect, Pace};
+use super::conn::{connect, dec, down_then_wait, End, Pace, Shared};
 use super::contract::contract_of;
 use super::{IbSettings, Link};
 use crate::market::{Event, Feed};
 use crate::model::{contract, Bar, BAR_MS};
 use rust_decimal::Decimal;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -171,57 +170,51 @@ pub(crate) struct Wanted {
     pub days_before: u16,
 }
 
-pub(crate) async fn run(link: Arc<Link>, queue: Arc<Queue>, want: Wanted, sh: super::conn::Shared) {
+pub(crate) async fn run(link: Arc<Link>, queue: Arc<Queue>, want: Wanted, mut sh: Shared) {
     let mut failures = 0u32;
     let started = sh.clock.instant();
-    let mut stop = sh.stop.clone();
     let mut minutes = Minutes::default();
     loop {
-        if *stop.borrow() {
+        if *sh.stop.borrow() {
             return;
         }
-        let why = match session(&link, &queue, &want, &sh, started, &mut minutes).await {
-            None => return,
-            Some((why, connected)) => {
-                failures = if connected { 1 } else { failures + 1 };
-                why
-            }
+        let End::Lost { why, connected } =
+            session(&link, &queue, &want, &sh, started, &mut minutes).await
+        else {
+            return;
         };
+        failures = if connected { 1 } else { failures + 1 };
         tracing::warn!(client_id = link.client_id, why = %why, "IB's market data is down: no bars until it is back (the engines' staleness monitor sees the gap)");
-        {
-            let mut s = link.lock_status();
-            s.ready = false;
-            s.why = why;
-        }
-        let wait = backoff(
-            failures,
-            link.client_id,
-            sh.settings.backoff_min,
-            sh.settings.backoff_max,
-        );
-        tokio::select! {
-            _ = tokio::time::sleep(wait) => {}
-            _ = stop.changed() => return,
+        if !down_then_wait(&link, &mut sh, failures, why).await {
+            return;
         }
     }
 }
 
-/// One connection's life: `None` when stopped, else why it ended and
-/// whether it had connected.
+/// One connection's life, and how it ended.
 async fn session(
     link: &Arc<Link>,
     queue: &Queue,
     want: &Wanted,
-    sh: &super::conn::Shared,
+    sh: &Shared,
     started: tokio::time::Instant,
     minutes: &mut Minutes,
-) -> Option<(String, bool)> {
+) -> End {
     let s: &IbSettings = &sh.settings;
     let client = match connect(s, link.client_id).await {
         Ok(c) => c,
-        Err(why) => return Some((why, false)),
+        Err(why) => {
+            return End::Lost {
+                why,
+                connected: false,
+            }
+        }
     };
     link.lock_status().connects += 1;
+    let fell = |why: String| End::Lost {
+        why,
+        connected: true,
+    };
     let pace = Pace {
         pacer: &sh.pacer,
         clock: sh.clock,
@@ -244,7 +237,7 @@ async fn session(
         tokio::select! {
             _ = stop.changed() => {
                 client.disconnect().await;
-                return None;
+                return End::Stopped;
             }
             _ = check.tick() => {
                 let now = wanted(&want.symbols, want.days_before, sh.clock.now_ms());
@@ -277,8 +270,8 @@ async fn session(
                 pace.wait().await;
                 match tokio::time::timeout(s.request_timeout, client.server_time()).await {
                     Ok(Ok(_)) => {}
-                    Ok(Err(e)) => return Some((format!("the connection to IB fell: {e}"), true)),
-                    Err(_) => return Some((format!("IB stopped answering: no reply to a heartbeat within {:?}", s.request_timeout), true)),
+                    Ok(Err(e)) => return fell(format!("the connection to IB fell: {e}")),
+                    Err(_) => return fell(format!("IB stopped answering: no reply to a heartbeat within {:?}", s.request_timeout)),
                 }
             }
             Some((instrument, item)) = streams.next(), if !streams.is_empty() => match item {
@@ -300,17 +293,10 @@ async fn session(
                 Ok(ibapi::subscriptions::SubscriptionItem::Notice(n)) => {
                     tracing::info!(instrument = %instrument, code = n.code, message = %n.message, "IB bars notice");
                 }
-                Err(e) => return Some((format!("the connection to IB fell: {e}"), true)),
+                Err(e) => return fell(format!("the connection to IB fell: {e}")),
             },
         }
     }
-}
-
-fn dec(x: f64) -> Decimal {
-    if !x.is_finite() {
-        return Decimal::ZERO;
-    }
-    Decimal::from_str(&format!("{x}")).unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -34,7 +34,7 @@ pub(crate) struct Shared {
 }
 
 /// How a session ended.
-enum End {
+pub(crate) enum End {
     Stopped,
     /// The connection fell or could not be made; `connected` says whether
     /// it had been made (the backoff starts over then).
@@ -52,26 +52,42 @@ pub(crate) async fn run(link: Arc<Link>, mut rx: mpsc::Receiver<Cmd>, mut sh: Sh
         if *sh.stop.borrow() {
             return;
         }
-        match session(&link, &mut rx, &mut sh, &mut contracts, started).await {
-            End::Stopped => return,
-            End::Lost { why, connected } => {
-                failures = if connected { 1 } else { failures + 1 };
-                tracing::warn!(engine = %link.engine, client_id = link.client_id, why = %why, "the IB connection is down: orders wait (unavailable) until it is back and reconciled");
-                let mut s = link.lock_status();
-                s.ready = false;
-                s.why = why;
-            }
+        let End::Lost { why, connected } =
+            session(&link, &mut rx, &mut sh, &mut contracts, started).await
+        else {
+            return;
+        };
+        failures = if connected { 1 } else { failures + 1 };
+        tracing::warn!(engine = %link.engine, client_id = link.client_id, why = %why, "the IB connection is down: orders wait (unavailable) until it is back and reconciled");
+        if !down_then_wait(&link, &mut sh, failures, why).await {
+            return;
         }
-        let wait = backoff(
-            failures,
-            link.client_id,
-            sh.settings.backoff_min,
-            sh.settings.backoff_max,
-        );
-        tokio::select! {
-            _ = tokio::time::sleep(wait) => {}
-            _ = sh.stop.changed() => return,
-        }
+    }
+}
+
+/// After a session ended with `why`: the link is down (not ready, and
+/// why), then the backoff before attempt `failures + 1`. `false` when the
+/// pool stopped meanwhile.
+pub(crate) async fn down_then_wait(
+    link: &Link,
+    sh: &mut Shared,
+    failures: u32,
+    why: String,
+) -> bool {
+    {
+        let mut s = link.lock_status();
+        s.ready = false;
+        s.why = why;
+    }
+    let wait = backoff(
+        failures,
+        link.client_id,
+        sh.settings.backoff_min,
+        sh.settings.backoff_max,
+    );
+    tokio::select! {
+        _ = tokio::time::sleep(wait) => true,
+        _ = sh.stop.changed() => false,
     }
 }
 
@@ -680,7 +696,7 @@ async fn cancel(
 
 /// IB's numbers (f64) as decimals, by their shortest text: 312.05 stays
 /// 312.05.
-fn dec(x: f64) -> Decimal {
+pub(crate) fn dec(x: f64) -> Decimal {
     if !x.is_finite() {
         return Decimal::ZERO;
     }
