@@ -80,6 +80,8 @@ pub struct SimExec {
     pub month: String,
     pub side: String,
     pub shares: f64,
+    /// The order's filled quantity after this execution.
+    pub cum: f64,
     pub price: f64,
     pub time: String,
     pub commission: f64,
@@ -724,9 +726,12 @@ fn handle(sh: &Shared, conn: u64, client_id: i32, id: i32, body: &[u8]) {
                 .execution_filter
                 .and_then(|f| f.acct_code)
                 .filter(|a| !a.is_empty());
+            // IB promises no order: the newest first here, so nothing may
+            // rely on the order of a listing.
             for x in st
                 .execs
                 .iter()
+                .rev()
                 .filter(|x| account.as_ref().is_none_or(|a| *a == x.account))
             {
                 reply(st, exec_frame(req, x));
@@ -1005,6 +1010,7 @@ fn execute(st: &mut State, i: usize, qty: f64, price: Option<f64>) {
         month: o.month.clone(),
         side: if o.action == "BUY" { "BOT" } else { "SLD" }.into(),
         shares: qty,
+        cum: o.filled + qty,
         price,
         time: st.time.clone(),
         commission: st.commission * qty,
@@ -1160,7 +1166,7 @@ fn exec_frame(req: i32, x: &SimExec) -> Vec<u8> {
                 perm_id: Some(x.perm_id),
                 client_id: Some(x.client_id),
                 is_liquidation: Some(false),
-                cum_qty: Some(x.shares.to_string()),
+                cum_qty: Some(x.cum.to_string()),
                 avg_price: Some(x.price),
                 order_ref: Some(x.order_ref.clone()),
                 last_liquidity: Some(1),

@@ -16,7 +16,7 @@
 //!   wanted (the front month moves at the roll). A connection that falls
 //!   stops the bars: the engines' staleness monitor sees the gap.
 
-use super::conn::{connect, dec, down_then_wait, End, Pace, Shared};
+use super::conn::{connect, dec, down_then_wait, fell_with, next_failures, End, Pace, Shared};
 use super::contract::contract_of;
 use super::{IbSettings, Link};
 use crate::market::{Event, Feed};
@@ -178,12 +178,13 @@ pub(crate) async fn run(link: Arc<Link>, queue: Arc<Queue>, want: Wanted, mut sh
         if *sh.stop.borrow() {
             return;
         }
+        let began = sh.clock.instant();
         let End::Lost { why, connected } =
             session(&link, &queue, &want, &sh, started, &mut minutes).await
         else {
             return;
         };
-        failures = if connected { 1 } else { failures + 1 };
+        failures = next_failures(failures, connected, began, &sh.clock);
         tracing::warn!(client_id = link.client_id, why = %why, "IB's market data is down: no bars until it is back (the engines' staleness monitor sees the gap)");
         if !down_then_wait(&link, &mut sh, failures, why).await {
             return;
@@ -293,7 +294,14 @@ async fn session(
                 Ok(ibapi::subscriptions::SubscriptionItem::Notice(n)) => {
                     tracing::info!(instrument = %instrument, code = n.code, message = %n.message, "IB bars notice");
                 }
-                Err(e) => return fell(format!("the connection to IB fell: {e}")),
+                Err(e) if fell_with(&e) => return fell(format!("the connection to IB fell: {e}")),
+                Err(e) => {
+                    // One month's bars refused or ended (a permission, a
+                    // limit): dropped, asked again at the next check.
+                    streams.remove(&instrument);
+                    lines.release();
+                    tracing::error!(instrument = %instrument, error = %e, "IB ended the bars of a month: asked again in a minute");
+                }
             },
         }
     }

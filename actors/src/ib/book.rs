@@ -7,8 +7,11 @@
 //! The rules:
 //! - an execution is a part of its order's fills once its commission report
 //!   is in (a fill is journaled once, with its commission, never amended);
-//!   parts are numbered in the order IB reported the executions, which is
-//!   the order of the reconciliation's `reqExecutions` after a restart;
+//!   parts are numbered in the order of IB's cumulative quantity (each
+//!   execution carries the order's filled quantity after it), so a restart
+//!   that learns the executions again from `reqExecutions`, in whatever
+//!   order IB lists them, numbers them as the live stream did (the journal
+//!   takes each part number once);
 //! - an execution IB reports twice (the live stream, then a
 //!   reconciliation) is taken once, by its execution id; a correction
 //!   (same id but the last digits) is logged and not taken;
@@ -56,6 +59,9 @@ impl Stage {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Exec {
     pub id: String,
+    /// The order's filled quantity after this execution (IB's `cumQty`):
+    /// the parts' order. 0 when IB does not say (then: arrival order).
+    pub cum: Decimal,
     pub qty: Decimal,
     pub price: Decimal,
     pub at_ms: u64,
@@ -216,10 +222,17 @@ impl Book {
         self.touch(id);
     }
 
-    /// An error IB sent for one of its order ids: a refusal of an order not
-    /// yet filled. Returns our id when the order id is ours.
+    /// IB refused one of its order ids (an order rejection notice): it
+    /// refuses an order IB has not acknowledged yet. An order IB holds live
+    /// ends by IB's own status (cancelled, inactive), never by a notice, so
+    /// a notice about a live order (a cancel that came too late) changes
+    /// nothing. Returns our id when it refused ours.
     pub fn error_for(&mut self, ib_id: i32, code: i32, message: &str) -> Option<String> {
         let id = self.by_ib_id.get(&ib_id)?.clone();
+        let e = self.orders.get(&id)?;
+        if !matches!(e.stage, Stage::Queued | Stage::Placed) || !e.execs.is_empty() {
+            return None;
+        }
         self.refuse(&id, &format!("IB error {code}: {message}"));
         Some(id)
     }
@@ -269,7 +282,7 @@ impl Book {
             // A word that comes late does not undo an end.
             (_, Stage::Filled) => Stage::Filled,
             (Status::Live, Stage::Ended(w)) => Stage::Ended(w.clone()),
-            (Status::Live, Stage::Refused(w)) if e.execs.is_empty() => Stage::Refused(w.clone()),
+            // IB holds it: whatever we had concluded, it is live.
             (Status::Live, _) => Stage::Live,
             (Status::Filled, _) => Stage::Filled,
             (Status::Ended(_), Stage::Refused(w)) if e.filled.is_zero() => {
@@ -279,6 +292,37 @@ impl Book {
         };
         self.touch(&id);
         Some(id)
+    }
+
+    /// An execution of one of our orders that IB lists without the order
+    /// (no longer open, and gone from its completed orders after a gateway
+    /// restart): the order is learned from it, its size unknown, so it
+    /// stays working (in flight, never sent again) while its parts are
+    /// journaled.
+    pub fn execution_of_unheard(
+        &mut self,
+        order_ref: &str,
+        instrument: &str,
+        side: Side,
+        x: Exec,
+    ) -> bool {
+        if !self.orders.contains_key(order_ref) {
+            tracing::warn!(order = order_ref, "IB has executions of an order it no longer lists: learned from them (its size unknown: it stays working)");
+            self.orders.insert(
+                order_ref.to_owned(),
+                Entry {
+                    instrument: instrument.to_owned(),
+                    side,
+                    qty: Decimal::ZERO,
+                    ib_id: None,
+                    stage: Stage::Live,
+                    filled: Decimal::ZERO,
+                    execs: Vec::new(),
+                    touched: 0,
+                },
+            );
+        }
+        self.execution(order_ref, x)
     }
 
     /// An execution of the order `order_ref` (ours, checked by the caller).
@@ -305,7 +349,12 @@ impl Book {
         }
         self.by_exec.insert(x.id.clone(), order_ref.to_owned());
         if let Some(e) = self.orders.get_mut(order_ref) {
-            e.execs.push(x);
+            // In the order of the cumulative quantity (equal: as they came).
+            let at = e.execs.partition_point(|p| p.cum <= x.cum);
+            if at < e.execs.len() {
+                tracing::warn!(order = order_ref, exec = %x.id, "IB reported an execution before one it had reported earlier: parts are numbered by IB's cumulative quantity");
+            }
+            e.execs.insert(at, x);
             if matches!(e.stage, Stage::Queued | Stage::Placed | Stage::Refused(_)) {
                 e.stage = Stage::Live;
             }
@@ -380,7 +429,9 @@ impl Book {
             Stage::Refused(why) if fills.is_empty() && e.execs.is_empty() => {
                 Known::Rejected(why.clone())
             }
-            Stage::Filled if complete && filled >= e.qty => Known::Filled(fills),
+            // IB does not always say "Filled" of a market order: its parts
+            // adding up to the order are enough.
+            _ if complete && e.qty > Decimal::ZERO && filled >= e.qty => Known::Filled(fills),
             Stage::Ended(why) | Stage::Refused(why) if complete && filled >= e.filled => {
                 Known::Ended {
                     fills,
@@ -391,12 +442,25 @@ impl Book {
         }
     }
 
-    /// The parts whose commission is in, in IB's order: a part waits for its
-    /// commission, and so do the parts after it.
+    /// The parts that can be numbered for good: in the order of IB's
+    /// cumulative quantity, each starting where the one before it ended
+    /// (from 0), each with its commission in. A gap (an execution not heard
+    /// of yet) holds back the parts after it, so a part's number never
+    /// changes once it was said: a history IB no longer lists (older than
+    /// the reconciliation's days) leaves the order working, never
+    /// renumbered.
     fn fills(&self, id: &str, e: &Entry) -> Vec<Fill> {
+        let mut reached = Decimal::ZERO;
         e.execs
             .iter()
-            .map_while(|x| x.commission.map(|c| (x, c)))
+            .map_while(|x| {
+                let chained = x.cum.is_zero() || x.cum - x.qty == reached;
+                let c = x.commission.filter(|_| chained)?;
+                if !x.cum.is_zero() {
+                    reached = x.cum;
+                }
+                Some((x, c))
+            })
             .enumerate()
             .map(|(i, (x, commission))| Fill {
                 client_order_id: id.to_owned(),

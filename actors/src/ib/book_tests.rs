@@ -18,6 +18,7 @@ fn order(id: &str, side: Side, qty: i64) -> Order {
 fn exec(id: &str, qty: i64, price: &str) -> Exec {
     Exec {
         id: id.into(),
+        cum: Decimal::ZERO,
         qty: Decimal::from(qty),
         price: price.parse().unwrap(),
         at_ms: 1_000,
@@ -200,4 +201,127 @@ fn the_book_is_bounded_and_keeps_what_is_open() {
     // The open one stays; the oldest done ones went.
     assert_eq!(b.known("KC-m-0-KCH26"), Known::Working(vec![]));
     assert_eq!(b.known("KC-m-1-KCH26"), Known::Unknown);
+}
+
+#[test]
+fn parts_are_numbered_by_ibs_cumulative_quantity_whatever_order_they_are_learned_in() {
+    let cum = |id: &str, qty: i64, c: i64| Exec {
+        cum: Decimal::from(c),
+        ..exec(id, qty, "300")
+    };
+    let parts = |b: &Book| -> Vec<(u32, Decimal)> {
+        b.known(ID)
+            .fills()
+            .iter()
+            .map(|f| (f.part, f.qty))
+            .collect()
+    };
+    // Live: in order.
+    let mut live = Book::new("KC");
+    live.queue(&order(ID, Side::Buy, 6));
+    live.placed(ID, 7);
+    for (id, q, c) in [("a.01", 1, 1), ("b.01", 2, 3), ("c.01", 3, 6)] {
+        live.execution(ID, cum(id, q, c));
+        live.commission(id, Decimal::ONE);
+    }
+    // A restart learns them in another order: the same parts.
+    let mut again = Book::new("KC");
+    again.learn(
+        ID,
+        Some(7),
+        Learned {
+            instrument: "KCH26".into(),
+            side: Side::Buy,
+            qty: Decimal::from(6),
+            status: Some(Status::Filled),
+            filled: Decimal::from(6),
+        },
+    );
+    for (id, q, c) in [("c.01", 3, 6), ("a.01", 1, 1), ("b.01", 2, 3)] {
+        again.execution(ID, cum(id, q, c));
+        again.commission(id, Decimal::ONE);
+    }
+    assert_eq!(parts(&again), parts(&live));
+    assert_eq!(
+        parts(&live),
+        [
+            (1, Decimal::ONE),
+            (2, Decimal::from(2)),
+            (3, Decimal::from(3))
+        ]
+    );
+}
+
+#[test]
+fn a_notice_about_a_live_order_does_not_reject_it_and_ibs_status_overrides_a_refusal() {
+    let mut b = Book::new("KC");
+    b.queue(&order(ID, Side::Buy, 1));
+    b.placed(ID, 7);
+    b.status(7, Status::Live, Decimal::ZERO);
+    // "Cannot cancel: the order is filled" about a live order: nothing.
+    assert_eq!(
+        b.error_for(7, 10148, "cannot be cancelled, state: Filled"),
+        None
+    );
+    assert_eq!(b.known(ID), Known::Working(vec![]));
+    // A refusal before IB's acknowledgement, then IB says it is live after all.
+    let id = "KC-momentum-2-KCH26";
+    b.queue(&order(id, Side::Buy, 1));
+    b.placed(id, 8);
+    assert!(b.error_for(8, 201, "rejected").is_some());
+    assert!(matches!(b.known(id), Known::Rejected(_)));
+    b.status(8, Status::Live, Decimal::ZERO);
+    assert_eq!(b.known(id), Known::Working(vec![]));
+}
+
+#[test]
+fn parts_that_add_up_fill_the_order_without_ibs_word() {
+    let mut b = Book::new("KC");
+    b.queue(&order(ID, Side::Buy, 2));
+    b.placed(ID, 7);
+    b.status(7, Status::Live, Decimal::ZERO);
+    b.execution(ID, exec("e1.01", 2, "300"));
+    b.commission("e1.01", Decimal::ONE);
+    assert!(matches!(b.known(ID), Known::Filled(f) if f.len() == 1));
+}
+
+#[test]
+fn executions_of_an_order_ib_no_longer_lists_are_learned_and_it_stays_working() {
+    let mut b = Book::new("KC");
+    let x = Exec {
+        cum: Decimal::from(2),
+        ..exec("e1.01", 2, "300")
+    };
+    assert!(b.execution_of_unheard(ID, "KCH26", Side::Sell, x));
+    b.commission("e1.01", Decimal::ONE);
+    let k = b.known(ID);
+    assert!(
+        matches!(&k, Known::Working(f) if f.len() == 1 && f[0].side == Side::Sell),
+        "{k:?}"
+    );
+}
+
+#[test]
+fn a_gap_in_the_cumulative_quantity_holds_the_later_parts_back() {
+    let mut b = Book::new("KC");
+    b.queue(&order(ID, Side::Buy, 3));
+    b.placed(ID, 7);
+    let cum = |id: &str, qty: i64, c: i64| Exec {
+        cum: Decimal::from(c),
+        ..exec(id, qty, "300")
+    };
+    // The first execution (1, cum 1) is not heard of yet; the second is.
+    b.execution(ID, cum("b.01", 2, 3));
+    b.commission("b.01", Decimal::ONE);
+    assert_eq!(b.known(ID), Known::Working(vec![]));
+    b.execution(ID, cum("a.01", 1, 1));
+    b.commission("a.01", Decimal::ONE);
+    let k = b.known(ID);
+    assert_eq!(
+        k.fills()
+            .iter()
+            .map(|f| (f.part, f.qty))
+            .collect::<Vec<_>>(),
+        [(1, Decimal::ONE), (2, Decimal::from(2))]
+    );
 }

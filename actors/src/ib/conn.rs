@@ -52,16 +52,36 @@ pub(crate) async fn run(link: Arc<Link>, mut rx: mpsc::Receiver<Cmd>, mut sh: Sh
         if *sh.stop.borrow() {
             return;
         }
+        let began = sh.clock.instant();
         let End::Lost { why, connected } =
             session(&link, &mut rx, &mut sh, &mut contracts, started).await
         else {
             return;
         };
-        failures = if connected { 1 } else { failures + 1 };
+        failures = next_failures(failures, connected, began, &sh.clock);
         tracing::warn!(engine = %link.engine, client_id = link.client_id, why = %why, "the IB connection is down: orders wait (unavailable) until it is back and reconciled");
         if !down_then_wait(&link, &mut sh, failures, why).await {
             return;
         }
+    }
+}
+
+/// A session must hold this long for the backoff to start over: one that
+/// connects and falls at once (a request IB refuses at every connect) keeps
+/// backing off.
+const HELD: Duration = Duration::from_secs(60);
+
+/// The failure count after a session that began at `began`.
+pub(crate) fn next_failures(
+    failures: u32,
+    connected: bool,
+    began: tokio::time::Instant,
+    clock: &Clock,
+) -> u32 {
+    if connected && clock.instant().duration_since(began) >= HELD {
+        1
+    } else {
+        failures.saturating_add(1)
     }
 }
 
@@ -158,12 +178,17 @@ async fn session(
     };
     pace.wait().await;
     let group = ibapi::accounts::types::AccountGroup("All".into());
+    // IB serves two account summaries at a time: one refused (or ended) is
+    // logged and the connection goes on without it (the cash unknown).
     let mut summary = match client
         .account_summary(&group, &["NetLiquidation", "TotalCashValue"])
         .await
     {
-        Ok(a) => a,
-        Err(e) => return fell(format!("IB refused the account summary: {e}")),
+        Ok(a) => Some(a),
+        Err(e) => {
+            tracing::warn!(engine = %link.engine, error = %e, "IB refused the account summary: the account's cash is not known");
+            None
+        }
     };
     let mut held: BTreeMap<i32, (String, Decimal)> = BTreeMap::new();
     // IB sends the positions, an end marker, then every change.
@@ -215,7 +240,7 @@ async fn session(
             },
             u = updates.next() => match u {
                 Some(Ok(SubscriptionItem::Data(u))) => apply(link, &sh.clock, u),
-                Some(Ok(SubscriptionItem::Notice(n))) => notice(link, n.request_id, n.code, &n.message),
+                Some(Ok(SubscriptionItem::Notice(n))) => notice(link, n.request_id, &n),
                 Some(Err(e)) => return fell(format!("the connection to IB fell: {e}")),
                 None => return fell("the connection to IB fell (its order stream ended)".into()),
             },
@@ -238,7 +263,7 @@ async fn session(
                 Some(Err(e)) => return fell(format!("the connection to IB fell: {e}")),
                 None => return fell("the connection to IB fell (its positions ended)".into()),
             },
-            a = summary.next() => match a {
+            a = next_of(&mut summary) => match a {
                 Some(Ok(SubscriptionItem::Data(ibapi::accounts::AccountSummaryResult::Summary(row)))) => {
                     if row.account == s.account {
                         let mut st = link.lock_status();
@@ -250,8 +275,12 @@ async fn session(
                     }
                 }
                 Some(Ok(_)) => {}
-                Some(Err(e)) => return fell(format!("the connection to IB fell: {e}")),
-                None => return fell("the connection to IB fell (its account summary ended)".into()),
+                Some(Err(e)) if fell_with(&e) => return fell(format!("the connection to IB fell: {e}")),
+                Some(Err(e)) => {
+                    tracing::warn!(engine = %link.engine, error = %e, "IB ended the account summary: the account's cash is no longer known");
+                    summary = None;
+                }
+                None => summary = None,
             },
         }
     }
@@ -276,6 +305,14 @@ pub(crate) async fn connect(s: &IbSettings, client_id: i32) -> Result<Client, St
             s.address(),
         )),
         Ok(Ok(c)) => Ok(c),
+    }
+}
+
+/// The next item of a subscription that may be gone (then never).
+pub(crate) async fn next_of<S: tokio_stream::Stream + Unpin>(s: &mut Option<S>) -> Option<S::Item> {
+    match s {
+        Some(s) => s.next().await,
+        None => std::future::pending().await,
     }
 }
 
@@ -339,17 +376,20 @@ async fn reconcile(
         for (o, completed) in open.chain(done.into_iter().map(|o| (o, true))) {
             match o {
                 Orders::OrderData(d) => {
-                    if let Some(id) = learn(&mut book, &d, completed) {
+                    if let Some(id) = learn(&mut book, &d, completed, link.client_id) {
                         seen.insert(id);
                     }
                 }
-                Orders::OrderStatus(st) => {
+                // Order ids are per client: another client's status is
+                // not about our order of the same number.
+                Orders::OrderStatus(st) if st.client_id == link.client_id => {
                     book.status(
                         st.order_id,
                         Status::of(st.status.as_str(), &st.why_held),
                         dec(st.filled),
                     );
                 }
+                Orders::OrderStatus(_) => {}
             }
         }
     }
@@ -361,16 +401,22 @@ async fn reconcile(
     };
     let execs = collect!(client.executions(filter).await, t, "executions");
     let mut book = link.lock_book();
+    // Other engines' executions: their commissions are not ours to keep.
+    let mut foreign: HashSet<String> = HashSet::new();
     for x in execs {
         match x {
             ibapi::orders::Executions::ExecutionData(d) => {
                 if book.owns(&d.execution.order_reference) {
                     seen.insert(d.execution.order_reference.clone());
                     execution(&mut book, &pace.clock, &d);
+                } else {
+                    foreign.insert(d.execution.execution_id.clone());
                 }
             }
             ibapi::orders::Executions::CommissionReport(c) => {
-                commission(&mut book, &c);
+                if !foreign.contains(&c.execution_id) {
+                    commission(&mut book, &c);
+                }
             }
         }
     }
@@ -398,8 +444,11 @@ macro_rules! collect {
 use collect;
 
 /// An order IB reports, taken when its reference is ours. A completed
-/// order's `total_quantity` is what was left unfilled.
-fn learn(book: &mut super::Book, d: &OrderData, completed: bool) -> Option<String> {
+/// order's `total_quantity` is what was left unfilled. Its IB order id is
+/// kept only when our client placed it (ids are per client; an order
+/// another client id placed, under an earlier engine order, is known by
+/// its reference, and only its client could cancel it).
+fn learn(book: &mut super::Book, d: &OrderData, completed: bool, client_id: i32) -> Option<String> {
     let id = &d.order.order_ref;
     if !book.owns(id) {
         return None;
@@ -412,7 +461,7 @@ fn learn(book: &mut super::Book, d: &OrderData, completed: bool) -> Option<Strin
     };
     book.learn(
         id,
-        (d.order_id > 0).then_some(d.order_id),
+        (d.order_id > 0 && d.order.client_id == client_id).then_some(d.order_id),
         Learned {
             instrument,
             side: match d.order.action {
@@ -437,10 +486,24 @@ fn learn(book: &mut super::Book, d: &OrderData, completed: bool) -> Option<Strin
 
 fn execution(book: &mut super::Book, clock: &Clock, d: &ExecutionData) {
     let at_ms = exec_time_ms(&d.execution.time).unwrap_or_else(|| clock.now_ms());
-    book.execution(
-        &d.execution.order_reference,
+    let id = &d.execution.order_reference;
+    let instrument = id.rsplit('-').next().unwrap_or_default();
+    let instrument = if crate::model::month_of(instrument).is_some() {
+        instrument.to_owned()
+    } else {
+        instrument_of(&d.contract).unwrap_or_else(|| instrument.to_owned())
+    };
+    let side = match d.execution.side {
+        ibapi::orders::ExecutionSide::Bought => Side::Buy,
+        _ => Side::Sell,
+    };
+    book.execution_of_unheard(
+        id,
+        &instrument,
+        side,
         Exec {
             id: d.execution.execution_id.clone(),
+            cum: dec(d.execution.cumulative_quantity),
             qty: dec(d.execution.shares),
             price: dec(d.execution.price),
             at_ms,
@@ -463,7 +526,7 @@ fn apply(link: &Link, clock: &Clock, u: OrderUpdate) {
                 Status::of(s.status.as_str(), &s.why_held),
                 dec(s.filled),
             ),
-            OrderUpdate::OpenOrder(d) => learn(&mut book, &d, false),
+            OrderUpdate::OpenOrder(d) => learn(&mut book, &d, false, link.client_id),
             OrderUpdate::ExecutionData(d) => {
                 let id = d.execution.order_reference.clone();
                 if book.owns(&id) {
@@ -482,23 +545,26 @@ fn apply(link: &Link, clock: &Clock, u: OrderUpdate) {
     }
 }
 
-/// IB's notices: an error bound to one of our order ids refuses it
-/// (warnings are logged).
-fn notice(link: &Link, id: Option<i32>, code: i32, message: &str) {
-    // IB's warnings and informational codes (2100-2199, 399: a warning
-    // about an order that still goes).
-    let warning = (2100..2200).contains(&code) || code == 399 || code == 202;
+/// IB's notices. An order rejection (IB's codes 200 to 399 but its
+/// warnings, or a duplicate order id) bound to one of our order ids
+/// refuses it if IB had not acknowledged it yet; anything else is logged.
+/// The answers to a cancel (161, 10147, 10148: too late, unknown, already
+/// done) change nothing: IB's statuses say what became of the order.
+fn notice(link: &Link, id: Option<i32>, n: &ibapi::Notice) {
+    let rejection = n.is_order_rejection() || n.code == 103;
     let refused = match id {
-        Some(ib) if ib > 0 && !warning => link.lock_book().error_for(ib, code, message),
+        Some(ib) if ib > 0 && rejection => link.lock_book().error_for(ib, n.code, &n.message),
         _ => None,
     };
     match refused {
         Some(order) => {
             link.lock_status().refused += 1;
-            tracing::warn!(engine = %link.engine, order = %order, code, message, "IB refused an order");
+            tracing::warn!(engine = %link.engine, order = %order, code = n.code, message = %n.message, "IB refused an order");
             link.tell_moved(vec![order]);
         }
-        None => tracing::info!(engine = %link.engine, code, message, "IB notice"),
+        None => {
+            tracing::info!(engine = %link.engine, code = n.code, message = %n.message, "IB notice")
+        }
     }
 }
 
@@ -540,11 +606,9 @@ async fn place(
             tracing::info!(engine = %link.engine, order = %id, ib_order_id = ib_id, kind = %o.kind(), "placed at IB");
             Ok(())
         }
-        Err(
-            ibapi::Error::ConnectionFailed | ibapi::Error::ConnectionReset | ibapi::Error::Shutdown,
-        ) => {
+        Err(e) if fell_with(&e) => {
             // Whether IB has it, the reconciliation after the reconnect says.
-            Err(format!("the connection to IB fell while placing {id}"))
+            Err(format!("the connection to IB fell while placing {id}: {e}"))
         }
         Err(e) => {
             link.lock_book().refuse(id, &format!("not sent to IB: {e}"));
@@ -576,6 +640,11 @@ async fn resolve(
                     s.request_timeout
                 )))
             }
+            Ok(Err(e)) if fell_with(&e) => {
+                return Err(Resolve::Fell(format!(
+                    "the connection to IB fell while resolving {instrument}: {e}"
+                )))
+            }
             Ok(Err(e)) => {
                 return Err(Resolve::Refused(format!(
                     "IB could not resolve {instrument} on {}: {e}",
@@ -600,6 +669,20 @@ async fn resolve(
                 .join(", ")
         ))),
     }
+}
+
+/// Whether an error of a request means the connection is gone (then the
+/// session ends and the reconciliation decides), rather than a refusal of
+/// the request itself.
+pub(crate) fn fell_with(e: &ibapi::Error) -> bool {
+    e.is_connection_lost()
+        || matches!(
+            e,
+            ibapi::Error::ConnectionFailed
+                | ibapi::Error::Shutdown
+                | ibapi::Error::Io(_)
+                | ibapi::Error::Cancelled
+        )
 }
 
 /// Our order as IB's: market (good for the day) or limit (good till its
@@ -634,9 +717,11 @@ fn utc_stamp(ms: u64) -> String {
         .unwrap_or_default()
 }
 
-/// An execution's time as IB writes it: `yyyymmdd-hh:mm:ss` (UTC) or
-/// `yyyymmdd hh:mm:ss UTC`. Another zone is not read (the caller takes the
-/// time it learned of the execution).
+/// An execution's time as IB writes it: `yyyymmdd-hh:mm:ss` (UTC),
+/// `yyyymmdd hh:mm:ss UTC`, or in New York's zone (`US/Eastern`,
+/// `America/New_York`: ICE softs' and many gateways' login zone). Another
+/// zone is not read (the caller takes the time it learned of the
+/// execution).
 pub(crate) fn exec_time_ms(text: &str) -> Option<u64> {
     let text = text.trim();
     let (stamp, zone) = match text.split_once(' ') {
@@ -646,12 +731,22 @@ pub(crate) fn exec_time_ms(text: &str) -> Option<u64> {
         },
         None => (text.to_owned(), "UTC"),
     };
-    if !matches!(zone, "UTC" | "GMT" | "Etc/UTC") {
-        return None;
+    let local = chrono::NaiveDateTime::parse_from_str(&stamp, "%Y%m%d-%H:%M:%S")
+        .ok()?
+        .and_utc()
+        .timestamp_millis()
+        .max(0) as u64;
+    match zone {
+        "UTC" | "GMT" | "Etc/UTC" => Some(local),
+        "US/Eastern" | "America/New_York" | "EST5EDT" => {
+            // The offset (EDT -4 h, EST -5 h) that agrees with itself.
+            [-240i64, -300].into_iter().find_map(|off| {
+                let utc = local.checked_add_signed(-off * 60_000)?;
+                (crate::model::new_york_offset_min(utc) == off).then_some(utc)
+            })
+        }
+        _ => None,
     }
-    chrono::NaiveDateTime::parse_from_str(&stamp, "%Y%m%d-%H:%M:%S")
-        .ok()
-        .map(|t| t.and_utc().timestamp_millis().max(0) as u64)
 }
 
 /// Cancels what is left of an order at IB. IB's statuses come on the
@@ -680,7 +775,7 @@ async fn cancel(
                                 let moved = link.lock_book().status(s.order_id, Status::of(s.status.as_str(), &s.why_held), dec(s.filled));
                                 link.tell_moved(moved.into_iter().collect());
                             }
-                            Some(Ok(SubscriptionItem::Notice(n))) => notice(&link, n.request_id.or(Some(ib_id)), n.code, &n.message),
+                            Some(Ok(SubscriptionItem::Notice(n))) => notice(&link, n.request_id.or(Some(ib_id)), &n),
                             _ => return,
                         }
                     }
@@ -728,7 +823,16 @@ mod tests {
             exec_time_ms("20260303 15:15:30 UTC"),
             Some(1_772_550_930_000)
         );
-        assert_eq!(exec_time_ms("20260303 10:15:30 US/Eastern"), None);
+        // New York: EST in March before the switch, EDT in July.
+        assert_eq!(
+            exec_time_ms("20260303 10:15:30 US/Eastern"),
+            Some(1_772_550_930_000)
+        );
+        assert_eq!(
+            exec_time_ms("20260701 11:15:30 America/New_York"),
+            exec_time_ms("20260701-15:15:30")
+        );
+        assert_eq!(exec_time_ms("20260303 10:15:30 Europe/Zurich"), None);
         assert_eq!(exec_time_ms("yesterday"), None);
         assert_eq!(utc_stamp(1_772_550_930_000), "20260303-15:15:30");
     }
