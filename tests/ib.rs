@@ -103,16 +103,17 @@ fn kill_9_with_an_order_at_ib_is_reconciled_by_reference_at_the_restart() {
     sim.set_fills(Fills::Rest);
     let dir = temp_dir("ib-kill9");
     let mut d = start(&dir, &at_ib(&sim));
-    sim.wait("an order", WITHIN, |s| !s.orders().is_empty());
-    let o = sim.orders().remove(0);
+    // An order of two contracts or more, to fill in two parts.
+    sim.wait("an order of 2 or more", WITHIN, |s| {
+        s.orders().iter().any(|o| o.qty >= 2.0)
+    });
+    let o = sim.orders().into_iter().find(|o| o.qty >= 2.0).unwrap();
     d.signal(libc::SIGKILL);
     let _ = d.exit_code();
     sim.wait("the clients gone", WITHIN, |s| s.clients().is_empty());
     // While commodore is down, IB fills it, in two parts.
     let half = (o.qty / 2.0).floor();
-    if half > 0.0 {
-        sim.fill(&o.order_ref, half, Some(301.0));
-    }
+    sim.fill(&o.order_ref, half, Some(301.0));
     sim.fill(&o.order_ref, o.qty - half, Some(302.0));
     sim.set_fills(Fills::AtOnce);
 
@@ -130,9 +131,10 @@ fn kill_9_with_an_order_at_ib_is_reconciled_by_reference_at_the_restart() {
         .into_iter()
         .filter(|f| f.0 == o.order_ref)
         .collect();
-    let parts = if half > 0.0 { 2 } else { 1 };
-    assert_eq!(mine.len(), parts, "{mine:?}");
-    assert_eq!(mine.last().unwrap().2.parse::<f64>().unwrap(), 302.0);
+    assert_eq!(mine.len(), 2, "{mine:?}");
+    // In IB's order (its cumulative quantity), whatever order IB listed them.
+    assert_eq!(mine[0].2.parse::<f64>().unwrap(), 301.0);
+    assert_eq!(mine[1].2.parse::<f64>().unwrap(), 302.0);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -250,5 +252,71 @@ fn with_feed_source_ib_the_engines_read_ibs_live_bars() {
     let status = d.get("/v1/status");
     assert_eq!(status["ib"]["market_data"]["ready"], true, "{status}");
     drop(d);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn an_order_ib_refuses_is_journaled_rejected_with_ibs_reason() {
+    let sim = Sim::start(ACCOUNT);
+    sim.reject_next(201, "Order rejected - reason:YOUR ORDER IS NOT ACCEPTED");
+    let dir = temp_dir("ib-refused");
+    let mut d = start(&dir, &at_ib(&sim));
+    d.expect("IB refused an order");
+    let refused = sim.orders().remove(0);
+    d.expect_any(&format!(
+        "kind=\"order_rejected\" path=master/engines/{}/executor detail={}",
+        refused.symbol, refused.order_ref
+    ));
+    d.signal(libc::SIGINT);
+    assert_eq!(d.exit_code(), Some(0));
+    let c = rusqlite::Connection::open(dir.join("journal.sqlite")).unwrap();
+    let (status, why): (String, String) = c
+        .query_row(
+            "SELECT status, COALESCE(detail, '') FROM orders WHERE client_order_id = ?1",
+            [&refused.order_ref],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(status, "rejected");
+    assert!(why.contains("IB error 201"), "{why}");
+    assert_eq!(sim.placed(&refused.order_ref), 1);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_fall_mid_order_is_reconciled_and_its_parts_journaled_once() {
+    let sim = Sim::start(ACCOUNT);
+    sim.set_fills(Fills::Rest);
+    let dir = temp_dir("ib-fall");
+    let mut d = start(&dir, &at_ib(&sim));
+    sim.wait("an order", WITHIN, |s| !s.orders().is_empty());
+    let o = sim.orders().remove(0);
+    // The gateway goes away with the order working; IB fills it meanwhile.
+    sim.refuse_connections(true);
+    sim.drop_connections();
+    sim.wait("the clients gone", WITHIN, |s| s.clients().is_empty());
+    sim.fill(&o.order_ref, o.qty, Some(347.0));
+    sim.set_fills(Fills::Parts(2));
+    sim.refuse_connections(false);
+    d.expect_any(&format!(
+        "kind=\"order_filled\" path=master/engines/{}/executor detail={}",
+        o.symbol, o.order_ref
+    ));
+    d.signal(libc::SIGINT);
+    assert_eq!(d.exit_code(), Some(0));
+    assert_eq!(sim.placed(&o.order_ref), 1, "never sent again");
+    let mine: Vec<_> = journal_fills(&dir)
+        .into_iter()
+        .filter(|f| f.0 == o.order_ref)
+        .collect();
+    assert_eq!(mine.len(), 1, "{mine:?}");
+    assert_eq!(mine[0].2.parse::<f64>().unwrap(), 347.0);
+    // Orders after the fall filled in two parts each: each part once.
+    let all = sim.executions();
+    for (id, _, _) in journal_fills(&dir) {
+        let at_ib = all.iter().filter(|x| x.order_ref == id).count();
+        let ours = journal_fills(&dir).iter().filter(|f| f.0 == id).count();
+        assert!(ours <= at_ib, "{id}: {ours} journaled, {at_ib} at IB");
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
