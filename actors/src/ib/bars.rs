@@ -16,7 +16,10 @@
 //!   wanted (the front month moves at the roll). A connection that falls
 //!   stops the bars: the engines' staleness monitor sees the gap.
 
-use super::conn::{connect, dec, down_then_wait, fell_with, next_failures, End, Pace, Shared};
+use super::conn::{
+    connect, dec, down_then_wait, fell_with, heartbeat as heartbeat_of, next_failures, End, Pace,
+    Shared,
+};
 use super::contract::contract_of;
 use super::{IbSettings, Link};
 use crate::market::{Event, Feed};
@@ -268,11 +271,8 @@ async fn session(
                 }
             }
             _ = heartbeat.tick() => {
-                pace.wait().await;
-                match tokio::time::timeout(s.request_timeout, client.server_time()).await {
-                    Ok(Ok(_)) => {}
-                    Ok(Err(e)) => return fell(format!("the connection to IB fell: {e}")),
-                    Err(_) => return fell(format!("IB stopped answering: no reply to a heartbeat within {:?}", s.request_timeout)),
+                if let Err(why) = heartbeat_of(&client, s, &pace).await {
+                    return fell(why);
                 }
             }
             Some((instrument, item)) = streams.next(), if !streams.is_empty() => match item {

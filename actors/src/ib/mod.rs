@@ -9,11 +9,14 @@
 //!   finds its connection, its book and its pending words where they were.
 //!   At most `max_connections` connections; engine `i` (in the config's
 //!   order of engine ids) uses client id `client_id_base + 1 + i`.
-//! - **A connection** (`conn.rs`) connects, reconciles, then serves: orders
-//!   to place and cancel (a bounded queue), and IB's order statuses,
-//!   executions, commission reports, errors and positions into the
-//!   engine's book (`book.rs`). A lost connection is retried with a
-//!   jittered exponential backoff, and every connect reconciles first.
+//! - **An engine's connection** (`orders.rs`) connects, reconciles, then
+//!   serves: orders to place and cancel (a bounded queue), and IB's order
+//!   statuses, executions, commission reports, notices, positions and
+//!   account summary into the engine's book (`book.rs`), translated both
+//!   ways by `words.rs`. A lost connection is retried with a jittered
+//!   exponential backoff, a hung one is caught by a heartbeat (`conn.rs`,
+//!   shared with the market data connection, `bars.rs`), and every connect
+//!   reconciles first.
 //! - **Reconciliation by client order id**: the client order id is IB's
 //!   order reference. At every connect, before answering anything, the
 //!   connection asks IB for its open orders, its completed orders and its
@@ -39,7 +42,9 @@ mod bars;
 mod book;
 mod conn;
 pub mod contract;
+mod orders;
 pub mod pacing;
+mod words;
 
 pub use bars::{Five, IbBars, Minutes};
 pub use book::{Book, Entry, Exec, Learned, Stage, Status, MAX_ORDERS};
@@ -350,7 +355,7 @@ impl IbPool {
         };
         let (link, rx) = Link::new(engine, symbol, client_id);
         links.insert(engine.to_owned(), link.clone());
-        rt.spawn(conn::run(link.clone(), rx, self.shared()));
+        rt.spawn(orders::run(link.clone(), rx, self.shared()));
         Ok(link)
     }
 
