@@ -301,8 +301,13 @@ fn main() -> ExitCode {
 fn init_logging(log: &config::Log) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&log.level));
+    // Colour only for a person at a terminal, and never with NO_COLOR: a
+    // log file, a pipe or journald gets plain text.
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colour)
         .with_writer(std::io::stderr);
     match log.format {
         config::LogFormat::Json => builder.json().init(),

@@ -413,3 +413,53 @@ fn sighup_does_not_kill_the_daemon() {
     assert_eq!(d.exit_code(), Some(0));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A log that goes to a pipe or a file carries no colour codes, even
+/// without NO_COLOR; and a signal's line names the signal.
+#[test]
+fn logs_to_a_pipe_are_plain_and_a_signal_is_named() {
+    use std::io::{BufRead, BufReader};
+    let dir = temp_dir("daemon-plain-log");
+    let mut cmd = commodore();
+    cmd.env_remove("NO_COLOR")
+        .arg("run")
+        .env("COMMODORE__DATA_DIR", &dir)
+        .env(
+            "COMMODORE__CONTROL__LISTEN",
+            format!("127.0.0.1:{}", common::free_port()),
+        )
+        .stderr(std::process::Stdio::piped());
+    let mut child = common::Reap(cmd.spawn().unwrap());
+    let err = child.0.stderr.take().unwrap();
+    let mut lines = BufReader::new(err).lines().map_while(Result::ok);
+    let mut seen = Vec::new();
+    for line in lines.by_ref() {
+        let started = line.contains("commodore started");
+        seen.push(line);
+        if started {
+            break;
+        }
+    }
+    // SAFETY: a signal to our own child. Test code only.
+    #[allow(unsafe_code)]
+    unsafe {
+        assert_eq!(libc::kill(child.0.id() as libc::pid_t, libc::SIGTERM), 0);
+    }
+    seen.extend(lines);
+    assert!(child.0.wait().unwrap().success());
+    assert!(
+        seen.iter().any(|l| l.contains("commodore started")),
+        "{seen:?}"
+    );
+    assert!(
+        seen.iter().all(|l| !l.contains('\u{1b}')),
+        "colour codes in a piped log: {:?}",
+        seen.iter().find(|l| l.contains('\u{1b}'))
+    );
+    assert!(
+        seen.iter()
+            .any(|l| l.contains("signal received") && l.contains("signal=SIGTERM")),
+        "{seen:?}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -539,6 +539,7 @@ fn run_logs_a_status_line_per_engine_for_a_newcomer() {
             "position",
             "last",
             "pnl",
+            "unrealized_pnl",
             "equity",
             "breaker",
             "risk",
@@ -550,6 +551,13 @@ fn run_logs_a_status_line_per_engine_for_a_newcomer() {
             field(&line, "events_in").parse::<u64>().unwrap() > 0,
             "{line}"
         );
+        // Logfmt-clean: after the message, every field is one key=value
+        // with no space in the value and no second `=`.
+        let fields = line.split_once(" status ").unwrap().1;
+        for kv in fields.split(' ') {
+            assert_eq!(kv.matches('=').count(), 1, "{kv:?} in {line}");
+            assert!(!kv.ends_with('='), "{kv:?} in {line}");
+        }
         // The level may have risen by then (market time runs fast here).
         assert!(
             ["NORMAL", "WARNING", "HALT", "PANIC"].contains(&field(&line, "risk")),

@@ -111,7 +111,9 @@ pub fn spawn_status_lines(
 }
 
 /// One line per engine for whoever watches the log: what came in, what it decided,
-/// where it stands.
+/// where it stands. Logfmt-clean: one `=` per field, no spaces in a value
+/// (`outcomes=executed:3,vetoed:1`, `position=+2@345.00`), realized and
+/// unrealized PnL each in its own field.
 fn log_status(view: &StatusView, kernel: &Kernel, ids: &[String]) {
     let (risk, mode) = (view.risk(), view.mode());
     for id in ids {
@@ -121,21 +123,33 @@ fn log_status(view: &StatusView, kernel: &Kernel, ids: &[String]) {
             .registry()
             .state(&control::engine_path(id))
             .map_or("starting".to_owned(), |s| format!("{s:?}").to_lowercase());
-        let outcomes: Vec<String> = a.outcomes.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        let position = f.positions.first().map_or("flat".to_owned(), |p| {
-            format!("{:+} @ {}", p.qty, p.avg_price)
-        });
+        let outcomes: Vec<String> = a.outcomes.iter().map(|(k, v)| format!("{k}:{v}")).collect();
+        let outcomes = if outcomes.is_empty() {
+            "none".to_owned()
+        } else {
+            outcomes.join(",")
+        };
+        let position = match f.positions.as_slice() {
+            [] => "flat".to_owned(),
+            held => held
+                .iter()
+                .map(|p| format!("{}:{:+}@{}", p.symbol, p.qty, p.avg_price))
+                .collect::<Vec<_>>()
+                .join(","),
+        };
+        let unrealized: rust_decimal::Decimal = f.positions.iter().map(|p| p.unrealized_pnl).sum();
         tracing::info!(
             engine = %id,
             state = %state,
             events_in = a.events_in,
             signals = a.signals,
-            outcomes = %outcomes.join(" "),
+            outcomes = %outcomes,
             orders = a.orders,
             fills = a.fills,
             position = %position,
             last = %f.last_price.map_or("-".to_owned(), |p| p.to_string()),
             pnl = %f.realized_pnl.round_dp(2),
+            unrealized_pnl = %unrealized.round_dp(2),
             equity = %f.equity.round_dp(2),
             breaker = %f.breaker.state,
             risk = %risk.level,

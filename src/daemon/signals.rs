@@ -52,18 +52,20 @@ impl Signals {
         actix_rt::spawn(async move {
             loop {
                 // The next SIGINT or SIGTERM (including one received before).
-                std::future::poll_fn(|cx| {
-                    if int.poll_recv(cx).is_ready() || term.poll_recv(cx).is_ready() {
-                        std::task::Poll::Ready(())
+                let name = std::future::poll_fn(|cx| {
+                    if int.poll_recv(cx).is_ready() {
+                        std::task::Poll::Ready("SIGINT")
+                    } else if term.poll_recv(cx).is_ready() {
+                        std::task::Poll::Ready("SIGTERM")
                     } else {
                         std::task::Poll::Pending
                     }
                 })
                 .await;
                 if lifecycle.begin_shutdown() {
-                    tracing::info!("signal received: stopping in reverse start order");
+                    tracing::info!(signal = %name, "signal received: stopping in reverse start order");
                 } else {
-                    tracing::info!("signal received: the shutdown is already under way");
+                    tracing::info!(signal = %name, "signal received: the shutdown is already under way");
                 }
             }
         });
