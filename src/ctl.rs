@@ -16,6 +16,13 @@ pub const EXIT_API_ERROR: u8 = 1;
 pub const EXIT_USAGE: u8 = 2;
 pub const EXIT_UNREACHABLE: u8 = 3;
 
+/// The risk levels, shown in `--help` and taken in any case.
+fn level_parser() -> impl clap::builder::TypedValueParser<Value = String> {
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(["NORMAL", "WARNING", "HALT", "PANIC"])
+        .map(|s| s.to_uppercase())
+}
+
 #[derive(Subcommand, Debug)]
 pub enum Verb {
     /// Risk, mode and engines at a glance.
@@ -63,20 +70,24 @@ pub enum Verb {
         #[arg(long)]
         reason: Option<String>,
     },
-    /// Raise the portfolio risk level (NORMAL, WARNING, HALT, PANIC).
+    /// Raise the portfolio risk level.
     Escalate {
+        #[arg(value_name = "LEVEL", value_parser = level_parser(), ignore_case = true)]
         level: String,
         #[arg(long)]
         reason: String,
     },
     /// Set the risk level to any value: the only way to lower it.
     ResetRisk {
+        #[arg(value_name = "LEVEL", value_parser = level_parser(), ignore_case = true)]
         level: String,
         #[arg(long)]
         reason: String,
     },
     /// Fix the capital tier (one of `[mode].tiers`: NANO, MICRO, MINI, BALANCED by default) or hand it to `auto`.
     Mode {
+        /// A tier of `[mode].tiers` (NANO, MICRO, MINI, BALANCED by default), or auto.
+        #[arg(value_name = "MODE")]
         mode: String,
         #[arg(long)]
         reason: Option<String>,
@@ -85,7 +96,7 @@ pub enum Verb {
     Fault {
         /// Actor path, e.g. master/engines/KC/analyzer (`ctl tree` lists them).
         path: String,
-        /// panic, error, hang, stop or slow.
+        #[arg(value_name = "KIND", value_parser = ["panic", "error", "hang", "stop", "slow"])]
         kind: String,
         #[arg(long)]
         count: Option<u32>,

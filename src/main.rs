@@ -11,7 +11,7 @@ mod simulate;
 mod sweep;
 mod token;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -152,6 +152,12 @@ enum Command {
         #[arg(long)]
         exactly_once: bool,
     },
+    /// Print a completion script for a shell (bash, zsh, fish, elvish,
+    /// powershell): `commodore completions bash > /etc/bash_completion.d/commodore`.
+    Completions {
+        #[arg(value_name = "SHELL")]
+        shell: clap_complete::Shell,
+    },
     /// Talk to a running daemon over its HTTP control API.
     Ctl {
         /// Config files (to find control.listen and the token), in order.
@@ -170,7 +176,18 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Needs no configuration.
+    if let Command::Completions { shell } = &cli.command {
+        clap_complete::generate(
+            *shell,
+            &mut Cli::command(),
+            "commodore",
+            &mut std::io::stdout(),
+        );
+        return ExitCode::SUCCESS;
+    }
     let files = match &cli.command {
+        Command::Completions { .. } => &Vec::new(),
         Command::Run { config, .. }
         | Command::CheckConfig { config }
         | Command::Backup { config, .. }
@@ -188,6 +205,8 @@ fn main() -> ExitCode {
         }
     };
     match cli.command {
+        // Printed above, before any configuration.
+        Command::Completions { .. } => ExitCode::SUCCESS,
         Command::Backup { dest, .. } => {
             let journal = assemble::journal_path(&cfg.data_dir);
             match assemble::backup(&journal, &dest) {

@@ -47,10 +47,17 @@ fn ctl_speaks_every_verb_with_the_contract_exit_codes() {
     assert_eq!(raw["risk"]["level"], "NORMAL");
     assert_eq!(raw["mode"]["auto"], true);
 
-    // 1: the API refused; the message is printed.
+    // 2: a level that does not exist is refused before anything is sent,
+    // with the levels that do.
     let o = d.ctl(&["escalate", "SEVERE", "--reason", "x"], &[]);
-    assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("unknown risk level"), "{}", stderr(&o));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("[possible values: NORMAL, WARNING, HALT, PANIC]"),
+        "{}",
+        stderr(&o)
+    );
+    // Any case is taken.
+    assert!(ok(&["escalate", "warning", "--reason", "lower case"]).contains("WARNING"));
     let o = d.ctl(&["pause", "ZZ"], &[]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("unknown engine"), "{}", stderr(&o));
@@ -131,4 +138,38 @@ fn ctl_speaks_every_verb_with_the_contract_exit_codes() {
     let o = d.ctl(&["shutdown", "--reason", "ctl"], &[]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `commodore completions SHELL` prints a completion script for the shell,
+/// without a configuration or a daemon; an unknown shell is a usage error
+/// naming the shells.
+#[test]
+fn completions_are_printed_for_each_shell() {
+    for (shell, needle) in [
+        ("bash", "_commodore()"),
+        ("zsh", "#compdef commodore"),
+        ("fish", "complete -c commodore"),
+    ] {
+        let o = common::commodore()
+            .args(["completions", shell])
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(0), "{shell}");
+        let script = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            script.contains(needle),
+            "{shell}: {}",
+            &script[..script.len().min(200)]
+        );
+        assert!(
+            script.contains("reset-risk"),
+            "{shell} completes the ctl verbs"
+        );
+    }
+    let o = common::commodore()
+        .args(["completions", "ksh"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("possible values: bash"));
 }
