@@ -17,8 +17,7 @@
 //!   stops the bars: the engines' staleness monitor sees the gap.
 
 use super::conn::{
-    connect, dec, down_then_wait, fell_with, heartbeat as heartbeat_of, next_failures, End, Pace,
-    Shared,
+    connect, dec, down_then_wait, fell_with, heartbeat as heartbeat_of, next_failures, End, Shared,
 };
 use super::contract::contract_of;
 use super::{IbSettings, Link};
@@ -215,16 +214,8 @@ async fn session(
         }
     };
     link.lock_status().connects += 1;
-    let fell = |why: String| End::Lost {
-        why,
-        connected: true,
-    };
-    let pace = Pace {
-        pacer: &sh.pacer,
-        clock: sh.clock,
-        started,
-        link,
-    };
+    let fell = End::fell;
+    let pace = sh.pace(started, link);
     let mut lines = super::pacing::Lines::new(s.market_data_lines);
     let mut streams = StreamMap::new();
     {

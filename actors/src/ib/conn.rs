@@ -33,6 +33,28 @@ pub(crate) enum End {
     },
 }
 
+impl End {
+    /// A connection that had been made fell.
+    pub(crate) fn fell(why: String) -> End {
+        End::Lost {
+            why,
+            connected: true,
+        }
+    }
+}
+
+impl Shared {
+    /// The pacer as `link`'s session (begun at `started`) waits on it.
+    pub(crate) fn pace<'a>(&'a self, started: tokio::time::Instant, link: &'a Link) -> Pace<'a> {
+        Pace {
+            pacer: &self.pacer,
+            clock: self.clock,
+            started,
+            link,
+        }
+    }
+}
+
 /// A session must hold this long for the backoff to start over: one that
 /// connects and falls at once (a request IB refuses at every connect) keeps
 /// backing off.

@@ -72,16 +72,8 @@ async fn session(
         st.net_liquidation = None;
     }
     *link.positions.lock().unwrap_or_else(|p| p.into_inner()) = None;
-    let fell = |why: String| End::Lost {
-        why,
-        connected: true,
-    };
-    let pace = Pace {
-        pacer: &sh.pacer,
-        clock: sh.clock,
-        started,
-        link,
-    };
+    let fell = End::fell;
+    let pace = sh.pace(started, link);
     // The stream first, then the snapshots: nothing falls between them.
     pace.wait().await;
     let mut updates = match client.order_update_stream().await {
