@@ -97,6 +97,18 @@ async fn feed_rss() -> HttpResponse {
         ))
 }
 
+async fn feed_atom() -> HttpResponse {
+    static AT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let fresh = AT.get_or_init(|| (chrono::Utc::now() - chrono::Duration::minutes(3)).to_rfc3339());
+    HttpResponse::Ok()
+        .content_type("application/atom+xml")
+        .body(format!(
+            r#"<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom">
+        <title>Coffee wire</title><id>urn:wire</id><updated>{fresh}</updated>
+        <entry><title>Brazil&#8217;s harvest slows</title><id>urn:1</id><updated>{fresh}</updated></entry></feed>"#
+        ))
+}
+
 /// Serves the fake on a free port in a thread of its own; returns its URL.
 fn fake(mode: Mode) -> (String, Arc<Seen>) {
     let seen = Arc::new(Seen::default());
@@ -112,6 +124,7 @@ fn fake(mode: Mode) -> (String, Arc<Seen>) {
                     .route("/v1/chat/completions", web::post().to(chat))
                     .route("/feed.json", web::get().to(feed_json))
                     .route("/feed.rss", web::get().to(feed_rss))
+                    .route("/feed.atom", web::get().to(feed_atom))
             })
             .workers(1)
             .disable_signals()
@@ -319,6 +332,7 @@ id = "KC"
 feeds = [
   {{ kind = "json", url = "{base}/feed.json", every = "1s" }},
   {{ kind = "rss", url = "{base}/feed.rss", every = "1s" }},
+  {{ kind = "atom", url = "{base}/feed.atom", every = "1s" }},
   {{ kind = "json", url = "{down}", every = "1s", timeout = "200ms", attempts = 2 }},
 ]
 
@@ -342,7 +356,7 @@ id = "CC"
         d.expect("feed poll failed");
         let st = d.get("/v1/status");
         kc = common::engine(&st, "KC");
-        if kc["activity"]["feed_items"].as_u64() >= Some(2)
+        if kc["activity"]["feed_items"].as_u64() >= Some(3)
             && kc["activity"]["feed_failures"].as_u64() >= Some(1)
         {
             break;
@@ -351,8 +365,8 @@ id = "CC"
     let a = &kc["activity"];
     assert_eq!(
         a["feed_items"].as_u64(),
-        Some(2),
-        "one JSON and one RSS item, each once: {kc}"
+        Some(3),
+        "one JSON, one RSS and one Atom item, each once: {kc}"
     );
     assert!(
         a["feed_malformed"].as_u64() >= Some(3),

@@ -277,7 +277,9 @@ fn engine_config(
             .map(|f| engine::poller::FeedConfig {
                 kind: match f.kind {
                     crate::config::FeedKind::Json => engine::poller::FeedKind::Json,
-                    crate::config::FeedKind::Rss => engine::poller::FeedKind::Rss,
+                    crate::config::FeedKind::Rss | crate::config::FeedKind::Atom => {
+                        engine::poller::FeedKind::Rss
+                    }
                 },
                 url: f.url.clone(),
                 every: f.every,

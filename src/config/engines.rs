@@ -45,7 +45,7 @@ pub struct Engine {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewsFeed {
-    /// `json` or `rss`.
+    /// `json`, `rss` or `atom` (RSS and Atom are both read by one parser).
     pub kind: FeedKind,
     pub url: String,
     #[serde(with = "duration", default = "entries::feed_every")]
@@ -62,7 +62,10 @@ pub struct NewsFeed {
 #[serde(rename_all = "snake_case")]
 pub enum FeedKind {
     Json,
+    /// RSS or Atom: the document says which.
     Rss,
+    /// The same reader as `rss`: the document says which.
+    Atom,
 }
 
 impl Engine {

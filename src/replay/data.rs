@@ -13,7 +13,7 @@ use commodore_actors::model::{root, Bar, Headline};
 use rust_decimal::Decimal;
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
-use std::io::{BufRead, BufReader};
+use std::io::BufReader;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -83,26 +83,27 @@ impl Bars {
     }
 }
 
-/// One symbol's bars read from the `--data` file line by line.
+/// The rows of the `--data` file, read as they are played.
+type Rows = Box<dyn Iterator<Item = Result<(usize, csv::StringRecord), String>> + Send>;
+
+/// One symbol's bars read from the `--data` file row by row.
 struct FileBars {
-    lines: Option<std::io::Lines<BufReader<File>>>,
+    rows: Option<Rows>,
     symbol: String,
-    line: usize,
 }
 
 impl FileBars {
     fn open(path: &Path, symbol: &str) -> FileBars {
-        let lines = match File::open(path) {
-            Ok(f) => Some(BufReader::with_capacity(1 << 16, f).lines()),
+        let rows = match File::open(path) {
+            Ok(f) => Some(Box::new(data::csv_rows(BufReader::with_capacity(1 << 16, f))) as Rows),
             Err(e) => {
                 tracing::error!(path = %path.display(), "--data cannot be read again: {e}; its bars end here");
                 None
             }
         };
         FileBars {
-            lines,
+            rows,
             symbol: symbol.to_owned(),
-            line: 0,
         }
     }
 }
@@ -111,21 +112,17 @@ impl Iterator for FileBars {
     type Item = Bar;
 
     fn next(&mut self) -> Option<Bar> {
-        let lines = self.lines.as_mut()?;
+        let rows = self.rows.as_mut()?;
         loop {
-            let l = lines.next()?.ok()?;
-            self.line += 1;
-            if self.line == 1 || l.trim().is_empty() {
-                continue;
-            }
-            let mut f: Vec<&str> = l.split(',').map(str::trim).collect();
-            if f.len() != 7 || root(f[1]) != self.symbol {
+            let (line, row) = rows.next()?.ok()?;
+            let mut f: Vec<&str> = row.iter().collect();
+            if line == 1 || f.len() != 7 || root(f[1]) != self.symbol {
                 continue;
             }
             let symbol = f.remove(1);
-            // Checked by `scan` before the replay: a line that no longer
+            // Checked by `scan` before the replay: a row that no longer
             // parses (the file changed under the replay) ends the bars.
-            return data::bar(symbol, &f, self.line).ok();
+            return data::bar(symbol, &f, line).ok();
         }
     }
 }
@@ -197,6 +194,9 @@ pub fn load(cfg: &Config, data_path: &Path, news_path: Option<&Path>) -> Result<
     Ok(recorded)
 }
 
+/// The `--data` file's header.
+const HEADER: [&str; 7] = ["at", "symbol", "open", "high", "low", "close", "volume"];
+
 /// Checks `--data`, line by line, keeping nothing but each symbol's count
 /// and times: a CSV of 1-minute bars, `at,symbol,open,high,low,close,volume`,
 /// where `symbol` is a contract (`KC`: its front month's series) or one of
@@ -206,9 +206,9 @@ pub fn load(cfg: &Config, data_path: &Path, news_path: Option<&Path>) -> Result<
 pub fn scan(path: &Path) -> Result<BTreeMap<String, Scan>, String> {
     let file = File::open(path).map_err(|e| format!("--data {}: {e}", path.display()))?;
     let at = |line: usize, what: String| format!("--data {}: line {line}: {what}", path.display());
-    let mut lines = BufReader::with_capacity(1 << 16, file).lines().enumerate();
-    match lines.next() {
-        Some((_, Ok(h))) if h.trim() == "at,symbol,open,high,low,close,volume" => {}
+    let mut rows = data::csv_rows(BufReader::with_capacity(1 << 16, file));
+    match rows.next() {
+        Some(Ok((_, h))) if h.iter().eq(HEADER) => {}
         _ => {
             return Err(format!(
                 "--data {}: line 1: expected the header at,symbol,open,high,low,close,volume",
@@ -221,12 +221,8 @@ pub fn scan(path: &Path) -> Result<BTreeMap<String, Scan>, String> {
     // in the data: a handful per year).
     let mut last: HashMap<String, u64> = HashMap::new();
     let mut n = 0;
-    for (i, l) in lines {
-        let line = i + 1;
-        let l = l.map_err(|e| at(line, format!("cannot be read: {e}")))?;
-        if l.trim().is_empty() {
-            continue;
-        }
+    for row in rows {
+        let (line, row) = row.map_err(|e| format!("--data {}: {e}", path.display()))?;
         n += 1;
         if n > MAX_BARS {
             return Err(at(
@@ -234,7 +230,7 @@ pub fn scan(path: &Path) -> Result<BTreeMap<String, Scan>, String> {
                 format!("more than {MAX_BARS} bars: replay a shorter period"),
             ));
         }
-        let mut f: Vec<&str> = l.split(',').map(str::trim).collect();
+        let mut f: Vec<&str> = row.iter().collect();
         if f.len() != 7 {
             return Err(at(line, format!("expected 7 fields, got {}", f.len())));
         }

@@ -13,7 +13,7 @@ use commodore_actors::journal::Store;
 use commodore_actors::kernel::{EventKind, Kernel, NodeState, RootExit};
 use commodore_actors::market::Progress as Played;
 use commodore_actors::paths;
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -193,45 +193,53 @@ fn failures(journal: &Path) -> Result<Vec<String>, String> {
     }
 }
 
-/// A progress bar on a terminal; a line every 10 % elsewhere.
+/// A progress bar on a terminal (`indicatif`); a line every 10 % elsewhere
+/// (a log, CI), where a redrawn bar would be noise.
 struct Progress {
     total: u64,
-    tty: bool,
+    bar: Option<indicatif::ProgressBar>,
     last_decile: u64,
 }
 
 impl Progress {
     fn new(total: u64) -> Progress {
+        let total = total.max(1);
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = indicatif::ProgressBar::with_draw_target(
+                Some(total),
+                indicatif::ProgressDrawTarget::stderr(),
+            );
+            if let Ok(style) = indicatif::ProgressStyle::with_template(
+                "replay [{bar:30}] {percent:>3}%  {pos}/{len} bars  {elapsed} (eta {eta})",
+            ) {
+                bar.set_style(style.progress_chars("#>."));
+            }
+            bar
+        });
         Progress {
-            total: total.max(1),
-            tty: std::io::stderr().is_terminal(),
+            total,
+            bar,
             last_decile: 0,
         }
     }
 
     fn show(&mut self, done: u64) {
-        let pct = (done * 100 / self.total).min(100);
-        let mut err = std::io::stderr();
-        if self.tty {
-            let filled = (pct / 5) as usize;
-            let _ = write!(
-                err,
-                "\rreplay [{}{}] {pct:>3}%  {done}/{} bars",
-                "#".repeat(filled),
-                ".".repeat(20 - filled),
-                self.total
-            );
-            let _ = err.flush();
-        } else if pct / 10 > self.last_decile {
-            self.last_decile = pct / 10;
-            let _ = writeln!(err, "replay {pct}%  {done}/{} bars", self.total);
+        match &self.bar {
+            Some(bar) => bar.set_position(done.min(self.total)),
+            None => {
+                let pct = (done * 100 / self.total).min(100);
+                if pct / 10 > self.last_decile {
+                    self.last_decile = pct / 10;
+                    eprintln!("replay {pct}%  {done}/{} bars", self.total);
+                }
+            }
         }
     }
 
     fn done(&mut self, done: u64) {
         self.show(done);
-        if self.tty {
-            let _ = writeln!(std::io::stderr());
+        if let Some(bar) = &self.bar {
+            bar.finish();
         }
     }
 }

@@ -3,7 +3,7 @@
 
 use crate::model::{Bar, Headline};
 use rust_decimal::Decimal;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, OnceLock};
 
 const KC_BARS: &str = include_str!("../../../config/data/KC_bars.csv");
@@ -45,33 +45,93 @@ fn dec(s: &str, what: &str, line: usize) -> Result<Decimal, String> {
         .map_err(|e| format!("line {line}: {what} {s:?}: {e}"))
 }
 
+/// The rows of a CSV (`csv`): quotes honoured (a field may hold commas and
+/// `""`), fields trimmed, blank lines skipped, each row with the line it
+/// starts on; a row that cannot be read is an error naming its line.
+pub fn csv_rows<R: std::io::Read>(
+    reader: R,
+) -> impl Iterator<Item = Result<(usize, csv::StringRecord), String>> {
+    let starts = Arc::new(Mutex::new(VecDeque::new()));
+    let lines = LineStarts {
+        inner: reader,
+        at: 0,
+        line: 1,
+        fresh: true,
+        starts: starts.clone(),
+    };
+    // csv numbers a row from where it began to skip blank lines; the line
+    // is the first non-blank line at or after that byte.
+    let line_at = move |p: Option<&csv::Position>| {
+        let byte = p.map_or(0, |p| p.byte());
+        let mut starts = starts.lock().unwrap_or_else(|e| e.into_inner());
+        while starts.front().is_some_and(|&(at, _)| at < byte) {
+            starts.pop_front();
+        }
+        starts.front().map_or(0, |&(_, line)| line)
+    };
+    csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(lines)
+        .into_records()
+        .map(move |row| match row {
+            Ok(r) => Ok((line_at(r.position()), r)),
+            Err(e) => Err(format!("line {}: {e}", line_at(e.position()))),
+        })
+}
+
+/// A reader that notes where each non-blank line starts (byte, line), for
+/// the rows read ahead and not yet numbered: bounded by csv's read-ahead.
+struct LineStarts<R> {
+    inner: R,
+    at: u64,
+    line: usize,
+    /// At the start of a line (only `\r` seen on it).
+    fresh: bool,
+    starts: Arc<Mutex<VecDeque<(u64, usize)>>>,
+}
+
+impl<R: std::io::Read> std::io::Read for LineStarts<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let mut starts = self.starts.lock().unwrap_or_else(|e| e.into_inner());
+        for (i, &b) in buf[..n].iter().enumerate() {
+            if self.fresh && b != b'\n' && b != b'\r' {
+                starts.push_back((self.at + i as u64, self.line));
+            }
+            self.fresh = b == b'\n' || (self.fresh && b == b'\r');
+            self.line += usize::from(b == b'\n');
+        }
+        self.at += n as u64;
+        Ok(n)
+    }
+}
+
 /// Parses a bars CSV of `symbol`: `at,open,high,low,close,volume`, and
 /// optionally a last column `contract`, the month each bar is of (`KCH26`;
 /// a roll day has bars of both months). Malformed rows are errors: the
 /// bundled files are checked by a test.
 pub fn parse_bars(symbol: &str, csv: &str) -> Result<Vec<Bar>, String> {
-    let months = csv
-        .lines()
-        .next()
-        .is_some_and(|h| h.trim().ends_with(",contract"));
-    csv.lines()
-        .enumerate()
-        .skip(1)
-        .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, l)| {
-            let mut f: Vec<&str> = l.split(',').collect();
-            let line = i + 1;
-            let instrument = match months {
-                true if f.len() == 7 => {
-                    let label = f.pop().unwrap_or_default().trim();
-                    check_instrument(symbol, label).map_err(|e| format!("line {line}: {e}"))?;
-                    label
-                }
-                _ => symbol,
-            };
-            bar(instrument, &f, line)
-        })
-        .collect()
+    let mut rows = csv_rows(csv.as_bytes());
+    let months = match rows.next() {
+        Some(header) => header?.1.iter().next_back() == Some("contract"),
+        None => return Ok(Vec::new()),
+    };
+    rows.map(|row| {
+        let (line, row) = row?;
+        let mut f: Vec<&str> = row.iter().collect();
+        let instrument = match months {
+            true if f.len() == 7 => {
+                let label = f.pop().unwrap_or_default();
+                check_instrument(symbol, label).map_err(|e| format!("line {line}: {e}"))?;
+                label
+            }
+            _ => symbol,
+        };
+        bar(instrument, &f, line)
+    })
+    .collect()
 }
 
 /// Whether `instrument` is `symbol` (the front series) or one of its listed
@@ -158,28 +218,33 @@ pub fn bar(symbol: &str, f: &[&str], line: usize) -> Result<Bar, String> {
     })
 }
 
-/// Parses the news CSV (`at,symbol,headline`; headlines hold no commas).
+/// Parses the news CSV (`at,symbol,headline`; a headline that holds commas
+/// or quotes is quoted, as CSV says: `"Frost, then ""relief"""`).
 pub fn parse_news(csv: &str) -> Result<Vec<Headline>, String> {
-    if csv.lines().next().map(str::trim) != Some("at,symbol,headline") {
-        return Err("line 1: expected the header at,symbol,headline".into());
+    let mut rows = csv_rows(csv.as_bytes());
+    match rows.next() {
+        Some(Ok((_, h))) if h.iter().eq(["at", "symbol", "headline"]) => {}
+        _ => return Err("line 1: expected the header at,symbol,headline".into()),
     }
-    csv.lines()
-        .enumerate()
-        .skip(1)
-        .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, l)| {
-            let mut f = l.splitn(3, ',');
-            let (at, sym, text) = (f.next(), f.next(), f.next());
-            match (at, sym, text) {
-                (Some(at), Some(sym), Some(text)) => Ok(Headline {
-                    symbol: sym.trim().to_owned(),
-                    at_ms: parse_utc(at).map_err(|e| format!("line {}: {e}", i + 1))?,
-                    text: text.trim_matches('"').to_owned(),
-                }),
-                _ => Err(format!("line {}: expected at,symbol,headline", i + 1)),
-            }
+    rows.map(|row| {
+        let (line, row) = row?;
+        let [at, sym, text] = [0, 1, 2].map(|i| row.get(i).unwrap_or_default());
+        if row.len() != 3 {
+            return Err(format!(
+                "line {line}: expected at,symbol,headline (3 fields, got {}); quote a headline that holds commas",
+                row.len()
+            ));
+        }
+        if text.is_empty() {
+            return Err(format!("line {line}: the headline is empty"));
+        }
+        Ok(Headline {
+            symbol: sym.to_owned(),
+            at_ms: parse_utc(at).map_err(|e| format!("line {line}: {e}"))?,
+            text: text.to_owned(),
         })
-        .collect()
+    })
+    .collect()
 }
 
 /// The bundled bars and headlines of one symbol, parsed once per process and
@@ -313,6 +378,36 @@ mod tests {
         assert!(e.contains("low"), "{e}");
         assert!(parse_news("at,symbol,headline\nnot-a-time,KC,x\n").is_err());
         assert!(parse_news("when,what\n").unwrap_err().contains("line 1"));
+        let e = parse_news("at,symbol,headline\n2026-01-05T09:15:00Z,KC,Frost, then rain\n")
+            .unwrap_err();
+        assert!(
+            e.contains("line 2") && e.contains("quote a headline"),
+            "{e}"
+        );
+        let e = parse_news("at,symbol,headline\n\n2026-01-05T09:15:00Z,KC,\"\"\n").unwrap_err();
+        assert_eq!(e, "line 3: the headline is empty");
+        // Lines are the file's, blank ones and CRLF endings counted.
+        let e = parse_news("at,symbol,headline\r\n\r\n\n2026-01-05T09:15:00Z,KC,x\r\nbad,KC,y\r\n")
+            .unwrap_err();
+        assert!(e.starts_with("line 5: "), "{e}");
+    }
+
+    #[test]
+    fn quoted_headlines_keep_their_commas_and_quotes() {
+        let news = parse_news(
+            "at,symbol,headline\n2026-01-05T09:15:00Z, KC ,\"Frost, then \"\"relief\"\" in Brazil\"\n",
+        )
+        .unwrap();
+        assert_eq!(news.len(), 1);
+        assert_eq!(news[0].symbol, "KC");
+        assert_eq!(news[0].text, "Frost, then \"relief\" in Brazil");
+        // A quoted price field in a bars file is a number like any other.
+        let bars = parse_bars(
+            "KC",
+            "at,open,high,low,close,volume\n2026-01-05T09:15:00Z,\"300\",301,299,300,10\n",
+        )
+        .unwrap();
+        assert_eq!(bars[0].open, Decimal::from(300));
     }
 
     #[test]

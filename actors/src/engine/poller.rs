@@ -26,7 +26,8 @@ use std::time::Duration;
 pub enum FeedKind {
     /// `[{"at": "<RFC 3339>", "headline": "...", "symbol"?: "..."}]`
     Json,
-    /// RSS 2.0: `<item><title>…</title><pubDate>RFC 2822</pubDate></item>`
+    /// RSS (`<item><title>…</title><pubDate>RFC 2822</pubDate></item>`) or
+    /// Atom (`<entry><title>…</title><published>RFC 3339</published>`).
     Rss,
 }
 
@@ -95,59 +96,32 @@ pub fn parse_json(body: &[u8], symbol: &str) -> Result<(Vec<Headline>, u64), Str
     Ok((out, bad))
 }
 
-fn tag<'a>(s: &'a str, name: &str) -> Option<&'a str> {
-    let open = format!("<{name}");
-    let start = s.find(&open)?;
-    let after = start + s[start..].find('>')? + 1;
-    let end = after + s[after..].find(&format!("</{name}>"))?;
-    let inner = s[after..end].trim();
-    Some(
-        inner
-            .strip_prefix("<![CDATA[")
-            .and_then(|x| x.strip_suffix("]]>"))
-            .unwrap_or(inner),
-    )
-}
-
-fn unescape(s: &str) -> String {
-    s.replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&quot;", "\"")
-        .replace("&#39;", "'")
-        .replace("&apos;", "'")
-        .replace("&amp;", "&")
-}
-
-/// Parses an RSS 2.0 body: `<item>`s with a `<title>` and a `<pubDate>`.
+/// Parses an RSS (0.9x, 1.0, 2.0) or Atom body with `feed-rs`: each entry
+/// with a title and a date (RSS `pubDate`, Atom `published`, else its
+/// `updated`) is a headline; an entry without either is counted, not fatal.
 pub fn parse_rss(body: &[u8], symbol: &str) -> Result<(Vec<Headline>, u64), String> {
-    let s = std::str::from_utf8(body).map_err(|e| format!("not UTF-8: {e}"))?;
-    if !s.contains("<rss") && !s.contains("<channel") {
-        return Err("not an RSS document (no <rss> or <channel>)".into());
+    // feed-rs also reads JSON Feed; a JSON body here is a mistaken `kind`.
+    if body.trim_ascii_start().first() != Some(&b'<') {
+        return Err("not an RSS or Atom document (it does not start with '<'); a JSON source is kind = \"json\"".into());
     }
+    let feed =
+        feed_rs::parser::parse(body).map_err(|e| format!("not an RSS or Atom document: {e}"))?;
     let mut out = Vec::new();
     let mut bad = 0;
-    let mut rest = s;
-    while let Some(i) = rest.find("<item") {
-        let Some(j) = rest[i..].find("</item>") else {
-            bad += 1;
-            break;
-        };
-        let item = &rest[i..i + j];
-        rest = &rest[i + j + 7..];
+    for entry in feed.entries {
         if out.len() >= MAX_ITEMS {
             bad += 1;
             continue;
         }
-        let title = tag(item, "title")
-            .map(unescape)
-            .filter(|t| !t.trim().is_empty());
-        let at =
-            tag(item, "pubDate").and_then(|d| chrono::DateTime::parse_from_rfc2822(d.trim()).ok());
-        match (title, at) {
+        let title = entry
+            .title
+            .map(|t| t.content.trim().to_owned())
+            .filter(|t| !t.is_empty());
+        match (title, entry.published.or(entry.updated)) {
             (Some(t), Some(at)) => out.push(Headline {
                 symbol: symbol.to_owned(),
                 at_ms: at.timestamp_millis().max(0) as u64,
-                text: t.trim().chars().take(MAX_HEADLINE_CHARS).collect(),
+                text: t.chars().take(MAX_HEADLINE_CHARS).collect(),
             }),
             _ => bad += 1,
         }
@@ -396,5 +370,42 @@ mod tests {
         assert_eq!(bad, 2);
         assert!(parse_rss(b"{\"json\": true}", "KC").is_err());
         assert!(parse_rss(&[0xff, 0xfe], "KC").is_err());
+        assert!(parse_rss(b"<html><body>Not found</body></html>", "KC").is_err());
+    }
+
+    #[test]
+    fn numeric_entities_and_longer_tag_names_are_read_as_xml() {
+        // `<titleExtra>` is not `<title>`, and `&#8217;` / `&#x2019;` are a
+        // right single quote.
+        let body = br#"<?xml version="1.0"?><rss version="2.0"><channel><title>News</title>
+            <item><titleExtra>not this</titleExtra><title>Brazil&#8217;s frost &#x2019;worst&#x2019;</title>
+            <pubDate>Mon, 05 Jan 2026 10:00:00 GMT</pubDate></item>
+        </channel></rss>"#;
+        let (items, bad) = parse_rss(body, "KC").unwrap();
+        assert_eq!(bad, 0);
+        assert_eq!(items[0].text, "Brazil\u{2019}s frost \u{2019}worst\u{2019}");
+    }
+
+    #[test]
+    fn atom_entries_parse_with_published_or_updated() {
+        let body = br#"<?xml version="1.0" encoding="utf-8"?>
+            <feed xmlns="http://www.w3.org/2005/Atom"><title>Cocoa wire</title><id>urn:x</id>
+            <updated>2026-01-05T12:00:00Z</updated>
+            <entry><title>Ghana output falls</title><id>urn:1</id>
+              <published>2026-01-05T10:00:00Z</published><updated>2026-01-05T11:00:00Z</updated></entry>
+            <entry><title type="html">Rains &amp;amp; relief</title><id>urn:2</id>
+              <updated>2026-01-05T11:30:00+01:00</updated></entry>
+            <entry><id>urn:3</id><updated>2026-01-05T12:00:00Z</updated></entry>
+            </feed>"#;
+        let (items, bad) = parse_rss(body, "CC").unwrap();
+        assert_eq!(bad, 1, "the entry without a title");
+        assert_eq!(items.len(), 2);
+        assert_eq!(items[0].text, "Ghana output falls");
+        assert_eq!(items[0].at_ms, 1_767_607_200_000, "published, not updated");
+        assert_eq!(
+            items[1].at_ms, 1_767_609_000_000,
+            "updated, with its offset"
+        );
+        assert_eq!(items[1].symbol, "CC");
     }
 }

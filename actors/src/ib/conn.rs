@@ -6,6 +6,7 @@
 
 use super::{IbSettings, Link};
 use crate::clock::Clock;
+use crate::kernel::SplitMix64;
 use ibapi::Client;
 use rust_decimal::Decimal;
 use std::str::FromStr;
@@ -107,11 +108,8 @@ pub(crate) fn backoff(failures: u32, client_id: i32, min: Duration, max: Duratio
     let full = min
         .saturating_mul(1u32 << failures.saturating_sub(1).min(20))
         .min(max);
-    let mut x = (u64::from(failures) << 32) ^ (client_id as u64) ^ 0x9e37_79b9_7f4a_7c15;
-    x ^= x >> 33;
-    x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
-    x ^= x >> 33;
-    let frac = (x % 1000) as u32; // 0..=999 thousandths
+    let seed = (u64::from(failures) << 32) ^ u64::from(client_id as u32);
+    let frac = (SplitMix64::new(seed).next_u64() % 1000) as u32; // 0..=999 thousandths
     full / 2 + (full / 2) * frac / 1000
 }
 

@@ -173,12 +173,13 @@ fn utc_stamp(ms: u64) -> String {
         .unwrap_or_default()
 }
 
-/// An execution's time as IB writes it: `yyyymmdd-hh:mm:ss` (UTC),
-/// `yyyymmdd hh:mm:ss UTC`, or in New York's zone (`US/Eastern`,
-/// `America/New_York`: ICE softs' and many gateways' login zone). Another
-/// zone is not read (the caller takes the time it learned of the
-/// execution).
+/// An execution's time as IB writes it: `yyyymmdd-hh:mm:ss` (UTC), or
+/// `yyyymmdd hh:mm:ss ZONE` with an IANA zone (`US/Eastern`,
+/// `America/New_York`: ICE softs' and many gateways' login zone; `UTC`). A
+/// zone the time zone database does not know is not read (the caller takes
+/// the time it learned of the execution).
 pub(crate) fn exec_time_ms(text: &str) -> Option<u64> {
+    use chrono::TimeZone;
     let text = text.trim();
     let (stamp, zone) = match text.split_once(' ') {
         Some((d, rest)) => match rest.split_once(' ') {
@@ -187,22 +188,12 @@ pub(crate) fn exec_time_ms(text: &str) -> Option<u64> {
         },
         None => (text.to_owned(), "UTC"),
     };
-    let local = chrono::NaiveDateTime::parse_from_str(&stamp, "%Y%m%d-%H:%M:%S")
-        .ok()?
-        .and_utc()
-        .timestamp_millis()
-        .max(0) as u64;
-    match zone {
-        "UTC" | "GMT" | "Etc/UTC" => Some(local),
-        "US/Eastern" | "America/New_York" | "EST5EDT" => {
-            // The offset (EDT -4 h, EST -5 h) that agrees with itself.
-            [-240i64, -300].into_iter().find_map(|off| {
-                let utc = local.checked_add_signed(-off * 60_000)?;
-                (crate::model::new_york_offset_min(utc) == off).then_some(utc)
-            })
-        }
-        _ => None,
-    }
+    let local = chrono::NaiveDateTime::parse_from_str(&stamp, "%Y%m%d-%H:%M:%S").ok()?;
+    let zone: chrono_tz::Tz = zone.trim().parse().ok()?;
+    // An hour that a switch to daylight time skips has no time; an hour it
+    // repeats is read as its first.
+    let at = zone.from_local_datetime(&local).earliest()?;
+    Some(at.timestamp_millis().max(0) as u64)
 }
 
 #[cfg(test)]
@@ -211,7 +202,7 @@ mod tests {
     use rust_decimal::Decimal;
 
     #[test]
-    fn execution_times_in_utc_are_read_and_others_are_not() {
+    fn execution_times_are_read_in_their_zone_and_unknown_zones_are_not() {
         assert_eq!(exec_time_ms("20260303-15:15:30"), Some(1_772_550_930_000));
         assert_eq!(
             exec_time_ms("20260303 15:15:30 UTC"),
@@ -226,7 +217,14 @@ mod tests {
             exec_time_ms("20260701 11:15:30 America/New_York"),
             exec_time_ms("20260701-15:15:30")
         );
-        assert_eq!(exec_time_ms("20260303 10:15:30 Europe/Zurich"), None);
+        // Any zone of the database (Zurich is UTC+1 in March).
+        assert_eq!(
+            exec_time_ms("20260303 16:15:30 Europe/Zurich"),
+            Some(1_772_550_930_000)
+        );
+        assert_eq!(exec_time_ms("20260303 10:15:30 Mars/Olympus"), None);
+        // 02:30 on 8 March 2026 does not exist in New York.
+        assert_eq!(exec_time_ms("20260308 02:30:00 US/Eastern"), None);
         assert_eq!(exec_time_ms("yesterday"), None);
         assert_eq!(utc_stamp(1_772_550_930_000), "20260303-15:15:30");
     }

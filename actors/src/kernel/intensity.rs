@@ -98,8 +98,9 @@ impl Backoff {
     }
 }
 
-/// A tiny deterministic PRNG (SplitMix64) for jitter: the same seed gives the same
-/// restart schedule, so a failing chaos run can be replayed exactly.
+/// The project's one PRNG (SplitMix64), for jitter and the paper broker's
+/// slippage: the same seed gives the same restart schedule, so a failing
+/// chaos run can be replayed exactly. Nothing here needs cryptography.
 #[derive(Debug, Clone)]
 pub struct SplitMix64(u64);
 
@@ -126,6 +127,11 @@ impl SplitMix64 {
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
         z ^ (z >> 31)
+    }
+
+    /// A draw in `[0, 1)`: the top 53 bits, as many as an `f64` holds.
+    pub fn next_f64(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
     }
 }
 

@@ -228,25 +228,17 @@ pub(super) fn weekday(days: i64) -> i64 {
     (days + 3).rem_euclid(7)
 }
 
-/// The `n`th Sunday (1-based) of a month, as days since the epoch.
-fn nth_sunday(y: i64, m: i64, n: i64) -> i64 {
-    let first = days_from_civil(y, m, 1);
-    first + (6 - weekday(first)).rem_euclid(7) + 7 * (n - 1)
-}
-
-/// New York's offset from UTC at `at_ms`, in minutes: -240 in US daylight time
-/// (second Sunday of March, 02:00 local, to the first Sunday of November, 02:00
-/// local), else -300.
+/// New York's offset from UTC at `at_ms`, in minutes (-240 in daylight
+/// time, -300 in standard time), from the IANA time zone database: the
+/// rules as they were at that date (before 2007 daylight time ran from
+/// April to October).
 pub fn new_york_offset_min(at_ms: u64) -> i64 {
-    let ms = at_ms as i64;
-    let (y, _, _) = civil_from_days(ms.div_euclid(86_400_000));
-    let start = nth_sunday(y, 3, 2) * 86_400_000 + 7 * 3_600_000; // 02:00 EST
-    let end = nth_sunday(y, 11, 1) * 86_400_000 + 6 * 3_600_000; // 02:00 EDT
-    if ms >= start && ms < end {
-        -240
-    } else {
-        -300
-    }
+    use chrono::{Offset, TimeZone};
+    let Some(utc) = chrono::DateTime::from_timestamp_millis(at_ms as i64) else {
+        return -300;
+    };
+    let offset = chrono_tz::America::New_York.offset_from_utc_datetime(&utc.naive_utc());
+    i64::from(offset.fix().local_minus_utc()) / 60
 }
 
 /// (New York day since the epoch, minute of that day) at `at_ms`.

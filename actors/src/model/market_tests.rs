@@ -96,6 +96,13 @@ fn new_york_switches_to_daylight_time_on_the_us_dates() {
     assert_eq!(new_york_offset_min(d(2027, 3, 13, 12)), -300);
     assert_eq!(new_york_offset_min(d(2027, 11, 7, 5)), -240);
     assert_eq!(new_york_offset_min(d(2027, 11, 7, 6)), -300);
+    // Before 2007: the first Sunday of April to the last Sunday of October.
+    assert_eq!(new_york_offset_min(d(2006, 3, 20, 12)), -300);
+    assert_eq!(new_york_offset_min(d(2006, 4, 2, 6)), -300);
+    assert_eq!(new_york_offset_min(d(2006, 4, 2, 7)), -240);
+    assert_eq!(new_york_offset_min(d(2006, 10, 29, 5)), -240);
+    assert_eq!(new_york_offset_min(d(2006, 10, 29, 6)), -300);
+    assert_eq!(new_york_offset_min(d(2006, 11, 1, 12)), -300);
     assert_eq!(days_from_civil(2026, 1, 5), 20_458);
     assert_eq!(civil_from_days(20_458).0, 2026);
     assert_eq!(civil_from_days(days_from_civil(2024, 12, 31)).0, 2024);

@@ -1,5 +1,6 @@
 //! Plain domain types: no actors, no I/O, no clock reads, no mutable global
-//! state. Imports nothing but std, serde, rust_decimal and toml (the trading
+//! state. Imports nothing but std, serde, rust_decimal, chrono, chrono-tz
+//! (New York's time from the time zone database) and toml (the trading
 //! calendar is a data file embedded at build, parsed once: `calendar.rs`).
 
 mod book;

@@ -23,7 +23,7 @@ pub mod webhook;
 
 use crate::clock::Clock;
 use crate::journal::{CursorRecord, DecimalRecord, OutboxRow, StateKey, Store};
-use crate::kernel::{Ctx, Event, EventKind, Kernel, Worker};
+use crate::kernel::{Ctx, Event, EventKind, Kernel, SplitMix64, Worker};
 use crate::logsafe::{printable, LOG_CHARS};
 use crate::risk::Account;
 use crate::view::{NotifierFigures, StatusView};
@@ -88,7 +88,8 @@ struct Hooks {
     busy: Vec<bool>,
     rates: Vec<Rate>,
     figures: NotifierFigures,
-    random: u64,
+    /// Draws the retries' jitter (seeded from the wall clock at start).
+    random: SplitMix64,
 }
 
 impl Notifier {
@@ -224,18 +225,8 @@ impl Hooks {
             busy: vec![false; n],
             rates,
             figures,
-            random: now | 1,
+            random: SplitMix64::new(now),
         })
-    }
-
-    /// xorshift: jitter needs no cryptography.
-    fn random(&mut self) -> f64 {
-        let mut x = self.random;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.random = x;
-        (x >> 11) as f64 / (1u64 << 53) as f64
     }
 
     /// The row of notification `kind` about `e` for webhook `i`.
@@ -427,7 +418,7 @@ impl Hooks {
             Verdict::Retry { after, why } => {
                 let attempts = row.attempts.saturating_add(1);
                 let wait = after.unwrap_or_else(|| {
-                    let r = self.random();
+                    let r = self.random.next_f64();
                     webhook::backoff(attempts, self.cfg.backoff_min, self.cfg.backoff_max, r)
                 });
                 self.figures.retries += 1;

@@ -167,15 +167,9 @@ pub fn retry_after(value: &str, now_ms: u64) -> Option<Duration> {
 /// accept: IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`), RFC 850
 /// (`Sunday, 06-Nov-94 08:49:37 GMT`) and asctime (`Sun Nov  6 08:49:37 1994`).
 fn http_date_ms(v: &str) -> Option<u64> {
-    let at = chrono::DateTime::parse_from_rfc2822(v)
-        .map(|d| d.timestamp_millis())
-        .or_else(|_| {
-            chrono::NaiveDateTime::parse_from_str(v, "%A, %d-%b-%y %H:%M:%S GMT")
-                .or_else(|_| chrono::NaiveDateTime::parse_from_str(v, "%a %b %e %H:%M:%S %Y"))
-                .map(|d| d.and_utc().timestamp_millis())
-        })
-        .ok()?;
-    Some(u64::try_from(at).unwrap_or(0))
+    let at = httpdate::parse_http_date(v).ok()?;
+    let ms = at.duration_since(std::time::UNIX_EPOCH).ok()?.as_millis();
+    Some(u64::try_from(ms).unwrap_or(u64::MAX))
 }
 
 /// Classifies an HTTP status (and its Retry-After header) or a transport error.
