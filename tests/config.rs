@@ -347,3 +347,79 @@ fn environment_errors_name_the_variable() {
         stderr(&out)
     );
 }
+
+/// The variables the examples' secrets come from (their headers say so).
+const EXAMPLE_SECRETS: [(&str, &str); 4] = [
+    (
+        "COMMODORE_DISCORD_URL",
+        "https://discord.example/api/webhooks/1/x",
+    ),
+    ("COMMODORE_SLACK_URL", "https://slack.example/services/x"),
+    ("COMMODORE_HOOK_URL", "https://alerts.example/commodore"),
+    ("COMMODORE_LLM_API_KEY", "sk-test"),
+];
+
+#[test]
+fn every_example_config_passes_check_config_and_names_what_it_needs() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/config/examples");
+    let mut examples: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path().display().to_string())
+        .filter(|p| p.ends_with(".toml"))
+        .collect();
+    examples.sort();
+    assert!(examples.len() >= 4, "{examples:?}");
+    for example in &examples {
+        let out = commodore(&["check-config", "--config", example], &EXAMPLE_SECRETS);
+        assert_eq!(out.status.code(), Some(0), "{example}: {}", stderr(&out));
+        let resolved = String::from_utf8_lossy(&out.stdout);
+        // Secrets from the environment are never printed back.
+        for (_, secret) in EXAMPLE_SECRETS {
+            assert!(!resolved.contains(secret), "{example} printed a secret");
+        }
+    }
+    // The paper examples layered together, as an operator would.
+    let mut args = vec!["check-config"];
+    for e in examples.iter().filter(|e| !e.ends_with("/ib.toml")) {
+        args.extend(["--config", e.as_str()]);
+    }
+    let out = commodore(&args, &EXAMPLE_SECRETS);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // IB over two engines on one contract is refused, saying why.
+    let out = commodore(
+        &[
+            "check-config",
+            "--config",
+            &format!("{dir}/engines.toml"),
+            "--config",
+            &format!("{dir}/ib.toml"),
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("give each contract one engine"),
+        "{}",
+        stderr(&out)
+    );
+    // Without its secret, an example says which variable to set.
+    for (file, var) in [
+        ("webhooks.toml", "COMMODORE_DISCORD_URL"),
+        ("llm.toml", "COMMODORE_LLM_API_KEY"),
+    ] {
+        let path = format!("{dir}/{file}");
+        let env: Vec<(&str, &str)> = EXAMPLE_SECRETS
+            .iter()
+            .copied()
+            .filter(|(k, _)| *k != var)
+            .collect();
+        let mut c = Command::new(env!("CARGO_BIN_EXE_commodore"));
+        c.args(["check-config", "--config", &path]).env_remove(var);
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        let out = c.output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{file}: {out:?}");
+        assert!(stderr(&out).contains(var), "{file}: {}", stderr(&out));
+    }
+}

@@ -200,7 +200,7 @@ async fn method_not_allowed(req: HttpRequest) -> Answer {
         StatusCode::METHOD_NOT_ALLOWED,
         "method_not_allowed",
         format!(
-            "{} is not allowed on {}; see OPERATOR_API.md",
+            "{} is not allowed on {}; see docs/API.md",
             req.method(),
             req.path()
         ),
@@ -209,7 +209,7 @@ async fn method_not_allowed(req: HttpRequest) -> Answer {
 
 async fn unknown_route(req: HttpRequest) -> Answer {
     Err(ApiError::not_found(format!(
-        "no endpoint {} {}; see OPERATOR_API.md",
+        "no endpoint {} {}; see docs/API.md",
         req.method(),
         req.path()
     )))
