@@ -96,6 +96,27 @@ fn paper_trading_on_bundled_data_reconciles_with_the_journal_to_the_cent() {
         .filter(|e| e["kind"] == "order_submitted")
         .count();
     assert!(submitted >= 6, "{submitted} order_submitted events");
+    // The orders are timed and the positions are in the metrics.
+    let (kind, text) = d.scrape();
+    assert!(kind.starts_with("application/openmetrics-text"), "{kind}");
+    assert!(text.ends_with("# EOF\n"), "{text}");
+    for id in ["KC", "CC"] {
+        for family in [
+            "commodore_tick_to_order_seconds",
+            "commodore_journal_append_seconds",
+        ] {
+            let count = format!("{family}_count{{engine=\"{id}\"}} ");
+            let n: u64 = text
+                .lines()
+                .find_map(|l| l.strip_prefix(count.as_str()))
+                .unwrap_or_else(|| panic!("{count} missing: {text}"))
+                .parse()
+                .unwrap();
+            assert!(n >= 3, "{count}{n}");
+        }
+    }
+    assert!(text.contains("commodore_build_info{version="), "{text}");
+    assert!(text.contains("process_resident_memory_bytes "), "{text}");
     d.signal(libc::SIGINT);
     assert_eq!(d.exit_code(), Some(0));
 

@@ -91,6 +91,23 @@ fn wall_now_ms() -> u64 {
         .unwrap_or(0)
 }
 
+/// How long a piece of work took, in real (monotonic) time: for the
+/// latency histograms of `/metrics`, never for a decision. Under a replay's
+/// paused clock it still measures the machine's time.
+#[derive(Debug, Clone, Copy)]
+pub struct Stopwatch(std::time::Instant);
+
+impl Stopwatch {
+    pub fn start() -> Stopwatch {
+        Stopwatch(std::time::Instant::now())
+    }
+
+    /// Seconds since [`Stopwatch::start`].
+    pub fn seconds(&self) -> f64 {
+        self.0.elapsed().as_secs_f64()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -103,18 +103,54 @@ pub(super) async fn metrics_text(req: HttpRequest, st: web::Data<ApiState>) -> A
         .iter()
         .map(|id| (id.clone(), st.view.engine(id)))
         .collect();
-    let text = metrics::render(&metrics::Snapshot {
-        tree: st.kernel.tree(),
-        risk: st.view.risk(),
-        engines,
-        figures,
-        uptime_s: uptime_s(&st),
-        ready: not_ready(&st).is_none(),
-        reconcile: st.view.reconcile(),
-    });
-    Ok(HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(text))
+    let llm = st
+        .live
+        .llm
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .as_ref()
+        .map(|services| {
+            let (spent, budget) = services.spend_today();
+            let n = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+            metrics::LlmFigures {
+                spent,
+                budget,
+                calls: n(&services.stats.calls),
+                errors: n(&services.stats.errors),
+                over_budget: n(&services.stats.over_budget),
+                busy: n(&services.stats.busy),
+            }
+        });
+    // Prometheus asks for OpenMetrics first; a plain scrape (curl) gets the
+    // classic text format, the same families without `# EOF`.
+    let openmetrics = req
+        .headers()
+        .get(actix_web::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("application/openmetrics-text"));
+    let text = metrics::render(
+        metrics::Snapshot {
+            tree: st.kernel.tree(),
+            risk: st.view.risk(),
+            mode: st.view.mode(),
+            engines,
+            figures,
+            notifier: st.view.notifier(),
+            llm,
+            process: metrics::Process::read(),
+            uptime_s: uptime_s(&st),
+            started_s: st.started_wall_ms / 1000,
+            ready: not_ready(&st).is_none(),
+            reconcile: st.view.reconcile(),
+        },
+        &st.view.latency,
+        openmetrics,
+    );
+    let content_type = match openmetrics {
+        true => "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        false => "text/plain; version=0.0.4; charset=utf-8",
+    };
+    Ok(HttpResponse::Ok().content_type(content_type).body(text))
 }
 
 fn uptime_s(st: &ApiState) -> u64 {

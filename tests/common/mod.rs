@@ -281,6 +281,24 @@ impl Daemon {
         (status, value)
     }
 
+    /// `GET /metrics` as Prometheus asks for it (OpenMetrics): the content
+    /// type and the text.
+    pub fn scrape(&self) -> (String, String) {
+        let resp = self
+            .http
+            .get(self.url("/metrics"))
+            .bearer_auth(self.token())
+            .header(
+                "accept",
+                "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5",
+            )
+            .send()
+            .expect("the daemon answers");
+        assert_eq!(resp.status().as_u16(), 200);
+        let kind = resp.headers()["content-type"].to_str().unwrap().to_owned();
+        (kind, resp.text().unwrap())
+    }
+
     pub fn get(&self, path: &str) -> Value {
         let (status, v) = self.call("GET", path, None);
         assert_eq!(status, 200, "GET {path}: {v}");

@@ -23,7 +23,7 @@ use super::perform::NewOrder;
 use super::pipeline::{Candidate, Router};
 use super::publish;
 use super::strategies::Strategies;
-use crate::clock::Clock;
+use crate::clock::{Clock, Stopwatch};
 use crate::journal::{OutcomeRow, RollRecord, SharedStore, StateKey};
 use crate::kernel::{CrashPoint, Ctx, Handle, Handles, Kernel, NodeState, Steps, Worker};
 use crate::model::{ModeState, Outcome, RiskLevel, Strategy};
@@ -114,8 +114,11 @@ pub struct Engine {
     pub(super) kernel: Kernel,
     /// Registered when it starts (its path is known then).
     pub(super) steps: Arc<Steps>,
-    view: Arc<StatusView>,
+    pub(super) view: Arc<StatusView>,
     pub(super) neighbours: Neighbours,
+    /// While a market event (a bar, a reading, a batch due) is handled:
+    /// when the engine took it, for the orders it leads to.
+    pub(super) tick: Option<Stopwatch>,
     /// Where its reads of the market are checked for look-ahead.
     lookahead: Arc<crate::market::Lookahead>,
 }
@@ -182,6 +185,7 @@ impl Engine {
                 kernel: l.kernel,
                 steps: Arc::new(Steps::none()),
                 view: l.view,
+                tick: None,
                 neighbours: l.neighbours,
             };
             e.recover();
@@ -321,6 +325,24 @@ impl Engine {
     }
 
     /// The engine's state a decision at `now_ms` reads.
+    /// Handles a market event with its time taken: the orders `f` sends
+    /// are timed from now (`Latencies::tick_to_order`).
+    pub(super) fn ticked(&mut self, f: impl FnOnce(&mut Self)) {
+        self.tick = Some(Stopwatch::start());
+        f(self);
+        self.tick = None;
+    }
+
+    /// The buffered candidates' window is over: each is decided (timed as
+    /// a market event).
+    fn batch_due(&mut self) {
+        self.ticked(|e| {
+            for c in e.router.batch() {
+                e.on_candidate(c);
+            }
+        });
+    }
+
     pub(super) fn decide_state<'a>(&'a self, steps: &'a Steps, now_ms: u64) -> decide::State<'a> {
         decide::State {
             cfg: &self.cfg,
@@ -493,11 +515,7 @@ impl Worker for Engine {
         });
         self.enforce_panic();
         self.advance_roll();
-        ctx.run_interval(self.cfg.batch_every, |e, _| {
-            for c in e.router.batch() {
-                e.on_candidate(c);
-            }
-        });
+        ctx.run_interval(self.cfg.batch_every, |e, _| e.batch_due());
         ctx.run_interval(FLUSH_EVERY, |e, _| e.flush());
     }
 
@@ -516,18 +534,18 @@ impl Worker for Engine {
 impl Handles<SignalReceived> for Engine {
     /// A headline or an alert as the analyzer read it: to every strategy.
     fn handle(&mut self, SignalReceived(r): SignalReceived, _: &mut Ctx<'_, Self>) {
-        let ledger = &self.ledger;
-        let intents = self.strategies.on_reading(&r, |s| own_of(ledger, s));
-        let price = r.price.or(self.last);
-        self.act(intents, &r.symbol, r.at_ms, price);
+        self.ticked(|e| {
+            let ledger = &e.ledger;
+            let intents = e.strategies.on_reading(&r, |s| own_of(ledger, s));
+            let price = r.price.or(e.last);
+            e.act(intents, &r.symbol, r.at_ms, price);
+        });
     }
 }
 
 impl Handles<BatchDue> for Engine {
     fn handle(&mut self, _: BatchDue, _: &mut Ctx<'_, Self>) {
-        for c in self.router.batch() {
-            self.on_candidate(c);
-        }
+        self.batch_due();
     }
 }
 

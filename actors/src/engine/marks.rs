@@ -71,12 +71,20 @@ impl Engine {
 }
 
 impl Handles<MarketUpdate> for Engine {
+    /// A bar: what it moves, and the orders it leads to (timed from here:
+    /// `commodore_tick_to_order_seconds`).
+    fn handle(&mut self, m: MarketUpdate, _: &mut Ctx<'_, Self>) {
+        self.ticked(|e| e.on_market(m));
+    }
+}
+
+impl Engine {
     /// A bar of the front month moves the engine's market (its momentum,
     /// volatility and last price); a bar of another month is only that
     /// month's price (a position held there, a roll's leg). A new front
     /// month starts the momentum afresh: the step between two months is a
     /// spread, not a move.
-    fn handle(&mut self, MarketUpdate(bar): MarketUpdate, _: &mut Ctx<'_, Self>) {
+    fn on_market(&mut self, MarketUpdate(bar): MarketUpdate) {
         let named = month_of(&bar.symbol).is_some();
         let front = self.front_month.at(bar.at_ms);
         let is_front = !named || front == bar.symbol;

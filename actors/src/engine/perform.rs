@@ -10,10 +10,12 @@
 use super::actor::{Engine, FLATTEN};
 use super::messages::{CancelLimits, CancelPending, Redrive, SubmitOrder};
 use super::pipeline::Candidate;
+use crate::clock::Stopwatch;
 use crate::events::{BREAKER_CLOSED, BREAKER_HALF_OPEN, BREAKER_OPENED};
 use crate::journal::{OutcomeRow, StateKey};
 use crate::model::{client_order_id, Order, Outcome, RiskLevel, Side, Strategy};
 use crate::risk::{Admit, BreakerState};
+use crate::view::Latencies;
 use rust_decimal::Decimal;
 
 /// An order the engine decided to send.
@@ -110,7 +112,14 @@ impl Engine {
             },
             at_ms,
         };
-        if let Err(e) = self.store.journal_order(&order, &row, self.clock.now_ms()) {
+        let append = Stopwatch::start();
+        let journaled = self.store.journal_order(&order, &row, self.clock.now_ms());
+        Latencies::observe(
+            &self.view.latency.journal_append,
+            &self.cfg.id,
+            append.seconds(),
+        );
+        if let Err(e) = journaled {
             tracing::error!(target: super::ENGINE_LOG, engine = %self.cfg.id, order = %id, error = %e, "order not journaled: not sent");
             if trial {
                 self.breaker.trial_abandoned();
@@ -142,7 +151,15 @@ impl Engine {
             tokio::time::sleep(after).await;
             let _ = executor.tell(Redrive);
         });
-        if let Err(e) = self.executor.tell(SubmitOrder(order.clone())) {
+        let handed = self.executor.tell(SubmitOrder(order.clone()));
+        if let Some(tick) = self.tick {
+            Latencies::observe(
+                &self.view.latency.tick_to_order,
+                &self.cfg.id,
+                tick.seconds(),
+            );
+        }
+        if let Err(e) = handed {
             // Executor down: the order is abandoned (rejected) and the decision
             // ends in `error`, in one durable write; the breaker counts it.
             let error = OutcomeRow {

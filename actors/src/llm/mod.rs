@@ -207,6 +207,13 @@ impl LlmServices {
         })
     }
 
+    /// Today's spend (UTC day, on the services' clock) and the daily budget,
+    /// for `/metrics`.
+    pub fn spend_today(&self) -> (Decimal, Decimal) {
+        let day = self.clock.now_ms() / 86_400_000;
+        (self.budget.spent(day), self.budget.budget)
+    }
+
     fn spend(&self, day: u64, usage: Usage) {
         if self.budget.record(day, usage) {
             tracing::warn!(
