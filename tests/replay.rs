@@ -269,12 +269,83 @@ fn a_replay_of_the_bundled_week_reports_what_its_journal_holds_and_is_determinis
         .find(|p| p.extension().is_some_and(|x| x == "html"))
         .unwrap();
     let html = std::fs::read_to_string(html).unwrap();
+    // Equity and drawdown of the portfolio and of each engine, and the
+    // equity of each strategy with a share of the capital.
+    let shares = r["strategies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["equity_curve"].is_array())
+        .count();
+    assert_eq!(shares, 4, "news and momentum on KC and CC");
+    assert_eq!(html.matches("<svg").count(), 2 + 2 * 2 + shares);
+    for title in [
+        "Portfolio: equity (USD)",
+        "Portfolio: drawdown",
+        "KC (pnl ",
+        "CC momentum: equity (USD) on its share of the capital",
+        "starting capital",
+        "market closed",
+        "trade closed",
+        "<h2>Round trips</h2>",
+        "<h2>Configuration</h2>",
+    ] {
+        assert!(html.contains(title), "{title} missing from the page");
+    }
+    // The figures a trader judges by, at every level; the round trips add
+    // up to the strategies' (before commissions); the config that ran.
+    for m in std::iter::once(&p["metrics"]).chain(
+        r["engines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| &e["metrics"]),
+    ) {
+        for key in [
+            "total_return_pct",
+            "sharpe",
+            "max_drawdown_pct",
+            "win_rate",
+            "profit_factor",
+            "exposure_pct",
+        ] {
+            assert!(m[key].is_f64(), "{key}: {m}");
+        }
+        assert!(m["cagr_pct"].is_null(), "five days are not annualized: {m}");
+        assert!(m["trades"].as_u64().unwrap() > 0, "{m}");
+    }
+    let strategies = r["strategies"].as_array().unwrap();
+    let trips = r["round_trips"].as_array().unwrap();
+    assert_eq!(r["round_trips_omitted"], 0);
     assert_eq!(
-        html.matches("<svg").count(),
-        3,
-        "portfolio, KC and CC curves"
+        trips.len() as u64,
+        p["metrics"]["trades"].as_u64().unwrap(),
+        "every round trip listed"
     );
-    assert!(html.contains("<polyline") && html.contains("Portfolio equity"));
+    let gross: Decimal = strategies.iter().map(|s| dec(&s["trades"]["gross"])).sum();
+    assert_eq!(trips.iter().map(|t| dec(&t["pnl"])).sum::<Decimal>(), gross);
+    for e in r["engines"].as_array().unwrap() {
+        let n: u64 = strategies
+            .iter()
+            .filter(|s| s["engine"] == e["id"])
+            .map(|s| s["metrics"]["trades"].as_u64().unwrap())
+            .sum();
+        assert_eq!(e["metrics"]["trades"].as_u64().unwrap(), n, "{}", e["id"]);
+        // A position left open is listed, by owner, adding up to the engine's.
+        let open: Decimal = r["open_positions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|o| o["engine"] == e["id"])
+            .map(|o| dec(&o["qty"]))
+            .sum();
+        assert_eq!(open, dec(&e["position"]), "{}", e["id"]);
+    }
+    assert!(
+        r["config"].as_str().unwrap().contains("[[engines]]"),
+        "{}",
+        r["config"]
+    );
 
     // One market clock: fills, in the order they were journaled, never go
     // back in market time by more than a bar, across the engines.

@@ -24,6 +24,7 @@
 //! the virtual clock, `report.rs` builds the report from the replay's journal,
 //! and `render.rs` prints and writes it.
 
+mod charts;
 mod data;
 mod faults;
 mod invariants;

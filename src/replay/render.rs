@@ -1,11 +1,20 @@
 //! How a replay's report is shown: the summary printed at the end, and the
-//! report written as JSON and as an HTML page with SVG equity curves.
+//! report written as JSON and as an HTML page: the figures a trader judges a
+//! result by (per portfolio, engine and strategy), charts drawn by
+//! `charts` (equity, drawdown, trade marks), the round trips, the positions
+//! still open, and the configuration that ran.
 //!
 //! Invariant: rendering reads the report's JSON only (nothing of the run), and
 //! every text from it is escaped before it goes into the page.
 
+use super::charts;
 use serde_json::Value;
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
+
+/// Round trips listed in the page (the JSON has them all, up to its own
+/// bound); the rest are counted.
+const PAGE_TRIPS: usize = 500;
 
 /// Where the report goes.
 pub struct Written {
@@ -28,6 +37,36 @@ pub fn summary(r: &Value) -> String {
         p["max_drawdown_pct"].as_f64().unwrap_or(0.0),
         p["fills"],
     );
+    let m = &p["metrics"];
+    s.push_str(&format!(
+        "  cagr {}  sharpe {}  sortino {}  calmar {}  trades {}  win rate {}  profit factor {}  exposure {}\n",
+        pct(&m["cagr_pct"]),
+        num(&m["sharpe"]),
+        num(&m["sortino"]),
+        num(&m["calmar"]),
+        m["trades"],
+        share(&m["win_rate"]),
+        num(&m["profit_factor"]),
+        pct(&m["exposure_pct"]),
+    ));
+    let open = r["open_positions"].as_array().map_or(0, Vec::len);
+    if open > 0 {
+        s.push_str(&format!(
+            "open at the end: {open} position(s), marked at the last close (their PnL is unrealized):\n"
+        ));
+        for o in r["open_positions"].as_array().into_iter().flatten() {
+            s.push_str(&format!(
+                "  {} {} {} {} @ {} (last {}, unrealized {})\n",
+                o["engine"].as_str().unwrap_or(""),
+                o["strategy"].as_str().unwrap_or(""),
+                o["instrument"].as_str().unwrap_or(""),
+                o["qty"].as_str().unwrap_or(""),
+                o["avg_price"].as_str().unwrap_or(""),
+                o["last_price"].as_str().unwrap_or(""),
+                o["unrealized_pnl"].as_str().unwrap_or(""),
+            ));
+        }
+    }
     if r["journal"]["fsync"] == false {
         s.push_str("journal: written without fsync (a replay's journal is read for this report, never recovered from)\n");
     }
@@ -67,98 +106,294 @@ fn escape(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-/// An SVG line chart of one equity curve.
-fn svg(title: &str, curve: &Value) -> String {
-    let points: Vec<f64> = curve
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|p| p["equity"].as_str()?.parse().ok())
-        .collect();
-    let (w, h, pad) = (760.0, 220.0, 40.0);
-    if points.len() < 2 {
-        return format!("<p>{}: not enough points to plot</p>", escape(title));
+/// A number with up to two decimals, or `-` for none.
+fn num(v: &Value) -> String {
+    v.as_f64().map_or("-".to_owned(), |x| format!("{x:.2}"))
+}
+
+/// A percentage (the report's percent figures), or `-`.
+fn pct(v: &Value) -> String {
+    v.as_f64().map_or("-".to_owned(), |x| format!("{x:.2}%"))
+}
+
+/// A share (0..1) as a percentage, or `-`.
+fn share(v: &Value) -> String {
+    v.as_f64()
+        .map_or("-".to_owned(), |x| format!("{:.1}%", x * 100.0))
+}
+
+/// A duration in seconds as days, hours and minutes, or `-`.
+fn span(v: &Value) -> String {
+    let Some(s) = v.as_u64() else {
+        return "-".to_owned();
+    };
+    let (d, h, m) = (s / 86_400, s % 86_400 / 3600, s % 3600 / 60);
+    match (d, h) {
+        (0, 0) => format!("{m}m"),
+        (0, _) => format!("{h}h {m:02}m"),
+        _ => format!("{d}d {h}h"),
     }
-    let (lo, hi) = points
-        .iter()
-        .fold((f64::MAX, f64::MIN), |(lo, hi), &v| (lo.min(v), hi.max(v)));
-    let span = if hi > lo { hi - lo } else { 1.0 };
-    let step = (w - 2.0 * pad) / (points.len() - 1) as f64;
-    let path: Vec<String> = points
-        .iter()
-        .enumerate()
-        .map(|(i, v)| {
-            format!(
-                "{:.1},{:.1}",
-                pad + i as f64 * step,
-                h - pad - (v - lo) / span * (h - 2.0 * pad)
-            )
-        })
-        .collect();
-    format!(
-        r##"<figure><figcaption>{title}</figcaption><svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}">
-<rect x="0" y="0" width="{w}" height="{h}" fill="#fafafa" stroke="#ddd"/>
-<text x="4" y="{top}" font-size="11">{hi:.2}</text><text x="4" y="{bottom}" font-size="11">{lo:.2}</text>
-<polyline fill="none" stroke="#1f6feb" stroke-width="1.5" points="{points}"/>
-</svg></figure>"##,
-        title = escape(title),
-        top = pad - 6.0,
-        bottom = h - pad + 14.0,
-        points = path.join(" "),
-    )
+}
+
+fn text(v: &Value) -> String {
+    escape(v.as_str().unwrap_or(""))
+}
+
+/// The metrics' columns, in order.
+const METRICS: [(&str, &str); 14] = [
+    ("total_return_pct", "return"),
+    ("cagr_pct", "CAGR"),
+    ("sharpe", "Sharpe"),
+    ("sortino", "Sortino"),
+    ("calmar", "Calmar"),
+    ("max_drawdown_pct", "max DD"),
+    ("max_drawdown_duration_s", "DD length"),
+    ("win_rate", "win rate"),
+    ("profit_factor", "profit factor"),
+    ("expectancy", "expectancy (USD)"),
+    ("trades", "trades"),
+    ("avg_hold_s", "avg hold"),
+    ("exposure_pct", "exposure"),
+    ("fees", "fees (USD)"),
+];
+
+fn metric_cell(key: &str, m: &Value) -> String {
+    let v = &m[key];
+    match key {
+        "total_return_pct" | "cagr_pct" | "max_drawdown_pct" | "exposure_pct" => pct(v),
+        "max_drawdown_duration_s" | "avg_hold_s" => span(v),
+        "win_rate" => share(v),
+        "trades" => v.to_string(),
+        "expectancy" | "fees" => v.as_str().map_or("-".to_owned(), escape),
+        _ => num(v),
+    }
+}
+
+/// A table of metrics, one row per `(label, metrics)`.
+fn metrics_table(rows: &[(String, &Value)]) -> String {
+    let mut t = String::from("<table class=\"metrics\"><tr><th></th>");
+    for (_, h) in METRICS {
+        let _ = write!(t, "<th>{h}</th>");
+    }
+    t.push_str("</tr>\n");
+    for (label, m) in rows {
+        let _ = write!(t, "<tr><th>{}</th>", escape(label));
+        for (k, _) in METRICS {
+            let _ = write!(t, "<td>{}</td>", metric_cell(k, m));
+        }
+        t.push_str("</tr>\n");
+    }
+    t.push_str("</table>\n");
+    t
+}
+
+fn figure(svg: Option<String>) -> String {
+    svg.map_or(String::new(), |s| format!("<figure>{s}</figure>\n"))
+}
+
+/// The equity and drawdown charts of one curve.
+fn charts_of(title: &str, curve: &Value, capital: Option<f64>, trips: &[&Value]) -> String {
+    let points = charts::points(curve);
+    let marks = charts::marks(trips);
+    let mut out = figure(charts::equity(
+        &format!("{title}: equity (USD)"),
+        &points,
+        capital,
+        &marks,
+    ));
+    out.push_str(&figure(charts::drawdown_chart(
+        &format!("{title}: drawdown"),
+        &points,
+    )));
+    out
+}
+
+fn money_of(v: &Value) -> Option<f64> {
+    v.as_str()?.parse().ok()
 }
 
 fn html(r: &Value) -> String {
     let p = &r["portfolio"];
-    let mut rows = String::new();
-    for st in r["strategies"].as_array().into_iter().flatten() {
-        rows.push_str(&format!(
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
-            escape(st["engine"].as_str().unwrap_or("")),
-            escape(st["strategy"].as_str().unwrap_or("")),
-            st["fills"],
-            escape(st["contracts"].as_str().unwrap_or("")),
-            escape(st["pnl"].as_str().unwrap_or("")),
-            escape(st["realized_pnl"].as_str().unwrap_or("")),
-            escape(st["position"].as_str().unwrap_or("")),
-        ));
+    let engines: Vec<&Value> = r["engines"].as_array().into_iter().flatten().collect();
+    let strategies: Vec<&Value> = r["strategies"].as_array().into_iter().flatten().collect();
+    let trips: Vec<&Value> = r["round_trips"].as_array().into_iter().flatten().collect();
+    let open: Vec<&Value> = r["open_positions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .collect();
+    let mut page = String::new();
+
+    // Positions still open: said first, they change how the PnL reads.
+    if !open.is_empty() {
+        page.push_str("<div class=\"warn\"><b>Positions still open at the end</b>: marked at the last close, their PnL is unrealized and included in the figures.<table><tr><th>engine</th><th>strategy</th><th>instrument</th><th>qty</th><th>avg price</th><th>last</th><th>unrealized (USD)</th><th>opened</th></tr>\n");
+        for o in &open {
+            let _ = writeln!(
+                page,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                text(&o["engine"]),
+                text(&o["strategy"]),
+                text(&o["instrument"]),
+                text(&o["qty"]),
+                text(&o["avg_price"]),
+                text(&o["last_price"]),
+                text(&o["unrealized_pnl"]),
+                text(&o["opened"]),
+            );
+        }
+        page.push_str("</table></div>\n");
     }
-    let mut charts = svg("Portfolio equity (USD)", &p["equity_curve"]);
-    for e in r["engines"].as_array().into_iter().flatten() {
-        charts.push_str(&svg(
+
+    let _ = write!(
+        page,
+        "<h2>Portfolio</h2>\n<p>Capital {} USD, final equity {} USD, PnL {} USD, {} fills.</p>\n",
+        text(&p["capital"]),
+        text(&p["final_equity"]),
+        text(&p["pnl"]),
+        p["fills"],
+    );
+    page.push_str(&metrics_table(&[("portfolio".to_owned(), &p["metrics"])]));
+    page.push_str(&charts_of(
+        "Portfolio",
+        &p["equity_curve"],
+        money_of(&p["capital"]),
+        &[],
+    ));
+
+    page.push_str("<h2>Engines</h2>\n");
+    let rows: Vec<(String, &Value)> = engines
+        .iter()
+        .map(|e| (e["id"].as_str().unwrap_or("").to_owned(), &e["metrics"]))
+        .collect();
+    page.push_str(&metrics_table(&rows));
+    for e in &engines {
+        let id = e["id"].as_str().unwrap_or("");
+        let own: Vec<&Value> = trips
+            .iter()
+            .copied()
+            .filter(|t| t["engine"] == id)
+            .collect();
+        page.push_str(&charts_of(
             &format!(
-                "{} equity (USD): pnl {}, max drawdown {}%",
-                e["id"].as_str().unwrap_or(""),
+                "{id} (pnl {} USD, max drawdown {})",
                 e["pnl"].as_str().unwrap_or(""),
-                e["max_drawdown_pct"]
+                pct(&e["max_drawdown_pct"])
             ),
             &e["equity_curve"],
+            money_of(&e["capital"]),
+            &own,
         ));
     }
+
+    page.push_str("<h2>Strategies</h2>\n");
+    let rows: Vec<(String, &Value)> = strategies
+        .iter()
+        .map(|s| {
+            let label = format!(
+                "{} {}",
+                s["engine"].as_str().unwrap_or(""),
+                s["strategy"].as_str().unwrap_or("")
+            );
+            (label, &s["metrics"])
+        })
+        .collect();
+    page.push_str(&metrics_table(&rows));
+    page.push_str("<table><tr><th>engine</th><th>strategy</th><th>fills</th><th>contracts</th><th>PnL (USD)</th><th>realized (USD)</th><th>position</th></tr>\n");
+    for st in &strategies {
+        let _ = writeln!(
+            page,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            text(&st["engine"]),
+            text(&st["strategy"]),
+            st["fills"],
+            text(&st["contracts"]),
+            text(&st["pnl"]),
+            text(&st["realized_pnl"]),
+            text(&st["position"]),
+        );
+    }
+    page.push_str("</table>\n");
+    for st in strategies.iter().filter(|s| s["equity_curve"].is_array()) {
+        let (engine, name) = (
+            st["engine"].as_str().unwrap_or(""),
+            st["strategy"].as_str().unwrap_or(""),
+        );
+        let own: Vec<&Value> = trips
+            .iter()
+            .copied()
+            .filter(|t| t["engine"] == engine && t["strategy"] == name)
+            .collect();
+        let points = charts::points(&st["equity_curve"]);
+        page.push_str(&figure(charts::equity(
+            &format!("{engine} {name}: equity (USD) on its share of the capital"),
+            &points,
+            money_of(&st["capital"]),
+            &charts::marks(&own),
+        )));
+    }
+
+    let omitted = r["round_trips_omitted"].as_u64().unwrap_or(0) as usize
+        + trips.len().saturating_sub(PAGE_TRIPS);
+    let _ = write!(
+        page,
+        "<h2>Round trips</h2>\n<p>{} round trips{}; PnL before commissions (the fills' commissions are in each strategy's fees).</p>\n",
+        trips.len() + r["round_trips_omitted"].as_u64().unwrap_or(0) as usize,
+        if omitted > 0 { format!(", the first {} listed", trips.len().min(PAGE_TRIPS)) } else { String::new() },
+    );
+    page.push_str("<table><tr><th>engine</th><th>strategy</th><th>instrument</th><th>side</th><th>qty</th><th>opened</th><th>closed</th><th>entry</th><th>exit</th><th>PnL (USD)</th><th>held</th></tr>\n");
+    for t in trips.iter().take(PAGE_TRIPS) {
+        let pnl = text(&t["pnl"]);
+        let class = if pnl.starts_with('-') {
+            " class=\"loss\""
+        } else {
+            ""
+        };
+        let _ = writeln!(
+            page,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td{class}>{pnl}</td><td>{}</td></tr>",
+            text(&t["engine"]),
+            text(&t["strategy"]),
+            text(&t["instrument"]),
+            text(&t["side"]),
+            text(&t["qty"]),
+            text(&t["opened"]),
+            text(&t["closed"]),
+            text(&t["entry_price"]),
+            text(&t["exit_price"]),
+            span(&t["hold_s"]),
+        );
+    }
+    page.push_str("</table>\n");
+
+    let _ = write!(
+        page,
+        "<h2>Configuration</h2>\n<p>As it ran, resolved, secrets redacted.</p>\n<pre>{}</pre>\n",
+        text(&r["config"])
+    );
+
     format!(
         r#"<!doctype html>
 <html><head><meta charset="utf-8"><title>commodore replay</title>
-<style>body{{font-family:sans-serif;margin:2em;max-width:60em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:.2em .6em;text-align:right}}</style>
+<style>
+body{{font-family:sans-serif;margin:2em;max-width:72em;color:#1f2328}}
+table{{border-collapse:collapse;margin:.6em 0}}td,th{{border:1px solid #d0d7de;padding:.2em .6em;text-align:right;font-size:.9em}}
+th{{background:#f6f8fa}}.loss{{color:#cf222e}}figure{{margin:.8em 0}}
+.warn{{background:#fff8c5;border:1px solid #d4a72c;padding:.6em 1em;margin:1em 0}}
+pre{{background:#f6f8fa;padding:1em;overflow:auto;font-size:.85em}}
+</style>
 </head><body>
 <h1>commodore replay</h1>
-<p>{data}: {from} to {to}, {bars} bars.</p>
-<h2>Portfolio</h2>
-<p>Capital {capital} USD, final equity {equity} USD, PnL {pnl} USD ({ret:+.2}%), max drawdown {dd:.2}%, {fills} fills.</p>
-{charts}
-<h2>Strategies</h2>
-<table><tr><th>engine</th><th>strategy</th><th>fills</th><th>contracts</th><th>PnL (USD)</th><th>realized (USD)</th><th>position</th></tr>
-{rows}</table>
-</body></html>
+<p>{data}: {from} to {to}, {bars} bars.{fsync}</p>
+{page}</body></html>
 "#,
-        data = escape(r["data"].as_str().unwrap_or("")),
+        data = text(&r["data"]),
         from = escape(r["from"].as_str().unwrap_or("?")),
         to = escape(r["to"].as_str().unwrap_or("?")),
         bars = r["bars"],
-        capital = escape(p["capital"].as_str().unwrap_or("")),
-        equity = escape(p["final_equity"].as_str().unwrap_or("")),
-        pnl = escape(p["pnl"].as_str().unwrap_or("")),
-        ret = p["return_pct"].as_f64().unwrap_or(0.0),
-        dd = p["max_drawdown_pct"].as_f64().unwrap_or(0.0),
-        fills = p["fills"],
+        fsync = if r["journal"]["fsync"] == false {
+            " The replay's journal was written without fsync: it is read for this report, never recovered from."
+        } else {
+            ""
+        },
     )
 }

@@ -12,7 +12,7 @@ use crate::config::{self, Config};
 use commodore_actors::journal::Store;
 use commodore_actors::model::{
     contract, month_of, Book as LotBook, ContractSpec, CurveResults, CurveStats, Fill, FrontMonth,
-    Position, Strategy, TradeTally,
+    Position, RoundTrip, Strategy, TradeStats, TradeTally,
 };
 use rust_decimal::prelude::*;
 use serde_json::{json, Value};
@@ -21,6 +21,10 @@ use std::path::Path;
 
 /// Points of an equity curve in the report (evenly thinned beyond).
 pub const MAX_CURVE_POINTS: usize = 2_000;
+/// Round trips listed per engine (a year of a busy engine is thousands);
+/// beyond, they are counted (`round_trips_omitted`), and every statistic
+/// still counts them all.
+pub const MAX_TRIPS: usize = 5_000;
 
 /// Dollar PnL of signed fills at `mark`: Σ sign × qty × (mark − price) × point value.
 #[derive(Debug, Default, Clone)]
@@ -75,6 +79,11 @@ impl Books {
 
     fn fills(&self) -> u64 {
         self.0.values().map(|b| b.fills).sum()
+    }
+
+    /// Whether any instrument is held.
+    fn exposed(&self) -> bool {
+        self.0.values().any(|b| !b.qty.is_zero())
     }
 
     /// The instruments held at the end, with their net contracts.
@@ -224,13 +233,23 @@ struct Owned {
     book: LotBook,
     tallies: BTreeMap<Strategy, TradeTally>,
     curves: BTreeMap<Strategy, CurveStats>,
+    /// Each configured strategy's equity points, for its chart.
+    points: BTreeMap<Strategy, Curve>,
+    /// The round trips in the order they closed (at most [`MAX_TRIPS`]).
+    trips: Vec<(Strategy, RoundTrip)>,
+    trips_omitted: u64,
 }
 
 impl Owned {
     fn apply(&mut self, engine: &str, f: &Fill, spec: &ContractSpec) {
         let (_, trips) = self.book.apply_trips(engine, f, spec);
-        for (owner, trip) in &trips {
-            self.tallies.entry(*owner).or_default().add(trip);
+        for (owner, trip) in trips {
+            self.tallies.entry(owner).or_default().add(&trip);
+            if self.trips.len() < MAX_TRIPS {
+                self.trips.push((owner, trip));
+            } else {
+                self.trips_omitted += 1;
+            }
         }
         self.tallies
             .entry(Strategy::of_order(engine, &f.client_order_id))
@@ -252,6 +271,15 @@ impl Owned {
 
     fn fees(&self, owner: Strategy) -> Decimal {
         self.tallies.get(&owner).map_or(Decimal::ZERO, |t| t.fees)
+    }
+
+    /// Every owner's trips and fees together: the engine's.
+    fn tally(&self) -> TradeTally {
+        let mut all = TradeTally::default();
+        for t in self.tallies.values() {
+            all.merge(t);
+        }
+        all
     }
 
     /// Every owner with anything to report: the configured strategies
@@ -287,7 +315,11 @@ struct Walk {
     /// strategy's curve statistics (from the first bar).
     strategies: Vec<(Owned, BTreeMap<Strategy, CurveResults>)>,
     curves: Vec<Curve>,
+    /// Each engine's curve statistics (its capital, exposed while it holds
+    /// a position), and the portfolio's.
+    engine_stats: Vec<CurveResults>,
     portfolio: Curve,
+    portfolio_stats: CurveResults,
     /// The first and the last bar's time.
     span: Option<(u64, u64)>,
 }
@@ -315,8 +347,21 @@ impl Walk {
                     .iter()
                     .map(|s| (s.name, CurveStats::new(e.capital * s.weight)))
                     .collect(),
+                points: e
+                    .strategy_specs()
+                    .iter()
+                    .map(|s| (s.name, Curve::default()))
+                    .collect(),
+                trips: Vec::new(),
+                trips_omitted: 0,
             })
             .collect();
+        let mut engine_stats: Vec<CurveStats> = cfg
+            .engines
+            .iter()
+            .map(|e| CurveStats::new(e.capital))
+            .collect();
+        let mut portfolio_stats = CurveStats::new(inp.capital);
         let mut fronts: Vec<FrontMonth> = specs
             .iter()
             .map(|s| FrontMonth::new(s.clone(), days))
@@ -355,10 +400,9 @@ impl Walk {
             }
             last[i].by.insert(instrument, bar.close);
             let marks = &last[i];
-            curves[i].push(
-                at,
-                cfg.engines[i].capital + books[i].pnl(|x| marks.of(x), &specs[i]),
-            );
+            let equity = cfg.engines[i].capital + books[i].pnl(|x| marks.of(x), &specs[i]);
+            curves[i].push(at, equity);
+            engine_stats[i].push(at, equity, books[i].exposed());
             let owned = &mut per[i];
             let points: Vec<(Strategy, Decimal, bool)> = owned
                 .curves
@@ -372,6 +416,9 @@ impl Walk {
                 if let Some(c) = owned.curves.get_mut(&s) {
                     let base = c.capital();
                     c.push(at, base + pnl, exposed);
+                    if let Some(p) = owned.points.get_mut(&s) {
+                        p.push(at, base + pnl);
+                    }
                 }
             }
             // One portfolio point per time, once every engine has a price.
@@ -384,6 +431,7 @@ impl Walk {
                     })
                     .sum();
                 portfolio.push(at, total);
+                portfolio_stats.push(at, total, books.iter().any(Books::exposed));
             }
         }
         // Fills after the last bar (none in practice) still count, at the last close.
@@ -406,7 +454,9 @@ impl Walk {
             last,
             strategies,
             curves,
+            engine_stats: engine_stats.into_iter().map(CurveStats::finish).collect(),
             portfolio,
+            portfolio_stats: portfolio_stats.finish(),
             span,
         }
     }
@@ -425,6 +475,8 @@ pub fn report(
     let walk = Walk::new(cfg, &inp, data);
     let mut engines_out = Vec::new();
     let mut strategies_out = Vec::new();
+    let (mut trips_out, mut trips_omitted, mut open_out) = (Vec::new(), 0u64, Vec::new());
+    let mut portfolio_tally = TradeTally::default();
     for (i, e) in cfg.engines.iter().enumerate() {
         let mark = &walk.last[i];
         let outcomes: BTreeMap<String, u64> = store
@@ -441,9 +493,13 @@ pub fn report(
             spec,
             mark,
             outcomes,
-            &walk.curves[i],
+            (&walk.curves[i], &walk.engine_stats[i]),
         ));
         strategies_out.extend(strategies_json(e, &inp.fills[i], owned, spec, mark, curves));
+        trips_out.extend(trips_json(e, owned));
+        trips_omitted += owned.trips_omitted;
+        open_out.extend(open_json(e, owned, spec, mark));
+        portfolio_tally.merge(&owned.tally());
     }
     // From the final books (fills after the last bar included), as the
     // engines' own figures are.
@@ -470,10 +526,18 @@ pub fn report(
             "return_pct": if capital.is_zero() { 0.0 } else { (pnl / capital * Decimal::ONE_HUNDRED).round_dp(4).to_f64().unwrap_or(0.0) },
             "max_drawdown_pct": walk.portfolio.max_drawdown_pct(),
             "fills": walk.books.iter().map(Books::fills).sum::<u64>(),
+            "metrics": metrics_json(Some(&walk.portfolio_stats), &portfolio_tally.stats()),
             "equity_curve": curve_json(&walk.portfolio),
         },
         "engines": engines_out,
         "strategies": strategies_out,
+        // Positions still open at the end: marked at the last close, their
+        // PnL unrealized (the report's PnL includes it).
+        "open_positions": open_out,
+        "round_trips": trips_out,
+        "round_trips_omitted": trips_omitted,
+        // What ran: the resolved configuration, secrets redacted.
+        "config": cfg.to_redacted_toml(),
     }))
 }
 
@@ -485,7 +549,7 @@ fn engine_json(
     spec: &ContractSpec,
     mark: &Marks,
     outcomes: BTreeMap<String, u64>,
-    curve: &Curve,
+    (curve, stats): (&Curve, &CurveResults),
 ) -> Value {
     let pnl = b.pnl(|x| mark.of(x), spec);
     json!({
@@ -503,8 +567,84 @@ fn engine_json(
         "fills": b.fills(),
         "outcomes": outcomes,
         "max_drawdown_pct": curve.max_drawdown_pct(),
+        "metrics": metrics_json(Some(stats), &owned.tally().stats()),
         "equity_curve": curve_json(curve),
     })
+}
+
+/// The figures a trader judges a result by, the same for a strategy, an
+/// engine and the portfolio: from its equity curve (none for an owner
+/// without a share of the capital: the engine's own `roll`, `house`) and
+/// its round trips.
+fn metrics_json(curve: Option<&CurveResults>, t: &TradeStats) -> Value {
+    json!({
+        "total_return_pct": curve.map(|c| c.return_pct),
+        "cagr_pct": curve.and_then(|c| c.cagr_pct),
+        "sharpe": curve.and_then(|c| c.sharpe),
+        "sortino": curve.and_then(|c| c.sortino),
+        "calmar": curve.and_then(|c| c.calmar),
+        "max_drawdown_pct": curve.map(|c| c.max_drawdown_pct),
+        "max_drawdown_duration_s": curve.map(|c| c.max_drawdown_ms / 1000),
+        "exposure_pct": curve.map(|c| c.exposure_pct),
+        "trades": t.trades,
+        "win_rate": t.win_rate,
+        "profit_factor": t.profit_factor,
+        "expectancy": t.expectancy.map(money),
+        "avg_hold_s": t.avg_hold_ms.map(|ms| ms / 1000),
+        "fees": money(t.fees),
+    })
+}
+
+/// The engine's round trips, each its lot's owner's (PnL before
+/// commissions, which are its fills').
+fn trips_json(e: &config::Engine, owned: &Owned) -> Vec<Value> {
+    owned
+        .trips
+        .iter()
+        .map(|(owner, t)| {
+            json!({
+                "engine": e.id,
+                "strategy": owner.to_string(),
+                "instrument": t.instrument,
+                "side": if t.direction > 0 { "long" } else { "short" },
+                "qty": t.qty.normalize().to_string(),
+                "opened": rfc3339(t.opened_ms),
+                "closed": rfc3339(t.closed_ms),
+                "entry_price": t.entry_price.normalize().to_string(),
+                "exit_price": t.exit_price.normalize().to_string(),
+                "pnl": money(t.pnl),
+                "hold_s": t.closed_ms.saturating_sub(t.opened_ms) / 1000,
+            })
+        })
+        .collect()
+}
+
+/// Each owner's position per instrument still open at the end, marked at
+/// the last close.
+fn open_json(e: &config::Engine, owned: &Owned, spec: &ContractSpec, mark: &Marks) -> Vec<Value> {
+    let mut out = Vec::new();
+    for (instrument, position) in owned.book.positions() {
+        let mut owners: Vec<Strategy> = position.lots().map(|l| l.owner).collect();
+        owners.sort();
+        owners.dedup();
+        for owner in owners {
+            let Some((qty, avg, opened_ms)) = position.owned_by(owner) else {
+                continue;
+            };
+            let last = mark.of(instrument);
+            out.push(json!({
+                "engine": e.id,
+                "strategy": owner.to_string(),
+                "instrument": instrument,
+                "qty": qty.normalize().to_string(),
+                "avg_price": avg.normalize().to_string(),
+                "last_price": last.normalize().to_string(),
+                "unrealized_pnl": money(position.unrealized_of(last, spec, |l| l.owner == owner)),
+                "opened": rfc3339(opened_ms),
+            }));
+        }
+    }
+    out
 }
 
 /// Per strategy: the lots it owned (its PnL is theirs: realized by whoever
@@ -551,6 +691,8 @@ fn strategies_json(
                 "position": owned.book.held_by(owner).normalize().to_string(),
                 "trades": tally.stats(),
                 "curve": curves.get(&owner),
+                "metrics": metrics_json(curves.get(&owner), &tally.stats()),
+                "equity_curve": owned.points.get(&owner).map(curve_json),
             })
         })
         .collect()

@@ -120,6 +120,8 @@ impl Book {
                             qty: c.qty,
                             opened_ms: c.opened_ms,
                             closed_ms: f.at_ms,
+                            entry_price: c.price,
+                            exit_price: f.price,
                             pnl: c.pnl,
                         },
                     ));

@@ -58,6 +58,8 @@ pub struct Closed {
     pub opened_ms: u64,
     /// +1 a long lot, −1 a short one.
     pub direction: i8,
+    /// The lot's price (where it opened, in its month).
+    pub price: Decimal,
     /// The lot's stop basis and first opening (carried through a roll).
     pub basis: Decimal,
     pub since_ms: u64,
@@ -207,6 +209,7 @@ impl Position {
                     pnl,
                     opened_ms: l.at_ms,
                     direction: if direction.is_sign_positive() { 1 } else { -1 },
+                    price: l.price,
                     basis: l.basis,
                     since_ms: l.since_ms,
                 });

@@ -22,6 +22,9 @@ pub struct RoundTrip {
     pub qty: Decimal,
     pub opened_ms: u64,
     pub closed_ms: u64,
+    /// The lot's price, and the closing fill's.
+    pub entry_price: Decimal,
+    pub exit_price: Decimal,
     /// Dollars, before commissions.
     pub pnl: Decimal,
 }
@@ -49,6 +52,8 @@ pub fn round_trips(fills: &[Fill], spec: &ContractSpec) -> Vec<RoundTrip> {
                 qty: take,
                 opened_ms: front.2,
                 closed_ms: f.at_ms,
+                entry_price: front.1,
+                exit_price: f.price,
                 pnl: spec.pnl((f.price - front.1) * Decimal::from(direction), take),
             });
             front.0 -= Decimal::from(direction) * take;
@@ -116,6 +121,17 @@ impl TradeTally {
         self.held_ms += t.closed_ms.saturating_sub(t.opened_ms);
     }
 
+    /// Another tally's trips and fees added to this one's (an engine's
+    /// strategies, a portfolio's engines).
+    pub fn merge(&mut self, o: &TradeTally) {
+        self.trades += o.trades;
+        self.wins += o.wins;
+        self.gross_win += o.gross_win;
+        self.gross_loss += o.gross_loss;
+        self.held_ms += o.held_ms;
+        self.fees += o.fees;
+    }
+
     pub fn stats(&self) -> TradeStats {
         let n = self.trades;
         let total = self.gross_win - self.gross_loss;
@@ -140,6 +156,8 @@ pub const TRADING_DAYS: f64 = 252.0;
 /// Daily returns a curve keeps (ten years): a live engine's runs for months;
 /// past this the Sharpe and Sortino ratios are those of the last ten years.
 pub const MAX_DAYS: usize = 2_520;
+/// The shortest curve, in days, whose return is annualized (CAGR, Calmar).
+pub const MIN_CAGR_DAYS: f64 = 30.0;
 
 /// An equity curve's statistics, taken point by point in bounded memory
 /// (one figure per market day kept): the return, the annualized Sharpe and
@@ -159,6 +177,7 @@ pub struct CurveStats {
     under: bool,
     worst: Decimal,
     longest_ms: u64,
+    first_at: u64,
     last_at: u64,
     points: u64,
     exposed: u64,
@@ -175,6 +194,12 @@ pub struct CurveResults {
     /// end of the curve), in market milliseconds.
     pub max_drawdown_ms: u64,
     pub exposure_pct: f64,
+    /// The return compounded to a year of 365.25 days over the curve's
+    /// span; none under [`MIN_CAGR_DAYS`] (a week's return raised to the
+    /// 52nd power says nothing of a year).
+    pub cagr_pct: Option<f64>,
+    /// CAGR / max drawdown (none without a drawdown or a CAGR).
+    pub calmar: Option<f64>,
 }
 
 impl CurveStats {
@@ -190,6 +215,7 @@ impl CurveStats {
             under: false,
             worst: Decimal::ZERO,
             longest_ms: 0,
+            first_at: 0,
             last_at: 0,
             points: 0,
             exposed: 0,
@@ -204,6 +230,7 @@ impl CurveStats {
         }
         if self.points == 0 {
             self.peak_at = at_ms;
+            self.first_at = at_ms;
         }
         self.day = Some(day);
         self.day_close = equity;
@@ -270,6 +297,19 @@ impl CurveStats {
                 .to_f64()
                 .unwrap_or(0.0)
         };
+        let growth = match self.capital.is_zero() {
+            true => None,
+            false => (self.day_close / self.capital).to_f64(),
+        };
+        let years = (self.last_at - self.first_at) as f64 / (365.25 * 86_400_000.0);
+        let cagr_pct = growth
+            .filter(|g| *g > 0.0 && years * 365.25 >= MIN_CAGR_DAYS)
+            .map(|g| round6((g.powf(1.0 / years) - 1.0) * 100.0))
+            .filter(|c| c.is_finite());
+        let max_drawdown_pct = pct(self.worst);
+        let calmar = cagr_pct
+            .filter(|_| max_drawdown_pct > 0.0)
+            .map(|c| round6(c / max_drawdown_pct));
         CurveResults {
             return_pct: if self.capital.is_zero() {
                 0.0
@@ -278,13 +318,15 @@ impl CurveStats {
             },
             sharpe: ratio(sd),
             sortino: ratio(down),
-            max_drawdown_pct: pct(self.worst),
+            max_drawdown_pct,
             max_drawdown_ms: longest,
             exposure_pct: if self.points == 0 {
                 0.0
             } else {
                 round6(self.exposed as f64 / self.points as f64 * 100.0)
             },
+            cagr_pct,
+            calmar,
         }
     }
 }
@@ -423,6 +465,63 @@ mod tests {
         let r = c.finish();
         assert_eq!(r.max_drawdown_ms, 30);
         assert_eq!((r.sharpe, r.sortino), (None, None), "one day: no ratio");
+    }
+
+    #[test]
+    fn cagr_compounds_to_a_year_and_calmar_divides_it_by_the_drawdown() {
+        const YEAR: u64 = 31_557_600_000; // 365.25 days
+        let d = |s: &str| s.parse::<Decimal>().unwrap();
+        // 100 to 121 over two years: 10 % a year; a fall from 110 to 99 on
+        // the way is 10 %, so Calmar is 1.
+        let mut c = CurveStats::new(d("100"));
+        c.push(0, d("100"), false);
+        c.push(YEAR / 2, d("110"), true);
+        c.push(YEAR, d("99"), true);
+        c.push(2 * YEAR, d("121"), false);
+        let r = c.finish();
+        assert_eq!(r.return_pct, 21.0);
+        assert_eq!(r.cagr_pct, Some(10.0));
+        assert_eq!(r.max_drawdown_pct, 10.0);
+        assert_eq!(r.calmar, Some(1.0));
+        // Under 30 days: no CAGR, so no Calmar.
+        let mut c = CurveStats::new(d("100"));
+        c.push(0, d("100"), false);
+        c.push(29 * 86_400_000, d("90"), false);
+        let r = c.finish();
+        assert_eq!((r.cagr_pct, r.calmar), (None, None));
+        let mut c = CurveStats::new(d("100"));
+        c.push(0, d("100"), false);
+        c.push(YEAR, d("50"), false);
+        assert_eq!(c.clone().finish().cagr_pct, Some(-50.0));
+        c.push(2 * YEAR, d("200"), false);
+        let r = c.finish();
+        assert_eq!(r.cagr_pct, Some(41.421356), "doubled in two years: √2 − 1");
+        assert_eq!(r.calmar, Some(0.828427));
+    }
+
+    #[test]
+    fn tallies_merge_into_an_engines_and_a_portfolios() {
+        let trip = |pnl: i64, held: u64| RoundTrip {
+            instrument: "KCH26".into(),
+            direction: 1,
+            qty: Decimal::ONE,
+            opened_ms: 0,
+            closed_ms: held,
+            entry_price: Decimal::from(300),
+            exit_price: Decimal::from(300),
+            pnl: Decimal::from(pnl),
+        };
+        let (mut a, mut b) = (TradeTally::default(), TradeTally::default());
+        a.add(&trip(100, 10));
+        b.add(&trip(-50, 30));
+        b.fees = Decimal::from(5);
+        a.merge(&b);
+        let s = a.stats();
+        assert_eq!((s.trades, s.wins), (2, 1));
+        assert_eq!(s.profit_factor, Some(2.0));
+        assert_eq!(s.expectancy, Some(Decimal::from(25)));
+        assert_eq!(s.avg_hold_ms, Some(20));
+        assert_eq!(s.fees, Decimal::from(5));
     }
 
     #[test]
