@@ -283,3 +283,21 @@ fn the_history_has_every_engine_sampled_and_pages_by_since() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_shutdown_ends_the_open_streams() {
+    let dir = temp_dir("ui-stream-shutdown");
+    let mut d = Daemon::start(&dir, &[]);
+    let mut s = Stream::open(&d, "?tail=1");
+    s.next();
+    let (st, v) = d.call("POST", "/v1/shutdown", Some(r#"{"reason":"stream test"}"#));
+    assert_eq!(st, 202, "{v}");
+    // The stream ends (the client's timeout would fail the read instead).
+    let rest: Vec<String> = s.lines.by_ref().map(|l| l.expect("a line")).collect();
+    assert!(
+        rest.iter().any(|l| l.contains("shutting down")),
+        "the stream's last lines: {rest:?}"
+    );
+    assert_eq!(d.exit_code(), Some(0));
+    let _ = std::fs::remove_dir_all(&dir);
+}

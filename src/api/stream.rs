@@ -228,6 +228,8 @@ async fn pump(st: web::Data<ApiState>, _slot: Slot, mut cursor: u64, tx: mpsc::S
     let keep_alive = KEEP_ALIVE.as_millis() as u64;
     let lifetime = LIFETIME.as_millis() as u64;
     loop {
+        // A shutdown ends every stream at once: the journal stops with the
+        // tree, and the server waits only briefly for open connections.
         if st.lifecycle.is_stopping() {
             let _ = send(&tx, ": the daemon is shutting down\n\n".to_owned()).await;
             return;
