@@ -268,12 +268,18 @@ fn the_history_has_every_engine_sampled_and_pages_by_since() {
     assert!(equity > 0.0, "{kc}");
     assert!(kc["outcomes"].is_object(), "{kc}");
     assert!(last["at"].as_str().unwrap().ends_with('Z'));
+    assert_eq!(h["more"], false);
     let next = h["next"].as_u64().unwrap();
     let after = d.get(&format!("/v1/history?since={next}"));
     assert_eq!(
         after["samples"].as_array().unwrap().len() as u64,
         after["next"].as_u64().unwrap() - next
     );
+    // A `since` past the newest (a client of a daemon since started again)
+    // gets nothing, and a `next` below it.
+    let past = d.get("/v1/history?since=1000000");
+    assert!(past["samples"].as_array().unwrap().is_empty());
+    assert!(past["next"].as_u64().unwrap() < 1_000_000);
     let (s, v) = d.call("GET", "/v1/history?since=x", None);
     assert_eq!((s, code(&v)), (400, "bad_request"), "{v}");
     // And the status names the tiers an operator may choose.

@@ -28,6 +28,8 @@ use std::time::Duration;
 pub const SAMPLE_EVERY: Duration = Duration::from_secs(10);
 /// Samples kept: a day at [`SAMPLE_EVERY`].
 pub const CAPACITY: usize = 8640;
+/// Samples per answer at most (a client pages on with `next` while `more`).
+pub const PAGE: usize = 1000;
 
 /// One engine in one sample.
 #[derive(Debug, Clone, Serialize)]
@@ -77,11 +79,13 @@ impl History {
         ring.samples.push_back(s);
     }
 
-    /// The samples with `n > since`, oldest first, and the newest `n`.
-    pub fn since(&self, since: u64) -> (Vec<Sample>, u64) {
+    /// The samples with `n > since`, oldest first, at most `limit`, and
+    /// the newest `n` of the ring.
+    pub fn since(&self, since: u64, limit: usize) -> (Vec<Sample>, u64) {
         let ring = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         let first = ring.samples.partition_point(|s| s.n <= since);
-        (ring.samples.range(first..).cloned().collect(), ring.last_n)
+        let page = ring.samples.range(first..).take(limit).cloned().collect();
+        (page, ring.last_n)
     }
 }
 
@@ -154,18 +158,23 @@ fn sample_json(s: &Sample) -> serde_json::Value {
     })
 }
 
-/// `GET /v1/history?since=N`: `{every_s, capacity, samples: [...], next}`.
+/// `GET /v1/history?since=N`: `{every_s, capacity, samples: [...], next,
+/// more}`: at most [`PAGE`] samples after `since`; `next` is the `since` of
+/// the next page (the last sample's `n`, or the ring's newest when there is
+/// none: below `since` when the daemon has started again since).
 pub(super) async fn history(req: HttpRequest, st: web::Data<ApiState>) -> Answer {
     authorize(&req, &st)?;
     let q = web::Query::<HistoryQuery>::from_query(req.query_string())
         .map_err(|e| ApiError::bad_request(format!("bad query ({e}); use ?since=<n>")))?;
-    let (samples, newest) = st.history.since(q.since.unwrap_or(0));
+    let (samples, newest) = st.history.since(q.since.unwrap_or(0), PAGE);
+    let next = samples.last().map_or(newest, |s| s.n);
     let samples: Vec<serde_json::Value> = samples.iter().map(sample_json).collect();
     Ok(HttpResponse::Ok().json(serde_json::json!({
         "every_s": SAMPLE_EVERY.as_secs(),
         "capacity": CAPACITY,
         "samples": samples,
-        "next": newest,
+        "next": next,
+        "more": next < newest,
     })))
 }
 
@@ -187,20 +196,26 @@ mod tests {
     #[test]
     fn the_ring_keeps_the_newest_capacity_samples_numbered_for_since() {
         let h = History::default();
-        assert_eq!(h.since(0).0.len(), 0);
+        assert_eq!(h.since(0, CAPACITY).0.len(), 0);
         for i in 0..(CAPACITY as u64 + 5) {
             h.push(s(i));
         }
-        let (all, newest) = h.since(0);
+        let (all, newest) = h.since(0, CAPACITY);
         assert_eq!(all.len(), CAPACITY);
         assert_eq!(newest, CAPACITY as u64 + 5);
         assert_eq!(all[0].n, 6, "the five oldest dropped");
         assert_eq!(all.last().unwrap().n, newest);
-        let (after, _) = h.since(newest - 2);
+        let (after, _) = h.since(newest - 2, CAPACITY);
         assert_eq!(
             after.iter().map(|s| s.n).collect::<Vec<_>>(),
             [newest - 1, newest]
         );
-        assert!(h.since(newest).0.is_empty());
+        assert!(h.since(newest, CAPACITY).0.is_empty());
+        // A page: the oldest first.
+        let (page, _) = h.since(0, PAGE);
+        assert_eq!(
+            (page.len(), page[0].n, page[PAGE - 1].n),
+            (PAGE, 6, PAGE as u64 + 5)
+        );
     }
 }

@@ -241,13 +241,23 @@
     } catch (e) { quiet(e); }
   }
 
+  // The server's samples since the last asked, page by page (at most ten
+  // pages a call); a daemon started again numbers them from 1 again.
   async function refreshHistory(s) {
     try {
-      const h = await api('GET', '/v1/history?since=' + data.historyNext);
-      if (s !== session) return;
-      for (const sample of h.samples) data.samples.push(sample);
-      if (data.samples.length > HISTORY_POINTS) data.samples.splice(0, data.samples.length - HISTORY_POINTS);
-      data.historyNext = h.next;
+      for (let page = 0; page < 10; page += 1) {
+        const h = await api('GET', '/v1/history?since=' + data.historyNext);
+        if (s !== session) return;
+        if (h.next < data.historyNext) {
+          data.samples = [];
+          data.historyNext = 0;
+          continue;
+        }
+        for (const sample of h.samples) data.samples.push(sample);
+        if (data.samples.length > HISTORY_POINTS) data.samples.splice(0, data.samples.length - HISTORY_POINTS);
+        data.historyNext = h.next;
+        if (!h.more) break;
+      }
       renderCharts();
     } catch (e) { quiet(e); }
   }
