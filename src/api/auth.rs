@@ -1,5 +1,6 @@
-//! The bearer token check every endpoint but `/healthz`, `/readyz` and `/ui` makes
-//! first.
+//! The bearer token check every endpoint but `/healthz`, `/readyz` and the
+//! dashboard's page and assets (`/ui`, `/ui/app.js`, `/ui/style.css`: no data)
+//! makes first.
 //!
 //! Invariant: a request passes only with `Authorization: Bearer <the daemon's
 //! token>`; the scheme is matched case-insensitively (RFC 7235) and the token in

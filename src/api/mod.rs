@@ -8,19 +8,25 @@
 //! `limits` (time bounds, capacity and held bodies, against clients that stall
 //! connections on purpose), `wire` (the contract's shape for the answers
 //! actix-http writes itself), `auth` (the bearer token), `reads` (status, tree,
-//! events, metrics, health) and `commands` (what changes state, through its
-//! owner actor). This file holds the
-//! shared state, the bounds and the route table.
+//! events, metrics, health), `stream` (the events as server-sent events),
+//! `history` (figures sampled over time), `ui` (the dashboard's embedded
+//! page) and `commands` (what changes state, through its owner actor). This
+//! file holds the shared state, the bounds and the route table.
 
 mod auth;
 mod commands;
 mod errors;
+mod history;
 mod limits;
 mod reads;
+mod stream;
+mod ui;
 mod wire;
 
 pub use errors::ApiError;
+pub use history::{spawn_sampler, History};
 pub use reads::{not_ready, settled};
+pub use stream::Streams;
 
 use crate::token;
 use actix_http::{HttpService, KeepAlive};
@@ -62,6 +68,8 @@ pub struct ApiState {
     /// real seconds, whatever the market clock's speed.
     pub wall: commodore_actors::clock::Clock,
     pub started_wall_ms: u64,
+    /// The market clock, which stamps events (and the history's samples).
+    pub market: commodore_actors::clock::Clock,
     pub token: token::Token,
     pub risk: Handle<PortfolioRisk>,
     pub mode: Handle<ModeActor>,
@@ -78,6 +86,10 @@ pub struct ApiState {
     pub journal_path: PathBuf,
     /// The API's own read connection, opened on first use.
     pub journal: Mutex<Option<Store>>,
+    /// `GET /v1/events/stream`s open now (bounded).
+    pub streams: Streams,
+    /// `GET /v1/history`: figures sampled since the start (bounded).
+    pub history: History,
 }
 
 /// Starts the server on an already bound listener (bound before the tree starts,
@@ -176,6 +188,12 @@ fn app(
         .service(resource("/v1/status").route(web::get().to(reads::status)))
         .service(resource("/v1/tree").route(web::get().to(reads::tree)))
         .service(resource("/v1/events").route(web::get().to(reads::events)))
+        .service(resource("/v1/events/stream").route(web::get().to(stream::events_stream)))
+        .service(resource("/v1/history").route(web::get().to(history::history)))
+        .service(resource("/ui").route(web::get().to(ui::page)))
+        .service(resource("/ui/").route(web::get().to(ui::page)))
+        .service(resource("/ui/app.js").route(web::get().to(ui::script)))
+        .service(resource("/ui/style.css").route(web::get().to(ui::style)))
         .service(resource("/v1/engines/{id}/pause").route(web::post().to(commands::pause)))
         .service(resource("/v1/engines/{id}/flatten").route(web::post().to(commands::flatten)))
         .service(resource("/v1/engines/{id}/resume").route(web::post().to(commands::resume)))

@@ -19,7 +19,7 @@ use commodore_actors::model::{ModeState, RiskState};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-fn rfc3339(ms: u64) -> String {
+pub(super) fn rfc3339(ms: u64) -> String {
     chrono::DateTime::from_timestamp_millis(ms as i64)
         .unwrap_or_default()
         .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
@@ -187,13 +187,17 @@ pub(super) async fn status(req: HttpRequest, st: web::Data<ApiState>) -> Answer 
         .map(|id| engine_json(&st, id))
         .collect();
     let portfolio = st.view.portfolio();
+    let mut mode = mode_json(&st.view.mode());
+    // The tiers an operator may choose (`POST /v1/mode`), lowest first.
+    let tiers = st.live.mode.borrow().0.names();
+    mode["tiers"] = json!(tiers.split(", ").collect::<Vec<_>>());
     Ok(HttpResponse::Ok().json(json!({
         "version": env!("CARGO_PKG_VERSION"),
         // The process start, on the wall clock (as `uptime_s`).
         "started_at": rfc3339(st.started_wall_ms),
         "uptime_s": uptime_s(&st),
         "risk": risk_json(&st.view.risk()),
-        "mode": mode_json(&st.view.mode()),
+        "mode": mode,
         "engines": engines,
         "equity": portfolio.equity,
         "drawdown": portfolio.drawdown,
@@ -216,7 +220,7 @@ struct EventsQuery {
     limit: Option<usize>,
 }
 
-fn event_json(e: &Event) -> Value {
+pub(super) fn event_json(e: &Event) -> Value {
     json!({"seq": e.seq, "at": rfc3339(e.at_ms), "kind": e.kind.as_str(), "path": e.path, "detail": e.detail})
 }
 
@@ -238,7 +242,7 @@ async fn journaled_events(
         .map_err(|e| ApiError::unavailable(format!("cannot read the journal: {e}")))?
 }
 
-fn read_events(st: &ApiState, since: u64, limit: usize) -> Result<Vec<Event>, ApiError> {
+pub(super) fn read_events(st: &ApiState, since: u64, limit: usize) -> Result<Vec<Event>, ApiError> {
     let mut guard = st.journal.lock().unwrap_or_else(|e| e.into_inner());
     if guard.is_none() {
         *guard = Some(

@@ -152,6 +152,7 @@ fn api_state(
         wall: tree.wiring.wall,
         // Made at assembly, just before: the daemon's start on the wall.
         started_wall_ms: tree.wiring.wall.now_ms(),
+        market: tree.wiring.clock,
         token,
         risk: tree.risk.clone(),
         mode: tree.mode.clone(),
@@ -163,6 +164,8 @@ fn api_state(
         faults: faults_policy(cfg),
         journal_path,
         journal: Mutex::new(None),
+        streams: api::Streams::default(),
+        history: api::History::default(),
     }
 }
 
@@ -225,6 +228,7 @@ pub async fn run(cfg: Config, files: Vec<PathBuf>, fresh: bool) -> i32 {
     ));
     let token_source = state.token.source.to_string();
     let ready_state = state.clone();
+    let history_state = state.clone();
     let server = match api::serve(state, listener) {
         Ok(s) => s,
         Err(e) => {
@@ -249,6 +253,7 @@ pub async fn run(cfg: Config, files: Vec<PathBuf>, fresh: bool) -> i32 {
         start_ms = wall.now_ms().saturating_sub(t0_ms),
         "commodore started; Ctrl-C or POST /v1/shutdown stops it in order"
     );
+    api::spawn_sampler(history_state);
     logging::spawn_status_lines(cfg.log.status_every, tree.view.clone(), kernel.clone(), ids);
     signals.stop_on_signal(tree.lifecycle.clone(), reloader);
     systemd::spawn(
