@@ -6,6 +6,8 @@
 //! points, its round trips): the same report draws the same bytes.
 
 use chrono::{DateTime, Utc};
+use plotters::coord::types::RangedCoordf64;
+use plotters::coord::Shift;
 use plotters::prelude::*;
 use serde_json::Value;
 
@@ -130,6 +132,57 @@ fn time_label(span_s: i64) -> impl Fn(&DateTime<Utc>) -> String {
     }
 }
 
+type Chart<'a, 'b> =
+    ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedDateTime<DateTime<Utc>>, RangedCoordf64>>;
+
+fn err(e: impl std::fmt::Display) -> String {
+    e.to_string()
+}
+
+/// What every chart has: its caption, a dated time axis over `points`,
+/// the value axis from `lo` to `hi`, gridlines, the market's closed hours
+/// shaded.
+fn frame<'a, 'b>(
+    root: &'a DrawingArea<SVGBackend<'b>, Shift>,
+    title: &str,
+    points: &[(DateTime<Utc>, f64)],
+    (lo, hi): (f64, f64),
+    y_label: &dyn Fn(&f64) -> String,
+    y_desc: &str,
+) -> Result<Chart<'a, 'b>, String> {
+    root.fill(&WHITE).map_err(err)?;
+    let (from, to) = (points[0].0, points[points.len() - 1].0);
+    let mut chart = ChartBuilder::on(root)
+        .caption(title, ("sans-serif", 15))
+        .margin(8)
+        .x_label_area_size(28)
+        .y_label_area_size(80)
+        .build_cartesian_2d(from..to, lo..hi)
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .light_line_style(GRID_LIGHT)
+        .max_light_lines(2)
+        .bold_line_style(GRID_BOLD)
+        .x_labels(8)
+        .y_labels(6)
+        .x_label_formatter(&time_label((to - from).num_seconds()))
+        .y_label_formatter(y_label)
+        .y_desc(y_desc)
+        .draw()
+        .map_err(err)?;
+    chart
+        .draw_series(
+            closed_spans(points)
+                .iter()
+                .map(|(a, b)| Rectangle::new([(*a, lo), (*b, hi)], CLOSED.filled())),
+        )
+        .map_err(err)?
+        .label("market closed")
+        .legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], CLOSED.filled()));
+    Ok(chart)
+}
+
 /// An equity chart: the curve, the starting capital, the closed hours and
 /// the trade marks. `None` when there are fewer than two points.
 pub fn equity(
@@ -159,39 +212,9 @@ fn draw_equity(
     marks: &[(DateTime<Utc>, Mark)],
 ) -> Result<(), String> {
     let root = SVGBackend::with_string(svg, (WIDTH, HEIGHT)).into_drawing_area();
-    let err = |e: &dyn std::fmt::Display| e.to_string();
-    root.fill(&WHITE).map_err(|e| err(&e))?;
     let (from, to) = (points[0].0, points[points.len() - 1].0);
-    let (lo, hi) = bounds(points.iter().map(|p| p.1).chain(capital));
-    let mut chart = ChartBuilder::on(&root)
-        .caption(title, ("sans-serif", 15))
-        .margin(8)
-        .x_label_area_size(28)
-        .y_label_area_size(80)
-        .build_cartesian_2d(from..to, lo..hi)
-        .map_err(|e| err(&e))?;
-    chart
-        .configure_mesh()
-        .light_line_style(GRID_LIGHT)
-        .max_light_lines(2)
-        .bold_line_style(GRID_BOLD)
-        .x_labels(8)
-        .y_labels(6)
-        .x_label_formatter(&time_label((to - from).num_seconds()))
-        .y_label_formatter(&|v| format!("{v:.0}"))
-        .y_desc("USD")
-        .draw()
-        .map_err(|e| err(&e))?;
-    let closed = closed_spans(points);
-    chart
-        .draw_series(
-            closed
-                .iter()
-                .map(|(a, b)| Rectangle::new([(*a, lo), (*b, hi)], CLOSED.filled())),
-        )
-        .map_err(|e| err(&e))?
-        .label("market closed")
-        .legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], CLOSED.filled()));
+    let y = bounds(points.iter().map(|p| p.1).chain(capital));
+    let mut chart = frame(&root, title, points, y, &|v| format!("{v:.0}"), "USD")?;
     if let Some(c) = capital {
         chart
             .draw_series(DashedLineSeries::new(
@@ -200,7 +223,7 @@ fn draw_equity(
                 4,
                 CAPITAL.stroke_width(1),
             ))
-            .map_err(|e| err(&e))?
+            .map_err(err)?
             .label("starting capital")
             .legend(|(x, y)| PathElement::new([(x, y), (x + 14, y)], CAPITAL));
     }
@@ -209,7 +232,7 @@ fn draw_equity(
             points.iter().copied(),
             EQUITY.stroke_width(2),
         ))
-        .map_err(|e| err(&e))?
+        .map_err(err)?
         .label("equity")
         .legend(|(x, y)| PathElement::new([(x, y), (x + 14, y)], EQUITY.stroke_width(2)));
     let at = |d: DateTime<Utc>| (d, value_at(points, d));
@@ -219,21 +242,21 @@ fn draw_equity(
     if marks.iter().any(|m| m.1 == Mark::OpenLong) {
         chart
             .draw_series(longs.map(|m| TriangleMarker::new(at(m.0), 5, LONG.filled())))
-            .map_err(|e| err(&e))?
+            .map_err(err)?
             .label("long opened")
             .legend(|(x, y)| TriangleMarker::new((x + 7, y), 5, LONG.filled()));
     }
     if marks.iter().any(|m| m.1 == Mark::OpenShort) {
         chart
             .draw_series(shorts.map(|m| TriangleMarker::new(at(m.0), 5, LOSS.filled())))
-            .map_err(|e| err(&e))?
+            .map_err(err)?
             .label("short opened")
             .legend(|(x, y)| TriangleMarker::new((x + 7, y), 5, LOSS.filled()));
     }
     if marks.iter().any(|m| m.1 == Mark::Close) {
         chart
             .draw_series(closes.map(|m| Cross::new(at(m.0), 4, BLACK.stroke_width(1))))
-            .map_err(|e| err(&e))?
+            .map_err(err)?
             .label("trade closed")
             .legend(|(x, y)| Cross::new((x + 7, y), 4, BLACK.stroke_width(1)));
     }
@@ -243,8 +266,8 @@ fn draw_equity(
         .border_style(GRID_BOLD)
         .position(SeriesLabelPosition::UpperLeft)
         .draw()
-        .map_err(|e| err(&e))?;
-    root.present().map_err(|e| err(&e))?;
+        .map_err(err)?;
+    root.present().map_err(err)?;
     Ok(())
 }
 
@@ -257,43 +280,16 @@ pub fn drawdown_chart(title: &str, points: &[(DateTime<Utc>, f64)]) -> Option<St
     let mut svg = String::new();
     let drawn = (|| -> Result<(), String> {
         let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT * 2 / 3)).into_drawing_area();
-        let err = |e: &dyn std::fmt::Display| e.to_string();
-        root.fill(&WHITE).map_err(|e| err(&e))?;
-        let (from, to) = (dd[0].0, dd[dd.len() - 1].0);
         let worst = dd.iter().map(|p| p.1).fold(0.0, f64::min);
         let lo = if worst < 0.0 { worst * 1.1 } else { -1.0 };
-        let mut chart = ChartBuilder::on(&root)
-            .caption(title, ("sans-serif", 15))
-            .margin(8)
-            .x_label_area_size(28)
-            .y_label_area_size(80)
-            .build_cartesian_2d(from..to, lo..0.0)
-            .map_err(|e| err(&e))?;
-        chart
-            .configure_mesh()
-            .light_line_style(GRID_LIGHT)
-            .max_light_lines(2)
-            .bold_line_style(GRID_BOLD)
-            .x_labels(8)
-            .y_labels(5)
-            .x_label_formatter(&time_label((to - from).num_seconds()))
-            .y_label_formatter(&|v| format!("{v:.1}%"))
-            .y_desc("below peak")
-            .draw()
-            .map_err(|e| err(&e))?;
-        chart
-            .draw_series(
-                closed_spans(points)
-                    .iter()
-                    .map(|(a, b)| Rectangle::new([(*a, lo), (*b, 0.0)], CLOSED.filled())),
-            )
-            .map_err(|e| err(&e))?;
+        let y_label = |v: &f64| format!("{v:.1}%");
+        let mut chart = frame(&root, title, points, (lo, 0.0), &y_label, "below peak")?;
         chart
             .draw_series(
                 AreaSeries::new(dd.iter().copied(), 0.0, LOSS.mix(0.25)).border_style(LOSS),
             )
-            .map_err(|e| err(&e))?;
-        root.present().map_err(|e| err(&e))?;
+            .map_err(err)?;
+        root.present().map_err(err)?;
         Ok(())
     })();
     match drawn {

@@ -139,6 +139,29 @@ fn text(v: &Value) -> String {
     escape(v.as_str().unwrap_or(""))
 }
 
+/// The escaped text of `keys` of `v`.
+fn texts(v: &Value, keys: &[&str]) -> Vec<String> {
+    keys.iter().map(|k| text(&v[*k])).collect()
+}
+
+/// A table: its heads, then rows of cells already escaped.
+fn table(heads: &[&str], rows: impl Iterator<Item = Vec<String>>) -> String {
+    let mut t = String::from("<table><tr>");
+    for h in heads {
+        let _ = write!(t, "<th>{h}</th>");
+    }
+    t.push_str("</tr>\n");
+    for row in rows {
+        t.push_str("<tr>");
+        for cell in row {
+            let _ = write!(t, "<td>{cell}</td>");
+        }
+        t.push_str("</tr>\n");
+    }
+    t.push_str("</table>\n");
+    t
+}
+
 /// The metrics' columns, in order.
 const METRICS: [(&str, &str); 14] = [
     ("total_return_pct", "return"),
@@ -226,22 +249,35 @@ fn html(r: &Value) -> String {
 
     // Positions still open: said first, they change how the PnL reads.
     if !open.is_empty() {
-        page.push_str("<div class=\"warn\"><b>Positions still open at the end</b>: marked at the last close, their PnL is unrealized and included in the figures.<table><tr><th>engine</th><th>strategy</th><th>instrument</th><th>qty</th><th>avg price</th><th>last</th><th>unrealized (USD)</th><th>opened</th></tr>\n");
-        for o in &open {
-            let _ = writeln!(
-                page,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                text(&o["engine"]),
-                text(&o["strategy"]),
-                text(&o["instrument"]),
-                text(&o["qty"]),
-                text(&o["avg_price"]),
-                text(&o["last_price"]),
-                text(&o["unrealized_pnl"]),
-                text(&o["opened"]),
-            );
-        }
-        page.push_str("</table></div>\n");
+        page.push_str("<div class=\"warn\"><b>Positions still open at the end</b>: marked at the last close, their PnL is unrealized and included in the figures.");
+        page.push_str(&table(
+            &[
+                "engine",
+                "strategy",
+                "instrument",
+                "qty",
+                "avg price",
+                "last",
+                "unrealized (USD)",
+                "opened",
+            ],
+            open.iter().map(|o| {
+                texts(
+                    o,
+                    &[
+                        "engine",
+                        "strategy",
+                        "instrument",
+                        "qty",
+                        "avg_price",
+                        "last_price",
+                        "unrealized_pnl",
+                        "opened",
+                    ],
+                )
+            }),
+        ));
+        page.push_str("</div>\n");
     }
 
     let _ = write!(
@@ -298,21 +334,23 @@ fn html(r: &Value) -> String {
         })
         .collect();
     page.push_str(&metrics_table(&rows));
-    page.push_str("<table><tr><th>engine</th><th>strategy</th><th>fills</th><th>contracts</th><th>PnL (USD)</th><th>realized (USD)</th><th>position</th></tr>\n");
-    for st in &strategies {
-        let _ = writeln!(
-            page,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            text(&st["engine"]),
-            text(&st["strategy"]),
-            st["fills"],
-            text(&st["contracts"]),
-            text(&st["pnl"]),
-            text(&st["realized_pnl"]),
-            text(&st["position"]),
-        );
-    }
-    page.push_str("</table>\n");
+    page.push_str(&table(
+        &[
+            "engine",
+            "strategy",
+            "fills",
+            "contracts",
+            "PnL (USD)",
+            "realized (USD)",
+            "position",
+        ],
+        strategies.iter().map(|st| {
+            let mut row = texts(st, &["engine", "strategy"]);
+            row.push(st["fills"].to_string());
+            row.extend(texts(st, &["contracts", "pnl", "realized_pnl", "position"]));
+            row
+        }),
+    ));
     for st in strategies.iter().filter(|s| s["equity_curve"].is_array()) {
         let (engine, name) = (
             st["engine"].as_str().unwrap_or(""),
@@ -340,30 +378,44 @@ fn html(r: &Value) -> String {
         trips.len() + r["round_trips_omitted"].as_u64().unwrap_or(0) as usize,
         if omitted > 0 { format!(", the first {} listed", trips.len().min(PAGE_TRIPS)) } else { String::new() },
     );
-    page.push_str("<table><tr><th>engine</th><th>strategy</th><th>instrument</th><th>side</th><th>qty</th><th>opened</th><th>closed</th><th>entry</th><th>exit</th><th>PnL (USD)</th><th>held</th></tr>\n");
-    for t in trips.iter().take(PAGE_TRIPS) {
-        let pnl = text(&t["pnl"]);
-        let class = if pnl.starts_with('-') {
-            " class=\"loss\""
-        } else {
-            ""
-        };
-        let _ = writeln!(
-            page,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td{class}>{pnl}</td><td>{}</td></tr>",
-            text(&t["engine"]),
-            text(&t["strategy"]),
-            text(&t["instrument"]),
-            text(&t["side"]),
-            text(&t["qty"]),
-            text(&t["opened"]),
-            text(&t["closed"]),
-            text(&t["entry_price"]),
-            text(&t["exit_price"]),
-            span(&t["hold_s"]),
-        );
-    }
-    page.push_str("</table>\n");
+    page.push_str(&table(
+        &[
+            "engine",
+            "strategy",
+            "instrument",
+            "side",
+            "qty",
+            "opened",
+            "closed",
+            "entry",
+            "exit",
+            "PnL (USD)",
+            "held",
+        ],
+        trips.iter().take(PAGE_TRIPS).map(|t| {
+            let mut row = texts(
+                t,
+                &[
+                    "engine",
+                    "strategy",
+                    "instrument",
+                    "side",
+                    "qty",
+                    "opened",
+                    "closed",
+                    "entry_price",
+                    "exit_price",
+                ],
+            );
+            let pnl = text(&t["pnl"]);
+            row.push(match pnl.starts_with('-') {
+                true => format!("<span class=\"loss\">{pnl}</span>"),
+                false => pnl,
+            });
+            row.push(span(&t["hold_s"]));
+            row
+        }),
+    ));
 
     let _ = write!(
         page,
