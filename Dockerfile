@@ -48,8 +48,8 @@ COPY config/examples/ /usr/share/commodore/examples/
 # Environment overrides win over every --config file, so these hold whatever
 # config is mounted: the data dir is the volume, and the control API listens
 # on every interface of the container (publish it on the host's loopback, or
-# on a private network only: everything but /healthz and /readyz needs the
-# bearer token). The token: COMMODORE_CONTROL_TOKEN if set, else
+# on a private network only: everything but /healthz, /readyz and the
+# dashboard's page /ui (which holds no data) needs the bearer token). The token: COMMODORE_CONTROL_TOKEN if set, else
 # /var/lib/commodore/control.token, written on the first start.
 ENV COMMODORE__DATA_DIR=/var/lib/commodore \
     COMMODORE__CONTROL__LISTEN=0.0.0.0:7421

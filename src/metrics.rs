@@ -1,5 +1,8 @@
-//! `/metrics`: the Prometheus text exposition (OpenMetrics 1.0 when the
-//! scraper asks for it), encoded by `prometheus-client`.
+//! `/metrics`: the OpenMetrics 1.0 text exposition (what Prometheus asks
+//! for first), encoded by `prometheus-client`. It is always OpenMetrics: the
+//! crate writes no other format, and a counter's `# TYPE` line names the
+//! family without `_total`, which a parser of the older text format would
+//! read as untyped samples; curl shows it as well.
 //!
 //! Most figures are read at scrape time from the registry and the status
 //! view (a `Collector` over a [`Snapshot`]): the kernel and the engines
@@ -102,9 +105,8 @@ impl Process {
     }
 }
 
-/// The exposition: the snapshot's families, then the latency histograms.
-/// `openmetrics`: the scraper accepts OpenMetrics (it then gets `# EOF`).
-pub fn render(snapshot: Snapshot, latency: &Latencies, openmetrics: bool) -> String {
+/// The exposition: the snapshot's families, the latency histograms, `# EOF`.
+pub fn render(snapshot: Snapshot, latency: &Latencies) -> String {
     let mut registry = Registry::default();
     registry.register_collector(Box::new(snapshot));
     registry.register(
@@ -118,10 +120,7 @@ pub fn render(snapshot: Snapshot, latency: &Latencies, openmetrics: bool) -> Str
         latency.journal_append.clone(),
     );
     let mut out = String::with_capacity(16 * 1024);
-    let encoded = match openmetrics {
-        true => prometheus_client::encoding::text::encode(&mut out, &registry),
-        false => prometheus_client::encoding::text::encode_registry(&mut out, &registry),
-    };
+    let encoded = prometheus_client::encoding::text::encode(&mut out, &registry);
     if let Err(e) = encoded {
         // Writing into a String does not fail; say so if it ever did.
         tracing::error!(error = %e, "the metrics could not be encoded");
@@ -635,7 +634,7 @@ mod tests {
         let latency = Latencies::default();
         Latencies::observe(&latency.tick_to_order, "KC", 0.000_3);
         Latencies::observe(&latency.journal_append, "KC", 0.004);
-        let text = render(snapshot(), &latency, false);
+        let text = render(snapshot(), &latency);
         for sample in [
             "commodore_actor_restarts_total{path=\"master/engines/KC/feed\"} 2\n",
             "commodore_actor_messages_total{path=\"master/engines/KC/feed\"} 7\n",
@@ -680,7 +679,14 @@ mod tests {
             env!("CARGO_PKG_VERSION")
         );
         assert!(text.contains(&version), "{text}");
-        assert!(!text.contains("# EOF"), "the classic format has no EOF");
+        assert!(text.ends_with("# EOF\n"), "OpenMetrics ends with EOF");
+        // An engine a reload removed leaves the histograms.
+        latency.forget("KC");
+        let mut s = snapshot();
+        s.figures.clear();
+        s.engines.clear();
+        let text = render(s, &latency);
+        assert!(!text.contains("engine=\"KC\""), "{text}");
         // Every sample line belongs to a declared family.
         for line in text.lines().filter(|l| !l.starts_with('#')) {
             let name = line.split(['{', ' ']).next().unwrap();
@@ -697,7 +703,7 @@ mod tests {
         let latency = Latencies::default();
         Latencies::observe(&latency.tick_to_order, "KC", 0.001);
         Latencies::observe(&latency.journal_append, "KC", 0.001);
-        let text = render(snapshot(), &latency, false);
+        let text = render(snapshot(), &latency);
         let dashboard: serde_json::Value =
             serde_json::from_str(include_str!("../deploy/grafana/commodore.json")).unwrap();
         let mut asked = 0;
@@ -729,7 +735,7 @@ mod tests {
         let mut s = snapshot();
         s.llm = None;
         s.process = None;
-        let text = render(s, &Latencies::default(), true);
+        let text = render(s, &Latencies::default());
         assert!(text.ends_with("# EOF\n"), "{text}");
         assert!(text.contains("commodore_llm_enabled 0\n"));
         assert!(!text.contains("commodore_llm_spend_dollars"));

@@ -176,6 +176,20 @@ fn the_stream_sends_the_journaled_events_after_since_then_new_ones_live() {
     };
     assert_eq!(resumed.next().0, journaled[5]["seq"].as_u64().unwrap());
 
+    // A seq this journal never wrote (the client's from before a fresh
+    // start): the stream says `reset`, with the newest, then reads this
+    // journal from its start.
+    let mut fresh = Stream::open(&d, "?since=1000000");
+    let first: Vec<String> = (0..3)
+        .map(|_| fresh.lines.next().unwrap().unwrap())
+        .collect();
+    assert_eq!(first[0], "event: reset", "{first:?}");
+    let reset: Value = serde_json::from_str(first[1].strip_prefix("data: ").unwrap()).unwrap();
+    assert_eq!(reset["since"], 1_000_000);
+    assert!(reset["newest"].as_u64().unwrap() >= last, "{reset}");
+    assert_eq!(first[2], "");
+    assert_eq!(fresh.next().0, journaled[0]["seq"].as_u64().unwrap());
+
     // Bad queries, in the error shape.
     for (q, want) in [
         ("?since=x", (400, "bad_request")),

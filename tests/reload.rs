@@ -307,6 +307,9 @@ fn an_engine_holding_a_position_is_removed_once_an_operator_flattened_it() {
     // A flatten of an engine no longer configured is a 404.
     let (code, r) = d.call("POST", "/v1/engines/KC/flatten", Some(r#"{"reason":"x"}"#));
     assert_eq!(code, 404, "{r}");
+    // Nor is it in the metrics any more, its latency histograms included.
+    let (_, text) = d.scrape();
+    assert!(!text.contains("engine=\"KC\""), "{text}");
     // Its fills in the journal add up to nothing in every month.
     d.signal(libc::SIGTERM);
     assert_eq!(d.exit_code(), Some(0), "{}", d.seen.join("\n"));

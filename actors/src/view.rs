@@ -214,11 +214,20 @@ impl Default for Latencies {
 }
 
 impl Latencies {
-    /// `seconds` of engine `engine` into `histogram`.
+    /// `seconds` of engine `engine` into `histogram`. The engine id goes
+    /// into the exposition as it is: ids are letters, digits, `-` and `_`
+    /// (checked by the config), nothing a label must escape.
     pub fn observe(histogram: &PerEngine, engine: &str, seconds: f64) {
         histogram
             .get_or_create(&[("engine", engine.to_owned())])
             .observe(seconds);
+    }
+
+    /// An engine a reload removed: its series leave the exposition.
+    pub fn forget(&self, engine: &str) {
+        let label = [("engine", engine.to_owned())];
+        self.tick_to_order.remove(&label);
+        self.journal_append.remove(&label);
     }
 }
 

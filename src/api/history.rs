@@ -18,8 +18,9 @@ use super::reads::rfc3339;
 use super::ApiState;
 use actix_web::{web, HttpRequest, HttpResponse};
 use commodore_actors::control::engine_path;
+use commodore_actors::model::Outcome;
 use rust_decimal::Decimal;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -31,16 +32,38 @@ pub const CAPACITY: usize = 8640;
 /// Samples per answer at most (a client pages on with `next` while `more`).
 pub const PAGE: usize = 1000;
 
-/// One engine in one sample.
-#[derive(Debug, Clone, Serialize)]
+/// One engine in one sample: about 150 bytes (the ring holds
+/// [`CAPACITY`] samples of every engine: about 1.3 MB an engine once full).
+#[derive(Debug, Clone)]
 pub struct EngineSample {
-    pub id: String,
+    /// Shared with the engine's earlier samples.
+    pub id: Arc<str>,
     pub equity: Decimal,
     pub realized_pnl: Decimal,
     pub unrealized_pnl: Decimal,
-    /// Its outcome counters then (they start again at 0 with the engine).
-    pub outcomes: BTreeMap<&'static str, u64>,
+    /// Its outcome counters then, in [`Outcome::ALL`]'s order (they start
+    /// again at 0 with the engine).
+    pub outcomes: [u64; Outcome::ALL.len()],
     pub restarts: u64,
+}
+
+impl EngineSample {
+    fn json(&self) -> serde_json::Value {
+        let outcomes: BTreeMap<&str, u64> = Outcome::ALL
+            .iter()
+            .zip(self.outcomes)
+            .filter(|(_, n)| *n > 0)
+            .map(|(o, n)| (o.as_str(), n))
+            .collect();
+        serde_json::json!({
+            "id": &*self.id,
+            "equity": self.equity,
+            "realized_pnl": self.realized_pnl,
+            "unrealized_pnl": self.unrealized_pnl,
+            "outcomes": outcomes,
+            "restarts": self.restarts,
+        })
+    }
 }
 
 /// The figures at one moment.
@@ -79,6 +102,15 @@ impl History {
         ring.samples.push_back(s);
     }
 
+    /// Engine `id` as the newest sample holds it (one copy for all).
+    fn id(&self, id: &str) -> Arc<str> {
+        let ring = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        ring.samples
+            .back()
+            .and_then(|s| s.engines.iter().find(|e| &*e.id == id))
+            .map_or_else(|| Arc::from(id), |e| e.id.clone())
+    }
+
     /// The samples with `n > since`, oldest first, at most `limit`, and
     /// the newest `n` of the ring.
     pub fn since(&self, since: u64, limit: usize) -> (Vec<Sample>, u64) {
@@ -110,9 +142,10 @@ fn sample(st: &ApiState) -> Sample {
                 equity: f.equity,
                 realized_pnl: f.realized_pnl,
                 unrealized_pnl: f.positions.iter().map(|p| p.unrealized_pnl).sum(),
-                outcomes: f.activity.outcomes.clone(),
+                outcomes: Outcome::ALL
+                    .map(|o| f.activity.outcomes.get(o.as_str()).copied().unwrap_or(0)),
                 restarts,
-                id,
+                id: st.history.id(&id),
             })
         })
         .collect();
@@ -154,7 +187,7 @@ fn sample_json(s: &Sample) -> serde_json::Value {
         "wall_at": rfc3339(s.wall_ms),
         "risk": s.risk,
         "equity": s.equity,
-        "engines": s.engines,
+        "engines": s.engines.iter().map(EngineSample::json).collect::<Vec<_>>(),
     })
 }
 
@@ -191,6 +224,31 @@ mod tests {
             equity: Decimal::ONE,
             engines: Vec::new(),
         }
+    }
+
+    #[test]
+    fn an_engine_sample_is_small_shares_its_id_and_reads_as_before() {
+        let h = History::default();
+        let mut first = s(0);
+        let mut outcomes = [0; Outcome::ALL.len()];
+        outcomes[0] = 3; // executed
+        first.engines.push(EngineSample {
+            id: h.id("KC"),
+            equity: Decimal::from(250_000),
+            realized_pnl: Decimal::ONE,
+            unrealized_pnl: Decimal::ZERO,
+            outcomes,
+            restarts: 2,
+        });
+        h.push(first);
+        assert!(Arc::ptr_eq(&h.id("KC"), &h.since(0, 1).0[0].engines[0].id));
+        assert!(std::mem::size_of::<EngineSample>() <= 160);
+        let json = h.since(0, 1).0[0].engines[0].json();
+        assert_eq!(
+            json,
+            serde_json::json!({"id": "KC", "equity": "250000", "realized_pnl": "1",
+                "unrealized_pnl": "0", "outcomes": {"executed": 3}, "restarts": 2})
+        );
     }
 
     #[test]

@@ -121,13 +121,6 @@ pub(super) async fn metrics_text(req: HttpRequest, st: web::Data<ApiState>) -> A
                 busy: n(&services.stats.busy),
             }
         });
-    // Prometheus asks for OpenMetrics first; a plain scrape (curl) gets the
-    // classic text format, the same families without `# EOF`.
-    let openmetrics = req
-        .headers()
-        .get(actix_web::http::header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("application/openmetrics-text"));
     let text = metrics::render(
         metrics::Snapshot {
             tree: st.kernel.tree(),
@@ -144,13 +137,10 @@ pub(super) async fn metrics_text(req: HttpRequest, st: web::Data<ApiState>) -> A
             reconcile: st.view.reconcile(),
         },
         &st.view.latency,
-        openmetrics,
     );
-    let content_type = match openmetrics {
-        true => "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        false => "text/plain; version=0.0.4; charset=utf-8",
-    };
-    Ok(HttpResponse::Ok().content_type(content_type).body(text))
+    Ok(HttpResponse::Ok()
+        .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
+        .body(text))
 }
 
 fn uptime_s(st: &ApiState) -> u64 {
@@ -189,8 +179,10 @@ pub(super) async fn status(req: HttpRequest, st: web::Data<ApiState>) -> Answer 
     let portfolio = st.view.portfolio();
     let mut mode = mode_json(&st.view.mode());
     // The tiers an operator may choose (`POST /v1/mode`), lowest first.
-    let tiers = st.live.mode.borrow().0.names();
-    mode["tiers"] = json!(tiers.split(", ").collect::<Vec<_>>());
+    let tiers: Vec<String> = (st.live.mode.borrow().0.tiers.iter())
+        .map(|p| p.tier.as_str().to_owned())
+        .collect();
+    mode["tiers"] = json!(tiers);
     Ok(HttpResponse::Ok().json(json!({
         "version": env!("CARGO_PKG_VERSION"),
         // The process start, on the wall clock (as `uptime_s`).

@@ -125,18 +125,27 @@ pub(super) async fn events_stream(req: HttpRequest, st: web::Data<ApiState>) -> 
         return Err(too_many());
     };
     let mut since = q.since.or(last_event_id).unwrap_or(0);
-    if let Some(tail) = q.tail {
+    // Two writes in hand at most: a slow client holds the pump back (and
+    // past SEND_TIMEOUT, ends it), it never piles up events in memory.
+    let (tx, rx) = mpsc::channel(2);
+    if since > 0 || q.tail.is_some() {
         // The newest journaled seq: what a flush wrote, or, if the journal
         // does not answer now, the bus's newest (a start point only).
         let newest = match st.journal_worker.ask_timeout(Flush, ASK_TIMEOUT).await {
             Ok(written) => written,
             Err(_) => st.kernel.events().next_seq().saturating_sub(1),
         };
-        since = since.max(newest.saturating_sub(tail));
+        if since > newest {
+            // A seq this journal never wrote: the client's is another
+            // journal's (`run --fresh`, a new data dir). It is told, and
+            // reads this journal from its start (or its tail).
+            let _ = tx.try_send(Bytes::from(reset(since, newest)));
+            since = 0;
+        }
+        if let Some(tail) = q.tail {
+            since = since.max(newest.saturating_sub(tail));
+        }
     }
-    // Two writes in hand at most: a slow client holds the pump back (and
-    // past SEND_TIMEOUT, ends it), it never piles up events in memory.
-    let (tx, rx) = mpsc::channel(2);
     actix_rt::spawn(pump(st.clone(), slot, since, tx));
     Ok(HttpResponse::Ok()
         .content_type("text/event-stream")
@@ -154,6 +163,12 @@ fn too_many() -> ApiError {
              close one (another dashboard tab, a script) and retry, or poll GET /v1/events?since=N"
         ),
     )
+}
+
+/// The stream's first write when the client's `since` is past this
+/// journal's newest event: an SSE event of type `reset`.
+fn reset(since: u64, newest: u64) -> String {
+    format!("event: reset\ndata: {{\"since\": {since}, \"newest\": {newest}}}\n\n")
 }
 
 /// One event as server-sent: its `seq` as the id, its JSON on one line.
@@ -267,8 +282,10 @@ async fn pump(st: web::Data<ApiState>, _slot: Slot, mut cursor: u64, tx: mpsc::S
         if more {
             continue;
         }
-        // The next tick, or at once when the client has gone (the body,
-        // and with it the receiver, dropped).
+        // The next tick, or at once when the body (and with it the
+        // receiver) is dropped: actix drops it when a write to a client
+        // that has gone fails, so on an idle stream at the next
+        // keep-alive, not when the client leaves.
         if tokio::time::timeout(POLL, tx.closed()).await.is_ok() {
             return;
         }

@@ -283,6 +283,9 @@ impl Reloader {
             .map_err(|e| ReloadError::Refused(e.to_string()))?;
         self.live.routes.send_replace(routes);
         self.live.targets.send_replace(targets);
+        for id in &plan.removed {
+            self.view.latency.forget(id);
+        }
         if llm_changed {
             *self.live.llm.write().unwrap_or_else(|e| e.into_inner()) = llm;
         }

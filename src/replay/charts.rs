@@ -183,25 +183,24 @@ fn frame<'a, 'b>(
     Ok(chart)
 }
 
+/// A chart: `None` when there is nothing to draw (fewer than two points),
+/// else its SVG or why it could not be drawn.
+pub type Drawn = Option<Result<String, String>>;
+
 /// An equity chart: the curve, the starting capital, the closed hours and
-/// the trade marks. `None` when there are fewer than two points.
+/// the trade marks.
 pub fn equity(
     title: &str,
     points: &[(DateTime<Utc>, f64)],
     capital: Option<f64>,
     marks: &[(DateTime<Utc>, Mark)],
-) -> Option<String> {
+) -> Drawn {
     if points.len() < 2 {
         return None;
     }
     let mut svg = String::new();
     let drawn = draw_equity(&mut svg, title, points, capital, marks);
-    match drawn {
-        Ok(()) => Some(svg),
-        Err(e) => Some(format!(
-            "<p>{title}: the chart could not be drawn ({e})</p>"
-        )),
-    }
+    Some(drawn.map(|()| svg))
 }
 
 fn draw_equity(
@@ -272,7 +271,7 @@ fn draw_equity(
 }
 
 /// The drawdown chart: percent below the running peak, as an area.
-pub fn drawdown_chart(title: &str, points: &[(DateTime<Utc>, f64)]) -> Option<String> {
+pub fn drawdown_chart(title: &str, points: &[(DateTime<Utc>, f64)]) -> Drawn {
     if points.len() < 2 {
         return None;
     }
@@ -292,12 +291,7 @@ pub fn drawdown_chart(title: &str, points: &[(DateTime<Utc>, f64)]) -> Option<St
         root.present().map_err(err)?;
         Ok(())
     })();
-    match drawn {
-        Ok(()) => Some(svg),
-        Err(e) => Some(format!(
-            "<p>{title}: the chart could not be drawn ({e})</p>"
-        )),
-    }
+    Some(drawn.map(|()| svg))
 }
 
 #[cfg(test)]
@@ -350,7 +344,9 @@ mod tests {
         ];
         let m = marks(&trips.iter().collect::<Vec<_>>());
         assert_eq!(m.len(), 4);
-        let svg = equity("KC <news>", &c, Some(100_000.0), &m).unwrap();
+        let svg = equity("KC <news>", &c, Some(100_000.0), &m)
+            .unwrap()
+            .unwrap();
         assert!(svg.starts_with("<svg"), "{svg}");
         for text in [
             "starting capital",
@@ -367,7 +363,7 @@ mod tests {
             "the title is escaped: {svg}"
         );
         assert!(svg.contains("<polyline"), "{svg}");
-        let dd = drawdown_chart("dd", &c).unwrap();
+        let dd = drawdown_chart("dd", &c).unwrap().unwrap();
         assert!(dd.contains("below peak") && dd.contains("<polygon"), "{dd}");
         assert_eq!(equity("one point", &c[..1], None, &[]), None);
     }

@@ -210,24 +210,32 @@ fn metrics_table(rows: &[(String, &Value)]) -> String {
     t
 }
 
-fn figure(svg: Option<String>) -> String {
-    svg.map_or(String::new(), |s| format!("<figure>{s}</figure>\n"))
+/// A chart on the page; one that could not be drawn says why.
+fn figure(title: &str, chart: charts::Drawn) -> String {
+    match chart {
+        None => String::new(),
+        Some(Ok(svg)) => format!("<figure>{svg}</figure>\n"),
+        Some(Err(e)) => format!(
+            "<p>{}: the chart could not be drawn ({})</p>\n",
+            escape(title),
+            escape(&e)
+        ),
+    }
 }
 
 /// The equity and drawdown charts of one curve.
 fn charts_of(title: &str, curve: &Value, capital: Option<f64>, trips: &[&Value]) -> String {
     let points = charts::points(curve);
     let marks = charts::marks(trips);
-    let mut out = figure(charts::equity(
-        &format!("{title}: equity (USD)"),
-        &points,
-        capital,
-        &marks,
+    let (equity, drawdown) = (
+        format!("{title}: equity (USD)"),
+        format!("{title}: drawdown"),
+    );
+    let mut out = figure(&equity, charts::equity(&equity, &points, capital, &marks));
+    out.push_str(&figure(
+        &drawdown,
+        charts::drawdown_chart(&drawdown, &points),
     ));
-    out.push_str(&figure(charts::drawdown_chart(
-        &format!("{title}: drawdown"),
-        &points,
-    )));
     out
 }
 
@@ -240,6 +248,10 @@ fn html(r: &Value) -> String {
     let engines: Vec<&Value> = r["engines"].as_array().into_iter().flatten().collect();
     let strategies: Vec<&Value> = r["strategies"].as_array().into_iter().flatten().collect();
     let trips: Vec<&Value> = r["round_trips"].as_array().into_iter().flatten().collect();
+    // The page lists the trips by close time across the engines (the JSON
+    // has them engine by engine), so a busy engine does not hide the others.
+    let mut by_close = trips.clone();
+    by_close.sort_by(|a, b| a["closed"].as_str().cmp(&b["closed"].as_str()));
     let open: Vec<&Value> = r["open_positions"]
         .as_array()
         .into_iter()
@@ -362,12 +374,14 @@ fn html(r: &Value) -> String {
             .filter(|t| t["engine"] == engine && t["strategy"] == name)
             .collect();
         let points = charts::points(&st["equity_curve"]);
-        page.push_str(&figure(charts::equity(
-            &format!("{engine} {name}: equity (USD) on its share of the capital"),
+        let title = format!("{engine} {name}: equity (USD) on its share of the capital");
+        let chart = charts::equity(
+            &title,
             &points,
             money_of(&st["capital"]),
             &charts::marks(&own),
-        )));
+        );
+        page.push_str(&figure(&title, chart));
     }
 
     let omitted = r["round_trips_omitted"].as_u64().unwrap_or(0) as usize
@@ -376,7 +390,7 @@ fn html(r: &Value) -> String {
         page,
         "<h2>Round trips</h2>\n<p>{} round trips{}; PnL before commissions (the fills' commissions are in each strategy's fees).</p>\n",
         trips.len() + r["round_trips_omitted"].as_u64().unwrap_or(0) as usize,
-        if omitted > 0 { format!(", the first {} listed", trips.len().min(PAGE_TRIPS)) } else { String::new() },
+        if omitted > 0 { format!(", the first {} to close listed", trips.len().min(PAGE_TRIPS)) } else { String::new() },
     );
     page.push_str(&table(
         &[
@@ -392,7 +406,7 @@ fn html(r: &Value) -> String {
             "PnL (USD)",
             "held",
         ],
-        trips.iter().take(PAGE_TRIPS).map(|t| {
+        by_close.iter().take(PAGE_TRIPS).map(|t| {
             let mut row = texts(
                 t,
                 &[
@@ -448,4 +462,56 @@ pre{{background:#f6f8fa;padding:1em;overflow:auto;font-size:.85em}}
             ""
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn every_text_from_the_report_is_escaped_and_trips_are_listed_by_close() {
+        let evil = "<script>alert(1)</script>";
+        let curve = json!([
+            {"at": "2026-01-05T14:00:00Z", "equity": "100"},
+            {"at": "2026-01-05T15:00:00Z", "equity": "101"}
+        ]);
+        let trip = |engine: &str, closed: &str| {
+            json!({"engine": engine, "strategy": evil, "instrument": evil, "side": "long",
+                   "qty": "1", "opened": "2026-01-05T14:00:00Z", "closed": closed,
+                   "entry_price": "1", "exit_price": "2", "pnl": "-5.00", "hold_s": 60})
+        };
+        let report = json!({
+            "data": evil, "from": evil, "to": evil, "bars": 2,
+            "journal": {"fsync": false},
+            "portfolio": {"capital": "100", "final_equity": "101", "pnl": "1", "fills": 2,
+                          "metrics": {"expectancy": evil, "fees": evil}, "equity_curve": curve},
+            "engines": [{"id": evil, "pnl": "1", "capital": "100", "metrics": {}, "equity_curve": curve}],
+            "strategies": [{"engine": evil, "strategy": evil, "contracts": evil, "pnl": evil,
+                            "realized_pnl": evil, "position": evil, "capital": "50",
+                            "metrics": {}, "equity_curve": curve}],
+            "open_positions": [{"engine": evil, "strategy": evil, "instrument": evil, "qty": evil,
+                                "avg_price": evil, "last_price": evil, "unrealized_pnl": evil,
+                                "opened": evil}],
+            // KC's trip closed later, listed after CC's.
+            "round_trips": [trip("KC", "2026-01-05T15:30:00Z"), trip("CC", "2026-01-05T15:10:00Z")],
+            "round_trips_omitted": 0,
+            "config": format!("[[engines]]\nid = \"{evil}\""),
+        });
+        let page = html(&report);
+        assert!(!page.contains("<script"), "{page}");
+        assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+        assert!(page.contains("Positions still open at the end"));
+        let (cc, kc) = (
+            page.find("<td>CC</td>").unwrap(),
+            page.find("<td>KC</td>").unwrap(),
+        );
+        assert!(cc < kc, "listed by close time");
+        assert!(page.contains("<span class=\"loss\">-5.00</span>"));
+        // A chart that cannot be drawn says so, escaped.
+        assert_eq!(
+            figure(evil, Some(Err("bad <range>".into()))),
+            "<p>&lt;script&gt;alert(1)&lt;/script&gt;: the chart could not be drawn (bad &lt;range&gt;)</p>\n"
+        );
+    }
 }

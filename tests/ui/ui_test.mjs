@@ -213,7 +213,9 @@ async function main() {
   const before = (await page.textContent('#risk-level')).trim();
   check(before === 'NORMAL', `the level before the escalation is ${before}, not NORMAL`);
   await page.selectOption('#risk-select', 'HALT');
-  await page.fill('#risk-reason-input', 'ui test: escalate from the dashboard');
+  // The reason carries markup: it must show as text, never run.
+  const hostile = 'ui test: escalate from the dashboard <img src=x onerror="window.__xss=1">';
+  await page.fill('#risk-reason-input', hostile);
   await page.click('#escalate');
   await until('the level shown to be HALT', async () =>
     (await page.textContent('#risk-level')).trim() === 'HALT');
@@ -222,6 +224,10 @@ async function main() {
   check(/ui test/.test(status.risk.reason), `the reason journaled: ${status.risk.reason}`);
   await until('the risk_changed event in the log', async () =>
     (await page.locator('#log tbody tr[data-kind="risk_changed"]').count()) > 0);
+  const logText = await page.textContent('#log tbody tr[data-kind="risk_changed"]');
+  check(logText.includes('<img src=x'), `the reason shown as text: ${logText}`);
+  check(await page.evaluate(() => window.__xss === undefined), 'markup in a reason ran as code');
+  check((await page.locator('#log img, #risk-changes img').count()) === 0, 'markup in a reason became an element');
   await shot(page, '3-escalated.png');
 
   // 4. A panic in KC's analyzer: its restart appears live.

@@ -324,7 +324,6 @@ impl Engine {
         }
     }
 
-    /// The engine's state a decision at `now_ms` reads.
     /// Handles a market event with its time taken: the orders `f` sends
     /// are timed from now (`Latencies::tick_to_order`).
     pub(super) fn ticked(&mut self, f: impl FnOnce(&mut Self)) {
@@ -343,6 +342,7 @@ impl Engine {
         });
     }
 
+    /// The engine's state a decision at `now_ms` reads.
     pub(super) fn decide_state<'a>(&'a self, steps: &'a Steps, now_ms: u64) -> decide::State<'a> {
         decide::State {
             cfg: &self.cfg,

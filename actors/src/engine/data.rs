@@ -46,8 +46,9 @@ fn dec(s: &str, what: &str, line: usize) -> Result<Decimal, String> {
 }
 
 /// The rows of a CSV (`csv`): quotes honoured (a field may hold commas and
-/// `""`), fields trimmed, blank lines skipped, each row with the line it
-/// starts on; a row that cannot be read is an error naming its line.
+/// `""`), fields trimmed, blank lines (and lines of spaces) skipped, each
+/// row with the line it starts on (lines end in LF, CRLF or CR); a row that
+/// cannot be read is an error naming its line.
 pub fn csv_rows<R: std::io::Read>(
     reader: R,
 ) -> impl Iterator<Item = Result<(usize, csv::StringRecord), String>> {
@@ -57,6 +58,7 @@ pub fn csv_rows<R: std::io::Read>(
         at: 0,
         line: 1,
         fresh: true,
+        cr: false,
         starts: starts.clone(),
     };
     // csv numbers a row from where it began to skip blank lines; the line
@@ -75,6 +77,10 @@ pub fn csv_rows<R: std::io::Read>(
         .trim(csv::Trim::All)
         .from_reader(lines)
         .into_records()
+        .filter(|row| {
+            row.as_ref()
+                .map_or(true, |r| r.iter().any(|f| !f.is_empty()))
+        })
         .map(move |row| match row {
             Ok(r) => Ok((line_at(r.position()), r)),
             Err(e) => Err(format!("line {}: {e}", line_at(e.position()))),
@@ -87,8 +93,10 @@ struct LineStarts<R> {
     inner: R,
     at: u64,
     line: usize,
-    /// At the start of a line (only `\r` seen on it).
+    /// At the start of a line.
     fresh: bool,
+    /// The last byte was `\r` (a `\n` right after it ends the same line).
+    cr: bool,
     starts: Arc<Mutex<VecDeque<(u64, usize)>>>,
 }
 
@@ -97,11 +105,15 @@ impl<R: std::io::Read> std::io::Read for LineStarts<R> {
         let n = self.inner.read(buf)?;
         let mut starts = self.starts.lock().unwrap_or_else(|e| e.into_inner());
         for (i, &b) in buf[..n].iter().enumerate() {
-            if self.fresh && b != b'\n' && b != b'\r' {
-                starts.push_back((self.at + i as u64, self.line));
+            match b {
+                b'\r' => self.line += 1,
+                b'\n' if !self.cr => self.line += 1,
+                b'\n' => {}
+                _ if self.fresh => starts.push_back((self.at + i as u64, self.line)),
+                _ => {}
             }
-            self.fresh = b == b'\n' || (self.fresh && b == b'\r');
-            self.line += usize::from(b == b'\n');
+            self.fresh = b == b'\n' || b == b'\r';
+            self.cr = b == b'\r';
         }
         self.at += n as u64;
         Ok(n)
@@ -390,6 +402,12 @@ mod tests {
         let e = parse_news("at,symbol,headline\r\n\r\n\n2026-01-05T09:15:00Z,KC,x\r\nbad,KC,y\r\n")
             .unwrap_err();
         assert!(e.starts_with("line 5: "), "{e}");
+        // Lines of spaces are blank lines; old Mac line ends (CR) count too.
+        let e = parse_news("at,symbol,headline\n   \n \t \nbad,KC,y\n").unwrap_err();
+        assert!(e.starts_with("line 4: "), "{e}");
+        let e =
+            parse_news("at,symbol,headline\r2026-01-05T09:15:00Z,KC,x\rbad,KC,y\r").unwrap_err();
+        assert!(e.starts_with("line 3: "), "{e}");
     }
 
     #[test]

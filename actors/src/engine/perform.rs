@@ -152,7 +152,7 @@ impl Engine {
             let _ = executor.tell(Redrive);
         });
         let handed = self.executor.tell(SubmitOrder(order.clone()));
-        if let Some(tick) = self.tick {
+        if let (Some(tick), Ok(())) = (self.tick, &handed) {
             Latencies::observe(
                 &self.view.latency.tick_to_order,
                 &self.cfg.id,

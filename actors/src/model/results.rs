@@ -302,9 +302,13 @@ impl CurveStats {
             false => (self.day_close / self.capital).to_f64(),
         };
         let years = (self.last_at - self.first_at) as f64 / (365.25 * 86_400_000.0);
+        // Everything lost (or more) is -100 % a year, whatever the span.
         let cagr_pct = growth
-            .filter(|g| *g > 0.0 && years * 365.25 >= MIN_CAGR_DAYS)
-            .map(|g| round6((g.powf(1.0 / years) - 1.0) * 100.0))
+            .filter(|_| years * 365.25 >= MIN_CAGR_DAYS)
+            .map(|g| match g > 0.0 {
+                true => round6((g.powf(1.0 / years) - 1.0) * 100.0),
+                false => -100.0,
+            })
             .filter(|c| c.is_finite());
         let max_drawdown_pct = pct(self.worst);
         let calmar = cagr_pct
@@ -497,6 +501,14 @@ mod tests {
         let r = c.finish();
         assert_eq!(r.cagr_pct, Some(41.421356), "doubled in two years: √2 − 1");
         assert_eq!(r.calmar, Some(0.828427));
+        // All of it lost: -100 % a year, and a Calmar of -1.
+        let mut c = CurveStats::new(d("100"));
+        c.push(0, d("100"), false);
+        c.push(YEAR / 4, d("-5"), false);
+        let r = c.finish();
+        assert_eq!(r.cagr_pct, Some(-100.0));
+        assert_eq!(r.max_drawdown_pct, 105.0);
+        assert_eq!(r.calmar, Some(-0.952381));
     }
 
     #[test]

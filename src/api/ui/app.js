@@ -330,6 +330,7 @@
 
   function sseBlock(block) {
     const lines = [];
+    let type = 'message';
     for (const line of block.split('\n')) {
       if (line === '' || line.startsWith(':')) continue;
       const colon = line.indexOf(':');
@@ -337,6 +338,16 @@
       let value = colon < 0 ? '' : line.slice(colon + 1);
       if (value.startsWith(' ')) value = value.slice(1);
       if (field === 'data') lines.push(value);
+      if (field === 'event') type = value;
+    }
+    if (type === 'reset') {
+      // The daemon's journal is not the one our last seq came from (a fresh
+      // start): the log starts over with what this stream sends.
+      data.lastSeq = 0;
+      data.events.length = 0;
+      renderRiskChanges();
+      renderLog();
+      return;
     }
     if (lines.length === 0) return;
     let ev;
