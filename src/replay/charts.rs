@@ -235,23 +235,21 @@ fn draw_equity(
         .label("equity")
         .legend(|(x, y)| PathElement::new([(x, y), (x + 14, y)], EQUITY.stroke_width(2)));
     let at = |d: DateTime<Utc>| (d, value_at(points, d));
-    let longs = marks.iter().filter(|m| m.1 == Mark::OpenLong);
-    let shorts = marks.iter().filter(|m| m.1 == Mark::OpenShort);
+    for (kind, colour, label) in [
+        (Mark::OpenLong, LONG, "long opened"),
+        (Mark::OpenShort, LOSS, "short opened"),
+    ] {
+        if !marks.iter().any(|m| m.1 == kind) {
+            continue;
+        }
+        let opened = marks.iter().filter(|m| m.1 == kind);
+        chart
+            .draw_series(opened.map(|m| TriangleMarker::new(at(m.0), 5, colour.filled())))
+            .map_err(err)?
+            .label(label)
+            .legend(move |(x, y)| TriangleMarker::new((x + 7, y), 5, colour.filled()));
+    }
     let closes = marks.iter().filter(|m| m.1 == Mark::Close);
-    if marks.iter().any(|m| m.1 == Mark::OpenLong) {
-        chart
-            .draw_series(longs.map(|m| TriangleMarker::new(at(m.0), 5, LONG.filled())))
-            .map_err(err)?
-            .label("long opened")
-            .legend(|(x, y)| TriangleMarker::new((x + 7, y), 5, LONG.filled()));
-    }
-    if marks.iter().any(|m| m.1 == Mark::OpenShort) {
-        chart
-            .draw_series(shorts.map(|m| TriangleMarker::new(at(m.0), 5, LOSS.filled())))
-            .map_err(err)?
-            .label("short opened")
-            .legend(|(x, y)| TriangleMarker::new((x + 7, y), 5, LOSS.filled()));
-    }
     if marks.iter().any(|m| m.1 == Mark::Close) {
         chart
             .draw_series(closes.map(|m| Cross::new(at(m.0), 4, BLACK.stroke_width(1))))

@@ -34,6 +34,7 @@ mod outbox;
 mod render;
 mod report;
 mod run;
+mod walk;
 
 pub use run::Ran;
 

@@ -12,6 +12,20 @@ use serde_json::Value;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+/// A round trip's columns on the page that are its text as it is: (head,
+/// key); its PnL and hold follow.
+const TRIP_COLUMNS: [(&str, &str); 9] = [
+    ("engine", "engine"),
+    ("strategy", "strategy"),
+    ("instrument", "instrument"),
+    ("side", "side"),
+    ("qty", "qty"),
+    ("opened", "opened"),
+    ("closed", "closed"),
+    ("entry", "entry_price"),
+    ("exit", "exit_price"),
+];
+
 /// Round trips listed in the page (the JSON has them all, up to its own
 /// bound); the rest are counted.
 const PAGE_TRIPS: usize = 500;
@@ -392,35 +406,16 @@ fn html(r: &Value) -> String {
         trips.len() + r["round_trips_omitted"].as_u64().unwrap_or(0) as usize,
         if omitted > 0 { format!(", the first {} to close listed", trips.len().min(PAGE_TRIPS)) } else { String::new() },
     );
+    let heads: Vec<&str> = TRIP_COLUMNS
+        .iter()
+        .map(|(h, _)| *h)
+        .chain(["PnL (USD)", "held"])
+        .collect();
+    let keys: Vec<&str> = TRIP_COLUMNS.iter().map(|(_, k)| *k).collect();
     page.push_str(&table(
-        &[
-            "engine",
-            "strategy",
-            "instrument",
-            "side",
-            "qty",
-            "opened",
-            "closed",
-            "entry",
-            "exit",
-            "PnL (USD)",
-            "held",
-        ],
+        &heads,
         by_close.iter().take(PAGE_TRIPS).map(|t| {
-            let mut row = texts(
-                t,
-                &[
-                    "engine",
-                    "strategy",
-                    "instrument",
-                    "side",
-                    "qty",
-                    "opened",
-                    "closed",
-                    "entry_price",
-                    "exit_price",
-                ],
-            );
+            let mut row = texts(t, &keys);
             let pnl = text(&t["pnl"]);
             row.push(match pnl.starts_with('-') {
                 true => format!("<span class=\"loss\">{pnl}</span>"),
